@@ -1,0 +1,47 @@
+# Makefile - builds the kvs_fdw extension with PGXS.
+#
+# The storage engine (src/engine/) is compiled into the module here with
+# PGXS's flags plus -Werror.  It also builds alone, without any Postgres
+# header, as a static library for its own tests: see src/engine/Makefile.
+#
+# The extension version lives in one place, kvs_fdw.control.
+
+EXTENSION   = kvs_fdw
+EXTVERSION := $(shell sed -n "s/^default_version *= *'\(.*\)'/\1/p" kvs_fdw.control)
+MODULE_big  = kvs_fdw
+DATA        = kvs_fdw--$(EXTVERSION).sql
+PGFILEDESC  = "kvs_fdw - linear-hashing key-value file as a foreign table"
+
+ENGINE_OBJS = \
+	src/engine/os.o \
+	src/engine/pager.o \
+	src/engine/pool.o \
+	src/engine/dir.o \
+	src/engine/page.o \
+	src/engine/vchain.o \
+	src/engine/lhash.o \
+	src/engine/kvs.o
+
+FDW_OBJS = \
+	src/fdw/kvs_fdw.o
+
+OBJS = $(ENGINE_OBJS) $(FDW_OBJS)
+
+PG_CPPFLAGS = -I$(srcdir)/src/engine
+PG_CFLAGS   = -Werror
+SHLIB_LINK  = -lxxhash
+
+REGRESS      = $(patsubst sql/%.sql,%,$(sort $(wildcard sql/*.sql)))
+
+EXTRA_CLEAN = build results regression.diffs regression.out tmp_check
+
+# LLVM bitcode is not needed; keep builds quick and free of clang.
+override with_llvm = no
+
+PG_CONFIG ?= pg_config
+PGXS := $(shell $(PG_CONFIG) --pgxs)
+include $(PGXS)
+
+.PHONY: engine
+engine:
+	$(MAKE) -C src/engine

@@ -1,0 +1,243 @@
+/*
+ * kvs.h - the public API of the kvs storage engine.
+ *
+ * kvs is a linear-hashing key-value file: fixed 4 KiB checksummed pages, a
+ * page directory (bucket -> page), a buffer pool with LRU replacement and
+ * pinning, a free-page list, overflow chains and value chains for values
+ * larger than a page.  It is plain C99 + POSIX + libxxhash and knows nothing
+ * of PostgreSQL; the FDW in src/fdw/ is one host, the tests and benchmarks in
+ * test/ are others.  This header is the only one a host includes.
+ *
+ * Conventions
+ *  - Every function that can fail returns an int: KVS_OK (0) or one of the
+ *    negative KVS_E* codes below (a private range, like LMDB's), never errno.
+ *    kvs_strerror(code) names the code; kvs_errmsg(db) gives the detail of the
+ *    last failure on that handle (for corruption it names the page).
+ *  - Keys and values are raw byte strings.  Keys are 0..KVS_MAX_KEY bytes
+ *    (the empty key is valid), values 0..KVS_MAX_VALUE bytes.
+ *  - A handle is used by one thread at a time.  Many processes may open the
+ *    same file; they coordinate through flock() (see sections below).
+ *  - Slices returned by get and the cursor point into engine memory and stay
+ *    valid until the next call on the same handle (or cursor).  Copy them out
+ *    if you need them longer.  No call allocates per record.
+ */
+#ifndef KVS_H
+#define KVS_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define KVS_PAGE_SIZE        4096
+#define KVS_MAX_KEY          1024               /* bytes */
+#define KVS_MAX_VALUE        0x7fffffffUL        /* bytes; > Postgres's 1 GB */
+#define KVS_MAX_DESCRIPTOR   2048               /* host blob in the header */
+
+/* ---- return codes ---------------------------------------------------- */
+#define KVS_OK               0
+#define KVS_NOTFOUND    (-31001)  /* key absent / cursor at end */
+#define KVS_EXISTS      (-31002)  /* insert-only put found the key */
+#define KVS_ECORRUPT    (-31003)  /* bad page: checksum, structure; see errpage */
+#define KVS_ENOTKVS     (-31004)  /* not a kvs file (magic) */
+#define KVS_EVERSION    (-31005)  /* kvs file of another format version */
+#define KVS_ETOOBIG     (-31006)  /* key > KVS_MAX_KEY or value > KVS_MAX_VALUE,
+                                   * or descriptor > KVS_MAX_DESCRIPTOR */
+#define KVS_EIO         (-31007)  /* I/O error; kvs_errno() has errno */
+#define KVS_ENOSPC      (-31008)  /* disk full (ENOSPC, EDQUOT) */
+#define KVS_ENOMEM      (-31009)  /* out of memory */
+#define KVS_EINVAL      (-31010)  /* bad argument, option, or call order */
+#define KVS_EINTR       (-31011)  /* lock wait interrupted by the host */
+#define KVS_ERDONLY     (-31012)  /* write outside a write section or on a
+                                   * handle opened KVS_RDONLY */
+#define KVS_ETRUNCATED  (-31013)  /* file shorter than its header says */
+
+typedef struct kvs kvs;                 /* an open file */
+typedef struct kvs_cursor kvs_cursor;   /* a scan over all records */
+
+typedef struct kvs_slice {
+    const void *data;
+    size_t      len;
+} kvs_slice;
+
+/* ---- the I/O table (SQLite's "os" layer) -------------------------------
+ * All file access goes through these; tests swap them to inject faults
+ * (failed or short writes, ENOSPC).  Each returns what the POSIX call of the
+ * same name returns and sets errno.  NULL in kvs_options means POSIX. */
+typedef struct kvs_os {
+    int     (*open)(const char *path, int flags, mode_t mode);
+    int     (*close)(int fd);
+    ssize_t (*pread)(int fd, void *buf, size_t n, off_t off);
+    ssize_t (*pwrite)(int fd, const void *buf, size_t n, off_t off);
+    int     (*fsync)(int fd);
+    int     (*ftruncate)(int fd, off_t len);
+    off_t   (*filesize)(int fd);            /* -1 on error */
+    int     (*flock)(int fd, int op);        /* LOCK_SH/LOCK_EX/LOCK_UN [|LOCK_NB] */
+    int     (*link)(const char *from, const char *to);
+    int     (*unlink)(const char *path);
+} kvs_os;
+
+const kvs_os *kvs_os_posix(void);
+
+/* ---- opening ----------------------------------------------------------- */
+#define KVS_CREATE   0x1    /* create the file if absent (race-free) */
+#define KVS_RDONLY   0x2    /* never write; write sections fail KVS_ERDONLY */
+
+typedef struct kvs_options {
+    int          flags;            /* KVS_CREATE, KVS_RDONLY */
+    uint32_t     cache_pages;      /* buffer pool frames; 0 = 1024 (4 MiB); min 8 */
+    uint32_t     fillfactor;       /* split threshold, percent 10..100; 0 = 75 */
+    uint64_t     hash_seed;        /* at creation only; 0 = 0 (deterministic) */
+    const void  *descriptor;       /* at creation only: host blob for the header */
+    size_t       descriptor_len;   /*   (<= KVS_MAX_DESCRIPTOR) */
+    /* Called while waiting for a file lock; nonzero aborts the wait with
+     * KVS_EINTR (Postgres: InterruptPending).  NULL = wait forever. */
+    int        (*interrupted)(void *arg);
+    void        *interrupt_arg;
+    const kvs_os *os;              /* NULL = kvs_os_posix() */
+} kvs_options;
+
+void        kvs_options_init(kvs_options *opt);     /* all defaults */
+int         kvs_open(const char *path, const kvs_options *opt, kvs **out);
+int         kvs_close(kvs *db);         /* ends an open section, syncs, frees;
+                                         * frees the handle even on error */
+int         kvs_set_fillfactor(kvs *db, uint32_t percent);
+
+/* ---- sections -----------------------------------------------------------
+ * Every operation runs inside a read section (shared flock) or a write
+ * section (exclusive flock).  A call made outside one opens and closes one
+ * implicitly.  Beginning a section takes the lock, rereads the header, and
+ * drops cached pages if another process changed the file since (the header's
+ * change counter).  Ending a write section writes every dirty page back,
+ * bumps the change counter and unlocks (no fsync; see kvs_sync).  Sections do
+ * not nest.  If an operation inside a write section fails, the section's
+ * in-memory changes are discarded at kvs_end (which returns the error again). */
+#define KVS_READ   0
+#define KVS_WRITE  1
+int         kvs_begin(kvs *db, int mode);
+int         kvs_end(kvs *db);
+int         kvs_in_section(const kvs *db);      /* -1 none, KVS_READ, KVS_WRITE */
+
+/* ---- records -------------------------------------------------------------- */
+#define KVS_NOOVERWRITE 0x1   /* put: insert only; KVS_EXISTS if key present */
+
+int         kvs_get(kvs *db, const void *key, size_t klen, kvs_slice *val);
+int         kvs_put(kvs *db, const void *key, size_t klen,
+                    const void *val, size_t vlen, int flags);
+int         kvs_delete(kvs *db, const void *key, size_t klen);  /* KVS_NOTFOUND */
+int         kvs_truncate(kvs *db);      /* remove every record; shrinks file */
+int         kvs_sync(kvs *db);          /* write dirty pages, fsync */
+
+/* Statement stamps.  A host that scans and writes the same file in one
+ * statement (UPDATE t SET k = k + 1) must not see its own new records again.
+ * kvs_new_stamp() returns a number never returned before for this file (write
+ * section).  While kvs_set_stamp(db, s) is in force (s != 0), records written
+ * by put carry s; a cursor told kvs_cursor_skip_stamp(c, s) skips them. */
+int         kvs_new_stamp(kvs *db, uint64_t *stamp);
+void        kvs_set_stamp(kvs *db, uint64_t stamp);
+
+/* ---- cursor ------------------------------------------------------------------
+ * Visits every record present for the whole scan exactly once, even when
+ * records are inserted, deleted or buckets split between steps (the order is
+ * by bit-reversed hash, which splits never reorder).  A record inserted or
+ * deleted during the scan may or may not be seen.  Each kvs_cursor_next runs
+ * in the caller's section or an implicit read section of its own, so a host
+ * need not hold the lock between rows. */
+int         kvs_cursor_open(kvs *db, kvs_cursor **out);
+void        kvs_cursor_skip_stamp(kvs_cursor *c, uint64_t stamp);
+int         kvs_cursor_next(kvs_cursor *c, kvs_slice *key, kvs_slice *val); /* KVS_NOTFOUND at end */
+void        kvs_cursor_close(kvs_cursor *c);
+
+/* ---- descriptor: a host blob kept in the file header --------------------- */
+int         kvs_descriptor(kvs *db, kvs_slice *out);
+int         kvs_set_descriptor(kvs *db, const void *blob, size_t len);   /* write section */
+
+/* ---- statistics, integrity, inspection ---------------------------------- */
+typedef struct kvs_stats {
+    /* file (from the header, current as of the last section) */
+    uint64_t file_bytes;
+    uint64_t pages;            /* pages in the file, header included */
+    uint64_t buckets;
+    uint32_t level;            /* L: buckets = 2^L + split */
+    uint64_t split;            /* split pointer */
+    uint64_t records;
+    uint64_t bucket_pages;     /* primary bucket pages (= buckets) */
+    uint64_t overflow_pages;
+    uint64_t value_pages;      /* pages in value chains (large values) */
+    uint64_t dir_pages;
+    uint64_t free_pages;       /* on the free-page list */
+    double   load_factor;      /* record bytes / (buckets * usable bytes per page) */
+    uint32_t fillfactor;
+    uint64_t change_counter;
+    /* this handle's cache and work counters since open or kvs_reset_counters */
+    uint64_t cache_frames;
+    uint64_t cache_hits;
+    uint64_t cache_reads;      /* pages read from the file */
+    uint64_t cache_evictions;
+    uint64_t cache_writes;     /* pages written to the file */
+    uint64_t cache_invalidations; /* times another process's change dropped the cache */
+    uint64_t gets;             /* successful gets */
+    uint64_t get_chain_pages;  /* bucket-chain pages (primary+overflow) touched by them */
+    uint64_t splits;
+} kvs_stats;
+
+int         kvs_stats_get(kvs *db, kvs_stats *st);   /* may open a read section */
+void        kvs_reset_counters(kvs *db);
+
+/* Full integrity walk (read section): page checksums and structure, every
+ * record in the right bucket, counts match the header, and every page is the
+ * header, a directory page, or in exactly one bucket/overflow chain or value
+ * chain, or on the free list, exactly once.  KVS_OK, or KVS_ECORRUPT with
+ * kvs_errmsg/kvs_errpage naming the first problem. */
+int         kvs_check(kvs *db);
+
+/* One page, like pageinspect.  Page types: */
+#define KVS_PAGE_HEADER    1
+#define KVS_PAGE_DIR       2
+#define KVS_PAGE_BUCKET    3
+#define KVS_PAGE_OVERFLOW  4
+#define KVS_PAGE_VALUE     5
+#define KVS_PAGE_FREE      6
+typedef struct kvs_page_info {
+    uint32_t pageno;
+    int      type;             /* KVS_PAGE_*, 0 if unreadable */
+    const char *type_name;     /* "header", "dir", "bucket", ... */
+    int      checksum_ok;
+    uint64_t checksum;         /* as stored */
+    uint32_t next;             /* next page in its chain, 0 = none */
+    uint32_t nslots;           /* slots (bucket/overflow), entries (dir) */
+    uint32_t free_bytes;
+    uint64_t bucket;           /* for bucket/overflow pages, else UINT64_MAX */
+} kvs_page_info;
+typedef struct kvs_slot_info {
+    uint32_t  slot;
+    uint32_t  offset;          /* of the record in the page */
+    uint32_t  length;          /* record bytes in the page */
+    uint32_t  hash;            /* the stored hash tag */
+    uint32_t  flags;           /* KVS_SLOT_* */
+    uint64_t  value_len;       /* full value length */
+    uint64_t  stamp;
+    kvs_slice key;
+} kvs_slot_info;
+#define KVS_SLOT_EXTERNAL  0x1 /* value lives in a value chain */
+#define KVS_SLOT_STAMPED   0x2
+
+int         kvs_page_info_get(kvs *db, uint32_t pageno, kvs_page_info *pi);
+int         kvs_page_slot(kvs *db, uint32_t pageno, uint32_t slot, kvs_slot_info *si);
+
+/* ---- errors ------------------------------------------------------------------ */
+const char *kvs_strerror(int rc);
+const char *kvs_errmsg(const kvs *db);   /* detail of the last failure */
+uint32_t    kvs_errpage(const kvs *db);  /* page of the last ECORRUPT, else 0 */
+int         kvs_errno(const kvs *db);    /* errno of the last EIO/ENOSPC */
+/* kvs_open failures happen before a handle exists: */
+const char *kvs_open_errmsg(void);       /* detail of the last kvs_open failure
+                                          * in this process */
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* KVS_H */
