@@ -1,0 +1,59 @@
+/*
+ * tap.h - a tiny TAP producer for the engine's C tests.
+ *
+ * Every test program prints "ok N - name" / "not ok N - name" lines and a
+ * final "1..N" plan, and exits non-zero if any check failed.  test/run counts
+ * these lines across all suites.  Header-only so each test is one .c file.
+ */
+#ifndef KVS_TAP_H
+#define KVS_TAP_H
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <stdarg.h>
+
+static int tap_n, tap_failed;
+
+static void tap_ok(int cond, const char *fmt, ...)
+{
+    va_list ap;
+    tap_n++;
+    if (!cond)
+        tap_failed++;
+    printf("%sok %d - ", cond ? "" : "not ", tap_n);
+    va_start(ap, fmt);
+    vprintf(fmt, ap);
+    va_end(ap);
+    printf("\n");
+    fflush(stdout);
+}
+
+/* A diagnostic line ("# ..."), ignored by counters, read by humans. */
+static void tap_diag(const char *fmt, ...)
+{
+    va_list ap;
+    printf("# ");
+    va_start(ap, fmt);
+    vprintf(fmt, ap);
+    va_end(ap);
+    printf("\n");
+    fflush(stdout);
+}
+
+/* Check that an engine call returned rc == want; names the call on failure. */
+#define TAP_RC(call, want) do { \
+        int tap_rc_ = (call); \
+        tap_ok(tap_rc_ == (want), "%s == %s (got %d: %s)", #call, #want, \
+               tap_rc_, kvs_strerror(tap_rc_)); \
+    } while (0)
+
+static int tap_done(void)
+{
+    printf("1..%d\n", tap_n);
+    if (tap_failed)
+        printf("# %d of %d checks failed\n", tap_failed, tap_n);
+    fflush(stdout);
+    return tap_failed ? 1 : 0;
+}
+
+#endif
