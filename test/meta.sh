@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# test/meta.sh - packaging checks: the extension version lives in
+# kvs_fdw.control; META.json and the install script must agree with it.
+set -u
+cd "$(dirname "$0")/.."
+n=0 fail=0
+t() { n=$((n + 1)); if eval "$2"; then echo "ok $n - $1"; else echo "not ok $n - $1"; fail=1; fi; }
+
+ver=$(sed -n "s/^default_version *= *'\(.*\)'/\1/p" kvs_fdw.control)
+t "control file has a default_version ($ver)" '[ -n "$ver" ]'
+t "install script kvs_fdw--$ver.sql exists" '[ -f "kvs_fdw--$ver.sql" ]'
+t "META.json is valid JSON" 'python3 -m json.tool META.json >/dev/null'
+t "META.json version = control version" \
+  '[ "$(python3 -c "import json;print(json.load(open(\"META.json\"))[\"version\"])")" = "$ver" ]'
+t "META.json provides kvs_fdw at the same version" \
+  '[ "$(python3 -c "import json;print(json.load(open(\"META.json\"))[\"provides\"][\"kvs_fdw\"][\"version\"])")" = "$ver" ]'
+t "META.json provides file is the install script" \
+  '[ "$(python3 -c "import json;print(json.load(open(\"META.json\"))[\"provides\"][\"kvs_fdw\"][\"file\"])")" = "kvs_fdw--$ver.sql" ]'
+echo "1..$n"
+exit $fail
