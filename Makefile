@@ -33,7 +33,7 @@ SHLIB_LINK  = -lxxhash
 
 REGRESS      = $(patsubst sql/%.sql,%,$(sort $(wildcard sql/*.sql)))
 
-EXTRA_CLEAN = build results regression.diffs regression.out tmp_check
+EXTRA_CLEAN = results regression.diffs regression.out tmp_check
 
 # LLVM bitcode is not needed; keep builds quick and free of clang.
 override with_llvm = no
