@@ -1,0 +1,384 @@
+#!/bin/bash
+# test/fdw/cluster.sh - kvs_fdw on a throwaway PostgreSQL cluster (TAP output).
+#
+# What pg_regress cannot show, because it needs a server we may restart, many
+# concurrent clients, or a file we damage behind the server's back:
+#   1. rows survive a clean restart and an immediate (crash) shutdown;
+#   2. several long-lived sessions read and write one table, and each sees
+#      the others' writes on its next statement (the engine's change counter);
+#   3. pgbench clients insert (ON CONFLICT DO NOTHING), update, delete, move
+#      keys and read overlapping keys of one kvs table at once, applying the
+#      same changes to a heap reference table; afterwards the two agree and
+#      kvs_fdw_check() is clean, and no pgbench transaction failed;
+#   4. a damaged file gives XX001 naming the damaged page, is not written to,
+#      and the server stays up; a foreign file (a copy of /etc/passwd) gives a
+#      clear error and is not written to either.
+#
+# Assumes the extension is built and installed (test/run does that first).
+# Runs as root (the cluster then runs as the "postgres" OS user, see
+# test/lib/pgcluster.sh) or as a normal user.  Environment:
+#   KVS_TEST_PORT      port of the throwaway cluster (default 55433)
+#   KVS_PGBENCH_SECS   seconds per pgbench phase (default 8)
+#   KVS_KEEP=1         keep the temp dir (server log, pgbench output) at exit
+set -u
+
+ROOT=$(cd "$(dirname "$(readlink -f "$0")")/../.." && pwd)
+. "$ROOT/test/lib/pgcluster.sh"
+
+PORT=${KVS_TEST_PORT:-55433}
+SECS=${KVS_PGBENCH_SECS:-8}
+WORK=$(mktemp -d /tmp/kvs_cluster.XXXXXX)
+chmod 755 "$WORK"
+
+# ---- TAP ---------------------------------------------------------------------
+T=0
+FAILED=0
+ok()   { T=$((T + 1)); echo "ok $T - $1"; }
+nok()  { T=$((T + 1)); FAILED=$((FAILED + 1)); echo "not ok $T - $1"; }
+diag() { sed 's/^/#   /'; }
+# is GOT EXPECTED NAME
+is() {
+    if [ "$1" = "$2" ]; then ok "$3"; else
+        nok "$3"; printf 'got:      %s\nexpected: %s\n' "$1" "$2" | diag
+    fi
+}
+# like GOT REGEX NAME   (extended regex)
+like() {
+    if printf '%s' "$1" | grep -Eq -- "$2"; then ok "$3"; else
+        nok "$3"; printf 'got:      %s\nexpected: /%s/\n' "$1" "$2" | diag
+    fi
+}
+bail() { echo "Bail out! $1"; exit 1; }
+
+# ---- cleanup: sessions, server, temp dir ---------------------------------------
+SESS_PIDS=""
+cleanup() {
+    local p
+    for p in $SESS_PIDS; do kill "$p" 2>/dev/null; done
+    pgc_stop
+    if [ "${KVS_KEEP:-0}" = 1 ]; then echo "# kept $WORK"; else rm -rf "$WORK"; fi
+}
+trap cleanup EXIT
+
+# ---- SQL helpers ---------------------------------------------------------------
+# q SQL: one value/row set, unaligned, tuples only; errors to stderr.
+q() { pgc_psql -At -c "$1"; }
+# qerr SQL: run, expecting an error; prints "SQLSTATE message" of the first
+# error (VERBOSITY verbose puts the code after "ERROR:  "), or "no error".
+qerr() {
+    local out
+    out=$(pgc_psql -At -v VERBOSITY=verbose -c "$1" 2>&1)
+    if printf '%s\n' "$out" | grep -q '^ERROR:'; then
+        printf '%s\n' "$out" | sed -n 's/^ERROR:  *//p' | head -1 | sed 's/: / /'
+    else
+        echo "no error: $out" | head -3
+    fi
+}
+# Files the server must read and write are made by the server's OS user.
+as_pg() { pgc_as "$@"; }
+
+echo "# kvs_fdw cluster test: port $PORT, work dir $WORK"
+pgc_start "$WORK" "$PORT" "max_connections=40" ||
+    bail "cannot start a cluster on port $PORT"
+trap cleanup EXIT      # pgc_start replaced our trap with its own
+FILES=$WORK/files
+as_pg mkdir -p "$FILES"
+
+# ---- 0. extension -------------------------------------------------------------
+if out=$(q "CREATE EXTENSION kvs_fdw; CREATE SERVER kvs FOREIGN DATA WRAPPER kvs_fdw;" 2>&1); then
+    ok "CREATE EXTENSION kvs_fdw and a server"
+else
+    nok "CREATE EXTENSION kvs_fdw and a server"; echo "$out" | diag
+    bail "the extension is not installed (make && make install)"
+fi
+q "CREATE FUNCTION kvs_assert(okay boolean, msg text) RETURNS int LANGUAGE plpgsql AS
+   \$\$BEGIN IF okay IS NOT TRUE THEN RAISE EXCEPTION 'kvs_assert: %', msg; END IF; RETURN 1; END\$\$;" ||
+    bail "cannot create helper function"
+
+# ---- 1. restart ---------------------------------------------------------------
+# A fingerprint over all rows (count, and an md5 of every row in key order)
+# computed from the kvs table and from the generating expression.
+fp() { q "SELECT count(*) || ' ' || md5(string_agg(id || ':' || coalesce(val, 'NULL') || ':' || coalesce(n::text, 'NULL'), ',' ORDER BY id)) FROM $1"; }
+GEN="(SELECT g AS id, CASE WHEN g % 10 = 0 THEN NULL ELSE rpad(g::text, 100, md5(g::text)) END AS val,
+             CASE WHEN g % 7 = 0 THEN NULL ELSE g * 3 END AS n FROM generate_series(1, 20000) g) s"
+q "CREATE FOREIGN TABLE persist (id bigint, val text, n integer) SERVER kvs;
+   INSERT INTO persist SELECT * FROM $GEN;" || nok "load 20000 rows into persist"
+want=$(fp "$GEN")
+is "$(fp persist)" "$want" "20000 rows (with NULLs) read back as generated"
+pgc_restart || bail "restart failed"
+is "$(fp persist)" "$want" "rows survive a clean restart"
+is "$(q "SELECT val FROM persist WHERE id = 12345")" "$(q "SELECT rpad('12345', 100, md5('12345'))")" \
+    "key lookup after restart"
+q "INSERT INTO persist VALUES (20001, 'after restart', 1); DELETE FROM persist WHERE id <= 100;
+   UPDATE persist SET n = -1 WHERE id = 500;" || nok "writes after restart"
+want=$(q "SELECT count(*) || ' ' || sum(id) || ' ' || sum(coalesce(n, 0)) FROM persist")
+# Immediate shutdown: the postmaster kills backends without a checkpoint.
+# Completed statements have written their pages (the engine writes back at the
+# end of every write section), so they must still be there.
+# (pg_ctl restart reuses the original options: port, socket dir.)
+pgc_as "$PG_BINDIR/pg_ctl" -D "$PGC_DATA" -l "$WORK/server.log" -w -m immediate restart >/dev/null 2>&1 ||
+    bail "restart after immediate stop failed"
+# The crash check at the end reads the log from here on.
+LOG_MARK=$(wc -l <"$WORK/server.log")
+is "$(q "SELECT count(*) || ' ' || sum(id) || ' ' || sum(coalesce(n, 0)) FROM persist")" "$want" \
+    "completed writes survive an immediate (crash) shutdown"
+is "$(q "SELECT count(*) FROM kvs_fdw_check('persist')" 2>&1)" "0" "kvs_fdw_check clean after restarts"
+
+# ---- 2. several sessions ------------------------------------------------------
+# Each session is a psql reading a fifo; sess_run sends SQL plus an \echo
+# marker and waits for the marker in its output file.  The marker counter
+# lives in a file: sess_run often runs in a $(...) subshell.
+echo 0 >"$WORK/seq"
+sess_open() {
+    local i=$1 fd
+    mkfifo "$WORK/s$i.in"
+    stdbuf -oL -eL "$PG_BINDIR/psql" -X -At -v ON_ERROR_STOP=0 -v VERBOSITY=verbose \
+        <"$WORK/s$i.in" >"$WORK/s$i.out" 2>&1 &
+    SESS_PIDS="$SESS_PIDS $!"
+    exec {fd}>"$WORK/s$i.in"
+    eval "SFD_$i=$fd"
+}
+# sess_run ID SQL -> prints the output of SQL in session ID
+sess_run() {
+    local i=$1 sql=$2 fd start n=0 SEQ
+    eval "fd=\$SFD_$i"
+    SEQ=$(($(cat "$WORK/seq") + 1))
+    echo "$SEQ" >"$WORK/seq"
+    start=$(wc -l <"$WORK/s$i.out")
+    printf '%s\n\\echo __done_%d__\n' "$sql" "$SEQ" >&"$fd"
+    until grep -q "^__done_${SEQ}__\$" "$WORK/s$i.out"; do
+        n=$((n + 1)); [ $n -gt 600 ] && { echo "session $i timed out"; return 1; }
+        sleep 0.05
+    done
+    tail -n +$((start + 1)) "$WORK/s$i.out" | grep -v "^__done_${SEQ}__\$"
+}
+sess_close() {
+    local i=$1 fd
+    eval "fd=\$SFD_$i"
+    printf '\\q\n' >&"$fd"
+    exec {fd}>&-
+}
+
+q "CREATE FOREIGN TABLE shared (id bigint, val text) SERVER kvs;
+   INSERT INTO shared SELECT g, 'v' || g FROM generate_series(1, 100) g;" || nok "create shared"
+for s in A B C; do sess_open $s; done
+# Warm each session's cache with a scan and a lookup.
+for s in A B C; do
+    is "$(sess_run $s "SELECT count(*) FROM shared; SELECT val FROM shared WHERE id = 7;" | tr '\n' ' ')" \
+        "100 v7 " "session $s reads the table"
+done
+sess_run B "INSERT INTO shared VALUES (1001, 'from B');" >/dev/null
+is "$(sess_run A "SELECT val FROM shared WHERE id = 1001;")" "from B" "A's lookup sees B's insert"
+is "$(sess_run C "SELECT count(*) FROM shared;")" "101" "C's scan sees B's insert"
+sess_run C "UPDATE shared SET val = 'from C' WHERE id = 1001;" >/dev/null
+is "$(sess_run A "SELECT val FROM shared WHERE id = 1001;")" "from C" "A sees C's update"
+is "$(sess_run B "SELECT val FROM shared WHERE id = 1001;")" "from C" "B sees C's update of its row"
+sess_run A "DELETE FROM shared WHERE id = 1001;" >/dev/null
+is "$(sess_run B "SELECT count(*) FROM shared WHERE id = 1001;")" "0" "B sees A's delete (lookup)"
+is "$(sess_run C "SELECT count(*) FROM shared;")" "100" "C sees A's delete (scan)"
+# Enough rows to split many buckets while the others hold cached pages.
+sess_run A "INSERT INTO shared SELECT g, 'w' || g FROM generate_series(2001, 12000) g;" >/dev/null
+is "$(sess_run B "SELECT count(*) FROM shared;")" "10100" "B's scan sees A's 10000 inserts (bucket splits)"
+is "$(sess_run C "SELECT val FROM shared WHERE id = 11999;")" "w11999" "C's lookup finds a key inserted by A"
+sess_run B "UPDATE shared SET val = val || '!' WHERE id % 2 = 0;" >/dev/null
+is "$(sess_run A "SELECT count(*) FROM shared WHERE val LIKE '%!';")" "5050" "A sees B's scan-driven update"
+is "$(sess_run C "SELECT val FROM shared WHERE id = 2002;")" "w2002!" "C's lookup sees B's update"
+sess_run C "UPDATE shared SET id = id + 100000 WHERE id <= 100;" >/dev/null
+is "$(sess_run A "SELECT count(*) FROM shared WHERE id > 100000; SELECT count(*) FROM shared WHERE id <= 100;" | tr '\n' ' ')" \
+    "100 0 " "A sees C's key update"
+sess_run C "TRUNCATE shared;" >/dev/null
+is "$(sess_run A "SELECT count(*) FROM shared;")" "0" "A sees C's TRUNCATE"
+sess_run B "INSERT INTO shared VALUES (1, 'after truncate');" >/dev/null
+is "$(sess_run C "SELECT val FROM shared WHERE id = 1;")" "after truncate" "C sees B's insert after TRUNCATE"
+errs=$(cat "$WORK"/s?.out | grep -E '^(ERROR|FATAL|PANIC)' || true)
+is "$errs" "" "no errors in the sessions"
+for s in A B C; do sess_close $s; done
+wait 2>/dev/null
+is "$(q "SELECT count(*) FROM kvs_fdw_check('shared')" 2>&1)" "0" "kvs_fdw_check clean after the sessions"
+
+# ---- 3. pgbench: concurrent writers and readers against a heap reference ------
+# Phase A, unserialized: clients insert (ON CONFLICT DO NOTHING), update and
+# read random keys of 1..NKEYS at the same moment.  Every write is a
+# deterministic function of the key and the row's state, so whatever the
+# interleaving: the set of keys is the set ever inserted (identical in both
+# tables), and every value is one of two forms of its key (short, or long:
+# up to ~400 bytes, and ~14 KB for every 97th key, so value chains move too).
+# Readers check that invariant on every row they see, by key and by full scan.
+#
+# Phase B, serialized per key: each transaction takes an advisory lock on its
+# key slot first, so kvs and heap see the same operations on that key in the
+# same order; operations are non-idempotent (counter increments, value growth,
+# deletes, key moves), and the final contents must be identical, row for row.
+# Readers compare kvs and heap for their key while holding the lock.
+q "CREATE FUNCTION short_v(k bigint) RETURNS text IMMUTABLE LANGUAGE sql AS \$\$ SELECT 'a' || k \$\$;
+   CREATE FUNCTION long_v(k bigint) RETURNS text IMMUTABLE LANGUAGE sql AS
+     \$\$ SELECT repeat('b' || k || ',', CASE WHEN k % 97 = 0 THEN 2000 ELSE 1 + (k % 50)::int END) \$\$;
+   CREATE FUNCTION v_ok(k bigint, v text) RETURNS boolean IMMUTABLE LANGUAGE sql AS
+     \$\$ SELECT v = short_v(k) OR v = long_v(k) \$\$;
+   CREATE FOREIGN TABLE ca (k bigint, v text) SERVER kvs;
+   CREATE TABLE ca_ref (k bigint PRIMARY KEY, v text);
+   CREATE FOREIGN TABLE cb (k bigint, v text, n integer) SERVER kvs;
+   CREATE TABLE cb_ref (k bigint PRIMARY KEY, v text, n integer);" || bail "cannot create pgbench tables"
+
+B=$WORK/bench
+mkdir -p "$B"
+cat >"$B/a_ins.sql" <<'EOF'
+\set k random(1, :nkeys)
+INSERT INTO ca VALUES (:k, short_v(:k)) ON CONFLICT DO NOTHING;
+INSERT INTO ca_ref VALUES (:k, short_v(:k)) ON CONFLICT DO NOTHING;
+EOF
+cat >"$B/a_upd.sql" <<'EOF'
+\set k random(1, :nkeys)
+UPDATE ca SET v = CASE WHEN v = short_v(k) THEN long_v(k) ELSE short_v(k) END WHERE k = :k;
+UPDATE ca_ref SET v = CASE WHEN v = short_v(k) THEN long_v(k) ELSE short_v(k) END WHERE k = :k;
+EOF
+cat >"$B/a_get.sql" <<'EOF'
+\set k random(1, :nkeys)
+SELECT kvs_assert(count(*) <= 1 AND coalesce(bool_and(v_ok(k, v)), true), 'bad row for key ' || :k) FROM ca WHERE k = :k;
+SELECT kvs_assert(count(*) <= 3 AND coalesce(bool_and(v_ok(k, v)), true), 'bad rows for keys ' || :k || '..') FROM ca WHERE k IN (:k, :k + 1, :k + 2);
+EOF
+cat >"$B/a_scan.sql" <<'EOF'
+SELECT kvs_assert(count(*) = count(DISTINCT k) AND coalesce(bool_and(v_ok(k, v)), true), 'scan saw a duplicate or a bad value') FROM ca;
+EOF
+# Phase B: slot s lives at key s, or at key s + :nkeys after a move.
+cat >"$B/b_ins.sql" <<'EOF'
+\set s random(1, :nkeys)
+BEGIN;
+SELECT pg_advisory_xact_lock(:s);
+INSERT INTO cb VALUES (:s, 'x' || :s, 0) ON CONFLICT DO NOTHING;
+INSERT INTO cb_ref VALUES (:s, 'x' || :s, 0) ON CONFLICT DO NOTHING;
+COMMIT;
+EOF
+cat >"$B/b_inc.sql" <<'EOF'
+\set s random(1, :nkeys)
+BEGIN;
+SELECT pg_advisory_xact_lock(:s);
+UPDATE cb SET n = n + 1, v = CASE WHEN length(v) > 3000 THEN 'x' || k ELSE v || repeat('.', 50) END WHERE k IN (:s, :s + :nkeys);
+UPDATE cb_ref SET n = n + 1, v = CASE WHEN length(v) > 3000 THEN 'x' || k ELSE v || repeat('.', 50) END WHERE k IN (:s, :s + :nkeys);
+COMMIT;
+EOF
+cat >"$B/b_del.sql" <<'EOF'
+\set s random(1, :nkeys)
+BEGIN;
+SELECT pg_advisory_xact_lock(:s);
+DELETE FROM cb WHERE k = :s;
+DELETE FROM cb_ref WHERE k = :s;
+COMMIT;
+EOF
+cat >"$B/b_mov.sql" <<'EOF'
+\set s random(1, :nkeys)
+\set up random(0, 1)
+BEGIN;
+SELECT pg_advisory_xact_lock(:s);
+\if :up
+UPDATE cb SET k = k + :nkeys WHERE k = :s AND NOT EXISTS (SELECT 1 FROM cb WHERE k = :s + :nkeys);
+UPDATE cb_ref SET k = k + :nkeys WHERE k = :s AND NOT EXISTS (SELECT 1 FROM cb_ref WHERE k = :s + :nkeys);
+\else
+UPDATE cb SET k = k - :nkeys WHERE k = :s + :nkeys AND NOT EXISTS (SELECT 1 FROM cb WHERE k = :s);
+UPDATE cb_ref SET k = k - :nkeys WHERE k = :s + :nkeys AND NOT EXISTS (SELECT 1 FROM cb_ref WHERE k = :s);
+\endif
+COMMIT;
+EOF
+cat >"$B/b_get.sql" <<'EOF'
+\set s random(1, :nkeys)
+BEGIN;
+SELECT pg_advisory_xact_lock(:s);
+SELECT kvs_assert((SELECT string_agg(k || '/' || v || '/' || n, ',' ORDER BY k) FROM cb WHERE k IN (:s, :s + :nkeys))
+         IS NOT DISTINCT FROM (SELECT string_agg(k || '/' || v || '/' || n, ',' ORDER BY k) FROM cb_ref WHERE k IN (:s, :s + :nkeys)),
+       'kvs and heap differ at slot ' || :s);
+COMMIT;
+EOF
+
+# run_bench NAME MODE NKEYS SCRIPT@WEIGHT...: pgbench with 4 clients, 2
+# threads, SECS seconds.  Checks exit status and failed transactions; prints
+# per-script transaction counts as TAP comments.
+run_bench() {
+    local name=$1 mode=$2 nkeys=$3 args="" s
+    shift 3
+    for s in "$@"; do args="$args -f $B/$s"; done
+    "$PG_BINDIR/pgbench" -n -c 4 -j 2 -T "$SECS" -M "$mode" -D nkeys="$nkeys" $args \
+        >"$B/$name.out" 2>"$B/$name.err"
+    local rc=$?
+    if [ $rc = 0 ]; then ok "pgbench $name: exit 0 (no client aborted)"; else
+        nok "pgbench $name: exit $rc"; grep -v '^pgbench: client .* receiving' "$B/$name.err" | head -20 | diag
+    fi
+    like "$(grep 'number of failed transactions' "$B/$name.out")" \
+        'number of failed transactions: 0 ' "pgbench $name: 0 failed transactions"
+    grep -E 'number of transactions actually processed|^SQL script|transactions \(' "$B/$name.out" |
+        sed 's/^ *- *//' | diag
+}
+
+echo "# pgbench phase A: 4 clients, ${SECS}s, insert/update/read keys 1..3000, prepared"
+run_bench phaseA prepared 3000 a_ins.sql@30 a_upd.sql@30 a_get.sql@38 a_scan.sql@2
+is "$(q "SELECT count(*) FROM ca")" "$(q "SELECT count(*) FROM ca_ref")" "phase A: kvs row count = heap row count"
+like "$(q "SELECT count(*) FROM ca")" '^[1-9][0-9]{2,}$' "phase A: at least 100 rows were inserted"
+is "$(q "SELECT count(*) FROM (SELECT k FROM ca EXCEPT SELECT k FROM ca_ref) a")+$(q "SELECT count(*) FROM (SELECT k FROM ca_ref EXCEPT SELECT k FROM ca) a")" \
+    "0+0" "phase A: kvs and heap hold the same set of keys"
+is "$(q "SELECT count(*) FROM ca WHERE NOT v_ok(k, v)")" "0" "phase A: every kvs value is one of its key's two forms"
+like "$(q "SELECT count(*) FROM ca WHERE v = long_v(k)")" '^[1-9]' "phase A: some values are in their long form"
+is "$(q "SELECT count(*) FROM ca_ref r JOIN ca c ON c.k = r.k")" "$(q "SELECT count(*) FROM ca_ref")" \
+    "phase A: a join heap -> kvs on the key finds every row"
+is "$(q "SELECT count(*) FROM kvs_fdw_check('ca')" 2>&1)" "0" "phase A: kvs_fdw_check clean"
+
+echo "# pgbench phase B: 4 clients, ${SECS}s, per-key serialized insert/update/delete/move/read, slots 1..500, simple"
+run_bench phaseB simple 500 b_ins.sql@25 b_inc.sql@25 b_del.sql@10 b_mov.sql@15 b_get.sql@25
+is "$(q "SELECT count(*) FROM cb")" "$(q "SELECT count(*) FROM cb_ref")" "phase B: kvs row count = heap row count"
+is "$(q "SELECT count(*) FROM ((SELECT * FROM cb EXCEPT ALL SELECT * FROM cb_ref) UNION ALL
+                              (SELECT * FROM cb_ref EXCEPT ALL SELECT * FROM cb)) d")" "0" \
+    "phase B: kvs and heap identical row for row"
+like "$(q "SELECT count(*) FILTER (WHERE k > 500) || ' ' || sum(n) FROM cb")" '^[1-9][0-9]* [1-9][0-9]*$' \
+    "phase B: moved keys and increments happened"
+q "SELECT 'kvs rows ' || count(*) || ', moved ' || count(*) FILTER (WHERE k > 500) || ', increments ' || sum(n) FROM cb" | diag
+is "$(q "SELECT count(*) FROM kvs_fdw_check('cb')" 2>&1)" "0" "phase B: kvs_fdw_check clean"
+
+# ---- 4. damaged and foreign files ----------------------------------------------
+DMG=$FILES/dmg.kvs
+q "CREATE FOREIGN TABLE dmg (id bigint, val text) SERVER kvs OPTIONS (filename '$DMG');
+   INSERT INTO dmg SELECT g, rpad(g::text, 100, 'x') FROM generate_series(1, 20000) g;" ||
+    nok "create and load dmg"
+is "$(q "SELECT count(*) FROM kvs_fdw_check('dmg')" 2>&1)" "0" "dmg: kvs_fdw_check clean before damage"
+size=$(stat -c %s "$DMG" 2>/dev/null || echo 0)
+pages=$((size / 4096))
+like "$pages" '^[1-9][0-9]+$' "dmg: the file has pages ($pages)"
+page=$((pages / 2))
+q "SELECT * FROM kvs_fdw_page('dmg', $page)" 2>&1 | head -3 | sed "s/^/page $page before damage: /" | diag
+# 64 bytes of 'X' in the middle of the middle page (notrunc: keep the size).
+head -c 64 /dev/zero | tr '\0' 'X' |
+    as_pg dd of="$DMG" bs=1 seek=$((page * 4096 + 2000)) conv=notrunc status=none
+sum_before=$(md5sum <"$DMG")
+err=$(qerr "SELECT count(*) FROM dmg")
+like "$err" '^XX001 ' "damaged file: full scan fails with XX001"
+like "$err" "(page|block)[^0-9]*$page([^0-9]|\$)" "damaged file: the error names page $page"
+err=$(qerr "SELECT * FROM kvs_fdw_check('dmg')")
+case $err in
+    XX001*) like "$err" "[^0-9]$page([^0-9]|\$)" "kvs_fdw_check on the damaged file raises XX001 naming the page" ;;
+    *) like "$(q "SELECT * FROM kvs_fdw_check('dmg')" 2>&1)" "[^0-9]$page([^0-9]|\$)" \
+           "kvs_fdw_check on the damaged file reports page $page" ;;
+esac
+is "$(md5sum <"$DMG")" "$sum_before" "damaged file: not one byte written by the failed reads"
+# A DELETE of every row must reach the damaged page; rows deleted before it
+# may be gone (no transactions yet), but the error must be the same.
+like "$(qerr "DELETE FROM dmg")" '^XX001 ' "damaged file: DELETE of all rows fails with XX001"
+is "$(q "SELECT 1")" "1" "server answers after the damaged-file errors"
+
+as_pg cp /etc/passwd "$FILES/passwd.kvs"
+q "CREATE FOREIGN TABLE pw (id bigint, val text) SERVER kvs OPTIONS (filename '$FILES/passwd.kvs')" 2>&1 | diag
+err=$(qerr "SELECT * FROM pw")
+like "$err" '^XX001 .{10,}' "foreign file (/etc/passwd copy): XX001 with a message"
+echo "$err" | diag
+err=$(qerr "INSERT INTO pw VALUES (1, 'x')")
+like "$err" '^[0-9A-Z]{5} ' "foreign file: INSERT fails ($err)"
+if cmp -s /etc/passwd "$FILES/passwd.kvs"; then ok "foreign file: not modified"; else nok "foreign file: not modified"; fi
+q "DROP FOREIGN TABLE pw; DROP FOREIGN TABLE dmg;" 2>&1 | diag
+if [ -f "$DMG" ] && [ -f "$FILES/passwd.kvs" ]; then ok "DROP keeps explicit filename files"; else
+    nok "DROP keeps explicit filename files"; fi
+
+# ---- 5. the server never crashed ------------------------------------------------
+is "$(q "SELECT 1")" "1" "SELECT 1 works at the end"
+crash=$(tail -n +$((LOG_MARK + 1)) "$WORK/server.log" |
+    grep -E 'terminated by signal|terminated by exception|PANIC|exited with exit code [^0]|reinitializing' || true)
+is "$crash" "" "no backend crash in the server log"
+
+echo "1..$T"
+[ "$FAILED" = 0 ] || { echo "# $FAILED of $T failed"; exit 1; }
+exit 0
