@@ -1,0 +1,685 @@
+/*
+ * faults.c - fault injection through the swappable I/O table (issue 3).
+ *
+ * kvs_options.os is replaced by a table that passes every call to POSIX but
+ * makes the Nth pwrite / fsync / ftruncate / pread (counted from the start of
+ * the section under test) fail with EIO, fail with ENOSPC, come up short, or
+ * come up short and then hit ENOSPC; one-shot or sticky (every call from the
+ * Nth on).  For every N up to the number of such calls a clean run makes:
+ *   - the engine reports a clear code (KVS_EIO / KVS_ENOSPC, kvs_errno() the
+ *     errno) from the call that met the fault or a later one in the section,
+ *     or, for a short write it completes by retrying, no error at all;
+ *   - nothing crashes (each run is a child process);
+ *   - reopened with the normal table, the file is classified: check clean and
+ *     exactly the state before the section, check clean and exactly the state
+ *     after it, torn (check fails), or other (check clean, neither state).
+ * What is asserted follows what the engine guarantees without a journal
+ * (src/engine/README.md, "durability"): see the comments at each tap_ok.
+ * Also: faults while creating a new file (no half file left at the path, no
+ * temp file left behind), faults in kvs_truncate, read errors (EIO, nothing
+ * written), and fsync errors from kvs_sync.
+ */
+#include "kvs.h"
+#include "tap.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <xxhash.h>
+
+/* ---- the fault table ----------------------------------------------------- */
+enum kind { K_NONE, K_PWRITE_EIO, K_PWRITE_ENOSPC, K_PWRITE_SHORT, K_PWRITE_SHORT_ENOSPC,
+            K_PWRITE_ZERO, K_FSYNC_EIO, K_FTRUNC_EIO, K_PREAD_EIO, K_LINK_EIO, K_OPEN_EMFILE };
+static const char *kind_name[] = { "none", "pwrite EIO", "pwrite ENOSPC", "pwrite short",
+                                   "pwrite short then ENOSPC", "pwrite returns 0", "fsync EIO",
+                                   "ftruncate EIO", "pread EIO", "link EIO", "open EMFILE" };
+
+static int armed, kind, sticky;
+static long fail_at, n_pwrite, n_fsync, n_ftrunc, n_pread, n_link, n_open;
+static int fired;
+
+static int hit(long c)
+{
+    if (!armed)
+        return 0;
+    if (c == fail_at || (sticky && c >= fail_at)) {
+        fired = 1;
+        return 1;
+    }
+    return 0;
+}
+
+static int f_open(const char *p, int fl, mode_t m)
+{
+    if (armed) n_open++;
+    if (kind == K_OPEN_EMFILE && hit(n_open)) { errno = EMFILE; return -1; }
+    return kvs_os_posix()->open(p, fl, m);
+}
+static int f_close(int fd) { return kvs_os_posix()->close(fd); }
+static ssize_t f_pread(int fd, void *b, size_t n, off_t off)
+{
+    if (armed) n_pread++;
+    if (kind == K_PREAD_EIO && hit(n_pread)) { errno = EIO; return -1; }
+    return kvs_os_posix()->pread(fd, b, n, off);
+}
+static ssize_t f_pwrite(int fd, const void *b, size_t n, off_t off)
+{
+    if (armed) n_pwrite++;
+    switch (kind) {
+    case K_PWRITE_EIO:
+        if (hit(n_pwrite)) { errno = EIO; return -1; }
+        break;
+    case K_PWRITE_ENOSPC:
+        if (hit(n_pwrite)) { errno = ENOSPC; return -1; }
+        break;
+    case K_PWRITE_SHORT:
+        if (hit(n_pwrite) && n > 1)
+            return kvs_os_posix()->pwrite(fd, b, n / 2, off);
+        break;
+    case K_PWRITE_SHORT_ENOSPC:
+        if (armed && n_pwrite == fail_at && n > 1) {
+            fired = 1;
+            return kvs_os_posix()->pwrite(fd, b, n / 3, off);
+        }
+        if (armed && n_pwrite > fail_at) { errno = ENOSPC; return -1; }
+        break;
+    case K_PWRITE_ZERO:
+        if (hit(n_pwrite)) return 0;
+        break;
+    default:
+        break;
+    }
+    return kvs_os_posix()->pwrite(fd, b, n, off);
+}
+static int f_fsync(int fd)
+{
+    if (armed) n_fsync++;
+    if (kind == K_FSYNC_EIO && hit(n_fsync)) { errno = EIO; return -1; }
+    return kvs_os_posix()->fsync(fd);
+}
+static int f_ftruncate(int fd, off_t len)
+{
+    if (armed) n_ftrunc++;
+    if (kind == K_FTRUNC_EIO && hit(n_ftrunc)) { errno = EIO; return -1; }
+    return kvs_os_posix()->ftruncate(fd, len);
+}
+static off_t f_filesize(int fd) { return kvs_os_posix()->filesize(fd); }
+static int f_flock(int fd, int op) { return kvs_os_posix()->flock(fd, op); }
+static int f_link(const char *a, const char *b)
+{
+    if (armed) n_link++;
+    if (kind == K_LINK_EIO && hit(n_link)) { errno = EIO; return -1; }
+    return kvs_os_posix()->link(a, b);
+}
+static int f_unlink(const char *p) { return kvs_os_posix()->unlink(p); }
+
+static const kvs_os fault_os = { f_open, f_close, f_pread, f_pwrite, f_fsync, f_ftruncate,
+                                 f_filesize, f_flock, f_link, f_unlink };
+
+static void arm(int k, long at, int st)
+{
+    kind = k; fail_at = at; sticky = st; fired = 0;
+    n_pwrite = n_fsync = n_ftrunc = n_pread = n_link = n_open = 0;
+    armed = 1;
+}
+
+/* ---- the data: state before (S0) and after (S1) the section --------------- */
+#define NBASE 400
+#define NNEW  600
+static size_t key_of(int i, char *k) { return (size_t)sprintf(k, "fault-key-%d", i); }
+/* version 0 = base, 1 = rewritten by the section */
+static size_t vlen_of(int i, int ver)
+{
+    if (i == 0) return ver ? 50000 : 30000;
+    if (i == 1) return 30000;
+    if (i == 1000) return 100000;
+    return (size_t)((i * 13 + ver * 5) % 200);
+}
+static void val_of(int i, int ver, unsigned char *v)
+{
+    size_t j, n = vlen_of(i, ver);
+    for (j = 0; j < n; j++)
+        v[j] = (unsigned char)(i + ver * 101 + j * 3);
+}
+/* In state s (0 or 1): is key i present, and in which version? */
+static int state_has(int s, int i, int *ver)
+{
+    *ver = 0;
+    if (s == 0)
+        return i < NBASE;
+    if (i == 1 || (i >= 100 && i < 200))
+        return 0;
+    if (i < 100) { *ver = 1; return 1; }
+    if (i < NBASE + NNEW || i == 1000) return 1;
+    return 0;
+}
+
+static char dir[] = "/tmp/kvs_faults.XXXXXX";
+static char tmpl[600], path[600];
+static unsigned char vbuf[200000], ebuf[200000];
+
+static int copyfile(const char *from, const char *to)
+{
+    char buf[65536];
+    ssize_t r;
+    int a = open(from, O_RDONLY), b = open(to, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (a < 0 || b < 0)
+        return -1;
+    while ((r = read(a, buf, sizeof buf)) > 0)
+        if (write(b, buf, (size_t)r) != r)
+            return -1;
+    close(a);
+    return close(b);
+}
+
+static uint64_t hashfile(const char *p)
+{
+    unsigned char buf[65536];
+    XXH3_state_t *st = XXH3_createState();
+    ssize_t r;
+    uint64_t h;
+    int fd = open(p, O_RDONLY);
+    XXH3_64bits_reset(st);
+    if (fd >= 0) {
+        while ((r = read(fd, buf, sizeof buf)) > 0)
+            XXH3_64bits_update(st, buf, (size_t)r);
+        close(fd);
+    }
+    h = XXH3_64bits_digest(st);
+    XXH3_freeState(st);
+    return fd < 0 ? 0 : h;
+}
+
+static int build_template(void)
+{
+    kvs_options o;
+    kvs *db;
+    char k[64];
+    int i, rc;
+    snprintf(tmpl, sizeof tmpl, "%s/template.kvs", dir);
+    kvs_options_init(&o);
+    o.flags = KVS_CREATE;
+    if (kvs_open(tmpl, &o, &db) != KVS_OK)
+        return 0;
+    for (i = 0; i < NBASE; i++) {
+        val_of(i, 0, vbuf);
+        if ((rc = kvs_put(db, k, key_of(i, k), vbuf, vlen_of(i, 0), 0)) != KVS_OK)
+            return 0;
+    }
+    rc = kvs_check(db);
+    kvs_close(db);
+    return rc == KVS_OK;
+}
+
+/* ---- one run (in a child) -------------------------------------------------- */
+enum { O_BEFORE, O_AFTER, O_TORN, O_OTHER, O_OPENFAIL, O_CRASH };
+static const char *outcome_name[] = { "before", "after", "torn", "other", "open fails", "crash" };
+
+typedef struct result {
+    int outcome;
+    int fired;
+    int first_err;          /* first error code an API call returned, 0 if none */
+    int err_errno;          /* kvs_errno then */
+    char where[48];         /* which call returned it */
+    char msg[200];
+} result;
+
+#define NOTE(call, name) do { \
+        int rc_ = (call); \
+        if (rc_ != KVS_OK && rc_ != KVS_NOTFOUND && rc_ != KVS_EXISTS && !r->first_err) { \
+            r->first_err = rc_; r->err_errno = kvs_errno(db); \
+            snprintf(r->where, sizeof r->where, "%s", name); \
+            snprintf(r->msg, sizeof r->msg, "%s", kvs_errmsg(db)); \
+        } \
+    } while (0)
+
+/* Reopen with POSIX and classify the file. */
+static int classify(const char *p, char *why, size_t whylen)
+{
+    kvs_options o;
+    kvs *db;
+    kvs_slice v;
+    char k[64];
+    int s, i, ver, match[2] = { 1, 1 }, rc, n;
+    kvs_cursor *c;
+    kvs_slice ck, cv;
+
+    kvs_options_init(&o);
+    if ((rc = kvs_open(p, &o, &db)) != KVS_OK) {
+        snprintf(why, whylen, "reopen: %s: %s", kvs_strerror(rc), kvs_open_errmsg());
+        /* a damaged header is a torn file, reported as such; anything else
+         * (EIO, EINVAL) means the file cannot even be judged */
+        return (rc == KVS_ECORRUPT || rc == KVS_ETRUNCATED) ? O_TORN : O_OPENFAIL;
+    }
+    if ((rc = kvs_check(db)) != KVS_OK) {
+        snprintf(why, whylen, "check: %s", kvs_errmsg(db));
+        kvs_close(db);
+        return O_TORN;
+    }
+    for (i = 0; i <= 1000; i++) {
+        size_t kl = key_of(i, k);
+        rc = kvs_get(db, k, kl, &v);
+        if (rc != KVS_OK && rc != KVS_NOTFOUND) {
+            snprintf(why, whylen, "get %d: %s", i, kvs_strerror(rc));
+            kvs_close(db);
+            return O_TORN;
+        }
+        for (s = 0; s < 2; s++) {
+            int has = state_has(s, i, &ver);
+            if (has != (rc == KVS_OK))
+                match[s] = 0;
+            else if (has) {
+                val_of(i, ver, ebuf);
+                if (v.len != vlen_of(i, ver) || memcmp(v.data, ebuf, v.len) != 0)
+                    match[s] = 0;
+            }
+        }
+    }
+    /* the cursor agrees with the gets */
+    n = 0;
+    if (kvs_cursor_open(db, &c) == KVS_OK) {
+        while ((rc = kvs_cursor_next(c, &ck, &cv)) == KVS_OK)
+            n++;
+        kvs_cursor_close(c);
+        if (rc != KVS_NOTFOUND)
+            match[0] = match[1] = 0;
+    }
+    kvs_close(db);
+    if (match[0] && n == NBASE)
+        return O_BEFORE;
+    if (match[1] && n == NBASE + NNEW - 100 - 1 + 1)
+        return O_AFTER;
+    snprintf(why, whylen, "check clean but neither state (%d records; before %d, after %d)", n,
+             match[0], match[1]);
+    return O_OTHER;
+}
+
+/* The section under test: many puts, replaces and deletes with splits,
+ * large values, evictions (16-frame cache), then sync and close. */
+static void section(kvs *db, result *r, int with_sync)
+{
+    char k[64];
+    int i;
+    NOTE(kvs_begin(db, KVS_WRITE), "begin");
+    for (i = 0; i < 100; i++) {
+        val_of(i, 1, vbuf);
+        NOTE(kvs_put(db, k, key_of(i, k), vbuf, vlen_of(i, 1), 0), "put (replace)");
+    }
+    for (i = 100; i < 200; i++)
+        NOTE(kvs_delete(db, k, key_of(i, k)), "delete");
+    NOTE(kvs_delete(db, k, key_of(1, k)), "delete large");
+    for (i = NBASE; i < NBASE + NNEW; i++) {
+        val_of(i, 0, vbuf);
+        NOTE(kvs_put(db, k, key_of(i, k), vbuf, vlen_of(i, 0), KVS_NOOVERWRITE), "put (insert)");
+    }
+    val_of(1000, 0, vbuf);
+    NOTE(kvs_put(db, k, key_of(1000, k), vbuf, vlen_of(1000, 0), 0), "put large");
+    NOTE(kvs_end(db), "end");
+    if (with_sync)
+        NOTE(kvs_sync(db), "sync");
+}
+
+static void run_child(int k, long at, int st, int with_sync, result *r)
+{
+    kvs_options o;
+    kvs *db = NULL;
+    int rc;
+
+    memset(r, 0, sizeof *r);
+    copyfile(tmpl, path);
+    kvs_options_init(&o);
+    o.os = &fault_os;
+    o.cache_pages = 16;
+    armed = 0;
+    kind = K_NONE;
+    if ((rc = kvs_open(path, &o, &db)) != KVS_OK) {
+        r->first_err = rc;
+        snprintf(r->where, sizeof r->where, "open");
+        return;
+    }
+    arm(k, at, st);
+    section(db, r, with_sync);
+    rc = kvs_close(db);
+    if (rc != KVS_OK && !r->first_err) {
+        r->first_err = rc;
+        snprintf(r->where, sizeof r->where, "close");
+    }
+    armed = 0;
+    r->fired = fired;
+    r->outcome = classify(path, r->msg + strlen(r->msg), sizeof r->msg - strlen(r->msg));
+}
+
+/* Runs one case in a child process and returns its result. */
+static result run_case(int k, long at, int st, int with_sync, long *counts)
+{
+    int pfd[2], status;
+    pid_t pid;
+    result r;
+    memset(&r, 0, sizeof r);
+    if (pipe(pfd) != 0)
+        exit(2);
+    fflush(stdout);
+    pid = fork();
+    if (pid == 0) {
+        long c[6];
+        close(pfd[0]);
+        run_child(k, at, st, with_sync, &r);
+        c[0] = n_pwrite; c[1] = n_fsync; c[2] = n_ftrunc; c[3] = n_pread; c[4] = n_link; c[5] = n_open;
+        if (write(pfd[1], &r, sizeof r) != (ssize_t)sizeof r || write(pfd[1], c, sizeof c) != (ssize_t)sizeof c)
+            _exit(3);
+        _exit(0);
+    }
+    close(pfd[1]);
+    if (read(pfd[0], &r, sizeof r) != (ssize_t)sizeof r)
+        r.outcome = O_CRASH;
+    else if (counts && read(pfd[0], counts, 6 * sizeof(long)) != 6 * (ssize_t)sizeof(long))
+        r.outcome = O_CRASH;
+    close(pfd[0]);
+    waitpid(pid, &status, 0);
+    if (WIFSIGNALED(status))
+        r.outcome = O_CRASH;
+    return r;
+}
+
+static int expected_code(int k)
+{
+    switch (k) {
+    case K_PWRITE_ENOSPC: case K_PWRITE_SHORT_ENOSPC: return KVS_ENOSPC;
+    case K_PWRITE_SHORT: return KVS_OK;
+    default: return KVS_EIO;
+    }
+}
+
+/* ---- a kind over every N ------------------------------------------------------- */
+static int ntorn_total, nother_total;
+
+static void sweep(int k, int st, long ncalls, int with_sync)
+{
+    long at, step = ncalls > 300 ? ncalls / 300 : 1;
+    int runs = 0, clear = 0, wrongcode = 0, silent = 0, crash = 0;
+    int outc[6] = {0};
+    int first_torn_at = -1;
+    char sample[300] = "";
+    for (at = 1; at <= ncalls; at += step) {
+        result r = run_case(k, at, st, with_sync, NULL);
+        int want = expected_code(k);
+        runs++;
+        outc[r.outcome]++;
+        if (r.outcome == O_CRASH) { crash++; continue; }
+        if (r.outcome == O_TORN && first_torn_at < 0) {
+            first_torn_at = (int)at;
+            snprintf(sample, sizeof sample, "N=%ld: error %s from %s; reopened: %s", at,
+                     kvs_strerror(r.first_err), r.where, r.msg);
+        }
+        if (want == KVS_OK) {
+            /* a short write is legal POSIX: the engine must finish it */
+            if (r.first_err == 0 && r.outcome == O_AFTER)
+                clear++;
+            else {
+                wrongcode++;
+                if (wrongcode <= 3)
+                    printf("# %s N=%ld: %s from %s (%s), outcome %s\n", kind_name[k], at,
+                           kvs_strerror(r.first_err), r.where, r.msg, outcome_name[r.outcome]);
+            }
+            continue;
+        }
+        if (!r.fired)
+            continue;
+        if (r.first_err == 0) {
+            silent++;
+            if (silent <= 3)
+                printf("# %s N=%ld: fault swallowed (no error reported), outcome %s\n",
+                       kind_name[k], at, outcome_name[r.outcome]);
+        } else if (r.first_err == want &&
+                   r.err_errno == (want == KVS_ENOSPC ? ENOSPC : EIO))
+            clear++;
+        else {
+            wrongcode++;
+            if (wrongcode <= 3)
+                printf("# %s N=%ld: got %s (errno %d) from %s: %s\n", kind_name[k], at,
+                       kvs_strerror(r.first_err), r.err_errno, r.where, r.msg);
+        }
+    }
+    ntorn_total += outc[O_TORN];
+    nother_total += outc[O_OTHER];
+    tap_ok(crash == 0 && silent == 0 && wrongcode == 0 && runs > 0,
+           "%s%s%s at each of %d calls (%d runs): %d clear errors, %d swallowed, %d wrong codes, %d crashes",
+           kind_name[k], st ? " (sticky)" : "", with_sync ? " +sync" : "", (int)ncalls, runs, clear,
+           silent, wrongcode, crash);
+    tap_diag("  afterwards: %d before, %d after, %d torn, %d other, %d open fails",
+             outc[O_BEFORE], outc[O_AFTER], outc[O_TORN], outc[O_OTHER], outc[O_OPENFAIL]);
+    if (first_torn_at >= 0)
+        tap_diag("  first torn: %s", sample);
+    /* A clean file holding some third state is never acceptable: it is silent
+     * damage (check passes, data wrong). */
+    tap_ok(outc[O_OTHER] == 0 && outc[O_OPENFAIL] == 0,
+           "%s%s: no clean-but-wrong file, no unopenable file afterwards", kind_name[k],
+           st ? " (sticky)" : "");
+}
+
+/* ---- creation, truncate, read errors ------------------------------------------- */
+static int leftovers(void)
+{
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    int n = 0;
+    while (d && (e = readdir(d)) != NULL)
+        if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..") && strcmp(e->d_name, "template.kvs"))
+            n++;
+    if (d)
+        closedir(d);
+    return n;
+}
+
+static void creation_faults(void)
+{
+    int k, bad = 0, runs = 0, left = 0;
+    long at;
+    static const int kinds[] = { K_PWRITE_EIO, K_PWRITE_ENOSPC, K_FSYNC_EIO, K_LINK_EIO, K_OPEN_EMFILE,
+                                 K_FTRUNC_EIO };
+    size_t ki;
+    for (ki = 0; ki < sizeof kinds / sizeof kinds[0]; ki++) {
+        k = kinds[ki];
+        for (at = 1; at <= 6; at++) {
+            kvs_options o;
+            kvs *db = NULL;
+            int rc, exists;
+            struct stat st;
+            unlink(path);
+            kvs_options_init(&o);
+            o.os = &fault_os;
+            o.flags = KVS_CREATE;
+            arm(k, at, 0);
+            rc = kvs_open(path, &o, &db);
+            armed = 0;
+            runs++;
+            if (rc == KVS_OK) {
+                if (kvs_put(db, "a", 1, "b", 1, 0) != KVS_OK || kvs_close(db) != KVS_OK) {
+                    printf("# create with %s at %ld: opened but unusable\n", kind_name[k], at);
+                    bad++;
+                }
+            } else if (fired && rc != (k == K_PWRITE_ENOSPC ? KVS_ENOSPC : KVS_EIO)) {
+                printf("# create with %s at %ld: %s (%s)\n", kind_name[k], at, kvs_strerror(rc),
+                       kvs_open_errmsg());
+                bad++;
+            }
+            exists = stat(path, &st) == 0;
+            if (exists) {
+                char why[200];
+                int oc = classify(path, why, sizeof why);
+                if (oc == O_TORN || oc == O_OPENFAIL) {
+                    printf("# create with %s at %ld (open %s): the file left at the path is bad: %s\n",
+                           kind_name[k], at, kvs_strerror(rc), why);
+                    bad++;
+                }
+            }
+            unlink(path);
+            if (leftovers()) {
+                left++;
+                printf("# create with %s at %ld (open %s): left %d stray files in the directory\n",
+                       kind_name[k], at, kvs_strerror(rc), leftovers());
+                {   /* clean them so the next run counts its own */
+                    DIR *d = opendir(dir);
+                    struct dirent *e;
+                    char p[900];
+                    while (d && (e = readdir(d)) != NULL)
+                        if (e->d_name[0] != '.' && strcmp(e->d_name, "template.kvs")) {
+                            snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
+                            unlink(p);
+                        }
+                    if (d) closedir(d);
+                }
+            }
+        }
+    }
+    tap_ok(bad == 0, "creating a file under faults (%d runs): a clear error, and no bad file at the path", runs);
+    tap_ok(left == 0, "creating a file under faults: no temp file left behind (%d runs left some)", left);
+}
+
+static void read_faults(void)
+{
+    kvs_options o;
+    kvs *db;
+    kvs_slice v;
+    char k[64];
+    int i, rc, bad = 0, runs = 0;
+    uint64_t h0;
+    copyfile(tmpl, path);
+    h0 = hashfile(path);
+    for (i = 1; i <= 20; i++) {
+        kvs_options_init(&o);
+        o.os = &fault_os;
+        o.cache_pages = 8;
+        arm(K_PREAD_EIO, i, 0);
+        rc = kvs_open(path, &o, &db);
+        runs++;
+        if (rc == KVS_OK) {
+            int j, got_err = 0;
+            for (j = 0; j < NBASE; j += 3) {
+                rc = kvs_get(db, k, key_of(j, k), &v);
+                if (rc == KVS_EIO)
+                    got_err = 1;
+                else if (rc != KVS_OK) {
+                    printf("# pread EIO at %d: get %d returned %s\n", i, j, kvs_strerror(rc));
+                    bad++;
+                } else {
+                    val_of(j, 0, ebuf);
+                    if (v.len != vlen_of(j, 0) || memcmp(v.data, ebuf, v.len) != 0) {
+                        printf("# pread EIO at %d: get %d: wrong value\n", i, j);
+                        bad++;
+                    }
+                }
+            }
+            if (fired && !got_err) {
+                printf("# pread EIO at %d: fault swallowed\n", i);
+                bad++;
+            }
+            kvs_close(db);
+        } else if (rc != KVS_EIO) {
+            printf("# pread EIO at %d: open returned %s\n", i, kvs_strerror(rc));
+            bad++;
+        }
+        armed = 0;
+    }
+    tap_ok(bad == 0, "read errors (%d runs): KVS_EIO, never a wrong value", runs);
+    tap_ok(hashfile(path) == h0, "read errors: the file is unchanged");
+}
+
+static void truncate_faults(void)
+{
+    static const int kinds[] = { K_FTRUNC_EIO, K_PWRITE_EIO, K_PWRITE_ENOSPC };
+    size_t ki;
+    long at;
+    int bad = 0, runs = 0, outc[6] = {0};
+    for (ki = 0; ki < 3; ki++)
+        for (at = 1; at <= 12; at++) {
+            kvs_options o;
+            kvs *db;
+            int rc;
+            char why[200];
+            copyfile(tmpl, path);
+            kvs_options_init(&o);
+            o.os = &fault_os;
+            if (kvs_open(path, &o, &db) != KVS_OK) { bad++; continue; }
+            arm(kinds[ki], at, 0);
+            rc = kvs_truncate(db);
+            armed = 0;
+            kvs_close(db);
+            runs++;
+            if (fired && rc != (kinds[ki] == K_PWRITE_ENOSPC ? KVS_ENOSPC : KVS_EIO)) {
+                printf("# truncate with %s at %ld: %s\n", kind_name[kinds[ki]], at, kvs_strerror(rc));
+                bad++;
+            }
+            if (!fired && rc != KVS_OK) {
+                printf("# truncate with no fault: %s\n", kvs_strerror(rc));
+                bad++;
+            }
+            rc = classify(path, why, sizeof why);
+            outc[rc]++;
+            if (rc == O_AFTER || rc == O_OTHER) {
+                /* "after" for truncate is an empty, clean file: classify sees
+                 * neither S0 nor S1; check it separately */
+                kvs *d2;
+                kvs_stats s;
+                kvs_options_init(&o);
+                if (kvs_open(path, &o, &d2) == KVS_OK) {
+                    if (kvs_stats_get(d2, &s) == KVS_OK && s.records == 0)
+                        outc[rc]--, outc[O_AFTER]++;
+                    kvs_close(d2);
+                }
+            }
+        }
+    tap_ok(bad == 0, "kvs_truncate under faults (%d runs): clear error codes", runs);
+    tap_diag("  afterwards: %d before, %d empty (after), %d torn, %d other, %d open fails",
+             outc[O_BEFORE], outc[O_AFTER], outc[O_TORN], outc[O_OTHER], outc[O_OPENFAIL]);
+    tap_ok(outc[O_OTHER] == 0 && outc[O_OPENFAIL] == 0,
+           "kvs_truncate under faults: no clean-but-wrong or unopenable file");
+}
+
+int main(void)
+{
+    long counts[6] = {0};
+    result r;
+    if (!mkdtemp(dir)) {
+        perror("mkdtemp");
+        return 2;
+    }
+    snprintf(path, sizeof path, "%s/victim.kvs", dir);
+    if (!build_template()) {
+        tap_ok(0, "template file builds");
+        return tap_done();
+    }
+    /* a clean run: counts the calls the section makes, and sets the bar */
+    r = run_case(K_NONE, 0, 0, 1, counts);
+    tap_ok(r.first_err == 0 && r.outcome == O_AFTER, "clean run: no error, state after (%s %s)",
+           r.first_err ? kvs_strerror(r.first_err) : "", r.msg);
+    tap_diag("clean section + sync + close makes %ld pwrites, %ld fsyncs, %ld ftruncates, %ld preads",
+             counts[0], counts[1], counts[2], counts[3]);
+
+    sweep(K_PWRITE_EIO, 0, counts[0] + 2, 1);
+    sweep(K_PWRITE_EIO, 1, counts[0] + 2, 1);
+    sweep(K_PWRITE_ENOSPC, 1, counts[0] + 2, 1);
+    sweep(K_PWRITE_SHORT, 0, counts[0], 1);
+    sweep(K_PWRITE_SHORT_ENOSPC, 0, counts[0], 1);
+    sweep(K_PWRITE_ZERO, 0, counts[0], 1);
+    sweep(K_FSYNC_EIO, 0, counts[1] + 1, 1);
+    if (counts[2])
+        sweep(K_FTRUNC_EIO, 0, counts[2] + 1, 1);
+    sweep(K_PREAD_EIO, 0, counts[3] > 400 ? 400 : counts[3], 1);
+    creation_faults();
+    read_faults();
+    truncate_faults();
+    tap_diag("torn files after a failed write: %d; clean files in neither state: %d",
+             ntorn_total, nother_total);
+    unlink(path);
+    unlink(tmpl);
+    rmdir(dir);
+    return tap_done();
+}
