@@ -58,6 +58,7 @@ static int *ptype;              /* page type of each pristine page */
 static int hdr_version_off = HD_VERSION, hdr_pagesize_off = HD_PAGESIZE;
 static int lenient;             /* structure damage under a valid checksum */
 static uint64_t rng = 12345;
+static int quick;               /* -q: fewer cases (valgrind) */
 
 static uint64_t rnd(void)
 {
@@ -453,11 +454,12 @@ static int pages_of_type(int t, uint32_t *out, int max)
 int main(int argc, char **argv)
 {
     unsigned char *b;
+    (void)argv;
     char name[160];
     uint32_t pages[64];
     int t, i, n, j;
     size_t off;
-    (void)argc; (void)argv;
+    quick = argc > 1 && strcmp(argv[1], "-q") == 0;
 
     if (!mkdtemp(dir)) {
         perror("mkdtemp");
@@ -485,7 +487,7 @@ int main(int argc, char **argv)
         offs[no++] = 0; offs[no++] = 1; offs[no++] = 8; offs[no++] = 100;
         offs[no++] = 4095; offs[no++] = 4096; offs[no++] = 4097; offs[no++] = 8191;
         offs[no++] = orig_len - 1; offs[no++] = orig_len - 4096; offs[no++] = orig_len - 4095;
-        for (i = 0; i < 60; i++) {
+        for (i = 0; i < (quick ? 6 : 60); i++) {
             size_t pg = 2 + rnd() % (npages - 2);
             offs[no++] = pg * KVS_PAGE_SIZE;
             offs[no++] = pg * KVS_PAGE_SIZE + 1 + rnd() % (KVS_PAGE_SIZE - 1);
@@ -501,7 +503,7 @@ int main(int argc, char **argv)
 
     /* 2. random bytes over each page type; 3. one bit flipped in each page type */
     for (t = 1; t <= 6; t++) {
-        n = pages_of_type(t, pages, t == 1 ? 1 : 12);
+        n = pages_of_type(t, pages, t == 1 ? 1 : quick ? 2 : 12);
         begin_cat();
         for (j = 0; j < 3; j++)
             for (i = 0; i < n; i++) {
@@ -652,7 +654,7 @@ int main(int argc, char **argv)
     lenient = 1;
     begin_cat();
     for (t = 2; t <= 6; t++) {
-        n = pages_of_type(t, pages, 10);
+        n = pages_of_type(t, pages, quick ? 1 : 10);
         for (j = 0; j < 6; j++)
             for (i = 0; i < n; i++) {
                 size_t po = (size_t)pages[i] * KVS_PAGE_SIZE, len, k;
