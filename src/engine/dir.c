@@ -1,0 +1,188 @@
+/*
+ * dir.c - the page directory (see dir.h).  A directory page's AUX field is
+ * its height above the leaves (0 = leaf); entry i of a page at height k
+ * covers buckets [base + i*F^k, base + (i+1)*F^k).  The root, its height and
+ * the count of directory pages live in the file header.
+ */
+#include "dir.h"
+
+static uint64_t fpow(uint32_t k)
+{
+    uint64_t v = 1;
+    while (k--)
+        v *= DIR_FANOUT;
+    return v;
+}
+
+void dir_format(uint8_t *page, uint32_t height)
+{
+    memset(page, 0, PG_SIZE);
+    page[PG_TYPE] = KVS_PAGE_DIR;
+    wr32(page + PG_AUX, height);
+}
+
+static int bad_dir(pool *p, uint32_t pgno, const uint8_t *pg, uint32_t height)
+{
+    return kvs_seterr(p->pg->err, KVS_ECORRUPT, pgno,
+                      "page %u: expected a directory page of height %u, found type %u height %u",
+                      (unsigned)pgno, (unsigned)height, pg[PG_TYPE], (unsigned)rd32(pg + PG_AUX));
+}
+
+int dir_lookup(pool *p, uint64_t bucket, uint32_t *out)
+{
+    const kvs_hdr *h = &p->pg->h;
+    uint32_t pgno = h->dir_root, k = h->dir_depth, fi;
+    int rc;
+    if (bucket >= fpow(k))
+        return kvs_seterr(p->pg->err, KVS_ECORRUPT, 0,
+                          "bucket %llu beyond the directory (depth %u)",
+                          (unsigned long long)bucket, (unsigned)k);
+    while (k-- > 0) {
+        const uint8_t *pg;
+        uint32_t idx, next;
+        rc = pool_fetch(p, pgno, 0, &fi);
+        if (rc)
+            return rc;
+        pg = pool_page(p, fi);
+        if (pg[PG_TYPE] != KVS_PAGE_DIR || rd32(pg + PG_AUX) != k)
+            return bad_dir(p, pgno, pg, k);
+        idx = (uint32_t)((bucket / fpow(k)) % DIR_FANOUT);
+        next = rd32(pg + PG_HDR + 4 * idx);
+        if (next == NO_PAGE || next >= h->npages)
+            return kvs_seterr(p->pg->err, KVS_ECORRUPT, pgno,
+                              "page %u: directory entry %u for bucket %llu is %u (file has %u pages)",
+                              (unsigned)pgno, (unsigned)idx, (unsigned long long)bucket,
+                              (unsigned)next, (unsigned)h->npages);
+        pgno = next;
+    }
+    *out = pgno;
+    return KVS_OK;
+}
+
+int dir_set(pool *p, uint64_t bucket, uint32_t target)
+{
+    kvs_hdr *h = &p->pg->h;
+    uint32_t pgno, fi, k;
+    int rc;
+    /* grow the tree upward until it covers the bucket */
+    while (bucket >= fpow(h->dir_depth)) {
+        uint32_t root;
+        uint8_t *pg;
+        if (h->dir_depth >= 4)
+            return kvs_seterr(p->pg->err, KVS_EINVAL, 0, "directory full");
+        rc = pool_alloc(p, KVS_PAGE_DIR, &root, &fi);
+        if (rc)
+            return rc;
+        pg = pool_page(p, fi);
+        wr32(pg + PG_AUX, h->dir_depth);
+        wr32(pg + PG_HDR, h->dir_root);
+        wr16(pg + PG_NSLOTS, 1);
+        pool_unpin(p, fi);
+        h->dir_root = root;
+        h->dir_depth++;
+        h->dir_pages++;
+    }
+    pgno = h->dir_root;
+    k = h->dir_depth;
+    while (k-- > 0) {
+        uint8_t *pg;
+        uint32_t idx, next;
+        rc = pool_fetch(p, pgno, POOL_PIN, &fi);
+        if (rc)
+            return rc;
+        pg = pool_page(p, fi);
+        if (pg[PG_TYPE] != KVS_PAGE_DIR || rd32(pg + PG_AUX) != k) {
+            rc = bad_dir(p, pgno, pg, k);
+            pool_unpin(p, fi);
+            return rc;
+        }
+        idx = (uint32_t)((bucket / fpow(k)) % DIR_FANOUT);
+        next = rd32(pg + PG_HDR + 4 * idx);
+        if (k == 0) {
+            if (next == NO_PAGE)
+                wr16(pg + PG_NSLOTS, (uint16_t)(rd16(pg + PG_NSLOTS) + 1));
+            wr32(pg + PG_HDR + 4 * idx, target);
+            pool_dirty(p, fi);
+            pool_unpin(p, fi);
+            return KVS_OK;
+        }
+        if (next == NO_PAGE) {
+            uint32_t cfi;
+            /* new child first, then the entry that points to it */
+            rc = pool_alloc(p, KVS_PAGE_DIR, &next, &cfi);
+            if (rc) {
+                pool_unpin(p, fi);
+                return rc;
+            }
+            wr32(pool_page(p, cfi) + PG_AUX, k - 1);
+            pool_unpin(p, cfi);
+            h->dir_pages++;
+            pg = pool_page(p, fi);
+            wr32(pg + PG_HDR + 4 * idx, next);
+            wr16(pg + PG_NSLOTS, (uint16_t)(rd16(pg + PG_NSLOTS) + 1));
+            pool_dirty(p, fi);
+        } else if (next >= h->npages) {
+            pool_unpin(p, fi);
+            return kvs_seterr(p->pg->err, KVS_ECORRUPT, pgno,
+                              "page %u: directory entry %u is %u (file has %u pages)",
+                              (unsigned)pgno, (unsigned)idx, (unsigned)next, (unsigned)h->npages);
+        }
+        pool_unpin(p, fi);
+        pgno = next;
+    }
+    return KVS_ECORRUPT;   /* not reached */
+}
+
+static int walk(pool *p, uint32_t pgno, uint32_t height, uint64_t base, uint64_t nbuckets,
+                int (*visit)(uint32_t, int, void *), void *arg)
+{
+    uint8_t copy[PG_SIZE];
+    uint32_t fi, i, used = 0;
+    uint64_t span = fpow(height);
+    int rc = visit(pgno, KVS_PAGE_DIR, arg);
+    if (rc)
+        return rc;
+    rc = pool_fetch(p, pgno, 0, &fi);
+    if (rc)
+        return rc;
+    memcpy(copy, pool_page(p, fi), PG_SIZE);
+    if (copy[PG_TYPE] != KVS_PAGE_DIR || rd32(copy + PG_AUX) != height)
+        return bad_dir(p, pgno, copy, height);
+    for (i = 0; i < DIR_FANOUT; i++) {
+        uint32_t e = rd32(copy + PG_HDR + 4 * i);
+        uint64_t start = base + (uint64_t)i * span;
+        if (e != NO_PAGE)
+            used++;
+        if (start < nbuckets) {
+            if (e == NO_PAGE || e >= p->pg->h.npages)
+                return kvs_seterr(p->pg->err, KVS_ECORRUPT, pgno,
+                                  "page %u: directory entry %u is %u (bucket %llu exists; file has %u pages)",
+                                  (unsigned)pgno, (unsigned)i, (unsigned)e,
+                                  (unsigned long long)start, (unsigned)p->pg->h.npages);
+            if (height > 0) {
+                rc = walk(p, e, height - 1, start, nbuckets, visit, arg);
+                if (rc)
+                    return rc;
+            }
+        } else if (e != NO_PAGE) {
+            return kvs_seterr(p->pg->err, KVS_ECORRUPT, pgno,
+                              "page %u: directory entry %u is %u but bucket %llu does not exist",
+                              (unsigned)pgno, (unsigned)i, (unsigned)e, (unsigned long long)start);
+        }
+    }
+    if (used != rd16(copy + PG_NSLOTS))
+        return kvs_seterr(p->pg->err, KVS_ECORRUPT, pgno,
+                          "page %u: directory page counts %u entries, holds %u",
+                          (unsigned)pgno, (unsigned)rd16(copy + PG_NSLOTS), (unsigned)used);
+    return KVS_OK;
+}
+
+int dir_walk(pool *p, uint64_t nbuckets, int (*visit)(uint32_t, int, void *), void *arg)
+{
+    const kvs_hdr *h = &p->pg->h;
+    if (nbuckets > fpow(h->dir_depth))
+        return kvs_seterr(p->pg->err, KVS_ECORRUPT, 0,
+                          "page 0: directory depth %u cannot hold %llu buckets",
+                          (unsigned)h->dir_depth, (unsigned long long)nbuckets);
+    return walk(p, h->dir_root, h->dir_depth - 1, 0, nbuckets, visit, arg);
+}

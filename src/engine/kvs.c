@@ -1,0 +1,713 @@
+/*
+ * kvs.c - the public API (kvs.h): opening and race-free creation, sections
+ * (flock, header reread, cache invalidation by change counter, flush at the
+ * end of a write section, discard on failure), records, cursor, stamps,
+ * descriptor, statistics, check, page inspection and error reporting.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+#include "kvs.h"
+#include "pager.h"
+#include "pool.h"
+#include "dir.h"
+#include "page.h"
+#include "lhash.h"
+
+struct kvs {
+    kvs_err       err;
+    pager         pg;
+    pool          pool;
+    lh            t;
+    void         *poolmem;
+    const kvs_os *os;
+    int           section;        /* -1, KVS_READ, KVS_WRITE */
+    int           failed;         /* first failure in this write section */
+    int           poisoned;       /* saw corruption: never write this file again */
+    int           need_sync;      /* wrote since the last fsync */
+    int           rdonly;
+    int           loaded;         /* pg.h holds a header read from disk */
+    int           ff_override;    /* fill factor given at open / set */
+    int         (*interrupted)(void *);
+    void         *interrupt_arg;
+    uint64_t      invalidations;
+    uint8_t       pagebuf[PG_SIZE];
+};
+
+struct kvs_cursor {
+    kvs       *db;
+    lh_cursor  c;
+};
+
+static char open_errmsg[700];
+
+const char *kvs_open_errmsg(void)
+{
+    return open_errmsg;
+}
+
+const char *kvs_strerror(int rc)
+{
+    switch (rc) {
+    case KVS_OK: return "ok";
+    case KVS_NOTFOUND: return "not found";
+    case KVS_EXISTS: return "key exists";
+    case KVS_ECORRUPT: return "file is corrupt";
+    case KVS_ENOTKVS: return "not a kvs file";
+    case KVS_EVERSION: return "unsupported kvs file format version";
+    case KVS_ETOOBIG: return "key, value or descriptor too large";
+    case KVS_EIO: return "I/O error";
+    case KVS_ENOSPC: return "no space left on device";
+    case KVS_ENOMEM: return "out of memory";
+    case KVS_EINVAL: return "invalid argument or call order";
+    case KVS_EINTR: return "interrupted while waiting for a lock";
+    case KVS_ERDONLY: return "write outside a write section or on a read-only handle";
+    case KVS_ETRUNCATED: return "file is truncated";
+    default: return "unknown error";
+    }
+}
+
+const char *kvs_errmsg(const kvs *db) { return db ? db->err.msg : open_errmsg; }
+uint32_t kvs_errpage(const kvs *db) { return db ? db->err.page : 0; }
+int kvs_errno(const kvs *db) { return db ? db->err.sys_errno : 0; }
+
+void kvs_options_init(kvs_options *opt)
+{
+    memset(opt, 0, sizeof *opt);
+}
+
+/* ---- creation -------------------------------------------------------------- */
+
+/* Builds a complete new file under a temporary name and link()s it into
+ * place: whoever links first wins, and everyone then opens that one file,
+ * which is never seen half-written. */
+static int create_file(const char *path, const kvs_options *opt, const kvs_os *os, kvs_err *err)
+{
+    static unsigned counter;
+    uint8_t pages[3][PG_SIZE];
+    kvs_hdr h;
+    char *tmp;
+    size_t n = strlen(path) + 64;
+    int fd, rc = KVS_OK, i;
+    memset(&h, 0, sizeof h);
+    h.hash_seed = opt->hash_seed;
+    h.fillfactor = opt->fillfactor ? opt->fillfactor : 75;
+    h.desc_len = (uint32_t)opt->descriptor_len;
+    if (opt->descriptor_len)
+        memcpy(h.desc, opt->descriptor, opt->descriptor_len);
+    lh_format_new(&h, pages[1], pages[2]);
+    hdr_encode(&h, pages[0]);
+    pager_seal(pages[1], 1);
+    pager_seal(pages[2], 2);
+    tmp = malloc(n);
+    if (!tmp)
+        return kvs_seterr(err, KVS_ENOMEM, 0, "out of memory");
+    snprintf(tmp, n, "%s.tmp.%ld.%u", path, (long)getpid(), counter++);
+    fd = os->open(tmp, O_RDWR | O_CREAT | O_EXCL, 0600);
+    if (fd < 0) {
+        rc = kvs_seterrno(err, errno, 0, "cannot create temporary file");
+        free(tmp);
+        return rc;
+    }
+    for (i = 0; i < 3 && rc == KVS_OK; i++)
+        if (pager_write_all(os, fd, pages[i], PG_SIZE, (off_t)i * PG_SIZE) != 0)
+            rc = kvs_seterrno(err, errno, (uint32_t)i, "cannot write new file");
+    if (rc == KVS_OK && os->fsync(fd) != 0)
+        rc = kvs_seterrno(err, errno, 0, "cannot fsync new file");
+    os->close(fd);
+    if (rc == KVS_OK && os->link(tmp, path) != 0 && errno != EEXIST)
+        rc = kvs_seterrno(err, errno, 0, "cannot link new file into place");
+    os->unlink(tmp);
+    free(tmp);
+    return rc;
+}
+
+/* ---- open / close ---------------------------------------------------------- */
+
+int kvs_open(const char *path, const kvs_options *optin, kvs **out)
+{
+    kvs_options defopt;
+    const kvs_options *opt = optin;
+    const kvs_os *os;
+    kvs_err err;
+    kvs *db;
+    uint32_t frames;
+    int fd, rc, rdonly;
+    memset(&err, 0, sizeof err);
+    *out = NULL;
+    open_errmsg[0] = 0;
+    if (!opt) {
+        kvs_options_init(&defopt);
+        opt = &defopt;
+    }
+    os = opt->os ? opt->os : kvs_os_posix();
+    rdonly = (opt->flags & KVS_RDONLY) != 0;
+    if (!path || (opt->fillfactor && (opt->fillfactor < 10 || opt->fillfactor > 100))) {
+        snprintf(open_errmsg, sizeof open_errmsg, "bad path or fill factor %u (10..100)",
+                 (unsigned)opt->fillfactor);
+        return KVS_EINVAL;
+    }
+    if (opt->descriptor_len > KVS_MAX_DESCRIPTOR) {
+        snprintf(open_errmsg, sizeof open_errmsg, "descriptor of %zu bytes exceeds %d",
+                 opt->descriptor_len, KVS_MAX_DESCRIPTOR);
+        return KVS_ETOOBIG;
+    }
+    frames = opt->cache_pages ? opt->cache_pages : 1024;
+    if (frames < 8)
+        frames = 8;
+    fd = os->open(path, rdonly ? O_RDONLY : O_RDWR, 0);
+    if (fd < 0 && errno == ENOENT && (opt->flags & KVS_CREATE) && !rdonly) {
+        rc = create_file(path, opt, os, &err);
+        if (rc) {
+            snprintf(open_errmsg, sizeof open_errmsg, "%.300s: %.320s", path, err.msg);
+            return rc;
+        }
+        fd = os->open(path, O_RDWR, 0);
+    }
+    if (fd < 0) {
+        rc = kvs_seterrno(&err, errno, 0, "cannot open file");
+        snprintf(open_errmsg, sizeof open_errmsg, "%.300s: %.320s", path, err.msg);
+        return rc;
+    }
+    db = calloc(1, sizeof *db);
+    if (db && posix_memalign(&db->poolmem, PG_SIZE, pool_mem_size(frames)) != 0)
+        db->poolmem = NULL;
+    if (!db || !db->poolmem) {
+        if (db)
+            free(db);
+        os->close(fd);
+        snprintf(open_errmsg, sizeof open_errmsg, "%.300s: out of memory for %u cache frames",
+                 path, (unsigned)frames);
+        return KVS_ENOMEM;
+    }
+    db->os = os;
+    db->section = -1;
+    db->rdonly = rdonly;
+    db->interrupted = opt->interrupted;
+    db->interrupt_arg = opt->interrupt_arg;
+    pager_init(&db->pg, os, fd, rdonly, &db->err);
+    pool_init(&db->pool, db->poolmem, frames, &db->pg);
+    lh_init(&db->t, &db->pg, &db->pool, &db->err);
+    db->pool.validate = lh_validate_page;
+    db->pool.validate_arg = &db->t;
+    if (opt->fillfactor) {
+        db->t.fillfactor = opt->fillfactor;
+        db->ff_override = 1;
+    }
+    /* validate the header now (under a shared lock: a writer may be mid-flush) */
+    rc = kvs_begin(db, KVS_READ);
+    if (rc == KVS_OK)
+        rc = kvs_end(db);
+    if (rc) {
+        snprintf(open_errmsg, sizeof open_errmsg, "%.300s: %.320s", path, db->err.msg);
+        os->close(fd);
+        lh_free(&db->t);
+        free(db->poolmem);
+        free(db);
+        return rc;
+    }
+    *out = db;
+    return KVS_OK;
+}
+
+int kvs_close(kvs *db)
+{
+    int rc = KVS_OK, rc2;
+    if (!db)
+        return KVS_EINVAL;
+    if (db->section >= 0)
+        rc = kvs_end(db);
+    if (db->need_sync) {
+        rc2 = pager_sync(&db->pg);
+        if (rc == KVS_OK)
+            rc = rc2;
+    }
+    if (db->os->close(db->pg.fd) != 0 && rc == KVS_OK)
+        rc = kvs_seterrno(&db->err, errno, 0, "close failed");
+    if (rc)
+        snprintf(open_errmsg, sizeof open_errmsg, "close: %.320s", db->err.msg);
+    lh_free(&db->t);
+    free(db->poolmem);
+    free(db);
+    return rc;
+}
+
+int kvs_set_fillfactor(kvs *db, uint32_t percent)
+{
+    if (percent < 10 || percent > 100)
+        return kvs_seterr(&db->err, KVS_EINVAL, 0, "fill factor %u out of 10..100", (unsigned)percent);
+    db->t.fillfactor = percent;
+    db->ff_override = 1;
+    return KVS_OK;
+}
+
+/* ---- sections ----------------------------------------------------------------- */
+
+static int is_failure(int rc)
+{
+    return rc != KVS_OK && rc != KVS_NOTFOUND && rc != KVS_EXISTS && rc != KVS_ETOOBIG &&
+           rc != KVS_EINVAL && rc != KVS_ERDONLY;
+}
+
+int kvs_in_section(const kvs *db)
+{
+    return db->section;
+}
+
+int kvs_begin(kvs *db, int mode)
+{
+    uint64_t old_cc = db->pg.h.change_counter;
+    int rc;
+    if (mode != KVS_READ && mode != KVS_WRITE)
+        return kvs_seterr(&db->err, KVS_EINVAL, 0, "bad section mode %d", mode);
+    if (db->section >= 0)
+        return kvs_seterr(&db->err, KVS_EINVAL, 0, "sections do not nest");
+    if (mode == KVS_WRITE && db->rdonly)
+        return kvs_seterr(&db->err, KVS_ERDONLY, 0, "handle opened read-only");
+    if (mode == KVS_WRITE && db->poisoned) {
+        char prev[sizeof db->err.msg];
+        memcpy(prev, db->err.msg, sizeof prev);
+        return kvs_seterr(&db->err, KVS_ECORRUPT, db->err.page,
+                          "file failed validation earlier; refusing to write it (%.200s)", prev);
+    }
+    rc = pager_lock(&db->pg, mode == KVS_WRITE, db->interrupted, db->interrupt_arg);
+    if (rc)
+        return rc;
+    rc = pager_load_header(&db->pg);
+    if (rc) {
+        if (rc == KVS_ECORRUPT || rc == KVS_ENOTKVS || rc == KVS_EVERSION || rc == KVS_ETRUNCATED)
+            db->poisoned = 1;
+        pool_drop_all(&db->pool);
+        db->loaded = 0;
+        pager_unlock(&db->pg);
+        return rc;
+    }
+    if (!db->loaded || db->pg.h.change_counter != old_cc) {
+        if (db->loaded)
+            db->invalidations++;
+        pool_drop_all(&db->pool);
+        db->t.epoch++;
+        db->loaded = 1;
+    }
+    if (!db->ff_override)
+        db->t.fillfactor = db->pg.h.fillfactor;
+    db->section = mode;
+    db->failed = 0;
+    db->t.modified = 0;
+    db->pg.extended = 0;
+    return KVS_OK;
+}
+
+/* Throws away everything this write section changed in memory and rereads
+ * the header; the file keeps what it had (see README for dirty evictions). */
+static void discard(kvs *db)
+{
+    pool_drop_all(&db->pool);
+    db->t.epoch++;
+    if (pager_load_header(&db->pg) != KVS_OK) {
+        db->loaded = 0;
+        db->poisoned = 1;
+    }
+    pager_discard_extension(&db->pg);
+}
+
+static int flush_section(kvs *db)
+{
+    int rc = pool_flush(&db->pool);
+    if (rc)
+        return rc;
+    db->pg.h.change_counter++;
+    rc = pager_store_header(&db->pg);
+    if (rc)
+        return rc;
+    db->t.modified = 0;
+    db->need_sync = 1;
+    db->pg.extended = 0;
+    return KVS_OK;
+}
+
+int kvs_end(kvs *db)
+{
+    int rc = KVS_OK, rc2;
+    kvs_err saved;
+    if (db->section < 0)
+        return kvs_seterr(&db->err, KVS_EINVAL, 0, "no section to end");
+    if (db->section == KVS_WRITE) {
+        if (db->failed) {
+            rc = db->failed;
+            saved = db->err;
+            discard(db);
+            db->err = saved;
+        } else if (db->t.modified || db->pool.ndirty) {
+            rc = flush_section(db);
+            if (rc) {
+                saved = db->err;
+                discard(db);
+                db->err = saved;
+            }
+        }
+    }
+    db->section = -1;
+    db->failed = 0;
+    rc2 = pager_unlock(&db->pg);
+    return rc ? rc : rc2;
+}
+
+/* Runs op inside the caller's section or an implicit one of `mode`. */
+#define WITH_SECTION(db, mode, call) do {                                       \
+        int implicit_ = 0, rc_, rce_;                                           \
+        if ((db)->section < 0) {                                                \
+            rc_ = kvs_begin((db), (mode));                                      \
+            if (rc_)                                                            \
+                return rc_;                                                     \
+            implicit_ = 1;                                                      \
+        } else if ((mode) == KVS_WRITE && (db)->section != KVS_WRITE) {         \
+            return kvs_seterr(&(db)->err, KVS_ERDONLY, 0,                       \
+                              "write inside a read section");                   \
+        } else if ((db)->failed) {                                              \
+            return (db)->failed;                                                \
+        }                                                                       \
+        rc_ = (call);                                                           \
+        if (is_failure(rc_)) {                                                  \
+            if (rc_ == KVS_ECORRUPT)                                            \
+                (db)->poisoned = 1;                                             \
+            if ((db)->section == KVS_WRITE)                                     \
+                (db)->failed = rc_;                                             \
+        }                                                                       \
+        if (implicit_) {                                                        \
+            rce_ = kvs_end(db);                                                 \
+            if (rc_ == KVS_OK || rc_ == KVS_NOTFOUND || rc_ == KVS_EXISTS)      \
+                if (rce_)                                                       \
+                    rc_ = rce_;                                                 \
+        }                                                                       \
+        return rc_;                                                             \
+    } while (0)
+
+/* ---- records ------------------------------------------------------------------ */
+
+int kvs_get(kvs *db, const void *key, size_t klen, kvs_slice *val)
+{
+    WITH_SECTION(db, KVS_READ, lh_get(&db->t, key, klen, val));
+}
+
+int kvs_put(kvs *db, const void *key, size_t klen, const void *val, size_t vlen, int flags)
+{
+    if (klen > KVS_MAX_KEY || vlen > KVS_MAX_VALUE)
+        return kvs_seterr(&db->err, KVS_ETOOBIG, 0, "key of %zu or value of %zu bytes too large "
+                          "(limits %d and %lu)", klen, vlen, KVS_MAX_KEY, (unsigned long)KVS_MAX_VALUE);
+    WITH_SECTION(db, KVS_WRITE, lh_put(&db->t, key, klen, val, vlen, flags));
+}
+
+int kvs_delete(kvs *db, const void *key, size_t klen)
+{
+    WITH_SECTION(db, KVS_WRITE, lh_delete(&db->t, key, klen));
+}
+
+static int do_truncate(kvs *db)
+{
+    kvs_hdr *h = &db->pg.h;
+    uint8_t dirp[PG_SIZE], bucketp[PG_SIZE];
+    int rc;
+    /* Not crash-atomic (README): the new pages 1-2, the header, then the
+     * shrink.  Done at once so later pages of this section never land on
+     * pages the old header still describes. */
+    pool_drop_all(&db->pool);
+    db->t.epoch++;
+    db->t.modified = 1;
+    lh_format_new(h, dirp, bucketp);
+    rc = pager_write(&db->pg, 1, dirp);
+    if (!rc)
+        rc = pager_write(&db->pg, 2, bucketp);
+    if (!rc) {
+        h->change_counter++;
+        rc = pager_store_header(&db->pg);
+    }
+    if (!rc)
+        rc = pager_set_size(&db->pg, 3);
+    db->pg.extended = 0;
+    db->need_sync = 1;
+    return rc;
+}
+
+int kvs_truncate(kvs *db)
+{
+    WITH_SECTION(db, KVS_WRITE, do_truncate(db));
+}
+
+static int do_sync(kvs *db)
+{
+    int rc = KVS_OK;
+    if (db->section == KVS_WRITE && (db->t.modified || db->pool.ndirty))
+        rc = flush_section(db);
+    if (!rc && !db->rdonly)
+        rc = pager_sync(&db->pg);
+    if (!rc)
+        db->need_sync = 0;
+    return rc;
+}
+
+int kvs_sync(kvs *db)
+{
+    if (db->section < 0) {
+        int rc = db->rdonly ? KVS_OK : pager_sync(&db->pg);
+        if (!rc)
+            db->need_sync = 0;
+        return rc;
+    }
+    WITH_SECTION(db, KVS_WRITE, do_sync(db));
+}
+
+static int do_new_stamp(kvs *db, uint64_t *stamp)
+{
+    db->pg.h.stamp_counter++;
+    db->t.modified = 1;
+    *stamp = db->pg.h.stamp_counter;
+    return KVS_OK;
+}
+
+int kvs_new_stamp(kvs *db, uint64_t *stamp)
+{
+    WITH_SECTION(db, KVS_WRITE, do_new_stamp(db, stamp));
+}
+
+void kvs_set_stamp(kvs *db, uint64_t stamp)
+{
+    db->t.stamp = stamp;
+}
+
+/* ---- cursor ------------------------------------------------------------------- */
+
+int kvs_cursor_open(kvs *db, kvs_cursor **out)
+{
+    kvs_cursor *c = calloc(1, sizeof *c);
+    if (!c)
+        return kvs_seterr(&db->err, KVS_ENOMEM, 0, "out of memory");
+    c->db = db;
+    lh_cursor_init(&c->c, &db->t);
+    *out = c;
+    return KVS_OK;
+}
+
+void kvs_cursor_skip_stamp(kvs_cursor *c, uint64_t stamp)
+{
+    c->c.skip_stamp = stamp;
+}
+
+int kvs_cursor_next(kvs_cursor *c, kvs_slice *key, kvs_slice *val)
+{
+    kvs *db = c->db;
+    WITH_SECTION(db, KVS_READ, lh_cursor_next(&c->c, key, val));
+}
+
+void kvs_cursor_close(kvs_cursor *c)
+{
+    if (!c)
+        return;
+    lh_cursor_free(&c->c);
+    free(c);
+}
+
+/* ---- descriptor ------------------------------------------------------------------ */
+
+static int do_descriptor(kvs *db, kvs_slice *out)
+{
+    out->data = db->pg.h.desc;
+    out->len = db->pg.h.desc_len;
+    return KVS_OK;
+}
+
+int kvs_descriptor(kvs *db, kvs_slice *out)
+{
+    WITH_SECTION(db, KVS_READ, do_descriptor(db, out));
+}
+
+static int do_set_descriptor(kvs *db, const void *blob, size_t len)
+{
+    if (len)
+        memcpy(db->pg.h.desc, blob, len);
+    db->pg.h.desc_len = (uint32_t)len;
+    db->t.modified = 1;
+    return KVS_OK;
+}
+
+int kvs_set_descriptor(kvs *db, const void *blob, size_t len)
+{
+    if (len > KVS_MAX_DESCRIPTOR)
+        return kvs_seterr(&db->err, KVS_ETOOBIG, 0, "descriptor of %zu bytes exceeds %d",
+                          len, KVS_MAX_DESCRIPTOR);
+    WITH_SECTION(db, KVS_WRITE, do_set_descriptor(db, blob, len));
+}
+
+/* ---- statistics, check, inspection ---------------------------------------------- */
+
+static int do_stats(kvs *db, kvs_stats *st)
+{
+    const kvs_hdr *h = &db->pg.h;
+    off_t sz = db->os->filesize(db->pg.fd);
+    memset(st, 0, sizeof *st);
+    st->file_bytes = sz > 0 ? (uint64_t)sz : 0;
+    st->pages = h->npages;
+    st->buckets = hdr_buckets(h);
+    st->level = h->level;
+    st->split = h->split;
+    st->records = h->records;
+    st->bucket_pages = st->buckets;
+    st->overflow_pages = h->overflow_pages;
+    st->value_pages = h->value_pages;
+    st->dir_pages = h->dir_pages;
+    st->free_pages = h->free_count;
+    st->load_factor = (double)h->data_bytes / ((double)st->buckets * PG_USABLE);
+    st->fillfactor = db->t.fillfactor;
+    st->change_counter = h->change_counter;
+    st->cache_frames = db->pool.nframes;
+    st->cache_hits = db->pool.hits;
+    st->cache_reads = db->pool.reads;
+    st->cache_evictions = db->pool.evictions;
+    st->cache_writes = db->pg.writes;
+    st->cache_invalidations = db->invalidations;
+    st->gets = db->t.gets;
+    st->get_chain_pages = db->t.get_chain_pages;
+    st->splits = db->t.splits;
+    return KVS_OK;
+}
+
+int kvs_stats_get(kvs *db, kvs_stats *st)
+{
+    WITH_SECTION(db, KVS_READ, do_stats(db, st));
+}
+
+void kvs_reset_counters(kvs *db)
+{
+    db->pool.hits = db->pool.reads = db->pool.evictions = db->pool.writes = 0;
+    db->pg.reads = db->pg.writes = 0;
+    db->t.gets = db->t.get_chain_pages = db->t.splits = 0;
+    db->invalidations = 0;
+}
+
+int kvs_check(kvs *db)
+{
+    WITH_SECTION(db, KVS_READ, lh_check(&db->t));
+}
+
+static const char *type_name(int type)
+{
+    static const char *names[] = { "unreadable", "header", "dir", "bucket", "overflow", "value", "free" };
+    return type >= 0 && type <= KVS_PAGE_FREE ? names[type] : "unknown";
+}
+
+/* Fills db->pagebuf with page pgno as this handle sees it (its own dirty
+ * copy inside a write section, else the file's bytes); *ok = checksum. */
+static int load_for_inspection(kvs *db, uint32_t pgno, int *ok)
+{
+    uint32_t fi;
+    int rc;
+    if (pgno >= db->pg.h.npages)
+        return kvs_seterr(&db->err, KVS_EINVAL, 0, "page %u is beyond the file's %u pages",
+                          (unsigned)pgno, (unsigned)db->pg.h.npages);
+    if (pgno > 0 && pool_cached(&db->pool, pgno, &fi) && db->pool.fr[fi].dirty) {
+        memcpy(db->pagebuf, pool_page(&db->pool, fi), PG_SIZE);
+        pager_seal(db->pagebuf, pgno);
+        *ok = 1;
+        return KVS_OK;
+    }
+    if (pgno == 0 && db->section == KVS_WRITE) {
+        hdr_encode(&db->pg.h, db->pagebuf);
+        *ok = 1;
+        return KVS_OK;
+    }
+    rc = pager_read_raw(&db->pg, pgno, db->pagebuf);
+    if (rc)
+        return rc;
+    *ok = rd64(db->pagebuf + PG_CKSUM) == pager_checksum(db->pagebuf, pgno);
+    return KVS_OK;
+}
+
+static int do_page_info(kvs *db, uint32_t pgno, kvs_page_info *pi)
+{
+    uint8_t *pg = db->pagebuf;
+    int ok, rc = load_for_inspection(db, pgno, &ok), type;
+    kvs_err scratch;
+    if (rc)
+        return rc;
+    memset(pi, 0, sizeof *pi);
+    pi->pageno = pgno;
+    pi->checksum_ok = ok;
+    pi->checksum = rd64(pg + PG_CKSUM);
+    pi->bucket = UINT64_MAX;
+    type = pg[PG_TYPE];
+    memset(&scratch, 0, sizeof scratch);
+    if (!ok || (pgno == 0 && type != KVS_PAGE_HEADER) ||
+        (pgno > 0 && page_validate(pg, pgno, db->pg.h.npages, &scratch) != KVS_OK))
+        type = 0;
+    pi->type = type;
+    pi->type_name = type_name(type);
+    if (type == 0)
+        return KVS_OK;
+    pi->next = rd32(pg + PG_NEXT);
+    switch (type) {
+    case KVS_PAGE_BUCKET:
+    case KVS_PAGE_OVERFLOW:
+        pi->nslots = sp_nslots(pg);
+        pi->free_bytes = sp_free(pg);
+        pi->bucket = rd32(pg + PG_AUX);
+        break;
+    case KVS_PAGE_DIR:
+        pi->nslots = rd16(pg + PG_NSLOTS);
+        pi->free_bytes = (DIR_FANOUT - pi->nslots) * 4;
+        break;
+    case KVS_PAGE_VALUE:
+        pi->free_bytes = PG_USABLE - rd32(pg + PG_AUX);
+        break;
+    case KVS_PAGE_FREE:
+        pi->free_bytes = PG_USABLE;
+        break;
+    default:
+        pi->free_bytes = PG_SIZE - HD_DESC - db->pg.h.desc_len;
+        break;
+    }
+    return KVS_OK;
+}
+
+int kvs_page_info_get(kvs *db, uint32_t pageno, kvs_page_info *pi)
+{
+    WITH_SECTION(db, KVS_READ, do_page_info(db, pageno, pi));
+}
+
+static int do_page_slot(kvs *db, uint32_t pgno, uint32_t slot, kvs_slot_info *si)
+{
+    uint8_t *pg = db->pagebuf;
+    rec_view r;
+    int ok, rc = load_for_inspection(db, pgno, &ok);
+    if (rc)
+        return rc;
+    if (!ok)
+        return kvs_seterr(&db->err, KVS_ECORRUPT, pgno, "page %u: checksum mismatch", (unsigned)pgno);
+    if (pgno == 0 || (pg[PG_TYPE] != KVS_PAGE_BUCKET && pg[PG_TYPE] != KVS_PAGE_OVERFLOW))
+        return kvs_seterr(&db->err, KVS_EINVAL, 0, "page %u is not a bucket or overflow page",
+                          (unsigned)pgno);
+    rc = page_validate(pg, pgno, db->pg.h.npages, &db->err);
+    if (rc)
+        return rc;
+    if (slot >= sp_nslots(pg))
+        return KVS_NOTFOUND;
+    sp_record(pg, slot, &r);
+    memset(si, 0, sizeof *si);
+    si->slot = slot;
+    si->offset = sp_off(pg, slot);
+    si->length = sp_len(pg, slot);
+    si->hash = sp_tag(pg, slot);
+    si->flags = ((r.flags & REC_EXTERNAL) ? KVS_SLOT_EXTERNAL : 0) |
+                ((r.flags & REC_STAMPED) ? KVS_SLOT_STAMPED : 0);
+    si->value_len = r.vlen;
+    si->stamp = r.stamp;
+    si->key.data = r.key;
+    si->key.len = r.klen;
+    return KVS_OK;
+}
+
+int kvs_page_slot(kvs *db, uint32_t pageno, uint32_t slot, kvs_slot_info *si)
+{
+    WITH_SECTION(db, KVS_READ, do_page_slot(db, pageno, slot, si));
+}

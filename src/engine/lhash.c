@@ -1,0 +1,914 @@
+/*
+ * lhash.c - linear hashing (Litwin 1980) over the buffer pool.
+ *
+ * A key's 64-bit xxh3 hash gives its tag (low 32 bits, stored in the slot).
+ * Bucket of a tag: b = tag mod 2^L; if b < split then b = tag mod 2^(L+1).
+ * Each bucket is a chain: a primary page (found through the directory) and
+ * overflow pages linked by next.  When record bytes pass fillfactor percent
+ * of the buckets' capacity, bucket `split` is divided between itself and
+ * bucket split + 2^L by bit L of the tag.  See README.md for the argument
+ * behind the cursor order and the invariants lh_check() proves.
+ */
+#include <stdlib.h>
+#include <xxhash.h>
+#include "lhash.h"
+#include "dir.h"
+#include "vchain.h"
+
+#define TWO32 ((uint64_t)1 << 32)
+
+static uint32_t bitrev32(uint32_t x)
+{
+    x = ((x >> 1) & 0x55555555u) | ((x & 0x55555555u) << 1);
+    x = ((x >> 2) & 0x33333333u) | ((x & 0x33333333u) << 2);
+    x = ((x >> 4) & 0x0f0f0f0fu) | ((x & 0x0f0f0f0fu) << 4);
+    x = ((x >> 8) & 0x00ff00ffu) | ((x & 0x00ff00ffu) << 8);
+    return (x >> 16) | (x << 16);
+}
+
+static inline uint32_t bucket_of(const kvs_hdr *h, uint32_t tag)
+{
+    uint64_t b = tag & (((uint64_t)1 << h->level) - 1);
+    if (b < h->split)
+        b = tag & (((uint64_t)1 << (h->level + 1)) - 1);
+    return (uint32_t)b;
+}
+
+/* Bits of the tag that select bucket b (its range in scan order is the revs
+ * whose top `depth` bits are those bits reversed). */
+static inline uint32_t bucket_depth(const kvs_hdr *h, uint32_t b)
+{
+    return (b < h->split || (uint64_t)b >= ((uint64_t)1 << h->level)) ? h->level + 1 : h->level;
+}
+
+static int grow(void *bufp, size_t *cap, size_t need, size_t elem, kvs_err *err)
+{
+    void **buf = bufp;
+    size_t n;
+    void *nb;
+    if (need <= *cap)
+        return KVS_OK;
+    n = *cap ? *cap : 64;
+    while (n < need)
+        n *= 2;
+    nb = realloc(*buf, n * elem);
+    if (!nb)
+        return kvs_seterr(err, KVS_ENOMEM, 0, "out of memory (%zu bytes)", n * elem);
+    *buf = nb;
+    *cap = n;
+    return KVS_OK;
+}
+
+void lh_init(lh *t, pager *pg, pool *pool, kvs_err *err)
+{
+    memset(t, 0, sizeof *t);
+    t->pg = pg;
+    t->pool = pool;
+    t->err = err;
+    t->fillfactor = 75;
+}
+
+void lh_free(lh *t)
+{
+    free(t->vbuf);
+    free(t->sbuf);
+    free(t->ents);
+    free(t->chain);
+    t->vbuf = t->sbuf = NULL;
+    t->ents = NULL;
+    t->chain = NULL;
+}
+
+int lh_validate_page(const uint8_t *page, uint32_t pgno, void *arg)
+{
+    lh *t = arg;
+    return page_validate(page, pgno, t->pg->h.npages, t->err);
+}
+
+uint64_t lh_hash(const lh *t, const void *key, size_t klen)
+{
+    return XXH3_64bits_withSeed(key, klen, t->pg->h.hash_seed);
+}
+
+void lh_format_new(kvs_hdr *h, uint8_t *dirpage, uint8_t *bucketpage)
+{
+    h->level = 0;
+    h->split = 0;
+    h->records = 0;
+    h->data_bytes = 0;
+    h->npages = 3;
+    h->free_head = 0;
+    h->free_count = 0;
+    h->dir_root = 1;
+    h->dir_depth = 1;
+    h->overflow_pages = 0;
+    h->value_pages = 0;
+    h->dir_pages = 1;
+    dir_format(dirpage, 0);
+    wr32(dirpage + PG_HDR, 2);
+    wr16(dirpage + PG_NSLOTS, 1);
+    sp_format(bucketpage, KVS_PAGE_BUCKET, 0);
+}
+
+/* Checks that a page met while walking bucket b's chain belongs there. */
+static int check_chain_page(lh *t, const uint8_t *pg, uint32_t pgno, int first, uint32_t b)
+{
+    int want = first ? KVS_PAGE_BUCKET : KVS_PAGE_OVERFLOW;
+    if (pg[PG_TYPE] != want || rd32(pg + PG_AUX) != b)
+        return kvs_seterr(t->err, KVS_ECORRUPT, pgno,
+                          "page %u: expected %s page of bucket %u, found type %u of bucket %u",
+                          (unsigned)pgno, first ? "the primary" : "an overflow", (unsigned)b,
+                          pg[PG_TYPE], (unsigned)rd32(pg + PG_AUX));
+    return KVS_OK;
+}
+
+static int cycle(lh *t, uint32_t pgno, uint32_t b)
+{
+    return kvs_seterr(t->err, KVS_ECORRUPT, pgno,
+                      "page %u: chain of bucket %u is longer than the file (a cycle)",
+                      (unsigned)pgno, (unsigned)b);
+}
+
+/* ---- get ------------------------------------------------------------------ */
+
+int lh_get(lh *t, const void *key, size_t klen, kvs_slice *val)
+{
+    const kvs_hdr *h = &t->pg->h;
+    uint32_t tag, b, pgno, fi, n = 0;
+    int rc;
+    if (klen > KVS_MAX_KEY)
+        return KVS_NOTFOUND;
+    tag = (uint32_t)lh_hash(t, key, klen);
+    b = bucket_of(h, tag);
+    rc = dir_lookup(t->pool, b, &pgno);
+    if (rc)
+        return rc;
+    for (;;) {
+        const uint8_t *pg;
+        int i;
+        rc = pool_fetch(t->pool, pgno, 0, &fi);
+        if (rc)
+            return rc;
+        pg = pool_page(t->pool, fi);
+        rc = check_chain_page(t, pg, pgno, n == 0, b);
+        if (rc)
+            return rc;
+        n++;
+        i = sp_find(pg, tag, key, klen);
+        if (i >= 0) {
+            rec_view r;
+            sp_record(pg, (uint32_t)i, &r);
+            t->gets++;
+            t->get_chain_pages += n;
+            if (r.flags & REC_EXTERNAL) {
+                rc = grow(&t->vbuf, &t->vcap, r.vlen, 1, t->err);
+                if (rc)
+                    return rc;
+                rc = vchain_read(t->pool, r.vpage, r.vlen, t->vbuf);
+                if (rc)
+                    return rc;
+                val->data = t->vbuf;
+            } else {
+                val->data = r.val;
+            }
+            val->len = r.vlen;
+            return KVS_OK;
+        }
+        pgno = rd32(pg + PG_NEXT);
+        if (pgno == NO_PAGE)
+            return KVS_NOTFOUND;
+        if (n > h->npages)
+            return cycle(t, pgno, b);
+    }
+}
+
+/* ---- locating a key for put/delete ---------------------------------------- */
+
+typedef struct loc {
+    uint32_t primary;
+    uint32_t found;        /* page holding the key, 0 = absent */
+    uint32_t found_prev;   /* its predecessor in the chain, 0 = it is primary */
+    uint32_t slot;
+    uint32_t room;         /* first page with `need` free bytes, 0 = none */
+    uint32_t tail;
+} loc;
+
+static int locate(lh *t, uint32_t b, uint32_t tag, const void *key, size_t klen,
+                  uint32_t need, loc *L)
+{
+    uint32_t pgno, prev = NO_PAGE, fi, n = 0;
+    int rc = dir_lookup(t->pool, b, &pgno);
+    if (rc)
+        return rc;
+    memset(L, 0, sizeof *L);
+    L->primary = pgno;
+    for (;;) {
+        const uint8_t *pg;
+        uint32_t next;
+        rc = pool_fetch(t->pool, pgno, 0, &fi);
+        if (rc)
+            return rc;
+        pg = pool_page(t->pool, fi);
+        rc = check_chain_page(t, pg, pgno, n == 0, b);
+        if (rc)
+            return rc;
+        n++;
+        if (!L->found) {
+            int i = sp_find(pg, tag, key, klen);
+            if (i >= 0) {
+                L->found = pgno;
+                L->found_prev = prev;
+                L->slot = (uint32_t)i;
+            }
+        }
+        if (!L->room && sp_free(pg) >= need)
+            L->room = pgno;
+        next = rd32(pg + PG_NEXT);
+        if (next == NO_PAGE) {
+            L->tail = pgno;
+            return KVS_OK;
+        }
+        if (n > t->pg->h.npages)
+            return cycle(t, next, b);
+        prev = pgno;
+        pgno = next;
+    }
+}
+
+typedef struct newrec {
+    size_t      klen, vlen;
+    const void *key, *val;
+    uint64_t    stamp;
+    int         ext;
+    uint32_t    vpage;
+    uint32_t    len;          /* record bytes (slot not included) */
+} newrec;
+
+/* Writes the record into `room`, or into a new overflow page linked after
+ * `tail` (the new page is filled before the link to it is written). */
+static int place(lh *t, uint32_t b, uint32_t room, uint32_t tail, uint32_t tag, const newrec *nr)
+{
+    uint32_t fi, pgno;
+    uint8_t *pg, *dst;
+    int rc;
+    if (room) {
+        rc = pool_fetch(t->pool, room, POOL_PIN, &fi);
+        if (rc)
+            return rc;
+    } else {
+        rc = pool_alloc(t->pool, KVS_PAGE_OVERFLOW, &pgno, &fi);
+        if (rc)
+            return rc;
+        sp_format(pool_page(t->pool, fi), KVS_PAGE_OVERFLOW, b);
+        t->pg->h.overflow_pages++;
+    }
+    pg = pool_page(t->pool, fi);
+    dst = sp_reserve(pg, tag, nr->len);
+    rec_encode(dst, nr->klen, nr->key, nr->vlen, nr->val, nr->stamp, nr->ext, nr->vpage);
+    pool_dirty(t->pool, fi);
+    pool_unpin(t->pool, fi);
+    if (!room) {
+        uint32_t tfi;
+        rc = pool_fetch(t->pool, tail, POOL_PIN, &tfi);
+        if (rc)
+            return rc;
+        wr32(pool_page(t->pool, tfi) + PG_NEXT, pgno);
+        pool_dirty(t->pool, tfi);
+        pool_unpin(t->pool, tfi);
+    }
+    return KVS_OK;
+}
+
+/* Deletes slot from pgno; an overflow page left empty is unlinked and freed.
+ * *freed tells the caller the page is gone. */
+static int remove_at(lh *t, const loc *L, int *freed)
+{
+    uint32_t fi, pfi, next;
+    uint8_t *pg;
+    int rc = pool_fetch(t->pool, L->found, POOL_PIN, &fi);
+    if (rc)
+        return rc;
+    pg = pool_page(t->pool, fi);
+    sp_delete(pg, L->slot);
+    pool_dirty(t->pool, fi);
+    *freed = 0;
+    if (L->found == L->primary || sp_nslots(pg) > 0) {
+        pool_unpin(t->pool, fi);
+        return KVS_OK;
+    }
+    next = rd32(pg + PG_NEXT);
+    pool_unpin(t->pool, fi);
+    rc = pool_fetch(t->pool, L->found_prev, POOL_PIN, &pfi);
+    if (rc)
+        return rc;
+    wr32(pool_page(t->pool, pfi) + PG_NEXT, next);
+    pool_dirty(t->pool, pfi);
+    pool_unpin(t->pool, pfi);
+    rc = pool_free_page(t->pool, L->found);
+    if (rc)
+        return rc;
+    t->pg->h.overflow_pages--;
+    *freed = 1;
+    return KVS_OK;
+}
+
+/* ---- splitting ------------------------------------------------------------ */
+
+static int needs_split(const lh *t)
+{
+    const kvs_hdr *h = &t->pg->h;
+    uint64_t nb = hdr_buckets(h);
+    if (nb >= 0xfffffff0u || h->npages >= 0xfffffff0u)
+        return 0;
+    return h->data_bytes * 100 > (uint64_t)t->fillfactor * nb * PG_USABLE;
+}
+
+/* Copies every record of bucket b's chain into t->sbuf/t->ents (rev holds
+ * the tag) and its page numbers into t->chain. */
+static int gather(lh *t, uint32_t b, size_t *nents, size_t *npages)
+{
+    uint32_t pgno, fi;
+    size_t ne = 0, np = 0, used = 0;
+    int rc = dir_lookup(t->pool, b, &pgno);
+    if (rc)
+        return rc;
+    while (pgno != NO_PAGE) {
+        const uint8_t *pg;
+        uint32_t i, n;
+        if (np > t->pg->h.npages)
+            return cycle(t, pgno, b);
+        rc = pool_fetch(t->pool, pgno, 0, &fi);
+        if (rc)
+            return rc;
+        pg = pool_page(t->pool, fi);
+        rc = check_chain_page(t, pg, pgno, np == 0, b);
+        if (rc)
+            return rc;
+        n = sp_nslots(pg);
+        rc = grow(&t->chain, &t->ccap, np + 1, sizeof(uint32_t), t->err);
+        if (!rc)
+            rc = grow(&t->ents, &t->ecap, ne + n, sizeof(lh_ent), t->err);
+        if (!rc)
+            rc = grow(&t->sbuf, &t->scap, used + PG_SIZE, 1, t->err);
+        if (rc)
+            return rc;
+        t->chain[np++] = pgno;
+        for (i = 0; i < n; i++) {
+            lh_ent *e = &t->ents[ne++];
+            e->rev = sp_tag(pg, i);
+            e->off = (uint32_t)used;
+            e->len = sp_len(pg, i);
+            e->klen = 0;
+            e->koff = 0;
+            memcpy(t->sbuf + used, pg + sp_off(pg, i), e->len);
+            used += e->len;
+        }
+        pgno = rd32(pg + PG_NEXT);
+    }
+    *nents = ne;
+    *npages = np;
+    return KVS_OK;
+}
+
+/* Refills bucket b's chain (existing pages pages[0..npg), pages[0] its
+ * primary) with the gathered records whose tag bit `bit` equals `want`;
+ * extra pages come from pool_alloc, unused ones go to the free list. */
+static int fill_chain(lh *t, uint32_t b, const uint32_t *pages, size_t npg,
+                      size_t nents, uint32_t bit, uint32_t want)
+{
+    uint32_t fi, pgno = pages[0];
+    size_t ci = 0, i;
+    uint8_t *pg;
+    int rc = pool_fetch(t->pool, pgno, POOL_PIN | POOL_NEW, &fi);
+    if (rc)
+        return rc;
+    pg = pool_page(t->pool, fi);
+    sp_format(pg, KVS_PAGE_BUCKET, b);
+    pool_dirty(t->pool, fi);
+    for (i = 0; i < nents; i++) {
+        const lh_ent *e = &t->ents[i];
+        if (((e->rev >> bit) & 1) != want)
+            continue;
+        if (sp_free(pg) < e->len + SLOT_SIZE) {
+            uint32_t next, nfi;
+            if (ci + 1 < npg) {
+                next = pages[ci + 1];
+                rc = pool_fetch(t->pool, next, POOL_PIN | POOL_NEW, &nfi);
+            } else {
+                rc = pool_alloc(t->pool, KVS_PAGE_OVERFLOW, &next, &nfi);
+                if (rc == KVS_OK)
+                    t->pg->h.overflow_pages++;
+            }
+            if (rc) {
+                pool_unpin(t->pool, fi);
+                return rc;
+            }
+            ci++;
+            sp_format(pool_page(t->pool, nfi), KVS_PAGE_OVERFLOW, b);
+            pool_dirty(t->pool, nfi);
+            wr32(pg + PG_NEXT, next);
+            pool_unpin(t->pool, fi);
+            fi = nfi;
+            pg = pool_page(t->pool, fi);
+        }
+        memcpy(sp_reserve(pg, e->rev, e->len), t->sbuf + e->off, e->len);
+    }
+    pool_unpin(t->pool, fi);
+    for (ci++; ci < npg; ci++) {
+        rc = pool_free_page(t->pool, pages[ci]);
+        if (rc)
+            return rc;
+        t->pg->h.overflow_pages--;
+    }
+    return KVS_OK;
+}
+
+static int split_one(lh *t)
+{
+    kvs_hdr *h = &t->pg->h;
+    uint32_t L = h->level, s = h->split, nb = s + ((uint32_t)1 << L), np, fi;
+    size_t nents = 0, npg = 0;
+    int rc = gather(t, s, &nents, &npg);
+    if (rc)
+        return rc;
+    /* the new bucket's primary page and its directory entry come first */
+    rc = pool_alloc(t->pool, KVS_PAGE_BUCKET, &np, &fi);
+    if (rc)
+        return rc;
+    sp_format(pool_page(t->pool, fi), KVS_PAGE_BUCKET, nb);
+    pool_unpin(t->pool, fi);
+    rc = dir_set(t->pool, nb, np);
+    if (rc)
+        return rc;
+    rc = fill_chain(t, nb, &np, 1, nents, L, 1);
+    if (rc)
+        return rc;
+    rc = fill_chain(t, s, t->chain, npg, nents, L, 0);
+    if (rc)
+        return rc;
+    h->split++;
+    if ((uint64_t)h->split == ((uint64_t)1 << L)) {
+        h->level++;
+        h->split = 0;
+    }
+    t->splits++;
+    return KVS_OK;
+}
+
+/* ---- put / delete ----------------------------------------------------------- */
+
+int lh_put(lh *t, const void *key, size_t klen, const void *val, size_t vlen, int flags)
+{
+    kvs_hdr *h = &t->pg->h;
+    uint32_t tag, b, need;
+    newrec nr;
+    loc L;
+    int rc;
+    if (klen > KVS_MAX_KEY)
+        return kvs_seterr(t->err, KVS_ETOOBIG, 0, "key of %zu bytes exceeds the %d-byte limit",
+                          klen, KVS_MAX_KEY);
+    if (vlen > KVS_MAX_VALUE)
+        return kvs_seterr(t->err, KVS_ETOOBIG, 0, "value of %zu bytes exceeds the %lu-byte limit",
+                          vlen, (unsigned long)KVS_MAX_VALUE);
+    tag = (uint32_t)lh_hash(t, key, klen);
+    b = bucket_of(h, tag);
+    nr.klen = klen;
+    nr.key = key;
+    nr.vlen = vlen;
+    nr.val = val;
+    nr.stamp = t->stamp;
+    nr.vpage = 0;
+    nr.len = (uint32_t)rec_size(klen, vlen, t->stamp != 0, &nr.ext);
+    need = nr.len + SLOT_SIZE;
+    rc = locate(t, b, tag, key, klen, need, &L);
+    if (rc)
+        return rc;
+    if (L.found && (flags & KVS_NOOVERWRITE))
+        return KVS_EXISTS;
+    t->modified = 1;
+    t->epoch++;
+    if (nr.ext) {
+        rc = vchain_write(t->pool, val, vlen, &nr.vpage);
+        if (rc)
+            return rc;
+    }
+    if (L.found) {
+        uint32_t fi, oldlen, old_vpage = 0, old_vlen = 0;
+        uint8_t *pg;
+        rec_view r;
+        rc = pool_fetch(t->pool, L.found, POOL_PIN, &fi);
+        if (rc)
+            return rc;
+        pg = pool_page(t->pool, fi);
+        sp_record(pg, L.slot, &r);
+        oldlen = sp_len(pg, L.slot);
+        if (r.flags & REC_EXTERNAL) {
+            old_vpage = r.vpage;
+            old_vlen = r.vlen;
+        }
+        if (sp_free(pg) + oldlen >= nr.len) {
+            /* replace within the page */
+            sp_delete(pg, L.slot);
+            rec_encode(sp_reserve(pg, tag, nr.len), klen, key, vlen, val, nr.stamp, nr.ext, nr.vpage);
+            pool_dirty(t->pool, fi);
+            pool_unpin(t->pool, fi);
+        } else {
+            int freed;
+            pool_unpin(t->pool, fi);
+            rc = remove_at(t, &L, &freed);
+            if (rc)
+                return rc;
+            if (freed && L.tail == L.found)
+                L.tail = L.found_prev;
+            rc = place(t, b, L.room, L.tail, tag, &nr);
+            if (rc)
+                return rc;
+        }
+        h->data_bytes = h->data_bytes + nr.len - oldlen;
+        if (old_vpage) {
+            rc = vchain_free(t->pool, old_vpage, old_vlen);
+            if (rc)
+                return rc;
+        }
+        return KVS_OK;
+    }
+    rc = place(t, b, L.room, L.tail, tag, &nr);
+    if (rc)
+        return rc;
+    h->records++;
+    h->data_bytes += need;
+    while (needs_split(t)) {
+        rc = split_one(t);
+        if (rc)
+            return rc;
+    }
+    return KVS_OK;
+}
+
+int lh_delete(lh *t, const void *key, size_t klen)
+{
+    kvs_hdr *h = &t->pg->h;
+    uint32_t tag, b, fi, len, vpage = 0, vlen = 0;
+    rec_view r;
+    loc L;
+    int rc, freed;
+    if (klen > KVS_MAX_KEY)
+        return KVS_NOTFOUND;
+    tag = (uint32_t)lh_hash(t, key, klen);
+    b = bucket_of(h, tag);
+    rc = locate(t, b, tag, key, klen, PG_SIZE, &L);
+    if (rc)
+        return rc;
+    if (!L.found)
+        return KVS_NOTFOUND;
+    rc = pool_fetch(t->pool, L.found, 0, &fi);
+    if (rc)
+        return rc;
+    sp_record(pool_page(t->pool, fi), L.slot, &r);
+    len = sp_len(pool_page(t->pool, fi), L.slot);
+    if (r.flags & REC_EXTERNAL) {
+        vpage = r.vpage;
+        vlen = r.vlen;
+    }
+    t->modified = 1;
+    t->epoch++;
+    rc = remove_at(t, &L, &freed);
+    if (rc)
+        return rc;
+    h->records--;
+    h->data_bytes -= len + SLOT_SIZE;
+    if (vpage)
+        return vchain_free(t->pool, vpage, vlen);
+    return KVS_OK;
+}
+
+/* ---- ordering of records: (rev, key bytes, key length) -------------------- */
+
+static int key_cmp(uint32_t ra, const uint8_t *ka, size_t na, uint32_t rb, const uint8_t *kb, size_t nb)
+{
+    size_t n = na < nb ? na : nb;
+    int c;
+    if (ra != rb)
+        return ra < rb ? -1 : 1;
+    c = n ? memcmp(ka, kb, n) : 0;
+    if (c)
+        return c;
+    return (na > nb) - (na < nb);
+}
+
+static int ent_cmp(const lh_ent *a, const lh_ent *b, const uint8_t *buf)
+{
+    return key_cmp(a->rev, buf + a->off + a->koff, a->klen, b->rev, buf + b->off + b->koff, b->klen);
+}
+
+/* Shell sort: no comparator context needed, no allocation, O(n^1.3). */
+static void ent_sort(lh_ent *e, size_t n, const uint8_t *buf)
+{
+    static const size_t gaps[] = { 701, 301, 132, 57, 23, 10, 4, 1 };
+    size_t g, i, j;
+    for (g = 0; g < sizeof gaps / sizeof gaps[0]; g++) {
+        size_t gap = gaps[g];
+        for (i = gap; i < n; i++) {
+            lh_ent tmp = e[i];
+            for (j = i; j >= gap && ent_cmp(&e[j - gap], &tmp, buf) > 0; j -= gap)
+                e[j] = e[j - gap];
+            e[j] = tmp;
+        }
+    }
+}
+
+/* ---- cursor ----------------------------------------------------------------- */
+
+void lh_cursor_init(lh_cursor *c, lh *t)
+{
+    memset(c, 0, sizeof *c);
+    c->t = t;
+}
+
+void lh_cursor_free(lh_cursor *c)
+{
+    free(c->ents);
+    free(c->buf);
+    free(c->vbuf);
+    c->ents = NULL;
+    c->buf = c->vbuf = NULL;
+}
+
+/* Collects the records of the bucket whose range holds lb_rev that lie
+ * beyond the lower bound, sorted. */
+static int collect(lh_cursor *c)
+{
+    lh *t = c->t;
+    const kvs_hdr *h = &t->pg->h;
+    uint32_t b = bucket_of(h, bitrev32(c->lb_rev)), d = bucket_depth(h, b), pgno, fi, hops = 0;
+    size_t ne = 0, used = 0;
+    int rc = dir_lookup(t->pool, b, &pgno);
+    if (rc)
+        return rc;
+    while (pgno != NO_PAGE) {
+        const uint8_t *pg;
+        uint32_t i, n;
+        if (hops > h->npages)
+            return cycle(t, pgno, b);
+        rc = pool_fetch(t->pool, pgno, 0, &fi);
+        if (rc)
+            return rc;
+        pg = pool_page(t->pool, fi);
+        rc = check_chain_page(t, pg, pgno, hops == 0, b);
+        if (rc)
+            return rc;
+        hops++;
+        n = sp_nslots(pg);
+        rc = grow(&c->ents, &c->ecap, ne + n, sizeof(lh_ent), t->err);
+        if (!rc)
+            rc = grow(&c->buf, &c->bcap, used + PG_SIZE, 1, t->err);
+        if (rc)
+            return rc;
+        for (i = 0; i < n; i++) {
+            rec_view r;
+            uint32_t rev = bitrev32(sp_tag(pg, i));
+            int cmp;
+            lh_ent *e;
+            sp_record(pg, i, &r);
+            if (c->skip_stamp && r.stamp == c->skip_stamp)
+                continue;
+            cmp = key_cmp(rev, r.key, r.klen, c->lb_rev, c->lb_key, c->lb_klen);
+            if (cmp < 0 || (cmp == 0 && c->lb_strict))
+                continue;
+            e = &c->ents[ne++];
+            e->rev = rev;
+            e->off = (uint32_t)used;
+            e->len = sp_len(pg, i);
+            e->klen = r.klen;
+            e->koff = (uint16_t)(r.key - (pg + sp_off(pg, i)));
+            memcpy(c->buf + used, pg + sp_off(pg, i), e->len);
+            used += e->len;
+        }
+        pgno = rd32(pg + PG_NEXT);
+    }
+    ent_sort(c->ents, ne, c->buf);
+    c->n = ne;
+    c->idx = 0;
+    c->interval_end = (((uint64_t)c->lb_rev >> (32 - d)) + 1) << (32 - d);
+    c->valid = 1;
+    c->epoch = t->epoch;
+    return KVS_OK;
+}
+
+int lh_cursor_next(lh_cursor *c, kvs_slice *key, kvs_slice *val)
+{
+    lh *t = c->t;
+    int rc;
+    for (;;) {
+        if (c->done)
+            return KVS_NOTFOUND;
+        if (c->valid && c->epoch == t->epoch) {
+            if (c->idx < c->n) {
+                const lh_ent *e = &c->ents[c->idx++];
+                rec_view r;
+                rec_parse(c->buf + e->off, &r);
+                c->lb_rev = e->rev;
+                c->lb_strict = 1;
+                c->lb_klen = r.klen;
+                if (r.klen)
+                    memcpy(c->lb_key, r.key, r.klen);
+                key->data = r.key;
+                key->len = r.klen;
+                if (r.flags & REC_EXTERNAL) {
+                    rc = grow(&c->vbuf, &c->vcap, r.vlen, 1, t->err);
+                    if (!rc)
+                        rc = vchain_read(t->pool, r.vpage, r.vlen, c->vbuf);
+                    if (rc) {
+                        c->valid = 0;
+                        return rc;
+                    }
+                    val->data = c->vbuf;
+                } else {
+                    val->data = r.val;
+                }
+                val->len = r.vlen;
+                return KVS_OK;
+            }
+            if (c->interval_end >= TWO32) {
+                c->done = 1;
+                return KVS_NOTFOUND;
+            }
+            c->lb_rev = (uint32_t)c->interval_end;
+            c->lb_strict = 0;
+            c->lb_klen = 0;
+        }
+        c->valid = 0;
+        rc = collect(c);
+        if (rc)
+            return rc;
+    }
+}
+
+/* ---- integrity check -------------------------------------------------------- */
+
+typedef struct chk {
+    uint8_t  *bits;
+    uint32_t  npages;
+    kvs_err  *err;
+} chk;
+
+static const char *tname(int type)
+{
+    switch (type) {
+    case KVS_PAGE_DIR: return "directory";
+    case KVS_PAGE_BUCKET: return "bucket";
+    case KVS_PAGE_OVERFLOW: return "overflow";
+    case KVS_PAGE_VALUE: return "value";
+    case KVS_PAGE_FREE: return "free";
+    default: return "header";
+    }
+}
+
+static int visit(uint32_t pgno, int type, void *arg)
+{
+    chk *k = arg;
+    if (pgno >= k->npages)
+        return kvs_seterr(k->err, KVS_ECORRUPT, pgno, "page %u (%s) is beyond the file's %u pages",
+                          (unsigned)pgno, tname(type), (unsigned)k->npages);
+    if (k->bits[pgno >> 3] & (1u << (pgno & 7)))
+        return kvs_seterr(k->err, KVS_ECORRUPT, pgno,
+                          "page %u is reached twice (again as a %s page)", (unsigned)pgno, tname(type));
+    k->bits[pgno >> 3] |= (uint8_t)(1u << (pgno & 7));
+    return KVS_OK;
+}
+
+static int check_bucket(lh *t, chk *k, uint32_t b, uint64_t *records, uint64_t *bytes,
+                        uint64_t *ovfl, uint64_t *vpages)
+{
+    const kvs_hdr *h = &t->pg->h;
+    uint32_t pgno, fi, hops = 0;
+    size_t ne = 0, used = 0, i;
+    int rc = dir_lookup(t->pool, b, &pgno);
+    if (rc)
+        return rc;
+    while (pgno != NO_PAGE) {
+        const uint8_t *pg;
+        uint32_t n, s, next;
+        rc = visit(pgno, hops ? KVS_PAGE_OVERFLOW : KVS_PAGE_BUCKET, k);
+        if (rc)
+            return rc;
+        rc = pool_fetch(t->pool, pgno, 0, &fi);
+        if (rc)
+            return rc;
+        pg = pool_page(t->pool, fi);
+        rc = check_chain_page(t, pg, pgno, hops == 0, b);
+        if (rc)
+            return rc;
+        if (hops)
+            (*ovfl)++;
+        hops++;
+        n = sp_nslots(pg);
+        if (hops > 1 && n == 0)
+            return kvs_seterr(t->err, KVS_ECORRUPT, pgno, "page %u: empty overflow page in bucket %u",
+                              (unsigned)pgno, (unsigned)b);
+        rc = grow(&t->ents, &t->ecap, ne + n, sizeof(lh_ent), t->err);
+        if (!rc)
+            rc = grow(&t->sbuf, &t->scap, used + PG_SIZE, 1, t->err);
+        if (rc)
+            return rc;
+        next = rd32(pg + PG_NEXT);
+        for (s = 0; s < n; s++) {
+            rec_view r;
+            uint32_t tag = sp_tag(pg, s), htag;
+            lh_ent *e;
+            sp_record(pg, s, &r);
+            htag = (uint32_t)lh_hash(t, r.key, r.klen);
+            if (htag != tag)
+                return kvs_seterr(t->err, KVS_ECORRUPT, pgno,
+                                  "page %u: slot %u's hash tag %08x does not match its key's %08x",
+                                  (unsigned)pgno, (unsigned)s, (unsigned)tag, (unsigned)htag);
+            if (bucket_of(h, tag) != b)
+                return kvs_seterr(t->err, KVS_ECORRUPT, pgno,
+                                  "page %u: slot %u belongs in bucket %u, found in bucket %u",
+                                  (unsigned)pgno, (unsigned)s, (unsigned)bucket_of(h, tag), (unsigned)b);
+            if (r.flags & REC_EXTERNAL) {
+                rc = vchain_walk(t->pool, r.vpage, r.vlen, visit, k);
+                if (rc)
+                    return rc;
+                *vpages += vchain_pages(r.vlen);
+                /* the walk may have evicted this page: fetch it again */
+                rc = pool_fetch(t->pool, pgno, 0, &fi);
+                if (rc)
+                    return rc;
+                pg = pool_page(t->pool, fi);
+                sp_record(pg, s, &r);
+            }
+            (*records)++;
+            *bytes += sp_len(pg, s) + SLOT_SIZE;
+            e = &t->ents[ne++];
+            e->rev = tag;
+            e->off = (uint32_t)used;
+            e->klen = r.klen;
+            e->koff = 0;
+            e->len = r.klen;
+            if (r.klen)
+                memcpy(t->sbuf + used, r.key, r.klen);
+            used += r.klen;
+        }
+        if (hops > h->npages)
+            return cycle(t, next, b);
+        pgno = next;
+    }
+    ent_sort(t->ents, ne, t->sbuf);
+    for (i = 1; i < ne; i++)
+        if (ent_cmp(&t->ents[i - 1], &t->ents[i], t->sbuf) == 0)
+            return kvs_seterr(t->err, KVS_ECORRUPT, 0,
+                              "bucket %u holds a key twice (%u bytes, tag %08x)",
+                              (unsigned)b, (unsigned)t->ents[i].klen, (unsigned)t->ents[i].rev);
+    return KVS_OK;
+}
+
+int lh_check(lh *t)
+{
+    const kvs_hdr *h = &t->pg->h;
+    uint64_t nb = hdr_buckets(h), records = 0, bytes = 0, ovfl = 0, vpages = 0, b;
+    uint32_t pgno, nfree = 0, i;
+    chk k;
+    int rc;
+    k.npages = h->npages;
+    k.err = t->err;
+    k.bits = calloc((size_t)h->npages / 8 + 1, 1);
+    if (!k.bits)
+        return kvs_seterr(t->err, KVS_ENOMEM, 0, "out of memory");
+    rc = visit(0, KVS_PAGE_HEADER, &k);
+    if (!rc)
+        rc = dir_walk(t->pool, nb, visit, &k);
+    for (b = 0; !rc && b < nb; b++)
+        rc = check_bucket(t, &k, (uint32_t)b, &records, &bytes, &ovfl, &vpages);
+    for (pgno = h->free_head; !rc && pgno != NO_PAGE;) {
+        uint32_t fi;
+        const uint8_t *pg;
+        rc = visit(pgno, KVS_PAGE_FREE, &k);
+        if (!rc)
+            rc = pool_fetch(t->pool, pgno, 0, &fi);
+        if (rc)
+            break;
+        pg = pool_page(t->pool, fi);
+        if (pg[PG_TYPE] != KVS_PAGE_FREE)
+            rc = kvs_seterr(t->err, KVS_ECORRUPT, pgno, "page %u: on the free list but of type %u",
+                            (unsigned)pgno, pg[PG_TYPE]);
+        nfree++;
+        pgno = rd32(pg + PG_NEXT);
+    }
+    for (i = 1; !rc && i < h->npages; i++)
+        if (!(k.bits[i >> 3] & (1u << (i & 7))))
+            rc = kvs_seterr(t->err, KVS_ECORRUPT, i,
+                            "page %u is in no chain, not in the directory and not on the free list",
+                            (unsigned)i);
+    if (!rc && (records != h->records || bytes != h->data_bytes || ovfl != h->overflow_pages ||
+                vpages != h->value_pages || nfree != h->free_count))
+        rc = kvs_seterr(t->err, KVS_ECORRUPT, 0,
+                        "page 0: header counts (records %llu, bytes %llu, overflow %u, value %u, free %u) "
+                        "differ from the file's (%llu, %llu, %llu, %llu, %u)",
+                        (unsigned long long)h->records, (unsigned long long)h->data_bytes,
+                        (unsigned)h->overflow_pages, (unsigned)h->value_pages, (unsigned)h->free_count,
+                        (unsigned long long)records, (unsigned long long)bytes,
+                        (unsigned long long)ovfl, (unsigned long long)vpages, (unsigned)nfree);
+    free(k.bits);
+    return rc;
+}

@@ -1,0 +1,210 @@
+/*
+ * page.c - slotted pages and records (see page.h), and the structural
+ * validation applied to every page read from the file.
+ */
+#include "page.h"
+
+void sp_format(uint8_t *pg, int type, uint32_t bucket)
+{
+    memset(pg, 0, PG_SIZE);
+    pg[PG_TYPE] = (uint8_t)type;
+    wr32(pg + PG_AUX, bucket);
+    wr16(pg + PG_UPPER, PG_SIZE);
+}
+
+int sp_find(const uint8_t *pg, uint32_t tag, const void *key, size_t klen)
+{
+    uint32_t i, n = sp_nslots(pg);
+    const uint8_t *s = pg + PG_HDR;
+    for (i = 0; i < n; i++, s += SLOT_SIZE) {
+        if (rd32(s + 4) == tag) {
+            const uint8_t *rec = pg + rd16(s);
+            if (rd16(rec + 1) == klen && (klen == 0 ||
+                memcmp(rec + REC_FIXED + ((rec[0] & REC_STAMPED) ? 8 : 0), key, klen) == 0))
+                return (int)i;
+        }
+    }
+    return -1;
+}
+
+void sp_record(const uint8_t *pg, uint32_t slot, rec_view *r)
+{
+    rec_parse(pg + sp_off(pg, slot), r);
+}
+
+void rec_parse(const uint8_t *rec, rec_view *r)
+{
+    const uint8_t *p = rec + REC_FIXED;
+    r->flags = rec[0];
+    r->klen = rd16(rec + 1);
+    r->vlen = rd32(rec + 3);
+    r->stamp = 0;
+    if (r->flags & REC_STAMPED) {
+        r->stamp = rd64(p);
+        p += 8;
+    }
+    r->key = p;
+    p += r->klen;
+    if (r->flags & REC_EXTERNAL) {
+        r->val = NULL;
+        r->vpage = rd32(p);
+    } else {
+        r->val = p;
+        r->vpage = 0;
+    }
+}
+
+uint8_t *sp_reserve(uint8_t *pg, uint32_t tag, uint32_t len)
+{
+    uint32_t n = sp_nslots(pg), upper = sp_upper(pg) - len;
+    uint8_t *s = pg + PG_HDR + SLOT_SIZE * n;
+    wr16(s, (uint16_t)upper);
+    wr16(s + 2, (uint16_t)len);
+    wr32(s + 4, tag);
+    wr16(pg + PG_NSLOTS, (uint16_t)(n + 1));
+    wr16(pg + PG_UPPER, (uint16_t)upper);
+    return pg + upper;
+}
+
+/* Removes a slot and closes the hole in the record area, keeping records
+ * contiguous so free space never fragments. */
+void sp_delete(uint8_t *pg, uint32_t slot)
+{
+    uint32_t n = sp_nslots(pg), upper = sp_upper(pg);
+    uint32_t off = sp_off(pg, slot), len = sp_len(pg, slot), i;
+    memmove(pg + upper + len, pg + upper, off - upper);
+    memset(pg + upper, 0, len);
+    memmove(pg + PG_HDR + SLOT_SIZE * slot, pg + PG_HDR + SLOT_SIZE * (slot + 1),
+            SLOT_SIZE * (n - slot - 1));
+    memset(pg + PG_HDR + SLOT_SIZE * (n - 1), 0, SLOT_SIZE);
+    n--;
+    for (i = 0; i < n; i++) {
+        uint32_t o = sp_off(pg, i);
+        if (o < off)
+            wr16(pg + PG_HDR + SLOT_SIZE * i, (uint16_t)(o + len));
+    }
+    wr16(pg + PG_NSLOTS, (uint16_t)n);
+    wr16(pg + PG_UPPER, (uint16_t)(upper + len));
+}
+
+size_t rec_size(size_t klen, size_t vlen, int stamped, int *external)
+{
+    size_t base = REC_FIXED + (stamped ? 8 : 0) + klen;
+    if (base + vlen <= REC_INLINE_MAX) {
+        *external = 0;
+        return base + vlen;
+    }
+    *external = 1;
+    return base + 4;
+}
+
+void rec_encode(uint8_t *dst, size_t klen, const void *key, size_t vlen,
+                const void *val, uint64_t stamp, int external, uint32_t vpage)
+{
+    uint8_t *p = dst + REC_FIXED;
+    dst[0] = (uint8_t)((external ? REC_EXTERNAL : 0) | (stamp ? REC_STAMPED : 0));
+    wr16(dst + 1, (uint16_t)klen);
+    wr32(dst + 3, (uint32_t)vlen);
+    if (stamp) {
+        wr64(p, stamp);
+        p += 8;
+    }
+    if (klen)
+        memcpy(p, key, klen);
+    p += klen;
+    if (external)
+        wr32(p, vpage);
+    else if (vlen)
+        memcpy(p, val, vlen);
+}
+
+static int bad(kvs_err *err, uint32_t pgno, const char *what, unsigned a, unsigned b)
+{
+    return kvs_seterr(err, KVS_ECORRUPT, pgno, "page %u: %s (%u, %u)", (unsigned)pgno, what, a, b);
+}
+
+static int validate_slotted(const uint8_t *pg, uint32_t pgno, uint32_t npages, kvs_err *err)
+{
+    uint32_t n = sp_nslots(pg), upper = sp_upper(pg), i, j;
+    uint16_t offs[SP_MAX_SLOTS], lens[SP_MAX_SLOTS];
+    uint32_t pos;
+    if (n > SP_MAX_SLOTS || PG_HDR + SLOT_SIZE * n > upper || upper > PG_SIZE)
+        return bad(err, pgno, "slot count / record area start out of range", n, upper);
+    for (i = 0; i < n; i++) {
+        uint32_t off = sp_off(pg, i), len = sp_len(pg, i), want, klen, vlen;
+        const uint8_t *rec;
+        uint8_t fl;
+        if (off < upper || len < REC_FIXED || off + len > PG_SIZE)
+            return bad(err, pgno, "slot points outside the record area", i, off);
+        rec = pg + off;
+        fl = rec[0];
+        klen = rd16(rec + 1);
+        vlen = rd32(rec + 3);
+        if (fl & ~(REC_EXTERNAL | REC_STAMPED))
+            return bad(err, pgno, "record has unknown flags", i, fl);
+        if (klen > KVS_MAX_KEY)
+            return bad(err, pgno, "record key too long", i, klen);
+        if (vlen > KVS_MAX_VALUE)
+            return bad(err, pgno, "record value too long", i, vlen);
+        want = REC_FIXED + ((fl & REC_STAMPED) ? 8 : 0) + klen;
+        if (fl & REC_EXTERNAL) {
+            uint32_t vp;
+            want += 4;
+            if (want != len)
+                return bad(err, pgno, "record length does not match its fields", i, len);
+            vp = rd32(rec + want - 4);
+            if (vp == NO_PAGE || vp >= npages)
+                return bad(err, pgno, "record's value chain page out of range", i, vp);
+            if (want + vlen <= REC_INLINE_MAX)
+                return bad(err, pgno, "record's value is external but small", i, vlen);
+        } else {
+            want += vlen;
+            if (want != len)
+                return bad(err, pgno, "record length does not match its fields", i, len);
+        }
+        /* insertion sort by offset, for the tiling check below */
+        j = i;
+        while (j > 0 && offs[j - 1] > off) {
+            offs[j] = offs[j - 1];
+            lens[j] = lens[j - 1];
+            j--;
+        }
+        offs[j] = (uint16_t)off;
+        lens[j] = (uint16_t)len;
+    }
+    /* records must tile [upper, page end) exactly: no overlap, no hole */
+    pos = upper;
+    for (i = 0; i < n; i++) {
+        if (offs[i] != pos)
+            return bad(err, pgno, "records overlap or leave a hole", i, offs[i]);
+        pos += lens[i];
+    }
+    if (pos != PG_SIZE)
+        return bad(err, pgno, "records do not reach the page end", n, pos);
+    return KVS_OK;
+}
+
+int page_validate(const uint8_t *pg, uint32_t pgno, uint32_t npages, kvs_err *err)
+{
+    uint32_t next = rd32(pg + PG_NEXT);
+    int type = pg[PG_TYPE];
+    if (type < KVS_PAGE_DIR || type > KVS_PAGE_FREE)
+        return bad(err, pgno, "unknown page type", (unsigned)type, 0);
+    if (next >= npages)
+        return bad(err, pgno, "next-page link beyond the file", next, npages);
+    switch (type) {
+    case KVS_PAGE_DIR:
+        if (rd32(pg + PG_AUX) > 3 || rd16(pg + PG_NSLOTS) > PG_USABLE / 4 || next != NO_PAGE)
+            return bad(err, pgno, "bad directory page header", rd32(pg + PG_AUX), next);
+        return KVS_OK;
+    case KVS_PAGE_BUCKET:
+    case KVS_PAGE_OVERFLOW:
+        return validate_slotted(pg, pgno, npages, err);
+    case KVS_PAGE_VALUE:
+        if (rd32(pg + PG_AUX) > PG_USABLE || rd32(pg + PG_AUX) == 0)
+            return bad(err, pgno, "value page byte count out of range", rd32(pg + PG_AUX), 0);
+        return KVS_OK;
+    default:
+        return KVS_OK;
+    }
+}

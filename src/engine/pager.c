@@ -1,0 +1,347 @@
+/*
+ * pager.c - pages on disk: checksums, the header page, growth, locks, fsync.
+ * All I/O goes through the kvs_os table.  A page read from disk is accepted
+ * only if its checksum (xxh3 seeded with its own page number, so a page
+ * written at the wrong offset fails too) matches.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <sys/file.h>
+#include <time.h>
+#include <xxhash.h>
+#include "pager.h"
+
+int kvs_seterr(kvs_err *e, int code, uint32_t page, const char *fmt, ...)
+{
+    va_list ap;
+    if (!e)
+        return code;
+    e->code = code;
+    e->page = code == KVS_ECORRUPT ? page : 0;
+    va_start(ap, fmt);
+    vsnprintf(e->msg, sizeof e->msg, fmt, ap);
+    va_end(ap);
+    return code;
+}
+
+int kvs_seterrno(kvs_err *e, int err, uint32_t page, const char *what)
+{
+    int code = (err == ENOSPC || err == EDQUOT) ? KVS_ENOSPC : KVS_EIO;
+    kvs_seterr(e, code, 0, "%s (page %u): %s", what, (unsigned)page, strerror(err));
+    if (e)
+        e->sys_errno = err;
+    return code;
+}
+
+uint64_t pager_checksum(const uint8_t *page, uint32_t pgno)
+{
+    return XXH3_64bits_withSeed(page + 8, PG_SIZE - 8, pgno);
+}
+
+void pager_seal(uint8_t *page, uint32_t pgno)
+{
+    wr64(page + PG_CKSUM, pager_checksum(page, pgno));
+}
+
+void pager_init(pager *pg, const kvs_os *os, int fd, int rdonly, kvs_err *err)
+{
+    memset(pg, 0, sizeof *pg);
+    pg->os = os;
+    pg->fd = fd;
+    pg->rdonly = rdonly;
+    pg->err = err;
+}
+
+/* pwrite until done; a write that makes no progress is an error. */
+int pager_write_all(const kvs_os *os, int fd, const void *buf, size_t n, off_t off)
+{
+    const uint8_t *p = buf;
+    while (n > 0) {
+        ssize_t w = os->pwrite(fd, p, n, off);
+        if (w < 0) {
+            if (errno == EINTR)
+                continue;
+            return -1;
+        }
+        if (w == 0) {
+            errno = EIO;
+            return -1;
+        }
+        p += w;
+        n -= (size_t)w;
+        off += w;
+    }
+    return 0;
+}
+
+/* Reads a whole page; returns bytes read (short at end of file) or -1. */
+static ssize_t read_full(pager *pg, uint8_t *buf, off_t off)
+{
+    size_t got = 0;
+    while (got < PG_SIZE) {
+        ssize_t r = pg->os->pread(pg->fd, buf + got, PG_SIZE - got, off + (off_t)got);
+        if (r < 0) {
+            if (errno == EINTR)
+                continue;
+            return -1;
+        }
+        if (r == 0)
+            break;
+        got += (size_t)r;
+    }
+    return (ssize_t)got;
+}
+
+int pager_read_raw(pager *pg, uint32_t pgno, uint8_t *buf)
+{
+    ssize_t r = read_full(pg, buf, (off_t)pgno * PG_SIZE);
+    if (r < 0)
+        return kvs_seterrno(pg->err, errno, pgno, "read failed");
+    if (r < PG_SIZE)
+        return kvs_seterr(pg->err, KVS_ETRUNCATED, pgno,
+                          "page %u: file ends inside or before it (read %zd of %d bytes)",
+                          (unsigned)pgno, r, PG_SIZE);
+    pg->reads++;
+    return KVS_OK;
+}
+
+int pager_read(pager *pg, uint32_t pgno, uint8_t *buf)
+{
+    uint64_t stored, calc;
+    int rc = pager_read_raw(pg, pgno, buf);
+    if (rc)
+        return rc;
+    stored = rd64(buf + PG_CKSUM);
+    calc = pager_checksum(buf, pgno);
+    if (stored != calc)
+        return kvs_seterr(pg->err, KVS_ECORRUPT, pgno,
+                          "page %u: checksum mismatch (stored %016llx, computed %016llx)",
+                          (unsigned)pgno, (unsigned long long)stored,
+                          (unsigned long long)calc);
+    return KVS_OK;
+}
+
+int pager_write(pager *pg, uint32_t pgno, uint8_t *buf)
+{
+    if (pg->rdonly)
+        return kvs_seterr(pg->err, KVS_ERDONLY, 0, "write to a read-only handle");
+    pager_seal(buf, pgno);
+    if (pager_write_all(pg->os, pg->fd, buf, PG_SIZE, (off_t)pgno * PG_SIZE) != 0)
+        return kvs_seterrno(pg->err, errno, pgno, "write failed");
+    pg->writes++;
+    return KVS_OK;
+}
+
+/* Grows the file to hold page pgno now, so a full disk is reported by the
+ * operation that needs the page, before any existing page is rewritten.
+ * The page is written as a sealed free-type page (not on the list). */
+int pager_extend(pager *pg, uint32_t pgno)
+{
+    uint8_t page[PG_SIZE];
+    if (!pg->extended) {
+        off_t sz = pg->os->filesize(pg->fd);
+        if (sz < 0)
+            return kvs_seterrno(pg->err, errno, pgno, "fstat failed");
+        pg->extended = 1;
+        pg->extended_from = sz;
+    }
+    memset(page, 0, sizeof page);
+    page[PG_TYPE] = KVS_PAGE_FREE;
+    return pager_write(pg, pgno, page);
+}
+
+int pager_discard_extension(pager *pg)
+{
+    int rc = KVS_OK;
+    if (pg->extended && !pg->rdonly) {
+        off_t want = (off_t)pg->h.npages * PG_SIZE;
+        if (want < pg->extended_from)
+            want = pg->extended_from;
+        if (pg->os->ftruncate(pg->fd, want) != 0)
+            rc = kvs_seterrno(pg->err, errno, 0, "ftruncate failed");
+    }
+    pg->extended = 0;
+    return rc;
+}
+
+int pager_set_size(pager *pg, uint32_t npages)
+{
+    if (pg->os->ftruncate(pg->fd, (off_t)npages * PG_SIZE) != 0)
+        return kvs_seterrno(pg->err, errno, 0, "ftruncate failed");
+    return KVS_OK;
+}
+
+void hdr_encode(const kvs_hdr *h, uint8_t *p)
+{
+    memset(p, 0, PG_SIZE);
+    p[PG_TYPE] = KVS_PAGE_HEADER;
+    memcpy(p + HD_MAGIC, KVS_MAGIC, 8);
+    wr32(p + HD_VERSION, KVS_FORMAT_VERSION);
+    wr32(p + HD_PAGESIZE, PG_SIZE);
+    wr64(p + HD_SEED, h->hash_seed);
+    wr32(p + HD_LEVEL, h->level);
+    wr32(p + HD_SPLIT, h->split);
+    wr64(p + HD_RECORDS, h->records);
+    wr64(p + HD_DATABYTES, h->data_bytes);
+    wr32(p + HD_NPAGES, h->npages);
+    wr32(p + HD_FREEHEAD, h->free_head);
+    wr32(p + HD_FREECOUNT, h->free_count);
+    wr32(p + HD_DIRROOT, h->dir_root);
+    wr32(p + HD_DIRDEPTH, h->dir_depth);
+    wr32(p + HD_OVFLPAGES, h->overflow_pages);
+    wr32(p + HD_VALPAGES, h->value_pages);
+    wr32(p + HD_DIRPAGES, h->dir_pages);
+    wr64(p + HD_CHANGE, h->change_counter);
+    wr64(p + HD_STAMP, h->stamp_counter);
+    wr32(p + HD_FILLFACTOR, h->fillfactor);
+    wr32(p + HD_DESCLEN, h->desc_len);
+    memcpy(p + HD_DESC, h->desc, h->desc_len <= KVS_MAX_DESCRIPTOR ? h->desc_len : 0);
+    pager_seal(p, 0);
+}
+
+int hdr_decode(const uint8_t *p, size_t len, kvs_hdr *h, kvs_err *err)
+{
+    uint32_t v, ps;
+    uint64_t stored, calc;
+    if ((len >= HD_MAGIC + 8 && memcmp(p + HD_MAGIC, KVS_MAGIC, 8) != 0) ||
+        (len > HD_MAGIC && len < HD_MAGIC + 8 && memcmp(p + HD_MAGIC, KVS_MAGIC, len - HD_MAGIC) != 0))
+        return kvs_seterr(err, KVS_ENOTKVS, 0, "page 0: not a kvs file (bad magic)");
+    if (len < PG_SIZE)
+        return kvs_seterr(err, KVS_ETRUNCATED, 0,
+                          "page 0: file is %zu bytes, shorter than its %d-byte header page",
+                          len, PG_SIZE);
+    v = rd32(p + HD_VERSION);
+    if (v != KVS_FORMAT_VERSION)
+        return kvs_seterr(err, KVS_EVERSION, 0,
+                          "page 0: file format version %u, this engine reads version %u",
+                          (unsigned)v, KVS_FORMAT_VERSION);
+    ps = rd32(p + HD_PAGESIZE);
+    if (ps != PG_SIZE)
+        return kvs_seterr(err, KVS_ECORRUPT, 0, "page 0: page size %u, expected %d",
+                          (unsigned)ps, PG_SIZE);
+    stored = rd64(p + PG_CKSUM);
+    calc = pager_checksum(p, 0);
+    if (stored != calc)
+        return kvs_seterr(err, KVS_ECORRUPT, 0,
+                          "page 0: header checksum mismatch (stored %016llx, computed %016llx)",
+                          (unsigned long long)stored, (unsigned long long)calc);
+    if (p[PG_TYPE] != KVS_PAGE_HEADER)
+        return kvs_seterr(err, KVS_ECORRUPT, 0, "page 0: type %u, expected header", p[PG_TYPE]);
+    h->hash_seed = rd64(p + HD_SEED);
+    h->level = rd32(p + HD_LEVEL);
+    h->split = rd32(p + HD_SPLIT);
+    h->records = rd64(p + HD_RECORDS);
+    h->data_bytes = rd64(p + HD_DATABYTES);
+    h->npages = rd32(p + HD_NPAGES);
+    h->free_head = rd32(p + HD_FREEHEAD);
+    h->free_count = rd32(p + HD_FREECOUNT);
+    h->dir_root = rd32(p + HD_DIRROOT);
+    h->dir_depth = rd32(p + HD_DIRDEPTH);
+    h->overflow_pages = rd32(p + HD_OVFLPAGES);
+    h->value_pages = rd32(p + HD_VALPAGES);
+    h->dir_pages = rd32(p + HD_DIRPAGES);
+    h->change_counter = rd64(p + HD_CHANGE);
+    h->stamp_counter = rd64(p + HD_STAMP);
+    h->fillfactor = rd32(p + HD_FILLFACTOR);
+    h->desc_len = rd32(p + HD_DESCLEN);
+    if (h->level > 31)
+        return kvs_seterr(err, KVS_ECORRUPT, 0, "page 0: bad level %u", (unsigned)h->level);
+    if (h->split >= ((uint64_t)1 << h->level))
+        return kvs_seterr(err, KVS_ECORRUPT, 0, "page 0: split pointer %u >= 2^level",
+                          (unsigned)h->split);
+    if (h->npages < 3 || hdr_buckets(h) + 2 > h->npages)
+        return kvs_seterr(err, KVS_ECORRUPT, 0, "page 0: page count %u too small for %llu buckets",
+                          (unsigned)h->npages, (unsigned long long)hdr_buckets(h));
+    if (h->free_head >= h->npages || h->free_count >= h->npages ||
+        (h->free_head == 0) != (h->free_count == 0))
+        return kvs_seterr(err, KVS_ECORRUPT, 0, "page 0: bad free list head %u / count %u",
+                          (unsigned)h->free_head, (unsigned)h->free_count);
+    if (h->dir_root == 0 || h->dir_root >= h->npages || h->dir_depth < 1 || h->dir_depth > 4)
+        return kvs_seterr(err, KVS_ECORRUPT, 0, "page 0: bad directory root %u / depth %u",
+                          (unsigned)h->dir_root, (unsigned)h->dir_depth);
+    if (h->desc_len > KVS_MAX_DESCRIPTOR)
+        return kvs_seterr(err, KVS_ECORRUPT, 0, "page 0: descriptor length %u > %d",
+                          (unsigned)h->desc_len, KVS_MAX_DESCRIPTOR);
+    if (h->fillfactor < 10 || h->fillfactor > 100)
+        return kvs_seterr(err, KVS_ECORRUPT, 0, "page 0: fill factor %u out of 10..100",
+                          (unsigned)h->fillfactor);
+    if ((uint64_t)h->overflow_pages + h->value_pages + h->dir_pages + h->free_count
+        + hdr_buckets(h) + 1 != h->npages)
+        return kvs_seterr(err, KVS_ECORRUPT, 0,
+                          "page 0: page counts do not add up to %u pages", (unsigned)h->npages);
+    memcpy(h->desc, p + HD_DESC, h->desc_len);
+    return KVS_OK;
+}
+
+/* Reads and validates page 0 into pg->h; the file must hold every page the
+ * header counts. */
+int pager_load_header(pager *pg)
+{
+    off_t sz;
+    ssize_t r = read_full(pg, pg->hbuf, 0);
+    int rc;
+    kvs_hdr h;
+    if (r < 0)
+        return kvs_seterrno(pg->err, errno, 0, "read of the header failed");
+    pg->reads++;
+    rc = hdr_decode(pg->hbuf, (size_t)r, &h, pg->err);
+    if (rc)
+        return rc;
+    sz = pg->os->filesize(pg->fd);
+    if (sz < 0)
+        return kvs_seterrno(pg->err, errno, 0, "fstat failed");
+    if (sz < (off_t)h.npages * PG_SIZE)
+        return kvs_seterr(pg->err, KVS_ETRUNCATED, (uint32_t)(sz / PG_SIZE),
+                          "page %u: file is %lld bytes but its header counts %u pages (%lld bytes)",
+                          (unsigned)(sz / PG_SIZE), (long long)sz, (unsigned)h.npages,
+                          (long long)h.npages * PG_SIZE);
+    pg->h = h;
+    return KVS_OK;
+}
+
+int pager_store_header(pager *pg)
+{
+    if (pg->rdonly)
+        return kvs_seterr(pg->err, KVS_ERDONLY, 0, "write to a read-only handle");
+    hdr_encode(&pg->h, pg->hbuf);
+    if (pager_write_all(pg->os, pg->fd, pg->hbuf, PG_SIZE, 0) != 0)
+        return kvs_seterrno(pg->err, errno, 0, "write of the header failed");
+    pg->writes++;
+    return KVS_OK;
+}
+
+int pager_sync(pager *pg)
+{
+    if (pg->os->fsync(pg->fd) != 0)
+        return kvs_seterrno(pg->err, errno, 0, "fsync failed");
+    return KVS_OK;
+}
+
+/* flock with LOCK_NB in a loop so the host can interrupt the wait. */
+int pager_lock(pager *pg, int exclusive, int (*interrupted)(void *), void *arg)
+{
+    int op = (exclusive ? LOCK_EX : LOCK_SH) | LOCK_NB;
+    long sleep_us = 50;
+    for (;;) {
+        struct timespec ts;
+        if (pg->os->flock(pg->fd, op) == 0)
+            return KVS_OK;
+        if (errno != EWOULDBLOCK && errno != EAGAIN && errno != EINTR)
+            return kvs_seterrno(pg->err, errno, 0, "flock failed");
+        if (interrupted && interrupted(arg))
+            return kvs_seterr(pg->err, KVS_EINTR, 0, "lock wait interrupted");
+        ts.tv_sec = 0;
+        ts.tv_nsec = sleep_us * 1000;
+        nanosleep(&ts, NULL);
+        if (sleep_us < 5000)
+            sleep_us *= 2;
+    }
+}
+
+int pager_unlock(pager *pg)
+{
+    if (pg->os->flock(pg->fd, LOCK_UN) != 0)
+        return kvs_seterrno(pg->err, errno, 0, "flock(LOCK_UN) failed");
+    return KVS_OK;
+}
