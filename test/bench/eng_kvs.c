@@ -1,0 +1,181 @@
+/*
+ * eng_kvs.c - bench adapter for our engine (src/engine/kvs.h).
+ *
+ * Settings: cache_pages = cache budget / 4096; fill factor from the bench
+ * (default 75).  Each phase runs in one section (a write section for load,
+ * replace and delete, a read section for gets and the scan), as the FDW
+ * holds one per statement; the section end writes dirty pages back without
+ * fsync, and kvs_sync() is the workload's one fsync.
+ */
+#include "engine.h"
+#include "kvs.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+typedef struct kh {
+    kvs *db;
+    int  rc;
+} kh;
+
+static void kvs_describe(const bench_conf *c, char *buf, size_t len)
+{
+    snprintf(buf, len, "cache_pages=%llu (%.1f MiB), fillfactor=%u, one section per phase, no fsync until sync",
+             (unsigned long long)(c->cache_bytes / KVS_PAGE_SIZE),
+             c->cache_bytes / 1048576.0, c->fillfactor ? c->fillfactor : 75);
+}
+
+static void *kvs_bopen(const bench_conf *c, char *err, size_t errlen)
+{
+    kvs_options o;
+    kh *h = calloc(1, sizeof *h);
+    int rc;
+    uint64_t pages = c->cache_bytes / KVS_PAGE_SIZE;
+
+    if (!h) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    kvs_options_init(&o);
+    o.flags = c->create ? KVS_CREATE : 0;
+    o.cache_pages = (uint32_t)(pages < 8 ? 8 : pages > UINT32_MAX ? UINT32_MAX : pages);
+    o.fillfactor = c->fillfactor;
+    rc = kvs_open(c->path, &o, &h->db);
+    if (rc != KVS_OK) {
+        snprintf(err, errlen, "kvs_open: %s: %s", kvs_strerror(rc), kvs_open_errmsg());
+        free(h);
+        return NULL;
+    }
+    return h;
+}
+
+static int kvs_bbegin(void *p, int write)
+{
+    kh *h = p;
+    h->rc = kvs_begin(h->db, write ? KVS_WRITE : KVS_READ);
+    return h->rc == KVS_OK ? 0 : -1;
+}
+
+static int kvs_bend(void *p)
+{
+    kh *h = p;
+    h->rc = kvs_end(h->db);
+    return h->rc == KVS_OK ? 0 : -1;
+}
+
+static int kvs_bput(void *p, const void *k, size_t kl, const void *v, size_t vl)
+{
+    kh *h = p;
+    h->rc = kvs_put(h->db, k, kl, v, vl, 0);
+    return h->rc == KVS_OK ? 0 : -1;
+}
+
+static int kvs_bget(void *p, const void *k, size_t kl, uint64_t *stamp, size_t *vl)
+{
+    kh *h = p;
+    kvs_slice v;
+    int rc = kvs_get(h->db, k, kl, &v);
+
+    if (rc == KVS_OK) {
+        copy_stamp(stamp, v.data, v.len);
+        *vl = v.len;
+        return 1;
+    }
+    if (rc == KVS_NOTFOUND)
+        return 0;
+    h->rc = rc;
+    return -1;
+}
+
+static int kvs_bdel(void *p, const void *k, size_t kl)
+{
+    kh *h = p;
+    int rc = kvs_delete(h->db, k, kl);
+
+    if (rc == KVS_OK)
+        return 1;
+    if (rc == KVS_NOTFOUND)
+        return 0;
+    h->rc = rc;
+    return -1;
+}
+
+static int64_t kvs_bscan(void *p, uint64_t *x)
+{
+    kh *h = p;
+    kvs_cursor *cur;
+    kvs_slice k, v;
+    int64_t n = 0;
+    uint64_t s;
+    int rc = kvs_cursor_open(h->db, &cur);
+
+    if (rc != KVS_OK) {
+        h->rc = rc;
+        return -1;
+    }
+    while ((rc = kvs_cursor_next(cur, &k, &v)) == KVS_OK) {
+        copy_stamp(&s, v.data, v.len);
+        *x ^= s;
+        n++;
+    }
+    kvs_cursor_close(cur);
+    if (rc != KVS_NOTFOUND) {
+        h->rc = rc;
+        return -1;
+    }
+    return n;
+}
+
+static int kvs_bsync(void *p)
+{
+    kh *h = p;
+    h->rc = kvs_sync(h->db);
+    return h->rc == KVS_OK ? 0 : -1;
+}
+
+static int kvs_bclose(void *p)
+{
+    kh *h = p;
+    int rc = kvs_close(h->db);
+    free(h);
+    return rc == KVS_OK ? 0 : -1;
+}
+
+static const char *kvs_berrmsg(void *p)
+{
+    kh *h = p;
+    static char buf[512];
+    snprintf(buf, sizeof buf, "%s: %s", kvs_strerror(h->rc), kvs_errmsg(h->db));
+    return buf;
+}
+
+static void kvs_breset(void *p)
+{
+    kh *h = p;
+    kvs_reset_counters(h->db);
+}
+
+static int kvs_bcounters(void *p, engine_counters *o)
+{
+    kh *h = p;
+    kvs_stats st;
+    int rc = kvs_stats_get(h->db, &st);
+
+    if (rc != KVS_OK) {
+        h->rc = rc;
+        return -1;
+    }
+    o->gets = st.gets;
+    o->chain_pages = st.get_chain_pages;
+    o->cache_hits = st.cache_hits;
+    o->cache_reads = st.cache_reads;
+    o->cache_evictions = st.cache_evictions;
+    o->cache_writes = st.cache_writes;
+    o->splits = st.splits;
+    return 0;
+}
+
+const engine engine_kvs = {
+    "kvs", kvs_describe, kvs_bopen, kvs_bbegin, kvs_bend, kvs_bput, kvs_bget,
+    kvs_bdel, kvs_bscan, kvs_bsync, kvs_bclose, kvs_berrmsg, kvs_breset, kvs_bcounters
+};

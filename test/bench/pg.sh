@@ -1,0 +1,288 @@
+#!/bin/bash
+# test/bench/pg.sh - the through-Postgres half of the benchmark (issue 5).
+#
+# Starts a throwaway PostgreSQL 15 cluster (run by the `postgres` OS user,
+# port 55432 by default, its own temp dir, stopped and removed by a trap),
+# loads ROWS rows (bigint key, 100-byte text) into a heap table with a btree
+# primary key, a heap table with a hash index and (when the extension is
+# installed) a kvs_fdw foreign table -- each by COPY and by multi-row INSERT
+# (1000 rows a statement), timed per table -- then runs pgbench, prepared,
+# 2 clients, YCSB C (read only), B (95/5) and A (50/50) with uniform and
+# scrambled Zipfian keys, plus `SELECT 1` as the ceiling, at a large and a
+# small cache setting (shared_buffers and kvs_fdw.cache_size).  Beside each
+# tps: shared_buffers' hit ratio for that run (pg_statio); and, from a
+# one-connection run, the kvs cache's hit ratio (kvs_fdw_cache_stats()).
+#
+# Must run as root (it uses runuser).  Usage:
+#   pg.sh [--rows N] [--secs S | --xacts T] [--out TSV] [--port P]
+#         [--caches "large small"] [--kvs-only-xacts N]
+# Prints "# " comment lines and one "step <name> ok|fail <detail>" line per
+# step for the caller (test/bench/run) to turn into TAP; exits non-zero if
+# any step failed.
+set -u
+
+HERE=$(cd "$(dirname "$0")" && pwd)
+ROWS=1000000
+SECS=8
+XACTS=
+ONE_XACTS=100000
+OUT=/dev/null
+PORT=55432
+CACHES="large small"
+ZIPF_S=1.01
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --rows) ROWS=$2; shift 2 ;;
+        --secs) SECS=$2; shift 2 ;;
+        --xacts) XACTS=$2; shift 2 ;;
+        --kvs-one-xacts) ONE_XACTS=$2; shift 2 ;;
+        --out) OUT=$2; shift 2 ;;
+        --port) PORT=$2; shift 2 ;;
+        --caches) CACHES=$2; shift 2 ;;
+        *) echo "usage: $0 [--rows N] [--secs S|--xacts T] [--out TSV] [--port P]" >&2; exit 2 ;;
+    esac
+done
+
+PGBIN=$(pg_config --bindir)
+TMP=$(mktemp -d /tmp/kvs_bench_pg.XXXXXX)
+chown postgres: "$TMP"
+chmod 755 "$TMP"
+FAILED=0
+STARTED=0
+
+cleanup() {
+    if [ $STARTED = 1 ]; then
+        runuser -u postgres -- "$PGBIN/pg_ctl" -D "$TMP/data" -m fast -w stop >/dev/null 2>&1
+    fi
+    rm -rf "$TMP"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+step() {    # step NAME ok|fail DETAIL
+    echo "step $1 $2 ${3:-}"
+    [ "$2" = ok ] || FAILED=1
+}
+
+PSQL=(psql -X -q -h "$TMP" -p "$PORT" -U postgres -d postgres -v ON_ERROR_STOP=1)
+sql() { "${PSQL[@]}" -At -c "$1"; }
+
+now_ns() { date +%s%N; }
+secs_since() { awk -v a="$1" -v b="$(now_ns)" 'BEGIN { printf "%.3f", (b - a) / 1e9 }'; }
+
+cache_setting() {   # large|small -> "shared_buffers kvs_cache_size"
+    case "$1" in
+        large) echo "512MB 512MB" ;;
+        small) echo "16MB 16MB" ;;
+    esac
+}
+
+start_server() {   # start_server large|small
+    local sb kc
+    read -r sb kc <<<"$(cache_setting "$1")"
+    runuser -u postgres -- "$PGBIN/pg_ctl" -D "$TMP/data" -l "$TMP/log" -w \
+        -o "-p $PORT -k $TMP -c listen_addresses='' -c shared_buffers=$sb -c kvs_fdw.cache_size=$kc" \
+        start >/dev/null || { echo "# server start failed:"; sed 's/^/#   /' "$TMP/log" | tail -20; return 1; }
+    STARTED=1
+}
+stop_server() {
+    runuser -u postgres -- "$PGBIN/pg_ctl" -D "$TMP/data" -m fast -w stop >/dev/null
+    STARTED=0
+}
+
+# ---- cluster --------------------------------------------------------------
+if ! runuser -u postgres -- "$PGBIN/initdb" -D "$TMP/data" -U postgres -A trust --no-sync >"$TMP/initdb.log" 2>&1; then
+    sed 's/^/# /' "$TMP/initdb.log"
+    step pg_cluster fail "initdb failed"
+    exit 1
+fi
+cat >>"$TMP/data/postgresql.conf" <<CONF
+# kvs_fdw bench: commits do not wait for the WAL flush (kvs has no journal yet),
+# no checkpoint during a run
+synchronous_commit = off
+max_wal_size = 8GB
+checkpoint_timeout = 30min
+CONF
+if ! start_server large; then
+    step pg_cluster fail "server did not start"
+    exit 1
+fi
+step pg_cluster ok "PostgreSQL $(sql 'SHOW server_version') on port $PORT"
+
+HAVE_KVS=0
+if [ "$(sql "SELECT count(*) FROM pg_available_extensions WHERE name = 'kvs_fdw'")" = 1 ]; then
+    if sql "CREATE EXTENSION kvs_fdw; CREATE SERVER kvs FOREIGN DATA WRAPPER kvs_fdw;" >"$TMP/ext.log" 2>&1; then
+        HAVE_KVS=1
+    else
+        sed 's/^/# /' "$TMP/ext.log"
+        step pg_kvs_extension fail "CREATE EXTENSION kvs_fdw failed"
+    fi
+else
+    echo "# kvs_fdw is not installed: Postgres figures for heap tables only"
+fi
+sql "CREATE EXTENSION pg_prewarm" >/dev/null
+
+TABLES="kv_btree kv_hash"
+[ $HAVE_KVS = 1 ] && TABLES="kv_kvs $TABLES"
+
+create_table() {
+    case "$1" in
+        kv_btree) sql "CREATE TABLE kv_btree (k bigint PRIMARY KEY, v text)" ;;
+        kv_hash)  sql "CREATE TABLE kv_hash (k bigint NOT NULL, v text); CREATE INDEX kv_hash_k ON kv_hash USING hash (k)" ;;
+        kv_kvs)   sql "CREATE FOREIGN TABLE kv_kvs (k bigint OPTIONS (key 'true'), v text) SERVER kvs" ;;
+    esac
+}
+
+# ---- load phase -------------------------------------------------------------
+VALUE_EXPR="rpad(md5(g::text), 100, md5((g + 1)::text))"
+sql "COPY (SELECT g, $VALUE_EXPR FROM generate_series(1, $ROWS) g) TO '$TMP/rows.csv' (FORMAT csv)"
+sql "COPY (SELECT 'INSERT INTO :\"tbl\" VALUES ' || string_agg(format('(%s,%L)', g, $VALUE_EXPR), ',' ORDER BY g) || ';'
+           FROM generate_series(1, $ROWS) g GROUP BY (g - 1) / 1000 ORDER BY (g - 1) / 1000)
+      TO '$TMP/insert.sql'"
+echo "# load: $ROWS rows (bigint, 100-byte text); COPY from a server-side CSV file; multi-row INSERT = $(( (ROWS + 999) / 1000 )) statements of 1000 rows through psql"
+printf '# %-9s %9s %9s %9s %9s\n' table "COPY s" "rows/s" "INSERT s" "rows/s"
+for t in $TABLES; do
+    ok=1
+    create_table "$t" || ok=0
+    t0=$(now_ns)
+    sql "COPY $t FROM '$TMP/rows.csv' (FORMAT csv)" || ok=0
+    copy_s=$(secs_since "$t0")
+    n1=$(sql "SELECT count(*) FROM $t")
+    sql "TRUNCATE $t" || ok=0
+    t0=$(now_ns)
+    "${PSQL[@]}" -v tbl="$t" -f "$TMP/insert.sql" || ok=0
+    ins_s=$(secs_since "$t0")
+    n2=$(sql "SELECT count(*) FROM $t")
+    case "$t" in kv_kvs) sql "ANALYZE $t" ;; *) sql "VACUUM (ANALYZE) $t" ;; esac
+    if [ $ok = 1 ] && [ "$n1" = "$ROWS" ] && [ "$n2" = "$ROWS" ]; then
+        printf '# %-9s %9.2f %9.0f %9.2f %9.0f\n' "$t" "$copy_s" "$(awk -v r="$ROWS" -v s="$copy_s" 'BEGIN { print r / s }')" \
+            "$ins_s" "$(awk -v r="$ROWS" -v s="$ins_s" 'BEGIN { print r / s }')"
+        printf 'pgload\t%s\t%s\tcopy_s\t%s\n' "$t" "$ROWS" "$copy_s" >>"$OUT"
+        printf 'pgload\t%s\t%s\tinsert_s\t%s\n' "$t" "$ROWS" "$ins_s" >>"$OUT"
+        step "pg_load_$t" ok "COPY ${copy_s}s, INSERT ${ins_s}s"
+    else
+        step "pg_load_$t" fail "load failed or wrong count (COPY: $n1, INSERT: $n2 rows)"
+    fi
+done
+if [ $HAVE_KVS = 1 ]; then
+    echo "# kvs_fdw_stats(kv_kvs) after the load:"
+    "${PSQL[@]}" -c "SELECT * FROM kvs_fdw_stats('kv_kvs')" -x 2>&1 | sed 's/^/#   /'
+    sql "CREATE TABLE kvs_cache_log AS SELECT ''::text AS label, * FROM kvs_fdw_cache_stats() WITH NO DATA" \
+        || step pg_kvs_cache_log fail "kvs_fdw_cache_stats() unusable"
+fi
+sql "CHECKPOINT"
+
+# ---- pgbench ------------------------------------------------------------------
+key_expr() {
+    case "$1" in
+        uniform) echo "random(1, :nrows)" ;;
+        zipf) echo "1 + permute(random_zipfian(0, :nrows - 1, $ZIPF_S), :nrows)" ;;
+    esac
+}
+script() {   # script TEMPLATE TABLE DIST -> path of the filled-in script
+    local f="$TMP/$1.$2.$3.sql"
+    sed -e "s/@T@/$2/g" -e "s/@KEY@/$(key_expr "$3")/g" "$HERE/pg/$1.sql" >"$f"
+    echo "$f"
+}
+if [ -n "$XACTS" ]; then LEN=(-t "$XACTS"); LENDESC="$XACTS transactions per client"
+else LEN=(-T "$SECS"); LENDESC="${SECS}s per run"; fi
+
+# run_pgbench NAME TEMPLATE TABLE DIST -> sets TPS; logs pgbench failures
+run_pgbench() {
+    local f log
+    f=$(script "$2" "$3" "$4")
+    log="$TMP/pgbench.$1.log"
+    TPS=0
+    if "$PGBIN/pgbench" -n -M prepared -c 2 -j 2 "${LEN[@]}" -D nrows="$ROWS" -f "$f" \
+         -h "$TMP" -p "$PORT" -U postgres postgres >"$log" 2>&1; then
+        TPS=$(sed -n 's/^tps = \([0-9.]*\) .*without initial.*/\1/p' "$log")
+        [ -n "$TPS" ] || TPS=0
+    fi
+    if ! awk -v t="$TPS" 'BEGIN { exit !(t > 0) }'; then
+        echo "# pgbench $1 failed:"; tail -5 "$log" | sed 's/^/#   /'
+        TPS=0
+        return 1
+    fi
+    # pgbench reports aborted transactions (e.g. errors) in its summary
+    if grep -q "number of failed transactions: [1-9]" "$log"; then
+        echo "# pgbench $1: failed transactions"; TPS=0; return 1
+    fi
+}
+
+sb_hit() {   # shared_buffers hit ratio of table $1 since the last reset, percent or "-"
+    case "$1" in
+        kv_kvs) echo "-" ;;
+        *) sql "SELECT coalesce(round(100.0 * sum(hit) / nullif(sum(hit) + sum(rd), 0), 1)::text, '-')
+                FROM (SELECT heap_blks_hit AS hit, heap_blks_read AS rd FROM pg_statio_user_tables WHERE relname = '$1'
+                      UNION ALL
+                      SELECT idx_blks_hit, idx_blks_read FROM pg_statio_user_indexes WHERE relname = '$1') s" ;;
+    esac
+}
+
+for cache in $CACHES; do
+    read -r SB KC <<<"$(cache_setting "$cache")"
+    stop_server
+    if ! start_server "$cache"; then
+        step "pg_server_$cache" fail "restart with shared_buffers=$SB failed"
+        continue
+    fi
+    for t in $TABLES; do
+        case "$t" in kv_kvs) ;; kv_btree) sql "SELECT pg_prewarm('kv_btree'), pg_prewarm('kv_btree_pkey')" >/dev/null ;;
+            kv_hash) sql "SELECT pg_prewarm('kv_hash'), pg_prewarm('kv_hash_k')" >/dev/null ;; esac
+    done
+    echo "# pgbench -M prepared -c 2 -j 2, $LENDESC, $ROWS rows; cache $cache: shared_buffers=$SB, kvs_fdw.cache_size=$KC (per backend)"
+    echo "# tps (shared_buffers hit %); zipf = 1 + permute(random_zipfian(0, n-1, $ZIPF_S), n)"
+    printf '# %-8s %-4s %9s' dist mix "SELECT 1"
+    for t in $TABLES; do printf ' %17s' "$t"; done
+    [ $HAVE_KVS = 1 ] && printf ' %9s %9s' "kvs/btree" "kvs/sel1"
+    printf '\n'
+    for dist in uniform zipf; do
+        run_pgbench "select1.$cache.$dist" select1 none "$dist"; S1=$TPS
+        printf 'pg\t%s\t%s\t-\tselect1\ttps\t%s\n' "$cache" "$dist" "$S1" >>"$OUT"
+        [ "$S1" != 0 ] || step "pg_select1_${cache}_$dist" fail "pgbench SELECT 1 failed"
+        for mix in c b a; do
+            line=$(printf '# %-8s %-4s %9.0f' "$dist" "$mix" "$S1")
+            declare -A T=()
+            allok=1
+            for t in $TABLES; do
+                sql "SELECT pg_stat_reset()" >/dev/null
+                if run_pgbench "$mix.$t.$cache.$dist" "ycsb_$mix" "$t" "$dist"; then
+                    sleep 0.3   # let the clients' statistics reach the shared stats
+                    hit=$(sb_hit "$t")
+                else
+                    hit="-"; allok=0
+                fi
+                T[$t]=$TPS
+                line+=$(printf ' %9.0f (%5s)' "$TPS" "$hit")
+                printf 'pg\t%s\t%s\t%s\t%s\ttps\t%s\n' "$cache" "$dist" "$mix" "$t" "$TPS" >>"$OUT"
+                printf 'pg\t%s\t%s\t%s\t%s\tsb_hit_pct\t%s\n' "$cache" "$dist" "$mix" "$t" "$hit" >>"$OUT"
+            done
+            if [ $HAVE_KVS = 1 ]; then
+                line+=$(awk -v k="${T[kv_kvs]}" -v b="${T[kv_btree]}" -v s="$S1" \
+                    'BEGIN { printf " %9.2f %9.2f", b > 0 ? k / b : 0, s > 0 ? k / s : 0 }')
+            fi
+            echo "$line"
+            if [ $allok = 1 ]; then step "pg_ycsb_${mix}_${cache}_$dist" ok "$(echo "$line" | tr -s ' ' | cut -c3-)"
+            else step "pg_ycsb_${mix}_${cache}_$dist" fail "a pgbench run failed"; fi
+        done
+        if [ $HAVE_KVS = 1 ]; then
+            # one connection, same key distribution, counters read by the client itself
+            f=$(script kvscache kv_kvs "$dist")
+            label="$cache.$dist"
+            if "$PGBIN/pgbench" -n -M prepared -c 1 -j 1 -t "$ONE_XACTS" -D nrows="$ROWS" -D ntx="$ONE_XACTS" \
+                 -D i=0 -D label="$label" -f "$f" -h "$TMP" -p "$PORT" -U postgres postgres >"$TMP/one.log" 2>&1 \
+               && r=$(sql "SELECT round(100.0 * sum(hits) / nullif(sum(hits) + sum(reads), 0), 1)
+                           FROM kvs_cache_log WHERE label = '$label'") && [ -n "$r" ]; then
+                tps1=$(sed -n 's/^tps = \([0-9.]*\) .*without initial.*/\1/p' "$TMP/one.log")
+                echo "# kvs cache hit ratio, one connection, $ONE_XACTS lookups, $dist, cache_size=$KC: $r% ($tps1 tps)"
+                printf 'pg\t%s\t%s\tc1\tkv_kvs\tkvs_hit_pct\t%s\n' "$cache" "$dist" "$r" >>"$OUT"
+                step "pg_kvs_cache_${cache}_$dist" ok "hit ratio $r%"
+            else
+                tail -5 "$TMP/one.log" | sed 's/^/#   /'
+                step "pg_kvs_cache_${cache}_$dist" fail "one-connection kvs cache run failed"
+            fi
+        fi
+    done
+done
+[ $HAVE_KVS = 1 ] && echo "# kvs_fdw_check: $(sql "SELECT count(*) FROM kvs_fdw_check('kv_kvs')") problems"
+exit $FAILED
