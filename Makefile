@@ -23,7 +23,15 @@ ENGINE_OBJS = \
 	src/engine/kvs.o
 
 FDW_OBJS = \
-	src/fdw/kvs_fdw.o
+	src/fdw/kvs_fdw.o \
+	src/fdw/option.o \
+	src/fdw/handle.o \
+	src/fdw/rowcodec.o \
+	src/fdw/planner.o \
+	src/fdw/scan.o \
+	src/fdw/modify.o \
+	src/fdw/functions.o \
+	src/fdw/errors.o
 
 OBJS = $(ENGINE_OBJS) $(FDW_OBJS)
 

@@ -1,0 +1,113 @@
+/*
+ * errors.c - the one place where engine return codes become SQLSTATEs.
+ *
+ * Every engine call that can fail goes through kvs_check_rc() or
+ * kvs_report_error().  Before raising, an open section on the handle is
+ * ended, so an ERROR never leaves the file locked (the engine discards the
+ * changes of a write section whose operation failed).
+ */
+#include "postgres.h"
+
+#include <errno.h>
+
+#include "miscadmin.h"
+
+#include "kvs_fdw.h"
+
+/*
+ * Called by the engine while it waits for a file lock: nonzero makes the wait
+ * return KVS_EINTR, after which we let Postgres process the interrupt.
+ */
+int
+kvs_interrupted(void *arg)
+{
+	(void) arg;
+	return (InterruptPending && (QueryCancelPending || ProcDiePending)) ? 1 : 0;
+}
+
+void
+kvs_check_rc(int rc, kvs *db, const char *path)
+{
+	if (rc != KVS_OK)
+		kvs_report_error(rc, db, path);
+}
+
+void
+kvs_report_error(int rc, kvs *db, const char *path)
+{
+	const char *msg;
+	uint32		page = 0;
+	int			err = 0;
+
+	if (db != NULL)
+	{
+		msg = kvs_errmsg(db);
+		page = kvs_errpage(db);
+		err = kvs_errno(db);
+		if (kvs_in_section(db) >= 0)
+			(void) kvs_end(db);
+	}
+	else
+		msg = kvs_open_errmsg();
+	if (msg == NULL || msg[0] == '\0')
+		msg = kvs_strerror(rc);
+	if (path == NULL)
+		path = "?";
+
+	switch (rc)
+	{
+		case KVS_ECORRUPT:
+		case KVS_ENOTKVS:
+		case KVS_EVERSION:
+		case KVS_ETRUNCATED:
+			if (page != 0)
+				ereport(ERROR,
+						(errcode(ERRCODE_DATA_CORRUPTED),
+						 errmsg("kvs file \"%s\" is damaged at page %u: %s",
+								path, page, msg)));
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_CORRUPTED),
+					 errmsg("kvs file \"%s\" is damaged or not a kvs file: %s",
+							path, msg)));
+			break;
+		case KVS_EIO:
+			errno = err ? err : EIO;
+			ereport(ERROR,
+					(errcode_for_file_access(),
+					 errmsg("could not access kvs file \"%s\": %m", path),
+					 errdetail_internal("%s", msg)));
+			break;
+		case KVS_ENOSPC:
+			ereport(ERROR,
+					(errcode(ERRCODE_DISK_FULL),
+					 errmsg("could not write kvs file \"%s\": no space left on device",
+							path),
+					 errdetail_internal("%s", msg)));
+			break;
+		case KVS_ETOOBIG:
+			ereport(ERROR,
+					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+					 errmsg("value too large for kvs file \"%s\"", path),
+					 errdetail_internal("%s", msg)));
+			break;
+		case KVS_ENOMEM:
+			ereport(ERROR,
+					(errcode(ERRCODE_OUT_OF_MEMORY),
+					 errmsg("out of memory in kvs file \"%s\"", path)));
+			break;
+		case KVS_EINTR:
+			CHECK_FOR_INTERRUPTS();
+			ereport(ERROR,
+					(errcode(ERRCODE_QUERY_CANCELED),
+					 errmsg("canceling statement while waiting for the lock of kvs file \"%s\"",
+							path)));
+			break;
+		default:
+			ereport(ERROR,
+					(errcode(ERRCODE_INTERNAL_ERROR),
+					 errmsg("kvs file \"%s\": %s", path, msg),
+					 errdetail_internal("engine code %d (%s)", rc, kvs_strerror(rc))));
+			break;
+	}
+	pg_unreachable();
+}

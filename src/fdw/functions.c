@@ -1,0 +1,265 @@
+/*
+ * functions.c - SQL functions for looking inside kvs files:
+ *   kvs_fdw_stats(regclass)        file and hashing statistics
+ *   kvs_fdw_check(regclass)        integrity walk; no rows when clean
+ *   kvs_fdw_page(regclass, bigint) one page's header and slots
+ *   kvs_fdw_cache_stats()          this backend's caches, per file and total
+ *   kvs_fdw_reset_stats()          zero this backend's cache counters
+ * Functions that show a table's data or shape need SELECT on the table.
+ */
+#include "postgres.h"
+
+#include "access/htup_details.h"
+#include "access/relation.h"
+#include "catalog/pg_class.h"
+#include "fmgr.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "utils/acl.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/rel.h"
+
+#include "kvs_fdw.h"
+
+PG_FUNCTION_INFO_V1(kvs_fdw_stats);
+PG_FUNCTION_INFO_V1(kvs_fdw_check);
+PG_FUNCTION_INFO_V1(kvs_fdw_page);
+PG_FUNCTION_INFO_V1(kvs_fdw_cache_stats);
+PG_FUNCTION_INFO_V1(kvs_fdw_reset_stats);
+
+/* Open a kvs_fdw table for inspection, checking SELECT privilege. */
+static Relation
+open_for_inspection(Oid relid, KvsTable *t)
+{
+	Relation	rel = relation_open(relid, AccessShareLock);
+	AclResult	acl;
+
+	if (!kvs_is_kvs_table(rel))
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("\"%s\" is not a kvs_fdw foreign table",
+						RelationGetRelationName(rel))));
+	acl = pg_class_aclcheck(relid, GetUserId(), ACL_SELECT);
+	if (acl != ACLCHECK_OK)
+		aclcheck_error(acl, OBJECT_FOREIGN_TABLE, RelationGetRelationName(rel));
+	kvs_table_init(t, rel);
+	kvs_table_open(t);
+	return rel;
+}
+
+Datum
+kvs_fdw_stats(PG_FUNCTION_ARGS)
+{
+	KvsTable	t;
+	Relation	rel = open_for_inspection(PG_GETARG_OID(0), &t);
+	TupleDesc	td;
+	kvs_stats	st;
+	Datum		v[13];
+	bool		n[13];
+
+	if (get_call_result_type(fcinfo, NULL, &td) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+	kvs_check_rc(kvs_stats_get(t.file->db, &st), t.file->db, t.path);
+	memset(n, 0, sizeof(n));
+	v[0] = CStringGetTextDatum(t.path);
+	v[1] = Int64GetDatum((int64) st.file_bytes);
+	v[2] = Int64GetDatum((int64) st.pages);
+	v[3] = Int64GetDatum((int64) st.buckets);
+	v[4] = Int32GetDatum((int32) st.level);
+	v[5] = Int64GetDatum((int64) st.split);
+	v[6] = Int64GetDatum((int64) st.records);
+	v[7] = Int64GetDatum((int64) st.overflow_pages);
+	v[8] = Int64GetDatum((int64) st.value_pages);
+	v[9] = Int64GetDatum((int64) st.dir_pages);
+	v[10] = Int64GetDatum((int64) st.free_pages);
+	v[11] = Float8GetDatum(st.load_factor);
+	v[12] = Int32GetDatum((int32) st.fillfactor);
+	relation_close(rel, AccessShareLock);
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(td, v, n)));
+}
+
+Datum
+kvs_fdw_check(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	KvsTable	t;
+	Relation	rel;
+	int			rc;
+
+	InitMaterializedSRF(fcinfo, 0);
+	rel = open_for_inspection(PG_GETARG_OID(0), &t);
+	rc = kvs_check(t.file->db);
+	if (rc == KVS_ECORRUPT || rc == KVS_ETRUNCATED)
+	{
+		Datum		v[2];
+		bool		n[2] = {false, false};
+
+		v[0] = Int64GetDatum((int64) kvs_errpage(t.file->db));
+		v[1] = CStringGetTextDatum(kvs_errmsg(t.file->db));
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, v, n);
+	}
+	else if (rc != KVS_OK)
+		kvs_report_error(rc, t.file->db, t.path);
+	relation_close(rel, AccessShareLock);
+	return (Datum) 0;
+}
+
+static void
+put_page_row(ReturnSetInfo *rsinfo, kvs_page_info *pi, kvs_slot_info *si)
+{
+	Datum		v[16];
+	bool		n[16];
+	int			i;
+
+	memset(n, 0, sizeof(n));
+	v[0] = Int64GetDatum((int64) pi->pageno);
+	v[1] = CStringGetTextDatum(pi->type_name ? pi->type_name : "?");
+	v[2] = BoolGetDatum(pi->checksum_ok != 0);
+	v[3] = CStringGetTextDatum(psprintf("%016llx", (unsigned long long) pi->checksum));
+	v[4] = Int64GetDatum((int64) pi->next);
+	v[5] = Int32GetDatum((int32) pi->nslots);
+	v[6] = Int32GetDatum((int32) pi->free_bytes);
+	if (pi->bucket == UINT64_MAX)
+		n[7] = true;
+	else
+		v[7] = Int64GetDatum((int64) pi->bucket);
+	if (si == NULL)
+	{
+		for (i = 8; i < 16; i++)
+			n[i] = true;
+	}
+	else
+	{
+		bytea	   *key = palloc(VARHDRSZ + si->key.len);
+
+		SET_VARSIZE(key, VARHDRSZ + si->key.len);
+		memcpy(VARDATA(key), si->key.data, si->key.len);
+		v[8] = Int32GetDatum((int32) si->slot);
+		v[9] = Int32GetDatum((int32) si->offset);
+		v[10] = Int32GetDatum((int32) si->length);
+		v[11] = CStringGetTextDatum(psprintf("%08x", si->hash));
+		v[12] = Int32GetDatum((int32) si->flags);
+		v[13] = Int64GetDatum((int64) si->value_len);
+		v[14] = Int64GetDatum((int64) si->stamp);
+		v[15] = PointerGetDatum(key);
+	}
+	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, v, n);
+}
+
+Datum
+kvs_fdw_page(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	int64		pageno = PG_GETARG_INT64(1);
+	KvsTable	t;
+	Relation	rel;
+	kvs_page_info pi;
+	kvs		   *db;
+	int			rc;
+	uint32		i;
+
+	InitMaterializedSRF(fcinfo, 0);
+	rel = open_for_inspection(PG_GETARG_OID(0), &t);
+	db = t.file->db;
+	if (pageno < 0 || pageno > PG_UINT32_MAX)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("page number " INT64_FORMAT " is out of range", pageno)));
+	kvs_check_rc(kvs_begin(db, KVS_READ), db, t.path);
+	rc = kvs_page_info_get(db, (uint32) pageno, &pi);
+	if (rc == KVS_EINVAL)
+	{
+		(void) kvs_end(db);
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("page number " INT64_FORMAT " is out of range for kvs file \"%s\"",
+						pageno, t.path)));
+	}
+	if (rc != KVS_OK)
+		kvs_report_error(rc, db, t.path);
+	if (pi.nslots == 0 || (pi.type != KVS_PAGE_BUCKET && pi.type != KVS_PAGE_OVERFLOW))
+		put_page_row(rsinfo, &pi, NULL);
+	else
+		for (i = 0; i < pi.nslots; i++)
+		{
+			kvs_slot_info si;
+
+			rc = kvs_page_slot(db, (uint32) pageno, i, &si);
+			if (rc != KVS_OK)
+				kvs_report_error(rc, db, t.path);
+			put_page_row(rsinfo, &pi, &si);
+		}
+	kvs_check_rc(kvs_end(db), db, t.path);
+	relation_close(rel, AccessShareLock);
+	return (Datum) 0;
+}
+
+typedef struct CacheTotals
+{
+	ReturnSetInfo *rsinfo;
+	kvs_stats	sum;
+} CacheTotals;
+
+static void
+put_cache_row(ReturnSetInfo *rsinfo, const char *file, kvs_stats *st)
+{
+	Datum		v[7];
+	bool		n[7];
+
+	memset(n, 0, sizeof(n));
+	if (file)
+		v[0] = CStringGetTextDatum(file);
+	else
+		n[0] = true;
+	v[1] = Int64GetDatum((int64) st->cache_frames);
+	v[2] = Int64GetDatum((int64) st->cache_hits);
+	v[3] = Int64GetDatum((int64) st->cache_reads);
+	v[4] = Int64GetDatum((int64) st->cache_evictions);
+	v[5] = Int64GetDatum((int64) st->cache_writes);
+	v[6] = Int64GetDatum((int64) st->cache_invalidations);
+	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, v, n);
+}
+
+static void
+cache_row_cb(KvsFile *f, void *arg)
+{
+	CacheTotals *ct = (CacheTotals *) arg;
+	kvs_stats	st;
+
+	if (kvs_stats_get(f->db, &st) != KVS_OK)
+		return;
+	put_cache_row(ct->rsinfo, f->path, &st);
+	ct->sum.cache_frames += st.cache_frames;
+	ct->sum.cache_hits += st.cache_hits;
+	ct->sum.cache_reads += st.cache_reads;
+	ct->sum.cache_evictions += st.cache_evictions;
+	ct->sum.cache_writes += st.cache_writes;
+	ct->sum.cache_invalidations += st.cache_invalidations;
+}
+
+Datum
+kvs_fdw_cache_stats(PG_FUNCTION_ARGS)
+{
+	CacheTotals ct;
+
+	InitMaterializedSRF(fcinfo, 0);
+	memset(&ct, 0, sizeof(ct));
+	ct.rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	kvs_foreach_file(cache_row_cb, &ct);
+	put_cache_row(ct.rsinfo, NULL, &ct.sum);
+	return (Datum) 0;
+}
+
+static void
+reset_cb(KvsFile *f, void *arg)
+{
+	kvs_reset_counters(f->db);
+}
+
+Datum
+kvs_fdw_reset_stats(PG_FUNCTION_ARGS)
+{
+	kvs_foreach_file(reset_cb, NULL);
+	PG_RETURN_VOID();
+}

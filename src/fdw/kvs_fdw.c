@@ -1,0 +1,91 @@
+/*
+ * kvs_fdw.c - the handler of the kvs_fdw foreign data wrapper: module
+ * initialisation (the kvs_fdw.cache_size GUC, transaction hooks) and the
+ * FdwRoutine, its callbacks listed in fdwapi.h's order.  The callbacks
+ * themselves live in planner.c, scan.c and modify.c.
+ */
+#include "postgres.h"
+
+#include "fmgr.h"
+#include "foreign/fdwapi.h"
+#include "utils/guc.h"
+
+#include "kvs_fdw.h"
+
+PG_MODULE_MAGIC;
+
+/* kvs_fdw.cache_size, in kB: the buffer pool of each open file. */
+int			kvs_fdw_cache_size_kb = 16384;
+
+void		_PG_init(void);
+
+PG_FUNCTION_INFO_V1(kvs_fdw_handler);
+PG_FUNCTION_INFO_V1(kvs_fdw_forget);
+
+void
+_PG_init(void)
+{
+	DefineCustomIntVariable("kvs_fdw.cache_size",
+							"Buffer pool size of each kvs file a backend opens.",
+							"Each open kvs file gets this much memory for 4 kB pages "
+							"(at least 8 pages); a change applies when the file is next "
+							"opened by the backend's next statement on it.",
+							&kvs_fdw_cache_size_kb,
+							16384,
+							32,
+							INT_MAX / 2,
+							PGC_USERSET,
+							GUC_UNIT_KB,
+							NULL, NULL, NULL);
+	MarkGUCPrefixReserved("kvs_fdw");
+	kvs_handles_init();
+}
+
+Datum
+kvs_fdw_handler(PG_FUNCTION_ARGS)
+{
+	FdwRoutine *r = makeNode(FdwRoutine);
+
+	/* scanning */
+	r->GetForeignRelSize = kvsGetForeignRelSize;
+	r->GetForeignPaths = kvsGetForeignPaths;
+	r->GetForeignPlan = kvsGetForeignPlan;
+	r->BeginForeignScan = kvsBeginForeignScan;
+	r->IterateForeignScan = kvsIterateForeignScan;
+	r->ReScanForeignScan = kvsReScanForeignScan;
+	r->EndForeignScan = kvsEndForeignScan;
+
+	/* updating */
+	r->AddForeignUpdateTargets = kvsAddForeignUpdateTargets;
+	r->PlanForeignModify = kvsPlanForeignModify;
+	r->BeginForeignModify = kvsBeginForeignModify;
+	r->ExecForeignInsert = kvsExecForeignInsert;
+	r->ExecForeignBatchInsert = kvsExecForeignBatchInsert;
+	r->GetForeignModifyBatchSize = kvsGetForeignModifyBatchSize;
+	r->ExecForeignUpdate = kvsExecForeignUpdate;
+	r->ExecForeignDelete = kvsExecForeignDelete;
+	r->EndForeignModify = kvsEndForeignModify;
+	r->BeginForeignInsert = kvsBeginForeignInsert;
+	r->EndForeignInsert = kvsEndForeignInsert;
+	r->IsForeignRelUpdatable = kvsIsForeignRelUpdatable;
+
+	/* EXPLAIN */
+	r->ExplainForeignScan = kvsExplainForeignScan;
+	r->ExplainForeignModify = kvsExplainForeignModify;
+
+	/* ANALYZE */
+	r->AnalyzeForeignTable = kvsAnalyzeForeignTable;
+
+	/* TRUNCATE */
+	r->ExecForeignTruncate = kvsExecForeignTruncate;
+
+	PG_RETURN_POINTER(r);
+}
+
+/* kvs_fdw_forget(oid): called by the extension's sql_drop event trigger. */
+Datum
+kvs_fdw_forget(PG_FUNCTION_ARGS)
+{
+	kvs_forget_dropped(PG_GETARG_OID(0));
+	PG_RETURN_VOID();
+}

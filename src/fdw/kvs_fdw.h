@@ -1,0 +1,167 @@
+/*
+ * kvs_fdw.h - internal header of the kvs_fdw foreign data wrapper.
+ *
+ * Shared declarations between the FDW's files, each with one job:
+ *   kvs_fdw.c    handler, _PG_init (GUC, callbacks), FdwRoutine in order
+ *   option.c     option validation (the one place) and per-table options
+ *   handle.c     per-backend cache of open kvs files, descriptors (table
+ *                identity + row layout), transaction hooks, DROP cleanup
+ *   rowcodec.c   row <-> record bytes, key images
+ *   planner.c    key-qual recognition, paths, plans, row estimates
+ *   scan.c       scans (lookup and full), EXPLAIN, ANALYZE sampling
+ *   modify.c     INSERT/UPDATE/DELETE/COPY/TRUNCATE
+ *   functions.c  kvs_fdw_stats/check/page/cache_stats/reset_stats
+ *   errors.c     kvs_report_error(): engine codes -> SQLSTATEs
+ */
+#ifndef KVS_FDW_H
+#define KVS_FDW_H
+
+#include "postgres.h"
+
+#include "access/tupdesc.h"
+#include "foreign/fdwapi.h"
+#include "lib/stringinfo.h"
+#include "nodes/execnodes.h"
+#include "nodes/pathnodes.h"
+#include "utils/relcache.h"
+
+#include "kvs.h"
+
+/* ---- GUC ---------------------------------------------------------------- */
+extern int	kvs_fdw_cache_size_kb;
+
+/* ---- options (option.c) ------------------------------------------------- */
+typedef struct KvsTableOptions
+{
+	char	   *filename;		/* explicit file, or NULL = data directory */
+	int			fillfactor;		/* 0 = engine default */
+	AttrNumber	keyattno;		/* key column (1-based) */
+} KvsTableOptions;
+
+extern void kvs_get_table_options(Relation rel, KvsTableOptions *opts);
+
+/* ---- open files (handle.c) ---------------------------------------------- */
+
+/* One open kvs file in this backend. */
+typedef struct KvsFile
+{
+	char		path[MAXPGPATH];	/* hash key */
+	kvs		   *db;
+	uint32		cache_pages;	/* frames it was opened with */
+	int			ncursors;		/* open cursors: never close under them */
+	uint64		stamp;			/* statement stamp in force, 0 = none */
+	int			stamp_refs;		/* modify nodes sharing that stamp */
+	bool		stale;			/* reopen at next use (no cursors open) */
+} KvsFile;
+
+/* What a scan or modify needs to know about one foreign table. */
+typedef struct KvsTable
+{
+	Oid			relid;
+	char	   *relname;
+	KvsTableOptions opts;
+	bool		default_file;	/* file in the data directory, owned */
+	char		path[MAXPGPATH];
+	TupleDesc	tupdesc;		/* the relation's, in the caller's context */
+	KvsFile    *file;			/* set by kvs_table_open */
+} KvsTable;
+
+extern void kvs_table_init(KvsTable *t, Relation rel);
+extern void kvs_table_open(KvsTable *t);
+extern void kvs_default_path(Oid dboid, Oid relid, char *buf);
+extern void kvs_file_set_stamp(KvsFile *f);
+extern void kvs_file_release_stamp(KvsFile *f);
+extern void kvs_handles_init(void);
+extern void kvs_forget_dropped(Oid relid);
+/* iterate over open files (functions.c) */
+extern void kvs_foreach_file(void (*fn) (KvsFile *f, void *arg), void *arg);
+extern bool kvs_is_kvs_table(Relation rel);
+
+/* ---- row codec (rowcodec.c) ------------------------------------------- */
+extern bool kvs_key_pushable_type(Oid typid);
+extern void kvs_encode_key(TupleDesc td, AttrNumber keyattno, Datum d,
+						   StringInfo out);
+extern bool kvs_key_image_from(Oid keytype, Oid valtype, Datum v,
+							   StringInfo out);
+extern void kvs_encode_value(TupleDesc td, AttrNumber keyattno,
+							 Datum *values, bool *isnull, StringInfo out);
+extern void kvs_decode_row(TupleDesc td, AttrNumber keyattno,
+						   const char *key, size_t klen,
+						   const char *val, size_t vlen,
+						   Datum *values, bool *isnull,
+						   const bool *needed, const char *relname);
+extern Datum kvs_decode_key(TupleDesc td, AttrNumber keyattno,
+							const char *key, size_t klen);
+extern char *kvs_key_to_text(TupleDesc td, AttrNumber keyattno, Datum d);
+
+/* ---- planner (planner.c) ------------------------------------------------ */
+#define KVS_SCAN_FULL		0
+#define KVS_SCAN_LOOKUP		1	/* key = expr */
+#define KVS_SCAN_LOOKUP_ANY 2	/* key = ANY(array expr) */
+
+extern void kvsGetForeignRelSize(PlannerInfo *root, RelOptInfo *baserel,
+								 Oid foreigntableid);
+extern void kvsGetForeignPaths(PlannerInfo *root, RelOptInfo *baserel,
+							   Oid foreigntableid);
+extern ForeignScan *kvsGetForeignPlan(PlannerInfo *root, RelOptInfo *baserel,
+									  Oid foreigntableid, ForeignPath *best_path,
+									  List *tlist, List *scan_clauses,
+									  Plan *outer_plan);
+
+/* ---- scan (scan.c) ------------------------------------------------------ */
+extern void kvsBeginForeignScan(ForeignScanState *node, int eflags);
+extern TupleTableSlot *kvsIterateForeignScan(ForeignScanState *node);
+extern void kvsReScanForeignScan(ForeignScanState *node);
+extern void kvsEndForeignScan(ForeignScanState *node);
+extern void kvsExplainForeignScan(ForeignScanState *node,
+								  struct ExplainState *es);
+extern bool kvsAnalyzeForeignTable(Relation relation,
+								   AcquireSampleRowsFunc *func,
+								   BlockNumber *totalpages);
+
+/* ---- modify (modify.c) -------------------------------------------------- */
+extern void kvsAddForeignUpdateTargets(PlannerInfo *root, Index rtindex,
+									   RangeTblEntry *target_rte,
+									   Relation target_relation);
+extern List *kvsPlanForeignModify(PlannerInfo *root, ModifyTable *plan,
+								  Index resultRelation, int subplan_index);
+extern void kvsBeginForeignModify(ModifyTableState *mtstate,
+								  ResultRelInfo *rinfo, List *fdw_private,
+								  int subplan_index, int eflags);
+extern TupleTableSlot *kvsExecForeignInsert(EState *estate,
+											ResultRelInfo *rinfo,
+											TupleTableSlot *slot,
+											TupleTableSlot *planSlot);
+extern TupleTableSlot **kvsExecForeignBatchInsert(EState *estate,
+												  ResultRelInfo *rinfo,
+												  TupleTableSlot **slots,
+												  TupleTableSlot **planSlots,
+												  int *numSlots);
+extern int	kvsGetForeignModifyBatchSize(ResultRelInfo *rinfo);
+extern TupleTableSlot *kvsExecForeignUpdate(EState *estate,
+											ResultRelInfo *rinfo,
+											TupleTableSlot *slot,
+											TupleTableSlot *planSlot);
+extern TupleTableSlot *kvsExecForeignDelete(EState *estate,
+											ResultRelInfo *rinfo,
+											TupleTableSlot *slot,
+											TupleTableSlot *planSlot);
+extern void kvsEndForeignModify(EState *estate, ResultRelInfo *rinfo);
+extern void kvsBeginForeignInsert(ModifyTableState *mtstate,
+								  ResultRelInfo *rinfo);
+extern void kvsEndForeignInsert(EState *estate, ResultRelInfo *rinfo);
+extern int	kvsIsForeignRelUpdatable(Relation rel);
+extern void kvsExplainForeignModify(ModifyTableState *mtstate,
+									ResultRelInfo *rinfo, List *fdw_private,
+									int subplan_index,
+									struct ExplainState *es);
+extern void kvsExecForeignTruncate(List *rels, DropBehavior behavior,
+								   bool restart_seqs);
+
+/* ---- errors (errors.c) -------------------------------------------------- */
+extern void kvs_report_error(int rc, kvs *db, const char *path)
+			pg_attribute_noreturn();
+extern void kvs_check_rc(int rc, kvs *db, const char *path);
+extern int	kvs_interrupted(void *arg);
+
+#endif							/* KVS_FDW_H */

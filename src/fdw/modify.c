@@ -1,0 +1,596 @@
+/*
+ * modify.c - writes to kvs_fdw tables: INSERT (single, multi-row batches,
+ * ON CONFLICT DO NOTHING, RETURNING), COPY FROM, UPDATE (also of the key),
+ * DELETE (with RETURNING) and TRUNCATE.
+ *
+ * Each write runs in its own write section (the exclusive file lock), begun
+ * and ended inside one callback, so the lock is never held while the
+ * executor is elsewhere (no deadlock with our own scan or another backend).
+ * A batch insert holds one section for the whole batch.
+ *
+ * The key behaves like a unique key checked at the end of the statement for
+ * UPDATEs that change it: key moves are queued and applied together when the
+ * statement ends, after checking that no new key collides with a row that
+ * stays, so `UPDATE t SET id = id + 1` works, touches each row once, and a
+ * collision fails the statement before any queued move is applied.
+ *
+ * Writes apply immediately: ROLLBACK does not undo them (yet).
+ */
+#include "postgres.h"
+
+#include "access/htup_details.h"
+#include "access/table.h"
+#include "catalog/pg_type.h"
+#include "commands/explain.h"
+#include "executor/executor.h"
+#include "miscadmin.h"
+#include "nodes/makefuncs.h"
+#include "optimizer/appendinfo.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+
+#include "kvs_fdw.h"
+
+#define KVS_BATCH_SIZE 100
+
+typedef struct KeyMove
+{
+	char	   *oldk;
+	size_t		oldlen;
+	char	   *newk;
+	size_t		newlen;
+	char	   *val;
+	size_t		vallen;
+} KeyMove;
+
+typedef struct KvsModifyState
+{
+	KvsTable	t;
+	CmdType		op;
+	AttrNumber	keyjunk;		/* "kvs_key" in the plan's output */
+	bool		onconflict_nothing;
+	bool		has_returning;
+	bool		stamped;
+	MemoryContext cxt;			/* lives for the statement */
+	MemoryContext tmpcxt;		/* reset per row */
+	KeyMove    *moves;			/* queued key moves (UPDATE) */
+	int			nmoves;
+	int			maxmoves;
+} KvsModifyState;
+
+void
+kvsAddForeignUpdateTargets(PlannerInfo *root, Index rtindex,
+						   RangeTblEntry *target_rte, Relation target_relation)
+{
+	KvsTableOptions opts;
+	Form_pg_attribute att;
+	Var		   *var;
+
+	kvs_get_table_options(target_relation, &opts);
+	att = TupleDescAttr(RelationGetDescr(target_relation), opts.keyattno - 1);
+	var = makeVar(rtindex, opts.keyattno, att->atttypid, att->atttypmod,
+				  att->attcollation, 0);
+	add_row_identity_var(root, var, rtindex, "kvs_key");
+}
+
+List *
+kvsPlanForeignModify(PlannerInfo *root, ModifyTable *plan,
+					 Index resultRelation, int subplan_index)
+{
+	return NIL;
+}
+
+static KvsModifyState *
+begin_modify(EState *estate, ResultRelInfo *rinfo, CmdType op)
+{
+	KvsModifyState *s;
+	MemoryContext cxt,
+				old;
+
+	cxt = AllocSetContextCreate(estate->es_query_cxt, "kvs_fdw modify",
+								ALLOCSET_DEFAULT_SIZES);
+	old = MemoryContextSwitchTo(cxt);
+	s = palloc0(sizeof(KvsModifyState));
+	s->cxt = cxt;
+	s->tmpcxt = AllocSetContextCreate(cxt, "kvs_fdw row", ALLOCSET_DEFAULT_SIZES);
+	s->op = op;
+	kvs_table_init(&s->t, rinfo->ri_RelationDesc);
+	kvs_table_open(&s->t);
+	MemoryContextSwitchTo(old);
+	kvs_file_set_stamp(s->t.file);
+	s->stamped = true;
+	rinfo->ri_FdwState = s;
+	return s;
+}
+
+void
+kvsBeginForeignModify(ModifyTableState *mtstate, ResultRelInfo *rinfo,
+					  List *fdw_private, int subplan_index, int eflags)
+{
+	ModifyTable *plan = (ModifyTable *) mtstate->ps.plan;
+	KvsModifyState *s;
+
+	if (eflags & EXEC_FLAG_EXPLAIN_ONLY)
+		return;
+	s = begin_modify(mtstate->ps.state, rinfo, mtstate->operation);
+	s->onconflict_nothing = (plan->onConflictAction == ONCONFLICT_NOTHING);
+	s->has_returning = (plan->returningLists != NIL);
+	if (s->op == CMD_UPDATE || s->op == CMD_DELETE)
+	{
+		Plan	   *subplan = outerPlanState(mtstate)->plan;
+
+		s->keyjunk = ExecFindJunkAttributeInTlist(subplan->targetlist, "kvs_key");
+		if (!AttributeNumberIsValid(s->keyjunk))
+			elog(ERROR, "could not find junk kvs_key column");
+	}
+}
+
+void
+kvsBeginForeignInsert(ModifyTableState *mtstate, ResultRelInfo *rinfo)
+{
+	KvsModifyState *s = begin_modify(mtstate->ps.state, rinfo, CMD_INSERT);
+	ModifyTable *plan = (ModifyTable *) mtstate->ps.plan;
+
+	if (plan != NULL && IsA(plan, ModifyTable))
+		s->onconflict_nothing = (plan->onConflictAction == ONCONFLICT_NOTHING);
+}
+
+static void
+null_key_error(KvsModifyState *s)
+{
+	Form_pg_attribute att = TupleDescAttr(s->t.tupdesc, s->t.opts.keyattno - 1);
+
+	ereport(ERROR,
+			(errcode(ERRCODE_NOT_NULL_VIOLATION),
+			 errmsg("null value in column \"%s\" of relation \"%s\" violates not-null constraint",
+					NameStr(att->attname), s->t.relname),
+			 errdetail("The key column of a kvs_fdw table cannot be null.")));
+}
+
+static void
+key_too_long(KvsModifyState *s, int len)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+			 errmsg("key of foreign table \"%s\" is too long: %d bytes",
+					s->t.relname, len),
+			 errdetail("A kvs key holds at most %d bytes.", KVS_MAX_KEY)));
+}
+
+static void
+duplicate_error(KvsModifyState *s, Datum keydatum)
+{
+	Form_pg_attribute att = TupleDescAttr(s->t.tupdesc, s->t.opts.keyattno - 1);
+
+	ereport(ERROR,
+			(errcode(ERRCODE_UNIQUE_VIOLATION),
+			 errmsg("duplicate key value violates the key of foreign table \"%s\"",
+					s->t.relname),
+			 errdetail("Key (%s)=(%s) already exists.", NameStr(att->attname),
+					   kvs_key_to_text(s->t.tupdesc, s->t.opts.keyattno, keydatum))));
+}
+
+static void
+duplicate_image_error(KvsModifyState *s, const char *k, size_t len)
+{
+	duplicate_error(s, kvs_decode_key(s->t.tupdesc, s->t.opts.keyattno, k, len));
+}
+
+/* Encode a slot's row; errors (NULL key, key too long) before any lock. */
+static void
+encode_row(KvsModifyState *s, TupleTableSlot *slot, StringInfo k, StringInfo v)
+{
+	AttrNumber	ka = s->t.opts.keyattno;
+
+	slot_getallattrs(slot);
+	if (slot->tts_isnull[ka - 1])
+		null_key_error(s);
+	kvs_encode_key(s->t.tupdesc, ka, slot->tts_values[ka - 1], k);
+	if (k->len > KVS_MAX_KEY)
+		key_too_long(s, k->len);
+	kvs_encode_value(s->t.tupdesc, ka, slot->tts_values, slot->tts_isnull, v);
+}
+
+/*
+ * Insert one encoded record inside the caller's write section.  Returns
+ * false if the key exists and ON CONFLICT DO NOTHING skips it; raises 23505
+ * otherwise (ending the section first).
+ */
+static bool
+insert_record(KvsModifyState *s, StringInfo k, StringInfo v)
+{
+	kvs		   *db = s->t.file->db;
+	kvs_slice	old;
+	int			rc;
+
+	rc = kvs_get(db, k->data, k->len, &old);
+	if (rc == KVS_OK)
+	{
+		if (s->onconflict_nothing)
+			return false;
+		(void) kvs_end(db);
+		duplicate_image_error(s, k->data, k->len);
+	}
+	if (rc != KVS_NOTFOUND)
+		kvs_report_error(rc, db, s->t.path);
+	rc = kvs_put(db, k->data, k->len, v->data, v->len, KVS_NOOVERWRITE);
+	if (rc == KVS_EXISTS)
+	{
+		if (s->onconflict_nothing)
+			return false;
+		(void) kvs_end(db);
+		duplicate_image_error(s, k->data, k->len);
+	}
+	if (rc != KVS_OK)
+		kvs_report_error(rc, db, s->t.path);
+	return true;
+}
+
+TupleTableSlot *
+kvsExecForeignInsert(EState *estate, ResultRelInfo *rinfo,
+					 TupleTableSlot *slot, TupleTableSlot *planSlot)
+{
+	KvsModifyState *s = (KvsModifyState *) rinfo->ri_FdwState;
+	kvs		   *db = s->t.file->db;
+	StringInfoData k,
+				v;
+	MemoryContext old;
+	bool		inserted;
+
+	MemoryContextReset(s->tmpcxt);
+	old = MemoryContextSwitchTo(s->tmpcxt);
+	initStringInfo(&k);
+	initStringInfo(&v);
+	encode_row(s, slot, &k, &v);
+	kvs_check_rc(kvs_begin(db, KVS_WRITE), db, s->t.path);
+	inserted = insert_record(s, &k, &v);
+	kvs_check_rc(kvs_end(db), db, s->t.path);
+	MemoryContextSwitchTo(old);
+	return inserted ? slot : NULL;
+}
+
+TupleTableSlot **
+kvsExecForeignBatchInsert(EState *estate, ResultRelInfo *rinfo,
+						  TupleTableSlot **slots, TupleTableSlot **planSlots,
+						  int *numSlots)
+{
+	KvsModifyState *s = (KvsModifyState *) rinfo->ri_FdwState;
+	kvs		   *db = s->t.file->db;
+	StringInfoData *ks,
+			   *vs;
+	MemoryContext old;
+	int			i,
+				n = *numSlots,
+				done = 0;
+
+	MemoryContextReset(s->tmpcxt);
+	old = MemoryContextSwitchTo(s->tmpcxt);
+	ks = palloc(sizeof(StringInfoData) * n);
+	vs = palloc(sizeof(StringInfoData) * n);
+	for (i = 0; i < n; i++)
+	{
+		initStringInfo(&ks[i]);
+		initStringInfo(&vs[i]);
+		encode_row(s, slots[i], &ks[i], &vs[i]);
+	}
+	kvs_check_rc(kvs_begin(db, KVS_WRITE), db, s->t.path);
+	for (i = 0; i < n; i++)
+		if (insert_record(s, &ks[i], &vs[i]))
+			slots[done++] = slots[i];
+	kvs_check_rc(kvs_end(db), db, s->t.path);
+	MemoryContextSwitchTo(old);
+	*numSlots = done;
+	return slots;
+}
+
+int
+kvsGetForeignModifyBatchSize(ResultRelInfo *rinfo)
+{
+	KvsModifyState *s = (KvsModifyState *) rinfo->ri_FdwState;
+
+	if (s == NULL || s->onconflict_nothing ||
+		rinfo->ri_projectReturning != NULL ||
+		rinfo->ri_WithCheckOptions != NIL ||
+		(rinfo->ri_TrigDesc &&
+		 (rinfo->ri_TrigDesc->trig_insert_before_row ||
+		  rinfo->ri_TrigDesc->trig_insert_after_row)))
+		return 1;
+	return KVS_BATCH_SIZE;
+}
+
+/* The old key (from the kvs_key junk column) as an image. */
+static void
+old_key_image(KvsModifyState *s, TupleTableSlot *planSlot, StringInfo k)
+{
+	bool		isnull;
+	Datum		d = ExecGetJunkAttribute(planSlot, s->keyjunk, &isnull);
+
+	if (isnull)
+		elog(ERROR, "kvs_key is NULL");
+	kvs_encode_key(s->t.tupdesc, s->t.opts.keyattno, d, k);
+}
+
+TupleTableSlot *
+kvsExecForeignUpdate(EState *estate, ResultRelInfo *rinfo,
+					 TupleTableSlot *slot, TupleTableSlot *planSlot)
+{
+	KvsModifyState *s = (KvsModifyState *) rinfo->ri_FdwState;
+	kvs		   *db = s->t.file->db;
+	StringInfoData ok,
+				k,
+				v;
+	MemoryContext old;
+	kvs_slice	cur;
+	int			rc;
+
+	MemoryContextReset(s->tmpcxt);
+	old = MemoryContextSwitchTo(s->tmpcxt);
+	initStringInfo(&ok);
+	initStringInfo(&k);
+	initStringInfo(&v);
+	old_key_image(s, planSlot, &ok);
+	encode_row(s, slot, &k, &v);
+
+	if (ok.len == k.len && memcmp(ok.data, k.data, k.len) == 0)
+	{
+		/* same key: replace the value if the row is still there */
+		kvs_check_rc(kvs_begin(db, KVS_WRITE), db, s->t.path);
+		rc = kvs_get(db, k.data, k.len, &cur);
+		if (rc == KVS_NOTFOUND)
+		{
+			kvs_check_rc(kvs_end(db), db, s->t.path);
+			MemoryContextSwitchTo(old);
+			return NULL;
+		}
+		if (rc != KVS_OK)
+			kvs_report_error(rc, db, s->t.path);
+		rc = kvs_put(db, k.data, k.len, v.data, v.len, 0);
+		if (rc != KVS_OK)
+			kvs_report_error(rc, db, s->t.path);
+		kvs_check_rc(kvs_end(db), db, s->t.path);
+	}
+	else
+	{
+		/* key move: queued until the statement ends */
+		KeyMove    *m;
+
+		MemoryContextSwitchTo(s->cxt);
+		if (s->nmoves == s->maxmoves)
+		{
+			s->maxmoves = s->maxmoves ? s->maxmoves * 2 : 64;
+			s->moves = s->moves ? repalloc_huge(s->moves, sizeof(KeyMove) * s->maxmoves)
+				: palloc(sizeof(KeyMove) * s->maxmoves);
+		}
+		m = &s->moves[s->nmoves++];
+		m->oldk = pnstrdup(ok.data, ok.len);
+		m->oldlen = ok.len;
+		m->newk = pnstrdup(k.data, k.len);
+		m->newlen = k.len;
+		m->val = palloc(v.len + 1);
+		memcpy(m->val, v.data, v.len);
+		m->vallen = v.len;
+	}
+	MemoryContextSwitchTo(old);
+	return slot;
+}
+
+static int
+cmp_new(const void *a, const void *b)
+{
+	const KeyMove *x = a,
+			   *y = b;
+
+	if (x->newlen != y->newlen)
+		return x->newlen < y->newlen ? -1 : 1;
+	return memcmp(x->newk, y->newk, x->newlen);
+}
+
+typedef struct OldKey
+{
+	const char *k;
+	size_t		len;
+} OldKey;
+
+static int
+cmp_old(const void *a, const void *b)
+{
+	const OldKey *x = a,
+			   *y = b;
+
+	if (x->len != y->len)
+		return x->len < y->len ? -1 : 1;
+	return memcmp(x->k, y->k, x->len);
+}
+
+/* Apply the statement's queued key moves, all or (on a collision) none. */
+static void
+apply_moves(KvsModifyState *s)
+{
+	kvs		   *db = s->t.file->db;
+	OldKey	   *olds;
+	bool	   *present;
+	int			i,
+				rc;
+
+	qsort(s->moves, s->nmoves, sizeof(KeyMove), cmp_new);
+	for (i = 1; i < s->nmoves; i++)
+		if (cmp_new(&s->moves[i - 1], &s->moves[i]) == 0)
+			duplicate_image_error(s, s->moves[i].newk, s->moves[i].newlen);
+	olds = palloc(sizeof(OldKey) * s->nmoves);
+	for (i = 0; i < s->nmoves; i++)
+	{
+		olds[i].k = s->moves[i].oldk;
+		olds[i].len = s->moves[i].oldlen;
+	}
+	qsort(olds, s->nmoves, sizeof(OldKey), cmp_old);
+	present = palloc0(sizeof(bool) * s->nmoves);
+
+	kvs_check_rc(kvs_begin(db, KVS_WRITE), db, s->t.path);
+	for (i = 0; i < s->nmoves; i++)
+	{
+		kvs_slice	v;
+		OldKey		probe;
+
+		CHECK_FOR_INTERRUPTS();
+		rc = kvs_get(db, s->moves[i].newk, s->moves[i].newlen, &v);
+		if (rc == KVS_NOTFOUND)
+			continue;
+		if (rc != KVS_OK)
+			kvs_report_error(rc, db, s->t.path);
+		probe.k = s->moves[i].newk;
+		probe.len = s->moves[i].newlen;
+		if (bsearch(&probe, olds, s->nmoves, sizeof(OldKey), cmp_old) == NULL)
+		{
+			(void) kvs_end(db);
+			duplicate_image_error(s, s->moves[i].newk, s->moves[i].newlen);
+		}
+	}
+	for (i = 0; i < s->nmoves; i++)
+	{
+		rc = kvs_delete(db, s->moves[i].oldk, s->moves[i].oldlen);
+		if (rc == KVS_OK)
+			present[i] = true;
+		else if (rc != KVS_NOTFOUND)
+			kvs_report_error(rc, db, s->t.path);
+	}
+	for (i = 0; i < s->nmoves; i++)
+	{
+		if (!present[i])
+			continue;			/* deleted meanwhile by another session */
+		rc = kvs_put(db, s->moves[i].newk, s->moves[i].newlen,
+					 s->moves[i].val, s->moves[i].vallen, KVS_NOOVERWRITE);
+		if (rc == KVS_EXISTS)
+		{
+			(void) kvs_end(db);
+			duplicate_image_error(s, s->moves[i].newk, s->moves[i].newlen);
+		}
+		if (rc != KVS_OK)
+			kvs_report_error(rc, db, s->t.path);
+	}
+	kvs_check_rc(kvs_end(db), db, s->t.path);
+	s->nmoves = 0;
+}
+
+TupleTableSlot *
+kvsExecForeignDelete(EState *estate, ResultRelInfo *rinfo,
+					 TupleTableSlot *slot, TupleTableSlot *planSlot)
+{
+	KvsModifyState *s = (KvsModifyState *) rinfo->ri_FdwState;
+	kvs		   *db = s->t.file->db;
+	StringInfoData k;
+	MemoryContext old;
+	kvs_slice	v;
+	char	   *val = NULL;
+	size_t		vlen = 0;
+	int			rc;
+
+	MemoryContextReset(s->tmpcxt);
+	old = MemoryContextSwitchTo(s->tmpcxt);
+	initStringInfo(&k);
+	old_key_image(s, planSlot, &k);
+	kvs_check_rc(kvs_begin(db, KVS_WRITE), db, s->t.path);
+	if (s->has_returning)
+	{
+		rc = kvs_get(db, k.data, k.len, &v);
+		if (rc == KVS_OK)
+		{
+			vlen = v.len;
+			val = palloc(vlen + 1);
+			memcpy(val, v.data, vlen);
+		}
+		else if (rc != KVS_NOTFOUND)
+			kvs_report_error(rc, db, s->t.path);
+	}
+	rc = kvs_delete(db, k.data, k.len);
+	if (rc == KVS_NOTFOUND)
+	{
+		kvs_check_rc(kvs_end(db), db, s->t.path);
+		MemoryContextSwitchTo(old);
+		return NULL;
+	}
+	if (rc != KVS_OK)
+		kvs_report_error(rc, db, s->t.path);
+	kvs_check_rc(kvs_end(db), db, s->t.path);
+	if (s->has_returning && val != NULL)
+	{
+		ExecClearTuple(slot);
+		kvs_decode_row(s->t.tupdesc, s->t.opts.keyattno, k.data, k.len, val, vlen,
+					   slot->tts_values, slot->tts_isnull, NULL, s->t.relname);
+		ExecStoreVirtualTuple(slot);
+	}
+	MemoryContextSwitchTo(old);
+	return slot;
+}
+
+static void
+end_modify(ResultRelInfo *rinfo)
+{
+	KvsModifyState *s = (KvsModifyState *) rinfo->ri_FdwState;
+
+	if (s == NULL)
+		return;
+	if (s->nmoves > 0)
+		apply_moves(s);
+	if (s->stamped)
+	{
+		kvs_file_release_stamp(s->t.file);
+		s->stamped = false;
+	}
+}
+
+void
+kvsEndForeignModify(EState *estate, ResultRelInfo *rinfo)
+{
+	end_modify(rinfo);
+}
+
+void
+kvsEndForeignInsert(EState *estate, ResultRelInfo *rinfo)
+{
+	end_modify(rinfo);
+}
+
+int
+kvsIsForeignRelUpdatable(Relation rel)
+{
+	return (1 << CMD_INSERT) | (1 << CMD_UPDATE) | (1 << CMD_DELETE);
+}
+
+void
+kvsExplainForeignModify(ModifyTableState *mtstate, ResultRelInfo *rinfo,
+						List *fdw_private, int subplan_index, ExplainState *es)
+{
+	if (es->verbose)
+	{
+		KvsTable	t;
+
+		kvs_table_init(&t, rinfo->ri_RelationDesc);
+		ExplainPropertyText("Kvs File", t.path, es);
+	}
+}
+
+void
+kvsExecForeignTruncate(List *rels, DropBehavior behavior, bool restart_seqs)
+{
+	ListCell   *lc;
+
+	foreach(lc, rels)
+	{
+		Relation	rel = (Relation) lfirst(lc);
+		KvsTable	t;
+		kvs		   *db;
+
+		kvs_table_init(&t, rel);
+		kvs_table_open(&t);
+		db = t.file->db;
+		kvs_check_rc(kvs_begin(db, KVS_WRITE), db, t.path);
+		{
+			int			rc = kvs_truncate(db);
+
+			if (rc != KVS_OK)
+				kvs_report_error(rc, db, t.path);
+		}
+		kvs_check_rc(kvs_end(db), db, t.path);
+	}
+}

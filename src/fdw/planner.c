@@ -1,0 +1,446 @@
+/*
+ * planner.c - planning scans of kvs_fdw tables: which quals become key
+ * lookups, paths and their costs, and the ForeignScan plan.
+ *
+ * A qual is a key lookup when it is `key = expr` or `key = ANY(array expr)`
+ * with the equality operator of the key type's default hash operator family,
+ * expr free of this table's columns and of volatile functions, and the key
+ * type one whose binary image decides equality (kvs_key_pushable_type; for
+ * text, a deterministic collation).  A join clause `key = outer expr` gives a
+ * parameterized path: one lookup per outer row.  Every other qual is checked
+ * locally by the executor, so a refused type is scanned, never answered
+ * wrongly.
+ *
+ * fdw_private of the plan: [kind, description for EXPLAIN, needed attnums]
+ * fdw_exprs: [the lookup value expression] for lookups.
+ */
+#include "postgres.h"
+
+#include "access/table.h"
+#include "catalog/pg_am.h"
+#include "catalog/pg_collation.h"
+#include "catalog/pg_operator.h"
+#include "catalog/pg_type.h"
+#include "commands/defrem.h"
+#include "nodes/makefuncs.h"
+#include "nodes/nodeFuncs.h"
+#include "optimizer/clauses.h"
+#include "optimizer/cost.h"
+#include "optimizer/optimizer.h"
+#include "optimizer/pathnode.h"
+#include "optimizer/paths.h"
+#include "optimizer/planmain.h"
+#include "optimizer/restrictinfo.h"
+#include "parser/parsetree.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/rel.h"
+#include "utils/ruleutils.h"
+#include "utils/array.h"
+
+#include "kvs_fdw.h"
+
+/* what GetForeignRelSize learns, kept in baserel->fdw_private */
+typedef struct KvsRelInfo
+{
+	AttrNumber	keyattno;
+	Oid			keytype;		/* base type of the key column */
+	Oid			keyfamily;		/* its default hash opfamily, or InvalidOid */
+	bool		pushable;
+	char	   *relname;
+	char	   *keyname;
+	double		records;
+	double		pages;
+} KvsRelInfo;
+
+/* A recognised key qual. */
+typedef struct KeyQual
+{
+	int			kind;			/* KVS_SCAN_LOOKUP or _LOOKUP_ANY */
+	Expr	   *value;			/* the non-key side */
+	RestrictInfo *rinfo;
+	double		nkeys;
+} KeyQual;
+
+static Expr *
+strip_relabel(Expr *e)
+{
+	while (e && IsA(e, RelabelType))
+		e = ((RelabelType *) e)->arg;
+	return e;
+}
+
+static bool
+is_key_var(Expr *e, RelOptInfo *baserel, KvsRelInfo *ri)
+{
+	Var		   *v;
+
+	e = strip_relabel(e);
+	if (e == NULL || !IsA(e, Var))
+		return false;
+	v = (Var *) e;
+	return v->varno == baserel->relid && v->varlevelsup == 0 &&
+		v->varattno == ri->keyattno;
+}
+
+static bool
+is_int(Oid t)
+{
+	return t == INT2OID || t == INT4OID || t == INT8OID;
+}
+
+/* Is opno an equality operator whose other operand type we can convert? */
+static bool
+key_operator_ok(KvsRelInfo *ri, Oid opno, Oid inputcollid, Oid othertype)
+{
+	othertype = getBaseType(othertype);
+	if (!ri->pushable || !OidIsValid(ri->keyfamily))
+		return false;
+	if (!op_in_opfamily(opno, ri->keyfamily))
+		return false;
+	if (OidIsValid(inputcollid) && !get_collation_isdeterministic(inputcollid))
+		return false;
+	if (othertype == ri->keytype)
+		return true;
+	if (is_int(othertype) && is_int(ri->keytype))
+		return true;
+	/* text vs varchar share one representation */
+	if ((othertype == TEXTOID || othertype == VARCHAROID) &&
+		(ri->keytype == TEXTOID || ri->keytype == VARCHAROID))
+		return true;
+	return false;
+}
+
+/*
+ * Does the value side qualify?  For restriction quals it may not reference
+ * any relation; for join quals only relations in `outer`.
+ */
+static bool
+value_ok(PlannerInfo *root, RelOptInfo *baserel, Expr *value, Relids outer)
+{
+	Relids		rels = pull_varnos(root, (Node *) value);
+
+	if (bms_is_member(baserel->relid, rels))
+		return false;
+	if (outer == NULL ? !bms_is_empty(rels) : !bms_is_subset(rels, outer))
+		return false;
+	if (contain_volatile_functions((Node *) value) ||
+		contain_subplans((Node *) value) ||
+		contain_agg_clause((Node *) value) ||
+		contain_window_function((Node *) value))
+		return false;
+	return true;
+}
+
+static bool
+match_key_qual(PlannerInfo *root, RelOptInfo *baserel, KvsRelInfo *ri,
+			   RestrictInfo *rinfo, Relids outer, KeyQual *kq)
+{
+	Expr	   *clause = rinfo->clause;
+
+	if (rinfo->pseudoconstant)
+		return false;
+	if (IsA(clause, OpExpr) && list_length(((OpExpr *) clause)->args) == 2)
+	{
+		OpExpr	   *op = (OpExpr *) clause;
+		Expr	   *l = linitial(op->args),
+				   *r = lsecond(op->args),
+				   *val;
+
+		if (is_key_var(l, baserel, ri))
+			val = r;
+		else if (is_key_var(r, baserel, ri))
+			val = l;
+		else
+			return false;
+		if (!key_operator_ok(ri, op->opno, op->inputcollid, exprType((Node *) val)))
+			return false;
+		if (!value_ok(root, baserel, val, outer))
+			return false;
+		kq->kind = KVS_SCAN_LOOKUP;
+		kq->value = val;
+		kq->rinfo = rinfo;
+		kq->nkeys = 1;
+		return true;
+	}
+	if (IsA(clause, ScalarArrayOpExpr))
+	{
+		ScalarArrayOpExpr *sa = (ScalarArrayOpExpr *) clause;
+		Expr	   *arr = lsecond(sa->args);
+		Oid			elemtype;
+
+		if (!sa->useOr || outer != NULL ||
+			!is_key_var(linitial(sa->args), baserel, ri))
+			return false;
+		elemtype = get_element_type(exprType((Node *) arr));
+		if (!OidIsValid(elemtype) ||
+			!key_operator_ok(ri, sa->opno, sa->inputcollid, elemtype))
+			return false;
+		if (!value_ok(root, baserel, arr, NULL))
+			return false;
+		kq->kind = KVS_SCAN_LOOKUP_ANY;
+		kq->value = arr;
+		kq->rinfo = rinfo;
+		kq->nkeys = 10;
+		if (IsA(arr, Const) && !((Const *) arr)->constisnull)
+		{
+			ArrayType  *a = DatumGetArrayTypeP(((Const *) arr)->constvalue);
+
+			kq->nkeys = Max(1, ArrayGetNItems(ARR_NDIM(a), ARR_DIMS(a)));
+		}
+		else if (IsA(arr, ArrayExpr))
+			kq->nkeys = Max(1, list_length(((ArrayExpr *) arr)->elements));
+		return true;
+	}
+	return false;
+}
+
+/* The best key qual among clauses (a List of RestrictInfo). */
+static bool
+best_key_qual(PlannerInfo *root, RelOptInfo *baserel, KvsRelInfo *ri,
+			  List *clauses, Relids outer, KeyQual *best)
+{
+	ListCell   *lc;
+	bool		found = false;
+
+	foreach(lc, clauses)
+	{
+		RestrictInfo *rinfo = lfirst_node(RestrictInfo, lc);
+		KeyQual		kq;
+
+		if (!match_key_qual(root, baserel, ri, rinfo, outer, &kq))
+			continue;
+		if (!found || kq.nkeys < best->nkeys)
+		{
+			*best = kq;
+			found = true;
+		}
+	}
+	return found;
+}
+
+void
+kvsGetForeignRelSize(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid)
+{
+	KvsRelInfo *ri = palloc0(sizeof(KvsRelInfo));
+	Relation	rel = table_open(foreigntableid, NoLock);
+	KvsTable	t;
+	kvs_stats	st;
+	int			rc;
+	Oid			opclass;
+	KeyQual		kq;
+	Form_pg_attribute katt;
+
+	kvs_table_init(&t, rel);
+	ri->keyattno = t.opts.keyattno;
+	katt = TupleDescAttr(RelationGetDescr(rel), ri->keyattno - 1);
+	ri->keytype = getBaseType(katt->atttypid);
+	ri->relname = t.relname;
+	ri->keyname = pstrdup(NameStr(katt->attname));
+	ri->pushable = kvs_key_pushable_type(ri->keytype);
+	opclass = GetDefaultOpClass(ri->keytype, HASH_AM_OID);
+	ri->keyfamily = OidIsValid(opclass) ? get_opclass_family(opclass) : InvalidOid;
+
+	kvs_table_open(&t);
+	rc = kvs_stats_get(t.file->db, &st);
+	kvs_check_rc(rc, t.file->db, t.path);
+	ri->records = (double) st.records;
+	ri->pages = (double) Max(st.pages, 1);
+	table_close(rel, NoLock);
+
+	baserel->fdw_private = ri;
+	baserel->tuples = ri->records;
+	baserel->pages = (BlockNumber) Min(ri->pages, (double) MaxBlockNumber);
+
+	if (best_key_qual(root, baserel, ri, baserel->baserestrictinfo, NULL, &kq))
+		baserel->rows = clamp_row_est(Min(kq.nkeys, Max(ri->records, 1)) *
+									  clauselist_selectivity(root,
+															 list_difference_ptr(baserel->baserestrictinfo,
+																				 list_make1(kq.rinfo)),
+															 baserel->relid, JOIN_INNER, NULL));
+	else
+		baserel->rows = clamp_row_est(ri->records *
+									  clauselist_selectivity(root, baserel->baserestrictinfo,
+															 baserel->relid, JOIN_INNER, NULL));
+}
+
+/* cost of n lookups, or of a full scan */
+static void
+lookup_cost(double n, Cost *startup, Cost *total)
+{
+	*startup = 0.01;
+	*total = *startup + n * (0.1 + cpu_tuple_cost);
+}
+
+static void
+scan_cost(KvsRelInfo *ri, Cost *startup, Cost *total)
+{
+	*startup = 1.0;
+	*total = *startup + ri->pages * seq_page_cost +
+		ri->records * (cpu_tuple_cost + cpu_operator_cost);
+}
+
+/* EC callback: is this member our key column? */
+static bool
+ec_member_is_key(PlannerInfo *root, RelOptInfo *rel, EquivalenceClass *ec,
+				 EquivalenceMember *em, void *arg)
+{
+	KvsRelInfo *ri = (KvsRelInfo *) arg;
+
+	return is_key_var(em->em_expr, rel, ri);
+}
+
+static void
+add_param_path(PlannerInfo *root, RelOptInfo *baserel, KvsRelInfo *ri,
+			   RestrictInfo *rinfo, List **seen)
+{
+	Relids		outer;
+	KeyQual		kq;
+	ParamPathInfo *ppi;
+	Cost		startup,
+				total;
+	ListCell   *lc;
+
+	if (!join_clause_is_movable_to(rinfo, baserel))
+		return;
+	outer = bms_difference(rinfo->clause_relids, baserel->relids);
+	outer = bms_union(outer, baserel->lateral_relids);
+	if (bms_is_empty(outer))
+		return;
+	if (!match_key_qual(root, baserel, ri, rinfo, outer, &kq))
+		return;
+	foreach(lc, *seen)
+		if (bms_equal((Relids) lfirst(lc), outer))
+			return;
+	*seen = lappend(*seen, outer);
+	ppi = get_baserel_parampathinfo(root, baserel, outer);
+	lookup_cost(1, &startup, &total);
+	add_path(baserel, (Path *)
+			 create_foreignscan_path(root, baserel, NULL,
+									 clamp_row_est(Min(ppi->ppi_rows, 1.0)),
+									 startup, total, NIL, ppi->ppi_req_outer,
+									 NULL, NIL));
+}
+
+void
+kvsGetForeignPaths(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid)
+{
+	KvsRelInfo *ri = (KvsRelInfo *) baserel->fdw_private;
+	Cost		startup,
+				total;
+	KeyQual		kq;
+	List	   *seen = NIL;
+	ListCell   *lc;
+
+	if (best_key_qual(root, baserel, ri, baserel->baserestrictinfo, NULL, &kq))
+		lookup_cost(kq.nkeys, &startup, &total);
+	else
+		scan_cost(ri, &startup, &total);
+	add_path(baserel, (Path *)
+			 create_foreignscan_path(root, baserel, NULL, baserel->rows,
+									 startup, total, NIL,
+									 baserel->lateral_relids, NULL, NIL));
+
+	if (!ri->pushable)
+		return;
+	/* join clauses on the key: one lookup per outer row */
+	foreach(lc, baserel->joininfo)
+		add_param_path(root, baserel, ri, lfirst_node(RestrictInfo, lc), &seen);
+	if (baserel->has_eclass_joins)
+	{
+		List	   *ecs = generate_implied_equalities_for_column(root, baserel,
+																 ec_member_is_key, ri,
+																 baserel->lateral_referencers);
+
+		foreach(lc, ecs)
+			add_param_path(root, baserel, ri, lfirst_node(RestrictInfo, lc), &seen);
+	}
+}
+
+/* A short text for EXPLAIN: "id = 42", "id = ANY (...)", "id = o.x". */
+static char *
+describe_lookup(PlannerInfo *root, KvsRelInfo *ri, RelOptInfo *baserel, KeyQual *kq)
+{
+	Expr	   *v = strip_relabel(kq->value);
+	RangeTblEntry *rte = planner_rt_fetch(baserel->relid, root);
+	char	   *val;
+
+	if (!contain_var_clause((Node *) v))
+		val = deparse_expression((Node *) v,
+								 deparse_context_for(ri->relname, rte->relid),
+								 false, false);
+	else if (IsA(v, Var) && ((Var *) v)->varlevelsup == 0)
+	{
+		Var		   *var = (Var *) v;
+		RangeTblEntry *orte = planner_rt_fetch(var->varno, root);
+
+		val = psprintf("%s.%s", quote_identifier(orte->eref->aliasname),
+					   quote_identifier(get_rte_attribute_name(orte, var->varattno)));
+	}
+	else
+		val = pstrdup("(outer row expression)");
+	if (kq->kind == KVS_SCAN_LOOKUP_ANY)
+		return psprintf("%s = ANY (%s)", quote_identifier(ri->keyname), val);
+	return psprintf("%s = %s", quote_identifier(ri->keyname), val);
+}
+
+ForeignScan *
+kvsGetForeignPlan(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid,
+				  ForeignPath *best_path, List *tlist, List *scan_clauses,
+				  Plan *outer_plan)
+{
+	KvsRelInfo *ri = (KvsRelInfo *) baserel->fdw_private;
+	KeyQual		kq;
+	Relids		outer = NULL;
+	List	   *fdw_exprs = NIL;
+	List	   *local = NIL;
+	List	   *needed = NIL;
+	Bitmapset  *attrs = NULL;
+	int			kind = KVS_SCAN_FULL;
+	char	   *desc;
+	ListCell   *lc;
+	int			x;
+
+	if (best_path->path.param_info)
+		outer = best_path->path.param_info->ppi_req_outer;
+	if (best_key_qual(root, baserel, ri, scan_clauses, outer, &kq))
+	{
+		kind = kq.kind;
+		fdw_exprs = list_make1(kq.value);
+		desc = describe_lookup(root, ri, baserel, &kq);
+	}
+	else
+		desc = pstrdup("all records");
+
+	foreach(lc, scan_clauses)
+	{
+		RestrictInfo *rinfo = lfirst_node(RestrictInfo, lc);
+
+		if (rinfo->pseudoconstant)
+			continue;
+		if (kind != KVS_SCAN_FULL && rinfo == kq.rinfo)
+			continue;
+		local = lappend(local, rinfo->clause);
+	}
+
+	/* the columns the executor will look at: decode only those */
+	pull_varattnos((Node *) baserel->reltarget->exprs, baserel->relid, &attrs);
+	pull_varattnos((Node *) local, baserel->relid, &attrs);
+	if (bms_is_member(0 - FirstLowInvalidHeapAttributeNumber, attrs))
+		needed = list_make1_int(0);		/* whole row */
+	else
+	{
+		x = -1;
+		while ((x = bms_next_member(attrs, x)) >= 0)
+		{
+			AttrNumber	a = x + FirstLowInvalidHeapAttributeNumber;
+
+			if (a > 0)
+				needed = lappend_int(needed, a);
+		}
+	}
+
+	return make_foreignscan(tlist, local, baserel->relid, fdw_exprs,
+							list_make3(makeInteger(kind), makeString(desc), needed),
+							NIL, NIL, outer_plan);
+}

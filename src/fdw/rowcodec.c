@@ -1,0 +1,421 @@
+/*
+ * rowcodec.c - a table row <-> a kvs record (key bytes, value bytes).
+ *
+ * Key: the key column's canonical binary image.  Fixed-length types store
+ * their datum image (by-value types as their native width, by-reference ones
+ * as their attlen bytes), varlena types their detoasted data bytes without
+ * header, cstrings their bytes.  For the types listed in
+ * kvs_key_pushable_type() that image decides SQL equality, which is what the
+ * planner's key lookups rely on.
+ *
+ * Value: version byte, u16 count of value columns, a null bitmap, then each
+ * non-null value column (every live column but the key, in attnum order):
+ * fixed-length types as their datum image, varlena types as a varint length
+ * and their detoasted data bytes, cstrings likewise.  No text round trip.
+ * Decoding checks every length against the record, so a malformed record is
+ * an XX001 error, never a read past the end.
+ *
+ * Byte images of by-value types are in the machine's byte order; the engine
+ * and this codec state little-endian (x86-64, arm64).
+ */
+#include "postgres.h"
+
+#include "catalog/pg_type.h"
+#include "fmgr.h"
+#include "lib/stringinfo.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+
+#include "kvs_fdw.h"
+
+#define KVS_ROW_VERSION 1
+
+bool
+kvs_key_pushable_type(Oid typid)
+{
+	switch (typid)
+	{
+		case INT2OID:
+		case INT4OID:
+		case INT8OID:
+		case OIDOID:
+		case BOOLOID:
+		case CHAROID:
+		case DATEOID:
+		case TIMEOID:
+		case TIMESTAMPOID:
+		case TIMESTAMPTZOID:
+		case TEXTOID:
+		case VARCHAROID:
+		case BYTEAOID:
+		case UUIDOID:
+			return true;
+		default:
+			return false;
+	}
+}
+
+/* Append one datum's image of a type of the given length and by-value-ness. */
+static void
+put_image(int16 typlen, bool byval, Datum d, StringInfo out)
+{
+	if (byval)
+	{
+		switch (typlen)
+		{
+			case 1:
+				{
+					char		v = DatumGetChar(d);
+
+					appendBinaryStringInfo(out, &v, 1);
+					break;
+				}
+			case 2:
+				{
+					int16		v = DatumGetInt16(d);
+
+					appendBinaryStringInfo(out, (char *) &v, 2);
+					break;
+				}
+			case 4:
+				{
+					int32		v = DatumGetInt32(d);
+
+					appendBinaryStringInfo(out, (char *) &v, 4);
+					break;
+				}
+			case 8:
+				{
+					int64		v = DatumGetInt64(d);
+
+					appendBinaryStringInfo(out, (char *) &v, 8);
+					break;
+				}
+			default:
+				elog(ERROR, "unsupported by-value type length %d", typlen);
+		}
+	}
+	else if (typlen > 0)
+		appendBinaryStringInfo(out, DatumGetPointer(d), typlen);
+	else if (typlen == -1)
+	{
+		struct varlena *v = pg_detoast_datum_packed((struct varlena *) DatumGetPointer(d));
+
+		appendBinaryStringInfo(out, VARDATA_ANY(v), VARSIZE_ANY_EXHDR(v));
+		if ((Pointer) v != DatumGetPointer(d))
+			pfree(v);
+	}
+	else
+	{
+		const char *s = DatumGetCString(d);
+
+		appendBinaryStringInfo(out, s, strlen(s));
+	}
+}
+
+static void
+put_varint(StringInfo out, uint64 v)
+{
+	unsigned char buf[10];
+	int			n = 0;
+
+	do
+	{
+		unsigned char b = v & 0x7f;
+
+		v >>= 7;
+		if (v)
+			b |= 0x80;
+		buf[n++] = b;
+	} while (v);
+	appendBinaryStringInfo(out, (char *) buf, n);
+}
+
+void
+kvs_encode_key(TupleDesc td, AttrNumber keyattno, Datum d, StringInfo out)
+{
+	Form_pg_attribute att = TupleDescAttr(td, keyattno - 1);
+
+	put_image(att->attlen, att->attbyval, d, out);
+}
+
+static bool
+is_int_type(Oid t)
+{
+	return t == INT2OID || t == INT4OID || t == INT8OID;
+}
+
+/*
+ * The key image of a lookup value v of type valtype, for a key column of
+ * type keytype.  False if no key of that type can equal v (an int8 constant
+ * outside an int4 key's range).
+ */
+bool
+kvs_key_image_from(Oid keytype, Oid valtype, Datum v, StringInfo out)
+{
+	int16		typlen;
+	bool		byval;
+
+	if (keytype != valtype && is_int_type(keytype) && is_int_type(valtype))
+	{
+		int64		x;
+
+		x = (valtype == INT2OID) ? DatumGetInt16(v) :
+			(valtype == INT4OID) ? DatumGetInt32(v) : DatumGetInt64(v);
+		if (keytype == INT2OID)
+		{
+			if (x < PG_INT16_MIN || x > PG_INT16_MAX)
+				return false;
+			v = Int16GetDatum((int16) x);
+		}
+		else if (keytype == INT4OID)
+		{
+			if (x < PG_INT32_MIN || x > PG_INT32_MAX)
+				return false;
+			v = Int32GetDatum((int32) x);
+		}
+		else
+			v = Int64GetDatum(x);
+	}
+	get_typlenbyval(keytype, &typlen, &byval);
+	put_image(typlen, byval, v, out);
+	return true;
+}
+
+void
+kvs_encode_value(TupleDesc td, AttrNumber keyattno,
+				 Datum *values, bool *isnull, StringInfo out)
+{
+	int			i;
+	int			ncols = 0;
+	int			bitmap_at;
+	int			k;
+	unsigned char v = KVS_ROW_VERSION;
+	uint16		n16;
+
+	for (i = 0; i < td->natts; i++)
+		if (!TupleDescAttr(td, i)->attisdropped && i + 1 != keyattno)
+			ncols++;
+	appendBinaryStringInfo(out, (char *) &v, 1);
+	n16 = (uint16) ncols;
+	appendBinaryStringInfo(out, (char *) &n16, 2);
+	bitmap_at = out->len;
+	for (i = 0; i < (ncols + 7) / 8; i++)
+		appendStringInfoCharMacro(out, '\0');
+
+	k = 0;
+	for (i = 0; i < td->natts; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(td, i);
+
+		if (att->attisdropped || i + 1 == keyattno)
+			continue;
+		if (isnull[i])
+			out->data[bitmap_at + k / 8] |= (char) (1 << (k % 8));
+		else if (att->attlen == -1)
+		{
+			struct varlena *d = pg_detoast_datum_packed((struct varlena *) DatumGetPointer(values[i]));
+
+			put_varint(out, VARSIZE_ANY_EXHDR(d));
+			appendBinaryStringInfo(out, VARDATA_ANY(d), VARSIZE_ANY_EXHDR(d));
+			if ((Pointer) d != DatumGetPointer(values[i]))
+				pfree(d);
+		}
+		else if (att->attlen == -2)
+		{
+			const char *s = DatumGetCString(values[i]);
+
+			put_varint(out, strlen(s));
+			appendBinaryStringInfo(out, s, strlen(s));
+		}
+		else
+			put_image(att->attlen, att->attbyval, values[i], out);
+		k++;
+	}
+}
+
+static void
+malformed(const char *relname, const char *what)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_DATA_CORRUPTED),
+			 errmsg("malformed record in kvs file of foreign table \"%s\": %s",
+					relname, what)));
+}
+
+/* A datum of the column's type from len bytes of its image. */
+static Datum
+get_image(Form_pg_attribute att, const char *p, size_t len)
+{
+	if (att->attbyval)
+	{
+		switch (att->attlen)
+		{
+			case 1:
+				return CharGetDatum(*p);
+			case 2:
+				{
+					int16		v;
+
+					memcpy(&v, p, 2);
+					return Int16GetDatum(v);
+				}
+			case 4:
+				{
+					int32		v;
+
+					memcpy(&v, p, 4);
+					return Int32GetDatum(v);
+				}
+			default:
+				{
+					int64		v;
+
+					memcpy(&v, p, 8);
+					return Int64GetDatum(v);
+				}
+		}
+	}
+	else if (att->attlen > 0)
+	{
+		char	   *d = palloc(att->attlen);
+
+		memcpy(d, p, att->attlen);
+		return PointerGetDatum(d);
+	}
+	else if (att->attlen == -1)
+	{
+		struct varlena *d = (struct varlena *) palloc(len + VARHDRSZ);
+
+		SET_VARSIZE(d, len + VARHDRSZ);
+		memcpy(VARDATA(d), p, len);
+		return PointerGetDatum(d);
+	}
+	else
+	{
+		char	   *d = palloc(len + 1);
+
+		memcpy(d, p, len);
+		d[len] = '\0';
+		return CStringGetDatum(d);
+	}
+}
+
+static uint64
+get_varint(const unsigned char **pp, const unsigned char *end, const char *relname)
+{
+	uint64		v = 0;
+	int			shift = 0;
+	const unsigned char *p = *pp;
+
+	for (;;)
+	{
+		if (p >= end || shift > 63)
+			malformed(relname, "truncated length");
+		v |= (uint64) (*p & 0x7f) << shift;
+		if (!(*p++ & 0x80))
+			break;
+		shift += 7;
+	}
+	*pp = p;
+	return v;
+}
+
+void
+kvs_decode_row(TupleDesc td, AttrNumber keyattno,
+			   const char *key, size_t klen,
+			   const char *val, size_t vlen,
+			   Datum *values, bool *isnull,
+			   const bool *needed, const char *relname)
+{
+	const unsigned char *p = (const unsigned char *) val;
+	const unsigned char *end = p + vlen;
+	const unsigned char *bitmap;
+	uint16		ncols;
+	int			expect = 0;
+	int			i,
+				k;
+	Form_pg_attribute katt = TupleDescAttr(td, keyattno - 1);
+
+	for (i = 0; i < td->natts; i++)
+		if (!TupleDescAttr(td, i)->attisdropped && i + 1 != keyattno)
+			expect++;
+	if (vlen < 3 || p[0] != KVS_ROW_VERSION)
+		malformed(relname, "unknown record version");
+	memcpy(&ncols, p + 1, 2);
+	if (ncols != expect)
+		malformed(relname, "column count does not match the table");
+	p += 3;
+	bitmap = p;
+	if ((size_t) (end - p) < (size_t) (ncols + 7) / 8)
+		malformed(relname, "truncated null bitmap");
+	p += (ncols + 7) / 8;
+
+	/* the key */
+	if (katt->attlen > 0 && klen != (size_t) katt->attlen)
+		malformed(relname, "key length does not match the key type");
+	if (needed == NULL || needed[keyattno - 1])
+	{
+		values[keyattno - 1] = get_image(katt, key, klen);
+		isnull[keyattno - 1] = false;
+	}
+	else
+		isnull[keyattno - 1] = true;
+
+	k = 0;
+	for (i = 0; i < td->natts; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(td, i);
+		size_t		len;
+		bool		want;
+
+		if (i + 1 == keyattno)
+			continue;
+		isnull[i] = true;
+		values[i] = (Datum) 0;
+		if (att->attisdropped)
+			continue;
+		want = (needed == NULL || needed[i]);
+		if (bitmap[k / 8] & (1 << (k % 8)))
+		{
+			k++;
+			continue;
+		}
+		k++;
+		if (att->attlen > 0)
+			len = att->attlen;
+		else
+			len = get_varint(&p, end, relname);
+		if ((size_t) (end - p) < len)
+			malformed(relname, "value runs past the record");
+		if (want)
+		{
+			values[i] = get_image(att, (const char *) p, len);
+			isnull[i] = false;
+		}
+		p += len;
+	}
+	if (p != end)
+		malformed(relname, "trailing bytes after the last column");
+}
+
+char *
+kvs_key_to_text(TupleDesc td, AttrNumber keyattno, Datum d)
+{
+	Oid			out;
+	bool		varlena;
+
+	getTypeOutputInfo(TupleDescAttr(td, keyattno - 1)->atttypid, &out, &varlena);
+	return OidOutputFunctionCall(out, d);
+}
+
+/* The key column's datum from its image (for messages). */
+Datum
+kvs_decode_key(TupleDesc td, AttrNumber keyattno, const char *key, size_t klen)
+{
+	Form_pg_attribute katt = TupleDescAttr(td, keyattno - 1);
+
+	if (katt->attlen > 0 && klen != (size_t) katt->attlen)
+		malformed("?", "key length does not match the key type");
+	return get_image(katt, key, klen);
+}

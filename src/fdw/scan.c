@@ -1,0 +1,530 @@
+/*
+ * scan.c - executing scans of kvs_fdw tables: key lookups and full scans,
+ * their EXPLAIN lines, and ANALYZE's row sampling.
+ *
+ * Rows are fetched in batches: each batch is one read section (the shared
+ * file lock) in which records are copied into a per-scan batch context; the
+ * section ends before the executor sees a row, so the scan never holds the
+ * file lock while its own statement writes or other backends wait.  The
+ * batch context is reset per batch and a per-row context per row, so a full
+ * scan runs in constant memory whatever the table size.
+ *
+ * A full scan skips records carrying the stamp of a write statement running
+ * on the same file (UPDATE ..., INSERT ... SELECT from the same table), so a
+ * statement never sees the rows it wrote itself.
+ */
+#include "postgres.h"
+
+#include "access/htup_details.h"
+#include "access/table.h"
+#include "catalog/pg_type.h"
+#include "commands/explain.h"
+#include "commands/vacuum.h"
+#include "executor/executor.h"
+#include "miscadmin.h"
+#include "nodes/makefuncs.h"
+#include "nodes/nodeFuncs.h"
+#include "utils/array.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+#include "utils/sampling.h"
+
+#include "kvs_fdw.h"
+
+#define BATCH_ROWS	256
+#define BATCH_BYTES (256 * 1024)
+
+typedef struct KeyImage
+{
+	char	   *data;
+	size_t		len;
+} KeyImage;
+
+typedef struct KvsScanState
+{
+	KvsTable	t;
+	int			kind;
+	bool	   *needed;			/* per attribute, NULL = all */
+	ExprState  *valstate;
+	Oid			valtype;		/* base type of the lookup value (elements) */
+	Oid			keytype;
+
+	MemoryContext scancxt;		/* lives for the scan */
+	MemoryContext keycxt;		/* lookup keys, reset per rescan */
+	MemoryContext batchcxt;		/* fetched records, reset per batch */
+	MemoryContext rowcxt;		/* decoded row, reset per row */
+
+	/* lookups */
+	bool		keys_ready;
+	KeyImage   *keys;
+	int			nkeys;
+	int			keypos;
+
+	/* full scan */
+	kvs_cursor *cur;
+	bool		done;
+
+	/* the current batch */
+	int			nrows;
+	int			pos;
+	KeyImage   *rk;
+	KeyImage   *rv;
+
+	/* EXPLAIN ANALYZE */
+	bool		instrument;
+	kvs_stats	snap;
+	uint64		hit,
+				read,
+				evicted,
+				written;
+} KvsScanState;
+
+static void
+close_cursor(KvsScanState *s)
+{
+	if (s->cur != NULL)
+	{
+		kvs_cursor_close(s->cur);
+		s->cur = NULL;
+		if (s->t.file && s->t.file->ncursors > 0)
+			s->t.file->ncursors--;
+	}
+}
+
+static void
+scan_cxt_reset_cb(void *arg)
+{
+	close_cursor((KvsScanState *) arg);
+}
+
+void
+kvsBeginForeignScan(ForeignScanState *node, int eflags)
+{
+	ForeignScan *plan = (ForeignScan *) node->ss.ps.plan;
+	Relation	rel = node->ss.ss_currentRelation;
+	KvsScanState *s;
+	MemoryContext scancxt;
+	MemoryContextCallback *cb;
+	List	   *needed;
+	ListCell   *lc;
+
+	if (eflags & EXEC_FLAG_EXPLAIN_ONLY)
+		return;
+
+	scancxt = AllocSetContextCreate(node->ss.ps.state->es_query_cxt,
+									"kvs_fdw scan", ALLOCSET_DEFAULT_SIZES);
+	s = MemoryContextAllocZero(scancxt, sizeof(KvsScanState));
+	s->scancxt = scancxt;
+	s->keycxt = AllocSetContextCreate(scancxt, "kvs_fdw keys", ALLOCSET_SMALL_SIZES);
+	s->batchcxt = AllocSetContextCreate(scancxt, "kvs_fdw batch", ALLOCSET_DEFAULT_SIZES);
+	s->rowcxt = AllocSetContextCreate(scancxt, "kvs_fdw row", ALLOCSET_DEFAULT_SIZES);
+	cb = MemoryContextAlloc(scancxt, sizeof(MemoryContextCallback));
+	cb->func = scan_cxt_reset_cb;
+	cb->arg = s;
+	MemoryContextRegisterResetCallback(scancxt, cb);
+
+	{
+		MemoryContext old = MemoryContextSwitchTo(scancxt);
+
+		kvs_table_init(&s->t, rel);
+		kvs_table_open(&s->t);
+		MemoryContextSwitchTo(old);
+	}
+	s->kind = intVal(linitial(plan->fdw_private));
+	needed = (List *) lthird(plan->fdw_private);
+	if (!(list_length(needed) == 1 && linitial_int(needed) == 0))
+	{
+		s->needed = MemoryContextAllocZero(scancxt, sizeof(bool) * RelationGetDescr(rel)->natts);
+		foreach(lc, needed)
+		{
+			int			a = lfirst_int(lc);
+
+			if (a > 0 && a <= RelationGetDescr(rel)->natts)
+				s->needed[a - 1] = true;
+		}
+	}
+	s->keytype = getBaseType(TupleDescAttr(RelationGetDescr(rel), s->t.opts.keyattno - 1)->atttypid);
+	if (s->kind != KVS_SCAN_FULL)
+	{
+		Expr	   *e = (Expr *) linitial(plan->fdw_exprs);
+		Oid			t = getBaseType(exprType((Node *) e));
+
+		s->valstate = ExecInitExpr(e, (PlanState *) node);
+		s->valtype = (s->kind == KVS_SCAN_LOOKUP_ANY) ? getBaseType(get_element_type(t)) : t;
+	}
+	s->instrument = (node->ss.ps.instrument != NULL);
+	node->fdw_state = s;
+}
+
+static int
+cmp_image(const void *a, const void *b)
+{
+	const KeyImage *x = a,
+			   *y = b;
+	int			c;
+
+	if (x->len != y->len)
+		return x->len < y->len ? -1 : 1;
+	c = memcmp(x->data, y->data, x->len);
+	return c;
+}
+
+/* Evaluate the lookup value(s) into distinct key images. */
+static void
+prepare_keys(ForeignScanState *node, KvsScanState *s)
+{
+	ExprContext *econtext = node->ss.ps.ps_ExprContext;
+	MemoryContext old;
+	Datum		v;
+	bool		isnull;
+	StringInfoData buf;
+
+	MemoryContextReset(s->keycxt);
+	old = MemoryContextSwitchTo(s->keycxt);
+	s->nkeys = 0;
+	s->keypos = 0;
+	v = ExecEvalExpr(s->valstate, econtext, &isnull);
+	if (!isnull && s->kind == KVS_SCAN_LOOKUP)
+	{
+		initStringInfo(&buf);
+		s->keys = palloc(sizeof(KeyImage));
+		if (kvs_key_image_from(s->keytype, s->valtype, v, &buf) &&
+			buf.len <= KVS_MAX_KEY)
+		{
+			s->keys[0].data = buf.data;
+			s->keys[0].len = buf.len;
+			s->nkeys = 1;
+		}
+	}
+	else if (!isnull)
+	{
+		ArrayType  *arr = DatumGetArrayTypeP(v);
+		int16		elmlen;
+		bool		elmbyval;
+		char		elmalign;
+		Datum	   *elems;
+		bool	   *nulls;
+		int			n,
+					i,
+					j;
+
+		get_typlenbyvalalign(ARR_ELEMTYPE(arr), &elmlen, &elmbyval, &elmalign);
+		deconstruct_array(arr, ARR_ELEMTYPE(arr), elmlen, elmbyval, elmalign,
+						  &elems, &nulls, &n);
+		s->keys = palloc(sizeof(KeyImage) * Max(n, 1));
+		for (i = 0; i < n; i++)
+		{
+			if (nulls[i])
+				continue;
+			initStringInfo(&buf);
+			if (!kvs_key_image_from(s->keytype, s->valtype, elems[i], &buf) ||
+				buf.len > KVS_MAX_KEY)
+				continue;
+			s->keys[s->nkeys].data = buf.data;
+			s->keys[s->nkeys].len = buf.len;
+			s->nkeys++;
+		}
+		/* each key once */
+		if (s->nkeys > 1)
+		{
+			qsort(s->keys, s->nkeys, sizeof(KeyImage), cmp_image);
+			for (i = 1, j = 1; i < s->nkeys; i++)
+				if (cmp_image(&s->keys[i], &s->keys[j - 1]) != 0)
+					s->keys[j++] = s->keys[i];
+			s->nkeys = j;
+		}
+	}
+	MemoryContextSwitchTo(old);
+	s->keys_ready = true;
+}
+
+static void
+counters_start(KvsScanState *s)
+{
+	if (s->instrument && kvs_stats_get(s->t.file->db, &s->snap) != KVS_OK)
+		s->instrument = false;
+}
+
+static void
+counters_stop(KvsScanState *s)
+{
+	kvs_stats	st;
+
+	if (s->instrument && kvs_stats_get(s->t.file->db, &st) == KVS_OK)
+	{
+		s->hit += st.cache_hits - s->snap.cache_hits;
+		s->read += st.cache_reads - s->snap.cache_reads;
+		s->evicted += st.cache_evictions - s->snap.cache_evictions;
+		s->written += st.cache_writes - s->snap.cache_writes;
+	}
+}
+
+static void
+keep(KvsScanState *s, size_t *bytes, kvs_slice *k, kvs_slice *v, int cap)
+{
+	KeyImage   *ki = &s->rk[s->nrows],
+			   *vi = &s->rv[s->nrows];
+
+	Assert(s->nrows < cap);
+	ki->len = k->len;
+	ki->data = palloc(k->len + 1);
+	memcpy(ki->data, k->data, k->len);
+	vi->len = v->len;
+	vi->data = palloc(v->len + 1);
+	memcpy(vi->data, v->data, v->len);
+	s->nrows++;
+	*bytes += k->len + v->len;
+}
+
+static void
+fetch_batch(KvsScanState *s)
+{
+	kvs		   *db = s->t.file->db;
+	MemoryContext old;
+	size_t		bytes = 0;
+	bool		own;
+	int			rc;
+	int			cap;
+
+	MemoryContextReset(s->batchcxt);
+	s->nrows = 0;
+	s->pos = 0;
+	if (s->done)
+		return;
+	old = MemoryContextSwitchTo(s->batchcxt);
+	cap = (s->kind == KVS_SCAN_FULL) ? BATCH_ROWS : Max(1, Min(BATCH_ROWS, s->nkeys - s->keypos));
+	s->rk = palloc(sizeof(KeyImage) * cap);
+	s->rv = palloc(sizeof(KeyImage) * cap);
+
+	if (s->kind == KVS_SCAN_FULL && s->cur == NULL)
+	{
+		rc = kvs_cursor_open(db, &s->cur);
+		if (rc != KVS_OK)
+		{
+			s->cur = NULL;
+			kvs_report_error(rc, db, s->t.path);
+		}
+		s->t.file->ncursors++;
+		if (s->t.file->stamp != 0)
+			kvs_cursor_skip_stamp(s->cur, s->t.file->stamp);
+	}
+
+	own = (kvs_in_section(db) < 0);
+	if (own)
+		kvs_check_rc(kvs_begin(db, KVS_READ), db, s->t.path);
+	counters_start(s);
+	while (s->nrows < cap && bytes < BATCH_BYTES)
+	{
+		kvs_slice	k,
+					v;
+
+		if (s->kind == KVS_SCAN_FULL)
+		{
+			rc = kvs_cursor_next(s->cur, &k, &v);
+			if (rc == KVS_NOTFOUND)
+			{
+				s->done = true;
+				break;
+			}
+			if (rc != KVS_OK)
+				kvs_report_error(rc, db, s->t.path);
+			keep(s, &bytes, &k, &v, cap);
+		}
+		else
+		{
+			if (s->keypos >= s->nkeys)
+			{
+				s->done = true;
+				break;
+			}
+			k.data = s->keys[s->keypos].data;
+			k.len = s->keys[s->keypos].len;
+			s->keypos++;
+			rc = kvs_get(db, k.data, k.len, &v);
+			if (rc == KVS_NOTFOUND)
+				continue;
+			if (rc != KVS_OK)
+				kvs_report_error(rc, db, s->t.path);
+			keep(s, &bytes, &k, &v, cap);
+		}
+	}
+	counters_stop(s);
+	if (own)
+		kvs_check_rc(kvs_end(db), db, s->t.path);
+	MemoryContextSwitchTo(old);
+}
+
+TupleTableSlot *
+kvsIterateForeignScan(ForeignScanState *node)
+{
+	KvsScanState *s = (KvsScanState *) node->fdw_state;
+	TupleTableSlot *slot = node->ss.ss_ScanTupleSlot;
+	MemoryContext old;
+
+	ExecClearTuple(slot);
+	MemoryContextReset(s->rowcxt);
+	if (s->kind != KVS_SCAN_FULL && !s->keys_ready)
+		prepare_keys(node, s);
+	if (s->pos >= s->nrows)
+	{
+		CHECK_FOR_INTERRUPTS();
+		fetch_batch(s);
+		if (s->nrows == 0)
+			return slot;
+	}
+	old = MemoryContextSwitchTo(s->rowcxt);
+	kvs_decode_row(s->t.tupdesc, s->t.opts.keyattno,
+				   s->rk[s->pos].data, s->rk[s->pos].len,
+				   s->rv[s->pos].data, s->rv[s->pos].len,
+				   slot->tts_values, slot->tts_isnull, s->needed, s->t.relname);
+	MemoryContextSwitchTo(old);
+	s->pos++;
+	return ExecStoreVirtualTuple(slot);
+}
+
+void
+kvsReScanForeignScan(ForeignScanState *node)
+{
+	KvsScanState *s = (KvsScanState *) node->fdw_state;
+
+	close_cursor(s);
+	MemoryContextReset(s->batchcxt);
+	s->nrows = s->pos = 0;
+	s->done = false;
+	s->keys_ready = false;
+}
+
+void
+kvsEndForeignScan(ForeignScanState *node)
+{
+	KvsScanState *s = (KvsScanState *) node->fdw_state;
+
+	if (s != NULL)
+		close_cursor(s);
+}
+
+void
+kvsExplainForeignScan(ForeignScanState *node, ExplainState *es)
+{
+	ForeignScan *plan = (ForeignScan *) node->ss.ps.plan;
+	KvsScanState *s = (KvsScanState *) node->fdw_state;
+	int			kind = intVal(linitial(plan->fdw_private));
+	char	   *desc = strVal(lsecond(plan->fdw_private));
+
+	ExplainPropertyText(kind == KVS_SCAN_FULL ? "Kvs Scan" : "Kvs Lookup", desc, es);
+	if (es->verbose)
+	{
+		KvsTable	t;
+
+		kvs_table_init(&t, node->ss.ss_currentRelation);
+		ExplainPropertyText("Kvs File", t.path, es);
+	}
+	if (es->analyze && s != NULL && s->instrument)
+		ExplainPropertyText("Kvs Cache",
+							psprintf("hit=" UINT64_FORMAT " read=" UINT64_FORMAT
+									 " evicted=" UINT64_FORMAT " written=" UINT64_FORMAT,
+									 s->hit, s->read, s->evicted, s->written),
+							es);
+}
+
+/* ---- ANALYZE ------------------------------------------------------------ */
+
+static int
+kvs_acquire_sample(Relation rel, int elevel, HeapTuple *rows, int targrows,
+				   double *totalrows, double *totaldeadrows)
+{
+	KvsTable	t;
+	kvs_cursor *cur = NULL;
+	TupleDesc	td = RelationGetDescr(rel);
+	Datum	   *values = palloc(sizeof(Datum) * td->natts);
+	bool	   *nulls = palloc(sizeof(bool) * td->natts);
+	MemoryContext rowcxt = AllocSetContextCreate(CurrentMemoryContext, "kvs_fdw analyze",
+												 ALLOCSET_DEFAULT_SIZES);
+	MemoryContext old;
+	ReservoirStateData rstate;
+	double		rowstoskip = -1;
+	double		seen = 0;
+	int			n = 0;
+	int			rc;
+
+	kvs_table_init(&t, rel);
+	kvs_table_open(&t);
+	rc = kvs_cursor_open(t.file->db, &cur);
+	if (rc != KVS_OK)
+		kvs_report_error(rc, t.file->db, t.path);
+	t.file->ncursors++;
+	reservoir_init_selection_state(&rstate, targrows);
+
+	PG_TRY();
+	{
+		for (;;)
+		{
+			kvs_slice	k,
+						v;
+			bool		take = false;
+			int			slot = n;
+
+			vacuum_delay_point();
+			rc = kvs_cursor_next(cur, &k, &v);
+			if (rc == KVS_NOTFOUND)
+				break;
+			if (rc != KVS_OK)
+				kvs_report_error(rc, t.file->db, t.path);
+			if (n < targrows)
+				take = true;
+			else
+			{
+				if (rowstoskip < 0)
+					rowstoskip = reservoir_get_next_S(&rstate, seen, targrows);
+				if (rowstoskip <= 0)
+				{
+					slot = (int) (targrows * sampler_random_fract(&rstate.randstate));
+					take = true;
+				}
+				rowstoskip -= 1;
+			}
+			seen += 1;
+			if (!take)
+				continue;
+			MemoryContextReset(rowcxt);
+			old = MemoryContextSwitchTo(rowcxt);
+			kvs_decode_row(td, t.opts.keyattno, k.data, k.len, v.data, v.len,
+						   values, nulls, NULL, t.relname);
+			MemoryContextSwitchTo(old);
+			if (slot < n)
+				heap_freetuple(rows[slot]);
+			rows[slot] = heap_form_tuple(td, values, nulls);
+			if (slot == n)
+				n++;
+		}
+	}
+	PG_FINALLY();
+	{
+		kvs_cursor_close(cur);
+		t.file->ncursors--;
+	}
+	PG_END_TRY();
+	MemoryContextDelete(rowcxt);
+	*totalrows = seen;
+	*totaldeadrows = 0;
+	ereport(elevel,
+			(errmsg("\"%s\": kvs file contains %.0f rows; %d rows in sample",
+					RelationGetRelationName(rel), seen, n)));
+	return n;
+}
+
+bool
+kvsAnalyzeForeignTable(Relation relation, AcquireSampleRowsFunc *func,
+					   BlockNumber *totalpages)
+{
+	KvsTable	t;
+	kvs_stats	st;
+
+	kvs_table_init(&t, relation);
+	kvs_table_open(&t);
+	kvs_check_rc(kvs_stats_get(t.file->db, &st), t.file->db, t.path);
+	*totalpages = (BlockNumber) Min(Max(st.pages, 1), MaxBlockNumber);
+	*func = kvs_acquire_sample;
+	return true;
+}
