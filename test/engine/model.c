@@ -277,10 +277,14 @@ static void op_toobig(kvs *db)
     memset(big, 'k', sizeof big);
     rc = kvs_put(db, big, KVS_MAX_KEY + 1, "v", 1, 0);
     if (rc != KVS_ETOOBIG) mismatch("put key of %d bytes: %s, expected ETOOBIG", KVS_MAX_KEY + 1, kvs_strerror(rc));
+    /* no such key can exist: a lookup may say so (NOTFOUND, what SQL wants
+     * for WHERE key = <long string>) or refuse the key (ETOOBIG) */
     rc = kvs_get(db, big, KVS_MAX_KEY + 1, &v);
-    if (rc != KVS_ETOOBIG) mismatch("get key of %d bytes: %s, expected ETOOBIG", KVS_MAX_KEY + 1, kvs_strerror(rc));
+    if (rc != KVS_ETOOBIG && rc != KVS_NOTFOUND)
+        mismatch("get key of %d bytes: %s, expected ETOOBIG or NOTFOUND", KVS_MAX_KEY + 1, kvs_strerror(rc));
     rc = kvs_delete(db, big, KVS_MAX_KEY + 1);
-    if (rc != KVS_ETOOBIG) mismatch("delete key of %d bytes: %s, expected ETOOBIG", KVS_MAX_KEY + 1, kvs_strerror(rc));
+    if (rc != KVS_ETOOBIG && rc != KVS_NOTFOUND)
+        mismatch("delete key of %d bytes: %s, expected ETOOBIG or NOTFOUND", KVS_MAX_KEY + 1, kvs_strerror(rc));
     /* the length is checked before the (1-byte) buffer is read */
     rc = kvs_put(db, "k", 1, big, (size_t)KVS_MAX_VALUE + 1, 0);
     if (rc != KVS_ETOOBIG) mismatch("put value of KVS_MAX_VALUE+1 bytes: %s, expected ETOOBIG", kvs_strerror(rc));
@@ -407,14 +411,14 @@ static void scan(kvs *db, int interleave, uint64_t skip, int in_section)
             mismatch("cursor returned id %u twice", id);
         /* acceptable values: current, at scan start, or logged during the scan */
         ok = 0;
-        if (R[id].present && R[id].stamp != skip && value_is(v, R[id].vseed, R[id].vlen))
+        if (R[id].present && !(skip && R[id].stamp == skip) && value_is(v, R[id].vseed, R[id].vlen))
             ok = 1;
         else if (interleave) {
-            if (snap[id].present && snap[id].stamp != skip &&
+            if (snap[id].present && !(skip && snap[id].stamp == skip) &&
                 value_is(v, snap[id].vseed, snap[id].vlen))
                 ok = 1;
             for (i = 0; !ok && i < scanlog_n; i++)
-                if (scanlog[i].id == id && scanlog[i].stamp != skip &&
+                if (scanlog[i].id == id && !(skip && scanlog[i].stamp == skip) &&
                     value_is(v, scanlog[i].vseed, scanlog[i].vlen))
                     ok = 1;
         }
@@ -432,7 +436,7 @@ static void scan(kvs *db, int interleave, uint64_t skip, int in_section)
     if (in_section && (rc = kvs_end(db)) != KVS_OK)
         mismatch("end read for scan: %s", kvs_strerror(rc));
     for (id = 0; id < nkeys; id++) {
-        if (snap[id].present && snap[id].stamp != skip && !gone[id]) {
+        if (snap[id].present && !(skip && snap[id].stamp == skip) && !gone[id]) {
             expect++;
             if (seen[id] != 1 && !(interleave && !R[id].present))
                 mismatch("cursor (interleave %d, skip %llu) saw id %u %u times, expected once",
@@ -643,7 +647,7 @@ static void run_phase(int pn, const phase *ph, uint64_t nops, const char *dir)
             scan(db, 1, rndn(3) == 0 ? last_stamp : 0, 0);
         else if (r >= 998500 && r < 998500 + stmt_th)
             statement(db, (int)rndn(2));
-        else if (r >= 999997 || (ops - start_ops >= nops * 7 / 10 && !truncated)) {
+        else if (r >= 999997 || (ops - start_ops >= nops * 3 / 10 && !truncated)) {
             uint64_t before = file_bytes();
             rc = kvs_truncate(db);
             truncates++;
