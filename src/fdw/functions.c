@@ -173,8 +173,8 @@ kvs_fdw_page(PG_FUNCTION_ARGS)
 		(void) kvs_end(db);
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("page number " INT64_FORMAT " is out of range for kvs file \"%s\"",
-						pageno, t.path)));
+				 errmsg("page number " INT64_FORMAT " is out of range for foreign table \"%s\"",
+						pageno, t.relname)));
 	}
 	if (rc != KVS_OK)
 		kvs_report_error(rc, db, t.path);

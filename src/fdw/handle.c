@@ -630,7 +630,7 @@ kvs_forget_dropped(Oid relid)
 	if (SearchSysCacheExists1(RELOID, ObjectIdGetDatum(relid)))
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_IN_USE),
-				 errmsg("relation with OID %u still exists", relid)));
+				 errmsg("cannot remove the file of a table that still exists")));
 	kvs_default_path(MyDatabaseId, relid, path);
 	if (stat(path, &sb) != 0)
 		return;

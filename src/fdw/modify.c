@@ -363,9 +363,11 @@ kvsExecForeignUpdate(EState *estate, ResultRelInfo *rinfo,
 				: palloc(sizeof(KeyMove) * s->maxmoves);
 		}
 		m = &s->moves[s->nmoves++];
-		m->oldk = pnstrdup(ok.data, ok.len);
+		m->oldk = palloc(ok.len + 1);
+		memcpy(m->oldk, ok.data, ok.len);
 		m->oldlen = ok.len;
-		m->newk = pnstrdup(k.data, k.len);
+		m->newk = palloc(k.len + 1);
+		memcpy(m->newk, k.data, k.len);
 		m->newlen = k.len;
 		m->val = palloc(v.len + 1);
 		memcpy(m->val, v.data, v.len);

@@ -140,6 +140,17 @@ match_key_qual(PlannerInfo *root, RelOptInfo *baserel, KvsRelInfo *ri,
 
 	if (rinfo->pseudoconstant)
 		return false;
+	/* a boolean key: the planner turns `k = true` into `k`, `k = false` into `NOT k` */
+	if (ri->pushable && ri->keytype == BOOLOID &&
+		(is_key_var(clause, baserel, ri) ||
+		 (is_notclause(clause) && is_key_var(get_notclausearg(clause), baserel, ri))))
+	{
+		kq->kind = KVS_SCAN_LOOKUP;
+		kq->value = (Expr *) makeBoolConst(!is_notclause(clause), false);
+		kq->rinfo = rinfo;
+		kq->nkeys = 1;
+		return true;
+	}
 	if (IsA(clause, OpExpr) && list_length(((OpExpr *) clause)->args) == 2)
 	{
 		OpExpr	   *op = (OpExpr *) clause;

@@ -72,6 +72,7 @@ typedef struct KvsScanState
 	KeyImage   *rv;
 
 	/* EXPLAIN ANALYZE */
+	ForeignScanState *node;
 	bool		instrument;
 	kvs_stats	snap;
 	uint64		hit,
@@ -153,7 +154,7 @@ kvsBeginForeignScan(ForeignScanState *node, int eflags)
 		s->valstate = ExecInitExpr(e, (PlanState *) node);
 		s->valtype = (s->kind == KVS_SCAN_LOOKUP_ANY) ? getBaseType(get_element_type(t)) : t;
 	}
-	s->instrument = (node->ss.ps.instrument != NULL);
+	s->node = node;
 	node->fdw_state = s;
 }
 
@@ -242,6 +243,8 @@ prepare_keys(ForeignScanState *node, KvsScanState *s)
 static void
 counters_start(KvsScanState *s)
 {
+	/* the executor sets up instrumentation after BeginForeignScan */
+	s->instrument = (s->node->ss.ps.instrument != NULL);
 	if (s->instrument && kvs_stats_get(s->t.file->db, &s->snap) != KVS_OK)
 		s->instrument = false;
 }
@@ -420,7 +423,7 @@ kvsExplainForeignScan(ForeignScanState *node, ExplainState *es)
 		kvs_table_init(&t, node->ss.ss_currentRelation);
 		ExplainPropertyText("Kvs File", t.path, es);
 	}
-	if (es->analyze && s != NULL && s->instrument)
+	if (es->analyze && s != NULL)
 		ExplainPropertyText("Kvs Cache",
 							psprintf("hit=" UINT64_FORMAT " read=" UINT64_FORMAT
 									 " evicted=" UINT64_FORMAT " written=" UINT64_FORMAT,
