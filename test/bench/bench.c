@@ -80,6 +80,7 @@ typedef struct result {
     int      have_counters;
     double   pages_per_get, hit_get, pages_per_cold, hit_cold;
     uint64_t splits;
+    engine_counters shape;      /* kvs: file shape after load + sync */
     long     base_rss_kb;       /* harness memory before the engine opened */
     long     maxrss_kb;         /* peak, filled in by the parent */
 } result;
@@ -226,6 +227,11 @@ static void run_workload(const opts *o, const engine *e, const char *dir, result
     r->secs[PH_SYNC] = now() - t0;
     r->ops[PH_SYNC] = 1;
     r->file_bytes = file_size(path);
+    if (e->counters) {
+        if (e->counters(h, &r->shape) != 0)
+            FAIL("counters: %s", e->errmsg(h));
+        r->splits = r->shape.splits;
+    }
 
     /* gets of present keys */
     if (e->reset_counters)
@@ -360,7 +366,6 @@ static void run_workload(const opts *o, const engine *e, const char *dir, result
         r->pages_per_cold = ec.gets ? (double)ec.chain_pages / ec.gets : 0;
         r->hit_cold = ec.cache_hits + ec.cache_reads ?
             (double)ec.cache_hits / (ec.cache_hits + ec.cache_reads) : 0;
-        r->splits = ec.splits;
     }
     rc = e->close(h);
     h = NULL;
@@ -417,6 +422,8 @@ static void run_sweep_one(const opts *o, const engine *e, const char *dir, resul
     if (e->sync(h) != 0)
         FAIL("sync: %s", e->errmsg(h));
     r->file_bytes = file_size(path);
+    if (e->counters && e->counters(h, &r->shape) != 0)
+        FAIL("counters: %s", e->errmsg(h));
     if (e->reset_counters)
         e->reset_counters(h);
     t0 = now();
@@ -624,6 +631,10 @@ static int run_matrix(opts *o)
         result *r = rs[e];
         if (!r[0].ok || !r[0].have_counters)
             continue;
+        printf("# %s: after load: %llu pages = %llu buckets + %llu overflow + %llu dir + %llu free, load factor %.3f\n",
+               o->eng[e]->name, (unsigned long long)r[0].shape.pages, (unsigned long long)r[0].shape.buckets,
+               (unsigned long long)r[0].shape.overflow_pages, (unsigned long long)r[0].shape.dir_pages,
+               (unsigned long long)r[0].shape.free_pages, r[0].shape.load_factor);
         printf("# %s: bucket-chain pages per get %.3f (after reopen %.3f), cache hit ratio gets %.1f%% "
                "(after reopen %.1f%%), splits %llu, file %.1f MiB after load, %.1f MiB after delete half\n",
                o->eng[e]->name, med_field(r, o->reps, offsetof(result, pages_per_get), 0),
@@ -661,7 +672,8 @@ static int run_sweep(opts *o)
     }
     printf("# == %s: %s fill-factor sweep, shape %u/%u, N=%llu, cache big ==\n", o->label, e->name,
            o->klen, o->vlen, (unsigned long long)o->n);
-    printf("# %4s %10s %8s %9s %9s\n", "ff", "pages/get", "B/rec", "load/s", "get/s");
+    printf("# %4s %10s %8s %9s %9s %9s %9s %6s\n", "ff", "pages/get", "B/rec", "load/s", "get/s",
+           "buckets", "overflow", "load");
     for (ff = o->sw_lo; ff <= o->sw_hi; ff += o->sw_step) {
         result r;
         o->fillfactor = (uint32_t)ff;
@@ -673,7 +685,9 @@ static int run_sweep(opts *o)
         }
         fmt_rate(b1, sizeof b1, r.ops[PH_LOAD] / r.secs[PH_LOAD]);
         fmt_rate(b2, sizeof b2, r.ops[PH_GET] / r.secs[PH_GET]);
-        printf("# %4d %10.3f %8.1f %9s %9s\n", ff, r.pages_per_get, (double)r.file_bytes / o->n, b1, b2);
+        printf("# %4d %10.3f %8.1f %9s %9s %9llu %9llu %6.3f\n", ff, r.pages_per_get, (double)r.file_bytes / o->n,
+               b1, b2, (unsigned long long)r.shape.buckets, (unsigned long long)r.shape.overflow_pages,
+               r.shape.load_factor);
         if (tsv)
             fprintf(tsv, "%s\t%u/%u\t%llu\tsweep\t%d\t%s\t%.6g\t%.6g\t%.6g\t%.6g\n", o->label, o->klen,
                     o->vlen, (unsigned long long)o->n, ff, e->name, r.pages_per_get,

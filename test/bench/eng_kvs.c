@@ -172,6 +172,13 @@ static int kvs_bcounters(void *p, engine_counters *o)
     o->cache_evictions = st.cache_evictions;
     o->cache_writes = st.cache_writes;
     o->splits = st.splits;
+    o->pages = st.pages;
+    o->buckets = st.buckets;
+    o->overflow_pages = st.overflow_pages;
+    o->free_pages = st.free_pages;
+    o->dir_pages = st.dir_pages;
+    o->records = st.records;
+    o->load_factor = st.load_factor;
     return 0;
 }
 

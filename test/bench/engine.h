@@ -27,6 +27,9 @@ typedef struct engine_counters {
     uint64_t gets, chain_pages;     /* successful gets, bucket-chain pages they touched */
     uint64_t cache_hits, cache_reads, cache_evictions, cache_writes;
     uint64_t splits;
+    /* file shape */
+    uint64_t pages, buckets, overflow_pages, free_pages, dir_pages, records;
+    double   load_factor;
 } engine_counters;
 
 #define ENG_WRITE 1

@@ -259,7 +259,7 @@ for cache in $CACHES; do
             done
             if [ $HAVE_KVS = 1 ]; then
                 line+=$(awk -v k="${T[kv_kvs]}" -v b="${T[kv_btree]}" -v s="$S1" \
-                    'BEGIN { printf " %9.2f %9.2f", b > 0 ? k / b : 0, s > 0 ? k / s : 0 }')
+                    'BEGIN { printf " %9.2f %9.2f", (b > 0 ? k / b : 0), (s > 0 ? k / s : 0) }')
             fi
             echo "$line"
             if [ $allok = 1 ]; then step "pg_ycsb_${mix}_${cache}_$dist" ok "$(echo "$line" | tr -s ' ' | cut -c3-)"
@@ -271,14 +271,14 @@ for cache in $CACHES; do
             label="$cache.$dist"
             if "$PGBIN/pgbench" -n -M prepared -c 1 -j 1 -t "$ONE_XACTS" -D nrows="$ROWS" -D ntx="$ONE_XACTS" \
                  -D i=0 -D label="$label" -f "$f" -h "$TMP" -p "$PORT" -U postgres postgres >"$TMP/one.log" 2>&1 \
-               && r=$(sql "SELECT round(100.0 * sum(hits) / nullif(sum(hits) + sum(reads), 0), 1)
-                           FROM kvs_cache_log WHERE label = '$label'") && [ -n "$r" ]; then
+               && r=$(sql "SELECT round(100.0 * hits / nullif(hits + reads, 0), 1)
+                           FROM kvs_cache_log WHERE label = '$label' AND file IS NULL") && [ -n "$r" ]; then
                 tps1=$(sed -n 's/^tps = \([0-9.]*\) .*without initial.*/\1/p' "$TMP/one.log")
                 echo "# kvs cache hit ratio, one connection, $ONE_XACTS lookups, $dist, cache_size=$KC: $r% ($tps1 tps)"
                 printf 'pg\t%s\t%s\tc1\tkv_kvs\tkvs_hit_pct\t%s\n' "$cache" "$dist" "$r" >>"$OUT"
                 step "pg_kvs_cache_${cache}_$dist" ok "hit ratio $r%"
             else
-                tail -5 "$TMP/one.log" | sed 's/^/#   /'
+                grep -iE "error|abort" "$TMP/one.log" | head -5 | sed 's/^/#   /'
                 step "pg_kvs_cache_${cache}_$dist" fail "one-connection kvs cache run failed"
             fi
         fi

@@ -6,5 +6,5 @@
 \set i :i + 1
 SELECT v FROM @T@ WHERE k = :k;
 \if :i = :ntx
-INSERT INTO kvs_cache_log SELECT :'label', * FROM kvs_fdw_cache_stats();
+INSERT INTO kvs_cache_log SELECT :label, * FROM kvs_fdw_cache_stats();
 \endif
