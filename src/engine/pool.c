@@ -11,13 +11,16 @@ static uint32_t tab_home(const pool *p, uint32_t pgno)
     return (uint32_t)(pgno * 0x9E3779B1u) >> (32 - p->tabbits);
 }
 
+/* each part of the block starts on a 64-byte boundary */
+#define ALIGN64(n) (((n) + 63) & ~(size_t)63)
+
 size_t pool_mem_size(uint32_t nframes)
 {
     uint32_t bits = 1;
     while (((uint32_t)1 << bits) < 2 * nframes)
         bits++;
-    return (size_t)nframes * PG_SIZE + (size_t)nframes * sizeof(pool_frame)
-           + ((size_t)1 << bits) * sizeof(pool_slot) + (size_t)nframes * sizeof(uint64_t);
+    return (size_t)nframes * PG_SIZE + ALIGN64((size_t)nframes * sizeof(pool_frame))
+           + ALIGN64(((size_t)1 << bits) * sizeof(pool_slot)) + (size_t)nframes * sizeof(uint64_t);
 }
 
 void pool_init(pool *p, void *mem, uint32_t nframes, pager *pg)
@@ -34,9 +37,9 @@ void pool_init(pool *p, void *mem, uint32_t nframes, pager *pg)
     p->data = m;
     m += (size_t)nframes * PG_SIZE;
     p->fr = (pool_frame *)(void *)m;
-    m += (size_t)nframes * sizeof(pool_frame);
+    m += ALIGN64((size_t)nframes * sizeof(pool_frame));
     p->tab = (pool_slot *)(void *)m;
-    m += ((size_t)1 << bits) * sizeof(pool_slot);
+    m += ALIGN64(((size_t)1 << bits) * sizeof(pool_slot));
     p->sortbuf = (uint64_t *)(void *)m;
     for (i = 0; i <= p->tabmask; i++) {
         p->tab[i].pgno = 0;
