@@ -53,6 +53,13 @@ kvs_report_error(int rc, kvs *db, const char *path)
 		msg = kvs_strerror(rc);
 	if (path == NULL)
 		path = "?";
+	/* the engine's detail often starts with the path: say it once */
+	if (strncmp(msg, path, strlen(path)) == 0 && msg[strlen(path)] == ':')
+	{
+		msg += strlen(path) + 1;
+		while (*msg == ' ')
+			msg++;
+	}
 
 	switch (rc)
 	{

@@ -32,7 +32,7 @@
 
 #include "kvs_fdw.h"
 
-#define KVS_BATCH_SIZE 100
+#define KVS_BATCH_SIZE 1000
 
 typedef struct KeyMove
 {
@@ -201,19 +201,9 @@ static bool
 insert_record(KvsModifyState *s, StringInfo k, StringInfo v)
 {
 	kvs		   *db = s->t.file->db;
-	kvs_slice	old;
 	int			rc;
 
-	rc = kvs_get(db, k->data, k->len, &old);
-	if (rc == KVS_OK)
-	{
-		if (s->onconflict_nothing)
-			return false;
-		(void) kvs_end(db);
-		duplicate_image_error(s, k->data, k->len);
-	}
-	if (rc != KVS_NOTFOUND)
-		kvs_report_error(rc, db, s->t.path);
+	/* KVS_EXISTS is an answer, not a failure: the section stays usable */
 	rc = kvs_put(db, k->data, k->len, v->data, v->len, KVS_NOOVERWRITE);
 	if (rc == KVS_EXISTS)
 	{
