@@ -1,0 +1,253 @@
+/*
+ * unit_lhash.c - unit tests of linear hashing (lhash.c) below the public
+ * API: growth by splits (buckets = 2^L + split), every key found, the
+ * cursor's exactly-once promise while splits and deletes happen between
+ * steps, replace moving records between pages and between inline and
+ * external storage, long overflow chains (fill factor forced past 100%)
+ * built and emptied back onto the free list, and check() catching a wrong
+ * tag, a duplicate key, a leaked page and a count that does not add up.
+ */
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include "lhash.h"
+#include "dir.h"
+#include "tap.h"
+
+static char path[128];
+static kvs_err err;
+static pager pg;
+static pool p;
+static lh t;
+static void *mem;
+
+static void setup(uint32_t frames)
+{
+    static uint8_t d[PG_SIZE], b[PG_SIZE];
+    int fd;
+    unlink(path);
+    fd = open(path, O_RDWR | O_CREAT, 0600);
+    memset(&err, 0, sizeof err);
+    pager_init(&pg, kvs_os_posix(), fd, 0, &err);
+    memset(&pg.h, 0, sizeof pg.h);
+    pg.h.fillfactor = 75;
+    lh_format_new(&pg.h, d, b);
+    pager_write(&pg, 1, d);
+    pager_write(&pg, 2, b);
+    pager_store_header(&pg);
+    free(mem);
+    mem = malloc(pool_mem_size(frames));
+    pool_init(&p, mem, frames, &pg);
+    lh_free(&t);
+    lh_init(&t, &pg, &p, &err);
+    p.validate = lh_validate_page;
+    p.validate_arg = &t;
+}
+
+static void key_of(unsigned i, char *k) { sprintf(k, "k%09u", i); }
+
+int main(void)
+{
+    char k[32];
+    static char v[8192];
+    kvs_slice s, ks;
+    unsigned i, n = 50000, bad = 0;
+    int rc = KVS_OK;
+
+    snprintf(path, sizeof path, "/tmp/unit_lhash.%d", (int)getpid());
+    memset(v, 'q', sizeof v);
+
+    /* ---- growth */
+    setup(32);
+    for (i = 0; i < n && rc == KVS_OK; i++) {
+        key_of(i, k);
+        rc = lh_put(&t, k, 10, v, i % 200, KVS_NOOVERWRITE);
+    }
+    tap_ok(rc == KVS_OK, "insert %u records through 32 frames", n);
+    tap_ok(hdr_buckets(&pg.h) == ((uint64_t)1 << pg.h.level) + pg.h.split && t.splits + 1 == hdr_buckets(&pg.h),
+           "buckets = 2^%u + %u = splits + 1", (unsigned)pg.h.level, (unsigned)pg.h.split);
+    tap_ok((double)pg.h.data_bytes / (hdr_buckets(&pg.h) * PG_USABLE) <= 0.75,
+           "load factor stays at or below the fill factor");
+    for (i = 0; i < n; i++) {
+        key_of(i, k);
+        if (lh_get(&t, k, 10, &s) != KVS_OK || s.len != i % 200)
+            bad++;
+    }
+    tap_ok(bad == 0, "every key found with its value length");
+    key_of(n, k);
+    TAP_RC(lh_get(&t, k, 10, &s), KVS_NOTFOUND);
+    key_of(5, k);
+    TAP_RC(lh_put(&t, k, 10, v, 1, KVS_NOOVERWRITE), KVS_EXISTS);
+    TAP_RC(lh_check(&t), KVS_OK);
+
+    /* ---- cursor exactly once while splitting and deleting */
+    {
+        unsigned char *seen = calloc(n + 100000, 1);
+        lh_cursor c;
+        unsigned steps = 0, extra = n, deleted = 0, dup = 0, missing = 0;
+        lh_cursor_init(&c, &t);
+        while ((rc = lh_cursor_next(&c, &ks, &s)) == KVS_OK) {
+            unsigned id, j;
+            char kk[32];
+            memcpy(kk, ks.data, ks.len);
+            kk[ks.len] = 0;
+            id = (unsigned)atoi(kk + 1);
+            if (seen[id]++)
+                dup++;
+            steps++;
+            /* between steps: 5 inserts (splits) and delete one not-yet-seen odd record >= 40000 */
+            for (j = 0; j < 5 && extra < n + 100000; j++) {
+                key_of(extra++, kk);
+                lh_put(&t, kk, 10, v, 50, 0);
+            }
+            if (steps % 10 == 0) {
+                unsigned d = 40001 + 2 * deleted;
+                if (d < n) {
+                    key_of(d, kk);
+                    if (lh_delete(&t, kk, 10) == KVS_OK)
+                        deleted++;
+                }
+            }
+        }
+        for (i = 0; i < 40000; i++)
+            if (!seen[i])
+                missing++;
+        tap_ok(rc == KVS_NOTFOUND && dup == 0 && missing == 0,
+               "cursor over %u steps with %u inserts and %u deletes between them: %u duplicates, %u of the "
+               "40000 stable records missed", steps, extra - n, deleted, dup, missing);
+        lh_cursor_free(&c);
+        free(seen);
+    }
+    TAP_RC(lh_check(&t), KVS_OK);
+
+    /* ---- replace across sizes */
+    {
+        static const size_t sizes[] = { 0, 10, 1000, 1090, 1200, 5000, 100000, 3, 4071 };
+        size_t j;
+        bad = 0;
+        for (j = 0; j < sizeof sizes / sizeof sizes[0]; j++) {
+            for (i = 0; i < 300; i += 7) {
+                key_of(i, k);
+                v[0] = (char)j;
+                if (lh_put(&t, k, 10, v, sizes[j] < sizeof v ? sizes[j] : sizeof v, 0) != KVS_OK)
+                    bad++;
+            }
+            for (i = 0; i < 300; i += 7) {
+                size_t want = sizes[j] < sizeof v ? sizes[j] : sizeof v;
+                key_of(i, k);
+                if (lh_get(&t, k, 10, &s) != KVS_OK || s.len != want ||
+                    (want && ((const char *)s.data)[0] != (char)j))
+                    bad++;
+            }
+            if (lh_check(&t) != KVS_OK) {
+                tap_diag("check after size %zu: %s", sizes[j], err.msg);
+                bad++;
+            }
+        }
+        tap_ok(bad == 0, "replace through inline/external sizes, check clean after each");
+    }
+
+    /* ---- long overflow chain: fill factor forced far past 100% */
+    setup(8);
+    t.fillfactor = 100000;                  /* never split: one bucket */
+    rc = KVS_OK;
+    for (i = 0; i < 400 && rc == KVS_OK; i++) {
+        key_of(i, k);
+        rc = lh_put(&t, k, 10, v, 1000, 0);
+    }
+    tap_ok(rc == KVS_OK && hdr_buckets(&pg.h) == 1 && pg.h.overflow_pages >= 99,
+           "one bucket, %u overflow pages", (unsigned)pg.h.overflow_pages);
+    TAP_RC(lh_check(&t), KVS_OK);
+    bad = 0;
+    for (i = 0; i < 400; i++) {
+        key_of(i, k);
+        if (lh_get(&t, k, 10, &s) != KVS_OK || s.len != 1000)
+            bad++;
+    }
+    tap_ok(bad == 0, "all found along the chain (%.1f pages per get)",
+           (double)t.get_chain_pages / (double)t.gets);
+    {
+        lh_cursor c;
+        unsigned cnt = 0;
+        lh_cursor_init(&c, &t);
+        while (lh_cursor_next(&c, &ks, &s) == KVS_OK)
+            cnt++;
+        lh_cursor_free(&c);
+        tap_ok(cnt == 400, "cursor over the long chain sees 400");
+    }
+    {
+        uint32_t ovfl = pg.h.overflow_pages;
+        for (i = 0; i < 400; i++) {
+            key_of(i, k);
+            if (lh_delete(&t, k, 10) != KVS_OK)
+                bad++;
+        }
+        tap_ok(bad == 0 && pg.h.records == 0 && pg.h.data_bytes == 0, "all deleted");
+        tap_ok(pg.h.overflow_pages == 0 && pg.h.free_count == ovfl,
+               "%u emptied overflow pages went to the free list", (unsigned)ovfl);
+        TAP_RC(lh_check(&t), KVS_OK);
+        for (i = 0; i < 400; i++) {
+            key_of(i + 1000, k);
+            lh_put(&t, k, 10, v, 1000, 0);
+        }
+        tap_ok(pg.h.free_count == 0 && pg.h.overflow_pages == ovfl, "refilling reuses them");
+        TAP_RC(lh_check(&t), KVS_OK);
+    }
+
+    /* ---- check catches damage (made in memory, through the pool) */
+    setup(64);
+    for (i = 0; i < 2000; i++) {
+        key_of(i, k);
+        lh_put(&t, k, 10, v, 20, 0);
+    }
+    TAP_RC(lh_check(&t), KVS_OK);
+    {
+        uint32_t pgno, fi, tag;
+        uint8_t *page;
+        dir_lookup(&p, 1, &pgno);
+        pool_fetch(&p, pgno, 0, &fi);
+        page = pool_page(&p, fi);
+        tag = sp_tag(page, 0);
+        wr32(page + PG_HDR + 4, tag ^ 0x100000);
+        TAP_RC(lh_check(&t), KVS_ECORRUPT);
+        tap_ok(err.page == pgno && strstr(err.msg, "hash tag") != NULL, "wrong tag: %s", err.msg);
+        wr32(page + PG_HDR + 4, tag);
+        TAP_RC(lh_check(&t), KVS_OK);
+        /* duplicate: copy record 0 again into the same page */
+        {
+            uint32_t len = sp_len(page, 0), off = sp_off(page, 0);
+            uint8_t rec[64];
+            memcpy(rec, page + off, len);
+            memcpy(sp_reserve(page, tag, len), rec, len);
+            pg.h.records++;
+            pg.h.data_bytes += len + SLOT_SIZE;
+            TAP_RC(lh_check(&t), KVS_ECORRUPT);
+            tap_ok(strstr(err.msg, "twice") != NULL, "duplicate key: %s", err.msg);
+            sp_delete(page, sp_nslots(page) - 1);
+            pg.h.records--;
+            pg.h.data_bytes -= len + SLOT_SIZE;
+        }
+        TAP_RC(lh_check(&t), KVS_OK);
+        pg.h.records++;
+        TAP_RC(lh_check(&t), KVS_ECORRUPT);
+        tap_ok(strstr(err.msg, "header counts") != NULL, "count mismatch: %s", err.msg);
+        pg.h.records--;
+        /* a page in no chain */
+        {
+            uint32_t np;
+            pool_alloc(&p, KVS_PAGE_OVERFLOW, &np, &fi);
+            sp_format(pool_page(&p, fi), KVS_PAGE_OVERFLOW, 0);
+            pool_unpin(&p, fi);
+            TAP_RC(lh_check(&t), KVS_ECORRUPT);
+            tap_ok(err.page == np && strstr(err.msg, "no chain") != NULL, "leaked page: %s", err.msg);
+        }
+    }
+    close(pg.fd);
+    unlink(path);
+    lh_free(&t);
+    free(mem);
+    tap_diag("lhash: %d checks", tap_n);
+    return tap_done();
+}

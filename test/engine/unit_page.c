@@ -1,0 +1,149 @@
+/*
+ * unit_page.c - unit tests of slotted pages and records (page.c): format,
+ * reserve until full, find with equal hash tags, delete keeps the record
+ * area contiguous and the other records intact, the inline/external size
+ * rule, and structural validation: good pages pass, each kind of damage is
+ * caught, and random damage never makes validation or parsing misbehave.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "page.h"
+#include "tap.h"
+
+static void put(uint8_t *pg, uint32_t tag, const char *key, const char *val)
+{
+    int ext;
+    size_t len = rec_size(strlen(key), strlen(val), 0, &ext);
+    rec_encode(sp_reserve(pg, tag, (uint32_t)len), strlen(key), key, strlen(val), val, 0, ext, 0);
+}
+
+int main(void)
+{
+    static uint8_t pg[PG_SIZE], copy[PG_SIZE];
+    char key[32], val[128];
+    kvs_err err;
+    rec_view r;
+    int ext, i, n = 0, bad = 0;
+    size_t len;
+
+    memset(&err, 0, sizeof err);
+    sp_format(pg, KVS_PAGE_BUCKET, 9);
+    tap_ok(sp_nslots(pg) == 0 && sp_free(pg) == PG_USABLE, "empty page: %u free bytes", sp_free(pg));
+    TAP_RC(page_validate(pg, 3, 10, &err), KVS_OK);
+
+    /* fill with 16/100 records: 4072 / (8 + 7 + 16 + 100) = 31 */
+    memset(val, 'v', 100);
+    val[100] = 0;
+    for (;;) {
+        sprintf(key, "key-%012d", n);
+        len = rec_size(16, 100, 0, &ext);
+        if (sp_free(pg) < len + SLOT_SIZE)
+            break;
+        put(pg, (uint32_t)(n % 3), key, val);   /* tags collide on purpose */
+        n++;
+    }
+    tap_ok(n == 31, "31 records of 16+100 bytes fit in a page (%d)", n);
+    tap_ok(len == 123 && !ext, "record of 16/100 is 123 bytes inline");
+    TAP_RC(page_validate(pg, 3, 10, &err), KVS_OK);
+    for (i = 0; i < n; i++) {
+        sprintf(key, "key-%012d", i);
+        if (sp_find(pg, (uint32_t)(i % 3), key, 16) != i)
+            bad++;
+    }
+    tap_ok(bad == 0, "find each record among colliding tags");
+    tap_ok(sp_find(pg, 1, "key-000000000000", 16) == -1, "right key with the wrong tag is not found");
+    sp_delete(pg, 10);
+    sp_delete(pg, 0);
+    sp_delete(pg, (uint32_t)sp_nslots(pg) - 1);
+    TAP_RC(page_validate(pg, 3, 10, &err), KVS_OK);
+    tap_ok(sp_nslots(pg) == 28 && sp_free(pg) == PG_USABLE - 28 * 131, "3 deletes: 28 slots, free space exact");
+    bad = 0;
+    for (i = 0; i < n; i++) {
+        int s;
+        sprintf(key, "key-%012d", i);
+        s = sp_find(pg, (uint32_t)(i % 3), key, 16);
+        if ((i == 0 || i == 10 || i == 30) != (s < 0))
+            bad++;
+        if (s >= 0) {
+            sp_record(pg, (uint32_t)s, &r);
+            if (r.klen != 16 || r.vlen != 100 || memcmp(r.key, key, 16) || r.val[99] != 'v')
+                bad++;
+        }
+    }
+    tap_ok(bad == 0, "the other records are intact after compaction");
+
+    /* size rule */
+    tap_ok(rec_size(10, 1083, 0, &ext) == REC_INLINE_MAX && !ext, "a record of exactly %d bytes stays inline",
+           REC_INLINE_MAX);
+    rec_size(10, 1084, 0, &ext);
+    tap_ok(ext, "one more byte goes external");
+    tap_ok(rec_size(KVS_MAX_KEY, 5000, 1, &ext) == REC_FIXED + 8 + KVS_MAX_KEY + 4 && ext,
+           "external record of the largest key with a stamp is %d bytes", REC_FIXED + 8 + KVS_MAX_KEY + 4);
+    {
+        uint8_t rec[64];
+        rec_encode(rec, 3, "abc", 7, "1234567", 77, 0, 0);
+        rec_parse(rec, &r);
+        tap_ok(r.flags == REC_STAMPED && r.stamp == 77 && r.klen == 3 && r.vlen == 7 &&
+               memcmp(r.val, "1234567", 7) == 0, "stamped record round trip");
+    }
+
+    /* targeted damage */
+    memcpy(copy, pg, PG_SIZE);
+    wr16(copy + PG_NSLOTS, 600);
+    TAP_RC(page_validate(copy, 3, 10, &err), KVS_ECORRUPT);
+    tap_ok(err.page == 3, "names the page: %s", err.msg);
+    memcpy(copy, pg, PG_SIZE);
+    wr16(copy + PG_HDR + 2, 200);                  /* slot 0 length */
+    TAP_RC(page_validate(copy, 3, 10, &err), KVS_ECORRUPT);
+    memcpy(copy, pg, PG_SIZE);
+    wr16(copy + PG_HDR, (uint16_t)(sp_off(pg, 1)));   /* slot 0 overlaps slot 1 */
+    TAP_RC(page_validate(copy, 3, 10, &err), KVS_ECORRUPT);
+    memcpy(copy, pg, PG_SIZE);
+    copy[sp_off(pg, 2)] = 0x80;                       /* unknown record flag */
+    TAP_RC(page_validate(copy, 3, 10, &err), KVS_ECORRUPT);
+    memcpy(copy, pg, PG_SIZE);
+    wr32(copy + PG_NEXT, 10);                         /* link beyond a 10-page file */
+    TAP_RC(page_validate(copy, 3, 10, &err), KVS_ECORRUPT);
+    memcpy(copy, pg, PG_SIZE);
+    copy[PG_TYPE] = 9;
+    TAP_RC(page_validate(copy, 3, 10, &err), KVS_ECORRUPT);
+    memcpy(copy, pg, PG_SIZE);
+    copy[PG_TYPE] = KVS_PAGE_HEADER;
+    TAP_RC(page_validate(copy, 3, 10, &err), KVS_ECORRUPT);
+    {
+        uint8_t v[PG_SIZE];
+        memset(v, 0, sizeof v);
+        v[PG_TYPE] = KVS_PAGE_VALUE;
+        wr32(v + PG_AUX, PG_USABLE + 1);
+        TAP_RC(page_validate(v, 4, 10, &err), KVS_ECORRUPT);
+        wr32(v + PG_AUX, PG_USABLE);
+        TAP_RC(page_validate(v, 4, 10, &err), KVS_OK);
+    }
+
+    /* random damage: validation decides, and every accepted page parses in bounds */
+    srand(11);
+    {
+        int accepted = 0, trials = 200000, t;
+        unsigned long sum = 0;
+        for (t = 0; t < trials; t++) {
+            int k, nb = 1 + rand() % 4;
+            memcpy(copy, pg, PG_SIZE);
+            for (k = 0; k < nb; k++) {
+                int off = rand() % 4 == 0 ? PG_HDR + rand() % (8 * 31) : rand() % PG_SIZE;
+                copy[off] = (uint8_t)rand();
+            }
+            if (page_validate(copy, 3, 10, &err) == KVS_OK) {
+                uint32_t s;
+                accepted++;
+                for (s = 0; s < sp_nslots(copy); s++) {
+                    sp_record(copy, s, &r);
+                    sum += r.klen + ((r.val && r.vlen) ? r.val[r.vlen - 1] : 0);
+                }
+            }
+        }
+        tap_ok(1, "%d randomly damaged pages: %d accepted and parsed in bounds (%lu)", trials, accepted, sum);
+    }
+    tap_diag("page: %d checks", tap_n);
+    return tap_done();
+}

@@ -1,0 +1,187 @@
+/*
+ * unit_pager.c - unit tests of the pager layer (pager.c): checksums seeded by
+ * page number, header encode/decode and its validation (magic, version,
+ * truncation, checksum, fields), page read/write/verify, growth and its
+ * undo, short writes retried through the I/O table, flock waits interrupted.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/file.h>
+#include <sys/wait.h>
+#include "pager.h"
+#include "tap.h"
+
+static int short_writes;           /* next N pwrites write half */
+static ssize_t half_pwrite(int fd, const void *buf, size_t n, off_t off)
+{
+    if (short_writes > 0 && n > 1) {
+        short_writes--;
+        n /= 2;
+    }
+    return pwrite(fd, buf, n, off);
+}
+
+static int calls;
+static int interrupt_after_3(void *arg)
+{
+    (void)arg;
+    return ++calls >= 3;
+}
+
+int main(void)
+{
+    static uint8_t page[PG_SIZE], page2[PG_SIZE];
+    char path[128];
+    kvs_hdr h, h2;
+    kvs_err err;
+    pager pg;
+    kvs_os os = *kvs_os_posix();
+    int fd, i, rc;
+
+    memset(&err, 0, sizeof err);
+    /* checksums depend on the page number */
+    memset(page, 0xab, sizeof page);
+    pager_seal(page, 5);
+    tap_ok(rd64(page) == pager_checksum(page, 5), "sealed page verifies at its own number");
+    tap_ok(rd64(page) != pager_checksum(page, 6), "and fails at another page number");
+
+    /* header round trip */
+    memset(&h, 0, sizeof h);
+    h.hash_seed = 42;
+    h.level = 3;
+    h.split = 5;
+    h.npages = 20;
+    h.dir_root = 1;
+    h.dir_depth = 1;
+    h.dir_pages = 1;
+    h.overflow_pages = 5;
+    h.fillfactor = 75;
+    h.records = 99;
+    h.desc_len = 3;
+    memcpy(h.desc, "abc", 3);
+    hdr_encode(&h, page);
+    memset(&h2, 0, sizeof h2);
+    TAP_RC(hdr_decode(page, PG_SIZE, &h2, &err), KVS_OK);
+    tap_ok(h2.hash_seed == 42 && h2.level == 3 && h2.split == 5 && h2.records == 99 &&
+           h2.desc_len == 3 && memcmp(h2.desc, "abc", 3) == 0, "header fields round trip");
+    tap_ok(memcmp(page + HD_MAGIC, KVS_MAGIC, 8) == 0, "magic at offset 16");
+    tap_ok(rd32(page + HD_VERSION) == KVS_FORMAT_VERSION, "format version at offset 24");
+
+    memcpy(page2, page, PG_SIZE);
+    page2[HD_MAGIC] ^= 1;
+    TAP_RC(hdr_decode(page2, PG_SIZE, &h2, &err), KVS_ENOTKVS);
+    memcpy(page2, page, PG_SIZE);
+    wr32(page2 + HD_VERSION, 99);
+    pager_seal(page2, 0);
+    TAP_RC(hdr_decode(page2, PG_SIZE, &h2, &err), KVS_EVERSION);
+    tap_ok(strstr(err.msg, "version 99") != NULL, "version error names the version: %s", err.msg);
+    TAP_RC(hdr_decode(page, 100, &h2, &err), KVS_ETRUNCATED);
+    TAP_RC(hdr_decode(page, 0, &h2, &err), KVS_ETRUNCATED);
+    memcpy(page2, page, PG_SIZE);
+    page2[3000] ^= 0x10;
+    TAP_RC(hdr_decode(page2, PG_SIZE, &h2, &err), KVS_ECORRUPT);
+    tap_ok(err.page == 0 && strstr(err.msg, "page 0") != NULL, "checksum error names page 0: %s", err.msg);
+    /* field validation behind a good checksum */
+    {
+        kvs_hdr bad = h;
+        bad.split = 9;                       /* >= 2^level */
+        hdr_encode(&bad, page2);
+        TAP_RC(hdr_decode(page2, PG_SIZE, &h2, &err), KVS_ECORRUPT);
+        bad = h;
+        bad.dir_root = 500;                  /* beyond npages */
+        hdr_encode(&bad, page2);
+        TAP_RC(hdr_decode(page2, PG_SIZE, &h2, &err), KVS_ECORRUPT);
+        bad = h;
+        bad.overflow_pages = 6;              /* counts do not add up */
+        hdr_encode(&bad, page2);
+        TAP_RC(hdr_decode(page2, PG_SIZE, &h2, &err), KVS_ECORRUPT);
+        bad = h;
+        bad.desc_len = KVS_MAX_DESCRIPTOR + 1;
+        hdr_encode(&bad, page2);
+        TAP_RC(hdr_decode(page2, PG_SIZE, &h2, &err), KVS_ECORRUPT);
+    }
+
+    /* pages on a file */
+    snprintf(path, sizeof path, "/tmp/unit_pager.%d", (int)getpid());
+    unlink(path);
+    fd = open(path, O_RDWR | O_CREAT, 0600);
+    os.pwrite = half_pwrite;
+    pager_init(&pg, &os, fd, 0, &err);
+    pg.h = h;
+    TAP_RC(pager_store_header(&pg), KVS_OK);
+    for (i = 1; i < 20; i++) {
+        memset(page, i, PG_SIZE);
+        page[PG_TYPE] = KVS_PAGE_FREE;
+        short_writes = 3;                   /* each page written in several pieces */
+        rc = pager_write(&pg, (uint32_t)i, page);
+        if (rc)
+            break;
+    }
+    tap_ok(i == 20, "19 pages written through short writes");
+    TAP_RC(pager_load_header(&pg), KVS_OK);
+    TAP_RC(pager_read(&pg, 7, page), KVS_OK);
+    tap_ok(page[100] == 7, "page 7 reads back");
+    /* flip a byte of page 7 on disk */
+    page[100] ^= 0xff;
+    pwrite(fd, page + 100, 1, 7 * PG_SIZE + 100);
+    TAP_RC(pager_read(&pg, 7, page), KVS_ECORRUPT);
+    tap_ok(err.page == 7 && strstr(err.msg, "page 7") != NULL, "corruption names page 7: %s", err.msg);
+    TAP_RC(pager_read(&pg, 25, page), KVS_ETRUNCATED);
+    tap_ok(strstr(err.msg, "page 25") != NULL, "read past the end names the page: %s", err.msg);
+
+    /* growth, and its undo */
+    pg.extended = 0;
+    TAP_RC(pager_extend(&pg, 20), KVS_OK);
+    TAP_RC(pager_extend(&pg, 21), KVS_OK);
+    tap_ok(os.filesize(fd) == 22 * PG_SIZE, "extend grows the file to 22 pages");
+    TAP_RC(pager_discard_extension(&pg), KVS_OK);
+    tap_ok(os.filesize(fd) == 20 * PG_SIZE, "discard_extension shrinks it back");
+
+    /* header says more pages than the file has */
+    pg.h.npages = 40;
+    pg.h.overflow_pages = 25;
+    TAP_RC(pager_store_header(&pg), KVS_OK);
+    TAP_RC(pager_load_header(&pg), KVS_ETRUNCATED);
+    tap_ok(strstr(err.msg, "page 20") != NULL, "truncation names the first missing page: %s", err.msg);
+
+    /* read-only pager never writes */
+    pager_init(&pg, &os, fd, 1, &err);
+    TAP_RC(pager_write(&pg, 3, page), KVS_ERDONLY);
+
+    /* flock: a child holds LOCK_EX; our wait is interrupted */
+    {
+        int pfd[2], fd2;
+        pid_t pid;
+        char c;
+        if (pipe(pfd) != 0)
+            return 1;
+        pid = fork();
+        if (pid == 0) {
+            int cfd = open(path, O_RDWR);
+            flock(cfd, LOCK_EX);
+            if (write(pfd[1], "x", 1) != 1)
+                _exit(1);
+            sleep(2);
+            _exit(0);
+        }
+        if (read(pfd[0], &c, 1) != 1)
+            return 1;
+        fd2 = open(path, O_RDWR);
+        pager_init(&pg, kvs_os_posix(), fd2, 0, &err);
+        calls = 0;
+        TAP_RC(pager_lock(&pg, 0, interrupt_after_3, NULL), KVS_EINTR);
+        tap_ok(calls == 3, "interrupt callback polled while waiting (%d calls)", calls);
+        waitpid(pid, NULL, 0);
+        TAP_RC(pager_lock(&pg, 1, interrupt_after_3, NULL), KVS_OK);
+        TAP_RC(pager_unlock(&pg), KVS_OK);
+        close(fd2);
+    }
+    close(fd);
+    unlink(path);
+    tap_diag("pager: %d checks", tap_n);
+    return tap_done();
+}
