@@ -131,3 +131,22 @@ UPDATE keyonly SET k = 'u' WHERE k = 't';
 DELETE FROM keyonly WHERE k = 'u';
 DROP TRIGGER keyonly_trig ON keyonly;
 SELECT k FROM keyonly ORDER BY k;
+
+-- errors caught inside a statement (a subtransaction per row) leave the
+-- statement's own bookkeeping intact: every row still changes exactly once
+CREATE FOREIGN TABLE sx (id int, n int) SERVER kvs;
+INSERT INTO sx SELECT g, 0 FROM generate_series(1, 2000) g;
+CREATE FUNCTION bump(x int) RETURNS int LANGUAGE plpgsql AS $$
+BEGIN
+    BEGIN
+        INSERT INTO sx VALUES (1, 0);   -- a duplicate, caught below
+    EXCEPTION WHEN unique_violation THEN NULL;
+    END;
+    RETURN x + 1;
+END $$;
+UPDATE sx SET n = bump(n);
+SELECT count(*), sum(n), min(n), max(n) FROM sx;
+UPDATE sx SET id = id + 5000, n = bump(n);
+SELECT count(*), sum(n), min(id), max(id) FROM sx;
+INSERT INTO sx SELECT id + 10000, bump(n) FROM sx;
+SELECT count(*), sum(n) FROM sx;

@@ -81,9 +81,12 @@ kvs_rel_inval(Datum arg, Oid relid)
 			re->valid = false;
 }
 
-/* End sections and statement stamps left over by an error. */
+/*
+ * End sections left over by an error, and the statement stamps owned by
+ * statements of transaction nest level >= level (0: all).
+ */
 static void
-reset_files_after_error(void)
+reset_files_after_error(int level)
 {
 	HASH_SEQ_STATUS st;
 	KvsFileExt *fe;
@@ -97,10 +100,11 @@ reset_files_after_error(void)
 			continue;
 		if (kvs_in_section(fe->f.db) >= 0)
 			(void) kvs_end(fe->f.db);
-		if (fe->f.stamp != 0)
+		if (fe->f.stamp != 0 && fe->f.stamp_level >= level)
+		{
 			kvs_set_stamp(fe->f.db, 0);
-		fe->f.stamp = 0;
-		fe->f.stamp_refs = 0;
+			fe->f.stamp = 0;
+		}
 	}
 }
 
@@ -138,7 +142,7 @@ kvs_xact_callback(XactEvent event, void *arg)
 			break;
 		case XACT_EVENT_COMMIT:
 		case XACT_EVENT_PARALLEL_COMMIT:
-			reset_files_after_error();
+			reset_files_after_error(0);
 			foreach(lc, pending_drops)
 			{
 				PendingDrop *pd = (PendingDrop *) lfirst(lc);
@@ -153,7 +157,7 @@ kvs_xact_callback(XactEvent event, void *arg)
 			break;
 		case XACT_EVENT_ABORT:
 		case XACT_EVENT_PARALLEL_ABORT:
-			reset_files_after_error();
+			reset_files_after_error(0);
 			pending_drops = NIL;
 			break;
 		default:
@@ -173,7 +177,7 @@ kvs_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 		List	   *keep = NIL;
 		MemoryContext old = MemoryContextSwitchTo(TopTransactionContext);
 
-		reset_files_after_error();
+		reset_files_after_error(level);
 		foreach(lc, pending_drops)
 		{
 			PendingDrop *pd = (PendingDrop *) lfirst(lc);
@@ -382,12 +386,12 @@ open_file(KvsTable *t, const StringInfo desc, bool *opened)
 		fe->f.db = NULL;
 		fe->f.ncursors = 0;
 		fe->f.stamp = 0;
-		fe->f.stamp_refs = 0;
+		fe->f.stamp_level = 0;
 		fe->f.stale = false;
 		fe->fillfactor = 0;
 	}
 	/* reopen a stale handle, or one opened with another cache size */
-	if (fe->f.db != NULL && fe->f.ncursors == 0 && fe->f.stamp_refs == 0 &&
+	if (fe->f.db != NULL && fe->f.ncursors == 0 && fe->f.stamp == 0 &&
 		kvs_in_section(fe->f.db) < 0 &&
 		(fe->f.stale || fe->f.cache_pages != pages))
 	{
@@ -549,7 +553,7 @@ kvs_table_open(KvsTable *t)
 			if (verify_descriptor(t, fe, &desc, fresh))
 				break;
 			/* maybe a handle on an old, removed file: reopen once */
-			if (fe->f.ncursors > 0 || fe->f.stamp_refs > 0)
+			if (fe->f.ncursors > 0 || fe->f.stamp != 0)
 			{
 				fresh = true;
 				continue;
@@ -566,23 +570,30 @@ kvs_table_open(KvsTable *t)
 	t->file = &fe->f;
 }
 
-void
+/*
+ * Statement stamps: the first write statement on a file in progress takes a
+ * new stamp and owns it (returns true); statements nested inside it (a
+ * function called per row) share it.  The owner clears it at its end; an
+ * error clears it when the owner's (sub)transaction aborts.
+ */
+bool
 kvs_file_set_stamp(KvsFile *f)
 {
-	if (f->stamp_refs++ == 0)
-	{
-		uint64		s = 0;
+	uint64		s = 0;
 
-		kvs_check_rc(kvs_new_stamp(f->db, &s), f->db, f->path);
-		kvs_set_stamp(f->db, s);
-		f->stamp = s;
-	}
+	if (f->stamp != 0)
+		return false;
+	kvs_check_rc(kvs_new_stamp(f->db, &s), f->db, f->path);
+	kvs_set_stamp(f->db, s);
+	f->stamp = s;
+	f->stamp_level = GetCurrentTransactionNestLevel();
+	return true;
 }
 
 void
 kvs_file_release_stamp(KvsFile *f)
 {
-	if (f->stamp_refs > 0 && --f->stamp_refs == 0)
+	if (f->stamp != 0)
 	{
 		kvs_set_stamp(f->db, 0);
 		f->stamp = 0;

@@ -50,7 +50,7 @@ typedef struct KvsFile
 	uint32		cache_pages;	/* frames it was opened with */
 	int			ncursors;		/* open cursors: never close under them */
 	uint64		stamp;			/* statement stamp in force, 0 = none */
-	int			stamp_refs;		/* modify nodes sharing that stamp */
+	int			stamp_level;	/* transaction nest level of its owner */
 	bool		stale;			/* reopen at next use (no cursors open) */
 } KvsFile;
 
@@ -69,7 +69,7 @@ typedef struct KvsTable
 extern void kvs_table_init(KvsTable *t, Relation rel);
 extern void kvs_table_open(KvsTable *t);
 extern void kvs_default_path(Oid dboid, Oid relid, char *buf);
-extern void kvs_file_set_stamp(KvsFile *f);
+extern bool kvs_file_set_stamp(KvsFile *f);
 extern void kvs_file_release_stamp(KvsFile *f);
 extern void kvs_handles_init(void);
 extern void kvs_forget_dropped(Oid relid);

@@ -51,7 +51,7 @@ typedef struct KvsModifyState
 	AttrNumber	keyjunk;		/* "kvs_key" in the plan's output */
 	bool		onconflict_nothing;
 	bool		has_returning;
-	bool		stamped;
+	bool		stamped;		/* owns the file's statement stamp */
 	MemoryContext cxt;			/* lives for the statement */
 	MemoryContext tmpcxt;		/* reset per row */
 	KeyMove    *moves;			/* queued key moves (UPDATE) */
@@ -98,8 +98,7 @@ begin_modify(EState *estate, ResultRelInfo *rinfo, CmdType op)
 	kvs_table_init(&s->t, rinfo->ri_RelationDesc);
 	kvs_table_open(&s->t);
 	MemoryContextSwitchTo(old);
-	kvs_file_set_stamp(s->t.file);
-	s->stamped = true;
+	s->stamped = kvs_file_set_stamp(s->t.file);
 	rinfo->ri_FdwState = s;
 	return s;
 }
