@@ -114,7 +114,10 @@ int main(void)
     bad = 0;
     while ((rc = kvs_cursor_next(c, &k, &v)) == KVS_OK) {
         unsigned id;
-        if (k.len != 12 || sscanf((const char *)k.data, "key-%8u", &id) != 1 || id >= n || mark[id]++)
+        char kb[64];
+        memcpy(kb, k.data, k.len < 63 ? k.len : 63);
+        kb[k.len < 63 ? k.len : 63] = 0;
+        if (k.len != 12 || sscanf(kb, "key-%8u", &id) != 1 || id >= n || mark[id]++)
             bad++;
         seen++;
     }
@@ -131,8 +134,10 @@ int main(void)
     i = 0;
     while ((rc = kvs_cursor_next(c, &k, &v)) == KVS_OK) {
         unsigned id;
-        char nk[64];
-        if (sscanf((const char *)k.data, "key-%8u", &id) == 1 && k.len == 12) {
+        char nk[64], kb[64];
+        memcpy(kb, k.data, k.len < 63 ? k.len : 63);
+        kb[k.len < 63 ? k.len : 63] = 0;
+        if (sscanf(kb, "key-%8u", &id) == 1 && k.len == 12) {
             if (id < n && mark[id]++)
                 bad++;
             if (id < n)
