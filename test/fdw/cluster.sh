@@ -336,8 +336,9 @@ is "$(q "SELECT count(*) FROM ca_ref r JOIN ca c ON c.k = r.k")" "$(q "SELECT co
     "phase A: a join heap -> kvs on the key finds every row"
 is "$(q "SELECT count(*) FROM kvs_fdw_check('ca')" 2>&1)" "0" "phase A: kvs_fdw_check clean"
 
-echo "# pgbench phase B: 4 clients, ${SECS}s, per-key serialized insert/update/delete/move/read, slots 1..500, simple"
-run_bench phaseB simple 500 b_ins.sql@25 b_inc.sql@25 b_del.sql@10 b_mov.sql@15 b_get.sql@25
+echo "# pgbench phase B: 4 clients, ${SECS}s, per-key serialized insert/update/delete/move/read, slots 1..500, simple,"
+echo "# kvs_fdw.cache_size = 32kB (8 frames: constant eviction)"
+PGOPTIONS="${PGOPTIONS:-} -c kvs_fdw.cache_size=32kB" run_bench phaseB simple 500 b_ins.sql@25 b_inc.sql@25 b_del.sql@10 b_mov.sql@15 b_get.sql@25
 is "$(q "SELECT count(*) FROM cb")" "$(q "SELECT count(*) FROM cb_ref")" "phase B: kvs row count = heap row count"
 is "$(q "SELECT count(*) FROM ((SELECT * FROM cb EXCEPT ALL SELECT * FROM cb_ref) UNION ALL
                               (SELECT * FROM cb_ref EXCEPT ALL SELECT * FROM cb)) d")" "0" \
