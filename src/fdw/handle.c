@@ -46,6 +46,9 @@ typedef struct KvsRelEntry
 	bool		valid;			/* descriptor verified for file_gen */
 	uint64		file_gen;
 	char		path[MAXPGPATH];
+	bool		opts_valid;		/* opts below are current */
+	KvsTableOptions opts;		/* filename points to opt_filename */
+	char		opt_filename[MAXPGPATH];
 } KvsRelEntry;
 
 typedef struct PendingDrop
@@ -78,7 +81,17 @@ kvs_rel_inval(Datum arg, Oid relid)
 	hash_seq_init(&st, kvs_rels);
 	while ((re = hash_seq_search(&st)) != NULL)
 		if (relid == InvalidOid || re->relid == relid)
+		{
 			re->valid = false;
+			re->opts_valid = false;
+		}
+}
+
+/* pg_foreign_table changed (ALTER FOREIGN TABLE ... OPTIONS): forget all */
+static void
+kvs_ftable_inval(Datum arg, int cacheid, uint32 hashvalue)
+{
+	kvs_rel_inval(arg, InvalidOid);
 }
 
 /*
@@ -216,6 +229,7 @@ kvs_handles_init(void)
 	kvs_rels = hash_create("kvs_fdw tables", 64, &ctl, HASH_ELEM | HASH_BLOBS);
 
 	CacheRegisterRelcacheCallback(kvs_rel_inval, (Datum) 0);
+	CacheRegisterSyscacheCallback(FOREIGNTABLEREL, kvs_ftable_inval, (Datum) 0);
 	RegisterXactCallback(kvs_xact_callback, NULL);
 	RegisterSubXactCallback(kvs_subxact_callback, NULL);
 }
@@ -226,6 +240,38 @@ kvs_default_path(Oid dboid, Oid relid, char *buf)
 	snprintf(buf, MAXPGPATH, "%s/kvs_fdw/%u_%u.kvs", DataDir, dboid, relid);
 }
 
+/* The table's options, read from the catalogs once per invalidation. */
+static KvsTableOptions *
+cached_options(Relation rel)
+{
+	Oid			relid = RelationGetRelid(rel);
+	KvsRelEntry *re;
+	bool		found;
+
+	if (kvs_rels == NULL)
+		kvs_handles_init();
+	re = hash_search(kvs_rels, &relid, HASH_ENTER, &found);
+	if (!found)
+	{
+		re->valid = false;
+		re->opts_valid = false;
+	}
+	if (!re->opts_valid)
+	{
+		KvsTableOptions o;
+
+		kvs_get_table_options(rel, &o);		/* may raise: nothing cached */
+		re->opts = o;
+		if (o.filename)
+		{
+			strlcpy(re->opt_filename, o.filename, MAXPGPATH);
+			re->opts.filename = re->opt_filename;
+		}
+		re->opts_valid = true;
+	}
+	return &re->opts;
+}
+
 void
 kvs_table_init(KvsTable *t, Relation rel)
 {
@@ -233,7 +279,9 @@ kvs_table_init(KvsTable *t, Relation rel)
 	t->relid = RelationGetRelid(rel);
 	t->relname = pstrdup(RelationGetRelationName(rel));
 	t->tupdesc = RelationGetDescr(rel);
-	kvs_get_table_options(rel, &t->opts);
+	t->opts = *cached_options(rel);
+	if (t->opts.filename)
+		t->opts.filename = pstrdup(t->opts.filename);
 	t->default_file = (t->opts.filename == NULL);
 	if (t->default_file)
 		kvs_default_path(MyDatabaseId, t->relid, t->path);
@@ -534,7 +582,10 @@ kvs_table_open(KvsTable *t)
 		kvs_handles_init();
 	re = hash_search(kvs_rels, &t->relid, HASH_ENTER, &found);
 	if (!found)
+	{
 		re->valid = false;
+		re->opts_valid = false;
+	}
 
 	/* reltype from the relcache (the relation is open in our callers) */
 	rel = RelationIdGetRelation(t->relid);
