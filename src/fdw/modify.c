@@ -34,6 +34,9 @@
 
 #define KVS_BATCH_SIZE 1000
 
+struct KvsModifyState;
+static bool insert_record(struct KvsModifyState *s, StringInfo k, StringInfo v);
+
 typedef struct KeyMove
 {
 	char	   *oldk;
@@ -57,7 +60,17 @@ typedef struct KvsModifyState
 	KeyMove    *moves;			/* queued key moves (UPDATE) */
 	int			nmoves;
 	int			maxmoves;
+	/* COPY FROM: rows encoded and written in batches */
+	bool		buffer_rows;
+	MemoryContext bufcxt;
+	StringInfoData *bk;
+	StringInfoData *bv;
+	int			nbuf;
+	size_t		bufbytes;
 } KvsModifyState;
+
+#define COPY_BATCH_ROWS		1000
+#define COPY_BATCH_BYTES	(4 * 1024 * 1024)
 
 void
 kvsAddForeignUpdateTargets(PlannerInfo *root, Index rtindex,
@@ -133,6 +146,38 @@ kvsBeginForeignInsert(ModifyTableState *mtstate, ResultRelInfo *rinfo)
 
 	if (plan != NULL && IsA(plan, ModifyTable))
 		s->onconflict_nothing = (plan->onConflictAction == ONCONFLICT_NOTHING);
+	else if (plan == NULL)
+	{
+		/*
+		 * COPY FROM (PG 15 has no batch API for it): keep encoded rows and
+		 * write them a batch per write section, so the lock is still taken
+		 * and released inside one callback.
+		 */
+		s->buffer_rows = true;
+		s->bufcxt = AllocSetContextCreate(s->cxt, "kvs_fdw copy batch",
+										  ALLOCSET_DEFAULT_SIZES);
+		s->bk = MemoryContextAlloc(s->cxt, sizeof(StringInfoData) * COPY_BATCH_ROWS);
+		s->bv = MemoryContextAlloc(s->cxt, sizeof(StringInfoData) * COPY_BATCH_ROWS);
+	}
+}
+
+/* Write the buffered COPY rows in one write section. */
+static void
+flush_rows(KvsModifyState *s)
+{
+	kvs		   *db = s->t.file->db;
+	int			i,
+				n = s->nbuf;
+
+	if (n == 0)
+		return;
+	s->nbuf = 0;
+	s->bufbytes = 0;
+	kvs_check_rc(kvs_begin(db, KVS_WRITE), db, s->t.path);
+	for (i = 0; i < n; i++)
+		(void) insert_record(s, &s->bk[i], &s->bv[i]);
+	kvs_check_rc(kvs_end(db), db, s->t.path);
+	MemoryContextReset(s->bufcxt);
 }
 
 static void
@@ -197,7 +242,7 @@ encode_row(KvsModifyState *s, TupleTableSlot *slot, StringInfo k, StringInfo v)
  * otherwise (ending the section first).
  */
 static bool
-insert_record(KvsModifyState *s, StringInfo k, StringInfo v)
+insert_record(struct KvsModifyState *s, StringInfo k, StringInfo v)
 {
 	kvs		   *db = s->t.file->db;
 	int			rc;
@@ -227,6 +272,19 @@ kvsExecForeignInsert(EState *estate, ResultRelInfo *rinfo,
 	MemoryContext old;
 	bool		inserted;
 
+	if (s->buffer_rows)
+	{
+		old = MemoryContextSwitchTo(s->bufcxt);
+		initStringInfo(&s->bk[s->nbuf]);
+		initStringInfo(&s->bv[s->nbuf]);
+		encode_row(s, slot, &s->bk[s->nbuf], &s->bv[s->nbuf]);
+		s->bufbytes += s->bk[s->nbuf].len + s->bv[s->nbuf].len;
+		s->nbuf++;
+		MemoryContextSwitchTo(old);
+		if (s->nbuf >= COPY_BATCH_ROWS || s->bufbytes >= COPY_BATCH_BYTES)
+			flush_rows(s);
+		return slot;
+	}
 	MemoryContextReset(s->tmpcxt);
 	old = MemoryContextSwitchTo(s->tmpcxt);
 	initStringInfo(&k);
@@ -521,6 +579,8 @@ end_modify(ResultRelInfo *rinfo)
 
 	if (s == NULL)
 		return;
+	if (s->buffer_rows)
+		flush_rows(s);
 	if (s->nmoves > 0)
 		apply_moves(s);
 	if (s->stamped)
