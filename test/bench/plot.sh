@@ -54,7 +54,7 @@ fi
 awk -F'\t' '$1 == "pgload" { v[$2, $4] = $5; t[$2] = 1 } END { for (x in t) print x, v[x, "copy_s"], v[x, "insert_s"] }' "$TSV" >"$D/load.dat"
 
 cat >"$D/p.gp" <<GP
-set terminal pngcairo size 1500,1100 font ",10"
+set terminal pngcairo size 1500,1100 font ",10" noenhanced
 set output "$PNG"
 set multiplot layout 2,3 title "kvs_fdw benchmark ($(basename "$TSV" .tsv))"
 set style data histograms
@@ -62,6 +62,7 @@ set style histogram clustered gap 1
 set style fill solid 0.8 border -1
 set key top right font ",8"
 set grid ytics
+set xtics font ",9"
 set logscale y
 set ylabel "million ops/s (log)"
 set title "Engine alone, 16 B keys / 100 B values, N=$N, cache > data"
