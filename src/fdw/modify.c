@@ -94,6 +94,19 @@ kvsPlanForeignModify(PlannerInfo *root, ModifyTable *plan,
 	return NIL;
 }
 
+/*
+ * Called in a write section before the statement's first put: take a
+ * statement stamp (cheap inside the section) unless a statement on this file
+ * already has one, so a cursor of this statement on the same file skips the
+ * records the statement writes (scan.c applies it before each batch).
+ */
+static void
+ensure_stamp(KvsModifyState *s)
+{
+	if (!s->stamped && s->t.file->stamp == 0)
+		s->stamped = kvs_file_set_stamp(s->t.file);
+}
+
 static KvsModifyState *
 begin_modify(EState *estate, ResultRelInfo *rinfo, CmdType op)
 {
@@ -111,7 +124,6 @@ begin_modify(EState *estate, ResultRelInfo *rinfo, CmdType op)
 	kvs_table_init(&s->t, rinfo->ri_RelationDesc);
 	kvs_table_open(&s->t);
 	MemoryContextSwitchTo(old);
-	s->stamped = kvs_file_set_stamp(s->t.file);
 	rinfo->ri_FdwState = s;
 	return s;
 }
@@ -247,6 +259,7 @@ insert_record(struct KvsModifyState *s, StringInfo k, StringInfo v)
 	kvs		   *db = s->t.file->db;
 	int			rc;
 
+	ensure_stamp(s);
 	/* KVS_EXISTS is an answer, not a failure: the section stays usable */
 	rc = kvs_put(db, k->data, k->len, v->data, v->len, KVS_NOOVERWRITE);
 	if (rc == KVS_EXISTS)
@@ -392,6 +405,7 @@ kvsExecForeignUpdate(EState *estate, ResultRelInfo *rinfo,
 		}
 		if (rc != KVS_OK)
 			kvs_report_error(rc, db, s->t.path);
+		ensure_stamp(s);
 		rc = kvs_put(db, k.data, k.len, v.data, v.len, 0);
 		if (rc != KVS_OK)
 			kvs_report_error(rc, db, s->t.path);
@@ -503,6 +517,7 @@ apply_moves(KvsModifyState *s)
 		else if (rc != KVS_NOTFOUND)
 			kvs_report_error(rc, db, s->t.path);
 	}
+	ensure_stamp(s);
 	for (i = 0; i < s->nmoves; i++)
 	{
 		if (!present[i])

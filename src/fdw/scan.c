@@ -63,6 +63,7 @@ typedef struct KvsScanState
 
 	/* full scan */
 	kvs_cursor *cur;
+	uint64		skipping;		/* statement stamp the cursor skips */
 	bool		done;
 
 	/* the current batch */
@@ -309,14 +310,22 @@ fetch_batch(KvsScanState *s)
 			kvs_report_error(rc, db, s->t.path);
 		}
 		s->t.file->ncursors++;
-		if (s->t.file->stamp != 0)
-			kvs_cursor_skip_stamp(s->cur, s->t.file->stamp);
+		s->skipping = 0;
 	}
 
 	own = (kvs_in_section(db) < 0);
 	if (own)
 		kvs_check_rc(kvs_begin(db, KVS_READ), db, s->t.path);
 	counters_start(s);
+	/*
+	 * A write statement on this file took a stamp since the last batch: skip
+	 * its records from now on (it wrote none before taking the stamp).
+	 */
+	if (s->cur != NULL && s->t.file->stamp != s->skipping)
+	{
+		s->skipping = s->t.file->stamp;
+		kvs_cursor_skip_stamp(s->cur, s->skipping);
+	}
 	while (s->nrows < cap && bytes < BATCH_BYTES)
 	{
 		kvs_slice	k,
@@ -468,7 +477,14 @@ kvs_acquire_sample(Relation rel, int elevel, HeapTuple *rows, int targrows,
 			bool		take = false;
 			int			slot = n;
 
-			vacuum_delay_point();
+			/* a read section per 1000 records, none while ANALYZE naps */
+			if (((uint64) seen % 1000) == 0)
+			{
+				if (kvs_in_section(t.file->db) >= 0)
+					kvs_check_rc(kvs_end(t.file->db), t.file->db, t.path);
+				vacuum_delay_point();
+				kvs_check_rc(kvs_begin(t.file->db, KVS_READ), t.file->db, t.path);
+			}
 			rc = kvs_cursor_next(cur, &k, &v);
 			if (rc == KVS_NOTFOUND)
 				break;
@@ -504,6 +520,8 @@ kvs_acquire_sample(Relation rel, int elevel, HeapTuple *rows, int targrows,
 	}
 	PG_FINALLY();
 	{
+		if (kvs_in_section(t.file->db) >= 0)
+			(void) kvs_end(t.file->db);
 		kvs_cursor_close(cur);
 		t.file->ncursors--;
 	}
