@@ -150,3 +150,21 @@ UPDATE sx SET id = id + 5000, n = bump(n);
 SELECT count(*), sum(n), min(id), max(id) FROM sx;
 INSERT INTO sx SELECT id + 10000, bump(n) FROM sx;
 SELECT count(*), sum(n) FROM sx;
+
+-- partitions: kvs tables with different keys under one partitioned table
+CREATE TABLE pm (a int, b text, c bigint) PARTITION BY LIST (b);
+CREATE FOREIGN TABLE pm1 PARTITION OF pm FOR VALUES IN ('x') SERVER kvs;
+CREATE FOREIGN TABLE pm2 (a int, b text, c bigint OPTIONS (key 'true')) SERVER kvs;
+ALTER TABLE pm ATTACH PARTITION pm2 FOR VALUES IN ('y');
+CREATE TABLE pm3 PARTITION OF pm FOR VALUES IN ('z');
+INSERT INTO pm VALUES (1, 'x', 10), (2, 'x', 20), (1, 'y', 10), (2, 'y', 20), (1, 'z', 1);
+COPY pm FROM STDIN;
+3	x	30
+3	y	30
+\.
+WITH u AS (UPDATE pm SET a = a + 100 RETURNING *) SELECT * FROM u ORDER BY b, a;
+WITH u AS (UPDATE pm SET c = c + 1 WHERE b = 'y' RETURNING *) SELECT * FROM u ORDER BY b, a;
+WITH d AS (DELETE FROM pm WHERE a = 101 RETURNING *) SELECT * FROM d ORDER BY b, a;
+SELECT tableoid::regclass, * FROM pm ORDER BY b, a;
+EXPLAIN (COSTS OFF) SELECT * FROM pm WHERE a = 102;
+DROP TABLE pm;

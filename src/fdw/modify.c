@@ -72,6 +72,23 @@ typedef struct KvsModifyState
 #define COPY_BATCH_ROWS		1000
 #define COPY_BATCH_BYTES	(4 * 1024 * 1024)
 
+/*
+ * The junk column carrying the old key.  Its name encodes the key column's
+ * position, type, typmod and collation: partitions of one table may have
+ * different keys, and the planner requires one Var shape per name.
+ */
+static char *
+key_junk_name(Relation rel)
+{
+	KvsTableOptions opts;
+	Form_pg_attribute att;
+
+	kvs_get_table_options(rel, &opts);
+	att = TupleDescAttr(RelationGetDescr(rel), opts.keyattno - 1);
+	return psprintf("kvs_key_%d_%u_%d_%u", opts.keyattno, att->atttypid,
+					att->atttypmod, att->attcollation);
+}
+
 void
 kvsAddForeignUpdateTargets(PlannerInfo *root, Index rtindex,
 						   RangeTblEntry *target_rte, Relation target_relation)
@@ -84,7 +101,7 @@ kvsAddForeignUpdateTargets(PlannerInfo *root, Index rtindex,
 	att = TupleDescAttr(RelationGetDescr(target_relation), opts.keyattno - 1);
 	var = makeVar(rtindex, opts.keyattno, att->atttypid, att->atttypmod,
 				  att->attcollation, 0);
-	add_row_identity_var(root, var, rtindex, "kvs_key");
+	add_row_identity_var(root, var, rtindex, key_junk_name(target_relation));
 }
 
 List *
@@ -144,9 +161,11 @@ kvsBeginForeignModify(ModifyTableState *mtstate, ResultRelInfo *rinfo,
 	{
 		Plan	   *subplan = outerPlanState(mtstate)->plan;
 
-		s->keyjunk = ExecFindJunkAttributeInTlist(subplan->targetlist, "kvs_key");
+		char	   *name = key_junk_name(rinfo->ri_RelationDesc);
+
+		s->keyjunk = ExecFindJunkAttributeInTlist(subplan->targetlist, name);
 		if (!AttributeNumberIsValid(s->keyjunk))
-			elog(ERROR, "could not find junk kvs_key column");
+			elog(ERROR, "could not find junk column %s", name);
 	}
 }
 
