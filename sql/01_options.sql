@@ -1,6 +1,10 @@
 -- 01_options: the extension, the wrapper, option validation and the GUC.
 CREATE EXTENSION kvs_fdw;
-\dx kvs_fdw
+SELECT extname, extversion = (SELECT default_version FROM pg_available_extensions
+                               WHERE name = 'kvs_fdw') AS default_version
+  FROM pg_extension WHERE extname = 'kvs_fdw';
+SELECT fdwname, fdwhandler::regproc, fdwvalidator::regproc FROM pg_foreign_data_wrapper;
+SELECT evtname, evtevent FROM pg_event_trigger;
 CREATE SERVER kvs FOREIGN DATA WRAPPER kvs_fdw;
 
 -- the default: the file lives in the data directory and belongs to the table
