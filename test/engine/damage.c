@@ -276,23 +276,23 @@ static int read_all(const char *p, int rdonly)
             kvs_open_errmsg());
         if (db)
             kvs_close(db);
-        return R_BAD;
+        { free(vb); return R_BAD; }
     }
     if (rc != KVS_OK) {
         if (!is_format_err(rc)) {
             bad("open returned %s: %s", kvs_strerror(rc), kvs_open_errmsg());
-            return R_BAD;
+            { free(vb); return R_BAD; }
         }
         if (!kvs_open_errmsg() || !*kvs_open_errmsg()) {
             bad("open failed with %s but no message", kvs_strerror(rc));
-            return R_BAD;
+            { free(vb); return R_BAD; }
         }
         if (rc == KVS_ECORRUPT && damaged_page == 0 && !mentions(kvs_open_errmsg(), "page") &&
             !mentions(kvs_open_errmsg(), "header")) {
             bad("open: ECORRUPT message names no page: %s", kvs_open_errmsg());
-            return R_NOPAGE;
+            { free(vb); return R_NOPAGE; }
         }
-        return R_DETECTED;
+        { free(vb); return R_DETECTED; }
     }
     /* gets: a value is right, or a clear error; never a wrong value or a loss */
     for (i = 0; i < NKEYS; i += (i < NBIG ? 1 : 7)) {
@@ -319,8 +319,12 @@ static int read_all(const char *p, int rdonly)
         n = 0;
         while ((rc = kvs_cursor_next(c, &k, &v)) == KVS_OK) {
             int ki;
+            char kz[64];
             n++;
-            if (k.len < 9 || sscanf((const char *)k.data, "key-%5d", &ki) != 1 || ki < 0 ||
+            /* slices are not NUL-terminated: copy before parsing */
+            memcpy(kz, k.data, k.len < sizeof kz - 1 ? k.len : sizeof kz - 1);
+            kz[k.len < sizeof kz - 1 ? k.len : sizeof kz - 1] = 0;
+            if (k.len < 9 || sscanf(kz, "key-%5d", &ki) != 1 || ki < 0 ||
                 ki >= NKEYS || key_of(ki, kb) != k.len || memcmp(kb, k.data, k.len) != 0) {
                 if (!lenient) {
                     bad("cursor returned an unknown key of %zu bytes", k.len);
