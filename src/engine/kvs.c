@@ -204,6 +204,7 @@ int kvs_open(const char *path, const kvs_options *optin, kvs **out)
         snprintf(open_errmsg, sizeof open_errmsg, "%.300s: %.320s", path, db->err.msg);
         os->close(fd);
         lh_free(&db->t);
+        pager_free(&db->pg);
         free(db->poolmem);
         free(db);
         return rc;
@@ -229,6 +230,7 @@ int kvs_close(kvs *db)
     if (rc)
         snprintf(open_errmsg, sizeof open_errmsg, "close: %.320s", db->err.msg);
     lh_free(&db->t);
+    pager_free(&db->pg);
     free(db->poolmem);
     free(db);
     return rc;
@@ -322,6 +324,12 @@ static int flush_section(kvs *db)
     rc = pager_store_header(&db->pg);
     if (rc)
         return rc;
+    /* drop the zero pages growth preallocated beyond the last page */
+    if (db->pg.extended && db->pg.phys_pages > db->pg.h.npages) {
+        rc = pager_set_size(&db->pg, db->pg.h.npages);
+        if (rc)
+            return rc;
+    }
     db->t.modified = 0;
     db->need_sync = 1;
     db->pg.extended = 0;

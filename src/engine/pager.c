@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <sys/file.h>
 #include <time.h>
 #include <xxhash.h>
@@ -133,22 +134,77 @@ int pager_write(pager *pg, uint32_t pgno, uint8_t *buf)
     return KVS_OK;
 }
 
-/* Grows the file to hold page pgno now, so a full disk is reported by the
- * operation that needs the page, before any existing page is rewritten.
- * The page is written as a sealed free-type page (not on the list). */
+int pager_write_run(pager *pg, uint32_t pgno, uint8_t **pages, uint32_t n)
+{
+    uint32_t i;
+    if (n == 1)
+        return pager_write(pg, pgno, pages[0]);
+    if (pg->rdonly)
+        return kvs_seterr(pg->err, KVS_ERDONLY, 0, "write to a read-only handle");
+    if (!pg->wbuf && !(pg->wbuf = malloc((size_t)PAGER_RUN * PG_SIZE)))
+        return kvs_seterr(pg->err, KVS_ENOMEM, 0, "out of memory");
+    for (i = 0; i < n; i++) {
+        pager_seal(pages[i], pgno + i);
+        memcpy(pg->wbuf + (size_t)i * PG_SIZE, pages[i], PG_SIZE);
+    }
+    if (pager_write_all(pg->os, pg->fd, pg->wbuf, (size_t)n * PG_SIZE, (off_t)pgno * PG_SIZE) != 0)
+        return kvs_seterrno(pg->err, errno, pgno, "write failed");
+    pg->writes += n;
+    return KVS_OK;
+}
+
+void pager_free(pager *pg)
+{
+    free(pg->wbuf);
+    pg->wbuf = NULL;
+}
+
+/* Makes sure the file holds page pgno now, so a full disk is reported by the
+ * operation that needs the page, before any existing page is rewritten.  The
+ * file grows by zero pages in chunks (1/16 of its size, 1..256 pages) to
+ * keep this to one write per many allocations; zero pages beyond the
+ * header's page count are ignored by readers and reused by later growth. */
 int pager_extend(pager *pg, uint32_t pgno)
 {
-    uint8_t page[PG_SIZE];
+    static const uint8_t zeros[64 * 1024];
+    uint32_t want, chunk;
     if (!pg->extended) {
         off_t sz = pg->os->filesize(pg->fd);
         if (sz < 0)
             return kvs_seterrno(pg->err, errno, pgno, "fstat failed");
         pg->extended = 1;
         pg->extended_from = sz;
+        pg->phys_pages = (uint32_t)(sz / PG_SIZE);
     }
-    memset(page, 0, sizeof page);
-    page[PG_TYPE] = KVS_PAGE_FREE;
-    return pager_write(pg, pgno, page);
+    if (pgno < pg->phys_pages)
+        return KVS_OK;
+    if (pg->rdonly)
+        return kvs_seterr(pg->err, KVS_ERDONLY, 0, "write to a read-only handle");
+    chunk = pg->phys_pages / 16;
+    chunk = chunk < 1 ? 1 : chunk > 256 ? 256 : chunk;
+    want = pg->phys_pages + chunk;
+    if (want < pgno + 1)
+        want = pgno + 1;
+    for (;;) {
+        off_t off = (off_t)pg->phys_pages * PG_SIZE, end = (off_t)want * PG_SIZE;
+        int failed = 0;
+        while (off < end) {
+            size_t n = (size_t)(end - off) < sizeof zeros ? (size_t)(end - off) : sizeof zeros;
+            if (pager_write_all(pg->os, pg->fd, zeros, n, off) != 0) {
+                failed = 1;
+                break;
+            }
+            off += (off_t)n;
+            pg->phys_pages = (uint32_t)(off / PG_SIZE);
+        }
+        if (!failed)
+            return KVS_OK;
+        if (pg->phys_pages > pgno)
+            return KVS_OK;          /* the chunk failed, but the page we need made it */
+        if (want == pgno + 1 || (errno != ENOSPC && errno != EDQUOT))
+            return kvs_seterrno(pg->err, errno, pgno, "cannot grow the file");
+        want = pgno + 1;            /* disk nearly full: try just the page we need */
+    }
 }
 
 int pager_discard_extension(pager *pg)

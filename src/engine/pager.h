@@ -66,6 +66,8 @@ typedef struct pager {
     kvs_hdr   h;              /* current header (may be ahead of disk in a write section) */
     int       extended;       /* file grown in this write section */
     off_t     extended_from;  /* its size before */
+    uint32_t  phys_pages;     /* whole pages the file holds (valid while extended) */
+    uint8_t  *wbuf;           /* coalesced writes (PAGER_RUN pages), allocated on first use */
     uint64_t  reads, writes;  /* pages */
     uint8_t   hbuf[PG_SIZE];  /* header page image */
 } pager;
@@ -85,6 +87,11 @@ void     pager_init(pager *pg, const kvs_os *os, int fd, int rdonly, kvs_err *er
 int      pager_read(pager *pg, uint32_t pgno, uint8_t *buf);    /* + checksum */
 int      pager_read_raw(pager *pg, uint32_t pgno, uint8_t *buf); /* no checks */
 int      pager_write(pager *pg, uint32_t pgno, uint8_t *buf);   /* seals buf */
+#define  PAGER_RUN 64
+/* Writes n <= PAGER_RUN consecutive pages starting at pgno in one call
+ * (each sealed in place first). */
+int      pager_write_run(pager *pg, uint32_t pgno, uint8_t **pages, uint32_t n);
+void     pager_free(pager *pg);
 int      pager_extend(pager *pg, uint32_t pgno);   /* allocate page pgno on disk now */
 int      pager_load_header(pager *pg);             /* read + validate page 0, size */
 int      pager_store_header(pager *pg);

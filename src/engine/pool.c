@@ -278,14 +278,25 @@ int pool_flush(pool *p)
                 p->sortbuf[n++] = ((uint64_t)f->pgno << 32) | i;
         }
         qsort(p->sortbuf, n, sizeof(uint64_t), cmp_u64);
-        for (i = 0; i < n; i++) {
-            uint32_t fi = (uint32_t)p->sortbuf[i];
-            int rc = pager_write(p->pg, p->fr[fi].pgno, pool_page(p, fi));
+        /* runs of consecutive page numbers go out in one write each */
+        for (i = 0; i < n;) {
+            uint8_t *run[PAGER_RUN];
+            uint32_t first = (uint32_t)(p->sortbuf[i] >> 32), k = 0, j;
+            int rc;
+            while (i + k < n && k < PAGER_RUN && (uint32_t)(p->sortbuf[i + k] >> 32) == first + k) {
+                run[k] = pool_page(p, (uint32_t)p->sortbuf[i + k]);
+                k++;
+            }
+            rc = pager_write_run(p->pg, first, run, k);
             if (rc)
                 return rc;
-            p->writes++;
-            p->fr[fi].dirty = 0;
-            p->ndirty--;
+            for (j = 0; j < k; j++) {
+                uint32_t fi = (uint32_t)p->sortbuf[i + j];
+                p->writes++;
+                p->fr[fi].dirty = 0;
+                p->ndirty--;
+            }
+            i += k;
         }
     }
     for (pass = 0; pass < (int)p->nframes; pass++)

@@ -84,6 +84,7 @@ int main(void)
     close(fd);
     unlink(path);
     free(mem);
+    pager_free(&pg);
     tap_diag("dir: %d checks", tap_n);
     return tap_done();
 }

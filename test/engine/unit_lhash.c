@@ -248,6 +248,7 @@ int main(void)
     unlink(path);
     lh_free(&t);
     free(mem);
+    pager_free(&pg);
     tap_diag("lhash: %d checks", tap_n);
     return tap_done();
 }

@@ -182,6 +182,7 @@ int main(void)
     }
     close(fd);
     unlink(path);
+    pager_free(&pg);
     tap_diag("pager: %d checks", tap_n);
     return tap_done();
 }

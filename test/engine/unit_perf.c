@@ -6,7 +6,8 @@
  * keys), so the ff-75 goal (<= 1.1 pages per get) is asserted; times are
  * only printed.
  *
- *   unit_perf [-n RECORDS] [-c CACHE_PAGES] [-b SECTION_OPS]   (default 200000, 1000, 10000)
+ *   unit_perf [-n RECORDS] [-c CACHE_PAGES] [-b SECTION_OPS] [-f FILLFACTOR]...
+ *   (defaults 200000 records, 1000 frames, 10000 operations per section, ff 50 75 90)
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,20 +37,21 @@ int main(int argc, char **argv)
 {
     long n = 200000, i, batch = 10000;
     uint32_t cache = 1000;
-    static const uint32_t ffs[] = { 50, 75, 90 };
-    unsigned f;
+    uint32_t ffs[16] = { 50, 75, 90 };
+    unsigned f, nff = 3, userff = 0;
     int opt;
     char path[128];
     unsigned char k[16], v[100];
-    while ((opt = getopt(argc, argv, "n:c:b:")) != -1) {
+    while ((opt = getopt(argc, argv, "n:c:b:f:")) != -1) {
         if (opt == 'n') n = atol(optarg);
         else if (opt == 'c') cache = (uint32_t)atol(optarg);
         else if (opt == 'b') batch = atol(optarg);
+        else if (opt == 'f' && userff < 16) { ffs[userff++] = (uint32_t)atol(optarg); nff = userff; }
         else { fprintf(stderr, "usage: unit_perf [-n N] [-c CACHE] [-b BATCH]\n"); return 2; }
     }
     snprintf(path, sizeof path, "/tmp/unit_perf.%d.kvs", (int)getpid());
     memset(v, 'v', sizeof v);
-    for (f = 0; f < sizeof ffs / sizeof ffs[0]; f++) {
+    for (f = 0; f < nff; f++) {
         kvs_options o;
         kvs *db;
         kvs_stats st;

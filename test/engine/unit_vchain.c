@@ -106,6 +106,7 @@ int main(void)
     free(src);
     free(dst);
     free(mem);
+    pager_free(&pg);
     tap_diag("vchain: %d checks", tap_n);
     return tap_done();
 }
