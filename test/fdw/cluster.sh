@@ -169,9 +169,15 @@ for s in A B C; do
 done
 sess_run B "INSERT INTO shared VALUES (1001, 'from B');" >/dev/null
 is "$(sess_run A "SELECT val FROM shared WHERE id = 1001;")" "from B" "A's lookup sees B's insert"
+# A prepared statement, run often enough to switch to its generic plan.
+is "$(sess_run A "PREPARE get(bigint) AS SELECT val FROM shared WHERE id = \$1;
+                  EXECUTE get(1001); EXECUTE get(1001); EXECUTE get(1001);
+                  EXECUTE get(1001); EXECUTE get(1001); EXECUTE get(1001);" | grep -v PREPARE | sort -u)" "from B" \
+    "A's prepared lookup (generic plan) sees B's insert"
 is "$(sess_run C "SELECT count(*) FROM shared;")" "101" "C's scan sees B's insert"
 sess_run C "UPDATE shared SET val = 'from C' WHERE id = 1001;" >/dev/null
 is "$(sess_run A "SELECT val FROM shared WHERE id = 1001;")" "from C" "A sees C's update"
+is "$(sess_run A "EXECUTE get(1001);")" "from C" "A's prepared lookup sees C's update"
 is "$(sess_run B "SELECT val FROM shared WHERE id = 1001;")" "from C" "B sees C's update of its row"
 sess_run A "DELETE FROM shared WHERE id = 1001;" >/dev/null
 is "$(sess_run B "SELECT count(*) FROM shared WHERE id = 1001;")" "0" "B sees A's delete (lookup)"
