@@ -124,6 +124,8 @@ int         kvs_in_section(const kvs *db);      /* -1 none, KVS_READ, KVS_WRITE 
 /* ---- records -------------------------------------------------------------- */
 #define KVS_NOOVERWRITE 0x1   /* put: insert only; KVS_EXISTS if key present */
 
+/* get and delete of a key longer than KVS_MAX_KEY return KVS_NOTFOUND (no
+ * such key can exist); put returns KVS_ETOOBIG. */
 int         kvs_get(kvs *db, const void *key, size_t klen, kvs_slice *val);
 int         kvs_put(kvs *db, const void *key, size_t klen,
                     const void *val, size_t vlen, int flags);
@@ -145,7 +147,10 @@ void        kvs_set_stamp(kvs *db, uint64_t stamp);
  * by bit-reversed hash, which splits never reorder).  A record inserted or
  * deleted during the scan may or may not be seen.  Each kvs_cursor_next runs
  * in the caller's section or an implicit read section of its own, so a host
- * need not hold the lock between rows. */
+ * need not hold the lock between rows.  A step collects (copies) the records
+ * of one bucket; outside a section, later steps return the rest of that copy
+ * without locking the file again unless this handle wrote in between, so a
+ * value may be as of a moment earlier in the scan. */
 int         kvs_cursor_open(kvs *db, kvs_cursor **out);
 void        kvs_cursor_skip_stamp(kvs_cursor *c, uint64_t stamp);
 int         kvs_cursor_next(kvs_cursor *c, kvs_slice *key, kvs_slice *val); /* KVS_NOTFOUND at end */
@@ -226,6 +231,9 @@ typedef struct kvs_slot_info {
 #define KVS_SLOT_STAMPED   0x2
 
 int         kvs_page_info_get(kvs *db, uint32_t pageno, kvs_page_info *pi);
+/* KVS_NOTFOUND when slot >= the page's slot count; KVS_EINVAL for a page that
+ * is not a bucket/overflow page or beyond the file.  si->key points into the
+ * handle, valid until the next call. */
 int         kvs_page_slot(kvs *db, uint32_t pageno, uint32_t slot, kvs_slot_info *si);
 
 /* ---- errors ------------------------------------------------------------------ */

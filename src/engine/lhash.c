@@ -695,6 +695,29 @@ static int collect(lh_cursor *c)
     return KVS_OK;
 }
 
+int lh_cursor_next_cached(lh_cursor *c, kvs_slice *key, kvs_slice *val)
+{
+    const lh_ent *e;
+    rec_view r;
+    if (c->done || !c->valid || c->epoch != c->t->epoch || c->idx >= c->n)
+        return KVS_NOTFOUND;
+    e = &c->ents[c->idx];
+    rec_parse(c->buf + e->off, &r);
+    if (r.flags & REC_EXTERNAL)
+        return KVS_NOTFOUND;
+    c->idx++;
+    c->lb_rev = e->rev;
+    c->lb_strict = 1;
+    c->lb_klen = r.klen;
+    if (r.klen)
+        memcpy(c->lb_key, r.key, r.klen);
+    key->data = r.key;
+    key->len = r.klen;
+    val->data = r.val;
+    val->len = r.vlen;
+    return KVS_OK;
+}
+
 int lh_cursor_next(lh_cursor *c, kvs_slice *key, kvs_slice *val)
 {
     lh *t = c->t;

@@ -75,5 +75,9 @@ typedef struct lh_cursor {
 void lh_cursor_init(lh_cursor *c, lh *t);
 void lh_cursor_free(lh_cursor *c);
 int  lh_cursor_next(lh_cursor *c, kvs_slice *key, kvs_slice *val);
+/* The next record if the current bucket's sorted copy still holds it and it
+ * needs no page read (inline value): KVS_OK, else KVS_NOTFOUND (call
+ * lh_cursor_next inside a section). */
+int  lh_cursor_next_cached(lh_cursor *c, kvs_slice *key, kvs_slice *val);
 
 #endif
