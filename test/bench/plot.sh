@@ -8,7 +8,7 @@ TSV=$1
 PNG=$2
 D=$(mktemp -d /tmp/kvs_plot.XXXXXX)
 trap 'rm -rf "$D"' EXIT
-PHASES="load get absent replace get1 put1 delete scan cold"
+PHASES="load get absent replace get1 put1 delete scan cold disk"
 
 engines() { awk -F'\t' -v l="$1" '$1 == l && $7 == "get" { print $6 }' "$TSV"; }
 table() {   # table LABEL -> D/LABEL.dat: phase, one column of Mops/s per engine
