@@ -368,28 +368,48 @@ kvsGetForeignPaths(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid)
 	}
 }
 
-/* A short text for EXPLAIN: "id = 42", "id = ANY (...)", "id = o.x". */
+/*
+ * The value side of a lookup for EXPLAIN.  Expressions without Vars deparse
+ * normally; for join lookups, outer columns print as alias.column and simple
+ * operators over them as (a op b); anything else as "(outer expression)".
+ */
 static char *
-describe_lookup(PlannerInfo *root, KvsRelInfo *ri, RelOptInfo *baserel, KeyQual *kq)
+describe_value(PlannerInfo *root, KvsRelInfo *ri, Oid relid, Expr *v)
 {
-	Expr	   *v = strip_relabel(kq->value);
-	RangeTblEntry *rte = planner_rt_fetch(baserel->relid, root);
-	char	   *val;
-
+	v = strip_relabel(v);
 	if (!contain_var_clause((Node *) v))
-		val = deparse_expression((Node *) v,
-								 deparse_context_for(ri->relname, rte->relid),
-								 false, false);
-	else if (IsA(v, Var) && ((Var *) v)->varlevelsup == 0)
+		return deparse_expression((Node *) v, deparse_context_for(ri->relname, relid),
+								  false, false);
+	if (IsA(v, Var) && ((Var *) v)->varlevelsup == 0 &&
+		((Var *) v)->varno > 0 && ((Var *) v)->varno < (Index) root->simple_rel_array_size)
 	{
 		Var		   *var = (Var *) v;
 		RangeTblEntry *orte = planner_rt_fetch(var->varno, root);
 
-		val = psprintf("%s.%s", quote_identifier(orte->eref->aliasname),
-					   quote_identifier(get_rte_attribute_name(orte, var->varattno)));
+		if (var->varattno > 0 && orte->eref != NULL)
+			return psprintf("%s.%s", quote_identifier(orte->eref->aliasname),
+							quote_identifier(get_rte_attribute_name(orte, var->varattno)));
 	}
-	else
-		val = pstrdup("(outer row expression)");
+	if (IsA(v, OpExpr) && list_length(((OpExpr *) v)->args) == 2)
+	{
+		OpExpr	   *op = (OpExpr *) v;
+		char	   *name = get_opname(op->opno);
+
+		if (name != NULL)
+			return psprintf("(%s %s %s)",
+							describe_value(root, ri, relid, linitial(op->args)), name,
+							describe_value(root, ri, relid, lsecond(op->args)));
+	}
+	return pstrdup("(outer expression)");
+}
+
+/* A short text for EXPLAIN: "id = 42", "id = ANY (...)", "id = o.x". */
+static char *
+describe_lookup(PlannerInfo *root, KvsRelInfo *ri, RelOptInfo *baserel, KeyQual *kq)
+{
+	RangeTblEntry *rte = planner_rt_fetch(baserel->relid, root);
+	char	   *val = describe_value(root, ri, rte->relid, kq->value);
+
 	if (kq->kind == KVS_SCAN_LOOKUP_ANY)
 		return psprintf("%s = ANY (%s)", quote_identifier(ri->keyname), val);
 	return psprintf("%s = %s", quote_identifier(ri->keyname), val);
