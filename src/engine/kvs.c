@@ -306,11 +306,14 @@ int kvs_begin(kvs *db, int mode)
  * the header; the file keeps what it had (see README for dirty evictions). */
 static void discard(kvs *db)
 {
+    int rc;
     pool_drop_all(&db->pool);
     db->t.epoch++;
-    if (pager_load_header(&db->pg) != KVS_OK) {
+    rc = pager_load_header(&db->pg);
+    if (rc != KVS_OK) {
         db->loaded = 0;
-        db->poisoned = 1;
+        if (rc == KVS_ECORRUPT || rc == KVS_ENOTKVS || rc == KVS_EVERSION || rc == KVS_ETRUNCATED)
+            db->poisoned = 1;
     }
     pager_discard_extension(&db->pg);
 }
@@ -379,7 +382,7 @@ int kvs_end(kvs *db)
         }                                                                       \
         rc_ = (call);                                                           \
         if (is_failure(rc_)) {                                                  \
-            if (rc_ == KVS_ECORRUPT)                                            \
+            if (rc_ == KVS_ECORRUPT || rc_ == KVS_ETRUNCATED)                   \
                 (db)->poisoned = 1;                                             \
             if ((db)->section == KVS_WRITE)                                     \
                 (db)->failed = rc_;                                             \
