@@ -5,14 +5,18 @@
 # concurrent clients, or a file we damage behind the server's back:
 #   1. rows survive a clean restart and an immediate (crash) shutdown;
 #   2. several long-lived sessions read and write one table, and each sees
-#      the others' writes on its next statement (the engine's change counter);
+#      the others' writes on its next statement (the engine's change counter),
+#      also through a prepared statement; a cursor left open while another
+#      session splits buckets returns every row exactly once;
 #   3. pgbench clients insert (ON CONFLICT DO NOTHING), update, delete, move
 #      keys and read overlapping keys of one kvs table at once, applying the
 #      same changes to a heap reference table; afterwards the two agree and
 #      kvs_fdw_check() is clean, and no pgbench transaction failed;
-#   4. a damaged file gives XX001 naming the damaged page, is not written to,
-#      and the server stays up; a foreign file (a copy of /etc/passwd) gives a
-#      clear error and is not written to either.
+#      then six bulk loaders (COPY, INSERT ... SELECT) fill one table at once;
+#   4. a damaged file (a page overwritten or zeroed, the header overwritten,
+#      the file truncated) gives XX001 naming the page, is not written to by
+#      reads, and the server stays up; a foreign file (a copy of /etc/passwd)
+#      gives a clear error and is not written to either.
 #
 # Assumes the extension is built and installed (test/run does that first).
 # Runs as root (the cluster then runs as the "postgres" OS user, see
@@ -354,7 +358,7 @@ like "$(q "SELECT count(*) FILTER (WHERE k > 500) || ' ' || sum(n) FROM cb")" '^
 q "SELECT 'kvs rows ' || count(*) || ', moved ' || count(*) FILTER (WHERE k > 500) || ', increments ' || sum(n) FROM cb" | diag
 is "$(q "SELECT count(*) FROM kvs_fdw_check('cb')" 2>&1)" "0" "phase B: kvs_fdw_check clean"
 
-# ---- 3c. bulk loads at once --------------------------------------------------------
+# ---- 3b. bulk loads at once --------------------------------------------------------
 # Four COPY clients and two INSERT ... SELECT clients load disjoint key ranges
 # of one table at the same time (the FDW's buffered-batch path, with bucket
 # splits racing), while a reader counts the rows over and over: a row present
