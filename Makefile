@@ -30,6 +30,7 @@ FDW_OBJS = \
 	src/fdw/planner.o \
 	src/fdw/scan.o \
 	src/fdw/modify.o \
+	src/fdw/direct.o \
 	src/fdw/functions.o \
 	src/fdw/errors.o
 

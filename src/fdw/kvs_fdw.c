@@ -2,7 +2,7 @@
  * kvs_fdw.c - the handler of the kvs_fdw foreign data wrapper: module
  * initialisation (the kvs_fdw.cache_size GUC, transaction hooks) and the
  * FdwRoutine, its callbacks listed in fdwapi.h's order.  The callbacks
- * themselves live in planner.c, scan.c and modify.c.
+ * themselves live in planner.c, scan.c, modify.c and direct.c.
  */
 #include "postgres.h"
 
@@ -68,10 +68,15 @@ kvs_fdw_handler(PG_FUNCTION_ARGS)
 	r->BeginForeignInsert = kvsBeginForeignInsert;
 	r->EndForeignInsert = kvsEndForeignInsert;
 	r->IsForeignRelUpdatable = kvsIsForeignRelUpdatable;
+	r->PlanDirectModify = kvsPlanDirectModify;
+	r->BeginDirectModify = kvsBeginDirectModify;
+	r->IterateDirectModify = kvsIterateDirectModify;
+	r->EndDirectModify = kvsEndDirectModify;
 
 	/* EXPLAIN */
 	r->ExplainForeignScan = kvsExplainForeignScan;
 	r->ExplainForeignModify = kvsExplainForeignModify;
+	r->ExplainDirectModify = kvsExplainDirectModify;
 
 	/* ANALYZE */
 	r->AnalyzeForeignTable = kvsAnalyzeForeignTable;

@@ -10,6 +10,7 @@
  *   planner.c    key-qual recognition, paths, plans, row estimates
  *   scan.c       scans (lookup and full), EXPLAIN, ANALYZE sampling
  *   modify.c     INSERT/UPDATE/DELETE/COPY/TRUNCATE
+ *   direct.c     UPDATE/DELETE by key as one read-modify-write per key
  *   functions.c  kvs_fdw_stats/check/page/cache_stats/reset_stats
  *   errors.c     kvs_report_error(): engine codes -> SQLSTATEs
  */
@@ -109,6 +110,15 @@ extern ForeignScan *kvsGetForeignPlan(PlannerInfo *root, RelOptInfo *baserel,
 									  Plan *outer_plan);
 
 /* ---- scan (scan.c) ------------------------------------------------------ */
+typedef struct KeyImage
+{
+	char	   *data;
+	size_t		len;
+} KeyImage;
+
+extern void kvs_lookup_keys(ExprState *valstate, ExprContext *econtext, int kind,
+							Oid keytype, Oid valtype, MemoryContext cxt,
+							KeyImage **keysp, int *nkeysp);
 extern void kvsBeginForeignScan(ForeignScanState *node, int eflags);
 extern TupleTableSlot *kvsIterateForeignScan(ForeignScanState *node);
 extern void kvsReScanForeignScan(ForeignScanState *node);
@@ -157,6 +167,15 @@ extern void kvsExplainForeignModify(ModifyTableState *mtstate,
 									struct ExplainState *es);
 extern void kvsExecForeignTruncate(List *rels, DropBehavior behavior,
 								   bool restart_seqs);
+
+/* ---- direct UPDATE/DELETE by key (direct.c) ----------------------------- */
+extern bool kvsPlanDirectModify(PlannerInfo *root, ModifyTable *plan,
+								Index resultRelation, int subplan_index);
+extern void kvsBeginDirectModify(ForeignScanState *node, int eflags);
+extern TupleTableSlot *kvsIterateDirectModify(ForeignScanState *node);
+extern void kvsEndDirectModify(ForeignScanState *node);
+extern void kvsExplainDirectModify(ForeignScanState *node,
+								   struct ExplainState *es);
 
 /* ---- errors (errors.c) -------------------------------------------------- */
 extern void kvs_report_error(int rc, kvs *db, const char *path)

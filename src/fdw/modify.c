@@ -45,6 +45,8 @@ typedef struct KeyMove
 	size_t		newlen;
 	char	   *val;
 	size_t		vallen;
+	char	   *oldval;			/* the value the statement read, or NULL */
+	size_t		oldvallen;
 } KeyMove;
 
 typedef struct KvsModifyState
@@ -52,6 +54,7 @@ typedef struct KvsModifyState
 	KvsTable	t;
 	CmdType		op;
 	AttrNumber	keyjunk;		/* "kvs_key" in the plan's output */
+	AttrNumber	wholerow;		/* the old row (UPDATE), or 0 */
 	bool		onconflict_nothing;
 	bool		has_returning;
 	bool		stamped;		/* owns the file's statement stamp */
@@ -166,6 +169,7 @@ kvsBeginForeignModify(ModifyTableState *mtstate, ResultRelInfo *rinfo,
 		s->keyjunk = ExecFindJunkAttributeInTlist(subplan->targetlist, name);
 		if (!AttributeNumberIsValid(s->keyjunk))
 			elog(ERROR, "could not find junk column %s", name);
+		s->wholerow = ExecFindJunkAttributeInTlist(subplan->targetlist, "wholerow");
 	}
 }
 
@@ -390,6 +394,53 @@ old_key_image(KvsModifyState *s, TupleTableSlot *planSlot, StringInfo k)
 	kvs_encode_key(s->t.tupdesc, s->t.opts.keyattno, d, k);
 }
 
+/*
+ * The value bytes of the row as the statement read it (from the "wholerow"
+ * junk column the planner adds to UPDATEs of foreign tables).  False if
+ * there is none.
+ */
+static bool
+old_value_image(KvsModifyState *s, TupleTableSlot *planSlot, StringInfo out)
+{
+	TupleDesc	td = s->t.tupdesc;
+	HeapTupleData tup;
+	Datum	   *values;
+	bool	   *nulls;
+	bool		isnull;
+	Datum		d;
+
+	if (!AttributeNumberIsValid(s->wholerow))
+		return false;
+	d = ExecGetJunkAttribute(planSlot, s->wholerow, &isnull);
+	if (isnull)
+		return false;
+	tup.t_data = DatumGetHeapTupleHeader(d);
+	tup.t_len = HeapTupleHeaderGetDatumLength(tup.t_data);
+	ItemPointerSetInvalid(&tup.t_self);
+	tup.t_tableOid = InvalidOid;
+	values = palloc(sizeof(Datum) * td->natts);
+	nulls = palloc(sizeof(bool) * td->natts);
+	heap_deform_tuple(&tup, td, values, nulls);
+	kvs_encode_value(td, s->t.opts.keyattno, values, nulls, out);
+	return true;
+}
+
+/*
+ * There are no row locks: if another session changed the row between our
+ * read and our write, writing would silently lose its change.  Fail the
+ * statement instead, as REPEATABLE READ does (the client may retry).
+ */
+static void
+concurrent_update_error(KvsModifyState *s)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+			 errmsg("could not serialize access due to concurrent update"),
+			 errdetail("A row of foreign table \"%s\" changed after this statement read it.",
+					   s->t.relname),
+			 errhint("Retry the statement.")));
+}
+
 TupleTableSlot *
 kvsExecForeignUpdate(EState *estate, ResultRelInfo *rinfo,
 					 TupleTableSlot *slot, TupleTableSlot *planSlot)
@@ -398,7 +449,9 @@ kvsExecForeignUpdate(EState *estate, ResultRelInfo *rinfo,
 	kvs		   *db = s->t.file->db;
 	StringInfoData ok,
 				k,
-				v;
+				v,
+				ov;
+	bool		have_ov;
 	MemoryContext old;
 	kvs_slice	cur;
 	int			rc;
@@ -408,7 +461,9 @@ kvsExecForeignUpdate(EState *estate, ResultRelInfo *rinfo,
 	initStringInfo(&ok);
 	initStringInfo(&k);
 	initStringInfo(&v);
+	initStringInfo(&ov);
 	old_key_image(s, planSlot, &ok);
+	have_ov = old_value_image(s, planSlot, &ov);
 	encode_row(s, slot, &k, &v);
 
 	if (ok.len == k.len && memcmp(ok.data, k.data, k.len) == 0)
@@ -424,6 +479,11 @@ kvsExecForeignUpdate(EState *estate, ResultRelInfo *rinfo,
 		}
 		if (rc != KVS_OK)
 			kvs_report_error(rc, db, s->t.path);
+		if (have_ov && (cur.len != (size_t) ov.len || memcmp(cur.data, ov.data, ov.len) != 0))
+		{
+			(void) kvs_end(db);
+			concurrent_update_error(s);
+		}
 		ensure_stamp(s);
 		rc = kvs_put(db, k.data, k.len, v.data, v.len, 0);
 		if (rc != KVS_OK)
@@ -452,6 +512,14 @@ kvsExecForeignUpdate(EState *estate, ResultRelInfo *rinfo,
 		m->val = palloc(v.len + 1);
 		memcpy(m->val, v.data, v.len);
 		m->vallen = v.len;
+		m->oldval = NULL;
+		m->oldvallen = 0;
+		if (have_ov)
+		{
+			m->oldval = palloc(ov.len + 1);
+			memcpy(m->oldval, ov.data, ov.len);
+			m->oldvallen = ov.len;
+		}
 	}
 	MemoryContextSwitchTo(old);
 	return slot;
@@ -515,6 +583,20 @@ apply_moves(KvsModifyState *s)
 		OldKey		probe;
 
 		CHECK_FOR_INTERRUPTS();
+		/* the row must still be as the statement read it (or gone) */
+		if (s->moves[i].oldval != NULL)
+		{
+			rc = kvs_get(db, s->moves[i].oldk, s->moves[i].oldlen, &v);
+			if (rc == KVS_OK &&
+				(v.len != s->moves[i].oldvallen ||
+				 memcmp(v.data, s->moves[i].oldval, v.len) != 0))
+			{
+				(void) kvs_end(db);
+				concurrent_update_error(s);
+			}
+			if (rc != KVS_OK && rc != KVS_NOTFOUND)
+				kvs_report_error(rc, db, s->t.path);
+		}
 		rc = kvs_get(db, s->moves[i].newk, s->moves[i].newlen, &v);
 		if (rc == KVS_NOTFOUND)
 			continue;

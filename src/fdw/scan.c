@@ -35,12 +35,6 @@
 #define BATCH_ROWS	256
 #define BATCH_BYTES (256 * 1024)
 
-typedef struct KeyImage
-{
-	char	   *data;
-	size_t		len;
-} KeyImage;
-
 typedef struct KvsScanState
 {
 	KvsTable	t;
@@ -164,39 +158,40 @@ cmp_image(const void *a, const void *b)
 {
 	const KeyImage *x = a,
 			   *y = b;
-	int			c;
 
 	if (x->len != y->len)
 		return x->len < y->len ? -1 : 1;
-	c = memcmp(x->data, y->data, x->len);
-	return c;
+	return memcmp(x->data, y->data, x->len);
 }
 
-/* Evaluate the lookup value(s) into distinct key images. */
-static void
-prepare_keys(ForeignScanState *node, KvsScanState *s)
+/*
+ * Evaluate a lookup's value expression (kind KVS_SCAN_LOOKUP: one value;
+ * KVS_SCAN_LOOKUP_ANY: an array) into distinct key images, allocated in cxt.
+ * NULLs and values no key of keytype can equal are dropped.  Runs outside
+ * any section: the expression may run a sub-select.
+ */
+void
+kvs_lookup_keys(ExprState *valstate, ExprContext *econtext, int kind,
+				Oid keytype, Oid valtype, MemoryContext cxt,
+				KeyImage **keysp, int *nkeysp)
 {
-	ExprContext *econtext = node->ss.ps.ps_ExprContext;
-	MemoryContext old;
+	MemoryContext old = MemoryContextSwitchTo(cxt);
+	KeyImage   *keys = NULL;
+	int			nkeys = 0;
 	Datum		v;
 	bool		isnull;
 	StringInfoData buf;
 
-	MemoryContextReset(s->keycxt);
-	old = MemoryContextSwitchTo(s->keycxt);
-	s->nkeys = 0;
-	s->keypos = 0;
-	v = ExecEvalExpr(s->valstate, econtext, &isnull);
-	if (!isnull && s->kind == KVS_SCAN_LOOKUP)
+	v = ExecEvalExpr(valstate, econtext, &isnull);
+	if (!isnull && kind == KVS_SCAN_LOOKUP)
 	{
 		initStringInfo(&buf);
-		s->keys = palloc(sizeof(KeyImage));
-		if (kvs_key_image_from(s->keytype, s->valtype, v, &buf) &&
-			buf.len <= KVS_MAX_KEY)
+		keys = palloc(sizeof(KeyImage));
+		if (kvs_key_image_from(keytype, valtype, v, &buf) && buf.len <= KVS_MAX_KEY)
 		{
-			s->keys[0].data = buf.data;
-			s->keys[0].len = buf.len;
-			s->nkeys = 1;
+			keys[0].data = buf.data;
+			keys[0].len = buf.len;
+			nkeys = 1;
 		}
 	}
 	else if (!isnull)
@@ -214,30 +209,42 @@ prepare_keys(ForeignScanState *node, KvsScanState *s)
 		get_typlenbyvalalign(ARR_ELEMTYPE(arr), &elmlen, &elmbyval, &elmalign);
 		deconstruct_array(arr, ARR_ELEMTYPE(arr), elmlen, elmbyval, elmalign,
 						  &elems, &nulls, &n);
-		s->keys = palloc(sizeof(KeyImage) * Max(n, 1));
+		keys = palloc(sizeof(KeyImage) * Max(n, 1));
 		for (i = 0; i < n; i++)
 		{
 			if (nulls[i])
 				continue;
 			initStringInfo(&buf);
-			if (!kvs_key_image_from(s->keytype, s->valtype, elems[i], &buf) ||
+			if (!kvs_key_image_from(keytype, valtype, elems[i], &buf) ||
 				buf.len > KVS_MAX_KEY)
 				continue;
-			s->keys[s->nkeys].data = buf.data;
-			s->keys[s->nkeys].len = buf.len;
-			s->nkeys++;
+			keys[nkeys].data = buf.data;
+			keys[nkeys].len = buf.len;
+			nkeys++;
 		}
 		/* each key once */
-		if (s->nkeys > 1)
+		if (nkeys > 1)
 		{
-			qsort(s->keys, s->nkeys, sizeof(KeyImage), cmp_image);
-			for (i = 1, j = 1; i < s->nkeys; i++)
-				if (cmp_image(&s->keys[i], &s->keys[j - 1]) != 0)
-					s->keys[j++] = s->keys[i];
-			s->nkeys = j;
+			qsort(keys, nkeys, sizeof(KeyImage), cmp_image);
+			for (i = 1, j = 1; i < nkeys; i++)
+				if (cmp_image(&keys[i], &keys[j - 1]) != 0)
+					keys[j++] = keys[i];
+			nkeys = j;
 		}
 	}
 	MemoryContextSwitchTo(old);
+	*keysp = keys;
+	*nkeysp = nkeys;
+}
+
+/* Evaluate the lookup value(s) of this scan into distinct key images. */
+static void
+prepare_keys(ForeignScanState *node, KvsScanState *s)
+{
+	MemoryContextReset(s->keycxt);
+	s->keypos = 0;
+	kvs_lookup_keys(s->valstate, node->ss.ps.ps_ExprContext, s->kind,
+					s->keytype, s->valtype, s->keycxt, &s->keys, &s->nkeys);
 	s->keys_ready = true;
 }
 

@@ -1,0 +1,394 @@
+/*
+ * direct.c - UPDATE and DELETE by key done in the FDW ("direct modify"):
+ * `UPDATE t SET n = n + 1 WHERE id = $1`, `DELETE FROM t WHERE id IN (...)`.
+ *
+ * For each key, one write section reads the record, checks the statement's
+ * other conditions on it, computes the new values and writes them back.  So
+ * the read-modify-write of a row is atomic against other sessions (two
+ * concurrent `n = n + 1` both count), and a statement costs one section per
+ * key instead of a read section for the scan plus a write section per row.
+ *
+ * Used only when everything evaluated inside the section is harmless while
+ * holding the file lock: expressions over the row's own columns, constants
+ * and parameters, with built-in or immutable functions (no sub-selects, no
+ * user-defined stable or any volatile function, which might read another
+ * kvs table and wait for its lock while we hold ours).  Not for key changes,
+ * RETURNING, triggers or check options (the core planner rules those out or
+ * we decline): those take the ordinary path in modify.c.
+ *
+ * fdw_private: [kind, description, needed, operation, target attnos,
+ *               number of quals, canSetTag]
+ * fdw_exprs:   [lookup value, quals..., new values...]
+ */
+#include "postgres.h"
+
+#include "access/table.h"
+#include "access/transam.h"
+#include "catalog/pg_proc.h"
+#include "commands/explain.h"
+#include "executor/executor.h"
+#include "miscadmin.h"
+#include "nodes/makefuncs.h"
+#include "nodes/nodeFuncs.h"
+#include "optimizer/appendinfo.h"
+#include "optimizer/optimizer.h"
+#include "parser/parsetree.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+
+#include "kvs_fdw.h"
+
+typedef struct KvsDirectState
+{
+	KvsTable	t;
+	CmdType		op;
+	int			kind;
+	Oid			keytype;
+	Oid			valtype;
+	ExprState  *valstate;
+	ExprState  *qualstate;		/* NULL = no conditions */
+	List	   *setstates;		/* ExprState per target column */
+	List	   *attnos;			/* target columns */
+	bool		set_processed;
+	bool		done;
+	MemoryContext cxt;			/* keys */
+	MemoryContext rowcxt;		/* reset per key */
+	kvs_stats	before;			/* EXPLAIN ANALYZE: cache counters */
+	kvs_stats	after;
+	bool		counted;
+	Datum	   *values;
+	bool	   *isnull;
+} KvsDirectState;
+
+/* ---- planning ------------------------------------------------------------ */
+
+typedef struct SafeCtx
+{
+	Index		relid;
+} SafeCtx;
+
+static bool
+unsafe_function(Oid funcid, void *context)
+{
+	char		vol = func_volatile(funcid);
+
+	if (vol == PROVOLATILE_VOLATILE)
+		return true;
+	if (vol == PROVOLATILE_STABLE && funcid >= FirstNormalObjectId)
+		return true;
+	return false;
+}
+
+static bool
+unsafe_walker(Node *node, SafeCtx *ctx)
+{
+	if (node == NULL)
+		return false;
+	if (IsA(node, SubLink) || IsA(node, SubPlan) || IsA(node, AlternativeSubPlan) ||
+		IsA(node, Aggref) || IsA(node, WindowFunc) || IsA(node, GroupingFunc) ||
+		IsA(node, PlaceHolderVar))
+		return true;
+	if (IsA(node, Param) && ((Param *) node)->paramkind != PARAM_EXTERN)
+		return true;
+	if (IsA(node, Var))
+	{
+		Var		   *v = (Var *) node;
+
+		return v->varlevelsup != 0 || v->varno != ctx->relid || v->varattno <= 0;
+	}
+	if (check_functions_in_node(node, unsafe_function, NULL))
+		return true;
+	return expression_tree_walker(node, unsafe_walker, (void *) ctx);
+}
+
+/* The ForeignScan of rtindex directly below the ModifyTable, if any. */
+static ForeignScan *
+find_scan(ModifyTable *plan, Index rtindex)
+{
+	Plan	   *sub = outerPlan(plan);
+
+	if (sub != NULL && IsA(sub, ForeignScan) &&
+		((ForeignScan *) sub)->scan.scanrelid == rtindex)
+		return (ForeignScan *) sub;
+	return NULL;
+}
+
+bool
+kvsPlanDirectModify(PlannerInfo *root, ModifyTable *plan,
+					Index resultRelation, int subplan_index)
+{
+	CmdType		op = plan->operation;
+	ForeignScan *fscan;
+	RangeTblEntry *rte;
+	Relation	rel;
+	KvsTableOptions opts;
+	SafeCtx		ctx;
+	List	   *quals;
+	List	   *tlist = NIL;
+	List	   *attnos = NIL;
+	List	   *setexprs = NIL;
+	ListCell   *lc,
+			   *lc2;
+	int			kind;
+
+	if (op != CMD_UPDATE && op != CMD_DELETE)
+		return false;
+	if (plan->returningLists != NIL)
+		return false;
+	fscan = find_scan(plan, resultRelation);
+	if (fscan == NULL || fscan->fdw_private == NIL)
+		return false;
+	kind = intVal(linitial(fscan->fdw_private));
+	if (kind == KVS_SCAN_FULL || list_length(fscan->fdw_exprs) != 1)
+		return false;
+
+	ctx.relid = resultRelation;
+	quals = fscan->scan.plan.qual;
+	if (unsafe_walker((Node *) quals, &ctx))
+		return false;
+
+	rte = planner_rt_fetch(resultRelation, root);
+	rel = table_open(rte->relid, NoLock);
+	kvs_get_table_options(rel, &opts);
+	table_close(rel, NoLock);
+
+	if (op == CMD_UPDATE)
+	{
+		get_translated_update_targetlist(root, resultRelation, &tlist, &attnos);
+		forboth(lc, tlist, lc2, attnos)
+		{
+			TargetEntry *tle = lfirst_node(TargetEntry, lc);
+			AttrNumber	attno = lfirst_int(lc2);
+
+			if (attno <= 0 || attno == opts.keyattno)
+				return false;	/* key changes wait for the statement's end */
+			if (unsafe_walker((Node *) tle->expr, &ctx))
+				return false;
+			setexprs = lappend(setexprs, tle->expr);
+		}
+	}
+
+	fscan->operation = op;
+	fscan->resultRelation = resultRelation;
+	fscan->fdw_exprs = list_concat(list_concat(list_copy(fscan->fdw_exprs),
+											   list_copy(quals)),
+								   setexprs);
+	fscan->fdw_private = lappend(list_copy(fscan->fdw_private), makeInteger(op));
+	fscan->fdw_private = lappend(fscan->fdw_private, list_copy(attnos));
+	fscan->fdw_private = lappend(fscan->fdw_private, makeInteger(list_length(quals)));
+	fscan->fdw_private = lappend(fscan->fdw_private, makeInteger(plan->canSetTag ? 1 : 0));
+	fscan->scan.plan.qual = NIL;
+	fscan->scan.plan.async_capable = false;
+	return true;
+}
+
+/* ---- execution ----------------------------------------------------------- */
+
+void
+kvsBeginDirectModify(ForeignScanState *node, int eflags)
+{
+	ForeignScan *plan = (ForeignScan *) node->ss.ps.plan;
+	Relation	rel = node->ss.ss_currentRelation;
+	KvsDirectState *s;
+	MemoryContext cxt,
+				old;
+	List	   *exprs = plan->fdw_exprs;
+	int			nquals;
+	int			i;
+	List	   *quals = NIL;
+	ListCell   *lc;
+	Expr	   *valexpr;
+
+	if (eflags & EXEC_FLAG_EXPLAIN_ONLY)
+		return;
+	cxt = AllocSetContextCreate(node->ss.ps.state->es_query_cxt,
+								"kvs_fdw direct modify", ALLOCSET_DEFAULT_SIZES);
+	old = MemoryContextSwitchTo(cxt);
+	s = palloc0(sizeof(KvsDirectState));
+	s->cxt = cxt;
+	s->rowcxt = AllocSetContextCreate(cxt, "kvs_fdw direct row", ALLOCSET_DEFAULT_SIZES);
+	kvs_table_init(&s->t, rel);
+	kvs_table_open(&s->t);
+	s->kind = intVal(linitial(plan->fdw_private));
+	s->op = (CmdType) intVal(list_nth(plan->fdw_private, 3));
+	s->attnos = (List *) list_nth(plan->fdw_private, 4);
+	nquals = intVal(list_nth(plan->fdw_private, 5));
+	s->set_processed = intVal(list_nth(plan->fdw_private, 6)) != 0;
+	s->keytype = getBaseType(TupleDescAttr(RelationGetDescr(rel),
+										   s->t.opts.keyattno - 1)->atttypid);
+	valexpr = (Expr *) linitial(exprs);
+	s->valtype = getBaseType(exprType((Node *) valexpr));
+	if (s->kind == KVS_SCAN_LOOKUP_ANY)
+		s->valtype = getBaseType(get_element_type(s->valtype));
+	s->valstate = ExecInitExpr(valexpr, (PlanState *) node);
+	i = 0;
+	foreach(lc, exprs)
+	{
+		if (i > 0 && i <= nquals)
+			quals = lappend(quals, lfirst(lc));
+		else if (i > nquals)
+			s->setstates = lappend(s->setstates,
+								   ExecInitExpr((Expr *) lfirst(lc), (PlanState *) node));
+		i++;
+	}
+	if (quals != NIL)
+		s->qualstate = ExecInitQual(quals, (PlanState *) node);
+	s->values = palloc(sizeof(Datum) * RelationGetDescr(rel)->natts);
+	s->isnull = palloc(sizeof(bool) * RelationGetDescr(rel)->natts);
+	MemoryContextSwitchTo(old);
+	node->fdw_state = s;
+}
+
+/* One key: read, check, change, write; all in one write section. */
+static bool
+modify_one(ForeignScanState *node, KvsDirectState *s, KeyImage *key)
+{
+	kvs		   *db = s->t.file->db;
+	TupleDesc	td = s->t.tupdesc;
+	TupleTableSlot *slot = node->ss.ss_ScanTupleSlot;
+	ExprContext *econtext = node->ss.ps.ps_ExprContext;
+	MemoryContext old;
+	kvs_slice	v;
+	char	   *val;
+	size_t		vlen;
+	int			rc;
+	bool		changed = false;
+
+	MemoryContextReset(s->rowcxt);
+	old = MemoryContextSwitchTo(s->rowcxt);
+	kvs_check_rc(kvs_begin(db, KVS_WRITE), db, s->t.path);
+	if (s->op == CMD_DELETE && s->qualstate == NULL)
+	{
+		/* nothing to look at: just delete */
+		rc = kvs_delete(db, key->data, key->len);
+		if (rc != KVS_OK && rc != KVS_NOTFOUND)
+			kvs_report_error(rc, db, s->t.path);
+		changed = (rc == KVS_OK);
+		goto done;
+	}
+	rc = kvs_get(db, key->data, key->len, &v);
+	if (rc == KVS_NOTFOUND)
+		goto done;
+	if (rc != KVS_OK)
+		kvs_report_error(rc, db, s->t.path);
+	vlen = v.len;
+	val = palloc(vlen + 1);
+	memcpy(val, v.data, vlen);
+
+	ExecClearTuple(slot);
+	kvs_decode_row(td, s->t.opts.keyattno, key->data, key->len, val, vlen,
+				   slot->tts_values, slot->tts_isnull, NULL, s->t.relname);
+	ExecStoreVirtualTuple(slot);
+	econtext->ecxt_scantuple = slot;
+	if (s->qualstate != NULL && !ExecQual(s->qualstate, econtext))
+		goto done;
+
+	if (s->op == CMD_DELETE)
+	{
+		rc = kvs_delete(db, key->data, key->len);
+		if (rc != KVS_OK && rc != KVS_NOTFOUND)
+			kvs_report_error(rc, db, s->t.path);
+		changed = (rc == KVS_OK);
+	}
+	else
+	{
+		StringInfoData nv;
+		ListCell   *lc,
+				   *lc2;
+
+		memcpy(s->values, slot->tts_values, sizeof(Datum) * td->natts);
+		memcpy(s->isnull, slot->tts_isnull, sizeof(bool) * td->natts);
+		forboth(lc, s->setstates, lc2, s->attnos)
+		{
+			AttrNumber	a = lfirst_int(lc2);
+
+			s->values[a - 1] = ExecEvalExpr((ExprState *) lfirst(lc), econtext,
+											&s->isnull[a - 1]);
+		}
+		initStringInfo(&nv);
+		kvs_encode_value(td, s->t.opts.keyattno, s->values, s->isnull, &nv);
+		rc = kvs_put(db, key->data, key->len, nv.data, nv.len, 0);
+		if (rc != KVS_OK)
+			kvs_report_error(rc, db, s->t.path);
+		changed = true;
+	}
+done:
+	kvs_check_rc(kvs_end(db), db, s->t.path);
+	ExecClearTuple(slot);
+	MemoryContextSwitchTo(old);
+	return changed;
+}
+
+TupleTableSlot *
+kvsIterateDirectModify(ForeignScanState *node)
+{
+	KvsDirectState *s = (KvsDirectState *) node->fdw_state;
+	KeyImage   *keys;
+	int			nkeys,
+				i;
+	double		n = 0;
+
+	if (!s->done)
+	{
+		kvs_lookup_keys(s->valstate, node->ss.ps.ps_ExprContext, s->kind,
+						s->keytype, s->valtype, s->cxt, &keys, &nkeys);
+		if (node->ss.ps.instrument)
+			s->counted = kvs_stats_get(s->t.file->db, &s->before) == KVS_OK;
+		for (i = 0; i < nkeys; i++)
+		{
+			CHECK_FOR_INTERRUPTS();
+			if (modify_one(node, s, &keys[i]))
+				n++;
+		}
+		if (s->counted)
+			s->counted = kvs_stats_get(s->t.file->db, &s->after) == KVS_OK;
+		s->done = true;
+		if (s->set_processed)
+			node->ss.ps.state->es_processed += (uint64) n;
+		if (node->ss.ps.instrument)
+			node->ss.ps.instrument->tuplecount += n;
+	}
+	return ExecClearTuple(node->ss.ss_ScanTupleSlot);
+}
+
+void
+kvsEndDirectModify(ForeignScanState *node)
+{
+}
+
+void
+kvsExplainDirectModify(ForeignScanState *node, ExplainState *es)
+{
+	ForeignScan *plan = (ForeignScan *) node->ss.ps.plan;
+	int			nquals = intVal(list_nth(plan->fdw_private, 5));
+
+	KvsDirectState *s = (KvsDirectState *) node->fdw_state;
+	CmdType		op = (CmdType) intVal(list_nth(plan->fdw_private, 3));
+
+	ExplainPropertyText("Kvs Lookup", strVal(lsecond(plan->fdw_private)), es);
+	if (op == CMD_DELETE)
+		ExplainPropertyText("Kvs Direct", nquals > 0 ?
+							"read, check and delete each key in one write section" :
+							"delete each key in one write section", es);
+	else
+		ExplainPropertyText("Kvs Direct", nquals > 0 ?
+							"read, check, change and write each row in one write section" :
+							"read, change and write each row in one write section", es);
+	if (es->verbose)
+	{
+		KvsTable	t;
+
+		kvs_table_init(&t, node->ss.ss_currentRelation);
+		ExplainPropertyText("Kvs File", t.path, es);
+	}
+	if (es->analyze && s != NULL && s->counted)
+		ExplainPropertyText("Kvs Cache",
+							psprintf("hit=" UINT64_FORMAT " read=" UINT64_FORMAT
+									 " evicted=" UINT64_FORMAT " written=" UINT64_FORMAT,
+									 s->after.cache_hits - s->before.cache_hits,
+									 s->after.cache_reads - s->before.cache_reads,
+									 s->after.cache_evictions - s->before.cache_evictions,
+									 s->after.cache_writes - s->before.cache_writes),
+							es);
+}
