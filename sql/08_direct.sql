@@ -31,6 +31,7 @@ SELECT id FROM dm WHERE id BETWEEN 7 AND 9 ORDER BY id;
 UPDATE dm SET n = n / 0 WHERE id = 10;
 CREATE DOMAIN small_int AS int CHECK (VALUE < 100);
 UPDATE dm SET n = (n * 1000)::small_int WHERE id = 10;
+EXPLAIN (COSTS OFF) UPDATE dm SET n = (n * 1000)::small_int WHERE id = 10;  -- domain checks: not direct
 UPDATE dm SET n = -1 WHERE id = 10;
 SELECT * FROM dm WHERE id = 10;
 

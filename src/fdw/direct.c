@@ -87,7 +87,8 @@ unsafe_walker(Node *node, SafeCtx *ctx)
 		return false;
 	if (IsA(node, SubLink) || IsA(node, SubPlan) || IsA(node, AlternativeSubPlan) ||
 		IsA(node, Aggref) || IsA(node, WindowFunc) || IsA(node, GroupingFunc) ||
-		IsA(node, PlaceHolderVar))
+		IsA(node, PlaceHolderVar) ||
+		IsA(node, CoerceToDomain))	/* domain checks may call any function */
 		return true;
 	if (IsA(node, Param) && ((Param *) node)->paramkind != PARAM_EXTERN)
 		return true;
