@@ -129,6 +129,13 @@ CREATE TRIGGER keyonly_trig BEFORE INSERT OR UPDATE OR DELETE ON keyonly
 INSERT INTO keyonly VALUES ('t');
 UPDATE keyonly SET k = 'u' WHERE k = 't';
 DELETE FROM keyonly WHERE k = 'u';
+COPY keyonly FROM STDIN;
+copied 1
+copied 2
+\.
+SELECT k FROM keyonly WHERE k LIKE 'copied%' ORDER BY k;
+DELETE FROM keyonly WHERE k = 'copied 1';
+DELETE FROM keyonly WHERE k = 'copied 2';
 DROP TRIGGER keyonly_trig ON keyonly;
 SELECT k FROM keyonly ORDER BY k;
 

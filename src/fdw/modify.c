@@ -181,7 +181,10 @@ kvsBeginForeignInsert(ModifyTableState *mtstate, ResultRelInfo *rinfo)
 
 	if (plan != NULL && IsA(plan, ModifyTable))
 		s->onconflict_nothing = (plan->onConflictAction == ONCONFLICT_NOTHING);
-	else if (plan == NULL)
+	else if (plan == NULL &&
+			 !(rinfo->ri_TrigDesc &&
+			   (rinfo->ri_TrigDesc->trig_insert_before_row ||
+				rinfo->ri_TrigDesc->trig_insert_after_row)))
 	{
 		/*
 		 * COPY FROM (PG 15 has no batch API for it): keep encoded rows and
