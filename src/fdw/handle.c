@@ -5,9 +5,14 @@
  * use, with kvs_fdw.cache_size worth of 4 KiB frames and an interrupt hook.
  * The file header's descriptor records which table the file belongs to
  * (database OID, table OID, the OID of the table's row type, so a reused
- * table OID never adopts an old file) and the row layout (live columns' type
- * OIDs and typmods, the key's position); a table whose layout differs from
- * its non-empty file gets 42804 naming the column.
+ * table OID never adopts an old file; not pg_class.xmin, which GRANT and
+ * ALTER change) and the row layout (live columns' type OIDs and typmods, the
+ * key's position); a table whose layout differs from its non-empty file gets
+ * 42804 naming the column, an empty file takes the table's layout.
+ *
+ * Also here: the per-relation cache of table options (dropped by relcache
+ * and pg_foreign_table invalidations), statement stamps (see
+ * kvs_file_set_stamp), and ending sections/stamps left open by an error.
  *
  * DROP FOREIGN TABLE: the extension's sql_drop event trigger calls
  * kvs_fdw_forget(oid) for each dropped foreign table; the data-directory file
