@@ -79,6 +79,61 @@ kvs_fdw_stats(PG_FUNCTION_ARGS)
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(td, v, n)));
 }
 
+static bool
+is_damage(int rc)
+{
+	return rc == KVS_ECORRUPT || rc == KVS_ENOTKVS || rc == KVS_EVERSION ||
+		rc == KVS_ETRUNCATED;
+}
+
+/*
+ * A file too damaged to open is a problem to report, not an error: open it
+ * alone, read-only, before the usual (erroring) path.
+ */
+static bool
+check_openable(ReturnSetInfo *rsinfo, Oid relid)
+{
+	Relation	rel = relation_open(relid, AccessShareLock);
+	KvsTable	t;
+	kvs_options o;
+	kvs		   *db = NULL;
+	int			rc;
+
+	if (!kvs_is_kvs_table(rel))
+	{
+		relation_close(rel, AccessShareLock);
+		return true;			/* the usual path reports it */
+	}
+	kvs_table_init(&t, rel);
+	relation_close(rel, AccessShareLock);
+	kvs_options_init(&o);
+	o.flags = KVS_RDONLY;
+	o.cache_pages = 8;
+	o.interrupted = kvs_interrupted;
+	rc = kvs_open(t.path, &o, &db);
+	if (rc == KVS_OK)
+	{
+		(void) kvs_close(db);
+		return true;
+	}
+	if (is_damage(rc))
+	{
+		const char *msg = kvs_open_errmsg();
+		const char *p = msg ? strstr(msg, "page ") : NULL;
+		unsigned int page = 0;
+		Datum		v[2];
+		bool		n[2] = {false, false};
+
+		if (p == NULL || sscanf(p, "page %u", &page) != 1)
+			page = 0;
+		v[0] = Int64GetDatum((int64) page);
+		v[1] = CStringGetTextDatum(msg && msg[0] ? msg : kvs_strerror(rc));
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, v, n);
+		return false;
+	}
+	return true;				/* missing file etc.: the usual path */
+}
+
 Datum
 kvs_fdw_check(PG_FUNCTION_ARGS)
 {
@@ -88,9 +143,21 @@ kvs_fdw_check(PG_FUNCTION_ARGS)
 	int			rc;
 
 	InitMaterializedSRF(fcinfo, 0);
+	/* privileges first, then a file that cannot even be opened */
+	rel = relation_open(PG_GETARG_OID(0), AccessShareLock);
+	if (kvs_is_kvs_table(rel))
+	{
+		AclResult	acl = pg_class_aclcheck(RelationGetRelid(rel), GetUserId(), ACL_SELECT);
+
+		if (acl != ACLCHECK_OK)
+			aclcheck_error(acl, OBJECT_FOREIGN_TABLE, RelationGetRelationName(rel));
+	}
+	relation_close(rel, AccessShareLock);
+	if (!check_openable(rsinfo, PG_GETARG_OID(0)))
+		return (Datum) 0;
 	rel = open_for_inspection(PG_GETARG_OID(0), &t);
 	rc = kvs_check(t.file->db);
-	if (rc == KVS_ECORRUPT || rc == KVS_ETRUNCATED)
+	if (is_damage(rc))
 	{
 		Datum		v[2];
 		bool		n[2] = {false, false};
