@@ -189,6 +189,13 @@ int kvs_open(const char *path, const kvs_options *optin, kvs **out)
     db->interrupt_arg = opt->interrupt_arg;
     pager_init(&db->pg, os, fd, rdonly, &db->err);
     pool_init(&db->pool, db->poolmem, frames, &db->pg);
+    if (!rdonly && pager_set_path(&db->pg, path) != KVS_OK) {
+        snprintf(open_errmsg, sizeof open_errmsg, "%.300s: out of memory", path);
+        os->close(fd);
+        free(db->poolmem);
+        free(db);
+        return KVS_ENOMEM;
+    }
     lh_init(&db->t, &db->pg, &db->pool, &db->err);
     db->pool.validate = lh_validate_page;
     db->pool.validate_arg = &db->t;
@@ -299,6 +306,8 @@ int kvs_begin(kvs *db, int mode)
     db->failed = 0;
     db->t.modified = 0;
     db->pg.extended = 0;
+    db->pg.sect_npages = db->pg.h.npages;
+    pager_spill_reset(&db->pg);
     return KVS_OK;
 }
 
@@ -308,6 +317,7 @@ static void discard(kvs *db)
 {
     int rc;
     pool_drop_all(&db->pool);
+    pager_spill_reset(&db->pg);
     db->t.epoch++;
     rc = pager_load_header(&db->pg);
     if (rc != KVS_OK) {
@@ -321,6 +331,9 @@ static void discard(kvs *db)
 static int flush_section(kvs *db)
 {
     int rc = pool_flush(&db->pool);
+    if (rc)
+        return rc;
+    rc = pager_spill_flush(&db->pg);
     if (rc)
         return rc;
     db->pg.h.change_counter++;
@@ -425,6 +438,7 @@ static int do_truncate(kvs *db)
      * shrink.  Done at once so later pages of this section never land on
      * pages the old header still describes. */
     pool_drop_all(&db->pool);
+    pager_spill_reset(&db->pg);
     db->t.epoch++;
     db->t.modified = 1;
     lh_format_new(h, dirp, bucketp);

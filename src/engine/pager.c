@@ -5,11 +5,13 @@
  * written at the wrong offset fails too) matches.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/file.h>
 #include <time.h>
+#include <unistd.h>
 #include <xxhash.h>
 #include "pager.h"
 
@@ -52,6 +54,7 @@ void pager_init(pager *pg, const kvs_os *os, int fd, int rdonly, kvs_err *err)
     pg->fd = fd;
     pg->rdonly = rdonly;
     pg->err = err;
+    pg->spill_fd = -1;
 }
 
 /* pwrite until done; a write that makes no progress is an error. */
@@ -156,7 +159,199 @@ int pager_write_run(pager *pg, uint32_t pgno, uint8_t **pages, uint32_t n)
 void pager_free(pager *pg)
 {
     free(pg->wbuf);
+    free(pg->path);
+    free(pg->spill_key);
+    free(pg->spill_slot);
+    if (pg->spill_fd >= 0)
+        pg->os->close(pg->spill_fd);
     pg->wbuf = NULL;
+    pg->path = NULL;
+    pg->spill_key = pg->spill_slot = NULL;
+    pg->spill_fd = -1;
+}
+
+int pager_set_path(pager *pg, const char *path)
+{
+    size_t n = strlen(path) + 1;
+    pg->path = malloc(n);
+    if (!pg->path)
+        return kvs_seterr(pg->err, KVS_ENOMEM, 0, "out of memory");
+    memcpy(pg->path, path, n);
+    return KVS_OK;
+}
+
+/* ---- spill -------------------------------------------------------------------
+ * No-steal: a dirty page that existed before the write section must not reach
+ * the file before the section ends (a later failure would leave the file
+ * half-changed).  When the pool must evict one, it goes to the spill file and
+ * comes back from there when needed; kvs_end copies the spilled pages into
+ * the file together with the pool's dirty pages.  Pages the section grew the
+ * file with are not spilled: nothing on disk points to them. */
+
+static uint32_t spill_home(const pager *pg, uint32_t pgno)
+{
+    return (uint32_t)(pgno * 0x9E3779B1u) & (pg->spill_cap - 1);
+}
+
+static uint32_t spill_find(const pager *pg, uint32_t pgno)
+{
+    uint32_t i;
+    if (!pg->spill_count)
+        return UINT32_MAX;
+    for (i = spill_home(pg, pgno); pg->spill_key[i]; i = (i + 1) & (pg->spill_cap - 1))
+        if (pg->spill_key[i] == pgno + 1)
+            return i;
+    return UINT32_MAX;
+}
+
+static void spill_delete(pager *pg, uint32_t i)
+{
+    uint32_t j = i, mask = pg->spill_cap - 1;
+    for (;;) {
+        uint32_t k;
+        j = (j + 1) & mask;
+        if (!pg->spill_key[j])
+            break;
+        k = spill_home(pg, pg->spill_key[j] - 1);
+        if ((j > i && (k <= i || k > j)) || (j < i && (k <= i && k > j))) {
+            pg->spill_key[i] = pg->spill_key[j];
+            pg->spill_slot[i] = pg->spill_slot[j];
+            i = j;
+        }
+    }
+    pg->spill_key[i] = 0;
+    pg->spill_count--;
+}
+
+static int spill_insert(pager *pg, uint32_t pgno, uint32_t slot)
+{
+    uint32_t i;
+    if (2 * (pg->spill_count + 1) > pg->spill_cap) {
+        uint32_t ncap = pg->spill_cap ? 2 * pg->spill_cap : 1024, oc = pg->spill_cap;
+        uint32_t *ok = pg->spill_key, *os = pg->spill_slot;
+        pg->spill_key = calloc(ncap, sizeof(uint32_t));
+        pg->spill_slot = calloc(ncap, sizeof(uint32_t));
+        if (!pg->spill_key || !pg->spill_slot) {
+            free(pg->spill_key);
+            free(pg->spill_slot);
+            pg->spill_key = ok;
+            pg->spill_slot = os;
+            return kvs_seterr(pg->err, KVS_ENOMEM, 0, "out of memory for the spill map");
+        }
+        pg->spill_cap = ncap;
+        pg->spill_count = 0;
+        for (i = 0; i < oc; i++)
+            if (ok[i])
+                spill_insert(pg, ok[i] - 1, os[i]);
+        free(ok);
+        free(os);
+    }
+    for (i = spill_home(pg, pgno); pg->spill_key[i]; i = (i + 1) & (pg->spill_cap - 1))
+        ;
+    pg->spill_key[i] = pgno + 1;
+    pg->spill_slot[i] = slot;
+    pg->spill_count++;
+    return KVS_OK;
+}
+
+static int spill_open(pager *pg)
+{
+    static unsigned counter;
+    char *name;
+    size_t n;
+    if (pg->spill_fd >= 0)
+        return KVS_OK;
+    if (!pg->path)
+        return kvs_seterr(pg->err, KVS_EINVAL, 0, "no path for a spill file");
+    n = strlen(pg->path) + 48;
+    name = malloc(n);
+    if (!name)
+        return kvs_seterr(pg->err, KVS_ENOMEM, 0, "out of memory");
+    snprintf(name, n, "%s.spill.%ld.%u", pg->path, (long)getpid(), counter++);
+    pg->spill_fd = pg->os->open(name, O_RDWR | O_CREAT | O_EXCL, 0600);
+    if (pg->spill_fd < 0) {
+        int rc = kvs_seterrno(pg->err, errno, 0, "cannot create the spill file");
+        free(name);
+        return rc;
+    }
+    pg->os->unlink(name);
+    free(name);
+    return KVS_OK;
+}
+
+int pager_spill_write(pager *pg, uint32_t pgno, uint8_t *page)
+{
+    uint32_t i = spill_find(pg, pgno), slot;
+    int rc = spill_open(pg);
+    if (rc)
+        return rc;
+    slot = i != UINT32_MAX ? pg->spill_slot[i] : pg->spill_next;
+    pager_seal(page, pgno);
+    if (pager_write_all(pg->os, pg->spill_fd, page, PG_SIZE, (off_t)slot * PG_SIZE) != 0)
+        return kvs_seterrno(pg->err, errno, pgno, "write to the spill file failed");
+    if (i == UINT32_MAX) {
+        rc = spill_insert(pg, pgno, slot);
+        if (rc)
+            return rc;
+        pg->spill_next++;
+    }
+    pg->spilled++;
+    return KVS_OK;
+}
+
+int pager_spill_take(pager *pg, uint32_t pgno, uint8_t *page, int want_data)
+{
+    uint32_t i = spill_find(pg, pgno);
+    if (i == UINT32_MAX)
+        return 0;
+    if (want_data) {
+        size_t got = 0;
+        off_t off = (off_t)pg->spill_slot[i] * PG_SIZE;
+        while (got < PG_SIZE) {
+            ssize_t r = pg->os->pread(pg->spill_fd, page + got, PG_SIZE - got, off + (off_t)got);
+            if (r <= 0) {
+                if (r < 0 && errno == EINTR)
+                    continue;
+                return kvs_seterrno(pg->err, r < 0 ? errno : EIO, pgno, "read from the spill file failed");
+            }
+            got += (size_t)r;
+        }
+        if (rd64(page + PG_CKSUM) != pager_checksum(page, pgno))
+            return kvs_seterr(pg->err, KVS_EIO, 0, "page %u came back from the spill file damaged",
+                              (unsigned)pgno);
+    }
+    spill_delete(pg, i);
+    return 1;
+}
+
+int pager_spill_flush(pager *pg)
+{
+    uint8_t page[PG_SIZE];
+    uint32_t i;
+    for (i = 0; i < pg->spill_cap && pg->spill_count; i++) {
+        uint32_t pgno;
+        int rc;
+        if (!pg->spill_key[i])
+            continue;
+        pgno = pg->spill_key[i] - 1;
+        rc = pager_spill_take(pg, pgno, page, 1);
+        if (rc < 0)
+            return rc;
+        rc = pager_write(pg, pgno, page);
+        if (rc)
+            return rc;
+        i--;    /* backward-shift delete may have moved an entry into slot i */
+    }
+    pg->spill_next = 0;
+    return KVS_OK;
+}
+
+void pager_spill_reset(pager *pg)
+{
+    if (pg->spill_key)
+        memset(pg->spill_key, 0, (size_t)pg->spill_cap * sizeof(uint32_t));
+    pg->spill_count = 0;
+    pg->spill_next = 0;
 }
 
 /* Makes sure the file holds page pgno now, so a full disk is reported by the

@@ -68,6 +68,17 @@ typedef struct pager {
     off_t     extended_from;  /* its size before */
     uint32_t  phys_pages;     /* whole pages the file holds (valid while extended) */
     uint8_t  *wbuf;           /* coalesced writes (PAGER_RUN pages), allocated on first use */
+    uint32_t  sect_npages;    /* page count when the write section began */
+    /* spill: dirty pages evicted during a write section wait here, in a
+     * private unlinked file beside the database, not in the file itself */
+    char     *path;           /* the database path (spill file name) */
+    int       spill_fd;       /* -1 until first needed */
+    uint32_t  spill_next;     /* next free slot in the spill file */
+    uint32_t  spill_count;    /* pages in the map */
+    uint32_t  spill_cap;      /* map slots (power of two) */
+    uint32_t *spill_key;      /* page number + 1, 0 = empty */
+    uint32_t *spill_slot;
+    uint64_t  spilled;        /* pages written to the spill file (counter) */
     uint64_t  reads, writes;  /* pages */
     uint8_t   hbuf[PG_SIZE];  /* header page image */
 } pager;
@@ -98,6 +109,14 @@ int      pager_store_header(pager *pg);
 int      pager_discard_extension(pager *pg);       /* undo pager_extend of this section */
 int      pager_set_size(pager *pg, uint32_t npages);
 int      pager_sync(pager *pg);
+int      pager_set_path(pager *pg, const char *path);
+/* Spill: keep page pgno (sealed) outside the file until the section ends. */
+int      pager_spill_write(pager *pg, uint32_t pgno, uint8_t *page);
+/* If pgno is spilled: read it into page, forget it there, return 1 (0 if not
+ * spilled, < 0 on error). */
+int      pager_spill_take(pager *pg, uint32_t pgno, uint8_t *page, int want_data);
+int      pager_spill_flush(pager *pg);      /* copy every spilled page into the file */
+void     pager_spill_reset(pager *pg);      /* forget every spilled page */
 int      pager_lock(pager *pg, int exclusive, int (*interrupted)(void *), void *arg);
 int      pager_unlock(pager *pg);
 int      pager_write_all(const kvs_os *os, int fd, const void *buf, size_t n, off_t off);

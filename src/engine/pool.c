@@ -160,10 +160,20 @@ static int get_victim(pool *p, uint32_t *out)
         return kvs_seterr(p->pg->err, KVS_ENOMEM, 0,
                           "buffer pool: all %u frames are pinned", (unsigned)p->nframes);
     if (p->fr[fi].dirty) {
-        int rc = pager_write(p->pg, p->fr[fi].pgno, pool_page(p, fi));
+        /* no-steal: a page the file already had goes to the spill file, so
+         * the file is untouched until the section ends; a page the section
+         * grew the file with can go to the file (nothing points to it) */
+        uint32_t pgno = p->fr[fi].pgno;
+        int rc;
+        if (p->pg->path && !(p->fr[fi].fresh && pgno >= p->pg->sect_npages)) {
+            rc = pager_spill_write(p->pg, pgno, pool_page(p, fi));
+        } else {
+            rc = pager_write(p->pg, pgno, pool_page(p, fi));
+            if (rc == KVS_OK)
+                p->writes++;
+        }
         if (rc)
             return rc;
-        p->writes++;
         p->fr[fi].dirty = 0;
         p->ndirty--;
     }
@@ -208,6 +218,28 @@ int pool_fetch(pool *p, uint32_t pgno, int flags, uint32_t *out)
     if (rc)
         return rc;
     f = &p->fr[fi];
+    /* a spilled page lives in the spill file until it comes back here */
+    rc = pager_spill_take(p->pg, pgno, pool_page(p, fi), !(flags & POOL_NEW));
+    if (rc < 0) {
+        f->used = 0;
+        f->next = p->free_list;
+        p->free_list = fi;
+        return rc;
+    }
+    if (rc == 1) {
+        if (flags & POOL_NEW)
+            memset(pool_page(p, fi), 0, PG_SIZE);
+        f->pgno = pgno;
+        f->used = 1;
+        f->dirty = 1;
+        p->ndirty++;
+        f->fresh = 0;
+        f->pin = (flags & POOL_PIN) ? 1 : 0;
+        tab_insert(p, pgno, fi);
+        lru_push_head(p, fi);
+        *out = fi;
+        return KVS_OK;
+    }
     if (flags & POOL_NEW) {
         memset(pool_page(p, fi), 0, PG_SIZE);
     } else {

@@ -199,6 +199,64 @@ int main(void)
         o.os = NULL;
     }
 
+    /* ---- no-steal: a tiny cache, a section rewriting many existing pages,
+     * then a failure: the file is untouched; without the failure, all there */
+    {
+        kvs_os fos = *kvs_os_posix();
+        off_t size0, size1;
+        uint64_t h0, h1;
+        int bad = 0;
+        fos.pwrite = full_pwrite;
+        enospc_from = -1;
+        o.flags = 0;
+        o.os = &fos;
+        o.cache_pages = 8;
+        TAP_RC(kvs_open(path, &o, &a), KVS_OK);
+        TAP_RC(kvs_begin(a, KVS_WRITE), KVS_OK);
+        for (i = 0; i < 3000; i++) {
+            snprintf(k, sizeof k, "s%d", i);
+            kvs_put(a, k, strlen(k), path, 60, 0);
+        }
+        TAP_RC(kvs_end(a), KVS_OK);
+        h0 = file_hash(path, &size0);
+        TAP_RC(kvs_begin(a, KVS_WRITE), KVS_OK);
+        for (i = 0; i < 3000; i++) {          /* same keys, same sizes: no growth */
+            snprintf(k, sizeof k, "s%d", i);
+            kvs_put(a, k, strlen(k), "ZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZ", 60, 0);
+        }
+        h1 = file_hash(path, &size1);
+        tap_ok(h0 == h1, "3000 replaces through 8 frames: the file is untouched before kvs_end (spilled)");
+        enospc_from = 1;
+        rc = KVS_OK;
+        for (i = 0; i < 5000 && rc == KVS_OK; i++) {   /* new keys: the file must grow */
+            snprintf(k, sizeof k, "grow-%d", i);
+            rc = kvs_put(a, k, strlen(k), path, 100, 0);
+        }
+        tap_ok(rc == KVS_ENOSPC, "then a put that must grow the file fails with ENOSPC (%s)", kvs_strerror(rc));
+        TAP_RC(kvs_end(a), KVS_ENOSPC);
+        enospc_from = -1;
+        h1 = file_hash(path, &size1);
+        tap_ok(h0 == h1 && size0 == size1, "after the failed section the file is byte for byte as before");
+        TAP_RC(kvs_check(a), KVS_OK);
+        TAP_RC(kvs_begin(a, KVS_WRITE), KVS_OK);
+        for (i = 0; i < 3000; i++) {
+            snprintf(k, sizeof k, "s%d", i);
+            kvs_put(a, k, strlen(k), "YYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYY", 60, 0);
+        }
+        TAP_RC(kvs_end(a), KVS_OK);
+        kvs_close(a);
+        o.os = NULL;
+        TAP_RC(kvs_open(path, &o, &a), KVS_OK);
+        for (i = 0; i < 3000; i++) {
+            snprintf(k, sizeof k, "s%d", i);
+            if (kvs_get(a, k, strlen(k), &v) != KVS_OK || v.len != 60 || ((const char *)v.data)[59] != 'Y')
+                bad++;
+        }
+        tap_ok(bad == 0, "a spilled section that succeeds leaves every new value in the file");
+        TAP_RC(kvs_check(a), KVS_OK);
+        kvs_close(a);
+    }
+
     /* ---- a damaged page */
     {
         kvs_page_info pi;
