@@ -128,20 +128,20 @@ DROP FOREIGN TABLE l1, l2, l3, l4, l5, l6, l7, l8;
 SELECT file_exists(:'lfile') AS explicit_file_kept;
 
 -- waiting for the file lock can be cancelled (57014), here by statement_timeout
--- while another process holds an exclusive flock on the file for 3 seconds
+-- while another process holds an exclusive flock on the file for 6 seconds
 CREATE FOREIGN TABLE locked (id int) SERVER kvs;
 INSERT INTO locked VALUES (1);
 SELECT format('COPY (SELECT 1) TO PROGRAM %L',
-              format('cat >/dev/null; (flock -x %s sleep 3 </dev/null >/dev/null 2>&1 &); sleep 0.3',
-                     file)) AS lockit
+              format('cat >/dev/null; rm -f %2$s; (flock -x %1$s sh -c "touch %2$s; sleep 6" </dev/null >/dev/null 2>&1 &); '
+                     'while [ ! -e %2$s ]; do sleep 0.05; done; rm -f %2$s',
+                     file, file || '.held')) AS lockit
   FROM kvs_fdw_stats('locked') \gset
 :lockit;
 SET statement_timeout = '1s';
 SELECT count(*) FROM locked;
 INSERT INTO locked VALUES (2);
 RESET statement_timeout;
-SELECT pg_sleep(2.5);
-SELECT * FROM locked;
+SELECT * FROM locked;      -- waits until the other process lets go
 DROP FOREIGN TABLE locked;
 
 -- a foreign file, a damaged page, a truncated file: XX001, never a crash
