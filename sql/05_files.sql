@@ -144,6 +144,14 @@ RESET statement_timeout;
 SELECT * FROM locked;      -- waits until the other process lets go
 DROP FOREIGN TABLE locked;
 
+-- I/O errors: errcode_for_file_access() (58P01 for a missing directory)
+CREATE FOREIGN TABLE nodir (id int) SERVER kvs OPTIONS (filename '/nonexistent_kvs_dir/x.kvs');
+SELECT show_error('SELECT * FROM nodir', false);
+SELECT show_error('INSERT INTO nodir VALUES (1)', false);
+ALTER FOREIGN TABLE nodir OPTIONS (SET filename '/proc/kvs_regress_denied.kvs');
+SELECT show_error('SELECT * FROM nodir', false);
+DROP FOREIGN TABLE nodir;
+
 -- a foreign file, a damaged page, a truncated file: XX001, never a crash
 SELECT current_setting('data_directory') || '/kvs_regress_foreign.kvs' AS ffile \gset
 COPY (SELECT repeat('this is not a kvs file ', 400)) TO :'ffile';

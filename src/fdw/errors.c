@@ -9,6 +9,8 @@
 #include "postgres.h"
 
 #include <errno.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "miscadmin.h"
 
@@ -23,6 +25,33 @@ kvs_interrupted(void *arg)
 {
 	(void) arg;
 	return (InterruptPending && (QueryCancelPending || ProcDiePending)) ? 1 : 0;
+}
+
+/*
+ * kvs_open() failed with KVS_EIO before a handle existed, so there is no
+ * kvs_errno(): find the cause ourselves (missing directory, permissions).
+ */
+static int
+open_errno(const char *path)
+{
+	struct stat st;
+	char		dir[MAXPGPATH];
+	char	   *slash;
+
+	if (stat(path, &st) == 0)
+		return access(path, R_OK | W_OK) == 0 ? EIO : errno;
+	if (errno != ENOENT)
+		return errno;
+	strlcpy(dir, path, sizeof(dir));
+	slash = strrchr(dir, '/');
+	if (slash == NULL || slash == dir)
+		return ENOENT;
+	*slash = '\0';
+	if (stat(dir, &st) != 0)
+		return errno;
+	if (access(dir, W_OK | X_OK) != 0)
+		return errno;
+	return EIO;
 }
 
 void
@@ -48,7 +77,11 @@ kvs_report_error(int rc, kvs *db, const char *path)
 			(void) kvs_end(db);
 	}
 	else
+	{
 		msg = kvs_open_errmsg();
+		if (rc == KVS_EIO && path != NULL)
+			err = open_errno(path);
+	}
 	if (msg == NULL || msg[0] == '\0')
 		msg = kvs_strerror(rc);
 	if (path == NULL)
