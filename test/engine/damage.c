@@ -521,9 +521,9 @@ int main(int argc, char **argv)
 
     /* 2. random bytes over each page type; 3. one bit flipped in each page type */
     for (t = 1; t <= 6; t++) {
-        n = pages_of_type(t, pages, t == 1 ? 1 : quick ? 2 : 12);
+        n = pages_of_type(t, pages, t == 1 ? 1 : quick ? 1 : 12);
         begin_cat();
-        for (j = 0; j < 3; j++)
+        for (j = quick ? 1 : 0; j < 3; j++)
             for (i = 0; i < n; i++) {
                 size_t po = (size_t)pages[i] * KVS_PAGE_SIZE, len, k;
                 memcpy(b, orig, orig_len);
@@ -543,7 +543,7 @@ int main(int argc, char **argv)
         end_cat(name);
 
         begin_cat();
-        for (j = 0; j < 4; j++)
+        for (j = quick ? 2 : 0; j < 4; j++)
             for (i = 0; i < n; i++) {
                 size_t po = (size_t)pages[i] * KVS_PAGE_SIZE;
                 int bit = (int)(rnd() % 8);
@@ -675,7 +675,7 @@ int main(int argc, char **argv)
     begin_cat();
     for (t = 2; t <= 6; t++) {
         n = pages_of_type(t, pages, quick ? 1 : 10);
-        for (j = 0; j < 6; j++)
+        for (j = quick ? 3 : 0; j < 6; j++)
             for (i = 0; i < n; i++) {
                 size_t po = (size_t)pages[i] * KVS_PAGE_SIZE, len, k;
                 memcpy(b, orig, orig_len);

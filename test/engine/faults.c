@@ -420,11 +420,11 @@ static int expected_code(int k)
 
 /* ---- a kind over every N ------------------------------------------------------- */
 static int ntorn_total, nother_total;
-static int quick;               /* -q: sample about 25 N per sweep (valgrind) */
+static int quick;               /* -q: sample about 8 N per sweep (valgrind) */
 
 static void sweep(int k, int st, long ncalls, int with_sync, int must_intact)
 {
-    long cap = quick ? 25 : 300, at, step = ncalls > cap ? ncalls / cap : 1;
+    long cap = quick ? 8 : 300, at, step = ncalls > cap ? ncalls / cap : 1;
     int runs = 0, clear = 0, wrongcode = 0, silent = 0, crash = 0;
     int outc[6] = {0};
     int first_torn_at = -1;
@@ -519,7 +519,7 @@ static void creation_faults(void)
     size_t ki;
     for (ki = 0; ki < sizeof kinds / sizeof kinds[0]; ki++) {
         k = kinds[ki];
-        for (at = 1; at <= 6; at++) {
+        for (at = 1; at <= (quick ? 3 : 6); at++) {
             kvs_options o;
             kvs *db = NULL;
             int rc, exists;
@@ -631,7 +631,7 @@ static void truncate_faults(void)
     long at;
     int bad = 0, runs = 0, outc[6] = {0};
     for (ki = 0; ki < 3; ki++)
-        for (at = 1; at <= 12; at++) {
+        for (at = 1; at <= (quick ? 4 : 12); at++) {
             kvs_options o;
             kvs *db;
             int rc;

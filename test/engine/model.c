@@ -572,6 +572,45 @@ static void probe_threshold(const char *dir)
     unlink(p);
 }
 
+/* ---- the descriptor blob ------------------------------------------------------- */
+static unsigned char desc[KVS_MAX_DESCRIPTOR + 1];
+static size_t desc_len;
+
+static void set_descriptor(kvs *db)
+{
+    size_t i, n = rndn(4) == 0 ? KVS_MAX_DESCRIPTOR : rndn(300);
+    int rc;
+    unsigned char tmp[KVS_MAX_DESCRIPTOR + 1];
+    for (i = 0; i < n; i++)
+        tmp[i] = (unsigned char)rnd();
+    if ((rc = kvs_begin(db, KVS_WRITE)) != KVS_OK) {
+        mismatch("begin for set_descriptor: %s", kvs_strerror(rc));
+        return;
+    }
+    rc = kvs_set_descriptor(db, tmp, KVS_MAX_DESCRIPTOR + 1);
+    if (rc != KVS_ETOOBIG)
+        mismatch("set_descriptor of %d bytes: %s, expected ETOOBIG", KVS_MAX_DESCRIPTOR + 1, kvs_strerror(rc));
+    rc = kvs_set_descriptor(db, tmp, n);
+    if (rc != KVS_OK)
+        mismatch("set_descriptor(%zu bytes): %s: %s", n, kvs_strerror(rc), kvs_errmsg(db));
+    if ((rc = kvs_end(db)) != KVS_OK)
+        mismatch("end after set_descriptor: %s", kvs_strerror(rc));
+    else {
+        memcpy(desc, tmp, n);
+        desc_len = n;
+    }
+}
+
+static void check_descriptor(kvs *db)
+{
+    kvs_slice d;
+    int rc = kvs_descriptor(db, &d);
+    if (rc != KVS_OK)
+        mismatch("descriptor: %s", kvs_strerror(rc));
+    else if (d.len != desc_len || (desc_len && memcmp(d.data, desc, desc_len) != 0))
+        mismatch("descriptor: %zu bytes, expected %zu", d.len, desc_len);
+}
+
 /* ---- one phase ------------------------------------------------------------------ */
 typedef struct phase { uint32_t cache, ff, keys; } phase;
 
@@ -597,6 +636,7 @@ static void run_phase(int pn, const phase *ph, uint64_t nops, const char *dir)
     nrecords = 0;
     cur_stamp = 0;
     last_stamp = 0;
+    desc_len = 0;
     db = open_db(cache, KVS_CREATE);
     if (!db) {
         tap_ok(0, "phase %d: open", pn);
@@ -693,6 +733,17 @@ static void run_phase(int pn, const phase *ph, uint64_t nops, const char *dir)
             if (!db)
                 break;
             cur_stamp = 0;
+            check_descriptor(db);
+            if (rndn(3) == 0) {
+                /* the split threshold can change on an open handle */
+                uint32_t ff = 10 + (uint32_t)rndn(91);
+                if ((rc = kvs_set_fillfactor(db, ff)) != KVS_OK)
+                    mismatch("set_fillfactor(%u): %s", ff, kvs_strerror(rc));
+                if ((rc = kvs_set_fillfactor(db, rndn(2) ? 9 : 101)) != KVS_EINVAL)
+                    mismatch("set_fillfactor out of 10..100: %s, expected EINVAL", kvs_strerror(rc));
+            }
+            if (rndn(4) == 0)
+                set_descriptor(db);
             run_check(db, "at reopen");
             check_records(db, "at reopen");
             if (rndn(4) == 0)

@@ -11,6 +11,8 @@
 #      valgrind (--error-exitcode=99 --leak-check=full), small op counts;
 #      any report fails the program.
 #   unit_perf is a speed test: it runs in the release stage only.
+#   KVS_TEST_QUICK=1 is set for the ASan and valgrind stages: unit tests may
+#   read it to shrink their sizes (valgrind runs ~50x slower).
 #
 # Output: one TAP stream.  Each program's lines are prefixed with
 # "<variant>/<program>:" and renumbered; a program that exits non-zero without
@@ -110,7 +112,7 @@ stage_release() {
 
 stage_asan() {
     build asan || return
-    ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1} \
+    KVS_TEST_QUICK=1 ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1} \
     UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1} \
         suite asan 400000 6000 100000 64 -q 0
 }
@@ -121,7 +123,7 @@ stage_valgrind() {
         return
     fi
     build debug || return
-    suite debug 12000 600 20000 8 -q 0 \
+    KVS_TEST_QUICK=1 suite debug 12000 600 20000 8 -q 0 \
         valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite,possible
 }
 
