@@ -54,3 +54,7 @@ include $(PGXS)
 .PHONY: engine
 engine:
 	$(MAKE) -C src/engine
+
+# PGXS tracks no header dependencies: rebuild every object when a header
+# changes (the tree is small; a stale object after a struct change crashes).
+$(OBJS): $(wildcard $(srcdir)/src/engine/*.h $(srcdir)/src/fdw/*.h)
