@@ -284,7 +284,7 @@ int kvs_begin(kvs *db, int mode)
     rc = pager_lock(&db->pg, mode == KVS_WRITE, db->interrupted, db->interrupt_arg);
     if (rc)
         return rc;
-    rc = pager_load_header(&db->pg);
+    rc = pager_load_header(&db->pg, !db->loaded, old_cc);
     if (rc) {
         if (rc == KVS_ECORRUPT || rc == KVS_ENOTKVS || rc == KVS_EVERSION || rc == KVS_ETRUNCATED)
             db->poisoned = 1;
@@ -319,7 +319,7 @@ static void discard(kvs *db)
     pool_drop_all(&db->pool);
     pager_spill_reset(&db->pg);
     db->t.epoch++;
-    rc = pager_load_header(&db->pg);
+    rc = pager_load_header(&db->pg, 1, 0);
     if (rc != KVS_OK) {
         db->loaded = 0;
         if (rc == KVS_ECORRUPT || rc == KVS_ENOTKVS || rc == KVS_EVERSION || rc == KVS_ETRUNCATED)

@@ -104,7 +104,10 @@ int      pager_write(pager *pg, uint32_t pgno, uint8_t *buf);   /* seals buf */
 int      pager_write_run(pager *pg, uint32_t pgno, uint8_t **pages, uint32_t n);
 void     pager_free(pager *pg);
 int      pager_extend(pager *pg, uint32_t pgno);   /* allocate page pgno on disk now */
-int      pager_load_header(pager *pg);             /* read + validate page 0, size */
+/* Reads + validates page 0 into pg->h.  With check_size, also checks the
+ * file holds every page the header counts (an fstat); without, only when the
+ * change counter differs from known_change (someone else wrote the file). */
+int      pager_load_header(pager *pg, int check_size, uint64_t known_change);
 int      pager_store_header(pager *pg);
 int      pager_discard_extension(pager *pg);       /* undo pager_extend of this section */
 int      pager_set_size(pager *pg, uint32_t npages);

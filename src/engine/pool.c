@@ -20,7 +20,8 @@ size_t pool_mem_size(uint32_t nframes)
     while (((uint32_t)1 << bits) < 2 * nframes)
         bits++;
     return (size_t)nframes * PG_SIZE + ALIGN64((size_t)nframes * sizeof(pool_frame))
-           + ALIGN64(((size_t)1 << bits) * sizeof(pool_slot)) + (size_t)nframes * sizeof(uint64_t);
+           + ALIGN64(((size_t)1 << bits) * sizeof(pool_slot)) + (size_t)nframes * sizeof(uint64_t)
+           + (size_t)nframes * sizeof(uint32_t);
 }
 
 void pool_init(pool *p, void *mem, uint32_t nframes, pager *pg)
@@ -41,6 +42,8 @@ void pool_init(pool *p, void *mem, uint32_t nframes, pager *pg)
     p->tab = (pool_slot *)(void *)m;
     m += ALIGN64(((size_t)1 << bits) * sizeof(pool_slot));
     p->sortbuf = (uint64_t *)(void *)m;
+    m += (size_t)nframes * sizeof(uint64_t);
+    p->dirty = (uint32_t *)(void *)m;
     for (i = 0; i <= p->tabmask; i++) {
         p->tab[i].pgno = 0;
         p->tab[i].fi = POOL_NONE;
@@ -125,6 +128,25 @@ static void lru_push_head(pool *p, uint32_t fi)
         p->lru_tail = fi;
 }
 
+static void mark_dirty(pool *p, uint32_t fi)
+{
+    if (!p->fr[fi].dirty) {
+        p->fr[fi].dirty = 1;
+        p->fr[fi].dpos = p->ndirty;
+        p->dirty[p->ndirty++] = fi;
+    }
+}
+
+static void mark_clean(pool *p, uint32_t fi)
+{
+    if (p->fr[fi].dirty) {
+        uint32_t pos = p->fr[fi].dpos, last = p->dirty[--p->ndirty];
+        p->dirty[pos] = last;
+        p->fr[last].dpos = pos;
+        p->fr[fi].dirty = 0;
+    }
+}
+
 /* Releases frame fi (its page forgotten) to the unused list. */
 static void frame_release(pool *p, uint32_t fi)
 {
@@ -132,8 +154,7 @@ static void frame_release(pool *p, uint32_t fi)
     if (f->used) {
         tab_delete(p, f->pgno);
         lru_unlink(p, fi);
-        if (f->dirty)
-            p->ndirty--;
+        mark_clean(p, fi);
     }
     f->used = f->dirty = f->fresh = 0;
     f->pin = 0;
@@ -174,8 +195,7 @@ static int get_victim(pool *p, uint32_t *out)
         }
         if (rc)
             return rc;
-        p->fr[fi].dirty = 0;
-        p->ndirty--;
+        mark_clean(p, fi);
     }
     tab_delete(p, p->fr[fi].pgno);
     lru_unlink(p, fi);
@@ -231,8 +251,8 @@ int pool_fetch(pool *p, uint32_t pgno, int flags, uint32_t *out)
             memset(pool_page(p, fi), 0, PG_SIZE);
         f->pgno = pgno;
         f->used = 1;
-        f->dirty = 1;
-        p->ndirty++;
+        f->dirty = 0;
+        mark_dirty(p, fi);
         f->fresh = 0;
         f->pin = (flags & POOL_PIN) ? 1 : 0;
         tab_insert(p, pgno, fi);
@@ -273,10 +293,7 @@ void pool_unpin(pool *p, uint32_t fi)
 
 void pool_dirty(pool *p, uint32_t fi)
 {
-    if (!p->fr[fi].dirty) {
-        p->fr[fi].dirty = 1;
-        p->ndirty++;
-    }
+    mark_dirty(p, fi);
 }
 
 uint32_t pool_pinned(const pool *p)
@@ -304,10 +321,10 @@ int pool_flush(pool *p)
         return KVS_OK;
     for (pass = 0; pass < 2; pass++) {
         uint32_t i, n = 0;
-        for (i = 0; i < p->nframes; i++) {
-            pool_frame *f = &p->fr[i];
-            if (f->used && f->dirty && f->fresh == (pass == 0))
-                p->sortbuf[n++] = ((uint64_t)f->pgno << 32) | i;
+        for (i = 0; i < p->ndirty; i++) {
+            pool_frame *f = &p->fr[p->dirty[i]];
+            if (f->fresh == (pass == 0))
+                p->sortbuf[n++] = ((uint64_t)f->pgno << 32) | p->dirty[i];
         }
         qsort(p->sortbuf, n, sizeof(uint64_t), cmp_u64);
         /* runs of consecutive page numbers go out in one write each */
@@ -325,14 +342,12 @@ int pool_flush(pool *p)
             for (j = 0; j < k; j++) {
                 uint32_t fi = (uint32_t)p->sortbuf[i + j];
                 p->writes++;
-                p->fr[fi].dirty = 0;
-                p->ndirty--;
+                p->fr[fi].fresh = 0;
+                mark_clean(p, fi);
             }
             i += k;
         }
     }
-    for (pass = 0; pass < (int)p->nframes; pass++)
-        p->fr[pass].fresh = 0;
     return KVS_OK;
 }
 
@@ -343,6 +358,7 @@ void pool_drop_all(pool *p)
         if (p->fr[i].used)
             frame_release(p, i);
     p->ndirty = 0;
+    p->lru_head = p->lru_tail = POOL_NONE;
 }
 
 int pool_alloc(pool *p, int type, uint32_t *pgno_out, uint32_t *fi_out)

@@ -22,6 +22,7 @@ typedef struct pool_frame {
     uint8_t  dirty;
     uint8_t  fresh;          /* allocated in this section: not referenced on disk yet */
     uint8_t  pad;
+    uint32_t dpos;           /* index in the dirty list while dirty */
 } pool_frame;
 
 typedef struct pool_slot {
@@ -40,6 +41,7 @@ typedef struct pool {
     pool_frame *fr;
     pool_slot  *tab;
     uint64_t   *sortbuf;     /* nframes entries, for ordered flushes */
+    uint32_t   *dirty;       /* the ndirty dirty frames, so a flush costs O(dirty) */
     uint32_t    lru_head, lru_tail;
     uint32_t    free_list;   /* unused frames, linked by .next */
     uint32_t    ndirty;

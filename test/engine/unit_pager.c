@@ -122,7 +122,7 @@ int main(void)
             break;
     }
     tap_ok(i == 20, "19 pages written through short writes");
-    TAP_RC(pager_load_header(&pg), KVS_OK);
+    TAP_RC(pager_load_header(&pg, 1, 0), KVS_OK);
     TAP_RC(pager_read(&pg, 7, page), KVS_OK);
     tap_ok(page[100] == 7, "page 7 reads back");
     /* flip a byte of page 7 on disk */
@@ -145,7 +145,7 @@ int main(void)
     pg.h.npages = 40;
     pg.h.overflow_pages = 25;
     TAP_RC(pager_store_header(&pg), KVS_OK);
-    TAP_RC(pager_load_header(&pg), KVS_ETRUNCATED);
+    TAP_RC(pager_load_header(&pg, 1, 0), KVS_ETRUNCATED);
     tap_ok(strstr(err.msg, "page 20") != NULL, "truncation names the first missing page: %s", err.msg);
 
     /* read-only pager never writes */

@@ -121,6 +121,26 @@ int main(int argc, char **argv)
             if (ffs[f] == 75)
                 tap_ok(ppg <= 1.1, "ff 75: %.4f pages per get <= 1.1", ppg);
         }
+        {
+            /* single calls, each in its own implicit section */
+            long m = n / 50 > 1000 ? n / 50 : 1000, ok1 = 0;
+            double tp, tg;
+            t0 = now();
+            for (i = 0; i < m; i++) {
+                key_of(n + i, k);
+                ok1 += kvs_put(db, k, 16, v, 100, 0) == KVS_OK;
+            }
+            tp = now() - t0;
+            t0 = now();
+            for (i = 0; i < m; i++) {
+                key_of((long)(((uint64_t)i * 2654435761u) % (uint64_t)n), k);
+                ok1 += kvs_get(db, k, 16, &val) == KVS_OK;
+            }
+            tg = now() - t0;
+            tap_ok(ok1 == 2 * m, "ff %u: %ld single puts and gets (implicit sections)", ffs[f], m);
+            tap_diag("ff %u: single put (own write section) %.0f/s, single get (own read section) %.0f/s",
+                     ffs[f], m / tp, m / tg);
+        }
         TAP_RC(kvs_check(db), KVS_OK);
         kvs_close(db);
     }
