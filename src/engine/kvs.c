@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
+#include <sys/mman.h>
 #include "kvs.h"
 #include "pager.h"
 #include "pool.h"
@@ -172,8 +173,17 @@ int kvs_open(const char *path, const kvs_options *optin, kvs **out)
         return rc;
     }
     db = calloc(1, sizeof *db);
-    if (db && posix_memalign(&db->poolmem, PG_SIZE, pool_mem_size(frames)) != 0)
-        db->poolmem = NULL;
+    if (db) {
+        /* a large pool is 2 MiB-aligned and asks for transparent huge pages:
+         * random page accesses then miss the TLB far less */
+        size_t sz = pool_mem_size(frames), align = sz >= ((size_t)4 << 20) ? ((size_t)2 << 20) : PG_SIZE;
+        if (posix_memalign(&db->poolmem, align, sz) != 0)
+            db->poolmem = NULL;
+#ifdef MADV_HUGEPAGE
+        else if (align > PG_SIZE)
+            (void)madvise(db->poolmem, sz & ~(align - 1), MADV_HUGEPAGE);
+#endif
+    }
     if (!db || !db->poolmem) {
         if (db)
             free(db);
