@@ -279,9 +279,51 @@ static int place(lh *t, uint32_t b, uint32_t room, uint32_t tail, uint32_t tag, 
     return KVS_OK;
 }
 
+/* After a delete made room in bucket b's primary page (pinned as fi), moves
+ * records up from the first overflow page, and frees that page if it empties:
+ * chains stay short after deletes, so gets touch fewer pages. */
+static int pull_up(lh *t, uint32_t b, uint32_t fi)
+{
+    uint8_t *pg = pool_page(t->pool, fi), *ov;
+    uint32_t opg = rd32(pg + PG_NEXT), ofi, i;
+    int rc;
+    if (opg == NO_PAGE)
+        return KVS_OK;
+    rc = pool_fetch(t->pool, opg, POOL_PIN, &ofi);
+    if (rc)
+        return rc;
+    ov = pool_page(t->pool, ofi);
+    rc = check_chain_page(t, ov, opg, 0, b);
+    if (rc) {
+        pool_unpin(t->pool, ofi);
+        return rc;
+    }
+    for (i = sp_nslots(ov); i-- > 0;) {
+        uint32_t len = sp_len(ov, i);
+        if (sp_free(pg) < len + SLOT_SIZE)
+            continue;
+        memcpy(sp_reserve(pg, sp_tag(ov, i), len), ov + sp_off(ov, i), len);
+        sp_delete(ov, i);
+    }
+    pool_dirty(t->pool, fi);
+    pool_dirty(t->pool, ofi);
+    if (sp_nslots(ov) > 0) {
+        pool_unpin(t->pool, ofi);
+        return KVS_OK;
+    }
+    wr32(pg + PG_NEXT, rd32(ov + PG_NEXT));
+    pool_unpin(t->pool, ofi);
+    rc = pool_free_page(t->pool, opg);
+    if (rc)
+        return rc;
+    t->pg->h.overflow_pages--;
+    return KVS_OK;
+}
+
 /* Deletes slot from pgno; an overflow page left empty is unlinked and freed.
- * *freed tells the caller the page is gone. */
-static int remove_at(lh *t, const loc *L, int *freed)
+ * *freed tells the caller the page is gone.  With `compact`, a delete from
+ * the primary page pulls records up from the overflow page behind it. */
+static int remove_at(lh *t, const loc *L, int *freed, int compact, uint32_t b)
 {
     uint32_t fi, pfi, next;
     uint8_t *pg;
@@ -293,8 +335,10 @@ static int remove_at(lh *t, const loc *L, int *freed)
     pool_dirty(t->pool, fi);
     *freed = 0;
     if (L->found == L->primary || sp_nslots(pg) > 0) {
+        if (compact && L->found == L->primary)
+            rc = pull_up(t, b, fi);
         pool_unpin(t->pool, fi);
-        return KVS_OK;
+        return rc;
     }
     next = rd32(pg + PG_NEXT);
     pool_unpin(t->pool, fi);
@@ -515,7 +559,7 @@ int lh_put(lh *t, const void *key, size_t klen, const void *val, size_t vlen, in
         } else {
             int freed;
             pool_unpin(t->pool, fi);
-            rc = remove_at(t, &L, &freed);
+            rc = remove_at(t, &L, &freed, 0, b);
             if (rc)
                 return rc;
             if (freed && L.tail == L.found)
@@ -572,7 +616,7 @@ int lh_delete(lh *t, const void *key, size_t klen)
     }
     t->modified = 1;
     t->epoch++;
-    rc = remove_at(t, &L, &freed);
+    rc = remove_at(t, &L, &freed, 1, b);
     if (rc)
         return rc;
     h->records--;

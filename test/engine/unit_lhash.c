@@ -196,6 +196,41 @@ int main(void)
         TAP_RC(lh_check(&t), KVS_OK);
     }
 
+    /* ---- deletes pull records up from overflow pages into the primary */
+    setup(64);
+    t.fillfactor = 100;
+    for (i = 0; i < 20000; i++) {
+        key_of(i, k);
+        lh_put(&t, k, 10, v, 100, 0);
+    }
+    {
+        uint32_t before = pg.h.overflow_pages;
+        double ppg0, ppg1;
+        t.gets = t.get_chain_pages = 0;
+        for (i = 0; i < 20000; i++) {
+            key_of(i, k);
+            lh_get(&t, k, 10, &s);
+        }
+        ppg0 = (double)t.get_chain_pages / (double)t.gets;
+        bad = 0;
+        for (i = 0; i < 20000; i += 2) {
+            key_of(i, k);
+            if (lh_delete(&t, k, 10) != KVS_OK)
+                bad++;
+        }
+        t.gets = t.get_chain_pages = 0;
+        for (i = 1; i < 20000; i += 2) {
+            key_of(i, k);
+            if (lh_get(&t, k, 10, &s) != KVS_OK)
+                bad++;
+        }
+        ppg1 = (double)t.get_chain_pages / (double)t.gets;
+        tap_ok(bad == 0 && pg.h.overflow_pages < before / 4,
+               "deleting half: overflow pages %u -> %u, pages per get %.3f -> %.3f",
+               (unsigned)before, (unsigned)pg.h.overflow_pages, ppg0, ppg1);
+        TAP_RC(lh_check(&t), KVS_OK);
+    }
+
     /* ---- check catches damage (made in memory, through the pool) */
     setup(64);
     for (i = 0; i < 2000; i++) {
