@@ -139,27 +139,31 @@ sess_open() {
     stdbuf -oL -eL "$PG_BINDIR/psql" -X -At -v ON_ERROR_STOP=0 -v VERBOSITY=verbose \
         <"$WORK/s$i.in" >"$WORK/s$i.out" 2>&1 &
     SESS_PIDS="$SESS_PIDS $!"
+    eval "SPID_$i=$!"
     exec {fd}>"$WORK/s$i.in"
     eval "SFD_$i=$fd"
 }
 # sess_run ID SQL -> prints the output of SQL in session ID
 sess_run() {
-    local i=$1 sql=$2 fd start n=0 SEQ
-    eval "fd=\$SFD_$i"
+    local i=$1 sql=$2 fd pid start n=0 SEQ
+    eval "fd=\$SFD_$i pid=\$SPID_$i"
+    # a write to a fifo nobody reads would kill this script with SIGPIPE
+    kill -0 "$pid" 2>/dev/null || { echo "session $i is gone"; return 1; }
     SEQ=$(($(cat "$WORK/seq") + 1))
     echo "$SEQ" >"$WORK/seq"
     start=$(wc -l <"$WORK/s$i.out")
     printf '%s\n\\echo __done_%d__\n' "$sql" "$SEQ" >&"$fd"
     until grep -q "^__done_${SEQ}__\$" "$WORK/s$i.out"; do
         n=$((n + 1)); [ $n -gt 600 ] && { echo "session $i timed out"; return 1; }
+        kill -0 "$pid" 2>/dev/null || { echo "session $i ended"; return 1; }
         sleep 0.05
     done
     tail -n +$((start + 1)) "$WORK/s$i.out" | grep -v "^__done_${SEQ}__\$"
 }
 sess_close() {
-    local i=$1 fd
-    eval "fd=\$SFD_$i"
-    printf '\\q\n' >&"$fd"
+    local i=$1 fd pid
+    eval "fd=\$SFD_$i pid=\$SPID_$i"
+    kill -0 "$pid" 2>/dev/null && printf '\\q\n' >&"$fd"
     exec {fd}>&-
 }
 
