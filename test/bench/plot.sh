@@ -30,6 +30,7 @@ NT=$(table main-tenth)
 N=$(awk -F'\t' '$1 == "main-big" { print $3; exit }' "$TSV")
 awk -F'\t' '$1 == "sweep" { print $8, $7, $5 }' "$TSV" >"$D/sweep.dat"
 awk -F'\t' '$1 == "main-big" && $7 == "bytes_per_record" { print $9, $6 }' "$TSV" >"$D/bpr.dat"
+YMAX=$(awk 'BEGIN { m = 1.05 } $2 > m { m = $2 } END { printf "%.3f", m + 0.03 }' "$D/sweep.dat")
 # Postgres: mix rows, table columns, tps in thousands
 pgtable() {   # pgtable CACHE DIST
     local t
@@ -62,7 +63,7 @@ set style histogram clustered gap 1
 set style fill solid 0.8 border -1
 set key top right font ",8"
 set grid ytics
-set xtics font ",9"
+set xtics font ",9" rotate by -30
 set logscale y
 set ylabel "million ops/s (log)"
 set title "Engine alone, 16 B keys / 100 B values, N=$N, cache > data"
@@ -70,15 +71,18 @@ plot for [i=2:$((NB + 1))] "$D/main-big.dat" using i:xtic(1) title columnheader(
 set title "Engine alone, cache = 1/10 of data"
 plot for [i=2:$((NT + 1))] "$D/main-tenth.dat" using i:xtic(1) title columnheader(i)
 unset logscale y
+set xtics norotate
 set style data linespoints
 set title "kvs fill factor 50..95: pages per get vs file bytes per record\n(vertical lines: anchors' bytes per record)"
 set xlabel "file bytes per record"
 set ylabel "bucket-chain pages per get"
 set key bottom left
-plot "$D/sweep.dat" using 1:2 with linespoints pt 7 title "kvs", \
-     "$D/sweep.dat" using 1:2:(sprintf("%d", \$3)) with labels offset 0,1 notitle, \
-     "$D/bpr.dat" using 1:(1.0):(0):(0.3) with vectors nohead dt 2 lw 2 notitle, \
-     "$D/bpr.dat" using 1:(1.3):2 with labels rotate by 90 offset -1,0 notitle
+set yrange [0.995:$YMAX]
+plot "$D/sweep.dat" using 1:2 with linespoints pt 7 title "kvs, fill factor 50..95", \
+     "$D/sweep.dat" using 1:2:(sprintf("%d", \$3)) with labels offset 0,-1 notitle, \
+     "$D/bpr.dat" using 1:(0.995):(0):($YMAX - 0.995) with vectors nohead dt 2 lw 2 notitle, \
+     "$D/bpr.dat" using 1:($YMAX - 0.004):2 with labels rotate by 90 right offset -0.8,0 notitle
+set autoscale y
 unset xlabel
 set style data histograms
 set key top right
