@@ -363,9 +363,9 @@ q "SELECT 'kvs rows ' || count(*) || ', moved ' || count(*) FILTER (WHERE k > 50
 is "$(q "SELECT count(*) FROM kvs_fdw_check('cb')" 2>&1)" "0" "phase B: kvs_fdw_check clean"
 
 # Phase C, lost updates: clients increment counters of 50 hot keys at once,
-# with no lock of their own: by key (the FDW's direct read-modify-write) and
-# through a local qual (the ordinary scan-then-update path, which may refuse
-# with 40001 when the row changed under it).  Every transaction pgbench counts
+# with no lock of their own: by key, by key with local quals, and through a
+# full scan with a filter (the ordinary scan-then-update path, which may
+# refuse with 40001 when the row changed under it).  Every transaction pgbench counts
 # as done must show in the sum, and no failed one may.
 q "CREATE FOREIGN TABLE cc (k bigint, n bigint, pad text) SERVER kvs;
    INSERT INTO cc SELECT g, 0, repeat('p', 50) FROM generate_series(1, 50) g;" || nok "create cc"
@@ -377,11 +377,15 @@ cat >"$B/c_qual.sql" <<'EOF'
 \set k random(1, 50)
 UPDATE cc SET n = n + 1 WHERE k = :k AND n >= 0 AND pad LIKE 'p%';
 EOF
+cat >"$B/c_scan.sql" <<'EOF'
+\set k random(1, 50)
+UPDATE cc SET n = n + 1 WHERE k % 50 = :k % 50;
+EOF
 # -t, not -T: a fixed count per client, so no transaction is cut off at a
 # deadline and the count is exact.
 CTX=$((SECS * 500))
 echo "# pgbench phase C: 4 clients x $CTX increments of 50 hot keys, prepared"
-"$PG_BINDIR/pgbench" -n -c 4 -j 2 -t "$CTX" -M prepared -f "$B/c_key.sql" -f "$B/c_qual.sql" \
+"$PG_BINDIR/pgbench" -n -c 4 -j 2 -t "$CTX" -M prepared -f "$B/c_key.sql" -f "$B/c_qual.sql" -f "$B/c_scan.sql" \
     >"$B/phaseC.out" 2>"$B/phaseC.err"
 rc=$?
 is "$rc" "0" "pgbench phaseC: exit 0"
