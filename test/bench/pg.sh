@@ -127,6 +127,9 @@ if [ "$(sql "SELECT count(*) FROM pg_available_extensions WHERE name = 'kvs_fdw'
 else
     echo "# kvs_fdw is not installed: Postgres figures for heap tables only"
 fi
+if [ $HAVE_KVS = 1 ]; then
+    echo "# kvs_fdw: $(sql "SELECT extversion FROM pg_extension WHERE extname = 'kvs_fdw'"), module installed $(date -u -r "$(pg_config --pkglibdir)/kvs_fdw.so" "+%Y-%m-%d %H:%M UTC" 2>/dev/null)"
+fi
 sql "CREATE EXTENSION pg_prewarm" >/dev/null
 
 TABLES="kv_btree kv_hash"
