@@ -401,6 +401,49 @@ is "$(q "SELECT sum(n) FROM cc")" "${done_all:-none}" \
 like "${done_all:-0} ${failed:-?}" '^[1-9][0-9]* [0-9]+$' "phase C: $done_all increments done, ${failed:-?} refused (40001)"
 is "$(q "SELECT count(*) FROM kvs_fdw_check('cc')" 2>&1)" "0" "phase C: kvs_fdw_check clean"
 
+# Phase D, no resurrection: every inserted row gets a new generation number
+# from a sequence; inserts and deletes log the generations they added or
+# removed in heap tables (same statement).  Updates by key and through a scan
+# race the deletes; an update that wrote back a row deleted since it read it
+# would bring a logged generation back.  At the end the table holds exactly
+# the inserted generations minus the deleted ones.
+q "CREATE SEQUENCE gen; CREATE TABLE deleted (g bigint); CREATE TABLE inserted (g bigint);
+   CREATE FOREIGN TABLE cr (k bigint, g bigint, n bigint) SERVER kvs;" || nok "create cr"
+cat >"$B/d_ins.sql" <<'EOF'
+\set k random(1, 20)
+WITH i AS (INSERT INTO cr VALUES (:k, nextval('gen'), 0) ON CONFLICT DO NOTHING RETURNING g) INSERT INTO inserted SELECT g FROM i;
+EOF
+cat >"$B/d_del.sql" <<'EOF'
+\set k random(1, 20)
+WITH d AS (DELETE FROM cr WHERE k = :k RETURNING g) INSERT INTO deleted SELECT g FROM d;
+EOF
+cat >"$B/d_upd.sql" <<'EOF'
+\set k random(1, 20)
+UPDATE cr SET n = n + 1 WHERE k = :k;
+EOF
+cat >"$B/d_scan.sql" <<'EOF'
+\set k random(1, 20)
+UPDATE cr SET n = n + 1 WHERE k % 20 = :k % 20;
+EOF
+echo "# pgbench phase D: 4 clients x $((SECS * 250)) inserts/deletes/updates of 20 hot keys, prepared"
+"$PG_BINDIR/pgbench" -n -c 4 -j 2 -t $((SECS * 250)) -M prepared \
+    -f "$B/d_ins.sql" -f "$B/d_del.sql" -f "$B/d_upd.sql" -f "$B/d_scan.sql" >"$B/phaseD.out" 2>"$B/phaseD.err"
+rc=$?
+is "$rc" "0" "pgbench phaseD: exit 0"
+[ $rc = 0 ] || head -20 "$B/phaseD.err" | diag
+grep -E '^number of (transactions actually processed|failed)' "$B/phaseD.out" | diag
+q "SELECT 'rows inserted ' || (SELECT count(*) FROM inserted) || ', deleted ' || (SELECT count(*) FROM deleted)
+          || ', rows now ' || (SELECT count(*) FROM cr)" | diag
+like "$(q "SELECT count(*) FROM deleted")" '^[1-9]' "phase D: deletes happened"
+is "$(q "SELECT count(*) FROM cr JOIN deleted USING (g)")" "0" "phase D: no deleted row came back (no resurrection)"
+is "$(q "SELECT count(*) FROM (SELECT g FROM deleted GROUP BY g HAVING count(*) > 1) x")" "0" \
+    "phase D: no generation deleted twice"
+is "$(q "SELECT count(*) FROM ((SELECT g FROM cr EXCEPT ALL (SELECT g FROM inserted EXCEPT ALL SELECT g FROM deleted))
+                              UNION ALL ((SELECT g FROM inserted EXCEPT ALL SELECT g FROM deleted) EXCEPT ALL SELECT g FROM cr)) x")" \
+    "0" "phase D: the table holds exactly the inserted minus the deleted rows"
+is "$(q "SELECT count(*) FROM cr")" "$(q "SELECT count(DISTINCT k) FROM cr")" "phase D: one row per key"
+is "$(q "SELECT count(*) FROM kvs_fdw_check('cr')" 2>&1)" "0" "phase D: kvs_fdw_check clean"
+
 # ---- 3b. bulk loads at once --------------------------------------------------------
 # Four COPY clients and two INSERT ... SELECT clients load disjoint key ranges
 # of one table at the same time (the FDW's buffered-batch path, with bucket
