@@ -11,7 +11,9 @@
 #   3. pgbench clients insert (ON CONFLICT DO NOTHING), update, delete, move
 #      keys and read overlapping keys of one kvs table at once, applying the
 #      same changes to a heap reference table; afterwards the two agree and
-#      kvs_fdw_check() is clean, and no pgbench transaction failed;
+#      kvs_fdw_check() is clean, and no pgbench transaction failed; hot-key
+#      counters incremented at once add up exactly (no lost update); rows
+#      deleted while others update them never come back (no resurrection);
 #      then six bulk loaders (COPY, INSERT ... SELECT) fill one table at once;
 #   4. a damaged file (a page overwritten or zeroed, the header overwritten,
 #      the file truncated) gives XX001 naming the page, is not written to by
