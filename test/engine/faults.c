@@ -177,6 +177,7 @@ static int state_has(int s, int i, int *ver)
 
 static char dir[] = "/tmp/kvs_faults.XXXXXX";
 static char tmpl[600], path[600];
+static uint64_t tmpl_hash;
 static unsigned char vbuf[200000], ebuf[200000];
 
 static int copyfile(const char *from, const char *to)
@@ -242,6 +243,7 @@ typedef struct result {
     int first_err;          /* first error code an API call returned, 0 if none */
     int err_errno;          /* kvs_errno then */
     char where[48];         /* which call returned it */
+    int same_bytes;         /* file byte-identical to the template after close */
     char msg[200];
 } result;
 
@@ -322,6 +324,8 @@ static void section(kvs *db, result *r, int with_sync)
     char k[64];
     int i;
     NOTE(kvs_begin(db, KVS_WRITE), "begin");
+    if (r->first_err)
+        return;     /* no section: the calls below would each run in their own */
     for (i = 0; i < 100; i++) {
         val_of(i, 1, vbuf);
         NOTE(kvs_put(db, k, key_of(i, k), vbuf, vlen_of(i, 1), 0), "put (replace)");
@@ -369,6 +373,7 @@ static void run_child(int k, long at, int st, int with_sync, result *r)
     }
     armed = 0;
     r->fired = fired;
+    r->same_bytes = hashfile(path) == tmpl_hash;
     r->outcome = classify(path, r->msg + strlen(r->msg), sizeof r->msg - strlen(r->msg));
 }
 
@@ -427,7 +432,7 @@ static void sweep(int k, int st, long ncalls, int with_sync, int must_intact)
     long cap = quick ? 8 : 300, at, step = ncalls > cap ? ncalls / cap : 1;
     int runs = 0, clear = 0, wrongcode = 0, silent = 0, crash = 0;
     int outc[6] = {0};
-    int first_torn_at = -1;
+    int first_torn_at = -1, prefail = 0, prefail_bad = 0;
     char sample[300] = "";
     for (at = 1; at <= ncalls; at += step) {
         result r = run_case(k, at, st, with_sync, NULL);
@@ -435,6 +440,17 @@ static void sweep(int k, int st, long ncalls, int with_sync, int must_intact)
         runs++;
         outc[r.outcome]++;
         if (r.outcome == O_CRASH) { crash++; continue; }
+        if (r.first_err && strcmp(r.where, "end") && strcmp(r.where, "sync") && strcmp(r.where, "close")) {
+            /* failed inside the section, before kvs_end's flush */
+            prefail++;
+            if (r.outcome != O_BEFORE || !r.same_bytes) {
+                prefail_bad++;
+                if (prefail_bad <= 3)
+                    printf("# %s N=%ld: failed in %s before the flush, yet the file is %s%s\n",
+                           kind_name[k], at, r.where, outcome_name[r.outcome],
+                           r.same_bytes ? "" : " and its bytes changed");
+            }
+        }
         if (r.outcome == O_TORN && first_torn_at < 0) {
             first_torn_at = (int)at;
             snprintf(sample, sizeof sample, "N=%ld: error %s from %s; reopened: %s", at,
@@ -484,6 +500,10 @@ static void sweep(int k, int st, long ncalls, int with_sync, int must_intact)
     tap_ok(outc[O_OTHER] == 0 && outc[O_OPENFAIL] == 0,
            "%s%s, %u-frame cache: no clean-but-wrong file, no unopenable file afterwards", kind_name[k],
            st ? " (sticky)" : "", run_cache);
+    /* README "Durability": a write section that fails before its flush
+     * leaves the database file exactly as it was, byte for byte. */
+    tap_ok(prefail_bad == 0, "%s%s, %u-frame cache: %d runs failed inside the section before its flush: file byte-for-byte unchanged in every one (%d not)",
+           kind_name[k], st ? " (sticky)" : "", run_cache, prefail, prefail_bad);
     /* What the engine guarantees without a journal: a section that meets
      * the fault before it rewrites any existing page leaves the file as it
      * was; fsync errors and short writes come after every byte is written.
@@ -689,6 +709,7 @@ int main(int argc, char **argv)
         tap_ok(0, "template file builds");
         return tap_done();
     }
+    tmpl_hash = hashfile(tmpl);
     /* a clean run: counts the calls the section makes, and sets the bar */
     r = run_case(K_NONE, 0, 0, 1, counts);
     tap_ok(r.first_err == 0 && r.outcome == O_AFTER, "clean run: no error, state after (%s %s)",

@@ -24,75 +24,95 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <xxhash.h>
 
 #define FUZZ_PATH "/fuzz/in-memory.kvs"
-#define FUZZ_FD   777
+#define FUZZ_FD   777       /* the database file */
+#define SPILL_FD  778       /* any other file the engine creates (its spill file) */
 
-static unsigned char *mem;
-static size_t mem_len, mem_cap;
+/* Two in-memory files: [0] the database, [1] a scratch file. */
+typedef struct mfile { unsigned char *b; size_t len, cap; } mfile;
+static mfile mf[2];
+#define mem     (mf[0].b)
+#define mem_len (mf[0].len)
+
+static mfile *file_of(int fd)
+{
+    return fd == FUZZ_FD ? &mf[0] : fd == SPILL_FD ? &mf[1] : NULL;
+}
 
 static int m_open(const char *p, int flags, mode_t mode)
 {
     (void)mode;
-    if (strcmp(p, FUZZ_PATH) != 0 || (flags & O_EXCL)) {
-        errno = (flags & O_EXCL) ? EEXIST : ENOENT;
-        return -1;
+    if (strcmp(p, FUZZ_PATH) == 0 && !(flags & O_EXCL))
+        return FUZZ_FD;
+    if ((flags & O_CREAT) && strncmp(p, FUZZ_PATH, strlen(FUZZ_PATH)) == 0) {
+        mf[1].len = 0;      /* a new scratch file (the engine's spill file) */
+        return SPILL_FD;
     }
-    return FUZZ_FD;
+    errno = (flags & O_EXCL) ? EEXIST : ENOENT;
+    return -1;
 }
 static int m_close(int fd) { (void)fd; return 0; }
 static ssize_t m_pread(int fd, void *b, size_t n, off_t off)
 {
-    (void)fd;
-    if (off < 0) { errno = EINVAL; return -1; }
-    if ((size_t)off >= mem_len)
+    mfile *f = file_of(fd);
+    if (!f || off < 0) { errno = EBADF; return -1; }
+    if ((size_t)off >= f->len)
         return 0;
-    if (n > mem_len - (size_t)off)
-        n = mem_len - (size_t)off;
-    memcpy(b, mem + off, n);
+    if (n > f->len - (size_t)off)
+        n = f->len - (size_t)off;
+    memcpy(b, f->b + off, n);
     return (ssize_t)n;
 }
-static int grow(size_t len)
+static int grow_file(mfile *f, size_t len)
 {
-    if (len > ((size_t)256 << 20)) { errno = ENOSPC; return -1; }   /* keep the fuzzer's memory bounded */
-    if (len > mem_cap) {
-        size_t cap = mem_cap ? mem_cap : 65536;
+    if (len > ((size_t)32 << 20)) { errno = ENOSPC; return -1; }    /* keep the fuzzer fast and its memory bounded */
+    if (len > f->cap) {
+        size_t cap = f->cap ? f->cap : 65536;
         unsigned char *m;
         while (cap < len)
             cap *= 2;
-        m = realloc(mem, cap);
+        m = realloc(f->b, cap);
         if (!m) { errno = ENOSPC; return -1; }
-        mem = m;
-        mem_cap = cap;
+        f->b = m;
+        f->cap = cap;
     }
-    if (len > mem_len) {
-        memset(mem + mem_len, 0, len - mem_len);
-        mem_len = len;
+    if (len > f->len) {
+        memset(f->b + f->len, 0, len - f->len);
+        f->len = len;
     }
     return 0;
 }
+static int grow(size_t len) { return grow_file(&mf[0], len); }
 static ssize_t m_pwrite(int fd, const void *b, size_t n, off_t off)
 {
-    (void)fd;
-    if (off < 0 || grow((size_t)off + n) != 0)
+    mfile *f = file_of(fd);
+    if (!f) { errno = EBADF; return -1; }
+    if (off < 0 || grow_file(f, (size_t)off + n) != 0)
         return -1;
-    memcpy(mem + off, b, n);
+    memcpy(f->b + off, b, n);
     return (ssize_t)n;
 }
 static int m_fsync(int fd) { (void)fd; return 0; }
 static int m_ftruncate(int fd, off_t len)
 {
-    (void)fd;
-    if (len < 0) { errno = EINVAL; return -1; }
-    if ((size_t)len > mem_len)
-        return grow((size_t)len);
-    mem_len = (size_t)len;
+    mfile *f = file_of(fd);
+    if (!f || len < 0) { errno = EINVAL; return -1; }
+    if ((size_t)len > f->len)
+        return grow_file(f, (size_t)len);
+    f->len = (size_t)len;
     return 0;
 }
-static off_t m_filesize(int fd) { (void)fd; return (off_t)mem_len; }
+static off_t m_filesize(int fd)
+{
+    mfile *f = file_of(fd);
+    if (!f) { errno = EBADF; return -1; }
+    return (off_t)f->len;
+}
 static int m_flock(int fd, int op) { (void)fd; (void)op; return 0; }
 static int m_link(const char *a, const char *b) { (void)a; (void)b; errno = EPERM; return -1; }
 static int m_unlink(const char *p) { (void)p; return 0; }
@@ -107,7 +127,7 @@ static int is_err(int rc)
            rc == KVS_ENOSPC || rc == KVS_ETOOBIG || rc == KVS_EINVAL || rc == KVS_ENOMEM;
 }
 /* An error code outside the documented set is a bug too. */
-#define EXPECT(rc) do { if (!is_err(rc)) abort(); } while (0)
+#define EXPECT(rc) do { int e_ = (rc); if (!is_err(e_)) { fprintf(stderr, "unexpected %d (%s) at line %d\n", e_, kvs_strerror(e_), __LINE__); abort(); } } while (0)
 
 static void reads(kvs *db)
 {
