@@ -675,6 +675,8 @@ static void truncate_faults(void)
             }
             rc = classify(path, why, sizeof why);
             outc[rc]++;
+            if (rc == O_TORN)
+                printf("# truncate with %s at %ld: torn: %s\n", kind_name[kinds[ki]], at, why);
             if (rc == O_AFTER || rc == O_OTHER) {
                 /* "after" for truncate is an empty, clean file: classify sees
                  * neither S0 nor S1; check it separately */
