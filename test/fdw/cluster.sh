@@ -65,6 +65,7 @@ cleanup() {
     if [ "${KVS_KEEP:-0}" = 1 ]; then echo "# kept $WORK"; else rm -rf "$WORK"; fi
 }
 trap cleanup EXIT
+trap 'exit 130' INT TERM     # so a signal also runs cleanup
 
 # ---- SQL helpers ---------------------------------------------------------------
 # q SQL: one value/row set, unaligned, tuples only; errors to stderr.

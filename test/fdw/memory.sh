@@ -43,6 +43,7 @@ cleanup() {
     rm -rf "$WORK"
 }
 trap cleanup EXIT
+trap 'exit 130' INT TERM     # so a signal also runs cleanup
 
 echo "# kvs_fdw memory test: port $PORT, $ROWS rows of $VLEN-byte values, limit ${LIMIT_MB} MB"
 pgc_start "$WORK" "$PORT" || bail "cannot start a cluster on port $PORT"
