@@ -95,6 +95,7 @@ plot for [i=2:$NPU+1] "$D/pg-large-uniform.dat" using i:xtic(1) title columnhead
 set title "Postgres, scrambled Zipfian keys, large cache"
 plot for [i=2:$NPZ+1] "$D/pg-large-zipf.dat" using i:xtic(1) title columnheader(i)
 set ylabel "seconds"
+set yrange [0:*]
 set title "Postgres load, $(awk -F'\t' '$1 == "pgload" { print $3; exit }' "$TSV") rows: COPY and multi-row INSERT"
 plot "$D/load.dat" using 2:xtic(1) title "COPY", "" using 3 title "INSERT (1000 rows/statement)"
 GP
