@@ -6,7 +6,18 @@
  * Each write runs in its own write section (the exclusive file lock), begun
  * and ended inside one callback, so the lock is never held while the
  * executor is elsewhere (no deadlock with our own scan or another backend).
- * A batch insert holds one section for the whole batch.
+ *
+ * Batched INSERTs (INSERT ... SELECT, multi-row VALUES) and COPY FROM do not
+ * write each batch as it comes: their rows are encoded into one buffer and
+ * written in one write section when the buffer is full (a share of
+ * kvs_fdw.cache_size) or the statement ends.  A section of N random keys
+ * dirties up to N pages and kvs_end writes each of them, so writing 1000 rows
+ * per section rewrote nearly every page of the file once per batch; one
+ * section per buffer writes each page about once.  The statement cannot see
+ * its own new rows anyway (stamps), and every buffered row is either written
+ * or the statement fails (these paths have no ON CONFLICT), so the result is
+ * the same.  A table with AFTER STATEMENT insert triggers (which run before
+ * EndForeignModify) flushes per batch as before.
  *
  * The key behaves like a unique key checked at the end of the statement for
  * UPDATEs that change it: key moves are queued and applied together when the
@@ -36,6 +47,8 @@
 
 struct KvsModifyState;
 static bool insert_record(struct KvsModifyState *s, StringInfo k, StringInfo v);
+static void encode_row(struct KvsModifyState *s, TupleTableSlot *slot,
+					   StringInfo k, StringInfo v);
 
 typedef struct KeyMove
 {
@@ -63,17 +76,18 @@ typedef struct KvsModifyState
 	KeyMove    *moves;			/* queued key moves (UPDATE) */
 	int			nmoves;
 	int			maxmoves;
-	/* COPY FROM: rows encoded and written in batches */
-	bool		buffer_rows;
-	MemoryContext bufcxt;
-	StringInfoData *bk;
-	StringInfoData *bv;
-	int			nbuf;
-	size_t		bufbytes;
+	/* COPY FROM and batch INSERT: encoded rows waiting for their section */
+	bool		buffer_rows;	/* COPY: buffer single-row inserts */
+	StringInfoData pend;		/* [u32 klen][u32 vlen][key][value]... */
+	int			npend;
+	size_t		pend_limit;		/* flush when pend reaches this */
+	StringInfoData rk,			/* per-row encoding scratch, reused */
+				rv;
 } KvsModifyState;
 
-#define COPY_BATCH_ROWS		1000
-#define COPY_BATCH_BYTES	(4 * 1024 * 1024)
+/* buffer limits: a share of the cache, within [SMALL, BIG] bytes */
+#define PEND_SMALL		(4 * 1024 * 1024)
+#define PEND_BIG		(256 * 1024 * 1024)
 
 /*
  * The junk column carrying the old key.  Its name encodes the key column's
@@ -143,7 +157,15 @@ begin_modify(EState *estate, ResultRelInfo *rinfo, CmdType op)
 	s->op = op;
 	kvs_table_init(&s->t, rinfo->ri_RelationDesc);
 	kvs_table_open(&s->t);
+	initStringInfo(&s->pend);
+	initStringInfo(&s->rk);
+	initStringInfo(&s->rv);
 	MemoryContextSwitchTo(old);
+	if (rinfo->ri_TrigDesc && rinfo->ri_TrigDesc->trig_insert_after_statement)
+		s->pend_limit = 0;		/* AFTER STATEMENT triggers must see the rows */
+	else
+		s->pend_limit = Max(PEND_SMALL,
+							Min(PEND_BIG, (size_t) kvs_fdw_cache_size_kb * 1024 / 2));
 	rinfo->ri_FdwState = s;
 	return s;
 }
@@ -188,34 +210,72 @@ kvsBeginForeignInsert(ModifyTableState *mtstate, ResultRelInfo *rinfo)
 	{
 		/*
 		 * COPY FROM (PG 15 has no batch API for it): keep encoded rows and
-		 * write them a batch per write section, so the lock is still taken
-		 * and released inside one callback.
+		 * write them in one write section per buffer, so the lock is still
+		 * taken and released inside one callback.
 		 */
 		s->buffer_rows = true;
-		s->bufcxt = AllocSetContextCreate(s->cxt, "kvs_fdw copy batch",
-										  ALLOCSET_DEFAULT_SIZES);
-		s->bk = MemoryContextAlloc(s->cxt, sizeof(StringInfoData) * COPY_BATCH_ROWS);
-		s->bv = MemoryContextAlloc(s->cxt, sizeof(StringInfoData) * COPY_BATCH_ROWS);
+		if (s->pend_limit == 0)
+			s->pend_limit = PEND_SMALL;
 	}
 }
 
-/* Write the buffered COPY rows in one write section. */
+/* Write the buffered rows in one write section. */
 static void
 flush_rows(KvsModifyState *s)
 {
 	kvs		   *db = s->t.file->db;
-	int			i,
-				n = s->nbuf;
+	const char *p = s->pend.data,
+			   *end = s->pend.data + s->pend.len;
 
-	if (n == 0)
+	if (s->npend == 0)
 		return;
-	s->nbuf = 0;
-	s->bufbytes = 0;
 	kvs_check_rc(kvs_begin(db, KVS_WRITE), db, s->t.path);
-	for (i = 0; i < n; i++)
-		(void) insert_record(s, &s->bk[i], &s->bv[i]);
+	while (p < end)
+	{
+		uint32		kl,
+					vl;
+		StringInfoData k,
+					v;
+
+		memcpy(&kl, p, 4);
+		memcpy(&vl, p + 4, 4);
+		k.data = (char *) p + 8;
+		k.len = kl;
+		v.data = (char *) p + 8 + kl;
+		v.len = vl;
+		(void) insert_record(s, &k, &v);
+		p += 8 + kl + vl;
+	}
 	kvs_check_rc(kvs_end(db), db, s->t.path);
-	MemoryContextReset(s->bufcxt);
+	s->npend = 0;
+	resetStringInfo(&s->pend);
+}
+
+/*
+ * Encode a slot's row into the buffer (errors before any lock), writing the
+ * buffer first if the row would take it past PEND_BIG and after if it
+ * reached its limit.
+ */
+static void
+buffer_row(KvsModifyState *s, TupleTableSlot *slot)
+{
+	uint32		kl,
+				vl;
+
+	resetStringInfo(&s->rk);
+	resetStringInfo(&s->rv);
+	encode_row(s, slot, &s->rk, &s->rv);
+	kl = s->rk.len;
+	vl = s->rv.len;
+	if (s->npend > 0 && (size_t) s->pend.len + 8 + kl + vl > PEND_BIG)
+		flush_rows(s);
+	appendBinaryStringInfo(&s->pend, (char *) &kl, 4);
+	appendBinaryStringInfo(&s->pend, (char *) &vl, 4);
+	appendBinaryStringInfo(&s->pend, s->rk.data, kl);
+	appendBinaryStringInfo(&s->pend, s->rv.data, vl);
+	s->npend++;
+	if (s->pend.len >= s->pend_limit)
+		flush_rows(s);
 }
 
 static void
@@ -261,7 +321,7 @@ duplicate_image_error(KvsModifyState *s, const char *k, size_t len)
 
 /* Encode a slot's row; errors (NULL key, key too long) before any lock. */
 static void
-encode_row(KvsModifyState *s, TupleTableSlot *slot, StringInfo k, StringInfo v)
+encode_row(struct KvsModifyState *s, TupleTableSlot *slot, StringInfo k, StringInfo v)
 {
 	AttrNumber	ka = s->t.opts.keyattno;
 
@@ -313,15 +373,10 @@ kvsExecForeignInsert(EState *estate, ResultRelInfo *rinfo,
 
 	if (s->buffer_rows)
 	{
-		old = MemoryContextSwitchTo(s->bufcxt);
-		initStringInfo(&s->bk[s->nbuf]);
-		initStringInfo(&s->bv[s->nbuf]);
-		encode_row(s, slot, &s->bk[s->nbuf], &s->bv[s->nbuf]);
-		s->bufbytes += s->bk[s->nbuf].len + s->bv[s->nbuf].len;
-		s->nbuf++;
+		MemoryContextReset(s->tmpcxt);
+		old = MemoryContextSwitchTo(s->tmpcxt);
+		buffer_row(s, slot);
 		MemoryContextSwitchTo(old);
-		if (s->nbuf >= COPY_BATCH_ROWS || s->bufbytes >= COPY_BATCH_BYTES)
-			flush_rows(s);
 		return slot;
 	}
 	MemoryContextReset(s->tmpcxt);
@@ -342,31 +397,21 @@ kvsExecForeignBatchInsert(EState *estate, ResultRelInfo *rinfo,
 						  int *numSlots)
 {
 	KvsModifyState *s = (KvsModifyState *) rinfo->ri_FdwState;
-	kvs		   *db = s->t.file->db;
-	StringInfoData *ks,
-			   *vs;
 	MemoryContext old;
 	int			i,
-				n = *numSlots,
-				done = 0;
+				n = *numSlots;
 
+	/*
+	 * Batches exist only without ON CONFLICT, RETURNING and row triggers
+	 * (kvsGetForeignModifyBatchSize): every row is inserted or the statement
+	 * fails, so the rows can wait in the buffer (see the header comment).
+	 */
+	Assert(!s->onconflict_nothing);
 	MemoryContextReset(s->tmpcxt);
 	old = MemoryContextSwitchTo(s->tmpcxt);
-	ks = palloc(sizeof(StringInfoData) * n);
-	vs = palloc(sizeof(StringInfoData) * n);
 	for (i = 0; i < n; i++)
-	{
-		initStringInfo(&ks[i]);
-		initStringInfo(&vs[i]);
-		encode_row(s, slots[i], &ks[i], &vs[i]);
-	}
-	kvs_check_rc(kvs_begin(db, KVS_WRITE), db, s->t.path);
-	for (i = 0; i < n; i++)
-		if (insert_record(s, &ks[i], &vs[i]))
-			slots[done++] = slots[i];
-	kvs_check_rc(kvs_end(db), db, s->t.path);
+		buffer_row(s, slots[i]);
 	MemoryContextSwitchTo(old);
-	*numSlots = done;
 	return slots;
 }
 
@@ -698,8 +743,7 @@ end_modify(ResultRelInfo *rinfo)
 
 	if (s == NULL)
 		return;
-	if (s->buffer_rows)
-		flush_rows(s);
+	flush_rows(s);
 	if (s->nmoves > 0)
 		apply_moves(s);
 	if (s->stamped)
