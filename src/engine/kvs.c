@@ -359,6 +359,9 @@ static int flush_section(kvs *db)
     db->t.modified = 0;
     db->need_sync = 1;
     db->pg.extended = 0;
+    /* (kvs_sync mid-section) the file now references every page it has:
+     * only pages grown from here on may be written before the section ends */
+    db->pg.sect_npages = db->pg.h.npages;
     return KVS_OK;
 }
 
