@@ -423,8 +423,33 @@ layout_error(KvsTable *t, const char *fd, size_t flen)
 					   t->path, fn, k)));
 }
 
+/*
+ * The table's descriptor, built on first need: a statement on a table whose
+ * open file is already verified needs none (this saves a relcache lookup and
+ * the layout walk per execution of a prepared lookup).
+ */
+static StringInfo
+table_descriptor(KvsTable *t, StringInfo desc)
+{
+	if (desc->data == NULL)
+	{
+		Relation	rel;
+		Oid			reltype;
+
+		/* reltype from the relcache (the relation is open in our callers) */
+		rel = RelationIdGetRelation(t->relid);
+		if (!RelationIsValid(rel))
+			elog(ERROR, "could not open relation with OID %u", t->relid);
+		reltype = rel->rd_rel->reltype;
+		RelationClose(rel);
+		initStringInfo(desc);
+		build_descriptor(t, desc, reltype);
+	}
+	return desc;
+}
+
 static KvsFileExt *
-open_file(KvsTable *t, const StringInfo desc, bool *opened)
+open_file(KvsTable *t, StringInfo desc, bool *opened)
 {
 	KvsFileExt *fe;
 	bool		found;
@@ -471,6 +496,7 @@ open_file(KvsTable *t, const StringInfo desc, bool *opened)
 		o.flags = KVS_CREATE;
 		o.cache_pages = pages;
 		o.fillfactor = t->opts.fillfactor;
+		desc = table_descriptor(t, desc);
 		o.descriptor = desc->data;
 		o.descriptor_len = desc->len;
 		o.interrupted = kvs_interrupted;
@@ -579,8 +605,6 @@ kvs_table_open(KvsTable *t)
 	KvsFileExt *fe;
 	bool		found;
 	StringInfoData desc;
-	Relation	rel;
-	Oid			reltype;
 	bool		fresh = false;
 
 	if (kvs_files == NULL)
@@ -592,21 +616,13 @@ kvs_table_open(KvsTable *t)
 		re->opts_valid = false;
 	}
 
-	/* reltype from the relcache (the relation is open in our callers) */
-	rel = RelationIdGetRelation(t->relid);
-	if (!RelationIsValid(rel))
-		elog(ERROR, "could not open relation with OID %u", t->relid);
-	reltype = rel->rd_rel->reltype;
-	RelationClose(rel);
-
-	initStringInfo(&desc);
-	build_descriptor(t, &desc, reltype);
+	desc.data = NULL;			/* built by table_descriptor() on need */
 	fe = open_file(t, &desc, &fresh);
 	if (!re->valid || re->file_gen != fe->gen || strcmp(re->path, t->path) != 0)
 	{
 		for (;;)
 		{
-			if (verify_descriptor(t, fe, &desc, fresh))
+			if (verify_descriptor(t, fe, table_descriptor(t, &desc), fresh))
 				break;
 			/* maybe a handle on an old, removed file: reopen once */
 			if (fe->f.ncursors > 0 || fe->f.stamp != 0)
@@ -622,7 +638,8 @@ kvs_table_open(KvsTable *t)
 		re->file_gen = fe->gen;
 		strlcpy(re->path, t->path, MAXPGPATH);
 	}
-	pfree(desc.data);
+	if (desc.data != NULL)
+		pfree(desc.data);
 	t->file = &fe->f;
 }
 
