@@ -159,7 +159,7 @@ stage_fuzz() {
         grep -E 'ERROR|SUMMARY|#[0-9]+ 0x|artifact|Test unit written' "$log" | head -40 | sed 's/^/#   /'
         echo "not ok - fuzz_open: exit $rc after ${execs:-?} executions: crash/leak/timeout (inputs in build/fuzz/artifacts)"
     fi
-    echo "# fuzz: corpus $(ls "$FZ/corpus" | wc -l) inputs; $(grep -E '^#[0-9]+ +DONE' "$log" | tail -1)"
+    echo "# fuzz: corpus $(ls "$FZ/corpus" | wc -l) inputs; $(grep -E '^#[0-9]+[[:space:]]+DONE' "$log" | tail -1)"
 }
 
 main() {
