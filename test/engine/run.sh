@@ -123,7 +123,7 @@ stage_valgrind() {
         return
     fi
     build debug || return
-    KVS_TEST_QUICK=1 suite debug 12000 600 20000 8 -q 0 \
+    KVS_TEST_QUICK=1 suite debug 50000 600 20000 8 -q 0 \
         valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite,possible
 }
 
