@@ -10,9 +10,8 @@
 #   3. at the same time as 2 (the box has 2 cores): the debug build under
 #      valgrind (--error-exitcode=99 --leak-check=full), small op counts;
 #      any report fails the program.
-#   unit_perf is a speed test: it runs in the release stage only.
-#   KVS_TEST_QUICK=1 is set for the ASan and valgrind stages: unit tests may
-#   read it to shrink their sizes (valgrind runs ~50x slower).
+#   KVS_TEST_QUICK=1 is set for the ASan and valgrind stages: unit tests
+#   read it to shrink their sizes (unit_perf does; valgrind runs ~50x slower).
 #
 # Output: one TAP stream.  Each program's lines are prefixed with
 # "<variant>/<program>:" and renumbered; a program that exits non-zero without
@@ -114,7 +113,7 @@ stage_asan() {
     build asan || return
     KVS_TEST_QUICK=1 ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1} \
     UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1} \
-        suite asan 400000 6000 100000 64 -q 0
+        suite asan 400000 6000 100000 64 -q 1
 }
 
 stage_valgrind() {
@@ -123,7 +122,7 @@ stage_valgrind() {
         return
     fi
     build debug || return
-    KVS_TEST_QUICK=1 suite debug 50000 600 20000 8 -q 0 \
+    KVS_TEST_QUICK=1 suite debug 50000 600 20000 8 -q 1 \
         valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite,possible
 }
 
