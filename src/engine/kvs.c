@@ -338,7 +338,28 @@ static void discard(kvs *db)
     pager_discard_extension(&db->pg);
 }
 
+/* Writes the section out.  Every page the file already had is saved before
+ * it is overwritten (pager_undo_*), so when a write fails the caller can put
+ * the file back as it was: the section is then all or nothing against I/O
+ * errors (not against a crash: that needs the journal, see README). */
+static int write_out(kvs *db);
+
 static int flush_section(kvs *db)
+{
+    int rc;
+    pager_undo_begin(&db->pg);
+    rc = write_out(db);
+    if (rc) {
+        /* put back what the failed write-out overwrote; if even that fails
+         * (a disk that fails every write), the file may be torn, and
+         * check() will say so */
+        (void)pager_undo_apply(&db->pg);
+    }
+    pager_undo_end(&db->pg);
+    return rc;
+}
+
+static int write_out(kvs *db)
 {
     int rc = pool_flush(&db->pool);
     if (rc)
@@ -449,12 +470,14 @@ static int do_truncate(kvs *db)
     int rc;
     /* Not crash-atomic (README): the new pages 1-2, the header, then the
      * shrink.  Done at once so later pages of this section never land on
-     * pages the old header still describes. */
+     * pages the old header still describes.  A failed write is undone, as
+     * in flush_section. */
     pool_drop_all(&db->pool);
     pager_spill_reset(&db->pg);
     db->t.epoch++;
     db->t.modified = 1;
     lh_format_new(h, dirp, bucketp);
+    pager_undo_begin(&db->pg);
     rc = pager_write(&db->pg, 1, dirp);
     if (!rc)
         rc = pager_write(&db->pg, 2, bucketp);
@@ -464,6 +487,11 @@ static int do_truncate(kvs *db)
     }
     if (!rc)
         rc = pager_set_size(&db->pg, 3);
+    if (rc)
+        (void)pager_undo_apply(&db->pg);
+    else
+        db->t.modified = 0;     /* the header is written: nothing left for kvs_end */
+    pager_undo_end(&db->pg);
     db->pg.extended = 0;
     db->need_sync = 1;
     return rc;

@@ -126,10 +126,97 @@ int pager_read(pager *pg, uint32_t pgno, uint8_t *buf)
     return KVS_OK;
 }
 
+/* ---- undo of a write-out ------------------------------------------------- */
+
+void pager_undo_begin(pager *pg)
+{
+    pg->undo_on = 1;
+    pg->undo_n = 0;
+}
+
+/* Saves the file's current image of pages pgno..pgno+n-1 that existed when
+ * the section began (pages grown since are cut off again on failure).  Each
+ * page is written at most once per write-out, so the first image is the
+ * section's "before".  A failed read fails the write-out before it has
+ * overwritten anything. */
+static int undo_save(pager *pg, uint32_t pgno, uint32_t n)
+{
+    uint32_t i;
+    if (!pg->undo_on)
+        return KVS_OK;
+    for (i = 0; i < n && pgno + i < pg->sect_npages; i++) {
+        uint8_t *dst;
+        ssize_t got;
+        size_t done = 0;
+        if (pg->undo_n == pg->undo_cap) {
+            uint32_t cap = pg->undo_cap ? pg->undo_cap * 2 : 64;
+            uint32_t *pn = realloc(pg->undo_pgno, (size_t)cap * sizeof *pn);
+            uint8_t *buf;
+            if (!pn)
+                return kvs_seterr(pg->err, KVS_ENOMEM, 0, "out of memory (undo)");
+            pg->undo_pgno = pn;
+            buf = realloc(pg->undo_buf, (size_t)cap * PG_SIZE);
+            if (!buf)
+                return kvs_seterr(pg->err, KVS_ENOMEM, 0, "out of memory (undo)");
+            pg->undo_buf = buf;
+            pg->undo_cap = cap;
+        }
+        dst = pg->undo_buf + (size_t)pg->undo_n * PG_SIZE;
+        while (done < PG_SIZE) {
+            got = pg->os->pread(pg->fd, dst + done, PG_SIZE - done,
+                                (off_t)(pgno + i) * PG_SIZE + (off_t)done);
+            if (got < 0) {
+                if (errno == EINTR)
+                    continue;
+                return kvs_seterrno(pg->err, errno, pgno + i, "read before overwrite failed");
+            }
+            if (got == 0)
+                break;
+            done += (size_t)got;
+        }
+        memset(dst + done, 0, PG_SIZE - done);
+        pg->undo_pgno[pg->undo_n++] = pgno + i;
+    }
+    return KVS_OK;
+}
+
+int pager_undo_apply(pager *pg)
+{
+    int rc = KVS_OK;
+    uint32_t i = pg->undo_n;
+    pg->undo_on = 0;
+    while (i-- > 0) {
+        if (pager_write_all(pg->os, pg->fd, pg->undo_buf + (size_t)i * PG_SIZE, PG_SIZE,
+                            (off_t)pg->undo_pgno[i] * PG_SIZE) != 0 && rc == KVS_OK)
+            rc = kvs_seterrno(pg->err, errno, pg->undo_pgno[i], "undo of a failed write-out failed");
+    }
+    pg->undo_n = 0;
+    return rc;
+}
+
+void pager_undo_end(pager *pg)
+{
+    pg->undo_on = 0;
+    pg->undo_n = 0;
+    /* a huge section (a 64 MiB value replaced) should not pin its undo
+     * memory for the handle's life */
+    if (pg->undo_cap > 1024) {
+        free(pg->undo_pgno);
+        free(pg->undo_buf);
+        pg->undo_pgno = NULL;
+        pg->undo_buf = NULL;
+        pg->undo_cap = 0;
+    }
+}
+
 int pager_write(pager *pg, uint32_t pgno, uint8_t *buf)
 {
+    int rc;
     if (pg->rdonly)
         return kvs_seterr(pg->err, KVS_ERDONLY, 0, "write to a read-only handle");
+    rc = undo_save(pg, pgno, 1);
+    if (rc)
+        return rc;
     pager_seal(buf, pgno);
     if (pager_write_all(pg->os, pg->fd, buf, PG_SIZE, (off_t)pgno * PG_SIZE) != 0)
         return kvs_seterrno(pg->err, errno, pgno, "write failed");
@@ -140,12 +227,16 @@ int pager_write(pager *pg, uint32_t pgno, uint8_t *buf)
 int pager_write_run(pager *pg, uint32_t pgno, uint8_t **pages, uint32_t n)
 {
     uint32_t i;
+    int rc;
     if (n == 1)
         return pager_write(pg, pgno, pages[0]);
     if (pg->rdonly)
         return kvs_seterr(pg->err, KVS_ERDONLY, 0, "write to a read-only handle");
     if (!pg->wbuf && !(pg->wbuf = malloc((size_t)PAGER_RUN * PG_SIZE)))
         return kvs_seterr(pg->err, KVS_ENOMEM, 0, "out of memory");
+    rc = undo_save(pg, pgno, n);
+    if (rc)
+        return rc;
     for (i = 0; i < n; i++) {
         pager_seal(pages[i], pgno + i);
         memcpy(pg->wbuf + (size_t)i * PG_SIZE, pages[i], PG_SIZE);
@@ -162,6 +253,11 @@ void pager_free(pager *pg)
     free(pg->path);
     free(pg->spill_key);
     free(pg->spill_slot);
+    free(pg->undo_pgno);
+    free(pg->undo_buf);
+    pg->undo_pgno = NULL;
+    pg->undo_buf = NULL;
+    pg->undo_cap = pg->undo_n = 0;
     if (pg->spill_fd >= 0)
         pg->os->close(pg->spill_fd);
     pg->wbuf = NULL;
@@ -557,8 +653,12 @@ int pager_load_header(pager *pg, int check_size, uint64_t known_change)
 
 int pager_store_header(pager *pg)
 {
+    int rc;
     if (pg->rdonly)
         return kvs_seterr(pg->err, KVS_ERDONLY, 0, "write to a read-only handle");
+    rc = undo_save(pg, 0, 1);
+    if (rc)
+        return rc;
     hdr_encode(&pg->h, pg->hbuf);
     if (pager_write_all(pg->os, pg->fd, pg->hbuf, PG_SIZE, 0) != 0)
         return kvs_seterrno(pg->err, errno, 0, "write of the header failed");

@@ -79,6 +79,13 @@ typedef struct pager {
     uint32_t *spill_key;      /* page number + 1, 0 = empty */
     uint32_t *spill_slot;
     uint64_t  spilled;        /* pages written to the spill file (counter) */
+    /* undo: while kvs_end writes a section out, the file's own image of each
+     * page it overwrites is kept here first, so a failed write-out can put
+     * the file back as it was (see README, "Durability") */
+    int       undo_on;
+    uint32_t  undo_n, undo_cap;
+    uint32_t *undo_pgno;
+    uint8_t  *undo_buf;
     uint64_t  reads, writes;  /* pages */
     uint8_t   hbuf[PG_SIZE];  /* header page image */
 } pager;
@@ -119,6 +126,12 @@ int      pager_spill_write(pager *pg, uint32_t pgno, uint8_t *page);
  * spilled, < 0 on error). */
 int      pager_spill_take(pager *pg, uint32_t pgno, uint8_t *page, int want_data);
 int      pager_spill_flush(pager *pg);      /* copy every spilled page into the file */
+/* Undo of a write-out: between begin and end, every write over a page the
+ * file had when the section began first saves that page's current bytes;
+ * apply writes them all back (newest first). */
+void     pager_undo_begin(pager *pg);
+int      pager_undo_apply(pager *pg);
+void     pager_undo_end(pager *pg);
 void     pager_spill_reset(pager *pg);      /* forget every spilled page */
 int      pager_lock(pager *pg, int exclusive, int (*interrupted)(void *), void *arg);
 int      pager_unlock(pager *pg);
