@@ -613,6 +613,13 @@ int hdr_decode(const uint8_t *p, size_t len, kvs_hdr *h, kvs_err *err)
     if (h->fillfactor < 10 || h->fillfactor > 100)
         return kvs_seterr(err, KVS_ECORRUPT, 0, "page 0: fill factor %u out of 10..100",
                           (unsigned)h->fillfactor);
+    /* counts that drive splitting must fit the pages that hold them */
+    if (h->data_bytes > ((uint64_t)hdr_buckets(h) + h->overflow_pages) * PG_SIZE ||
+        h->records > h->data_bytes)
+        return kvs_seterr(err, KVS_ECORRUPT, 0,
+                          "page 0: %llu record bytes / %llu records do not fit %llu bucket and overflow pages",
+                          (unsigned long long)h->data_bytes, (unsigned long long)h->records,
+                          (unsigned long long)(hdr_buckets(h) + h->overflow_pages));
     if ((uint64_t)h->overflow_pages + h->value_pages + h->dir_pages + h->free_count
         + hdr_buckets(h) + 1 != h->npages)
         return kvs_seterr(err, KVS_ECORRUPT, 0,
