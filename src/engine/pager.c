@@ -132,49 +132,70 @@ void pager_undo_begin(pager *pg)
 {
     pg->undo_on = 1;
     pg->undo_n = 0;
+    /* images go to spill-file slots after the spilled pages' */
+    pg->undo_base = pg->spill_next;
+}
+
+static int spill_open(pager *pg);
+
+/* Reads one page at off of fd, zero-filling past the end of the file. */
+static int read_page_at(pager *pg, int fd, uint8_t *dst, off_t off)
+{
+    size_t done = 0;
+    while (done < PG_SIZE) {
+        ssize_t got = pg->os->pread(fd, dst + done, PG_SIZE - done, off + (off_t)done);
+        if (got < 0) {
+            if (errno == EINTR)
+                continue;
+            return -1;
+        }
+        if (got == 0)
+            break;
+        done += (size_t)got;
+    }
+    memset(dst + done, 0, PG_SIZE - done);
+    return 0;
 }
 
 /* Saves the file's current image of pages pgno..pgno+n-1 that existed when
  * the section began (pages grown since are cut off again on failure).  Each
  * page is written at most once per write-out, so the first image is the
- * section's "before".  A failed read fails the write-out before it has
+ * section's "before".  The images go to the spill file (memory when the
+ * handle has none); a failure here fails the write-out before it has
  * overwritten anything. */
 static int undo_save(pager *pg, uint32_t pgno, uint32_t n)
 {
+    uint8_t tmp[PG_SIZE];
     uint32_t i;
+    int on_disk = pg->path != NULL;
     if (!pg->undo_on)
         return KVS_OK;
+    if (on_disk && spill_open(pg) != KVS_OK)
+        return pg->err->code;
     for (i = 0; i < n && pgno + i < pg->sect_npages; i++) {
-        uint8_t *dst;
-        ssize_t got;
-        size_t done = 0;
+        uint8_t *dst = tmp;
         if (pg->undo_n == pg->undo_cap) {
             uint32_t cap = pg->undo_cap ? pg->undo_cap * 2 : 64;
             uint32_t *pn = realloc(pg->undo_pgno, (size_t)cap * sizeof *pn);
-            uint8_t *buf;
             if (!pn)
                 return kvs_seterr(pg->err, KVS_ENOMEM, 0, "out of memory (undo)");
             pg->undo_pgno = pn;
-            buf = realloc(pg->undo_buf, (size_t)cap * PG_SIZE);
-            if (!buf)
-                return kvs_seterr(pg->err, KVS_ENOMEM, 0, "out of memory (undo)");
-            pg->undo_buf = buf;
+            if (!on_disk) {
+                uint8_t *buf = realloc(pg->undo_buf, (size_t)cap * PG_SIZE);
+                if (!buf)
+                    return kvs_seterr(pg->err, KVS_ENOMEM, 0, "out of memory (undo)");
+                pg->undo_buf = buf;
+            }
             pg->undo_cap = cap;
         }
-        dst = pg->undo_buf + (size_t)pg->undo_n * PG_SIZE;
-        while (done < PG_SIZE) {
-            got = pg->os->pread(pg->fd, dst + done, PG_SIZE - done,
-                                (off_t)(pgno + i) * PG_SIZE + (off_t)done);
-            if (got < 0) {
-                if (errno == EINTR)
-                    continue;
-                return kvs_seterrno(pg->err, errno, pgno + i, "read before overwrite failed");
-            }
-            if (got == 0)
-                break;
-            done += (size_t)got;
-        }
-        memset(dst + done, 0, PG_SIZE - done);
+        if (!on_disk)
+            dst = pg->undo_buf + (size_t)pg->undo_n * PG_SIZE;
+        if (read_page_at(pg, pg->fd, dst, (off_t)(pgno + i) * PG_SIZE) != 0)
+            return kvs_seterrno(pg->err, errno, pgno + i, "read before overwrite failed");
+        if (on_disk &&
+            pager_write_all(pg->os, pg->spill_fd, tmp, PG_SIZE,
+                            (off_t)(pg->undo_base + pg->undo_n) * PG_SIZE) != 0)
+            return kvs_seterrno(pg->err, errno, pgno + i, "write of an undo image to the spill file failed");
         pg->undo_pgno[pg->undo_n++] = pgno + i;
     }
     return KVS_OK;
@@ -182,11 +203,20 @@ static int undo_save(pager *pg, uint32_t pgno, uint32_t n)
 
 int pager_undo_apply(pager *pg)
 {
+    uint8_t tmp[PG_SIZE];
     int rc = KVS_OK;
     uint32_t i = pg->undo_n;
     pg->undo_on = 0;
     while (i-- > 0) {
-        if (pager_write_all(pg->os, pg->fd, pg->undo_buf + (size_t)i * PG_SIZE, PG_SIZE,
+        const uint8_t *img = tmp;
+        if (pg->undo_buf && !pg->path)
+            img = pg->undo_buf + (size_t)i * PG_SIZE;
+        else if (read_page_at(pg, pg->spill_fd, tmp, (off_t)(pg->undo_base + i) * PG_SIZE) != 0) {
+            if (rc == KVS_OK)
+                rc = kvs_seterrno(pg->err, errno, pg->undo_pgno[i], "read of an undo image failed");
+            continue;
+        }
+        if (pager_write_all(pg->os, pg->fd, img, PG_SIZE,
                             (off_t)pg->undo_pgno[i] * PG_SIZE) != 0 && rc == KVS_OK)
             rc = kvs_seterrno(pg->err, errno, pg->undo_pgno[i], "undo of a failed write-out failed");
     }
@@ -198,8 +228,7 @@ void pager_undo_end(pager *pg)
 {
     pg->undo_on = 0;
     pg->undo_n = 0;
-    /* a huge section (a 64 MiB value replaced) should not pin its undo
-     * memory for the handle's life */
+    /* a huge section should not pin its undo memory for the handle's life */
     if (pg->undo_cap > 1024) {
         free(pg->undo_pgno);
         free(pg->undo_buf);

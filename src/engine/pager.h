@@ -80,12 +80,14 @@ typedef struct pager {
     uint32_t *spill_slot;
     uint64_t  spilled;        /* pages written to the spill file (counter) */
     /* undo: while kvs_end writes a section out, the file's own image of each
-     * page it overwrites is kept here first, so a failed write-out can put
-     * the file back as it was (see README, "Durability") */
+     * page it overwrites is kept first (in the spill file, so memory does
+     * not grow with the section), so a failed write-out can put the file
+     * back as it was (see README, "Durability") */
     int       undo_on;
     uint32_t  undo_n, undo_cap;
+    uint32_t  undo_base;      /* first spill-file slot of the undo images */
     uint32_t *undo_pgno;
-    uint8_t  *undo_buf;
+    uint8_t  *undo_buf;       /* images in memory, only when there is no spill file */
     uint64_t  reads, writes;  /* pages */
     uint8_t   hbuf[PG_SIZE];  /* header page image */
 } pager;

@@ -93,6 +93,18 @@ static long maxrss_kib(void)
 }
 
 /* ---- 3. peak memory (child) ----------------------------------------------------- */
+
+/* 1000 frames, as the issue asks; but the first sample (N/5 records, about
+ * 215 bytes each) must already fill the cache, or the check would measure
+ * the cache warming up rather than growth with the file: small runs (the
+ * valgrind stage) use a cache half the size of that first file. */
+static unsigned rss_frames(void)
+{
+    long pages = nrec / 5 * 215 / 4096 / 2;
+    if (pages >= 1000)
+        return 1000;
+    return pages < 8 ? 8 : (unsigned)pages;
+}
 static void rss_child(int fd)
 {
     kvs_options o;
@@ -100,7 +112,7 @@ static void rss_child(int fd)
     long r[3] = { 0, 0, 0 };
     kvs_options_init(&o);
     o.flags = KVS_CREATE;
-    o.cache_pages = 1000;
+    o.cache_pages = rss_frames();
     snprintf(path, sizeof path, "%s/rss.kvs", dir);
     if (kvs_open(path, &o, &db) == KVS_OK) {
         r[0] = maxrss_kib();
@@ -135,8 +147,8 @@ static void rss_test(void)
         r[2] = 0;
     close(pfd[0]);
     waitpid(pid, &status, 0);
-    tap_diag("peak RSS with a 1000-frame cache: %ld KiB after open, %ld KiB at %ld records, %ld KiB at %ld records",
-           r[0], r[1], nrec / 5, r[2], nrec);
+    tap_diag("peak RSS with a %u-frame cache: %ld KiB after open, %ld KiB at %ld records, %ld KiB at %ld records",
+           rss_frames(), r[0], r[1], nrec / 5, r[2], nrec);
     tap_ok(r[2] > 0 && r[2] - r[1] <= 4096,
            "peak RSS does not grow with the file: %ld KiB at %ld records, %ld KiB at %ld records (growth %ld KiB <= 4096)",
            r[1], nrec / 5, r[2], nrec, r[2] - r[1]);
