@@ -122,6 +122,18 @@ static int check_chain_page(lh *t, const uint8_t *pg, uint32_t pgno, int first, 
     return KVS_OK;
 }
 
+/* Fetches page pgno of bucket b's chain (the primary page when `primary`)
+ * and checks it is one, so every chain walk reads pages the same way. */
+static int fetch_chain_page(lh *t, uint32_t pgno, int flags, int primary, uint32_t b,
+                            uint32_t *fi, const uint8_t **pg)
+{
+    int rc = pool_fetch(t->pool, pgno, flags, fi);
+    if (rc)
+        return rc;
+    *pg = pool_page(t->pool, *fi);
+    return check_chain_page(t, *pg, pgno, primary, b);
+}
+
 static int cycle(lh *t, uint32_t pgno, uint32_t b)
 {
     return kvs_seterr(t->err, KVS_ECORRUPT, pgno,
@@ -146,11 +158,7 @@ int lh_get(lh *t, const void *key, size_t klen, kvs_slice *val)
     for (;;) {
         const uint8_t *pg;
         int i;
-        rc = pool_fetch(t->pool, pgno, 0, &fi);
-        if (rc)
-            return rc;
-        pg = pool_page(t->pool, fi);
-        rc = check_chain_page(t, pg, pgno, n == 0, b);
+        rc = fetch_chain_page(t, pgno, 0, n == 0, b, &fi, &pg);
         if (rc)
             return rc;
         n++;
@@ -205,11 +213,7 @@ static int locate(lh *t, uint32_t b, uint32_t tag, const void *key, size_t klen,
     for (;;) {
         const uint8_t *pg;
         uint32_t next;
-        rc = pool_fetch(t->pool, pgno, 0, &fi);
-        if (rc)
-            return rc;
-        pg = pool_page(t->pool, fi);
-        rc = check_chain_page(t, pg, pgno, n == 0, b);
+        rc = fetch_chain_page(t, pgno, 0, n == 0, b, &fi, &pg);
         if (rc)
             return rc;
         n++;
@@ -383,11 +387,7 @@ static int gather(lh *t, uint32_t b, size_t *nents, size_t *npages)
         uint32_t i, n;
         if (np > t->pg->h.npages)
             return cycle(t, pgno, b);
-        rc = pool_fetch(t->pool, pgno, 0, &fi);
-        if (rc)
-            return rc;
-        pg = pool_page(t->pool, fi);
-        rc = check_chain_page(t, pg, pgno, np == 0, b);
+        rc = fetch_chain_page(t, pgno, 0, np == 0, b, &fi, &pg);
         if (rc)
             return rc;
         n = sp_nslots(pg);
@@ -699,11 +699,7 @@ static int collect(lh_cursor *c)
         uint32_t i, n;
         if (hops > h->npages)
             return cycle(t, pgno, b);
-        rc = pool_fetch(t->pool, pgno, 0, &fi);
-        if (rc)
-            return rc;
-        pg = pool_page(t->pool, fi);
-        rc = check_chain_page(t, pg, pgno, hops == 0, b);
+        rc = fetch_chain_page(t, pgno, 0, hops == 0, b, &fi, &pg);
         if (rc)
             return rc;
         hops++;
@@ -864,11 +860,7 @@ static int check_bucket(lh *t, chk *k, uint32_t b, uint64_t *records, uint64_t *
         rc = visit(pgno, hops ? KVS_PAGE_OVERFLOW : KVS_PAGE_BUCKET, k);
         if (rc)
             return rc;
-        rc = pool_fetch(t->pool, pgno, 0, &fi);
-        if (rc)
-            return rc;
-        pg = pool_page(t->pool, fi);
-        rc = check_chain_page(t, pg, pgno, hops == 0, b);
+        rc = fetch_chain_page(t, pgno, 0, hops == 0, b, &fi, &pg);
         if (rc)
             return rc;
         if (hops)
