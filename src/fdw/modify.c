@@ -573,15 +573,23 @@ kvsExecForeignUpdate(EState *estate, ResultRelInfo *rinfo,
 	return slot;
 }
 
+/* Orders keys by length, then bytes: any total order serves for the sorts
+ * and binary searches below, which only look for equal keys. */
+static int
+cmp_key_bytes(const char *a, size_t alen, const char *b, size_t blen)
+{
+	if (alen != blen)
+		return alen < blen ? -1 : 1;
+	return memcmp(a, b, alen);
+}
+
 static int
 cmp_new(const void *a, const void *b)
 {
 	const KeyMove *x = a,
 			   *y = b;
 
-	if (x->newlen != y->newlen)
-		return x->newlen < y->newlen ? -1 : 1;
-	return memcmp(x->newk, y->newk, x->newlen);
+	return cmp_key_bytes(x->newk, x->newlen, y->newk, y->newlen);
 }
 
 typedef struct OldKey
@@ -596,9 +604,7 @@ cmp_old(const void *a, const void *b)
 	const OldKey *x = a,
 			   *y = b;
 
-	if (x->len != y->len)
-		return x->len < y->len ? -1 : 1;
-	return memcmp(x->k, y->k, x->len);
+	return cmp_key_bytes(x->k, x->len, y->k, y->len);
 }
 
 /* Apply the statement's queued key moves, all or (on a collision) none. */
