@@ -9,7 +9,9 @@
 EXTENSION   = kvs_fdw
 EXTVERSION := $(shell sed -n "s/^default_version *= *'\(.*\)'/\1/p" kvs_fdw.control)
 MODULE_big  = kvs_fdw
-DATA        = kvs_fdw--$(EXTVERSION).sql
+# every install and upgrade script: CREATE EXTENSION ... VERSION and
+# ALTER EXTENSION ... UPDATE need the old ones too
+DATA        = $(wildcard kvs_fdw--*.sql)
 PGFILEDESC  = "kvs_fdw - linear-hashing key-value file as a foreign table"
 
 ENGINE_OBJS = \

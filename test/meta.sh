@@ -16,5 +16,12 @@ t "META.json provides kvs_fdw at the same version" \
   '[ "$(python3 -c "import json;print(json.load(open(\"META.json\"))[\"provides\"][\"kvs_fdw\"][\"version\"])")" = "$ver" ]'
 t "META.json provides file is the install script" \
   '[ "$(python3 -c "import json;print(json.load(open(\"META.json\"))[\"provides\"][\"kvs_fdw\"][\"file\"])")" = "kvs_fdw--$ver.sql" ]'
+# every older install script has an upgrade path to the current version
+for f in kvs_fdw--*.sql; do
+    case $f in *--*--*) continue ;; esac
+    old=${f#kvs_fdw--}; old=${old%.sql}
+    [ "$old" = "$ver" ] && continue
+    t "upgrade script kvs_fdw--$old--$ver.sql exists" '[ -f "kvs_fdw--$old--$ver.sql" ]'
+done
 echo "1..$n"
 exit $fail

@@ -1,0 +1,87 @@
+/* kvs_fdw--0.2.0.sql - install script of the kvs_fdw extension */
+
+-- complain if script is sourced in psql, rather than via CREATE EXTENSION
+\echo Use "CREATE EXTENSION kvs_fdw" to load this file. \quit
+
+CREATE FUNCTION kvs_fdw_handler()
+RETURNS fdw_handler
+AS 'MODULE_PATHNAME'
+LANGUAGE C STRICT;
+
+CREATE FUNCTION kvs_fdw_validator(text[], oid)
+RETURNS void
+AS 'MODULE_PATHNAME'
+LANGUAGE C STRICT;
+
+CREATE FOREIGN DATA WRAPPER kvs_fdw
+  HANDLER kvs_fdw_handler
+  VALIDATOR kvs_fdw_validator;
+
+-- file and hashing statistics of a table's kvs file
+CREATE FUNCTION kvs_fdw_stats(rel regclass,
+    OUT file text, OUT file_bytes bigint, OUT pages bigint, OUT buckets bigint,
+    OUT level integer, OUT split_pointer bigint, OUT records bigint,
+    OUT overflow_pages bigint, OUT value_pages bigint, OUT dir_pages bigint,
+    OUT free_pages bigint, OUT load_factor double precision, OUT fillfactor integer)
+RETURNS record
+AS 'MODULE_PATHNAME'
+LANGUAGE C STRICT;
+
+-- integrity walk of a table's kvs file: no rows when clean
+CREATE FUNCTION kvs_fdw_check(rel regclass)
+RETURNS TABLE (page bigint, problem text)
+AS 'MODULE_PATHNAME'
+LANGUAGE C STRICT;
+
+-- one page of a table's kvs file, like pageinspect: a row per slot
+CREATE FUNCTION kvs_fdw_page(rel regclass, page bigint)
+RETURNS TABLE (page bigint, type text, checksum_ok boolean, checksum text,
+               next_page bigint, nslots integer, free_bytes integer, bucket bigint,
+               slot integer, slot_offset integer, slot_length integer, hash text,
+               flags integer, value_length bigint, stamp bigint, key bytea)
+AS 'MODULE_PATHNAME'
+LANGUAGE C STRICT;
+
+-- this backend's kvs caches, a row per open file and a total row (file NULL)
+CREATE FUNCTION kvs_fdw_cache_stats()
+RETURNS TABLE (file text, frames bigint, hits bigint, reads bigint,
+               evictions bigint, writes bigint, invalidations bigint)
+AS 'MODULE_PATHNAME'
+LANGUAGE C;
+
+CREATE FUNCTION kvs_fdw_reset_stats()
+RETURNS void
+AS 'MODULE_PATHNAME'
+LANGUAGE C;
+
+-- DROP FOREIGN TABLE removes the table's data-directory file at commit.
+CREATE FUNCTION kvs_fdw_forget(oid)
+RETURNS void
+AS 'MODULE_PATHNAME'
+LANGUAGE C STRICT;
+REVOKE ALL ON FUNCTION kvs_fdw_forget(oid) FROM PUBLIC;
+
+CREATE FUNCTION kvs_fdw_sql_drop()
+RETURNS event_trigger
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    r record;
+BEGIN
+    FOR r IN SELECT objid FROM pg_event_trigger_dropped_objects()
+             WHERE classid = 'pg_class'::regclass AND object_type = 'foreign table'
+    LOOP
+        PERFORM @extschema@.kvs_fdw_forget(r.objid);
+    END LOOP;
+END
+$$;
+REVOKE ALL ON FUNCTION kvs_fdw_sql_drop() FROM PUBLIC;
+
+CREATE EVENT TRIGGER kvs_fdw_sql_drop ON sql_drop
+    EXECUTE FUNCTION kvs_fdw_sql_drop();
+-- fire under session_replication_role = replica too: a dropped table's file
+-- must go whatever the role (event triggers default to ENABLE ORIGIN)
+ALTER EVENT TRIGGER kvs_fdw_sql_drop ENABLE ALWAYS;
+
