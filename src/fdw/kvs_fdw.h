@@ -108,6 +108,7 @@ extern ForeignScan *kvsGetForeignPlan(PlannerInfo *root, RelOptInfo *baserel,
 									  Oid foreigntableid, ForeignPath *best_path,
 									  List *tlist, List *scan_clauses,
 									  Plan *outer_plan);
+extern void kvs_refuse_system_columns(Node *expr, Index varno, Relation rel);
 
 /* ---- scan (scan.c) ------------------------------------------------------ */
 typedef struct KeyImage
