@@ -183,5 +183,6 @@ extern void kvs_report_error(int rc, kvs *db, const char *path)
 			pg_attribute_noreturn();
 extern void kvs_check_rc(int rc, kvs *db, const char *path);
 extern int	kvs_interrupted(void *arg);
+extern void kvs_lock_wait(void *arg, int waiting);
 
 #endif							/* KVS_FDW_H */
