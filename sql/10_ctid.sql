@@ -91,6 +91,14 @@ CREATE USER MAPPING FOR CURRENT_USER SERVER ct_loop;
 CREATE FOREIGN TABLE ct_remote (id int, v text) SERVER ct_loop OPTIONS (table_name 'ct');
 CREATE TABLE ct_local (id int, w text);
 INSERT INTO ct_local VALUES (3, 'from local');
+-- a kvs table read by an UPDATE or MERGE of a heap table (the heap rows by
+-- ctid, the kvs rows as whole rows): works
+UPDATE ct_local l SET w = 'local ' || c.v FROM ct c WHERE l.id = c.id RETURNING l.*;
+MERGE INTO ct_local l USING ct c ON l.id = c.id
+  WHEN MATCHED THEN UPDATE SET w = 'from local'
+  WHEN NOT MATCHED AND c.id = 4 THEN INSERT VALUES (c.id, 'merged ' || c.v);
+SELECT * FROM ct_local ORDER BY id;
+DELETE FROM ct_local WHERE id = 4;
 SELECT * FROM ct ORDER BY id;
 -- direct: by key, also with RETURNING
 EXPLAIN (VERBOSE, COSTS OFF) UPDATE ct_remote SET v = 'direct' WHERE id = 1;
