@@ -33,6 +33,8 @@ struct kvs {
     int           ff_override;    /* fill factor given at open / set */
     int         (*interrupted)(void *);
     void         *interrupt_arg;
+    void        (*lock_wait)(void *, int);
+    void         *lock_wait_arg;
     uint64_t      invalidations;
     uint8_t       pagebuf[PG_SIZE];
 };
@@ -197,6 +199,8 @@ int kvs_open(const char *path, const kvs_options *optin, kvs **out)
     db->rdonly = rdonly;
     db->interrupted = opt->interrupted;
     db->interrupt_arg = opt->interrupt_arg;
+    db->lock_wait = opt->lock_wait;
+    db->lock_wait_arg = opt->lock_wait_arg;
     pager_init(&db->pg, os, fd, rdonly, &db->err);
     pool_init(&db->pool, db->poolmem, frames, &db->pg);
     if (!rdonly && pager_set_path(&db->pg, path) != KVS_OK) {
@@ -291,7 +295,8 @@ int kvs_begin(kvs *db, int mode)
         return kvs_seterr(&db->err, KVS_ECORRUPT, db->err.page,
                           "file failed validation earlier; refusing to write it (%.200s)", prev);
     }
-    rc = pager_lock(&db->pg, mode == KVS_WRITE, db->interrupted, db->interrupt_arg);
+    rc = pager_lock(&db->pg, mode == KVS_WRITE, db->interrupted, db->interrupt_arg,
+                    db->lock_wait, db->lock_wait_arg);
     if (rc)
         return rc;
     rc = pager_load_header(&db->pg, !db->loaded, old_cc);

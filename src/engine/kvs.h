@@ -97,6 +97,12 @@ typedef struct kvs_options {
      * KVS_EINTR (Postgres: InterruptPending).  NULL = wait forever. */
     int        (*interrupted)(void *arg);
     void        *interrupt_arg;
+    /* Called with waiting = 1 when a lock wait begins (the first
+     * non-blocking attempt failed) and with 0 when it ends, however it ends
+     * (lock taken, error, interrupted); never for a lock taken at once.
+     * Postgres: the backend's wait event.  NULL = not told. */
+    void       (*lock_wait)(void *arg, int waiting);
+    void        *lock_wait_arg;
     const kvs_os *os;              /* NULL = kvs_os_posix() */
 } kvs_options;
 

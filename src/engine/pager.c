@@ -709,25 +709,41 @@ int pager_sync(pager *pg)
     return KVS_OK;
 }
 
-/* flock with LOCK_NB in a loop so the host can interrupt the wait. */
-int pager_lock(pager *pg, int exclusive, int (*interrupted)(void *), void *arg)
+/* flock with LOCK_NB in a loop so the host can interrupt the wait; the host
+ * hears when a wait begins and ends (every way out of the loop). */
+int pager_lock(pager *pg, int exclusive, int (*interrupted)(void *), void *arg,
+               void (*lock_wait)(void *, int), void *wait_arg)
 {
     int op = (exclusive ? LOCK_EX : LOCK_SH) | LOCK_NB;
     long sleep_us = 50;
+    int waiting = 0, rc;
     for (;;) {
         struct timespec ts;
-        if (pg->os->flock(pg->fd, op) == 0)
-            return KVS_OK;
-        if (errno != EWOULDBLOCK && errno != EAGAIN && errno != EINTR)
-            return kvs_seterrno(pg->err, errno, 0, "flock failed");
-        if (interrupted && interrupted(arg))
-            return kvs_seterr(pg->err, KVS_EINTR, 0, "lock wait interrupted");
+        if (pg->os->flock(pg->fd, op) == 0) {
+            rc = KVS_OK;
+            break;
+        }
+        if (errno != EWOULDBLOCK && errno != EAGAIN && errno != EINTR) {
+            rc = kvs_seterrno(pg->err, errno, 0, "flock failed");
+            break;
+        }
+        if (!waiting && lock_wait) {
+            lock_wait(wait_arg, 1);
+            waiting = 1;
+        }
+        if (interrupted && interrupted(arg)) {
+            rc = kvs_seterr(pg->err, KVS_EINTR, 0, "lock wait interrupted");
+            break;
+        }
         ts.tv_sec = 0;
         ts.tv_nsec = sleep_us * 1000;
         nanosleep(&ts, NULL);
         if (sleep_us < 5000)
             sleep_us *= 2;
     }
+    if (waiting)
+        lock_wait(wait_arg, 0);
+    return rc;
 }
 
 int pager_unlock(pager *pg)

@@ -135,7 +135,10 @@ void     pager_undo_begin(pager *pg);
 int      pager_undo_apply(pager *pg);
 void     pager_undo_end(pager *pg);
 void     pager_spill_reset(pager *pg);      /* forget every spilled page */
-int      pager_lock(pager *pg, int exclusive, int (*interrupted)(void *), void *arg);
+/* Waits for the section lock, polling interrupted(arg); lock_wait(wait_arg,
+ * 1/0) brackets a wait that did not get the lock at once (see kvs_options). */
+int      pager_lock(pager *pg, int exclusive, int (*interrupted)(void *), void *arg,
+                    void (*lock_wait)(void *, int), void *wait_arg);
 int      pager_unlock(pager *pg);
 int      pager_write_all(const kvs_os *os, int fd, const void *buf, size_t n, off_t off);
 

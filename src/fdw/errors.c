@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "miscadmin.h"
+#include "utils/wait_event.h"
 
 #include "kvs_fdw.h"
 
@@ -25,6 +26,22 @@ kvs_interrupted(void *arg)
 {
 	(void) arg;
 	return (InterruptPending && (QueryCancelPending || ProcDiePending)) ? 1 : 0;
+}
+
+/*
+ * Called by the engine when a wait for a file lock begins (waiting = 1; only
+ * when the lock was not free at once) and when it ends, whichever way it
+ * ends, so pg_stat_activity shows the backend as waiting (wait_event_type
+ * and wait_event "Extension": PG 15 has no named events for extensions).
+ */
+void
+kvs_lock_wait(void *arg, int waiting)
+{
+	(void) arg;
+	if (waiting)
+		pgstat_report_wait_start(PG_WAIT_EXTENSION);
+	else
+		pgstat_report_wait_end();
 }
 
 /*

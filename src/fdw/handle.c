@@ -2,7 +2,8 @@
  * handle.c - the per-backend cache of open kvs files, and their lifecycle.
  *
  * One kvs* per file path in this backend, opened with KVS_CREATE on first
- * use, with kvs_fdw.cache_size worth of 4 KiB frames and an interrupt hook.
+ * use, with kvs_fdw.cache_size worth of 4 KiB frames, an interrupt hook and
+ * a lock-wait hook (the wait event).
  * The file header's descriptor records which table the file belongs to
  * (database OID, table OID, the OID of the table's row type, so a reused
  * table OID never adopts an old file; not pg_class.xmin, which GRANT and
@@ -36,6 +37,7 @@
 #include "utils/memutils.h"
 #include "utils/rel.h"
 #include "utils/syscache.h"
+#include "utils/wait_event.h"
 
 #include "kvs_fdw.h"
 
@@ -175,6 +177,8 @@ kvs_xact_callback(XactEvent event, void *arg)
 			break;
 		case XACT_EVENT_ABORT:
 		case XACT_EVENT_PARALLEL_ABORT:
+			/* the engine always ends a lock wait it reported; be sure anyway */
+			pgstat_report_wait_end();
 			reset_files_after_error(0);
 			pending_drops = NIL;
 			break;
@@ -195,6 +199,7 @@ kvs_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 		List	   *keep = NIL;
 		MemoryContext old = MemoryContextSwitchTo(TopTransactionContext);
 
+		pgstat_report_wait_end();	/* as at top-level abort */
 		reset_files_after_error(level);
 		foreach(lc, pending_drops)
 		{
@@ -500,6 +505,7 @@ open_file(KvsTable *t, StringInfo desc, bool *opened)
 		o.descriptor = desc->data;
 		o.descriptor_len = desc->len;
 		o.interrupted = kvs_interrupted;
+		o.lock_wait = kvs_lock_wait;
 		rc = kvs_open(t->path, &o, &db);
 		if (rc != KVS_OK)
 		{

@@ -108,6 +108,7 @@ extern ForeignScan *kvsGetForeignPlan(PlannerInfo *root, RelOptInfo *baserel,
 									  Oid foreigntableid, ForeignPath *best_path,
 									  List *tlist, List *scan_clauses,
 									  Plan *outer_plan);
+extern void kvs_refuse_system_columns(Node *expr, Index varno, Relation rel);
 
 /* ---- scan (scan.c) ------------------------------------------------------ */
 typedef struct KeyImage
@@ -182,5 +183,6 @@ extern void kvs_report_error(int rc, kvs *db, const char *path)
 			pg_attribute_noreturn();
 extern void kvs_check_rc(int rc, kvs *db, const char *path);
 extern int	kvs_interrupted(void *arg);
+extern void kvs_lock_wait(void *arg, int waiting);
 
 #endif							/* KVS_FDW_H */

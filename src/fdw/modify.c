@@ -37,6 +37,7 @@
 #include "miscadmin.h"
 #include "nodes/makefuncs.h"
 #include "optimizer/appendinfo.h"
+#include "parser/parsetree.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
@@ -121,10 +122,23 @@ kvsAddForeignUpdateTargets(PlannerInfo *root, Index rtindex,
 	add_row_identity_var(root, var, rtindex, key_junk_name(target_relation));
 }
 
+/*
+ * INSERT ... RETURNING ctid has no scan of the table where planner.c would
+ * refuse the system column; UPDATE and DELETE were refused there already.
+ */
 List *
 kvsPlanForeignModify(PlannerInfo *root, ModifyTable *plan,
 					 Index resultRelation, int subplan_index)
 {
+	if (plan->returningLists != NIL)
+	{
+		Relation	rel = table_open(planner_rt_fetch(resultRelation, root)->relid,
+									 NoLock);
+
+		kvs_refuse_system_columns(list_nth(plan->returningLists, subplan_index),
+								  resultRelation, rel);
+		table_close(rel, NoLock);
+	}
 	return NIL;
 }
 
@@ -198,8 +212,17 @@ kvsBeginForeignModify(ModifyTableState *mtstate, ResultRelInfo *rinfo,
 void
 kvsBeginForeignInsert(ModifyTableState *mtstate, ResultRelInfo *rinfo)
 {
-	KvsModifyState *s = begin_modify(mtstate->ps.state, rinfo, CMD_INSERT);
+	KvsModifyState *s;
 	ModifyTable *plan = (ModifyTable *) mtstate->ps.plan;
+
+	/*
+	 * A row routed here through a partitioned table: its RETURNING was
+	 * planned for the parent, not us (see kvsPlanForeignModify).  Its Vars
+	 * carry the parent's range table index; all of them are this row's.
+	 */
+	kvs_refuse_system_columns((Node *) rinfo->ri_returningList, 0,
+							  rinfo->ri_RelationDesc);
+	s = begin_modify(mtstate->ps.state, rinfo, CMD_INSERT);
 
 	if (plan != NULL && IsA(plan, ModifyTable))
 		s->onconflict_nothing = (plan->onConflictAction == ONCONFLICT_NOTHING);

@@ -11,12 +11,17 @@
  * locally by the executor, so a refused type is scanned, never answered
  * wrongly.
  *
+ * System columns other than tableoid are refused here, at plan time (see
+ * kvs_refuse_system_columns).
+ *
  * fdw_private of the plan: [kind, description for EXPLAIN, needed attnums]
  * fdw_exprs: [the lookup value expression] for lookups.
  */
 #include "postgres.h"
 
+#include "access/sysattr.h"
 #include "access/table.h"
+#include "catalog/heap.h"
 #include "catalog/pg_am.h"
 #include "catalog/pg_collation.h"
 #include "catalog/pg_operator.h"
@@ -230,6 +235,100 @@ best_key_qual(PlannerInfo *root, RelOptInfo *baserel, KvsRelInfo *ri,
 	return found;
 }
 
+/*
+ * System columns.  A kvs row has no physical address and no transaction or
+ * command ids: the executor would give every row the same invalid ctid, so a
+ * client that finds rows by ctid hits all of them.  The one that matters is
+ * postgres_fdw on another server: an UPDATE or DELETE it cannot send whole
+ * runs `SELECT ..., ctid ... FOR UPDATE` here, then `UPDATE ... WHERE ctid =
+ * $1` per row, and that UPDATE would change every row of the table.  So any
+ * reference to ctid, xmin, xmax, cmin or cmax fails while the statement is
+ * planned, before a row is read or written.  tableoid stays: the executor
+ * fills it in for foreign scans (ForeignNext).
+ */
+typedef struct SysColCtx
+{
+	Index		varno;			/* 0 = any relation of this query level */
+	AttrNumber	found;
+} SysColCtx;
+
+static bool
+find_system_column(Node *node, SysColCtx *ctx)
+{
+	if (node == NULL)
+		return false;
+	if (IsA(node, Var))
+	{
+		Var		   *v = (Var *) node;
+
+		if (v->varlevelsup == 0 && (ctx->varno == 0 || v->varno == ctx->varno) &&
+			v->varattno < 0 && v->varattno != TableOidAttributeNumber)
+		{
+			ctx->found = v->varattno;
+			return true;
+		}
+		return false;
+	}
+	if (IsA(node, RestrictInfo))
+		return find_system_column((Node *) ((RestrictInfo *) node)->clause, ctx);
+	if (IsA(node, Query))
+		return false;			/* not planned yet: its own level */
+	return expression_tree_walker(node, find_system_column, (void *) ctx);
+}
+
+static void
+system_column_error(AttrNumber attno, Relation rel)
+{
+	KvsTableOptions opts;
+
+	kvs_get_table_options(rel, &opts);
+	ereport(ERROR,
+			(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+			 errmsg("system column \"%s\" is not supported on kvs_fdw foreign table \"%s\"",
+					NameStr(SystemAttributeDefinition(attno)->attname),
+					RelationGetRelationName(rel)),
+			 errdetail("A kvs row has no physical address and no transaction information; tableoid is the only system column it has."),
+			 errhint("Identify rows by the key column \"%s\".",
+					 NameStr(TupleDescAttr(RelationGetDescr(rel), opts.keyattno - 1)->attname))));
+}
+
+/*
+ * Raise 0A000 if expr references a meaningless system column of relation
+ * varno (0: of any relation at this level) of kvs table rel.
+ */
+void
+kvs_refuse_system_columns(Node *expr, Index varno, Relation rel)
+{
+	SysColCtx	ctx;
+
+	ctx.varno = varno;
+	ctx.found = 0;
+	if (find_system_column(expr, &ctx))
+		system_column_error(ctx.found, rel);
+}
+
+/*
+ * Everything the plan needs from the relation: the columns used above the
+ * scan (select list, ORDER BY, RETURNING, join clauses, UPDATE/DELETE row
+ * identity; attr_needed says the same for a base relation, reltarget also
+ * for an inheritance child) and the scan's own conditions.
+ */
+static void
+refuse_system_columns_of(RelOptInfo *baserel, Relation rel)
+{
+	int			i;
+
+	kvs_refuse_system_columns((Node *) baserel->reltarget->exprs, baserel->relid, rel);
+	kvs_refuse_system_columns((Node *) baserel->baserestrictinfo, baserel->relid, rel);
+	kvs_refuse_system_columns((Node *) baserel->joininfo, baserel->relid, rel);
+	if (baserel->attr_needed == NULL)
+		return;
+	for (i = baserel->min_attr; i < 0; i++)
+		if (i != TableOidAttributeNumber &&
+			!bms_is_empty(baserel->attr_needed[i - baserel->min_attr]))
+			system_column_error((AttrNumber) i, rel);
+}
+
 void
 kvsGetForeignRelSize(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid)
 {
@@ -242,6 +341,7 @@ kvsGetForeignRelSize(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid)
 	KeyQual		kq;
 	Form_pg_attribute katt;
 
+	refuse_system_columns_of(baserel, rel);
 	kvs_table_init(&t, rel);
 	ri->keyattno = t.opts.keyattno;
 	katt = TupleDescAttr(RelationGetDescr(rel), ri->keyattno - 1);

@@ -2,7 +2,8 @@
  * unit_pager.c - unit tests of the pager layer (pager.c): checksums seeded by
  * page number, header encode/decode and its validation (magic, version,
  * truncation, checksum, fields), page read/write/verify, growth and its
- * undo, short writes retried through the I/O table, flock waits interrupted.
+ * undo, short writes retried through the I/O table, flock waits interrupted,
+ * and the host told when a lock wait begins and ends.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -30,6 +31,25 @@ static int interrupt_after_3(void *arg)
 {
     (void)arg;
     return ++calls >= 3;
+}
+
+/* lock_wait callback: counts begins and ends, and checks they alternate */
+typedef struct waits {
+    int begins, ends, waiting, bad;
+    int calls_at_begin;            /* interrupt polls before the wait began */
+} waits;
+static void count_waits(void *arg, int waiting)
+{
+    waits *w = arg;
+    if (waiting) {
+        w->bad += w->waiting;
+        w->begins++;
+        w->calls_at_begin = calls;
+    } else {
+        w->bad += !w->waiting;
+        w->ends++;
+    }
+    w->waiting = waiting;
 }
 
 int main(void)
@@ -187,11 +207,31 @@ int main(void)
         fd2 = open(path, O_RDWR);
         pager_init(&pg, kvs_os_posix(), fd2, 0, &err);
         calls = 0;
-        TAP_RC(pager_lock(&pg, 0, interrupt_after_3, NULL), KVS_EINTR);
-        tap_ok(calls == 3, "interrupt callback polled while waiting (%d calls)", calls);
-        waitpid(pid, NULL, 0);
-        TAP_RC(pager_lock(&pg, 1, interrupt_after_3, NULL), KVS_OK);
-        TAP_RC(pager_unlock(&pg), KVS_OK);
+        {
+            waits w = {0, 0, 0, 0, -1};
+            TAP_RC(pager_lock(&pg, 0, interrupt_after_3, NULL, count_waits, &w), KVS_EINTR);
+            tap_ok(calls == 3, "interrupt callback polled while waiting (%d calls)", calls);
+            tap_ok(w.begins == 1 && w.ends == 1 && !w.waiting && !w.bad && w.calls_at_begin == 0,
+                   "interrupted wait: host told it began (before the first poll) and ended "
+                   "(%d begins, %d ends)", w.begins, w.ends);
+        }
+        {
+            /* a wait that gets the lock: the child holds it until it exits */
+            waits w = {0, 0, 0, 0, -1};
+            TAP_RC(pager_lock(&pg, 1, NULL, NULL, count_waits, &w), KVS_OK);
+            tap_ok(w.begins == 1 && w.ends == 1 && !w.waiting && !w.bad,
+                   "wait that gets the lock: began and ended once (%d begins, %d ends)",
+                   w.begins, w.ends);
+            waitpid(pid, NULL, 0);
+            TAP_RC(pager_unlock(&pg), KVS_OK);
+        }
+        {
+            /* no contention: no wait to report */
+            waits w = {0, 0, 0, 0, -1};
+            TAP_RC(pager_lock(&pg, 1, interrupt_after_3, NULL, count_waits, &w), KVS_OK);
+            tap_ok(w.begins == 0 && w.ends == 0, "lock taken at once: no wait reported");
+            TAP_RC(pager_unlock(&pg), KVS_OK);
+        }
         close(fd2);
     }
     close(fd);

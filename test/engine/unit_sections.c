@@ -1,7 +1,8 @@
 /*
  * unit_sections.c - unit tests of kvs.c's multi-process machinery and error
  * paths: a second handle sees the first's writes (change counter drops its
- * cache), a lock wait is interrupted by the host callback, four processes
+ * cache), a lock wait is interrupted by the host callback and reported to
+ * the host as beginning and ending (lock_wait), four processes
  * creating one file at once all open the same valid file and leave no temp
  * file, a write section whose file growth hits ENOSPC is discarded (earlier
  * data intact, file size unchanged, check clean), and a damaged page gives
@@ -28,6 +29,17 @@ static int interrupt_after_5(void *arg)
 {
     (void)arg;
     return ++calls >= 5;
+}
+
+static int wait_begins, wait_ends, waiting_now;
+static void count_waits(void *arg, int waiting)
+{
+    (void)arg;
+    if (waiting)
+        wait_begins++;
+    else
+        wait_ends++;
+    waiting_now = waiting;
 }
 
 static long enospc_from;   /* pwrite at or beyond this offset fails ENOSPC; -1 off */
@@ -104,13 +116,21 @@ int main(void)
         /* shared locks coexist; a writer waits */
         kvs_options o2 = o;
         o2.interrupted = interrupt_after_5;
+        o2.lock_wait = count_waits;
         calls = 0;
         TAP_RC(kvs_begin(a, KVS_READ), KVS_OK);
         TAP_RC(kvs_end(a), KVS_OK);
         kvs_close(a);
         TAP_RC(kvs_open(path, &o2, &a), KVS_OK);
+        TAP_RC(kvs_begin(a, KVS_READ), KVS_OK);
+        TAP_RC(kvs_end(a), KVS_OK);
+        tap_ok(wait_begins == 0 && wait_ends == 0,
+               "a shared lock beside another reader is no wait (%d begins)", wait_begins);
         TAP_RC(kvs_begin(a, KVS_WRITE), KVS_EINTR);
         tap_ok(kvs_in_section(a) == -1, "interrupted begin leaves no section");
+        tap_ok(wait_begins == 1 && wait_ends == 1 && !waiting_now,
+               "the host was told the writer's wait began and ended (%d, %d)",
+               wait_begins, wait_ends);
     }
     TAP_RC(kvs_end(b), KVS_OK);
     TAP_RC(kvs_close(a), KVS_OK);

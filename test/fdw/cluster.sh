@@ -30,31 +30,12 @@ set -u
 
 ROOT=$(cd "$(dirname "$(readlink -f "$0")")/../.." && pwd)
 . "$ROOT/test/lib/pgcluster.sh"
+. "$ROOT/test/lib/tap.sh"
 
 PORT=${KVS_TEST_PORT:-55433}
 SECS=${KVS_PGBENCH_SECS:-8}
 WORK=$(mktemp -d /tmp/kvs_cluster.XXXXXX)
 chmod 755 "$WORK"
-
-# ---- TAP ---------------------------------------------------------------------
-T=0
-FAILED=0
-ok()   { T=$((T + 1)); echo "ok $T - $1"; }
-nok()  { T=$((T + 1)); FAILED=$((FAILED + 1)); echo "not ok $T - $1"; }
-diag() { sed 's/^/#   /'; }
-# is GOT EXPECTED NAME
-is() {
-    if [ "$1" = "$2" ]; then ok "$3"; else
-        nok "$3"; printf 'got:      %s\nexpected: %s\n' "$1" "$2" | diag
-    fi
-}
-# like GOT REGEX NAME   (extended regex)
-like() {
-    if printf '%s' "$1" | grep -Eq -- "$2"; then ok "$3"; else
-        nok "$3"; printf 'got:      %s\nexpected: /%s/\n' "$1" "$2" | diag
-    fi
-}
-bail() { echo "Bail out! $1"; exit 1; }
 
 # ---- cleanup: sessions, server, temp dir ---------------------------------------
 SESS_PIDS=""
@@ -591,6 +572,4 @@ crash=$(tail -n +$((LOG_MARK + 1)) "$WORK/server.log" |
     grep -E 'terminated by signal|terminated by exception|PANIC|exited with exit code [^0]|reinitializing' || true)
 is "$crash" "" "no backend crash in the server log"
 
-echo "1..$T"
-[ "$FAILED" = 0 ] || { echo "# $FAILED of $T failed"; exit 1; }
-exit 0
+tap_end

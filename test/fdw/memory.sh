@@ -17,6 +17,7 @@ set -u
 
 ROOT=$(cd "$(dirname "$(readlink -f "$0")")/../.." && pwd)
 . "$ROOT/test/lib/pgcluster.sh"
+. "$ROOT/test/lib/tap.sh"
 
 PORT=${KVS_TEST_PORT2:-55434}
 ROWS=${KVS_MEM_ROWS:-400000}
@@ -24,13 +25,6 @@ VLEN=200
 LIMIT_MB=16
 WORK=$(mktemp -d /tmp/kvs_memory.XXXXXX)
 chmod 755 "$WORK"
-
-T=0
-FAILED=0
-ok()   { T=$((T + 1)); echo "ok $T - $1"; }
-nok()  { T=$((T + 1)); FAILED=$((FAILED + 1)); echo "not ok $T - $1"; }
-diag() { sed 's/^/#   /'; }
-bail() { echo "Bail out! $1"; exit 1; }
 
 SAMPLER=""
 SFD=""
@@ -120,6 +114,4 @@ got=$(grep '^join|' "$WORK/out")
 if [ "$got" = "$want" ]; then ok "the join found $(( (ROWS + 3) / 4 )) rows by key"; else
     nok "the join found $(( (ROWS + 3) / 4 )) rows by key"; echo "got: '$got'" | diag; fi
 
-echo "1..$T"
-[ "$FAILED" = 0 ] || { echo "# $FAILED of $T failed"; exit 1; }
-exit 0
+tap_end
