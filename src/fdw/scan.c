@@ -393,7 +393,7 @@ kvsIterateForeignScan(ForeignScanState *node)
 			return slot;
 	}
 	old = MemoryContextSwitchTo(s->rowcxt);
-	kvs_decode_row(s->t.tupdesc, s->t.opts.keyattno,
+	kvs_decode_row(s->t.tupdesc, s->t.opts.keyattno, s->t.layout,
 				   s->rk[s->pos].data, s->rk[s->pos].len,
 				   s->rv[s->pos].data, s->rv[s->pos].len,
 				   slot->tts_values, slot->tts_isnull, s->needed, s->t.relname);
@@ -432,12 +432,19 @@ kvsExplainForeignScan(ForeignScanState *node, ExplainState *es)
 	char	   *desc = strVal(lsecond(plan->fdw_private));
 
 	ExplainPropertyText(kind == KVS_SCAN_FULL ? "Kvs Scan" : "Kvs Lookup", desc, es);
-	if (es->verbose)
 	{
 		KvsTable	t;
 
 		kvs_table_init(&t, node->ss.ss_currentRelation);
-		ExplainPropertyText("Kvs File", t.path, es);
+		if (es->verbose)
+			ExplainPropertyText("Kvs File", t.path, es);
+		/* a table whose columns do not match its file: say so (no rows) */
+		if (s == NULL)
+		{
+			kvs_table_open_tolerant(&t);
+			if (t.layout_problem != NULL)
+				ExplainPropertyText("Kvs Layout Mismatch", t.layout_problem, es);
+		}
 	}
 	if (es->analyze && s != NULL)
 		ExplainPropertyText("Kvs Cache",
@@ -515,7 +522,7 @@ kvs_acquire_sample(Relation rel, int elevel, HeapTuple *rows, int targrows,
 				continue;
 			MemoryContextReset(rowcxt);
 			old = MemoryContextSwitchTo(rowcxt);
-			kvs_decode_row(td, t.opts.keyattno, k.data, k.len, v.data, v.len,
+			kvs_decode_row(td, t.opts.keyattno, t.layout, k.data, k.len, v.data, v.len,
 						   values, nulls, NULL, t.relname);
 			MemoryContextSwitchTo(old);
 			if (slot < n)
