@@ -112,6 +112,8 @@ ALTER FOREIGN TABLE rk ALTER COLUMN t TYPE varchar(5);
 ALTER FOREIGN TABLE rk ADD COLUMN r float8 DEFAULT random();  -- a value per row
 ALTER FOREIGN TABLE rk ADD COLUMN c serial;
 ALTER FOREIGN TABLE rk ADD COLUMN nn int NOT NULL;          -- stored rows: NULL
+CREATE DOMAIN alter_nn AS int NOT NULL;
+ALTER FOREIGN TABLE rk ADD COLUMN dn alter_nn;
 ALTER FOREIGN TABLE rk ADD COLUMN g int GENERATED ALWAYS AS (id * 2) STORED;
 ALTER FOREIGN TABLE rk DROP COLUMN id;                      -- the key
 ALTER FOREIGN TABLE rk ALTER COLUMN s OPTIONS (ADD key 'true');  -- another key
@@ -216,6 +218,8 @@ SELECT * FROM kvs_fdw_check('xk2');
 SELECT count(*) > 0 AS has_rows FROM kvs_fdw_page('xk2', 0);
 EXPLAIN (COSTS OFF) SELECT * FROM xk2;
 EXPLAIN (COSTS OFF) SELECT * FROM xk2 WHERE id = 1;
+EXPLAIN (COSTS OFF) UPDATE xk2 SET v = 0 WHERE id = 1;
+EXPLAIN (COSTS OFF) INSERT INTO xk2 VALUES (3, 3);
 EXPLAIN (COSTS OFF) SELECT * FROM xk;
 SELECT * FROM kvs_fdw_check('xk');
 -- the other table may change to match (its ALTER is checked against the
@@ -231,3 +235,4 @@ SELECT * FROM xk ORDER BY id;
 DROP FOREIGN TABLE ak, tk, rk, ek, sk, nk, xk, xk2;
 DROP TABLE ah, th, sh, nh;
 DROP FUNCTION differences(regclass, regclass);
+DROP DOMAIN alter_nn;

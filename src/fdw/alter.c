@@ -22,7 +22,10 @@
  *                      (Postgres records that value, attmissingval, for heap
  *                      tables only: a foreign table's new column has none.)
  *
- * Neither writes to the file in the ALTER's transaction but for the start
+ * Also kvs_explain_layout(), EXPLAIN's note on a table whose columns do not
+ * match its file.
+ *
+ * Neither trigger writes to the file in the ALTER's transaction but for the start
  * trigger's layout rewrite, which does not change what the file holds, so
  * an ALTER that rolls back leaves a file its old columns still read.
  */
@@ -42,6 +45,7 @@
 #include "catalog/pg_inherits.h"
 #include "commands/defrem.h"
 #include "commands/event_trigger.h"
+#include "commands/explain.h"
 #include "commands/tablecmds.h"
 #include "executor/executor.h"
 #include "miscadmin.h"
@@ -216,10 +220,13 @@ added_column(Relation rel, AttrNumber attnum)
 	defval = (Expr *) build_column_default(rel, attnum);
 	if (defval == NULL && DomainHasConstraints(att->atttypid))
 	{
-		/* as heap: NULL must pass the domain's constraints */
-		defval = (Expr *) makeNullConst(att->atttypid, -1, att->attcollation);
+		/* as heap: a NULL of the base type must pass the domain's checks */
+		int32		basemod = att->atttypmod;
+		Oid			base = getBaseTypeAndTypmod(att->atttypid, &basemod);
+
+		defval = (Expr *) makeNullConst(base, basemod, get_typcollation(base));
 		defval = (Expr *) coerce_to_target_type(NULL, (Node *) defval,
-												att->atttypid, att->atttypid,
+												base, att->atttypid,
 												att->atttypmod, COERCION_ASSIGNMENT,
 												COERCE_IMPLICIT_CAST, -1);
 	}
@@ -347,4 +354,19 @@ kvs_fdw_alter_end(PG_FUNCTION_ARGS)
 		relation_close(rel, AccessShareLock);
 	}
 	PG_RETURN_VOID();
+}
+
+/*
+ * EXPLAIN (without ANALYZE) of a statement on table rel: if its columns do
+ * not match its file, say so (executing it would raise 42804).
+ */
+void
+kvs_explain_layout(Relation rel, ExplainState *es)
+{
+	KvsTable	t;
+
+	kvs_table_init(&t, rel);
+	kvs_table_open_tolerant(&t);
+	if (t.layout_problem != NULL)
+		ExplainPropertyText("Kvs Layout Mismatch", t.layout_problem, es);
 }

@@ -384,6 +384,8 @@ kvsExplainDirectModify(ForeignScanState *node, ExplainState *es)
 		kvs_table_init(&t, node->ss.ss_currentRelation);
 		ExplainPropertyText("Kvs File", t.path, es);
 	}
+	if (s == NULL)				/* not executed: say if it could not be */
+		kvs_explain_layout(node->ss.ss_currentRelation, es);
 	if (es->analyze && s != NULL && s->counted)
 		ExplainPropertyText("Kvs Cache",
 							psprintf("hit=" UINT64_FORMAT " read=" UINT64_FORMAT

@@ -1238,6 +1238,19 @@ kvs_file_fits_table(KvsTable *t, Relation rel, const char *fdesc, size_t flen,
 	initStringInfo(&nd);
 	if (match_layout(t, fdesc, flen, ident_ok, &nd, &lay, &m))
 		return true;
+	if (ident_ok && is_our_descriptor(fdesc, flen) && !is_mapped(fdesc))
+	{
+		uint16		n16;
+
+		/* kvs_prepare_alter could not give it column numbers: too wide */
+		memcpy(&n16, fdesc + DESC_LAYOUT_OFF, 2);
+		if (DESC_COLS_OFF + (size_t) n16 * 12 > KVS_MAX_DESCRIPTOR)
+		{
+			*why = psprintf("Its kvs file stores %d columns: too many for its row layout to record the column numbers an ALTER needs (at most %d bytes of the file header).",
+							n16, KVS_MAX_DESCRIPTOR);
+			return false;
+		}
+	}
 	*why = mismatch_sentences(&m);
 	return false;
 }

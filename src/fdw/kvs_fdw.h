@@ -215,6 +215,9 @@ extern void kvsEndDirectModify(ForeignScanState *node);
 extern void kvsExplainDirectModify(ForeignScanState *node,
 								   struct ExplainState *es);
 
+/* ---- ALTER (alter.c) ---------------------------------------------------- */
+extern void kvs_explain_layout(Relation rel, struct ExplainState *es);
+
 /* ---- errors (errors.c) -------------------------------------------------- */
 extern void kvs_report_error(int rc, kvs *db, const char *path)
 			pg_attribute_noreturn();

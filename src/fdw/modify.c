@@ -791,6 +791,9 @@ kvsExplainForeignModify(ModifyTableState *mtstate, ResultRelInfo *rinfo,
 		kvs_table_init(&t, rinfo->ri_RelationDesc);
 		ExplainPropertyText("Kvs File", t.path, es);
 	}
+	/* not executed: say if it could not be (UPDATE/DELETE: their scan does) */
+	if (rinfo->ri_FdwState == NULL && mtstate->operation == CMD_INSERT)
+		kvs_explain_layout(rinfo->ri_RelationDesc, es);
 }
 
 void

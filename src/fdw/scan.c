@@ -432,20 +432,15 @@ kvsExplainForeignScan(ForeignScanState *node, ExplainState *es)
 	char	   *desc = strVal(lsecond(plan->fdw_private));
 
 	ExplainPropertyText(kind == KVS_SCAN_FULL ? "Kvs Scan" : "Kvs Lookup", desc, es);
+	if (es->verbose)
 	{
 		KvsTable	t;
 
 		kvs_table_init(&t, node->ss.ss_currentRelation);
-		if (es->verbose)
-			ExplainPropertyText("Kvs File", t.path, es);
-		/* a table whose columns do not match its file: say so (no rows) */
-		if (s == NULL)
-		{
-			kvs_table_open_tolerant(&t);
-			if (t.layout_problem != NULL)
-				ExplainPropertyText("Kvs Layout Mismatch", t.layout_problem, es);
-		}
+		ExplainPropertyText("Kvs File", t.path, es);
 	}
+	if (s == NULL)				/* not executed: say if it could not be */
+		kvs_explain_layout(node->ss.ss_currentRelation, es);
 	if (es->analyze && s != NULL)
 		ExplainPropertyText("Kvs Cache",
 							psprintf("hit=" UINT64_FORMAT " read=" UINT64_FORMAT
