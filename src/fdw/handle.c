@@ -10,21 +10,21 @@
  * key's position); a table whose layout differs from its non-empty file gets
  * 42804 naming the column, an empty file takes the table's layout.
  *
- * Layouts and ALTER.  A fresh layout (version 1, as in 0.1.0) lists the
- * table's live columns in attnum order.  Before an ALTER that adds, drops or
- * retypes columns of a table with rows, kvs_prepare_alter() rewrites it as
- * version 2, the same columns plus each one's attnum and length: nothing
- * about the records changes, so that write is safe even if the ALTER then
- * rolls back.  At the first use after the ALTER (under the write lock)
- * match_layout() brings a version 2 layout up to date: columns dropped since
- * stay in it, marked dropped (old records still hold them; new ones write
- * them as NULL), columns added since are appended (records written before
- * hold fewer columns, and read the added ones as missing: see rowcodec.c),
- * and a type change that needs no rewrite (varchar(10) -> varchar(20) or
- * text) is recorded.  Any other change is refused when the ALTER ends
- * (alter.c), so a table is not locked out by a schema change.  Only the table
- * the file belongs to (its identity) moves the layout on; another table over
- * the same explicit file must match it column for column.
+ * Layouts and ALTER.  A fresh layout (as 0.1.0 wrote it) lists the table's
+ * live columns in attnum order.  Before an ALTER that adds, drops or retypes
+ * columns of a table with rows, kvs_prepare_alter() rewrites it as a mapped
+ * layout: the same columns plus each one's attnum and length.  Nothing about
+ * the records changes, so that write is safe even if the ALTER then rolls
+ * back.  At the first use after the ALTER has committed (under the write
+ * lock) match_layout() brings a mapped layout up to date: columns dropped
+ * since stay in it, marked dropped (old records still hold them; new ones
+ * write them as NULL), columns added since are appended (records written
+ * before hold fewer columns, and read the added ones as missing: see
+ * rowcodec.c), and a type change that needs no rewrite (varchar(10) ->
+ * varchar(20) or text) is recorded.  Any other change is refused when the
+ * ALTER ends (alter.c), so a schema change does not lock a table out.  Only
+ * the table the file belongs to (its identity) moves the layout on; another
+ * table over the same explicit file must match it column for column.
  *
  * Also here: the per-relation cache of table options (dropped by relcache
  * and pg_foreign_table invalidations), statement stamps (see
@@ -67,9 +67,9 @@
 /*
  * Descriptor: magic, version byte, 0; identity (database, table, row type
  * OIDs); u16 column count n (key and dropped columns included), u16 index of
- * the key; n x (u32 type OID, i32 typmod).  A mapped layout (the "version 2"
- * of the comments) has DESC_MAPPED set in the count and adds n x (i16
- * attnum, negative when the column is dropped; i16 typlen).  The flag is in
+ * the key; n x (u32 type OID, i32 typmod).  A mapped layout (after ALTER)
+ * has DESC_MAPPED set in the count and adds n x (i16 attnum, negative when
+ * the column is dropped; i16 typlen).  The flag is in
  * the count, not the version byte, so that kvs_fdw 0.1.0, which compares the
  * first 20 bytes to decide whether a data-directory file is its table's (and
  * empties it if not), refuses such a file as a damaged layout instead.
@@ -425,9 +425,9 @@ typedef struct StoredCol
 {
 	Oid			typid;
 	int32		typmod;
-	AttrNumber	attnum;			/* version 2: the owner's attnum; else 0 */
-	bool		dropped;		/* version 2: dropped from the owner */
-	int16		typlen;			/* version 2; else 0 */
+	AttrNumber	attnum;			/* mapped: the owner's attnum; else 0 */
+	bool		dropped;		/* mapped: dropped from the owner */
+	int16		typlen;			/* mapped; else 0 */
 } StoredCol;
 
 /* Why a table cannot read its file. */
@@ -455,7 +455,7 @@ mismatch(LayoutMismatch *m, int code, char *msg, char *detail)
 	return false;
 }
 
-/* Is a descriptor (is_our_descriptor) a mapped ("version 2") one? */
+/* Is a descriptor (is_our_descriptor) a mapped one? */
 static bool
 is_mapped(const char *fd)
 {
@@ -471,21 +471,21 @@ parse_layout(const char *fd, size_t flen, int *n, int *key)
 {
 	uint16		n16,
 				k16;
-	bool		v2 = is_mapped(fd);
+	bool		mapped = is_mapped(fd);
 	StoredCol  *c;
 	int			i;
 
 	memcpy(&n16, fd + DESC_LAYOUT_OFF, 2);
 	memcpy(&k16, fd + DESC_LAYOUT_OFF + 2, 2);
 	n16 &= ~DESC_MAPPED;
-	if ((size_t) DESC_COLS_OFF + (size_t) n16 * (v2 ? 12 : 8) > flen)
+	if ((size_t) DESC_COLS_OFF + (size_t) n16 * (mapped ? 12 : 8) > flen)
 		return NULL;
 	c = palloc0(sizeof(StoredCol) * (n16 + 1));
 	for (i = 0; i < n16; i++)
 	{
 		memcpy(&c[i].typid, fd + DESC_COLS_OFF + i * 8, 4);
 		memcpy(&c[i].typmod, fd + DESC_COLS_OFF + i * 8 + 4, 4);
-		if (v2)
+		if (mapped)
 		{
 			int16		a;
 			const char *p = fd + DESC_COLS_OFF + n16 * 8 + i * 4;
@@ -501,7 +501,7 @@ parse_layout(const char *fd, size_t flen, int *n, int *key)
 	return c;
 }
 
-/* A version 2 descriptor: ident's identity, then the columns. */
+/* A mapped descriptor: ident's identity, then the columns. */
 static void
 serialize_layout(StringInfo d, const char *ident, StoredCol *c, int n, int key)
 {
@@ -607,11 +607,11 @@ column_missing_value(KvsTable *t, Form_pg_attribute att, Datum *value)
 
 /*
  * How records with the columns cols (key at index key) map to the table:
- * NULL if one to one.  Missing values only for a version 2 layout (a fresh
+ * NULL if one to one.  Missing values only for a mapped layout (a fresh
  * one has none: every record holds every column).
  */
 static KvsLayout *
-build_plan(KvsTable *t, StoredCol *cols, int *map, int n, int key, bool v2)
+build_plan(KvsTable *t, StoredCol *cols, int *map, int n, int key, bool mapped)
 {
 	TupleDesc	td = t->tupdesc;
 	KvsLayout  *l = palloc0(sizeof(KvsLayout));
@@ -635,7 +635,7 @@ build_plan(KvsTable *t, StoredCol *cols, int *map, int n, int key, bool v2)
 			continue;
 		l->attidx[v] = a;
 		l->attlen[v] = (a >= 0) ? TupleDescAttr(td, a)->attlen : cols[k].typlen;
-		if (a >= 0 && v2 &&
+		if (a >= 0 && mapped &&
 			column_missing_value(t, TupleDescAttr(td, a), &l->missing[a]))
 			l->missing_null[a] = false;
 		/* one to one: the v-th value column is the v-th live non-key one */
@@ -689,8 +689,8 @@ type_mismatch_detail(Form_pg_attribute att, Oid ftyp, int32 fmod)
 
 /*
  * Can table t read the records of a file with descriptor fd?  If owner (the
- * file is this table's), a version 2 layout follows the table's ALTERs (see
- * the file header comment); otherwise, or for a version 1 layout, the
+ * file is this table's), a mapped layout follows the table's ALTERs (see
+ * the file header comment); otherwise, or for a fresh layout, the
  * table's live columns must be the file's, column for column.  True: *newdesc
  * gets the descriptor brought up to date (the same bytes if nothing changed)
  * and *layp how records map (NULL: one to one).  False: *m says why.
@@ -709,7 +709,7 @@ match_layout(KvsTable *t, const char *fd, size_t flen, bool owner,
 				nout,
 				i,
 				k;
-	bool		v2;
+	bool		mapped;
 
 	if (!is_our_descriptor(fd, flen))
 		return mismatch(m, ERRCODE_DATATYPE_MISMATCH,
@@ -720,14 +720,14 @@ match_layout(KvsTable *t, const char *fd, size_t flen, bool owner,
 		return mismatch(m, ERRCODE_DATA_CORRUPTED,
 						psprintf("kvs file \"%s\" has a damaged row layout", t->path),
 						NULL);
-	v2 = is_mapped(fd);
+	mapped = is_mapped(fd);
 	out = palloc(sizeof(StoredCol) * (n + td->natts));
 	map = palloc(sizeof(int) * (n + td->natts));
 	seen = palloc0(sizeof(bool) * td->natts);
 	memcpy(out, sc, sizeof(StoredCol) * n);
 	nout = n;
 
-	if (!v2 || !owner)
+	if (!mapped || !owner)
 	{
 		int			nlive = 0,
 					ntab = 0;
@@ -853,7 +853,7 @@ match_layout(KvsTable *t, const char *fd, size_t flen, bool owner,
 						psprintf("The row layout must fit in %d bytes of the file header.",
 								 KVS_MAX_DESCRIPTOR));
 	if (layp != NULL)
-		*layp = build_plan(t, out, map, nout, key, v2);
+		*layp = build_plan(t, out, map, nout, key, mapped);
 	return true;
 }
 
@@ -1257,7 +1257,7 @@ kvs_file_fits_table(KvsTable *t, Relation rel, const char *fdesc, size_t flen,
 
 /*
  * Before an ALTER that changes the columns of table rel: a fresh layout of a
- * file with rows becomes a version 2 one (each column's attnum and length),
+ * file with rows becomes a mapped one (each column's attnum and length),
  * so the first use after the ALTER can tell which columns the records hold.
  * The records and their meaning do not change: safe even if the ALTER rolls
  * back.  A file that does not fit the table, or whose layout would not fit
@@ -1293,7 +1293,7 @@ kvs_prepare_alter(Relation rel)
 		{
 			TupleDesc	td = t.tupdesc;
 			StoredCol  *c = palloc(sizeof(StoredCol) * td->natts);
-			StringInfoData v2;
+			StringInfoData mapped;
 			int			i,
 						n = 0,
 						key = 0;
@@ -1313,10 +1313,10 @@ kvs_prepare_alter(Relation rel)
 				c[n].typlen = att->attlen;
 				n++;
 			}
-			initStringInfo(&v2);
-			serialize_layout(&v2, ours.data, c, n, key);
-			if (v2.len <= KVS_MAX_DESCRIPTOR)
-				rc = kvs_set_descriptor(db, v2.data, v2.len);
+			initStringInfo(&mapped);
+			serialize_layout(&mapped, ours.data, c, n, key);
+			if (mapped.len <= KVS_MAX_DESCRIPTOR)
+				rc = kvs_set_descriptor(db, mapped.data, mapped.len);
 		}
 	}
 	if (rc != KVS_OK)
@@ -1412,7 +1412,7 @@ kvs_forget_dropped(Oid relid)
 
 /*
  * Do the records of a file with descriptor fdesc know column attnum of the
- * file's own table (a version 2 layout listing it)?  A version 1 layout has
+ * file's own table (a mapped layout listing it)?  A fresh layout has
  * no attnums: true, for a table matching it column for column holds every
  * column in every record (and one that does not match is refused anyway).
  */
