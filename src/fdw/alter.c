@@ -55,6 +55,7 @@
 #include "rewrite/rewriteHandler.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
 #include "utils/syscache.h"
@@ -250,9 +251,24 @@ added_column(Relation rel, AttrNumber attnum)
 		{
 			Oid			out;
 			bool		varlena;
+			char	   *text;
+			int			nest = NewGUCNestLevel();
 
+			/*
+			 * A text any session reads back as the same value (as
+			 * postgres_fdw sends values): ISO dates, unambiguous intervals,
+			 * exact floats.
+			 */
+			(void) set_config_option("datestyle", "ISO", PGC_USERSET, PGC_S_SESSION,
+									 GUC_ACTION_SAVE, true, 0, false);
+			(void) set_config_option("intervalstyle", "postgres", PGC_USERSET, PGC_S_SESSION,
+									 GUC_ACTION_SAVE, true, 0, false);
+			(void) set_config_option("extra_float_digits", "1", PGC_USERSET, PGC_S_SESSION,
+									 GUC_ACTION_SAVE, true, 0, false);
 			getTypeOutputInfo(att->atttypid, &out, &varlena);
-			set_missing_option(rel, attnum, OidOutputFunctionCall(out, v));
+			text = OidOutputFunctionCall(out, v);
+			AtEOXact_GUC(true, nest);
+			set_missing_option(rel, attnum, text);
 		}
 		FreeExecutorState(estate);
 	}
