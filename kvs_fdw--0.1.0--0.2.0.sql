@@ -5,3 +5,29 @@
 
 -- the DROP clean-up fires under session_replication_role = replica too
 ALTER EVENT TRIGGER kvs_fdw_sql_drop ENABLE ALWAYS;
+
+-- ALTER FOREIGN TABLE / ALTER TABLE that add, drop or retype columns of a kvs
+-- table: before it, a file with rows records its columns' attnums; after it,
+-- a change the file cannot follow is refused (and rolled back), and an added
+-- column with a default gets the option "missing" (what stored rows read)
+CREATE FUNCTION kvs_fdw_alter_start()
+RETURNS event_trigger
+AS 'MODULE_PATHNAME'
+LANGUAGE C;
+REVOKE ALL ON FUNCTION kvs_fdw_alter_start() FROM PUBLIC;
+
+CREATE FUNCTION kvs_fdw_alter_end()
+RETURNS event_trigger
+AS 'MODULE_PATHNAME'
+LANGUAGE C;
+REVOKE ALL ON FUNCTION kvs_fdw_alter_end() FROM PUBLIC;
+
+CREATE EVENT TRIGGER kvs_fdw_alter_start ON ddl_command_start
+    WHEN TAG IN ('ALTER FOREIGN TABLE', 'ALTER TABLE')
+    EXECUTE FUNCTION kvs_fdw_alter_start();
+CREATE EVENT TRIGGER kvs_fdw_alter_end ON ddl_command_end
+    WHEN TAG IN ('ALTER FOREIGN TABLE', 'ALTER TABLE')
+    EXECUTE FUNCTION kvs_fdw_alter_end();
+-- a table's file must follow its columns whatever session_replication_role
+ALTER EVENT TRIGGER kvs_fdw_alter_start ENABLE ALWAYS;
+ALTER EVENT TRIGGER kvs_fdw_alter_end ENABLE ALWAYS;

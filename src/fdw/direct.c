@@ -211,6 +211,7 @@ kvsBeginDirectModify(ForeignScanState *node, int eflags)
 	s->rowcxt = AllocSetContextCreate(cxt, "kvs_fdw direct row", ALLOCSET_DEFAULT_SIZES);
 	kvs_table_init(&s->t, rel);
 	kvs_table_open(&s->t);
+	kvs_table_check_writable(&s->t);
 	s->kind = intVal(linitial(plan->fdw_private));
 	s->op = (CmdType) intVal(list_nth(plan->fdw_private, 3));
 	s->attnos = (List *) list_nth(plan->fdw_private, 4);
@@ -278,7 +279,7 @@ modify_one(ForeignScanState *node, KvsDirectState *s, KeyImage *key)
 	memcpy(val, v.data, vlen);
 
 	ExecClearTuple(slot);
-	kvs_decode_row(td, s->t.opts.keyattno, key->data, key->len, val, vlen,
+	kvs_decode_row(td, s->t.opts.keyattno, s->t.layout, key->data, key->len, val, vlen,
 				   slot->tts_values, slot->tts_isnull, NULL, s->t.relname);
 	ExecStoreVirtualTuple(slot);
 	econtext->ecxt_scantuple = slot;
@@ -308,7 +309,7 @@ modify_one(ForeignScanState *node, KvsDirectState *s, KeyImage *key)
 											&s->isnull[a - 1]);
 		}
 		initStringInfo(&nv);
-		kvs_encode_value(td, s->t.opts.keyattno, s->values, s->isnull, &nv);
+		kvs_encode_value(td, s->t.opts.keyattno, s->t.layout, s->values, s->isnull, &nv);
 		rc = kvs_put(db, key->data, key->len, nv.data, nv.len, 0);
 		if (rc != KVS_OK)
 			kvs_report_error(rc, db, s->t.path);
@@ -383,6 +384,8 @@ kvsExplainDirectModify(ForeignScanState *node, ExplainState *es)
 		kvs_table_init(&t, node->ss.ss_currentRelation);
 		ExplainPropertyText("Kvs File", t.path, es);
 	}
+	if (s == NULL)				/* not executed: say if it could not be */
+		kvs_explain_layout(node->ss.ss_currentRelation, es);
 	if (es->analyze && s != NULL && s->counted)
 		ExplainPropertyText("Kvs Cache",
 							psprintf("hit=" UINT64_FORMAT " read=" UINT64_FORMAT

@@ -28,7 +28,12 @@ PG_FUNCTION_INFO_V1(kvs_fdw_page);
 PG_FUNCTION_INFO_V1(kvs_fdw_cache_stats);
 PG_FUNCTION_INFO_V1(kvs_fdw_reset_stats);
 
-/* Open a kvs_fdw table for inspection, checking SELECT privilege. */
+/*
+ * Open a kvs_fdw table for inspection, checking SELECT privilege.  A table
+ * whose columns do not match its file's row layout can be inspected too:
+ * t->layout_problem says why (kvs_fdw_check reports it as a problem, the
+ * others warn).
+ */
 static Relation
 open_for_inspection(Oid relid, KvsTable *t)
 {
@@ -44,8 +49,20 @@ open_for_inspection(Oid relid, KvsTable *t)
 	if (acl != ACLCHECK_OK)
 		aclcheck_error(acl, OBJECT_FOREIGN_TABLE, RelationGetRelationName(rel));
 	kvs_table_init(t, rel);
-	kvs_table_open(t);
+	kvs_table_open_tolerant(t);
 	return rel;
+}
+
+static void
+warn_layout(KvsTable *t)
+{
+	if (t->layout_problem != NULL)
+		ereport(WARNING,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("the columns of foreign table \"%s\" do not match its kvs file",
+						t->relname),
+				 errdetail("%s", t->layout_problem),
+				 errhint("Reading or writing its rows fails until they match.")));
 }
 
 Datum
@@ -60,6 +77,7 @@ kvs_fdw_stats(PG_FUNCTION_ARGS)
 
 	if (get_call_result_type(fcinfo, NULL, &td) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "return type must be a row type");
+	warn_layout(&t);
 	kvs_check_rc(kvs_stats_get(t.file->db, &st), t.file->db, t.path);
 	memset(n, 0, sizeof(n));
 	v[0] = CStringGetTextDatum(t.path);
@@ -156,6 +174,16 @@ kvs_fdw_check(PG_FUNCTION_ARGS)
 	if (!check_openable(rsinfo, PG_GETARG_OID(0)))
 		return (Datum) 0;
 	rel = open_for_inspection(PG_GETARG_OID(0), &t);
+	if (t.layout_problem != NULL)
+	{
+		Datum		v[2];
+		bool		n[2] = {false, false};
+
+		/* page 0: the header, which holds the row layout */
+		v[0] = Int64GetDatum(0);
+		v[1] = CStringGetTextDatum(t.layout_problem);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, v, n);
+	}
 	rc = kvs_check(t.file->db);
 	if (is_damage(rc))
 	{
@@ -228,6 +256,7 @@ kvs_fdw_page(PG_FUNCTION_ARGS)
 
 	InitMaterializedSRF(fcinfo, 0);
 	rel = open_for_inspection(PG_GETARG_OID(0), &t);
+	warn_layout(&t);
 	db = t.file->db;
 	if (pageno < 0 || pageno > PG_UINT32_MAX)
 		ereport(ERROR,

@@ -11,6 +11,22 @@
  * key's position); a table whose layout differs from its non-empty file gets
  * 42804 naming the column, an empty file takes the table's layout.
  *
+ * Layouts and ALTER.  A fresh layout (as 0.1.0 wrote it) lists the table's
+ * live columns in attnum order.  Before an ALTER that adds, drops or retypes
+ * columns of a table with rows, kvs_prepare_alter() rewrites it as a mapped
+ * layout: the same columns plus each one's attnum and length.  Nothing about
+ * the records changes, so that write is safe even if the ALTER then rolls
+ * back.  At the first use after the ALTER has committed (under the write
+ * lock) match_layout() brings a mapped layout up to date: columns dropped
+ * since stay in it, marked dropped (old records still hold them; new ones
+ * write them as NULL), columns added since are appended (records written
+ * before hold fewer columns, and read the added ones as missing: see
+ * rowcodec.c), and a type change that needs no rewrite (varchar(10) ->
+ * varchar(20) or text) is recorded.  Any other change is refused when the
+ * ALTER ends (alter.c), so a schema change does not lock a table out.  Only
+ * the table the file belongs to (its identity) moves the layout on; another
+ * table over the same explicit file must match it column for column.
+ *
  * Also here: the per-relation cache of table options (dropped by relcache
  * and pg_foreign_table invalidations), statement stamps (see
  * kvs_file_set_stamp), and ending sections/stamps left open by an error.
@@ -25,33 +41,56 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "access/htup_details.h"
 #include "access/xact.h"
 #include "catalog/pg_class.h"
+#include "commands/defrem.h"
 #include "common/file_perm.h"
 #include "foreign/fdwapi.h"
+#include "foreign/foreign.h"
 #include "miscadmin.h"
+#include "nodes/makefuncs.h"
+#include "optimizer/optimizer.h"
+#include "parser/parse_coerce.h"
 #include "storage/fd.h"
 #include "utils/builtins.h"
+#include "utils/datum.h"
 #include "utils/hsearch.h"
 #include "utils/inval.h"
+#include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
 #include "utils/syscache.h"
+#include "utils/typcache.h"
 #include "utils/wait_event.h"
 
 #include "kvs_fdw.h"
 
+/*
+ * Descriptor: magic, version byte, 0; identity (database, table, row type
+ * OIDs); u16 column count n (key and dropped columns included), u16 index of
+ * the key; n x (u32 type OID, i32 typmod).  A mapped layout (after ALTER)
+ * has DESC_MAPPED set in the count and adds n x (i16 attnum, negative when
+ * the column is dropped; i16 typlen).  The flag is in
+ * the count, not the version byte, so that kvs_fdw 0.1.0, which compares the
+ * first 20 bytes to decide whether a data-directory file is its table's (and
+ * empties it if not), refuses such a file as a damaged layout instead.
+ */
 #define DESC_MAGIC		"KVSFDW"
 #define DESC_VERSION	1
+#define DESC_MAPPED		0x8000
 #define DESC_IDENT_OFF	8
 #define DESC_IDENT_LEN	12
 #define DESC_LAYOUT_OFF (DESC_IDENT_OFF + DESC_IDENT_LEN)
+#define DESC_COLS_OFF	(DESC_LAYOUT_OFF + 4)
 
 typedef struct KvsRelEntry
 {
 	Oid			relid;			/* hash key */
 	bool		valid;			/* descriptor verified for file_gen */
 	uint64		file_gen;
+	MemoryContext layout_cxt;	/* holds layout, or NULL */
+	KvsLayout  *layout;			/* valid: how records map, NULL: 1:1 */
 	char		path[MAXPGPATH];
 	bool		opts_valid;		/* opts below are current */
 	KvsTableOptions opts;		/* filename points to opt_filename */
@@ -265,6 +304,8 @@ cached_options(Relation rel)
 	{
 		re->valid = false;
 		re->opts_valid = false;
+		re->layout_cxt = NULL;
+		re->layout = NULL;
 	}
 	if (!re->opts_valid)
 	{
@@ -363,69 +404,462 @@ build_descriptor(KvsTable *t, StringInfo d, Oid reltype)
 static bool
 is_our_descriptor(const char *p, size_t len)
 {
-	return len >= DESC_LAYOUT_OFF + 4 && memcmp(p, DESC_MAGIC, 6) == 0 &&
+	return len >= DESC_COLS_OFF && memcmp(p, DESC_MAGIC, 6) == 0 &&
 		p[6] == DESC_VERSION;
 }
 
-/* 42804 naming the first column whose type differs from the file's. */
+/* Is the file's descriptor (of any version) one of the table "ours" is of? */
+static bool
+same_identity(const char *fd, size_t flen, StringInfo ours)
+{
+	return flen >= DESC_LAYOUT_OFF && memcmp(fd, DESC_MAGIC, 6) == 0 &&
+		memcmp(fd + DESC_IDENT_OFF, ours->data + DESC_IDENT_OFF, DESC_IDENT_LEN) == 0;
+}
+
+/* Does the file's descriptor hold exactly the fresh layout "ours" builds? */
+static bool
+same_layout(const char *fd, size_t flen, StringInfo ours)
+{
+	return flen == (size_t) ours->len && is_our_descriptor(fd, flen) &&
+		memcmp(fd + DESC_LAYOUT_OFF, ours->data + DESC_LAYOUT_OFF,
+			   ours->len - DESC_LAYOUT_OFF) == 0;
+}
+
+/* One column of a file's layout. */
+typedef struct StoredCol
+{
+	Oid			typid;
+	int32		typmod;
+	AttrNumber	attnum;			/* mapped: the owner's attnum; else 0 */
+	bool		dropped;		/* mapped: dropped from the owner */
+	int16		typlen;			/* mapped; else 0 */
+} StoredCol;
+
+/* Why a table cannot read its file. */
+typedef struct LayoutMismatch
+{
+	int			code;
+	char	   *msg;
+	char	   *detail;			/* or NULL */
+} LayoutMismatch;
+
+/* The mismatch as sentences, for an errdetail or a problem report. */
+static char *
+mismatch_sentences(LayoutMismatch *m)
+{
+	return psprintf("%c%s.%s%s", pg_toupper((unsigned char) m->msg[0]), m->msg + 1,
+					m->detail ? " " : "", m->detail ? m->detail : "");
+}
+
+static bool
+mismatch(LayoutMismatch *m, int code, char *msg, char *detail)
+{
+	m->code = code;
+	m->msg = msg;
+	m->detail = detail;
+	return false;
+}
+
+/* Is a descriptor (is_our_descriptor) a mapped one? */
+static bool
+is_mapped(const char *fd)
+{
+	uint16		n16;
+
+	memcpy(&n16, fd + DESC_LAYOUT_OFF, 2);
+	return (n16 & DESC_MAPPED) != 0;
+}
+
+/* The columns of a descriptor (is_our_descriptor), or NULL if damaged. */
+static StoredCol *
+parse_layout(const char *fd, size_t flen, int *n, int *key)
+{
+	uint16		n16,
+				k16;
+	bool		mapped = is_mapped(fd);
+	StoredCol  *c;
+	int			i;
+
+	memcpy(&n16, fd + DESC_LAYOUT_OFF, 2);
+	memcpy(&k16, fd + DESC_LAYOUT_OFF + 2, 2);
+	n16 &= ~DESC_MAPPED;
+	if ((size_t) DESC_COLS_OFF + (size_t) n16 * (mapped ? 12 : 8) > flen)
+		return NULL;
+	c = palloc0(sizeof(StoredCol) * (n16 + 1));
+	for (i = 0; i < n16; i++)
+	{
+		memcpy(&c[i].typid, fd + DESC_COLS_OFF + i * 8, 4);
+		memcpy(&c[i].typmod, fd + DESC_COLS_OFF + i * 8 + 4, 4);
+		if (mapped)
+		{
+			int16		a;
+			const char *p = fd + DESC_COLS_OFF + n16 * 8 + i * 4;
+
+			memcpy(&a, p, 2);
+			memcpy(&c[i].typlen, p + 2, 2);
+			c[i].dropped = (a < 0);
+			c[i].attnum = (a < 0) ? -a : a;
+		}
+	}
+	*n = n16;
+	*key = k16;
+	return c;
+}
+
+/* A mapped descriptor: ident's identity, then the columns. */
 static void
-layout_error(KvsTable *t, const char *fd, size_t flen)
+serialize_layout(StringInfo d, const char *ident, StoredCol *c, int n, int key)
+{
+	char		ver[2] = {DESC_VERSION, 0};
+	uint16		u16;
+	int			i;
+
+	appendBinaryStringInfo(d, DESC_MAGIC, 6);
+	appendBinaryStringInfo(d, ver, 2);
+	appendBinaryStringInfo(d, ident + DESC_IDENT_OFF, DESC_IDENT_LEN);
+	u16 = (uint16) n | DESC_MAPPED;
+	appendBinaryStringInfo(d, (char *) &u16, 2);
+	u16 = (uint16) key;
+	appendBinaryStringInfo(d, (char *) &u16, 2);
+	for (i = 0; i < n; i++)
+	{
+		appendBinaryStringInfo(d, (char *) &c[i].typid, 4);
+		appendBinaryStringInfo(d, (char *) &c[i].typmod, 4);
+	}
+	for (i = 0; i < n; i++)
+	{
+		int16		a = c[i].dropped ? -c[i].attnum : c[i].attnum;
+
+		appendBinaryStringInfo(d, (char *) &a, 2);
+		appendBinaryStringInfo(d, (char *) &c[i].typlen, 2);
+	}
+}
+
+/*
+ * Can values stored as type ftyp/fmod be read as ttyp/tmod unchanged?  What
+ * heap's ALTER COLUMN TYPE does without a rewrite (ATColumnChangeRequiresRewrite
+ * in tablecmds.c): the assignment coercion, simplified, is the column itself
+ * under relabelings and constraint-free domains.  So varchar(10) ->
+ * varchar(20) or text passes, varchar(20) -> varchar(10) (old values might
+ * not fit) and int -> bigint do not.  Heap's timestamp <-> timestamptz case
+ * (no rewrite when the session's time zone is UTC) is left out: the answer
+ * must not depend on the session that first uses the table.
+ */
+static bool
+binary_coercible_change(Oid ftyp, int32 fmod, Oid ttyp, int32 tmod)
+{
+	int16		flen,
+				tlen;
+	bool		fbyval,
+				tbyval;
+	Node	   *e;
+
+	if (!SearchSysCacheExists1(TYPEOID, ObjectIdGetDatum(ftyp)))
+		return false;
+	get_typlenbyval(ftyp, &flen, &fbyval);
+	get_typlenbyval(ttyp, &tlen, &tbyval);
+	if (flen != tlen || fbyval != tbyval)
+		return false;
+	e = coerce_to_target_type(NULL,
+							  (Node *) makeVar(1, 1, ftyp, fmod,
+											   get_typcollation(ftyp), 0),
+							  ftyp, ttyp, tmod, COERCION_ASSIGNMENT,
+							  COERCE_IMPLICIT_CAST, -1);
+	if (e == NULL)
+		return false;
+	e = (Node *) expression_planner((Expr *) e);
+	for (;;)
+	{
+		if (IsA(e, Var))
+			return true;
+		else if (IsA(e, RelabelType))
+			e = (Node *) ((RelabelType *) e)->arg;
+		else if (IsA(e, CoerceToDomain) &&
+				 !DomainHasConstraints(((CoerceToDomain *) e)->resulttype))
+			e = (Node *) ((CoerceToDomain *) e)->arg;
+		else
+			return false;
+	}
+}
+
+/*
+ * The value a record written before column att existed reads: its column
+ * option "missing" (set by ADD COLUMN ... DEFAULT on a table with rows, see
+ * alter.c), else NULL.
+ */
+static bool
+column_missing_value(KvsTable *t, Form_pg_attribute att, Datum *value)
+{
+	ListCell   *lc;
+
+	foreach(lc, GetForeignColumnOptions(t->relid, att->attnum))
+	{
+		DefElem    *def = (DefElem *) lfirst(lc);
+
+		if (strcmp(def->defname, "missing") == 0)
+		{
+			Oid			in,
+						ioparam;
+
+			getTypeInputInfo(att->atttypid, &in, &ioparam);
+			*value = OidInputFunctionCall(in, defGetString(def), ioparam,
+										  att->atttypmod);
+			return true;
+		}
+	}
+	return false;
+}
+
+/*
+ * How records with the columns cols (key at index key) map to the table:
+ * NULL if one to one.  Missing values only for a mapped layout (a fresh
+ * one has none: every record holds every column).
+ */
+static KvsLayout *
+build_plan(KvsTable *t, StoredCol *cols, int *map, int n, int key, bool mapped)
 {
 	TupleDesc	td = t->tupdesc;
-	uint16		fn,
-				fkey;
-	int			i,
-				k = 0;
+	KvsLayout  *l = palloc0(sizeof(KvsLayout));
+	bool		identity = true;
+	int			k,
+				v = 0,
+				live = 0;
+
+	l->ncols = n - 1;
+	l->attidx = palloc(sizeof(int16) * n);
+	l->attlen = palloc(sizeof(int16) * n);
+	l->natts = td->natts;
+	l->missing = palloc0(sizeof(Datum) * td->natts);
+	l->missing_null = palloc(sizeof(bool) * td->natts);
+	memset(l->missing_null, true, sizeof(bool) * td->natts);
+	for (k = 0; k < n; k++)
+	{
+		int			a = map[k];
+
+		if (k == key)
+			continue;
+		l->attidx[v] = a;
+		l->attlen[v] = (a >= 0) ? TupleDescAttr(td, a)->attlen : cols[k].typlen;
+		if (a >= 0 && mapped &&
+			column_missing_value(t, TupleDescAttr(td, a), &l->missing[a]))
+			l->missing_null[a] = false;
+		/* one to one: the v-th value column is the v-th live non-key one */
+		while (live < td->natts &&
+			   (TupleDescAttr(td, live)->attisdropped ||
+				live + 1 == t->opts.keyattno))
+			live++;
+		if (a != live || !l->missing_null[a])
+			identity = false;
+		live++;
+		v++;
+	}
+	while (live < td->natts &&
+		   (TupleDescAttr(td, live)->attisdropped || live + 1 == t->opts.keyattno))
+		live++;
+	if (live < td->natts)
+		identity = false;
+	return identity ? NULL : l;
+}
+
+/* A copy of l in the current memory context. */
+static KvsLayout *
+copy_layout(const KvsLayout *l, TupleDesc td)
+{
+	KvsLayout  *c = palloc(sizeof(KvsLayout));
+	int			i;
+
+	*c = *l;
+	c->attidx = palloc(sizeof(int16) * Max(l->ncols, 1));
+	memcpy(c->attidx, l->attidx, sizeof(int16) * l->ncols);
+	c->attlen = palloc(sizeof(int16) * Max(l->ncols, 1));
+	memcpy(c->attlen, l->attlen, sizeof(int16) * l->ncols);
+	c->missing = palloc0(sizeof(Datum) * l->natts);
+	c->missing_null = palloc(sizeof(bool) * l->natts);
+	memcpy(c->missing_null, l->missing_null, sizeof(bool) * l->natts);
+	for (i = 0; i < l->natts; i++)
+		if (!l->missing_null[i])
+			c->missing[i] = datumCopy(l->missing[i],
+									  TupleDescAttr(td, i)->attbyval,
+									  TupleDescAttr(td, i)->attlen);
+	return c;
+}
+
+static char *
+type_mismatch_detail(Form_pg_attribute att, Oid ftyp, int32 fmod)
+{
+	return psprintf("The table declares type %s, the file stores type %s.",
+					format_type_with_typemod(att->atttypid, att->atttypmod),
+					format_type_with_typemod(ftyp, fmod));
+}
+
+/*
+ * Can table t read the records of a file with descriptor fd?  If owner (the
+ * file is this table's), a mapped layout follows the table's ALTERs (see
+ * the file header comment); otherwise, or for a fresh layout, the
+ * table's live columns must be the file's, column for column.  True: *newdesc
+ * gets the descriptor brought up to date (the same bytes if nothing changed)
+ * and *layp how records map (NULL: one to one).  False: *m says why.
+ */
+static bool
+match_layout(KvsTable *t, const char *fd, size_t flen, bool owner,
+			 StringInfo newdesc, KvsLayout **layp, LayoutMismatch *m)
+{
+	TupleDesc	td = t->tupdesc;
+	StoredCol  *sc,
+			   *out;
+	int		   *map;
+	bool	   *seen;
+	int			n,
+				key,
+				nout,
+				i,
+				k;
+	bool		mapped;
 
 	if (!is_our_descriptor(fd, flen))
-		ereport(ERROR,
-				(errcode(ERRCODE_DATATYPE_MISMATCH),
-				 errmsg("kvs file \"%s\" of foreign table \"%s\" holds records but no kvs_fdw row layout",
-						t->path, t->relname)));
-	memcpy(&fn, fd + DESC_LAYOUT_OFF, 2);
-	memcpy(&fkey, fd + DESC_LAYOUT_OFF + 2, 2);
-	if ((size_t) DESC_LAYOUT_OFF + 4 + (size_t) fn * 8 > flen)
-		ereport(ERROR,
-				(errcode(ERRCODE_DATA_CORRUPTED),
-				 errmsg("kvs file \"%s\" has a damaged row layout", t->path)));
-	for (i = 0; i < td->natts; i++)
-	{
-		Form_pg_attribute att = TupleDescAttr(td, i);
-		uint32		ftyp;
-		int32		fmod;
+		return mismatch(m, ERRCODE_DATATYPE_MISMATCH,
+						psprintf("kvs file \"%s\" of foreign table \"%s\" holds records but no kvs_fdw row layout",
+								 t->path, t->relname), NULL);
+	sc = parse_layout(fd, flen, &n, &key);
+	if (sc == NULL)
+		return mismatch(m, ERRCODE_DATA_CORRUPTED,
+						psprintf("kvs file \"%s\" has a damaged row layout", t->path),
+						NULL);
+	mapped = is_mapped(fd);
+	out = palloc(sizeof(StoredCol) * (n + td->natts));
+	map = palloc(sizeof(int) * (n + td->natts));
+	seen = palloc0(sizeof(bool) * td->natts);
+	memcpy(out, sc, sizeof(StoredCol) * n);
+	nout = n;
 
-		if (att->attisdropped)
-			continue;
-		if (k >= fn)
-			ereport(ERROR,
-					(errcode(ERRCODE_DATATYPE_MISMATCH),
-					 errmsg("column \"%s\" of foreign table \"%s\" is not in its kvs file",
-							NameStr(att->attname), t->relname),
-					 errdetail("The file \"%s\" stores %d columns.", t->path, fn)));
-		memcpy(&ftyp, fd + DESC_LAYOUT_OFF + 4 + k * 8, 4);
-		memcpy(&fmod, fd + DESC_LAYOUT_OFF + 8 + k * 8, 4);
-		if (ftyp != att->atttypid || fmod != att->atttypmod)
-			ereport(ERROR,
-					(errcode(ERRCODE_DATATYPE_MISMATCH),
-					 errmsg("column \"%s\" of foreign table \"%s\" does not match its kvs file",
-							NameStr(att->attname), t->relname),
-					 errdetail("The table declares type %s, the file stores type %s.",
-							   format_type_with_typemod(att->atttypid, att->atttypmod),
-							   format_type_with_typemod(ftyp, fmod))));
-		if ((k == fkey) != (i + 1 == t->opts.keyattno))
-			ereport(ERROR,
-					(errcode(ERRCODE_DATATYPE_MISMATCH),
-					 errmsg("column \"%s\" of foreign table \"%s\" does not match its kvs file",
-							NameStr(att->attname), t->relname),
-					 errdetail("The table and the file disagree on whether it is the key column.")));
-		k++;
+	if (!mapped || !owner)
+	{
+		int			nlive = 0,
+					ntab = 0;
+
+		for (k = 0; k < n; k++)
+			nlive += !sc[k].dropped;
+		k = 0;
+		for (i = 0; i < td->natts; i++)
+		{
+			Form_pg_attribute att = TupleDescAttr(td, i);
+
+			if (att->attisdropped)
+				continue;
+			while (k < n && sc[k].dropped)
+				map[k++] = -1;
+			if (k >= n)
+				return mismatch(m, ERRCODE_DATATYPE_MISMATCH,
+								psprintf("column \"%s\" of foreign table \"%s\" is not in its kvs file",
+										 NameStr(att->attname), t->relname),
+								psprintf("Its kvs file stores %d columns.", nlive));
+			if (sc[k].typid != att->atttypid || sc[k].typmod != att->atttypmod)
+				return mismatch(m, ERRCODE_DATATYPE_MISMATCH,
+								psprintf("column \"%s\" of foreign table \"%s\" does not match its kvs file",
+										 NameStr(att->attname), t->relname),
+								type_mismatch_detail(att, sc[k].typid, sc[k].typmod));
+			if ((k == key) != (i + 1 == t->opts.keyattno))
+				return mismatch(m, ERRCODE_DATATYPE_MISMATCH,
+								psprintf("column \"%s\" of foreign table \"%s\" does not match its kvs file",
+										 NameStr(att->attname), t->relname),
+								pstrdup("The table and the file disagree on whether it is the key column."));
+			map[k++] = i;
+			ntab++;
+		}
+		while (k < n && sc[k].dropped)
+			map[k++] = -1;
+		if (k < n)
+			return mismatch(m, ERRCODE_DATATYPE_MISMATCH,
+							psprintf("foreign table \"%s\" has fewer columns than its kvs file",
+									 t->relname),
+							psprintf("Its kvs file stores %d columns, the table has %d.",
+									 nlive, ntab));
+		if (newdesc != NULL)
+			appendBinaryStringInfo(newdesc, fd, flen);
 	}
-	ereport(ERROR,
-			(errcode(ERRCODE_DATATYPE_MISMATCH),
-			 errmsg("foreign table \"%s\" has fewer columns than its kvs file",
-					t->relname),
-			 errdetail("The file \"%s\" stores %d columns, the table has %d.",
-					   t->path, fn, k)));
+	else
+	{
+		AttrNumber	maxatt = 0;
+
+		for (k = 0; k < n; k++)
+		{
+			AttrNumber	a = sc[k].attnum;
+			Form_pg_attribute att;
+
+			map[k] = -1;
+			maxatt = Max(maxatt, a);
+			if (a < 1 || a > td->natts)
+				return mismatch(m, ERRCODE_DATATYPE_MISMATCH,
+								psprintf("foreign table \"%s\" has fewer columns than its kvs file",
+										 t->relname),
+								psprintf("Its kvs file stores a column number %d.", a));
+			att = TupleDescAttr(td, a - 1);
+			seen[a - 1] = true;
+			if (att->attisdropped)
+			{
+				if (k == key)
+					return mismatch(m, ERRCODE_DATATYPE_MISMATCH,
+									psprintf("the key column of foreign table \"%s\" was dropped",
+											 t->relname),
+									pstrdup("Its kvs file is keyed on it."));
+				out[k].dropped = true;	/* dropped since: skipped */
+				continue;
+			}
+			if (sc[k].dropped)
+				return mismatch(m, ERRCODE_DATATYPE_MISMATCH,
+								psprintf("column \"%s\" of foreign table \"%s\" is not in its kvs file",
+										 NameStr(att->attname), t->relname),
+								pstrdup("Its kvs file stores it as dropped."));
+			if (sc[k].typid != att->atttypid || sc[k].typmod != att->atttypmod)
+			{
+				if (!binary_coercible_change(sc[k].typid, sc[k].typmod,
+											 att->atttypid, att->atttypmod))
+					return mismatch(m, ERRCODE_DATATYPE_MISMATCH,
+									psprintf("column \"%s\" of foreign table \"%s\" does not match its kvs file",
+											 NameStr(att->attname), t->relname),
+									psprintf("%s Reading its values as the new type would need them rewritten.",
+											 type_mismatch_detail(att, sc[k].typid, sc[k].typmod)));
+				out[k].typid = att->atttypid;	/* the same bytes */
+				out[k].typmod = att->atttypmod;
+			}
+			if ((k == key) != (a == t->opts.keyattno))
+				return mismatch(m, ERRCODE_DATATYPE_MISMATCH,
+								psprintf("column \"%s\" of foreign table \"%s\" does not match its kvs file",
+										 NameStr(att->attname), t->relname),
+								pstrdup("The table and the file disagree on whether it is the key column."));
+			map[k] = a - 1;
+		}
+		/* columns added since: appended (older records end before them) */
+		for (i = 0; i < td->natts; i++)
+		{
+			Form_pg_attribute att = TupleDescAttr(td, i);
+
+			if (att->attisdropped || seen[i])
+				continue;
+			if (att->attnum < maxatt)
+				return mismatch(m, ERRCODE_DATATYPE_MISMATCH,
+								psprintf("column \"%s\" of foreign table \"%s\" is not in its kvs file",
+										 NameStr(att->attname), t->relname),
+								psprintf("Its kvs file stores %d columns.", n));
+			out[nout].typid = att->atttypid;
+			out[nout].typmod = att->atttypmod;
+			out[nout].attnum = att->attnum;
+			out[nout].dropped = false;
+			out[nout].typlen = att->attlen;
+			map[nout++] = i;
+		}
+		if (newdesc != NULL)
+			serialize_layout(newdesc, fd, out, nout, key);
+	}
+	if (newdesc != NULL && newdesc->len > KVS_MAX_DESCRIPTOR)
+		return mismatch(m, ERRCODE_PROGRAM_LIMIT_EXCEEDED,
+						psprintf("foreign table \"%s\" has too many columns for a kvs file",
+								 t->relname),
+						psprintf("The row layout must fit in %d bytes of the file header.",
+								 KVS_MAX_DESCRIPTOR));
+	if (layp != NULL)
+		*layp = build_plan(t, out, map, nout, key, mapped);
+	return true;
 }
 
 /*
@@ -530,35 +964,85 @@ open_file(KvsTable *t, StringInfo desc, bool *opened)
 }
 
 /*
- * Compare the file's descriptor with the table's.  Returns true if they
- * match (or were made to match: an empty file takes the table's layout; an
- * owned data-directory file left by a dropped table of the same OID is
- * emptied and restamped).  Returns false if a reopen might help (stale
- * handle); raises 42804 for a real mismatch.
+ * Did this transaction change the table's columns (an ALTER not committed
+ * yet)?  Then its file's layout must not follow them: a ROLLBACK would leave
+ * a layout the table no longer has.
  */
 static bool
-verify_descriptor(KvsTable *t, KvsFileExt *fe, StringInfo ours, bool fresh)
+columns_changed_here(KvsTable *t)
+{
+	int			i;
+
+	if (!TransactionIdIsValid(GetTopTransactionIdIfAny()))
+		return false;
+	for (i = 1; i <= t->tupdesc->natts; i++)
+	{
+		HeapTuple	tup = SearchSysCache2(ATTNUM, ObjectIdGetDatum(t->relid),
+										  Int16GetDatum(i));
+		bool		mine;
+
+		if (!HeapTupleIsValid(tup))
+			continue;
+		mine = TransactionIdIsCurrentTransactionId(HeapTupleHeaderGetXmin(tup->t_data));
+		ReleaseSysCache(tup);
+		if (mine)
+			return true;
+	}
+	return false;
+}
+
+typedef enum VerifyResult
+{
+	VERIFY_OK,
+	VERIFY_PENDING,				/* readable, but the layout must wait for
+								 * the ALTER to commit: no writes */
+	VERIFY_RETRY,				/* a reopen might help (stale handle) */
+	VERIFY_MISMATCH
+} VerifyResult;
+
+/*
+ * Compare the file's descriptor with the table's.  OK if they match (or were
+ * made to match: an empty file takes the table's layout; an owned
+ * data-directory file left by a dropped table of the same OID is emptied and
+ * restamped; a layout changed by ALTER is brought up to date), with *layp
+ * how records map (NULL: one to one).  PENDING likewise, but for an ALTER
+ * of this transaction: the layout is brought up to date only once it has
+ * committed, and rows can be read but not written until then.  RETRY if a
+ * reopen might help (stale handle); MISMATCH, with *m saying why, for a real
+ * mismatch.
+ */
+static VerifyResult
+verify_descriptor(KvsTable *t, KvsFileExt *fe, StringInfo ours, bool fresh,
+				  KvsLayout **layp, LayoutMismatch *m)
 {
 	kvs		   *db = fe->f.db;
 	kvs_slice	s;
 	int			rc;
-	bool		ident_ok,
-				layout_ok;
+	bool		ident_ok;
 	kvs_stats	st;
 	char	   *copy;
 	size_t		clen;
+	StringInfoData nd;
 
+	*layp = NULL;
 	rc = kvs_descriptor(db, &s);
 	kvs_check_rc(rc, db, t->path);
-	ident_ok = s.len >= DESC_LAYOUT_OFF &&
-		memcmp(s.data, ours->data, DESC_LAYOUT_OFF) == 0;
-	layout_ok = s.len == (size_t) ours->len && is_our_descriptor(s.data, s.len) &&
-		memcmp((const char *) s.data + DESC_LAYOUT_OFF, ours->data + DESC_LAYOUT_OFF,
-			   ours->len - DESC_LAYOUT_OFF) == 0;
-	if (layout_ok && (ident_ok || !t->default_file))
-		return true;
+	ident_ok = same_identity(s.data, s.len, ours);
+	if (same_layout(s.data, s.len, ours) && (ident_ok || !t->default_file))
+		return VERIFY_OK;
+	initStringInfo(&nd);
+	/* a layout ALTER changed, already brought up to date: no lock needed */
+	if ((ident_ok || !t->default_file) &&
+		match_layout(t, s.data, s.len, ident_ok, &nd, layp, m))
+	{
+		if (nd.len == s.len && memcmp(nd.data, s.data, s.len) == 0)
+			return VERIFY_OK;
+		if (columns_changed_here(t))
+			return VERIFY_PENDING;
+	}
+	*layp = NULL;
 	if (!fresh)
-		return false;
+		return VERIFY_RETRY;
 
 	/* decide under the write lock, on the current header */
 	kvs_check_rc(kvs_begin(db, KVS_WRITE), db, t->path);
@@ -568,14 +1052,11 @@ verify_descriptor(KvsTable *t, KvsFileExt *fe, StringInfo ours, bool fresh)
 	clen = s.len;
 	copy = palloc(clen + 1);
 	memcpy(copy, s.data, clen);
-	ident_ok = clen >= DESC_LAYOUT_OFF && memcmp(copy, ours->data, DESC_LAYOUT_OFF) == 0;
-	layout_ok = clen == (size_t) ours->len && is_our_descriptor(copy, clen) &&
-		memcmp(copy + DESC_LAYOUT_OFF, ours->data + DESC_LAYOUT_OFF,
-			   ours->len - DESC_LAYOUT_OFF) == 0;
-	if (layout_ok && (ident_ok || !t->default_file))
+	ident_ok = same_identity(copy, clen, ours);
+	if (same_layout(copy, clen, ours) && (ident_ok || !t->default_file))
 	{
 		kvs_check_rc(kvs_end(db), db, t->path);
-		return true;
+		return VERIFY_OK;
 	}
 	if (t->default_file && !ident_ok)
 	{
@@ -586,7 +1067,7 @@ verify_descriptor(KvsTable *t, KvsFileExt *fe, StringInfo ours, bool fresh)
 		if (rc != KVS_OK)
 			kvs_report_error(rc, db, t->path);
 		kvs_check_rc(kvs_end(db), db, t->path);
-		return true;
+		return VERIFY_OK;
 	}
 	rc = kvs_stats_get(db, &st);
 	if (rc != KVS_OK)
@@ -597,15 +1078,57 @@ verify_descriptor(KvsTable *t, KvsFileExt *fe, StringInfo ours, bool fresh)
 		if (rc != KVS_OK)
 			kvs_report_error(rc, db, t->path);
 		kvs_check_rc(kvs_end(db), db, t->path);
-		return true;
+		return VERIFY_OK;
+	}
+	resetStringInfo(&nd);
+	if (match_layout(t, copy, clen, ident_ok, &nd, layp, m))
+	{
+		/* the first use after an ALTER: record the layout it made */
+		if (nd.len != clen || memcmp(nd.data, copy, clen) != 0)
+		{
+			if (columns_changed_here(t))
+			{
+				kvs_check_rc(kvs_end(db), db, t->path);
+				return VERIFY_PENDING;
+			}
+			rc = kvs_set_descriptor(db, nd.data, nd.len);
+			if (rc != KVS_OK)
+				kvs_report_error(rc, db, t->path);
+		}
+		kvs_check_rc(kvs_end(db), db, t->path);
+		return VERIFY_OK;
 	}
 	(void) kvs_end(db);
-	layout_error(t, copy, clen);
-	return false;				/* not reached */
+	return VERIFY_MISMATCH;
 }
 
-void
-kvs_table_open(KvsTable *t)
+/* Keep the verified mapping of a table (a copy, in its own context). */
+static void
+set_rel_layout(KvsRelEntry *re, KvsLayout *lay, TupleDesc td)
+{
+	if (re->layout_cxt != NULL)
+		MemoryContextDelete(re->layout_cxt);
+	re->layout_cxt = NULL;
+	re->layout = NULL;
+	if (lay != NULL)
+	{
+		MemoryContext old;
+
+		re->layout_cxt = AllocSetContextCreate(TopMemoryContext, "kvs_fdw layout",
+											   ALLOCSET_SMALL_SIZES);
+		old = MemoryContextSwitchTo(re->layout_cxt);
+		re->layout = copy_layout(lay, td);
+		MemoryContextSwitchTo(old);
+	}
+}
+
+/*
+ * Open the table's file and check its layout.  A mismatch is 42804, or, if
+ * tolerant (the inspection functions, planning), only noted in
+ * t->layout_problem: t->file is then open, but no row may be read or written.
+ */
+static void
+table_open(KvsTable *t, bool tolerant)
 {
 	KvsRelEntry *re;
 	KvsFileExt *fe;
@@ -620,16 +1143,48 @@ kvs_table_open(KvsTable *t)
 	{
 		re->valid = false;
 		re->opts_valid = false;
+		re->layout_cxt = NULL;
+		re->layout = NULL;
 	}
 
+	t->layout = NULL;
+	t->layout_problem = NULL;
+	t->layout_pending = false;
 	desc.data = NULL;			/* built by table_descriptor() on need */
 	fe = open_file(t, &desc, &fresh);
 	if (!re->valid || re->file_gen != fe->gen || strcmp(re->path, t->path) != 0)
 	{
+		KvsLayout  *lay = NULL;
+		LayoutMismatch m;
+
 		for (;;)
 		{
-			if (verify_descriptor(t, fe, table_descriptor(t, &desc), fresh))
+			VerifyResult r = verify_descriptor(t, fe, table_descriptor(t, &desc),
+											   fresh, &lay, &m);
+
+			if (r == VERIFY_OK)
 				break;
+			if (r == VERIFY_PENDING)
+			{
+				/* not cached: verified again once the ALTER commits */
+				if (desc.data != NULL)
+					pfree(desc.data);
+				t->layout = lay;
+				t->layout_pending = true;
+				t->file = &fe->f;
+				return;
+			}
+			if (r == VERIFY_MISMATCH)
+			{
+				t->file = &fe->f;
+				if (!tolerant)
+					ereport(ERROR,
+							(errcode(m.code),
+							 errmsg("%s", m.msg),
+							 m.detail ? errdetail("%s", m.detail) : 0));
+				t->layout_problem = mismatch_sentences(&m);
+				return;
+			}
 			/* maybe a handle on an old, removed file: reopen once */
 			if (fe->f.ncursors > 0 || fe->f.stamp != 0)
 			{
@@ -640,13 +1195,139 @@ kvs_table_open(KvsTable *t)
 			fe = open_file(t, &desc, &fresh);
 			fresh = true;
 		}
+		set_rel_layout(re, lay, t->tupdesc);
 		re->valid = true;
 		re->file_gen = fe->gen;
 		strlcpy(re->path, t->path, MAXPGPATH);
 	}
 	if (desc.data != NULL)
 		pfree(desc.data);
+	if (re->layout != NULL)
+		t->layout = copy_layout(re->layout, t->tupdesc);
 	t->file = &fe->f;
+}
+
+void
+kvs_table_open(KvsTable *t)
+{
+	table_open(t, false);
+}
+
+void
+kvs_table_open_tolerant(KvsTable *t)
+{
+	table_open(t, true);
+}
+
+/*
+ * Can table t (relation rel, as an ALTER just left it) read a file with
+ * descriptor fdesc that holds records?  False with *why (sentences for an
+ * errdetail) if not.  Changes nothing.
+ */
+bool
+kvs_file_fits_table(KvsTable *t, Relation rel, const char *fdesc, size_t flen,
+					char **why)
+{
+	StringInfoData ours,
+				nd;
+	LayoutMismatch m;
+	KvsLayout  *lay;
+	bool		ident_ok;
+
+	initStringInfo(&ours);
+	build_descriptor(t, &ours, rel->rd_rel->reltype);
+	ident_ok = same_identity(fdesc, flen, &ours);
+	if (t->default_file && !ident_ok)
+		return true;			/* a dropped table's: emptied at first use */
+	if (same_layout(fdesc, flen, &ours))
+		return true;
+	initStringInfo(&nd);
+	if (match_layout(t, fdesc, flen, ident_ok, &nd, &lay, &m))
+		return true;
+	if (ident_ok && is_our_descriptor(fdesc, flen) && !is_mapped(fdesc))
+	{
+		uint16		n16;
+
+		/* kvs_prepare_alter could not give it column numbers: too wide */
+		memcpy(&n16, fdesc + DESC_LAYOUT_OFF, 2);
+		if (DESC_COLS_OFF + (size_t) n16 * 12 > KVS_MAX_DESCRIPTOR)
+		{
+			*why = psprintf("Its kvs file stores %d columns: too many for its row layout to record the column numbers an ALTER needs (at most %d bytes of the file header).",
+							n16, KVS_MAX_DESCRIPTOR);
+			return false;
+		}
+	}
+	*why = mismatch_sentences(&m);
+	return false;
+}
+
+/*
+ * Before an ALTER that changes the columns of table rel: a fresh layout of a
+ * file with rows becomes a mapped one (each column's attnum and length),
+ * so the first use after the ALTER can tell which columns the records hold.
+ * The records and their meaning do not change: safe even if the ALTER rolls
+ * back.  A file that does not fit the table, or whose layout would not fit
+ * in the header, is left alone (the ALTER is then refused at its end).
+ */
+void
+kvs_prepare_alter(Relation rel)
+{
+	KvsTable	t;
+	struct stat sb;
+	StringInfoData ours;
+	kvs		   *db;
+	kvs_slice	s;
+	kvs_stats	st;
+	int			rc;
+
+	kvs_table_init(&t, rel);
+	if (stat(t.path, &sb) != 0)
+		return;					/* no file yet: nothing stored */
+	kvs_table_open_tolerant(&t);
+	if (t.layout_problem != NULL)
+		return;
+	db = t.file->db;
+	initStringInfo(&ours);
+	build_descriptor(&t, &ours, rel->rd_rel->reltype);
+	kvs_check_rc(kvs_begin(db, KVS_WRITE), db, t.path);
+	rc = kvs_descriptor(db, &s);
+	if (rc == KVS_OK && s.len == (size_t) ours.len &&
+		memcmp(s.data, ours.data, ours.len) == 0)
+	{
+		rc = kvs_stats_get(db, &st);
+		if (rc == KVS_OK && st.records > 0)
+		{
+			TupleDesc	td = t.tupdesc;
+			StoredCol  *c = palloc(sizeof(StoredCol) * td->natts);
+			StringInfoData mapped;
+			int			i,
+						n = 0,
+						key = 0;
+
+			for (i = 0; i < td->natts; i++)
+			{
+				Form_pg_attribute att = TupleDescAttr(td, i);
+
+				if (att->attisdropped)
+					continue;
+				if (i + 1 == t.opts.keyattno)
+					key = n;
+				c[n].typid = att->atttypid;
+				c[n].typmod = att->atttypmod;
+				c[n].attnum = att->attnum;
+				c[n].dropped = false;
+				c[n].typlen = att->attlen;
+				n++;
+			}
+			initStringInfo(&mapped);
+			serialize_layout(&mapped, ours.data, c, n, key);
+			if (mapped.len <= KVS_MAX_DESCRIPTOR)
+				rc = kvs_set_descriptor(db, mapped.data, mapped.len);
+		}
+	}
+	if (rc != KVS_OK)
+		kvs_report_error(rc, db, t.path);
+	kvs_check_rc(kvs_end(db), db, t.path);
 }
 
 /*
@@ -733,4 +1414,47 @@ kvs_forget_dropped(Oid relid)
 	strlcpy(pd->path, path, MAXPGPATH);
 	pending_drops = lappend(pending_drops, pd);
 	MemoryContextSwitchTo(old);
+}
+
+/*
+ * Do the records of a file with descriptor fdesc know column attnum of the
+ * file's own table (a mapped layout listing it)?  A fresh layout has
+ * no attnums: true, for a table matching it column for column holds every
+ * column in every record (and one that does not match is refused anyway).
+ */
+bool
+kvs_file_has_column(const char *fdesc, size_t flen, AttrNumber attnum)
+{
+	StoredCol  *c;
+	int			n,
+				key,
+				i;
+
+	if (!is_our_descriptor(fdesc, flen) || !is_mapped(fdesc))
+		return true;
+	c = parse_layout(fdesc, flen, &n, &key);
+	if (c == NULL)
+		return true;
+	for (i = 0; i < n; i++)
+		if (c[i].attnum == attnum)
+			return true;
+	return false;
+}
+
+/*
+ * Before a statement writes rows of t (opened): refuse while t's file waits
+ * for an ALTER of this transaction to commit (VERIFY_PENDING).  A record
+ * written with the new columns would not fit the layout left by a ROLLBACK.
+ * A stopgap until kvs writes are transactional.
+ */
+void
+kvs_table_check_writable(KvsTable *t)
+{
+	if (t->layout_pending)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("cannot write to foreign table \"%s\" in the transaction that changed its columns",
+						t->relname),
+				 errdetail("Its kvs file takes the new columns once the ALTER has committed."),
+				 errhint("Commit the ALTER first.")));
 }

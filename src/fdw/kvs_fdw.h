@@ -12,6 +12,8 @@
  *   modify.c     INSERT/UPDATE/DELETE/COPY/TRUNCATE
  *   direct.c     UPDATE/DELETE by key as one read-modify-write per key
  *   functions.c  kvs_fdw_stats/check/page/cache_stats/reset_stats
+ *   alter.c      ALTER FOREIGN TABLE: the event triggers that keep a table's
+ *                file able to follow its columns (or refuse the ALTER)
  *   errors.c     kvs_report_error(): engine codes -> SQLSTATEs
  */
 #ifndef KVS_FDW_H
@@ -55,6 +57,25 @@ typedef struct KvsFile
 	bool		stale;			/* reopen at next use (no cursors open) */
 } KvsFile;
 
+/*
+ * How a file's records map to the table's columns when that is not one to
+ * one: after ALTER ... ADD/DROP COLUMN on a table that has rows (see
+ * handle.c).  NULL in KvsTable for the usual case, where a record holds the
+ * table's live columns but the key, in attnum order (or only the first of
+ * them: a record written before the last columns were added).
+ */
+typedef struct KvsLayout
+{
+	int			ncols;			/* value columns of the file's layout */
+	int16	   *attidx;			/* per value column: table attribute index,
+								 * or -1: dropped, skip it */
+	int16	   *attlen;			/* per value column: its length (to skip) */
+	int			natts;			/* table attributes, for the arrays below */
+	Datum	   *missing;		/* per table attribute: what a record written
+								 * before the column existed reads */
+	bool	   *missing_null;
+} KvsLayout;
+
 /* What a scan or modify needs to know about one foreign table. */
 typedef struct KvsTable
 {
@@ -65,10 +86,22 @@ typedef struct KvsTable
 	char		path[MAXPGPATH];
 	TupleDesc	tupdesc;		/* the relation's, in the caller's context */
 	KvsFile    *file;			/* set by kvs_table_open */
+	KvsLayout  *layout;			/* set by kvs_table_open; NULL: one to one */
+	char	   *layout_problem; /* set by kvs_table_open_tolerant: why the
+								 * file's layout does not fit, or NULL */
+	bool		layout_pending; /* set by kvs_table_open: an ALTER of this
+								 * transaction waits to commit: no writes */
 } KvsTable;
 
 extern void kvs_table_init(KvsTable *t, Relation rel);
 extern void kvs_table_open(KvsTable *t);
+extern void kvs_table_open_tolerant(KvsTable *t);
+extern void kvs_prepare_alter(Relation rel);
+extern void kvs_table_check_writable(KvsTable *t);
+extern bool kvs_file_fits_table(KvsTable *t, Relation rel, const char *fdesc,
+								size_t flen, char **why);
+extern bool kvs_file_has_column(const char *fdesc, size_t flen,
+								AttrNumber attnum);
 extern void kvs_default_path(Oid dboid, Oid relid, char *buf);
 extern bool kvs_file_set_stamp(KvsFile *f);
 extern void kvs_file_release_stamp(KvsFile *f);
@@ -85,12 +118,17 @@ extern void kvs_encode_key(TupleDesc td, AttrNumber keyattno, Datum d,
 extern bool kvs_key_image_from(Oid keytype, Oid valtype, Datum v,
 							   StringInfo out);
 extern void kvs_encode_value(TupleDesc td, AttrNumber keyattno,
+							 const KvsLayout *lay,
 							 Datum *values, bool *isnull, StringInfo out);
 extern void kvs_decode_row(TupleDesc td, AttrNumber keyattno,
+						   const KvsLayout *lay,
 						   const char *key, size_t klen,
 						   const char *val, size_t vlen,
 						   Datum *values, bool *isnull,
 						   const bool *needed, const char *relname);
+extern bool kvs_same_value(KvsTable *t, const char *key, size_t klen,
+						   const char *stored, size_t slen,
+						   const char *read, size_t rlen);
 extern Datum kvs_decode_key(TupleDesc td, AttrNumber keyattno,
 							const char *key, size_t klen);
 extern char *kvs_key_to_text(TupleDesc td, AttrNumber keyattno, Datum d);
@@ -177,6 +215,9 @@ extern TupleTableSlot *kvsIterateDirectModify(ForeignScanState *node);
 extern void kvsEndDirectModify(ForeignScanState *node);
 extern void kvsExplainDirectModify(ForeignScanState *node,
 								   struct ExplainState *es);
+
+/* ---- ALTER (alter.c) ---------------------------------------------------- */
+extern void kvs_explain_layout(Relation rel, struct ExplainState *es);
 
 /* ---- errors (errors.c) -------------------------------------------------- */
 extern void kvs_report_error(int rc, kvs *db, const char *path)

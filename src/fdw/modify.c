@@ -171,6 +171,7 @@ begin_modify(EState *estate, ResultRelInfo *rinfo, CmdType op)
 	s->op = op;
 	kvs_table_init(&s->t, rinfo->ri_RelationDesc);
 	kvs_table_open(&s->t);
+	kvs_table_check_writable(&s->t);
 	initStringInfo(&s->pend);
 	initStringInfo(&s->rk);
 	initStringInfo(&s->rv);
@@ -354,7 +355,7 @@ encode_row(struct KvsModifyState *s, TupleTableSlot *slot, StringInfo k, StringI
 	kvs_encode_key(s->t.tupdesc, ka, slot->tts_values[ka - 1], k);
 	if (k->len > KVS_MAX_KEY)
 		key_too_long(s, k->len);
-	kvs_encode_value(s->t.tupdesc, ka, slot->tts_values, slot->tts_isnull, v);
+	kvs_encode_value(s->t.tupdesc, ka, s->t.layout, slot->tts_values, slot->tts_isnull, v);
 }
 
 /*
@@ -492,7 +493,7 @@ old_value_image(KvsModifyState *s, TupleTableSlot *planSlot, StringInfo out)
 	values = palloc(sizeof(Datum) * td->natts);
 	nulls = palloc(sizeof(bool) * td->natts);
 	heap_deform_tuple(&tup, td, values, nulls);
-	kvs_encode_value(td, s->t.opts.keyattno, values, nulls, out);
+	kvs_encode_value(td, s->t.opts.keyattno, s->t.layout, values, nulls, out);
 	return true;
 }
 
@@ -550,7 +551,8 @@ kvsExecForeignUpdate(EState *estate, ResultRelInfo *rinfo,
 		}
 		if (rc != KVS_OK)
 			kvs_report_error(rc, db, s->t.path);
-		if (have_ov && (cur.len != (size_t) ov.len || memcmp(cur.data, ov.data, ov.len) != 0))
+		if (have_ov && !kvs_same_value(&s->t, k.data, k.len, cur.data, cur.len,
+									   ov.data, ov.len))
 		{
 			(void) kvs_end(db);
 			concurrent_update_error(s);
@@ -665,8 +667,9 @@ apply_moves(KvsModifyState *s)
 		{
 			rc = kvs_get(db, s->moves[i].oldk, s->moves[i].oldlen, &v);
 			if (rc == KVS_OK &&
-				(v.len != s->moves[i].oldvallen ||
-				 memcmp(v.data, s->moves[i].oldval, v.len) != 0))
+				!kvs_same_value(&s->t, s->moves[i].oldk, s->moves[i].oldlen,
+								v.data, v.len,
+								s->moves[i].oldval, s->moves[i].oldvallen))
 			{
 				(void) kvs_end(db);
 				concurrent_update_error(s);
@@ -757,7 +760,7 @@ kvsExecForeignDelete(EState *estate, ResultRelInfo *rinfo,
 	if (s->has_returning && val != NULL)
 	{
 		ExecClearTuple(slot);
-		kvs_decode_row(s->t.tupdesc, s->t.opts.keyattno, k.data, k.len, val, vlen,
+		kvs_decode_row(s->t.tupdesc, s->t.opts.keyattno, s->t.layout, k.data, k.len, val, vlen,
 					   slot->tts_values, slot->tts_isnull, NULL, s->t.relname);
 		ExecStoreVirtualTuple(slot);
 	}
@@ -811,6 +814,9 @@ kvsExplainForeignModify(ModifyTableState *mtstate, ResultRelInfo *rinfo,
 		kvs_table_init(&t, rinfo->ri_RelationDesc);
 		ExplainPropertyText("Kvs File", t.path, es);
 	}
+	/* not executed: say if it could not be (UPDATE/DELETE: their scan does) */
+	if (rinfo->ri_FdwState == NULL && mtstate->operation == CMD_INSERT)
+		kvs_explain_layout(rinfo->ri_RelationDesc, es);
 }
 
 void

@@ -7,6 +7,8 @@
  *                       the data directory owned by the table
  *   table   fillfactor  split threshold in percent, 10..100
  *   column  key         'true' marks the key column (else the first column)
+ *   column  missing     what rows stored before the column was added read
+ *                       for it (set by ADD COLUMN ... DEFAULT, see alter.c)
  *
  * Wrapper and server take no options.  An unknown option is HV00D with a
  * "Perhaps you meant" hint; a bad value is 22023 naming the option.
@@ -37,6 +39,7 @@ static const KvsOption kvs_valid_options[] = {
 	{"filename", ForeignTableRelationId},
 	{"fillfactor", ForeignTableRelationId},
 	{"key", AttributeRelationId},
+	{"missing", AttributeRelationId},
 	{NULL, InvalidOid}
 };
 

@@ -15,6 +15,14 @@
  * Decoding checks every length against the record, so a malformed record is
  * an XX001 error, never a read past the end.
  *
+ * After ALTER ... ADD/DROP COLUMN on a table with rows, the value columns are
+ * those of the file's layout instead (a KvsLayout, see handle.c): a column
+ * dropped since is still written, as NULL, so old records keep their shape,
+ * and a record may hold only the first columns of the layout: one written
+ * before the last columns were added.  Those read as the column's "missing"
+ * value (its ADD COLUMN default) or NULL, as heap's fast default does.
+ * This is the same record format as before (0.1.0 records read as they are).
+ *
  * Byte images of by-value types are in the machine's byte order; the engine
  * and this codec state little-endian (x86-64, arm64).
  */
@@ -182,26 +190,77 @@ kvs_key_image_from(Oid keytype, Oid valtype, Datum v, StringInfo out)
 	return true;
 }
 
+/* Append one non-null value column. */
+static void
+put_value(Form_pg_attribute att, Datum d, StringInfo out)
+{
+	if (att->attlen == -1)
+	{
+		struct varlena *v = pg_detoast_datum_packed((struct varlena *) DatumGetPointer(d));
+
+		put_varint(out, VARSIZE_ANY_EXHDR(v));
+		appendBinaryStringInfo(out, VARDATA_ANY(v), VARSIZE_ANY_EXHDR(v));
+		if ((Pointer) v != DatumGetPointer(d))
+			pfree(v);
+	}
+	else if (att->attlen == -2)
+	{
+		const char *s = DatumGetCString(d);
+
+		put_varint(out, strlen(s));
+		appendBinaryStringInfo(out, s, strlen(s));
+	}
+	else
+		put_image(att->attlen, att->attbyval, d, out);
+}
+
+/* How many value columns a record of the table holds. */
+static int
+value_columns(TupleDesc td, AttrNumber keyattno, const KvsLayout *lay)
+{
+	int			i,
+				n = 0;
+
+	if (lay != NULL)
+		return lay->ncols;
+	for (i = 0; i < td->natts; i++)
+		if (!TupleDescAttr(td, i)->attisdropped && i + 1 != keyattno)
+			n++;
+	return n;
+}
+
 void
-kvs_encode_value(TupleDesc td, AttrNumber keyattno,
+kvs_encode_value(TupleDesc td, AttrNumber keyattno, const KvsLayout *lay,
 				 Datum *values, bool *isnull, StringInfo out)
 {
 	int			i;
-	int			ncols = 0;
+	int			ncols = value_columns(td, keyattno, lay);
 	int			bitmap_at;
 	int			k;
 	unsigned char v = KVS_ROW_VERSION;
 	uint16		n16;
 
-	for (i = 0; i < td->natts; i++)
-		if (!TupleDescAttr(td, i)->attisdropped && i + 1 != keyattno)
-			ncols++;
 	appendBinaryStringInfo(out, (char *) &v, 1);
 	n16 = (uint16) ncols;
 	appendBinaryStringInfo(out, (char *) &n16, 2);
 	bitmap_at = out->len;
 	for (i = 0; i < (ncols + 7) / 8; i++)
 		appendStringInfoCharMacro(out, '\0');
+
+	if (lay != NULL)
+	{
+		/* the file's columns: one dropped since is written as NULL */
+		for (k = 0; k < ncols; k++)
+		{
+			int			a = lay->attidx[k];
+
+			if (a < 0 || isnull[a])
+				out->data[bitmap_at + k / 8] |= (char) (1 << (k % 8));
+			else
+				put_value(TupleDescAttr(td, a), values[a], out);
+		}
+		return;
+	}
 
 	k = 0;
 	for (i = 0; i < td->natts; i++)
@@ -212,24 +271,8 @@ kvs_encode_value(TupleDesc td, AttrNumber keyattno,
 			continue;
 		if (isnull[i])
 			out->data[bitmap_at + k / 8] |= (char) (1 << (k % 8));
-		else if (att->attlen == -1)
-		{
-			struct varlena *d = pg_detoast_datum_packed((struct varlena *) DatumGetPointer(values[i]));
-
-			put_varint(out, VARSIZE_ANY_EXHDR(d));
-			appendBinaryStringInfo(out, VARDATA_ANY(d), VARSIZE_ANY_EXHDR(d));
-			if ((Pointer) d != DatumGetPointer(values[i]))
-				pfree(d);
-		}
-		else if (att->attlen == -2)
-		{
-			const char *s = DatumGetCString(values[i]);
-
-			put_varint(out, strlen(s));
-			appendBinaryStringInfo(out, s, strlen(s));
-		}
 		else
-			put_image(att->attlen, att->attbyval, values[i], out);
+			put_value(att, values[i], out);
 		k++;
 	}
 }
@@ -321,8 +364,52 @@ get_varint(const unsigned char **pp, const unsigned char *end, const char *relna
 	return v;
 }
 
+/* Value columns of a record under a KvsLayout (after p: the null bitmap). */
+static void
+decode_mapped(TupleDesc td, const KvsLayout *lay, int ncols,
+			  const unsigned char *bitmap, const unsigned char *p,
+			  const unsigned char *end, Datum *values, bool *isnull,
+			  const bool *needed, const char *relname)
+{
+	int			k;
+
+	for (k = 0; k < ncols; k++)
+	{
+		int			a = lay->attidx[k];
+		size_t		len;
+
+		if (bitmap[k / 8] & (1 << (k % 8)))
+			continue;
+		if (lay->attlen[k] > 0)
+			len = lay->attlen[k];
+		else
+			len = get_varint(&p, end, relname);
+		if ((size_t) (end - p) < len)
+			malformed(relname, "value runs past the record");
+		if (a >= 0 && (needed == NULL || needed[a]))
+		{
+			values[a] = get_image(TupleDescAttr(td, a), (const char *) p, len);
+			isnull[a] = false;
+		}
+		p += len;
+	}
+	if (p != end)
+		malformed(relname, "trailing bytes after the last column");
+	/* columns added after the record was written */
+	for (; k < lay->ncols; k++)
+	{
+		int			a = lay->attidx[k];
+
+		if (a >= 0 && !lay->missing_null[a])
+		{
+			values[a] = lay->missing[a];
+			isnull[a] = false;
+		}
+	}
+}
+
 void
-kvs_decode_row(TupleDesc td, AttrNumber keyattno,
+kvs_decode_row(TupleDesc td, AttrNumber keyattno, const KvsLayout *lay,
 			   const char *key, size_t klen,
 			   const char *val, size_t vlen,
 			   Datum *values, bool *isnull,
@@ -332,18 +419,16 @@ kvs_decode_row(TupleDesc td, AttrNumber keyattno,
 	const unsigned char *end = p + vlen;
 	const unsigned char *bitmap;
 	uint16		ncols;
-	int			expect = 0;
+	int			expect = value_columns(td, keyattno, lay);
 	int			i,
 				k;
 	Form_pg_attribute katt = TupleDescAttr(td, keyattno - 1);
 
-	for (i = 0; i < td->natts; i++)
-		if (!TupleDescAttr(td, i)->attisdropped && i + 1 != keyattno)
-			expect++;
 	if (vlen < 3 || p[0] != KVS_ROW_VERSION)
 		malformed(relname, "unknown record version");
 	memcpy(&ncols, p + 1, 2);
-	if (ncols != expect)
+	/* fewer: written before the last columns were added (they read NULL) */
+	if (ncols > expect)
 		malformed(relname, "column count does not match the table");
 	p += 3;
 	bitmap = p;
@@ -362,6 +447,19 @@ kvs_decode_row(TupleDesc td, AttrNumber keyattno,
 	else
 		isnull[keyattno - 1] = true;
 
+	if (lay != NULL)
+	{
+		for (i = 0; i < td->natts; i++)
+			if (i + 1 != keyattno)
+			{
+				isnull[i] = true;
+				values[i] = (Datum) 0;
+			}
+		decode_mapped(td, lay, ncols, bitmap, p, end, values, isnull,
+					  needed, relname);
+		return;
+	}
+
 	k = 0;
 	for (i = 0; i < td->natts; i++)
 	{
@@ -373,7 +471,7 @@ kvs_decode_row(TupleDesc td, AttrNumber keyattno,
 			continue;
 		isnull[i] = true;
 		values[i] = (Datum) 0;
-		if (att->attisdropped)
+		if (att->attisdropped || k >= ncols)
 			continue;
 		want = (needed == NULL || needed[i]);
 		if (bitmap[k / 8] & (1 << (k % 8)))
@@ -397,6 +495,37 @@ kvs_decode_row(TupleDesc td, AttrNumber keyattno,
 	}
 	if (p != end)
 		malformed(relname, "trailing bytes after the last column");
+}
+
+/*
+ * Is the stored value of a row (slen bytes) the value the statement read
+ * (rlen bytes, re-encoded from the row it saw)?  Byte equality, or, for a
+ * record written under an older layout (before columns were added or
+ * dropped), equality once it is re-encoded as a new record would be.
+ */
+bool
+kvs_same_value(KvsTable *t, const char *key, size_t klen,
+			   const char *stored, size_t slen, const char *read, size_t rlen)
+{
+	TupleDesc	td = t->tupdesc;
+	Datum	   *values;
+	bool	   *isnull;
+	StringInfoData norm;
+	bool		same;
+
+	if (slen == rlen && memcmp(stored, read, rlen) == 0)
+		return true;
+	values = palloc(sizeof(Datum) * td->natts);
+	isnull = palloc(sizeof(bool) * td->natts);
+	kvs_decode_row(td, t->opts.keyattno, t->layout, key, klen, stored, slen,
+				   values, isnull, NULL, t->relname);
+	initStringInfo(&norm);
+	kvs_encode_value(td, t->opts.keyattno, t->layout, values, isnull, &norm);
+	same = (norm.len == rlen && memcmp(norm.data, read, rlen) == 0);
+	pfree(norm.data);
+	pfree(values);
+	pfree(isnull);
+	return same;
 }
 
 char *

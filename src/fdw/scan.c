@@ -393,7 +393,7 @@ kvsIterateForeignScan(ForeignScanState *node)
 			return slot;
 	}
 	old = MemoryContextSwitchTo(s->rowcxt);
-	kvs_decode_row(s->t.tupdesc, s->t.opts.keyattno,
+	kvs_decode_row(s->t.tupdesc, s->t.opts.keyattno, s->t.layout,
 				   s->rk[s->pos].data, s->rk[s->pos].len,
 				   s->rv[s->pos].data, s->rv[s->pos].len,
 				   slot->tts_values, slot->tts_isnull, s->needed, s->t.relname);
@@ -439,6 +439,8 @@ kvsExplainForeignScan(ForeignScanState *node, ExplainState *es)
 		kvs_table_init(&t, node->ss.ss_currentRelation);
 		ExplainPropertyText("Kvs File", t.path, es);
 	}
+	if (s == NULL)				/* not executed: say if it could not be */
+		kvs_explain_layout(node->ss.ss_currentRelation, es);
 	if (es->analyze && s != NULL)
 		ExplainPropertyText("Kvs Cache",
 							psprintf("hit=" UINT64_FORMAT " read=" UINT64_FORMAT
@@ -515,7 +517,7 @@ kvs_acquire_sample(Relation rel, int elevel, HeapTuple *rows, int targrows,
 				continue;
 			MemoryContextReset(rowcxt);
 			old = MemoryContextSwitchTo(rowcxt);
-			kvs_decode_row(td, t.opts.keyattno, k.data, k.len, v.data, v.len,
+			kvs_decode_row(td, t.opts.keyattno, t.layout, k.data, k.len, v.data, v.len,
 						   values, nulls, NULL, t.relname);
 			MemoryContextSwitchTo(old);
 			if (slot < n)
