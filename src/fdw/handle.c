@@ -283,6 +283,7 @@ kvs_table_init(KvsTable *t, Relation rel)
 	memset(t, 0, sizeof(*t));
 	t->relid = RelationGetRelid(rel);
 	t->relname = pstrdup(RelationGetRelationName(rel));
+	t->owner = rel->rd_rel->relowner;
 	t->tupdesc = RelationGetDescr(rel);
 	t->opts = *cached_options(rel);
 	if (t->opts.filename)
@@ -292,6 +293,31 @@ kvs_table_init(KvsTable *t, Relation rel)
 		kvs_default_path(MyDatabaseId, t->relid, t->path);
 	else
 		strlcpy(t->path, t->opts.filename, MAXPGPATH);
+}
+
+/*
+ * May this table use its file?  An explicit filename that leads, after
+ * symbolic links, into the data directory or a tablespace is refused unless
+ * the table's owner is a superuser.  The validator checks the user who sets
+ * the option; this checks whoever owns the table now (ALTER ... OWNER TO
+ * runs no validator) and what the path resolves to now (a symbolic link may
+ * have been swapped since), before every kvs_open() and whenever a table
+ * adopts a handle another table opened.  Grantees of a superuser's table use
+ * it as its owner allows.
+ */
+void
+kvs_table_check_file(KvsTable *t)
+{
+	if (t->default_file || superuser_arg(t->owner))
+		return;
+	if (kvs_path_is_internal(t->path))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("kvs file \"%s\" of foreign table \"%s\" is inside the data directory",
+						t->path, t->relname),
+				 errdetail("The path leads (after symbolic links) into the data directory or a tablespace, and the table's owner \"%s\" is not a superuser.",
+						   GetUserNameFromId(t->owner, false)),
+				 errhint("Point option \"filename\" at a file outside the data directory, or have a superuser own the table.")));
 }
 
 static uint32
@@ -492,6 +518,7 @@ open_file(KvsTable *t, StringInfo desc, bool *opened)
 						(errcode_for_file_access(),
 						 errmsg("could not create directory \"%s\": %m", dir)));
 		}
+		kvs_table_check_file(t);
 		kvs_options_init(&o);
 		o.flags = KVS_CREATE;
 		o.cache_pages = pages;
@@ -620,6 +647,9 @@ kvs_table_open(KvsTable *t)
 	fe = open_file(t, &desc, &fresh);
 	if (!re->valid || re->file_gen != fe->gen || strcmp(re->path, t->path) != 0)
 	{
+		/* a handle opened by another table over the same file */
+		if (!fresh)
+			kvs_table_check_file(t);
 		for (;;)
 		{
 			if (verify_descriptor(t, fe, table_descriptor(t, &desc), fresh))

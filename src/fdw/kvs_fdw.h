@@ -40,6 +40,7 @@ typedef struct KvsTableOptions
 } KvsTableOptions;
 
 extern void kvs_get_table_options(Relation rel, KvsTableOptions *opts);
+extern bool kvs_path_is_internal(const char *path);
 
 /* ---- open files (handle.c) ---------------------------------------------- */
 
@@ -60,6 +61,7 @@ typedef struct KvsTable
 {
 	Oid			relid;
 	char	   *relname;
+	Oid			owner;			/* pg_class.relowner */
 	KvsTableOptions opts;
 	bool		default_file;	/* file in the data directory, owned */
 	char		path[MAXPGPATH];
@@ -69,6 +71,7 @@ typedef struct KvsTable
 
 extern void kvs_table_init(KvsTable *t, Relation rel);
 extern void kvs_table_open(KvsTable *t);
+extern void kvs_table_check_file(KvsTable *t);
 extern void kvs_default_path(Oid dboid, Oid relid, char *buf);
 extern bool kvs_file_set_stamp(KvsFile *f);
 extern void kvs_file_release_stamp(KvsFile *f);
@@ -181,6 +184,7 @@ extern void kvsExplainDirectModify(ForeignScanState *node,
 extern void kvs_report_error(int rc, kvs *db, const char *path)
 			pg_attribute_noreturn();
 extern void kvs_check_rc(int rc, kvs *db, const char *path);
+extern void kvs_report_directory(const char *path) pg_attribute_noreturn();
 extern int	kvs_interrupted(void *arg);
 
 #endif							/* KVS_FDW_H */
