@@ -34,7 +34,8 @@ FDW_OBJS = \
 	src/fdw/modify.o \
 	src/fdw/direct.o \
 	src/fdw/functions.o \
-	src/fdw/errors.o
+	src/fdw/errors.o \
+	src/fdw/utility.o
 
 OBJS = $(ENGINE_OBJS) $(FDW_OBJS)
 

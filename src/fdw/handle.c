@@ -42,7 +42,7 @@
 #define DESC_MAGIC		"KVSFDW"
 #define DESC_VERSION	1
 #define DESC_IDENT_OFF	8
-#define DESC_IDENT_LEN	12
+#define DESC_IDENT_LEN	12		/* database, table, row type OIDs */
 #define DESC_LAYOUT_OFF (DESC_IDENT_OFF + DESC_IDENT_LEN)
 
 typedef struct KvsRelEntry
@@ -386,6 +386,33 @@ is_our_descriptor(const char *p, size_t len)
 {
 	return len >= DESC_LAYOUT_OFF + 4 && memcmp(p, DESC_MAGIC, 6) == 0 &&
 		p[6] == DESC_VERSION;
+}
+
+/*
+ * The database OID in a descriptor's identity (InvalidOid if the blob is not
+ * ours), and rewriting it: CREATE DATABASE ... TEMPLATE copies a file to
+ * another database (utility.c).  The layout part is left as it is.
+ */
+Oid
+kvs_descriptor_database(const void *desc, size_t len)
+{
+	uint32		u;
+
+	if (!is_our_descriptor(desc, len))
+		return InvalidOid;
+	memcpy(&u, (const char *) desc + DESC_IDENT_OFF, 4);
+	return (Oid) u;
+}
+
+bool
+kvs_descriptor_set_database(void *desc, size_t len, Oid dboid)
+{
+	uint32		u = dboid;
+
+	if (!is_our_descriptor(desc, len))
+		return false;
+	memcpy((char *) desc + DESC_IDENT_OFF, &u, 4);
+	return true;
 }
 
 /* 42804 naming the first column whose type differs from the file's. */

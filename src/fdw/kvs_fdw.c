@@ -1,7 +1,8 @@
 /*
  * kvs_fdw.c - the handler of the kvs_fdw foreign data wrapper: module
- * initialisation (the kvs_fdw.cache_size GUC, transaction hooks) and the
- * FdwRoutine, its callbacks listed in fdwapi.h's order.  The callbacks
+ * initialisation (the kvs_fdw.cache_size GUC, transaction hooks, the
+ * ProcessUtility hook) and the FdwRoutine, its callbacks listed in
+ * fdwapi.h's order.  The callbacks
  * themselves live in planner.c, scan.c, modify.c and direct.c.
  */
 #include "postgres.h"
@@ -39,6 +40,7 @@ _PG_init(void)
 							NULL, NULL, NULL);
 	MarkGUCPrefixReserved("kvs_fdw");
 	kvs_handles_init();
+	kvs_utility_init();
 }
 
 Datum

@@ -13,6 +13,7 @@
  *   direct.c     UPDATE/DELETE by key as one read-modify-write per key
  *   functions.c  kvs_fdw_stats/check/page/cache_stats/reset_stats
  *   errors.c     kvs_report_error(): engine codes -> SQLSTATEs
+ *   utility.c    ProcessUtility hook: CREATE DATABASE copies kvs files
  */
 #ifndef KVS_FDW_H
 #define KVS_FDW_H
@@ -73,6 +74,8 @@ extern void kvs_table_init(KvsTable *t, Relation rel);
 extern void kvs_table_open(KvsTable *t);
 extern void kvs_table_check_file(KvsTable *t);
 extern void kvs_default_path(Oid dboid, Oid relid, char *buf);
+extern Oid	kvs_descriptor_database(const void *desc, size_t len);
+extern bool kvs_descriptor_set_database(void *desc, size_t len, Oid dboid);
 extern bool kvs_file_set_stamp(KvsFile *f);
 extern void kvs_file_release_stamp(KvsFile *f);
 extern void kvs_handles_init(void);
@@ -179,6 +182,9 @@ extern TupleTableSlot *kvsIterateDirectModify(ForeignScanState *node);
 extern void kvsEndDirectModify(ForeignScanState *node);
 extern void kvsExplainDirectModify(ForeignScanState *node,
 								   struct ExplainState *es);
+
+/* ---- ProcessUtility hook (utility.c) ---------------------------------- */
+extern void kvs_utility_init(void);
 
 /* ---- errors (errors.c) -------------------------------------------------- */
 extern void kvs_report_error(int rc, kvs *db, const char *path)
