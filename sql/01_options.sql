@@ -83,7 +83,10 @@ CREATE FOREIGN TABLE writer_t2 (id int, v text) SERVER kvs OPTIONS (filename :'w
 SELECT * FROM writer_t2;
 DROP FOREIGN TABLE writer_t2;
 
--- GUC kvs_fdw.cache_size: memory units, 4 kB pages
+-- GUC kvs_fdw.cache_size: memory units, 4 kB pages; one budget shared by the
+-- files a backend used lately, so in a fresh backend kv gets it all
+\c
+LOAD 'kvs_fdw';
 SHOW kvs_fdw.cache_size;
 SET kvs_fdw.cache_size = '64MB';
 SHOW kvs_fdw.cache_size;

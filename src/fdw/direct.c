@@ -211,6 +211,7 @@ kvsBeginDirectModify(ForeignScanState *node, int eflags)
 	s->rowcxt = AllocSetContextCreate(cxt, "kvs_fdw direct row", ALLOCSET_DEFAULT_SIZES);
 	kvs_table_init(&s->t, rel);
 	kvs_table_open(&s->t);
+	kvs_table_hold(&s->t, cxt);
 	s->kind = intVal(linitial(plan->fdw_private));
 	s->op = (CmdType) intVal(list_nth(plan->fdw_private, 3));
 	s->attnos = (List *) list_nth(plan->fdw_private, 4);

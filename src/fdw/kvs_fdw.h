@@ -73,6 +73,7 @@ typedef struct KvsTable
 extern void kvs_table_init(KvsTable *t, Relation rel);
 extern void kvs_table_open(KvsTable *t);
 extern void kvs_table_check_file(KvsTable *t);
+extern void kvs_table_hold(KvsTable *t, MemoryContext cxt);
 extern void kvs_default_path(Oid dboid, Oid relid, char *buf);
 extern Oid	kvs_descriptor_database(const void *desc, size_t len);
 extern bool kvs_descriptor_set_database(void *desc, size_t len, Oid dboid);
