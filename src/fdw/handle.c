@@ -2,7 +2,10 @@
  * handle.c - the per-backend cache of open kvs files, and their lifecycle.
  *
  * One kvs* per file path in this backend, opened with KVS_CREATE on first
- * use, with kvs_fdw.cache_size worth of 4 KiB frames and an interrupt hook.
+ * use, with a share of the kvs_fdw.cache_size budget in 4 KiB frames (see
+ * budget_share) and an interrupt hook.  An explicit filename of a table not
+ * owned by a superuser is refused at every open if it leads into the data
+ * directory (kvs_table_check_file).
  * The file header's descriptor records which table the file belongs to
  * (database OID, table OID, the OID of the table's row type, so a reused
  * table OID never adopts an old file; not pg_class.xmin, which GRANT and

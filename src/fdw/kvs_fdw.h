@@ -4,8 +4,10 @@
  * Shared declarations between the FDW's files, each with one job:
  *   kvs_fdw.c    handler, _PG_init (GUC, callbacks), FdwRoutine in order
  *   option.c     option validation (the one place) and per-table options
- *   handle.c     per-backend cache of open kvs files, descriptors (table
- *                identity + row layout), transaction hooks, DROP cleanup
+ *   handle.c     per-backend cache of open kvs files (sharing the
+ *                cache_size budget), descriptors (table identity + row
+ *                layout), transaction hooks, DROP cleanup, the data-directory
+ *                check of explicit filenames at open
  *   rowcodec.c   row <-> record bytes, key images
  *   planner.c    key-qual recognition, paths, plans, row estimates
  *   scan.c       scans (lookup and full), EXPLAIN, ANALYZE sampling
