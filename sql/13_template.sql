@@ -42,8 +42,8 @@ SELECT count(*), max(k) FROM t;
 SELECT v FROM t WHERE k = 1;
 SELECT length(v) FROM big;
 SELECT * FROM shared_t;
--- a session without kvs_fdw loaded cannot copy: the tables start empty
--- (README: LOAD 'kvs_fdw' first, or preload it)
+-- a session without kvs_fdw loaded cannot copy: the tables start empty, and
+-- the first use of one warns (README: LOAD 'kvs_fdw' first, or preload it)
 \c :regdb
 SELECT count(*) AS kvs_fdw_loaded FROM pg_settings WHERE name = 'kvs_fdw.cache_size';
 CREATE DATABASE kvs_copy2 TEMPLATE kvs_tmpl;

@@ -613,19 +613,23 @@ is_our_descriptor(const char *p, size_t len)
 }
 
 /*
- * The database OID in a descriptor's identity (InvalidOid if the blob is not
- * ours), and rewriting it: CREATE DATABASE ... TEMPLATE copies a file to
- * another database (utility.c).  The layout part is left as it is.
+ * A descriptor's identity (false if the blob is not ours), and rewriting its
+ * database OID: CREATE DATABASE ... TEMPLATE copies a file to another
+ * database (utility.c).  The layout part is left as it is.
  */
-Oid
-kvs_descriptor_database(const void *desc, size_t len)
+bool
+kvs_descriptor_identity(const void *desc, size_t len, Oid *dboid,
+						Oid *relid, Oid *reltype)
 {
-	uint32		u;
+	uint32		u[3];
 
 	if (!is_our_descriptor(desc, len))
-		return InvalidOid;
-	memcpy(&u, (const char *) desc + DESC_IDENT_OFF, 4);
-	return (Oid) u;
+		return false;
+	memcpy(u, (const char *) desc + DESC_IDENT_OFF, sizeof(u));
+	*dboid = u[0];
+	*relid = u[1];
+	*reltype = u[2];
+	return true;
 }
 
 bool
@@ -780,6 +784,8 @@ open_file(KvsTable *t, StringInfo desc, bool *opened)
 						 errmsg("could not create directory \"%s\": %m", dir)));
 		}
 		kvs_table_check_file(t);
+		if (t->default_file && access(t->path, F_OK) != 0 && errno == ENOENT)
+			kvs_warn_uncopied(t->relid, t->relname);
 		if (pages == 0)
 			pages = budget_share(fe, budget);
 		kvs_options_init(&o);

@@ -77,7 +77,8 @@ extern void kvs_table_open(KvsTable *t);
 extern void kvs_table_check_file(KvsTable *t);
 extern void kvs_table_hold(KvsTable *t, MemoryContext cxt);
 extern void kvs_default_path(Oid dboid, Oid relid, char *buf);
-extern Oid	kvs_descriptor_database(const void *desc, size_t len);
+extern bool kvs_descriptor_identity(const void *desc, size_t len, Oid *dboid,
+									Oid *relid, Oid *reltype);
 extern bool kvs_descriptor_set_database(void *desc, size_t len, Oid dboid);
 extern bool kvs_file_set_stamp(KvsFile *f);
 extern void kvs_file_release_stamp(KvsFile *f);
@@ -188,6 +189,7 @@ extern void kvsExplainDirectModify(ForeignScanState *node,
 
 /* ---- ProcessUtility hook (utility.c) ---------------------------------- */
 extern void kvs_utility_init(void);
+extern void kvs_warn_uncopied(Oid relid, const char *relname);
 
 /* ---- errors (errors.c) -------------------------------------------------- */
 extern void kvs_report_error(int rc, kvs *db, const char *path)

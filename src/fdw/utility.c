@@ -15,7 +15,8 @@
  *
  * This runs only in a session that has kvs_fdw loaded (a kvs table used, LOAD
  * 'kvs_fdw', or session_preload_libraries / shared_preload_libraries): a hook
- * in a library not loaded cannot run.  CREATE DATABASE has already created
+ * in a library not loaded cannot run.  Then the first use of such a table in
+ * the new database warns (kvs_warn_uncopied), when it can tell.  CREATE DATABASE has already created
  * the database when the copy runs, so a failure here is a WARNING (the
  * tables concerned start empty), never an ERROR that would abort the
  * transaction and leave the new database's directory orphaned.
@@ -27,7 +28,10 @@
 #include <sys/file.h>
 #include <unistd.h>
 
+#include "access/htup_details.h"
+#include "access/transam.h"
 #include "access/xact.h"
+#include "catalog/pg_class.h"
 #include "commands/dbcommands.h"
 #include "commands/defrem.h"
 #include "common/file_perm.h"
@@ -35,6 +39,7 @@
 #include "nodes/parsenodes.h"
 #include "storage/fd.h"
 #include "tcop/utility.h"
+#include "utils/syscache.h"
 
 #include "kvs_fdw.h"
 
@@ -166,12 +171,11 @@ restamp_copy(const char *path, Oid newdb, char **err)
 }
 
 /*
- * Does the file's identity name database dboid?  A file of old's name whose
- * header names another database (left by a dropped table, never used since)
- * would be emptied at first use in old: it is not copied.
+ * The identity in the header of the kvs file at path; false if it cannot be
+ * read or is not a kvs_fdw descriptor.
  */
 static bool
-file_belongs_to(const char *path, Oid dboid)
+file_identity(const char *path, Oid *dboid, Oid *relid, Oid *reltype)
 {
 	kvs_options o;
 	kvs		   *db = NULL;
@@ -185,9 +189,24 @@ file_belongs_to(const char *path, Oid dboid)
 	if (kvs_open(path, &o, &db) != KVS_OK)
 		return false;
 	ok = kvs_descriptor(db, &s) == KVS_OK &&
-		kvs_descriptor_database(s.data, s.len) == dboid;
+		kvs_descriptor_identity(s.data, s.len, dboid, relid, reltype);
 	(void) kvs_close(db);
 	return ok;
+}
+
+/*
+ * Does the file's identity name database dboid?  A file of old's name whose
+ * header names another database (left by a dropped table, never used since)
+ * would be emptied at first use in old: it is not copied.
+ */
+static bool
+file_belongs_to(const char *path, Oid dboid)
+{
+	Oid			db,
+				rel,
+				typ;
+
+	return file_identity(path, &db, &rel, &typ) && db == dboid;
 }
 
 static void
@@ -284,6 +303,77 @@ kvs_process_utility(PlannedStmt *pstmt, const char *queryString,
 		if (OidIsValid(olddb) && OidIsValid(newdb))
 			copy_database_files(olddb, newdb, newname);
 	}
+}
+
+/*
+ * The data-directory file of table relid is about to be created.  If the
+ * table is older than this database (its pg_class row was written before the
+ * database's pg_database row: it came from the template) and another
+ * database holds a file with the table's identity, CREATE DATABASE ran in a
+ * session without kvs_fdw and nothing copied it: say so, once per open.  A
+ * heuristic for a warning only (an ALTER of the table rewrites its row; a
+ * frozen pg_database row tells nothing).
+ */
+void
+kvs_warn_uncopied(Oid relid, const char *relname)
+{
+	HeapTuple	tup;
+	TransactionId relxmin,
+				dbxmin;
+	Oid			reltype;
+	char		dir[MAXPGPATH];
+	DIR		   *d;
+	struct dirent *de;
+	Oid			from = InvalidOid;
+	char	   *fromname;
+
+	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+	if (!HeapTupleIsValid(tup))
+		return;
+	relxmin = HeapTupleHeaderGetXmin(tup->t_data);
+	reltype = ((Form_pg_class) GETSTRUCT(tup))->reltype;
+	ReleaseSysCache(tup);
+	tup = SearchSysCache1(DATABASEOID, ObjectIdGetDatum(MyDatabaseId));
+	if (!HeapTupleIsValid(tup))
+		return;
+	dbxmin = HeapTupleHeaderGetXmin(tup->t_data);
+	ReleaseSysCache(tup);
+	if (!TransactionIdIsNormal(dbxmin) || !TransactionIdPrecedes(relxmin, dbxmin))
+		return;
+
+	snprintf(dir, sizeof(dir), "%s/kvs_fdw", DataDir);
+	d = opendir(dir);
+	if (d == NULL)
+		return;
+	/* the oldest such database (the smallest OID): most likely the template */
+	while ((de = readdir(d)) != NULL)
+	{
+		unsigned int db,
+					rel;
+		char		path[MAXPGPATH];
+		Oid			fdb,
+					frel,
+					ftyp;
+
+		if (sscanf(de->d_name, "%u_%u.kvs", &db, &rel) != 2 ||
+			rel != relid || db == MyDatabaseId ||
+			(OidIsValid(from) && db >= from))
+			continue;
+		kvs_default_path(db, rel, path);
+		if (strcmp(path + strlen(dir) + 1, de->d_name) == 0 &&
+			file_identity(path, &fdb, &frel, &ftyp) &&
+			fdb == db && frel == relid && ftyp == reltype)
+			from = db;
+	}
+	closedir(d);
+	fromname = OidIsValid(from) ? get_database_name(from) : NULL;
+	if (fromname != NULL)
+		ereport(WARNING,
+				(errmsg("the kvs file of foreign table \"%s\" was not copied into this database",
+						relname),
+				 errdetail("This database was created from a template in a session that had not loaded kvs_fdw: the table's file in database \"%s\" was not copied, and the table starts empty here.",
+						   fromname),
+				 errhint("Run CREATE DATABASE after LOAD 'kvs_fdw' (or with kvs_fdw in session_preload_libraries) to copy the files.")));
 }
 
 void
