@@ -255,8 +255,7 @@ copy_database_files(Oid olddb, Oid newdb, const char *newname)
 						 rel, newname)));
 	}
 	closedir(d);
-	if (copied > 0)
-		fsync_fname(dir, true);
+	/* durable_rename() fsync'd each file and the directory */
 	elog(DEBUG1, "kvs_fdw: copied %d kvs files to database \"%s\"", copied, newname);
 }
 
