@@ -35,7 +35,8 @@ FDW_OBJS = \
 	src/fdw/direct.o \
 	src/fdw/functions.o \
 	src/fdw/errors.o \
-	src/fdw/alter.o
+	src/fdw/alter.o \
+	src/fdw/utility.o
 
 OBJS = $(ENGINE_OBJS) $(FDW_OBJS)
 

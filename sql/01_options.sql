@@ -61,7 +61,8 @@ CREATE ROLE kvs_alice NOLOGIN;
 CREATE ROLE kvs_writer NOLOGIN IN ROLE pg_write_server_files;
 GRANT USAGE ON FOREIGN SERVER kvs TO kvs_alice, kvs_writer;
 GRANT CREATE ON SCHEMA public TO kvs_alice, kvs_writer;
-SELECT current_setting('data_directory') || '/kvs_regress_writer.kvs' AS wfile \gset
+-- outside the data directory, which only superusers may use (13_security)
+SELECT regexp_replace(current_setting('data_directory'), '/[^/]*$', '') || '/kvs_regress_writer.kvs' AS wfile \gset
 SET ROLE kvs_alice;
 CREATE FOREIGN TABLE bad (id int) SERVER kvs OPTIONS (filename '/tmp/kvs_regress_never.kvs');
 CREATE FOREIGN TABLE alice_t (id int, v text) SERVER kvs;   -- default file: fine
@@ -82,7 +83,10 @@ CREATE FOREIGN TABLE writer_t2 (id int, v text) SERVER kvs OPTIONS (filename :'w
 SELECT * FROM writer_t2;
 DROP FOREIGN TABLE writer_t2;
 
--- GUC kvs_fdw.cache_size: memory units, 4 kB pages
+-- GUC kvs_fdw.cache_size: memory units, 4 kB pages; one budget shared by the
+-- files a backend used lately, so in a fresh backend kv gets it all
+\c
+LOAD 'kvs_fdw';
 SHOW kvs_fdw.cache_size;
 SET kvs_fdw.cache_size = '64MB';
 SHOW kvs_fdw.cache_size;

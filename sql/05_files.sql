@@ -191,6 +191,6 @@ SELECT show_error('SELECT count(*) FROM damaged');
 SELECT count(*) AS problems FROM kvs_fdw_check('damaged');
 SELECT 'still alive' AS server;
 DROP FOREIGN TABLE foreign_file, damaged;
-SELECT current_setting('data_directory') || '/kvs_regress_writer.kvs' AS wfile \gset
+SELECT regexp_replace(current_setting('data_directory'), '/[^/]*$', '') || '/kvs_regress_writer.kvs' AS wfile \gset
 SELECT format('COPY (SELECT 1) TO PROGRAM %L', format('cat >/dev/null; rm -f %s %s %s %s', :'ffile', :'dfile', :'lfile', :'wfile')) AS cleanup \gset
 :cleanup;

@@ -212,6 +212,7 @@ kvsBeginDirectModify(ForeignScanState *node, int eflags)
 	kvs_table_init(&s->t, rel);
 	kvs_table_open(&s->t);
 	kvs_table_check_writable(&s->t);
+	kvs_table_hold(&s->t, cxt);
 	s->kind = intVal(linitial(plan->fdw_private));
 	s->op = (CmdType) intVal(list_nth(plan->fdw_private, 3));
 	s->attnos = (List *) list_nth(plan->fdw_private, 4);

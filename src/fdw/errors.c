@@ -56,7 +56,11 @@ open_errno(const char *path)
 	char	   *slash;
 
 	if (stat(path, &st) == 0)
+	{
+		if (S_ISDIR(st.st_mode))
+			return EISDIR;
 		return access(path, R_OK | W_OK) == 0 ? EIO : errno;
+	}
 	if (errno != ENOENT)
 		return errno;
 	strlcpy(dir, path, sizeof(dir));
@@ -69,6 +73,20 @@ open_errno(const char *path)
 	if (access(dir, W_OK | X_OK) != 0)
 		return errno;
 	return EIO;
+}
+
+/*
+ * filename names a directory: say so (open(2) says EISDIR, which the engine
+ * reports as an I/O error).  42809 as Postgres's errcode_for_file_access()
+ * gives EISDIR.  Also called by the option validator.
+ */
+void
+kvs_report_directory(const char *path)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+			 errmsg("kvs file \"%s\" is a directory", path),
+			 errhint("Option \"filename\" names the kvs file itself, not the directory it is in.")));
 }
 
 void
@@ -128,6 +146,8 @@ kvs_report_error(int rc, kvs *db, const char *path)
 							path, msg)));
 			break;
 		case KVS_EIO:
+			if (err == EISDIR)
+				kvs_report_directory(path);
 			errno = err ? err : EIO;
 			ereport(ERROR,
 					(errcode_for_file_access(),

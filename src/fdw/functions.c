@@ -124,6 +124,7 @@ check_openable(ReturnSetInfo *rsinfo, Oid relid)
 	}
 	kvs_table_init(&t, rel);
 	relation_close(rel, AccessShareLock);
+	kvs_table_check_file(&t);
 	kvs_options_init(&o);
 	o.flags = KVS_RDONLY;
 	o.cache_pages = 8;

@@ -2,8 +2,11 @@
  * handle.c - the per-backend cache of open kvs files, and their lifecycle.
  *
  * One kvs* per file path in this backend, opened with KVS_CREATE on first
- * use, with kvs_fdw.cache_size worth of 4 KiB frames, an interrupt hook and
- * a lock-wait hook (the wait event).
+ * use, with a share of the kvs_fdw.cache_size budget in 4 KiB frames (see
+ * budget_share), an interrupt hook and a lock-wait hook (the wait event).
+ * An explicit filename of a table not
+ * owned by a superuser is refused at every open if it leads into the data
+ * directory (kvs_table_check_file).
  * The file header's descriptor records which table the file belongs to
  * (database OID, table OID, the OID of the table's row type, so a reused
  * table OID never adopts an old file; not pg_class.xmin, which GRANT and
@@ -80,7 +83,7 @@
 #define DESC_VERSION	1
 #define DESC_MAPPED		0x8000
 #define DESC_IDENT_OFF	8
-#define DESC_IDENT_LEN	12
+#define DESC_IDENT_LEN	12		/* database, table, row type OIDs */
 #define DESC_LAYOUT_OFF (DESC_IDENT_OFF + DESC_IDENT_LEN)
 #define DESC_COLS_OFF	(DESC_LAYOUT_OFF + 4)
 
@@ -114,7 +117,28 @@ typedef struct KvsFileExt
 	KvsFile		f;
 	uint64		gen;
 	int			fillfactor;
+	uint64		entry_id;		/* tells a reused hash entry from its old self */
+	uint64		last_used;		/* open_clock at its last kvs_table_open */
+	uint32		budget;			/* kvs_fdw.cache_size (pages) it was sized for */
+	int			nrefs;			/* executor nodes holding it (kvs_table_hold) */
+	bool		guarded;		/* a non-superuser's table uses it: see
+								 * kvs_table_check_file */
 } KvsFileExt;
+
+/* A hold on a handle, released when the holder's memory context goes. */
+typedef struct KvsHold
+{
+	MemoryContextCallback cb;
+	KvsFileExt *fe;
+	uint64		entry_id;
+} KvsHold;
+
+static uint64 entry_id_counter = 0;
+static uint64 open_clock = 0;	/* counts kvs_table_open calls */
+
+/* handles used within this many table opens count as wanted (budget_share) */
+#define RECENT_OPENS	100
+#define MIN_FRAMES		8		/* the engine's minimum pool */
 
 static void
 kvs_rel_inval(Datum arg, Oid relid)
@@ -329,6 +353,7 @@ kvs_table_init(KvsTable *t, Relation rel)
 	memset(t, 0, sizeof(*t));
 	t->relid = RelationGetRelid(rel);
 	t->relname = pstrdup(RelationGetRelationName(rel));
+	t->owner = rel->rd_rel->relowner;
 	t->tupdesc = RelationGetDescr(rel);
 	t->opts = *cached_options(rel);
 	if (t->opts.filename)
@@ -338,6 +363,31 @@ kvs_table_init(KvsTable *t, Relation rel)
 		kvs_default_path(MyDatabaseId, t->relid, t->path);
 	else
 		strlcpy(t->path, t->opts.filename, MAXPGPATH);
+}
+
+/*
+ * May this table use its file?  An explicit filename that leads, after
+ * symbolic links, into the data directory or a tablespace is refused unless
+ * the table's owner is a superuser.  The validator checks the user who sets
+ * the option; this checks whoever owns the table now (ALTER ... OWNER TO
+ * runs no validator) and what the path resolves to now (a symbolic link may
+ * have been swapped since), before every kvs_open() and whenever a table
+ * adopts a handle another table opened.  Grantees of a superuser's table use
+ * it as its owner allows.
+ */
+void
+kvs_table_check_file(KvsTable *t)
+{
+	if (t->default_file || superuser_arg(t->owner))
+		return;
+	if (kvs_path_is_internal(t->path))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("kvs file \"%s\" of foreign table \"%s\" is inside the data directory",
+						t->path, t->relname),
+				 errdetail("The path leads (after symbolic links) into the data directory or a tablespace, and the table's owner \"%s\" is not a superuser.",
+						   GetUserNameFromId(t->owner, false)),
+				 errhint("Point option \"filename\" at a file outside the data directory, or have a superuser own the table.")));
 }
 
 static uint32
@@ -350,6 +400,206 @@ wanted_cache_pages(void)
 	if (pages > PG_UINT32_MAX)
 		pages = PG_UINT32_MAX;
 	return (uint32) pages;
+}
+
+/*
+ * kvs_fdw.cache_size is one budget of frames for all the kvs files a backend
+ * has open.  STOPGAP until the engine's shared buffer pool: each handle still
+ * has a pool of its own, sized when it is opened, so the FDW keeps the sum of
+ * their frames within the budget.  A file being opened gets a fair share
+ * (budget / the number of handles wanted: in use, held by an executor node,
+ * or used within the last RECENT_OPENS table opens), and room is made for it
+ * by closing idle handles, least recently used first, oversized ones (more
+ * than the share) first; an idle handle that an executor node holds (a scan
+ * whose cursor is not open yet) is not closed but reopened in place with the
+ * share.  Idle: no cursor, no statement stamp, no section.  A handle in use
+ * is never touched, and every file has the engine's minimum of 8 frames, so
+ * the sum exceeds the budget only while more than budget / 8 files are in
+ * use at once.
+ */
+static bool
+handle_idle(KvsFileExt *fe)
+{
+	return fe->f.db != NULL && fe->f.ncursors == 0 && fe->f.stamp == 0 &&
+		kvs_in_section(fe->f.db) < 0;
+}
+
+static bool
+handle_wanted(KvsFileExt *fe)
+{
+	return (fe->f.db != NULL && !handle_idle(fe)) || fe->nrefs > 0 ||
+		fe->last_used + RECENT_OPENS >= open_clock;
+}
+
+/*
+ * Close an idle handle nobody holds.  Its entry stays (remembering when it
+ * was last used, so it still counts as wanted) until budget_share finds it
+ * neither open nor recent.
+ */
+static void
+close_handle(KvsFileExt *fe)
+{
+	Assert(fe->nrefs == 0);
+	(void) kvs_close(fe->f.db);
+	fe->f.db = NULL;
+}
+
+/*
+ * Reopen an idle, held handle with fewer frames.  The holder keeps using
+ * fe->f.db, so the new handle must be on the same file: it is opened before
+ * the old one is closed, without KVS_CREATE, and kept only if its descriptor
+ * is the old one's; a guarded path that now leads into the data directory is
+ * not reopened at all.  Never raises: on any doubt the old handle stays.
+ */
+static bool
+shrink_handle(KvsFileExt *fe, uint32 pages)
+{
+	kvs_options o;
+	kvs		   *db = NULL;
+	kvs_slice	olds,
+				news;
+	char	   *oldd;
+	bool		same;
+
+	if (fe->guarded && kvs_path_is_internal(fe->f.path))
+		return false;
+	if (kvs_descriptor(fe->f.db, &olds) != KVS_OK)
+		return false;
+	kvs_options_init(&o);
+	o.cache_pages = pages;
+	o.fillfactor = fe->fillfactor;
+	o.interrupted = kvs_interrupted;
+	if (kvs_open(fe->f.path, &o, &db) != KVS_OK)
+		return false;
+	oldd = palloc(olds.len + 1);
+	memcpy(oldd, olds.data, olds.len);
+	same = kvs_descriptor(db, &news) == KVS_OK && news.len == olds.len &&
+		memcmp(news.data, oldd, olds.len) == 0;
+	pfree(oldd);
+	if (!same)
+	{
+		(void) kvs_close(db);
+		return false;
+	}
+	(void) kvs_close(fe->f.db);
+	fe->f.db = db;
+	elog(DEBUG2, "kvs_fdw: reopened \"%s\" with %u frames instead of %u (cache budget)",
+		 fe->f.path, pages, fe->f.cache_pages);
+	fe->f.cache_pages = pages;
+	return true;
+}
+
+static int
+cmp_lru(const void *a, const void *b)
+{
+	const KvsFileExt *x = *(KvsFileExt *const *) a;
+	const KvsFileExt *y = *(KvsFileExt *const *) b;
+
+	return (x->last_used > y->last_used) - (x->last_used < y->last_used);
+}
+
+/*
+ * Frames for self, about to be (re)opened: its share of the budget, after
+ * making room among the other handles.  Handles sized for another budget
+ * (the setting changed) are closed when idle and nobody holds them.
+ */
+static uint32
+budget_share(KvsFileExt *self, uint32 budget)
+{
+	HASH_SEQ_STATUS st;
+	KvsFileExt *fe;
+	KvsFileExt **idle;
+	int			nidle = 0,
+				i;
+	uint64		used = 0;
+	uint32		wanted = 1,
+				share;
+
+	idle = palloc(sizeof(KvsFileExt *) * (hash_get_num_entries(kvs_files) + 1));
+	hash_seq_init(&st, kvs_files);
+	while ((fe = hash_seq_search(&st)) != NULL)
+	{
+		if (fe == self)
+			continue;
+		if (fe->f.db != NULL && handle_idle(fe) && fe->nrefs == 0 &&
+			fe->budget != budget)
+			close_handle(fe);
+		if (fe->f.db == NULL)
+		{
+			/* closed: wanted if used lately, else forgotten */
+			if (handle_wanted(fe))
+				wanted++;
+			else if (fe->nrefs == 0)
+				hash_search(kvs_files, fe->f.path, HASH_REMOVE, NULL);
+			continue;
+		}
+		used += fe->f.cache_pages;
+		if (handle_wanted(fe))
+			wanted++;
+		if (handle_idle(fe))
+			idle[nidle++] = fe;
+	}
+	share = Max(MIN_FRAMES, budget / wanted);
+	if (used + share > budget)
+	{
+		qsort(idle, nidle, sizeof(KvsFileExt *), cmp_lru);
+		/* oversized idle handles first: closed, or shrunk if held */
+		for (i = 0; i < nidle && used + share > budget; i++)
+		{
+			uint32		had = idle[i]->f.cache_pages;
+
+			if (had <= share)
+				continue;
+			if (idle[i]->nrefs == 0)
+			{
+				close_handle(idle[i]);
+				used -= had;
+			}
+			else if (shrink_handle(idle[i], share))
+				used -= had - share;
+		}
+		/* then any idle handle nobody holds */
+		for (i = 0; i < nidle && used + share > budget; i++)
+		{
+			if (idle[i]->f.db == NULL || idle[i]->nrefs > 0)
+				continue;
+			used -= idle[i]->f.cache_pages;
+			close_handle(idle[i]);
+		}
+		if (used + share > budget)
+			share = (uint32) Max((uint64) MIN_FRAMES,
+								 budget > used ? budget - used : 0);
+	}
+	pfree(idle);
+	return share;
+}
+
+static void
+release_hold(void *arg)
+{
+	KvsHold    *h = (KvsHold *) arg;
+
+	if (h->fe->entry_id == h->entry_id && h->fe->nrefs > 0)
+		h->fe->nrefs--;
+}
+
+/*
+ * An executor node keeps using t->file until cxt (its state's context) is
+ * reset or deleted: its handle is then never closed, only shrunk in place
+ * (budget_share).  Taken right after kvs_table_open.
+ */
+void
+kvs_table_hold(KvsTable *t, MemoryContext cxt)
+{
+	KvsFileExt *fe = (KvsFileExt *) t->file;
+	KvsHold    *h = MemoryContextAlloc(cxt, sizeof(KvsHold));
+
+	h->fe = fe;
+	h->entry_id = fe->entry_id;
+	h->cb.func = release_hold;
+	h->cb.arg = h;
+	fe->nrefs++;
+	MemoryContextRegisterResetCallback(cxt, &h->cb);
 }
 
 /* Build the descriptor of a table: identity, then layout. */
@@ -406,6 +656,37 @@ is_our_descriptor(const char *p, size_t len)
 {
 	return len >= DESC_COLS_OFF && memcmp(p, DESC_MAGIC, 6) == 0 &&
 		p[6] == DESC_VERSION;
+}
+
+/*
+ * A descriptor's identity (false if the blob is not ours), and rewriting its
+ * database OID: CREATE DATABASE ... TEMPLATE copies a file to another
+ * database (utility.c).  The layout part is left as it is.
+ */
+bool
+kvs_descriptor_identity(const void *desc, size_t len, Oid *dboid,
+						Oid *relid, Oid *reltype)
+{
+	uint32		u[3];
+
+	if (!is_our_descriptor(desc, len))
+		return false;
+	memcpy(u, (const char *) desc + DESC_IDENT_OFF, sizeof(u));
+	*dboid = u[0];
+	*relid = u[1];
+	*reltype = u[2];
+	return true;
+}
+
+bool
+kvs_descriptor_set_database(void *desc, size_t len, Oid dboid)
+{
+	uint32		u = dboid;
+
+	if (!is_our_descriptor(desc, len))
+		return false;
+	memcpy((char *) desc + DESC_IDENT_OFF, &u, 4);
+	return true;
 }
 
 /* Is the file's descriptor (of any version) one of the table "ours" is of? */
@@ -893,7 +1174,8 @@ open_file(KvsTable *t, StringInfo desc, bool *opened)
 	KvsFileExt *fe;
 	bool		found;
 	char		key[MAXPGPATH];
-	uint32		pages = wanted_cache_pages();
+	uint32		budget = wanted_cache_pages();
+	uint32		pages = 0;
 
 	memset(key, 0, sizeof(key));
 	strlcpy(key, t->path, MAXPGPATH);
@@ -906,11 +1188,20 @@ open_file(KvsTable *t, StringInfo desc, bool *opened)
 		fe->f.stamp_level = 0;
 		fe->f.stale = false;
 		fe->fillfactor = 0;
+		fe->entry_id = ++entry_id_counter;
+		fe->nrefs = 0;
+		fe->guarded = false;
+		fe->budget = 0;
 	}
-	/* reopen a stale handle, or one opened with another cache size */
-	if (fe->f.db != NULL && fe->f.ncursors == 0 && fe->f.stamp == 0 &&
-		kvs_in_section(fe->f.db) < 0 &&
-		(fe->f.stale || fe->f.cache_pages != pages))
+	fe->last_used = ++open_clock;
+	/*
+	 * Reopen a stale handle, one sized for another budget, or one far below
+	 * its share now (opened while many files were in use), when idle.
+	 */
+	if (handle_idle(fe) &&
+		(fe->f.stale || fe->budget != budget ||
+		 ((uint64) fe->f.cache_pages * 2 <= budget &&
+		  (pages = budget_share(fe, budget)) >= 2 * fe->f.cache_pages)))
 	{
 		(void) kvs_close(fe->f.db);
 		fe->f.db = NULL;
@@ -931,6 +1222,11 @@ open_file(KvsTable *t, StringInfo desc, bool *opened)
 						(errcode_for_file_access(),
 						 errmsg("could not create directory \"%s\": %m", dir)));
 		}
+		kvs_table_check_file(t);
+		if (t->default_file && access(t->path, F_OK) != 0 && errno == ENOENT)
+			kvs_warn_uncopied(t->relid, t->relname);
+		if (pages == 0)
+			pages = budget_share(fe, budget);
 		kvs_options_init(&o);
 		o.flags = KVS_CREATE;
 		o.cache_pages = pages;
@@ -943,13 +1239,15 @@ open_file(KvsTable *t, StringInfo desc, bool *opened)
 		rc = kvs_open(t->path, &o, &db);
 		if (rc != KVS_OK)
 		{
-			hash_search(kvs_files, key, HASH_REMOVE, NULL);
+			if (fe->nrefs == 0)
+				hash_search(kvs_files, key, HASH_REMOVE, NULL);
 			kvs_report_error(rc, NULL, t->path);
 		}
 		fe->f.db = db;
 		strlcpy(fe->f.path, t->path, MAXPGPATH);
 		fe->f.cache_pages = pages;
 		fe->f.stale = false;
+		fe->budget = budget;
 		fe->fillfactor = t->opts.fillfactor;
 		fe->gen = ++file_gen_counter;
 		*opened = true;
@@ -1157,6 +1455,9 @@ table_open(KvsTable *t, bool tolerant)
 		KvsLayout  *lay = NULL;
 		LayoutMismatch m;
 
+		/* a handle opened by another table over the same file */
+		if (!fresh)
+			kvs_table_check_file(t);
 		for (;;)
 		{
 			VerifyResult r = verify_descriptor(t, fe, table_descriptor(t, &desc),
@@ -1204,6 +1505,8 @@ table_open(KvsTable *t, bool tolerant)
 		pfree(desc.data);
 	if (re->layout != NULL)
 		t->layout = copy_layout(re->layout, t->tupdesc);
+	if (!t->default_file && !fe->guarded && !superuser_arg(t->owner))
+		fe->guarded = true;
 	t->file = &fe->f;
 }
 

@@ -1,7 +1,8 @@
 /*
  * kvs_fdw.c - the handler of the kvs_fdw foreign data wrapper: module
- * initialisation (the kvs_fdw.cache_size GUC, transaction hooks) and the
- * FdwRoutine, its callbacks listed in fdwapi.h's order.  The callbacks
+ * initialisation (the kvs_fdw.cache_size GUC, transaction hooks, the
+ * ProcessUtility hook) and the FdwRoutine, its callbacks listed in
+ * fdwapi.h's order.  The callbacks
  * themselves live in planner.c, scan.c, modify.c and direct.c.
  */
 #include "postgres.h"
@@ -14,7 +15,11 @@
 
 PG_MODULE_MAGIC;
 
-/* kvs_fdw.cache_size, in kB: the buffer pool of each open file. */
+/*
+ * kvs_fdw.cache_size, in kB: one budget for the buffer pools of all the kvs
+ * files a backend has open (shared out by handle.c, a stopgap until the
+ * engine has one pool for all files).
+ */
 int			kvs_fdw_cache_size_kb = 16384;
 
 void		_PG_init(void);
@@ -26,10 +31,12 @@ void
 _PG_init(void)
 {
 	DefineCustomIntVariable("kvs_fdw.cache_size",
-							"Buffer pool size of each kvs file a backend opens.",
-							"Each open kvs file gets this much memory for 4 kB pages "
-							"(at least 8 pages); a change applies when the file is next "
-							"opened by the backend's next statement on it.",
+							"Buffer pool memory of a backend for all the kvs files it has open.",
+							"One budget of 4 kB pages shared by the files the backend "
+							"uses: each file opened gets a share, idle files are closed "
+							"or shrunk to make room; every file has at least 8 pages, so "
+							"more than budget/8 files in use at once exceed it.  A change "
+							"applies to a file when a statement next opens it.",
 							&kvs_fdw_cache_size_kb,
 							16384,
 							32,
@@ -39,6 +46,7 @@ _PG_init(void)
 							NULL, NULL, NULL);
 	MarkGUCPrefixReserved("kvs_fdw");
 	kvs_handles_init();
+	kvs_utility_init();
 }
 
 Datum

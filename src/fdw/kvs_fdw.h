@@ -4,8 +4,10 @@
  * Shared declarations between the FDW's files, each with one job:
  *   kvs_fdw.c    handler, _PG_init (GUC, callbacks), FdwRoutine in order
  *   option.c     option validation (the one place) and per-table options
- *   handle.c     per-backend cache of open kvs files, descriptors (table
- *                identity + row layout), transaction hooks, DROP cleanup
+ *   handle.c     per-backend cache of open kvs files (sharing the
+ *                cache_size budget), descriptors (table identity + row
+ *                layout), transaction hooks, DROP cleanup, the data-directory
+ *                check of explicit filenames at open
  *   rowcodec.c   row <-> record bytes, key images
  *   planner.c    key-qual recognition, paths, plans, row estimates
  *   scan.c       scans (lookup and full), EXPLAIN, ANALYZE sampling
@@ -15,6 +17,7 @@
  *   alter.c      ALTER FOREIGN TABLE: the event triggers that keep a table's
  *                file able to follow its columns (or refuse the ALTER)
  *   errors.c     kvs_report_error(): engine codes -> SQLSTATEs
+ *   utility.c    ProcessUtility hook: CREATE DATABASE copies kvs files
  */
 #ifndef KVS_FDW_H
 #define KVS_FDW_H
@@ -42,6 +45,7 @@ typedef struct KvsTableOptions
 } KvsTableOptions;
 
 extern void kvs_get_table_options(Relation rel, KvsTableOptions *opts);
+extern bool kvs_path_is_internal(const char *path);
 
 /* ---- open files (handle.c) ---------------------------------------------- */
 
@@ -81,6 +85,7 @@ typedef struct KvsTable
 {
 	Oid			relid;
 	char	   *relname;
+	Oid			owner;			/* pg_class.relowner */
 	KvsTableOptions opts;
 	bool		default_file;	/* file in the data directory, owned */
 	char		path[MAXPGPATH];
@@ -102,7 +107,12 @@ extern bool kvs_file_fits_table(KvsTable *t, Relation rel, const char *fdesc,
 								size_t flen, char **why);
 extern bool kvs_file_has_column(const char *fdesc, size_t flen,
 								AttrNumber attnum);
+extern void kvs_table_check_file(KvsTable *t);
+extern void kvs_table_hold(KvsTable *t, MemoryContext cxt);
 extern void kvs_default_path(Oid dboid, Oid relid, char *buf);
+extern bool kvs_descriptor_identity(const void *desc, size_t len, Oid *dboid,
+									Oid *relid, Oid *reltype);
+extern bool kvs_descriptor_set_database(void *desc, size_t len, Oid dboid);
 extern bool kvs_file_set_stamp(KvsFile *f);
 extern void kvs_file_release_stamp(KvsFile *f);
 extern void kvs_handles_init(void);
@@ -218,11 +228,15 @@ extern void kvsExplainDirectModify(ForeignScanState *node,
 
 /* ---- ALTER (alter.c) ---------------------------------------------------- */
 extern void kvs_explain_layout(Relation rel, struct ExplainState *es);
+/* ---- ProcessUtility hook (utility.c) ---------------------------------- */
+extern void kvs_utility_init(void);
+extern void kvs_warn_uncopied(Oid relid, const char *relname);
 
 /* ---- errors (errors.c) -------------------------------------------------- */
 extern void kvs_report_error(int rc, kvs *db, const char *path)
 			pg_attribute_noreturn();
 extern void kvs_check_rc(int rc, kvs *db, const char *path);
+extern void kvs_report_directory(const char *path) pg_attribute_noreturn();
 extern int	kvs_interrupted(void *arg);
 extern void kvs_lock_wait(void *arg, int waiting);
 

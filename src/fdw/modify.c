@@ -172,6 +172,7 @@ begin_modify(EState *estate, ResultRelInfo *rinfo, CmdType op)
 	kvs_table_init(&s->t, rinfo->ri_RelationDesc);
 	kvs_table_open(&s->t);
 	kvs_table_check_writable(&s->t);
+	kvs_table_hold(&s->t, cxt);
 	initStringInfo(&s->pend);
 	initStringInfo(&s->rk);
 	initStringInfo(&s->rv);

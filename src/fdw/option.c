@@ -3,8 +3,12 @@
  * options.
  *
  *   table   filename    absolute path of the kvs file (superuser or members
- *                       of pg_write_server_files only); default: a file in
- *                       the data directory owned by the table
+ *                       of pg_write_server_files only; never inside the data
+ *                       directory or a tablespace unless superuser, checked
+ *                       here for the user who sets it and at every open for
+ *                       the table's owner, see kvs_path_is_internal); not a
+ *                       directory; default: a file in the data directory
+ *                       owned by the table
  *   table   fillfactor  split threshold in percent, 10..100
  *   column  key         'true' marks the key column (else the first column)
  *   column  missing     what rows stored before the column was added read
@@ -14,6 +18,11 @@
  * "Perhaps you meant" hint; a bad value is 22023 naming the option.
  */
 #include "postgres.h"
+
+#include <dirent.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <sys/stat.h>
 
 #include "access/reloptions.h"
 #include "catalog/pg_authid.h"
@@ -76,6 +85,114 @@ parse_fillfactor(DefElem *def)
 	return (int) v;
 }
 
+/*
+ * Resolve path as the kernel would, following symbolic links: realpath() of
+ * its longest existing prefix, then the components that do not exist yet (a
+ * file about to be created resolves through its parent directory).  A
+ * dangling symbolic link is followed to its target (open(O_CREAT) would
+ * create that).  Missing components cannot be walked through, so a ".."
+ * among them leads nowhere until they exist, and every open resolves again.
+ * False if the path cannot be resolved (no search permission, a loop).
+ */
+static bool
+resolve_path(const char *path, char *out)
+{
+	char		head[MAXPGPATH];
+	char		rest[MAXPGPATH] = "";
+	char		tmp[MAXPGPATH];
+	int			links = 0;
+
+	strlcpy(head, path, sizeof(head));
+	for (;;)
+	{
+		char	   *r = realpath(head[0] ? head : "/", NULL);
+		char	   *slash;
+		struct stat st;
+
+		if (r != NULL)
+		{
+			snprintf(out, MAXPGPATH, "%s%s", strcmp(r, "/") == 0 ? "" : r, rest);
+			free(r);
+			if (out[0] == '\0')
+				strlcpy(out, "/", MAXPGPATH);
+			return true;
+		}
+		if ((errno != ENOENT && errno != ENOTDIR) || head[0] == '\0')
+			return false;
+		slash = strrchr(head, '/');
+		if (slash == NULL)
+			return false;
+		if (lstat(head, &st) == 0 && S_ISLNK(st.st_mode))
+		{
+			/* a dangling link: go on from its target */
+			ssize_t		n = readlink(head, tmp, sizeof(tmp) - 1);
+
+			if (n < 0 || n >= (ssize_t) sizeof(tmp) - 1 || ++links > 40)
+				return false;
+			tmp[n] = '\0';
+			if (tmp[0] == '/')
+				strlcpy(head, tmp, sizeof(head));
+			else
+			{
+				char		rel[MAXPGPATH];
+
+				strlcpy(rel, tmp, sizeof(rel));
+				*slash = '\0';
+				snprintf(tmp, sizeof(tmp), "%s/%s", head, rel);
+				strlcpy(head, tmp, sizeof(head));
+			}
+			continue;
+		}
+		snprintf(tmp, sizeof(tmp), "%s%s", slash, rest);
+		strlcpy(rest, tmp, sizeof(rest));
+		*slash = '\0';
+	}
+}
+
+/* Is the resolved path resolved equal to or below directory dir (resolved)? */
+static bool
+resolved_below(const char *resolved, const char *dir)
+{
+	char		d[MAXPGPATH];
+
+	return resolve_path(dir, d) && path_is_prefix_of_path(d, resolved);
+}
+
+/*
+ * Does path lead (after symbolic links) into the data directory or into a
+ * tablespace's directory?  Files there belong to the server: other tables'
+ * kvs files (of any database) and relation files.  A path that cannot be
+ * resolved counts as internal.
+ */
+bool
+kvs_path_is_internal(const char *path)
+{
+	char		resolved[MAXPGPATH];
+	char		tsdir[MAXPGPATH];
+	DIR		   *dir;
+	struct dirent *de;
+	bool		internal = false;
+
+	if (!resolve_path(path, resolved) || resolved_below(resolved, DataDir))
+		return true;
+	/* tablespaces: the targets of the links in pg_tblspc */
+	snprintf(tsdir, sizeof(tsdir), "%s/pg_tblspc", DataDir);
+	dir = opendir(tsdir);
+	if (dir == NULL)
+		return false;
+	while (!internal && (de = readdir(dir)) != NULL)
+	{
+		char		link[MAXPGPATH];
+
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(link, sizeof(link), "%s/%s", tsdir, de->d_name);
+		internal = resolved_below(resolved, link);
+	}
+	closedir(dir);
+	return internal;
+}
+
 static void
 check_filename(DefElem *def)
 {
@@ -95,6 +212,19 @@ check_filename(DefElem *def)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("invalid value for option \"filename\": path too long")));
+	/* the table's owner is checked again at every open (handle.c) */
+	if (!superuser() && kvs_path_is_internal(s))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied to set option \"filename\" to \"%s\"", s),
+				 errdetail("The path leads into the data directory or a tablespace; only superusers may use files there."),
+				 errhint("Choose a file outside the data directory.")));
+	{
+		struct stat st;
+
+		if (stat(s, &st) == 0 && S_ISDIR(st.st_mode))
+			kvs_report_directory(s);
+	}
 }
 
 /* Report an unknown option with the closest valid name, or the valid list. */

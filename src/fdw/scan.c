@@ -125,6 +125,7 @@ kvsBeginForeignScan(ForeignScanState *node, int eflags)
 
 		kvs_table_init(&s->t, rel);
 		kvs_table_open(&s->t);
+		kvs_table_hold(&s->t, scancxt);
 		MemoryContextSwitchTo(old);
 	}
 	s->kind = intVal(linitial(plan->fdw_private));
@@ -371,6 +372,9 @@ fetch_batch(KvsScanState *s)
 	counters_stop(s);
 	if (own)
 		kvs_check_rc(kvs_end(db), db, s->t.path);
+	/* a finished scan lets its handle go idle (the cache budget, handle.c) */
+	if (s->done)
+		close_cursor(s);
 	MemoryContextSwitchTo(old);
 }
 
