@@ -28,6 +28,7 @@
 #include "catalog/pg_class.h"
 #include "common/file_perm.h"
 #include "foreign/fdwapi.h"
+#include "foreign/foreign.h"
 #include "miscadmin.h"
 #include "storage/fd.h"
 #include "utils/builtins.h"
@@ -691,8 +692,17 @@ bool
 kvs_is_kvs_table(Relation rel)
 {
 	FdwRoutine *r;
+	ForeignServer *server;
 
 	if (rel->rd_rel->relkind != RELKIND_FOREIGN_TABLE)
+		return false;
+
+	/*
+	 * A wrapper without a handler is not ours (and would make the lookup
+	 * below raise 55000 instead of letting the caller say what is wrong).
+	 */
+	server = GetForeignServer(GetForeignServerIdByRelId(RelationGetRelid(rel)));
+	if (!OidIsValid(GetForeignDataWrapper(server->fdwid)->fdwhandler))
 		return false;
 	r = GetFdwRoutineForRelation(rel, false);
 	return r != NULL && r->GetForeignRelSize == kvsGetForeignRelSize;

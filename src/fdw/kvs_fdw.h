@@ -11,7 +11,8 @@
  *   scan.c       scans (lookup and full), EXPLAIN, ANALYZE sampling
  *   modify.c     INSERT/UPDATE/DELETE/COPY/TRUNCATE
  *   direct.c     UPDATE/DELETE by key as one read-modify-write per key
- *   functions.c  kvs_fdw_stats/check/page/cache_stats/reset_stats
+ *   functions.c  kvs_fdw_stats/check/page/cache_stats/reset_stats/key_column
+ *   salvage.c    kvs_fdw_salvage: rows of every intact page of a damaged file
  *   errors.c     kvs_report_error(): engine codes -> SQLSTATEs
  */
 #ifndef KVS_FDW_H
@@ -176,6 +177,10 @@ extern TupleTableSlot *kvsIterateDirectModify(ForeignScanState *node);
 extern void kvsEndDirectModify(ForeignScanState *node);
 extern void kvsExplainDirectModify(ForeignScanState *node,
 								   struct ExplainState *es);
+
+/* ---- SQL functions (functions.c, salvage.c) ---------------------------- */
+extern Relation kvs_open_checked_relation(Oid relid);
+extern bool kvs_try(void (*fn) (void *arg), void *arg);
 
 /* ---- errors (errors.c) -------------------------------------------------- */
 extern void kvs_report_error(int rc, kvs *db, const char *path)
