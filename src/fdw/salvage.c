@@ -127,8 +127,9 @@ report_counts(KvsTable *t, const kvs_salvage_stats *st, uint64 undecodable)
 {
 	uint64		bad_pages = st->pages_bad_checksum + st->pages_bad_structure +
 		st->pages_unreadable;
-	bool		lost = bad_pages > 0 || st->records_bad_value > 0 || undecodable > 0 ||
-		st->partial_page_bytes > 0 || !st->header_ok;
+	/* a clean file has no zero page: growth is trimmed when a write ends */
+	bool		lost = bad_pages > 0 || st->pages_zero > 0 || st->records_bad_value > 0 ||
+		undecodable > 0 || st->partial_page_bytes > 0 || !st->header_ok;
 	char	   *header;
 
 	if (st->header_ok)
@@ -137,12 +138,12 @@ report_counts(KvsTable *t, const kvs_salvage_stats *st, uint64 undecodable)
 	else
 		header = psprintf("the header is damaged: %s", st->header_error);
 	ereport(lost ? WARNING : NOTICE,
-			(errmsg("kvs_fdw_salvage of \"%s\": " UINT64_FORMAT " rows returned (from " UINT64_FORMAT " record pages); skipped: " UINT64_FORMAT " damaged pages, " UINT64_FORMAT " records with a damaged value chain, " UINT64_FORMAT " records that do not decode as a row",
+			(errmsg("kvs_fdw_salvage of \"%s\": " UINT64_FORMAT " rows returned (from " UINT64_FORMAT " record pages); skipped: " UINT64_FORMAT " damaged pages, " UINT64_FORMAT " all-zero pages, " UINT64_FORMAT " records with a damaged value chain, " UINT64_FORMAT " records that do not decode as a row",
 					t->relname, st->records - undecodable, st->pages_records, bad_pages,
-					st->records_bad_value, undecodable),
-			 errdetail("Read " UINT64_FORMAT " of " UINT64_FORMAT " pages: " UINT64_FORMAT " with a bad checksum, " UINT64_FORMAT " with a bad structure, " UINT64_FORMAT " unreadable, " UINT64_FORMAT " all zero, " UINT64_FORMAT " holding no records; " UINT64_FORMAT " bytes after the last whole page; %s.",
+					st->pages_zero, st->records_bad_value, undecodable),
+			 errdetail("Read " UINT64_FORMAT " of " UINT64_FORMAT " pages: " UINT64_FORMAT " with a bad checksum, " UINT64_FORMAT " with a bad structure, " UINT64_FORMAT " unreadable, " UINT64_FORMAT " holding no records; " UINT64_FORMAT " bytes after the last whole page; %s.",
 					   st->pages_read, st->file_pages, st->pages_bad_checksum,
-					   st->pages_bad_structure, st->pages_unreadable, st->pages_zero,
+					   st->pages_bad_structure, st->pages_unreadable,
 					   st->pages_other, st->partial_page_bytes, header)));
 }
 
