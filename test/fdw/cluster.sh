@@ -30,31 +30,12 @@ set -u
 
 ROOT=$(cd "$(dirname "$(readlink -f "$0")")/../.." && pwd)
 . "$ROOT/test/lib/pgcluster.sh"
+. "$ROOT/test/lib/tap.sh"
 
 PORT=${KVS_TEST_PORT:-55433}
 SECS=${KVS_PGBENCH_SECS:-8}
 WORK=$(mktemp -d /tmp/kvs_cluster.XXXXXX)
 chmod 755 "$WORK"
-
-# ---- TAP ---------------------------------------------------------------------
-T=0
-FAILED=0
-ok()   { T=$((T + 1)); echo "ok $T - $1"; }
-nok()  { T=$((T + 1)); FAILED=$((FAILED + 1)); echo "not ok $T - $1"; }
-diag() { sed 's/^/#   /'; }
-# is GOT EXPECTED NAME
-is() {
-    if [ "$1" = "$2" ]; then ok "$3"; else
-        nok "$3"; printf 'got:      %s\nexpected: %s\n' "$1" "$2" | diag
-    fi
-}
-# like GOT REGEX NAME   (extended regex)
-like() {
-    if printf '%s' "$1" | grep -Eq -- "$2"; then ok "$3"; else
-        nok "$3"; printf 'got:      %s\nexpected: /%s/\n' "$1" "$2" | diag
-    fi
-}
-bail() { echo "Bail out! $1"; exit 1; }
 
 # ---- cleanup: sessions, server, temp dir ---------------------------------------
 SESS_PIDS=""
@@ -70,17 +51,6 @@ trap 'exit 130' INT TERM     # so a signal also runs cleanup
 # ---- SQL helpers ---------------------------------------------------------------
 # q SQL: one value/row set, unaligned, tuples only; errors to stderr.
 q() { pgc_psql -At -c "$1"; }
-# qerr SQL: run, expecting an error; prints "SQLSTATE message" of the first
-# error (VERBOSITY verbose puts the code after "ERROR:  "), or "no error".
-qerr() {
-    local out
-    out=$(pgc_psql -At -v VERBOSITY=verbose -c "$1" 2>&1)
-    if printf '%s\n' "$out" | grep -q '^ERROR:'; then
-        printf '%s\n' "$out" | sed -n 's/^ERROR:  *//p' | head -1 | sed 's/: / /'
-    else
-        echo "no error: $out" | head -3
-    fi
-}
 # Files the server must read and write are made by the server's OS user.
 as_pg() { pgc_as "$@"; }
 

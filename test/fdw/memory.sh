@@ -17,6 +17,7 @@ set -u
 
 ROOT=$(cd "$(dirname "$(readlink -f "$0")")/../.." && pwd)
 . "$ROOT/test/lib/pgcluster.sh"
+. "$ROOT/test/lib/tap.sh"
 
 PORT=${KVS_TEST_PORT2:-55434}
 ROWS=${KVS_MEM_ROWS:-400000}
@@ -25,12 +26,6 @@ LIMIT_MB=16
 WORK=$(mktemp -d /tmp/kvs_memory.XXXXXX)
 chmod 755 "$WORK"
 
-T=0
-FAILED=0
-ok()   { T=$((T + 1)); echo "ok $T - $1"; }
-nok()  { T=$((T + 1)); FAILED=$((FAILED + 1)); echo "not ok $T - $1"; }
-diag() { sed 's/^/#   /'; }
-bail() { echo "Bail out! $1"; exit 1; }
 
 SAMPLER=""
 SFD=""

@@ -23,27 +23,12 @@ set -u
 
 ROOT=$(cd "$(dirname "$(readlink -f "$0")")/../.." && pwd)
 . "$ROOT/test/lib/pgcluster.sh"
+. "$ROOT/test/lib/tap.sh"
 
 PORT=${KVS_SALVAGE_PORT:-55436}
 WORK=$(mktemp -d /tmp/kvs_salvage.XXXXXX)
 chmod 755 "$WORK"
 
-T=0
-FAILED=0
-ok()   { T=$((T + 1)); echo "ok $T - $1"; }
-nok()  { T=$((T + 1)); FAILED=$((FAILED + 1)); echo "not ok $T - $1"; }
-diag() { sed 's/^/#   /'; }
-is() {
-    if [ "$1" = "$2" ]; then ok "$3"; else
-        nok "$3"; printf 'got:      %s\nexpected: %s\n' "$1" "$2" | diag
-    fi
-}
-like() {
-    if printf '%s' "$1" | grep -Eq -- "$2"; then ok "$3"; else
-        nok "$3"; printf 'got:      %s\nexpected: /%s/\n' "$1" "$2" | diag
-    fi
-}
-bail() { echo "Bail out! $1"; exit 1; }
 
 cleanup() {
     pgc_stop
@@ -53,16 +38,6 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 q() { pgc_psql -At -c "$1"; }
-# qerr SQL: the SQLSTATE and message of the error SQL raises, or "no error"
-qerr() {
-    local out
-    out=$(pgc_psql -At -v VERBOSITY=verbose -c "$1" 2>&1)
-    if printf '%s\n' "$out" | grep -q '^ERROR:'; then
-        printf '%s\n' "$out" | sed -n 's/^ERROR:  *//p' | head -1 | sed 's/: / /'
-    else
-        echo "no error"
-    fi
-}
 # warn SQL: the WARNING/NOTICE line SQL prints (stderr), first one
 warn() { pgc_psql -At -c "$1" 2>&1 >/dev/null | grep -E '^(WARNING|NOTICE):' | head -1; }
 
@@ -222,6 +197,4 @@ is "$(q "SELECT 1")" "1" "the server answers after every case"
 crash=$(grep -E 'terminated by signal|PANIC|reinitializing' "$WORK/server.log" || true)
 is "$crash" "" "no backend crash in the server log"
 
-echo "1..$T"
-[ "$FAILED" = 0 ] || { echo "# $FAILED of $T failed"; exit 1; }
-exit 0
+tap_end
