@@ -48,6 +48,13 @@ SELECT count(*) FROM kvs_fdw_salvage(NULL::sv_b);
 CREATE FOREIGN TABLE sv_c (id int, v text, w int) SERVER kvs OPTIONS (filename :'sfile');
 SELECT count(*) FROM kvs_fdw_salvage(NULL::sv_c);
 SELECT count(*) FROM kvs_fdw_salvage(NULL::sv_a);
+-- salvaging into the table being read (its own lock and the writer's do not deadlock)
+SET statement_timeout = '60s';
+SET client_min_messages = warning;
+INSERT INTO sv_a SELECT id + 1000, v FROM kvs_fdw_salvage(NULL::sv_a);
+RESET client_min_messages;
+RESET statement_timeout;
+SELECT count(*), count(DISTINCT v) FROM sv_a;
 \set VERBOSITY default
 
 -- kvs_fdw_page shows each key as its column's type prints it
