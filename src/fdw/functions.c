@@ -241,8 +241,10 @@ put_page_row(ReturnSetInfo *rsinfo, KvsTable *t, kvs_page_info *pi, kvs_slot_inf
 		v[13] = Int64GetDatum((int64) si->value_len);
 		v[14] = Int64GetDatum((int64) si->stamp);
 		v[15] = PointerGetDatum(key);
-		/* the key as its column's type would print it; a key that does not
-		 * decode under the table's layout is NULL here, never an error */
+		/*
+		 * The key as its column's type would print it; a key that does not
+		 * decode under the table's layout is NULL here, never an error.
+		 */
 		kt.t = t;
 		kt.key = si->key;
 		kt.text = NULL;
