@@ -22,7 +22,8 @@ ENGINE_OBJS = \
 	src/engine/page.o \
 	src/engine/vchain.o \
 	src/engine/lhash.o \
-	src/engine/kvs.o
+	src/engine/kvs.o \
+	src/engine/salvage.o
 
 FDW_OBJS = \
 	src/fdw/kvs_fdw.o \
@@ -34,6 +35,7 @@ FDW_OBJS = \
 	src/fdw/modify.o \
 	src/fdw/direct.o \
 	src/fdw/functions.o \
+	src/fdw/salvage.o \
 	src/fdw/errors.o \
 	src/fdw/alter.o \
 	src/fdw/utility.o

@@ -242,6 +242,70 @@ int         kvs_page_info_get(kvs *db, uint32_t pageno, kvs_page_info *pi);
  * handle, valid until the next call. */
 int         kvs_page_slot(kvs *db, uint32_t pageno, uint32_t slot, kvs_slot_info *si);
 
+/* ---- salvage: reading a damaged file out ------------------------------------
+ * For a file the normal open or scan refuses (a torn write-out, a bad page,
+ * a bad header).  kvs_salvage_open opens path read-only, takes a shared
+ * file lock for the handle's life, and trusts neither the header nor the
+ * directory nor any chain link: kvs_salvage_next reads the file page by page
+ * (page 1 to the last whole page) and returns every record of every bucket
+ * or overflow page that passes its checksum and structure check, reachable
+ * or not.  An external value is read by following its value chain, each
+ * page checked (checksum, structure, type, the chain's shape); a record
+ * whose chain is damaged is skipped and counted.  Other pages (header,
+ * directory, value, free) hold no records.
+ *
+ * A key can come back more than once, from different pages: a torn
+ * write-out can leave a record both where it was and where it moved (a
+ * split half done, a replace that moved it to another page, a delete that
+ * pulled it up from an overflow page).  Pages carry no write sequence, so
+ * which copy is newer cannot be told from the file: every copy is returned
+ * with its page and slot, and the host decides (README, "Salvage").
+ *
+ * Slices point into the handle and stay valid until the next call on it.
+ * Nothing is allocated per record (one grow-only buffer for external
+ * values).  opt may be NULL; only opt->os and opt->interrupted are used (a
+ * nonzero interrupted() ends the lock wait or a long page loop with
+ * KVS_EINTR).  A page that cannot be read (EIO) is counted and skipped. */
+typedef struct kvs_salvage kvs_salvage;
+
+typedef struct kvs_salvage_rec {
+    uint32_t  pageno;          /* page the record was found on */
+    uint32_t  slot;            /* its slot there */
+    int       page_type;       /* KVS_PAGE_BUCKET or KVS_PAGE_OVERFLOW */
+    uint64_t  bucket;          /* the bucket number that page carries */
+    uint64_t  stamp;           /* statement stamp, 0 = none */
+    kvs_slice key;
+    kvs_slice value;
+} kvs_salvage_rec;
+
+typedef struct kvs_salvage_stats {
+    uint64_t file_pages;          /* whole pages in the file (by its size) */
+    uint64_t partial_page_bytes;  /* bytes after the last whole page (truncated file) */
+    uint64_t pages_read;          /* pages read so far, page 0 included */
+    uint64_t pages_records;       /* bucket/overflow pages that passed: records come from these */
+    uint64_t pages_other;         /* passed, hold no records: header, dir, value, free */
+    uint64_t pages_zero;          /* all zero (growth not yet used, or zeroed by damage) */
+    uint64_t pages_bad_checksum;  /* skipped: checksum mismatch */
+    uint64_t pages_bad_structure; /* skipped: checksum passes, structure does not */
+    uint64_t pages_unreadable;    /* skipped: read error */
+    uint64_t records;             /* returned so far */
+    uint64_t records_bad_value;   /* skipped: their value chain is damaged */
+    int      header_ok;           /* page 0 passed the normal header validation */
+    uint64_t header_records;      /* if header_ok: the header's record count */
+    uint64_t header_pages;        /*   and page count */
+    char     header_error[320];   /* if not: why */
+} kvs_salvage_stats;
+
+int         kvs_salvage_open(const char *path, const kvs_options *opt, kvs_salvage **out);
+int         kvs_salvage_next(kvs_salvage *s, kvs_salvage_rec *rec);   /* KVS_NOTFOUND at end */
+void        kvs_salvage_stats_get(const kvs_salvage *s, kvs_salvage_stats *st);
+/* The host's descriptor as the header holds it, when the header passed its
+ * checks (st.header_ok); KVS_NOTFOUND otherwise.  Valid until close. */
+int         kvs_salvage_descriptor(const kvs_salvage *s, kvs_slice *out);
+const char *kvs_salvage_errmsg(const kvs_salvage *s);    /* detail of the last failure */
+const char *kvs_salvage_open_errmsg(void);               /* of the last failed open */
+void        kvs_salvage_close(kvs_salvage *s);            /* unlocks, frees */
+
 /* ---- errors ------------------------------------------------------------------ */
 const char *kvs_strerror(int rc);
 const char *kvs_errmsg(const kvs *db);   /* detail of the last failure */

@@ -311,8 +311,9 @@ static int cmp_u64(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-/* Writes every dirty frame.  Pages allocated in this section go first (no
- * page on disk points to them yet), then the rest, each group in page order;
+/* Writes every dirty frame.  Pages the section grew the file with go first
+ * (no page on disk points to them yet; pages reused from the free list are
+ * not among them, see pool_alloc), then the rest, each group in page order;
  * the caller writes the header after this. */
 int pool_flush(pool *p)
 {
@@ -401,7 +402,13 @@ int pool_alloc(pool *p, int type, uint32_t *pgno_out, uint32_t *fi_out)
     memset(pg, 0, PG_SIZE);
     pg[PG_TYPE] = (uint8_t)type;
     pool_dirty(p, fi);
-    p->fr[fi].fresh = 1;
+    /* "fresh" (written first at the flush, early on eviction) only if the
+     * file on disk does not reference the page: a page the section grew the
+     * file with.  A page popped from the free list is still referenced on
+     * disk (by the old header's free list, or by the chain it was freed from
+     * earlier in this section, which the disk still holds), so it is
+     * rewritten in the normal order like any other existing page. */
+    p->fr[fi].fresh = pgno >= p->pg->sect_npages;
     *pgno_out = pgno;
     *fi_out = fi;
     return KVS_OK;

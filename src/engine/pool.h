@@ -20,7 +20,7 @@ typedef struct pool_frame {
     uint32_t prev, next;     /* LRU list (head = most recently used) */
     uint8_t  used;           /* holds a page */
     uint8_t  dirty;
-    uint8_t  fresh;          /* allocated in this section: not referenced on disk yet */
+    uint8_t  fresh;          /* grown in this section: not referenced on disk yet */
     uint8_t  pad;
     uint32_t dpos;           /* index in the dirty list while dirty */
 } pool_frame;
@@ -67,7 +67,7 @@ void     pool_unpin(pool *p, uint32_t fi);
 void     pool_dirty(pool *p, uint32_t fi);
 int      pool_cached(pool *p, uint32_t pgno, uint32_t *fi);  /* no I/O */
 
-int      pool_flush(pool *p);            /* write dirty frames: fresh first, by page number */
+int      pool_flush(pool *p);            /* write dirty frames: grown pages first, by page number */
 void     pool_drop_all(pool *p);         /* forget every frame (dirty ones too) */
 uint32_t pool_pinned(const pool *p);     /* frames pinned (0 between operations) */
 

@@ -5,6 +5,7 @@
  *   kvs_fdw_page(regclass, bigint) one page's header and slots
  *   kvs_fdw_cache_stats()          this backend's caches, per file and total
  *   kvs_fdw_reset_stats()          zero this backend's cache counters
+ *   kvs_fdw_key_column(regclass)   the name of the table's key column
  * Functions that show a table's data or shape need SELECT on the table.
  */
 #include "postgres.h"
@@ -27,19 +28,23 @@ PG_FUNCTION_INFO_V1(kvs_fdw_check);
 PG_FUNCTION_INFO_V1(kvs_fdw_page);
 PG_FUNCTION_INFO_V1(kvs_fdw_cache_stats);
 PG_FUNCTION_INFO_V1(kvs_fdw_reset_stats);
+PG_FUNCTION_INFO_V1(kvs_fdw_key_column);
 
 /*
- * Open a kvs_fdw table for inspection, checking SELECT privilege.  A table
- * whose columns do not match its file's row layout can be inspected too:
- * t->layout_problem says why (kvs_fdw_check reports it as a problem, the
- * others warn).
+ * The relation a regclass argument names, with AccessShareLock: it must
+ * exist (42P01: a regclass can hold any OID, 0 included) and be a kvs_fdw
+ * foreign table (42809), and the caller needs SELECT on it (42501).
  */
-static Relation
-open_for_inspection(Oid relid, KvsTable *t)
+Relation
+kvs_open_checked_relation(Oid relid)
 {
-	Relation	rel = relation_open(relid, AccessShareLock);
+	Relation	rel = try_relation_open(relid, AccessShareLock);
 	AclResult	acl;
 
+	if (rel == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("relation with OID %u does not exist", relid)));
 	if (!kvs_is_kvs_table(rel))
 		ereport(ERROR,
 				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
@@ -48,6 +53,19 @@ open_for_inspection(Oid relid, KvsTable *t)
 	acl = pg_class_aclcheck(relid, GetUserId(), ACL_SELECT);
 	if (acl != ACLCHECK_OK)
 		aclcheck_error(acl, OBJECT_FOREIGN_TABLE, RelationGetRelationName(rel));
+	return rel;
+}
+
+/*
+ * Open a kvs_fdw table and its file for inspection.  A table whose columns
+ * do not match its file's row layout can be inspected too: t->layout_problem
+ * says why (kvs_fdw_check reports it as a problem, the others warn).
+ */
+static Relation
+open_for_inspection(Oid relid, KvsTable *t)
+{
+	Relation	rel = kvs_open_checked_relation(relid);
+
 	kvs_table_init(t, rel);
 	kvs_table_open_tolerant(t);
 	return rel;
@@ -162,15 +180,8 @@ kvs_fdw_check(PG_FUNCTION_ARGS)
 	int			rc;
 
 	InitMaterializedSRF(fcinfo, 0);
-	/* privileges first, then a file that cannot even be opened */
-	rel = relation_open(PG_GETARG_OID(0), AccessShareLock);
-	if (kvs_is_kvs_table(rel))
-	{
-		AclResult	acl = pg_class_aclcheck(RelationGetRelid(rel), GetUserId(), ACL_SELECT);
-
-		if (acl != ACLCHECK_OK)
-			aclcheck_error(acl, OBJECT_FOREIGN_TABLE, RelationGetRelationName(rel));
-	}
+	/* the relation and privileges first, then a file that cannot be opened */
+	rel = kvs_open_checked_relation(PG_GETARG_OID(0));
 	relation_close(rel, AccessShareLock);
 	if (!check_openable(rsinfo, PG_GETARG_OID(0)))
 		return (Datum) 0;
@@ -201,11 +212,29 @@ kvs_fdw_check(PG_FUNCTION_ARGS)
 	return (Datum) 0;
 }
 
-static void
-put_page_row(ReturnSetInfo *rsinfo, kvs_page_info *pi, kvs_slot_info *si)
+/* A key as text (kvs_try's argument): NULL text if it does not decode. */
+typedef struct KeyText
 {
-	Datum		v[16];
-	bool		n[16];
+	KvsTable   *t;
+	kvs_slice	key;
+	char	   *text;
+} KeyText;
+
+static void
+key_text(void *arg)
+{
+	KeyText    *kt = (KeyText *) arg;
+	Datum		d = kvs_decode_key(kt->t->tupdesc, kt->t->opts.keyattno,
+								   kt->key.data, kt->key.len);
+
+	kt->text = kvs_key_to_text(kt->t->tupdesc, kt->t->opts.keyattno, d);
+}
+
+static void
+put_page_row(ReturnSetInfo *rsinfo, KvsTable *t, kvs_page_info *pi, kvs_slot_info *si)
+{
+	Datum		v[17];
+	bool		n[17];
 	int			i;
 
 	memset(n, 0, sizeof(n));
@@ -222,12 +251,13 @@ put_page_row(ReturnSetInfo *rsinfo, kvs_page_info *pi, kvs_slot_info *si)
 		v[7] = Int64GetDatum((int64) pi->bucket);
 	if (si == NULL)
 	{
-		for (i = 8; i < 16; i++)
+		for (i = 8; i < 17; i++)
 			n[i] = true;
 	}
 	else
 	{
 		bytea	   *key = palloc(VARHDRSZ + si->key.len);
+		KeyText		kt;
 
 		SET_VARSIZE(key, VARHDRSZ + si->key.len);
 		memcpy(VARDATA(key), si->key.data, si->key.len);
@@ -239,6 +269,19 @@ put_page_row(ReturnSetInfo *rsinfo, kvs_page_info *pi, kvs_slot_info *si)
 		v[13] = Int64GetDatum((int64) si->value_len);
 		v[14] = Int64GetDatum((int64) si->stamp);
 		v[15] = PointerGetDatum(key);
+		/*
+		 * The key as its column's type would print it; a key that does not
+		 * decode under the table's layout, or of a file whose layout is not
+		 * the table's, is NULL here, never an error.
+		 */
+		kt.t = t;
+		kt.key = si->key;
+		kt.text = NULL;
+		if (t->layout_problem == NULL &&	/* else the key type may differ */
+			kvs_try(key_text, &kt) && kt.text != NULL)
+			v[16] = CStringGetTextDatum(kt.text);
+		else
+			n[16] = true;
 	}
 	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, v, n);
 }
@@ -276,7 +319,7 @@ kvs_fdw_page(PG_FUNCTION_ARGS)
 	if (rc != KVS_OK)
 		kvs_report_error(rc, db, t.path);
 	if (pi.nslots == 0 || (pi.type != KVS_PAGE_BUCKET && pi.type != KVS_PAGE_OVERFLOW))
-		put_page_row(rsinfo, &pi, NULL);
+		put_page_row(rsinfo, &t, &pi, NULL);
 	else
 		for (i = 0; i < pi.nslots; i++)
 		{
@@ -285,7 +328,7 @@ kvs_fdw_page(PG_FUNCTION_ARGS)
 			rc = kvs_page_slot(db, (uint32) pageno, i, &si);
 			if (rc != KVS_OK)
 				kvs_report_error(rc, db, t.path);
-			put_page_row(rsinfo, &pi, &si);
+			put_page_row(rsinfo, &t, &pi, &si);
 		}
 	kvs_check_rc(kvs_end(db), db, t.path);
 	relation_close(rel, AccessShareLock);
@@ -359,4 +402,18 @@ kvs_fdw_reset_stats(PG_FUNCTION_ARGS)
 {
 	kvs_foreach_file(reset_cb, NULL);
 	PG_RETURN_VOID();
+}
+
+/* The key column's name: `key 'true'`, else the first column. */
+Datum
+kvs_fdw_key_column(PG_FUNCTION_ARGS)
+{
+	Relation	rel = kvs_open_checked_relation(PG_GETARG_OID(0));
+	KvsTable	t;
+	Name		result = palloc0(NAMEDATALEN);
+
+	kvs_table_init(&t, rel);
+	namestrcpy(result, NameStr(TupleDescAttr(t.tupdesc, t.opts.keyattno - 1)->attname));
+	relation_close(rel, AccessShareLock);
+	PG_RETURN_NAME(result);
 }

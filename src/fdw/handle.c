@@ -1565,6 +1565,27 @@ kvs_file_fits_table(KvsTable *t, Relation rel, const char *fdesc, size_t flen,
 }
 
 /*
+ * How the records of a file whose descriptor is fdesc map onto table t's
+ * columns, for reading only (salvage: the file is not opened the normal way,
+ * so nothing is brought up to date).  NULL with *why set if they cannot be
+ * read as t's rows.
+ */
+KvsLayout *
+kvs_layout_for_reading(KvsTable *t, const char *fdesc, size_t flen, char **why)
+{
+	LayoutMismatch m;
+	KvsLayout  *lay = NULL;
+
+	if (match_layout(t, fdesc, flen, true, NULL, &lay, &m))
+	{
+		*why = NULL;
+		return lay;
+	}
+	*why = mismatch_sentences(&m);
+	return NULL;
+}
+
+/*
  * Before an ALTER that changes the columns of table rel: a fresh layout of a
  * file with rows becomes a mapped one (each column's attnum and length),
  * so the first use after the ALTER can tell which columns the records hold.
@@ -1681,8 +1702,17 @@ bool
 kvs_is_kvs_table(Relation rel)
 {
 	FdwRoutine *r;
+	ForeignServer *server;
 
 	if (rel->rd_rel->relkind != RELKIND_FOREIGN_TABLE)
+		return false;
+
+	/*
+	 * A wrapper without a handler is not ours (and would make the lookup
+	 * below raise 55000 instead of letting the caller say what is wrong).
+	 */
+	server = GetForeignServer(GetForeignServerIdByRelId(RelationGetRelid(rel)));
+	if (!OidIsValid(GetForeignDataWrapper(server->fdwid)->fdwhandler))
 		return false;
 	r = GetFdwRoutineForRelation(rel, false);
 	return r != NULL && r->GetForeignRelSize == kvsGetForeignRelSize;

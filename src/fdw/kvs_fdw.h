@@ -13,7 +13,8 @@
  *   scan.c       scans (lookup and full), EXPLAIN, ANALYZE sampling
  *   modify.c     INSERT/UPDATE/DELETE/COPY/TRUNCATE
  *   direct.c     UPDATE/DELETE by key as one read-modify-write per key
- *   functions.c  kvs_fdw_stats/check/page/cache_stats/reset_stats
+ *   functions.c  kvs_fdw_stats/check/page/cache_stats/reset_stats/key_column
+ *   salvage.c    kvs_fdw_salvage: rows of every intact page of a damaged file
  *   alter.c      ALTER FOREIGN TABLE: the event triggers that keep a table's
  *                file able to follow its columns (or refuse the ALTER)
  *   errors.c     kvs_report_error(): engine codes -> SQLSTATEs
@@ -105,6 +106,8 @@ extern void kvs_prepare_alter(Relation rel);
 extern void kvs_table_check_writable(KvsTable *t);
 extern bool kvs_file_fits_table(KvsTable *t, Relation rel, const char *fdesc,
 								size_t flen, char **why);
+extern KvsLayout *kvs_layout_for_reading(KvsTable *t, const char *fdesc,
+										  size_t flen, char **why);
 extern bool kvs_file_has_column(const char *fdesc, size_t flen,
 								AttrNumber attnum);
 extern void kvs_table_check_file(KvsTable *t);
@@ -231,6 +234,9 @@ extern void kvs_explain_layout(Relation rel, struct ExplainState *es);
 /* ---- ProcessUtility hook (utility.c) ---------------------------------- */
 extern void kvs_utility_init(void);
 extern void kvs_warn_uncopied(Oid relid, const char *relname);
+/* ---- SQL functions (functions.c, salvage.c) ---------------------------- */
+extern Relation kvs_open_checked_relation(Oid relid);
+extern bool kvs_try(void (*fn) (void *arg), void *arg);
 
 /* ---- errors (errors.c) -------------------------------------------------- */
 extern void kvs_report_error(int rc, kvs *db, const char *path)

@@ -47,6 +47,15 @@ static int armed, kind, sticky;
 static long fail_at, n_pwrite, n_fsync, n_ftrunc, n_pread, n_link, n_open, n_ext;
 static int fired;
 
+/* Write-order recorder (reuse_order below): pwrites to the database file
+ * (not the spill file), split at the file's size before the section. */
+static const char *db_path;
+static int db_fd = -1, rec_on;
+static off_t rec_old_size;
+static long rec_first_old;      /* pwrite count of the first write below rec_old_size, 0 = none */
+static long rec_last_new;       /* pwrite count of the last write at or above it */
+static long rec_new_after_old;  /* writes above it that came after a write below it */
+
 static int hit(long c)
 {
     if (!armed)
@@ -62,7 +71,12 @@ static int f_open(const char *p, int fl, mode_t m)
 {
     if (armed) n_open++;
     if (kind == K_OPEN_EMFILE && hit(n_open)) { errno = EMFILE; return -1; }
-    return kvs_os_posix()->open(p, fl, m);
+    {
+        int fd = kvs_os_posix()->open(p, fl, m);
+        if (fd >= 0 && db_path && strcmp(p, db_path) == 0)
+            db_fd = fd;
+        return fd;
+    }
 }
 static int f_close(int fd) { return kvs_os_posix()->close(fd); }
 static ssize_t f_pread(int fd, void *b, size_t n, off_t off)
@@ -77,6 +91,16 @@ static ssize_t f_pwrite(int fd, const void *b, size_t n, off_t off)
     if (armed) n_pwrite++;
     if (armed && size >= 0 && off + (off_t)n > size)
         n_ext++;
+    if (rec_on && fd == db_fd) {
+        if (off < rec_old_size) {
+            if (!rec_first_old)
+                rec_first_old = n_pwrite;
+        } else {
+            rec_last_new = n_pwrite;
+            if (rec_first_old)
+                rec_new_after_old++;
+        }
+    }
     switch (kind) {
     case K_EXT_ENOSPC:
         /* a real full disk: overwriting allocated blocks still works, only
@@ -727,6 +751,144 @@ static void truncate_faults(void)
            not_intact, outc[O_TORN]);
 }
 
+/* ---- write order when the section reuses free pages (issue 8, item 7b) ----
+ * The README promises that a write-out writes the pages the section grew the
+ * file with first (nothing on disk refers to them), then the pages the file
+ * had, then the header.  A page popped from the free list is one the file
+ * had: the old header's free list still runs through it.  Writing it early
+ * (as the pool once did: every allocated page counted as "fresh") means a
+ * crash in the "new pages" phase already damages the old state.  Here: a
+ * file with a free list of value pages, a section that reuses all of them
+ * and grows the file too, a 4096-frame cache (nothing is written before
+ * kvs_end); the clean run records the order of the writes, then every write
+ * from the Nth on fails (a crash / a dead disk: the undo cannot be written)
+ * for every N up to just after the last write of a grown page: the file must
+ * be byte for byte as before, and pass kvs_check. */
+#define RO_SMALL  200
+#define RO_FREED  30
+#define RO_NEW    60
+#define RO_VLEN   20000
+static char ro_tmpl[600];
+
+static int ro_put_range(kvs *db, const char *pfx, int from, int to, size_t vlen, int ver)
+{
+    char k[64];
+    int i;
+    for (i = from; i < to; i++) {
+        size_t j;
+        for (j = 0; j < vlen; j++)
+            vbuf[j] = (unsigned char)(i * 7 + j + ver);
+        if (kvs_put(db, k, (size_t)sprintf(k, "%s-%d", pfx, i), vbuf, vlen, 0) != KVS_OK)
+            return 0;
+    }
+    return 1;
+}
+
+static int ro_section(kvs *db)
+{
+    int rc = kvs_begin(db, KVS_WRITE);
+    if (rc == KVS_OK && (!ro_put_range(db, "big2", 0, RO_NEW, RO_VLEN, 1) ||
+                         !ro_put_range(db, "small", 0, RO_SMALL / 4, 90, 1)))
+        rc = KVS_EIO;
+    if (rc == KVS_OK)
+        return kvs_end(db);
+    (void)kvs_end(db);
+    return rc;
+}
+
+static void reuse_order(void)
+{
+    kvs_options o;
+    kvs *db;
+    kvs_stats st;
+    char k[64];
+    int i, ok = 1, bad = 0, runs = 0;
+    long n, nmax, first_old, new_after_old;
+    uint64_t h0;
+    struct stat sb;
+    uint32_t free_before = 0;
+
+    snprintf(ro_tmpl, sizeof ro_tmpl, "%s/reuse_template.kvs", dir);
+    kvs_options_init(&o);
+    o.flags = KVS_CREATE;
+    if (kvs_open(ro_tmpl, &o, &db) != KVS_OK)
+        ok = 0;
+    ok = ok && ro_put_range(db, "small", 0, RO_SMALL, 60, 0) &&
+         ro_put_range(db, "big", 0, RO_FREED, RO_VLEN, 0);
+    for (i = 0; ok && i < RO_FREED; i++)
+        ok = kvs_delete(db, k, (size_t)sprintf(k, "big-%d", i)) == KVS_OK;
+    if (ok && kvs_stats_get(db, &st) == KVS_OK)
+        free_before = (uint32_t)st.free_pages;
+    if (db)
+        ok = kvs_close(db) == KVS_OK && ok;
+    tap_ok(ok && free_before >= RO_FREED * 4, "reuse-order template: %u pages on the free list",
+           (unsigned)free_before);
+    if (!ok)
+        return;
+    h0 = hashfile(ro_tmpl);
+    stat(ro_tmpl, &sb);
+
+    /* the clean run, recording the order */
+    copyfile(ro_tmpl, path);
+    kvs_options_init(&o);
+    o.os = &fault_os;
+    o.cache_pages = 4096;
+    kvs_open(path, &o, &db);
+    rec_old_size = sb.st_size;
+    rec_first_old = rec_last_new = rec_new_after_old = 0;
+    arm(K_NONE, 0, 0);
+    rec_on = 1;
+    ok = ro_section(db) == KVS_OK;
+    rec_on = armed = 0;
+    nmax = rec_last_new;
+    first_old = rec_first_old;
+    new_after_old = rec_new_after_old;
+    ok = ok && kvs_stats_get(db, &st) == KVS_OK && st.free_pages == 0 &&
+         st.pages * (uint64_t)4096 > (uint64_t)sb.st_size && kvs_check(db) == KVS_OK;
+    kvs_close(db);
+    tap_ok(ok, "reuse-order section: reuses the whole free list and grows the file, check clean");
+    tap_ok(first_old > 0 && nmax > 0 && new_after_old == 0,
+           "write-out: every write of a page grown in the section comes before the first write of a page the file had "
+           "(first old-page write is pwrite %ld, last grown-page write %ld, %ld grown-page writes after an old one)",
+           first_old, nmax, new_after_old);
+
+    /* every write from the Nth on fails, N up to one past the last grown page */
+    for (n = 1; n <= nmax + 1; n++) {
+        int rc;
+        copyfile(ro_tmpl, path);
+        kvs_options_init(&o);
+        o.os = &fault_os;
+        o.cache_pages = 4096;
+        if (kvs_open(path, &o, &db) != KVS_OK) {
+            bad++;
+            continue;
+        }
+        arm(K_PWRITE_EIO, n, 1);
+        rc = ro_section(db);
+        armed = 0;
+        kvs_close(db);
+        runs++;
+        if (rc != KVS_EIO || hashfile(path) != h0) {
+            bad++;
+            if (bad <= 3)
+                printf("# reuse order, every write from %ld on fails: section %s, file %s\n", n,
+                       kvs_strerror(rc), hashfile(path) == h0 ? "as before" : "CHANGED");
+        } else {
+            kvs_options_init(&o);
+            if (kvs_open(path, &o, &db) != KVS_OK || kvs_check(db) != KVS_OK) {
+                bad++;
+                printf("# reuse order, every write from %ld on fails: check: %s\n", n, kvs_errmsg(db));
+            }
+            if (db)
+                kvs_close(db);
+        }
+    }
+    tap_ok(runs > 0 && bad == 0,
+           "a write-out that reuses free pages and fails for good while writing the grown pages (%d runs) "
+           "leaves the file byte for byte as before (%d not)", runs, bad);
+    unlink(ro_tmpl);
+}
+
 int main(int argc, char **argv)
 {
     long counts[7] = {0};
@@ -737,6 +899,7 @@ int main(int argc, char **argv)
         return 2;
     }
     snprintf(path, sizeof path, "%s/victim.kvs", dir);
+    db_path = path;
     if (!build_template()) {
         tap_ok(0, "template file builds");
         return tap_done();
@@ -773,6 +936,7 @@ int main(int argc, char **argv)
     sweep(K_PWRITE_EIO, 0, counts[0] + 1, 1, 0);
     sweep(K_PREAD_EIO, 0, counts[3] + 1, 1, 1);
     run_cache = 16;
+    reuse_order();
     creation_faults();
     read_faults();
     truncate_faults();

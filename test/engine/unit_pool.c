@@ -135,14 +135,21 @@ int main(void)
     tap_ok(pg.h.free_head == 11 && pg.h.free_count == 2, "free list holds 11 -> 10");
     {
         uint32_t a, b, c;
+        int reused_fresh;
+        pg.sect_npages = pg.h.npages;   /* as kvs_begin does for a write section */
         rc = pool_alloc(&p, KVS_PAGE_OVERFLOW, &a, &fi);
+        reused_fresh = p.fr[fi].fresh;
         pool_unpin(&p, fi);
         rc |= pool_alloc(&p, KVS_PAGE_OVERFLOW, &b, &fi);
+        reused_fresh |= p.fr[fi].fresh;
         pool_unpin(&p, fi);
+        /* the disk still references a page on its free list: it must not be
+         * written ahead of the pages that reference it (README, durability) */
+        tap_ok(!reused_fresh, "pages reused from the free list are not fresh");
         rc |= pool_alloc(&p, KVS_PAGE_VALUE, &c, &fi);
         tap_ok(rc == 0 && a == 11 && b == 10 && c == npages, "alloc reuses 11, 10, then grows to page %u", c);
         tap_ok(pool_page(&p, fi)[PG_TYPE] == KVS_PAGE_VALUE && p.fr[fi].fresh && p.fr[fi].dirty,
-               "allocated page is typed, fresh and dirty");
+               "a page grown from the file end is typed, fresh and dirty");
         pool_unpin(&p, fi);
         tap_ok(pg.h.npages == npages + 1 && pg.h.free_count == 0, "page count grew by one");
         tap_ok(kvs_os_posix()->filesize(fd) >= (off_t)(npages + 1) * PG_SIZE, "file already holds the new page");

@@ -51,17 +51,6 @@ trap 'exit 130' INT TERM     # so a signal also runs cleanup
 # ---- SQL helpers ---------------------------------------------------------------
 # q SQL: one value/row set, unaligned, tuples only; errors to stderr.
 q() { pgc_psql -At -c "$1"; }
-# qerr SQL: run, expecting an error; prints "SQLSTATE message" of the first
-# error (VERBOSITY verbose puts the code after "ERROR:  "), or "no error".
-qerr() {
-    local out
-    out=$(pgc_psql -At -v VERBOSITY=verbose -c "$1" 2>&1)
-    if printf '%s\n' "$out" | grep -q '^ERROR:'; then
-        printf '%s\n' "$out" | sed -n 's/^ERROR:  *//p' | head -1 | sed 's/: / /'
-    else
-        echo "no error: $out" | head -3
-    fi
-}
 # Files the server must read and write are made by the server's OS user.
 as_pg() { pgc_as "$@"; }
 
