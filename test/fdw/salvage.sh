@@ -25,7 +25,7 @@ ROOT=$(cd "$(dirname "$(readlink -f "$0")")/../.." && pwd)
 . "$ROOT/test/lib/pgcluster.sh"
 . "$ROOT/test/lib/tap.sh"
 
-PORT=${KVS_SALVAGE_PORT:-55436}
+PORT=${KVS_SALVAGE_PORT:-55437}
 WORK=$(mktemp -d /tmp/kvs_salvage.XXXXXX)
 chmod 755 "$WORK"
 
