@@ -18,7 +18,7 @@
 # kvs_fdw_salvage(NULL::t)` gives a clean new table with those rows.
 #
 # Assumes the extension is built and installed (test/run does that first).
-# Environment: KVS_SALVAGE_PORT (default 55436), KVS_KEEP=1 keeps the temp dir.
+# Environment: KVS_SALVAGE_PORT (default 55437), KVS_KEEP=1 keeps the temp dir.
 set -u
 
 ROOT=$(cd "$(dirname "$(readlink -f "$0")")/../.." && pwd)
