@@ -14,7 +14,9 @@
  * user-defined stable or any volatile function, which might read another
  * kvs table and wait for its lock while we hold ours).  Not for key changes,
  * RETURNING, triggers or check options (the core planner rules those out or
- * we decline): those take the ordinary path in modify.c.
+ * we decline): those take the ordinary path in modify.c.  NOT NULL and CHECK
+ * constraints are checked on the new row before it is written; a table whose
+ * CHECK constraints break the rules above takes the ordinary path too.
  *
  * fdw_private: [kind, description, needed, operation, target attnos,
  *               number of quals, canSetTag]

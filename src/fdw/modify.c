@@ -25,7 +25,14 @@
  * stays, so `UPDATE t SET id = id + 1` works, touches each row once, and a
  * collision fails the statement before any queued move is applied.
  *
- * Writes apply immediately: ROLLBACK does not undo them (yet).
+ * NOT NULL and CHECK constraints, which Postgres does not check for foreign
+ * tables, are checked here on every row written (check_constraints).
+ *
+ * Writes apply immediately: ROLLBACK does not undo them (yet).  Until the
+ * transaction issue, stopgaps keep that from surprising: an UPDATE failing
+ * on a changed row says how many of its rows stay written (and hints a
+ * retry only when none did), TRUNCATE is refused inside transaction blocks,
+ * and handle.c refuses PREPARE TRANSACTION after any write (kvs_note_writes).
  */
 #include "postgres.h"
 
