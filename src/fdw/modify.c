@@ -47,6 +47,7 @@
 #include "miscadmin.h"
 #include "nodes/makefuncs.h"
 #include "optimizer/appendinfo.h"
+#include "optimizer/optimizer.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
@@ -137,7 +138,17 @@ List *
 kvsPlanForeignModify(PlannerInfo *root, ModifyTable *plan,
 					 Index resultRelation, int subplan_index)
 {
-	return NIL;
+	/*
+	 * fdw_private: [may_nest], true if the statement may run a command that
+	 * writes while it runs: a volatile function anywhere in it (only those
+	 * may write), or a sub-plan, whose expressions the preprocessed query no
+	 * longer shows (be safe).  Row triggers are checked at execution.  See
+	 * the stamp taken in kvsBeginForeignModify.
+	 */
+	bool		may_nest = root->glob->subplans != NIL ||
+		contain_volatile_functions((Node *) root->parse);
+
+	return list_make1(makeInteger(may_nest ? 1 : 0));
 }
 
 /*
@@ -208,13 +219,19 @@ kvsBeginForeignModify(ModifyTableState *mtstate, ResultRelInfo *rinfo,
 	}
 
 	/*
-	 * An UPDATE takes its stamp now, before any row trigger or function of
-	 * the statement runs: writes of commands nested in it (a trigger, a
-	 * function in SET) share the stamp, so a row found changed under it was
-	 * changed by this statement's own nested command, not by another
-	 * session (see changed_row_error).
+	 * An UPDATE that may run a nested command (a row trigger, a volatile
+	 * function) takes its stamp now, before any of them runs: their writes
+	 * share the stamp, so a row found changed under it was changed by this
+	 * statement's own nested command, not by another session (see
+	 * changed_row_error).  Others take it at their first write as before
+	 * (taking it is a write section of its own, which invalidates other
+	 * backends' caches).
 	 */
-	if (s->op == CMD_UPDATE)
+	if (s->op == CMD_UPDATE &&
+		((fdw_private != NIL && intVal(linitial(fdw_private)) != 0) ||
+		 (rinfo->ri_TrigDesc &&
+		  (rinfo->ri_TrigDesc->trig_update_before_row ||
+		   rinfo->ri_TrigDesc->trig_update_after_row))))
 		ensure_stamp(s);
 }
 
