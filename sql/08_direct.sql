@@ -53,7 +53,8 @@ EXPLAIN (COSTS OFF) UPDATE dm SET n = n + 1 WHERE n = 12;
 SELECT * FROM dm WHERE id = 11;
 
 -- the ordinary path does not overwrite a row changed after it was read:
--- here a function called while computing the new row changes that row
+-- here a function called while computing the new row changes that row (a
+-- command nested in the statement: 27000, as heap; see 09_statements)
 CREATE FUNCTION dm_meddle(int) RETURNS int VOLATILE LANGUAGE plpgsql AS
 $$ BEGIN UPDATE dm SET v = v || '!' WHERE id = $1; RETURN 0; END $$;
 \set VERBOSITY default

@@ -87,7 +87,10 @@ SELECT sh(format('ln -sfn %s %s/kvs_sec_link.kvs', :'victimfile', :'outside'));
 SET ROLE kvs_sec;
 SELECT sec_error('SELECT * FROM swapped');
 SELECT sec_error('INSERT INTO swapped VALUES (4, ''overwrite'')');
-SELECT sec_error('TRUNCATE swapped');
+-- TRUNCATE refuses to run inside a block (25001): alone it meets the check
+\set VERBOSITY sqlstate
+TRUNCATE swapped;
+\set VERBOSITY default
 SELECT sec_error('SELECT * FROM kvs_fdw_stats(''swapped'')');
 SELECT sec_error('SELECT * FROM kvs_fdw_check(''swapped'')');
 RESET ROLE;

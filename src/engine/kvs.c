@@ -455,6 +455,11 @@ int kvs_get(kvs *db, const void *key, size_t klen, kvs_slice *val)
     WITH_SECTION(db, KVS_READ, lh_get(&db->t, key, klen, val));
 }
 
+int kvs_get_stamped(kvs *db, const void *key, size_t klen, kvs_slice *val, uint64_t *stamp)
+{
+    WITH_SECTION(db, KVS_READ, lh_get_stamped(&db->t, key, klen, val, stamp));
+}
+
 int kvs_put(kvs *db, const void *key, size_t klen, const void *val, size_t vlen, int flags)
 {
     if (klen > KVS_MAX_KEY || vlen > KVS_MAX_VALUE)

@@ -146,6 +146,10 @@ int         kvs_sync(kvs *db);          /* write dirty pages, fsync */
  * by put carry s; a cursor told kvs_cursor_skip_stamp(c, s) skips them. */
 int         kvs_new_stamp(kvs *db, uint64_t *stamp);
 void        kvs_set_stamp(kvs *db, uint64_t stamp);
+/* kvs_get that also gives the stamp the record was last written under (0 if
+ * none), so a host can tell its own statement's changes from other writers'. */
+int         kvs_get_stamped(kvs *db, const void *key, size_t klen, kvs_slice *val,
+                            uint64_t *stamp);
 
 /* ---- cursor ------------------------------------------------------------------
  * Visits every record present for the whole scan exactly once, even when

@@ -145,6 +145,11 @@ static int cycle(lh *t, uint32_t pgno, uint32_t b)
 
 int lh_get(lh *t, const void *key, size_t klen, kvs_slice *val)
 {
+    return lh_get_stamped(t, key, klen, val, NULL);
+}
+
+int lh_get_stamped(lh *t, const void *key, size_t klen, kvs_slice *val, uint64_t *stamp)
+{
     const kvs_hdr *h = &t->pg->h;
     uint32_t tag, b, pgno, fi, n = 0;
     int rc;
@@ -180,6 +185,8 @@ int lh_get(lh *t, const void *key, size_t klen, kvs_slice *val)
                 val->data = r.val;
             }
             val->len = r.vlen;
+            if (stamp)
+                *stamp = r.stamp;
             return KVS_OK;
         }
         pgno = rd32(pg + PG_NEXT);

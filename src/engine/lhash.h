@@ -44,6 +44,8 @@ int  lh_validate_page(const uint8_t *page, uint32_t pgno, void *arg);  /* pool h
 
 uint64_t lh_hash(const lh *t, const void *key, size_t klen);
 int  lh_get(lh *t, const void *key, size_t klen, kvs_slice *val);
+/* lh_get that also gives the record's stamp (0 = written without one) */
+int  lh_get_stamped(lh *t, const void *key, size_t klen, kvs_slice *val, uint64_t *stamp);
 int  lh_put(lh *t, const void *key, size_t klen, const void *val, size_t vlen, int flags);
 int  lh_delete(lh *t, const void *key, size_t klen);
 int  lh_check(lh *t);

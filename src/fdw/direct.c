@@ -14,7 +14,9 @@
  * user-defined stable or any volatile function, which might read another
  * kvs table and wait for its lock while we hold ours).  Not for key changes,
  * RETURNING, triggers or check options (the core planner rules those out or
- * we decline): those take the ordinary path in modify.c.
+ * we decline): those take the ordinary path in modify.c.  NOT NULL and CHECK
+ * constraints are checked on the new row before it is written; a table whose
+ * CHECK constraints break the rules above takes the ordinary path too.
  *
  * fdw_private: [kind, description, needed, operation, target attnos,
  *               number of quals, canSetTag]
@@ -103,6 +105,24 @@ unsafe_walker(Node *node, SafeCtx *ctx)
 	return expression_tree_walker(node, unsafe_walker, (void *) ctx);
 }
 
+/*
+ * CHECK constraints of an UPDATE are evaluated inside the write section
+ * (modify_one): the same rules as for the SET list.  Their Vars have varno 1.
+ */
+static bool
+unsafe_checks(Relation rel)
+{
+	TupleConstr *constr = RelationGetDescr(rel)->constr;
+	SafeCtx		ctx;
+	int			i;
+
+	ctx.relid = 1;
+	for (i = 0; constr != NULL && i < constr->num_check; i++)
+		if (unsafe_walker(stringToNode(constr->check[i].ccbin), &ctx))
+			return true;
+	return false;
+}
+
 /* The ForeignScan of rtindex directly below the ModifyTable, if any. */
 static ForeignScan *
 find_scan(ModifyTable *plan, Index rtindex)
@@ -152,6 +172,11 @@ kvsPlanDirectModify(PlannerInfo *root, ModifyTable *plan,
 	rte = planner_rt_fetch(resultRelation, root);
 	rel = table_open(rte->relid, NoLock);
 	kvs_get_table_options(rel, &opts);
+	if (op == CMD_UPDATE && unsafe_checks(rel))
+	{
+		table_close(rel, NoLock);
+		return false;
+	}
 	table_close(rel, NoLock);
 
 	if (op == CMD_UPDATE)
@@ -309,6 +334,21 @@ modify_one(ForeignScanState *node, KvsDirectState *s, KeyImage *key)
 			s->values[a - 1] = ExecEvalExpr((ExprState *) lfirst(lc), econtext,
 											&s->isnull[a - 1]);
 		}
+		/*
+		 * NOT NULL and CHECK constraints, as modify.c checks them (heap's
+		 * ExecConstraints, heap's errors), on the new row and before the
+		 * put: an error leaves this section with no change to write.  The
+		 * planner took this path only if the CHECK expressions are as
+		 * harmless under the lock as the SET list (unsafe_checks).
+		 */
+		if (td->constr != NULL)
+		{
+			ExecClearTuple(slot);
+			memcpy(slot->tts_values, s->values, sizeof(Datum) * td->natts);
+			memcpy(slot->tts_isnull, s->isnull, sizeof(bool) * td->natts);
+			ExecStoreVirtualTuple(slot);
+			ExecConstraints(node->resultRelInfo, slot, node->ss.ps.state);
+		}
 		initStringInfo(&nv);
 		kvs_encode_value(td, s->t.opts.keyattno, s->t.layout, s->values, s->isnull, &nv);
 		rc = kvs_put(db, key->data, key->len, nv.data, nv.len, 0);
@@ -318,6 +358,8 @@ modify_one(ForeignScanState *node, KvsDirectState *s, KeyImage *key)
 	}
 done:
 	kvs_check_rc(kvs_end(db), db, s->t.path);
+	if (changed)
+		kvs_note_writes(s->t.file, 1);
 	ExecClearTuple(slot);
 	MemoryContextSwitchTo(old);
 	return changed;

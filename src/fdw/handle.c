@@ -110,6 +110,14 @@ typedef struct PendingDrop
 static HTAB *kvs_files = NULL;
 static HTAB *kvs_rels = NULL;
 static List *pending_drops = NIL;	/* in TopTransactionContext */
+
+/*
+ * This top-level transaction wrote a kvs file (rows, or TRUNCATE).  Writes
+ * apply at once, so ROLLBACK PREPARED could not undo them: PREPARE is refused
+ * (as postgres_fdw refuses it).  A write in a rolled-back savepoint counts
+ * too: nothing is undone yet.  A stopgap until the transaction issue.
+ */
+static bool xact_wrote = false;
 static uint64 file_gen_counter = 0;
 
 typedef struct KvsFileExt
@@ -218,6 +226,11 @@ kvs_xact_callback(XactEvent event, void *arg)
 	switch (event)
 	{
 		case XACT_EVENT_PRE_PREPARE:
+			if (xact_wrote)
+				ereport(ERROR,
+						(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+						 errmsg("cannot PREPARE a transaction that has written to kvs_fdw foreign tables"),
+						 errdetail("kvs_fdw applies writes when their statement runs; ROLLBACK PREPARED could not undo them.")));
 			if (pending_drops != NIL)
 				ereport(ERROR,
 						(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
@@ -237,6 +250,7 @@ kvs_xact_callback(XactEvent event, void *arg)
 							 errmsg("could not remove kvs file \"%s\": %m", pd->path)));
 			}
 			pending_drops = NIL;
+			xact_wrote = false;
 			break;
 		case XACT_EVENT_ABORT:
 		case XACT_EVENT_PARALLEL_ABORT:
@@ -244,6 +258,7 @@ kvs_xact_callback(XactEvent event, void *arg)
 			pgstat_report_wait_end();
 			reset_files_after_error(0);
 			pending_drops = NIL;
+			xact_wrote = false;
 			break;
 		default:
 			break;
@@ -1186,6 +1201,7 @@ open_file(KvsTable *t, StringInfo desc, bool *opened)
 		fe->f.ncursors = 0;
 		fe->f.stamp = 0;
 		fe->f.stamp_level = 0;
+		fe->f.stamp_writes = 0;
 		fe->f.stale = false;
 		fe->fillfactor = 0;
 		fe->entry_id = ++entry_id_counter;
@@ -1671,6 +1687,7 @@ kvs_file_set_stamp(KvsFile *f)
 	kvs_set_stamp(f->db, s);
 	f->stamp = s;
 	f->stamp_level = GetCurrentTransactionNestLevel();
+	f->stamp_writes = 0;
 	return true;
 }
 
@@ -1682,6 +1699,19 @@ kvs_file_release_stamp(KvsFile *f)
 		kvs_set_stamp(f->db, 0);
 		f->stamp = 0;
 	}
+}
+
+/*
+ * Every path that writes rows (or truncates) reports here, after the write:
+ * it counts toward the statement stamp in force (see KvsFile.stamp_writes)
+ * and marks the transaction as one that cannot be PREPAREd.
+ */
+void
+kvs_note_writes(KvsFile *f, uint64 nrows)
+{
+	if (f->stamp != 0)
+		f->stamp_writes += nrows;
+	xact_wrote = true;
 }
 
 void

@@ -59,6 +59,8 @@ typedef struct KvsFile
 	int			ncursors;		/* open cursors: never close under them */
 	uint64		stamp;			/* statement stamp in force, 0 = none */
 	int			stamp_level;	/* transaction nest level of its owner */
+	uint64		stamp_writes;	/* rows written under that stamp: by its
+								 * owner and by statements nested in it */
 	bool		stale;			/* reopen at next use (no cursors open) */
 } KvsFile;
 
@@ -118,6 +120,7 @@ extern bool kvs_descriptor_identity(const void *desc, size_t len, Oid *dboid,
 extern bool kvs_descriptor_set_database(void *desc, size_t len, Oid dboid);
 extern bool kvs_file_set_stamp(KvsFile *f);
 extern void kvs_file_release_stamp(KvsFile *f);
+extern void kvs_note_writes(KvsFile *f, uint64 nrows);
 extern void kvs_handles_init(void);
 extern void kvs_forget_dropped(Oid relid);
 /* iterate over open files (functions.c) */

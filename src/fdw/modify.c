@@ -25,12 +25,22 @@
  * stays, so `UPDATE t SET id = id + 1` works, touches each row once, and a
  * collision fails the statement before any queued move is applied.
  *
- * Writes apply immediately: ROLLBACK does not undo them (yet).
+ * NOT NULL and CHECK constraints, which Postgres does not check for foreign
+ * tables, are checked here on every row written (check_constraints).
+ *
+ * Writes apply immediately: ROLLBACK does not undo them (yet).  Until the
+ * transaction issue, stopgaps keep that from surprising: an UPDATE failing
+ * on a changed row says how many of its rows stay written (and hints a
+ * retry only when none did), TRUNCATE is refused inside transaction blocks,
+ * and handle.c refuses PREPARE TRANSACTION after any write (kvs_note_writes).
  */
 #include "postgres.h"
 
+#include <sys/stat.h>
+
 #include "access/htup_details.h"
 #include "access/table.h"
+#include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "commands/explain.h"
 #include "executor/executor.h"
@@ -38,6 +48,7 @@
 #include "nodes/makefuncs.h"
 #include "optimizer/appendinfo.h"
 #include "parser/parsetree.h"
+#include "optimizer/optimizer.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
@@ -72,6 +83,8 @@ typedef struct KvsModifyState
 	bool		onconflict_nothing;
 	bool		has_returning;
 	bool		stamped;		/* owns the file's statement stamp */
+	uint64		nwritten;		/* rows this state has written */
+	EState	   *estate;
 	MemoryContext cxt;			/* lives for the statement */
 	MemoryContext tmpcxt;		/* reset per row */
 	KeyMove    *moves;			/* queued key moves (UPDATE) */
@@ -130,6 +143,16 @@ List *
 kvsPlanForeignModify(PlannerInfo *root, ModifyTable *plan,
 					 Index resultRelation, int subplan_index)
 {
+	/*
+	 * fdw_private: [may_nest], true if the statement may run a command that
+	 * writes while it runs: a volatile function anywhere in it (only those
+	 * may write), or a sub-plan, whose expressions the preprocessed query no
+	 * longer shows (be safe).  Row triggers are checked at execution.  See
+	 * the stamp taken in kvsBeginForeignModify.
+	 */
+	bool		may_nest = root->glob->subplans != NIL ||
+		contain_volatile_functions((Node *) root->parse);
+
 	if (plan->returningLists != NIL)
 	{
 		Relation	rel = table_open(planner_rt_fetch(resultRelation, root)->relid,
@@ -139,7 +162,7 @@ kvsPlanForeignModify(PlannerInfo *root, ModifyTable *plan,
 								  resultRelation, rel);
 		table_close(rel, NoLock);
 	}
-	return NIL;
+	return list_make1(makeInteger(may_nest ? 1 : 0));
 }
 
 /*
@@ -169,6 +192,7 @@ begin_modify(EState *estate, ResultRelInfo *rinfo, CmdType op)
 	s->cxt = cxt;
 	s->tmpcxt = AllocSetContextCreate(cxt, "kvs_fdw row", ALLOCSET_DEFAULT_SIZES);
 	s->op = op;
+	s->estate = estate;
 	kvs_table_init(&s->t, rinfo->ri_RelationDesc);
 	kvs_table_open(&s->t);
 	kvs_table_check_writable(&s->t);
@@ -209,6 +233,22 @@ kvsBeginForeignModify(ModifyTableState *mtstate, ResultRelInfo *rinfo,
 			elog(ERROR, "could not find junk column %s", name);
 		s->wholerow = ExecFindJunkAttributeInTlist(subplan->targetlist, "wholerow");
 	}
+
+	/*
+	 * An UPDATE that may run a nested command (a row trigger, a volatile
+	 * function) takes its stamp now, before any of them runs: their writes
+	 * share the stamp, so a row found changed under it was changed by this
+	 * statement's own nested command, not by another session (see
+	 * changed_row_error).  Others take it at their first write as before
+	 * (taking it is a write section of its own, which invalidates other
+	 * backends' caches).
+	 */
+	if (s->op == CMD_UPDATE &&
+		((fdw_private != NIL && intVal(linitial(fdw_private)) != 0) ||
+		 (rinfo->ri_TrigDesc &&
+		  (rinfo->ri_TrigDesc->trig_update_before_row ||
+		   rinfo->ri_TrigDesc->trig_update_after_row))))
+		ensure_stamp(s);
 }
 
 void
@@ -344,6 +384,54 @@ duplicate_image_error(KvsModifyState *s, const char *k, size_t len)
 	duplicate_error(s, kvs_decode_key(s->t.tupdesc, s->t.opts.keyattno, k, len));
 }
 
+/*
+ * NOT NULL and CHECK constraints: Postgres checks them for heap tables only
+ * (ExecInsert, ExecUpdate and CopyFrom skip ExecConstraints for foreign
+ * tables), so we call the executor's own check, with heap's errors (23502,
+ * 23514, "Failing row contains ..."), on every row INSERT, COPY FROM and
+ * UPDATE write, before the row is encoded or buffered.  direct.c does the
+ * same for UPDATE by key.
+ */
+static void
+check_constraints(ResultRelInfo *rinfo, TupleTableSlot *slot, EState *estate)
+{
+	if (RelationGetDescr(rinfo->ri_RelationDesc)->constr != NULL)
+		ExecConstraints(rinfo, slot, estate);
+}
+
+/* Count rows this state wrote (see kvs_note_writes). */
+static void
+wrote_rows(KvsModifyState *s, uint64 n)
+{
+	s->nwritten += n;
+	kvs_note_writes(s->t.file, n);
+}
+
+/*
+ * Rows of this statement already written to kvs files: by each kvs result
+ * relation of the statement (partitions) and, for those owning their file's
+ * stamp, by the commands nested in it (triggers, functions).  They stay
+ * written when the statement fails: there is no statement rollback yet.
+ */
+static uint64
+statement_rows_written(KvsModifyState *s)
+{
+	uint64		n = s->stamped ? s->t.file->stamp_writes : s->nwritten;
+	ListCell   *lc;
+
+	foreach(lc, s->estate->es_opened_result_relations)
+	{
+		ResultRelInfo *ri = (ResultRelInfo *) lfirst(lc);
+		KvsModifyState *o = (KvsModifyState *) ri->ri_FdwState;
+
+		if (o == NULL || o == s || ri->ri_FdwRoutine == NULL ||
+			ri->ri_FdwRoutine->ExecForeignUpdate != kvsExecForeignUpdate)
+			continue;
+		n += o->stamped ? o->t.file->stamp_writes : o->nwritten;
+	}
+	return n;
+}
+
 /* Encode a slot's row; errors (NULL key, key too long) before any lock. */
 static void
 encode_row(struct KvsModifyState *s, TupleTableSlot *slot, StringInfo k, StringInfo v)
@@ -382,6 +470,7 @@ insert_record(struct KvsModifyState *s, StringInfo k, StringInfo v)
 	}
 	if (rc != KVS_OK)
 		kvs_report_error(rc, db, s->t.path);
+	wrote_rows(s, 1);
 	return true;
 }
 
@@ -396,6 +485,7 @@ kvsExecForeignInsert(EState *estate, ResultRelInfo *rinfo,
 	MemoryContext old;
 	bool		inserted;
 
+	check_constraints(rinfo, slot, estate);
 	if (s->buffer_rows)
 	{
 		MemoryContextReset(s->tmpcxt);
@@ -435,7 +525,10 @@ kvsExecForeignBatchInsert(EState *estate, ResultRelInfo *rinfo,
 	MemoryContextReset(s->tmpcxt);
 	old = MemoryContextSwitchTo(s->tmpcxt);
 	for (i = 0; i < n; i++)
+	{
+		check_constraints(rinfo, slots[i], estate);
 		buffer_row(s, slots[i]);
+	}
 	MemoryContextSwitchTo(old);
 	return slots;
 }
@@ -499,19 +592,73 @@ old_value_image(KvsModifyState *s, TupleTableSlot *planSlot, StringInfo out)
 }
 
 /*
- * There are no row locks: if another session changed the row between our
- * read and our write, writing would silently lose its change.  Fail the
- * statement instead, as REPEATABLE READ does (the client may retry).
+ * The detail of an error that stops a statement that may have written rows:
+ * say how many stay written, since retrying would apply them again.  NULL
+ * when none was written.  A stopgap until statements are atomic.
+ */
+static char *
+rows_written_detail(KvsModifyState *s)
+{
+	uint64		n = statement_rows_written(s);
+
+	if (n == 0)
+		return NULL;
+	return psprintf(n == 1 ?
+					UINT64_FORMAT " row written by this statement or the commands it ran stays written (there is no statement rollback yet): retrying the statement would change it again." :
+					UINT64_FORMAT " rows written by this statement or the commands it ran stay written (there is no statement rollback yet): retrying the statement would change them again.",
+					n);
+}
+
+/*
+ * The row no longer holds the value this UPDATE read; stamp is the stamp its
+ * current record was written under.  Raised after the caller ended its
+ * section.
+ *
+ * Written under this statement's stamp (which it took before any nested
+ * command could run, and which only this backend uses): the row was changed
+ * by this statement itself.  If commands nested in the statement (a BEFORE
+ * trigger, a volatile function) wrote under the stamp, it is theirs: heap
+ * raises 27000 here (ExecUpdate's TM_SelfModified with a later command id,
+ * or GetTupleForTrigger's), and so do we.  Otherwise it is the statement's
+ * own earlier write of the same row (a join matching the row twice): heap
+ * skips the second update silently, and so do we when allow_self (returns).
+ * (When both happen in one statement we cannot tell them apart and raise
+ * 27000.)  Rows nested commands changed before the statement's scan reached
+ * them carry the stamp too, so the scan skips them: that row keeps the
+ * nested command's change, where heap would also raise 27000.
+ *
+ * Any other stamp: another session changed the row.  There are no row
+ * locks, and overwriting would silently lose its change: fail with 40001 as
+ * REPEATABLE READ does, hinting a retry only if the statement wrote nothing.
  */
 static void
-concurrent_update_error(KvsModifyState *s)
+changed_row_error(KvsModifyState *s, uint64 stamp, bool allow_self)
 {
+	KvsFile    *f = s->t.file;
+	char	   *written = rows_written_detail(s);
+
+	if (stamp != 0 && stamp == f->stamp)
+	{
+		if (allow_self && s->stamped && f->stamp_writes == s->nwritten)
+			return;
+		ereport(ERROR,
+				(errcode(ERRCODE_TRIGGERED_DATA_CHANGE_VIOLATION),
+				 errmsg("tuple to be updated was already modified by an operation triggered by the current command"),
+				 written ? errdetail_internal("%s", written) : 0,
+				 errhint("Consider using an AFTER trigger instead of a BEFORE trigger to propagate changes to other rows.")));
+	}
+	if (written == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+				 errmsg("could not serialize access due to concurrent update"),
+				 errdetail("A row of foreign table \"%s\" changed after this statement read it.",
+						   s->t.relname),
+				 errhint("Retry the statement.")));
 	ereport(ERROR,
 			(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
 			 errmsg("could not serialize access due to concurrent update"),
-			 errdetail("A row of foreign table \"%s\" changed after this statement read it.",
-					   s->t.relname),
-			 errhint("Retry the statement.")));
+			 errdetail("A row of foreign table \"%s\" changed after this statement read it. %s",
+					   s->t.relname, written)));
 }
 
 TupleTableSlot *
@@ -527,8 +674,10 @@ kvsExecForeignUpdate(EState *estate, ResultRelInfo *rinfo,
 	bool		have_ov;
 	MemoryContext old;
 	kvs_slice	cur;
+	uint64		stamp = 0;
 	int			rc;
 
+	check_constraints(rinfo, slot, estate);
 	MemoryContextReset(s->tmpcxt);
 	old = MemoryContextSwitchTo(s->tmpcxt);
 	initStringInfo(&ok);
@@ -543,7 +692,7 @@ kvsExecForeignUpdate(EState *estate, ResultRelInfo *rinfo,
 	{
 		/* same key: replace the value if the row is still there */
 		kvs_check_rc(kvs_begin(db, KVS_WRITE), db, s->t.path);
-		rc = kvs_get(db, k.data, k.len, &cur);
+		rc = kvs_get_stamped(db, k.data, k.len, &cur, &stamp);
 		if (rc == KVS_NOTFOUND)
 		{
 			kvs_check_rc(kvs_end(db), db, s->t.path);
@@ -556,13 +705,16 @@ kvsExecForeignUpdate(EState *estate, ResultRelInfo *rinfo,
 									   ov.data, ov.len))
 		{
 			(void) kvs_end(db);
-			concurrent_update_error(s);
+			changed_row_error(s, stamp, true);
+			MemoryContextSwitchTo(old);
+			return NULL;		/* our own earlier write of this row */
 		}
 		ensure_stamp(s);
 		rc = kvs_put(db, k.data, k.len, v.data, v.len, 0);
 		if (rc != KVS_OK)
 			kvs_report_error(rc, db, s->t.path);
 		kvs_check_rc(kvs_end(db), db, s->t.path);
+		wrote_rows(s, 1);
 	}
 	else
 	{
@@ -661,19 +813,20 @@ apply_moves(KvsModifyState *s)
 	{
 		kvs_slice	v;
 		OldKey		probe;
+		uint64		stamp = 0;
 
 		CHECK_FOR_INTERRUPTS();
 		/* the row must still be as the statement read it (or gone) */
 		if (s->moves[i].oldval != NULL)
 		{
-			rc = kvs_get(db, s->moves[i].oldk, s->moves[i].oldlen, &v);
+			rc = kvs_get_stamped(db, s->moves[i].oldk, s->moves[i].oldlen, &v, &stamp);
 			if (rc == KVS_OK &&
 				!kvs_same_value(&s->t, s->moves[i].oldk, s->moves[i].oldlen,
 								v.data, v.len,
 								s->moves[i].oldval, s->moves[i].oldvallen))
 			{
 				(void) kvs_end(db);
-				concurrent_update_error(s);
+				changed_row_error(s, stamp, false);
 			}
 			if (rc != KVS_OK && rc != KVS_NOTFOUND)
 				kvs_report_error(rc, db, s->t.path);
@@ -715,6 +868,9 @@ apply_moves(KvsModifyState *s)
 			kvs_report_error(rc, db, s->t.path);
 	}
 	kvs_check_rc(kvs_end(db), db, s->t.path);
+	for (i = 0; i < s->nmoves; i++)
+		if (present[i])
+			wrote_rows(s, 1);
 	s->nmoves = 0;
 }
 
@@ -758,6 +914,7 @@ kvsExecForeignDelete(EState *estate, ResultRelInfo *rinfo,
 	if (rc != KVS_OK)
 		kvs_report_error(rc, db, s->t.path);
 	kvs_check_rc(kvs_end(db), db, s->t.path);
+	wrote_rows(s, 1);
 	if (s->has_returning && val != NULL)
 	{
 		ExecClearTuple(slot);
@@ -820,27 +977,136 @@ kvsExplainForeignModify(ModifyTableState *mtstate, ResultRelInfo *rinfo,
 		kvs_explain_layout(rinfo->ri_RelationDesc, es);
 }
 
+/*
+ * Inside an explicit transaction block (BEGIN, or a savepoint: also the
+ * subtransaction of a PL/pgSQL block with an EXCEPTION clause), not merely in
+ * the implicit block of a multi-statement query string.  xact.c exports no
+ * test for that: IsTransactionBlock() and TransactionBlockStatusCode() say
+ * yes (and 'T') for both.  But EndImplicitTransactionBlock() turns only an
+ * implicit block back into a single-statement transaction, and
+ * BeginImplicitTransactionBlock() turns only that back into an implicit
+ * block; so ending it and asking again tells them apart, and beginning it
+ * again restores the state exactly (nothing runs in between).
+ */
+static bool
+in_explicit_transaction_block(void)
+{
+	bool		explicit;
+
+	if (!IsTransactionBlock())
+		return false;
+	EndImplicitTransactionBlock();
+	explicit = IsTransactionBlock();
+	if (!explicit)
+		BeginImplicitTransactionBlock();
+	return explicit;
+}
+
+/*
+ * TRUNCATE cannot be rolled back yet (writes apply at once), so it is
+ * refused inside an explicit transaction block or savepoint, where the user
+ * may expect ROLLBACK to bring the rows back.  Alone, or with other
+ * statements in one query string (an implicit block), it runs: a later error
+ * in that string does not undo it either, but nobody asked for a ROLLBACK.
+ * A stopgap until the transaction issue.
+ */
+static void
+truncate_refuse_in_block(Relation rel)
+{
+	if (in_explicit_transaction_block())
+		ereport(ERROR,
+				(errcode(ERRCODE_ACTIVE_SQL_TRANSACTION),
+				 errmsg("TRUNCATE of kvs_fdw foreign table \"%s\" cannot run inside a transaction block",
+						RelationGetRelationName(rel)),
+				 errdetail("kvs_fdw applies a TRUNCATE at once: ROLLBACK would not bring the rows back."),
+				 errhint("Run the TRUNCATE outside BEGIN ... COMMIT, as a statement of its own.")));
+}
+
+/*
+ * TRUNCATE of a damaged file: the same answer in every session.  TRUNCATE
+ * throws every page away, so damaged bucket, overflow or value pages do not
+ * stop it (that is how a table is reset after its surviving rows were copied
+ * out).  But a file whose header or size is bad is refused, whether or not
+ * this backend already has it open: we could not even be sure it is a kvs
+ * file (an explicit filename may point at anything), and emptying it would
+ * destroy what kvs_fdw_salvage() could still read.  A backend with the file
+ * open would not notice (its handle read the header before the damage), so
+ * the check is a fresh read-only open, as a new session does.
+ */
+static void
+truncate_check_file(KvsTable *t)
+{
+	kvs_options o;
+	kvs		   *db = NULL;
+	struct stat sb;
+	const char *msg;
+	unsigned int page = 0;
+	int			n = 0;
+	int			rc;
+
+	if (stat(t->path, &sb) != 0)
+		return;					/* no file yet: nothing to check */
+	kvs_options_init(&o);
+	o.flags = KVS_RDONLY;
+	o.cache_pages = 8;
+	o.interrupted = kvs_interrupted;
+	rc = kvs_open(t->path, &o, &db);
+	if (rc == KVS_OK)
+	{
+		(void) kvs_close(db);	/* read-only: nothing to lose */
+		return;
+	}
+	if (rc != KVS_ECORRUPT && rc != KVS_ETRUNCATED && rc != KVS_ENOTKVS &&
+		rc != KVS_EVERSION)
+		kvs_report_error(rc, NULL, t->path);
+	msg = kvs_open_errmsg();
+	if (strncmp(msg, t->path, strlen(t->path)) == 0 && msg[strlen(t->path)] == ':')
+		msg += strlen(t->path) + 1;
+	while (*msg == ' ')
+		msg++;
+	if (sscanf(msg, "page %u: %n", &page, &n) == 1 && n > 0)
+		msg += n;
+	ereport(ERROR,
+			(errcode(ERRCODE_DATA_CORRUPTED),
+			 (rc == KVS_ECORRUPT || rc == KVS_ETRUNCATED) ?
+			 errmsg("cannot truncate foreign table \"%s\": kvs file \"%s\" is damaged at page %u",
+					t->relname, t->path, page) :
+			 errmsg("cannot truncate foreign table \"%s\": \"%s\" is not a kvs file of this version",
+					t->relname, t->path),
+			 errdetail_internal("%s", msg),
+			 errhint("TRUNCATE empties a kvs file only if its header is intact. Copy what survives out with kvs_fdw_salvage(), then drop the foreign table or replace its file.")));
+}
+
 void
 kvsExecForeignTruncate(List *rels, DropBehavior behavior, bool restart_seqs)
 {
 	ListCell   *lc;
 
+	/* refuse before emptying any of the tables */
+	foreach(lc, rels)
+	{
+		Relation	rel = (Relation) lfirst(lc);
+		KvsTable	t;
+
+		truncate_refuse_in_block(rel);
+		kvs_table_init(&t, rel);
+		truncate_check_file(&t);
+	}
 	foreach(lc, rels)
 	{
 		Relation	rel = (Relation) lfirst(lc);
 		KvsTable	t;
 		kvs		   *db;
+		int			rc;
 
 		kvs_table_init(&t, rel);
 		kvs_table_open(&t);
 		db = t.file->db;
 		kvs_check_rc(kvs_begin(db, KVS_WRITE), db, t.path);
-		{
-			int			rc = kvs_truncate(db);
-
-			if (rc != KVS_OK)
-				kvs_report_error(rc, db, t.path);
-		}
+		rc = kvs_truncate(db);
+		if (rc != KVS_OK)
+			kvs_report_error(rc, db, t.path);
 		kvs_check_rc(kvs_end(db), db, t.path);
+		kvs_note_writes(t.file, 0);
 	}
 }

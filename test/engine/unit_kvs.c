@@ -168,6 +168,30 @@ int main(void)
     kvs_cursor_close(c);
     tap_ok(bad == 0, "cursor skips its stamp");
     TAP_RC(kvs_get(db, "stamped", 7, &v), KVS_OK);
+    {
+        uint64_t got = 1;
+        TAP_RC(kvs_get_stamped(db, "stamped", 7, &v, &got), KVS_OK);
+        tap_ok(got == s2 && v.len == 1 && memcmp(v.data, "v", 1) == 0,
+               "get_stamped gives the record's stamp and value");
+        TAP_RC(kvs_put(db, "stamped", 7, "w", 1, 0), KVS_OK);
+        TAP_RC(kvs_get_stamped(db, "stamped", 7, &v, &got), KVS_OK);
+        tap_ok(got == 0 && v.len == 1, "a rewrite without a stamp in force clears it");
+        TAP_RC(kvs_get_stamped(db, "absent!", 7, &v, &got), KVS_NOTFOUND);
+        /* a value too large for the page lives in a value chain */
+        {
+            size_t big = 3 * KVS_PAGE_SIZE;
+            char *bv = malloc(big);
+            memset(bv, 'x', big);
+            kvs_set_stamp(db, s1);
+            TAP_RC(kvs_put(db, "stamped-big", 11, bv, big, 0), KVS_OK);
+            kvs_set_stamp(db, 0);
+            TAP_RC(kvs_get_stamped(db, "stamped-big", 11, &v, &got), KVS_OK);
+            tap_ok(got == s1 && v.len == big && memcmp(v.data, bv, big) == 0,
+                   "get_stamped of an external value");
+            TAP_RC(kvs_delete(db, "stamped-big", 11), KVS_OK);
+            free(bv);
+        }
+    }
 
     /* descriptor */
     TAP_RC(kvs_set_descriptor(db, "layout-1", 8), KVS_OK);

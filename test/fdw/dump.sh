@@ -1,0 +1,151 @@
+#!/bin/bash
+# test/fdw/dump.sh - pg_dump and restore of kvs_fdw tables on a throwaway
+# cluster (TAP output).
+#
+# pg_dump dumps a foreign table's rows only with --include-foreign-data=SERVER
+# (it reads them with COPY (SELECT ...) TO and restores them with COPY FROM,
+# which kvs_fdw supports).  This script loads several kvs tables of several
+# column and key types (NULLs, a large value, an empty table), dumps the
+# database in plain and custom format, restores each into a new database, and
+# checks that every table holds exactly the rows of the original and that the
+# restored files are clean.  Without the option only the definitions come
+# back (the tables are empty).
+#
+# Assumes the extension is built and installed (test/run does that first).
+# Environment:
+#   KVS_DUMP_PORT   port of the throwaway cluster (default 55435)
+#   KVS_KEEP=1      keep the temp dir (server log, dumps) at exit
+set -u
+
+ROOT=$(cd "$(dirname "$(readlink -f "$0")")/../.." && pwd)
+. "$ROOT/test/lib/pgcluster.sh"
+
+PORT=${KVS_DUMP_PORT:-55435}
+WORK=$(mktemp -d /tmp/kvs_dump.XXXXXX)
+chmod 755 "$WORK"
+
+# ---- TAP ---------------------------------------------------------------------
+T=0
+FAILED=0
+ok()   { T=$((T + 1)); echo "ok $T - $1"; }
+nok()  { T=$((T + 1)); FAILED=$((FAILED + 1)); echo "not ok $T - $1"; }
+diag() { sed 's/^/#   /'; }
+is() {
+    if [ "$1" = "$2" ]; then ok "$3"; else
+        nok "$3"; printf 'got:      %s\nexpected: %s\n' "$1" "$2" | diag
+    fi
+}
+bail() { echo "Bail out! $1"; exit 1; }
+
+cleanup() {
+    pgc_stop
+    if [ "${KVS_KEEP:-0}" = 1 ]; then echo "# kept $WORK"; else rm -rf "$WORK"; fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+q() { pgc_psql -At -d "$1" -c "$2"; }
+
+echo "# kvs_fdw dump test: port $PORT, work dir $WORK"
+pgc_start "$WORK" "$PORT" || bail "cannot start a cluster on port $PORT"
+trap cleanup EXIT      # pgc_start replaced our trap with its own
+
+# ---- the original database ------------------------------------------------------
+pgc_psql -c "CREATE DATABASE src" >/dev/null || bail "cannot create database src"
+if out=$(pgc_psql -d src 2>&1 <<'SQL'
+CREATE EXTENSION kvs_fdw;
+CREATE SERVER kvs FOREIGN DATA WRAPPER kvs_fdw;
+CREATE TYPE mood AS ENUM ('sad', 'ok', 'happy');
+CREATE FOREIGN TABLE ints (id bigint, n integer, r real, d double precision, b boolean) SERVER kvs;
+INSERT INTO ints SELECT g, CASE WHEN g % 7 = 0 THEN NULL ELSE g * 3 END, g / 3.0, g / 7.0, g % 2 = 0
+  FROM generate_series(1, 5000) g;
+CREATE FOREIGN TABLE texts (name text OPTIONS (key 'true'), body text, raw bytea, big text) SERVER kvs;
+INSERT INTO texts SELECT 'name-' || g, CASE WHEN g % 10 = 0 THEN NULL ELSE repeat(md5(g::text), g % 5) END,
+                         decode(md5(g::text), 'hex'), NULL
+  FROM generate_series(1, 3000) g;
+INSERT INTO texts VALUES ('', 'empty key', '\x00ff', NULL),
+                         ('large', 'a large value', NULL, repeat('0123456789', 50000)),
+                         (E'tab\there', E'line\nbreak and \\ backslash', '\x', NULL);
+CREATE FOREIGN TABLE misc (id uuid, doc jsonb, amount numeric(12, 2), day date, at timestamptz,
+                           tags text[], m mood) SERVER kvs;
+INSERT INTO misc SELECT md5(g::text)::uuid, jsonb_build_object('g', g, 'sq', g * g),
+                        g * 1.25, date '2020-01-01' + g, timestamptz '2020-01-01 00:00+00' + g * interval '1 hour',
+                        ARRAY['t' || g, NULL, 'x'], (ARRAY['sad', 'ok', 'happy'])[g % 3 + 1]::mood
+  FROM generate_series(1, 2000) g;
+CREATE FOREIGN TABLE empty (id int, v text) SERVER kvs;
+CREATE TABLE plain (id int PRIMARY KEY, v text);
+INSERT INTO plain SELECT g, 'p' || g FROM generate_series(1, 100) g;
+SQL
+); then ok "load four kvs tables and a heap table in database src"; else
+    nok "load four kvs tables and a heap table in database src"; echo "$out" | diag
+fi
+
+# fp DB TABLE: row count and an md5 over every row's text form, in a fixed order
+fp() { q "$1" "SELECT count(*) || ' ' || coalesce(md5(string_agg(t::text, '|' ORDER BY t::text)), '-') FROM $2 t"; }
+TABLES="ints texts misc empty plain"
+declare -A WANT
+for t in $TABLES; do WANT[$t]=$(fp src "$t"); done
+is "${WANT[ints]%% *} ${WANT[texts]%% *} ${WANT[misc]%% *} ${WANT[empty]%% *}" "5000 3003 2000 0" \
+    "src: the kvs tables hold the rows loaded"
+
+# check_restored DB HOW: every table equals the original, files clean
+check_restored() {
+    local db=$1 how=$2 t bad=""
+    for t in $TABLES; do
+        [ "$(fp "$db" "$t" 2>&1)" = "${WANT[$t]}" ] || bad="$bad $t"
+    done
+    is "${bad:-none}" "none" "$how: every table has exactly the original rows (tables differing:${bad:- none})"
+    is "$(q "$db" "SELECT count(*) FROM kvs_fdw_check('ints') a, kvs_fdw_check('texts') b, kvs_fdw_check('misc') c" 2>&1)" \
+        "0" "$how: kvs_fdw_check is clean on the restored files"
+    is "$(q "$db" "SELECT length(big) FROM texts WHERE name = 'large'")" "500000" \
+        "$how: the 500 kB value came back"
+    is "$(q "$db" "SELECT string_agg(m::text, ',' ORDER BY day) FROM misc WHERE day < '2020-01-05'")" \
+        "ok,happy,sad" "$how: enum values came back (as the restored type's values)"
+    # the restored tables are ordinary kvs tables: key lookups and writes work
+    is "$(q "$db" "UPDATE ints SET n = -1 WHERE id = 42; SELECT n FROM ints WHERE id = 42")" "-1" \
+        "$how: the restored table takes writes"
+}
+
+# ---- plain-format dump, restored with psql ---------------------------------------
+DUMP=$WORK/src.sql
+if out=$("$PG_BINDIR/pg_dump" --include-foreign-data=kvs -d src -f "$DUMP" 2>&1); then
+    ok "pg_dump --include-foreign-data=kvs (plain)"
+else
+    nok "pg_dump --include-foreign-data=kvs (plain)"; echo "$out" | diag
+fi
+is "$(grep -c '^COPY public\.\(ints\|texts\|misc\|empty\) ' "$DUMP")" "4" \
+    "the plain dump has a COPY of every kvs table"
+pgc_psql -c "CREATE DATABASE r_plain" >/dev/null
+if out=$(pgc_psql -d r_plain -v ON_ERROR_STOP=1 -f "$DUMP" 2>&1 >/dev/null); then
+    ok "the plain dump restores into a new database without error"
+else
+    nok "the plain dump restores into a new database without error"; echo "$out" | head -5 | diag
+fi
+check_restored r_plain "plain restore"
+
+# ---- custom-format dump, restored with pg_restore ----------------------------------
+"$PG_BINDIR/pg_dump" --include-foreign-data=kvs -Fc -d src -f "$WORK/src.dump" 2>&1 | diag
+pgc_psql -c "CREATE DATABASE r_custom" >/dev/null
+if out=$("$PG_BINDIR/pg_restore" --exit-on-error -d r_custom "$WORK/src.dump" 2>&1); then
+    ok "pg_restore of the custom-format dump into a new database"
+else
+    nok "pg_restore of the custom-format dump into a new database"; echo "$out" | head -5 | diag
+fi
+check_restored r_custom "custom restore"
+
+# ---- without --include-foreign-data: definitions only ------------------------------
+"$PG_BINDIR/pg_dump" -d src -f "$WORK/nodata.sql" 2>&1 | diag
+pgc_psql -c "CREATE DATABASE r_nodata" >/dev/null
+pgc_psql -d r_nodata -v ON_ERROR_STOP=1 -f "$WORK/nodata.sql" >/dev/null 2>&1 ||
+    nok "restore of the dump without foreign data"
+is "$(q r_nodata "SELECT (SELECT count(*) FROM ints) + (SELECT count(*) FROM texts) + (SELECT count(*) FROM misc)")" "0" \
+    "without --include-foreign-data the kvs tables come back empty"
+is "$(q r_nodata "SELECT count(*) FROM plain")" "100" "... while heap tables keep their rows"
+
+# the original is untouched by all this
+for t in $TABLES; do [ "$(fp src "$t")" = "${WANT[$t]}" ] || nok "src.$t changed"; done
+ok "the original tables are unchanged"
+
+echo "1..$T"
+[ "$FAILED" = 0 ] || { echo "# $FAILED of $T failed"; exit 1; }
+exit 0
