@@ -22,7 +22,8 @@ ENGINE_OBJS = \
 	src/engine/page.o \
 	src/engine/vchain.o \
 	src/engine/lhash.o \
-	src/engine/kvs.o
+	src/engine/kvs.o \
+	src/engine/compact.o
 
 FDW_OBJS = \
 	src/fdw/kvs_fdw.o \

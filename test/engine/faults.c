@@ -133,9 +133,12 @@ static int f_link(const char *a, const char *b)
     return kvs_os_posix()->link(a, b);
 }
 static int f_unlink(const char *p) { return kvs_os_posix()->unlink(p); }
+static int f_fstat(int fd, struct stat *st) { return kvs_os_posix()->fstat(fd, st); }
+static int f_stat(const char *p, struct stat *st) { return kvs_os_posix()->stat(p, st); }
+static int f_rename(const char *a, const char *b) { return kvs_os_posix()->rename(a, b); }
 
 static const kvs_os fault_os = { f_open, f_close, f_pread, f_pwrite, f_fsync, f_ftruncate,
-                                 f_filesize, f_flock, f_link, f_unlink };
+                                 f_filesize, f_flock, f_link, f_unlink, f_fstat, f_stat, f_rename };
 
 static void arm(int k, long at, int st)
 {
