@@ -85,3 +85,11 @@ CREATE EVENT TRIGGER kvs_fdw_sql_drop ON sql_drop
 -- must go whatever the role (event triggers default to ENABLE ORIGIN)
 ALTER EVENT TRIGGER kvs_fdw_sql_drop ENABLE ALWAYS;
 
+
+-- kvs_fdw_compact (issue 8, item 14): rewrite a table's file into a new one
+-- sized for its records and swap it in atomically; the table's owner only
+CREATE FUNCTION kvs_fdw_compact(rel regclass,
+    OUT records bigint, OUT bytes_before bigint, OUT bytes_after bigint)
+RETURNS record
+AS 'MODULE_PATHNAME'
+LANGUAGE C STRICT;

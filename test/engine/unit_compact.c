@@ -43,7 +43,7 @@ static char path[600], tmpl[600];
 static int quick;
 
 /* ---- the data ------------------------------------------------------------ */
-#define NREC 12000
+static int NREC = 12000;         /* 3000 with -q */
 static unsigned char vbuf[70000];
 
 static size_t key_of(int i, char *k) { return (size_t)sprintf(k, "key-%06d", i); }
@@ -357,7 +357,7 @@ static void test_second_handle(void)
     kvs_slice ck, cv;
     char why[200] = "", k[32];
     int i, n = 0, dup = 0, rc;
-    static unsigned char seen[NREC];
+    static unsigned char seen[12000];
 
     tap_ok(fill(path, NREC), "refilled");
     TAP_RC(open_plain(path, &a), KVS_OK);
@@ -700,6 +700,8 @@ static void test_refusals(void)
 int main(int argc, char **argv)
 {
     quick = (argc > 1 && strcmp(argv[1], "-q") == 0) || getenv("KVS_TEST_QUICK") != NULL;
+    if (quick)
+        NREC = 3000;
     if (!mkdtemp(dir))
         return 2;
     snprintf(path, sizeof path, "%s/t.kvs", dir);
