@@ -25,6 +25,7 @@
  */
 #include "kvs.h"
 #include "tap.h"
+#include "files.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -85,38 +86,6 @@ static off_t file_size(const char *p)
 {
     struct stat st;
     return stat(p, &st) == 0 ? st.st_size : -1;
-}
-
-static uint64_t hash_file(const char *p)
-{
-    static unsigned char buf[65536];
-    XXH3_state_t *st = XXH3_createState();
-    ssize_t r;
-    uint64_t h;
-    int fd = open(p, O_RDONLY);
-    XXH3_64bits_reset(st);
-    if (fd >= 0) {
-        while ((r = read(fd, buf, sizeof buf)) > 0)
-            XXH3_64bits_update(st, buf, (size_t)r);
-        close(fd);
-    }
-    h = XXH3_64bits_digest(st);
-    XXH3_freeState(st);
-    return fd < 0 ? 0 : h;
-}
-
-static int copy_file(const char *from, const char *to)
-{
-    char buf[65536];
-    ssize_t r;
-    int a = open(from, O_RDONLY), b = open(to, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    if (a < 0 || b < 0)
-        return -1;
-    while ((r = read(a, buf, sizeof buf)) > 0)
-        if (write(b, buf, (size_t)r) != r)
-            return -1;
-    close(a);
-    return close(b);
 }
 
 /* Files in the directory other than the named ones (leftovers). */
@@ -557,12 +526,12 @@ static int fault_case(int kind, long n, int *fired_out, char *why, size_t whylen
     kvs_options o;
     kvs *db;
     kvs_slice v;
-    uint64_t h0 = hash_file(tmpl);
+    uint64_t h0 = hashfile(tmpl);
     int rc, ok = 1;
 
     fos.open = x_open; fos.pread = x_pread; fos.pwrite = x_pwrite; fos.fsync = x_fsync;
     fos.flock = x_flock; fos.fstat = x_fstat; fos.stat = x_stat; fos.rename = x_rename;
-    copy_file(tmpl, path);
+    copyfile(tmpl, path);
     kvs_options_init(&o);
     o.os = &fos;
     o.cache_pages = 16;
@@ -582,7 +551,7 @@ static int fault_case(int kind, long n, int *fired_out, char *why, size_t whylen
         ok = 0;
     } else if (!renamed) {
         /* before the rename: the old file untouched, no leftover */
-        if (hash_file(path) != h0) { snprintf(why, whylen, "%s, and the old file changed", kvs_strerror(rc)); ok = 0; }
+        if (hashfile(path) != h0) { snprintf(why, whylen, "%s, and the old file changed", kvs_strerror(rc)); ok = 0; }
         else if (strays()) { snprintf(why, whylen, "%s, and a temporary file is left", kvs_strerror(rc)); ok = 0; }
     } else if (rc != KVS_EIO || file_size(path) >= file_size(tmpl)) {
         snprintf(why, whylen, "after the rename: %s, size %lld", kvs_strerror(rc), (long long)file_size(path));
@@ -627,7 +596,7 @@ static void test_faults(void)
              counts[F_RENAME], counts[F_FLOCK], counts[F_FSTAT]);
     for (k = 0; k < F_NKINDS; k++) {
         long total = k == F_PWRITE_ENOSPC ? counts[F_PWRITE_EIO] : counts[k], n, step, runs = 0, bad = 0, nfired = 0;
-        char first[300] = "";
+        char first[400] = "";
         step = quick && total > 12 ? total / 12 : 1;
         for (n = 1; n <= total; n += step) {
             int f = 0;
@@ -635,7 +604,7 @@ static void test_faults(void)
             runs++;
             if (!fault_case(k, n, &f, why, sizeof why)) {
                 if (!bad++)
-                    snprintf(first, sizeof first, " (first: call %ld: %s)", n, why);
+                    snprintf(first, sizeof first, " (first: call %ld: %.300s)", n, why);
             }
             nfired += f;
         }
@@ -676,10 +645,10 @@ static void test_refusals(void)
     /* hard links */
     snprintf(link2, sizeof link2, "%s.link", path);
     tap_ok(link(path, link2) == 0, "a second hard link");
-    h = hash_file(path);
+    h = hashfile(path);
     TAP_RC(open_plain(path, &db), KVS_OK);
     TAP_RC(kvs_compact(db, NULL), KVS_EINVAL);
-    tap_ok(hash_file(path) == h && strays() == 0, "refused: %s; file untouched", kvs_errmsg(db));
+    tap_ok(hashfile(path) == h && strays() == 0, "refused: %s; file untouched", kvs_errmsg(db));
     TAP_RC(kvs_close(db), KVS_OK);
     unlink(link2);
     /* a damaged file is not copied */
@@ -691,9 +660,9 @@ static void test_refusals(void)
         tap_ok(fd >= 0 && pwrite(fd, "XXXXXXXX", 8, (off_t)(st.pages - 1) * KVS_PAGE_SIZE + 2000) == 8 &&
                close(fd) == 0, "damaged the last page");
     }
-    h = hash_file(path);
+    h = hashfile(path);
     TAP_RC(kvs_compact(db, NULL), KVS_ECORRUPT);
-    tap_ok(hash_file(path) == h && strays() == 0, "refused: %s; file untouched", kvs_errmsg(db));
+    tap_ok(hashfile(path) == h && strays() == 0, "refused: %s; file untouched", kvs_errmsg(db));
     TAP_RC(kvs_close(db), KVS_OK);
 }
 
