@@ -72,6 +72,7 @@ static int presize(lh *t, uint64_t nb)
 
 typedef struct copier {
     lh      *src, *dst;
+    const compact_hook *hook;
     uint8_t *vbuf;            /* an external value being copied (grow-only) */
     size_t   vcap;
 } copier;
@@ -117,6 +118,8 @@ static int copy_all(copier *cp)
     int rc;
     while (rev < TWO32) {
         uint32_t b = lh_bucket_at(h, (uint32_t)rev, &end), pgno, hops = 0;
+        if (cp->hook->interrupted && cp->hook->interrupted(cp->hook->arg))
+            return kvs_seterr(cp->src->err, KVS_EINTR, 0, "compaction interrupted");
         rc = dir_lookup(cp->src->pool, b, &pgno);
         if (rc)
             return rc;
@@ -148,7 +151,7 @@ static int copy_all(copier *cp)
 
 /* Writes the compacted copy of src into fd (an empty file) and fsyncs it;
  * *npages gets its page count. */
-static int build(lh *src, int fd, uint32_t *npages)
+static int build(lh *src, int fd, const compact_hook *hook, uint32_t *npages)
 {
     const kvs_hdr *sh = &src->pg->h;
     kvs_err *err = src->err;
@@ -177,6 +180,7 @@ static int build(lh *src, int fd, uint32_t *npages)
     memset(&cp, 0, sizeof cp);
     cp.src = src;
     cp.dst = &nt;
+    cp.hook = hook;
 
     rc = pager_write(&npg, 1, dirp);
     if (!rc)
@@ -238,7 +242,8 @@ static int sync_dir(const kvs_os *os, const char *path, kvs_err *err)
     return rc;
 }
 
-int compact_file(lh *src, const char *path, int *newfd, kvs_compact_info *info)
+int compact_file(lh *src, const char *path, const compact_hook *hook, int *newfd,
+                 kvs_compact_info *info)
 {
     const kvs_os *os = src->pg->os;
     kvs_err *err = src->err;
@@ -283,7 +288,7 @@ int compact_file(lh *src, const char *path, int *newfd, kvs_compact_info *info)
     if (os->flock(fd, LOCK_EX | LOCK_NB) != 0)
         rc = kvs_seterrno(err, errno, 0, "cannot lock the compacted file");
     else
-        rc = build(src, fd, &npages);
+        rc = build(src, fd, hook, &npages);
     if (!rc && os->rename(tmp, path) != 0)
         rc = kvs_seterrno(err, errno, 0, "cannot rename the compacted file into place");
     if (rc) {

@@ -575,6 +575,7 @@ int kvs_sync(kvs *db)
 
 int kvs_compact(kvs *db, kvs_compact_info *info)
 {
+    compact_hook hook;
     int rc, rc2, newfd = -1;
     if (db->section >= 0)
         return kvs_seterr(&db->err, KVS_EINVAL, 0, "kvs_compact runs outside a section");
@@ -585,7 +586,9 @@ int kvs_compact(kvs *db, kvs_compact_info *info)
     rc = kvs_begin(db, KVS_WRITE);
     if (rc)
         return rc;
-    rc = compact_file(&db->t, db->pg.path, &newfd, info);
+    hook.interrupted = db->interrupted;
+    hook.arg = db->interrupt_arg;
+    rc = compact_file(&db->t, db->pg.path, &hook, &newfd, info);
     if (rc == KVS_ECORRUPT || rc == KVS_ETRUNCATED)
         db->poisoned = 1;
     if (newfd >= 0) {

@@ -51,7 +51,7 @@ extern "C" {
 #define KVS_ENOSPC      (-31008)  /* disk full (ENOSPC, EDQUOT) */
 #define KVS_ENOMEM      (-31009)  /* out of memory */
 #define KVS_EINVAL      (-31010)  /* bad argument, option, or call order */
-#define KVS_EINTR       (-31011)  /* lock wait interrupted by the host */
+#define KVS_EINTR       (-31011)  /* lock wait or compaction interrupted by the host */
 #define KVS_ERDONLY     (-31012)  /* write outside a write section or on a
                                    * handle opened KVS_RDONLY */
 #define KVS_ETRUNCATED  (-31013)  /* file shorter than its header says */
@@ -160,7 +160,9 @@ int         kvs_sync(kvs *db);          /* write dirty pages, fsync */
  * other names would keep the old data.  On any failure before the rename the
  * old file is untouched and the handle keeps using it; if only the final
  * fsync of the directory fails, the new file is in place, the handle uses it,
- * and the error is returned. */
+ * and the error is returned.  The options' interrupted() callback is asked
+ * between buckets of the copy too: nonzero stops it (KVS_EINTR, old file
+ * untouched). */
 typedef struct kvs_compact_info {
     uint64_t records;
     uint64_t bytes_before, bytes_after;     /* file sizes */

@@ -614,7 +614,14 @@ static void test_faults(void)
     unlink(tmpl);
 }
 
-/* ---- 4. leftovers and refusals ---------------------------------------------------- */
+/* ---- 4. leftovers, interruption, refusals ------------------------------------------ */
+static int interrupt_calls;
+static int interrupt_at_5(void *arg)
+{
+    (void)arg;
+    return ++interrupt_calls >= 5;
+}
+
 static void test_refusals(void)
 {
     kvs *db;
@@ -631,6 +638,21 @@ static void test_refusals(void)
     TAP_RC(open_plain(path, &db), KVS_OK);
     TAP_RC(kvs_compact(db, NULL), KVS_OK);
     tap_ok(strays() == 0 && verify(db, 2000, 0, why, sizeof why), "compaction over a leftover works, none left %s", why);
+    /* interrupted half-way (the host's interrupted() callback, asked between
+     * buckets): stopped before the rename, nothing changed */
+    TAP_RC(kvs_close(db), KVS_OK);
+    kvs_options_init(&o);
+    o.interrupted = interrupt_at_5;
+    TAP_RC(kvs_open(path, &o, &db), KVS_OK);
+    h = hashfile(path);
+    interrupt_calls = 0;
+    TAP_RC(kvs_compact(db, NULL), KVS_EINTR);
+    tap_ok(interrupt_calls == 5 && hashfile(path) == h && strays() == 0,
+           "interrupted after 5 buckets: file untouched, no temporary file");
+    interrupt_calls = -1000000;
+    TAP_RC(kvs_put(db, "extra-0", 7, "0", 1, 0), KVS_OK);
+    tap_ok(verify(db, 2000, 1, why, sizeof why), "the handle works on %s", why);
+    TAP_RC(kvs_delete(db, "extra-0", 7), KVS_OK);
     /* inside a section */
     TAP_RC(kvs_begin(db, KVS_READ), KVS_OK);
     TAP_RC(kvs_compact(db, NULL), KVS_EINVAL);
