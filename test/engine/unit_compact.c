@@ -45,6 +45,7 @@ static int quick;
 
 /* ---- the data ------------------------------------------------------------ */
 static int NREC = 12000;         /* 3000 with -q */
+static int NSMALL = 2000;        /* the fault and refusal tests' files; 600 with -q */
 static unsigned char vbuf[70000];
 
 static size_t key_of(int i, char *k) { return (size_t)sprintf(k, "key-%06d", i); }
@@ -570,7 +571,7 @@ static int fault_case(int kind, long n, int *fired_out, char *why, size_t whylen
             snprintf(why, whylen, "reopen failed");
             return 0;
         }
-        if (!verify(db, 2000, 1, w2, sizeof w2) ||
+        if (!verify(db, NSMALL, 1, w2, sizeof w2) ||
             kvs_check(db) != KVS_OK) {
             snprintf(why, whylen, "the file at the path afterwards: %s %s", kvs_errmsg(db), w2);
             ok = 0;
@@ -586,8 +587,8 @@ static void test_faults(void)
     int k, fired_any;
     char why[300];
 
-    /* the template: 2000 records, most deleted */
-    tap_ok(fill(tmpl, 2000), "fault template built");
+    /* the template: NSMALL records, most deleted */
+    tap_ok(fill(tmpl, NSMALL), "fault template built (%d records)", NSMALL);
     /* a clean run counts the calls of each kind */
     fault_case(-1, 0, &fired_any, why, sizeof why);
     memcpy(counts, ncall, sizeof counts);
@@ -630,14 +631,14 @@ static void test_refusals(void)
     uint64_t h;
     int fd;
 
-    tap_ok(fill(path, 2000), "refilled (2000)");
+    tap_ok(fill(path, NSMALL), "refilled (%d)", NSMALL);
     /* a leftover temporary file (a crash's) is replaced */
     snprintf(tmp, sizeof tmp, "%s.compact", path);
     fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0600);
     tap_ok(fd >= 0 && write(fd, "junk", 4) == 4 && close(fd) == 0, "a leftover %s.compact", "<path>");
     TAP_RC(open_plain(path, &db), KVS_OK);
     TAP_RC(kvs_compact(db, NULL), KVS_OK);
-    tap_ok(strays() == 0 && verify(db, 2000, 0, why, sizeof why), "compaction over a leftover works, none left %s", why);
+    tap_ok(strays() == 0 && verify(db, NSMALL, 0, why, sizeof why), "compaction over a leftover works, none left %s", why);
     /* interrupted half-way (the host's interrupted() callback, asked between
      * buckets): stopped before the rename, nothing changed */
     TAP_RC(kvs_close(db), KVS_OK);
@@ -651,7 +652,7 @@ static void test_refusals(void)
            "interrupted after 5 buckets: file untouched, no temporary file");
     interrupt_calls = -1000000;
     TAP_RC(kvs_put(db, "extra-0", 7, "0", 1, 0), KVS_OK);
-    tap_ok(verify(db, 2000, 1, why, sizeof why), "the handle works on %s", why);
+    tap_ok(verify(db, NSMALL, 1, why, sizeof why), "the handle works on %s", why);
     TAP_RC(kvs_delete(db, "extra-0", 7), KVS_OK);
     /* inside a section */
     TAP_RC(kvs_begin(db, KVS_READ), KVS_OK);
@@ -691,8 +692,10 @@ static void test_refusals(void)
 int main(int argc, char **argv)
 {
     quick = (argc > 1 && strcmp(argv[1], "-q") == 0) || getenv("KVS_TEST_QUICK") != NULL;
-    if (quick)
+    if (quick) {
         NREC = 3000;
+        NSMALL = 600;
+    }
     if (!mkdtemp(dir))
         return 2;
     snprintf(path, sizeof path, "%s/t.kvs", dir);
