@@ -7,6 +7,7 @@
 #             as_pg CMD (as the server's OS user)
 #   sessions: long-lived psql sessions: sess_open ID, sess_run ID SQL,
 #             sess_close ID
+#   finish:   the closing checks, the plan, the exit status
 
 # ---- TAP ---------------------------------------------------------------------
 T=0
@@ -93,4 +94,18 @@ sess_close() {
     eval "fd=\$SFD_$i pid=\$SPID_$i"
     kill -0 "$pid" 2>/dev/null && printf '\\q\n' >&"$fd"
     exec {fd}>&-
+}
+
+# ---- the end ----------------------------------------------------------------------
+# finish: the server still answers and no backend crashed since line LOG_MARK
+# of the server log; then the plan and the exit status.
+finish() {
+    local crash
+    is "$(q "SELECT 1")" "1" "SELECT 1 works at the end"
+    crash=$(tail -n +$((LOG_MARK + 1)) "$WORK/server.log" |
+        grep -E 'terminated by signal|terminated by exception|PANIC|exited with exit code [^0]|reinitializing' || true)
+    is "$crash" "" "no backend crash in the server log"
+    echo "1..$T"
+    [ "$FAILED" = 0 ] || { echo "# $FAILED of $T failed"; exit 1; }
+    exit 0
 }
