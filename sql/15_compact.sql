@@ -60,6 +60,30 @@ SELECT records FROM kvs_fdw_compact('cmp');
 ROLLBACK;
 SELECT count(*) FROM cmp;
 
+-- this session's own scan, compacted under it half-way, returns every row once
+CREATE FUNCTION cmp_scan_across() RETURNS text LANGUAGE plpgsql AS $$
+DECLARE
+    c refcursor;
+    r record;
+    n int := 0;
+    ids int[] := '{}';
+BEGIN
+    OPEN c FOR SELECT id FROM cmp;
+    LOOP
+        FETCH c INTO r;
+        EXIT WHEN NOT FOUND;
+        ids := ids || r.id;
+        n := n + 1;
+        IF n = 100 THEN
+            PERFORM kvs_fdw_compact('cmp');
+        END IF;
+    END LOOP;
+    CLOSE c;
+    RETURN n || ' rows, ' || (SELECT count(DISTINCT x) FROM unnest(ids) x) || ' distinct';
+END $$;
+SELECT cmp_scan_across();
+SELECT * FROM kvs_fdw_check('cmp');
+
 -- an emptied table goes back to the 3 pages of a new file
 CREATE FOREIGN TABLE cmp_empty (k text, v int) SERVER kvs;
 INSERT INTO cmp_empty SELECT 'k' || g, g FROM generate_series(1, 5000) g;
@@ -104,4 +128,5 @@ DROP FOREIGN TABLE cmp, cmp_empty, cmp_ff;
 DROP TABLE cmp_ref, cmp_heap;
 DROP VIEW cmp_view;
 DROP FUNCTION cmp_error(text);
+DROP FUNCTION cmp_scan_across();
 DROP ROLE kvs_cmp_user;
