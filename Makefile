@@ -23,7 +23,8 @@ ENGINE_OBJS = \
 	src/engine/vchain.o \
 	src/engine/lhash.o \
 	src/engine/kvs.o \
-	src/engine/salvage.o
+	src/engine/salvage.o \
+	src/engine/compact.o
 
 FDW_OBJS = \
 	src/fdw/kvs_fdw.o \

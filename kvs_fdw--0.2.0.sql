@@ -145,3 +145,10 @@ CREATE FUNCTION kvs_fdw_salvage_pages(anyelement, OUT page bigint,
 RETURNS SETOF record
 AS 'MODULE_PATHNAME'
 LANGUAGE C;
+-- kvs_fdw_compact: rewrite a table's file into a new one
+-- sized for its records and swap it in atomically; the table's owner only
+CREATE FUNCTION kvs_fdw_compact(rel regclass,
+    OUT records bigint, OUT bytes_before bigint, OUT bytes_after bigint)
+RETURNS record
+AS 'MODULE_PATHNAME'
+LANGUAGE C STRICT;

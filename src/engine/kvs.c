@@ -16,6 +16,7 @@
 #include "dir.h"
 #include "page.h"
 #include "lhash.h"
+#include "compact.h"
 
 struct kvs {
     kvs_err       err;
@@ -36,6 +37,7 @@ struct kvs {
     void        (*lock_wait)(void *, int);
     void         *lock_wait_arg;
     uint64_t      invalidations;
+    uint64_t      reopens;        /* times a compaction moved this handle to a new file */
     uint8_t       pagebuf[PG_SIZE];
 };
 
@@ -203,7 +205,8 @@ int kvs_open(const char *path, const kvs_options *optin, kvs **out)
     db->lock_wait_arg = opt->lock_wait_arg;
     pager_init(&db->pg, os, fd, rdonly, &db->err);
     pool_init(&db->pool, db->poolmem, frames, &db->pg);
-    if (!rdonly && pager_set_path(&db->pg, path) != KVS_OK) {
+    /* the path: spill file names, and following a compaction (any handle) */
+    if (pager_set_path(&db->pg, path) != KVS_OK) {
         snprintf(open_errmsg, sizeof open_errmsg, "%.300s: out of memory", path);
         os->close(fd);
         free(db->poolmem);
@@ -279,6 +282,46 @@ int kvs_in_section(const kvs *db)
     return db->section;
 }
 
+/* Moves the handle (locked in `mode`) to a new file another handle's
+ * kvs_compact renamed over its path.  The compactor holds the old file's
+ * exclusive lock until the new file is in place, so whoever gets the old
+ * file's lock afterwards -- also a waiter blocked on it during the whole
+ * compaction -- sees it unlinked here.  An unlinked file with nothing (or
+ * the same file) at the path was removed, not replaced: the handle keeps it,
+ * as it always did.  Costs one fstat per section. */
+static int follow_replacement(kvs *db, int mode)
+{
+    const kvs_os *os = db->os;
+    int hops, rc;
+    if (!os->fstat || !os->stat)
+        return KVS_OK;
+    for (hops = 0; hops < 64; hops++) {
+        struct stat fs, ps;
+        int fd;
+        if (os->fstat(db->pg.fd, &fs) != 0)
+            return kvs_seterrno(&db->err, errno, 0, "fstat failed");
+        if (fs.st_nlink > 0)
+            return KVS_OK;
+        if (os->stat(db->pg.path, &ps) != 0 || (ps.st_dev == fs.st_dev && ps.st_ino == fs.st_ino))
+            return KVS_OK;
+        fd = os->open(db->pg.path, db->rdonly ? O_RDONLY : O_RDWR, 0);
+        if (fd < 0)
+            return errno == ENOENT ? KVS_OK
+                                   : kvs_seterrno(&db->err, errno, 0, "cannot open the compacted file");
+        /* closing the old descriptor drops its lock; the new one is locked
+         * before anything is read from it (and may have been replaced in
+         * turn meanwhile: loop) */
+        os->close(db->pg.fd);
+        db->pg.fd = fd;
+        db->loaded = 0;
+        db->reopens++;
+        rc = pager_lock(&db->pg, mode == KVS_WRITE, db->interrupted, db->interrupt_arg);
+        if (rc)
+            return rc;
+    }
+    return kvs_seterr(&db->err, KVS_EIO, 0, "the file was replaced %d times while opening it", hops);
+}
+
 int kvs_begin(kvs *db, int mode)
 {
     uint64_t old_cc = db->pg.h.change_counter;
@@ -299,6 +342,11 @@ int kvs_begin(kvs *db, int mode)
                     db->lock_wait, db->lock_wait_arg);
     if (rc)
         return rc;
+    rc = follow_replacement(db, mode);
+    if (rc) {
+        pager_unlock(&db->pg);
+        return rc;
+    }
     rc = pager_load_header(&db->pg, !db->loaded, old_cc);
     if (rc) {
         if (rc == KVS_ECORRUPT || rc == KVS_ENOTKVS || rc == KVS_EVERSION || rc == KVS_ETRUNCATED)
@@ -535,6 +583,43 @@ int kvs_sync(kvs *db)
     WITH_SECTION(db, KVS_WRITE, do_sync(db));
 }
 
+int kvs_compact(kvs *db, kvs_compact_info *info)
+{
+    compact_hook hook;
+    int rc, rc2, newfd = -1;
+    if (db->section >= 0)
+        return kvs_seterr(&db->err, KVS_EINVAL, 0, "kvs_compact runs outside a section");
+    if (db->rdonly)
+        return kvs_seterr(&db->err, KVS_ERDONLY, 0, "handle opened read-only");
+    if (!db->os->fstat || !db->os->stat || !db->os->rename)
+        return kvs_seterr(&db->err, KVS_EINVAL, 0, "the I/O table has no fstat, stat or rename");
+    rc = kvs_begin(db, KVS_WRITE);
+    if (rc)
+        return rc;
+    hook.interrupted = db->interrupted;
+    hook.arg = db->interrupt_arg;
+    rc = compact_file(&db->t, db->pg.path, &hook, &newfd, info);
+    if (rc == KVS_ECORRUPT || rc == KVS_ETRUNCATED)
+        db->poisoned = 1;
+    if (newfd >= 0) {
+        /* the new file is at the path: move there (its lock is held), which
+         * also releases the old file's lock, and forget the old file */
+        db->os->close(db->pg.fd);
+        db->pg.fd = newfd;
+        pool_drop_all(&db->pool);
+        db->t.epoch++;
+        db->need_sync = 0;      /* the new file was fsynced whole */
+        rc2 = pager_load_header(&db->pg, 1, 0);
+        if (rc2) {
+            db->loaded = 0;
+            if (!rc)
+                rc = rc2;
+        }
+    }
+    rc2 = kvs_end(db);
+    return rc ? rc : rc2;
+}
+
 static int do_new_stamp(kvs *db, uint64_t *stamp)
 {
     db->pg.h.stamp_counter++;
@@ -652,6 +737,7 @@ static int do_stats(kvs *db, kvs_stats *st)
     st->gets = db->t.gets;
     st->get_chain_pages = db->t.get_chain_pages;
     st->splits = db->t.splits;
+    st->reopens = db->reopens;
     return KVS_OK;
 }
 

@@ -27,6 +27,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <sys/stat.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -50,7 +51,7 @@ extern "C" {
 #define KVS_ENOSPC      (-31008)  /* disk full (ENOSPC, EDQUOT) */
 #define KVS_ENOMEM      (-31009)  /* out of memory */
 #define KVS_EINVAL      (-31010)  /* bad argument, option, or call order */
-#define KVS_EINTR       (-31011)  /* lock wait interrupted by the host */
+#define KVS_EINTR       (-31011)  /* lock wait or compaction interrupted by the host */
 #define KVS_ERDONLY     (-31012)  /* write outside a write section or on a
                                    * handle opened KVS_RDONLY */
 #define KVS_ETRUNCATED  (-31013)  /* file shorter than its header says */
@@ -78,6 +79,13 @@ typedef struct kvs_os {
     int     (*flock)(int fd, int op);        /* LOCK_SH/LOCK_EX/LOCK_UN [|LOCK_NB] */
     int     (*link)(const char *from, const char *to);
     int     (*unlink)(const char *path);
+    /* Compaction (kvs_compact) renames a new file over the path; every
+     * section begin fstat()s its descriptor to notice that (see below).
+     * A table without these three never follows a replacement and cannot
+     * compact (KVS_EINVAL). */
+    int     (*fstat)(int fd, struct stat *st);
+    int     (*stat)(const char *path, struct stat *st);
+    int     (*rename)(const char *from, const char *to);
 } kvs_os;
 
 const kvs_os *kvs_os_posix(void);
@@ -120,7 +128,10 @@ int         kvs_set_fillfactor(kvs *db, uint32_t percent);
  * change counter).  Ending a write section writes every dirty page back,
  * bumps the change counter and unlocks (no fsync; see kvs_sync).  Sections do
  * not nest.  If an operation inside a write section fails, the section's
- * in-memory changes are discarded at kvs_end (which returns the error again). */
+ * in-memory changes are discarded at kvs_end (which returns the error again).
+ * Beginning a section also notices a file that kvs_compact (in any process)
+ * replaced since: the handle then moves to the new file at its path
+ * transparently (its cached pages are dropped, open cursors continue). */
 #define KVS_READ   0
 #define KVS_WRITE  1
 int         kvs_begin(kvs *db, int mode);
@@ -138,6 +149,33 @@ int         kvs_put(kvs *db, const void *key, size_t klen,
 int         kvs_delete(kvs *db, const void *key, size_t klen);  /* KVS_NOTFOUND */
 int         kvs_truncate(kvs *db);      /* remove every record; shrinks file */
 int         kvs_sync(kvs *db);          /* write dirty pages, fsync */
+
+/* ---- compaction ------------------------------------------------------------
+ * Rewrites the file into a new one sized for its records (the bucket count
+ * the fill factor asks for, no free pages, chains packed) and renames it over
+ * the path, atomically: at every moment the path holds either the whole old
+ * file or the whole (fsynced) new one.  Runs outside a section, under the
+ * exclusive lock (writers and readers of other handles wait); the handle then
+ * works on the new file, and every other handle, in this process or another,
+ * moves to it at its next section begin.  Records keep their keys, values and
+ * statement stamps byte for byte; the hash seed, descriptor, fill factor and
+ * stamp counter are kept.  The file is checked first (KVS_ECORRUPT: nothing
+ * is written) and the copy is checked before it is installed.  The temporary
+ * file is "<path>.compact" (a leftover of a crash is removed by the next
+ * compaction).  A file with several hard links is refused (KVS_EINVAL): the
+ * other names would keep the old data.  On any failure before the rename the
+ * old file is untouched and the handle keeps using it; if only the final
+ * fsync of the directory fails, the new file is in place, the handle uses it,
+ * and the error is returned.  The options' interrupted() callback is asked
+ * between buckets of the copy too: nonzero stops it (KVS_EINTR, old file
+ * untouched). */
+typedef struct kvs_compact_info {
+    uint64_t records;
+    uint64_t bytes_before, bytes_after;     /* file sizes */
+    uint64_t pages_before, pages_after;
+} kvs_compact_info;
+
+int         kvs_compact(kvs *db, kvs_compact_info *info);   /* info may be NULL */
 
 /* Statement stamps.  A host that scans and writes the same file in one
  * statement (UPDATE t SET k = k + 1) must not see its own new records again.
@@ -197,6 +235,7 @@ typedef struct kvs_stats {
     uint64_t gets;             /* successful gets */
     uint64_t get_chain_pages;  /* bucket-chain pages (primary+overflow) touched by them */
     uint64_t splits;
+    uint64_t reopens;          /* times it moved to a file kvs_compact put at its path */
 } kvs_stats;
 
 int         kvs_stats_get(kvs *db, kvs_stats *st);   /* may open a read section */

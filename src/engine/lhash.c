@@ -141,6 +141,13 @@ static int cycle(lh *t, uint32_t pgno, uint32_t b)
                       (unsigned)pgno, (unsigned)b);
 }
 
+uint32_t lh_bucket_at(const kvs_hdr *h, uint32_t rev, uint64_t *end)
+{
+    uint32_t b = bucket_of(h, bitrev32(rev)), d = bucket_depth(h, b);
+    *end = (((uint64_t)rev >> (32 - d)) + 1) << (32 - d);
+    return b;
+}
+
 /* ---- get ------------------------------------------------------------------ */
 
 int lh_get(lh *t, const void *key, size_t klen, kvs_slice *val)
@@ -696,7 +703,8 @@ static int collect(lh_cursor *c)
 {
     lh *t = c->t;
     const kvs_hdr *h = &t->pg->h;
-    uint32_t b = bucket_of(h, bitrev32(c->lb_rev)), d = bucket_depth(h, b), pgno, fi, hops = 0;
+    uint64_t end;
+    uint32_t b = lh_bucket_at(h, c->lb_rev, &end), pgno, fi, hops = 0;
     size_t ne = 0, used = 0;
     int rc = dir_lookup(t->pool, b, &pgno);
     if (rc)
@@ -741,7 +749,7 @@ static int collect(lh_cursor *c)
     ent_sort(c->ents, ne, c->buf);
     c->n = ne;
     c->idx = 0;
-    c->interval_end = (((uint64_t)c->lb_rev >> (32 - d)) + 1) << (32 - d);
+    c->interval_end = end;
     c->valid = 1;
     c->epoch = t->epoch;
     return KVS_OK;

@@ -52,6 +52,10 @@ int  lh_check(lh *t);
 /* Formats a fresh table (header fields, dir page 1, bucket page 2) into
  * the pages given; used at create and truncate. */
 void lh_format_new(kvs_hdr *h, uint8_t *dirpage, uint8_t *bucketpage);
+/* The bucket whose range in scan order (bit-reversed tags) holds rev; *end
+ * gets the first rev after that range (2^32 after the last).  Walking rev
+ * from 0 through the ends visits every bucket once, in scan order. */
+uint32_t lh_bucket_at(const kvs_hdr *h, uint32_t rev, uint64_t *end);
 
 typedef struct lh_cursor {
     lh       *t;

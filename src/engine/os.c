@@ -5,6 +5,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -19,6 +20,9 @@ static int os_ftruncate(int fd, off_t len) { return ftruncate(fd, len); }
 static int os_flock(int fd, int op) { return flock(fd, op); }
 static int os_link(const char *from, const char *to) { return link(from, to); }
 static int os_unlink(const char *path) { return unlink(path); }
+static int os_fstat(int fd, struct stat *st) { return fstat(fd, st); }
+static int os_stat(const char *path, struct stat *st) { return stat(path, st); }
+static int os_rename(const char *from, const char *to) { return rename(from, to); }
 
 static off_t os_filesize(int fd)
 {
@@ -30,7 +34,7 @@ static off_t os_filesize(int fd)
 
 static const kvs_os posix_os = {
     os_open, os_close, os_pread, os_pwrite, os_fsync, os_ftruncate,
-    os_filesize, os_flock, os_link, os_unlink
+    os_filesize, os_flock, os_link, os_unlink, os_fstat, os_stat, os_rename
 };
 
 const kvs_os *kvs_os_posix(void)

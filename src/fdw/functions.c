@@ -6,7 +6,9 @@
  *   kvs_fdw_cache_stats()          this backend's caches, per file and total
  *   kvs_fdw_reset_stats()          zero this backend's cache counters
  *   kvs_fdw_key_column(regclass)   the name of the table's key column
- * Functions that show a table's data or shape need SELECT on the table.
+ *   kvs_fdw_compact(regclass)      rewrite the file for its records
+ * Functions that show a table's data or shape need SELECT on the table;
+ * kvs_fdw_compact needs its ownership.
  */
 #include "postgres.h"
 
@@ -29,6 +31,7 @@ PG_FUNCTION_INFO_V1(kvs_fdw_page);
 PG_FUNCTION_INFO_V1(kvs_fdw_cache_stats);
 PG_FUNCTION_INFO_V1(kvs_fdw_reset_stats);
 PG_FUNCTION_INFO_V1(kvs_fdw_key_column);
+PG_FUNCTION_INFO_V1(kvs_fdw_compact);
 
 /*
  * The relation a regclass argument names, with AccessShareLock: it must
@@ -416,4 +419,61 @@ kvs_fdw_key_column(PG_FUNCTION_ARGS)
 	namestrcpy(result, NameStr(TupleDescAttr(t.tupdesc, t.opts.keyattno - 1)->attname));
 	relation_close(rel, AccessShareLock);
 	PG_RETURN_NAME(result);
+}
+
+/*
+ * kvs_fdw_compact(regclass): rewrite the table's file into a new one sized
+ * for the records it holds and swap it in (the engine's kvs_compact: crash-
+ * safe, the old file untouched until the new one is whole and in place).
+ * It changes no row but rewrites the whole file, so, as for VACUUM FULL,
+ * only the table's owner (or a superuser) may run it.  The relation is held
+ * in ShareUpdateExclusiveLock, as VACUUM and ANALYZE hold it: compactions of
+ * one table queue in the lock manager and the table cannot be altered or
+ * dropped meanwhile, while readers and writers of other sessions wait on the
+ * file's own lock only for the copy itself.  Their handles (and every other
+ * handle of this backend) move to the new file at their next use.
+ */
+Datum
+kvs_fdw_compact(PG_FUNCTION_ARGS)
+{
+	Oid			relid = PG_GETARG_OID(0);
+	Relation	rel;
+	KvsTable	t;
+	TupleDesc	td;
+	kvs_compact_info ci;
+	Datum		v[3];
+	bool		n[3] = {false, false, false};
+	int			rc;
+
+	if (get_call_result_type(fcinfo, NULL, &td) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+	rel = try_relation_open(relid, ShareUpdateExclusiveLock);
+	if (rel == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("relation with OID %u does not exist", relid)));
+	if (!kvs_is_kvs_table(rel))
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("\"%s\" is not a kvs_fdw foreign table",
+						RelationGetRelationName(rel))));
+	if (!pg_class_ownercheck(relid, GetUserId()))
+		aclcheck_error(ACLCHECK_NOT_OWNER, OBJECT_FOREIGN_TABLE,
+					   RelationGetRelationName(rel));
+	kvs_table_init(&t, rel);
+	kvs_table_open(&t);
+	if (kvs_in_section(t.file->db) >= 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_IN_USE),
+				 errmsg("cannot compact foreign table \"%s\" while this session is writing it",
+						t.relname)));
+	rc = kvs_compact(t.file->db, &ci);
+	if (rc != KVS_OK)
+		kvs_report_error(rc, t.file->db, t.path);
+	v[0] = Int64GetDatum((int64) ci.records);
+	v[1] = Int64GetDatum((int64) ci.bytes_before);
+	v[2] = Int64GetDatum((int64) ci.bytes_after);
+	/* the lock is kept to the end of the transaction */
+	relation_close(rel, NoLock);
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(td, v, n)));
 }

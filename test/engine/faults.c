@@ -21,6 +21,7 @@
  */
 #include "kvs.h"
 #include "tap.h"
+#include "files.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -157,9 +158,12 @@ static int f_link(const char *a, const char *b)
     return kvs_os_posix()->link(a, b);
 }
 static int f_unlink(const char *p) { return kvs_os_posix()->unlink(p); }
+static int f_fstat(int fd, struct stat *st) { return kvs_os_posix()->fstat(fd, st); }
+static int f_stat(const char *p, struct stat *st) { return kvs_os_posix()->stat(p, st); }
+static int f_rename(const char *a, const char *b) { return kvs_os_posix()->rename(a, b); }
 
 static const kvs_os fault_os = { f_open, f_close, f_pread, f_pwrite, f_fsync, f_ftruncate,
-                                 f_filesize, f_flock, f_link, f_unlink };
+                                 f_filesize, f_flock, f_link, f_unlink, f_fstat, f_stat, f_rename };
 
 static void arm(int k, long at, int st)
 {
@@ -204,37 +208,6 @@ static char tmpl[600], path[600];
 static uint64_t tmpl_hash;
 static unsigned char vbuf[200000], ebuf[200000];
 
-static int copyfile(const char *from, const char *to)
-{
-    char buf[65536];
-    ssize_t r;
-    int a = open(from, O_RDONLY), b = open(to, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    if (a < 0 || b < 0)
-        return -1;
-    while ((r = read(a, buf, sizeof buf)) > 0)
-        if (write(b, buf, (size_t)r) != r)
-            return -1;
-    close(a);
-    return close(b);
-}
-
-static uint64_t hashfile(const char *p)
-{
-    unsigned char buf[65536];
-    XXH3_state_t *st = XXH3_createState();
-    ssize_t r;
-    uint64_t h;
-    int fd = open(p, O_RDONLY);
-    XXH3_64bits_reset(st);
-    if (fd >= 0) {
-        while ((r = read(fd, buf, sizeof buf)) > 0)
-            XXH3_64bits_update(st, buf, (size_t)r);
-        close(fd);
-    }
-    h = XXH3_64bits_digest(st);
-    XXH3_freeState(st);
-    return fd < 0 ? 0 : h;
-}
 
 static int build_template(void)
 {

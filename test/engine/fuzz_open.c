@@ -117,8 +117,9 @@ static int m_flock(int fd, int op) { (void)fd; (void)op; return 0; }
 static int m_link(const char *a, const char *b) { (void)a; (void)b; errno = EPERM; return -1; }
 static int m_unlink(const char *p) { (void)p; return 0; }
 
+/* the in-memory file is never replaced: no fstat/stat/rename (NULL) */
 static const kvs_os mem_os = { m_open, m_close, m_pread, m_pwrite, m_fsync, m_ftruncate,
-                               m_filesize, m_flock, m_link, m_unlink };
+                               m_filesize, m_flock, m_link, m_unlink, NULL, NULL, NULL };
 
 static int is_err(int rc)
 {

@@ -11,7 +11,8 @@
 #      valgrind (--error-exitcode=99 --leak-check=full), small op counts;
 #      any report fails the program.
 #   KVS_TEST_QUICK=1 is set for the ASan and valgrind stages: unit tests
-#   read it to shrink their sizes (unit_perf does; valgrind runs ~50x slower).
+#   read it to shrink their sizes (unit_perf and unit_compact do; valgrind
+#   runs ~50x slower).
 #
 # Output: one TAP stream.  Each program's lines are prefixed with
 # "<variant>/<program>:" and renumbered; a program that exits non-zero without

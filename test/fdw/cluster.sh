@@ -30,29 +30,13 @@ set -u
 
 ROOT=$(cd "$(dirname "$(readlink -f "$0")")/../.." && pwd)
 . "$ROOT/test/lib/pgcluster.sh"
-. "$ROOT/test/lib/tap.sh"
 
 PORT=${KVS_TEST_PORT:-55433}
 SECS=${KVS_PGBENCH_SECS:-8}
 WORK=$(mktemp -d /tmp/kvs_cluster.XXXXXX)
 chmod 755 "$WORK"
 
-# ---- cleanup: sessions, server, temp dir ---------------------------------------
-SESS_PIDS=""
-cleanup() {
-    local p
-    for p in $SESS_PIDS; do kill "$p" 2>/dev/null; done
-    pgc_stop
-    if [ "${KVS_KEEP:-0}" = 1 ]; then echo "# kept $WORK"; else rm -rf "$WORK"; fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM     # so a signal also runs cleanup
-
-# ---- SQL helpers ---------------------------------------------------------------
-# q SQL: one value/row set, unaligned, tuples only; errors to stderr.
-q() { pgc_psql -At -c "$1"; }
-# Files the server must read and write are made by the server's OS user.
-as_pg() { pgc_as "$@"; }
+. "$ROOT/test/lib/clustertest.sh"
 
 echo "# kvs_fdw cluster test: port $PORT, work dir $WORK"
 pgc_start "$WORK" "$PORT" "max_connections=40" ||
@@ -102,44 +86,7 @@ is "$(q "SELECT count(*) || ' ' || sum(id) || ' ' || sum(coalesce(n, 0)) FROM pe
 is "$(q "SELECT count(*) FROM kvs_fdw_check('persist')" 2>&1)" "0" "kvs_fdw_check clean after restarts"
 
 # ---- 2. several sessions ------------------------------------------------------
-# Each session is a psql reading a fifo; sess_run sends SQL plus an \echo
-# marker and waits for the marker in its output file.  The marker counter
-# lives in a file: sess_run often runs in a $(...) subshell.
-echo 0 >"$WORK/seq"
-sess_open() {
-    local i=$1 fd
-    mkfifo "$WORK/s$i.in"
-    stdbuf -oL -eL "$PG_BINDIR/psql" -X -At -v ON_ERROR_STOP=0 -v VERBOSITY=verbose \
-        <"$WORK/s$i.in" >"$WORK/s$i.out" 2>&1 &
-    SESS_PIDS="$SESS_PIDS $!"
-    eval "SPID_$i=$!"
-    exec {fd}>"$WORK/s$i.in"
-    eval "SFD_$i=$fd"
-}
-# sess_run ID SQL -> prints the output of SQL in session ID
-sess_run() {
-    local i=$1 sql=$2 fd pid start n=0 SEQ
-    eval "fd=\$SFD_$i pid=\$SPID_$i"
-    # a write to a fifo nobody reads would kill this script with SIGPIPE
-    kill -0 "$pid" 2>/dev/null || { echo "session $i is gone"; return 1; }
-    SEQ=$(($(cat "$WORK/seq") + 1))
-    echo "$SEQ" >"$WORK/seq"
-    start=$(wc -l <"$WORK/s$i.out")
-    printf '%s\n\\echo __done_%d__\n' "$sql" "$SEQ" >&"$fd"
-    until grep -q "^__done_${SEQ}__\$" "$WORK/s$i.out"; do
-        n=$((n + 1)); [ $n -gt 600 ] && { echo "session $i timed out"; return 1; }
-        kill -0 "$pid" 2>/dev/null || { echo "session $i ended"; return 1; }
-        sleep 0.05
-    done
-    tail -n +$((start + 1)) "$WORK/s$i.out" | grep -v "^__done_${SEQ}__\$"
-}
-sess_close() {
-    local i=$1 fd pid
-    eval "fd=\$SFD_$i pid=\$SPID_$i"
-    kill -0 "$pid" 2>/dev/null && printf '\\q\n' >&"$fd"
-    exec {fd}>&-
-}
-
+# (sess_open / sess_run / sess_close: test/lib/clustertest.sh)
 q "CREATE FOREIGN TABLE shared (id bigint, val text) SERVER kvs;
    INSERT INTO shared SELECT g, 'v' || g FROM generate_series(1, 100) g;" || nok "create shared"
 for s in A B C; do sess_open $s; done
@@ -556,9 +503,4 @@ if [ -f "$DMG" ] && [ -f "$FILES/passwd.kvs" ]; then ok "DROP keeps explicit fil
     nok "DROP keeps explicit filename files"; fi
 
 # ---- 5. the server never crashed ------------------------------------------------
-is "$(q "SELECT 1")" "1" "SELECT 1 works at the end"
-crash=$(tail -n +$((LOG_MARK + 1)) "$WORK/server.log" |
-    grep -E 'terminated by signal|terminated by exception|PANIC|exited with exit code [^0]|reinitializing' || true)
-is "$crash" "" "no backend crash in the server log"
-
-tap_end
+finish

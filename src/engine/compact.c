@@ -1,0 +1,311 @@
+/*
+ * compact.c - compaction: the table rewritten into a new file sized for its
+ * records, renamed over the old one.
+ *
+ * Deletes leave a file as large as it ever was (buckets never merge, freed
+ * pages only go to the free list).  compact_file() builds a new file beside
+ * the old one -- the bucket count the fill factor asks for the records'
+ * bytes, every chain packed, no free page -- and puts it in place with
+ * rename(), so the path always names one whole file: the old one until the
+ * rename, the new one (complete and fsynced before the rename) after it.
+ * Nothing of the old file is ever written.  The caller (kvs_compact in kvs.c)
+ * holds the old file's exclusive lock throughout, and the new file's from its
+ * creation, so no handle can read or write either file half-way; handles
+ * still on the old file move to the new one at their next section begin
+ * (kvs.c, follow_replacement).  The protocol and its recovery are in
+ * README.md, "Compaction".
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include "kvs.h"
+#include "compact.h"
+#include "dir.h"
+#include "vchain.h"
+
+/* Frames of the new file's pool.  The copy visits the old buckets in scan
+ * order, so it fills the new buckets one after another: a small pool holds
+ * the chain being filled and the directory path to it. */
+#define COMPACT_FRAMES 256
+#define TWO32 ((uint64_t)1 << 32)
+
+/* The bucket count that holds data_bytes at the fill factor (the smallest
+ * one the split rule would not split further), at least 1. */
+static uint64_t buckets_for(const kvs_hdr *h, uint32_t fillfactor)
+{
+    uint64_t cap = (uint64_t)fillfactor * PG_USABLE;   /* per bucket, times 100 */
+    uint64_t nb = (h->data_bytes * 100 + cap - 1) / cap;
+    return nb < 1 ? 1 : nb > 0xfffffff0u ? 0xfffffff0u : nb;
+}
+
+static void set_buckets(kvs_hdr *h, uint64_t nb)
+{
+    h->level = 0;
+    while (((uint64_t)2 << h->level) <= nb)
+        h->level++;
+    h->split = (uint32_t)(nb - ((uint64_t)1 << h->level));
+}
+
+/* Gives the new (empty) table nb buckets at once: what nb - 1 splits of
+ * empty buckets would give, without the splits' work. */
+static int presize(lh *t, uint64_t nb)
+{
+    uint64_t b;
+    for (b = 1; b < nb; b++) {
+        uint32_t pgno, fi;
+        int rc = pool_alloc(t->pool, KVS_PAGE_BUCKET, &pgno, &fi);
+        if (rc)
+            return rc;
+        sp_format(pool_page(t->pool, fi), KVS_PAGE_BUCKET, (uint32_t)b);
+        pool_unpin(t->pool, fi);
+        rc = dir_set(t->pool, b, pgno);
+        if (rc)
+            return rc;
+        set_buckets(&t->pg->h, b + 1);
+    }
+    return KVS_OK;
+}
+
+typedef struct copier {
+    lh      *src, *dst;
+    const compact_hook *hook;
+    uint8_t *vbuf;            /* an external value being copied (grow-only) */
+    size_t   vcap;
+} copier;
+
+/* Puts slot i of the (pinned) old page pg into the new table: same key,
+ * value and stamp, so the record's bytes are the same (but for the first
+ * page of an external value). */
+static int copy_record(copier *cp, const uint8_t *pg, uint32_t pgno, uint32_t i)
+{
+    rec_view r;
+    const void *val;
+    int rc;
+    sp_record(pg, i, &r);
+    val = r.val;
+    if (r.flags & REC_EXTERNAL) {
+        if (r.vlen > cp->vcap) {
+            uint8_t *nb = realloc(cp->vbuf, r.vlen);
+            if (!nb)
+                return kvs_seterr(cp->src->err, KVS_ENOMEM, 0, "out of memory for a %u-byte value",
+                                  (unsigned)r.vlen);
+            cp->vbuf = nb;
+            cp->vcap = r.vlen;
+        }
+        rc = vchain_read(cp->src->pool, r.vpage, r.vlen, cp->vbuf);
+        if (rc)
+            return rc;
+        val = cp->vbuf;
+    }
+    cp->dst->stamp = (r.flags & REC_STAMPED) ? r.stamp : 0;
+    rc = lh_put(cp->dst, r.key, r.klen, val, r.vlen, KVS_NOOVERWRITE);
+    if (rc == KVS_EXISTS)
+        return kvs_seterr(cp->src->err, KVS_ECORRUPT, pgno,
+                          "page %u: slot %u holds a key already copied", (unsigned)pgno, (unsigned)i);
+    return rc;
+}
+
+/* Every record of src into dst, bucket by bucket in scan order (so dst's
+ * buckets fill one after another). */
+static int copy_all(copier *cp)
+{
+    const kvs_hdr *h = &cp->src->pg->h;
+    uint64_t rev = 0, end;
+    int rc;
+    while (rev < TWO32) {
+        uint32_t b = lh_bucket_at(h, (uint32_t)rev, &end), pgno, hops = 0;
+        if (cp->hook->interrupted && cp->hook->interrupted(cp->hook->arg))
+            return kvs_seterr(cp->src->err, KVS_EINTR, 0, "compaction interrupted");
+        rc = dir_lookup(cp->src->pool, b, &pgno);
+        if (rc)
+            return rc;
+        while (pgno != NO_PAGE) {
+            uint32_t fi, i, n, next;
+            const uint8_t *pg;
+            if (++hops > h->npages)
+                return kvs_seterr(cp->src->err, KVS_ECORRUPT, pgno,
+                                  "page %u: chain of bucket %u is longer than the file",
+                                  (unsigned)pgno, (unsigned)b);
+            /* pinned: value chains read through the same pool meanwhile */
+            rc = pool_fetch(cp->src->pool, pgno, POOL_PIN, &fi);
+            if (rc)
+                return rc;
+            pg = pool_page(cp->src->pool, fi);
+            n = sp_nslots(pg);
+            next = rd32(pg + PG_NEXT);
+            for (i = 0, rc = KVS_OK; i < n && rc == KVS_OK; i++)
+                rc = copy_record(cp, pg, pgno, i);
+            pool_unpin(cp->src->pool, fi);
+            if (rc)
+                return rc;
+            pgno = next;
+        }
+        rev = end;
+    }
+    return KVS_OK;
+}
+
+/* Writes the compacted copy of src into fd (an empty file) and fsyncs it;
+ * *npages gets its page count. */
+static int build(lh *src, int fd, const compact_hook *hook, uint32_t *npages)
+{
+    const kvs_hdr *sh = &src->pg->h;
+    kvs_err *err = src->err;
+    uint8_t dirp[PG_SIZE], bucketp[PG_SIZE];
+    pager npg;
+    pool np;
+    lh nt;
+    copier cp;
+    void *mem = NULL;
+    int rc;
+
+    if (posix_memalign(&mem, PG_SIZE, pool_mem_size(COMPACT_FRAMES)) != 0)
+        return kvs_seterr(err, KVS_ENOMEM, 0, "out of memory for the compaction's cache");
+    /* no path: nothing to spill, the file is private until the rename */
+    pager_init(&npg, src->pg->os, fd, 0, err);
+    pool_init(&np, mem, COMPACT_FRAMES, &npg);
+    lh_init(&nt, &npg, &np, err);
+    np.validate = lh_validate_page;
+    np.validate_arg = &nt;
+    nt.fillfactor = src->fillfactor;
+    /* hash seed, fill factor, descriptor and stamp counter carry over: the
+     * same tags (a cursor's position stays valid), stamps never reused */
+    npg.h = *sh;
+    lh_format_new(&npg.h, dirp, bucketp);
+    npg.h.change_counter = sh->change_counter + 1;
+    memset(&cp, 0, sizeof cp);
+    cp.src = src;
+    cp.dst = &nt;
+    cp.hook = hook;
+
+    rc = pager_write(&npg, 1, dirp);
+    if (!rc)
+        rc = pager_write(&npg, 2, bucketp);
+    if (!rc)
+        rc = presize(&nt, buckets_for(sh, nt.fillfactor));
+    if (!rc)
+        rc = copy_all(&cp);
+    if (!rc && (npg.h.records != sh->records || npg.h.data_bytes != sh->data_bytes ||
+                npg.h.value_pages != sh->value_pages))
+        rc = kvs_seterr(err, KVS_ECORRUPT, 0,
+                        "page 0: the copy holds %llu records / %llu bytes / %u value pages, "
+                        "the file's header %llu / %llu / %u",
+                        (unsigned long long)npg.h.records, (unsigned long long)npg.h.data_bytes,
+                        (unsigned)npg.h.value_pages, (unsigned long long)sh->records,
+                        (unsigned long long)sh->data_bytes, (unsigned)sh->value_pages);
+    if (!rc)
+        rc = lh_check(&nt);
+    if (!rc)
+        rc = pool_flush(&np);
+    if (!rc)
+        rc = pager_store_header(&npg);
+    if (!rc && npg.extended && npg.phys_pages > npg.h.npages)
+        rc = pager_set_size(&npg, npg.h.npages);
+    if (!rc)
+        rc = pager_sync(&npg);
+    if (!rc)
+        *npages = npg.h.npages;
+    free(cp.vbuf);
+    lh_free(&nt);
+    pager_free(&npg);
+    free(mem);
+    return rc;
+}
+
+/* fsync of the directory holding path, so the rename is durable. */
+static int sync_dir(const kvs_os *os, const char *path, kvs_err *err)
+{
+    char *dir = NULL;
+    const char *slash = strrchr(path, '/');
+    int fd, rc = KVS_OK;
+    if (slash) {
+        size_t n = slash == path ? 1 : (size_t)(slash - path);
+        dir = malloc(n + 1);
+        if (!dir)
+            return kvs_seterr(err, KVS_ENOMEM, 0, "out of memory");
+        memcpy(dir, path, n);
+        dir[n] = 0;
+    }
+    fd = os->open(dir ? dir : ".", O_RDONLY, 0);
+    if (fd < 0)
+        rc = kvs_seterrno(err, errno, 0, "compacted file in place, but its directory cannot be opened");
+    else {
+        if (os->fsync(fd) != 0)
+            rc = kvs_seterrno(err, errno, 0, "compacted file in place, but fsync of its directory failed");
+        os->close(fd);
+    }
+    free(dir);
+    return rc;
+}
+
+int compact_file(lh *src, const char *path, const compact_hook *hook, int *newfd,
+                 kvs_compact_info *info)
+{
+    const kvs_os *os = src->pg->os;
+    kvs_err *err = src->err;
+    struct stat fs, ps;
+    uint32_t npages = 0;
+    size_t n = strlen(path) + sizeof ".compact";
+    char *tmp;
+    int fd, rc;
+
+    *newfd = -1;
+    if (os->fstat(src->pg->fd, &fs) != 0 || os->stat(path, &ps) != 0)
+        return kvs_seterrno(err, errno, 0, "cannot stat the file to compact");
+    /* Only the file at path is replaced; hard links would keep the old data
+     * under their other names, and the handles of those would never move. */
+    if (fs.st_dev != ps.st_dev || fs.st_ino != ps.st_ino)
+        return kvs_seterr(err, KVS_EINVAL, 0, "the open file is no longer the one at its path");
+    if (fs.st_nlink != 1)
+        return kvs_seterr(err, KVS_EINVAL, 0, "the file has %lu hard links; compaction would split them",
+                          (unsigned long)fs.st_nlink);
+    /* read it all once before writing anything: a damaged file is not copied */
+    rc = lh_check(src);
+    if (rc)
+        return rc;
+
+    tmp = malloc(n);
+    if (!tmp)
+        return kvs_seterr(err, KVS_ENOMEM, 0, "out of memory");
+    snprintf(tmp, n, "%s.compact", path);
+    /* A file of that name is a crash's leftover: whoever compacts holds the
+     * exclusive lock of the file at path, as we do now. */
+    (void)os->unlink(tmp);
+    fd = os->open(tmp, O_RDWR | O_CREAT | O_EXCL, 0600);
+    if (fd < 0) {
+        rc = kvs_seterrno(err, errno, 0, "cannot create the compacted file");
+        free(tmp);
+        return rc;
+    }
+    /* the old file's permission bits (best effort: 0600 is the safe side) */
+    (void)fchmod(fd, fs.st_mode & 07777);
+    /* locked before anyone can open it by the path: nobody may use the new
+     * file before this handle has ended its section */
+    if (os->flock(fd, LOCK_EX | LOCK_NB) != 0)
+        rc = kvs_seterrno(err, errno, 0, "cannot lock the compacted file");
+    else
+        rc = build(src, fd, hook, &npages);
+    if (!rc && os->rename(tmp, path) != 0)
+        rc = kvs_seterrno(err, errno, 0, "cannot rename the compacted file into place");
+    if (rc) {
+        os->close(fd);
+        (void)os->unlink(tmp);
+        free(tmp);
+        return rc;
+    }
+    free(tmp);
+    *newfd = fd;
+    if (info) {
+        memset(info, 0, sizeof *info);
+        info->records = src->pg->h.records;     /* the copy's, checked equal */
+        info->bytes_before = (uint64_t)fs.st_size;
+        info->pages_before = src->pg->h.npages;
+        info->pages_after = npages;
+        info->bytes_after = (uint64_t)npages * PG_SIZE;
+    }
+    return sync_dir(os, path, err);
+}

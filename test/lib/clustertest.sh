@@ -1,0 +1,79 @@
+# test/lib/clustertest.sh - helpers shared by the throwaway-cluster scripts
+# in test/fdw/ (sourced after test/lib/pgcluster.sh, with WORK set to the
+# script's temp dir):
+#   TAP:      test/lib/tap.sh (ok, nok, diag, is, like, bail, qerr, tap_end)
+#   cleanup:  kills the sessions, stops the server, removes WORK (trap EXIT)
+#   SQL:      q SQL (one result, unaligned), as_pg CMD (as the server's OS user)
+#   sessions: long-lived psql sessions: sess_open ID, sess_run ID SQL,
+#             sess_close ID
+#   finish:   the closing checks, the plan, the exit status
+
+. "$(dirname "${BASH_SOURCE[0]}")/tap.sh"   # ok, nok, diag, is, like, bail, qerr, tap_end
+
+# ---- cleanup: sessions, server, temp dir ---------------------------------------
+SESS_PIDS=""
+cleanup() {
+    local p
+    for p in $SESS_PIDS; do kill "$p" 2>/dev/null; done
+    pgc_stop
+    if [ "${KVS_KEEP:-0}" = 1 ]; then echo "# kept $WORK"; else rm -rf "$WORK"; fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM     # so a signal also runs cleanup
+
+# ---- SQL helpers ---------------------------------------------------------------
+# q SQL: one value/row set, unaligned, tuples only; errors to stderr.
+q() { pgc_psql -At -c "$1"; }
+# Files the server must read and write are made by the server's OS user.
+as_pg() { pgc_as "$@"; }
+
+# ---- sessions -------------------------------------------------------------------
+# Each session is a psql reading a fifo; sess_run sends SQL plus an \echo
+# marker and waits for the marker in its output file.  The marker counter
+# lives in a file: sess_run often runs in a $(...) subshell.
+echo 0 >"$WORK/seq"
+sess_open() {
+    local i=$1 fd
+    mkfifo "$WORK/s$i.in"
+    stdbuf -oL -eL "$PG_BINDIR/psql" -X -At -v ON_ERROR_STOP=0 -v VERBOSITY=verbose \
+        <"$WORK/s$i.in" >"$WORK/s$i.out" 2>&1 &
+    SESS_PIDS="$SESS_PIDS $!"
+    eval "SPID_$i=$!"
+    exec {fd}>"$WORK/s$i.in"
+    eval "SFD_$i=$fd"
+}
+# sess_run ID SQL -> prints the output of SQL in session ID
+sess_run() {
+    local i=$1 sql=$2 fd pid start n=0 SEQ
+    eval "fd=\$SFD_$i pid=\$SPID_$i"
+    # a write to a fifo nobody reads would kill this script with SIGPIPE
+    kill -0 "$pid" 2>/dev/null || { echo "session $i is gone"; return 1; }
+    SEQ=$(($(cat "$WORK/seq") + 1))
+    echo "$SEQ" >"$WORK/seq"
+    start=$(wc -l <"$WORK/s$i.out")
+    printf '%s\n\\echo __done_%d__\n' "$sql" "$SEQ" >&"$fd"
+    until grep -q "^__done_${SEQ}__\$" "$WORK/s$i.out"; do
+        n=$((n + 1)); [ $n -gt 600 ] && { echo "session $i timed out"; return 1; }
+        kill -0 "$pid" 2>/dev/null || { echo "session $i ended"; return 1; }
+        sleep 0.05
+    done
+    tail -n +$((start + 1)) "$WORK/s$i.out" | grep -v "^__done_${SEQ}__\$"
+}
+sess_close() {
+    local i=$1 fd pid
+    eval "fd=\$SFD_$i pid=\$SPID_$i"
+    kill -0 "$pid" 2>/dev/null && printf '\\q\n' >&"$fd"
+    exec {fd}>&-
+}
+
+# ---- the end ----------------------------------------------------------------------
+# finish: the server still answers and no backend crashed since line LOG_MARK
+# of the server log; then the plan and the exit status.
+finish() {
+    local crash
+    is "$(q "SELECT 1")" "1" "SELECT 1 works at the end"
+    crash=$(tail -n +$((LOG_MARK + 1)) "$WORK/server.log" |
+        grep -E 'terminated by signal|terminated by exception|PANIC|exited with exit code [^0]|reinitializing' || true)
+    is "$crash" "" "no backend crash in the server log"
+    tap_end
+}
