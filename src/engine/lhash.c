@@ -141,20 +141,29 @@ static int visit(uint32_t pgno, int type, void *arg);
  *   - the page is read (checksum and structure, in the pool) and is the
  *     primary page of b (first) or an overflow page of b (after), with
  *     KVS_ECORRUPT naming it if not (check_chain_page).
- * The page the iterator is on stays pinned until chain_next moves on (it
- * pins the next page before it unpins this one) or chain_end, so a caller
- * may fetch other pages (a value chain) while it reads this one.  After an
+ * The page the iterator is on stays pinned until chain_next moves on or
+ * chain_end, so a caller may fetch other pages (a value chain) while it
+ * reads this one.  After an
  * error, or CHAIN_END, nothing is pinned and pgno is the last page entered
  * (the tail, at CHAIN_END).
  *
  * Bucket locks go here when the pool is shared between processes (the lock
  * order itself is the shared pool's to fix and document): chain_first would
- * lock the primary page, chain_next lock the next page before it lets go of
- * this one (chain order), chain_end and the end of the chain release, and the
- * five callers need not change.  Inline and static, no allocation: this is
+ * lock the primary page, chain_next the next page (taking it before letting
+ * go of this one if writers need coupling), chain_end and the end of the
+ * chain release, and the five callers need not change.  Inline and static, no allocation: this is
  * the get hot path.
  */
 #define CHAIN_END 1                /* chain_next: past the tail (not a KVS_* code) */
+
+/* The walk is the get hot path: left to itself the compiler makes
+ * chain_enter a call (ten sites), whose register saves cost more than the
+ * rest of the step. */
+#if defined(__GNUC__)
+#define CHAIN_INLINE inline __attribute__((always_inline))
+#else
+#define CHAIN_INLINE inline
+#endif
 
 typedef struct chain_iter {
     lh            *t;
@@ -174,38 +183,36 @@ static int cycle(lh *t, uint32_t pgno, uint32_t b)
                       (unsigned)pgno, (unsigned)b);
 }
 
-/* Moves the iterator onto page pgno: pins it, then unpins the page it was on. */
-static inline int chain_enter(chain_iter *it, uint32_t pgno)
+/* Moves the iterator (on no pinned page) onto page pgno and pins it. */
+static CHAIN_INLINE int chain_enter(chain_iter *it, uint32_t pgno)
 {
     lh *t = it->t;
-    int primary = it->hops == 0;
-    uint32_t fi = POOL_NONE, old = it->fi;
-    int rc = KVS_OK;
+    int primary = it->hops == 0, rc;
+    uint32_t fi;
     if (it->hops > t->pg->h.npages)
-        rc = cycle(t, pgno, it->b);
-    if (!rc && it->k)
+        return cycle(t, pgno, it->b);
+    if (it->k) {
         rc = visit(pgno, primary ? KVS_PAGE_BUCKET : KVS_PAGE_OVERFLOW, it->k);
-    if (!rc)
-        rc = pool_fetch(t->pool, pgno, POOL_PIN, &fi);
-    if (!rc) {
-        it->pg = pool_page(t->pool, fi);
-        rc = check_chain_page(t, it->pg, pgno, primary, it->b);
         if (rc)
-            pool_unpin(t->pool, fi);
+            return rc;
     }
-    if (old != POOL_NONE)
-        pool_unpin(t->pool, old);
-    it->fi = POOL_NONE;
+    rc = pool_fetch(t->pool, pgno, POOL_PIN, &fi);
     if (rc)
         return rc;
+    it->pg = pool_page(t->pool, fi);
+    rc = check_chain_page(t, it->pg, pgno, primary, it->b);
+    if (rc) {
+        pool_unpin(t->pool, fi);
+        return rc;
+    }
     it->fi = fi;
-    it->prev = primary ? NO_PAGE : it->pgno;
+    it->prev = it->pgno;
     it->pgno = pgno;
     it->hops++;
     return KVS_OK;
 }
 
-static inline int chain_first(chain_iter *it, lh *t, uint32_t b, chk *k)
+static CHAIN_INLINE int chain_first(chain_iter *it, lh *t, uint32_t b, chk *k)
 {
     uint32_t pgno;
     int rc;
@@ -222,19 +229,18 @@ static inline int chain_first(chain_iter *it, lh *t, uint32_t b, chk *k)
     return chain_enter(it, pgno);
 }
 
-static inline int chain_next(chain_iter *it)
+static CHAIN_INLINE int chain_next(chain_iter *it)
 {
     uint32_t next = rd32(it->pg + PG_NEXT);
-    if (next == NO_PAGE) {
-        pool_unpin(it->t->pool, it->fi);
-        it->fi = POOL_NONE;
+    pool_unpin(it->t->pool, it->fi);
+    it->fi = POOL_NONE;
+    if (next == NO_PAGE)
         return CHAIN_END;
-    }
     return chain_enter(it, next);
 }
 
 /* Leaves a walk early (no-op when nothing is pinned). */
-static inline void chain_end(chain_iter *it)
+static CHAIN_INLINE void chain_end(chain_iter *it)
 {
     if (it->fi != POOL_NONE)
         pool_unpin(it->t->pool, it->fi);
