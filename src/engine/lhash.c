@@ -132,8 +132,8 @@ static int visit(uint32_t pgno, int type, void *arg);
  * (split), collect (cursor) and check_bucket (lh_check): chain_first enters
  * bucket b's primary page (through the directory), chain_next follows the
  * next link, and each returns KVS_OK on a page, CHAIN_END past the tail, or
- * an error (a KVS_* code, negative).  What every walk must check is checked here once, in this
- * order, before a page is used:
+ * an error (a KVS_* code, negative).  What every walk must check is checked
+ * here once, in this order, before a page is used:
  *   - length: entering a page when more pages than the file has are already
  *     behind is a cycle (KVS_ECORRUPT naming the page it would enter);
  *   - for lh_check only (k != NULL), the page is marked reached, so a page
@@ -143,16 +143,15 @@ static int visit(uint32_t pgno, int type, void *arg);
  *     KVS_ECORRUPT naming it if not (check_chain_page).
  * The page the iterator is on stays pinned until chain_next moves on or
  * chain_end, so a caller may fetch other pages (a value chain) while it
- * reads this one.  After an
- * error, or CHAIN_END, nothing is pinned and pgno is the last page entered
- * (the tail, at CHAIN_END).
+ * reads this one.  After an error, or CHAIN_END, nothing is pinned and pgno
+ * is the last page entered (the tail, at CHAIN_END).
  *
  * Bucket locks go here when the pool is shared between processes (the lock
  * order itself is the shared pool's to fix and document): chain_first would
  * lock the primary page, chain_next the next page (taking it before letting
  * go of this one if writers need coupling), chain_end and the end of the
- * chain release, and the five callers need not change.  Inline and static, no allocation: this is
- * the get hot path.
+ * chain release, and the five callers need not change.  Static, inline and
+ * free of allocation: this is the get hot path.
  */
 #define CHAIN_END 1                /* chain_next: past the tail (not a KVS_* code) */
 
