@@ -760,12 +760,6 @@ int kvs_check(kvs *db)
     WITH_SECTION(db, KVS_READ, lh_check(&db->t));
 }
 
-static const char *type_name(int type)
-{
-    static const char *names[] = { "unreadable", "header", "dir", "bucket", "overflow", "value", "free" };
-    return type >= 0 && type <= KVS_PAGE_FREE ? names[type] : "unknown";
-}
-
 /* Fills db->pagebuf with page pgno as this handle sees it (its own dirty
  * copy inside a write section, else the file's bytes); *ok = checksum. */
 static int load_for_inspection(kvs *db, uint32_t pgno, int *ok)
@@ -811,7 +805,7 @@ static int do_page_info(kvs *db, uint32_t pgno, kvs_page_info *pi)
         (pgno > 0 && page_validate(pg, pgno, db->pg.h.npages, &scratch) != KVS_OK))
         type = 0;
     pi->type = type;
-    pi->type_name = type_name(type);
+    pi->type_name = page_type_name(type);
     if (type == 0)
         return KVS_OK;
     pi->next = rd32(pg + PG_NEXT);

@@ -122,23 +122,128 @@ static int check_chain_page(lh *t, const uint8_t *pg, uint32_t pgno, int first, 
     return KVS_OK;
 }
 
-/* Fetches page pgno of bucket b's chain (the primary page when `primary`)
- * and checks it is one, so every chain walk reads pages the same way. */
-static int fetch_chain_page(lh *t, uint32_t pgno, int flags, int primary, uint32_t b,
-                            uint32_t *fi, const uint8_t **pg)
-{
-    int rc = pool_fetch(t->pool, pgno, flags, fi);
-    if (rc)
-        return rc;
-    *pg = pool_page(t->pool, *fi);
-    return check_chain_page(t, *pg, pgno, primary, b);
-}
+/* ---- the chain walk ---------------------------------------------------------- */
+
+typedef struct chk chk;
+static int visit(uint32_t pgno, int type, void *arg);
+
+/*
+ * The one walk over a bucket chain, used by get, locate (put/delete), gather
+ * (split), collect (cursor) and check_bucket (lh_check): chain_first enters
+ * bucket b's primary page (through the directory), chain_next follows the
+ * next link, and each returns KVS_OK on a page, CHAIN_END past the tail, or
+ * an error (a KVS_* code, negative).  What every walk must check is checked
+ * here once, in this order, before a page is used:
+ *   - length: entering a page when more pages than the file has are already
+ *     behind is a cycle (KVS_ECORRUPT naming the page it would enter);
+ *   - for lh_check only (k != NULL), the page is marked reached, so a page
+ *     reached twice is reported by visit() before anything else;
+ *   - the page is read (checksum and structure, in the pool) and is the
+ *     primary page of b (first) or an overflow page of b (after), with
+ *     KVS_ECORRUPT naming it if not (check_chain_page).
+ * The page the iterator is on stays pinned until chain_next moves on or
+ * chain_end, so a caller may fetch other pages (a value chain) while it
+ * reads this one.  After an error, or CHAIN_END, nothing is pinned and pgno
+ * is the last page entered (the tail, at CHAIN_END).
+ *
+ * Bucket locks go here when the pool is shared between processes (the lock
+ * order itself is the shared pool's to fix and document): chain_first would
+ * lock the primary page, chain_next the next page (taking it before letting
+ * go of this one if writers need coupling), chain_end and the end of the
+ * chain release, and the five callers need not change.  Static, inline and
+ * free of allocation: this is the get hot path.
+ */
+#define CHAIN_END 1                /* chain_next: past the tail (not a KVS_* code) */
+
+/* The walk is the get hot path: left to itself the compiler makes
+ * chain_enter a call (ten sites), whose register saves cost more than the
+ * rest of the step. */
+#if defined(__GNUC__)
+#define CHAIN_INLINE inline __attribute__((always_inline))
+#else
+#define CHAIN_INLINE inline
+#endif
+
+typedef struct chain_iter {
+    lh            *t;
+    chk           *k;          /* lh_check's page bitmap, else NULL */
+    uint32_t       b;          /* the bucket */
+    uint32_t       pgno;       /* page the iterator is on */
+    uint32_t       prev;       /* the page before it, NO_PAGE on the primary page */
+    uint32_t       fi;         /* its frame (pinned), POOL_NONE when none is */
+    uint32_t       hops;       /* pages entered so far, this one included */
+    const uint8_t *pg;         /* its bytes */
+} chain_iter;
 
 static int cycle(lh *t, uint32_t pgno, uint32_t b)
 {
     return kvs_seterr(t->err, KVS_ECORRUPT, pgno,
                       "page %u: chain of bucket %u is longer than the file (a cycle)",
                       (unsigned)pgno, (unsigned)b);
+}
+
+/* Moves the iterator (on no pinned page) onto page pgno and pins it. */
+static CHAIN_INLINE int chain_enter(chain_iter *it, uint32_t pgno)
+{
+    lh *t = it->t;
+    int primary = it->hops == 0, rc;
+    uint32_t fi;
+    if (it->hops > t->pg->h.npages)
+        return cycle(t, pgno, it->b);
+    if (it->k) {
+        rc = visit(pgno, primary ? KVS_PAGE_BUCKET : KVS_PAGE_OVERFLOW, it->k);
+        if (rc)
+            return rc;
+    }
+    rc = pool_fetch(t->pool, pgno, POOL_PIN, &fi);
+    if (rc)
+        return rc;
+    it->pg = pool_page(t->pool, fi);
+    rc = check_chain_page(t, it->pg, pgno, primary, it->b);
+    if (rc) {
+        pool_unpin(t->pool, fi);
+        return rc;
+    }
+    it->fi = fi;
+    it->prev = it->pgno;
+    it->pgno = pgno;
+    it->hops++;
+    return KVS_OK;
+}
+
+static CHAIN_INLINE int chain_first(chain_iter *it, lh *t, uint32_t b, chk *k)
+{
+    uint32_t pgno;
+    int rc;
+    it->t = t;
+    it->k = k;
+    it->b = b;
+    it->pgno = it->prev = NO_PAGE;
+    it->fi = POOL_NONE;
+    it->hops = 0;
+    it->pg = NULL;
+    rc = dir_lookup(t->pool, b, &pgno);
+    if (rc)
+        return rc;
+    return chain_enter(it, pgno);
+}
+
+static CHAIN_INLINE int chain_next(chain_iter *it)
+{
+    uint32_t next = rd32(it->pg + PG_NEXT);
+    pool_unpin(it->t->pool, it->fi);
+    it->fi = POOL_NONE;
+    if (next == NO_PAGE)
+        return CHAIN_END;
+    return chain_enter(it, next);
+}
+
+/* Leaves a walk early (no-op when nothing is pinned). */
+static CHAIN_INLINE void chain_end(chain_iter *it)
+{
+    if (it->fi != POOL_NONE)
+        pool_unpin(it->t->pool, it->fi);
+    it->fi = POOL_NONE;
 }
 
 uint32_t lh_bucket_at(const kvs_hdr *h, uint32_t rev, uint64_t *end)
@@ -150,6 +255,30 @@ uint32_t lh_bucket_at(const kvs_hdr *h, uint32_t rev, uint64_t *end)
 
 /* ---- get ------------------------------------------------------------------ */
 
+/* The value (and stamp) of slot i of a chain page: a pointer into the page
+ * if inline, else the value chain copied into t->vbuf. */
+static int get_value(lh *t, const uint8_t *pg, uint32_t i, kvs_slice *val, uint64_t *stamp)
+{
+    rec_view r;
+    int rc;
+    sp_record(pg, i, &r);
+    if (r.flags & REC_EXTERNAL) {
+        rc = grow(&t->vbuf, &t->vcap, r.vlen, 1, t->err);
+        if (rc)
+            return rc;
+        rc = vchain_read(t->pool, r.vpage, r.vlen, t->vbuf);
+        if (rc)
+            return rc;
+        val->data = t->vbuf;
+    } else {
+        val->data = r.val;
+    }
+    val->len = r.vlen;
+    if (stamp)
+        *stamp = r.stamp;
+    return KVS_OK;
+}
+
 int lh_get(lh *t, const void *key, size_t klen, kvs_slice *val)
 {
     return lh_get_stamped(t, key, klen, val, NULL);
@@ -158,50 +287,24 @@ int lh_get(lh *t, const void *key, size_t klen, kvs_slice *val)
 int lh_get_stamped(lh *t, const void *key, size_t klen, kvs_slice *val, uint64_t *stamp)
 {
     const kvs_hdr *h = &t->pg->h;
-    uint32_t tag, b, pgno, fi, n = 0;
+    uint32_t tag, b;
+    chain_iter it;
     int rc;
     if (klen > KVS_MAX_KEY)
         return KVS_NOTFOUND;
     tag = (uint32_t)lh_hash(t, key, klen);
     b = bucket_of(h, tag);
-    rc = dir_lookup(t->pool, b, &pgno);
-    if (rc)
-        return rc;
-    for (;;) {
-        const uint8_t *pg;
-        int i;
-        rc = fetch_chain_page(t, pgno, 0, n == 0, b, &fi, &pg);
-        if (rc)
-            return rc;
-        n++;
-        i = sp_find(pg, tag, key, klen);
+    for (rc = chain_first(&it, t, b, NULL); rc == KVS_OK; rc = chain_next(&it)) {
+        int i = sp_find(it.pg, tag, key, klen);
         if (i >= 0) {
-            rec_view r;
-            sp_record(pg, (uint32_t)i, &r);
             t->gets++;
-            t->get_chain_pages += n;
-            if (r.flags & REC_EXTERNAL) {
-                rc = grow(&t->vbuf, &t->vcap, r.vlen, 1, t->err);
-                if (rc)
-                    return rc;
-                rc = vchain_read(t->pool, r.vpage, r.vlen, t->vbuf);
-                if (rc)
-                    return rc;
-                val->data = t->vbuf;
-            } else {
-                val->data = r.val;
-            }
-            val->len = r.vlen;
-            if (stamp)
-                *stamp = r.stamp;
-            return KVS_OK;
+            t->get_chain_pages += it.hops;
+            rc = get_value(t, it.pg, (uint32_t)i, val, stamp);
+            chain_end(&it);
+            return rc;
         }
-        pgno = rd32(pg + PG_NEXT);
-        if (pgno == NO_PAGE)
-            return KVS_NOTFOUND;
-        if (n > h->npages)
-            return cycle(t, pgno, b);
     }
+    return rc == CHAIN_END ? KVS_NOTFOUND : rc;
 }
 
 /* ---- locating a key for put/delete ---------------------------------------- */
@@ -218,39 +321,27 @@ typedef struct loc {
 static int locate(lh *t, uint32_t b, uint32_t tag, const void *key, size_t klen,
                   uint32_t need, loc *L)
 {
-    uint32_t pgno, prev = NO_PAGE, fi, n = 0;
-    int rc = dir_lookup(t->pool, b, &pgno);
-    if (rc)
-        return rc;
+    chain_iter it;
+    int rc;
     memset(L, 0, sizeof *L);
-    L->primary = pgno;
-    for (;;) {
-        const uint8_t *pg;
-        uint32_t next;
-        rc = fetch_chain_page(t, pgno, 0, n == 0, b, &fi, &pg);
-        if (rc)
-            return rc;
-        n++;
+    for (rc = chain_first(&it, t, b, NULL); rc == KVS_OK; rc = chain_next(&it)) {
+        if (it.hops == 1)
+            L->primary = it.pgno;
         if (!L->found) {
-            int i = sp_find(pg, tag, key, klen);
+            int i = sp_find(it.pg, tag, key, klen);
             if (i >= 0) {
-                L->found = pgno;
-                L->found_prev = prev;
+                L->found = it.pgno;
+                L->found_prev = it.prev;
                 L->slot = (uint32_t)i;
             }
         }
-        if (!L->room && sp_free(pg) >= need)
-            L->room = pgno;
-        next = rd32(pg + PG_NEXT);
-        if (next == NO_PAGE) {
-            L->tail = pgno;
-            return KVS_OK;
-        }
-        if (n > t->pg->h.npages)
-            return cycle(t, next, b);
-        prev = pgno;
-        pgno = next;
+        if (!L->room && sp_free(it.pg) >= need)
+            L->room = it.pgno;
     }
+    if (rc != CHAIN_END)
+        return rc;
+    L->tail = it.pgno;
+    return KVS_OK;
 }
 
 typedef struct newrec {
@@ -391,28 +482,22 @@ static int needs_split(const lh *t)
  * the tag) and its page numbers into t->chain. */
 static int gather(lh *t, uint32_t b, size_t *nents, size_t *npages)
 {
-    uint32_t pgno, fi;
     size_t ne = 0, np = 0, used = 0;
-    int rc = dir_lookup(t->pool, b, &pgno);
-    if (rc)
-        return rc;
-    while (pgno != NO_PAGE) {
-        const uint8_t *pg;
-        uint32_t i, n;
-        if (np > t->pg->h.npages)
-            return cycle(t, pgno, b);
-        rc = fetch_chain_page(t, pgno, 0, np == 0, b, &fi, &pg);
-        if (rc)
-            return rc;
-        n = sp_nslots(pg);
+    chain_iter it;
+    int rc;
+    for (rc = chain_first(&it, t, b, NULL); rc == KVS_OK; rc = chain_next(&it)) {
+        const uint8_t *pg = it.pg;
+        uint32_t i, n = sp_nslots(pg);
         rc = grow(&t->chain, &t->ccap, np + 1, sizeof(uint32_t), t->err);
         if (!rc)
             rc = grow(&t->ents, &t->ecap, ne + n, sizeof(lh_ent), t->err);
         if (!rc)
             rc = grow(&t->sbuf, &t->scap, used + PG_SIZE, 1, t->err);
-        if (rc)
+        if (rc) {
+            chain_end(&it);
             return rc;
-        t->chain[np++] = pgno;
+        }
+        t->chain[np++] = it.pgno;
         for (i = 0; i < n; i++) {
             lh_ent *e = &t->ents[ne++];
             e->rev = sp_tag(pg, i);
@@ -423,8 +508,9 @@ static int gather(lh *t, uint32_t b, size_t *nents, size_t *npages)
             memcpy(t->sbuf + used, pg + sp_off(pg, i), e->len);
             used += e->len;
         }
-        pgno = rd32(pg + PG_NEXT);
     }
+    if (rc != CHAIN_END)
+        return rc;
     *nents = ne;
     *npages = np;
     return KVS_OK;
@@ -704,26 +790,20 @@ static int collect(lh_cursor *c)
     lh *t = c->t;
     const kvs_hdr *h = &t->pg->h;
     uint64_t end;
-    uint32_t b = lh_bucket_at(h, c->lb_rev, &end), pgno, fi, hops = 0;
+    uint32_t b = lh_bucket_at(h, c->lb_rev, &end);
     size_t ne = 0, used = 0;
-    int rc = dir_lookup(t->pool, b, &pgno);
-    if (rc)
-        return rc;
-    while (pgno != NO_PAGE) {
-        const uint8_t *pg;
-        uint32_t i, n;
-        if (hops > h->npages)
-            return cycle(t, pgno, b);
-        rc = fetch_chain_page(t, pgno, 0, hops == 0, b, &fi, &pg);
-        if (rc)
-            return rc;
-        hops++;
-        n = sp_nslots(pg);
+    chain_iter it;
+    int rc;
+    for (rc = chain_first(&it, t, b, NULL); rc == KVS_OK; rc = chain_next(&it)) {
+        const uint8_t *pg = it.pg;
+        uint32_t i, n = sp_nslots(pg);
         rc = grow(&c->ents, &c->ecap, ne + n, sizeof(lh_ent), t->err);
         if (!rc)
             rc = grow(&c->buf, &c->bcap, used + PG_SIZE, 1, t->err);
-        if (rc)
+        if (rc) {
+            chain_end(&it);
             return rc;
+        }
         for (i = 0; i < n; i++) {
             rec_view r;
             uint32_t rev = bitrev32(sp_tag(pg, i));
@@ -744,8 +824,9 @@ static int collect(lh_cursor *c)
             memcpy(c->buf + used, pg + sp_off(pg, i), e->len);
             used += e->len;
         }
-        pgno = rd32(pg + PG_NEXT);
     }
+    if (rc != CHAIN_END)
+        return rc;
     ent_sort(c->ents, ne, c->buf);
     c->n = ne;
     c->idx = 0;
@@ -829,110 +910,97 @@ int lh_cursor_next(lh_cursor *c, kvs_slice *key, kvs_slice *val)
 
 /* ---- integrity check -------------------------------------------------------- */
 
-typedef struct chk {
+struct chk {
     uint8_t  *bits;
     uint32_t  npages;
     kvs_err  *err;
-} chk;
-
-static const char *tname(int type)
-{
-    switch (type) {
-    case KVS_PAGE_DIR: return "directory";
-    case KVS_PAGE_BUCKET: return "bucket";
-    case KVS_PAGE_OVERFLOW: return "overflow";
-    case KVS_PAGE_VALUE: return "value";
-    case KVS_PAGE_FREE: return "free";
-    default: return "header";
-    }
-}
+};
 
 static int visit(uint32_t pgno, int type, void *arg)
 {
     chk *k = arg;
     if (pgno >= k->npages)
         return kvs_seterr(k->err, KVS_ECORRUPT, pgno, "page %u (%s) is beyond the file's %u pages",
-                          (unsigned)pgno, tname(type), (unsigned)k->npages);
+                          (unsigned)pgno, page_type_name(type), (unsigned)k->npages);
     if (k->bits[pgno >> 3] & (1u << (pgno & 7)))
         return kvs_seterr(k->err, KVS_ECORRUPT, pgno,
-                          "page %u is reached twice (again as a %s page)", (unsigned)pgno, tname(type));
+                          "page %u is reached twice (the second time as type %s)", (unsigned)pgno,
+                          page_type_name(type));
     k->bits[pgno >> 3] |= (uint8_t)(1u << (pgno & 7));
+    return KVS_OK;
+}
+
+/* Checks the records of the chain page the iterator is on (invariants 4, 5
+ * and 6 of the README) and adds them to the totals and, keys only, to
+ * t->ents/t->sbuf for the duplicate check. */
+static int check_chain_records(lh *t, chk *k, const chain_iter *it, size_t *ne, size_t *used,
+                               uint64_t *records, uint64_t *bytes, uint64_t *vpages)
+{
+    const kvs_hdr *h = &t->pg->h;
+    const uint8_t *pg = it->pg;
+    uint32_t pgno = it->pgno, b = it->b, n = sp_nslots(pg), s;
+    int rc;
+    if (it->hops > 1 && n == 0)
+        return kvs_seterr(t->err, KVS_ECORRUPT, pgno, "page %u: empty overflow page in bucket %u",
+                          (unsigned)pgno, (unsigned)b);
+    rc = grow(&t->ents, &t->ecap, *ne + n, sizeof(lh_ent), t->err);
+    if (!rc)
+        rc = grow(&t->sbuf, &t->scap, *used + PG_SIZE, 1, t->err);
+    if (rc)
+        return rc;
+    for (s = 0; s < n; s++) {
+        rec_view r;
+        uint32_t tag = sp_tag(pg, s), htag;
+        lh_ent *e;
+        sp_record(pg, s, &r);
+        htag = (uint32_t)lh_hash(t, r.key, r.klen);
+        if (htag != tag)
+            return kvs_seterr(t->err, KVS_ECORRUPT, pgno,
+                              "page %u: slot %u's hash tag %08x does not match its key's %08x",
+                              (unsigned)pgno, (unsigned)s, (unsigned)tag, (unsigned)htag);
+        if (bucket_of(h, tag) != b)
+            return kvs_seterr(t->err, KVS_ECORRUPT, pgno,
+                              "page %u: slot %u belongs in bucket %u, found in bucket %u",
+                              (unsigned)pgno, (unsigned)s, (unsigned)bucket_of(h, tag), (unsigned)b);
+        if (r.flags & REC_EXTERNAL) {
+            /* the chain page stays pinned (the iterator's), so r stays valid */
+            rc = vchain_walk(t->pool, r.vpage, r.vlen, visit, k);
+            if (rc)
+                return rc;
+            *vpages += vchain_pages(r.vlen);
+        }
+        (*records)++;
+        *bytes += sp_len(pg, s) + SLOT_SIZE;
+        e = &t->ents[(*ne)++];
+        e->rev = tag;
+        e->off = (uint32_t)*used;
+        e->klen = r.klen;
+        e->koff = 0;
+        e->len = r.klen;
+        if (r.klen)
+            memcpy(t->sbuf + *used, r.key, r.klen);
+        *used += r.klen;
+    }
     return KVS_OK;
 }
 
 static int check_bucket(lh *t, chk *k, uint32_t b, uint64_t *records, uint64_t *bytes,
                         uint64_t *ovfl, uint64_t *vpages)
 {
-    const kvs_hdr *h = &t->pg->h;
-    uint32_t pgno, fi, hops = 0;
     size_t ne = 0, used = 0, i;
-    int rc = dir_lookup(t->pool, b, &pgno);
-    if (rc)
-        return rc;
-    while (pgno != NO_PAGE) {
-        const uint8_t *pg;
-        uint32_t n, s, next;
-        rc = visit(pgno, hops ? KVS_PAGE_OVERFLOW : KVS_PAGE_BUCKET, k);
-        if (rc)
-            return rc;
-        rc = fetch_chain_page(t, pgno, 0, hops == 0, b, &fi, &pg);
-        if (rc)
-            return rc;
-        if (hops)
+    chain_iter it;
+    int rc;
+    for (rc = chain_first(&it, t, b, k); rc == KVS_OK; rc = chain_next(&it)) {
+        if (it.hops > 1)
             (*ovfl)++;
-        hops++;
-        n = sp_nslots(pg);
-        if (hops > 1 && n == 0)
-            return kvs_seterr(t->err, KVS_ECORRUPT, pgno, "page %u: empty overflow page in bucket %u",
-                              (unsigned)pgno, (unsigned)b);
-        rc = grow(&t->ents, &t->ecap, ne + n, sizeof(lh_ent), t->err);
-        if (!rc)
-            rc = grow(&t->sbuf, &t->scap, used + PG_SIZE, 1, t->err);
-        if (rc)
+        rc = check_chain_records(t, k, &it, &ne, &used, records, bytes, vpages);
+        if (rc) {
+            chain_end(&it);
             return rc;
-        next = rd32(pg + PG_NEXT);
-        for (s = 0; s < n; s++) {
-            rec_view r;
-            uint32_t tag = sp_tag(pg, s), htag;
-            lh_ent *e;
-            sp_record(pg, s, &r);
-            htag = (uint32_t)lh_hash(t, r.key, r.klen);
-            if (htag != tag)
-                return kvs_seterr(t->err, KVS_ECORRUPT, pgno,
-                                  "page %u: slot %u's hash tag %08x does not match its key's %08x",
-                                  (unsigned)pgno, (unsigned)s, (unsigned)tag, (unsigned)htag);
-            if (bucket_of(h, tag) != b)
-                return kvs_seterr(t->err, KVS_ECORRUPT, pgno,
-                                  "page %u: slot %u belongs in bucket %u, found in bucket %u",
-                                  (unsigned)pgno, (unsigned)s, (unsigned)bucket_of(h, tag), (unsigned)b);
-            if (r.flags & REC_EXTERNAL) {
-                rc = vchain_walk(t->pool, r.vpage, r.vlen, visit, k);
-                if (rc)
-                    return rc;
-                *vpages += vchain_pages(r.vlen);
-                /* the walk may have evicted this page: fetch it again */
-                rc = pool_fetch(t->pool, pgno, 0, &fi);
-                if (rc)
-                    return rc;
-                pg = pool_page(t->pool, fi);
-                sp_record(pg, s, &r);
-            }
-            (*records)++;
-            *bytes += sp_len(pg, s) + SLOT_SIZE;
-            e = &t->ents[ne++];
-            e->rev = tag;
-            e->off = (uint32_t)used;
-            e->klen = r.klen;
-            e->koff = 0;
-            e->len = r.klen;
-            if (r.klen)
-                memcpy(t->sbuf + used, r.key, r.klen);
-            used += r.klen;
         }
-        if (hops > h->npages)
-            return cycle(t, next, b);
-        pgno = next;
     }
+    if (rc != CHAIN_END)
+        return rc;
     ent_sort(t->ents, ne, t->sbuf);
     for (i = 1; i < ne; i++)
         if (ent_cmp(&t->ents[i - 1], &t->ents[i], t->sbuf) == 0)

@@ -17,10 +17,10 @@ int sp_find(const uint8_t *pg, uint32_t tag, const void *key, size_t klen)
     uint32_t i, n = sp_nslots(pg);
     const uint8_t *s = pg + PG_HDR;
     for (i = 0; i < n; i++, s += SLOT_SIZE) {
-        if (rd32(s + 4) == tag) {
-            const uint8_t *rec = pg + rd16(s);
-            if (rd16(rec + 1) == klen && (klen == 0 ||
-                memcmp(rec + REC_FIXED + ((rec[0] & REC_STAMPED) ? 8 : 0), key, klen) == 0))
+        if (rd32(s + SLOT_TAG) == tag) {
+            const uint8_t *rec = pg + rd16(s + SLOT_OFF);
+            if (rd16(rec + REC_KLEN) == klen && (klen == 0 ||
+                memcmp(rec + rec_key_off(rec), key, klen) == 0))
                 return (int)i;
         }
     }
@@ -35,13 +35,13 @@ void sp_record(const uint8_t *pg, uint32_t slot, rec_view *r)
 void rec_parse(const uint8_t *rec, rec_view *r)
 {
     const uint8_t *p = rec + REC_FIXED;
-    r->flags = rec[0];
-    r->klen = rd16(rec + 1);
-    r->vlen = rd32(rec + 3);
+    r->flags = rec[REC_FLAGS];
+    r->klen = rd16(rec + REC_KLEN);
+    r->vlen = rd32(rec + REC_VLEN);
     r->stamp = 0;
     if (r->flags & REC_STAMPED) {
         r->stamp = rd64(p);
-        p += 8;
+        p += REC_STAMP_SIZE;
     }
     r->key = p;
     p += r->klen;
@@ -58,9 +58,9 @@ uint8_t *sp_reserve(uint8_t *pg, uint32_t tag, uint32_t len)
 {
     uint32_t n = sp_nslots(pg), upper = sp_upper(pg) - len;
     uint8_t *s = pg + PG_HDR + SLOT_SIZE * n;
-    wr16(s, (uint16_t)upper);
-    wr16(s + 2, (uint16_t)len);
-    wr32(s + 4, tag);
+    wr16(s + SLOT_OFF, (uint16_t)upper);
+    wr16(s + SLOT_LEN, (uint16_t)len);
+    wr32(s + SLOT_TAG, tag);
     wr16(pg + PG_NSLOTS, (uint16_t)(n + 1));
     wr16(pg + PG_UPPER, (uint16_t)upper);
     return pg + upper;
@@ -81,7 +81,7 @@ void sp_delete(uint8_t *pg, uint32_t slot)
     for (i = 0; i < n; i++) {
         uint32_t o = sp_off(pg, i);
         if (o < off)
-            wr16(pg + PG_HDR + SLOT_SIZE * i, (uint16_t)(o + len));
+            wr16(pg + PG_HDR + SLOT_SIZE * i + SLOT_OFF, (uint16_t)(o + len));
     }
     wr16(pg + PG_NSLOTS, (uint16_t)n);
     wr16(pg + PG_UPPER, (uint16_t)(upper + len));
@@ -89,25 +89,25 @@ void sp_delete(uint8_t *pg, uint32_t slot)
 
 size_t rec_size(size_t klen, size_t vlen, int stamped, int *external)
 {
-    size_t base = REC_FIXED + (stamped ? 8 : 0) + klen;
+    size_t base = REC_FIXED + (stamped ? REC_STAMP_SIZE : 0) + klen;
     if (base + vlen <= REC_INLINE_MAX) {
         *external = 0;
         return base + vlen;
     }
     *external = 1;
-    return base + 4;
+    return base + REC_VPAGE_SIZE;
 }
 
 void rec_encode(uint8_t *dst, size_t klen, const void *key, size_t vlen,
                 const void *val, uint64_t stamp, int external, uint32_t vpage)
 {
     uint8_t *p = dst + REC_FIXED;
-    dst[0] = (uint8_t)((external ? REC_EXTERNAL : 0) | (stamp ? REC_STAMPED : 0));
-    wr16(dst + 1, (uint16_t)klen);
-    wr32(dst + 3, (uint32_t)vlen);
+    dst[REC_FLAGS] = (uint8_t)((external ? REC_EXTERNAL : 0) | (stamp ? REC_STAMPED : 0));
+    wr16(dst + REC_KLEN, (uint16_t)klen);
+    wr32(dst + REC_VLEN, (uint32_t)vlen);
     if (stamp) {
         wr64(p, stamp);
-        p += 8;
+        p += REC_STAMP_SIZE;
     }
     if (klen)
         memcpy(p, key, klen);
@@ -137,22 +137,22 @@ static int validate_slotted(const uint8_t *pg, uint32_t pgno, uint32_t npages, k
         if (off < upper || len < REC_FIXED || off + len > PG_SIZE)
             return bad(err, pgno, "slot points outside the record area", i, off);
         rec = pg + off;
-        fl = rec[0];
-        klen = rd16(rec + 1);
-        vlen = rd32(rec + 3);
+        fl = rec[REC_FLAGS];
+        klen = rd16(rec + REC_KLEN);
+        vlen = rd32(rec + REC_VLEN);
         if (fl & ~(REC_EXTERNAL | REC_STAMPED))
             return bad(err, pgno, "record has unknown flags", i, fl);
         if (klen > KVS_MAX_KEY)
             return bad(err, pgno, "record key too long", i, klen);
         if (vlen > KVS_MAX_VALUE)
             return bad(err, pgno, "record value too long", i, vlen);
-        want = REC_FIXED + ((fl & REC_STAMPED) ? 8 : 0) + klen;
+        want = rec_key_off(rec) + klen;
         if (fl & REC_EXTERNAL) {
             uint32_t vp;
-            want += 4;
+            want += REC_VPAGE_SIZE;
             if (want != len)
                 return bad(err, pgno, "record length does not match its fields", i, len);
-            vp = rd32(rec + want - 4);
+            vp = rd32(rec + want - REC_VPAGE_SIZE);
             if (vp == NO_PAGE || vp >= npages)
                 return bad(err, pgno, "record's value chain page out of range", i, vp);
             if (want + vlen <= REC_INLINE_MAX)
@@ -207,4 +207,12 @@ int page_validate(const uint8_t *pg, uint32_t pgno, uint32_t npages, kvs_err *er
     default:
         return KVS_OK;
     }
+}
+
+const char *page_type_name(int type)
+{
+    static const char *const names[] = {
+        "unreadable", "header", "dir", "bucket", "overflow", "value", "free"
+    };
+    return type >= 0 && type <= KVS_PAGE_FREE ? names[type] : "unknown";
 }

@@ -4,21 +4,33 @@
  * disk, so nothing above ever walks out of a page however damaged the file.
  *
  * Slotted page: common header (util.h), slot array from offset 24 upward
- * ({u16 offset, u16 length, u32 hash tag} each), records packed from the end
- * of the page downward, always contiguous (delete compacts), so free space
- * is exactly upper - (24 + 8 * nslots).
+ * (SLOT_* fields below), records packed from the end of the page downward,
+ * always contiguous (delete compacts), so free space is exactly
+ * upper - (24 + 8 * nslots).
  *
- * Record: u8 flags, u16 key length, u32 value length, [u64 stamp if
- * REC_STAMPED], key bytes, then the value bytes, or for REC_EXTERNAL a u32
- * first page of the value chain holding all value-length bytes.
+ * Record: the REC_* fields below, [u64 stamp if REC_STAMPED], key bytes,
+ * then the value bytes, or for REC_EXTERNAL a u32 first page of the value
+ * chain holding all value-length bytes.
  */
 #ifndef KVS_PAGE_H
 #define KVS_PAGE_H
 
 #include "util.h"
 
+/* slot i lives at PG_HDR + SLOT_SIZE * i; its fields, from there: */
+#define SLOT_OFF         0      /* u16 record offset in the page */
+#define SLOT_LEN         2      /* u16 record length */
+#define SLOT_TAG         4      /* u32 hash tag: low 32 bits of the key's hash */
 #define SLOT_SIZE        8
-#define REC_FIXED        7
+
+/* record fields, from the record's first byte: */
+#define REC_FLAGS        0      /* u8  REC_EXTERNAL | REC_STAMPED */
+#define REC_KLEN         1      /* u16 key length */
+#define REC_VLEN         3      /* u32 value length (the full length, also if external) */
+#define REC_FIXED        7      /* end of the fixed fields: the stamp or the key starts here */
+#define REC_STAMP_SIZE   8      /* u64 statement stamp, only if REC_STAMPED */
+#define REC_VPAGE_SIZE   4      /* u32 first value page, after the key, only if REC_EXTERNAL */
+
 #define REC_EXTERNAL     0x1
 #define REC_STAMPED      0x2
 #define REC_INLINE_MAX   1100   /* larger records keep their value in a chain */
@@ -42,10 +54,21 @@ static inline uint32_t sp_free(const uint8_t *pg)
 }
 static inline uint32_t sp_tag(const uint8_t *pg, uint32_t i)
 {
-    return rd32(pg + PG_HDR + SLOT_SIZE * i + 4);
+    return rd32(pg + PG_HDR + SLOT_SIZE * i + SLOT_TAG);
 }
-static inline uint32_t sp_off(const uint8_t *pg, uint32_t i) { return rd16(pg + PG_HDR + SLOT_SIZE * i); }
-static inline uint32_t sp_len(const uint8_t *pg, uint32_t i) { return rd16(pg + PG_HDR + SLOT_SIZE * i + 2); }
+static inline uint32_t sp_off(const uint8_t *pg, uint32_t i)
+{
+    return rd16(pg + PG_HDR + SLOT_SIZE * i + SLOT_OFF);
+}
+static inline uint32_t sp_len(const uint8_t *pg, uint32_t i)
+{
+    return rd16(pg + PG_HDR + SLOT_SIZE * i + SLOT_LEN);
+}
+/* Where a record's key starts (after the fixed fields and the stamp). */
+static inline uint32_t rec_key_off(const uint8_t *rec)
+{
+    return REC_FIXED + ((rec[REC_FLAGS] & REC_STAMPED) ? REC_STAMP_SIZE : 0);
+}
 
 void   sp_format(uint8_t *pg, int type, uint32_t bucket);
 /* Slot index of key (tag compared first), or -1. */
@@ -65,5 +88,10 @@ void   rec_encode(uint8_t *dst, size_t klen, const void *key, size_t vlen,
 
 /* Structure of any page read from disk (after its checksum passed). */
 int    page_validate(const uint8_t *pg, uint32_t pgno, uint32_t npages, kvs_err *err);
+
+/* Name of a KVS_PAGE_* type, the one table of them ("header", "dir",
+ * "bucket", "overflow", "value", "free"; 0, which kvs_page_info uses for an
+ * unreadable page, is "unreadable"; anything else "unknown"). */
+const char *page_type_name(int type);
 
 #endif

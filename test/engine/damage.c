@@ -19,6 +19,7 @@
  * a child process so a crash is counted, not fatal.  Prints the case count.
  */
 #include "kvs.h"
+#include "page.h"           /* page_type_name */
 #include "tap.h"
 
 #include <errno.h>
@@ -447,8 +448,6 @@ static void end_cat(const char *cat)
         nfail_cat++;
 }
 
-static const char *type_names[] = { "?", "header", "dir", "bucket", "overflow", "value", "free" };
-
 /* Up to max pages of type t, spread over the file. */
 static int pages_of_type(int t, uint32_t *out, int max)
 {
@@ -536,10 +535,10 @@ int main(int argc, char **argv)
                 if (memcmp(b + po + off, orig + po + off, len) == 0)
                     b[po + off] ^= 0x01;     /* make sure something changed */
                 snprintf(name, sizeof name, "random bytes over %s page %u (+%zu, %zu bytes)",
-                         type_names[t], pages[i], off, len);
+                         page_type_name(t), pages[i], off, len);
                 run_case(name, b, orig_len, (int)pages[i]);
             }
-        snprintf(name, sizeof name, "random bytes over %s pages", type_names[t]);
+        snprintf(name, sizeof name, "random bytes over %s pages", page_type_name(t));
         end_cat(name);
 
         begin_cat();
@@ -553,10 +552,10 @@ int main(int argc, char **argv)
                 memcpy(b, orig, orig_len);
                 b[po + off] ^= (unsigned char)(1 << bit);
                 snprintf(name, sizeof name, "bit %d flipped in %s page %u at +%zu", bit,
-                         type_names[t], pages[i], off);
+                         page_type_name(t), pages[i], off);
                 run_case(name, b, orig_len, (int)pages[i]);
             }
-        snprintf(name, sizeof name, "bit flip in %s pages", type_names[t]);
+        snprintf(name, sizeof name, "bit flip in %s pages", page_type_name(t));
         end_cat(name);
     }
 
@@ -687,7 +686,7 @@ int main(int argc, char **argv)
                     b[po + off + k] = (unsigned char)rnd();
                 reseal(b + po, pages[i]);
                 snprintf(name, sizeof name, "resealed random bytes in %s page %u (+%zu, %zu bytes)",
-                         type_names[t], pages[i], off, len);
+                         page_type_name(t), pages[i], off, len);
                 run_case(name, b, orig_len, -1);
             }
     }

@@ -5,7 +5,9 @@
  * steps, replace moving records between pages and between inline and
  * external storage, long overflow chains (fill factor forced past 100%)
  * built and emptied back onto the free list, and check() catching a wrong
- * tag, a duplicate key, a leaked page and a count that does not add up.
+ * tag, a duplicate key, a leaked page and a count that does not add up;
+ * the chain walk every operation shares reports a cycle or a page of the
+ * wrong bucket the same way from each of them and leaves nothing pinned.
  */
 #include <fcntl.h>
 #include <stdio.h>
@@ -81,6 +83,7 @@ int main(void)
     key_of(5, k);
     TAP_RC(lh_put(&t, k, 10, v, 1, KVS_NOOVERWRITE), KVS_EXISTS);
     TAP_RC(lh_check(&t), KVS_OK);
+    tap_ok(pool_pinned(&p) == 0, "no page left pinned by puts, gets, splits and check");
 
     /* ---- cursor exactly once while splitting and deleting */
     {
@@ -229,6 +232,78 @@ int main(void)
                "deleting half: overflow pages %u -> %u, pages per get %.3f -> %.3f",
                (unsigned)before, (unsigned)pg.h.overflow_pages, ppg0, ppg1);
         TAP_RC(lh_check(&t), KVS_OK);
+    }
+
+    /* ---- the one chain walk: a cycle or a wrong page is reported the same
+     * way by every walk (get, put's locate, split's gather, the cursor's
+     * collect, check), naming the page, and no walk leaves a page pinned */
+    setup(64);
+    rc = KVS_OK;
+    for (i = 0; rc == KVS_OK && hdr_buckets(&pg.h) < 2; i++) {
+        key_of(i, k);
+        rc = lh_put(&t, k, 10, v, 1000, 0);
+    }
+    t.fillfactor = 100000;                  /* no more splits: bucket 0 grows a chain */
+    for (; rc == KVS_OK && i < 100; i++) {
+        key_of(i, k);
+        rc = lh_put(&t, k, 10, v, 1000, 0);
+    }
+    tap_ok(rc == KVS_OK && pg.h.level == 1 && pg.h.split == 0 && pool_pinned(&p) == 0,
+           "two buckets, %u overflow pages, nothing pinned after the puts", (unsigned)pg.h.overflow_pages);
+    {
+        uint32_t prim, ov, fi, in0 = 0, in1 = 0, aux;
+        uint8_t *page;
+        lh_cursor c;
+        char k0[32], k1[32];
+        for (i = 1000; !in0 || !in1; i++) {     /* absent keys of bucket 0 and of bucket 1 */
+            key_of(i, k);
+            if (((uint32_t)lh_hash(&t, k, 10) & 1) == 0 && !in0) {
+                strcpy(k0, k);
+                in0 = 1;
+            } else if (((uint32_t)lh_hash(&t, k, 10) & 1) == 1 && !in1) {
+                strcpy(k1, k);
+                in1 = 1;
+            }
+        }
+        dir_lookup(&p, 0, &prim);
+        pool_fetch(&p, prim, 0, &fi);
+        ov = rd32(pool_page(&p, fi) + PG_NEXT);
+        tap_ok(ov != NO_PAGE, "bucket 0 has an overflow page (%u)", (unsigned)ov);
+        pool_fetch(&p, ov, POOL_PIN, &fi);
+        page = pool_page(&p, fi);
+        wr32(page + PG_NEXT, ov);               /* the overflow page links to itself */
+        pool_dirty(&p, fi);
+        TAP_RC(lh_get(&t, k0, 10, &s), KVS_ECORRUPT);
+        tap_ok(err.page == ov && strstr(err.msg, "cycle") && pool_pinned(&p) == 1,
+               "get: %s", err.msg);
+        TAP_RC(lh_put(&t, k0, 10, v, 10, 0), KVS_ECORRUPT);
+        tap_ok(err.page == ov && strstr(err.msg, "cycle") && pool_pinned(&p) == 1,
+               "put (locate): %s", err.msg);
+        t.fillfactor = 1;                       /* the next insert splits bucket 0 */
+        TAP_RC(lh_put(&t, k1, 10, v, 10, 0), KVS_ECORRUPT);
+        tap_ok(err.page == ov && strstr(err.msg, "cycle") && pool_pinned(&p) == 1,
+               "split (gather): %s", err.msg);
+        t.fillfactor = 100000;
+        lh_cursor_init(&c, &t);
+        TAP_RC(lh_cursor_next(&c, &ks, &s), KVS_ECORRUPT);
+        tap_ok(err.page == ov && strstr(err.msg, "cycle") && pool_pinned(&p) == 1,
+               "cursor (collect): %s", err.msg);
+        lh_cursor_free(&c);
+        TAP_RC(lh_check(&t), KVS_ECORRUPT);
+        tap_ok(err.page == ov && strstr(err.msg, "twice") && pool_pinned(&p) == 1,
+               "check: %s", err.msg);
+        /* the same page of another bucket: met by bucket 0's walk as the wrong page */
+        wr32(page + PG_NEXT, NO_PAGE);
+        aux = rd32(page + PG_AUX);
+        wr32(page + PG_AUX, 1);
+        TAP_RC(lh_get(&t, k0, 10, &s), KVS_ECORRUPT);
+        tap_ok(err.page == ov && strstr(err.msg, "overflow page of bucket 0") && pool_pinned(&p) == 1,
+               "wrong bucket: %s", err.msg);
+        TAP_RC(lh_check(&t), KVS_ECORRUPT);
+        tap_ok(err.page == ov && strstr(err.msg, "overflow page of bucket 0") && pool_pinned(&p) == 1,
+               "check, wrong bucket: %s", err.msg);
+        wr32(page + PG_AUX, aux);
+        pool_unpin(&p, fi);
     }
 
     /* ---- check catches damage (made in memory, through the pool) */

@@ -121,28 +121,46 @@ int main(void)
         TAP_RC(page_validate(v, 4, 10, &err), KVS_OK);
     }
 
-    /* random damage: validation decides, and every accepted page parses in bounds */
+    /* random damage: validation decides, and on every page it accepts each
+     * record parses to exactly its slot's bytes (key, then the inline value
+     * or the value-chain pointer, ending where the slot says) and is found
+     * again by its own tag and key, so nothing above can read outside it */
     srand(11);
     {
-        int accepted = 0, trials = 200000, t;
-        unsigned long sum = 0;
+        int accepted = 0, rejected = 0, trials = 200000, t, outside = 0, lost = 0;
         for (t = 0; t < trials; t++) {
             int k, nb = 1 + rand() % 4;
+            uint32_t s;
             memcpy(copy, pg, PG_SIZE);
             for (k = 0; k < nb; k++) {
                 int off = rand() % 4 == 0 ? PG_HDR + rand() % (8 * 31) : rand() % PG_SIZE;
                 copy[off] = (uint8_t)rand();
             }
-            if (page_validate(copy, 3, 10, &err) == KVS_OK) {
-                uint32_t s;
-                accepted++;
-                for (s = 0; s < sp_nslots(copy); s++) {
-                    sp_record(copy, s, &r);
-                    sum += r.klen + ((r.val && r.vlen) ? r.val[r.vlen - 1] : 0);
-                }
+            if (page_validate(copy, 3, 10, &err) != KVS_OK) {
+                rejected++;
+                continue;
+            }
+            accepted++;
+            if (sp_upper(copy) < PG_HDR + SLOT_SIZE * sp_nslots(copy))
+                outside++;
+            for (s = 0; s < sp_nslots(copy); s++) {
+                const uint8_t *rec = copy + sp_off(copy, s), *end = rec + sp_len(copy, s);
+                const uint8_t *vend;
+                int f;
+                sp_record(copy, s, &r);
+                vend = r.val ? r.val + r.vlen : r.key + r.klen + REC_VPAGE_SIZE;
+                if (rec < copy + sp_upper(copy) || end > copy + PG_SIZE || r.key < rec + REC_FIXED ||
+                    r.key + r.klen > end || vend != end)
+                    outside++;
+                f = sp_find(copy, sp_tag(copy, s), r.key, r.klen);
+                if (f < 0 || (uint32_t)f > s)
+                    lost++;
             }
         }
-        tap_ok(1, "%d randomly damaged pages: %d accepted and parsed in bounds (%lu)", trials, accepted, sum);
+        tap_ok(accepted > 0 && rejected > 0, "%d randomly damaged pages: %d rejected, %d accepted",
+               trials, rejected, accepted);
+        tap_ok(outside == 0, "every accepted record lies exactly in its slot's bytes (%d did not)", outside);
+        tap_ok(lost == 0, "every accepted record is found by its tag and key (%d were not)", lost);
     }
     tap_diag("page: %d checks", tap_n);
     return tap_done();
