@@ -14,17 +14,9 @@ MODULE_big  = kvs_fdw
 DATA        = $(wildcard kvs_fdw--*.sql)
 PGFILEDESC  = "kvs_fdw - linear-hashing key-value file as a foreign table"
 
-ENGINE_OBJS = \
-	src/engine/os.o \
-	src/engine/pager.o \
-	src/engine/pool.o \
-	src/engine/dir.o \
-	src/engine/page.o \
-	src/engine/vchain.o \
-	src/engine/lhash.o \
-	src/engine/kvs.o \
-	src/engine/salvage.o \
-	src/engine/compact.o
+# the engine's source list is written once, in src/engine/sources.mk
+include $(dir $(firstword $(MAKEFILE_LIST)))src/engine/sources.mk
+ENGINE_OBJS = $(addprefix src/engine/,$(KVS_ENGINE_SRCS:.c=.o))
 
 FDW_OBJS = \
 	src/fdw/kvs_fdw.o \

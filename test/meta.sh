@@ -4,7 +4,7 @@
 set -u
 cd "$(dirname "$0")/.."
 n=0 fail=0
-t() { n=$((n + 1)); if eval "$2"; then echo "ok $n - $1"; else echo "not ok $n - $1"; fail=1; fi; }
+t() { n=$((n + 1)); if eval "$2"; then echo "ok $n - $1"; else echo "not ok $n - $1"; fail=1; return 1; fi; }
 
 ver=$(sed -n "s/^default_version *= *'\(.*\)'/\1/p" kvs_fdw.control)
 t "control file has a default_version ($ver)" '[ -n "$ver" ]'
@@ -23,5 +23,11 @@ for f in kvs_fdw--*.sql; do
     [ "$old" = "$ver" ] && continue
     t "upgrade script kvs_fdw--$old--$ver.sql exists" '[ -f "kvs_fdw--$old--$ver.sql" ]'
 done
+# the engine's one source list (src/engine/sources.mk, used by every Makefile)
+# names every engine source file, and only existing ones
+listed=$(sed -n 's/^[[:space:]]*\([a-z_0-9]*\.c\).*/\1/p' src/engine/sources.mk | sort)
+present=$(cd src/engine && ls *.c | sort)
+t "src/engine/sources.mk lists every src/engine/*.c" '[ "$listed" = "$present" ]' ||
+    diff <(echo "$listed") <(echo "$present") | sed 's/^/#   /'
 echo "1..$n"
 exit $fail

@@ -1,5 +1,5 @@
 #!/bin/bash
-# test/bench/pg.sh - the through-Postgres half of the benchmark (issue 5).
+# test/bench/pg.sh - the through-Postgres half of the benchmark.
 #
 # Starts a throwaway PostgreSQL 15 cluster (run by the `postgres` OS user,
 # port 55432 by default, its own temp dir, stopped and removed by a trap),

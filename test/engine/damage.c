@@ -1,5 +1,5 @@
 /*
- * damage.c - corrupted, truncated and foreign files (issue 2 and 3).
+ * damage.c - corrupted, truncated and foreign files.
  *
  * Builds one file holding every page type (header, directory, bucket,
  * overflow, value, free), then, each on a fresh copy:

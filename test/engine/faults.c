@@ -1,5 +1,5 @@
 /*
- * faults.c - fault injection through the swappable I/O table (issue 3).
+ * faults.c - fault injection through the swappable I/O table.
  *
  * kvs_options.os is replaced by a table that passes every call to POSIX but
  * makes the Nth pwrite / fsync / ftruncate / pread (counted from the start of
@@ -438,7 +438,7 @@ static void sweep(int k, int st, long ncalls, int with_sync, int must_intact)
         outc[r.outcome]++;
         if (r.outcome == O_CRASH) { crash++; continue; }
         {
-            /* Lead directive (engine-bugs.md, 10:25): every injected failure
+            /* The rule checked here: every injected failure
              * leaves the file intact: a section that reports an error (from
              * an operation or from kvs_end) leaves it byte-for-byte as before;
              * one that ends cleanly (errors, if any, only from the later
@@ -517,7 +517,7 @@ static void sweep(int k, int st, long ncalls, int with_sync, int must_intact)
      * leaves the database file exactly as it was, byte for byte. */
     tap_ok(prefail_bad == 0, "%s%s, %u-frame cache: %d runs failed inside the section before its flush: file byte-for-byte unchanged in every one (%d not)",
            kind_name[k], st ? " (sticky)" : "", run_cache, prefail, prefail_bad);
-    /* Issue 3 + lead directive: an intact file after every injected failure
+    /* The rule: an intact file after every injected failure
      * (failed section: byte-for-byte as before; committed section: after).
      * The engine keeps the overwritten pages' old bytes during the write-out
      * and puts them back when a write fails; that needs the disk to take
@@ -724,7 +724,7 @@ static void truncate_faults(void)
            not_intact, outc[O_TORN]);
 }
 
-/* ---- write order when the section reuses free pages (issue 8, item 7b) ----
+/* ---- write order when the section reuses free pages ----
  * The README promises that a write-out writes the pages the section grew the
  * file with first (nothing on disk refers to them), then the pages the file
  * had, then the header.  A page popped from the free list is one the file

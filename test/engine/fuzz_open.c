@@ -1,6 +1,6 @@
 /*
  * fuzz_open.c - libFuzzer target over opening and reading a kvs file built
- * from the fuzzer's bytes (issue 3).
+ * from the fuzzer's bytes.
  *
  * The bytes become the whole file, served by an in-memory kvs_os table (no
  * disk, so millions of executions are cheap).  The target opens it read-only

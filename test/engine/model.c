@@ -1,5 +1,5 @@
 /*
- * model.c - randomized model test of the kvs engine (issues 2 and 3).
+ * model.c - randomized model test of the kvs engine.
  *
  * A long random mix of insert (KVS_NOOVERWRITE), replace, delete, get
  * (present and absent keys), full cursor scans, cursor scans interleaved with

@@ -1,5 +1,5 @@
 /*
- * multiproc.c - many processes on one file at once (issue 3).
+ * multiproc.c - many processes on one file at once.
  *
  * Every value is self-describing: a header (magic, key number, writer
  * process, version/count, length) and a checksum over all of it, so any torn

@@ -1,5 +1,5 @@
 /*
- * reuse.c - space reuse and bounded memory (issues 2 and 3).
+ * reuse.c - space reuse and bounded memory.
  *
  *  1. Load N records (16-byte keys, 100-byte values; N = 1M by default),
  *     delete them all, load N different ones: print both file sizes and the
@@ -94,7 +94,7 @@ static long maxrss_kib(void)
 
 /* ---- 3. peak memory (child) ----------------------------------------------------- */
 
-/* 1000 frames, as the issue asks; but the first sample (N/5 records, about
+/* 1000 frames (step 3 above); but the first sample (N/5 records, about
  * 215 bytes each) must already fill the cache, or the check would measure
  * the cache warming up rather than growth with the file: small runs (the
  * valgrind stage) use a cache half the size of that first file. */

@@ -1,12 +1,16 @@
 #!/bin/bash
-# test/engine/run.sh - runs the whole engine test suite (issues 2 and 3).
+# test/engine/run.sh - runs the whole engine test suite (the engine alone,
+# no Postgres).
 #
-#   1. release build: every unit_* test, then model, damage, multiproc,
-#      faults, reuse at CI size (model >= 1M operations); alone on the box,
-#      since reuse measures peak memory and unit_perf measures speed;
+#   1. release build: every program test/engine/Makefile builds (`make
+#      progs`): the unit_* tests, then damage, faults, model, multiproc,
+#      reuse at CI size (model >= 1M operations), and any newer program with
+#      no arguments; alone on the box, since reuse measures peak memory and
+#      unit_perf measures speed;
 #   2. ASan + UBSan build: the same programs again (smaller op counts),
-#      then the libFuzzer target fuzz_open for a bounded time, seeded with
-#      small valid files made by the engine (test/engine/fuzz/mkseeds.c);
+#      then every libFuzzer target (`make fuzz-progs`: fuzz_open) for a
+#      bounded time each, seeded with small valid files made by the engine
+#      (test/engine/fuzz/mkseeds.c);
 #   3. at the same time as 2 (the box has 2 cores): the debug build under
 #      valgrind (--error-exitcode=99 --leak-check=full), small op counts;
 #      any report fails the program.
@@ -34,7 +38,7 @@ while [ $# -gt 0 ]; do
         --fuzz-seconds) FUZZ_SECONDS=$2; shift 2 ;;
         --long) LONG=1; shift ;;
         --only) ONLY="$ONLY $2"; shift 2 ;;
-        -h|--help) sed -n '2,27p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,29p' "$0"; exit 0 ;;
         *) echo "usage: $0 [--fuzz-seconds N] [--long] [--only STAGE]" >&2; exit 2 ;;
     esac
 done
@@ -83,28 +87,40 @@ build() {
     return 1
 }
 
-# suite VARIANT MODEL_OPS MP_OPS REUSE_RECORDS BIG_MIB QUICK WITH_PERF [WRAPPER...]
+# The programs test/engine/Makefile builds (`make progs`, `make fuzz-progs`):
+# every one of them runs, so a new test cannot be built and never run.  A
+# program not named in suite's case below runs with no arguments.
+progs() { make -s --no-print-directory -C "$ROOT/test/engine" "$1"; }
+
+# suite VARIANT MODEL_OPS MP_OPS REUSE_RECORDS BIG_MIB QUICK [WRAPPER...]
 suite() {
-    local variant=$1 model_n=$2 mp_n=$3 reuse_n=$4 big=$5 quick=$6 perf=$7
-    shift 7
-    local wrap=("$@") dir="$ROOT/build/tests/$variant" p
-    for p in "$dir"/unit_*; do
-        [ -x "$p" ] || continue
-        if [ "$(basename "$p")" = unit_perf ] && [ "$perf" = 0 ]; then
+    local variant=$1 model_n=$2 mp_n=$3 reuse_n=$4 big=$5 quick=$6
+    shift 6
+    local wrap=("$@") dir="$ROOT/build/tests/$variant" all p args
+    if ! all=$(progs progs) || [ -z "$all" ]; then
+        echo "not ok - $variant: make progs listed no test program"
+        return
+    fi
+    # unit tests first, then the others in the Makefile's order
+    for p in $(printf '%s\n' $all | grep '^unit_') $(printf '%s\n' $all | grep -v '^unit_'); do
+        case $p in
+            model)         args=(-n "$model_n") ;;
+            damage|faults) args=($quick) ;;
+            multiproc)     args=(-n "$mp_n") ;;
+            reuse)         args=(-n "$reuse_n" --big-mib "$big") ;;
+            *)             args=() ;;
+        esac
+        if [ ! -x "$dir/$p" ]; then
+            echo "not ok - $variant/$p: built by test/engine/Makefile but missing from $dir"
             continue
         fi
-        run_prog "$variant/$(basename "$p")" "${wrap[@]}" "$p"
+        run_prog "$variant/$p" "${wrap[@]}" "$dir/$p" "${args[@]}"
     done
-    run_prog "$variant/model"     "${wrap[@]}" "$dir/model" -n "$model_n"
-    run_prog "$variant/damage"    "${wrap[@]}" "$dir/damage" $quick
-    run_prog "$variant/faults"    "${wrap[@]}" "$dir/faults" $quick
-    run_prog "$variant/multiproc" "${wrap[@]}" "$dir/multiproc" -n "$mp_n"
-    run_prog "$variant/reuse"     "${wrap[@]}" "$dir/reuse" -n "$reuse_n" --big-mib "$big"
 }
 
 stage_release() {
     build release || return
-    suite release 1400000 25000 1000000 64 "" 1
+    suite release 1400000 25000 1000000 64 ""
     if [ $LONG -eq 1 ]; then
         run_prog "release/model-long" "$ROOT/build/tests/release/model" --long
     fi
@@ -114,7 +130,7 @@ stage_asan() {
     build asan || return
     KVS_TEST_QUICK=1 ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1} \
     UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1} \
-        suite asan 400000 6000 100000 64 -q 1
+        suite asan 400000 6000 100000 64 -q
 }
 
 stage_valgrind() {
@@ -123,7 +139,7 @@ stage_valgrind() {
         return
     fi
     build debug || return
-    KVS_TEST_QUICK=1 suite debug 50000 600 20000 8 -q 1 \
+    KVS_TEST_QUICK=1 suite debug 50000 600 20000 8 -q \
         valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite,possible
 }
 
@@ -133,33 +149,43 @@ stage_fuzz() {
        make -s -C "$ROOT/src/engine" VARIANT=release >>"$ROOT/build/engine-fuzz.log" 2>&1 &&
        cc -std=c99 -D_DEFAULT_SOURCE -O1 -I"$ROOT/src/engine" "$ROOT/test/engine/fuzz/mkseeds.c" \
           "$ROOT/build/engine/release/libkvs.a" -lxxhash -o "$FZ/mkseeds" >>"$ROOT/build/engine-fuzz.log" 2>&1; then
-        echo "ok - build fuzz_open and the seed generator"
+        echo "ok - build the fuzz targets and the seed generator"
     else
         tail -30 "$ROOT/build/engine-fuzz.log" | sed 's/^/#   /'
-        echo "not ok - build fuzz_open"
+        echo "not ok - build the fuzz targets"
         return
     fi
     rm -rf "$FZ/seeds"
-    mkdir -p "$FZ/seeds" "$FZ/corpus" "$FZ/artifacts"
+    mkdir -p "$FZ/seeds" "$FZ/artifacts"
     if "$FZ/mkseeds" "$FZ/seeds"; then
         echo "ok - fuzz: $(ls "$FZ/seeds" | wc -l) seed files made by the engine"
     else
         echo "not ok - fuzz: the seed generator failed"
     fi
-    log="$LOGDIR/fuzz.log"
-    ASAN_OPTIONS=detect_leaks=1 "$FZ/fuzz_open" -max_total_time="$FUZZ_SECONDS" -timeout=20 \
-        -rss_limit_mb=2048 -max_len=65536 -print_final_stats=1 \
-        -artifact_prefix="$FZ/artifacts/" "$FZ/corpus" "$FZ/seeds" >"$log" 2>&1
-    rc=$?
-    execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
-    crashes=$(grep -c -E '^==[0-9]+==ERROR|SUMMARY: (Address|Undefined|Leak)|deadly signal|ERROR: libFuzzer' "$log")
-    if [ $rc -eq 0 ] && [ "$crashes" -eq 0 ]; then
-        echo "ok - fuzz_open: ${execs:-?} executions in ${FUZZ_SECONDS}s, 0 crashes"
-    else
-        grep -E 'ERROR|SUMMARY|#[0-9]+ 0x|artifact|Test unit written' "$log" | head -40 | sed 's/^/#   /'
-        echo "not ok - fuzz_open: exit $rc after ${execs:-?} executions: crash/leak/timeout (inputs in build/fuzz/artifacts)"
+    # every target `make fuzz` builds, each for FUZZ_SECONDS, seeded with the
+    # engine's valid files, each with its own corpus
+    local all t
+    if ! all=$(progs fuzz-progs) || [ -z "$all" ]; then
+        echo "not ok - fuzz: make fuzz-progs listed no fuzz target"
+        return
     fi
-    echo "# fuzz: corpus $(ls "$FZ/corpus" | wc -l) inputs; $(grep -E '^#[0-9]+[[:space:]]+DONE' "$log" | tail -1)"
+    for t in $all; do
+        log="$LOGDIR/$t.log"
+        mkdir -p "$FZ/corpus-$t"
+        ASAN_OPTIONS=detect_leaks=1 "$FZ/$t" -max_total_time="$FUZZ_SECONDS" -timeout=20 \
+            -rss_limit_mb=2048 -max_len=65536 -print_final_stats=1 \
+            -artifact_prefix="$FZ/artifacts/" "$FZ/corpus-$t" "$FZ/seeds" >"$log" 2>&1
+        rc=$?
+        execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
+        crashes=$(grep -c -E '^==[0-9]+==ERROR|SUMMARY: (Address|Undefined|Leak)|deadly signal|ERROR: libFuzzer' "$log")
+        if [ $rc -eq 0 ] && [ "$crashes" -eq 0 ]; then
+            echo "ok - $t: ${execs:-?} executions in ${FUZZ_SECONDS}s, 0 crashes"
+        else
+            grep -E 'ERROR|SUMMARY|#[0-9]+ 0x|artifact|Test unit written' "$log" | head -40 | sed 's/^/#   /'
+            echo "not ok - $t: exit $rc after ${execs:-?} executions: crash/leak/timeout (inputs in build/fuzz/artifacts)"
+        fi
+        echo "# $t: corpus $(ls "$FZ/corpus-$t" | wc -l) inputs; $(grep -E '^#[0-9]+[[:space:]]+DONE' "$log" | tail -1)"
+    done
 }
 
 main() {

@@ -1,6 +1,6 @@
 /*
  * unit_compact.c - kvs_compact: the file rewritten for its records and
- * renamed over the old one (issue 8, item 14).
+ * renamed over the old one.
  *
  *  contents: many records (small, inline near the limit, and large values in
  *    value chains, some stamped), most deleted; compaction keeps every

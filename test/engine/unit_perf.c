@@ -1,5 +1,5 @@
 /*
- * unit_perf.c - the engine's space/speed figures for issue 2: bucket-chain
+ * unit_perf.c - the engine's space/speed figures and goals: bucket-chain
  * pages touched per successful get and file bytes per record at fill
  * factors 50, 75 and 90, with 16-byte keys and 100-byte values, plus load
  * and get throughput.  The page counts are deterministic (hash seed 0, fixed

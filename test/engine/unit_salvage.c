@@ -1,6 +1,5 @@
 /*
- * unit_salvage.c - the salvage reader (salvage.c, kvs_salvage_* in kvs.h;
- * issue 8, item 7).
+ * unit_salvage.c - the salvage reader (salvage.c, kvs_salvage_* in kvs.h).
  *
  * Builds one file with small records, records with external values (value
  * chains of 3 pages), a free list and a directory, and learns through the

@@ -29,29 +29,18 @@
 set -u
 
 ROOT=$(cd "$(dirname "$(readlink -f "$0")")/../.." && pwd)
-. "$ROOT/test/lib/pgcluster.sh"
+. "$ROOT/test/lib/clustertest.sh"
 
 PORT=${KVS_TEST_PORT:-55433}
 SECS=${KVS_PGBENCH_SECS:-8}
-WORK=$(mktemp -d /tmp/kvs_cluster.XXXXXX)
-chmod 755 "$WORK"
 
-. "$ROOT/test/lib/clustertest.sh"
-
+ct_start cluster "$PORT" "max_connections=40"
 echo "# kvs_fdw cluster test: port $PORT, work dir $WORK"
-pgc_start "$WORK" "$PORT" "max_connections=40" ||
-    bail "cannot start a cluster on port $PORT"
-trap cleanup EXIT      # pgc_start replaced our trap with its own
 FILES=$WORK/files
 as_pg mkdir -p "$FILES"
 
 # ---- 0. extension -------------------------------------------------------------
-if out=$(q "CREATE EXTENSION kvs_fdw; CREATE SERVER kvs FOREIGN DATA WRAPPER kvs_fdw;" 2>&1); then
-    ok "CREATE EXTENSION kvs_fdw and a server"
-else
-    nok "CREATE EXTENSION kvs_fdw and a server"; echo "$out" | diag
-    bail "the extension is not installed (make && make install)"
-fi
+ct_extension
 q "CREATE FUNCTION kvs_assert(okay boolean, msg text) RETURNS int LANGUAGE plpgsql AS
    \$\$BEGIN IF okay IS NOT TRUE THEN RAISE EXCEPTION 'kvs_assert: %', msg; END IF; RETURN 1; END\$\$;" ||
     bail "cannot create helper function"

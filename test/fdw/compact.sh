@@ -21,25 +21,13 @@
 set -u
 
 ROOT=$(cd "$(dirname "$(readlink -f "$0")")/../.." && pwd)
-. "$ROOT/test/lib/pgcluster.sh"
-
-PORT=${KVS_TEST_PORT3:-55438}
-WORK=$(mktemp -d /tmp/kvs_compact.XXXXXX)
-chmod 755 "$WORK"
-
 . "$ROOT/test/lib/clustertest.sh"
 
-echo "# kvs_fdw compaction test: port $PORT, work dir $WORK"
-pgc_start "$WORK" "$PORT" ||
-    bail "cannot start a cluster on port $PORT"
-trap cleanup EXIT      # pgc_start replaced our trap with its own
+PORT=${KVS_TEST_PORT3:-55438}
 
-if out=$(q "CREATE EXTENSION kvs_fdw; CREATE SERVER kvs FOREIGN DATA WRAPPER kvs_fdw;" 2>&1); then
-    ok "CREATE EXTENSION kvs_fdw and a server"
-else
-    nok "CREATE EXTENSION kvs_fdw and a server"; echo "$out" | diag
-    bail "the extension is not installed (make && make install)"
-fi
+ct_start compact "$PORT"
+echo "# kvs_fdw compaction test: port $PORT, work dir $WORK"
+ct_extension
 
 # ---- 1. sessions across a compaction -----------------------------------------
 N=300000

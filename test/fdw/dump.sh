@@ -18,37 +18,15 @@
 set -u
 
 ROOT=$(cd "$(dirname "$(readlink -f "$0")")/../.." && pwd)
-. "$ROOT/test/lib/pgcluster.sh"
+. "$ROOT/test/lib/clustertest.sh"
 
 PORT=${KVS_DUMP_PORT:-55435}
-WORK=$(mktemp -d /tmp/kvs_dump.XXXXXX)
-chmod 755 "$WORK"
 
-# ---- TAP ---------------------------------------------------------------------
-T=0
-FAILED=0
-ok()   { T=$((T + 1)); echo "ok $T - $1"; }
-nok()  { T=$((T + 1)); FAILED=$((FAILED + 1)); echo "not ok $T - $1"; }
-diag() { sed 's/^/#   /'; }
-is() {
-    if [ "$1" = "$2" ]; then ok "$3"; else
-        nok "$3"; printf 'got:      %s\nexpected: %s\n' "$1" "$2" | diag
-    fi
-}
-bail() { echo "Bail out! $1"; exit 1; }
+# qd DB SQL: q in database DB
+qd() { pgc_psql -At -d "$1" -c "$2"; }
 
-cleanup() {
-    pgc_stop
-    if [ "${KVS_KEEP:-0}" = 1 ]; then echo "# kept $WORK"; else rm -rf "$WORK"; fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-q() { pgc_psql -At -d "$1" -c "$2"; }
-
+ct_start dump "$PORT"
 echo "# kvs_fdw dump test: port $PORT, work dir $WORK"
-pgc_start "$WORK" "$PORT" || bail "cannot start a cluster on port $PORT"
-trap cleanup EXIT      # pgc_start replaced our trap with its own
 
 # ---- the original database ------------------------------------------------------
 pgc_psql -c "CREATE DATABASE src" >/dev/null || bail "cannot create database src"
@@ -81,7 +59,7 @@ SQL
 fi
 
 # fp DB TABLE: row count and an md5 over every row's text form, in a fixed order
-fp() { q "$1" "SELECT count(*) || ' ' || coalesce(md5(string_agg(t::text, '|' ORDER BY t::text)), '-') FROM $2 t"; }
+fp() { qd "$1" "SELECT count(*) || ' ' || coalesce(md5(string_agg(t::text, '|' ORDER BY t::text)), '-') FROM $2 t"; }
 TABLES="ints texts misc empty plain"
 declare -A WANT
 for t in $TABLES; do WANT[$t]=$(fp src "$t"); done
@@ -95,14 +73,14 @@ check_restored() {
         [ "$(fp "$db" "$t" 2>&1)" = "${WANT[$t]}" ] || bad="$bad $t"
     done
     is "${bad:-none}" "none" "$how: every table has exactly the original rows (tables differing:${bad:- none})"
-    is "$(q "$db" "SELECT count(*) FROM kvs_fdw_check('ints') a, kvs_fdw_check('texts') b, kvs_fdw_check('misc') c" 2>&1)" \
+    is "$(qd "$db" "SELECT count(*) FROM kvs_fdw_check('ints') a, kvs_fdw_check('texts') b, kvs_fdw_check('misc') c" 2>&1)" \
         "0" "$how: kvs_fdw_check is clean on the restored files"
-    is "$(q "$db" "SELECT length(big) FROM texts WHERE name = 'large'")" "500000" \
+    is "$(qd "$db" "SELECT length(big) FROM texts WHERE name = 'large'")" "500000" \
         "$how: the 500 kB value came back"
-    is "$(q "$db" "SELECT string_agg(m::text, ',' ORDER BY day) FROM misc WHERE day < '2020-01-05'")" \
+    is "$(qd "$db" "SELECT string_agg(m::text, ',' ORDER BY day) FROM misc WHERE day < '2020-01-05'")" \
         "ok,happy,sad" "$how: enum values came back (as the restored type's values)"
     # the restored tables are ordinary kvs tables: key lookups and writes work
-    is "$(q "$db" "UPDATE ints SET n = -1 WHERE id = 42; SELECT n FROM ints WHERE id = 42")" "-1" \
+    is "$(qd "$db" "UPDATE ints SET n = -1 WHERE id = 42; SELECT n FROM ints WHERE id = 42")" "-1" \
         "$how: the restored table takes writes"
 }
 
@@ -138,14 +116,12 @@ check_restored r_custom "custom restore"
 pgc_psql -c "CREATE DATABASE r_nodata" >/dev/null
 pgc_psql -d r_nodata -v ON_ERROR_STOP=1 -f "$WORK/nodata.sql" >/dev/null 2>&1 ||
     nok "restore of the dump without foreign data"
-is "$(q r_nodata "SELECT (SELECT count(*) FROM ints) + (SELECT count(*) FROM texts) + (SELECT count(*) FROM misc)")" "0" \
+is "$(qd r_nodata "SELECT (SELECT count(*) FROM ints) + (SELECT count(*) FROM texts) + (SELECT count(*) FROM misc)")" "0" \
     "without --include-foreign-data the kvs tables come back empty"
-is "$(q r_nodata "SELECT count(*) FROM plain")" "100" "... while heap tables keep their rows"
+is "$(qd r_nodata "SELECT count(*) FROM plain")" "100" "... while heap tables keep their rows"
 
 # the original is untouched by all this
 for t in $TABLES; do [ "$(fp src "$t")" = "${WANT[$t]}" ] || nok "src.$t changed"; done
 ok "the original tables are unchanged"
 
-echo "1..$T"
-[ "$FAILED" = 0 ] || { echo "# $FAILED of $T failed"; exit 1; }
-exit 0
+tap_end

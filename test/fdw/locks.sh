@@ -25,27 +25,14 @@
 set -u
 
 ROOT=$(cd "$(dirname "$(readlink -f "$0")")/../.." && pwd)
-. "$ROOT/test/lib/pgcluster.sh"
-. "$ROOT/test/lib/tap.sh"
+. "$ROOT/test/lib/clustertest.sh"
 
 PORT=${KVS_LOCKS_PORT:-55436}
-WORK=$(mktemp -d /tmp/kvs_locks.XXXXXX)
-chmod 755 "$WORK"
 
-# ---- cleanup: the lock, background clients, server, temp dir -------------------
+# cleanup (test/lib/clustertest.sh) first drops our lock, then kills the
+# background clients (CT_PIDS) and stops the server
 LFD=""
-BG_PIDS=""
-cleanup() {
-    local p
-    [ -n "$LFD" ] && exec {LFD}<&-
-    for p in $BG_PIDS; do kill "$p" 2>/dev/null; done
-    pgc_stop
-    if [ "${KVS_KEEP:-0}" = 1 ]; then echo "# kept $WORK"; else rm -rf "$WORK"; fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-q() { pgc_psql -At -c "$1"; }
+ct_at_exit() { [ -n "$LFD" ] && exec {LFD}<&-; return 0; }
 
 # ---- the outside lock: flock(1) on a descriptor of this shell --------------------
 # The lock belongs to the open file, so it lasts until we unlock or close it
@@ -73,7 +60,7 @@ bg() {
         ( PGAPPNAME=$name pgc_psql -At -v VERBOSITY=verbose -c "$sql" >"$WORK/$name.out" 2>&1
           echo $? >"$WORK/$name.rc" ) &
     fi
-    BG_PIDS="$BG_PIDS $!"
+    CT_PIDS="$CT_PIDS $!"
 }
 # wait_done NAME TENTHS : wait up to TENTHS/10 s for bg NAME to finish
 wait_done() {
@@ -95,9 +82,8 @@ wait_event() {
     echo "${got:-no backend}"
 }
 
+ct_start locks "$PORT"
 echo "# kvs_fdw lock-wait test: port $PORT, work dir $WORK"
-pgc_start "$WORK" "$PORT" || bail "cannot start a cluster on port $PORT"
-trap cleanup EXIT      # pgc_start replaced our trap with its own
 if ! out=$(q "CREATE EXTENSION kvs_fdw; CREATE SERVER kvs FOREIGN DATA WRAPPER kvs_fdw;
               CREATE FOREIGN TABLE lk (id int, v text) SERVER kvs;
               INSERT INTO lk SELECT g, 'v' || g FROM generate_series(1, 100) g;" 2>&1); then
@@ -158,7 +144,7 @@ fi
 # A session that stays: after the timeout its backend is idle, not waiting.
 mkfifo "$WORK/sess.in"
 ( PGAPPNAME=sess "$PG_BINDIR/psql" -X -At -v VERBOSITY=verbose <"$WORK/sess.in" >"$WORK/sess.out" 2>&1 ) {LFD}<&- &
-BG_PIDS="$BG_PIDS $!"
+CT_PIDS="$CT_PIDS $!"
 exec {SFD}>"$WORK/sess.in"
 printf '%s\n' "SET statement_timeout = '300ms';" "SELECT count(*) FROM lk;" "\\echo __done__" >&"$SFD"
 n=0
@@ -204,7 +190,4 @@ release
 # ---- 3. the table is intact, the server never crashed ------------------------------
 is "$(q "SELECT count(*) || ' ' || sum(id) FROM lk")" "101 5151" "all rows are there after the waits"
 is "$(q "SELECT count(*) FROM kvs_fdw_check('lk')")" "0" "kvs_fdw_check is clean"
-crash=$(grep -E 'terminated by signal|PANIC|exited with exit code [^0]' "$WORK/server.log" || true)
-is "$crash" "" "no backend crash in the server log"
-
-tap_end
+finish

@@ -1,6 +1,6 @@
 #!/bin/bash
 # test/fdw/salvage.sh - kvs_fdw_salvage on damaged files, on a throwaway
-# PostgreSQL cluster (TAP output; issue 8, item 7).
+# PostgreSQL cluster (TAP output).
 #
 # A table of 6000 rows (every 40th with a value large enough for a value
 # chain) is loaded; before any damage, kvs_fdw_page records which page holds
@@ -22,34 +22,20 @@
 set -u
 
 ROOT=$(cd "$(dirname "$(readlink -f "$0")")/../.." && pwd)
-. "$ROOT/test/lib/pgcluster.sh"
-. "$ROOT/test/lib/tap.sh"
+. "$ROOT/test/lib/clustertest.sh"
 
 PORT=${KVS_SALVAGE_PORT:-55437}
-WORK=$(mktemp -d /tmp/kvs_salvage.XXXXXX)
-chmod 755 "$WORK"
 
-
-cleanup() {
-    pgc_stop
-    if [ "${KVS_KEEP:-0}" = 1 ]; then echo "# kept $WORK"; else rm -rf "$WORK"; fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-q() { pgc_psql -At -c "$1"; }
 # warn SQL: the WARNING/NOTICE line SQL prints (stderr), first one
 warn() { pgc_psql -At -c "$1" 2>&1 >/dev/null | grep -E '^(WARNING|NOTICE):' | head -1; }
 
+ct_start salvage "$PORT"
 echo "# kvs_fdw salvage test: port $PORT, work dir $WORK"
-pgc_start "$WORK" "$PORT" || bail "cannot start a cluster on port $PORT"
-trap cleanup EXIT
 FILES=$WORK/files
 pgc_as mkdir -p "$FILES"
 F=$FILES/sal.kvs
 
-q "CREATE EXTENSION kvs_fdw; CREATE SERVER kvs FOREIGN DATA WRAPPER kvs_fdw;" ||
-    bail "the extension is not installed (make && make install)"
+ct_extension
 q "CREATE FOREIGN TABLE sal (id bigint, val text, big text) SERVER kvs OPTIONS (filename '$F');
    INSERT INTO sal SELECT g, rpad(g::text, 60, 'v'),
                           CASE WHEN g % 40 = 0 THEN repeat(md5(g::text), 300) END

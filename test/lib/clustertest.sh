@@ -1,25 +1,56 @@
-# test/lib/clustertest.sh - helpers shared by the throwaway-cluster scripts
-# in test/fdw/ (sourced after test/lib/pgcluster.sh, with WORK set to the
-# script's temp dir):
+# test/lib/clustertest.sh - what the throwaway-cluster scripts in test/fdw/
+# share.  Sourced once near the top (it sources test/lib/pgcluster.sh and
+# test/lib/tap.sh itself):
+#   start:    ct_start NAME PORT [postgres settings...]: WORK (a new temp dir),
+#             the cluster in it, cleanup at exit; bails if it does not start
+#   extension: ct_extension: CREATE EXTENSION kvs_fdw and SERVER kvs, or bail
 #   TAP:      test/lib/tap.sh (ok, nok, diag, is, like, bail, qerr, tap_end)
-#   cleanup:  kills the sessions, stops the server, removes WORK (trap EXIT)
+#   cleanup:  ct_at_exit (if the script defines it), kills the sessions and
+#             the pids in CT_PIDS, stops the server, removes WORK unless
+#             KVS_KEEP=1 (trap EXIT)
 #   SQL:      q SQL (one result, unaligned), as_pg CMD (as the server's OS user)
 #   sessions: long-lived psql sessions: sess_open ID, sess_run ID SQL,
-#             sess_close ID
+#             sess_close ID (sess_run waits up to CT_SESS_WAIT s, default 30)
 #   finish:   the closing checks, the plan, the exit status
 
+. "$(dirname "${BASH_SOURCE[0]}")/pgcluster.sh"   # pgc_start, pgc_stop, pgc_as, pgc_psql
 . "$(dirname "${BASH_SOURCE[0]}")/tap.sh"   # ok, nok, diag, is, like, bail, qerr, tap_end
 
-# ---- cleanup: sessions, server, temp dir ---------------------------------------
-SESS_PIDS=""
+# ---- start and cleanup: temp dir, server, sessions --------------------------------
+WORK=
+LOG_MARK=0
+CT_PIDS=""
 cleanup() {
     local p
-    for p in $SESS_PIDS; do kill "$p" 2>/dev/null; done
+    if declare -F ct_at_exit >/dev/null; then ct_at_exit; fi
+    for p in $CT_PIDS; do kill "$p" 2>/dev/null; done
     pgc_stop
+    [ -n "$WORK" ] || return 0
     if [ "${KVS_KEEP:-0}" = 1 ]; then echo "# kept $WORK"; else rm -rf "$WORK"; fi
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM     # so a signal also runs cleanup
+
+# ct_start NAME PORT [postgres -c settings...]
+ct_start() {
+    local name=$1 port=$2
+    shift 2
+    WORK=$(mktemp -d "${TMPDIR:-/tmp}/kvs_$name.XXXXXX") || bail "cannot make a temp dir"
+    chmod 755 "$WORK"          # the server's OS user works in it too
+    echo 0 >"$WORK/seq"
+    pgc_start "$WORK" "$port" "$@" || bail "cannot start a cluster on port $port"
+}
+
+# ct_extension: the extension and the server every script uses
+ct_extension() {
+    local out
+    if out=$(q "CREATE EXTENSION kvs_fdw; CREATE SERVER kvs FOREIGN DATA WRAPPER kvs_fdw;" 2>&1); then
+        ok "CREATE EXTENSION kvs_fdw and a server"
+    else
+        nok "CREATE EXTENSION kvs_fdw and a server"; echo "$out" | diag
+        bail "the extension is not installed (make && make install)"
+    fi
+}
 
 # ---- SQL helpers ---------------------------------------------------------------
 # q SQL: one value/row set, unaligned, tuples only; errors to stderr.
@@ -30,21 +61,20 @@ as_pg() { pgc_as "$@"; }
 # ---- sessions -------------------------------------------------------------------
 # Each session is a psql reading a fifo; sess_run sends SQL plus an \echo
 # marker and waits for the marker in its output file.  The marker counter
-# lives in a file: sess_run often runs in a $(...) subshell.
-echo 0 >"$WORK/seq"
+# lives in a file (made by ct_start): sess_run often runs in a $(...) subshell.
 sess_open() {
     local i=$1 fd
     mkfifo "$WORK/s$i.in"
     stdbuf -oL -eL "$PG_BINDIR/psql" -X -At -v ON_ERROR_STOP=0 -v VERBOSITY=verbose \
         <"$WORK/s$i.in" >"$WORK/s$i.out" 2>&1 &
-    SESS_PIDS="$SESS_PIDS $!"
+    CT_PIDS="$CT_PIDS $!"
     eval "SPID_$i=$!"
     exec {fd}>"$WORK/s$i.in"
     eval "SFD_$i=$fd"
 }
 # sess_run ID SQL -> prints the output of SQL in session ID
 sess_run() {
-    local i=$1 sql=$2 fd pid start n=0 SEQ
+    local i=$1 sql=$2 fd pid start n=0 SEQ max=$(( ${CT_SESS_WAIT:-30} * 20 ))
     eval "fd=\$SFD_$i pid=\$SPID_$i"
     # a write to a fifo nobody reads would kill this script with SIGPIPE
     kill -0 "$pid" 2>/dev/null || { echo "session $i is gone"; return 1; }
@@ -53,7 +83,7 @@ sess_run() {
     start=$(wc -l <"$WORK/s$i.out")
     printf '%s\n\\echo __done_%d__\n' "$sql" "$SEQ" >&"$fd"
     until grep -q "^__done_${SEQ}__\$" "$WORK/s$i.out"; do
-        n=$((n + 1)); [ $n -gt 600 ] && { echo "session $i timed out"; return 1; }
+        n=$((n + 1)); [ $n -gt $max ] && { echo "session $i timed out"; return 1; }
         kill -0 "$pid" 2>/dev/null || { echo "session $i ended"; return 1; }
         sleep 0.05
     done

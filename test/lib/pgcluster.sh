@@ -6,7 +6,9 @@
 # cluster listens only on a unix socket in its own directory, on its own port.
 #
 #   pgc_start DIR PORT [postgres -c settings...]   initdb + start; exports PG*
-#   pgc_stop                                         fast stop (also on EXIT)
+#   pgc_stop                                         fast stop (also on EXIT,
+#                                                    unless the caller has its own
+#                                                    EXIT trap: that must call it)
 #   pgc_as CMD...                                    run CMD as the cluster's OS user
 #   pgc_psql [psql args]                             psql -X -q -v ON_ERROR_STOP=1
 #
@@ -50,7 +52,7 @@ pgc_start() {
     pgc_as "$PG_BINDIR/pg_ctl" -D "$PGC_DATA" -l "$dir/server.log" -w -o "$opts" start >/dev/null ||
         { cat "$dir/server.log" >&2; return 1; }
     export PGHOST=$dir PGPORT=$port PGUSER=postgres PGDATABASE=postgres
-    trap pgc_stop EXIT
+    [ -n "$(trap -p EXIT)" ] || trap pgc_stop EXIT
 }
 
 pgc_restart() {
