@@ -315,7 +315,8 @@ static int follow_replacement(kvs *db, int mode)
         db->pg.fd = fd;
         db->loaded = 0;
         db->reopens++;
-        rc = pager_lock(&db->pg, mode == KVS_WRITE, db->interrupted, db->interrupt_arg);
+        rc = pager_lock(&db->pg, mode == KVS_WRITE, db->interrupted, db->interrupt_arg,
+                        db->lock_wait, db->lock_wait_arg);
         if (rc)
             return rc;
     }
