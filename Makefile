@@ -16,6 +16,7 @@ PGFILEDESC  = "kvs_fdw - linear-hashing key-value file as a foreign table"
 
 ENGINE_OBJS = \
 	src/engine/os.o \
+	src/engine/header.o \
 	src/engine/pager.o \
 	src/engine/pool.o \
 	src/engine/dir.o \
