@@ -8,11 +8,13 @@
  * bytes, every chain packed, no free page -- and puts it in place with
  * rename(), so the path always names one whole file: the old one until the
  * rename, the new one (complete and fsynced before the rename) after it.
- * Nothing of the old file is ever written.  The caller (kvs_compact in kvs.c)
- * holds the old file's exclusive lock throughout, and the new file's from its
- * creation, so no handle can read or write either file half-way; handles
- * still on the old file move to the new one at their next section begin
- * (kvs.c, follow_replacement).  The protocol and its recovery are in
+ * Of the old file only the header is written: once the new file is whole
+ * and fsynced, its REPLACING flag is set (and put back byte for byte if the
+ * rename then fails).  The caller (kvs_compact in kvs.c) holds the old
+ * file's exclusive lock throughout, and the new file's from its creation, so
+ * no handle can read or write either file half-way; handles still on the
+ * old file read the flag at their next section begin and move to the new
+ * one (kvs.c, follow_replacement).  The protocol and its recovery are in
  * README.md, "Compaction".
  */
 #include <errno.h>
@@ -209,6 +211,36 @@ static int build(lh *src, int fd, const compact_hook *hook, uint32_t *npages)
     return rc;
 }
 
+/* Sets REPLACING in the old file's header, written and fsynced, keeping the
+ * header page as it was in before[] (*written: a write was attempted).  From
+ * the rename on, every handle still on the old file reads the flag at its
+ * next section begin (the caller holds the exclusive lock until then) and
+ * follows the path; the new file never carries it (hdr_derive). */
+static int set_replacing(lh *src, uint8_t *before, int *written)
+{
+    int rc = pager_read_raw(src->pg, 0, before);
+    if (rc)
+        return rc;
+    hdr_set_replacing(pager_hdr(src->pg), 1);
+    *written = 1;
+    rc = pager_store_header(src->pg);
+    if (!rc)
+        rc = pager_sync(src->pg);
+    return rc;
+}
+
+/* The replacement failed before the rename: the old file's header page goes
+ * back byte for byte.  If even that fails the file keeps the flag with no
+ * new file behind it, which loses nothing: its handles see it is still at
+ * the path (one fstat per section) and the next write section clears it. */
+static void unset_replacing(lh *src, const uint8_t *before)
+{
+    pager *pg = src->pg;
+    hdr_set_replacing(pager_hdr(pg), 0);
+    if (pager_write_all(pg->os, pg->fd, before, PG_SIZE, 0) == 0)
+        (void)pg->os->fsync(pg->fd);
+}
+
 /* fsync of the directory holding path, so the rename is durable. */
 static int sync_dir(const kvs_os *os, const char *path, kvs_err *err)
 {
@@ -241,10 +273,11 @@ int compact_file(lh *src, const char *path, const compact_hook *hook, int *newfd
     const kvs_os *os = src->pg->os;
     kvs_err *err = src->err;
     struct stat fs, ps;
+    uint8_t before[PG_SIZE];
     uint32_t npages = 0;
     size_t n = strlen(path) + sizeof ".compact";
     char *tmp;
-    int fd, rc;
+    int fd, rc, flagged = 0;
 
     *newfd = -1;
     if (os->fstat(src->pg->fd, &fs) != 0 || os->stat(path, &ps) != 0)
@@ -282,9 +315,14 @@ int compact_file(lh *src, const char *path, const compact_hook *hook, int *newfd
         rc = kvs_seterrno(err, errno, 0, "cannot lock the compacted file");
     else
         rc = build(src, fd, hook, &npages);
+    /* the new file is whole and fsynced: flag the old one, then rename */
+    if (!rc)
+        rc = set_replacing(src, before, &flagged);
     if (!rc && os->rename(tmp, path) != 0)
         rc = kvs_seterrno(err, errno, 0, "cannot rename the compacted file into place");
     if (rc) {
+        if (flagged)
+            unset_replacing(src, before);
         os->close(fd);
         (void)os->unlink(tmp);
         free(tmp);

@@ -23,7 +23,7 @@
  * word was reserved and zero there) and become version 2 when a write
  * section first stores their header; an engine that reads only version 1
  * refuses a version-2 file (KVS_EVERSION). */
-#define KVS_FORMAT_VERSION     1u
+#define KVS_FORMAT_VERSION     2u
 #define KVS_FORMAT_VERSION_MIN 1u
 
 /* Header page field offsets (see README.md for the table). */

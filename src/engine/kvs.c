@@ -278,26 +278,42 @@ int kvs_in_section(const kvs *db)
     return db->section;
 }
 
-/* Moves the handle (locked in `mode`) to a new file another handle's
- * kvs_compact renamed over its path.  The compactor holds the old file's
- * exclusive lock until the new file is in place, so whoever gets the old
- * file's lock afterwards -- also a waiter blocked on it during the whole
- * compaction -- sees it unlinked here.  An unlinked file with nothing (or
- * the same file) at the path was removed, not replaced: the handle keeps it,
- * as it always did.  Costs one fstat per section. */
+/* Does the header just read (under the section lock) say the file may have
+ * been replaced?  kvs_compact sets REPLACING in the old file's header before
+ * it renames the new file over the path, and holds the old file's exclusive
+ * lock until then, so whoever reads the old header afterwards -- also a
+ * waiter blocked on that lock during the whole compaction -- sees the flag.
+ * An unflagged header costs no system call.  A version-1 header may belong
+ * to a file an older engine (which sets no flag) compacted: those are
+ * checked at every section, as that engine did, until a write upgrades them. */
+static inline int may_be_replaced(const kvs_hdr *h)
+{
+    return hdr_replacing(h) || hdr_version(h) < 2;
+}
+
+/* Moves the handle (locked in `mode`, its header loaded) to the new file a
+ * compaction renamed over its path, rereading the header there.  A flagged
+ * file that still has its name was not replaced: the compaction that set the
+ * flag died or failed before its rename; a write section clears the flag
+ * (the next write-out stores it), until then each section pays this fstat.
+ * An unlinked file with nothing (or the same file) at the path was removed,
+ * not replaced: the handle keeps it, as it always did. */
 static int follow_replacement(kvs *db, int mode)
 {
     const kvs_os *os = db->os;
     int hops, rc;
     if (!os->fstat || !os->stat)
         return KVS_OK;
-    for (hops = 0; hops < 64; hops++) {
+    for (hops = 0; hops < 64 && may_be_replaced(pager_hdr(&db->pg)); hops++) {
         struct stat fs, ps;
         int fd;
         if (os->fstat(db->pg.fd, &fs) != 0)
             return kvs_seterrno(&db->err, errno, 0, "fstat failed");
-        if (fs.st_nlink > 0)
+        if (fs.st_nlink > 0) {
+            if (mode == KVS_WRITE)
+                hdr_set_replacing(pager_hdr(&db->pg), 0);
             return KVS_OK;
+        }
         if (os->stat(db->pg.path, &ps) != 0 || (ps.st_dev == fs.st_dev && ps.st_ino == fs.st_ino))
             return KVS_OK;
         fd = os->open(db->pg.path, db->rdonly ? O_RDONLY : O_RDWR, 0);
@@ -306,7 +322,7 @@ static int follow_replacement(kvs *db, int mode)
                                    : kvs_seterrno(&db->err, errno, 0, "cannot open the compacted file");
         /* closing the old descriptor drops its lock; the new one is locked
          * before anything is read from it (and may have been replaced in
-         * turn meanwhile: loop) */
+         * turn meanwhile: its header says so, loop) */
         os->close(db->pg.fd);
         db->pg.fd = fd;
         db->loaded = 0;
@@ -315,8 +331,13 @@ static int follow_replacement(kvs *db, int mode)
                         db->lock_wait, db->lock_wait_arg);
         if (rc)
             return rc;
+        rc = pager_load_header(&db->pg, 1, 0);
+        if (rc)
+            return rc;
     }
-    return kvs_seterr(&db->err, KVS_EIO, 0, "the file was replaced %d times while opening it", hops);
+    if (hops == 64)
+        return kvs_seterr(&db->err, KVS_EIO, 0, "the file was replaced %d times while opening it", hops);
+    return KVS_OK;
 }
 
 int kvs_begin(kvs *db, int mode)
@@ -339,12 +360,9 @@ int kvs_begin(kvs *db, int mode)
                     db->lock_wait, db->lock_wait_arg);
     if (rc)
         return rc;
-    rc = follow_replacement(db, mode);
-    if (rc) {
-        pager_unlock(&db->pg);
-        return rc;
-    }
     rc = pager_load_header(&db->pg, !db->loaded, old_cc);
+    if (rc == KVS_OK && may_be_replaced(pager_hdr(&db->pg)))
+        rc = follow_replacement(db, mode);
     if (rc) {
         if (rc == KVS_ECORRUPT || rc == KVS_ENOTKVS || rc == KVS_EVERSION || rc == KVS_ETRUNCATED)
             db->poisoned = 1;
