@@ -8,11 +8,13 @@
  * bytes, every chain packed, no free page -- and puts it in place with
  * rename(), so the path always names one whole file: the old one until the
  * rename, the new one (complete and fsynced before the rename) after it.
- * Nothing of the old file is ever written.  The caller (kvs_compact in kvs.c)
- * holds the old file's exclusive lock throughout, and the new file's from its
- * creation, so no handle can read or write either file half-way; handles
- * still on the old file move to the new one at their next section begin
- * (kvs.c, follow_replacement).  The protocol and its recovery are in
+ * Of the old file only the header is written: once the new file is whole
+ * and fsynced, its REPLACING flag is set (and put back byte for byte if the
+ * rename then fails).  The caller (kvs_compact in kvs.c) holds the old
+ * file's exclusive lock throughout, and the new file's from its creation, so
+ * no handle can read or write either file half-way; handles still on the
+ * old file read the flag at their next section begin and move to the new
+ * one (kvs.c, follow_replacement).  The protocol and its recovery are in
  * README.md, "Compaction".
  */
 #include <errno.h>
@@ -38,16 +40,8 @@
 static uint64_t buckets_for(const kvs_hdr *h, uint32_t fillfactor)
 {
     uint64_t cap = (uint64_t)fillfactor * PG_USABLE;   /* per bucket, times 100 */
-    uint64_t nb = (h->data_bytes * 100 + cap - 1) / cap;
+    uint64_t nb = (hdr_data_bytes(h) * 100 + cap - 1) / cap;
     return nb < 1 ? 1 : nb > 0xfffffff0u ? 0xfffffff0u : nb;
-}
-
-static void set_buckets(kvs_hdr *h, uint64_t nb)
-{
-    h->level = 0;
-    while (((uint64_t)2 << h->level) <= nb)
-        h->level++;
-    h->split = (uint32_t)(nb - ((uint64_t)1 << h->level));
 }
 
 /* Gives the new (empty) table nb buckets at once: what nb - 1 splits of
@@ -65,7 +59,7 @@ static int presize(lh *t, uint64_t nb)
         rc = dir_set(t->pool, b, pgno);
         if (rc)
             return rc;
-        set_buckets(&t->pg->h, b + 1);
+        hdr_set_buckets(pager_hdr(t->pg), b + 1);
     }
     return KVS_OK;
 }
@@ -113,7 +107,7 @@ static int copy_record(copier *cp, const uint8_t *pg, uint32_t pgno, uint32_t i)
  * buckets fill one after another). */
 static int copy_all(copier *cp)
 {
-    const kvs_hdr *h = &cp->src->pg->h;
+    const kvs_hdr *h = pager_hdr(cp->src->pg);
     uint64_t rev = 0, end;
     int rc;
     while (rev < TWO32) {
@@ -126,7 +120,7 @@ static int copy_all(copier *cp)
         while (pgno != NO_PAGE) {
             uint32_t fi, i, n, next;
             const uint8_t *pg;
-            if (++hops > h->npages)
+            if (++hops > hdr_npages(h))
                 return kvs_seterr(cp->src->err, KVS_ECORRUPT, pgno,
                                   "page %u: chain of bucket %u is longer than the file",
                                   (unsigned)pgno, (unsigned)b);
@@ -153,7 +147,8 @@ static int copy_all(copier *cp)
  * *npages gets its page count. */
 static int build(lh *src, int fd, const compact_hook *hook, uint32_t *npages)
 {
-    const kvs_hdr *sh = &src->pg->h;
+    const kvs_hdr *sh = pager_hdr(src->pg);
+    kvs_hdr *nh;
     kvs_err *err = src->err;
     uint8_t dirp[PG_SIZE], bucketp[PG_SIZE];
     pager npg;
@@ -174,9 +169,9 @@ static int build(lh *src, int fd, const compact_hook *hook, uint32_t *npages)
     nt.fillfactor = src->fillfactor;
     /* hash seed, fill factor, descriptor and stamp counter carry over: the
      * same tags (a cursor's position stays valid), stamps never reused */
-    npg.h = *sh;
-    lh_format_new(&npg.h, dirp, bucketp);
-    npg.h.change_counter = sh->change_counter + 1;
+    nh = pager_hdr(&npg);
+    hdr_derive(nh, sh);
+    lh_format_new(nh, dirp, bucketp);
     memset(&cp, 0, sizeof cp);
     cp.src = src;
     cp.dst = &nt;
@@ -189,31 +184,61 @@ static int build(lh *src, int fd, const compact_hook *hook, uint32_t *npages)
         rc = presize(&nt, buckets_for(sh, nt.fillfactor));
     if (!rc)
         rc = copy_all(&cp);
-    if (!rc && (npg.h.records != sh->records || npg.h.data_bytes != sh->data_bytes ||
-                npg.h.value_pages != sh->value_pages))
+    if (!rc && (hdr_records(nh) != hdr_records(sh) || hdr_data_bytes(nh) != hdr_data_bytes(sh) ||
+                hdr_pages_of(nh, KVS_PAGE_VALUE) != hdr_pages_of(sh, KVS_PAGE_VALUE)))
         rc = kvs_seterr(err, KVS_ECORRUPT, 0,
                         "page 0: the copy holds %llu records / %llu bytes / %u value pages, "
                         "the file's header %llu / %llu / %u",
-                        (unsigned long long)npg.h.records, (unsigned long long)npg.h.data_bytes,
-                        (unsigned)npg.h.value_pages, (unsigned long long)sh->records,
-                        (unsigned long long)sh->data_bytes, (unsigned)sh->value_pages);
+                        (unsigned long long)hdr_records(nh), (unsigned long long)hdr_data_bytes(nh),
+                        (unsigned)hdr_pages_of(nh, KVS_PAGE_VALUE), (unsigned long long)hdr_records(sh),
+                        (unsigned long long)hdr_data_bytes(sh), (unsigned)hdr_pages_of(sh, KVS_PAGE_VALUE));
     if (!rc)
         rc = lh_check(&nt);
     if (!rc)
         rc = pool_flush(&np);
     if (!rc)
         rc = pager_store_header(&npg);
-    if (!rc && npg.extended && npg.phys_pages > npg.h.npages)
-        rc = pager_set_size(&npg, npg.h.npages);
+    if (!rc && npg.extended && npg.phys_pages > hdr_npages(nh))
+        rc = pager_set_size(&npg, hdr_npages(nh));
     if (!rc)
         rc = pager_sync(&npg);
     if (!rc)
-        *npages = npg.h.npages;
+        *npages = hdr_npages(nh);
     free(cp.vbuf);
     lh_free(&nt);
     pager_free(&npg);
     free(mem);
     return rc;
+}
+
+/* Sets REPLACING in the old file's header, written and fsynced, keeping the
+ * header page as it was in before[] (*written: a write was attempted).  From
+ * the rename on, every handle still on the old file reads the flag at its
+ * next section begin (the caller holds the exclusive lock until then) and
+ * follows the path; the new file never carries it (hdr_derive). */
+static int set_replacing(lh *src, uint8_t *before, int *written)
+{
+    int rc = pager_read_raw(src->pg, 0, before);
+    if (rc)
+        return rc;
+    hdr_set_replacing(pager_hdr(src->pg), 1);
+    *written = 1;
+    rc = pager_store_header(src->pg);
+    if (!rc)
+        rc = pager_sync(src->pg);
+    return rc;
+}
+
+/* The replacement failed before the rename: the old file's header page goes
+ * back byte for byte.  If even that fails the file keeps the flag with no
+ * new file behind it, which loses nothing: its handles see it is still at
+ * the path (one fstat per section) and the next write section clears it. */
+static void unset_replacing(lh *src, const uint8_t *before)
+{
+    pager *pg = src->pg;
+    hdr_set_replacing(pager_hdr(pg), 0);
+    if (pager_write_all(pg->os, pg->fd, before, PG_SIZE, 0) == 0)
+        (void)pg->os->fsync(pg->fd);
 }
 
 /* fsync of the directory holding path, so the rename is durable. */
@@ -248,10 +273,11 @@ int compact_file(lh *src, const char *path, const compact_hook *hook, int *newfd
     const kvs_os *os = src->pg->os;
     kvs_err *err = src->err;
     struct stat fs, ps;
+    uint8_t before[PG_SIZE];
     uint32_t npages = 0;
     size_t n = strlen(path) + sizeof ".compact";
     char *tmp;
-    int fd, rc;
+    int fd, rc, flagged = 0;
 
     *newfd = -1;
     if (os->fstat(src->pg->fd, &fs) != 0 || os->stat(path, &ps) != 0)
@@ -289,9 +315,14 @@ int compact_file(lh *src, const char *path, const compact_hook *hook, int *newfd
         rc = kvs_seterrno(err, errno, 0, "cannot lock the compacted file");
     else
         rc = build(src, fd, hook, &npages);
+    /* the new file is whole and fsynced: flag the old one, then rename */
+    if (!rc)
+        rc = set_replacing(src, before, &flagged);
     if (!rc && os->rename(tmp, path) != 0)
         rc = kvs_seterrno(err, errno, 0, "cannot rename the compacted file into place");
     if (rc) {
+        if (flagged)
+            unset_replacing(src, before);
         os->close(fd);
         (void)os->unlink(tmp);
         free(tmp);
@@ -301,9 +332,9 @@ int compact_file(lh *src, const char *path, const compact_hook *hook, int *newfd
     *newfd = fd;
     if (info) {
         memset(info, 0, sizeof *info);
-        info->records = src->pg->h.records;     /* the copy's, checked equal */
+        info->records = hdr_records(pager_hdr(src->pg));     /* the copy's, checked equal */
         info->bytes_before = (uint64_t)fs.st_size;
-        info->pages_before = src->pg->h.npages;
+        info->pages_before = hdr_npages(pager_hdr(src->pg));
         info->pages_after = npages;
         info->bytes_after = (uint64_t)npages * PG_SIZE;
     }

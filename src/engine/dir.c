@@ -30,8 +30,8 @@ static int bad_dir(pool *p, uint32_t pgno, const uint8_t *pg, uint32_t height)
 
 int dir_lookup(pool *p, uint64_t bucket, uint32_t *out)
 {
-    const kvs_hdr *h = &p->pg->h;
-    uint32_t pgno = h->dir_root, k = h->dir_depth, fi;
+    const kvs_hdr *h = pager_hdr(p->pg);
+    uint32_t pgno = hdr_dir_root(h), k = hdr_dir_depth(h), fi;
     int rc;
     if (bucket >= fpow(k))
         return kvs_seterr(p->pg->err, KVS_ECORRUPT, 0,
@@ -48,11 +48,11 @@ int dir_lookup(pool *p, uint64_t bucket, uint32_t *out)
             return bad_dir(p, pgno, pg, k);
         idx = (uint32_t)((bucket / fpow(k)) % DIR_FANOUT);
         next = rd32(pg + PG_HDR + 4 * idx);
-        if (next == NO_PAGE || next >= h->npages)
+        if (next == NO_PAGE || next >= hdr_npages(h))
             return kvs_seterr(p->pg->err, KVS_ECORRUPT, pgno,
                               "page %u: directory entry %u for bucket %llu is %u (file has %u pages)",
                               (unsigned)pgno, (unsigned)idx, (unsigned long long)bucket,
-                              (unsigned)next, (unsigned)h->npages);
+                              (unsigned)next, (unsigned)hdr_npages(h));
         pgno = next;
     }
     *out = pgno;
@@ -61,29 +61,28 @@ int dir_lookup(pool *p, uint64_t bucket, uint32_t *out)
 
 int dir_set(pool *p, uint64_t bucket, uint32_t target)
 {
-    kvs_hdr *h = &p->pg->h;
+    kvs_hdr *h = pager_hdr(p->pg);
     uint32_t pgno, fi, k;
     int rc;
     /* grow the tree upward until it covers the bucket */
-    while (bucket >= fpow(h->dir_depth)) {
+    while (bucket >= fpow(hdr_dir_depth(h))) {
         uint32_t root;
         uint8_t *pg;
-        if (h->dir_depth >= 4)
+        if (hdr_dir_depth(h) >= 4)
             return kvs_seterr(p->pg->err, KVS_EINVAL, 0, "directory full");
         rc = pool_alloc(p, KVS_PAGE_DIR, &root, &fi);
         if (rc)
             return rc;
         pg = pool_page(p, fi);
-        wr32(pg + PG_AUX, h->dir_depth);
-        wr32(pg + PG_HDR, h->dir_root);
+        wr32(pg + PG_AUX, hdr_dir_depth(h));
+        wr32(pg + PG_HDR, hdr_dir_root(h));
         wr16(pg + PG_NSLOTS, 1);
         pool_unpin(p, fi);
-        h->dir_root = root;
-        h->dir_depth++;
-        h->dir_pages++;
+        hdr_dir_new_root(h, root);
+        hdr_count_page(h, KVS_PAGE_DIR, 1);
     }
-    pgno = h->dir_root;
-    k = h->dir_depth;
+    pgno = hdr_dir_root(h);
+    k = hdr_dir_depth(h);
     while (k-- > 0) {
         uint8_t *pg;
         uint32_t idx, next;
@@ -116,16 +115,16 @@ int dir_set(pool *p, uint64_t bucket, uint32_t target)
             }
             wr32(pool_page(p, cfi) + PG_AUX, k - 1);
             pool_unpin(p, cfi);
-            h->dir_pages++;
+            hdr_count_page(h, KVS_PAGE_DIR, 1);
             pg = pool_page(p, fi);
             wr32(pg + PG_HDR + 4 * idx, next);
             wr16(pg + PG_NSLOTS, (uint16_t)(rd16(pg + PG_NSLOTS) + 1));
             pool_dirty(p, fi);
-        } else if (next >= h->npages) {
+        } else if (next >= hdr_npages(h)) {
             pool_unpin(p, fi);
             return kvs_seterr(p->pg->err, KVS_ECORRUPT, pgno,
                               "page %u: directory entry %u is %u (file has %u pages)",
-                              (unsigned)pgno, (unsigned)idx, (unsigned)next, (unsigned)h->npages);
+                              (unsigned)pgno, (unsigned)idx, (unsigned)next, (unsigned)hdr_npages(h));
         }
         pool_unpin(p, fi);
         pgno = next;
@@ -154,11 +153,11 @@ static int walk(pool *p, uint32_t pgno, uint32_t height, uint64_t base, uint64_t
         if (e != NO_PAGE)
             used++;
         if (start < nbuckets) {
-            if (e == NO_PAGE || e >= p->pg->h.npages)
+            if (e == NO_PAGE || e >= hdr_npages(pager_hdr(p->pg)))
                 return kvs_seterr(p->pg->err, KVS_ECORRUPT, pgno,
                                   "page %u: directory entry %u is %u (bucket %llu exists; file has %u pages)",
                                   (unsigned)pgno, (unsigned)i, (unsigned)e,
-                                  (unsigned long long)start, (unsigned)p->pg->h.npages);
+                                  (unsigned long long)start, (unsigned)hdr_npages(pager_hdr(p->pg)));
             if (height > 0) {
                 rc = walk(p, e, height - 1, start, nbuckets, visit, arg);
                 if (rc)
@@ -179,10 +178,10 @@ static int walk(pool *p, uint32_t pgno, uint32_t height, uint64_t base, uint64_t
 
 int dir_walk(pool *p, uint64_t nbuckets, int (*visit)(uint32_t, int, void *), void *arg)
 {
-    const kvs_hdr *h = &p->pg->h;
-    if (nbuckets > fpow(h->dir_depth))
+    const kvs_hdr *h = pager_hdr(p->pg);
+    if (nbuckets > fpow(hdr_dir_depth(h)))
         return kvs_seterr(p->pg->err, KVS_ECORRUPT, 0,
                           "page 0: directory depth %u cannot hold %llu buckets",
-                          (unsigned)h->dir_depth, (unsigned long long)nbuckets);
-    return walk(p, h->dir_root, h->dir_depth - 1, 0, nbuckets, visit, arg);
+                          (unsigned)hdr_dir_depth(h), (unsigned long long)nbuckets);
+    return walk(p, hdr_dir_root(h), hdr_dir_depth(h) - 1, 0, nbuckets, visit, arg);
 }

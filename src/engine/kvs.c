@@ -96,12 +96,8 @@ static int create_file(const char *path, const kvs_options *opt, const kvs_os *o
     char *tmp;
     size_t n = strlen(path) + 64;
     int fd, rc = KVS_OK, i;
-    memset(&h, 0, sizeof h);
-    h.hash_seed = opt->hash_seed;
-    h.fillfactor = opt->fillfactor ? opt->fillfactor : 75;
-    h.desc_len = (uint32_t)opt->descriptor_len;
-    if (opt->descriptor_len)
-        memcpy(h.desc, opt->descriptor, opt->descriptor_len);
+    hdr_init(&h, opt->hash_seed, opt->fillfactor ? opt->fillfactor : 75, opt->descriptor,
+             opt->descriptor_len);
     lh_format_new(&h, pages[1], pages[2]);
     hdr_encode(&h, pages[0]);
     pager_seal(pages[1], 1);
@@ -282,26 +278,42 @@ int kvs_in_section(const kvs *db)
     return db->section;
 }
 
-/* Moves the handle (locked in `mode`) to a new file another handle's
- * kvs_compact renamed over its path.  The compactor holds the old file's
- * exclusive lock until the new file is in place, so whoever gets the old
- * file's lock afterwards -- also a waiter blocked on it during the whole
- * compaction -- sees it unlinked here.  An unlinked file with nothing (or
- * the same file) at the path was removed, not replaced: the handle keeps it,
- * as it always did.  Costs one fstat per section. */
+/* Does the header just read (under the section lock) say the file may have
+ * been replaced?  kvs_compact sets REPLACING in the old file's header before
+ * it renames the new file over the path, and holds the old file's exclusive
+ * lock until then, so whoever reads the old header afterwards -- also a
+ * waiter blocked on that lock during the whole compaction -- sees the flag.
+ * An unflagged header costs no system call.  A version-1 header may belong
+ * to a file an older engine (which sets no flag) compacted: those are
+ * checked at every section, as that engine did, until a write upgrades them. */
+static inline int may_be_replaced(const kvs_hdr *h)
+{
+    return hdr_replacing(h) || hdr_version(h) < 2;
+}
+
+/* Moves the handle (locked in `mode`, its header loaded) to the new file a
+ * compaction renamed over its path, rereading the header there.  A flagged
+ * file that still has its name was not replaced: the compaction that set the
+ * flag died or failed before its rename; a write section clears the flag
+ * (the next write-out stores it), until then each section pays this fstat.
+ * An unlinked file with nothing (or the same file) at the path was removed,
+ * not replaced: the handle keeps it, as it always did. */
 static int follow_replacement(kvs *db, int mode)
 {
     const kvs_os *os = db->os;
     int hops, rc;
     if (!os->fstat || !os->stat)
         return KVS_OK;
-    for (hops = 0; hops < 64; hops++) {
+    for (hops = 0; hops < 64 && may_be_replaced(pager_hdr(&db->pg)); hops++) {
         struct stat fs, ps;
         int fd;
         if (os->fstat(db->pg.fd, &fs) != 0)
             return kvs_seterrno(&db->err, errno, 0, "fstat failed");
-        if (fs.st_nlink > 0)
+        if (fs.st_nlink > 0) {
+            if (mode == KVS_WRITE)
+                hdr_set_replacing(pager_hdr(&db->pg), 0);
             return KVS_OK;
+        }
         if (os->stat(db->pg.path, &ps) != 0 || (ps.st_dev == fs.st_dev && ps.st_ino == fs.st_ino))
             return KVS_OK;
         fd = os->open(db->pg.path, db->rdonly ? O_RDONLY : O_RDWR, 0);
@@ -310,7 +322,7 @@ static int follow_replacement(kvs *db, int mode)
                                    : kvs_seterrno(&db->err, errno, 0, "cannot open the compacted file");
         /* closing the old descriptor drops its lock; the new one is locked
          * before anything is read from it (and may have been replaced in
-         * turn meanwhile: loop) */
+         * turn meanwhile: its header says so, loop) */
         os->close(db->pg.fd);
         db->pg.fd = fd;
         db->loaded = 0;
@@ -319,13 +331,18 @@ static int follow_replacement(kvs *db, int mode)
                         db->lock_wait, db->lock_wait_arg);
         if (rc)
             return rc;
+        rc = pager_load_header(&db->pg, 1, 0);
+        if (rc)
+            return rc;
     }
-    return kvs_seterr(&db->err, KVS_EIO, 0, "the file was replaced %d times while opening it", hops);
+    if (hops == 64)
+        return kvs_seterr(&db->err, KVS_EIO, 0, "the file was replaced %d times while opening it", hops);
+    return KVS_OK;
 }
 
 int kvs_begin(kvs *db, int mode)
 {
-    uint64_t old_cc = db->pg.h.change_counter;
+    uint64_t old_cc = hdr_change(pager_hdr(&db->pg));
     int rc;
     if (mode != KVS_READ && mode != KVS_WRITE)
         return kvs_seterr(&db->err, KVS_EINVAL, 0, "bad section mode %d", mode);
@@ -343,12 +360,9 @@ int kvs_begin(kvs *db, int mode)
                     db->lock_wait, db->lock_wait_arg);
     if (rc)
         return rc;
-    rc = follow_replacement(db, mode);
-    if (rc) {
-        pager_unlock(&db->pg);
-        return rc;
-    }
     rc = pager_load_header(&db->pg, !db->loaded, old_cc);
+    if (rc == KVS_OK && may_be_replaced(pager_hdr(&db->pg)))
+        rc = follow_replacement(db, mode);
     if (rc) {
         if (rc == KVS_ECORRUPT || rc == KVS_ENOTKVS || rc == KVS_EVERSION || rc == KVS_ETRUNCATED)
             db->poisoned = 1;
@@ -357,7 +371,7 @@ int kvs_begin(kvs *db, int mode)
         pager_unlock(&db->pg);
         return rc;
     }
-    if (!db->loaded || db->pg.h.change_counter != old_cc) {
+    if (!db->loaded || hdr_change(pager_hdr(&db->pg)) != old_cc) {
         if (db->loaded)
             db->invalidations++;
         pool_drop_all(&db->pool);
@@ -365,12 +379,12 @@ int kvs_begin(kvs *db, int mode)
         db->loaded = 1;
     }
     if (!db->ff_override)
-        db->t.fillfactor = db->pg.h.fillfactor;
+        db->t.fillfactor = hdr_fillfactor(pager_hdr(&db->pg));
     db->section = mode;
     db->failed = 0;
     db->t.modified = 0;
     db->pg.extended = 0;
-    db->pg.sect_npages = db->pg.h.npages;
+    db->pg.sect_npages = hdr_npages(pager_hdr(&db->pg));
     pager_spill_reset(&db->pg);
     return KVS_OK;
 }
@@ -421,13 +435,13 @@ static int write_out(kvs *db)
     rc = pager_spill_flush(&db->pg);
     if (rc)
         return rc;
-    db->pg.h.change_counter++;
+    hdr_change_bump(pager_hdr(&db->pg));
     rc = pager_store_header(&db->pg);
     if (rc)
         return rc;
     /* drop the zero pages growth preallocated beyond the last page */
-    if (db->pg.extended && db->pg.phys_pages > db->pg.h.npages) {
-        rc = pager_set_size(&db->pg, db->pg.h.npages);
+    if (db->pg.extended && db->pg.phys_pages > hdr_npages(pager_hdr(&db->pg))) {
+        rc = pager_set_size(&db->pg, hdr_npages(pager_hdr(&db->pg)));
         if (rc)
             return rc;
     }
@@ -436,7 +450,7 @@ static int write_out(kvs *db)
     db->pg.extended = 0;
     /* (kvs_sync mid-section) the file now references every page it has:
      * only pages grown from here on may be written before the section ends */
-    db->pg.sect_npages = db->pg.h.npages;
+    db->pg.sect_npages = hdr_npages(pager_hdr(&db->pg));
     return KVS_OK;
 }
 
@@ -524,7 +538,7 @@ int kvs_delete(kvs *db, const void *key, size_t klen)
 
 static int do_truncate(kvs *db)
 {
-    kvs_hdr *h = &db->pg.h;
+    kvs_hdr *h = pager_hdr(&db->pg);
     uint8_t dirp[PG_SIZE], bucketp[PG_SIZE];
     int rc;
     /* Not crash-atomic (README): the new pages 1-2, the header, then the
@@ -541,7 +555,7 @@ static int do_truncate(kvs *db)
     if (!rc)
         rc = pager_write(&db->pg, 2, bucketp);
     if (!rc) {
-        h->change_counter++;
+        hdr_change_bump(h);
         rc = pager_store_header(&db->pg);
     }
     if (!rc)
@@ -623,9 +637,8 @@ int kvs_compact(kvs *db, kvs_compact_info *info)
 
 static int do_new_stamp(kvs *db, uint64_t *stamp)
 {
-    db->pg.h.stamp_counter++;
+    *stamp = hdr_stamp_next(pager_hdr(&db->pg));
     db->t.modified = 1;
-    *stamp = db->pg.h.stamp_counter;
     return KVS_OK;
 }
 
@@ -681,8 +694,8 @@ void kvs_cursor_close(kvs_cursor *c)
 
 static int do_descriptor(kvs *db, kvs_slice *out)
 {
-    out->data = db->pg.h.desc;
-    out->len = db->pg.h.desc_len;
+    out->data = hdr_desc(pager_hdr(&db->pg));
+    out->len = hdr_desc_len(pager_hdr(&db->pg));
     return KVS_OK;
 }
 
@@ -693,9 +706,7 @@ int kvs_descriptor(kvs *db, kvs_slice *out)
 
 static int do_set_descriptor(kvs *db, const void *blob, size_t len)
 {
-    if (len)
-        memcpy(db->pg.h.desc, blob, len);
-    db->pg.h.desc_len = (uint32_t)len;
+    hdr_set_desc(pager_hdr(&db->pg), blob, len);
     db->t.modified = 1;
     return KVS_OK;
 }
@@ -712,23 +723,23 @@ int kvs_set_descriptor(kvs *db, const void *blob, size_t len)
 
 static int do_stats(kvs *db, kvs_stats *st)
 {
-    const kvs_hdr *h = &db->pg.h;
+    const kvs_hdr *h = pager_hdr(&db->pg);
     off_t sz = db->os->filesize(db->pg.fd);
     memset(st, 0, sizeof *st);
     st->file_bytes = sz > 0 ? (uint64_t)sz : 0;
-    st->pages = h->npages;
+    st->pages = hdr_npages(h);
     st->buckets = hdr_buckets(h);
-    st->level = h->level;
-    st->split = h->split;
-    st->records = h->records;
+    st->level = hdr_level(h);
+    st->split = hdr_split(h);
+    st->records = hdr_records(h);
     st->bucket_pages = st->buckets;
-    st->overflow_pages = h->overflow_pages;
-    st->value_pages = h->value_pages;
-    st->dir_pages = h->dir_pages;
-    st->free_pages = h->free_count;
-    st->load_factor = (double)h->data_bytes / ((double)st->buckets * PG_USABLE);
+    st->overflow_pages = hdr_pages_of(h, KVS_PAGE_OVERFLOW);
+    st->value_pages = hdr_pages_of(h, KVS_PAGE_VALUE);
+    st->dir_pages = hdr_pages_of(h, KVS_PAGE_DIR);
+    st->free_pages = hdr_free_count(h);
+    st->load_factor = (double)hdr_data_bytes(h) / ((double)st->buckets * PG_USABLE);
     st->fillfactor = db->t.fillfactor;
-    st->change_counter = h->change_counter;
+    st->change_counter = hdr_change(h);
     st->cache_frames = db->pool.nframes;
     st->cache_hits = db->pool.hits;
     st->cache_reads = db->pool.reads;
@@ -766,9 +777,9 @@ static int load_for_inspection(kvs *db, uint32_t pgno, int *ok)
 {
     uint32_t fi;
     int rc;
-    if (pgno >= db->pg.h.npages)
+    if (pgno >= hdr_npages(pager_hdr(&db->pg)))
         return kvs_seterr(&db->err, KVS_EINVAL, 0, "page %u is beyond the file's %u pages",
-                          (unsigned)pgno, (unsigned)db->pg.h.npages);
+                          (unsigned)pgno, (unsigned)hdr_npages(pager_hdr(&db->pg)));
     if (pgno > 0 && pool_cached(&db->pool, pgno, &fi) && db->pool.fr[fi].dirty) {
         memcpy(db->pagebuf, pool_page(&db->pool, fi), PG_SIZE);
         pager_seal(db->pagebuf, pgno);
@@ -776,7 +787,7 @@ static int load_for_inspection(kvs *db, uint32_t pgno, int *ok)
         return KVS_OK;
     }
     if (pgno == 0 && db->section == KVS_WRITE) {
-        hdr_encode(&db->pg.h, db->pagebuf);
+        hdr_encode(pager_hdr(&db->pg), db->pagebuf);
         *ok = 1;
         return KVS_OK;
     }
@@ -802,7 +813,7 @@ static int do_page_info(kvs *db, uint32_t pgno, kvs_page_info *pi)
     type = pg[PG_TYPE];
     memset(&scratch, 0, sizeof scratch);
     if (!ok || (pgno == 0 && type != KVS_PAGE_HEADER) ||
-        (pgno > 0 && page_validate(pg, pgno, db->pg.h.npages, &scratch) != KVS_OK))
+        (pgno > 0 && page_validate(pg, pgno, hdr_npages(pager_hdr(&db->pg)), &scratch) != KVS_OK))
         type = 0;
     pi->type = type;
     pi->type_name = page_type_name(type);
@@ -827,7 +838,7 @@ static int do_page_info(kvs *db, uint32_t pgno, kvs_page_info *pi)
         pi->free_bytes = PG_USABLE;
         break;
     default:
-        pi->free_bytes = PG_SIZE - HD_DESC - db->pg.h.desc_len;
+        pi->free_bytes = PG_SIZE - HD_DESC - hdr_desc_len(pager_hdr(&db->pg));
         break;
     }
     return KVS_OK;
@@ -850,7 +861,7 @@ static int do_page_slot(kvs *db, uint32_t pgno, uint32_t slot, kvs_slot_info *si
     if (pgno == 0 || (pg[PG_TYPE] != KVS_PAGE_BUCKET && pg[PG_TYPE] != KVS_PAGE_OVERFLOW))
         return kvs_seterr(&db->err, KVS_EINVAL, 0, "page %u is not a bucket or overflow page",
                           (unsigned)pgno);
-    rc = page_validate(pg, pgno, db->pg.h.npages, &db->err);
+    rc = page_validate(pg, pgno, hdr_npages(pager_hdr(&db->pg)), &db->err);
     if (rc)
         return rc;
     if (slot >= sp_nslots(pg))

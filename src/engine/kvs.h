@@ -79,8 +79,9 @@ typedef struct kvs_os {
     int     (*flock)(int fd, int op);        /* LOCK_SH/LOCK_EX/LOCK_UN [|LOCK_NB] */
     int     (*link)(const char *from, const char *to);
     int     (*unlink)(const char *path);
-    /* Compaction (kvs_compact) renames a new file over the path; every
-     * section begin fstat()s its descriptor to notice that (see below).
+    /* Compaction (kvs_compact) renames a new file over the path and flags
+     * the old file's header first; a section begin that reads the flag
+     * fstat()s its descriptor and stat()s the path to follow (see below).
      * A table without these three never follows a replacement and cannot
      * compact (KVS_EINVAL). */
     int     (*fstat)(int fd, struct stat *st);
@@ -163,8 +164,10 @@ int         kvs_sync(kvs *db);          /* write dirty pages, fsync */
  * is written) and the copy is checked before it is installed.  The temporary
  * file is "<path>.compact" (a leftover of a crash is removed by the next
  * compaction).  A file with several hard links is refused (KVS_EINVAL): the
- * other names would keep the old data.  On any failure before the rename the
- * old file is untouched and the handle keeps using it; if only the final
+ * other names would keep the old data.  Of the old file only the header is
+ * written (a flag telling its other handles to follow the path).  On any
+ * failure before the rename the old file is byte for byte as it was and the
+ * handle keeps using it; if only the final
  * fsync of the directory fails, the new file is in place, the handle uses it,
  * and the error is returned.  The options' interrupted() callback is asked
  * between buckets of the copy too: nonzero stops it (KVS_EINTR, old file

@@ -28,9 +28,9 @@ static uint32_t bitrev32(uint32_t x)
 
 static inline uint32_t bucket_of(const kvs_hdr *h, uint32_t tag)
 {
-    uint64_t b = tag & (((uint64_t)1 << h->level) - 1);
-    if (b < h->split)
-        b = tag & (((uint64_t)1 << (h->level + 1)) - 1);
+    uint64_t b = tag & (((uint64_t)1 << hdr_level(h)) - 1);
+    if (b < hdr_split(h))
+        b = tag & (((uint64_t)1 << (hdr_level(h) + 1)) - 1);
     return (uint32_t)b;
 }
 
@@ -38,7 +38,8 @@ static inline uint32_t bucket_of(const kvs_hdr *h, uint32_t tag)
  * whose top `depth` bits are those bits reversed). */
 static inline uint32_t bucket_depth(const kvs_hdr *h, uint32_t b)
 {
-    return (b < h->split || (uint64_t)b >= ((uint64_t)1 << h->level)) ? h->level + 1 : h->level;
+    uint32_t L = hdr_level(h);
+    return (b < hdr_split(h) || (uint64_t)b >= ((uint64_t)1 << L)) ? L + 1 : L;
 }
 
 static int grow(void *bufp, size_t *cap, size_t need, size_t elem, kvs_err *err)
@@ -82,28 +83,17 @@ void lh_free(lh *t)
 int lh_validate_page(const uint8_t *page, uint32_t pgno, void *arg)
 {
     lh *t = arg;
-    return page_validate(page, pgno, t->pg->h.npages, t->err);
+    return page_validate(page, pgno, hdr_npages(pager_hdr(t->pg)), t->err);
 }
 
 uint64_t lh_hash(const lh *t, const void *key, size_t klen)
 {
-    return XXH3_64bits_withSeed(key, klen, t->pg->h.hash_seed);
+    return XXH3_64bits_withSeed(key, klen, hdr_seed(pager_hdr(t->pg)));
 }
 
 void lh_format_new(kvs_hdr *h, uint8_t *dirpage, uint8_t *bucketpage)
 {
-    h->level = 0;
-    h->split = 0;
-    h->records = 0;
-    h->data_bytes = 0;
-    h->npages = 3;
-    h->free_head = 0;
-    h->free_count = 0;
-    h->dir_root = 1;
-    h->dir_depth = 1;
-    h->overflow_pages = 0;
-    h->value_pages = 0;
-    h->dir_pages = 1;
+    hdr_reset_table(h);
     dir_format(dirpage, 0);
     wr32(dirpage + PG_HDR, 2);
     wr16(dirpage + PG_NSLOTS, 1);
@@ -188,7 +178,7 @@ static CHAIN_INLINE int chain_enter(chain_iter *it, uint32_t pgno)
     lh *t = it->t;
     int primary = it->hops == 0, rc;
     uint32_t fi;
-    if (it->hops > t->pg->h.npages)
+    if (it->hops > hdr_npages(pager_hdr(t->pg)))
         return cycle(t, pgno, it->b);
     if (it->k) {
         rc = visit(pgno, primary ? KVS_PAGE_BUCKET : KVS_PAGE_OVERFLOW, it->k);
@@ -286,7 +276,7 @@ int lh_get(lh *t, const void *key, size_t klen, kvs_slice *val)
 
 int lh_get_stamped(lh *t, const void *key, size_t klen, kvs_slice *val, uint64_t *stamp)
 {
-    const kvs_hdr *h = &t->pg->h;
+    const kvs_hdr *h = pager_hdr(t->pg);
     uint32_t tag, b;
     chain_iter it;
     int rc;
@@ -369,7 +359,7 @@ static int place(lh *t, uint32_t b, uint32_t room, uint32_t tail, uint32_t tag, 
         if (rc)
             return rc;
         sp_format(pool_page(t->pool, fi), KVS_PAGE_OVERFLOW, b);
-        t->pg->h.overflow_pages++;
+        hdr_count_page(pager_hdr(t->pg), KVS_PAGE_OVERFLOW, 1);
     }
     pg = pool_page(t->pool, fi);
     dst = sp_reserve(pg, tag, nr->len);
@@ -425,7 +415,7 @@ static int pull_up(lh *t, uint32_t b, uint32_t fi)
     rc = pool_free_page(t->pool, opg);
     if (rc)
         return rc;
-    t->pg->h.overflow_pages--;
+    hdr_count_page(pager_hdr(t->pg), KVS_PAGE_OVERFLOW, -1);
     return KVS_OK;
 }
 
@@ -460,7 +450,7 @@ static int remove_at(lh *t, const loc *L, int *freed, int compact, uint32_t b)
     rc = pool_free_page(t->pool, L->found);
     if (rc)
         return rc;
-    t->pg->h.overflow_pages--;
+    hdr_count_page(pager_hdr(t->pg), KVS_PAGE_OVERFLOW, -1);
     *freed = 1;
     return KVS_OK;
 }
@@ -471,11 +461,11 @@ static int remove_at(lh *t, const loc *L, int *freed, int compact, uint32_t b)
 
 static int needs_split(const lh *t)
 {
-    const kvs_hdr *h = &t->pg->h;
+    const kvs_hdr *h = pager_hdr(t->pg);
     uint64_t nb = hdr_buckets(h);
-    if (nb >= 0xfffffff0u || h->npages >= 0xfffffff0u)
+    if (nb >= 0xfffffff0u || hdr_npages(h) >= 0xfffffff0u)
         return 0;
-    return h->data_bytes * 100 > (uint64_t)t->fillfactor * nb * PG_USABLE;
+    return hdr_data_bytes(h) * 100 > (uint64_t)t->fillfactor * nb * PG_USABLE;
 }
 
 /* Copies every record of bucket b's chain into t->sbuf/t->ents (rev holds
@@ -543,7 +533,7 @@ static int fill_chain(lh *t, uint32_t b, const uint32_t *pages, size_t npg,
             } else {
                 rc = pool_alloc(t->pool, KVS_PAGE_OVERFLOW, &next, &nfi);
                 if (rc == KVS_OK)
-                    t->pg->h.overflow_pages++;
+                    hdr_count_page(pager_hdr(t->pg), KVS_PAGE_OVERFLOW, 1);
             }
             if (rc) {
                 pool_unpin(t->pool, fi);
@@ -564,15 +554,15 @@ static int fill_chain(lh *t, uint32_t b, const uint32_t *pages, size_t npg,
         rc = pool_free_page(t->pool, pages[ci]);
         if (rc)
             return rc;
-        t->pg->h.overflow_pages--;
+        hdr_count_page(pager_hdr(t->pg), KVS_PAGE_OVERFLOW, -1);
     }
     return KVS_OK;
 }
 
 static int split_one(lh *t)
 {
-    kvs_hdr *h = &t->pg->h;
-    uint32_t L = h->level, s = h->split, nb = s + ((uint32_t)1 << L), np, fi;
+    kvs_hdr *h = pager_hdr(t->pg);
+    uint32_t L = hdr_level(h), s = hdr_split(h), nb = s + ((uint32_t)1 << L), np, fi;
     size_t nents = 0, npg = 0;
     int rc = gather(t, s, &nents, &npg);
     if (rc)
@@ -592,11 +582,7 @@ static int split_one(lh *t)
     rc = fill_chain(t, s, t->chain, npg, nents, L, 0);
     if (rc)
         return rc;
-    h->split++;
-    if ((uint64_t)h->split == ((uint64_t)1 << L)) {
-        h->level++;
-        h->split = 0;
-    }
+    hdr_split_done(h);
     t->splits++;
     return KVS_OK;
 }
@@ -605,7 +591,7 @@ static int split_one(lh *t)
 
 int lh_put(lh *t, const void *key, size_t klen, const void *val, size_t vlen, int flags)
 {
-    kvs_hdr *h = &t->pg->h;
+    kvs_hdr *h = pager_hdr(t->pg);
     uint32_t tag, b, need, i;
     newrec nr;
     loc L;
@@ -670,7 +656,7 @@ int lh_put(lh *t, const void *key, size_t klen, const void *val, size_t vlen, in
             if (rc)
                 return rc;
         }
-        h->data_bytes = h->data_bytes + nr.len - oldlen;
+        hdr_record_resized(h, oldlen, nr.len);
         if (old_vpage) {
             rc = vchain_free(t->pool, old_vpage, old_vlen);
             if (rc)
@@ -681,8 +667,7 @@ int lh_put(lh *t, const void *key, size_t klen, const void *val, size_t vlen, in
     rc = place(t, b, L.room, L.tail, tag, &nr);
     if (rc)
         return rc;
-    h->records++;
-    h->data_bytes += need;
+    hdr_record_added(h, need);
     /* Growth is gradual: a few splits per insert at most.  One insert needs
      * one; a lowered fill factor catches up over the next inserts; a header
      * whose counts lie can never make one put split without end. */
@@ -696,7 +681,7 @@ int lh_put(lh *t, const void *key, size_t klen, const void *val, size_t vlen, in
 
 int lh_delete(lh *t, const void *key, size_t klen)
 {
-    kvs_hdr *h = &t->pg->h;
+    kvs_hdr *h = pager_hdr(t->pg);
     uint32_t tag, b, fi, len, vpage = 0, vlen = 0;
     rec_view r;
     loc L;
@@ -724,8 +709,7 @@ int lh_delete(lh *t, const void *key, size_t klen)
     rc = remove_at(t, &L, &freed, 1, b);
     if (rc)
         return rc;
-    h->records--;
-    h->data_bytes -= len + SLOT_SIZE;
+    hdr_record_removed(h, len + SLOT_SIZE);
     if (vpage)
         return vchain_free(t->pool, vpage, vlen);
     return KVS_OK;
@@ -788,7 +772,7 @@ void lh_cursor_free(lh_cursor *c)
 static int collect(lh_cursor *c)
 {
     lh *t = c->t;
-    const kvs_hdr *h = &t->pg->h;
+    const kvs_hdr *h = pager_hdr(t->pg);
     uint64_t end;
     uint32_t b = lh_bucket_at(h, c->lb_rev, &end);
     size_t ne = 0, used = 0;
@@ -936,7 +920,7 @@ static int visit(uint32_t pgno, int type, void *arg)
 static int check_chain_records(lh *t, chk *k, const chain_iter *it, size_t *ne, size_t *used,
                                uint64_t *records, uint64_t *bytes, uint64_t *vpages)
 {
-    const kvs_hdr *h = &t->pg->h;
+    const kvs_hdr *h = pager_hdr(t->pg);
     const uint8_t *pg = it->pg;
     uint32_t pgno = it->pgno, b = it->b, n = sp_nslots(pg), s;
     int rc;
@@ -1012,14 +996,14 @@ static int check_bucket(lh *t, chk *k, uint32_t b, uint64_t *records, uint64_t *
 
 int lh_check(lh *t)
 {
-    const kvs_hdr *h = &t->pg->h;
+    const kvs_hdr *h = pager_hdr(t->pg);
     uint64_t nb = hdr_buckets(h), records = 0, bytes = 0, ovfl = 0, vpages = 0, b;
     uint32_t pgno, nfree = 0, i;
     chk k;
     int rc;
-    k.npages = h->npages;
+    k.npages = hdr_npages(h);
     k.err = t->err;
-    k.bits = calloc((size_t)h->npages / 8 + 1, 1);
+    k.bits = calloc((size_t)hdr_npages(h) / 8 + 1, 1);
     if (!k.bits)
         return kvs_seterr(t->err, KVS_ENOMEM, 0, "out of memory");
     rc = visit(0, KVS_PAGE_HEADER, &k);
@@ -1027,7 +1011,7 @@ int lh_check(lh *t)
         rc = dir_walk(t->pool, nb, visit, &k);
     for (b = 0; !rc && b < nb; b++)
         rc = check_bucket(t, &k, (uint32_t)b, &records, &bytes, &ovfl, &vpages);
-    for (pgno = h->free_head; !rc && pgno != NO_PAGE;) {
+    for (pgno = hdr_free_head(h); !rc && pgno != NO_PAGE;) {
         uint32_t fi;
         const uint8_t *pg;
         rc = visit(pgno, KVS_PAGE_FREE, &k);
@@ -1042,18 +1026,20 @@ int lh_check(lh *t)
         nfree++;
         pgno = rd32(pg + PG_NEXT);
     }
-    for (i = 1; !rc && i < h->npages; i++)
+    for (i = 1; !rc && i < hdr_npages(h); i++)
         if (!(k.bits[i >> 3] & (1u << (i & 7))))
             rc = kvs_seterr(t->err, KVS_ECORRUPT, i,
                             "page %u is in no chain, not in the directory and not on the free list",
                             (unsigned)i);
-    if (!rc && (records != h->records || bytes != h->data_bytes || ovfl != h->overflow_pages ||
-                vpages != h->value_pages || nfree != h->free_count))
+    if (!rc && (records != hdr_records(h) || bytes != hdr_data_bytes(h) ||
+                ovfl != hdr_pages_of(h, KVS_PAGE_OVERFLOW) ||
+                vpages != hdr_pages_of(h, KVS_PAGE_VALUE) || nfree != hdr_free_count(h)))
         rc = kvs_seterr(t->err, KVS_ECORRUPT, 0,
                         "page 0: header counts (records %llu, bytes %llu, overflow %u, value %u, free %u) "
                         "differ from the file's (%llu, %llu, %llu, %llu, %u)",
-                        (unsigned long long)h->records, (unsigned long long)h->data_bytes,
-                        (unsigned)h->overflow_pages, (unsigned)h->value_pages, (unsigned)h->free_count,
+                        (unsigned long long)hdr_records(h), (unsigned long long)hdr_data_bytes(h),
+                        (unsigned)hdr_pages_of(h, KVS_PAGE_OVERFLOW),
+                        (unsigned)hdr_pages_of(h, KVS_PAGE_VALUE), (unsigned)hdr_free_count(h),
                         (unsigned long long)records, (unsigned long long)bytes,
                         (unsigned long long)ovfl, (unsigned long long)vpages, (unsigned)nfree);
     free(k.bits);

@@ -531,7 +531,7 @@ int pager_discard_extension(pager *pg)
 {
     int rc = KVS_OK;
     if (pg->extended && !pg->rdonly) {
-        off_t want = (off_t)pg->h.npages * PG_SIZE;
+        off_t want = (off_t)hdr_npages(&pg->h) * PG_SIZE;
         if (want < pg->extended_from)
             want = pg->extended_from;
         if (pg->os->ftruncate(pg->fd, want) != 0)
@@ -545,115 +545,6 @@ int pager_set_size(pager *pg, uint32_t npages)
 {
     if (pg->os->ftruncate(pg->fd, (off_t)npages * PG_SIZE) != 0)
         return kvs_seterrno(pg->err, errno, 0, "ftruncate failed");
-    return KVS_OK;
-}
-
-void hdr_encode(const kvs_hdr *h, uint8_t *p)
-{
-    memset(p, 0, PG_SIZE);
-    p[PG_TYPE] = KVS_PAGE_HEADER;
-    memcpy(p + HD_MAGIC, KVS_MAGIC, 8);
-    wr32(p + HD_VERSION, KVS_FORMAT_VERSION);
-    wr32(p + HD_PAGESIZE, PG_SIZE);
-    wr64(p + HD_SEED, h->hash_seed);
-    wr32(p + HD_LEVEL, h->level);
-    wr32(p + HD_SPLIT, h->split);
-    wr64(p + HD_RECORDS, h->records);
-    wr64(p + HD_DATABYTES, h->data_bytes);
-    wr32(p + HD_NPAGES, h->npages);
-    wr32(p + HD_FREEHEAD, h->free_head);
-    wr32(p + HD_FREECOUNT, h->free_count);
-    wr32(p + HD_DIRROOT, h->dir_root);
-    wr32(p + HD_DIRDEPTH, h->dir_depth);
-    wr32(p + HD_OVFLPAGES, h->overflow_pages);
-    wr32(p + HD_VALPAGES, h->value_pages);
-    wr32(p + HD_DIRPAGES, h->dir_pages);
-    wr64(p + HD_CHANGE, h->change_counter);
-    wr64(p + HD_STAMP, h->stamp_counter);
-    wr32(p + HD_FILLFACTOR, h->fillfactor);
-    wr32(p + HD_DESCLEN, h->desc_len);
-    memcpy(p + HD_DESC, h->desc, h->desc_len <= KVS_MAX_DESCRIPTOR ? h->desc_len : 0);
-    pager_seal(p, 0);
-}
-
-int hdr_decode(const uint8_t *p, size_t len, kvs_hdr *h, kvs_err *err)
-{
-    uint32_t v, ps;
-    uint64_t stored, calc;
-    if ((len >= HD_MAGIC + 8 && memcmp(p + HD_MAGIC, KVS_MAGIC, 8) != 0) ||
-        (len > HD_MAGIC && len < HD_MAGIC + 8 && memcmp(p + HD_MAGIC, KVS_MAGIC, len - HD_MAGIC) != 0))
-        return kvs_seterr(err, KVS_ENOTKVS, 0, "page 0: not a kvs file (bad magic)");
-    if (len < PG_SIZE)
-        return kvs_seterr(err, KVS_ETRUNCATED, 0,
-                          "page 0: file is %zu bytes, shorter than its %d-byte header page",
-                          len, PG_SIZE);
-    v = rd32(p + HD_VERSION);
-    if (v != KVS_FORMAT_VERSION)
-        return kvs_seterr(err, KVS_EVERSION, 0,
-                          "page 0: file format version %u, this engine reads version %u",
-                          (unsigned)v, KVS_FORMAT_VERSION);
-    ps = rd32(p + HD_PAGESIZE);
-    if (ps != PG_SIZE)
-        return kvs_seterr(err, KVS_ECORRUPT, 0, "page 0: page size %u, expected %d",
-                          (unsigned)ps, PG_SIZE);
-    stored = rd64(p + PG_CKSUM);
-    calc = pager_checksum(p, 0);
-    if (stored != calc)
-        return kvs_seterr(err, KVS_ECORRUPT, 0,
-                          "page 0: header checksum mismatch (stored %016llx, computed %016llx)",
-                          (unsigned long long)stored, (unsigned long long)calc);
-    if (p[PG_TYPE] != KVS_PAGE_HEADER)
-        return kvs_seterr(err, KVS_ECORRUPT, 0, "page 0: type %u, expected header", p[PG_TYPE]);
-    h->hash_seed = rd64(p + HD_SEED);
-    h->level = rd32(p + HD_LEVEL);
-    h->split = rd32(p + HD_SPLIT);
-    h->records = rd64(p + HD_RECORDS);
-    h->data_bytes = rd64(p + HD_DATABYTES);
-    h->npages = rd32(p + HD_NPAGES);
-    h->free_head = rd32(p + HD_FREEHEAD);
-    h->free_count = rd32(p + HD_FREECOUNT);
-    h->dir_root = rd32(p + HD_DIRROOT);
-    h->dir_depth = rd32(p + HD_DIRDEPTH);
-    h->overflow_pages = rd32(p + HD_OVFLPAGES);
-    h->value_pages = rd32(p + HD_VALPAGES);
-    h->dir_pages = rd32(p + HD_DIRPAGES);
-    h->change_counter = rd64(p + HD_CHANGE);
-    h->stamp_counter = rd64(p + HD_STAMP);
-    h->fillfactor = rd32(p + HD_FILLFACTOR);
-    h->desc_len = rd32(p + HD_DESCLEN);
-    if (h->level > 31)
-        return kvs_seterr(err, KVS_ECORRUPT, 0, "page 0: bad level %u", (unsigned)h->level);
-    if (h->split >= ((uint64_t)1 << h->level))
-        return kvs_seterr(err, KVS_ECORRUPT, 0, "page 0: split pointer %u >= 2^level",
-                          (unsigned)h->split);
-    if (h->npages < 3 || hdr_buckets(h) + 2 > h->npages)
-        return kvs_seterr(err, KVS_ECORRUPT, 0, "page 0: page count %u too small for %llu buckets",
-                          (unsigned)h->npages, (unsigned long long)hdr_buckets(h));
-    if (h->free_head >= h->npages || h->free_count >= h->npages ||
-        (h->free_head == 0) != (h->free_count == 0))
-        return kvs_seterr(err, KVS_ECORRUPT, 0, "page 0: bad free list head %u / count %u",
-                          (unsigned)h->free_head, (unsigned)h->free_count);
-    if (h->dir_root == 0 || h->dir_root >= h->npages || h->dir_depth < 1 || h->dir_depth > 4)
-        return kvs_seterr(err, KVS_ECORRUPT, 0, "page 0: bad directory root %u / depth %u",
-                          (unsigned)h->dir_root, (unsigned)h->dir_depth);
-    if (h->desc_len > KVS_MAX_DESCRIPTOR)
-        return kvs_seterr(err, KVS_ECORRUPT, 0, "page 0: descriptor length %u > %d",
-                          (unsigned)h->desc_len, KVS_MAX_DESCRIPTOR);
-    if (h->fillfactor < 10 || h->fillfactor > 100)
-        return kvs_seterr(err, KVS_ECORRUPT, 0, "page 0: fill factor %u out of 10..100",
-                          (unsigned)h->fillfactor);
-    /* counts that drive splitting must fit the pages that hold them */
-    if (h->data_bytes > ((uint64_t)hdr_buckets(h) + h->overflow_pages) * PG_SIZE ||
-        h->records > h->data_bytes)
-        return kvs_seterr(err, KVS_ECORRUPT, 0,
-                          "page 0: %llu record bytes / %llu records do not fit %llu bucket and overflow pages",
-                          (unsigned long long)h->data_bytes, (unsigned long long)h->records,
-                          (unsigned long long)(hdr_buckets(h) + h->overflow_pages));
-    if ((uint64_t)h->overflow_pages + h->value_pages + h->dir_pages + h->free_count
-        + hdr_buckets(h) + 1 != h->npages)
-        return kvs_seterr(err, KVS_ECORRUPT, 0,
-                          "page 0: page counts do not add up to %u pages", (unsigned)h->npages);
-    memcpy(h->desc, p + HD_DESC, h->desc_len);
     return KVS_OK;
 }
 
@@ -671,18 +562,18 @@ int pager_load_header(pager *pg, int check_size, uint64_t known_change)
     rc = hdr_decode(pg->hbuf, (size_t)r, &h, pg->err);
     if (rc)
         return rc;
-    if (!check_size && h.change_counter == known_change) {
+    if (!check_size && hdr_change(&h) == known_change) {
         pg->h = h;
         return KVS_OK;
     }
     sz = pg->os->filesize(pg->fd);
     if (sz < 0)
         return kvs_seterrno(pg->err, errno, 0, "fstat failed");
-    if (sz < (off_t)h.npages * PG_SIZE)
+    if (sz < (off_t)hdr_npages(&h) * PG_SIZE)
         return kvs_seterr(pg->err, KVS_ETRUNCATED, (uint32_t)(sz / PG_SIZE),
                           "page %u: file is %lld bytes but its header counts %u pages (%lld bytes)",
-                          (unsigned)(sz / PG_SIZE), (long long)sz, (unsigned)h.npages,
-                          (long long)h.npages * PG_SIZE);
+                          (unsigned)(sz / PG_SIZE), (long long)sz, (unsigned)hdr_npages(&h),
+                          (long long)hdr_npages(&h) * PG_SIZE);
     pg->h = h;
     return KVS_OK;
 }

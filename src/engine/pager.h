@@ -1,62 +1,14 @@
 /*
  * pager.h - the file as an array of 4 KiB pages: page checksums verified on
- * every read, the file header (page 0) decoded and validated, file growth,
- * flock-based section locks, fsync.  Everything above works in pages and
+ * every read, the file header (page 0) read and written (its layout and
+ * rules are header.h's), file growth, flock-based section locks, fsync.  Everything above works in pages and
  * never touches the file descriptor.
  */
 #ifndef KVS_PAGER_H
 #define KVS_PAGER_H
 
 #include <sys/types.h>
-#include "util.h"
-
-#define KVS_MAGIC          "KVSLHASH"   /* 8 bytes at offset 16 of page 0 */
-#define KVS_FORMAT_VERSION 1u
-
-/* Header page field offsets (see README.md for the table). */
-#define HD_MAGIC      16
-#define HD_VERSION    24
-#define HD_PAGESIZE   28
-#define HD_SEED       32
-#define HD_LEVEL      40
-#define HD_SPLIT      44
-#define HD_RECORDS    48
-#define HD_DATABYTES  56
-#define HD_NPAGES     64
-#define HD_FREEHEAD   68
-#define HD_FREECOUNT  72
-#define HD_DIRROOT    76
-#define HD_DIRDEPTH   80
-#define HD_OVFLPAGES  84
-#define HD_VALPAGES   88
-#define HD_DIRPAGES   92
-#define HD_CHANGE     96
-#define HD_STAMP      104
-#define HD_FILLFACTOR 112
-#define HD_DESCLEN    116
-#define HD_DESC       128   /* .. 128 + KVS_MAX_DESCRIPTOR */
-
-/* The decoded header.  Buckets = 2^level + split. */
-typedef struct kvs_hdr {
-    uint64_t hash_seed;
-    uint32_t level;
-    uint32_t split;
-    uint64_t records;
-    uint64_t data_bytes;      /* record + slot bytes in bucket chains */
-    uint32_t npages;          /* pages in the file, header included */
-    uint32_t free_head;
-    uint32_t free_count;
-    uint32_t dir_root;
-    uint32_t dir_depth;       /* 1 = the root is a leaf */
-    uint32_t overflow_pages;
-    uint32_t value_pages;
-    uint32_t dir_pages;
-    uint64_t change_counter;
-    uint64_t stamp_counter;
-    uint32_t fillfactor;
-    uint32_t desc_len;
-    uint8_t  desc[KVS_MAX_DESCRIPTOR];
-} kvs_hdr;
+#include "header.h"
 
 typedef struct pager {
     const kvs_os *os;
@@ -92,16 +44,14 @@ typedef struct pager {
     uint8_t   hbuf[PG_SIZE];  /* header page image */
 } pager;
 
-static inline uint64_t hdr_buckets(const kvs_hdr *h)
+/* The handle's header (the accessors are in header.h). */
+static inline kvs_hdr *pager_hdr(pager *pg)
 {
-    return ((uint64_t)1 << h->level) + h->split;
+    return &pg->h;
 }
 
 uint64_t pager_checksum(const uint8_t *page, uint32_t pgno);
 void     pager_seal(uint8_t *page, uint32_t pgno);     /* store the checksum */
-void     hdr_encode(const kvs_hdr *h, uint8_t *page);  /* sealed page 0 image */
-/* Validates a page-0 image (magic, version, page size, checksum, fields). */
-int      hdr_decode(const uint8_t *page, size_t len, kvs_hdr *h, kvs_err *err);
 
 void     pager_init(pager *pg, const kvs_os *os, int fd, int rdonly, kvs_err *err);
 int      pager_read(pager *pg, uint32_t pgno, uint8_t *buf);    /* + checksum */

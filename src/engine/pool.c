@@ -216,10 +216,10 @@ int pool_fetch(pool *p, uint32_t pgno, int flags, uint32_t *out)
     uint32_t fi = tab_find(p, pgno);
     pool_frame *f;
     int rc;
-    if (pgno == 0 || pgno >= p->pg->h.npages)
+    if (pgno == 0 || pgno >= hdr_npages(pager_hdr(p->pg)))
         return kvs_seterr(p->pg->err, KVS_ECORRUPT, pgno,
                           "page %u referenced as a data page (file has %u pages)",
-                          (unsigned)pgno, (unsigned)p->pg->h.npages);
+                          (unsigned)pgno, (unsigned)hdr_npages(pager_hdr(p->pg)));
     if (fi != POOL_NONE) {
         f = &p->fr[fi];
         p->hits++;
@@ -364,37 +364,36 @@ void pool_drop_all(pool *p)
 
 int pool_alloc(pool *p, int type, uint32_t *pgno_out, uint32_t *fi_out)
 {
-    kvs_hdr *h = &p->pg->h;
+    kvs_hdr *h = pager_hdr(p->pg);
     uint32_t pgno, fi;
     uint8_t *pg;
     int rc;
-    if (h->free_head != NO_PAGE) {
+    if (hdr_free_head(h) != NO_PAGE) {
         uint32_t next;
-        pgno = h->free_head;
+        pgno = hdr_free_head(h);
         rc = pool_fetch(p, pgno, POOL_PIN, &fi);
         if (rc)
             return rc;
         pg = pool_page(p, fi);
         next = rd32(pg + PG_NEXT);
-        if (pg[PG_TYPE] != KVS_PAGE_FREE || next >= h->npages || h->free_count == 0) {
+        if (pg[PG_TYPE] != KVS_PAGE_FREE || next >= hdr_npages(h) || hdr_free_count(h) == 0) {
             pool_unpin(p, fi);
             return kvs_seterr(p->pg->err, KVS_ECORRUPT, pgno,
                               "page %u: on the free list but type %u / next %u",
                               (unsigned)pgno, pg[PG_TYPE], (unsigned)next);
         }
-        h->free_head = next;
-        h->free_count--;
+        hdr_free_popped(h, next);
     } else {
-        if (h->npages == 0xffffffffu)
+        if (hdr_npages(h) == 0xffffffffu)
             return kvs_seterr(p->pg->err, KVS_ENOSPC, 0, "file has 2^32-1 pages");
-        pgno = h->npages;
+        pgno = hdr_npages(h);
         rc = pager_extend(p->pg, pgno);
         if (rc)
             return rc;
-        h->npages++;
+        (void)hdr_append_page(h);
         rc = pool_fetch(p, pgno, POOL_PIN | POOL_NEW, &fi);
         if (rc) {
-            h->npages--;
+            hdr_unappend_page(h);
             return rc;
         }
         pg = pool_page(p, fi);
@@ -416,7 +415,7 @@ int pool_alloc(pool *p, int type, uint32_t *pgno_out, uint32_t *fi_out)
 
 int pool_free_page(pool *p, uint32_t pgno)
 {
-    kvs_hdr *h = &p->pg->h;
+    kvs_hdr *h = pager_hdr(p->pg);
     uint32_t fi;
     uint8_t *pg;
     int rc = pool_fetch(p, pgno, POOL_NEW, &fi);
@@ -424,9 +423,8 @@ int pool_free_page(pool *p, uint32_t pgno)
         return rc;
     pg = pool_page(p, fi);
     pg[PG_TYPE] = KVS_PAGE_FREE;
-    wr32(pg + PG_NEXT, h->free_head);
+    wr32(pg + PG_NEXT, hdr_free_head(h));
     pool_dirty(p, fi);
-    h->free_head = pgno;
-    h->free_count++;
+    hdr_free_pushed(h, pgno);
     return KVS_OK;
 }

@@ -8,6 +8,7 @@
 
 KVS_ENGINE_SRCS := \
 	os.c \
+	header.c \
 	pager.c \
 	pool.c \
 	dir.c \

@@ -13,7 +13,7 @@ int vchain_write(pool *p, const void *data, size_t len, uint32_t *first)
     if (rc)
         return rc;
     *first = pgno;
-    p->pg->h.value_pages++;
+    hdr_count_page(pager_hdr(p->pg), KVS_PAGE_VALUE, 1);
     for (;;) {
         size_t n = len < VCHAIN_DATA ? len : VCHAIN_DATA;
         uint8_t *pg = pool_page(p, fi);
@@ -31,7 +31,7 @@ int vchain_write(pool *p, const void *data, size_t len, uint32_t *first)
             pool_unpin(p, fi);
             return rc;
         }
-        p->pg->h.value_pages++;
+        hdr_count_page(pager_hdr(p->pg), KVS_PAGE_VALUE, 1);
         wr32(pool_page(p, fi) + PG_NEXT, next);
         pool_unpin(p, fi);
         fi = nfi;
@@ -91,7 +91,7 @@ int vchain_free(pool *p, uint32_t pgno, size_t len)
         rc = pool_free_page(p, pgno);
         if (rc)
             return rc;
-        p->pg->h.value_pages--;
+        hdr_count_page(pager_hdr(p->pg), KVS_PAGE_VALUE, -1);
         len -= used;
         pgno = next;
     }

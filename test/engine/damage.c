@@ -46,6 +46,7 @@
 #define HD_DIRROOT       76     /* u32 */
 #define HD_DIRDEPTH      80     /* u32 */
 #define HD_DESCLEN       116    /* u32 */
+#define HD_FLAGS         120    /* u32, format version >= 2 */
 
 #define NKEYS     3000
 #define NBIG      6             /* large values, in value chains */
@@ -601,11 +602,12 @@ int main(int argc, char **argv)
     }
     end_cat("foreign files");
 
-    /* 5. wrong format version, wrong page size: valid checksum, refused field */
+    /* 5. wrong format version, wrong page size: valid checksum, refused field
+     * (versions 1 and 2 are read; 1 is tested in unit_compact) */
     begin_cat();
     tap_diag("header fields: version at %d, page size at %d", hdr_version_off, hdr_pagesize_off);
     for (i = 0; i < 4 && hdr_version_off >= 0; i++) {
-        static const uint32_t vers[] = { 0, 2, 99, 0xffffffffu };
+        static const uint32_t vers[] = { 0, 3, 99, 0xffffffffu };
         uint32_t v = vers[i];
         memcpy(b, orig, orig_len);
         if (v == (uint32_t)b[hdr_version_off])
@@ -649,6 +651,7 @@ int main(int argc, char **argv)
             { "directory root = 0 (the header)", HD_DIRROOT, 4, 0 },
             { "directory depth 50", HD_DIRDEPTH, 4, 50 },
             { "descriptor length 5000", HD_DESCLEN, 4, 5000 },
+            { "unknown header flag 0x80", HD_FLAGS, 4, 0x80 },
         };
         for (i = 0; i < (int)(sizeof lies / sizeof lies[0]); i++) {
             uint64_t v = lies[i].val;

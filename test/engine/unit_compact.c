@@ -20,6 +20,15 @@
  *    failed fsync of the directory (after the rename) leaves the new file in
  *    place and the handle on it.  A leftover temporary file is replaced.
  *  refusals: inside a section, read-only handle, hard links, damaged file.
+ *  the REPLACING flag: a section begin on an unflagged file makes no fstat or
+ *    stat call (the follow check rides on the header reread); a compaction
+ *    that dies between flagging the old file and the rename leaves the file
+ *    usable at its path (its handles pay one fstat per section, a write
+ *    section clears the flag, the next compaction works); an fstat failing
+ *    then is an error for that section only; a version-1 file is read,
+ *    stays byte for byte under a read-only handle, becomes version 2 on its
+ *    first write, and a handle on it still follows a file renamed over it
+ *    (an older engine's compaction, which sets no flag).
  *
  *   unit_compact [-q]
  */
@@ -689,6 +698,181 @@ static void test_refusals(void)
     TAP_RC(kvs_close(db), KVS_OK);
 }
 
+/* ---- 5. the REPLACING flag, format versions ---------------------------------------- */
+#define HD_VERSION_OFF 24
+#define HD_FLAGS_OFF   120
+static long nstat;              /* fstat + stat calls of the counting table */
+static int fail_fstat;
+static int c_fstat(int fd, struct stat *st)
+{
+    nstat++;
+    if (fail_fstat) { errno = EIO; return -1; }
+    return kvs_os_posix()->fstat(fd, st);
+}
+static int c_stat(const char *p, struct stat *st)
+{
+    nstat++;
+    return kvs_os_posix()->stat(p, st);
+}
+static kvs_os counting;
+static int open_counting(const char *p, kvs **db)
+{
+    kvs_options o;
+    counting = *kvs_os_posix();
+    counting.fstat = c_fstat;
+    counting.stat = c_stat;
+    kvs_options_init(&o);
+    o.os = &counting;
+    return kvs_open(p, &o, db);
+}
+static uint32_t file_u32(const char *p, off_t off)
+{
+    unsigned char b[4] = { 0xff, 0xff, 0xff, 0xff };
+    int fd = open(p, O_RDONLY);
+    if (fd < 0 || pread(fd, b, 4, off) != 4)
+        b[0] = 0xff;
+    if (fd >= 0)
+        close(fd);
+    return b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 | (uint32_t)b[3] << 24;
+}
+/* Rewrites the header page as a version-1 engine wrote it (no flags word). */
+static int make_version1(const char *p)
+{
+    unsigned char pg[KVS_PAGE_SIZE];
+    uint64_t ck;
+    int fd = open(p, O_RDWR), i, ok;
+    if (fd < 0 || pread(fd, pg, sizeof pg, 0) != (ssize_t)sizeof pg)
+        return 0;
+    pg[HD_VERSION_OFF] = 1;
+    memset(pg + HD_FLAGS_OFF, 0, 4);
+    ck = XXH3_64bits_withSeed(pg + 8, KVS_PAGE_SIZE - 8, 0);
+    for (i = 0; i < 8; i++)
+        pg[i] = (unsigned char)(ck >> (8 * i));
+    ok = pwrite(fd, pg, sizeof pg, 0) == (ssize_t)sizeof pg;
+    return close(fd) == 0 && ok;
+}
+/* A compactor that dies just before its rename (the flag is on disk). */
+static int die_rename(const char *a, const char *b)
+{
+    (void)a; (void)b;
+    _exit(0);
+}
+
+static void test_flag(void)
+{
+    kvs *a, *b;
+    kvs_options o;
+    kvs_os dying = *kvs_os_posix();
+    kvs_stats st;
+    kvs_slice v;
+    char why[200] = "", k[32];
+    uint64_t h;
+    long n0;
+    int i, rc, status;
+    pid_t pid;
+
+    tap_ok(fill(path, NSMALL), "refilled (%d)", NSMALL);
+    tap_ok(file_u32(path, HD_VERSION_OFF) == 2 && file_u32(path, HD_FLAGS_OFF) == 0,
+           "a new file is format version 2, no flag");
+    TAP_RC(open_counting(path, &b), KVS_OK);
+    n0 = nstat;
+    for (i = 0, rc = KVS_OK; i < 1000 && rc == KVS_OK; i++)
+        rc = kvs_get(b, k, key_of(i % NSMALL, k), &v);
+    tap_ok((rc == KVS_OK || rc == KVS_NOTFOUND) && nstat == n0,
+           "1000 single gets, each its own section: %ld fstat/stat calls (0 wanted)", nstat - n0);
+    TAP_RC(open_plain(path, &a), KVS_OK);
+    TAP_RC(kvs_compact(a, NULL), KVS_OK);
+    TAP_RC(kvs_close(a), KVS_OK);
+    n0 = nstat;
+    TAP_RC(kvs_get(b, "key-000003", 10, &v), KVS_OK);
+    TAP_RC(kvs_stats_get(b, &st), KVS_OK);
+    tap_ok(st.reopens == 1 && nstat - n0 == 2, "after a compaction: the next section read the flag and "
+           "followed (reopens %llu, %ld fstat/stat calls)", (unsigned long long)st.reopens, nstat - n0);
+    n0 = nstat;
+    for (i = 0; i < 100; i++)
+        (void)kvs_get(b, "key-000003", 10, &v);
+    tap_ok(nstat == n0, "on the new file: no fstat/stat per section again (%ld)", nstat - n0);
+    why[0] = 0;
+    tap_ok(verify(b, NSMALL, 0, why, sizeof why), "and every record is there %s", why);
+
+    /* a compactor dies between flagging the old file and the rename */
+    fflush(stdout);
+    pid = fork();
+    if (pid == 0) {
+        kvs *c;
+        kvs_options_init(&o);
+        dying.rename = die_rename;
+        o.os = &dying;
+        if (kvs_open(path, &o, &c) != KVS_OK)
+            _exit(3);
+        (void)kvs_compact(c, NULL);
+        _exit(4);
+    }
+    waitpid(pid, &status, 0);
+    tap_ok(WIFEXITED(status) && WEXITSTATUS(status) == 0 && (file_u32(path, HD_FLAGS_OFF) & 1) && strays() == 1,
+           "a compactor died before its rename: the old file is flagged, a <path>.compact is left");
+    n0 = nstat;
+    TAP_RC(kvs_get(b, "key-000003", 10, &v), KVS_OK);
+    TAP_RC(kvs_stats_get(b, &st), KVS_OK);
+    tap_ok(st.reopens == 1 && nstat - n0 == 2, "a handle on the flagged file stays on it (reopens %llu), "
+           "one fstat per section (%ld calls for 2)", (unsigned long long)st.reopens, nstat - n0);
+    fail_fstat = 1;
+    rc = kvs_get(b, "key-000003", 10, &v);
+    fail_fstat = 0;
+    tap_ok(rc == KVS_EIO, "an fstat failing then fails that section: %s", kvs_strerror(rc));
+    TAP_RC(kvs_get(b, "key-000003", 10, &v), KVS_OK);
+    TAP_RC(open_plain(path, &a), KVS_OK);
+    TAP_RC(kvs_put(a, "extra-0", 7, "0", 1, 0), KVS_OK);
+    tap_ok(file_u32(path, HD_FLAGS_OFF) == 0, "a write section cleared the flag");
+    n0 = nstat;
+    TAP_RC(kvs_get(b, "extra-0", 7, &v), KVS_OK);
+    tap_ok(nstat == n0, "and sections are free of fstat again (%ld)", nstat - n0);
+    why[0] = 0;
+    tap_ok(verify(b, NSMALL, 1, why, sizeof why), "nothing lost %s", why);
+    TAP_RC(kvs_compact(a, NULL), KVS_OK);
+    tap_ok(strays() == 0 && file_u32(path, HD_FLAGS_OFF) == 0, "the next compaction works, no leftover, no flag");
+    TAP_RC(kvs_check(b), KVS_OK);
+    TAP_RC(kvs_close(a), KVS_OK);
+    TAP_RC(kvs_close(b), KVS_OK);
+
+    /* version 1 */
+    tap_ok(make_version1(path), "the header rewritten as version 1");
+    h = hashfile(path);
+    kvs_options_init(&o);
+    o.flags = KVS_RDONLY;
+    TAP_RC(kvs_open(path, &o, &a), KVS_OK);
+    why[0] = 0;
+    tap_ok(verify(a, NSMALL, 1, why, sizeof why), "a version-1 file is read %s", why);
+    TAP_RC(kvs_check(a), KVS_OK);
+    TAP_RC(kvs_close(a), KVS_OK);
+    tap_ok(hashfile(path) == h, "a read-only handle leaves it byte for byte (version 1)");
+    TAP_RC(open_counting(path, &b), KVS_OK);
+    TAP_RC(open_plain(path, &a), KVS_OK);
+    copyfile(path, tmpl);
+    TAP_RC(kvs_put(a, "extra-1", 7, "1", 1, 0), KVS_OK);
+    tap_ok(file_u32(path, HD_VERSION_OFF) == 2, "its first write made it version 2");
+    TAP_RC(kvs_close(a), KVS_OK);
+    TAP_RC(kvs_get(b, "extra-1", 7, &v), KVS_OK);
+    TAP_RC(kvs_close(b), KVS_OK);
+    /* an older engine's compaction: a file renamed over a version-1 one, no flag */
+    copyfile(tmpl, path);
+    TAP_RC(open_counting(path, &b), KVS_OK);
+    TAP_RC(kvs_get(b, "extra-0", 7, &v), KVS_OK);
+    TAP_RC(kvs_get(b, "extra-1", 7, &v), KVS_NOTFOUND);
+    {
+        char other[700];
+        snprintf(other, sizeof other, "%s.other", path);
+        tap_ok(fill(other, NSMALL) && rename(other, path) == 0, "another file renamed over it");
+    }
+    TAP_RC(kvs_get(b, "extra-0", 7, &v), KVS_NOTFOUND);
+    TAP_RC(kvs_stats_get(b, &st), KVS_OK);
+    why[0] = 0;
+    tap_ok(st.reopens == 1 && verify(b, NSMALL, 0, why, sizeof why),
+           "the handle on the version-1 file followed (reopens %llu) %s", (unsigned long long)st.reopens, why);
+    TAP_RC(kvs_close(b), KVS_OK);
+    unlink(tmpl);
+}
+
 int main(int argc, char **argv)
 {
     quick = (argc > 1 && strcmp(argv[1], "-q") == 0) || getenv("KVS_TEST_QUICK") != NULL;
@@ -705,6 +889,7 @@ int main(int argc, char **argv)
     test_second_process();
     test_faults();
     test_refusals();
+    test_flag();
     unlink(path);
     rmdir(dir);
     return tap_done();

@@ -113,6 +113,29 @@ int main(void)
     pager_seal(page2, 0);
     TAP_RC(hdr_decode(page2, PG_SIZE, &h2, &err), KVS_EVERSION);
     tap_ok(strstr(err.msg, "version 99") != NULL, "version error names the version: %s", err.msg);
+    {
+        /* the flags word (version 2): round trip, unknown bits refused, and
+         * a version-1 header has none whatever its reserved bytes hold */
+        kvs_hdr f = h;
+        hdr_set_replacing(&f, 1);
+        hdr_encode(&f, page2);
+        TAP_RC(hdr_decode(page2, PG_SIZE, &h2, &err), KVS_OK);
+        tap_ok(hdr_replacing(&h2) && rd32(page2 + HD_FLAGS) == KVS_HDR_REPLACING &&
+               hdr_version(&h2) == KVS_FORMAT_VERSION, "REPLACING flag round trips at offset 120");
+        wr32(page2 + HD_FLAGS, 0x81);
+        pager_seal(page2, 0);
+        TAP_RC(hdr_decode(page2, PG_SIZE, &h2, &err), KVS_ECORRUPT);
+        wr32(page2 + HD_VERSION, 1);
+        pager_seal(page2, 0);
+        TAP_RC(hdr_decode(page2, PG_SIZE, &h2, &err), KVS_OK);
+        tap_ok(!hdr_replacing(&h2) && hdr_version(&h2) == 1, "a version-1 header is read, without flags");
+        hdr_encode(&h2, page2);
+        tap_ok(rd32(page2 + HD_VERSION) == KVS_FORMAT_VERSION && rd32(page2 + HD_FLAGS) == 0,
+               "and written back as version %u", KVS_FORMAT_VERSION);
+        wr32(page2 + HD_VERSION, KVS_FORMAT_VERSION + 1);
+        pager_seal(page2, 0);
+        TAP_RC(hdr_decode(page2, PG_SIZE, &h2, &err), KVS_EVERSION);
+    }
     TAP_RC(hdr_decode(page, 100, &h2, &err), KVS_ETRUNCATED);
     TAP_RC(hdr_decode(page, 0, &h2, &err), KVS_ETRUNCATED);
     memcpy(page2, page, PG_SIZE);

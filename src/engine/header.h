@@ -1,0 +1,218 @@
+/*
+ * header.h - the file header (page 0): its layout on disk, the decoded
+ * struct, encoding and validation (header.c), and the accessors through
+ * which every other layer reads and changes it.
+ *
+ * One owner: no file but header.c / header.h reads or writes a field of
+ * kvs_hdr directly.  The other layers call the accessors below, each of
+ * which is one change a layer is allowed to make (README.md, "The file
+ * header": who may change which field).  That keeps the header's rules in
+ * one place and lets it later become a page of a shared pool, locked by the
+ * accessors' callers, without touching the layers again.  The accessors are
+ * static inline: gets and puts read the level, split and seed and change
+ * the counts on every call, so they must cost no more than the field
+ * accesses they replace.
+ */
+#ifndef KVS_HEADER_H
+#define KVS_HEADER_H
+
+#include "util.h"
+
+#define KVS_MAGIC              "KVSLHASH"   /* 8 bytes at offset 16 of page 0 */
+/* Version 2 added the flags word (HD_FLAGS).  Version-1 files are read (the
+ * word was reserved and zero there) and become version 2 when a write
+ * section first stores their header; an engine that reads only version 1
+ * refuses a version-2 file (KVS_EVERSION). */
+#define KVS_FORMAT_VERSION     2u
+#define KVS_FORMAT_VERSION_MIN 1u
+
+/* Header page field offsets (see README.md for the table). */
+#define HD_MAGIC      16
+#define HD_VERSION    24
+#define HD_PAGESIZE   28
+#define HD_SEED       32
+#define HD_LEVEL      40
+#define HD_SPLIT      44
+#define HD_RECORDS    48
+#define HD_DATABYTES  56
+#define HD_NPAGES     64
+#define HD_FREEHEAD   68
+#define HD_FREECOUNT  72
+#define HD_DIRROOT    76
+#define HD_DIRDEPTH   80
+#define HD_OVFLPAGES  84
+#define HD_VALPAGES   88
+#define HD_DIRPAGES   92
+#define HD_CHANGE     96
+#define HD_STAMP      104
+#define HD_FILLFACTOR 112
+#define HD_DESCLEN    116
+#define HD_FLAGS      120   /* version >= 2; 124..127 reserved, 0 */
+#define HD_DESC       128   /* .. 128 + KVS_MAX_DESCRIPTOR */
+
+/* Header flags.  REPLACING: a compaction has put (or is about to put) a new
+ * file at this file's path; a handle that reads it follows the path (kvs.c,
+ * follow_replacement).  Set only in the old file, never in a new one. */
+#define KVS_HDR_REPLACING 0x1u
+#define KVS_HDR_FLAGS_KNOWN KVS_HDR_REPLACING
+
+/* The decoded header.  Buckets = 2^level + split.  Fields are private to
+ * header.c/header.h: use the accessors. */
+typedef struct kvs_hdr {
+    uint64_t hash_seed;
+    uint32_t level;
+    uint32_t split;
+    uint64_t records;
+    uint64_t data_bytes;      /* record + slot bytes in bucket chains */
+    uint32_t npages;          /* pages in the file, header included */
+    uint32_t free_head;
+    uint32_t free_count;
+    uint32_t dir_root;
+    uint32_t dir_depth;       /* 1 = the root is a leaf */
+    uint32_t overflow_pages;
+    uint32_t value_pages;
+    uint32_t dir_pages;
+    uint64_t change_counter;
+    uint64_t stamp_counter;
+    uint32_t fillfactor;
+    uint32_t desc_len;
+    uint32_t version;         /* as read (encode always writes KVS_FORMAT_VERSION) */
+    uint32_t flags;           /* KVS_HDR_* */
+    uint8_t  desc[KVS_MAX_DESCRIPTOR];
+} kvs_hdr;
+
+void hdr_encode(const kvs_hdr *h, uint8_t *page);  /* sealed page-0 image */
+/* Validates a page-0 image (magic, version, page size, checksum, fields). */
+int  hdr_decode(const uint8_t *page, size_t len, kvs_hdr *h, kvs_err *err);
+
+/* ---- setting up a header (creation, truncation, compaction) ---- */
+
+/* A new file's header: seed, fill factor and descriptor; everything else 0
+ * (lh_format_new then gives it the empty table). */
+void hdr_init(kvs_hdr *h, uint64_t seed, uint32_t fillfactor, const void *desc, size_t desc_len);
+/* The counts of the empty table lh_format_new writes: directory leaf at page
+ * 1 (the root, depth 1), bucket 0 at page 2, 3 pages, no record. */
+void hdr_reset_table(kvs_hdr *h);
+/* The header of a compacted copy of src: its seed, fill factor, descriptor
+ * and stamp counter, change counter + 1, no flag (lh_format_new then gives
+ * it the empty table). */
+void hdr_derive(kvs_hdr *dst, const kvs_hdr *src);
+
+/* ---- reads ---- */
+
+static inline uint64_t hdr_seed(const kvs_hdr *h) { return h->hash_seed; }
+static inline uint32_t hdr_level(const kvs_hdr *h) { return h->level; }
+static inline uint32_t hdr_split(const kvs_hdr *h) { return h->split; }
+static inline uint64_t hdr_buckets(const kvs_hdr *h)
+{
+    return ((uint64_t)1 << h->level) + h->split;
+}
+static inline uint64_t hdr_records(const kvs_hdr *h) { return h->records; }
+static inline uint64_t hdr_data_bytes(const kvs_hdr *h) { return h->data_bytes; }
+static inline uint32_t hdr_npages(const kvs_hdr *h) { return h->npages; }
+static inline uint32_t hdr_free_head(const kvs_hdr *h) { return h->free_head; }
+static inline uint32_t hdr_free_count(const kvs_hdr *h) { return h->free_count; }
+static inline uint32_t hdr_dir_root(const kvs_hdr *h) { return h->dir_root; }
+static inline uint32_t hdr_dir_depth(const kvs_hdr *h) { return h->dir_depth; }
+static inline uint64_t hdr_change(const kvs_hdr *h) { return h->change_counter; }
+static inline uint64_t hdr_stamp(const kvs_hdr *h) { return h->stamp_counter; }
+static inline uint32_t hdr_fillfactor(const kvs_hdr *h) { return h->fillfactor; }
+static inline const uint8_t *hdr_desc(const kvs_hdr *h) { return h->desc; }
+static inline uint32_t hdr_desc_len(const kvs_hdr *h) { return h->desc_len; }
+static inline uint32_t hdr_version(const kvs_hdr *h) { return h->version; }
+static inline int hdr_replacing(const kvs_hdr *h) { return (h->flags & KVS_HDR_REPLACING) != 0; }
+
+/* Pages of one kind the header counts: KVS_PAGE_OVERFLOW, _VALUE or _DIR. */
+static inline uint32_t *hdr_kind_count_(kvs_hdr *h, int type)
+{
+    return type == KVS_PAGE_OVERFLOW ? &h->overflow_pages
+         : type == KVS_PAGE_VALUE ? &h->value_pages : &h->dir_pages;
+}
+static inline uint32_t hdr_pages_of(const kvs_hdr *h, int type)
+{
+    return *hdr_kind_count_((kvs_hdr *)h, type);
+}
+
+/* ---- changes, each named for the layer that makes it ---- */
+
+/* lhash: a record of `bytes` (record + slot) added / removed, or one
+ * replaced in place by one of a different size. */
+static inline void hdr_record_added(kvs_hdr *h, uint64_t bytes)
+{
+    h->records++;
+    h->data_bytes += bytes;
+}
+static inline void hdr_record_removed(kvs_hdr *h, uint64_t bytes)
+{
+    h->records--;
+    h->data_bytes -= bytes;
+}
+static inline void hdr_record_resized(kvs_hdr *h, uint64_t oldbytes, uint64_t newbytes)
+{
+    h->data_bytes = h->data_bytes + newbytes - oldbytes;
+}
+/* lhash: bucket `split` was split; the pointer moves on, the level rises
+ * when it wraps. */
+static inline void hdr_split_done(kvs_hdr *h)
+{
+    h->split++;
+    if ((uint64_t)h->split == ((uint64_t)1 << h->level)) {
+        h->level++;
+        h->split = 0;
+    }
+}
+/* compact: the table has nb >= 1 buckets (presized, all empty). */
+static inline void hdr_set_buckets(kvs_hdr *h, uint64_t nb)
+{
+    h->level = 0;
+    while (((uint64_t)2 << h->level) <= nb)
+        h->level++;
+    h->split = (uint32_t)(nb - ((uint64_t)1 << h->level));
+}
+/* lhash (overflow), vchain (value), dir (directory): one page of that kind
+ * more (delta 1) or less (-1). */
+static inline void hdr_count_page(kvs_hdr *h, int type, int delta)
+{
+    *hdr_kind_count_(h, type) += (uint32_t)delta;
+}
+/* pool: the file grows by one page at its end (returns its number) / that
+ * growth is taken back. */
+static inline uint32_t hdr_append_page(kvs_hdr *h) { return h->npages++; }
+static inline void hdr_unappend_page(kvs_hdr *h) { h->npages--; }
+/* pool: page pgno pushed on the free list / its head popped (next = the
+ * new head). */
+static inline void hdr_free_pushed(kvs_hdr *h, uint32_t pgno)
+{
+    h->free_head = pgno;
+    h->free_count++;
+}
+static inline void hdr_free_popped(kvs_hdr *h, uint32_t next)
+{
+    h->free_head = next;
+    h->free_count--;
+}
+/* dir: a new root one level up (the old root is its entry 0). */
+static inline void hdr_dir_new_root(kvs_hdr *h, uint32_t root)
+{
+    h->dir_root = root;
+    h->dir_depth++;
+}
+/* kvs: a write section that changed something is written out. */
+static inline void hdr_change_bump(kvs_hdr *h) { h->change_counter++; }
+/* kvs: the next statement stamp. */
+static inline uint64_t hdr_stamp_next(kvs_hdr *h) { return ++h->stamp_counter; }
+/* kvs: the host's descriptor (len <= KVS_MAX_DESCRIPTOR, checked by kvs.c). */
+static inline void hdr_set_desc(kvs_hdr *h, const void *blob, size_t len)
+{
+    if (len)
+        memcpy(h->desc, blob, len);
+    h->desc_len = (uint32_t)len;
+}
+/* kvs_compact: the old file is being replaced (set) / the replacement
+ * failed and the old file stays (cleared). */
+static inline void hdr_set_replacing(kvs_hdr *h, int on)
+{
+    h->flags = on ? (h->flags | KVS_HDR_REPLACING) : (h->flags & ~KVS_HDR_REPLACING);
+}
+
+#endif
