@@ -36,6 +36,8 @@
 
 /* ---- GUC ---------------------------------------------------------------- */
 extern int	kvs_fdw_cache_size_kb;
+extern int	kvs_fdw_debug_flush_delay_ms;	/* test only */
+extern void kvs_debug_flush_delay(void);
 
 /* ---- options (option.c) ------------------------------------------------- */
 typedef struct KvsTableOptions
