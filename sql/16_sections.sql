@@ -15,8 +15,9 @@ DROP ROLE regress_sections_user;
 SELECT count(*) FROM pg_settings WHERE name = 'kvs_fdw.debug_flush_delay';
 SHOW kvs_fdw.debug_flush_delay;
 
--- one section per write buffer (4 MB with this cache size, ~4100 of these
--- rows): a duplicate key in the second buffer keeps the first
+-- one section per write buffer (4 MB with this cache size, 4121 of these
+-- rows): a duplicate key in the second buffer keeps the first buffer and
+-- none of the second
 SET kvs_fdw.cache_size = '1MB';
 INSERT INTO sec VALUES (6000, 'there before');
 INSERT INTO sec SELECT g, repeat('x', 1000) FROM generate_series(1, 8000) g;

@@ -20,11 +20,10 @@
  * EndForeignModify) flushes per batch as before.
  *
  * A write section is all or nothing: an error or a cancel inside it (a
- * collision or a changed row among the key moves, a failed write) aborts it
- * (kvs_abort), so nothing of it is written, and the buffers written before
- * it stay.  A duplicate key in a buffer ends the section with the rows
- * before it written.  Rows are counted as written (wrote_rows) only once
- * their section has ended.
+ * duplicate key in a buffer, a collision or a changed row among the key
+ * moves, a failed write) aborts it (kvs_abort), so a failing buffer keeps
+ * none of its rows, and the buffers written before it stay.  Rows are
+ * counted as written (wrote_rows) only once their section has ended.
  *
  * The key behaves like a unique key checked at the end of the statement for
  * UPDATEs that change it: key moves are queued and applied together when the
@@ -65,8 +64,7 @@
 #define KVS_BATCH_SIZE 1000
 
 struct KvsModifyState;
-static bool insert_record(struct KvsModifyState *s, StringInfo k, StringInfo v,
-						  uint64 done);
+static bool insert_record(struct KvsModifyState *s, StringInfo k, StringInfo v);
 static void wrote_rows(struct KvsModifyState *s, uint64 n);
 static void encode_row(struct KvsModifyState *s, TupleTableSlot *slot,
 					   StringInfo k, StringInfo v);
@@ -318,7 +316,7 @@ flush_rows(KvsModifyState *s)
 		k.len = kl;
 		v.data = (char *) p + 8 + kl;
 		v.len = vl;
-		if (insert_record(s, &k, &v, n))
+		if (insert_record(s, &k, &v))
 			n++;
 		p += 8 + kl + vl;
 	}
@@ -461,14 +459,14 @@ encode_row(struct KvsModifyState *s, TupleTableSlot *slot, StringInfo k, StringI
 }
 
 /*
- * Insert one encoded record inside the caller's write section, in which
- * `done` rows were inserted before.  Returns false if the key exists and ON
- * CONFLICT DO NOTHING skips it; raises 23505 otherwise, ending the section
- * first: the rows before the duplicate stay written (README).  The caller
- * counts the row (wrote_rows) once its section has ended.
+ * Insert one encoded record inside the caller's write section.  Returns
+ * false if the key exists and ON CONFLICT DO NOTHING skips it; raises 23505
+ * otherwise, aborting the section first: nothing of it is written (of a
+ * write buffer: none of its rows).  The caller counts the row (wrote_rows)
+ * once its section has ended.
  */
 static bool
-insert_record(struct KvsModifyState *s, StringInfo k, StringInfo v, uint64 done)
+insert_record(struct KvsModifyState *s, StringInfo k, StringInfo v)
 {
 	kvs		   *db = s->t.file->db;
 	int			rc;
@@ -480,8 +478,7 @@ insert_record(struct KvsModifyState *s, StringInfo k, StringInfo v, uint64 done)
 	{
 		if (s->onconflict_nothing)
 			return false;
-		kvs_check_rc(kvs_end(db), db, s->t.path);
-		wrote_rows(s, done);
+		(void) kvs_abort(db);
 		duplicate_image_error(s, k->data, k->len);
 	}
 	if (rc != KVS_OK)
@@ -515,7 +512,7 @@ kvsExecForeignInsert(EState *estate, ResultRelInfo *rinfo,
 	initStringInfo(&v);
 	encode_row(s, slot, &k, &v);
 	kvs_check_rc(kvs_begin(db, KVS_WRITE), db, s->t.path);
-	inserted = insert_record(s, &k, &v, 0);
+	inserted = insert_record(s, &k, &v);
 	kvs_check_rc(kvs_end(db), db, s->t.path);
 	if (inserted)
 		wrote_rows(s, 1);
