@@ -765,23 +765,13 @@ kvsExecForeignUpdate(EState *estate, ResultRelInfo *rinfo,
 	return slot;
 }
 
-/* Orders keys by length, then bytes: any total order serves for the sorts
- * and binary searches below, which only look for equal keys. */
-static int
-cmp_key_bytes(const char *a, size_t alen, const char *b, size_t blen)
-{
-	if (alen != blen)
-		return alen < blen ? -1 : 1;
-	return memcmp(a, b, alen);
-}
-
 static int
 cmp_new(const void *a, const void *b)
 {
 	const KeyMove *x = a,
 			   *y = b;
 
-	return cmp_key_bytes(x->newk, x->newlen, y->newk, y->newlen);
+	return kvs_key_cmp(x->newk, x->newlen, y->newk, y->newlen);
 }
 
 typedef struct OldKey
@@ -796,7 +786,7 @@ cmp_old(const void *a, const void *b)
 	const OldKey *x = a,
 			   *y = b;
 
-	return cmp_key_bytes(x->k, x->len, y->k, y->len);
+	return kvs_key_cmp(x->k, x->len, y->k, y->len);
 }
 
 /*
