@@ -206,7 +206,7 @@ int main(void)
     if (!mkdtemp(dir))
         return 1;
     snprintf(path, sizeof path, "%s/a.kvs", dir);
-    vbuf = malloc(BIGLEN * 2);
+    vbuf = calloc(1, BIGLEN * 2);   /* values are written past what make_val fills */
     kvs_options_init(&o);
     o.flags = KVS_CREATE;
     o.descriptor = "the descriptor";
