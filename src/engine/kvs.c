@@ -1,7 +1,8 @@
 /*
  * kvs.c - the public API (kvs.h): opening and race-free creation, sections
- * (flock, header reread, cache invalidation by change counter, flush at the
- * end of a write section, discard on failure), records, cursor, stamps,
+ * (three jobs: the file lock, cache invalidation by change counter, and the
+ * unit of change: write-out with undo at kvs_end, rollback at kvs_abort or
+ * on failure), records, cursor, stamps,
  * descriptor, statistics, check, page inspection and error reporting.
  */
 #include <errno.h>
@@ -27,6 +28,7 @@ struct kvs {
     const kvs_os *os;
     int           section;        /* -1, KVS_READ, KVS_WRITE */
     int           failed;         /* first failure in this write section */
+    int           truncated;      /* kvs_truncate in this write section: trim at the end */
     int           poisoned;       /* saw corruption: never write this file again */
     int           need_sync;      /* wrote since the last fsync */
     int           rdonly;
@@ -265,8 +267,33 @@ int kvs_set_fillfactor(kvs *db, uint32_t percent)
     return KVS_OK;
 }
 
-/* ---- sections ----------------------------------------------------------------- */
+/* ---- sections ------------------------------------------------------------------
+ *
+ * A section does three separate jobs, each in its own functions below, and
+ * kvs_begin / kvs_end / kvs_abort only compose them:
+ *
+ *  1. the file lock (lock_take, lock_release): flock, shared for a read
+ *     section and exclusive for a write section, waited for with the host's
+ *     interrupt and wait callbacks;
+ *  2. cache validity (cache_revalidate, cache_forget): the header is reread
+ *     under the lock, and every cached page is dropped when its change
+ *     counter says another process wrote the file since this handle last
+ *     looked;
+ *  3. the atomic unit of change (unit_begin, unit_commit, unit_rollback): a
+ *     write section's changes stay in the pool and the spill file (no-steal)
+ *     until unit_commit writes them out, saving each overwritten page first
+ *     so a failed write-out is undone; unit_rollback throws them all away.
+ *
+ * See README.md ("Sections: three jobs") for which of them the shared pool
+ * and the journal will replace. */
 
+int kvs_is_damage(int rc)
+{
+    return rc == KVS_ECORRUPT || rc == KVS_ETRUNCATED || rc == KVS_ENOTKVS || rc == KVS_EVERSION;
+}
+
+/* A code that marks the write section failed: every code but the answers and
+ * the refusals that change nothing. */
 static int is_failure(int rc)
 {
     return rc != KVS_OK && rc != KVS_NOTFOUND && rc != KVS_EXISTS && rc != KVS_ETOOBIG &&
@@ -340,79 +367,105 @@ static int follow_replacement(kvs *db, int mode)
     return KVS_OK;
 }
 
-int kvs_begin(kvs *db, int mode)
+/* -- job 1: the file lock -- */
+
+static int lock_take(kvs *db, int mode)
+{
+    return pager_lock(&db->pg, mode == KVS_WRITE, db->interrupted, db->interrupt_arg,
+                      db->lock_wait, db->lock_wait_arg);
+}
+
+static int lock_release(kvs *db)
+{
+    return pager_unlock(&db->pg);
+}
+
+/* -- job 2: cache validity (the change counter) -- */
+
+/* Forgets every cached page, dirty ones too, and the cursors' copies. */
+static void cache_forget(kvs *db)
+{
+    pool_drop_all(&db->pool);
+    db->t.epoch++;
+}
+
+/* Rereads and validates the header (the lock is held); drops the cache when
+ * the file changed since this handle last saw it, was replaced, or was never
+ * read. */
+static int cache_revalidate(kvs *db, int mode)
 {
     uint64_t old_cc = hdr_change(pager_hdr(&db->pg));
-    int rc;
-    if (mode != KVS_READ && mode != KVS_WRITE)
-        return kvs_seterr(&db->err, KVS_EINVAL, 0, "bad section mode %d", mode);
-    if (db->section >= 0)
-        return kvs_seterr(&db->err, KVS_EINVAL, 0, "sections do not nest");
-    if (mode == KVS_WRITE && db->rdonly)
-        return kvs_seterr(&db->err, KVS_ERDONLY, 0, "handle opened read-only");
-    if (mode == KVS_WRITE && db->poisoned) {
-        char prev[sizeof db->err.msg];
-        memcpy(prev, db->err.msg, sizeof prev);
-        return kvs_seterr(&db->err, KVS_ECORRUPT, db->err.page,
-                          "file failed validation earlier; refusing to write it (%.200s)", prev);
-    }
-    rc = pager_lock(&db->pg, mode == KVS_WRITE, db->interrupted, db->interrupt_arg,
-                    db->lock_wait, db->lock_wait_arg);
-    if (rc)
-        return rc;
-    rc = pager_load_header(&db->pg, !db->loaded, old_cc);
+    int rc = pager_load_header(&db->pg, !db->loaded, old_cc);
+    /* the file this handle has may have been compacted away: the lock and
+     * the header move to the new file, and the cache is dropped below */
     if (rc == KVS_OK && may_be_replaced(pager_hdr(&db->pg)))
         rc = follow_replacement(db, mode);
     if (rc) {
-        if (rc == KVS_ECORRUPT || rc == KVS_ENOTKVS || rc == KVS_EVERSION || rc == KVS_ETRUNCATED)
+        if (kvs_is_damage(rc))
             db->poisoned = 1;
         pool_drop_all(&db->pool);
         db->loaded = 0;
-        pager_unlock(&db->pg);
         return rc;
     }
     if (!db->loaded || hdr_change(pager_hdr(&db->pg)) != old_cc) {
         if (db->loaded)
             db->invalidations++;
-        pool_drop_all(&db->pool);
-        db->t.epoch++;
+        cache_forget(db);
         db->loaded = 1;
     }
     if (!db->ff_override)
         db->t.fillfactor = hdr_fillfactor(pager_hdr(&db->pg));
-    db->section = mode;
-    db->failed = 0;
-    db->t.modified = 0;
-    db->pg.extended = 0;
-    db->pg.sect_npages = hdr_npages(pager_hdr(&db->pg));
-    pager_spill_reset(&db->pg);
     return KVS_OK;
 }
 
-/* Throws away everything this write section changed in memory and rereads
- * the header; the file keeps what it had (see README for dirty evictions). */
-static void discard(kvs *db)
+/* -- job 3: the atomic unit of change (write-out with undo, or rollback) -- */
+
+static void unit_begin(kvs *db)
 {
-    int rc;
-    pool_drop_all(&db->pool);
+    db->failed = 0;
+    db->t.modified = 0;
+    db->truncated = 0;
+    db->pg.extended = 0;
+    db->pg.sect_npages = hdr_npages(pager_hdr(&db->pg));
     pager_spill_reset(&db->pg);
-    db->t.epoch++;
+}
+
+/* Whether the unit has anything to write out (or to throw away). */
+static int unit_changed(const kvs *db)
+{
+    return db->t.modified || db->pool.ndirty || db->truncated;
+}
+
+/* Throws away everything this unit changed: the dirty and the spilled pages,
+ * the header in memory (reread from the file), the growth (cut back).  The
+ * file keeps exactly what it had when the unit began: nothing of the unit
+ * reached it but pages beyond its old end (see README, "no-steal").  The
+ * error being reported (db->err) is kept. */
+static void unit_rollback(kvs *db)
+{
+    kvs_err saved = db->err;
+    int rc;
+    cache_forget(db);
+    pager_spill_reset(&db->pg);
     rc = pager_load_header(&db->pg, 1, 0);
     if (rc != KVS_OK) {
         db->loaded = 0;
-        if (rc == KVS_ECORRUPT || rc == KVS_ENOTKVS || rc == KVS_EVERSION || rc == KVS_ETRUNCATED)
+        if (kvs_is_damage(rc))
             db->poisoned = 1;
     }
     pager_discard_extension(&db->pg);
+    db->t.modified = 0;
+    db->truncated = 0;
+    db->err = saved;
 }
 
-/* Writes the section out.  Every page the file already had is saved before
- * it is overwritten (pager_undo_*), so when a write fails the caller can put
- * the file back as it was: the section is then all or nothing against I/O
- * errors (not against a crash: that needs the journal, see README). */
+/* Writes the unit out.  Every page the file already had is saved before it
+ * is overwritten (pager_undo_*), so when a write fails the file is put back
+ * as it was: the unit is all or nothing against I/O errors (not against a
+ * crash: that needs the journal, see README). */
 static int write_out(kvs *db);
 
-static int flush_section(kvs *db)
+static int unit_commit(kvs *db)
 {
     int rc;
     pager_undo_begin(&db->pg);
@@ -439,13 +492,15 @@ static int write_out(kvs *db)
     rc = pager_store_header(&db->pg);
     if (rc)
         return rc;
-    /* drop the zero pages growth preallocated beyond the last page */
-    if (db->pg.extended && db->pg.phys_pages > hdr_npages(pager_hdr(&db->pg))) {
+    /* drop the zero pages growth preallocated beyond the last page, and the
+     * pages a truncate left beyond it */
+    if (db->truncated || (db->pg.extended && db->pg.phys_pages > hdr_npages(pager_hdr(&db->pg)))) {
         rc = pager_set_size(&db->pg, hdr_npages(pager_hdr(&db->pg)));
         if (rc)
             return rc;
     }
     db->t.modified = 0;
+    db->truncated = 0;
     db->need_sync = 1;
     db->pg.extended = 0;
     /* (kvs_sync mid-section) the file now references every page it has:
@@ -454,31 +509,72 @@ static int write_out(kvs *db)
     return KVS_OK;
 }
 
+/* -- the three composed -- */
+
+int kvs_begin(kvs *db, int mode)
+{
+    int rc;
+    if (mode != KVS_READ && mode != KVS_WRITE)
+        return kvs_seterr(&db->err, KVS_EINVAL, 0, "bad section mode %d", mode);
+    if (db->section >= 0)
+        return kvs_seterr(&db->err, KVS_EINVAL, 0, "sections do not nest");
+    if (mode == KVS_WRITE && db->rdonly)
+        return kvs_seterr(&db->err, KVS_ERDONLY, 0, "handle opened read-only");
+    if (mode == KVS_WRITE && db->poisoned) {
+        char prev[sizeof db->err.msg];
+        memcpy(prev, db->err.msg, sizeof prev);
+        return kvs_seterr(&db->err, KVS_ECORRUPT, db->err.page,
+                          "file failed validation earlier; refusing to write it (%.200s)", prev);
+    }
+    rc = lock_take(db, mode);
+    if (rc)
+        return rc;
+    rc = cache_revalidate(db, mode);
+    if (rc) {
+        lock_release(db);
+        return rc;
+    }
+    db->section = mode;
+    unit_begin(db);
+    return KVS_OK;
+}
+
+/* Leaves the section (the unit is finished or thrown away): unlocks. */
+static int section_leave(kvs *db, int rc)
+{
+    int rc2;
+    db->section = -1;
+    db->failed = 0;
+    rc2 = lock_release(db);
+    return rc ? rc : rc2;
+}
+
 int kvs_end(kvs *db)
 {
-    int rc = KVS_OK, rc2;
-    kvs_err saved;
+    int rc = KVS_OK;
     if (db->section < 0)
         return kvs_seterr(&db->err, KVS_EINVAL, 0, "no section to end");
     if (db->section == KVS_WRITE) {
         if (db->failed) {
             rc = db->failed;
-            saved = db->err;
-            discard(db);
-            db->err = saved;
-        } else if (db->t.modified || db->pool.ndirty) {
-            rc = flush_section(db);
-            if (rc) {
-                saved = db->err;
-                discard(db);
-                db->err = saved;
-            }
+            unit_rollback(db);
+        } else if (unit_changed(db)) {
+            rc = unit_commit(db);
+            if (rc)
+                unit_rollback(db);
         }
     }
-    db->section = -1;
-    db->failed = 0;
-    rc2 = pager_unlock(&db->pg);
-    return rc ? rc : rc2;
+    return section_leave(db, rc);
+}
+
+int kvs_abort(kvs *db)
+{
+    if (db->section < 0)
+        return kvs_seterr(&db->err, KVS_EINVAL, 0, "no section to abort");
+    /* a write section that changed nothing keeps its (valid) cache */
+    if (db->section == KVS_WRITE && (db->failed || unit_changed(db)))
+        unit_rollback(db);
+    return section_leave(db, KVS_OK);
 }
 
 /* Runs op inside the caller's section or an implicit one of `mode`. */
@@ -497,7 +593,7 @@ int kvs_end(kvs *db)
         }                                                                       \
         rc_ = (call);                                                           \
         if (is_failure(rc_)) {                                                  \
-            if (rc_ == KVS_ECORRUPT || rc_ == KVS_ETRUNCATED)                   \
+            if (kvs_is_damage(rc_))                                             \
                 (db)->poisoned = 1;                                             \
             if ((db)->section == KVS_WRITE)                                     \
                 (db)->failed = rc_;                                             \
@@ -536,37 +632,40 @@ int kvs_delete(kvs *db, const void *key, size_t klen)
     WITH_SECTION(db, KVS_WRITE, lh_delete(&db->t, key, klen));
 }
 
+/* Puts the image of page pgno into the pool as a dirty page. */
+static int set_page(kvs *db, uint32_t pgno, const uint8_t *image)
+{
+    uint32_t fi;
+    int rc = pool_fetch(&db->pool, pgno, POOL_NEW | POOL_PIN, &fi);
+    if (rc)
+        return rc;
+    memcpy(pool_page(&db->pool, fi), image, PG_SIZE);
+    pool_dirty(&db->pool, fi);
+    pool_unpin(&db->pool, fi);
+    return KVS_OK;
+}
+
 static int do_truncate(kvs *db)
 {
     kvs_hdr *h = pager_hdr(&db->pg);
     uint8_t dirp[PG_SIZE], bucketp[PG_SIZE];
     int rc;
-    /* Not crash-atomic (README): the new pages 1-2, the header, then the
-     * shrink.  Done at once so later pages of this section never land on
-     * pages the old header still describes.  A failed write is undone, as
-     * in flush_section. */
-    pool_drop_all(&db->pool);
+    /* A change of the section like any other: the empty table (header,
+     * directory page 1, bucket page 2) replaces the section's view in
+     * memory, and the unit's write-out writes pages 1-2 and the header and
+     * then trims the file (write_out), so kvs_abort or a failure before
+     * the end leaves the file as it was.  Pages the old header counts
+     * beyond page 2 are not referenced by the new table; those the section
+     * allocates again are "not fresh" (below the section's old page count)
+     * and go to the spill file if evicted, never over the old file. */
+    cache_forget(db);
     pager_spill_reset(&db->pg);
-    db->t.epoch++;
-    db->t.modified = 1;
     lh_format_new(h, dirp, bucketp);
-    pager_undo_begin(&db->pg);
-    rc = pager_write(&db->pg, 1, dirp);
-    if (!rc)
-        rc = pager_write(&db->pg, 2, bucketp);
-    if (!rc) {
-        hdr_change_bump(h);
-        rc = pager_store_header(&db->pg);
-    }
-    if (!rc)
-        rc = pager_set_size(&db->pg, 3);
-    if (rc)
-        (void)pager_undo_apply(&db->pg);
-    else
-        db->t.modified = 0;     /* the header is written: nothing left for kvs_end */
-    pager_undo_end(&db->pg);
-    db->pg.extended = 0;
-    db->need_sync = 1;
+    db->t.modified = 1;
+    db->truncated = 1;
+    rc = set_page(db, 1, dirp);
+    if (rc == KVS_OK)
+        rc = set_page(db, 2, bucketp);
     return rc;
 }
 
@@ -578,8 +677,8 @@ int kvs_truncate(kvs *db)
 static int do_sync(kvs *db)
 {
     int rc = KVS_OK;
-    if (db->section == KVS_WRITE && (db->t.modified || db->pool.ndirty))
-        rc = flush_section(db);
+    if (db->section == KVS_WRITE && unit_changed(db))
+        rc = unit_commit(db);
     if (!rc && !db->rdonly)
         rc = pager_sync(&db->pg);
     if (!rc)

@@ -126,17 +126,33 @@ int         kvs_set_fillfactor(kvs *db, uint32_t percent);
  * section (exclusive flock).  A call made outside one opens and closes one
  * implicitly.  Beginning a section takes the lock, rereads the header, and
  * drops cached pages if another process changed the file since (the header's
- * change counter).  Ending a write section writes every dirty page back,
- * bumps the change counter and unlocks (no fsync; see kvs_sync).  Sections do
- * not nest.  If an operation inside a write section fails, the section's
- * in-memory changes are discarded at kvs_end (which returns the error again).
- * Beginning a section also notices a file that kvs_compact (in any process)
- * replaced since: the handle then moves to the new file at its path
- * transparently (its cached pages are dropped, open cursors continue). */
+ * change counter).  Sections do not nest.
+ *
+ * A write section is the unit of change: nothing it changes reaches the
+ * file before it ends (pages it grows the file with aside, which nothing on
+ * disk refers to and which are cut off again).  kvs_end writes every change
+ * out, bumps the change counter and unlocks (no fsync; see kvs_sync); a
+ * failed write-out is undone, so the file is as before the section.  If an
+ * operation inside the section failed (I/O, ENOSPC, corruption, out of
+ * memory; not the answers NOTFOUND / EXISTS or the refusals ETOOBIG /
+ * EINVAL / ERDONLY), kvs_end discards the section instead and returns that
+ * error again.  kvs_abort discards the section whatever happened in it: the
+ * file stays byte for byte as it was at kvs_begin, the handle's cache and
+ * cursors forget the discarded pages, the lock is released.  Hosts end a
+ * section whose work is complete with kvs_end and every other (an error
+ * raised in the middle, a cancel) with kvs_abort.  For a read section the
+ * two are the same.  Exception: kvs_sync inside a write section writes the
+ * section so far out; kvs_abort then discards only what came after it.  A
+ * stamp taken by kvs_new_stamp in a discarded section may be returned again
+ * (no record kept it).  Beginning a section also notices a file that
+ * kvs_compact (in any process) replaced since: the handle then moves to the
+ * new file at its path transparently (its cached pages are dropped, open
+ * cursors continue). */
 #define KVS_READ   0
 #define KVS_WRITE  1
 int         kvs_begin(kvs *db, int mode);
 int         kvs_end(kvs *db);
+int         kvs_abort(kvs *db);         /* KVS_OK, or the unlock's error */
 int         kvs_in_section(const kvs *db);      /* -1 none, KVS_READ, KVS_WRITE */
 
 /* ---- records -------------------------------------------------------------- */
@@ -148,7 +164,8 @@ int         kvs_get(kvs *db, const void *key, size_t klen, kvs_slice *val);
 int         kvs_put(kvs *db, const void *key, size_t klen,
                     const void *val, size_t vlen, int flags);
 int         kvs_delete(kvs *db, const void *key, size_t klen);  /* KVS_NOTFOUND */
-int         kvs_truncate(kvs *db);      /* remove every record; shrinks file */
+int         kvs_truncate(kvs *db);      /* remove every record; the file shrinks
+                                         * when the section ends */
 int         kvs_sync(kvs *db);          /* write dirty pages, fsync */
 
 /* ---- compaction ------------------------------------------------------------
@@ -357,6 +374,11 @@ const char *kvs_strerror(int rc);
 const char *kvs_errmsg(const kvs *db);   /* detail of the last failure */
 uint32_t    kvs_errpage(const kvs *db);  /* page of the last ECORRUPT, else 0 */
 int         kvs_errno(const kvs *db);    /* errno of the last EIO/ENOSPC */
+/* Nonzero for the codes that mean the file is damaged or not a kvs file this
+ * engine reads (ECORRUPT, ETRUNCATED, ENOTKVS, EVERSION): a handle that
+ * met one refuses write sections from then on; hosts report them as damage
+ * (the FDW: SQLSTATE XX001, data_corrupted), never as a transient failure. */
+int         kvs_is_damage(int rc);
 /* kvs_open failures happen before a handle exists: */
 const char *kvs_open_errmsg(void);       /* detail of the last kvs_open failure
                                           * in this process */

@@ -19,7 +19,7 @@
  * CHECK constraints break the rules above takes the ordinary path too.
  *
  * fdw_private: [kind, description, needed, operation, target attnos,
- *               number of quals, canSetTag]
+ *               number of quals, canSetTag] (enum KvsScanPrivateIndex)
  * fdw_exprs:   [lookup value, quals..., new values...]
  */
 #include "postgres.h"
@@ -160,7 +160,7 @@ kvsPlanDirectModify(PlannerInfo *root, ModifyTable *plan,
 	fscan = find_scan(plan, resultRelation);
 	if (fscan == NULL || fscan->fdw_private == NIL)
 		return false;
-	kind = intVal(linitial(fscan->fdw_private));
+	kind = intVal(list_nth(fscan->fdw_private, KvsScanPrivateKind));
 	if (kind == KVS_SCAN_FULL || list_length(fscan->fdw_exprs) != 1)
 		return false;
 
@@ -200,6 +200,7 @@ kvsPlanDirectModify(PlannerInfo *root, ModifyTable *plan,
 	fscan->fdw_exprs = list_concat(list_concat(list_copy(fscan->fdw_exprs),
 											   list_copy(quals)),
 								   setexprs);
+	Assert(list_length(fscan->fdw_private) == KvsScanPrivateOperation);
 	fscan->fdw_private = lappend(list_copy(fscan->fdw_private), makeInteger(op));
 	fscan->fdw_private = lappend(fscan->fdw_private, list_copy(attnos));
 	fscan->fdw_private = lappend(fscan->fdw_private, makeInteger(list_length(quals)));
@@ -238,17 +239,13 @@ kvsBeginDirectModify(ForeignScanState *node, int eflags)
 	kvs_table_open(&s->t);
 	kvs_table_check_writable(&s->t);
 	kvs_table_hold(&s->t, cxt);
-	s->kind = intVal(linitial(plan->fdw_private));
-	s->op = (CmdType) intVal(list_nth(plan->fdw_private, 3));
-	s->attnos = (List *) list_nth(plan->fdw_private, 4);
-	nquals = intVal(list_nth(plan->fdw_private, 5));
-	s->set_processed = intVal(list_nth(plan->fdw_private, 6)) != 0;
-	s->keytype = getBaseType(TupleDescAttr(RelationGetDescr(rel),
-										   s->t.opts.keyattno - 1)->atttypid);
+	s->kind = intVal(list_nth(plan->fdw_private, KvsScanPrivateKind));
+	s->op = (CmdType) intVal(list_nth(plan->fdw_private, KvsScanPrivateOperation));
+	s->attnos = (List *) list_nth(plan->fdw_private, KvsScanPrivateTargetAttnos);
+	nquals = intVal(list_nth(plan->fdw_private, KvsScanPrivateNumQuals));
+	s->set_processed = intVal(list_nth(plan->fdw_private, KvsScanPrivateSetProcessed)) != 0;
 	valexpr = (Expr *) linitial(exprs);
-	s->valtype = getBaseType(exprType((Node *) valexpr));
-	if (s->kind == KVS_SCAN_LOOKUP_ANY)
-		s->valtype = getBaseType(get_element_type(s->valtype));
+	kvs_lookup_types(rel, s->t.opts.keyattno, s->kind, valexpr, &s->keytype, &s->valtype);
 	s->valstate = ExecInitExpr(valexpr, (PlanState *) node);
 	i = 0;
 	foreach(lc, exprs)
@@ -406,12 +403,13 @@ void
 kvsExplainDirectModify(ForeignScanState *node, ExplainState *es)
 {
 	ForeignScan *plan = (ForeignScan *) node->ss.ps.plan;
-	int			nquals = intVal(list_nth(plan->fdw_private, 5));
+	int			nquals = intVal(list_nth(plan->fdw_private, KvsScanPrivateNumQuals));
 
 	KvsDirectState *s = (KvsDirectState *) node->fdw_state;
-	CmdType		op = (CmdType) intVal(list_nth(plan->fdw_private, 3));
+	CmdType		op = (CmdType) intVal(list_nth(plan->fdw_private, KvsScanPrivateOperation));
 
-	ExplainPropertyText("Kvs Lookup", strVal(lsecond(plan->fdw_private)), es);
+	ExplainPropertyText("Kvs Lookup",
+						strVal(list_nth(plan->fdw_private, KvsScanPrivateDesc)), es);
 	if (op == CMD_DELETE)
 		ExplainPropertyText("Kvs Direct", nquals > 0 ?
 							"read, check and delete each key in one write section" :

@@ -3,8 +3,8 @@
  *
  * Every engine call that can fail goes through kvs_check_rc() or
  * kvs_report_error().  Before raising, an open section on the handle is
- * ended, so an ERROR never leaves the file locked (the engine discards the
- * changes of a write section whose operation failed).
+ * aborted (kvs_abort), so an ERROR never leaves the file locked and never
+ * writes out part of a section: the file stays as it was before it.
  */
 #include "postgres.h"
 
@@ -109,7 +109,7 @@ kvs_report_error(int rc, kvs *db, const char *path)
 		page = kvs_errpage(db);
 		err = kvs_errno(db);
 		if (kvs_in_section(db) >= 0)
-			(void) kvs_end(db);
+			(void) kvs_abort(db);
 	}
 	else
 	{
@@ -129,22 +129,20 @@ kvs_report_error(int rc, kvs *db, const char *path)
 			msg++;
 	}
 
-	switch (rc)
+	if (kvs_is_damage(rc))
 	{
-		case KVS_ECORRUPT:
-		case KVS_ENOTKVS:
-		case KVS_EVERSION:
-		case KVS_ETRUNCATED:
-			if (page != 0)
-				ereport(ERROR,
-						(errcode(ERRCODE_DATA_CORRUPTED),
-						 errmsg("kvs file \"%s\" is damaged at page %u: %s",
-								path, page, msg)));
+		if (page != 0)
 			ereport(ERROR,
 					(errcode(ERRCODE_DATA_CORRUPTED),
-					 errmsg("kvs file \"%s\" is damaged or not a kvs file: %s",
-							path, msg)));
-			break;
+					 errmsg("kvs file \"%s\" is damaged at page %u: %s",
+							path, page, msg)));
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("kvs file \"%s\" is damaged or not a kvs file: %s",
+						path, msg)));
+	}
+	switch (rc)
+	{
 		case KVS_EIO:
 			if (err == EISDIR)
 				kvs_report_directory(path);

@@ -118,13 +118,6 @@ kvs_fdw_stats(PG_FUNCTION_ARGS)
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(td, v, n)));
 }
 
-static bool
-is_damage(int rc)
-{
-	return rc == KVS_ECORRUPT || rc == KVS_ENOTKVS || rc == KVS_EVERSION ||
-		rc == KVS_ETRUNCATED;
-}
-
 /*
  * A file too damaged to open is a problem to report, not an error: open it
  * alone, read-only, before the usual (erroring) path.
@@ -156,7 +149,7 @@ check_openable(ReturnSetInfo *rsinfo, Oid relid)
 		(void) kvs_close(db);
 		return true;
 	}
-	if (is_damage(rc))
+	if (kvs_is_damage(rc))
 	{
 		const char *msg = kvs_open_errmsg();
 		const char *p = msg ? strstr(msg, "page ") : NULL;
@@ -200,7 +193,7 @@ kvs_fdw_check(PG_FUNCTION_ARGS)
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, v, n);
 	}
 	rc = kvs_check(t.file->db);
-	if (is_damage(rc))
+	if (kvs_is_damage(rc))
 	{
 		Datum		v[2];
 		bool		n[2] = {false, false};
@@ -313,7 +306,7 @@ kvs_fdw_page(PG_FUNCTION_ARGS)
 	rc = kvs_page_info_get(db, (uint32) pageno, &pi);
 	if (rc == KVS_EINVAL)
 	{
-		(void) kvs_end(db);
+		(void) kvs_abort(db);
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("page number " INT64_FORMAT " is out of range for foreign table \"%s\"",

@@ -173,8 +173,9 @@ kvs_ftable_inval(Datum arg, int cacheid, uint32 hashvalue)
 }
 
 /*
- * End sections left over by an error, and the statement stamps owned by
- * statements of transaction nest level >= level (0: all).
+ * Abort sections left over by an error or a cancel (kvs_abort: nothing of
+ * such a section reaches the file), and clear the statement stamps owned
+ * by statements of transaction nest level >= level (0: all).
  */
 static void
 reset_files_after_error(int level)
@@ -190,7 +191,7 @@ reset_files_after_error(int level)
 		if (fe->f.db == NULL)
 			continue;
 		if (kvs_in_section(fe->f.db) >= 0)
-			(void) kvs_end(fe->f.db);
+			(void) kvs_abort(fe->f.db);
 		if (fe->f.stamp != 0 && fe->f.stamp_level >= level)
 		{
 			kvs_set_stamp(fe->f.db, 0);
@@ -1412,7 +1413,7 @@ verify_descriptor(KvsTable *t, KvsFileExt *fe, StringInfo ours, bool fresh,
 		kvs_check_rc(kvs_end(db), db, t->path);
 		return VERIFY_OK;
 	}
-	(void) kvs_end(db);
+	(void) kvs_abort(db);		/* changed nothing; the caller raises */
 	return VERIFY_MISMATCH;
 }
 

@@ -1,6 +1,7 @@
 /*
  * kvs_fdw.c - the handler of the kvs_fdw foreign data wrapper: module
- * initialisation (the kvs_fdw.cache_size GUC, transaction hooks, the
+ * initialisation (the kvs_fdw.cache_size GUC and the test-only
+ * kvs_fdw.debug_flush_delay, transaction hooks, the
  * ProcessUtility hook) and the FdwRoutine, its callbacks listed in
  * fdwapi.h's order.  The callbacks
  * themselves live in planner.c, scan.c, modify.c and direct.c.
@@ -9,7 +10,11 @@
 
 #include "fmgr.h"
 #include "foreign/fdwapi.h"
+#include "miscadmin.h"
+#include "storage/latch.h"
 #include "utils/guc.h"
+#include "utils/timestamp.h"
+#include "utils/wait_event.h"
 
 #include "kvs_fdw.h"
 
@@ -21,6 +26,15 @@ PG_MODULE_MAGIC;
  * engine has one pool for all files).
  */
 int			kvs_fdw_cache_size_kb = 16384;
+
+/*
+ * kvs_fdw.debug_flush_delay, in ms, for tests only (superuser, hidden from
+ * SHOW ALL and the sample file): write paths sleep this long inside a write
+ * section once its changes are made, before it is written out, accepting
+ * interrupts, so a test can cancel a statement there (statement_timeout)
+ * and see that nothing of that section is kept.  0 (the default) = off.
+ */
+int			kvs_fdw_debug_flush_delay_ms = 0;
 
 void		_PG_init(void);
 
@@ -44,9 +58,47 @@ _PG_init(void)
 							PGC_USERSET,
 							GUC_UNIT_KB,
 							NULL, NULL, NULL);
+	DefineCustomIntVariable("kvs_fdw.debug_flush_delay",
+							"Test only: sleep inside each write section before it is written out.",
+							"Lets a test cancel a statement inside a write section.",
+							&kvs_fdw_debug_flush_delay_ms,
+							0,
+							0,
+							3600 * 1000,
+							PGC_SUSET,
+							GUC_UNIT_MS | GUC_NO_SHOW_ALL | GUC_NOT_IN_SAMPLE,
+							NULL, NULL, NULL);
 	MarkGUCPrefixReserved("kvs_fdw");
 	kvs_handles_init();
 	kvs_utility_init();
+}
+
+/*
+ * The kvs_fdw.debug_flush_delay sleep, called inside a write section: waits
+ * on the latch (so a cancel or statement_timeout wakes it) and takes the
+ * interrupt, which raises; the error path then aborts the section.
+ */
+void
+kvs_debug_flush_delay(void)
+{
+	TimestampTz end;
+
+	if (kvs_fdw_debug_flush_delay_ms <= 0)
+		return;
+	end = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
+									  kvs_fdw_debug_flush_delay_ms);
+	for (;;)
+	{
+		long		ms;
+
+		CHECK_FOR_INTERRUPTS();
+		ms = TimestampDifferenceMilliseconds(GetCurrentTimestamp(), end);
+		if (ms <= 0)
+			break;
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 ms, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+	}
 }
 
 Datum

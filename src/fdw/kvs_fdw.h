@@ -36,6 +36,8 @@
 
 /* ---- GUC ---------------------------------------------------------------- */
 extern int	kvs_fdw_cache_size_kb;
+extern int	kvs_fdw_debug_flush_delay_ms;	/* test only */
+extern void kvs_debug_flush_delay(void);
 
 /* ---- options (option.c) ------------------------------------------------- */
 typedef struct KvsTableOptions
@@ -148,11 +150,31 @@ extern bool kvs_same_value(KvsTable *t, const char *key, size_t klen,
 extern Datum kvs_decode_key(TupleDesc td, AttrNumber keyattno,
 							const char *key, size_t klen);
 extern char *kvs_key_to_text(TupleDesc td, AttrNumber keyattno, Datum d);
+extern int	kvs_key_cmp(const char *a, size_t alen, const char *b, size_t blen);
 
 /* ---- planner (planner.c) ------------------------------------------------ */
 #define KVS_SCAN_FULL		0
 #define KVS_SCAN_LOOKUP		1	/* key = expr */
 #define KVS_SCAN_LOOKUP_ANY 2	/* key = ANY(array expr) */
+
+/*
+ * Positions in the fdw_private list of a kvs ForeignScan, as postgres_fdw's
+ * FdwScanPrivateIndex: kvsGetForeignPlan builds the first three,
+ * kvsPlanDirectModify appends the rest.
+ */
+enum KvsScanPrivateIndex
+{
+	KvsScanPrivateKind,			/* Integer: KVS_SCAN_* */
+	KvsScanPrivateDesc,			/* String: the lookup, for EXPLAIN */
+	KvsScanPrivateNeeded,		/* List of Integer: attnums to decode, (0) =
+								 * the whole row */
+	/* direct modify (direct.c) only: */
+	KvsScanPrivateOperation,	/* Integer: CMD_UPDATE or CMD_DELETE */
+	KvsScanPrivateTargetAttnos, /* List of Integer: the columns SET */
+	KvsScanPrivateNumQuals,		/* Integer: quals in fdw_exprs after the
+								 * lookup value */
+	KvsScanPrivateSetProcessed	/* Integer: 1 = count es_processed */
+};
 
 extern void kvsGetForeignRelSize(PlannerInfo *root, RelOptInfo *baserel,
 								 Oid foreigntableid);
@@ -174,6 +196,8 @@ typedef struct KeyImage
 extern void kvs_lookup_keys(ExprState *valstate, ExprContext *econtext, int kind,
 							Oid keytype, Oid valtype, MemoryContext cxt,
 							KeyImage **keysp, int *nkeysp);
+extern void kvs_lookup_types(Relation rel, AttrNumber keyattno, int kind, Expr *valexpr,
+							 Oid *keytype, Oid *valtype);
 extern void kvsBeginForeignScan(ForeignScanState *node, int eflags);
 extern TupleTableSlot *kvsIterateForeignScan(ForeignScanState *node);
 extern void kvsReScanForeignScan(ForeignScanState *node);

@@ -19,6 +19,12 @@
  * the same.  A table with AFTER STATEMENT insert triggers (which run before
  * EndForeignModify) flushes per batch as before.
  *
+ * A write section is all or nothing: an error or a cancel inside it (a
+ * duplicate key in a buffer, a collision or a changed row among the key
+ * moves, a failed write) aborts it (kvs_abort), so a failing buffer keeps
+ * none of its rows, and the buffers written before it stay.  Rows are
+ * counted as written (wrote_rows) only once their section has ended.
+ *
  * The key behaves like a unique key checked at the end of the statement for
  * UPDATEs that change it: key moves are queued and applied together when the
  * statement ends, after checking that no new key collides with a row that
@@ -59,6 +65,7 @@
 
 struct KvsModifyState;
 static bool insert_record(struct KvsModifyState *s, StringInfo k, StringInfo v);
+static void wrote_rows(struct KvsModifyState *s, uint64 n);
 static void encode_row(struct KvsModifyState *s, TupleTableSlot *slot,
 					   StringInfo k, StringInfo v);
 
@@ -291,6 +298,7 @@ flush_rows(KvsModifyState *s)
 	kvs		   *db = s->t.file->db;
 	const char *p = s->pend.data,
 			   *end = s->pend.data + s->pend.len;
+	uint64		n = 0;
 
 	if (s->npend == 0)
 		return;
@@ -308,10 +316,13 @@ flush_rows(KvsModifyState *s)
 		k.len = kl;
 		v.data = (char *) p + 8 + kl;
 		v.len = vl;
-		(void) insert_record(s, &k, &v);
+		if (insert_record(s, &k, &v))
+			n++;
 		p += 8 + kl + vl;
 	}
+	kvs_debug_flush_delay();
 	kvs_check_rc(kvs_end(db), db, s->t.path);
+	wrote_rows(s, n);
 	s->npend = 0;
 	resetStringInfo(&s->pend);
 }
@@ -450,7 +461,9 @@ encode_row(struct KvsModifyState *s, TupleTableSlot *slot, StringInfo k, StringI
 /*
  * Insert one encoded record inside the caller's write section.  Returns
  * false if the key exists and ON CONFLICT DO NOTHING skips it; raises 23505
- * otherwise (ending the section first).
+ * otherwise, aborting the section first: nothing of it is written (of a
+ * write buffer: none of its rows).  The caller counts the row (wrote_rows)
+ * once its section has ended.
  */
 static bool
 insert_record(struct KvsModifyState *s, StringInfo k, StringInfo v)
@@ -465,12 +478,11 @@ insert_record(struct KvsModifyState *s, StringInfo k, StringInfo v)
 	{
 		if (s->onconflict_nothing)
 			return false;
-		(void) kvs_end(db);
+		(void) kvs_abort(db);
 		duplicate_image_error(s, k->data, k->len);
 	}
 	if (rc != KVS_OK)
 		kvs_report_error(rc, db, s->t.path);
-	wrote_rows(s, 1);
 	return true;
 }
 
@@ -502,6 +514,8 @@ kvsExecForeignInsert(EState *estate, ResultRelInfo *rinfo,
 	kvs_check_rc(kvs_begin(db, KVS_WRITE), db, s->t.path);
 	inserted = insert_record(s, &k, &v);
 	kvs_check_rc(kvs_end(db), db, s->t.path);
+	if (inserted)
+		wrote_rows(s, 1);
 	MemoryContextSwitchTo(old);
 	return inserted ? slot : NULL;
 }
@@ -704,7 +718,7 @@ kvsExecForeignUpdate(EState *estate, ResultRelInfo *rinfo,
 		if (have_ov && !kvs_same_value(&s->t, k.data, k.len, cur.data, cur.len,
 									   ov.data, ov.len))
 		{
-			(void) kvs_end(db);
+			(void) kvs_abort(db);
 			changed_row_error(s, stamp, true);
 			MemoryContextSwitchTo(old);
 			return NULL;		/* our own earlier write of this row */
@@ -751,23 +765,13 @@ kvsExecForeignUpdate(EState *estate, ResultRelInfo *rinfo,
 	return slot;
 }
 
-/* Orders keys by length, then bytes: any total order serves for the sorts
- * and binary searches below, which only look for equal keys. */
-static int
-cmp_key_bytes(const char *a, size_t alen, const char *b, size_t blen)
-{
-	if (alen != blen)
-		return alen < blen ? -1 : 1;
-	return memcmp(a, b, alen);
-}
-
 static int
 cmp_new(const void *a, const void *b)
 {
 	const KeyMove *x = a,
 			   *y = b;
 
-	return cmp_key_bytes(x->newk, x->newlen, y->newk, y->newlen);
+	return kvs_key_cmp(x->newk, x->newlen, y->newk, y->newlen);
 }
 
 typedef struct OldKey
@@ -782,10 +786,14 @@ cmp_old(const void *a, const void *b)
 	const OldKey *x = a,
 			   *y = b;
 
-	return cmp_key_bytes(x->k, x->len, y->k, y->len);
+	return kvs_key_cmp(x->k, x->len, y->k, y->len);
 }
 
-/* Apply the statement's queued key moves, all or (on a collision) none. */
+/*
+ * Apply the statement's queued key moves, all or none: in one write section,
+ * which any error (a collision, a changed row, a cancel) aborts, so the
+ * deletes are never kept without the re-inserts.
+ */
 static void
 apply_moves(KvsModifyState *s)
 {
@@ -825,7 +833,7 @@ apply_moves(KvsModifyState *s)
 								v.data, v.len,
 								s->moves[i].oldval, s->moves[i].oldvallen))
 			{
-				(void) kvs_end(db);
+				(void) kvs_abort(db);
 				changed_row_error(s, stamp, false);
 			}
 			if (rc != KVS_OK && rc != KVS_NOTFOUND)
@@ -840,7 +848,7 @@ apply_moves(KvsModifyState *s)
 		probe.len = s->moves[i].newlen;
 		if (bsearch(&probe, olds, s->nmoves, sizeof(OldKey), cmp_old) == NULL)
 		{
-			(void) kvs_end(db);
+			(void) kvs_abort(db);
 			duplicate_image_error(s, s->moves[i].newk, s->moves[i].newlen);
 		}
 	}
@@ -852,6 +860,8 @@ apply_moves(KvsModifyState *s)
 		else if (rc != KVS_NOTFOUND)
 			kvs_report_error(rc, db, s->t.path);
 	}
+	/* an error or a cancel from here on must not keep the deletes alone */
+	kvs_debug_flush_delay();
 	ensure_stamp(s);
 	for (i = 0; i < s->nmoves; i++)
 	{
@@ -861,7 +871,7 @@ apply_moves(KvsModifyState *s)
 					 s->moves[i].val, s->moves[i].vallen, KVS_NOOVERWRITE);
 		if (rc == KVS_EXISTS)
 		{
-			(void) kvs_end(db);
+			(void) kvs_abort(db);
 			duplicate_image_error(s, s->moves[i].newk, s->moves[i].newlen);
 		}
 		if (rc != KVS_OK)
@@ -1056,8 +1066,7 @@ truncate_check_file(KvsTable *t)
 		(void) kvs_close(db);	/* read-only: nothing to lose */
 		return;
 	}
-	if (rc != KVS_ECORRUPT && rc != KVS_ETRUNCATED && rc != KVS_ENOTKVS &&
-		rc != KVS_EVERSION)
+	if (!kvs_is_damage(rc))
 		kvs_report_error(rc, NULL, t->path);
 	msg = kvs_open_errmsg();
 	if (strncmp(msg, t->path, strlen(t->path)) == 0 && msg[strlen(t->path)] == ':')

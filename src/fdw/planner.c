@@ -15,6 +15,7 @@
  * kvs_refuse_system_columns).
  *
  * fdw_private of the plan: [kind, description for EXPLAIN, needed attnums]
+ * (positions: enum KvsScanPrivateIndex in kvs_fdw.h)
  * fdw_exprs: [the lookup value expression] for lookups.
  */
 #include "postgres.h"
@@ -573,6 +574,7 @@ kvsGetForeignPlan(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid,
 	}
 
 	return make_foreignscan(tlist, local, baserel->relid, fdw_exprs,
+							/* in enum KvsScanPrivateIndex order */
 							list_make3(makeInteger(kind), makeString(desc), needed),
 							NIL, NIL, outer_plan);
 }

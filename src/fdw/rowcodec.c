@@ -528,6 +528,19 @@ kvs_same_value(KvsTable *t, const char *key, size_t klen,
 	return same;
 }
 
+/*
+ * Orders key images by length, then bytes.  Any total order serves the sorts
+ * and binary searches over key images (scan.c, modify.c), which only look
+ * for equal keys; it is not the column type's order.
+ */
+int
+kvs_key_cmp(const char *a, size_t alen, const char *b, size_t blen)
+{
+	if (alen != blen)
+		return alen < blen ? -1 : 1;
+	return memcmp(a, b, alen);
+}
+
 char *
 kvs_key_to_text(TupleDesc td, AttrNumber keyattno, Datum d)
 {

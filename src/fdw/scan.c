@@ -128,8 +128,8 @@ kvsBeginForeignScan(ForeignScanState *node, int eflags)
 		kvs_table_hold(&s->t, scancxt);
 		MemoryContextSwitchTo(old);
 	}
-	s->kind = intVal(linitial(plan->fdw_private));
-	needed = (List *) lthird(plan->fdw_private);
+	s->kind = intVal(list_nth(plan->fdw_private, KvsScanPrivateKind));
+	needed = (List *) list_nth(plan->fdw_private, KvsScanPrivateNeeded);
 	if (!(list_length(needed) == 1 && linitial_int(needed) == 0))
 	{
 		s->needed = MemoryContextAllocZero(scancxt, sizeof(bool) * RelationGetDescr(rel)->natts);
@@ -141,15 +141,15 @@ kvsBeginForeignScan(ForeignScanState *node, int eflags)
 				s->needed[a - 1] = true;
 		}
 	}
-	s->keytype = getBaseType(TupleDescAttr(RelationGetDescr(rel), s->t.opts.keyattno - 1)->atttypid);
 	if (s->kind != KVS_SCAN_FULL)
 	{
 		Expr	   *e = (Expr *) linitial(plan->fdw_exprs);
-		Oid			t = getBaseType(exprType((Node *) e));
 
 		s->valstate = ExecInitExpr(e, (PlanState *) node);
-		s->valtype = (s->kind == KVS_SCAN_LOOKUP_ANY) ? getBaseType(get_element_type(t)) : t;
+		kvs_lookup_types(rel, s->t.opts.keyattno, s->kind, e, &s->keytype, &s->valtype);
 	}
+	else
+		kvs_lookup_types(rel, s->t.opts.keyattno, s->kind, NULL, &s->keytype, &s->valtype);
 	s->node = node;
 	node->fdw_state = s;
 }
@@ -160,9 +160,26 @@ cmp_image(const void *a, const void *b)
 	const KeyImage *x = a,
 			   *y = b;
 
-	if (x->len != y->len)
-		return x->len < y->len ? -1 : 1;
-	return memcmp(x->data, y->data, x->len);
+	return kvs_key_cmp(x->data, x->len, y->data, y->len);
+}
+
+/*
+ * The base types a lookup compares: the key column's (*keytype) and the
+ * lookup value's (*valtype: valexpr's type, or its array's element type for
+ * KVS_SCAN_LOOKUP_ANY; InvalidOid for a full scan, valexpr NULL).  Shared by
+ * the scan and direct modify.
+ */
+void
+kvs_lookup_types(Relation rel, AttrNumber keyattno, int kind, Expr *valexpr,
+				 Oid *keytype, Oid *valtype)
+{
+	*keytype = getBaseType(TupleDescAttr(RelationGetDescr(rel), keyattno - 1)->atttypid);
+	*valtype = InvalidOid;
+	if (kind == KVS_SCAN_FULL)
+		return;
+	*valtype = getBaseType(exprType((Node *) valexpr));
+	if (kind == KVS_SCAN_LOOKUP_ANY)
+		*valtype = getBaseType(get_element_type(*valtype));
 }
 
 /*
@@ -432,8 +449,8 @@ kvsExplainForeignScan(ForeignScanState *node, ExplainState *es)
 {
 	ForeignScan *plan = (ForeignScan *) node->ss.ps.plan;
 	KvsScanState *s = (KvsScanState *) node->fdw_state;
-	int			kind = intVal(linitial(plan->fdw_private));
-	char	   *desc = strVal(lsecond(plan->fdw_private));
+	int			kind = intVal(list_nth(plan->fdw_private, KvsScanPrivateKind));
+	char	   *desc = strVal(list_nth(plan->fdw_private, KvsScanPrivateDesc));
 
 	ExplainPropertyText(kind == KVS_SCAN_FULL ? "Kvs Scan" : "Kvs Lookup", desc, es);
 	if (es->verbose)

@@ -156,7 +156,8 @@ restamp_copy(const char *path, Oid newdb, char **err)
 	}
 	if (kvs_in_section(db) >= 0)
 	{
-		int			rc2 = kvs_end(db);
+		/* a failed restamp must not write half of it */
+		int			rc2 = rc == KVS_OK ? kvs_end(db) : kvs_abort(db);
 
 		if (rc == KVS_OK)
 			rc = rc2;

@@ -53,25 +53,6 @@ static ssize_t full_pwrite(int fd, const void *buf, size_t n, off_t off)
     return pwrite(fd, buf, n, off);
 }
 
-static uint64_t file_hash(const char *p, off_t *size)
-{
-    static char buf[1 << 20];
-    int fd = open(p, O_RDONLY);
-    XXH64_state_t *st = XXH64_createState();
-    ssize_t r;
-    uint64_t h;
-    *size = 0;
-    XXH64_reset(st, 0);
-    while ((r = read(fd, buf, sizeof buf)) > 0) {
-        XXH64_update(st, buf, (size_t)r);
-        *size += r;
-    }
-    close(fd);
-    h = XXH64_digest(st);
-    XXH64_freeState(st);
-    return h;
-}
-
 int main(void)
 {
     kvs_options o;
@@ -195,7 +176,7 @@ int main(void)
         o.os = &fos;
         o.cache_pages = 64;
         TAP_RC(kvs_open(path, &o, &a), KVS_OK);
-        h0 = file_hash(path, &size0);
+        h0 = tap_file_hash(path, &size0);
         enospc_from = 1;
         TAP_RC(kvs_begin(a, KVS_WRITE), KVS_OK);
         rc = KVS_OK;
@@ -207,7 +188,7 @@ int main(void)
                i, kvs_errmsg(a));
         TAP_RC(kvs_put(a, "more", 4, "x", 1, 0), KVS_ENOSPC);
         TAP_RC(kvs_end(a), KVS_ENOSPC);
-        h1 = file_hash(path, &size1);
+        h1 = tap_file_hash(path, &size1);
         tap_ok(h0 == h1 && size0 == size1, "file unchanged, byte for byte (%lld bytes)", (long long)size1);
         enospc_from = -1;
         TAP_RC(kvs_get(a, "grow-0", 6, &v), KVS_NOTFOUND);
@@ -238,13 +219,13 @@ int main(void)
             kvs_put(a, k, strlen(k), path, 60, 0);
         }
         TAP_RC(kvs_end(a), KVS_OK);
-        h0 = file_hash(path, &size0);
+        h0 = tap_file_hash(path, &size0);
         TAP_RC(kvs_begin(a, KVS_WRITE), KVS_OK);
         for (i = 0; i < 3000; i++) {          /* same keys, same sizes: no growth */
             snprintf(k, sizeof k, "s%d", i);
             kvs_put(a, k, strlen(k), "ZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZ", 60, 0);
         }
-        h1 = file_hash(path, &size1);
+        h1 = tap_file_hash(path, &size1);
         tap_ok(h0 == h1, "3000 replaces through 8 frames: the file is untouched before kvs_end (spilled)");
         enospc_from = 1;
         rc = KVS_OK;
@@ -255,7 +236,7 @@ int main(void)
         tap_ok(rc == KVS_ENOSPC, "then a put that must grow the file fails with ENOSPC (%s)", kvs_strerror(rc));
         TAP_RC(kvs_end(a), KVS_ENOSPC);
         enospc_from = -1;
-        h1 = file_hash(path, &size1);
+        h1 = tap_file_hash(path, &size1);
         tap_ok(h0 == h1 && size0 == size1, "after the failed section the file is byte for byte as before");
         TAP_RC(kvs_check(a), KVS_OK);
         TAP_RC(kvs_begin(a, KVS_WRITE), KVS_OK);
@@ -296,7 +277,7 @@ int main(void)
         byte ^= 0x40;
         pwrite(fd, &byte, 1, (off_t)pgno * 4096 + 4000);
         close(fd);
-        h0 = file_hash(path, &size0);
+        h0 = tap_file_hash(path, &size0);
         TAP_RC(kvs_open(path, &o, &a), KVS_OK);
         TAP_RC(kvs_check(a), KVS_ECORRUPT);
         tap_ok(kvs_errpage(a) == pgno, "check names page %u: %s", (unsigned)pgno, kvs_errmsg(a));
@@ -311,7 +292,7 @@ int main(void)
         tap_ok(rc == KVS_ECORRUPT, "writes are refused once corruption was seen (%s)", kvs_strerror(rc));
         TAP_RC(kvs_put(a, "zz", 2, "w", 1, 0), KVS_ECORRUPT);
         kvs_close(a);
-        h1 = file_hash(path, &size1);
+        h1 = tap_file_hash(path, &size1);
         tap_ok(h0 == h1 && size0 == size1, "damaged file not modified");
     }
     /* ---- foreign, wrong version, truncated */
