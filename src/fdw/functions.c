@@ -34,15 +34,14 @@ PG_FUNCTION_INFO_V1(kvs_fdw_key_column);
 PG_FUNCTION_INFO_V1(kvs_fdw_compact);
 
 /*
- * The relation a regclass argument names, with AccessShareLock: it must
- * exist (42P01: a regclass can hold any OID, 0 included) and be a kvs_fdw
- * foreign table (42809), and the caller needs SELECT on it (42501).
+ * The relation a regclass argument names, locked: it must exist (42P01: a
+ * regclass can hold any OID, 0 included) and be a kvs_fdw foreign table
+ * (42809).
  */
-Relation
-kvs_open_checked_relation(Oid relid)
+static Relation
+open_kvs_relation(Oid relid, LOCKMODE lockmode)
 {
-	Relation	rel = try_relation_open(relid, AccessShareLock);
-	AclResult	acl;
+	Relation	rel = try_relation_open(relid, lockmode);
 
 	if (rel == NULL)
 		ereport(ERROR,
@@ -53,6 +52,16 @@ kvs_open_checked_relation(Oid relid)
 				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
 				 errmsg("\"%s\" is not a kvs_fdw foreign table",
 						RelationGetRelationName(rel))));
+	return rel;
+}
+
+/* The same with AccessShareLock, and the caller needs SELECT on it (42501). */
+Relation
+kvs_open_checked_relation(Oid relid)
+{
+	Relation	rel = open_kvs_relation(relid, AccessShareLock);
+	AclResult	acl;
+
 	acl = pg_class_aclcheck(relid, GetUserId(), ACL_SELECT);
 	if (acl != ACLCHECK_OK)
 		aclcheck_error(acl, OBJECT_FOREIGN_TABLE, RelationGetRelationName(rel));
@@ -440,16 +449,7 @@ kvs_fdw_compact(PG_FUNCTION_ARGS)
 
 	if (get_call_result_type(fcinfo, NULL, &td) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "return type must be a row type");
-	rel = try_relation_open(relid, ShareUpdateExclusiveLock);
-	if (rel == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_TABLE),
-				 errmsg("relation with OID %u does not exist", relid)));
-	if (!kvs_is_kvs_table(rel))
-		ereport(ERROR,
-				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
-				 errmsg("\"%s\" is not a kvs_fdw foreign table",
-						RelationGetRelationName(rel))));
+	rel = open_kvs_relation(relid, ShareUpdateExclusiveLock);
 	if (!pg_class_ownercheck(relid, GetUserId()))
 		aclcheck_error(ACLCHECK_NOT_OWNER, OBJECT_FOREIGN_TABLE,
 					   RelationGetRelationName(rel));
