@@ -302,10 +302,7 @@ check_altered(Relation rel, AlterTableStmt *stmt)
 		return;					/* no file yet: nothing stored */
 
 	/* read the header on a handle of our own: change nothing */
-	kvs_options_init(&o);
-	o.flags = KVS_RDONLY;
-	o.cache_pages = 8;
-	o.interrupted = kvs_interrupted;
+	kvs_host_options(&o, KVS_RDONLY, 8);
 	rc = kvs_open(t.path, &o, &db);
 	if (rc != KVS_OK)
 		kvs_report_error(rc, NULL, t.path);

@@ -5,6 +5,8 @@
  * kvs_report_error().  Before raising, an open section on the handle is
  * aborted (kvs_abort), so an ERROR never leaves the file locked and never
  * writes out part of a section: the file stays as it was before it.
+ * Also here: the host callbacks the engine calls (interrupts, lock waits)
+ * and kvs_host_options(), which every open of a kvs file starts from.
  */
 #include "postgres.h"
 
@@ -42,6 +44,21 @@ kvs_lock_wait(void *arg, int waiting)
 		pgstat_report_wait_start(PG_WAIT_EXTENSION);
 	else
 		pgstat_report_wait_end();
+}
+
+/*
+ * Options for opening a kvs file from this backend: the host callbacks
+ * every open needs (cancel during a lock wait, the wait event), flags and
+ * frames as given, the rest the engine's defaults.
+ */
+void
+kvs_host_options(kvs_options *o, int flags, uint32 cache_pages)
+{
+	kvs_options_init(o);
+	o->flags = flags;
+	o->cache_pages = cache_pages;
+	o->interrupted = kvs_interrupted;
+	o->lock_wait = kvs_lock_wait;
 }
 
 /*

@@ -148,10 +148,7 @@ check_openable(ReturnSetInfo *rsinfo, Oid relid)
 	kvs_table_init(&t, rel);
 	relation_close(rel, AccessShareLock);
 	kvs_table_check_file(&t);
-	kvs_options_init(&o);
-	o.flags = KVS_RDONLY;
-	o.cache_pages = 8;
-	o.interrupted = kvs_interrupted;
+	kvs_host_options(&o, KVS_RDONLY, 8);
 	rc = kvs_open(t.path, &o, &db);
 	if (rc == KVS_OK)
 	{

@@ -481,10 +481,8 @@ shrink_handle(KvsFileExt *fe, uint32 pages)
 		return false;
 	if (kvs_descriptor(fe->f.db, &olds) != KVS_OK)
 		return false;
-	kvs_options_init(&o);
-	o.cache_pages = pages;
+	kvs_host_options(&o, 0, pages);
 	o.fillfactor = fe->fillfactor;
-	o.interrupted = kvs_interrupted;
 	if (kvs_open(fe->f.path, &o, &db) != KVS_OK)
 		return false;
 	oldd = palloc(olds.len + 1);
@@ -1244,15 +1242,11 @@ open_file(KvsTable *t, StringInfo desc, bool *opened)
 			kvs_warn_uncopied(t->relid, t->relname);
 		if (pages == 0)
 			pages = budget_share(fe, budget);
-		kvs_options_init(&o);
-		o.flags = KVS_CREATE;
-		o.cache_pages = pages;
+		kvs_host_options(&o, KVS_CREATE, pages);
 		o.fillfactor = t->opts.fillfactor;
 		desc = table_descriptor(t, desc);
 		o.descriptor = desc->data;
 		o.descriptor_len = desc->len;
-		o.interrupted = kvs_interrupted;
-		o.lock_wait = kvs_lock_wait;
 		rc = kvs_open(t->path, &o, &db);
 		if (rc != KVS_OK)
 		{

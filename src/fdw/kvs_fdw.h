@@ -272,5 +272,6 @@ extern void kvs_check_rc(int rc, kvs *db, const char *path);
 extern void kvs_report_directory(const char *path) pg_attribute_noreturn();
 extern int	kvs_interrupted(void *arg);
 extern void kvs_lock_wait(void *arg, int waiting);
+extern void kvs_host_options(kvs_options *o, int flags, uint32 cache_pages);
 
 #endif							/* KVS_FDW_H */

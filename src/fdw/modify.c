@@ -1056,10 +1056,7 @@ truncate_check_file(KvsTable *t)
 
 	if (stat(t->path, &sb) != 0)
 		return;					/* no file yet: nothing to check */
-	kvs_options_init(&o);
-	o.flags = KVS_RDONLY;
-	o.cache_pages = 8;
-	o.interrupted = kvs_interrupted;
+	kvs_host_options(&o, KVS_RDONLY, 8);
 	rc = kvs_open(t->path, &o, &db);
 	if (rc == KVS_OK)
 	{

@@ -226,9 +226,7 @@ salvage(FunctionCallInfo fcinfo, bool with_pages)
 	 * path it opens must be made here too.
 	 */
 	kvs_table_check_file(&t);	/* a data-directory path: superuser tables only */
-	kvs_options_init(&o);
-	o.interrupted = kvs_interrupted;
-	o.lock_wait = kvs_lock_wait;
+	kvs_host_options(&o, 0, 0);
 	{
 		kvs_salvage *sh;
 

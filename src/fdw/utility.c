@@ -134,8 +134,7 @@ restamp_copy(const char *path, Oid newdb, char **err)
 	size_t		len;
 	int			rc;
 
-	kvs_options_init(&o);
-	o.cache_pages = 8;
+	kvs_host_options(&o, 0, 8);
 	rc = kvs_open(path, &o, &db);
 	if (rc != KVS_OK)
 	{
@@ -183,10 +182,7 @@ file_identity(const char *path, Oid *dboid, Oid *relid, Oid *reltype)
 	kvs_slice	s;
 	bool		ok;
 
-	kvs_options_init(&o);
-	o.flags = KVS_RDONLY;
-	o.cache_pages = 8;
-	o.interrupted = kvs_interrupted;
+	kvs_host_options(&o, KVS_RDONLY, 8);
 	if (kvs_open(path, &o, &db) != KVS_OK)
 		return false;
 	ok = kvs_descriptor(db, &s) == KVS_OK &&
