@@ -51,11 +51,12 @@ static int presize(lh *t, uint64_t nb)
     uint64_t b;
     for (b = 1; b < nb; b++) {
         uint32_t pgno, fi;
-        int rc = pool_alloc(t->pool, KVS_PAGE_BUCKET, &pgno, &fi);
+        uint8_t *pg;
+        int rc = pool_alloc(t->pool, KVS_PAGE_BUCKET, &pgno, &fi, &pg);
         if (rc)
             return rc;
-        sp_format(pool_page(t->pool, fi), KVS_PAGE_BUCKET, (uint32_t)b);
-        pool_unpin(t->pool, fi);
+        sp_format(pg, KVS_PAGE_BUCKET, (uint32_t)b);
+        pool_release(t->pool, fi);
         rc = dir_set(t->pool, b, pgno);
         if (rc)
             return rc;
@@ -69,9 +70,10 @@ typedef struct copier {
     const compact_hook *hook;
     uint8_t *vbuf;            /* an external value being copied (grow-only) */
     size_t   vcap;
+    uint8_t  page[PG_SIZE];   /* the old page being copied */
 } copier;
 
-/* Puts slot i of the (pinned) old page pg into the new table: same key,
+/* Puts slot i of (a copy of) the old page pg into the new table: same key,
  * value and stamp, so the record's bytes are the same (but for the first
  * page of an external value). */
 static int copy_record(copier *cp, const uint8_t *pg, uint32_t pgno, uint32_t i)
@@ -119,21 +121,23 @@ static int copy_all(copier *cp)
             return rc;
         while (pgno != NO_PAGE) {
             uint32_t fi, i, n, next;
-            const uint8_t *pg;
+            uint8_t *pg;
             if (++hops > hdr_npages(h))
                 return kvs_seterr(cp->src->err, KVS_ECORRUPT, pgno,
                                   "page %u: chain of bucket %u is longer than the file",
                                   (unsigned)pgno, (unsigned)b);
-            /* pinned: value chains read through the same pool meanwhile */
-            rc = pool_fetch(cp->src->pool, pgno, POOL_PIN, &fi);
+            /* copied: value chains are read through the same pool meanwhile,
+             * and no content lock may be held across those fetches */
+            rc = pool_fetch(cp->src->pool, pgno, 0, &fi, &pg);
             if (rc)
                 return rc;
-            pg = pool_page(cp->src->pool, fi);
-            n = sp_nslots(pg);
-            next = rd32(pg + PG_NEXT);
+            pool_lock(cp->src->pool, fi, POOL_SHARED);
+            memcpy(cp->page, pg, PG_SIZE);
+            pool_release(cp->src->pool, fi);
+            n = sp_nslots(cp->page);
+            next = rd32(cp->page + PG_NEXT);
             for (i = 0, rc = KVS_OK; i < n && rc == KVS_OK; i++)
-                rc = copy_record(cp, pg, pgno, i);
-            pool_unpin(cp->src->pool, fi);
+                rc = copy_record(cp, cp->page, pgno, i);
             if (rc)
                 return rc;
             pgno = next;
@@ -151,31 +155,38 @@ static int build(lh *src, int fd, const compact_hook *hook, uint32_t *npages)
     kvs_hdr *nh;
     kvs_err *err = src->err;
     uint8_t dirp[PG_SIZE], bucketp[PG_SIZE];
+    static const pool_ident private_file = { 0, 0, 0 };
     pager npg;
-    pool np;
+    pool_file *np = NULL;
     lh nt;
-    copier cp;
+    copier *cp;
     void *mem = NULL;
     int rc;
 
-    if (posix_memalign(&mem, PG_SIZE, pool_mem_size(COMPACT_FRAMES)) != 0)
+    cp = calloc(1, sizeof *cp);
+    if (!cp || posix_memalign(&mem, PG_SIZE, pool_mem_size(COMPACT_FRAMES, 1)) != 0) {
+        free(cp);
         return kvs_seterr(err, KVS_ENOMEM, 0, "out of memory for the compaction's cache");
+    }
     /* no path: nothing to spill, the file is private until the rename */
     pager_init(&npg, src->pg->os, fd, 0, err);
-    pool_init(&np, mem, COMPACT_FRAMES, &npg);
-    lh_init(&nt, &npg, &np, err);
-    np.validate = lh_validate_page;
-    np.validate_arg = &nt;
+    np = pool_file_new(pool_format(mem, COMPACT_FRAMES, 1, POOL_LRU), &npg, err, NULL);
+    if (!np || pool_file_bind(np, &private_file) != KVS_OK) {
+        pool_file_free(np);
+        free(mem);
+        free(cp);
+        return kvs_seterr(err, KVS_ENOMEM, 0, "out of memory for the compaction's cache");
+    }
+    lh_init(&nt, &npg, np, err);
     nt.fillfactor = src->fillfactor;
     /* hash seed, fill factor, descriptor and stamp counter carry over: the
      * same tags (a cursor's position stays valid), stamps never reused */
     nh = pager_hdr(&npg);
     hdr_derive(nh, sh);
     lh_format_new(nh, dirp, bucketp);
-    memset(&cp, 0, sizeof cp);
-    cp.src = src;
-    cp.dst = &nt;
-    cp.hook = hook;
+    cp->src = src;
+    cp->dst = &nt;
+    cp->hook = hook;
 
     rc = pager_write(&npg, 1, dirp);
     if (!rc)
@@ -183,7 +194,7 @@ static int build(lh *src, int fd, const compact_hook *hook, uint32_t *npages)
     if (!rc)
         rc = presize(&nt, buckets_for(sh, nt.fillfactor));
     if (!rc)
-        rc = copy_all(&cp);
+        rc = copy_all(cp);
     if (!rc && (hdr_records(nh) != hdr_records(sh) || hdr_data_bytes(nh) != hdr_data_bytes(sh) ||
                 hdr_pages_of(nh, KVS_PAGE_VALUE) != hdr_pages_of(sh, KVS_PAGE_VALUE)))
         rc = kvs_seterr(err, KVS_ECORRUPT, 0,
@@ -195,7 +206,7 @@ static int build(lh *src, int fd, const compact_hook *hook, uint32_t *npages)
     if (!rc)
         rc = lh_check(&nt);
     if (!rc)
-        rc = pool_flush(&np);
+        rc = pool_flush(np);
     if (!rc)
         rc = pager_store_header(&npg);
     if (!rc && npg.extended && npg.phys_pages > hdr_npages(nh))
@@ -204,8 +215,10 @@ static int build(lh *src, int fd, const compact_hook *hook, uint32_t *npages)
         rc = pager_sync(&npg);
     if (!rc)
         *npages = hdr_npages(nh);
-    free(cp.vbuf);
+    free(cp->vbuf);
+    free(cp);
     lh_free(&nt);
+    pool_file_free(np);
     pager_free(&npg);
     free(mem);
     return rc;

@@ -11,11 +11,11 @@
 #define DIR_FANOUT  ((uint32_t)(PG_USABLE / 4))   /* 1018 */
 
 void dir_format(uint8_t *page, uint32_t height);     /* empty dir page image */
-int  dir_lookup(pool *p, uint64_t bucket, uint32_t *pgno);
-int  dir_set(pool *p, uint64_t bucket, uint32_t pgno);   /* allocates dir pages */
+int  dir_lookup(pool_file *p, uint64_t bucket, uint32_t *pgno);
+int  dir_set(pool_file *p, uint64_t bucket, uint32_t pgno);   /* allocates dir pages */
 /* Integrity walk: calls visit() for every directory page and checks every
  * entry for buckets < nbuckets is set (< npages), every other entry is 0. */
-int  dir_walk(pool *p, uint64_t nbuckets,
+int  dir_walk(pool_file *p, uint64_t nbuckets,
               int (*visit)(uint32_t pgno, int type, void *arg), void *arg);
 
 #endif

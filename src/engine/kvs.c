@@ -22,9 +22,10 @@
 struct kvs {
     kvs_err       err;
     pager         pg;
-    pool          pool;
+    pool_file    *pf;             /* this handle's attachment to its pool */
+    pool         *pool;           /* the pool: private (poolmem) or the host's */
     lh            t;
-    void         *poolmem;
+    void         *poolmem;        /* the private pool's block, NULL if shared */
     const kvs_os *os;
     int           section;        /* -1, KVS_READ, KVS_WRITE */
     int           failed;         /* first failure in this write section */
@@ -40,6 +41,8 @@ struct kvs {
     void         *lock_wait_arg;
     uint64_t      invalidations;
     uint64_t      reopens;        /* times a compaction moved this handle to a new file */
+    struct stat   moved_to;       /* the file follow_replacement moved to (for bind_file) */
+    int           moved;
     uint8_t       pagebuf[PG_SIZE];
 };
 
@@ -157,6 +160,14 @@ int kvs_open(const char *path, const kvs_options *optin, kvs **out)
                  opt->descriptor_len, KVS_MAX_DESCRIPTOR);
         return KVS_ETOOBIG;
     }
+    if (opt->cache_policy != KVS_CACHE_LRU && opt->cache_policy != KVS_CACHE_CLOCK) {
+        snprintf(open_errmsg, sizeof open_errmsg, "unknown cache policy %d", opt->cache_policy);
+        return KVS_EINVAL;
+    }
+    if (opt->pool && !pool_of(opt->pool)) {
+        snprintf(open_errmsg, sizeof open_errmsg, "kvs_options.pool is not a formatted kvs pool");
+        return KVS_EINVAL;
+    }
     frames = opt->cache_pages ? opt->cache_pages : 1024;
     if (frames < 8)
         frames = 8;
@@ -175,20 +186,28 @@ int kvs_open(const char *path, const kvs_options *optin, kvs **out)
         return rc;
     }
     db = calloc(1, sizeof *db);
-    if (db) {
+    if (db && opt->pool) {
+        db->pool = pool_of(opt->pool);
+    } else if (db) {
         /* a large pool is 2 MiB-aligned and asks for transparent huge pages:
          * random page accesses then miss the TLB far less */
-        size_t sz = pool_mem_size(frames), align = sz >= ((size_t)4 << 20) ? ((size_t)2 << 20) : PG_SIZE;
+        size_t sz = pool_mem_size(frames, 1), align = sz >= ((size_t)4 << 20) ? ((size_t)2 << 20) : PG_SIZE;
         if (posix_memalign(&db->poolmem, align, sz) != 0)
             db->poolmem = NULL;
 #ifdef MADV_HUGEPAGE
         else if (align > PG_SIZE)
             (void)madvise(db->poolmem, sz & ~(align - 1), MADV_HUGEPAGE);
 #endif
+        if (db->poolmem)
+            db->pool = pool_format(db->poolmem, frames, 1,
+                                   opt->cache_policy == KVS_CACHE_CLOCK ? POOL_CLOCK : POOL_LRU);
     }
-    if (!db || !db->poolmem) {
+    if (db && db->pool)
+        db->pf = pool_file_new(db->pool, &db->pg, &db->err, opt->locks);
+    if (!db || !db->pf) {
         if (db)
-            free(db);
+            free(db->poolmem);
+        free(db);
         os->close(fd);
         snprintf(open_errmsg, sizeof open_errmsg, "%.300s: out of memory for %u cache frames",
                  path, (unsigned)frames);
@@ -202,18 +221,16 @@ int kvs_open(const char *path, const kvs_options *optin, kvs **out)
     db->lock_wait = opt->lock_wait;
     db->lock_wait_arg = opt->lock_wait_arg;
     pager_init(&db->pg, os, fd, rdonly, &db->err);
-    pool_init(&db->pool, db->poolmem, frames, &db->pg);
     /* the path: spill file names, and following a compaction (any handle) */
     if (pager_set_path(&db->pg, path) != KVS_OK) {
         snprintf(open_errmsg, sizeof open_errmsg, "%.300s: out of memory", path);
         os->close(fd);
+        pool_file_free(db->pf);
         free(db->poolmem);
         free(db);
         return KVS_ENOMEM;
     }
-    lh_init(&db->t, &db->pg, &db->pool, &db->err);
-    db->pool.validate = lh_validate_page;
-    db->pool.validate_arg = &db->t;
+    lh_init(&db->t, &db->pg, db->pf, &db->err);
     if (opt->fillfactor) {
         db->t.fillfactor = opt->fillfactor;
         db->ff_override = 1;
@@ -224,8 +241,9 @@ int kvs_open(const char *path, const kvs_options *optin, kvs **out)
         rc = kvs_end(db);
     if (rc) {
         snprintf(open_errmsg, sizeof open_errmsg, "%.300s: %.320s", path, db->err.msg);
-        os->close(fd);
+        os->close(db->pg.fd);
         lh_free(&db->t);
+        pool_file_free(db->pf);
         pager_free(&db->pg);
         free(db->poolmem);
         free(db);
@@ -252,10 +270,56 @@ int kvs_close(kvs *db)
     if (rc)
         snprintf(open_errmsg, sizeof open_errmsg, "close: %.320s", db->err.msg);
     lh_free(&db->t);
+    pool_file_free(db->pf);
     pager_free(&db->pg);
     free(db->poolmem);
     free(db);
     return rc;
+}
+
+/* ---- pools -------------------------------------------------------------------- */
+
+size_t kvs_pool_size(uint32_t frames, uint32_t files)
+{
+    return pool_mem_size(frames, files);
+}
+
+int kvs_pool_format(void *mem, size_t size, uint32_t frames, uint32_t files, int policy,
+                    kvs_pool **out)
+{
+    *out = NULL;
+    if (!mem || ((uintptr_t)mem & 63) || frames < 8 || files < 1 ||
+        (policy != KVS_CACHE_LRU && policy != KVS_CACHE_CLOCK))
+        return KVS_EINVAL;
+    if (size < pool_mem_size(frames, files))
+        return KVS_EINVAL;
+    *out = (kvs_pool *)pool_format(mem, frames, files, policy == KVS_CACHE_CLOCK ? POOL_CLOCK : POOL_LRU);
+    return KVS_OK;
+}
+
+/* What identifies the open file to the pool: its header's nonce and the
+ * inode the descriptor has -- `known` if the caller has just stat()ed it,
+ * else an fstat (when the I/O table has none: the handle itself, so nothing
+ * is shared by mistake). */
+static int bind_file(kvs *db, const struct stat *known)
+{
+    pool_ident id;
+    struct stat st;
+    id.file_id = 0;
+    if (known) {
+        st = *known;
+    } else if (db->os->fstat) {
+        if (db->os->fstat(db->pg.fd, &st) != 0)
+            return kvs_seterrno(&db->err, errno, 0, "fstat failed");
+    }
+    if (known || db->os->fstat) {
+        id.dev = (uint64_t)st.st_dev;
+        id.ino = (uint64_t)st.st_ino;
+    } else {
+        id.dev = UINT64_MAX;
+        id.ino = (uint64_t)(uintptr_t)db;
+    }
+    return pool_file_bind(db->pf, &id);
 }
 
 int kvs_set_fillfactor(kvs *db, uint32_t percent)
@@ -354,6 +418,8 @@ static int follow_replacement(kvs *db, int mode)
         db->pg.fd = fd;
         db->loaded = 0;
         db->reopens++;
+        db->moved_to = ps;
+        db->moved = 1;
         rc = pager_lock(&db->pg, mode == KVS_WRITE, db->interrupted, db->interrupt_arg,
                         db->lock_wait, db->lock_wait_arg);
         if (rc)
@@ -385,7 +451,7 @@ static int lock_release(kvs *db)
 /* Forgets every cached page, dirty ones too, and the cursors' copies. */
 static void cache_forget(kvs *db)
 {
-    pool_drop_all(&db->pool);
+    pool_drop(db->pf);
     db->t.epoch++;
 }
 
@@ -403,7 +469,7 @@ static int cache_revalidate(kvs *db, int mode)
     if (rc) {
         if (kvs_is_damage(rc))
             db->poisoned = 1;
-        pool_drop_all(&db->pool);
+        pool_drop(db->pf);
         db->loaded = 0;
         return rc;
     }
@@ -411,6 +477,14 @@ static int cache_revalidate(kvs *db, int mode)
         if (db->loaded)
             db->invalidations++;
         cache_forget(db);
+        if (!db->loaded) {
+            /* first look at this file (or at the one a compaction put at
+             * the path): the pool learns which file it is */
+            rc = bind_file(db, db->moved ? &db->moved_to : NULL);
+            db->moved = 0;
+            if (rc)
+                return rc;
+        }
         db->loaded = 1;
     }
     if (!db->ff_override)
@@ -433,7 +507,7 @@ static void unit_begin(kvs *db)
 /* Whether the unit has anything to write out (or to throw away). */
 static int unit_changed(const kvs *db)
 {
-    return db->t.modified || db->pool.ndirty || db->truncated;
+    return db->t.modified || pool_ndirty(db->pf) || db->truncated;
 }
 
 /* Throws away everything this unit changed: the dirty and the spilled pages,
@@ -482,7 +556,7 @@ static int unit_commit(kvs *db)
 
 static int write_out(kvs *db)
 {
-    int rc = pool_flush(&db->pool);
+    int rc = pool_flush(db->pf);
     if (rc)
         return rc;
     rc = pager_spill_flush(&db->pg);
@@ -577,6 +651,19 @@ int kvs_abort(kvs *db)
     return section_leave(db, KVS_OK);
 }
 
+/* Every call returns to the host with no content lock held (kvs.h). */
+#ifdef KVS_DEBUG
+#define ASSERT_NO_PAGE_LOCKS(db) do {                                           \
+        if (pool_locks_held((db)->pf)) {                                        \
+            fprintf(stderr, "kvs: %s returns with %u content lock(s) held\n",   \
+                    __func__, (unsigned)pool_locks_held((db)->pf));             \
+            abort();                                                            \
+        }                                                                       \
+    } while (0)
+#else
+#define ASSERT_NO_PAGE_LOCKS(db) ((void)0)
+#endif
+
 /* Runs op inside the caller's section or an implicit one of `mode`. */
 #define WITH_SECTION(db, mode, call) do {                                       \
         int implicit_ = 0, rc_, rce_;                                           \
@@ -592,6 +679,7 @@ int kvs_abort(kvs *db)
             return (db)->failed;                                                \
         }                                                                       \
         rc_ = (call);                                                           \
+        ASSERT_NO_PAGE_LOCKS(db);                                               \
         if (is_failure(rc_)) {                                                  \
             if (kvs_is_damage(rc_))                                             \
                 (db)->poisoned = 1;                                             \
@@ -636,12 +724,14 @@ int kvs_delete(kvs *db, const void *key, size_t klen)
 static int set_page(kvs *db, uint32_t pgno, const uint8_t *image)
 {
     uint32_t fi;
-    int rc = pool_fetch(&db->pool, pgno, POOL_NEW | POOL_PIN, &fi);
+    uint8_t *pg;
+    int rc = pool_fetch(db->pf, pgno, POOL_NEW, &fi, &pg);
     if (rc)
         return rc;
-    memcpy(pool_page(&db->pool, fi), image, PG_SIZE);
-    pool_dirty(&db->pool, fi);
-    pool_unpin(&db->pool, fi);
+    pool_lock(db->pf, fi, POOL_EXCLUSIVE);
+    memcpy(pg, image, PG_SIZE);
+    pool_dirty(db->pf, fi);
+    pool_release(db->pf, fi);
     return KVS_OK;
 }
 
@@ -720,10 +810,12 @@ int kvs_compact(kvs *db, kvs_compact_info *info)
          * also releases the old file's lock, and forget the old file */
         db->os->close(db->pg.fd);
         db->pg.fd = newfd;
-        pool_drop_all(&db->pool);
+        pool_drop(db->pf);
         db->t.epoch++;
         db->need_sync = 0;      /* the new file was fsynced whole */
         rc2 = pager_load_header(&db->pg, 1, 0);
+        if (!rc2)
+            rc2 = bind_file(db, NULL);
         if (rc2) {
             db->loaded = 0;
             if (!rc)
@@ -824,6 +916,7 @@ static int do_stats(kvs *db, kvs_stats *st)
 {
     const kvs_hdr *h = pager_hdr(&db->pg);
     off_t sz = db->os->filesize(db->pg.fd);
+    pool_counters pc;
     memset(st, 0, sizeof *st);
     st->file_bytes = sz > 0 ? (uint64_t)sz : 0;
     st->pages = hdr_npages(h);
@@ -839,10 +932,11 @@ static int do_stats(kvs *db, kvs_stats *st)
     st->load_factor = (double)hdr_data_bytes(h) / ((double)st->buckets * PG_USABLE);
     st->fillfactor = db->t.fillfactor;
     st->change_counter = hdr_change(h);
-    st->cache_frames = db->pool.nframes;
-    st->cache_hits = db->pool.hits;
-    st->cache_reads = db->pool.reads;
-    st->cache_evictions = db->pool.evictions;
+    pool_get_counters(db->pf, &pc);
+    st->cache_frames = pool_nframes(db->pool);
+    st->cache_hits = pc.hits;
+    st->cache_reads = pc.reads;
+    st->cache_evictions = pc.evictions;
     st->cache_writes = db->pg.writes;
     st->cache_invalidations = db->invalidations;
     st->gets = db->t.gets;
@@ -859,7 +953,7 @@ int kvs_stats_get(kvs *db, kvs_stats *st)
 
 void kvs_reset_counters(kvs *db)
 {
-    db->pool.hits = db->pool.reads = db->pool.evictions = db->pool.writes = 0;
+    pool_reset_counters(db->pf);
     db->pg.reads = db->pg.writes = 0;
     db->t.gets = db->t.get_chain_pages = db->t.splits = 0;
     db->invalidations = 0;
@@ -874,13 +968,11 @@ int kvs_check(kvs *db)
  * copy inside a write section, else the file's bytes); *ok = checksum. */
 static int load_for_inspection(kvs *db, uint32_t pgno, int *ok)
 {
-    uint32_t fi;
     int rc;
     if (pgno >= hdr_npages(pager_hdr(&db->pg)))
         return kvs_seterr(&db->err, KVS_EINVAL, 0, "page %u is beyond the file's %u pages",
                           (unsigned)pgno, (unsigned)hdr_npages(pager_hdr(&db->pg)));
-    if (pgno > 0 && pool_cached(&db->pool, pgno, &fi) && db->pool.fr[fi].dirty) {
-        memcpy(db->pagebuf, pool_page(&db->pool, fi), PG_SIZE);
+    if (pgno > 0 && pool_copy_dirty(db->pf, pgno, db->pagebuf)) {
         pager_seal(db->pagebuf, pgno);
         *ok = 1;
         return KVS_OK;

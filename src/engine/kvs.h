@@ -17,9 +17,12 @@
  *    (the empty key is valid), values 0..KVS_MAX_VALUE bytes.
  *  - A handle is used by one thread at a time.  Many processes may open the
  *    same file; they coordinate through flock() (see sections below).
- *  - Slices returned by get and the cursor point into engine memory and stay
- *    valid until the next call on the same handle (or cursor).  Copy them out
- *    if you need them longer.  No call allocates per record.
+ *  - Slices returned by get and the cursor point into the handle's (or the
+ *    cursor's) own memory, never into a cached page: the engine copies the
+ *    value out under the page's content lock, so the slice stays right even
+ *    when another process changes that page in a shared pool.  A slice is
+ *    valid until the next call on the same handle (or cursor); copy it out
+ *    if you need it longer.  No call allocates per record.
  */
 #ifndef KVS_H
 #define KVS_H
@@ -91,6 +94,49 @@ typedef struct kvs_os {
 
 const kvs_os *kvs_os_posix(void);
 
+/* ---- page content locks (the host's) -----------------------------------
+ * Every cached page has a content lock: the engine holds it shared while it
+ * reads the page's bytes and exclusive while it changes them.  In one
+ * process with one thread there is nothing to exclude and the callbacks are
+ * NULL (no-ops); a host whose processes share one pool (kvs_pool below)
+ * implements them, e.g. with one PostgreSQL LWLock per frame.  `frame` is
+ * the frame's index in the pool, 0 .. frames-1.  The engine keeps these
+ * rules, so locks that cannot be cancelled and have no deadlock detector
+ * are safe:
+ *   - lock() and unlock() return; they never raise, longjmp or fail;
+ *   - one handle holds at most 2 content locks at once, the second only on
+ *     the page the first one's chain link names (README, lock order);
+ *   - never across I/O, a file-lock wait, another handle's call, or a
+ *     return to the host: every kvs_* call returns with none held.
+ * Builds with KVS_DEBUG check all of this on every acquire. */
+#define KVS_LOCK_SHARED     1
+#define KVS_LOCK_EXCLUSIVE  2
+
+typedef struct kvs_locks {
+    void  (*lock)(void *arg, uint32_t frame, int mode);
+    void  (*unlock)(void *arg, uint32_t frame);
+    void   *arg;
+} kvs_locks;
+
+/* ---- a pool shared by several handles ------------------------------------
+ * By default each handle has a private pool of cache_pages frames.  A host
+ * can instead format one block of memory as a pool and give it to many
+ * kvs_open calls (kvs_options.pool): their files then share the frames,
+ * keyed by (file, page).  The block holds only offsets, never pointers, so
+ * it may be memory shared between processes (mapped at any address); the
+ * caller keeps it alive until every handle using it is closed.  `files` is
+ * how many files may be open on it at once; `policy` its replacement:
+ * KVS_CACHE_LRU (exact LRU) or KVS_CACHE_CLOCK (clock sweep with a usage
+ * count capped at 5, as PostgreSQL's shared buffers). */
+#define KVS_CACHE_LRU    0
+#define KVS_CACHE_CLOCK  1
+
+typedef struct kvs_pool kvs_pool;
+size_t      kvs_pool_size(uint32_t frames, uint32_t files);
+/* mem: kvs_pool_size(frames, files) bytes, 4096-aligned; frames >= 8. */
+int         kvs_pool_format(void *mem, size_t size, uint32_t frames, uint32_t files,
+                            int policy, kvs_pool **out);
+
 /* ---- opening ----------------------------------------------------------- */
 #define KVS_CREATE   0x1    /* create the file if absent (race-free) */
 #define KVS_RDONLY   0x2    /* never write; write sections fail KVS_ERDONLY */
@@ -113,6 +159,12 @@ typedef struct kvs_options {
     void       (*lock_wait)(void *arg, int waiting);
     void        *lock_wait_arg;
     const kvs_os *os;              /* NULL = kvs_os_posix() */
+    /* The cache: a private pool of cache_pages frames replaced by
+     * cache_policy (KVS_CACHE_LRU, the default, or KVS_CACHE_CLOCK), or a
+     * shared one (then cache_pages and cache_policy are the pool's). */
+    int          cache_policy;
+    kvs_pool    *pool;             /* NULL = private */
+    const kvs_locks *locks;        /* content locks; NULL = none needed */
 } kvs_options;
 
 void        kvs_options_init(kvs_options *opt);     /* all defaults */

@@ -60,7 +60,7 @@ static int grow(void *bufp, size_t *cap, size_t need, size_t elem, kvs_err *err)
     return KVS_OK;
 }
 
-void lh_init(lh *t, pager *pg, pool *pool, kvs_err *err)
+void lh_init(lh *t, pager *pg, pool_file *pool, kvs_err *err)
 {
     memset(t, 0, sizeof *t);
     t->pg = pg;
@@ -78,12 +78,6 @@ void lh_free(lh *t)
     t->vbuf = t->sbuf = NULL;
     t->ents = NULL;
     t->chain = NULL;
-}
-
-int lh_validate_page(const uint8_t *page, uint32_t pgno, void *arg)
-{
-    lh *t = arg;
-    return page_validate(page, pgno, hdr_npages(pager_hdr(t->pg)), t->err);
 }
 
 uint64_t lh_hash(const lh *t, const void *key, size_t klen)
@@ -131,17 +125,17 @@ static int visit(uint32_t pgno, int type, void *arg);
  *   - the page is read (checksum and structure, in the pool) and is the
  *     primary page of b (first) or an overflow page of b (after), with
  *     KVS_ECORRUPT naming it if not (check_chain_page).
- * The page the iterator is on stays pinned until chain_next moves on or
- * chain_end, so a caller may fetch other pages (a value chain) while it
- * reads this one.  After an error, or CHAIN_END, nothing is pinned and pgno
- * is the last page entered (the tail, at CHAIN_END).
+ * The page the iterator is on stays pinned and share-locked (its content
+ * lock) until chain_next moves on or chain_end; a caller that must fetch
+ * other pages while on it (a value chain: no content lock may be held
+ * across a fetch) first calls chain_copy, which copies the page, drops the
+ * lock and keeps the pin.  chain_next reads the next link, lets go of this
+ * page and only then fetches the next one, so the walk holds one content
+ * lock at a time and none across I/O.  After an error, or CHAIN_END,
+ * nothing is pinned or locked and pgno is the last page entered (the tail,
+ * at CHAIN_END).
  *
- * Bucket locks go here when the pool is shared between processes (the lock
- * order itself is the shared pool's to fix and document): chain_first would
- * lock the primary page, chain_next the next page (taking it before letting
- * go of this one if writers need coupling), chain_end and the end of the
- * chain release, and the five callers need not change.  Static, inline and
- * free of allocation: this is the get hot path.
+ * Static, inline and free of allocation: this is the get hot path.
  */
 #define CHAIN_END 1                /* chain_next: past the tail (not a KVS_* code) */
 
@@ -162,7 +156,8 @@ typedef struct chain_iter {
     uint32_t       prev;       /* the page before it, NO_PAGE on the primary page */
     uint32_t       fi;         /* its frame (pinned), POOL_NONE when none is */
     uint32_t       hops;       /* pages entered so far, this one included */
-    const uint8_t *pg;         /* its bytes */
+    int            locked;     /* its content lock is held (not after chain_copy) */
+    const uint8_t *pg;         /* its bytes (the frame's, or the copy's) */
 } chain_iter;
 
 static int cycle(lh *t, uint32_t pgno, uint32_t b)
@@ -178,6 +173,7 @@ static CHAIN_INLINE int chain_enter(chain_iter *it, uint32_t pgno)
     lh *t = it->t;
     int primary = it->hops == 0, rc;
     uint32_t fi;
+    uint8_t *pg;
     if (it->hops > hdr_npages(pager_hdr(t->pg)))
         return cycle(t, pgno, it->b);
     if (it->k) {
@@ -185,16 +181,18 @@ static CHAIN_INLINE int chain_enter(chain_iter *it, uint32_t pgno)
         if (rc)
             return rc;
     }
-    rc = pool_fetch(t->pool, pgno, POOL_PIN, &fi);
+    rc = pool_fetch(t->pool, pgno, 0, &fi, &pg);
     if (rc)
         return rc;
-    it->pg = pool_page(t->pool, fi);
+    pool_lock(t->pool, fi, POOL_SHARED);
+    it->pg = pg;
     rc = check_chain_page(t, it->pg, pgno, primary, it->b);
     if (rc) {
-        pool_unpin(t->pool, fi);
+        pool_release(t->pool, fi);
         return rc;
     }
     it->fi = fi;
+    it->locked = 1;
     it->prev = it->pgno;
     it->pgno = pgno;
     it->hops++;
@@ -211,6 +209,7 @@ static CHAIN_INLINE int chain_first(chain_iter *it, lh *t, uint32_t b, chk *k)
     it->pgno = it->prev = NO_PAGE;
     it->fi = POOL_NONE;
     it->hops = 0;
+    it->locked = 0;
     it->pg = NULL;
     rc = dir_lookup(t->pool, b, &pgno);
     if (rc)
@@ -218,11 +217,20 @@ static CHAIN_INLINE int chain_first(chain_iter *it, lh *t, uint32_t b, chk *k)
     return chain_enter(it, pgno);
 }
 
+/* Lets go of the page the iterator is on (lock, if held, and pin). */
+static CHAIN_INLINE void chain_leave(chain_iter *it)
+{
+    if (it->locked)
+        pool_unlock(it->t->pool, it->fi);
+    pool_unpin(it->t->pool, it->fi);
+    it->locked = 0;
+    it->fi = POOL_NONE;
+}
+
 static CHAIN_INLINE int chain_next(chain_iter *it)
 {
     uint32_t next = rd32(it->pg + PG_NEXT);
-    pool_unpin(it->t->pool, it->fi);
-    it->fi = POOL_NONE;
+    chain_leave(it);
     if (next == NO_PAGE)
         return CHAIN_END;
     return chain_enter(it, next);
@@ -232,8 +240,18 @@ static CHAIN_INLINE int chain_next(chain_iter *it)
 static CHAIN_INLINE void chain_end(chain_iter *it)
 {
     if (it->fi != POOL_NONE)
-        pool_unpin(it->t->pool, it->fi);
-    it->fi = POOL_NONE;
+        chain_leave(it);
+}
+
+/* Copies the page the iterator is on into buf and drops its content lock
+ * (the pin stays until chain_next): the caller may then fetch other pages
+ * while it reads the copy. */
+static void chain_copy(chain_iter *it, uint8_t *buf)
+{
+    memcpy(buf, it->pg, PG_SIZE);
+    pool_unlock(it->t->pool, it->fi);
+    it->locked = 0;
+    it->pg = buf;
 }
 
 uint32_t lh_bucket_at(const kvs_hdr *h, uint32_t rev, uint64_t *end)
@@ -245,28 +263,35 @@ uint32_t lh_bucket_at(const kvs_hdr *h, uint32_t rev, uint64_t *end)
 
 /* ---- get ------------------------------------------------------------------ */
 
-/* The value (and stamp) of slot i of a chain page: a pointer into the page
- * if inline, else the value chain copied into t->vbuf. */
-static int get_value(lh *t, const uint8_t *pg, uint32_t i, kvs_slice *val, uint64_t *stamp)
+/* The value (and stamp) of slot i of the chain page the iterator is on,
+ * copied into t->vbuf (the slice rule of kvs.h: never a pointer into a
+ * cached page), and the walk ended.  An inline value is copied under the
+ * page's content lock; for an external one the lock is dropped first and
+ * the value chain read. */
+static int get_value(lh *t, chain_iter *it, uint32_t i, kvs_slice *val, uint64_t *stamp)
 {
     rec_view r;
+    uint32_t vpage;
     int rc;
-    sp_record(pg, i, &r);
-    if (r.flags & REC_EXTERNAL) {
-        rc = grow(&t->vbuf, &t->vcap, r.vlen, 1, t->err);
-        if (rc)
-            return rc;
-        rc = vchain_read(t->pool, r.vpage, r.vlen, t->vbuf);
-        if (rc)
-            return rc;
-        val->data = t->vbuf;
-    } else {
-        val->data = r.val;
-    }
-    val->len = r.vlen;
+    sp_record(it->pg, i, &r);
     if (stamp)
         *stamp = r.stamp;
-    return KVS_OK;
+    val->len = r.vlen;
+    rc = grow(&t->vbuf, &t->vcap, r.vlen ? r.vlen : 1, 1, t->err);
+    if (rc) {
+        chain_end(it);
+        return rc;
+    }
+    val->data = t->vbuf;
+    if (!(r.flags & REC_EXTERNAL)) {
+        if (r.vlen)
+            memcpy(t->vbuf, r.val, r.vlen);
+        chain_end(it);
+        return KVS_OK;
+    }
+    vpage = r.vpage;
+    chain_end(it);
+    return vchain_read(t->pool, vpage, val->len, t->vbuf);
 }
 
 int lh_get(lh *t, const void *key, size_t klen, kvs_slice *val)
@@ -289,9 +314,7 @@ int lh_get_stamped(lh *t, const void *key, size_t klen, kvs_slice *val, uint64_t
         if (i >= 0) {
             t->gets++;
             t->get_chain_pages += it.hops;
-            rc = get_value(t, it.pg, (uint32_t)i, val, stamp);
-            chain_end(&it);
-            return rc;
+            return get_value(t, &it, (uint32_t)i, val, stamp);
         }
     }
     return rc == CHAIN_END ? KVS_NOTFOUND : rc;
@@ -344,57 +367,67 @@ typedef struct newrec {
 } newrec;
 
 /* Writes the record into `room`, or into a new overflow page linked after
- * `tail` (the new page is filled before the link to it is written). */
+ * `tail` (the new page is filled before the link to it is written).  One
+ * content lock at a time. */
 static int place(lh *t, uint32_t b, uint32_t room, uint32_t tail, uint32_t tag, const newrec *nr)
 {
     uint32_t fi, pgno;
     uint8_t *pg, *dst;
     int rc;
     if (room) {
-        rc = pool_fetch(t->pool, room, POOL_PIN, &fi);
+        rc = pool_fetch(t->pool, room, 0, &fi, &pg);
         if (rc)
             return rc;
+        pool_lock(t->pool, fi, POOL_EXCLUSIVE);
     } else {
-        rc = pool_alloc(t->pool, KVS_PAGE_OVERFLOW, &pgno, &fi);
+        rc = pool_alloc(t->pool, KVS_PAGE_OVERFLOW, &pgno, &fi, &pg);
         if (rc)
             return rc;
-        sp_format(pool_page(t->pool, fi), KVS_PAGE_OVERFLOW, b);
+        sp_format(pg, KVS_PAGE_OVERFLOW, b);
         hdr_count_page(pager_hdr(t->pg), KVS_PAGE_OVERFLOW, 1);
     }
-    pg = pool_page(t->pool, fi);
     dst = sp_reserve(pg, tag, nr->len);
     rec_encode(dst, nr->klen, nr->key, nr->vlen, nr->val, nr->stamp, nr->ext, nr->vpage);
     pool_dirty(t->pool, fi);
-    pool_unpin(t->pool, fi);
+    pool_release(t->pool, fi);
     if (!room) {
         uint32_t tfi;
-        rc = pool_fetch(t->pool, tail, POOL_PIN, &tfi);
+        uint8_t *tpg;
+        rc = pool_fetch(t->pool, tail, 0, &tfi, &tpg);
         if (rc)
             return rc;
-        wr32(pool_page(t->pool, tfi) + PG_NEXT, pgno);
+        pool_lock(t->pool, tfi, POOL_EXCLUSIVE);
+        wr32(tpg + PG_NEXT, pgno);
         pool_dirty(t->pool, tfi);
-        pool_unpin(t->pool, tfi);
+        pool_release(t->pool, tfi);
     }
     return KVS_OK;
 }
 
-/* After a delete made room in bucket b's primary page (pinned as fi), moves
- * records up from the first overflow page, and frees that page if it empties:
- * chains stay short after deletes, so gets touch fewer pages. */
-static int pull_up(lh *t, uint32_t b, uint32_t fi)
+/* After a delete made room in bucket b's primary page (pinned as fi, not
+ * locked), moves records up from the first overflow page, and frees that
+ * page if it empties: chains stay short after deletes, so gets touch fewer
+ * pages.  The overflow page is fetched with no lock held; then both are
+ * locked in chain order (primary, then the page its link names). */
+static int pull_up(lh *t, uint32_t b, uint32_t fi, uint8_t *pg)
 {
-    uint8_t *pg = pool_page(t->pool, fi), *ov;
-    uint32_t opg = rd32(pg + PG_NEXT), ofi, i;
+    uint8_t *ov;
+    uint32_t opg, ofi, i;
     int rc;
+    pool_lock(t->pool, fi, POOL_SHARED);
+    opg = rd32(pg + PG_NEXT);
+    pool_unlock(t->pool, fi);
     if (opg == NO_PAGE)
         return KVS_OK;
-    rc = pool_fetch(t->pool, opg, POOL_PIN, &ofi);
+    rc = pool_fetch(t->pool, opg, 0, &ofi, &ov);
     if (rc)
         return rc;
-    ov = pool_page(t->pool, ofi);
+    pool_lock(t->pool, fi, POOL_EXCLUSIVE);
+    pool_lock(t->pool, ofi, POOL_EXCLUSIVE);
     rc = check_chain_page(t, ov, opg, 0, b);
     if (rc) {
-        pool_unpin(t->pool, ofi);
+        pool_release(t->pool, ofi);
+        pool_unlock(t->pool, fi);
         return rc;
     }
     for (i = sp_nslots(ov); i-- > 0;) {
@@ -407,11 +440,13 @@ static int pull_up(lh *t, uint32_t b, uint32_t fi)
     pool_dirty(t->pool, fi);
     pool_dirty(t->pool, ofi);
     if (sp_nslots(ov) > 0) {
-        pool_unpin(t->pool, ofi);
+        pool_release(t->pool, ofi);
+        pool_unlock(t->pool, fi);
         return KVS_OK;
     }
     wr32(pg + PG_NEXT, rd32(ov + PG_NEXT));
-    pool_unpin(t->pool, ofi);
+    pool_release(t->pool, ofi);
+    pool_unlock(t->pool, fi);
     rc = pool_free_page(t->pool, opg);
     if (rc)
         return rc;
@@ -425,28 +460,30 @@ static int pull_up(lh *t, uint32_t b, uint32_t fi)
 static int remove_at(lh *t, const loc *L, int *freed, int compact, uint32_t b)
 {
     uint32_t fi, pfi, next;
-    uint8_t *pg;
-    int rc = pool_fetch(t->pool, L->found, POOL_PIN, &fi);
+    uint8_t *pg, *ppg;
+    int rc = pool_fetch(t->pool, L->found, 0, &fi, &pg);
     if (rc)
         return rc;
-    pg = pool_page(t->pool, fi);
+    pool_lock(t->pool, fi, POOL_EXCLUSIVE);
     sp_delete(pg, L->slot);
     pool_dirty(t->pool, fi);
     *freed = 0;
     if (L->found == L->primary || sp_nslots(pg) > 0) {
+        pool_unlock(t->pool, fi);
         if (compact && L->found == L->primary)
-            rc = pull_up(t, b, fi);
+            rc = pull_up(t, b, fi, pg);
         pool_unpin(t->pool, fi);
         return rc;
     }
     next = rd32(pg + PG_NEXT);
-    pool_unpin(t->pool, fi);
-    rc = pool_fetch(t->pool, L->found_prev, POOL_PIN, &pfi);
+    pool_release(t->pool, fi);
+    rc = pool_fetch(t->pool, L->found_prev, 0, &pfi, &ppg);
     if (rc)
         return rc;
-    wr32(pool_page(t->pool, pfi) + PG_NEXT, next);
+    pool_lock(t->pool, pfi, POOL_EXCLUSIVE);
+    wr32(ppg + PG_NEXT, next);
     pool_dirty(t->pool, pfi);
-    pool_unpin(t->pool, pfi);
+    pool_release(t->pool, pfi);
     rc = pool_free_page(t->pool, L->found);
     if (rc)
         return rc;
@@ -508,17 +545,20 @@ static int gather(lh *t, uint32_t b, size_t *nents, size_t *npages)
 
 /* Refills bucket b's chain (existing pages pages[0..npg), pages[0] its
  * primary) with the gathered records whose tag bit `bit` equals `want`;
- * extra pages come from pool_alloc, unused ones go to the free list. */
+ * extra pages come from pool_alloc, unused ones go to the free list.  The
+ * page being filled is exclusively locked; when it is full, the next page
+ * is fetched or allocated with no lock held, then the full page's link is
+ * set and the next page locked (chain order) before the full one is let go. */
 static int fill_chain(lh *t, uint32_t b, const uint32_t *pages, size_t npg,
                       size_t nents, uint32_t bit, uint32_t want)
 {
     uint32_t fi, pgno = pages[0];
     size_t ci = 0, i;
     uint8_t *pg;
-    int rc = pool_fetch(t->pool, pgno, POOL_PIN | POOL_NEW, &fi);
+    int rc = pool_fetch(t->pool, pgno, POOL_NEW, &fi, &pg);
     if (rc)
         return rc;
-    pg = pool_page(t->pool, fi);
+    pool_lock(t->pool, fi, POOL_EXCLUSIVE);
     sp_format(pg, KVS_PAGE_BUCKET, b);
     pool_dirty(t->pool, fi);
     for (i = 0; i < nents; i++) {
@@ -527,29 +567,36 @@ static int fill_chain(lh *t, uint32_t b, const uint32_t *pages, size_t npg,
             continue;
         if (sp_free(pg) < e->len + SLOT_SIZE) {
             uint32_t next, nfi;
+            uint8_t *npage;
+            pool_unlock(t->pool, fi);
             if (ci + 1 < npg) {
                 next = pages[ci + 1];
-                rc = pool_fetch(t->pool, next, POOL_PIN | POOL_NEW, &nfi);
+                rc = pool_fetch(t->pool, next, POOL_NEW, &nfi, &npage);
             } else {
-                rc = pool_alloc(t->pool, KVS_PAGE_OVERFLOW, &next, &nfi);
-                if (rc == KVS_OK)
+                rc = pool_alloc(t->pool, KVS_PAGE_OVERFLOW, &next, &nfi, &npage);
+                if (rc == KVS_OK) {
+                    pool_unlock(t->pool, nfi);
                     hdr_count_page(pager_hdr(t->pg), KVS_PAGE_OVERFLOW, 1);
+                }
             }
             if (rc) {
                 pool_unpin(t->pool, fi);
                 return rc;
             }
             ci++;
-            sp_format(pool_page(t->pool, nfi), KVS_PAGE_OVERFLOW, b);
-            pool_dirty(t->pool, nfi);
+            pool_lock(t->pool, fi, POOL_EXCLUSIVE);
             wr32(pg + PG_NEXT, next);
-            pool_unpin(t->pool, fi);
+            pool_dirty(t->pool, fi);
+            pool_lock(t->pool, nfi, POOL_EXCLUSIVE);
+            pool_release(t->pool, fi);
+            sp_format(npage, KVS_PAGE_OVERFLOW, b);
+            pool_dirty(t->pool, nfi);
             fi = nfi;
-            pg = pool_page(t->pool, fi);
+            pg = npage;
         }
         memcpy(sp_reserve(pg, e->rev, e->len), t->sbuf + e->off, e->len);
     }
-    pool_unpin(t->pool, fi);
+    pool_release(t->pool, fi);
     for (ci++; ci < npg; ci++) {
         rc = pool_free_page(t->pool, pages[ci]);
         if (rc)
@@ -564,15 +611,16 @@ static int split_one(lh *t)
     kvs_hdr *h = pager_hdr(t->pg);
     uint32_t L = hdr_level(h), s = hdr_split(h), nb = s + ((uint32_t)1 << L), np, fi;
     size_t nents = 0, npg = 0;
+    uint8_t *pg;
     int rc = gather(t, s, &nents, &npg);
     if (rc)
         return rc;
     /* the new bucket's primary page and its directory entry come first */
-    rc = pool_alloc(t->pool, KVS_PAGE_BUCKET, &np, &fi);
+    rc = pool_alloc(t->pool, KVS_PAGE_BUCKET, &np, &fi, &pg);
     if (rc)
         return rc;
-    sp_format(pool_page(t->pool, fi), KVS_PAGE_BUCKET, nb);
-    pool_unpin(t->pool, fi);
+    sp_format(pg, KVS_PAGE_BUCKET, nb);
+    pool_release(t->pool, fi);
     rc = dir_set(t->pool, nb, np);
     if (rc)
         return rc;
@@ -628,10 +676,10 @@ int lh_put(lh *t, const void *key, size_t klen, const void *val, size_t vlen, in
         uint32_t fi, oldlen, old_vpage = 0, old_vlen = 0;
         uint8_t *pg;
         rec_view r;
-        rc = pool_fetch(t->pool, L.found, POOL_PIN, &fi);
+        rc = pool_fetch(t->pool, L.found, 0, &fi, &pg);
         if (rc)
             return rc;
-        pg = pool_page(t->pool, fi);
+        pool_lock(t->pool, fi, POOL_EXCLUSIVE);
         sp_record(pg, L.slot, &r);
         oldlen = sp_len(pg, L.slot);
         if (r.flags & REC_EXTERNAL) {
@@ -643,10 +691,10 @@ int lh_put(lh *t, const void *key, size_t klen, const void *val, size_t vlen, in
             sp_delete(pg, L.slot);
             rec_encode(sp_reserve(pg, tag, nr.len), klen, key, vlen, val, nr.stamp, nr.ext, nr.vpage);
             pool_dirty(t->pool, fi);
-            pool_unpin(t->pool, fi);
+            pool_release(t->pool, fi);
         } else {
             int freed;
-            pool_unpin(t->pool, fi);
+            pool_release(t->pool, fi);
             rc = remove_at(t, &L, &freed, 0, b);
             if (rc)
                 return rc;
@@ -683,6 +731,7 @@ int lh_delete(lh *t, const void *key, size_t klen)
 {
     kvs_hdr *h = pager_hdr(t->pg);
     uint32_t tag, b, fi, len, vpage = 0, vlen = 0;
+    uint8_t *pg;
     rec_view r;
     loc L;
     int rc, freed;
@@ -695,15 +744,17 @@ int lh_delete(lh *t, const void *key, size_t klen)
         return rc;
     if (!L.found)
         return KVS_NOTFOUND;
-    rc = pool_fetch(t->pool, L.found, 0, &fi);
+    rc = pool_fetch(t->pool, L.found, 0, &fi, &pg);
     if (rc)
         return rc;
-    sp_record(pool_page(t->pool, fi), L.slot, &r);
-    len = sp_len(pool_page(t->pool, fi), L.slot);
+    pool_lock(t->pool, fi, POOL_SHARED);
+    sp_record(pg, L.slot, &r);
+    len = sp_len(pg, L.slot);
     if (r.flags & REC_EXTERNAL) {
         vpage = r.vpage;
         vlen = r.vlen;
     }
+    pool_release(t->pool, fi);
     t->modified = 1;
     t->epoch++;
     rc = remove_at(t, &L, &freed, 1, b);
@@ -947,7 +998,7 @@ static int check_chain_records(lh *t, chk *k, const chain_iter *it, size_t *ne, 
                               "page %u: slot %u belongs in bucket %u, found in bucket %u",
                               (unsigned)pgno, (unsigned)s, (unsigned)bucket_of(h, tag), (unsigned)b);
         if (r.flags & REC_EXTERNAL) {
-            /* the chain page stays pinned (the iterator's), so r stays valid */
+            /* r points into the iterator's copy of the page */
             rc = vchain_walk(t->pool, r.vpage, r.vlen, visit, k);
             if (rc)
                 return rc;
@@ -971,10 +1022,13 @@ static int check_chain_records(lh *t, chk *k, const chain_iter *it, size_t *ne, 
 static int check_bucket(lh *t, chk *k, uint32_t b, uint64_t *records, uint64_t *bytes,
                         uint64_t *ovfl, uint64_t *vpages)
 {
+    uint8_t copy[PG_SIZE];
     size_t ne = 0, used = 0, i;
     chain_iter it;
     int rc;
     for (rc = chain_first(&it, t, b, k); rc == KVS_OK; rc = chain_next(&it)) {
+        /* value chains are walked from the copy, with no lock held */
+        chain_copy(&it, copy);
         if (it.hops > 1)
             (*ovfl)++;
         rc = check_chain_records(t, k, &it, &ne, &used, records, bytes, vpages);
@@ -1013,18 +1067,19 @@ int lh_check(lh *t)
         rc = check_bucket(t, &k, (uint32_t)b, &records, &bytes, &ovfl, &vpages);
     for (pgno = hdr_free_head(h); !rc && pgno != NO_PAGE;) {
         uint32_t fi;
-        const uint8_t *pg;
+        uint8_t *pg;
         rc = visit(pgno, KVS_PAGE_FREE, &k);
         if (!rc)
-            rc = pool_fetch(t->pool, pgno, 0, &fi);
+            rc = pool_fetch(t->pool, pgno, 0, &fi, &pg);
         if (rc)
             break;
-        pg = pool_page(t->pool, fi);
+        pool_lock(t->pool, fi, POOL_SHARED);
         if (pg[PG_TYPE] != KVS_PAGE_FREE)
             rc = kvs_seterr(t->err, KVS_ECORRUPT, pgno, "page %u: on the free list but of type %u",
                             (unsigned)pgno, pg[PG_TYPE]);
         nfree++;
         pgno = rd32(pg + PG_NEXT);
+        pool_release(t->pool, fi);
     }
     for (i = 1; !rc && i < hdr_npages(h); i++)
         if (!(k.bits[i >> 3] & (1u << (i & 7))))

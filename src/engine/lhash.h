@@ -12,13 +12,13 @@
 
 typedef struct lh {
     pager    *pg;
-    pool     *pool;
+    pool_file *pool;
     kvs_err  *err;
     uint32_t  fillfactor;     /* percent */
     uint64_t  stamp;          /* stamp put gives new records, 0 = none */
     uint64_t  epoch;          /* bumped by every change seen by this handle */
     int       modified;       /* something changed in this write section */
-    uint8_t  *vbuf;           /* external values read by get (grow-only) */
+    uint8_t  *vbuf;           /* values read by get, copied out (grow-only) */
     size_t    vcap;
     uint8_t  *sbuf;           /* split / check scratch: record bytes */
     size_t    scap;
@@ -38,9 +38,8 @@ typedef struct lh_ent {
     uint16_t koff;            /* key offset within the record */
 } lh_ent;
 
-void lh_init(lh *t, pager *pg, pool *pool, kvs_err *err);
+void lh_init(lh *t, pager *pg, pool_file *pool, kvs_err *err);
 void lh_free(lh *t);
-int  lh_validate_page(const uint8_t *page, uint32_t pgno, void *arg);  /* pool hook */
 
 uint64_t lh_hash(const lh *t, const void *key, size_t klen);
 int  lh_get(lh *t, const void *key, size_t klen, kvs_slice *val);

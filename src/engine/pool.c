@@ -1,116 +1,182 @@
 /*
- * pool.c - buffer pool: page table (linear probing, backward-shift delete),
- * LRU list of frames, pins, dirty write-back, page allocation and the
- * free-page list.  See pool.h.
+ * pool.c - the buffer pool (see pool.h): the block's layout, the file
+ * table, the replacement policies (LRU and clock sweep), pins and content
+ * locks, dirty write-back and spill, page allocation and the free list.
+ *
+ * The block, from its first byte:
+ *   struct pool        sizes, offsets of the parts below, policy state
+ *                      (LRU head/tail, clock hand), unused-frame list, counts
+ *   frame[nframes]     per-frame descriptor: key, pin count, usage count,
+ *                      dirty/fresh bits, LRU links, position in the dirty list
+ *   ptab_slot[2^bits]  page table, (file slot << 32 | page) -> frame, at
+ *                      most half full (2^bits >= 2 * nframes)
+ *   uint32[nframes]    the dirty list (frame numbers), so a flush is O(dirty)
+ *   fent[nfiles]       the file table: identity and users of each file slot
+ *   page data          nframes * 4096 bytes, at a 4096-aligned offset
+ * Every reference inside the block is an index or an offset from its start.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include "pool.h"
+#include "page.h"
+#include "ptab.h"
 
-static uint32_t tab_home(const pool *p, uint32_t pgno)
+#define POOL_MAGIC 0x4c4f4f5053564b31ull   /* "1KVSPOOL" */
+#define ALIGN64(n)   (((n) + 63) & ~(size_t)63)
+#define ALIGNPG(n)   (((n) + PG_SIZE - 1) & ~(size_t)(PG_SIZE - 1))
+
+typedef struct frame {
+    uint64_t key;            /* (file slot << 32) | page number, while used */
+    uint32_t pin;            /* pins, by every handle */
+    uint32_t prev, next;     /* LRU list (head = most recent); next also links unused frames */
+    uint32_t dpos;           /* index in the dirty list while dirty */
+    uint8_t  used;           /* holds a page */
+    uint8_t  dirty;
+    uint8_t  fresh;          /* grown in this section: nothing on disk references it */
+    uint8_t  usage;          /* clock sweep's usage count, 0..POOL_USAGE_MAX */
+} frame;
+
+typedef struct fent {
+    uint64_t file_id, dev, ino;
+    uint32_t users;          /* attachments bound to this slot; 0 = free */
+    uint32_t ndirty;         /* its dirty frames */
+} fent;
+
+struct pool {
+    uint64_t magic;
+    uint32_t nframes, nfiles, tabbits, policy;
+    uint64_t off_frames, off_tab, off_dirty, off_files, off_data;
+    uint32_t lru_head, lru_tail;  /* POOL_LRU */
+    uint32_t hand;                /* POOL_CLOCK: next frame the sweep looks at */
+    uint32_t unused;              /* frames holding no page, linked by .next */
+    uint32_t ndirty;
+    uint32_t pad;
+};
+
+typedef struct held_lock {
+    uint32_t fi, pgno;
+    int      mode;
+} held_lock;
+
+struct pool_file {
+    pool            *p;
+    pager           *pg;
+    const kvs_hdr   *h;           /* the handle's header (its page count bounds fetches) */
+    kvs_err         *err;
+    const kvs_locks *locks;
+    uint32_t         slot;        /* file slot, POOL_NONE while unbound */
+    pool_counters    n;
+    uint64_t        *sortbuf;     /* flush scratch: (page << 32 | frame), grow-only */
+    uint32_t         sortcap;
+    uint8_t         *runbuf;      /* flush scratch: copies of one run of pages */
+#ifdef KVS_DEBUG
+    uint32_t         nheld;
+    held_lock        held[POOL_MAX_LOCKS];
+#endif
+};
+
+static inline frame *FR(const pool *p) { return (frame *)((char *)p + p->off_frames); }
+static inline ptab_slot *TAB(const pool *p) { return (ptab_slot *)((char *)p + p->off_tab); }
+static inline uint32_t *DIRTY(const pool *p) { return (uint32_t *)((char *)p + p->off_dirty); }
+static inline fent *FILES(const pool *p) { return (fent *)((char *)p + p->off_files); }
+static inline uint8_t *DATA(const pool *p, uint32_t fi)
 {
-    return (uint32_t)(pgno * 0x9E3779B1u) >> (32 - p->tabbits);
+    return (uint8_t *)p + p->off_data + (size_t)fi * PG_SIZE;
 }
+static inline uint64_t KEY(uint32_t slot, uint32_t pgno) { return ((uint64_t)slot << 32) | pgno; }
+static inline uint32_t KEY_SLOT(uint64_t key) { return (uint32_t)(key >> 32); }
+static inline uint32_t KEY_PAGE(uint64_t key) { return (uint32_t)key; }
 
-/* each part of the block starts on a 64-byte boundary */
-#define ALIGN64(n) (((n) + 63) & ~(size_t)63)
+/* ---- the block ------------------------------------------------------------ */
 
-size_t pool_mem_size(uint32_t nframes)
+static uint32_t tab_bits(uint32_t nframes)
 {
     uint32_t bits = 1;
-    while (((uint32_t)1 << bits) < 2 * nframes)
+    while (((uint64_t)1 << bits) < 2 * (uint64_t)nframes)
         bits++;
-    return (size_t)nframes * PG_SIZE + ALIGN64((size_t)nframes * sizeof(pool_frame))
-           + ALIGN64(((size_t)1 << bits) * sizeof(pool_slot)) + (size_t)nframes * sizeof(uint64_t)
-           + (size_t)nframes * sizeof(uint32_t);
+    return bits;
 }
 
-void pool_init(pool *p, void *mem, uint32_t nframes, pager *pg)
+/* Offsets of the parts; returns the block size. */
+static size_t layout(uint32_t nframes, uint32_t nfiles, pool *p)
 {
-    uint32_t i, bits = 1;
-    uint8_t *m = mem;
-    while (((uint32_t)1 << bits) < 2 * nframes)
-        bits++;
+    uint32_t bits = tab_bits(nframes);
+    size_t off = ALIGN64(sizeof(pool)), frames, tab, dirty, files, data;
+    frames = off;
+    off = ALIGN64(off + (size_t)nframes * sizeof(frame));
+    tab = off;
+    off = ALIGN64(off + ((size_t)1 << bits) * sizeof(ptab_slot));
+    dirty = off;
+    off = ALIGN64(off + (size_t)nframes * sizeof(uint32_t));
+    files = off;
+    off = ALIGNPG(off + (size_t)nfiles * sizeof(fent));
+    data = off;
+    off += (size_t)nframes * PG_SIZE;
+    if (p) {
+        p->tabbits = bits;
+        p->off_frames = frames;
+        p->off_tab = tab;
+        p->off_dirty = dirty;
+        p->off_files = files;
+        p->off_data = data;
+    }
+    return off;
+}
+
+size_t pool_mem_size(uint32_t nframes, uint32_t nfiles)
+{
+    return layout(nframes, nfiles, NULL);
+}
+
+pool *pool_format(void *mem, uint32_t nframes, uint32_t nfiles, int policy)
+{
+    pool *p = mem;
+    frame *fr;
+    uint32_t i;
     memset(p, 0, sizeof *p);
-    p->pg = pg;
     p->nframes = nframes;
-    p->tabbits = bits;
-    p->tabmask = ((uint32_t)1 << bits) - 1;
-    p->data = m;
-    m += (size_t)nframes * PG_SIZE;
-    p->fr = (pool_frame *)(void *)m;
-    m += ALIGN64((size_t)nframes * sizeof(pool_frame));
-    p->tab = (pool_slot *)(void *)m;
-    m += ALIGN64(((size_t)1 << bits) * sizeof(pool_slot));
-    p->sortbuf = (uint64_t *)(void *)m;
-    m += (size_t)nframes * sizeof(uint64_t);
-    p->dirty = (uint32_t *)(void *)m;
-    for (i = 0; i <= p->tabmask; i++) {
-        p->tab[i].pgno = 0;
-        p->tab[i].fi = POOL_NONE;
-    }
-    p->lru_head = p->lru_tail = POOL_NONE;
+    p->nfiles = nfiles;
+    p->policy = policy == POOL_CLOCK ? POOL_CLOCK : POOL_LRU;
+    layout(nframes, nfiles, p);
+    fr = FR(p);
     for (i = 0; i < nframes; i++) {
-        memset(&p->fr[i], 0, sizeof p->fr[i]);
-        p->fr[i].prev = POOL_NONE;
-        p->fr[i].next = i + 1 < nframes ? i + 1 : POOL_NONE;
+        memset(&fr[i], 0, sizeof fr[i]);
+        fr[i].prev = POOL_NONE;
+        fr[i].next = i + 1 < nframes ? i + 1 : POOL_NONE;
     }
-    p->free_list = 0;
+    p->unused = 0;
+    p->lru_head = p->lru_tail = POOL_NONE;
+    p->hand = 0;
+    ptab_clear(TAB(p), p->tabbits);
+    memset(FILES(p), 0, (size_t)nfiles * sizeof(fent));
+    p->magic = POOL_MAGIC;
+    return p;
 }
 
-static uint32_t tab_find(const pool *p, uint32_t pgno)
+pool *pool_of(void *mem)
 {
-    uint32_t i = tab_home(p, pgno);
-    for (;;) {
-        const pool_slot *s = &p->tab[i];
-        if (s->fi == POOL_NONE)
-            return POOL_NONE;
-        if (s->pgno == pgno)
-            return s->fi;
-        i = (i + 1) & p->tabmask;
-    }
+    pool *p = mem;
+    return p && p->magic == POOL_MAGIC ? p : NULL;
 }
 
-static void tab_insert(pool *p, uint32_t pgno, uint32_t fi)
-{
-    uint32_t i = tab_home(p, pgno);
-    while (p->tab[i].fi != POOL_NONE)
-        i = (i + 1) & p->tabmask;
-    p->tab[i].pgno = pgno;
-    p->tab[i].fi = fi;
-}
+uint32_t pool_nframes(const pool *p) { return p->nframes; }
+int pool_policy(const pool *p) { return (int)p->policy; }
 
-static void tab_delete(pool *p, uint32_t pgno)
-{
-    uint32_t i = tab_home(p, pgno), j;
-    while (p->tab[i].fi != POOL_NONE && p->tab[i].pgno != pgno)
-        i = (i + 1) & p->tabmask;
-    if (p->tab[i].fi == POOL_NONE)
-        return;
-    /* backward-shift deletion keeps every probe sequence unbroken */
-    j = i;
-    for (;;) {
-        uint32_t k;
-        j = (j + 1) & p->tabmask;
-        if (p->tab[j].fi == POOL_NONE)
-            break;
-        k = tab_home(p, p->tab[j].pgno);
-        if ((j > i && (k <= i || k > j)) || (j < i && (k <= i && k > j))) {
-            p->tab[i] = p->tab[j];
-            i = j;
-        }
-    }
-    p->tab[i].fi = POOL_NONE;
-}
+/* ---- the replacement policies ----------------------------------------------
+ * Four functions are the whole interface: admit (a frame now holds a page),
+ * touch (a hit), forget (the frame is emptied) and victim (choose an
+ * unpinned frame to reuse).  LRU keeps a doubly linked list in recency
+ * order; the clock keeps a usage count per frame and a hand. */
 
 static void lru_unlink(pool *p, uint32_t fi)
 {
-    pool_frame *f = &p->fr[fi];
+    frame *fr = FR(p), *f = &fr[fi];
     if (f->prev != POOL_NONE)
-        p->fr[f->prev].next = f->next;
+        fr[f->prev].next = f->next;
     else
         p->lru_head = f->next;
     if (f->next != POOL_NONE)
-        p->fr[f->next].prev = f->prev;
+        fr[f->next].prev = f->prev;
     else
         p->lru_tail = f->prev;
     f->prev = f->next = POOL_NONE;
@@ -118,192 +184,417 @@ static void lru_unlink(pool *p, uint32_t fi)
 
 static void lru_push_head(pool *p, uint32_t fi)
 {
-    pool_frame *f = &p->fr[fi];
+    frame *fr = FR(p), *f = &fr[fi];
     f->prev = POOL_NONE;
     f->next = p->lru_head;
     if (p->lru_head != POOL_NONE)
-        p->fr[p->lru_head].prev = fi;
+        fr[p->lru_head].prev = fi;
     p->lru_head = fi;
     if (p->lru_tail == POOL_NONE)
         p->lru_tail = fi;
 }
 
+static inline void policy_admit(pool *p, uint32_t fi)
+{
+    if (p->policy == POOL_LRU)
+        lru_push_head(p, fi);
+    else
+        FR(p)[fi].usage = 1;
+}
+
+static inline void policy_touch(pool *p, uint32_t fi)
+{
+    if (p->policy == POOL_LRU) {
+        if (p->lru_head != fi) {
+            lru_unlink(p, fi);
+            lru_push_head(p, fi);
+        }
+    } else {
+        frame *f = &FR(p)[fi];
+        if (f->usage < POOL_USAGE_MAX)
+            f->usage++;
+    }
+}
+
+static inline void policy_forget(pool *p, uint32_t fi)
+{
+    if (p->policy == POOL_LRU)
+        lru_unlink(p, fi);
+    else
+        FR(p)[fi].usage = 0;
+}
+
+/* A frame that may be reused by `slot`: unpinned, and not another file's
+ * dirty frame (only the handle whose section dirtied it writes it). */
+static inline int reusable(const frame *f, uint32_t slot)
+{
+    return f->pin == 0 && (!f->dirty || KEY_SLOT(f->key) == slot);
+}
+
+/* The policy's choice among the used frames, POOL_NONE if none is
+ * reusable. */
+static uint32_t policy_victim(pool *p, uint32_t slot)
+{
+    frame *fr = FR(p);
+    uint32_t fi, tries;
+    if (p->policy == POOL_LRU) {
+        for (fi = p->lru_tail; fi != POOL_NONE; fi = fr[fi].prev)
+            if (reusable(&fr[fi], slot))
+                return fi;
+        return POOL_NONE;
+    }
+    /* PostgreSQL's StrategyGetBuffer: sweep, decrementing usage counts; a
+     * full turn that finds only unusable frames without decrementing any
+     * count means there is none */
+    tries = p->nframes;
+    for (;;) {
+        frame *f;
+        fi = p->hand;
+        p->hand = fi + 1 < p->nframes ? fi + 1 : 0;
+        f = &fr[fi];
+        if (f->used && reusable(f, slot)) {
+            if (f->usage == 0)
+                return fi;
+            f->usage--;
+            tries = p->nframes;
+        } else if (--tries == 0) {
+            return POOL_NONE;
+        }
+    }
+}
+
+/* ---- content locks ------------------------------------------------------------ */
+
+#ifdef KVS_DEBUG
+static void lock_violation(const pool_file *pf, const char *what, uint32_t pgno)
+{
+    fprintf(stderr, "kvs: content lock rule broken: %s (page %u, %u lock(s) held)\n", what,
+            (unsigned)pgno, (unsigned)pf->nheld);
+    abort();
+}
+
+static void assert_no_locks(const pool_file *pf, const char *call)
+{
+    if (pf->nheld)
+        lock_violation(pf, call, pf->held[0].pgno);
+}
+#define ASSERT_NO_LOCKS(pf, call) assert_no_locks((pf), (call))
+#else
+#define ASSERT_NO_LOCKS(pf, call) ((void)0)
+#endif
+
+void pool_lock(pool_file *pf, uint32_t fi, int mode)
+{
+#ifdef KVS_DEBUG
+    pool *p = pf->p;
+    frame *f = &FR(p)[fi];
+    uint32_t pgno = KEY_PAGE(f->key), i;
+    if (!f->used || f->pin == 0 || KEY_SLOT(f->key) != pf->slot)
+        lock_violation(pf, "lock of a frame this handle has not pinned", pgno);
+    for (i = 0; i < pf->nheld; i++)
+        if (pf->held[i].fi == fi)
+            lock_violation(pf, "lock of a page already locked by this handle", pgno);
+    if (pf->nheld == POOL_MAX_LOCKS)
+        lock_violation(pf, "more than POOL_MAX_LOCKS content locks", pgno);
+    if (pf->nheld == 1 && rd32(DATA(p, pf->held[0].fi) + PG_NEXT) != pgno)
+        lock_violation(pf, "second lock not on the next page of the first (chain order)", pgno);
+    pf->held[pf->nheld].fi = fi;
+    pf->held[pf->nheld].pgno = pgno;
+    pf->held[pf->nheld].mode = mode;
+    pf->nheld++;
+#endif
+    if (pf->locks && pf->locks->lock)
+        pf->locks->lock(pf->locks->arg, fi, mode);
+}
+
+void pool_unlock(pool_file *pf, uint32_t fi)
+{
+#ifdef KVS_DEBUG
+    uint32_t i;
+    for (i = 0; i < pf->nheld && pf->held[i].fi != fi; i++)
+        ;
+    if (i == pf->nheld)
+        lock_violation(pf, "unlock of a page this handle has not locked", KEY_PAGE(FR(pf->p)[fi].key));
+    pf->held[i] = pf->held[--pf->nheld];
+#endif
+    if (pf->locks && pf->locks->unlock)
+        pf->locks->unlock(pf->locks->arg, fi);
+}
+
+uint32_t pool_locks_held(const pool_file *pf)
+{
+#ifdef KVS_DEBUG
+    return pf->nheld;
+#else
+    (void)pf;
+    return 0;
+#endif
+}
+
+/* ---- the dirty list ---------------------------------------------------------- */
+
 static void mark_dirty(pool *p, uint32_t fi)
 {
-    if (!p->fr[fi].dirty) {
-        p->fr[fi].dirty = 1;
-        p->fr[fi].dpos = p->ndirty;
-        p->dirty[p->ndirty++] = fi;
+    frame *f = &FR(p)[fi];
+    if (!f->dirty) {
+        f->dirty = 1;
+        f->dpos = p->ndirty;
+        DIRTY(p)[p->ndirty++] = fi;
+        FILES(p)[KEY_SLOT(f->key)].ndirty++;
     }
 }
 
 static void mark_clean(pool *p, uint32_t fi)
 {
-    if (p->fr[fi].dirty) {
-        uint32_t pos = p->fr[fi].dpos, last = p->dirty[--p->ndirty];
-        p->dirty[pos] = last;
-        p->fr[last].dpos = pos;
-        p->fr[fi].dirty = 0;
+    frame *fr = FR(p);
+    if (fr[fi].dirty) {
+        uint32_t *d = DIRTY(p), pos = fr[fi].dpos, last = d[--p->ndirty];
+        d[pos] = last;
+        fr[last].dpos = pos;
+        fr[fi].dirty = 0;
+        FILES(p)[KEY_SLOT(fr[fi].key)].ndirty--;
     }
 }
 
-/* Releases frame fi (its page forgotten) to the unused list. */
+void pool_dirty(pool_file *pf, uint32_t fi)
+{
+#ifdef KVS_DEBUG
+    uint32_t i;
+    for (i = 0; i < pf->nheld && !(pf->held[i].fi == fi && pf->held[i].mode == POOL_EXCLUSIVE); i++)
+        ;
+    if (i == pf->nheld)
+        lock_violation(pf, "page dirtied without its exclusive lock", KEY_PAGE(FR(pf->p)[fi].key));
+#endif
+    mark_dirty(pf->p, fi);
+}
+
+/* ---- frames ---------------------------------------------------------------- */
+
+/* Empties frame fi (its page forgotten) onto the unused list. */
 static void frame_release(pool *p, uint32_t fi)
 {
-    pool_frame *f = &p->fr[fi];
+    frame *f = &FR(p)[fi];
     if (f->used) {
-        tab_delete(p, f->pgno);
-        lru_unlink(p, fi);
+        ptab_delete(TAB(p), p->tabbits, f->key);
+        policy_forget(p, fi);
         mark_clean(p, fi);
     }
-    f->used = f->dirty = f->fresh = 0;
+    f->used = f->dirty = f->fresh = f->usage = 0;
     f->pin = 0;
     f->prev = POOL_NONE;
-    f->next = p->free_list;
-    p->free_list = fi;
+    f->next = p->unused;
+    p->unused = fi;
 }
 
-/* A frame to reuse: an unused one, else the least recently used unpinned
- * one (written back first if dirty). */
-static int get_victim(pool *p, uint32_t *out)
+/* A frame to fill for pf: an unused one, else the policy's victim (its
+ * page written back or spilled first if dirty: it is pf's own). */
+static int get_victim(pool_file *pf, uint32_t *out)
 {
-    uint32_t fi = p->free_list;
+    pool *p = pf->p;
+    frame *fr = FR(p), *f;
+    uint32_t fi = p->unused;
     if (fi != POOL_NONE) {
-        p->free_list = p->fr[fi].next;
-        p->fr[fi].next = POOL_NONE;
+        p->unused = fr[fi].next;
+        fr[fi].next = POOL_NONE;
         *out = fi;
         return KVS_OK;
     }
-    for (fi = p->lru_tail; fi != POOL_NONE; fi = p->fr[fi].prev)
-        if (p->fr[fi].pin == 0)
-            break;
+    fi = policy_victim(p, pf->slot);
     if (fi == POOL_NONE)
-        return kvs_seterr(p->pg->err, KVS_ENOMEM, 0,
-                          "buffer pool: all %u frames are pinned", (unsigned)p->nframes);
-    if (p->fr[fi].dirty) {
+        return kvs_seterr(pf->err, KVS_ENOMEM, 0,
+                          "buffer pool: all %u frames are pinned or hold another file's changes",
+                          (unsigned)p->nframes);
+    f = &fr[fi];
+    if (f->dirty) {
         /* no-steal: a page the file already had goes to the spill file, so
          * the file is untouched until the section ends; a page the section
          * grew the file with can go to the file (nothing points to it) */
-        uint32_t pgno = p->fr[fi].pgno;
+        uint32_t pgno = KEY_PAGE(f->key);
         int rc;
-        if (p->pg->path && !(p->fr[fi].fresh && pgno >= p->pg->sect_npages)) {
-            rc = pager_spill_write(p->pg, pgno, pool_page(p, fi));
+        if (pf->pg->path && !(f->fresh && pgno >= pf->pg->sect_npages)) {
+            rc = pager_spill_write(pf->pg, pgno, DATA(p, fi));
         } else {
-            rc = pager_write(p->pg, pgno, pool_page(p, fi));
+            rc = pager_write(pf->pg, pgno, DATA(p, fi));
             if (rc == KVS_OK)
-                p->writes++;
+                pf->n.writes++;
         }
         if (rc)
             return rc;
         mark_clean(p, fi);
     }
-    tab_delete(p, p->fr[fi].pgno);
-    lru_unlink(p, fi);
-    p->fr[fi].used = 0;
-    p->evictions++;
+    ptab_delete(TAB(p), p->tabbits, f->key);
+    policy_forget(p, fi);
+    f->used = 0;
+    pf->n.evictions++;
     *out = fi;
     return KVS_OK;
 }
 
-int pool_cached(pool *p, uint32_t pgno, uint32_t *fi)
+/* Gives an unfilled frame back to the unused list. */
+static void frame_unfill(pool *p, uint32_t fi)
 {
-    *fi = tab_find(p, pgno);
-    return *fi != POOL_NONE;
+    frame *f = &FR(p)[fi];
+    f->used = 0;
+    f->next = p->unused;
+    p->unused = fi;
 }
 
-int pool_fetch(pool *p, uint32_t pgno, int flags, uint32_t *out)
+/* Makes frame fi hold pgno for pf, pinned once. */
+static void frame_fill(pool_file *pf, uint32_t fi, uint32_t pgno, int dirty)
 {
-    uint32_t fi = tab_find(p, pgno);
-    pool_frame *f;
+    pool *p = pf->p;
+    frame *f = &FR(p)[fi];
+    f->key = KEY(pf->slot, pgno);
+    f->used = 1;
+    f->dirty = 0;
+    f->fresh = 0;
+    f->pin = 1;
+    if (dirty)
+        mark_dirty(p, fi);
+    ptab_insert(TAB(p), p->tabbits, f->key, fi);
+    policy_admit(p, fi);
+}
+
+int pool_fetch(pool_file *pf, uint32_t pgno, int flags, uint32_t *out, uint8_t **page)
+{
+    pool *p = pf->p;
+    uint32_t fi;
+    uint8_t *data;
     int rc;
-    if (pgno == 0 || pgno >= hdr_npages(pager_hdr(p->pg)))
-        return kvs_seterr(p->pg->err, KVS_ECORRUPT, pgno,
+    ASSERT_NO_LOCKS(pf, "pool_fetch with a content lock held");
+    if (pgno == 0 || pgno >= hdr_npages(pf->h))
+        return kvs_seterr(pf->err, KVS_ECORRUPT, pgno,
                           "page %u referenced as a data page (file has %u pages)",
-                          (unsigned)pgno, (unsigned)hdr_npages(pager_hdr(p->pg)));
-    if (fi != POOL_NONE) {
-        f = &p->fr[fi];
-        p->hits++;
-        if (p->lru_head != fi) {
-            lru_unlink(p, fi);
-            lru_push_head(p, fi);
-        }
-        if (flags & POOL_PIN)
-            f->pin++;
-        if (flags & POOL_NEW)
-            memset(pool_page(p, fi), 0, PG_SIZE);
+                          (unsigned)pgno, (unsigned)hdr_npages(pf->h));
+    fi = ptab_find(TAB(p), p->tabbits, KEY(pf->slot, pgno));
+    if (fi != PTAB_EMPTY) {
+        pf->n.hits++;
+        policy_touch(p, fi);
+        FR(p)[fi].pin++;
         *out = fi;
+        *page = DATA(p, fi);
         return KVS_OK;
     }
-    rc = get_victim(p, &fi);
+    rc = get_victim(pf, &fi);
     if (rc)
         return rc;
-    f = &p->fr[fi];
+    data = DATA(p, fi);
     /* a spilled page lives in the spill file until it comes back here */
-    rc = pager_spill_take(p->pg, pgno, pool_page(p, fi), !(flags & POOL_NEW));
+    rc = pager_spill_take(pf->pg, pgno, data, !(flags & POOL_NEW));
     if (rc < 0) {
-        f->used = 0;
-        f->next = p->free_list;
-        p->free_list = fi;
+        frame_unfill(p, fi);
         return rc;
     }
     if (rc == 1) {
         if (flags & POOL_NEW)
-            memset(pool_page(p, fi), 0, PG_SIZE);
-        f->pgno = pgno;
-        f->used = 1;
-        f->dirty = 0;
-        mark_dirty(p, fi);
-        f->fresh = 0;
-        f->pin = (flags & POOL_PIN) ? 1 : 0;
-        tab_insert(p, pgno, fi);
-        lru_push_head(p, fi);
-        *out = fi;
-        return KVS_OK;
-    }
-    if (flags & POOL_NEW) {
-        memset(pool_page(p, fi), 0, PG_SIZE);
+            memset(data, 0, PG_SIZE);
+        frame_fill(pf, fi, pgno, 1);
+    } else if (flags & POOL_NEW) {
+        memset(data, 0, PG_SIZE);
+        frame_fill(pf, fi, pgno, 0);
     } else {
-        rc = pager_read(p->pg, pgno, pool_page(p, fi));
-        if (rc == KVS_OK && p->validate)
-            rc = p->validate(pool_page(p, fi), pgno, p->validate_arg);
+        rc = pager_read(pf->pg, pgno, data);
+        if (rc == KVS_OK)
+            rc = page_validate(data, pgno, hdr_npages(pf->h), pf->err);
         if (rc) {
-            f->used = 0;
-            f->next = p->free_list;
-            p->free_list = fi;
+            frame_unfill(p, fi);
             return rc;
         }
-        p->reads++;
+        pf->n.reads++;
+        frame_fill(pf, fi, pgno, 0);
     }
-    f->pgno = pgno;
-    f->used = 1;
-    f->dirty = 0;
-    f->fresh = 0;
-    f->pin = (flags & POOL_PIN) ? 1 : 0;
-    tab_insert(p, pgno, fi);
-    lru_push_head(p, fi);
     *out = fi;
+    *page = data;
     return KVS_OK;
 }
 
-void pool_unpin(pool *p, uint32_t fi)
+void pool_unpin(pool_file *pf, uint32_t fi)
 {
-    if (p->fr[fi].pin > 0)
-        p->fr[fi].pin--;
+    frame *f = &FR(pf->p)[fi];
+#ifdef KVS_DEBUG
+    uint32_t i;
+    for (i = 0; i < pf->nheld; i++)
+        if (pf->held[i].fi == fi)
+            lock_violation(pf, "unpin of a page still locked", KEY_PAGE(f->key));
+#endif
+    if (f->pin > 0)
+        f->pin--;
 }
 
-void pool_dirty(pool *p, uint32_t fi)
+void pool_release(pool_file *pf, uint32_t fi)
 {
-    mark_dirty(p, fi);
+    pool_unlock(pf, fi);
+    pool_unpin(pf, fi);
 }
 
-uint32_t pool_pinned(const pool *p)
+uint8_t *pool_bytes(pool_file *pf, uint32_t fi)
 {
+    return DATA(pf->p, fi);
+}
+
+int pool_cached(pool_file *pf, uint32_t pgno)
+{
+    return ptab_find(TAB(pf->p), pf->p->tabbits, KEY(pf->slot, pgno)) != PTAB_EMPTY;
+}
+
+int pool_copy_dirty(pool_file *pf, uint32_t pgno, uint8_t *dst)
+{
+    pool *p = pf->p;
+    uint32_t fi = ptab_find(TAB(p), p->tabbits, KEY(pf->slot, pgno));
+    if (fi == PTAB_EMPTY || !FR(p)[fi].dirty)
+        return 0;
+    FR(p)[fi].pin++;
+    pool_lock(pf, fi, POOL_SHARED);
+    memcpy(dst, DATA(p, fi), PG_SIZE);
+    pool_release(pf, fi);
+    return 1;
+}
+
+unsigned pool_frame_flags(const pool_file *pf, uint32_t fi)
+{
+    const frame *f = &FR(pf->p)[fi];
+    return (f->used ? POOL_F_USED : 0) | (f->dirty ? POOL_F_DIRTY : 0) | (f->fresh ? POOL_F_FRESH : 0);
+}
+
+uint32_t pool_frame_page(const pool_file *pf, uint32_t fi)
+{
+    return KEY_PAGE(FR(pf->p)[fi].key);
+}
+
+unsigned pool_frame_usage(const pool_file *pf, uint32_t fi)
+{
+    return FR(pf->p)[fi].usage;
+}
+
+uint32_t pool_pinned(const pool_file *pf)
+{
+    const pool *p = pf->p;
+    const frame *fr = FR(p);
     uint32_t i, n = 0;
     for (i = 0; i < p->nframes; i++)
-        if (p->fr[i].used && p->fr[i].pin)
+        if (fr[i].used && fr[i].pin && KEY_SLOT(fr[i].key) == pf->slot)
             n++;
     return n;
 }
+
+uint32_t pool_ndirty(const pool_file *pf)
+{
+    return pf->slot == POOL_NONE ? 0 : FILES(pf->p)[pf->slot].ndirty;
+}
+
+void pool_drop(pool_file *pf)
+{
+    pool *p = pf->p;
+    frame *fr = FR(p);
+    uint32_t i;
+    if (pf->slot == POOL_NONE)
+        return;
+    for (i = 0; i < p->nframes; i++)
+        if (fr[i].used && KEY_SLOT(fr[i].key) == pf->slot)
+            frame_release(p, i);
+}
+
+/* ---- flush -------------------------------------------------------------------- */
 
 static int cmp_u64(const void *a, const void *b)
 {
@@ -311,39 +602,58 @@ static int cmp_u64(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-/* Writes every dirty frame.  Pages the section grew the file with go first
- * (no page on disk points to them yet; pages reused from the free list are
- * not among them, see pool_alloc), then the rest, each group in page order;
- * the caller writes the header after this. */
-int pool_flush(pool *p)
+/* Pages the section grew the file with go first (no page on disk points to
+ * them yet; pages reused from the free list are not among them, see
+ * pool_alloc), then the rest, each group in page order.  Each page is
+ * copied out under its shared content lock, so the write never reads a
+ * page while someone changes it. */
+int pool_flush(pool_file *pf)
 {
+    pool *p = pf->p;
+    frame *fr = FR(p);
     int pass;
+    ASSERT_NO_LOCKS(pf, "pool_flush with a content lock held");
     if (p->ndirty == 0)
         return KVS_OK;
+    if (pf->sortcap < p->ndirty) {
+        uint64_t *nb = realloc(pf->sortbuf, (size_t)p->nframes * sizeof(uint64_t));
+        if (!nb)
+            return kvs_seterr(pf->err, KVS_ENOMEM, 0, "out of memory (flush)");
+        pf->sortbuf = nb;
+        pf->sortcap = p->nframes;
+    }
+    if (!pf->runbuf && !(pf->runbuf = malloc((size_t)PAGER_RUN * PG_SIZE)))
+        return kvs_seterr(pf->err, KVS_ENOMEM, 0, "out of memory (flush)");
     for (pass = 0; pass < 2; pass++) {
+        const uint32_t *d = DIRTY(p);
         uint32_t i, n = 0;
         for (i = 0; i < p->ndirty; i++) {
-            pool_frame *f = &p->fr[p->dirty[i]];
-            if (f->fresh == (pass == 0))
-                p->sortbuf[n++] = ((uint64_t)f->pgno << 32) | p->dirty[i];
+            frame *f = &fr[d[i]];
+            if (KEY_SLOT(f->key) == pf->slot && f->fresh == (pass == 0))
+                pf->sortbuf[n++] = ((uint64_t)KEY_PAGE(f->key) << 32) | d[i];
         }
-        qsort(p->sortbuf, n, sizeof(uint64_t), cmp_u64);
+        qsort(pf->sortbuf, n, sizeof(uint64_t), cmp_u64);
         /* runs of consecutive page numbers go out in one write each */
         for (i = 0; i < n;) {
             uint8_t *run[PAGER_RUN];
-            uint32_t first = (uint32_t)(p->sortbuf[i] >> 32), k = 0, j;
+            uint32_t first = (uint32_t)(pf->sortbuf[i] >> 32), k = 0, j;
             int rc;
-            while (i + k < n && k < PAGER_RUN && (uint32_t)(p->sortbuf[i + k] >> 32) == first + k) {
-                run[k] = pool_page(p, (uint32_t)p->sortbuf[i + k]);
+            while (i + k < n && k < PAGER_RUN && (uint32_t)(pf->sortbuf[i + k] >> 32) == first + k) {
+                uint32_t fi = (uint32_t)pf->sortbuf[i + k];
+                run[k] = pf->runbuf + (size_t)k * PG_SIZE;
+                fr[fi].pin++;
+                pool_lock(pf, fi, POOL_SHARED);
+                memcpy(run[k], DATA(p, fi), PG_SIZE);
+                pool_release(pf, fi);
                 k++;
             }
-            rc = pager_write_run(p->pg, first, run, k);
+            rc = pager_write_run(pf->pg, first, run, k);
             if (rc)
                 return rc;
             for (j = 0; j < k; j++) {
-                uint32_t fi = (uint32_t)p->sortbuf[i + j];
-                p->writes++;
-                p->fr[fi].fresh = 0;
+                uint32_t fi = (uint32_t)pf->sortbuf[i + j];
+                pf->n.writes++;
+                fr[fi].fresh = 0;
                 mark_clean(p, fi);
             }
             i += k;
@@ -352,79 +662,177 @@ int pool_flush(pool *p)
     return KVS_OK;
 }
 
-void pool_drop_all(pool *p)
-{
-    uint32_t i;
-    for (i = 0; i < p->nframes; i++)
-        if (p->fr[i].used)
-            frame_release(p, i);
-    p->ndirty = 0;
-    p->lru_head = p->lru_tail = POOL_NONE;
-}
+/* ---- allocation ----------------------------------------------------------------- */
 
-int pool_alloc(pool *p, int type, uint32_t *pgno_out, uint32_t *fi_out)
+int pool_alloc(pool_file *pf, int type, uint32_t *pgno_out, uint32_t *fi_out, uint8_t **page)
 {
-    kvs_hdr *h = pager_hdr(p->pg);
+    kvs_hdr *h = pager_hdr(pf->pg);
     uint32_t pgno, fi;
     uint8_t *pg;
     int rc;
+    ASSERT_NO_LOCKS(pf, "pool_alloc with a content lock held");
     if (hdr_free_head(h) != NO_PAGE) {
         uint32_t next;
         pgno = hdr_free_head(h);
-        rc = pool_fetch(p, pgno, POOL_PIN, &fi);
+        rc = pool_fetch(pf, pgno, 0, &fi, &pg);
         if (rc)
             return rc;
-        pg = pool_page(p, fi);
+        pool_lock(pf, fi, POOL_EXCLUSIVE);
         next = rd32(pg + PG_NEXT);
         if (pg[PG_TYPE] != KVS_PAGE_FREE || next >= hdr_npages(h) || hdr_free_count(h) == 0) {
-            pool_unpin(p, fi);
-            return kvs_seterr(p->pg->err, KVS_ECORRUPT, pgno,
+            pool_release(pf, fi);
+            return kvs_seterr(pf->err, KVS_ECORRUPT, pgno,
                               "page %u: on the free list but type %u / next %u",
                               (unsigned)pgno, pg[PG_TYPE], (unsigned)next);
         }
         hdr_free_popped(h, next);
     } else {
         if (hdr_npages(h) == 0xffffffffu)
-            return kvs_seterr(p->pg->err, KVS_ENOSPC, 0, "file has 2^32-1 pages");
+            return kvs_seterr(pf->err, KVS_ENOSPC, 0, "file has 2^32-1 pages");
         pgno = hdr_npages(h);
-        rc = pager_extend(p->pg, pgno);
+        rc = pager_extend(pf->pg, pgno);
         if (rc)
             return rc;
         (void)hdr_append_page(h);
-        rc = pool_fetch(p, pgno, POOL_PIN | POOL_NEW, &fi);
+        rc = pool_fetch(pf, pgno, POOL_NEW, &fi, &pg);
         if (rc) {
             hdr_unappend_page(h);
             return rc;
         }
-        pg = pool_page(p, fi);
+        pool_lock(pf, fi, POOL_EXCLUSIVE);
     }
     memset(pg, 0, PG_SIZE);
     pg[PG_TYPE] = (uint8_t)type;
-    pool_dirty(p, fi);
+    pool_dirty(pf, fi);
     /* "fresh" (written first at the flush, early on eviction) only if the
      * file on disk does not reference the page: a page the section grew the
      * file with.  A page popped from the free list is still referenced on
      * disk (by the old header's free list, or by the chain it was freed from
      * earlier in this section, which the disk still holds), so it is
      * rewritten in the normal order like any other existing page. */
-    p->fr[fi].fresh = pgno >= p->pg->sect_npages;
+    FR(pf->p)[fi].fresh = pgno >= pf->pg->sect_npages;
     *pgno_out = pgno;
     *fi_out = fi;
+    *page = pg;
     return KVS_OK;
 }
 
-int pool_free_page(pool *p, uint32_t pgno)
+int pool_free_page(pool_file *pf, uint32_t pgno)
 {
-    kvs_hdr *h = pager_hdr(p->pg);
+    kvs_hdr *h = pager_hdr(pf->pg);
     uint32_t fi;
     uint8_t *pg;
-    int rc = pool_fetch(p, pgno, POOL_NEW, &fi);
+    int rc = pool_fetch(pf, pgno, POOL_NEW, &fi, &pg);
     if (rc)
         return rc;
-    pg = pool_page(p, fi);
+    pool_lock(pf, fi, POOL_EXCLUSIVE);
+    memset(pg, 0, PG_SIZE);
     pg[PG_TYPE] = KVS_PAGE_FREE;
     wr32(pg + PG_NEXT, hdr_free_head(h));
-    pool_dirty(p, fi);
+    pool_dirty(pf, fi);
+    pool_release(pf, fi);
     hdr_free_pushed(h, pgno);
     return KVS_OK;
+}
+
+/* ---- attachments ------------------------------------------------------------------ */
+
+pool_file *pool_file_new(pool *p, pager *pg, kvs_err *err, const kvs_locks *locks)
+{
+    pool_file *pf = calloc(1, sizeof *pf);
+    if (!pf)
+        return NULL;
+    pf->p = p;
+    pf->pg = pg;
+    pf->h = pager_hdr(pg);
+    pf->err = err;
+    pf->locks = locks;
+    pf->slot = POOL_NONE;
+    return pf;
+}
+
+/* Leaves the file slot; the last user's leaving drops the slot's frames
+ * (nothing says they will be valid when the file is next opened). */
+static void unbind(pool_file *pf)
+{
+    fent *fe;
+    if (pf->slot == POOL_NONE)
+        return;
+    fe = &FILES(pf->p)[pf->slot];
+    if (fe->users > 0 && --fe->users == 0)
+        pool_drop(pf);
+    pf->slot = POOL_NONE;
+}
+
+int pool_file_bind(pool_file *pf, const pool_ident *id)
+{
+    pool *p = pf->p;
+    fent *files = FILES(p);
+    uint32_t i, free_slot = POOL_NONE;
+    if (pf->slot != POOL_NONE) {
+        fent *cur = &files[pf->slot];
+        if (cur->file_id == id->file_id && cur->dev == id->dev && cur->ino == id->ino)
+            return KVS_OK;
+        unbind(pf);
+    }
+    for (i = 0; i < p->nfiles; i++) {
+        fent *fe = &files[i];
+        if (fe->users == 0) {
+            if (free_slot == POOL_NONE)
+                free_slot = i;
+            continue;
+        }
+        /* the same nonce and the same inode: the same file (a copy of it
+         * has another inode; a reused inode has another nonce) */
+        if (fe->file_id == id->file_id && fe->dev == id->dev && fe->ino == id->ino) {
+            fe->users++;
+            pf->slot = i;
+            return KVS_OK;
+        }
+    }
+    if (free_slot == POOL_NONE)
+        return kvs_seterr(pf->err, KVS_ENOMEM, 0, "buffer pool: all %u file slots are in use",
+                          (unsigned)p->nfiles);
+    files[free_slot].file_id = id->file_id;
+    files[free_slot].dev = id->dev;
+    files[free_slot].ino = id->ino;
+    files[free_slot].users = 1;
+    files[free_slot].ndirty = 0;
+    pf->slot = free_slot;
+    return KVS_OK;
+}
+
+void pool_file_free(pool_file *pf)
+{
+    if (!pf)
+        return;
+    unbind(pf);
+    free(pf->sortbuf);
+    free(pf->runbuf);
+    free(pf);
+}
+
+pool *pool_file_pool(const pool_file *pf)
+{
+    return pf->p;
+}
+
+kvs_err *pool_file_err(const pool_file *pf)
+{
+    return pf->err;
+}
+
+kvs_hdr *pool_file_hdr(const pool_file *pf)
+{
+    return pager_hdr(pf->pg);
+}
+
+void pool_get_counters(const pool_file *pf, pool_counters *c)
+{
+    *c = pf->n;
+}
+
+void pool_reset_counters(pool_file *pf)
+{
+    memset(&pf->n, 0, sizeof pf->n);
 }

@@ -1,80 +1,140 @@
 /*
- * pool.h - the buffer pool: a fixed number of 4 KiB frames chosen at open,
- * an open-addressing page table (page number -> frame), pin counts, dirty
- * bits, LRU replacement of unpinned frames with write-back of dirty victims.
- * Frames, descriptors and table live in ONE block of pool_mem_size() bytes
- * and refer to each other by index only, so the block could be caller-
- * provided (e.g. shared memory) later.  Page allocation and freeing (the
- * free-page list kept in the file) live here too because both need frames.
+ * pool.h - the buffer pool: a fixed number of 4 KiB frames shared by one or
+ * more open files, keyed by (file, page number).
+ *
+ * Two objects.  A `pool` is ONE block of memory (pool_mem_size bytes,
+ * formatted by pool_format) that holds every piece of shared state -- the
+ * frames, their descriptors, the page table (ptab.h), the replacement
+ * policy's state, the dirty list and the file table -- and refers within
+ * itself by index and offset only, never by pointer, so the block can live
+ * in memory shared between processes at different addresses.  A
+ * `pool_file` is one open handle's private attachment to a pool: its
+ * pager (I/O, spill), its error record, its content-lock callbacks, its
+ * counters and scratch.  Both are opaque outside pool.c.
+ *
+ * Access protocol (the same as PostgreSQL's buffer manager's):
+ *   pool_fetch / pool_alloc   pin the page (it cannot be evicted while
+ *                             pinned) and give its frame and bytes;
+ *   pool_lock / pool_unlock   the page's content lock: shared to read the
+ *                             bytes, exclusive to change them (and to
+ *                             pool_dirty them);
+ *   pool_unpin                ends the access.  pool_release = unlock+unpin.
+ * pool_alloc returns the page pinned AND exclusively locked (nobody else
+ * can reach a page being allocated).  The rules on content locks, checked
+ * on every acquire by builds with KVS_DEBUG (the asan and debug variants),
+ * are those the host's callbacks may rely on (kvs.h, kvs_locks):
+ *   - at most POOL_MAX_LOCKS (2) at once per handle; a second only on the
+ *     page the first one's next link names (chain order: a primary page
+ *     then its overflow page, a page then the page after it);
+ *   - none held across a call that may do I/O or wait: pool_fetch,
+ *     pool_alloc, pool_free_page, pool_flush assert that none is held;
+ *   - none held when an engine call returns to the host (kvs.c checks).
+ * The lock order of the whole engine is in README.md, "Buffer pool".
+ *
+ * Replacement: POOL_LRU (exact LRU: a hit moves the frame to the head) or
+ * POOL_CLOCK (PostgreSQL's clock sweep: a usage count per frame, capped at
+ * POOL_USAGE_MAX, a hand that decrements it and takes the first unpinned
+ * frame at zero), chosen when the block is formatted; both run over the
+ * same frames, and only the four policy functions in pool.c differ.
+ * A dirty frame is written (or spilled) only by the handle whose section
+ * made it dirty; the victim search skips other files' dirty frames.
  */
 #ifndef KVS_POOL_H
 #define KVS_POOL_H
 
 #include "pager.h"
 
-#define POOL_NONE  0xffffffffu
+#define POOL_NONE       0xffffffffu
+#define POOL_LRU        0
+#define POOL_CLOCK      1
+#define POOL_USAGE_MAX  5     /* clock sweep's cap, as PostgreSQL's BM_MAX_USAGE_COUNT */
+#define POOL_MAX_LOCKS  2     /* content locks one handle holds at once */
 
-typedef struct pool_frame {
-    uint32_t pgno;
-    uint32_t pin;
-    uint32_t prev, next;     /* LRU list (head = most recently used) */
-    uint8_t  used;           /* holds a page */
-    uint8_t  dirty;
-    uint8_t  fresh;          /* grown in this section: not referenced on disk yet */
-    uint8_t  pad;
-    uint32_t dpos;           /* index in the dirty list while dirty */
-} pool_frame;
+#define POOL_SHARED     1     /* = KVS_LOCK_SHARED */
+#define POOL_EXCLUSIVE  2     /* = KVS_LOCK_EXCLUSIVE */
 
-typedef struct pool_slot {
-    uint32_t pgno;
-    uint32_t fi;             /* POOL_NONE = empty slot */
-} pool_slot;
+typedef struct pool pool;
+typedef struct pool_file pool_file;
 
-typedef int (*pool_validate_fn)(const uint8_t *page, uint32_t pgno, void *arg);
+/* What identifies a file to the pool: the nonce in its header (0 if it has
+ * none yet) and the inode it was opened as.  A copy of a file has the same
+ * nonce and another inode; two paths to one file have the same both. */
+typedef struct pool_ident {
+    uint64_t file_id;
+    uint64_t dev, ino;
+} pool_ident;
 
-typedef struct pool {
-    pager      *pg;
-    uint32_t    nframes;
-    uint32_t    tabmask;
-    uint32_t    tabbits;
-    uint8_t    *data;        /* nframes * 4096 */
-    pool_frame *fr;
-    pool_slot  *tab;
-    uint64_t   *sortbuf;     /* nframes entries, for ordered flushes */
-    uint32_t   *dirty;       /* the ndirty dirty frames, so a flush costs O(dirty) */
-    uint32_t    lru_head, lru_tail;
-    uint32_t    free_list;   /* unused frames, linked by .next */
-    uint32_t    ndirty;
-    pool_validate_fn validate;
-    void       *validate_arg;
-    uint64_t    hits, reads, evictions, writes;
-} pool;
+/* ---- the block -------------------------------------------------------- */
+size_t   pool_mem_size(uint32_t nframes, uint32_t nfiles);
+/* Formats mem (pool_mem_size bytes, 64-byte aligned; 4096 is better) as an
+ * empty pool.  nframes >= 1, nfiles >= 1. */
+pool    *pool_format(void *mem, uint32_t nframes, uint32_t nfiles, int policy);
+/* mem as a pool formatted earlier (NULL if it is not one). */
+pool    *pool_of(void *mem);
+uint32_t pool_nframes(const pool *p);
+int      pool_policy(const pool *p);
 
-size_t   pool_mem_size(uint32_t nframes);
-void     pool_init(pool *p, void *mem, uint32_t nframes, pager *pg);
+/* ---- a handle's attachment --------------------------------------------- */
+/* The handle's pager, error record and content-lock callbacks (NULL = no
+ * locking: one process, one thread).  Allocated here, once per open. */
+pool_file *pool_file_new(pool *p, pager *pg, kvs_err *err, const kvs_locks *locks);
+/* Binds the attachment to a file (again, after the handle moved to another
+ * file or the file got a nonce): finds the file in the pool's file table or
+ * takes a free entry; the frames of an entry nobody uses any more are
+ * dropped first.  KVS_ENOMEM when every entry is in use. */
+int        pool_file_bind(pool_file *pf, const pool_ident *id);
+void       pool_file_free(pool_file *pf);   /* unbinds, frees */
+pool      *pool_file_pool(const pool_file *pf);
+kvs_err   *pool_file_err(const pool_file *pf);     /* the handle's error record */
+kvs_hdr   *pool_file_hdr(const pool_file *pf);     /* the handle's header */
 
-#define POOL_PIN    0x1      /* pin the frame (pool_unpin later) */
-#define POOL_NEW    0x2      /* the caller overwrites the page: do not read it */
+/* ---- access ------------------------------------------------------------ */
+#define POOL_NEW    0x2      /* the caller overwrites the page: on a miss, do not read it */
 
-/* Finds page pgno in the pool, reading (and validating) it on a miss.
- * Without POOL_PIN the page is valid only until the next pool call. */
-int      pool_fetch(pool *p, uint32_t pgno, int flags, uint32_t *fi);
-static inline uint8_t *pool_page(pool *p, uint32_t fi)
-{
-    return p->data + (size_t)fi * PG_SIZE;
-}
-void     pool_unpin(pool *p, uint32_t fi);
-void     pool_dirty(pool *p, uint32_t fi);
-int      pool_cached(pool *p, uint32_t pgno, uint32_t *fi);  /* no I/O */
+/* Pins page pgno (reading and validating it on a miss) and gives its frame
+ * and bytes; the bytes may be used only under the content lock. */
+int      pool_fetch(pool_file *pf, uint32_t pgno, int flags, uint32_t *fi, uint8_t **page);
+void     pool_unpin(pool_file *pf, uint32_t fi);
+void     pool_lock(pool_file *pf, uint32_t fi, int mode);
+void     pool_unlock(pool_file *pf, uint32_t fi);
+void     pool_release(pool_file *pf, uint32_t fi);       /* unlock + unpin */
+void     pool_dirty(pool_file *pf, uint32_t fi);         /* exclusive lock held */
+uint8_t *pool_bytes(pool_file *pf, uint32_t fi);         /* the frame's bytes (pinned) */
+uint32_t pool_locks_held(const pool_file *pf);           /* KVS_DEBUG builds; else 0 */
 
-int      pool_flush(pool *p);            /* write dirty frames: grown pages first, by page number */
-void     pool_drop_all(pool *p);         /* forget every frame (dirty ones too) */
-uint32_t pool_pinned(const pool *p);     /* frames pinned (0 between operations) */
+/* A frame's state, for tests and inspection: POOL_F_* bits. */
+#define POOL_F_USED   0x1
+#define POOL_F_DIRTY  0x2
+#define POOL_F_FRESH  0x4
+unsigned pool_frame_flags(const pool_file *pf, uint32_t fi);
+uint32_t pool_frame_page(const pool_file *pf, uint32_t fi);
+unsigned pool_frame_usage(const pool_file *pf, uint32_t fi);   /* clock's usage count */
+
+/* Copies this file's cached page pgno into dst if it is dirty (1), else 0. */
+int      pool_copy_dirty(pool_file *pf, uint32_t pgno, uint8_t *dst);
+int      pool_cached(pool_file *pf, uint32_t pgno);       /* resident? no I/O */
+
+/* Writes this file's dirty frames: pages the section grew the file with
+ * first, then the rest, each group in page order, runs of consecutive
+ * pages in one write; the caller writes the header after this. */
+int      pool_flush(pool_file *pf);
+void     pool_drop(pool_file *pf);              /* forget this file's frames, dirty ones too */
+uint32_t pool_pinned(const pool_file *pf);      /* this file's pinned frames (0 between calls) */
+uint32_t pool_ndirty(const pool_file *pf);      /* this file's dirty frames */
 
 /* Allocation: from the free list, else by growing the file (now, so ENOSPC
- * surfaces here).  The page comes back pinned, zeroed, typed, dirty. */
-int      pool_alloc(pool *p, int type, uint32_t *pgno, uint32_t *fi);
+ * surfaces here).  The page comes back pinned, exclusively locked, zeroed,
+ * typed and dirty. */
+int      pool_alloc(pool_file *pf, int type, uint32_t *pgno, uint32_t *fi, uint8_t **page);
 /* Puts pgno on the free list (rewrites it as a free page). */
-int      pool_free_page(pool *p, uint32_t pgno);
+int      pool_free_page(pool_file *pf, uint32_t pgno);
+
+/* Counters of this attachment (pages found cached, read, evicted by it,
+ * written by it). */
+typedef struct pool_counters {
+    uint64_t hits, reads, evictions, writes;
+} pool_counters;
+void     pool_get_counters(const pool_file *pf, pool_counters *c);
+void     pool_reset_counters(pool_file *pf);
 
 #endif

@@ -15,13 +15,13 @@ static inline uint64_t vchain_pages(uint64_t len)
     return (len + VCHAIN_DATA - 1) / VCHAIN_DATA;
 }
 /* Writes len > 0 bytes into newly allocated pages; *first gets the head. */
-int vchain_write(pool *p, const void *data, size_t len, uint32_t *first);
+int vchain_write(pool_file *p, const void *data, size_t len, uint32_t *first);
 /* Copies the whole value into dst (len bytes), checking the chain's shape. */
-int vchain_read(pool *p, uint32_t first, size_t len, uint8_t *dst);
+int vchain_read(pool_file *p, uint32_t first, size_t len, uint8_t *dst);
 /* Puts every page of the chain on the free list. */
-int vchain_free(pool *p, uint32_t first, size_t len);
+int vchain_free(pool_file *p, uint32_t first, size_t len);
 /* Integrity walk: visit() for each page, shape checked as in read. */
-int vchain_walk(pool *p, uint32_t first, size_t len,
+int vchain_walk(pool_file *p, uint32_t first, size_t len,
                 int (*visit)(uint32_t pgno, int type, void *arg), void *arg);
 
 #endif

@@ -17,11 +17,12 @@
 #include "lhash.h"
 #include "dir.h"
 #include "tap.h"
+#include "test_pool.h"
 
 static char path[128];
 static kvs_err err;
 static pager pg;
-static pool p;
+static pool_file *p;
 static lh t;
 static void *mem;
 
@@ -39,13 +40,10 @@ static void setup(uint32_t frames)
     pager_write(&pg, 1, d);
     pager_write(&pg, 2, b);
     pager_store_header(&pg);
-    free(mem);
-    mem = malloc(pool_mem_size(frames));
-    pool_init(&p, mem, frames, &pg);
+    pool_file_free(p);
+    p = test_pool(&pg, &err, frames, POOL_LRU, &mem);
     lh_free(&t);
-    lh_init(&t, &pg, &p, &err);
-    p.validate = lh_validate_page;
-    p.validate_arg = &t;
+    lh_init(&t, &pg, p, &err);
 }
 
 static void key_of(unsigned i, char *k) { sprintf(k, "k%09u", i); }
@@ -83,7 +81,7 @@ int main(void)
     key_of(5, k);
     TAP_RC(lh_put(&t, k, 10, v, 1, KVS_NOOVERWRITE), KVS_EXISTS);
     TAP_RC(lh_check(&t), KVS_OK);
-    tap_ok(pool_pinned(&p) == 0, "no page left pinned by puts, gets, splits and check");
+    tap_ok(pool_pinned(p) == 0, "no page left pinned by puts, gets, splits and check");
 
     /* ---- cursor exactly once while splitting and deleting */
     {
@@ -248,7 +246,7 @@ int main(void)
         key_of(i, k);
         rc = lh_put(&t, k, 10, v, 1000, 0);
     }
-    tap_ok(rc == KVS_OK && pg.h.level == 1 && pg.h.split == 0 && pool_pinned(&p) == 0,
+    tap_ok(rc == KVS_OK && pg.h.level == 1 && pg.h.split == 0 && pool_pinned(p) == 0,
            "two buckets, %u overflow pages, nothing pinned after the puts", (unsigned)pg.h.overflow_pages);
     {
         uint32_t prim, ov, fi, in0 = 0, in1 = 0, aux;
@@ -265,45 +263,49 @@ int main(void)
                 in1 = 1;
             }
         }
-        dir_lookup(&p, 0, &prim);
-        pool_fetch(&p, prim, 0, &fi);
-        ov = rd32(pool_page(&p, fi) + PG_NEXT);
+        dir_lookup(p, 0, &prim);
+        page = test_page_edit(p, prim, &fi);
+        ov = rd32(page + PG_NEXT);
+        test_page_done(p, fi, 0);
         tap_ok(ov != NO_PAGE, "bucket 0 has an overflow page (%u)", (unsigned)ov);
-        pool_fetch(&p, ov, POOL_PIN, &fi);
-        page = pool_page(&p, fi);
+        /* the test keeps this page pinned (not locked) through the calls */
+        page = test_page_edit(p, ov, &fi);
         wr32(page + PG_NEXT, ov);               /* the overflow page links to itself */
-        pool_dirty(&p, fi);
+        test_page_done(p, fi, 1);
         TAP_RC(lh_get(&t, k0, 10, &s), KVS_ECORRUPT);
-        tap_ok(err.page == ov && strstr(err.msg, "cycle") && pool_pinned(&p) == 1,
+        tap_ok(err.page == ov && strstr(err.msg, "cycle") && pool_pinned(p) == 1,
                "get: %s", err.msg);
         TAP_RC(lh_put(&t, k0, 10, v, 10, 0), KVS_ECORRUPT);
-        tap_ok(err.page == ov && strstr(err.msg, "cycle") && pool_pinned(&p) == 1,
+        tap_ok(err.page == ov && strstr(err.msg, "cycle") && pool_pinned(p) == 1,
                "put (locate): %s", err.msg);
         t.fillfactor = 1;                       /* the next insert splits bucket 0 */
         TAP_RC(lh_put(&t, k1, 10, v, 10, 0), KVS_ECORRUPT);
-        tap_ok(err.page == ov && strstr(err.msg, "cycle") && pool_pinned(&p) == 1,
+        tap_ok(err.page == ov && strstr(err.msg, "cycle") && pool_pinned(p) == 1,
                "split (gather): %s", err.msg);
         t.fillfactor = 100000;
         lh_cursor_init(&c, &t);
         TAP_RC(lh_cursor_next(&c, &ks, &s), KVS_ECORRUPT);
-        tap_ok(err.page == ov && strstr(err.msg, "cycle") && pool_pinned(&p) == 1,
+        tap_ok(err.page == ov && strstr(err.msg, "cycle") && pool_pinned(p) == 1,
                "cursor (collect): %s", err.msg);
         lh_cursor_free(&c);
         TAP_RC(lh_check(&t), KVS_ECORRUPT);
-        tap_ok(err.page == ov && strstr(err.msg, "twice") && pool_pinned(&p) == 1,
+        tap_ok(err.page == ov && strstr(err.msg, "twice") && pool_pinned(p) == 1,
                "check: %s", err.msg);
         /* the same page of another bucket: met by bucket 0's walk as the wrong page */
+        pool_lock(p, fi, POOL_EXCLUSIVE);
         wr32(page + PG_NEXT, NO_PAGE);
         aux = rd32(page + PG_AUX);
         wr32(page + PG_AUX, 1);
+        test_page_done(p, fi, 1);
         TAP_RC(lh_get(&t, k0, 10, &s), KVS_ECORRUPT);
-        tap_ok(err.page == ov && strstr(err.msg, "overflow page of bucket 0") && pool_pinned(&p) == 1,
+        tap_ok(err.page == ov && strstr(err.msg, "overflow page of bucket 0") && pool_pinned(p) == 1,
                "wrong bucket: %s", err.msg);
         TAP_RC(lh_check(&t), KVS_ECORRUPT);
-        tap_ok(err.page == ov && strstr(err.msg, "overflow page of bucket 0") && pool_pinned(&p) == 1,
+        tap_ok(err.page == ov && strstr(err.msg, "overflow page of bucket 0") && pool_pinned(p) == 1,
                "check, wrong bucket: %s", err.msg);
+        pool_lock(p, fi, POOL_EXCLUSIVE);
         wr32(page + PG_AUX, aux);
-        pool_unpin(&p, fi);
+        test_page_done(p, fi, 0);
     }
 
     /* ---- check catches damage (made in memory, through the pool) */
@@ -316,26 +318,32 @@ int main(void)
     {
         uint32_t pgno, fi, tag;
         uint8_t *page;
-        dir_lookup(&p, 1, &pgno);
-        pool_fetch(&p, pgno, 0, &fi);
-        page = pool_page(&p, fi);
+        dir_lookup(p, 1, &pgno);
+        page = test_page_edit(p, pgno, &fi);
         tag = sp_tag(page, 0);
         wr32(page + PG_HDR + 4, tag ^ 0x100000);
+        test_page_done(p, fi, 1);
         TAP_RC(lh_check(&t), KVS_ECORRUPT);
         tap_ok(err.page == pgno && strstr(err.msg, "hash tag") != NULL, "wrong tag: %s", err.msg);
+        pool_lock(p, fi, POOL_EXCLUSIVE);
         wr32(page + PG_HDR + 4, tag);
+        test_page_done(p, fi, 1);
         TAP_RC(lh_check(&t), KVS_OK);
         /* duplicate: copy record 0 again into the same page */
         {
             uint32_t len = sp_len(page, 0), off = sp_off(page, 0);
             uint8_t rec[64];
             memcpy(rec, page + off, len);
+            pool_lock(p, fi, POOL_EXCLUSIVE);
             memcpy(sp_reserve(page, tag, len), rec, len);
+            test_page_done(p, fi, 1);
             pg.h.records++;
             pg.h.data_bytes += len + SLOT_SIZE;
             TAP_RC(lh_check(&t), KVS_ECORRUPT);
             tap_ok(strstr(err.msg, "twice") != NULL, "duplicate key: %s", err.msg);
+            pool_lock(p, fi, POOL_EXCLUSIVE);
             sp_delete(page, sp_nslots(page) - 1);
+            test_page_done(p, fi, 0);
             pg.h.records--;
             pg.h.data_bytes -= len + SLOT_SIZE;
         }
@@ -347,9 +355,9 @@ int main(void)
         /* a page in no chain */
         {
             uint32_t np;
-            pool_alloc(&p, KVS_PAGE_OVERFLOW, &np, &fi);
-            sp_format(pool_page(&p, fi), KVS_PAGE_OVERFLOW, 0);
-            pool_unpin(&p, fi);
+            pool_alloc(p, KVS_PAGE_OVERFLOW, &np, &fi, &page);
+            sp_format(page, KVS_PAGE_OVERFLOW, 0);
+            pool_release(p, fi);
             TAP_RC(lh_check(&t), KVS_ECORRUPT);
             tap_ok(err.page == np && strstr(err.msg, "no chain") != NULL, "leaked page: %s", err.msg);
         }
@@ -357,6 +365,7 @@ int main(void)
     close(pg.fd);
     unlink(path);
     lh_free(&t);
+    pool_file_free(p);
     free(mem);
     pager_free(&pg);
     tap_diag("lhash: %d checks", tap_n);

@@ -11,6 +11,7 @@
 #include <unistd.h>
 #include "vchain.h"
 #include "tap.h"
+#include "test_pool.h"
 
 static uint32_t walked;
 static int count(uint32_t pgno, int type, void *arg)
@@ -29,8 +30,8 @@ int main(void)
     char path[128];
     kvs_err err;
     pager pg;
-    pool p;
-    void *mem;
+    pool_file *p;
+    void *mem = NULL;
     uint8_t *src, *dst;
     uint32_t first, firsts[7];
     size_t i, j;
@@ -43,8 +44,7 @@ int main(void)
     pager_init(&pg, kvs_os_posix(), fd, 0, &err);
     memset(&pg.h, 0, sizeof pg.h);
     pg.h.npages = 1;
-    mem = malloc(pool_mem_size(16));
-    pool_init(&p, mem, 16, &pg);
+    p = test_pool(&pg, &err, 16, POOL_LRU, &mem);
     src = malloc(big);
     dst = malloc(big);
     for (i = 0; i < big; i++)
@@ -52,7 +52,7 @@ int main(void)
 
     for (i = 0; i < sizeof lens / sizeof lens[0]; i++) {
         uint32_t before = pg.h.value_pages;
-        if (vchain_write(&p, src + i, lens[i], &firsts[i]) != KVS_OK)
+        if (vchain_write(p, src + i, lens[i], &firsts[i]) != KVS_OK)
             bad++;
         if (pg.h.value_pages - before != vchain_pages(lens[i]))
             bad++;
@@ -62,42 +62,46 @@ int main(void)
     bad = 0;
     for (i = 0; i < sizeof lens / sizeof lens[0]; i++) {
         memset(dst, 0, lens[i]);
-        if (vchain_read(&p, firsts[i], lens[i], dst) != KVS_OK || memcmp(dst, src + i, lens[i]) != 0)
+        if (vchain_read(p, firsts[i], lens[i], dst) != KVS_OK || memcmp(dst, src + i, lens[i]) != 0)
             bad++;
         walked = 0;
-        if (vchain_walk(&p, firsts[i], lens[i], count, NULL) != KVS_OK || walked != vchain_pages(lens[i]))
+        if (vchain_walk(p, firsts[i], lens[i], count, NULL) != KVS_OK || walked != vchain_pages(lens[i]))
             bad++;
     }
     tap_ok(bad == 0, "every chain reads back and walks its page count");
     /* wrong length = damaged chain */
-    TAP_RC(vchain_read(&p, firsts[3], 4072, dst), KVS_ECORRUPT);
-    TAP_RC(vchain_read(&p, firsts[2], 5000, dst), KVS_ECORRUPT);
+    TAP_RC(vchain_read(p, firsts[3], 4072, dst), KVS_ECORRUPT);
+    TAP_RC(vchain_read(p, firsts[2], 5000, dst), KVS_ECORRUPT);
 
     /* 64 MiB through a 16-frame pool */
-    TAP_RC(vchain_write(&p, src, big, &first), KVS_OK);
-    TAP_RC(pool_flush(&p), KVS_OK);
-    pool_drop_all(&p);
+    TAP_RC(vchain_write(p, src, big, &first), KVS_OK);
+    TAP_RC(pool_flush(p), KVS_OK);
+    pool_drop(p);
     memset(dst, 0, big);
-    TAP_RC(vchain_read(&p, first, big, dst), KVS_OK);
+    TAP_RC(vchain_read(p, first, big, dst), KVS_OK);
     tap_ok(memcmp(dst, src, big) == 0, "64 MiB value round trip (%u value pages)", (unsigned)pg.h.value_pages);
     {
         uint32_t npages = pg.h.npages, pages64 = (uint32_t)vchain_pages(big);
-        TAP_RC(vchain_free(&p, first, big), KVS_OK);
+        TAP_RC(vchain_free(p, first, big), KVS_OK);
         tap_ok(pg.h.free_count == pages64, "freeing puts its %u pages on the free list", (unsigned)pages64);
-        TAP_RC(vchain_write(&p, dst, big, &first), KVS_OK);
+        TAP_RC(vchain_write(p, dst, big, &first), KVS_OK);
         tap_ok(pg.h.npages == npages && pg.h.free_count == 0, "a new 64 MiB value reuses them: file did not grow");
         memset(dst, 0, big);
-        TAP_RC(vchain_read(&p, first, big, dst), KVS_OK);
+        TAP_RC(vchain_read(p, first, big, dst), KVS_OK);
         tap_ok(memcmp(dst, src, big) == 0, "and reads back");
     }
     /* a value page with the wrong type in the middle of a chain */
     {
         uint32_t fi, second;
-        TAP_RC(pool_fetch(&p, firsts[6], 0, &fi), KVS_OK);
-        second = rd32(pool_page(&p, fi) + PG_NEXT);
-        TAP_RC(pool_fetch(&p, second, 0, &fi), KVS_OK);
-        pool_page(&p, fi)[PG_TYPE] = KVS_PAGE_OVERFLOW;
-        TAP_RC(vchain_read(&p, firsts[6], lens[6], dst), KVS_ECORRUPT);
+        uint8_t *page = test_page_edit(p, firsts[6], &fi);
+        tap_ok(page != NULL, "first page of chain 6 fetched");
+        second = rd32(page + PG_NEXT);
+        test_page_done(p, fi, 0);
+        page = test_page_edit(p, second, &fi);
+        tap_ok(page != NULL, "second page fetched");
+        page[PG_TYPE] = KVS_PAGE_OVERFLOW;
+        test_page_done(p, fi, 0);
+        TAP_RC(vchain_read(p, firsts[6], lens[6], dst), KVS_ECORRUPT);
         tap_ok(err.page == second, "error names page %u: %s", (unsigned)second, err.msg);
     }
     for (j = 0; j < 1; j++)
@@ -105,6 +109,7 @@ int main(void)
     unlink(path);
     free(src);
     free(dst);
+    pool_file_free(p);
     free(mem);
     pager_free(&pg);
     tap_diag("vchain: %d checks", tap_n);
