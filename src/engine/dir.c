@@ -23,7 +23,7 @@ void dir_format(uint8_t *page, uint32_t height)
 
 static int bad_dir(pool *p, uint32_t pgno, const uint8_t *pg, uint32_t height)
 {
-    return kvs_seterr(p->pg->err, KVS_ECORRUPT, pgno,
+    return kvs_seterr(pager_err(p->pg), KVS_ECORRUPT, pgno,
                       "page %u: expected a directory page of height %u, found type %u height %u",
                       (unsigned)pgno, (unsigned)height, pg[PG_TYPE], (unsigned)rd32(pg + PG_AUX));
 }
@@ -34,7 +34,7 @@ int dir_lookup(pool *p, uint64_t bucket, uint32_t *out)
     uint32_t pgno = hdr_dir_root(h), k = hdr_dir_depth(h), fi;
     int rc;
     if (bucket >= fpow(k))
-        return kvs_seterr(p->pg->err, KVS_ECORRUPT, 0,
+        return kvs_seterr(pager_err(p->pg), KVS_ECORRUPT, 0,
                           "bucket %llu beyond the directory (depth %u)",
                           (unsigned long long)bucket, (unsigned)k);
     while (k-- > 0) {
@@ -49,7 +49,7 @@ int dir_lookup(pool *p, uint64_t bucket, uint32_t *out)
         idx = (uint32_t)((bucket / fpow(k)) % DIR_FANOUT);
         next = rd32(pg + PG_HDR + 4 * idx);
         if (next == NO_PAGE || next >= hdr_npages(h))
-            return kvs_seterr(p->pg->err, KVS_ECORRUPT, pgno,
+            return kvs_seterr(pager_err(p->pg), KVS_ECORRUPT, pgno,
                               "page %u: directory entry %u for bucket %llu is %u (file has %u pages)",
                               (unsigned)pgno, (unsigned)idx, (unsigned long long)bucket,
                               (unsigned)next, (unsigned)hdr_npages(h));
@@ -69,7 +69,7 @@ int dir_set(pool *p, uint64_t bucket, uint32_t target)
         uint32_t root;
         uint8_t *pg;
         if (hdr_dir_depth(h) >= 4)
-            return kvs_seterr(p->pg->err, KVS_EINVAL, 0, "directory full");
+            return kvs_seterr(pager_err(p->pg), KVS_EINVAL, 0, "directory full");
         rc = pool_alloc(p, KVS_PAGE_DIR, &root, &fi);
         if (rc)
             return rc;
@@ -122,7 +122,7 @@ int dir_set(pool *p, uint64_t bucket, uint32_t target)
             pool_dirty(p, fi);
         } else if (next >= hdr_npages(h)) {
             pool_unpin(p, fi);
-            return kvs_seterr(p->pg->err, KVS_ECORRUPT, pgno,
+            return kvs_seterr(pager_err(p->pg), KVS_ECORRUPT, pgno,
                               "page %u: directory entry %u is %u (file has %u pages)",
                               (unsigned)pgno, (unsigned)idx, (unsigned)next, (unsigned)hdr_npages(h));
         }
@@ -154,7 +154,7 @@ static int walk(pool *p, uint32_t pgno, uint32_t height, uint64_t base, uint64_t
             used++;
         if (start < nbuckets) {
             if (e == NO_PAGE || e >= hdr_npages(pager_hdr(p->pg)))
-                return kvs_seterr(p->pg->err, KVS_ECORRUPT, pgno,
+                return kvs_seterr(pager_err(p->pg), KVS_ECORRUPT, pgno,
                                   "page %u: directory entry %u is %u (bucket %llu exists; file has %u pages)",
                                   (unsigned)pgno, (unsigned)i, (unsigned)e,
                                   (unsigned long long)start, (unsigned)hdr_npages(pager_hdr(p->pg)));
@@ -164,13 +164,13 @@ static int walk(pool *p, uint32_t pgno, uint32_t height, uint64_t base, uint64_t
                     return rc;
             }
         } else if (e != NO_PAGE) {
-            return kvs_seterr(p->pg->err, KVS_ECORRUPT, pgno,
+            return kvs_seterr(pager_err(p->pg), KVS_ECORRUPT, pgno,
                               "page %u: directory entry %u is %u but bucket %llu does not exist",
                               (unsigned)pgno, (unsigned)i, (unsigned)e, (unsigned long long)start);
         }
     }
     if (used != rd16(copy + PG_NSLOTS))
-        return kvs_seterr(p->pg->err, KVS_ECORRUPT, pgno,
+        return kvs_seterr(pager_err(p->pg), KVS_ECORRUPT, pgno,
                           "page %u: directory page counts %u entries, holds %u",
                           (unsigned)pgno, (unsigned)rd16(copy + PG_NSLOTS), (unsigned)used);
     return KVS_OK;
@@ -180,7 +180,7 @@ int dir_walk(pool *p, uint64_t nbuckets, int (*visit)(uint32_t, int, void *), vo
 {
     const kvs_hdr *h = pager_hdr(p->pg);
     if (nbuckets > fpow(hdr_dir_depth(h)))
-        return kvs_seterr(p->pg->err, KVS_ECORRUPT, 0,
+        return kvs_seterr(pager_err(p->pg), KVS_ECORRUPT, 0,
                           "page 0: directory depth %u cannot hold %llu buckets",
                           (unsigned)hdr_dir_depth(h), (unsigned long long)nbuckets);
     return walk(p, hdr_dir_root(h), hdr_dir_depth(h) - 1, 0, nbuckets, visit, arg);

@@ -178,7 +178,7 @@ static int get_victim(pool *p, uint32_t *out)
         if (p->fr[fi].pin == 0)
             break;
     if (fi == POOL_NONE)
-        return kvs_seterr(p->pg->err, KVS_ENOMEM, 0,
+        return kvs_seterr(pager_err(p->pg), KVS_ENOMEM, 0,
                           "buffer pool: all %u frames are pinned", (unsigned)p->nframes);
     if (p->fr[fi].dirty) {
         /* no-steal: a page the file already had goes to the spill file, so
@@ -186,8 +186,8 @@ static int get_victim(pool *p, uint32_t *out)
          * grew the file with can go to the file (nothing points to it) */
         uint32_t pgno = p->fr[fi].pgno;
         int rc;
-        if (p->pg->path && !(p->fr[fi].fresh && pgno >= p->pg->sect_npages)) {
-            rc = pager_spill_write(p->pg, pgno, pool_page(p, fi));
+        if (p->spill && !(p->fr[fi].fresh && pgno >= pager_sect_npages(p->pg))) {
+            rc = spill_write(p->spill, pgno, pool_page(p, fi));
         } else {
             rc = pager_write(p->pg, pgno, pool_page(p, fi));
             if (rc == KVS_OK)
@@ -217,7 +217,7 @@ int pool_fetch(pool *p, uint32_t pgno, int flags, uint32_t *out)
     pool_frame *f;
     int rc;
     if (pgno == 0 || pgno >= hdr_npages(pager_hdr(p->pg)))
-        return kvs_seterr(p->pg->err, KVS_ECORRUPT, pgno,
+        return kvs_seterr(pager_err(p->pg), KVS_ECORRUPT, pgno,
                           "page %u referenced as a data page (file has %u pages)",
                           (unsigned)pgno, (unsigned)hdr_npages(pager_hdr(p->pg)));
     if (fi != POOL_NONE) {
@@ -239,7 +239,7 @@ int pool_fetch(pool *p, uint32_t pgno, int flags, uint32_t *out)
         return rc;
     f = &p->fr[fi];
     /* a spilled page lives in the spill file until it comes back here */
-    rc = pager_spill_take(p->pg, pgno, pool_page(p, fi), !(flags & POOL_NEW));
+    rc = p->spill ? spill_take(p->spill, pgno, pool_page(p, fi), !(flags & POOL_NEW)) : 0;
     if (rc < 0) {
         f->used = 0;
         f->next = p->free_list;
@@ -378,14 +378,14 @@ int pool_alloc(pool *p, int type, uint32_t *pgno_out, uint32_t *fi_out)
         next = rd32(pg + PG_NEXT);
         if (pg[PG_TYPE] != KVS_PAGE_FREE || next >= hdr_npages(h) || hdr_free_count(h) == 0) {
             pool_unpin(p, fi);
-            return kvs_seterr(p->pg->err, KVS_ECORRUPT, pgno,
+            return kvs_seterr(pager_err(p->pg), KVS_ECORRUPT, pgno,
                               "page %u: on the free list but type %u / next %u",
                               (unsigned)pgno, pg[PG_TYPE], (unsigned)next);
         }
         hdr_free_popped(h, next);
     } else {
         if (hdr_npages(h) == 0xffffffffu)
-            return kvs_seterr(p->pg->err, KVS_ENOSPC, 0, "file has 2^32-1 pages");
+            return kvs_seterr(pager_err(p->pg), KVS_ENOSPC, 0, "file has 2^32-1 pages");
         pgno = hdr_npages(h);
         rc = pager_extend(p->pg, pgno);
         if (rc)
@@ -407,7 +407,7 @@ int pool_alloc(pool *p, int type, uint32_t *pgno_out, uint32_t *fi_out)
      * disk (by the old header's free list, or by the chain it was freed from
      * earlier in this section, which the disk still holds), so it is
      * rewritten in the normal order like any other existing page. */
-    p->fr[fi].fresh = pgno >= p->pg->sect_npages;
+    p->fr[fi].fresh = pgno >= pager_sect_npages(p->pg);
     *pgno_out = pgno;
     *fi_out = fi;
     return KVS_OK;

@@ -11,6 +11,7 @@
 #define KVS_POOL_H
 
 #include "pager.h"
+#include "spill.h"
 
 #define POOL_NONE  0xffffffffu
 
@@ -34,6 +35,8 @@ typedef int (*pool_validate_fn)(const uint8_t *page, uint32_t pgno, void *arg);
 
 typedef struct pool {
     pager      *pg;
+    spill      *spill;       /* no-steal store for evicted dirty pages; NULL = none
+                              * (a handle without a path: dirty pages go to the file) */
     uint32_t    nframes;
     uint32_t    tabmask;
     uint32_t    tabbits;

@@ -51,11 +51,11 @@ static int step(pool *p, uint32_t pgno, size_t remaining, const uint8_t **pg_out
     u = rd32(pg + PG_AUX);
     next = rd32(pg + PG_NEXT);
     if (pg[PG_TYPE] != KVS_PAGE_VALUE)
-        return kvs_seterr(p->pg->err, KVS_ECORRUPT, pgno,
+        return kvs_seterr(pager_err(p->pg), KVS_ECORRUPT, pgno,
                           "page %u: expected a value page, found type %u", (unsigned)pgno, pg[PG_TYPE]);
     if (u != (remaining < VCHAIN_DATA ? remaining : VCHAIN_DATA) ||
         (remaining <= VCHAIN_DATA) != (next == NO_PAGE))
-        return kvs_seterr(p->pg->err, KVS_ECORRUPT, pgno,
+        return kvs_seterr(pager_err(p->pg), KVS_ECORRUPT, pgno,
                           "page %u: value page holds %u bytes, next %u, with %zu bytes of the value left",
                           (unsigned)pgno, (unsigned)u, (unsigned)next, remaining);
     *pg_out = pg;

@@ -26,7 +26,7 @@ int main(void)
     static uint8_t page[PG_SIZE];
     char path[128];
     kvs_err err;
-    pager pg;
+    pager *pg;
     pool p;
     void *mem;
     uint32_t i, fi, fis[8], npages = 200, bad;
@@ -36,20 +36,20 @@ int main(void)
     snprintf(path, sizeof path, "/tmp/unit_pool.%d", (int)getpid());
     unlink(path);
     fd = open(path, O_RDWR | O_CREAT, 0600);
-    pager_init(&pg, kvs_os_posix(), fd, 0, &err);
+    pg = pager_new(kvs_os_posix(), fd, 0, &err);
     /* pages 1..199 each filled with its number; header counts them free */
-    memset(&pg.h, 0, sizeof pg.h);
-    pg.h.npages = npages;
+    memset(pager_hdr(pg), 0, sizeof *pager_hdr(pg));
+    pager_hdr(pg)->npages = npages;
     for (i = 1; i < npages; i++) {
         memset(page, (int)(i & 0xff), PG_SIZE);
         page[PG_TYPE] = KVS_PAGE_FREE;
         wr32(page + PG_NEXT, 0);
         wr32(page + PG_AUX, i);
-        pager_write(&pg, i, page);
+        pager_write(pg, i, page);
     }
 
     mem = malloc(pool_mem_size(8));
-    pool_init(&p, mem, 8, &pg);
+    pool_init(&p, mem, 8, pg);
     p.validate = validate;
     p.validate_arg = &err;
     reject_page = -1;
@@ -80,7 +80,7 @@ int main(void)
     for (i = 50; i < 60; i++)
         pool_fetch(&p, i, 0, &fi);
     tap_ok(!pool_cached(&p, 40, &fi), "dirty page 40 evicted");
-    TAP_RC(pager_read(&pg, 40, page), KVS_OK);
+    TAP_RC(pager_read(pg, 40, page), KVS_OK);
     tap_ok(memcmp(page + 100, "dirty!", 6) == 0, "and was written back first (checksum valid)");
 
     /* validation hook */
@@ -94,7 +94,7 @@ int main(void)
     /* churn: random fetches through a small table, contents always right */
     free(mem);
     mem = malloc(pool_mem_size(61));
-    pool_init(&p, mem, 61, &pg);
+    pool_init(&p, mem, 61, pg);
     srand(7);
     bad = 0;
     for (i = 0; i < 200000; i++) {
@@ -124,7 +124,7 @@ int main(void)
     tap_ok(p.ndirty == 10, "10 dirty frames");
     TAP_RC(pool_flush(&p), KVS_OK);
     tap_ok(p.ndirty == 0, "flush leaves none dirty");
-    pager_read(&pg, 105, page);
+    pager_read(pg, 105, page);
     tap_ok(page[200] == 0x5a, "flushed page 105 on disk");
     pool_drop_all(&p);
     tap_ok(!pool_cached(&p, 105, &fi) && p.ndirty == 0, "drop_all empties the pool");
@@ -132,11 +132,11 @@ int main(void)
     /* allocation: free list first (LIFO), then growth */
     TAP_RC(pool_free_page(&p, 10), KVS_OK);
     TAP_RC(pool_free_page(&p, 11), KVS_OK);
-    tap_ok(pg.h.free_head == 11 && pg.h.free_count == 2, "free list holds 11 -> 10");
+    tap_ok(pager_hdr(pg)->free_head == 11 && pager_hdr(pg)->free_count == 2, "free list holds 11 -> 10");
     {
         uint32_t a, b, c;
         int reused_fresh;
-        pg.sect_npages = pg.h.npages;   /* as kvs_begin does for a write section */
+        pager_begin_unit(pg);   /* as kvs_begin does for a write section */
         rc = pool_alloc(&p, KVS_PAGE_OVERFLOW, &a, &fi);
         reused_fresh = p.fr[fi].fresh;
         pool_unpin(&p, fi);
@@ -151,13 +151,13 @@ int main(void)
         tap_ok(pool_page(&p, fi)[PG_TYPE] == KVS_PAGE_VALUE && p.fr[fi].fresh && p.fr[fi].dirty,
                "a page grown from the file end is typed, fresh and dirty");
         pool_unpin(&p, fi);
-        tap_ok(pg.h.npages == npages + 1 && pg.h.free_count == 0, "page count grew by one");
+        tap_ok(pager_hdr(pg)->npages == npages + 1 && pager_hdr(pg)->free_count == 0, "page count grew by one");
         tap_ok(kvs_os_posix()->filesize(fd) >= (off_t)(npages + 1) * PG_SIZE, "file already holds the new page");
     }
     close(fd);
     unlink(path);
     free(mem);
-    pager_free(&pg);
+    pager_free(pg);
     tap_diag("pool: %d checks", tap_n);
     return tap_done();
 }
