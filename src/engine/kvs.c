@@ -222,7 +222,7 @@ int kvs_open(const char *path, const kvs_options *optin, kvs **out)
     /* the path: spill file names, and following a compaction (any handle) */
     db->path = malloc(strlen(path) + 1);
     if (db->path)
-        memcpy(db->path, path, strlen(path) + 1);
+        strcpy(db->path, path);
     db->spill = spill_new(os, path, &db->err);
     db->undo = db->spill ? undo_new(db->spill, &db->err) : NULL;
     if (!db->pg || !db->path || !db->undo) {
@@ -336,6 +336,8 @@ static inline int may_be_replaced(const kvs_hdr *h)
     return hdr_replacing(h) || hdr_version(h) < 2;
 }
 
+static int lock_take(kvs *db, int mode);
+
 /* Moves the handle (locked in `mode`, its header loaded) to the new file a
  * compaction renamed over its path, rereading the header there.  A flagged
  * file that still has its name was not replaced: the compaction that set the
@@ -343,8 +345,6 @@ static inline int may_be_replaced(const kvs_hdr *h)
  * (the next write-out stores it), until then each section pays this fstat.
  * An unlinked file with nothing (or the same file) at the path was removed,
  * not replaced: the handle keeps it, as it always did. */
-static int lock_take(kvs *db, int mode);
-
 static int follow_replacement(kvs *db, int mode)
 {
     const kvs_os *os = db->os;
