@@ -156,7 +156,7 @@ static int build(lh *src, int fd, const compact_hook *hook, uint32_t *npages)
     kvs_err *err = src->err;
     uint8_t dirp[PG_SIZE], bucketp[PG_SIZE];
     static const pool_ident private_file = { 0, 0, 0 };
-    pager npg;
+    pager *npg;
     pool_file *np = NULL;
     lh nt;
     copier *cp;
@@ -168,29 +168,31 @@ static int build(lh *src, int fd, const compact_hook *hook, uint32_t *npages)
         free(cp);
         return kvs_seterr(err, KVS_ENOMEM, 0, "out of memory for the compaction's cache");
     }
-    /* no path: nothing to spill, the file is private until the rename */
-    pager_init(&npg, src->pg->os, fd, 0, err);
-    np = pool_file_new(pool_format(mem, COMPACT_FRAMES, 1, POOL_LRU), &npg, err, NULL);
+    /* no spill file: the file is private until the rename */
+    npg = pager_new(pager_os(src->pg), fd, 0, err);
+    if (npg)
+        np = pool_file_new(pool_format(mem, COMPACT_FRAMES, 1, POOL_LRU), npg, err, NULL, NULL);
     if (!np || pool_file_bind(np, &private_file) != KVS_OK) {
         pool_file_free(np);
+        pager_free(npg);
         free(mem);
         free(cp);
         return kvs_seterr(err, KVS_ENOMEM, 0, "out of memory for the compaction's cache");
     }
-    lh_init(&nt, &npg, np, err);
+    lh_init(&nt, npg, np, err);
     nt.fillfactor = src->fillfactor;
     /* hash seed, fill factor, descriptor and stamp counter carry over: the
      * same tags (a cursor's position stays valid), stamps never reused */
-    nh = pager_hdr(&npg);
+    nh = pager_hdr(npg);
     hdr_derive(nh, sh);
     lh_format_new(nh, dirp, bucketp);
     cp->src = src;
     cp->dst = &nt;
     cp->hook = hook;
 
-    rc = pager_write(&npg, 1, dirp);
+    rc = pager_write(npg, 1, dirp);
     if (!rc)
-        rc = pager_write(&npg, 2, bucketp);
+        rc = pager_write(npg, 2, bucketp);
     if (!rc)
         rc = presize(&nt, buckets_for(sh, nt.fillfactor));
     if (!rc)
@@ -208,18 +210,18 @@ static int build(lh *src, int fd, const compact_hook *hook, uint32_t *npages)
     if (!rc)
         rc = pool_flush(np);
     if (!rc)
-        rc = pager_store_header(&npg);
-    if (!rc && npg.extended && npg.phys_pages > hdr_npages(nh))
-        rc = pager_set_size(&npg, hdr_npages(nh));
+        rc = pager_store_header(npg);
     if (!rc)
-        rc = pager_sync(&npg);
+        rc = pager_trim(npg, 0);
+    if (!rc)
+        rc = pager_sync(npg);
     if (!rc)
         *npages = hdr_npages(nh);
     free(cp->vbuf);
     free(cp);
     lh_free(&nt);
     pool_file_free(np);
-    pager_free(&npg);
+    pager_free(npg);
     free(mem);
     return rc;
 }
@@ -250,8 +252,8 @@ static void unset_replacing(lh *src, const uint8_t *before)
 {
     pager *pg = src->pg;
     hdr_set_replacing(pager_hdr(pg), 0);
-    if (pager_write_all(pg->os, pg->fd, before, PG_SIZE, 0) == 0)
-        (void)pg->os->fsync(pg->fd);
+    if (pager_write_image(pg, 0, before) == 0)
+        (void)pager_os(pg)->fsync(pager_fd(pg));
 }
 
 /* fsync of the directory holding path, so the rename is durable. */
@@ -283,7 +285,7 @@ static int sync_dir(const kvs_os *os, const char *path, kvs_err *err)
 int compact_file(lh *src, const char *path, const compact_hook *hook, int *newfd,
                  kvs_compact_info *info)
 {
-    const kvs_os *os = src->pg->os;
+    const kvs_os *os = pager_os(src->pg);
     kvs_err *err = src->err;
     struct stat fs, ps;
     uint8_t before[PG_SIZE];
@@ -293,7 +295,7 @@ int compact_file(lh *src, const char *path, const compact_hook *hook, int *newfd
     int fd, rc, flagged = 0;
 
     *newfd = -1;
-    if (os->fstat(src->pg->fd, &fs) != 0 || os->stat(path, &ps) != 0)
+    if (os->fstat(pager_fd(src->pg), &fs) != 0 || os->stat(path, &ps) != 0)
         return kvs_seterrno(err, errno, 0, "cannot stat the file to compact");
     /* Only the file at path is replaced; hard links would keep the old data
      * under their other names, and the handles of those would never move. */

@@ -13,6 +13,9 @@
 #include <sys/mman.h>
 #include "kvs.h"
 #include "pager.h"
+#include "spill.h"
+#include "undo.h"
+#include "filelock.h"
 #include "pool.h"
 #include "dir.h"
 #include "page.h"
@@ -21,7 +24,10 @@
 
 struct kvs {
     kvs_err       err;
-    pager         pg;
+    pager        *pg;
+    spill        *spill;          /* evicted dirty pages of a write section (no-steal) */
+    undo         *undo;           /* the write-out's before-images */
+    char         *path;           /* spill file names, and following a compaction */
     pool_file    *pf;             /* this handle's attachment to its pool */
     pool         *pool;           /* the pool: private (poolmem) or the host's */
     lh            t;
@@ -33,7 +39,7 @@ struct kvs {
     int           poisoned;       /* saw corruption: never write this file again */
     int           need_sync;      /* wrote since the last fsync */
     int           rdonly;
-    int           loaded;         /* pg.h holds a header read from disk */
+    int           loaded;         /* the pager's header was read from disk */
     int           ff_override;    /* fill factor given at open / set */
     int         (*interrupted)(void *);
     void         *interrupt_arg;
@@ -132,6 +138,18 @@ static int create_file(const char *path, const kvs_options *opt, const kvs_os *o
 
 /* ---- open / close ---------------------------------------------------------- */
 
+/* Frees the handle and the layers it owns (not the descriptor, not lh). */
+static void free_layers(kvs *db)
+{
+    pool_file_free(db->pf);
+    undo_free(db->undo);
+    spill_free(db->spill);
+    pager_free(db->pg);
+    free(db->path);
+    free(db->poolmem);
+    free(db);
+}
+
 int kvs_open(const char *path, const kvs_options *optin, kvs **out)
 {
     kvs_options defopt;
@@ -202,9 +220,7 @@ int kvs_open(const char *path, const kvs_options *optin, kvs **out)
             db->pool = pool_format(db->poolmem, frames, 1,
                                    opt->cache_policy == KVS_CACHE_CLOCK ? POOL_CLOCK : POOL_LRU);
     }
-    if (db && db->pool)
-        db->pf = pool_file_new(db->pool, &db->pg, &db->err, opt->locks);
-    if (!db || !db->pf) {
+    if (!db || !db->pool) {
         if (db)
             free(db->poolmem);
         free(db);
@@ -220,17 +236,27 @@ int kvs_open(const char *path, const kvs_options *optin, kvs **out)
     db->interrupt_arg = opt->interrupt_arg;
     db->lock_wait = opt->lock_wait;
     db->lock_wait_arg = opt->lock_wait_arg;
-    pager_init(&db->pg, os, fd, rdonly, &db->err);
+    db->pg = pager_new(os, fd, rdonly, &db->err);
     /* the path: spill file names, and following a compaction (any handle) */
-    if (pager_set_path(&db->pg, path) != KVS_OK) {
+    db->path = malloc(strlen(path) + 1);
+    if (db->path)
+        strcpy(db->path, path);
+    db->spill = spill_new(os, path, &db->err);
+    db->undo = db->spill ? undo_new(db->spill, &db->err) : NULL;
+    if (!db->pg || !db->path || !db->undo) {
         snprintf(open_errmsg, sizeof open_errmsg, "%.300s: out of memory", path);
         os->close(fd);
-        pool_file_free(db->pf);
-        free(db->poolmem);
-        free(db);
+        free_layers(db);
         return KVS_ENOMEM;
     }
-    lh_init(&db->t, &db->pg, db->pf, &db->err);
+    db->pf = pool_file_new(db->pool, db->pg, &db->err, opt->locks, db->spill);
+    if (!db->pf) {
+        snprintf(open_errmsg, sizeof open_errmsg, "%.300s: out of memory", path);
+        os->close(fd);
+        free_layers(db);
+        return KVS_ENOMEM;
+    }
+    lh_init(&db->t, db->pg, db->pf, &db->err);
     if (opt->fillfactor) {
         db->t.fillfactor = opt->fillfactor;
         db->ff_override = 1;
@@ -241,12 +267,9 @@ int kvs_open(const char *path, const kvs_options *optin, kvs **out)
         rc = kvs_end(db);
     if (rc) {
         snprintf(open_errmsg, sizeof open_errmsg, "%.300s: %.320s", path, db->err.msg);
-        os->close(db->pg.fd);
+        os->close(pager_fd(db->pg));
         lh_free(&db->t);
-        pool_file_free(db->pf);
-        pager_free(&db->pg);
-        free(db->poolmem);
-        free(db);
+        free_layers(db);
         return rc;
     }
     *out = db;
@@ -261,19 +284,16 @@ int kvs_close(kvs *db)
     if (db->section >= 0)
         rc = kvs_end(db);
     if (db->need_sync) {
-        rc2 = pager_sync(&db->pg);
+        rc2 = pager_sync(db->pg);
         if (rc == KVS_OK)
             rc = rc2;
     }
-    if (db->os->close(db->pg.fd) != 0 && rc == KVS_OK)
+    if (db->os->close(pager_fd(db->pg)) != 0 && rc == KVS_OK)
         rc = kvs_seterrno(&db->err, errno, 0, "close failed");
     if (rc)
         snprintf(open_errmsg, sizeof open_errmsg, "close: %.320s", db->err.msg);
     lh_free(&db->t);
-    pool_file_free(db->pf);
-    pager_free(&db->pg);
-    free(db->poolmem);
-    free(db);
+    free_layers(db);
     return rc;
 }
 
@@ -309,7 +329,7 @@ static int bind_file(kvs *db, const struct stat *known)
     if (known) {
         st = *known;
     } else if (db->os->fstat) {
-        if (db->os->fstat(db->pg.fd, &st) != 0)
+        if (db->os->fstat(pager_fd(db->pg), &st) != 0)
             return kvs_seterrno(&db->err, errno, 0, "fstat failed");
     }
     if (known || db->os->fstat) {
@@ -382,6 +402,8 @@ static inline int may_be_replaced(const kvs_hdr *h)
     return hdr_replacing(h) || hdr_version(h) < 2;
 }
 
+static int lock_take(kvs *db, int mode);
+
 /* Moves the handle (locked in `mode`, its header loaded) to the new file a
  * compaction renamed over its path, rereading the header there.  A flagged
  * file that still has its name was not replaced: the compaction that set the
@@ -395,36 +417,35 @@ static int follow_replacement(kvs *db, int mode)
     int hops, rc;
     if (!os->fstat || !os->stat)
         return KVS_OK;
-    for (hops = 0; hops < 64 && may_be_replaced(pager_hdr(&db->pg)); hops++) {
+    for (hops = 0; hops < 64 && may_be_replaced(pager_hdr(db->pg)); hops++) {
         struct stat fs, ps;
         int fd;
-        if (os->fstat(db->pg.fd, &fs) != 0)
+        if (os->fstat(pager_fd(db->pg), &fs) != 0)
             return kvs_seterrno(&db->err, errno, 0, "fstat failed");
         if (fs.st_nlink > 0) {
             if (mode == KVS_WRITE)
-                hdr_set_replacing(pager_hdr(&db->pg), 0);
+                hdr_set_replacing(pager_hdr(db->pg), 0);
             return KVS_OK;
         }
-        if (os->stat(db->pg.path, &ps) != 0 || (ps.st_dev == fs.st_dev && ps.st_ino == fs.st_ino))
+        if (os->stat(db->path, &ps) != 0 || (ps.st_dev == fs.st_dev && ps.st_ino == fs.st_ino))
             return KVS_OK;
-        fd = os->open(db->pg.path, db->rdonly ? O_RDONLY : O_RDWR, 0);
+        fd = os->open(db->path, db->rdonly ? O_RDONLY : O_RDWR, 0);
         if (fd < 0)
             return errno == ENOENT ? KVS_OK
                                    : kvs_seterrno(&db->err, errno, 0, "cannot open the compacted file");
         /* closing the old descriptor drops its lock; the new one is locked
          * before anything is read from it (and may have been replaced in
          * turn meanwhile: its header says so, loop) */
-        os->close(db->pg.fd);
-        db->pg.fd = fd;
+        os->close(pager_fd(db->pg));
+        pager_set_fd(db->pg, fd);
         db->loaded = 0;
         db->reopens++;
         db->moved_to = ps;
         db->moved = 1;
-        rc = pager_lock(&db->pg, mode == KVS_WRITE, db->interrupted, db->interrupt_arg,
-                        db->lock_wait, db->lock_wait_arg);
+        rc = lock_take(db, mode);
         if (rc)
             return rc;
-        rc = pager_load_header(&db->pg, 1, 0);
+        rc = pager_load_header(db->pg, 1, 0);
         if (rc)
             return rc;
     }
@@ -437,13 +458,17 @@ static int follow_replacement(kvs *db, int mode)
 
 static int lock_take(kvs *db, int mode)
 {
-    return pager_lock(&db->pg, mode == KVS_WRITE, db->interrupted, db->interrupt_arg,
-                      db->lock_wait, db->lock_wait_arg);
+    filelock_hooks hooks;
+    hooks.interrupted = db->interrupted;
+    hooks.interrupt_arg = db->interrupt_arg;
+    hooks.lock_wait = db->lock_wait;
+    hooks.lock_wait_arg = db->lock_wait_arg;
+    return filelock_take(db->os, pager_fd(db->pg), mode == KVS_WRITE, &hooks, &db->err);
 }
 
 static int lock_release(kvs *db)
 {
-    return pager_unlock(&db->pg);
+    return filelock_release(db->os, pager_fd(db->pg), &db->err);
 }
 
 /* -- job 2: cache validity (the change counter) -- */
@@ -460,11 +485,11 @@ static void cache_forget(kvs *db)
  * read. */
 static int cache_revalidate(kvs *db, int mode)
 {
-    uint64_t old_cc = hdr_change(pager_hdr(&db->pg));
-    int rc = pager_load_header(&db->pg, !db->loaded, old_cc);
+    uint64_t old_cc = hdr_change(pager_hdr(db->pg));
+    int rc = pager_load_header(db->pg, !db->loaded, old_cc);
     /* the file this handle has may have been compacted away: the lock and
      * the header move to the new file, and the cache is dropped below */
-    if (rc == KVS_OK && may_be_replaced(pager_hdr(&db->pg)))
+    if (rc == KVS_OK && may_be_replaced(pager_hdr(db->pg)))
         rc = follow_replacement(db, mode);
     if (rc) {
         if (kvs_is_damage(rc))
@@ -473,7 +498,7 @@ static int cache_revalidate(kvs *db, int mode)
         db->loaded = 0;
         return rc;
     }
-    if (!db->loaded || hdr_change(pager_hdr(&db->pg)) != old_cc) {
+    if (!db->loaded || hdr_change(pager_hdr(db->pg)) != old_cc) {
         if (db->loaded)
             db->invalidations++;
         cache_forget(db);
@@ -488,7 +513,7 @@ static int cache_revalidate(kvs *db, int mode)
         db->loaded = 1;
     }
     if (!db->ff_override)
-        db->t.fillfactor = hdr_fillfactor(pager_hdr(&db->pg));
+        db->t.fillfactor = hdr_fillfactor(pager_hdr(db->pg));
     return KVS_OK;
 }
 
@@ -499,9 +524,8 @@ static void unit_begin(kvs *db)
     db->failed = 0;
     db->t.modified = 0;
     db->truncated = 0;
-    db->pg.extended = 0;
-    db->pg.sect_npages = hdr_npages(pager_hdr(&db->pg));
-    pager_spill_reset(&db->pg);
+    pager_begin_unit(db->pg);
+    spill_reset(db->spill);
 }
 
 /* Whether the unit has anything to write out (or to throw away). */
@@ -520,21 +544,22 @@ static void unit_rollback(kvs *db)
     kvs_err saved = db->err;
     int rc;
     cache_forget(db);
-    pager_spill_reset(&db->pg);
-    rc = pager_load_header(&db->pg, 1, 0);
+    spill_reset(db->spill);
+    rc = pager_load_header(db->pg, 1, 0);
     if (rc != KVS_OK) {
         db->loaded = 0;
         if (kvs_is_damage(rc))
             db->poisoned = 1;
     }
-    pager_discard_extension(&db->pg);
+    pager_discard_extension(db->pg);
     db->t.modified = 0;
     db->truncated = 0;
     db->err = saved;
 }
 
 /* Writes the unit out.  Every page the file already had is saved before it
- * is overwritten (pager_undo_*), so when a write fails the file is put back
+ * is overwritten (undo.h: the pager hands each old image to db->undo while
+ * it is attached), so when a write fails the file is put back
  * as it was: the unit is all or nothing against I/O errors (not against a
  * crash: that needs the journal, see README). */
 static int write_out(kvs *db);
@@ -542,15 +567,17 @@ static int write_out(kvs *db);
 static int unit_commit(kvs *db)
 {
     int rc;
-    pager_undo_begin(&db->pg);
+    undo_begin(db->undo);
+    pager_set_undo(db->pg, db->undo);
     rc = write_out(db);
+    pager_set_undo(db->pg, NULL);
     if (rc) {
         /* put back what the failed write-out overwrote; if even that fails
          * (a disk that fails every write), the file may be torn, and
          * check() will say so */
-        (void)pager_undo_apply(&db->pg);
+        (void)undo_apply(db->undo, db->pg);
     }
-    pager_undo_end(&db->pg);
+    undo_end(db->undo);
     return rc;
 }
 
@@ -559,27 +586,24 @@ static int write_out(kvs *db)
     int rc = pool_flush(db->pf);
     if (rc)
         return rc;
-    rc = pager_spill_flush(&db->pg);
+    rc = spill_flush(db->spill, db->pg);
     if (rc)
         return rc;
-    hdr_change_bump(pager_hdr(&db->pg));
-    rc = pager_store_header(&db->pg);
+    hdr_change_bump(pager_hdr(db->pg));
+    rc = pager_store_header(db->pg);
     if (rc)
         return rc;
     /* drop the zero pages growth preallocated beyond the last page, and the
      * pages a truncate left beyond it */
-    if (db->truncated || (db->pg.extended && db->pg.phys_pages > hdr_npages(pager_hdr(&db->pg)))) {
-        rc = pager_set_size(&db->pg, hdr_npages(pager_hdr(&db->pg)));
-        if (rc)
-            return rc;
-    }
+    rc = pager_trim(db->pg, db->truncated);
+    if (rc)
+        return rc;
     db->t.modified = 0;
     db->truncated = 0;
     db->need_sync = 1;
-    db->pg.extended = 0;
     /* (kvs_sync mid-section) the file now references every page it has:
      * only pages grown from here on may be written before the section ends */
-    db->pg.sect_npages = hdr_npages(pager_hdr(&db->pg));
+    pager_begin_unit(db->pg);
     return KVS_OK;
 }
 
@@ -737,7 +761,7 @@ static int set_page(kvs *db, uint32_t pgno, const uint8_t *image)
 
 static int do_truncate(kvs *db)
 {
-    kvs_hdr *h = pager_hdr(&db->pg);
+    kvs_hdr *h = pager_hdr(db->pg);
     uint8_t dirp[PG_SIZE], bucketp[PG_SIZE];
     int rc;
     /* A change of the section like any other: the empty table (header,
@@ -749,7 +773,7 @@ static int do_truncate(kvs *db)
      * allocates again are "not fresh" (below the section's old page count)
      * and go to the spill file if evicted, never over the old file. */
     cache_forget(db);
-    pager_spill_reset(&db->pg);
+    spill_reset(db->spill);
     lh_format_new(h, dirp, bucketp);
     db->t.modified = 1;
     db->truncated = 1;
@@ -770,7 +794,7 @@ static int do_sync(kvs *db)
     if (db->section == KVS_WRITE && unit_changed(db))
         rc = unit_commit(db);
     if (!rc && !db->rdonly)
-        rc = pager_sync(&db->pg);
+        rc = pager_sync(db->pg);
     if (!rc)
         db->need_sync = 0;
     return rc;
@@ -779,7 +803,7 @@ static int do_sync(kvs *db)
 int kvs_sync(kvs *db)
 {
     if (db->section < 0) {
-        int rc = db->rdonly ? KVS_OK : pager_sync(&db->pg);
+        int rc = db->rdonly ? KVS_OK : pager_sync(db->pg);
         if (!rc)
             db->need_sync = 0;
         return rc;
@@ -802,18 +826,18 @@ int kvs_compact(kvs *db, kvs_compact_info *info)
         return rc;
     hook.interrupted = db->interrupted;
     hook.arg = db->interrupt_arg;
-    rc = compact_file(&db->t, db->pg.path, &hook, &newfd, info);
+    rc = compact_file(&db->t, db->path, &hook, &newfd, info);
     if (rc == KVS_ECORRUPT || rc == KVS_ETRUNCATED)
         db->poisoned = 1;
     if (newfd >= 0) {
         /* the new file is at the path: move there (its lock is held), which
          * also releases the old file's lock, and forget the old file */
-        db->os->close(db->pg.fd);
-        db->pg.fd = newfd;
+        db->os->close(pager_fd(db->pg));
+        pager_set_fd(db->pg, newfd);
         pool_drop(db->pf);
         db->t.epoch++;
         db->need_sync = 0;      /* the new file was fsynced whole */
-        rc2 = pager_load_header(&db->pg, 1, 0);
+        rc2 = pager_load_header(db->pg, 1, 0);
         if (!rc2)
             rc2 = bind_file(db, NULL);
         if (rc2) {
@@ -828,7 +852,7 @@ int kvs_compact(kvs *db, kvs_compact_info *info)
 
 static int do_new_stamp(kvs *db, uint64_t *stamp)
 {
-    *stamp = hdr_stamp_next(pager_hdr(&db->pg));
+    *stamp = hdr_stamp_next(pager_hdr(db->pg));
     db->t.modified = 1;
     return KVS_OK;
 }
@@ -885,8 +909,8 @@ void kvs_cursor_close(kvs_cursor *c)
 
 static int do_descriptor(kvs *db, kvs_slice *out)
 {
-    out->data = hdr_desc(pager_hdr(&db->pg));
-    out->len = hdr_desc_len(pager_hdr(&db->pg));
+    out->data = hdr_desc(pager_hdr(db->pg));
+    out->len = hdr_desc_len(pager_hdr(db->pg));
     return KVS_OK;
 }
 
@@ -897,7 +921,7 @@ int kvs_descriptor(kvs *db, kvs_slice *out)
 
 static int do_set_descriptor(kvs *db, const void *blob, size_t len)
 {
-    hdr_set_desc(pager_hdr(&db->pg), blob, len);
+    hdr_set_desc(pager_hdr(db->pg), blob, len);
     db->t.modified = 1;
     return KVS_OK;
 }
@@ -914,8 +938,8 @@ int kvs_set_descriptor(kvs *db, const void *blob, size_t len)
 
 static int do_stats(kvs *db, kvs_stats *st)
 {
-    const kvs_hdr *h = pager_hdr(&db->pg);
-    off_t sz = db->os->filesize(db->pg.fd);
+    const kvs_hdr *h = pager_hdr(db->pg);
+    off_t sz = db->os->filesize(pager_fd(db->pg));
     pool_counters pc;
     memset(st, 0, sizeof *st);
     st->file_bytes = sz > 0 ? (uint64_t)sz : 0;
@@ -937,7 +961,7 @@ static int do_stats(kvs *db, kvs_stats *st)
     st->cache_hits = pc.hits;
     st->cache_reads = pc.reads;
     st->cache_evictions = pc.evictions;
-    st->cache_writes = db->pg.writes;
+    st->cache_writes = pager_writes(db->pg);
     st->cache_invalidations = db->invalidations;
     st->gets = db->t.gets;
     st->get_chain_pages = db->t.get_chain_pages;
@@ -954,7 +978,7 @@ int kvs_stats_get(kvs *db, kvs_stats *st)
 void kvs_reset_counters(kvs *db)
 {
     pool_reset_counters(db->pf);
-    db->pg.reads = db->pg.writes = 0;
+    pager_reset_counts(db->pg);
     db->t.gets = db->t.get_chain_pages = db->t.splits = 0;
     db->invalidations = 0;
 }
@@ -969,20 +993,20 @@ int kvs_check(kvs *db)
 static int load_for_inspection(kvs *db, uint32_t pgno, int *ok)
 {
     int rc;
-    if (pgno >= hdr_npages(pager_hdr(&db->pg)))
+    if (pgno >= hdr_npages(pager_hdr(db->pg)))
         return kvs_seterr(&db->err, KVS_EINVAL, 0, "page %u is beyond the file's %u pages",
-                          (unsigned)pgno, (unsigned)hdr_npages(pager_hdr(&db->pg)));
+                          (unsigned)pgno, (unsigned)hdr_npages(pager_hdr(db->pg)));
     if (pgno > 0 && pool_copy_dirty(db->pf, pgno, db->pagebuf)) {
         pager_seal(db->pagebuf, pgno);
         *ok = 1;
         return KVS_OK;
     }
     if (pgno == 0 && db->section == KVS_WRITE) {
-        hdr_encode(pager_hdr(&db->pg), db->pagebuf);
+        hdr_encode(pager_hdr(db->pg), db->pagebuf);
         *ok = 1;
         return KVS_OK;
     }
-    rc = pager_read_raw(&db->pg, pgno, db->pagebuf);
+    rc = pager_read_raw(db->pg, pgno, db->pagebuf);
     if (rc)
         return rc;
     *ok = rd64(db->pagebuf + PG_CKSUM) == pager_checksum(db->pagebuf, pgno);
@@ -1004,7 +1028,7 @@ static int do_page_info(kvs *db, uint32_t pgno, kvs_page_info *pi)
     type = pg[PG_TYPE];
     memset(&scratch, 0, sizeof scratch);
     if (!ok || (pgno == 0 && type != KVS_PAGE_HEADER) ||
-        (pgno > 0 && page_validate(pg, pgno, hdr_npages(pager_hdr(&db->pg)), &scratch) != KVS_OK))
+        (pgno > 0 && page_validate(pg, pgno, hdr_npages(pager_hdr(db->pg)), &scratch) != KVS_OK))
         type = 0;
     pi->type = type;
     pi->type_name = page_type_name(type);
@@ -1029,7 +1053,7 @@ static int do_page_info(kvs *db, uint32_t pgno, kvs_page_info *pi)
         pi->free_bytes = PG_USABLE;
         break;
     default:
-        pi->free_bytes = PG_SIZE - HD_DESC - hdr_desc_len(pager_hdr(&db->pg));
+        pi->free_bytes = PG_SIZE - HD_DESC - hdr_desc_len(pager_hdr(db->pg));
         break;
     }
     return KVS_OK;
@@ -1052,7 +1076,7 @@ static int do_page_slot(kvs *db, uint32_t pgno, uint32_t slot, kvs_slot_info *si
     if (pgno == 0 || (pg[PG_TYPE] != KVS_PAGE_BUCKET && pg[PG_TYPE] != KVS_PAGE_OVERFLOW))
         return kvs_seterr(&db->err, KVS_EINVAL, 0, "page %u is not a bucket or overflow page",
                           (unsigned)pgno);
-    rc = page_validate(pg, pgno, hdr_npages(pager_hdr(&db->pg)), &db->err);
+    rc = page_validate(pg, pgno, hdr_npages(pager_hdr(db->pg)), &db->err);
     if (rc)
         return rc;
     if (slot >= sp_nslots(pg))

@@ -61,6 +61,7 @@ typedef struct held_lock {
 struct pool_file {
     pool            *p;
     pager           *pg;
+    spill           *sp;          /* the handle's spill file; NULL = evict by writing */
     const kvs_hdr   *h;           /* the handle's header (its page count bounds fetches) */
     kvs_err         *err;
     const kvs_locks *locks;
@@ -411,8 +412,8 @@ static int get_victim(pool_file *pf, uint32_t *out)
          * grew the file with can go to the file (nothing points to it) */
         uint32_t pgno = KEY_PAGE(f->key);
         int rc;
-        if (pf->pg->path && !(f->fresh && pgno >= pf->pg->sect_npages)) {
-            rc = pager_spill_write(pf->pg, pgno, DATA(p, fi));
+        if (pf->sp && !(f->fresh && pgno >= pager_sect_npages(pf->pg))) {
+            rc = spill_write(pf->sp, pgno, DATA(p, fi));
         } else {
             rc = pager_write(pf->pg, pgno, DATA(p, fi));
             if (rc == KVS_OK)
@@ -480,7 +481,7 @@ int pool_fetch(pool_file *pf, uint32_t pgno, int flags, uint32_t *out, uint8_t *
         return rc;
     data = DATA(p, fi);
     /* a spilled page lives in the spill file until it comes back here */
-    rc = pager_spill_take(pf->pg, pgno, data, !(flags & POOL_NEW));
+    rc = pf->sp ? spill_take(pf->sp, pgno, data, !(flags & POOL_NEW)) : 0;
     if (rc < 0) {
         frame_unfill(p, fi);
         return rc;
@@ -710,7 +711,7 @@ int pool_alloc(pool_file *pf, int type, uint32_t *pgno_out, uint32_t *fi_out, ui
      * disk (by the old header's free list, or by the chain it was freed from
      * earlier in this section, which the disk still holds), so it is
      * rewritten in the normal order like any other existing page. */
-    FR(pf->p)[fi].fresh = pgno >= pf->pg->sect_npages;
+    FR(pf->p)[fi].fresh = pgno >= pager_sect_npages(pf->pg);
     *pgno_out = pgno;
     *fi_out = fi;
     *page = pg;
@@ -737,13 +738,14 @@ int pool_free_page(pool_file *pf, uint32_t pgno)
 
 /* ---- attachments ------------------------------------------------------------------ */
 
-pool_file *pool_file_new(pool *p, pager *pg, kvs_err *err, const kvs_locks *locks)
+pool_file *pool_file_new(pool *p, pager *pg, kvs_err *err, const kvs_locks *locks, spill *sp)
 {
     pool_file *pf = calloc(1, sizeof *pf);
     if (!pf)
         return NULL;
     pf->p = p;
     pf->pg = pg;
+    pf->sp = sp;
     pf->h = pager_hdr(pg);
     pf->err = err;
     pf->locks = locks;

@@ -43,6 +43,7 @@
 #define KVS_POOL_H
 
 #include "pager.h"
+#include "spill.h"
 
 #define POOL_NONE       0xffffffffu
 #define POOL_LRU        0
@@ -75,9 +76,11 @@ uint32_t pool_nframes(const pool *p);
 int      pool_policy(const pool *p);
 
 /* ---- a handle's attachment --------------------------------------------- */
-/* The handle's pager, error record and content-lock callbacks (NULL = no
- * locking: one process, one thread).  Allocated here, once per open. */
-pool_file *pool_file_new(pool *p, pager *pg, kvs_err *err, const kvs_locks *locks);
+/* The handle's pager, error record, content-lock callbacks (NULL = no
+ * locking: one process, one thread) and spill file (NULL = a dirty victim
+ * is written to the file: a private file, as compaction's new one).
+ * Allocated here, once per open. */
+pool_file *pool_file_new(pool *p, pager *pg, kvs_err *err, const kvs_locks *locks, spill *sp);
 /* Binds the attachment to a file (again, after the handle moved to another
  * file or the file got a nonce): finds the file in the pool's file table or
  * takes a free entry; the frames of an entry nobody uses any more are

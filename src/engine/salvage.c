@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include "kvs.h"
 #include "pager.h"
+#include "filelock.h"
 #include "page.h"
 
 /* Value bytes per value page (vchain.h's VCHAIN_DATA). */
@@ -32,7 +33,9 @@
 
 struct kvs_salvage {
     kvs_err     err;
-    pager       pg;             /* fd, os table, lock; no header, no pool */
+    pager      *pg;             /* page reads; no header, no pool */
+    const kvs_os *os;
+    int         fd;             /* the lock is on it */
     int         locked;
     int       (*interrupted)(void *);
     void       *interrupt_arg;
@@ -81,7 +84,7 @@ static int all_zero(const uint8_t *p)
  * by the caller), < 0 on a read error. */
 static int read_checked(kvs_salvage *s, uint32_t pgno, uint8_t *buf)
 {
-    int rc = pager_read_raw(&s->pg, pgno, buf);
+    int rc = pager_read_raw(s->pg, pgno, buf);
     if (rc)
         return rc;
     return rd64(buf + PG_CKSUM) == pager_checksum(buf, pgno);
@@ -110,12 +113,20 @@ int kvs_salvage_open(const char *path, const kvs_options *opt, kvs_salvage **out
         return (e == ENOSPC || e == EDQUOT) ? KVS_ENOSPC : KVS_EIO;
     }
     s = calloc(1, sizeof *s);
+    if (s) {
+        s->pg = pager_new(os, fd, 1, &s->err);
+        if (!s->pg) {
+            free(s);
+            s = NULL;
+        }
+    }
     if (!s) {
         os->close(fd);
         snprintf(salvage_open_errmsg, sizeof salvage_open_errmsg, "%.300s: out of memory", path);
         return KVS_ENOMEM;
     }
-    pager_init(&s->pg, os, fd, 1, &s->err);
+    s->os = os;
+    s->fd = fd;
     if (opt) {
         s->interrupted = opt->interrupted;
         s->interrupt_arg = opt->interrupt_arg;
@@ -123,8 +134,14 @@ int kvs_salvage_open(const char *path, const kvs_options *opt, kvs_salvage **out
     /* a shared lock for the handle's life: no writer rewrites pages while
      * they are read (a damaged file may still be written by a handle that
      * has not met the damage) */
-    rc = pager_lock(&s->pg, 0, s->interrupted, s->interrupt_arg,
-                   opt ? opt->lock_wait : NULL, opt ? opt->lock_wait_arg : NULL);
+    {
+        filelock_hooks hooks;
+        hooks.interrupted = s->interrupted;
+        hooks.interrupt_arg = s->interrupt_arg;
+        hooks.lock_wait = opt ? opt->lock_wait : NULL;
+        hooks.lock_wait_arg = opt ? opt->lock_wait_arg : NULL;
+        rc = filelock_take(os, fd, 0, &hooks, &s->err);
+    }
     if (rc == KVS_OK) {
         s->locked = 1;
         size = os->filesize(fd);
@@ -142,7 +159,7 @@ int kvs_salvage_open(const char *path, const kvs_options *opt, kvs_salvage **out
     /* page 0: only informative (counts to compare with); never required */
     memset(&herr, 0, sizeof herr);
     if (s->npages > 0) {
-        rc = pager_read_raw(&s->pg, 0, s->page);
+        rc = pager_read_raw(s->pg, 0, s->page);
         s->st.pages_read++;
         if (rc != KVS_OK)
             s->st.pages_unreadable++;
@@ -173,9 +190,9 @@ void kvs_salvage_close(kvs_salvage *s)
     if (!s)
         return;
     if (s->locked)
-        (void)pager_unlock(&s->pg);
-    s->pg.os->close(s->pg.fd);
-    pager_free(&s->pg);
+        (void)filelock_release(s->os, s->fd, &s->err);
+    s->os->close(s->fd);
+    pager_free(s->pg);
     free(s->vbuf);
     free(s);
 }

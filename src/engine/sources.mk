@@ -8,8 +8,12 @@
 
 KVS_ENGINE_SRCS := \
 	os.c \
+	err.c \
 	header.c \
 	pager.c \
+	spill.c \
+	undo.c \
+	filelock.c \
 	pool.c \
 	dir.c \
 	page.c \

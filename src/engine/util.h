@@ -1,7 +1,8 @@
 /*
  * util.h - small helpers shared by every engine layer: little-endian field
- * access (the on-disk byte order), the error record each handle carries, and
- * the constants of the common page header.  Internal; hosts include kvs.h.
+ * access (the on-disk byte order), the error record each handle carries
+ * (kvs_seterr and kvs_seterrno are defined in err.c), and the constants of
+ * the common page header.  Internal; hosts include kvs.h.
  */
 #ifndef KVS_UTIL_H
 #define KVS_UTIL_H

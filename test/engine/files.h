@@ -11,7 +11,7 @@
 #include <unistd.h>
 #include <xxhash.h>
 
-static int copyfile(const char *from, const char *to)
+static inline int copyfile(const char *from, const char *to)
 {
     char buf[65536];
     ssize_t r;
@@ -25,7 +25,7 @@ static int copyfile(const char *from, const char *to)
     return close(b);
 }
 
-static uint64_t hashfile(const char *p)
+static inline uint64_t hashfile(const char *p)
 {
     unsigned char buf[65536];
     XXH3_state_t *st = XXH3_createState();

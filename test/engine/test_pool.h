@@ -20,7 +20,7 @@ static inline pool_file *test_pool(pager *pg, kvs_err *err, uint32_t frames, int
     *mem = NULL;
     if (posix_memalign(mem, PG_SIZE, pool_mem_size(frames, 1)) != 0)
         abort();
-    pf = pool_file_new(pool_format(*mem, frames, 1, policy), pg, err, NULL);
+    pf = pool_file_new(pool_format(*mem, frames, 1, policy), pg, err, NULL, NULL);
     if (!pf || pool_file_bind(pf, &id) != KVS_OK)
         abort();
     return pf;

@@ -29,7 +29,7 @@ int main(void)
     const uint64_t N = 1100000;
     char path[128];
     kvs_err err;
-    pager pg;
+    pager *pg;
     pool_file *p;
     pool_counters pc;
     void *mem = NULL;
@@ -41,22 +41,22 @@ int main(void)
     snprintf(path, sizeof path, "/tmp/unit_dir.%d", (int)getpid());
     unlink(path);
     fd = open(path, O_RDWR | O_CREAT, 0600);
-    pager_init(&pg, kvs_os_posix(), fd, 0, &err);
-    memset(&pg.h, 0, sizeof pg.h);
+    pg = pager_new(kvs_os_posix(), fd, 0, &err);
+    memset(pager_hdr(pg), 0, sizeof *pager_hdr(pg));
     /* pretend the file has 2^21 pages (sparse) so bucket pages b+2 exist */
-    pg.h.npages = 1u << 21;
-    pg.h.dir_root = 1;
-    pg.h.dir_depth = 1;
-    pg.h.dir_pages = 1;
+    pager_hdr(pg)->npages = 1u << 21;
+    pager_hdr(pg)->dir_root = 1;
+    pager_hdr(pg)->dir_depth = 1;
+    pager_hdr(pg)->dir_pages = 1;
     dir_format(page, 0);
-    pager_write(&pg, 1, page);
-    p = test_pool(&pg, &err, 64, POOL_LRU, &mem);
+    pager_write(pg, 1, page);
+    p = test_pool(pg, &err, 64, POOL_LRU, &mem);
 
     tap_ok(DIR_FANOUT == 1018, "1018 entries per directory page");
     for (b = 0; b < N && rc == KVS_OK; b++)
         rc = dir_set(p, b, (uint32_t)(b + 2));
     tap_ok(rc == KVS_OK, "set %llu buckets", (unsigned long long)N);
-    tap_ok(pg.h.dir_depth == 3, "tree height grew to 3 (depth %u)", (unsigned)pg.h.dir_depth);
+    tap_ok(pager_hdr(pg)->dir_depth == 3, "tree height grew to 3 (depth %u)", (unsigned)pager_hdr(pg)->dir_depth);
     pool_get_counters(p, &pc);
     tap_ok(pc.evictions > 0 && pc.writes > 0, "dirty directory pages were evicted (%llu writes)",
            (unsigned long long)pc.writes);
@@ -67,27 +67,27 @@ int main(void)
     TAP_RC(dir_lookup(p, N * 2000, &pgno), KVS_ECORRUPT);
     visited = 0;
     TAP_RC(dir_walk(p, N, count, NULL), KVS_OK);
-    tap_ok(visited == pg.h.dir_pages, "walk visits %u directory pages, header counts %u",
-           (unsigned)visited, (unsigned)pg.h.dir_pages);
+    tap_ok(visited == pager_hdr(pg)->dir_pages, "walk visits %u directory pages, header counts %u",
+           (unsigned)visited, (unsigned)pager_hdr(pg)->dir_pages);
     /* 1100000 / 1018 = 1081 leaves, 2 height-1 pages, 1 root */
-    tap_ok(pg.h.dir_pages == 1081 + 2 + 1, "1084 directory pages");
+    tap_ok(pager_hdr(pg)->dir_pages == 1081 + 2 + 1, "1084 directory pages");
     /* an entry for a bucket beyond the count is corruption */
     TAP_RC(dir_walk(p, N - 1, count, NULL), KVS_ECORRUPT);
     tap_ok(strstr(err.msg, "does not exist") != NULL, "names the stray entry: %s", err.msg);
     /* a directory pointer to a non-directory page */
     TAP_RC(pool_flush(p), KVS_OK);
     pool_drop(p);
-    pg.h.dir_root = 5;                 /* a page that holds zeros */
+    pager_hdr(pg)->dir_root = 5;                 /* a page that holds zeros */
     memset(page, 0, PG_SIZE);
     page[PG_TYPE] = KVS_PAGE_FREE;
-    pager_write(&pg, 5, page);
+    pager_write(pg, 5, page);
     TAP_RC(dir_lookup(p, 3, &pgno), KVS_ECORRUPT);
     tap_ok(err.page == 5, "error names page 5: %s", err.msg);
     close(fd);
     unlink(path);
     pool_file_free(p);
     free(mem);
-    pager_free(&pg);
+    pager_free(pg);
     tap_diag("dir: %d checks", tap_n);
     return tap_done();
 }

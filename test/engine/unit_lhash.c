@@ -21,7 +21,7 @@
 
 static char path[128];
 static kvs_err err;
-static pager pg;
+static pager *pg;
 static pool_file *p;
 static lh t;
 static void *mem;
@@ -30,20 +30,24 @@ static void setup(uint32_t frames)
 {
     static uint8_t d[PG_SIZE], b[PG_SIZE];
     int fd;
+    if (pg) {
+        close(pager_fd(pg));
+        pager_free(pg);
+    }
     unlink(path);
     fd = open(path, O_RDWR | O_CREAT, 0600);
     memset(&err, 0, sizeof err);
-    pager_init(&pg, kvs_os_posix(), fd, 0, &err);
-    memset(&pg.h, 0, sizeof pg.h);
-    pg.h.fillfactor = 75;
-    lh_format_new(&pg.h, d, b);
-    pager_write(&pg, 1, d);
-    pager_write(&pg, 2, b);
-    pager_store_header(&pg);
+    pg = pager_new(kvs_os_posix(), fd, 0, &err);
+    memset(pager_hdr(pg), 0, sizeof *pager_hdr(pg));
+    pager_hdr(pg)->fillfactor = 75;
+    lh_format_new(pager_hdr(pg), d, b);
+    pager_write(pg, 1, d);
+    pager_write(pg, 2, b);
+    pager_store_header(pg);
     pool_file_free(p);
-    p = test_pool(&pg, &err, frames, POOL_LRU, &mem);
+    p = test_pool(pg, &err, frames, POOL_LRU, &mem);
     lh_free(&t);
-    lh_init(&t, &pg, p, &err);
+    lh_init(&t, pg, p, &err);
 }
 
 static void key_of(unsigned i, char *k) { sprintf(k, "k%09u", i); }
@@ -66,9 +70,9 @@ int main(void)
         rc = lh_put(&t, k, 10, v, i % 200, KVS_NOOVERWRITE);
     }
     tap_ok(rc == KVS_OK, "insert %u records through 32 frames", n);
-    tap_ok(hdr_buckets(&pg.h) == ((uint64_t)1 << pg.h.level) + pg.h.split && t.splits + 1 == hdr_buckets(&pg.h),
-           "buckets = 2^%u + %u = splits + 1", (unsigned)pg.h.level, (unsigned)pg.h.split);
-    tap_ok((double)pg.h.data_bytes / (hdr_buckets(&pg.h) * PG_USABLE) <= 0.75,
+    tap_ok(hdr_buckets(pager_hdr(pg)) == ((uint64_t)1 << pager_hdr(pg)->level) + pager_hdr(pg)->split && t.splits + 1 == hdr_buckets(pager_hdr(pg)),
+           "buckets = 2^%u + %u = splits + 1", (unsigned)pager_hdr(pg)->level, (unsigned)pager_hdr(pg)->split);
+    tap_ok((double)pager_hdr(pg)->data_bytes / (hdr_buckets(pager_hdr(pg)) * PG_USABLE) <= 0.75,
            "load factor stays at or below the fill factor");
     for (i = 0; i < n; i++) {
         key_of(i, k);
@@ -158,8 +162,8 @@ int main(void)
         key_of(i, k);
         rc = lh_put(&t, k, 10, v, 1000, 0);
     }
-    tap_ok(rc == KVS_OK && hdr_buckets(&pg.h) == 1 && pg.h.overflow_pages >= 99,
-           "one bucket, %u overflow pages", (unsigned)pg.h.overflow_pages);
+    tap_ok(rc == KVS_OK && hdr_buckets(pager_hdr(pg)) == 1 && pager_hdr(pg)->overflow_pages >= 99,
+           "one bucket, %u overflow pages", (unsigned)pager_hdr(pg)->overflow_pages);
     TAP_RC(lh_check(&t), KVS_OK);
     bad = 0;
     for (i = 0; i < 400; i++) {
@@ -179,21 +183,21 @@ int main(void)
         tap_ok(cnt == 400, "cursor over the long chain sees 400");
     }
     {
-        uint32_t ovfl = pg.h.overflow_pages;
+        uint32_t ovfl = pager_hdr(pg)->overflow_pages;
         for (i = 0; i < 400; i++) {
             key_of(i, k);
             if (lh_delete(&t, k, 10) != KVS_OK)
                 bad++;
         }
-        tap_ok(bad == 0 && pg.h.records == 0 && pg.h.data_bytes == 0, "all deleted");
-        tap_ok(pg.h.overflow_pages == 0 && pg.h.free_count == ovfl,
+        tap_ok(bad == 0 && pager_hdr(pg)->records == 0 && pager_hdr(pg)->data_bytes == 0, "all deleted");
+        tap_ok(pager_hdr(pg)->overflow_pages == 0 && pager_hdr(pg)->free_count == ovfl,
                "%u emptied overflow pages went to the free list", (unsigned)ovfl);
         TAP_RC(lh_check(&t), KVS_OK);
         for (i = 0; i < 400; i++) {
             key_of(i + 1000, k);
             lh_put(&t, k, 10, v, 1000, 0);
         }
-        tap_ok(pg.h.free_count == 0 && pg.h.overflow_pages == ovfl, "refilling reuses them");
+        tap_ok(pager_hdr(pg)->free_count == 0 && pager_hdr(pg)->overflow_pages == ovfl, "refilling reuses them");
         TAP_RC(lh_check(&t), KVS_OK);
     }
 
@@ -205,7 +209,7 @@ int main(void)
         lh_put(&t, k, 10, v, 100, 0);
     }
     {
-        uint32_t before = pg.h.overflow_pages;
+        uint32_t before = pager_hdr(pg)->overflow_pages;
         double ppg0, ppg1;
         t.gets = t.get_chain_pages = 0;
         for (i = 0; i < 20000; i++) {
@@ -226,9 +230,9 @@ int main(void)
                 bad++;
         }
         ppg1 = (double)t.get_chain_pages / (double)t.gets;
-        tap_ok(bad == 0 && pg.h.overflow_pages < before / 4,
+        tap_ok(bad == 0 && pager_hdr(pg)->overflow_pages < before / 4,
                "deleting half: overflow pages %u -> %u, pages per get %.3f -> %.3f",
-               (unsigned)before, (unsigned)pg.h.overflow_pages, ppg0, ppg1);
+               (unsigned)before, (unsigned)pager_hdr(pg)->overflow_pages, ppg0, ppg1);
         TAP_RC(lh_check(&t), KVS_OK);
     }
 
@@ -237,7 +241,7 @@ int main(void)
      * collect, check), naming the page, and no walk leaves a page pinned */
     setup(64);
     rc = KVS_OK;
-    for (i = 0; rc == KVS_OK && hdr_buckets(&pg.h) < 2; i++) {
+    for (i = 0; rc == KVS_OK && hdr_buckets(pager_hdr(pg)) < 2; i++) {
         key_of(i, k);
         rc = lh_put(&t, k, 10, v, 1000, 0);
     }
@@ -246,8 +250,8 @@ int main(void)
         key_of(i, k);
         rc = lh_put(&t, k, 10, v, 1000, 0);
     }
-    tap_ok(rc == KVS_OK && pg.h.level == 1 && pg.h.split == 0 && pool_pinned(p) == 0,
-           "two buckets, %u overflow pages, nothing pinned after the puts", (unsigned)pg.h.overflow_pages);
+    tap_ok(rc == KVS_OK && pager_hdr(pg)->level == 1 && pager_hdr(pg)->split == 0 && pool_pinned(p) == 0,
+           "two buckets, %u overflow pages, nothing pinned after the puts", (unsigned)pager_hdr(pg)->overflow_pages);
     {
         uint32_t prim, ov, fi, in0 = 0, in1 = 0, aux;
         uint8_t *page;
@@ -337,21 +341,21 @@ int main(void)
             pool_lock(p, fi, POOL_EXCLUSIVE);
             memcpy(sp_reserve(page, tag, len), rec, len);
             test_page_done(p, fi, 1);
-            pg.h.records++;
-            pg.h.data_bytes += len + SLOT_SIZE;
+            pager_hdr(pg)->records++;
+            pager_hdr(pg)->data_bytes += len + SLOT_SIZE;
             TAP_RC(lh_check(&t), KVS_ECORRUPT);
             tap_ok(strstr(err.msg, "twice") != NULL, "duplicate key: %s", err.msg);
             pool_lock(p, fi, POOL_EXCLUSIVE);
             sp_delete(page, sp_nslots(page) - 1);
             test_page_done(p, fi, 0);
-            pg.h.records--;
-            pg.h.data_bytes -= len + SLOT_SIZE;
+            pager_hdr(pg)->records--;
+            pager_hdr(pg)->data_bytes -= len + SLOT_SIZE;
         }
         TAP_RC(lh_check(&t), KVS_OK);
-        pg.h.records++;
+        pager_hdr(pg)->records++;
         TAP_RC(lh_check(&t), KVS_ECORRUPT);
         tap_ok(strstr(err.msg, "header counts") != NULL, "count mismatch: %s", err.msg);
-        pg.h.records--;
+        pager_hdr(pg)->records--;
         /* a page in no chain */
         {
             uint32_t np;
@@ -362,12 +366,12 @@ int main(void)
             tap_ok(err.page == np && strstr(err.msg, "no chain") != NULL, "leaked page: %s", err.msg);
         }
     }
-    close(pg.fd);
+    close(pager_fd(pg));
     unlink(path);
     lh_free(&t);
     pool_file_free(p);
     free(mem);
-    pager_free(&pg);
+    pager_free(pg);
     tap_diag("lhash: %d checks", tap_n);
     return tap_done();
 }

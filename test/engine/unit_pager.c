@@ -2,8 +2,10 @@
  * unit_pager.c - unit tests of the pager layer (pager.c): checksums seeded by
  * page number, header encode/decode and its validation (magic, version,
  * truncation, checksum, fields), page read/write/verify, growth and its
- * undo, short writes retried through the I/O table, flock waits interrupted,
- * and the host told when a lock wait begins and ends.
+ * discard, the write path handing the undo (undo.c) the old image of each
+ * page the unit began with and the undo putting them back, short writes
+ * retried through the I/O table, and the section lock (filelock.c): flock
+ * waits interrupted, the host told when a lock wait begins and ends.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -14,6 +16,8 @@
 #include <sys/file.h>
 #include <sys/wait.h>
 #include "pager.h"
+#include "undo.h"
+#include "filelock.h"
 #include "tap.h"
 
 static int short_writes;           /* next N pwrites write half */
@@ -58,7 +62,7 @@ int main(void)
     char path[128];
     kvs_hdr h, h2;
     kvs_err err;
-    pager pg;
+    pager *pg;
     kvs_os os = *kvs_os_posix();
     int fd, i, rc;
 
@@ -167,47 +171,88 @@ int main(void)
     unlink(path);
     fd = open(path, O_RDWR | O_CREAT, 0600);
     os.pwrite = half_pwrite;
-    pager_init(&pg, &os, fd, 0, &err);
-    pg.h = h;
-    TAP_RC(pager_store_header(&pg), KVS_OK);
+    pg = pager_new(&os, fd, 0, &err);
+    *pager_hdr(pg) = h;
+    TAP_RC(pager_store_header(pg), KVS_OK);
     for (i = 1; i < 20; i++) {
         memset(page, i, PG_SIZE);
         page[PG_TYPE] = KVS_PAGE_FREE;
         short_writes = 3;                   /* each page written in several pieces */
-        rc = pager_write(&pg, (uint32_t)i, page);
+        rc = pager_write(pg, (uint32_t)i, page);
         if (rc)
             break;
     }
     tap_ok(i == 20, "19 pages written through short writes");
-    TAP_RC(pager_load_header(&pg, 1, 0), KVS_OK);
-    TAP_RC(pager_read(&pg, 7, page), KVS_OK);
+    TAP_RC(pager_load_header(pg, 1, 0), KVS_OK);
+    TAP_RC(pager_read(pg, 7, page), KVS_OK);
     tap_ok(page[100] == 7, "page 7 reads back");
     /* flip a byte of page 7 on disk */
     page[100] ^= 0xff;
     pwrite(fd, page + 100, 1, 7 * PG_SIZE + 100);
-    TAP_RC(pager_read(&pg, 7, page), KVS_ECORRUPT);
+    TAP_RC(pager_read(pg, 7, page), KVS_ECORRUPT);
     tap_ok(err.page == 7 && strstr(err.msg, "page 7") != NULL, "corruption names page 7: %s", err.msg);
-    TAP_RC(pager_read(&pg, 25, page), KVS_ETRUNCATED);
+    TAP_RC(pager_read(pg, 25, page), KVS_ETRUNCATED);
     tap_ok(strstr(err.msg, "page 25") != NULL, "read past the end names the page: %s", err.msg);
 
-    /* growth, and its undo */
-    pg.extended = 0;
-    TAP_RC(pager_extend(&pg, 20), KVS_OK);
-    TAP_RC(pager_extend(&pg, 21), KVS_OK);
+    /* growth, and its discard */
+    pager_begin_unit(pg);
+    TAP_RC(pager_extend(pg, 20), KVS_OK);
+    TAP_RC(pager_extend(pg, 21), KVS_OK);
     tap_ok(os.filesize(fd) == 22 * PG_SIZE, "extend grows the file to 22 pages");
-    TAP_RC(pager_discard_extension(&pg), KVS_OK);
+    TAP_RC(pager_discard_extension(pg), KVS_OK);
     tap_ok(os.filesize(fd) == 20 * PG_SIZE, "discard_extension shrinks it back");
 
+    /* the undo of a write-out: only pages the unit began with (20) are saved,
+     * each before its overwrite; apply puts their bytes back, the header's too */
+    {
+        undo *u = undo_new(NULL, &err);
+        uint8_t *run[2];
+        uint8_t before7[PG_SIZE], before0[PG_SIZE];
+        TAP_RC(pager_read_raw(pg, 7, before7), KVS_OK);
+        TAP_RC(pager_read_raw(pg, 0, before0), KVS_OK);
+        pager_begin_unit(pg);
+        undo_begin(u);
+        pager_set_undo(pg, u);
+        memset(page, 0x77, PG_SIZE);
+        memset(page2, 0x78, PG_SIZE);
+        TAP_RC(pager_write(pg, 7, page), KVS_OK);
+        run[0] = page;
+        run[1] = page2;
+        TAP_RC(pager_write_run(pg, 19, run, 2), KVS_OK);   /* 19 old, 20 beyond the unit */
+        hdr_change_bump(pager_hdr(pg));
+        TAP_RC(pager_store_header(pg), KVS_OK);
+        tap_ok(undo_count(u) == 3, "3 old images saved (pages 7, 19, 0), not page 20: %u",
+               (unsigned)undo_count(u));
+        pager_set_undo(pg, NULL);
+        TAP_RC(pager_write(pg, 8, page), KVS_OK);
+        tap_ok(undo_count(u) == 3, "no image saved once the undo is detached");
+        TAP_RC(undo_apply(u, pg), KVS_OK);
+        TAP_RC(pager_read_raw(pg, 7, page2), KVS_OK);
+        tap_ok(memcmp(page2, before7, PG_SIZE) == 0, "page 7 back byte for byte");
+        TAP_RC(pager_read_raw(pg, 0, page2), KVS_OK);
+        tap_ok(memcmp(page2, before0, PG_SIZE) == 0, "header page back byte for byte");
+        TAP_RC(pager_read(pg, 19, page2), KVS_OK);
+        tap_ok(page2[100] == 19, "page 19 back");
+        TAP_RC(pager_read(pg, 8, page2), KVS_OK);
+        tap_ok(page2[100] == 0x77, "page 8, written without the undo, stays");
+        undo_end(u);
+        undo_free(u);
+        TAP_RC(pager_load_header(pg, 0, 0), KVS_OK);
+        TAP_RC(pager_set_size(pg, 20), KVS_OK);
+    }
+
     /* header says more pages than the file has */
-    pg.h.npages = 40;
-    pg.h.overflow_pages = 25;
-    TAP_RC(pager_store_header(&pg), KVS_OK);
-    TAP_RC(pager_load_header(&pg, 1, 0), KVS_ETRUNCATED);
+    pager_hdr(pg)->npages = 40;
+    pager_hdr(pg)->overflow_pages = 25;
+    TAP_RC(pager_store_header(pg), KVS_OK);
+    TAP_RC(pager_load_header(pg, 1, 0), KVS_ETRUNCATED);
     tap_ok(strstr(err.msg, "page 20") != NULL, "truncation names the first missing page: %s", err.msg);
 
     /* read-only pager never writes */
-    pager_init(&pg, &os, fd, 1, &err);
-    TAP_RC(pager_write(&pg, 3, page), KVS_ERDONLY);
+    pager_free(pg);
+    pg = pager_new(&os, fd, 1, &err);
+    TAP_RC(pager_write(pg, 3, page), KVS_ERDONLY);
+    pager_free(pg);
 
     /* flock: a child holds LOCK_EX; our wait is interrupted */
     {
@@ -228,11 +273,12 @@ int main(void)
         if (read(pfd[0], &c, 1) != 1)
             return 1;
         fd2 = open(path, O_RDWR);
-        pager_init(&pg, kvs_os_posix(), fd2, 0, &err);
         calls = 0;
         {
             waits w = {0, 0, 0, 0, -1};
-            TAP_RC(pager_lock(&pg, 0, interrupt_after_3, NULL, count_waits, &w), KVS_EINTR);
+            filelock_hooks hk = {interrupt_after_3, NULL, count_waits, NULL};
+            hk.lock_wait_arg = &w;
+            TAP_RC(filelock_take(kvs_os_posix(), fd2, 0, &hk, &err), KVS_EINTR);
             tap_ok(calls == 3, "interrupt callback polled while waiting (%d calls)", calls);
             tap_ok(w.begins == 1 && w.ends == 1 && !w.waiting && !w.bad && w.calls_at_begin == 0,
                    "interrupted wait: host told it began (before the first poll) and ended "
@@ -241,25 +287,28 @@ int main(void)
         {
             /* a wait that gets the lock: the child holds it until it exits */
             waits w = {0, 0, 0, 0, -1};
-            TAP_RC(pager_lock(&pg, 1, NULL, NULL, count_waits, &w), KVS_OK);
+            filelock_hooks hk = {NULL, NULL, count_waits, NULL};
+            hk.lock_wait_arg = &w;
+            TAP_RC(filelock_take(kvs_os_posix(), fd2, 1, &hk, &err), KVS_OK);
             tap_ok(w.begins == 1 && w.ends == 1 && !w.waiting && !w.bad,
                    "wait that gets the lock: began and ended once (%d begins, %d ends)",
                    w.begins, w.ends);
             waitpid(pid, NULL, 0);
-            TAP_RC(pager_unlock(&pg), KVS_OK);
+            TAP_RC(filelock_release(kvs_os_posix(), fd2, &err), KVS_OK);
         }
         {
             /* no contention: no wait to report */
             waits w = {0, 0, 0, 0, -1};
-            TAP_RC(pager_lock(&pg, 1, interrupt_after_3, NULL, count_waits, &w), KVS_OK);
+            filelock_hooks hk = {interrupt_after_3, NULL, count_waits, NULL};
+            hk.lock_wait_arg = &w;
+            TAP_RC(filelock_take(kvs_os_posix(), fd2, 1, &hk, &err), KVS_OK);
             tap_ok(w.begins == 0 && w.ends == 0, "lock taken at once: no wait reported");
-            TAP_RC(pager_unlock(&pg), KVS_OK);
+            TAP_RC(filelock_release(kvs_os_posix(), fd2, &err), KVS_OK);
         }
         close(fd2);
     }
     close(fd);
     unlink(path);
-    pager_free(&pg);
     tap_diag("pager: %d checks", tap_n);
     return tap_done();
 }

@@ -24,16 +24,17 @@
 
 /* A file of NPAGES pages, page i (1..NPAGES-1) a free page carrying i in
  * its AUX field, under a pager whose header counts them. */
-static int make_file(const char *path, pager *pg, kvs_err *err, uint8_t fill)
+static int make_file(const char *path, pager **pgp, kvs_err *err, uint8_t fill)
 {
+    pager *pg;
     static uint8_t page[PG_SIZE];
     uint32_t i;
     int fd;
     unlink(path);
     fd = open(path, O_RDWR | O_CREAT, 0600);
-    pager_init(pg, kvs_os_posix(), fd, 0, err);
-    memset(&pg->h, 0, sizeof pg->h);
-    pg->h.npages = NPAGES;
+    *pgp = pg = pager_new(kvs_os_posix(), fd, 0, err);
+    memset(pager_hdr(pg), 0, sizeof *pager_hdr(pg));
+    pager_hdr(pg)->npages = NPAGES;
     for (i = 1; i < NPAGES; i++) {
         memset(page, 0, PG_SIZE);
         page[PG_TYPE] = KVS_PAGE_FREE;
@@ -227,12 +228,12 @@ static void test_one_file(pager *pg, kvs_err *err, int fd, int policy)
 
     /* allocation: free list first (LIFO), then growth */
     {
-        uint32_t a, b, c, npages = pg->h.npages, head = pg->h.free_head, count = pg->h.free_count;
+        uint32_t a, b, c, npages = pager_hdr(pg)->npages, head = pager_hdr(pg)->free_head, count = pager_hdr(pg)->free_count;
         int reused_fresh;
         TAP_RC(pool_free_page(pf, 10), KVS_OK);
         TAP_RC(pool_free_page(pf, 11), KVS_OK);
-        tap_ok(pg->h.free_head == 11 && pg->h.free_count == count + 2, "%s: free list holds 11 -> 10", pn);
-        pg->sect_npages = pg->h.npages;   /* as kvs_begin does for a write section */
+        tap_ok(pager_hdr(pg)->free_head == 11 && pager_hdr(pg)->free_count == count + 2, "%s: free list holds 11 -> 10", pn);
+        pager_begin_unit(pg);   /* as kvs_begin does for a write section */
         rc = pool_alloc(pf, KVS_PAGE_OVERFLOW, &a, &fi, &pp);
         reused_fresh = (pool_frame_flags(pf, fi) & POOL_F_FRESH) != 0;
         pool_release(pf, fi);
@@ -242,7 +243,7 @@ static void test_one_file(pager *pg, kvs_err *err, int fd, int policy)
         /* the disk still references a page on its free list: it must not be
          * written ahead of the pages that reference it (README, durability) */
         tap_ok(!reused_fresh, "%s: pages reused from the free list are not fresh", pn);
-        tap_ok(pg->h.free_head == head, "%s: the free list is as before", pn);
+        tap_ok(pager_hdr(pg)->free_head == head, "%s: the free list is as before", pn);
         rc |= pool_alloc(pf, KVS_PAGE_VALUE, &c, &fi, &pp);
         tap_ok(rc == 0 && a == 11 && b == 10 && c == npages, "%s: alloc reuses 11, 10, then grows to page %u",
                pn, c);
@@ -250,7 +251,7 @@ static void test_one_file(pager *pg, kvs_err *err, int fd, int policy)
                (pool_frame_flags(pf, fi) & (POOL_F_FRESH | POOL_F_DIRTY)) == (POOL_F_FRESH | POOL_F_DIRTY),
                "%s: a page grown from the file end is typed, fresh and dirty", pn);
         pool_release(pf, fi);
-        tap_ok(pg->h.npages == npages + 1, "%s: page count grew by one", pn);
+        tap_ok(pager_hdr(pg)->npages == npages + 1, "%s: page count grew by one", pn);
         tap_ok(kvs_os_posix()->filesize(fd) >= (off_t)(npages + 1) * PG_SIZE, "%s: file already holds the new page", pn);
         TAP_RC(pool_flush(pf), KVS_OK);
     }
@@ -263,7 +264,7 @@ static void test_one_file(pager *pg, kvs_err *err, int fd, int policy)
 static pool_file *attach(pool *p, pager *pg, kvs_err *err, uint64_t id, uint64_t ino)
 {
     pool_ident ident;
-    pool_file *pf = pool_file_new(p, pg, err, NULL);
+    pool_file *pf = pool_file_new(p, pg, err, NULL, NULL);
     ident.file_id = id;
     ident.dev = 1;
     ident.ino = ino;
@@ -277,7 +278,7 @@ static pool_file *attach(pool *p, pager *pg, kvs_err *err, uint64_t id, uint64_t
 static void test_two_files(const char *pa, const char *pb)
 {
     kvs_err ea, eb;
-    pager ga, gb;
+    pager *ga, *gb;
     void *mem = NULL;
     pool *p;
     pool_file *a, *b, *a2, *copy;
@@ -291,8 +292,8 @@ static void test_two_files(const char *pa, const char *pb)
     if (posix_memalign(&mem, PG_SIZE, pool_mem_size(16, 3)) != 0)
         abort();
     p = pool_format(mem, 16, 3, POOL_CLOCK);
-    a = attach(p, &ga, &ea, 1001, 10);
-    b = attach(p, &gb, &eb, 2002, 20);
+    a = attach(p, ga, &ea, 1001, 10);
+    b = attach(p, gb, &eb, 2002, 20);
     tap_ok(a && b, "two files bound to one pool");
     for (i = 1; i <= 6; i++) {
         if (pool_fetch(a, i, 0, &fi, &pp) != KVS_OK || pp[100] != 0xaa)
@@ -306,7 +307,7 @@ static void test_two_files(const char *pa, const char *pb)
     }
     tap_ok(bad == 0, "page n of each file is its own frame, with its own bytes (keyed by file and page)");
     /* the same file (nonce and inode) through a second attachment shares frames */
-    a2 = attach(p, &ga, &ea, 1001, 10);
+    a2 = attach(p, ga, &ea, 1001, 10);
     {
         pool_counters c;
         touch(a2, 3);
@@ -314,7 +315,7 @@ static void test_two_files(const char *pa, const char *pb)
         tap_ok(c.hits == 1 && c.reads == 0, "a second handle on the same file hits the first one's frame");
     }
     /* a copy: the same nonce, another inode: its own slot, nothing shared */
-    copy = attach(p, &gb, &eb, 1001, 11);
+    copy = attach(p, gb, &eb, 1001, 11);
     {
         pool_counters c;
         touch(copy, 3);
@@ -322,7 +323,7 @@ static void test_two_files(const char *pa, const char *pb)
         tap_ok(copy && c.hits == 0 && c.reads == 1, "a copy of the file (same nonce, other inode) shares nothing");
     }
     {
-        pool_file *fourth = attach(p, &gb, &eb, 3003, 30);
+        pool_file *fourth = attach(p, gb, &eb, 3003, 30);
         tap_ok(fourth == NULL && strstr(eb.msg, "file slots") != NULL, "a fourth file: %s", eb.msg);
     }
     pool_file_free(copy);
@@ -343,7 +344,7 @@ static void test_two_files(const char *pa, const char *pb)
     tap_ok(bad == 0 && pool_ndirty(b) == 12, "a's 40 misses ran in the 4 other frames, b's 12 changes stay");
     {
         uint8_t page[PG_SIZE];
-        pager_read(&gb, 105, page);
+        pager_read(gb, 105, page);
         tap_ok(page[300] == 0, "and none of b's changes reached b's file");
     }
     /* the block holds no pointer: a copy of it at another address is the
@@ -356,7 +357,7 @@ static void test_two_files(const char *pa, const char *pb)
             abort();
         memcpy(mem2, mem, pool_mem_size(16, 3));
         p2 = pool_of(mem2);
-        b2 = attach(p2, &gb, &eb, 2002, 20);
+        b2 = attach(p2, gb, &eb, 2002, 20);
         pp = NULL;
         tap_ok(p2 && b2 && pool_ndirty(b2) == 12 && pool_fetch(b2, 105, 0, &fi, &pp) == KVS_OK && pp[300] == 0x77,
                "a byte copy of the block at another address: same frames, same dirty pages");
@@ -384,14 +385,14 @@ static void test_two_files(const char *pa, const char *pb)
     TAP_RC(pool_flush(b), KVS_OK);
     {
         uint8_t page[PG_SIZE];
-        pager_read(&gb, 105, page);
+        pager_read(gb, 105, page);
         tap_ok(pool_ndirty(b) == 0 && page[300] == 0x77, "b's flush writes them");
     }
     /* the last user of a file drops its frames */
     pool_file_free(a2);
     tap_ok(pool_cached(a, 73), "a still has its frames while one handle remains");
     pool_file_free(a);
-    a = attach(p, &ga, &ea, 1001, 10);
+    a = attach(p, ga, &ea, 1001, 10);
     tap_ok(a && cached_count(a) == 0, "after the last handle left, a new one finds none of its pages");
     pool_file_free(a);
     pool_file_free(b);
@@ -400,8 +401,8 @@ static void test_two_files(const char *pa, const char *pb)
     close(fb);
     unlink(pa);
     unlink(pb);
-    pager_free(&ga);
-    pager_free(&gb);
+    pager_free(ga);
+    pager_free(gb);
 }
 
 /* ---- content-lock rules (KVS_DEBUG builds abort on a broken one) ------------------ */
@@ -461,22 +462,22 @@ int main(void)
 {
     char path[128], pb[128];
     kvs_err err;
-    pager pg;
+    pager *pg;
     int fd;
 
     memset(&err, 0, sizeof err);
     snprintf(path, sizeof path, "/tmp/unit_pool.%d", (int)getpid());
     snprintf(pb, sizeof pb, "/tmp/unit_pool.%d.b", (int)getpid());
     fd = make_file(path, &pg, &err, 0);
-    test_lru(&pg, &err);
-    test_clock(&pg, &err);
-    test_one_file(&pg, &err, fd, POOL_LRU);
+    test_lru(pg, &err);
+    test_clock(pg, &err);
+    test_one_file(pg, &err, fd, POOL_LRU);
     close(fd);
-    pager_free(&pg);
+    pager_free(pg);
     fd = make_file(path, &pg, &err, 0);
-    test_one_file(&pg, &err, fd, POOL_CLOCK);
+    test_one_file(pg, &err, fd, POOL_CLOCK);
     close(fd);
-    pager_free(&pg);
+    pager_free(pg);
     test_two_files(path, pb);
     fd = make_file(path, &pg, &err, 0);
 #ifdef KVS_DEBUG
@@ -486,15 +487,15 @@ int main(void)
                                       "a lock of an unpinned page" };
         int r;
         for (r = 0; r < 5; r++)
-            tap_ok(breaks(&pg, &err, r), "KVS_DEBUG: %s aborts", what[r]);
-        tap_ok(!breaks(&pg, &err, 5), "KVS_DEBUG: two locks in chain order are allowed");
+            tap_ok(breaks(pg, &err, r), "KVS_DEBUG: %s aborts", what[r]);
+        tap_ok(!breaks(pg, &err, 5), "KVS_DEBUG: two locks in chain order are allowed");
     }
 #else
     tap_diag("content-lock rule checks need a KVS_DEBUG build (the asan and debug variants)");
 #endif
     close(fd);
     unlink(path);
-    pager_free(&pg);
+    pager_free(pg);
     tap_diag("pool: %d checks", tap_n);
     return tap_done();
 }

@@ -29,7 +29,7 @@ int main(void)
     const size_t big = (size_t)64 << 20;
     char path[128];
     kvs_err err;
-    pager pg;
+    pager *pg;
     pool_file *p;
     void *mem = NULL;
     uint8_t *src, *dst;
@@ -41,20 +41,20 @@ int main(void)
     snprintf(path, sizeof path, "/tmp/unit_vchain.%d", (int)getpid());
     unlink(path);
     fd = open(path, O_RDWR | O_CREAT, 0600);
-    pager_init(&pg, kvs_os_posix(), fd, 0, &err);
-    memset(&pg.h, 0, sizeof pg.h);
-    pg.h.npages = 1;
-    p = test_pool(&pg, &err, 16, POOL_LRU, &mem);
+    pg = pager_new(kvs_os_posix(), fd, 0, &err);
+    memset(pager_hdr(pg), 0, sizeof *pager_hdr(pg));
+    pager_hdr(pg)->npages = 1;
+    p = test_pool(pg, &err, 16, POOL_LRU, &mem);
     src = malloc(big);
     dst = malloc(big);
     for (i = 0; i < big; i++)
         src[i] = (uint8_t)(i * 131 + (i >> 12));
 
     for (i = 0; i < sizeof lens / sizeof lens[0]; i++) {
-        uint32_t before = pg.h.value_pages;
+        uint32_t before = pager_hdr(pg)->value_pages;
         if (vchain_write(p, src + i, lens[i], &firsts[i]) != KVS_OK)
             bad++;
-        if (pg.h.value_pages - before != vchain_pages(lens[i]))
+        if (pager_hdr(pg)->value_pages - before != vchain_pages(lens[i]))
             bad++;
     }
     tap_ok(bad == 0, "chains written, page counts as vchain_pages() says");
@@ -79,13 +79,13 @@ int main(void)
     pool_drop(p);
     memset(dst, 0, big);
     TAP_RC(vchain_read(p, first, big, dst), KVS_OK);
-    tap_ok(memcmp(dst, src, big) == 0, "64 MiB value round trip (%u value pages)", (unsigned)pg.h.value_pages);
+    tap_ok(memcmp(dst, src, big) == 0, "64 MiB value round trip (%u value pages)", (unsigned)pager_hdr(pg)->value_pages);
     {
-        uint32_t npages = pg.h.npages, pages64 = (uint32_t)vchain_pages(big);
+        uint32_t npages = pager_hdr(pg)->npages, pages64 = (uint32_t)vchain_pages(big);
         TAP_RC(vchain_free(p, first, big), KVS_OK);
-        tap_ok(pg.h.free_count == pages64, "freeing puts its %u pages on the free list", (unsigned)pages64);
+        tap_ok(pager_hdr(pg)->free_count == pages64, "freeing puts its %u pages on the free list", (unsigned)pages64);
         TAP_RC(vchain_write(p, dst, big, &first), KVS_OK);
-        tap_ok(pg.h.npages == npages && pg.h.free_count == 0, "a new 64 MiB value reuses them: file did not grow");
+        tap_ok(pager_hdr(pg)->npages == npages && pager_hdr(pg)->free_count == 0, "a new 64 MiB value reuses them: file did not grow");
         memset(dst, 0, big);
         TAP_RC(vchain_read(p, first, big, dst), KVS_OK);
         tap_ok(memcmp(dst, src, big) == 0, "and reads back");
@@ -111,7 +111,7 @@ int main(void)
     free(dst);
     pool_file_free(p);
     free(mem);
-    pager_free(&pg);
+    pager_free(pg);
     tap_diag("vchain: %d checks", tap_n);
     return tap_done();
 }
