@@ -839,6 +839,8 @@ static int do_stats(kvs *db, kvs_stats *st)
     st->load_factor = (double)hdr_data_bytes(h) / ((double)st->buckets * PG_USABLE);
     st->fillfactor = db->t.fillfactor;
     st->change_counter = hdr_change(h);
+    st->format_version = hdr_version(h);
+    st->file_id = hdr_file_id(h);
     st->cache_frames = db->pool.nframes;
     st->cache_hits = db->pool.hits;
     st->cache_reads = db->pool.reads;
