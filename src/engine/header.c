@@ -1,8 +1,19 @@
 /*
  * header.c - the file header (page 0): encoding, decoding with every
- * validation, and the set-up of a new, emptied or compacted header.  The
- * only file besides header.h that touches kvs_hdr's fields (see header.h).
+ * validation, the set-up of a new, emptied or compacted header, the upgrade
+ * of an older version's, and the choice of a file id.  The only file
+ * besides header.h that touches kvs_hdr's fields (see header.h).
  */
+#include <errno.h>
+#include <time.h>
+#include <unistd.h>
+#include <xxhash.h>
+#if defined(__linux__) && defined(__has_include)
+#if __has_include(<sys/random.h>)
+#include <sys/random.h>
+#define KVS_HAVE_GETRANDOM 1
+#endif
+#endif
 #include "pager.h"
 
 void hdr_encode(const kvs_hdr *h, uint8_t *p)
@@ -10,7 +21,7 @@ void hdr_encode(const kvs_hdr *h, uint8_t *p)
     memset(p, 0, PG_SIZE);
     p[PG_TYPE] = KVS_PAGE_HEADER;
     memcpy(p + HD_MAGIC, KVS_MAGIC, 8);
-    wr32(p + HD_VERSION, KVS_FORMAT_VERSION);
+    wr32(p + HD_VERSION, h->file_id ? KVS_FORMAT_VERSION : h->version);
     wr32(p + HD_PAGESIZE, PG_SIZE);
     wr64(p + HD_SEED, h->hash_seed);
     wr32(p + HD_LEVEL, h->level);
@@ -31,6 +42,7 @@ void hdr_encode(const kvs_hdr *h, uint8_t *p)
     wr32(p + HD_DESCLEN, h->desc_len);
     wr32(p + HD_FLAGS, h->flags);
     memcpy(p + HD_DESC, h->desc, h->desc_len <= KVS_MAX_DESCRIPTOR ? h->desc_len : 0);
+    wr64(p + HD_FILEID, h->file_id);
     pager_seal(p, 0);
 }
 
@@ -82,6 +94,13 @@ int hdr_decode(const uint8_t *p, size_t len, kvs_hdr *h, kvs_err *err)
     h->version = v;
     /* version 1 had no flags: the word was reserved (and written as 0) */
     h->flags = v >= 2 ? rd32(p + HD_FLAGS) : 0;
+    /* versions 1 and 2 had no id: every engine wrote those bytes as 0 (the
+     * page is zeroed before encoding), but whatever they hold, an older
+     * file has none yet */
+    h->file_id = v >= 3 ? rd64(p + HD_FILEID) : 0;
+    if (v >= 3 && h->file_id == 0)
+        return kvs_seterr(err, KVS_ECORRUPT, 0, "page 0: file id 0 in a version-%u header",
+                          (unsigned)v);
     if (h->level > 31)
         return kvs_seterr(err, KVS_ECORRUPT, 0, "page 0: bad level %u", (unsigned)h->level);
     if (h->split >= ((uint64_t)1 << h->level))
@@ -128,6 +147,7 @@ void hdr_init(kvs_hdr *h, uint64_t seed, uint32_t fillfactor, const void *desc, 
     h->fillfactor = fillfactor;
     hdr_set_desc(h, desc, desc_len);
     h->version = KVS_FORMAT_VERSION;
+    h->file_id = hdr_new_file_id();
 }
 
 void hdr_reset_table(kvs_hdr *h)
@@ -147,4 +167,51 @@ void hdr_derive(kvs_hdr *dst, const kvs_hdr *src)
     hdr_init(dst, src->hash_seed, src->fillfactor, src->desc, src->desc_len);
     dst->stamp_counter = src->stamp_counter;
     dst->change_counter = src->change_counter + 1;
+}
+
+void hdr_upgrade(kvs_hdr *h)
+{
+    if (h->file_id != 0)
+        return;
+    h->file_id = hdr_new_file_id();
+    h->version = KVS_FORMAT_VERSION;
+}
+
+/* ---- file ids ---- */
+
+uint64_t hdr_id_fallback(void)
+{
+    static uint64_t counter;
+    struct {
+        struct timespec rt, mono;
+        uint64_t pid, count, addr;
+    } in;
+    uint64_t id;
+    memset(&in, 0, sizeof in);  /* no padding bytes of unknown value */
+    do {
+        (void)clock_gettime(CLOCK_REALTIME, &in.rt);
+        (void)clock_gettime(CLOCK_MONOTONIC, &in.mono);
+        in.pid = (uint64_t)getpid();
+        in.count = ++counter;
+        /* a stack address: differs between processes under ASLR */
+        in.addr = (uint64_t)(uintptr_t)&in;
+        id = XXH3_64bits(&in, sizeof in);
+    } while (id == 0);
+    return id;
+}
+
+uint64_t hdr_new_file_id(void)
+{
+#ifdef KVS_HAVE_GETRANDOM
+    uint64_t id = 0;
+    ssize_t r;
+    /* GRND_NONBLOCK: an id need not wait for the entropy pool at early
+     * boot; the fallback serves then (and on kernels without the call) */
+    do
+        r = getrandom(&id, sizeof id, GRND_NONBLOCK);
+    while (r < 0 && errno == EINTR);
+    if (r == (ssize_t)sizeof id && id != 0)
+        return id;
+#endif
+    return hdr_id_fallback();
 }

@@ -19,11 +19,22 @@
 #include "util.h"
 
 #define KVS_MAGIC              "KVSLHASH"   /* 8 bytes at offset 16 of page 0 */
-/* Version 2 added the flags word (HD_FLAGS).  Version-1 files are read (the
- * word was reserved and zero there) and become version 2 when a write
- * section first stores their header; an engine that reads only version 1
- * refuses a version-2 file (KVS_EVERSION). */
-#define KVS_FORMAT_VERSION     2u
+/* File format versions (README.md, "Versions"):
+ *  1  the first format.
+ *  2  adds the flags word (HD_FLAGS; reserved and zero in version 1).
+ *  3  adds the file id (HD_FILEID; zero in versions 1 and 2): a random
+ *     nonzero 64-bit nonce chosen when the file is created, new for the
+ *     file a compaction builds, which lets one buffer pool tell files apart
+ *     (with the file's st_dev/st_ino, checked at open: a byte copy keeps
+ *     the id but is another inode).
+ * This engine reads versions 1 to 3.  A version-1 or -2 file is read as it
+ * is (no flag / id 0 = "none yet"; a read-only handle or a read section
+ * leaves it byte for byte) and becomes version 3, with a fresh id, when a
+ * write section first stores its header (pager_store_header, hdr_upgrade).
+ * An engine refuses a file of a version newer than it knows (KVS_EVERSION),
+ * and for good reason: a version-1 engine would miss the REPLACING flag, a
+ * version-2 engine would write the header back without the id. */
+#define KVS_FORMAT_VERSION     3u
 #define KVS_FORMAT_VERSION_MIN 1u
 
 /* Header page field offsets (see README.md for the table). */
@@ -49,6 +60,10 @@
 #define HD_DESCLEN    116
 #define HD_FLAGS      120   /* version >= 2; 124..127 reserved, 0 */
 #define HD_DESC       128   /* .. 128 + KVS_MAX_DESCRIPTOR */
+#define HD_FILEID     2176  /* version >= 3: u64 file id, never 0; 2184.. zero */
+
+/* The id lies just past the descriptor's largest extent. */
+typedef char kvs_hdr_fileid_after_desc_[HD_FILEID == HD_DESC + KVS_MAX_DESCRIPTOR ? 1 : -1];
 
 /* Header flags.  REPLACING: a compaction has put (or is about to put) a new
  * file at this file's path; a handle that reads it follows the path (kvs.c,
@@ -76,27 +91,46 @@ typedef struct kvs_hdr {
     uint64_t stamp_counter;
     uint32_t fillfactor;
     uint32_t desc_len;
-    uint32_t version;         /* as read (encode always writes KVS_FORMAT_VERSION) */
+    uint32_t version;         /* as read, or KVS_FORMAT_VERSION once it has an id */
     uint32_t flags;           /* KVS_HDR_* */
+    uint64_t file_id;         /* 0 only for a version-1/2 header not yet upgraded */
     uint8_t  desc[KVS_MAX_DESCRIPTOR];
 } kvs_hdr;
 
-void hdr_encode(const kvs_hdr *h, uint8_t *page);  /* sealed page-0 image */
+/* A sealed page-0 image.  A header with a file id is written as version
+ * KVS_FORMAT_VERSION; one decoded from an older file and not upgraded yet
+ * (only page inspection inside a write section encodes such a header) is
+ * written as the version it was read as, id bytes zero, so that no image
+ * hdr_decode would refuse is ever made. */
+void hdr_encode(const kvs_hdr *h, uint8_t *page);
 /* Validates a page-0 image (magic, version, page size, checksum, fields). */
 int  hdr_decode(const uint8_t *page, size_t len, kvs_hdr *h, kvs_err *err);
 
 /* ---- setting up a header (creation, truncation, compaction) ---- */
 
-/* A new file's header: seed, fill factor and descriptor; everything else 0
- * (lh_format_new then gives it the empty table). */
+/* A new file's header: seed, fill factor and descriptor, a fresh file id;
+ * everything else 0 (lh_format_new then gives it the empty table). */
 void hdr_init(kvs_hdr *h, uint64_t seed, uint32_t fillfactor, const void *desc, size_t desc_len);
 /* The counts of the empty table lh_format_new writes: directory leaf at page
  * 1 (the root, depth 1), bucket 0 at page 2, 3 pages, no record. */
 void hdr_reset_table(kvs_hdr *h);
 /* The header of a compacted copy of src: its seed, fill factor, descriptor
- * and stamp counter, change counter + 1, no flag (lh_format_new then gives
- * it the empty table). */
+ * and stamp counter, change counter + 1, no flag, and a NEW file id (it is
+ * another file, with other pages; lh_format_new then gives it the empty
+ * table). */
 void hdr_derive(kvs_hdr *dst, const kvs_hdr *src);
+
+/* pager: the header is about to be written to the file.  A header of an
+ * older version (no id yet) gets a fresh id and is version 3 from now on;
+ * one that has an id is left as it is. */
+void hdr_upgrade(kvs_hdr *h);
+
+/* A fresh file id: 64 random bits from getrandom(2), or where that is
+ * missing or fails, from hdr_id_fallback.  Never 0. */
+uint64_t hdr_new_file_id(void);
+/* The fallback on its own (for the tests): clock_gettime, the pid, a
+ * counter and an address mixed through xxh3.  Never 0. */
+uint64_t hdr_id_fallback(void);
 
 /* ---- reads ---- */
 
@@ -120,6 +154,8 @@ static inline uint32_t hdr_fillfactor(const kvs_hdr *h) { return h->fillfactor; 
 static inline const uint8_t *hdr_desc(const kvs_hdr *h) { return h->desc; }
 static inline uint32_t hdr_desc_len(const kvs_hdr *h) { return h->desc_len; }
 static inline uint32_t hdr_version(const kvs_hdr *h) { return h->version; }
+/* 0 = none yet (a version-1/2 file before its first write-out). */
+static inline uint64_t hdr_file_id(const kvs_hdr *h) { return h->file_id; }
 static inline int hdr_replacing(const kvs_hdr *h) { return (h->flags & KVS_HDR_REPLACING) != 0; }
 
 /* Pages of one kind the header counts: KVS_PAGE_OVERFLOW, _VALUE or _DIR. */

@@ -48,6 +48,7 @@ struct kvs {
     uint64_t      invalidations;
     uint64_t      reopens;        /* times a compaction moved this handle to a new file */
     struct stat   moved_to;       /* the file follow_replacement moved to (for bind_file) */
+    uint64_t      bound_id;       /* the file id the pool knows this file by */
     int           moved;
     uint8_t       pagebuf[PG_SIZE];
 };
@@ -317,15 +318,17 @@ int kvs_pool_format(void *mem, size_t size, uint32_t frames, uint32_t files, int
     return KVS_OK;
 }
 
-/* What identifies the open file to the pool: its header's nonce and the
- * inode the descriptor has -- `known` if the caller has just stat()ed it,
- * else an fstat (when the I/O table has none: the handle itself, so nothing
- * is shared by mistake). */
+/* What identifies the open file to the pool: its header's nonce (0 for a
+ * version 1 or 2 file until its first write-out gives it one) and the inode
+ * the descriptor has -- `known` if the caller has just stat()ed it, else an
+ * fstat (when the I/O table has none: the handle itself, so nothing is
+ * shared by mistake). */
 static int bind_file(kvs *db, const struct stat *known)
 {
     pool_ident id;
     struct stat st;
-    id.file_id = 0;
+    id.file_id = hdr_file_id(pager_hdr(db->pg));
+    db->bound_id = id.file_id;
     if (known) {
         st = *known;
     } else if (db->os->fstat) {
@@ -604,6 +607,12 @@ static int write_out(kvs *db)
     /* (kvs_sync mid-section) the file now references every page it has:
      * only pages grown from here on may be written before the section ends */
     pager_begin_unit(db->pg);
+    /* a version 1 or 2 file just got its id with this write-out: the pool
+     * learns it, so later handles (which read the id) share these frames.
+     * If the fstat fails the old binding stays, which is still right (this
+     * handle's own), only not shared. */
+    if (hdr_file_id(pager_hdr(db->pg)) != db->bound_id)
+        (void)bind_file(db, NULL);
     return KVS_OK;
 }
 
@@ -956,6 +965,8 @@ static int do_stats(kvs *db, kvs_stats *st)
     st->load_factor = (double)hdr_data_bytes(h) / ((double)st->buckets * PG_USABLE);
     st->fillfactor = db->t.fillfactor;
     st->change_counter = hdr_change(h);
+    st->format_version = hdr_version(h);
+    st->file_id = hdr_file_id(h);
     pool_get_counters(db->pf, &pc);
     st->cache_frames = pool_nframes(db->pool);
     st->cache_hits = pc.hits;

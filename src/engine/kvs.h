@@ -297,6 +297,9 @@ typedef struct kvs_stats {
     double   load_factor;      /* record bytes / (buckets * usable bytes per page) */
     uint32_t fillfactor;
     uint64_t change_counter;
+    uint32_t format_version;   /* of the header as read (3 once a write-out stored it) */
+    uint64_t file_id;          /* random, set at creation and by each compaction;
+                                * 0 = none yet (format 1 or 2 before its first write) */
     /* this handle's cache and work counters since open or kvs_reset_counters */
     uint64_t cache_frames;
     uint64_t cache_hits;

@@ -373,6 +373,10 @@ int pager_store_header(pager *pg)
     rc = save_before(pg, 0, 1);
     if (rc)
         return rc;
+    /* the upgrade of a version-1/2 file happens here, at its first header
+     * write, never on a read: it gets its id (a failed write-out rereads
+     * the header, so the id is only kept once it is on disk) */
+    hdr_upgrade(&pg->head.h);
     hdr_encode(&pg->head.h, pg->hbuf);
     if (pager_write_all(pg->os, pg->fd, pg->hbuf, PG_SIZE, 0) != 0)
         return kvs_seterrno(pg->head.err, errno, 0, "write of the header failed");

@@ -26,9 +26,16 @@
  *    usable at its path (its handles pay one fstat per section, a write
  *    section clears the flag, the next compaction works); an fstat failing
  *    then is an error for that section only; a version-1 file is read,
- *    stays byte for byte under a read-only handle, becomes version 2 on its
+ *    stays byte for byte under a read-only handle, becomes version 3 on its
  *    first write, and a handle on it still follows a file renamed over it
  *    (an older engine's compaction, which sets no flag).
+ *  the file id (format 3): new files get distinct nonzero ids, a byte copy
+ *    keeps it, a compaction gives the new file a new one (the old handles
+ *    follow and report it); a version-2 file reads with id 0, stays
+ *    version 2 byte for byte under read sections, an unchanging write
+ *    section and a read-only handle, and its first write makes it version 3
+ *    with an id that stays across writes and a reopen; a version-4 header
+ *    is refused with KVS_EVERSION.
  *
  *   unit_compact [-q]
  */
@@ -701,6 +708,7 @@ static void test_refusals(void)
 /* ---- 5. the REPLACING flag, format versions ---------------------------------------- */
 #define HD_VERSION_OFF 24
 #define HD_FLAGS_OFF   120
+#define HD_FILEID_OFF  2176
 static long nstat;              /* fstat + stat calls of the counting table */
 static int fail_fstat;
 static int c_fstat(int fd, struct stat *st)
@@ -735,16 +743,25 @@ static uint32_t file_u32(const char *p, off_t off)
         close(fd);
     return b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 | (uint32_t)b[3] << 24;
 }
-/* Rewrites the header page as a version-1 engine wrote it (no flags word). */
-static int make_version1(const char *p)
+static uint64_t file_u64(const char *p, off_t off)
+{
+    return file_u32(p, off) | (uint64_t)file_u32(p, off + 4) << 32;
+}
+/* Rewrites the header page as an engine of format version v wrote it
+ * (version 1: no flags word; versions 1 and 2: no file id), with a valid
+ * checksum; v > 3 makes a header of a version this engine does not know. */
+static int make_version(const char *p, int v)
 {
     unsigned char pg[KVS_PAGE_SIZE];
     uint64_t ck;
     int fd = open(p, O_RDWR), i, ok;
     if (fd < 0 || pread(fd, pg, sizeof pg, 0) != (ssize_t)sizeof pg)
         return 0;
-    pg[HD_VERSION_OFF] = 1;
-    memset(pg + HD_FLAGS_OFF, 0, 4);
+    pg[HD_VERSION_OFF] = (unsigned char)v;
+    if (v < 2)
+        memset(pg + HD_FLAGS_OFF, 0, 4);
+    if (v < 3)
+        memset(pg + HD_FILEID_OFF, 0, 8);
     ck = XXH3_64bits_withSeed(pg + 8, KVS_PAGE_SIZE - 8, 0);
     for (i = 0; i < 8; i++)
         pg[i] = (unsigned char)(ck >> (8 * i));
@@ -772,8 +789,8 @@ static void test_flag(void)
     pid_t pid;
 
     tap_ok(fill(path, NSMALL), "refilled (%d)", NSMALL);
-    tap_ok(file_u32(path, HD_VERSION_OFF) == 2 && file_u32(path, HD_FLAGS_OFF) == 0,
-           "a new file is format version 2, no flag");
+    tap_ok(file_u32(path, HD_VERSION_OFF) == 3 && file_u32(path, HD_FLAGS_OFF) == 0,
+           "a new file is format version 3, no flag");
     TAP_RC(open_counting(path, &b), KVS_OK);
     n0 = nstat;
     for (i = 0, rc = KVS_OK; i < 1000 && rc == KVS_OK; i++)
@@ -836,7 +853,7 @@ static void test_flag(void)
     TAP_RC(kvs_close(b), KVS_OK);
 
     /* version 1 */
-    tap_ok(make_version1(path), "the header rewritten as version 1");
+    tap_ok(make_version(path, 1), "the header rewritten as version 1");
     h = hashfile(path);
     kvs_options_init(&o);
     o.flags = KVS_RDONLY;
@@ -850,7 +867,8 @@ static void test_flag(void)
     TAP_RC(open_plain(path, &a), KVS_OK);
     copyfile(path, tmpl);
     TAP_RC(kvs_put(a, "extra-1", 7, "1", 1, 0), KVS_OK);
-    tap_ok(file_u32(path, HD_VERSION_OFF) == 2, "its first write made it version 2");
+    tap_ok(file_u32(path, HD_VERSION_OFF) == 3 && file_u64(path, HD_FILEID_OFF) != 0,
+           "its first write made it version 3, with an id");
     TAP_RC(kvs_close(a), KVS_OK);
     TAP_RC(kvs_get(b, "extra-1", 7, &v), KVS_OK);
     TAP_RC(kvs_close(b), KVS_OK);
@@ -873,6 +891,107 @@ static void test_flag(void)
     unlink(tmpl);
 }
 
+/* ---- 6. the file id ------------------------------------------------------------ */
+static uint64_t id_of(kvs *db, uint32_t *version)
+{
+    kvs_stats st;
+    if (kvs_stats_get(db, &st) != KVS_OK)
+        return 0;
+    if (version)
+        *version = st.format_version;
+    return st.file_id;
+}
+
+static void test_file_id(void)
+{
+    char other[700], copy[700], why[200] = "";
+    kvs *a, *b, *r;
+    kvs_options o;
+    kvs_slice v;
+    kvs_stats st;
+    uint64_t id, id2, h;
+    uint32_t ver = 0;
+
+    snprintf(other, sizeof other, "%s.other", path);
+    snprintf(copy, sizeof copy, "%s.copy", path);
+    /* new files: distinct nonzero ids, in the file and in kvs_stats */
+    tap_ok(fill(path, NSMALL) && fill(other, NSMALL), "two new files");
+    id = file_u64(path, HD_FILEID_OFF);
+    id2 = file_u64(other, HD_FILEID_OFF);
+    tap_ok(id != 0 && id2 != 0 && id != id2, "new files get distinct nonzero ids (%016llx, %016llx)",
+           (unsigned long long)id, (unsigned long long)id2);
+    TAP_RC(open_plain(path, &a), KVS_OK);
+    id2 = id_of(a, &ver);
+    tap_ok(id2 == id && ver == 3, "kvs_stats reports the id and format version %u", (unsigned)ver);
+    /* a byte copy keeps it (the pool tells the two apart by inode) */
+    tap_ok(copyfile(path, copy) == 0, "a byte copy");
+    TAP_RC(open_plain(copy, &r), KVS_OK);
+    tap_ok(id_of(r, NULL) == id, "the copy carries the same id");
+    TAP_RC(kvs_close(r), KVS_OK);
+    unlink(copy);
+    unlink(other);
+
+    /* compaction: the new file has a new id, the old handles follow to it */
+    TAP_RC(open_plain(path, &b), KVS_OK);
+    TAP_RC(kvs_get(b, "key-000003", 10, &v), KVS_OK);
+    TAP_RC(kvs_compact(a, NULL), KVS_OK);
+    id2 = file_u64(path, HD_FILEID_OFF);
+    tap_ok(id2 != 0 && id2 != id, "the compacted file has a new id (%016llx)", (unsigned long long)id2);
+    tap_ok(id_of(a, NULL) == id2, "the compacting handle reports it");
+    TAP_RC(kvs_get(b, "key-000003", 10, &v), KVS_OK);
+    TAP_RC(kvs_stats_get(b, &st), KVS_OK);
+    tap_ok(st.reopens == 1 && st.file_id == id2, "the other handle followed (reopens %llu) and reports it",
+           (unsigned long long)st.reopens);
+    TAP_RC(kvs_close(a), KVS_OK);
+    TAP_RC(kvs_close(b), KVS_OK);
+
+    /* a version-2 file: id 0 until its first write */
+    tap_ok(make_version(path, 2) && file_u64(path, HD_FILEID_OFF) == 0, "the header rewritten as version 2");
+    h = hashfile(path);
+    kvs_options_init(&o);
+    o.flags = KVS_RDONLY;
+    TAP_RC(kvs_open(path, &o, &r), KVS_OK);
+    id = id_of(r, &ver);
+    tap_ok(id == 0 && ver == 2, "a read-only handle reads it: version %u, id %llu", (unsigned)ver,
+           (unsigned long long)id);
+    tap_ok(verify(r, NSMALL, 0, why, sizeof why), "every record is there %s", why);
+    TAP_RC(kvs_open(path, NULL, &a), KVS_OK);
+    TAP_RC(kvs_open(path, NULL, &b), KVS_OK);
+    TAP_RC(kvs_get(a, "key-000003", 10, &v), KVS_OK);
+    TAP_RC(kvs_begin(a, KVS_READ), KVS_OK);
+    TAP_RC(kvs_get(a, "key-000013", 10, &v), KVS_OK);
+    TAP_RC(kvs_end(a), KVS_OK);
+    TAP_RC(kvs_begin(a, KVS_WRITE), KVS_OK);
+    TAP_RC(kvs_get(a, "key-000013", 10, &v), KVS_OK);
+    TAP_RC(kvs_end(a), KVS_OK);
+    id = id_of(a, &ver);
+    tap_ok(id == 0 && ver == 2 && id_of(b, NULL) == 0, "read sections and an unchanging "
+           "write section: still version %u, id %llu", (unsigned)ver, (unsigned long long)id);
+    TAP_RC(kvs_close(r), KVS_OK);
+    tap_ok(hashfile(path) == h, "and the file is byte for byte as it was");
+    TAP_RC(kvs_put(a, "extra-2", 7, "2", 1, 0), KVS_OK);
+    id = file_u64(path, HD_FILEID_OFF);
+    tap_ok(file_u32(path, HD_VERSION_OFF) == 3 && id != 0, "one write made it version 3 with an id (%016llx)",
+           (unsigned long long)id);
+    tap_ok(id_of(a, &ver) == id && ver == 3, "the writing handle reports it");
+    tap_ok(id_of(b, &ver) == id && ver == 3, "another handle's next section too");
+    TAP_RC(kvs_put(a, "extra-3", 7, "3", 1, 0), KVS_OK);
+    TAP_RC(kvs_close(a), KVS_OK);
+    TAP_RC(kvs_close(b), KVS_OK);
+    TAP_RC(open_plain(path, &a), KVS_OK);
+    tap_ok(id_of(a, NULL) == id && file_u64(path, HD_FILEID_OFF) == id,
+           "the id stays the same across writes and a reopen");
+    TAP_RC(kvs_get(a, "extra-2", 7, &v), KVS_OK);
+    TAP_RC(kvs_close(a), KVS_OK);
+
+    /* a version this engine does not know */
+    tap_ok(make_version(path, 4), "the header rewritten as version 4 (valid checksum)");
+    h = hashfile(path);
+    a = NULL;
+    TAP_RC(kvs_open(path, NULL, &a), KVS_EVERSION);
+    tap_ok(a == NULL && hashfile(path) == h, "refused, file untouched");
+}
+
 int main(int argc, char **argv)
 {
     quick = (argc > 1 && strcmp(argv[1], "-q") == 0) || getenv("KVS_TEST_QUICK") != NULL;
@@ -890,6 +1009,7 @@ int main(int argc, char **argv)
     test_faults();
     test_refusals();
     test_flag();
+    test_file_id();
     unlink(path);
     rmdir(dir);
     return tap_done();

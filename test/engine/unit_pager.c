@@ -1,7 +1,9 @@
 /*
  * unit_pager.c - unit tests of the pager layer (pager.c): checksums seeded by
  * page number, header encode/decode and its validation (magic, version,
- * truncation, checksum, fields), page read/write/verify, growth and its
+ * truncation, checksum, fields), older versions read and upgraded, the file
+ * id (round trip, fresh ids nonzero and distinct, the fallback's too, a new
+ * one for a compacted header), page read/write/verify, growth and its
  * discard, the write path handing the undo (undo.c) the old image of each
  * page the unit began with and the undo putting them back, short writes
  * retried through the I/O table, and the section lock (filelock.c): flock
@@ -75,6 +77,7 @@ int main(void)
 
     /* header round trip */
     memset(&h, 0, sizeof h);
+    h.file_id = 0x0123456789abcdefULL;
     h.hash_seed = 42;
     h.level = 3;
     h.split = 5;
@@ -107,7 +110,10 @@ int main(void)
         hdr_encode(&h, page);
     }
     tap_ok(memcmp(page + HD_MAGIC, KVS_MAGIC, 8) == 0, "magic at offset 16");
-    tap_ok(rd32(page + HD_VERSION) == KVS_FORMAT_VERSION, "format version at offset 24");
+    tap_ok(rd32(page + HD_VERSION) == KVS_FORMAT_VERSION && KVS_FORMAT_VERSION == 3,
+           "format version 3 at offset 24");
+    tap_ok(rd64(page + HD_FILEID) == 0x0123456789abcdefULL && hdr_file_id(&h2) == 0x0123456789abcdefULL,
+           "the file id round trips at offset 2176");
 
     memcpy(page2, page, PG_SIZE);
     page2[HD_MAGIC] ^= 1;
@@ -132,13 +138,89 @@ int main(void)
         wr32(page2 + HD_VERSION, 1);
         pager_seal(page2, 0);
         TAP_RC(hdr_decode(page2, PG_SIZE, &h2, &err), KVS_OK);
-        tap_ok(!hdr_replacing(&h2) && hdr_version(&h2) == 1, "a version-1 header is read, without flags");
+        tap_ok(!hdr_replacing(&h2) && hdr_version(&h2) == 1 && hdr_file_id(&h2) == 0,
+               "a version-1 header is read, without flags or id");
+        hdr_upgrade(&h2);
         hdr_encode(&h2, page2);
-        tap_ok(rd32(page2 + HD_VERSION) == KVS_FORMAT_VERSION && rd32(page2 + HD_FLAGS) == 0,
-               "and written back as version %u", KVS_FORMAT_VERSION);
+        tap_ok(rd32(page2 + HD_VERSION) == KVS_FORMAT_VERSION && rd32(page2 + HD_FLAGS) == 0 &&
+               hdr_file_id(&h2) != 0 && rd64(page2 + HD_FILEID) == hdr_file_id(&h2),
+               "and written back as version %u with a new id once upgraded", KVS_FORMAT_VERSION);
         wr32(page2 + HD_VERSION, KVS_FORMAT_VERSION + 1);
         pager_seal(page2, 0);
         TAP_RC(hdr_decode(page2, PG_SIZE, &h2, &err), KVS_EVERSION);
+        wr32(page2 + HD_VERSION, 4);
+        pager_seal(page2, 0);
+        TAP_RC(hdr_decode(page2, PG_SIZE, &h2, &err), KVS_EVERSION);
+        tap_ok(strstr(err.msg, "version 4") != NULL && strstr(err.msg, "1 to 3") != NULL,
+               "a version-4 header is refused: %s", err.msg);
+    }
+    {
+        /* the file id (version 3) */
+        kvs_hdr v = h, g;
+        uint64_t id;
+        hdr_encode(&v, page2);
+        wr64(page2 + HD_FILEID, 0);
+        pager_seal(page2, 0);
+        TAP_RC(hdr_decode(page2, PG_SIZE, &g, &err), KVS_ECORRUPT);
+        tap_ok(strstr(err.msg, "file id 0") != NULL, "a version-3 header with id 0 is damage: %s", err.msg);
+        /* version 2 had no id: whatever those bytes hold, it has none */
+        hdr_encode(&v, page2);
+        wr32(page2 + HD_VERSION, 2);
+        pager_seal(page2, 0);
+        TAP_RC(hdr_decode(page2, PG_SIZE, &g, &err), KVS_OK);
+        tap_ok(hdr_version(&g) == 2 && hdr_file_id(&g) == 0,
+               "a version-2 header is read with id 0 (nonzero bytes at 2176 ignored)");
+        hdr_encode(&g, page2);
+        tap_ok(rd32(page2 + HD_VERSION) == 2 && rd64(page2 + HD_FILEID) == 0,
+               "not upgraded, it encodes as the version-2 header it was (no id)");
+        hdr_upgrade(&g);
+        id = hdr_file_id(&g);
+        hdr_encode(&g, page2);
+        tap_ok(id != 0 && hdr_version(&g) == 3 && rd32(page2 + HD_VERSION) == 3 &&
+               rd64(page2 + HD_FILEID) == id, "upgraded: version 3 with a fresh id");
+        hdr_upgrade(&g);
+        tap_ok(hdr_file_id(&g) == id, "a second upgrade keeps the id");
+        TAP_RC(hdr_decode(page2, PG_SIZE, &g, &err), KVS_OK);
+        tap_ok(hdr_file_id(&g) == id, "and it reads back");
+        hdr_init(&g, 1, 75, NULL, 0);
+        hdr_init(&v, 1, 75, NULL, 0);
+        tap_ok(hdr_file_id(&g) != 0 && hdr_file_id(&v) != 0 && hdr_file_id(&g) != hdr_file_id(&v) &&
+               hdr_version(&g) == 3, "hdr_init gives each new header its own id");
+        hdr_derive(&v, &g);
+        tap_ok(hdr_file_id(&v) != 0 && hdr_file_id(&v) != hdr_file_id(&g) && hdr_seed(&v) == hdr_seed(&g),
+               "hdr_derive (compaction) gives a new id, the same seed");
+    }
+    {
+        /* ids: nonzero and distinct, from getrandom and from the fallback
+         * alone (also in a forked child, which starts with the parent's
+         * counter) */
+        static uint64_t ids[2000];
+        int dup = 0, zero = 0, j, pfd[2];
+        uint64_t child = 0, mine;
+        pid_t pid;
+        for (i = 0; i < 2000; i++) {
+            ids[i] = i < 1000 ? hdr_new_file_id() : hdr_id_fallback();
+            zero += ids[i] == 0;
+        }
+        for (i = 0; i < 2000; i++)
+            for (j = 0; j < i; j++)
+                dup += ids[i] == ids[j];
+        tap_ok(zero == 0 && dup == 0, "1000 ids and 1000 fallback ids: %d zero, %d repeated", zero, dup);
+        if (pipe(pfd) == 0) {
+            fflush(stdout);
+            pid = fork();
+            if (pid == 0) {
+                uint64_t c = hdr_id_fallback();
+                _exit(write(pfd[1], &c, sizeof c) == (ssize_t)sizeof c ? 0 : 1);
+            }
+            mine = hdr_id_fallback();
+            if (read(pfd[0], &child, sizeof child) != (ssize_t)sizeof child)
+                child = 0;
+            waitpid(pid, NULL, 0);
+            close(pfd[0]);
+            close(pfd[1]);
+            tap_ok(child != 0 && child != mine, "a forked child's fallback id differs from its parent's");
+        }
     }
     TAP_RC(hdr_decode(page, 100, &h2, &err), KVS_ETRUNCATED);
     TAP_RC(hdr_decode(page, 0, &h2, &err), KVS_ETRUNCATED);

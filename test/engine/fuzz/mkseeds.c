@@ -1,16 +1,23 @@
 /*
  * mkseeds.c - writes the seed corpus for fuzz_open: small valid kvs files
  * made by the engine itself (empty; a few records; overflow chains; a value
- * chain; free pages; a descriptor; stamped records), one file each.
+ * chain; free pages; a descriptor; stamped records), one file each, and
+ * one of them rewritten as an older engine wrote it (format version 2: no
+ * file id), so the fuzzer also starts from the path that upgrades it.
  *
  *   mkseeds OUTDIR
  */
 #include "kvs.h"
 
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <xxhash.h>
+
+#define HD_VERSION_OFF 24       /* src/engine/header.h: u32 format version */
+#define HD_FILEID_OFF  2176     /* u64 file id (version 3; 0 before) */
 
 static int make(const char *dir, const char *name, int nrec, size_t vlen, int ff,
                 int bigval, int freed, int desc, int stamp)
@@ -54,6 +61,35 @@ static int make(const char *dir, const char *name, int nrec, size_t vlen, int ff
     return rc != KVS_OK;
 }
 
+/* Copies dir/from to dir/to with the header rewritten as format version 2
+ * (the id bytes zero) and resealed (xxh3 of bytes 8.. seeded with page 0). */
+static int make_version2(const char *dir, const char *from, const char *to)
+{
+    char a[512], b[512];
+    static unsigned char buf[1 << 16];
+    uint64_t ck;
+    ssize_t r;
+    int in, out, i, ok = 1;
+    snprintf(a, sizeof a, "%s/%s", dir, from);
+    snprintf(b, sizeof b, "%s/%s", dir, to);
+    in = open(a, O_RDONLY);
+    out = open(b, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (in < 0 || out < 0 || (r = read(in, buf, sizeof buf)) < KVS_PAGE_SIZE) {
+        fprintf(stderr, "%s: cannot copy to %s\n", a, b);
+        return 1;
+    }
+    buf[HD_VERSION_OFF] = 2;
+    memset(buf + HD_FILEID_OFF, 0, 8);
+    ck = XXH3_64bits_withSeed(buf + 8, KVS_PAGE_SIZE - 8, 0);
+    for (i = 0; i < 8; i++)
+        buf[i] = (unsigned char)(ck >> (8 * i));
+    do
+        ok &= write(out, buf, (size_t)r) == r;
+    while ((r = read(in, buf, sizeof buf)) > 0);
+    close(in);
+    return close(out) != 0 || !ok;
+}
+
 int main(int argc, char **argv)
 {
     const char *d = argc > 1 ? argv[1] : ".";
@@ -66,5 +102,6 @@ int main(int argc, char **argv)
     bad |= make(d, "descriptor.kvs", 2, 5, 75, 0, 0, 1, 0);
     bad |= make(d, "stamped.kvs", 4, 5, 75, 0, 0, 0, 1);
     bad |= make(d, "mixed.kvs", 30, 100, 90, 1, 1, 1, 1);
+    bad |= make_version2(d, "mixed.kvs", "mixed-v2.kvs");
     return bad;
 }
