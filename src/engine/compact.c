@@ -52,15 +52,15 @@ static int presize(lh *t, uint64_t nb)
     for (b = 1; b < nb; b++) {
         uint32_t pgno, fi;
         uint8_t *pg;
-        int rc = pool_alloc(t->pool, KVS_PAGE_BUCKET, &pgno, &fi, &pg);
+        int rc = pool_alloc(lh_pool(t), KVS_PAGE_BUCKET, &pgno, &fi, &pg);
         if (rc)
             return rc;
         sp_format(pg, KVS_PAGE_BUCKET, (uint32_t)b);
-        pool_release(t->pool, fi);
-        rc = dir_set(t->pool, b, pgno);
+        pool_release(lh_pool(t), fi);
+        rc = dir_set(lh_pool(t), b, pgno);
         if (rc)
             return rc;
-        hdr_set_buckets(pager_hdr(t->pg), b + 1);
+        hdr_set_buckets(pager_hdr(lh_pager(t)), b + 1);
     }
     return KVS_OK;
 }
@@ -87,20 +87,20 @@ static int copy_record(copier *cp, const uint8_t *pg, uint32_t pgno, uint32_t i)
         if (r.vlen > cp->vcap) {
             uint8_t *nb = realloc(cp->vbuf, r.vlen);
             if (!nb)
-                return kvs_seterr(cp->src->err, KVS_ENOMEM, 0, "out of memory for a %u-byte value",
+                return kvs_seterr(lh_err(cp->src), KVS_ENOMEM, 0, "out of memory for a %u-byte value",
                                   (unsigned)r.vlen);
             cp->vbuf = nb;
             cp->vcap = r.vlen;
         }
-        rc = vchain_read(cp->src->pool, r.vpage, r.vlen, cp->vbuf);
+        rc = vchain_read(lh_pool(cp->src), r.vpage, r.vlen, cp->vbuf);
         if (rc)
             return rc;
         val = cp->vbuf;
     }
-    cp->dst->stamp = (r.flags & REC_STAMPED) ? r.stamp : 0;
+    lh_set_stamp(cp->dst, (r.flags & REC_STAMPED) ? r.stamp : 0);
     rc = lh_put(cp->dst, r.key, r.klen, val, r.vlen, KVS_NOOVERWRITE);
     if (rc == KVS_EXISTS)
-        return kvs_seterr(cp->src->err, KVS_ECORRUPT, pgno,
+        return kvs_seterr(lh_err(cp->src), KVS_ECORRUPT, pgno,
                           "page %u: slot %u holds a key already copied", (unsigned)pgno, (unsigned)i);
     return rc;
 }
@@ -109,31 +109,31 @@ static int copy_record(copier *cp, const uint8_t *pg, uint32_t pgno, uint32_t i)
  * buckets fill one after another). */
 static int copy_all(copier *cp)
 {
-    const kvs_hdr *h = pager_hdr(cp->src->pg);
+    const kvs_hdr *h = pager_hdr(lh_pager(cp->src));
     uint64_t rev = 0, end;
     int rc;
     while (rev < TWO32) {
         uint32_t b = lh_bucket_at(h, (uint32_t)rev, &end), pgno, hops = 0;
         if (cp->hook->interrupted && cp->hook->interrupted(cp->hook->arg))
-            return kvs_seterr(cp->src->err, KVS_EINTR, 0, "compaction interrupted");
-        rc = dir_lookup(cp->src->pool, b, &pgno);
+            return kvs_seterr(lh_err(cp->src), KVS_EINTR, 0, "compaction interrupted");
+        rc = dir_lookup(lh_pool(cp->src), b, &pgno);
         if (rc)
             return rc;
         while (pgno != NO_PAGE) {
             uint32_t fi, i, n, next;
             uint8_t *pg;
             if (++hops > hdr_npages(h))
-                return kvs_seterr(cp->src->err, KVS_ECORRUPT, pgno,
+                return kvs_seterr(lh_err(cp->src), KVS_ECORRUPT, pgno,
                                   "page %u: chain of bucket %u is longer than the file",
                                   (unsigned)pgno, (unsigned)b);
             /* copied: value chains are read through the same pool meanwhile,
              * and no content lock may be held across those fetches */
-            rc = pool_fetch(cp->src->pool, pgno, 0, &fi, &pg);
+            rc = pool_fetch(lh_pool(cp->src), pgno, 0, &fi, &pg);
             if (rc)
                 return rc;
-            pool_lock(cp->src->pool, fi, POOL_SHARED);
+            pool_lock(lh_pool(cp->src), fi, POOL_SHARED);
             memcpy(cp->page, pg, PG_SIZE);
-            pool_release(cp->src->pool, fi);
+            pool_release(lh_pool(cp->src), fi);
             n = sp_nslots(cp->page);
             next = rd32(cp->page + PG_NEXT);
             for (i = 0, rc = KVS_OK; i < n && rc == KVS_OK; i++)
@@ -151,14 +151,14 @@ static int copy_all(copier *cp)
  * *npages gets its page count. */
 static int build(lh *src, int fd, const compact_hook *hook, uint32_t *npages)
 {
-    const kvs_hdr *sh = pager_hdr(src->pg);
+    const kvs_hdr *sh = pager_hdr(lh_pager(src));
     kvs_hdr *nh;
-    kvs_err *err = src->err;
+    kvs_err *err = lh_err(src);
     uint8_t dirp[PG_SIZE], bucketp[PG_SIZE];
     static const pool_ident private_file = { 0, 0, 0 };
     pager *npg;
     pool_file *np = NULL;
-    lh nt;
+    lh *nt = NULL;
     copier *cp;
     void *mem = NULL;
     int rc;
@@ -169,32 +169,33 @@ static int build(lh *src, int fd, const compact_hook *hook, uint32_t *npages)
         return kvs_seterr(err, KVS_ENOMEM, 0, "out of memory for the compaction's cache");
     }
     /* no spill file: the file is private until the rename */
-    npg = pager_new(pager_os(src->pg), fd, 0, err);
+    npg = pager_new(pager_os(lh_pager(src)), fd, 0, err);
     if (npg)
         np = pool_file_new(pool_format(mem, COMPACT_FRAMES, 1, POOL_LRU), npg, err, NULL, NULL);
-    if (!np || pool_file_bind(np, &private_file) != KVS_OK) {
+    if (np && pool_file_bind(np, &private_file) == KVS_OK)
+        nt = lh_new(npg, np, err);
+    if (!nt) {
         pool_file_free(np);
         pager_free(npg);
         free(mem);
         free(cp);
         return kvs_seterr(err, KVS_ENOMEM, 0, "out of memory for the compaction's cache");
     }
-    lh_init(&nt, npg, np, err);
-    nt.fillfactor = src->fillfactor;
+    lh_set_fillfactor(nt, lh_fillfactor(src));
     /* hash seed, fill factor, descriptor and stamp counter carry over: the
      * same tags (a cursor's position stays valid), stamps never reused */
     nh = pager_hdr(npg);
     hdr_derive(nh, sh);
     lh_format_new(nh, dirp, bucketp);
     cp->src = src;
-    cp->dst = &nt;
+    cp->dst = nt;
     cp->hook = hook;
 
     rc = pager_write(npg, 1, dirp);
     if (!rc)
         rc = pager_write(npg, 2, bucketp);
     if (!rc)
-        rc = presize(&nt, buckets_for(sh, nt.fillfactor));
+        rc = presize(nt, buckets_for(sh, lh_fillfactor(nt)));
     if (!rc)
         rc = copy_all(cp);
     if (!rc && (hdr_records(nh) != hdr_records(sh) || hdr_data_bytes(nh) != hdr_data_bytes(sh) ||
@@ -206,7 +207,7 @@ static int build(lh *src, int fd, const compact_hook *hook, uint32_t *npages)
                         (unsigned)hdr_pages_of(nh, KVS_PAGE_VALUE), (unsigned long long)hdr_records(sh),
                         (unsigned long long)hdr_data_bytes(sh), (unsigned)hdr_pages_of(sh, KVS_PAGE_VALUE));
     if (!rc)
-        rc = lh_check(&nt);
+        rc = lh_check(nt);
     if (!rc)
         rc = pool_flush(np);
     if (!rc)
@@ -219,7 +220,7 @@ static int build(lh *src, int fd, const compact_hook *hook, uint32_t *npages)
         *npages = hdr_npages(nh);
     free(cp->vbuf);
     free(cp);
-    lh_free(&nt);
+    lh_free(nt);
     pool_file_free(np);
     pager_free(npg);
     free(mem);
@@ -233,14 +234,14 @@ static int build(lh *src, int fd, const compact_hook *hook, uint32_t *npages)
  * follows the path; the new file never carries it (hdr_derive). */
 static int set_replacing(lh *src, uint8_t *before, int *written)
 {
-    int rc = pager_read_raw(src->pg, 0, before);
+    int rc = pager_read_raw(lh_pager(src), 0, before);
     if (rc)
         return rc;
-    hdr_set_replacing(pager_hdr(src->pg), 1);
+    hdr_set_replacing(pager_hdr(lh_pager(src)), 1);
     *written = 1;
-    rc = pager_store_header(src->pg);
+    rc = pager_store_header(lh_pager(src));
     if (!rc)
-        rc = pager_sync(src->pg);
+        rc = pager_sync(lh_pager(src));
     return rc;
 }
 
@@ -250,7 +251,7 @@ static int set_replacing(lh *src, uint8_t *before, int *written)
  * the path (one fstat per section) and the next write section clears it. */
 static void unset_replacing(lh *src, const uint8_t *before)
 {
-    pager *pg = src->pg;
+    pager *pg = lh_pager(src);
     hdr_set_replacing(pager_hdr(pg), 0);
     if (pager_write_image(pg, 0, before) == 0)
         (void)pager_os(pg)->fsync(pager_fd(pg));
@@ -285,8 +286,8 @@ static int sync_dir(const kvs_os *os, const char *path, kvs_err *err)
 int compact_file(lh *src, const char *path, const compact_hook *hook, int *newfd,
                  kvs_compact_info *info)
 {
-    const kvs_os *os = pager_os(src->pg);
-    kvs_err *err = src->err;
+    const kvs_os *os = pager_os(lh_pager(src));
+    kvs_err *err = lh_err(src);
     struct stat fs, ps;
     uint8_t before[PG_SIZE];
     uint32_t npages = 0;
@@ -295,7 +296,7 @@ int compact_file(lh *src, const char *path, const compact_hook *hook, int *newfd
     int fd, rc, flagged = 0;
 
     *newfd = -1;
-    if (os->fstat(pager_fd(src->pg), &fs) != 0 || os->stat(path, &ps) != 0)
+    if (os->fstat(pager_fd(lh_pager(src)), &fs) != 0 || os->stat(path, &ps) != 0)
         return kvs_seterrno(err, errno, 0, "cannot stat the file to compact");
     /* Only the file at path is replaced; hard links would keep the old data
      * under their other names, and the handles of those would never move. */
@@ -347,9 +348,9 @@ int compact_file(lh *src, const char *path, const compact_hook *hook, int *newfd
     *newfd = fd;
     if (info) {
         memset(info, 0, sizeof *info);
-        info->records = hdr_records(pager_hdr(src->pg));     /* the copy's, checked equal */
+        info->records = hdr_records(pager_hdr(lh_pager(src)));     /* the copy's, checked equal */
         info->bytes_before = (uint64_t)fs.st_size;
-        info->pages_before = hdr_npages(pager_hdr(src->pg));
+        info->pages_before = hdr_npages(pager_hdr(lh_pager(src)));
         info->pages_after = npages;
         info->bytes_after = (uint64_t)npages * PG_SIZE;
     }

@@ -30,7 +30,7 @@ struct kvs {
     char         *path;           /* spill file names, and following a compaction */
     pool_file    *pf;             /* this handle's attachment to its pool */
     pool         *pool;           /* the pool: private (poolmem) or the host's */
-    lh            t;
+    lh           *t;
     void         *poolmem;        /* the private pool's block, NULL if shared */
     const kvs_os *os;
     int           section;        /* -1, KVS_READ, KVS_WRITE */
@@ -55,7 +55,7 @@ struct kvs {
 
 struct kvs_cursor {
     kvs       *db;
-    lh_cursor  c;
+    lh_cursor *c;
 };
 
 static char open_errmsg[700];
@@ -142,6 +142,7 @@ static int create_file(const char *path, const kvs_options *opt, const kvs_os *o
 /* Frees the handle and the layers it owns (not the descriptor, not lh). */
 static void free_layers(kvs *db)
 {
+    lh_free(db->t);
     pool_file_free(db->pf);
     undo_free(db->undo);
     spill_free(db->spill);
@@ -257,9 +258,15 @@ int kvs_open(const char *path, const kvs_options *optin, kvs **out)
         free_layers(db);
         return KVS_ENOMEM;
     }
-    lh_init(&db->t, db->pg, db->pf, &db->err);
+    db->t = lh_new(db->pg, db->pf, &db->err);
+    if (!db->t) {
+        snprintf(open_errmsg, sizeof open_errmsg, "%.300s: out of memory", path);
+        os->close(fd);
+        free_layers(db);
+        return KVS_ENOMEM;
+    }
     if (opt->fillfactor) {
-        db->t.fillfactor = opt->fillfactor;
+        lh_set_fillfactor(db->t, opt->fillfactor);
         db->ff_override = 1;
     }
     /* validate the header now (under a shared lock: a writer may be mid-flush) */
@@ -269,7 +276,6 @@ int kvs_open(const char *path, const kvs_options *optin, kvs **out)
     if (rc) {
         snprintf(open_errmsg, sizeof open_errmsg, "%.300s: %.320s", path, db->err.msg);
         os->close(pager_fd(db->pg));
-        lh_free(&db->t);
         free_layers(db);
         return rc;
     }
@@ -293,7 +299,6 @@ int kvs_close(kvs *db)
         rc = kvs_seterrno(&db->err, errno, 0, "close failed");
     if (rc)
         snprintf(open_errmsg, sizeof open_errmsg, "close: %.320s", db->err.msg);
-    lh_free(&db->t);
     free_layers(db);
     return rc;
 }
@@ -349,7 +354,7 @@ int kvs_set_fillfactor(kvs *db, uint32_t percent)
 {
     if (percent < 10 || percent > 100)
         return kvs_seterr(&db->err, KVS_EINVAL, 0, "fill factor %u out of 10..100", (unsigned)percent);
-    db->t.fillfactor = percent;
+    lh_set_fillfactor(db->t, percent);
     db->ff_override = 1;
     return KVS_OK;
 }
@@ -480,7 +485,7 @@ static int lock_release(kvs *db)
 static void cache_forget(kvs *db)
 {
     pool_drop(db->pf);
-    db->t.epoch++;
+    lh_forget(db->t);
 }
 
 /* Rereads and validates the header (the lock is held); drops the cache when
@@ -516,7 +521,7 @@ static int cache_revalidate(kvs *db, int mode)
         db->loaded = 1;
     }
     if (!db->ff_override)
-        db->t.fillfactor = hdr_fillfactor(pager_hdr(db->pg));
+        lh_set_fillfactor(db->t, hdr_fillfactor(pager_hdr(db->pg)));
     return KVS_OK;
 }
 
@@ -525,7 +530,7 @@ static int cache_revalidate(kvs *db, int mode)
 static void unit_begin(kvs *db)
 {
     db->failed = 0;
-    db->t.modified = 0;
+    lh_set_modified(db->t, 0);
     db->truncated = 0;
     pager_begin_unit(db->pg);
     spill_reset(db->spill);
@@ -534,7 +539,7 @@ static void unit_begin(kvs *db)
 /* Whether the unit has anything to write out (or to throw away). */
 static int unit_changed(const kvs *db)
 {
-    return db->t.modified || pool_ndirty(db->pf) || db->truncated;
+    return lh_modified(db->t) || pool_ndirty(db->pf) || db->truncated;
 }
 
 /* Throws away everything this unit changed: the dirty and the spilled pages,
@@ -555,7 +560,7 @@ static void unit_rollback(kvs *db)
             db->poisoned = 1;
     }
     pager_discard_extension(db->pg);
-    db->t.modified = 0;
+    lh_set_modified(db->t, 0);
     db->truncated = 0;
     db->err = saved;
 }
@@ -601,7 +606,7 @@ static int write_out(kvs *db)
     rc = pager_trim(db->pg, db->truncated);
     if (rc)
         return rc;
-    db->t.modified = 0;
+    lh_set_modified(db->t, 0);
     db->truncated = 0;
     db->need_sync = 1;
     /* (kvs_sync mid-section) the file now references every page it has:
@@ -732,12 +737,12 @@ int kvs_abort(kvs *db)
 
 int kvs_get(kvs *db, const void *key, size_t klen, kvs_slice *val)
 {
-    WITH_SECTION(db, KVS_READ, lh_get(&db->t, key, klen, val));
+    WITH_SECTION(db, KVS_READ, lh_get(db->t, key, klen, val));
 }
 
 int kvs_get_stamped(kvs *db, const void *key, size_t klen, kvs_slice *val, uint64_t *stamp)
 {
-    WITH_SECTION(db, KVS_READ, lh_get_stamped(&db->t, key, klen, val, stamp));
+    WITH_SECTION(db, KVS_READ, lh_get_stamped(db->t, key, klen, val, stamp));
 }
 
 int kvs_put(kvs *db, const void *key, size_t klen, const void *val, size_t vlen, int flags)
@@ -745,12 +750,12 @@ int kvs_put(kvs *db, const void *key, size_t klen, const void *val, size_t vlen,
     if (klen > KVS_MAX_KEY || vlen > KVS_MAX_VALUE)
         return kvs_seterr(&db->err, KVS_ETOOBIG, 0, "key of %zu or value of %zu bytes too large "
                           "(limits %d and %lu)", klen, vlen, KVS_MAX_KEY, (unsigned long)KVS_MAX_VALUE);
-    WITH_SECTION(db, KVS_WRITE, lh_put(&db->t, key, klen, val, vlen, flags));
+    WITH_SECTION(db, KVS_WRITE, lh_put(db->t, key, klen, val, vlen, flags));
 }
 
 int kvs_delete(kvs *db, const void *key, size_t klen)
 {
-    WITH_SECTION(db, KVS_WRITE, lh_delete(&db->t, key, klen));
+    WITH_SECTION(db, KVS_WRITE, lh_delete(db->t, key, klen));
 }
 
 /* Puts the image of page pgno into the pool as a dirty page. */
@@ -784,7 +789,7 @@ static int do_truncate(kvs *db)
     cache_forget(db);
     spill_reset(db->spill);
     lh_format_new(h, dirp, bucketp);
-    db->t.modified = 1;
+    lh_set_modified(db->t, 1);
     db->truncated = 1;
     rc = set_page(db, 1, dirp);
     if (rc == KVS_OK)
@@ -835,7 +840,7 @@ int kvs_compact(kvs *db, kvs_compact_info *info)
         return rc;
     hook.interrupted = db->interrupted;
     hook.arg = db->interrupt_arg;
-    rc = compact_file(&db->t, db->path, &hook, &newfd, info);
+    rc = compact_file(db->t, db->path, &hook, &newfd, info);
     if (rc == KVS_ECORRUPT || rc == KVS_ETRUNCATED)
         db->poisoned = 1;
     if (newfd >= 0) {
@@ -844,7 +849,7 @@ int kvs_compact(kvs *db, kvs_compact_info *info)
         db->os->close(pager_fd(db->pg));
         pager_set_fd(db->pg, newfd);
         pool_drop(db->pf);
-        db->t.epoch++;
+        lh_forget(db->t);
         db->need_sync = 0;      /* the new file was fsynced whole */
         rc2 = pager_load_header(db->pg, 1, 0);
         if (!rc2)
@@ -862,7 +867,7 @@ int kvs_compact(kvs *db, kvs_compact_info *info)
 static int do_new_stamp(kvs *db, uint64_t *stamp)
 {
     *stamp = hdr_stamp_next(pager_hdr(db->pg));
-    db->t.modified = 1;
+    lh_set_modified(db->t, 1);
     return KVS_OK;
 }
 
@@ -873,7 +878,7 @@ int kvs_new_stamp(kvs *db, uint64_t *stamp)
 
 void kvs_set_stamp(kvs *db, uint64_t stamp)
 {
-    db->t.stamp = stamp;
+    lh_set_stamp(db->t, stamp);
 }
 
 /* ---- cursor ------------------------------------------------------------------- */
@@ -884,14 +889,18 @@ int kvs_cursor_open(kvs *db, kvs_cursor **out)
     if (!c)
         return kvs_seterr(&db->err, KVS_ENOMEM, 0, "out of memory");
     c->db = db;
-    lh_cursor_init(&c->c, &db->t);
+    c->c = lh_cursor_new(db->t);
+    if (!c->c) {
+        free(c);
+        return kvs_seterr(&db->err, KVS_ENOMEM, 0, "out of memory");
+    }
     *out = c;
     return KVS_OK;
 }
 
 void kvs_cursor_skip_stamp(kvs_cursor *c, uint64_t stamp)
 {
-    c->c.skip_stamp = stamp;
+    lh_cursor_skip_stamp(c->c, stamp);
 }
 
 int kvs_cursor_next(kvs_cursor *c, kvs_slice *key, kvs_slice *val)
@@ -901,16 +910,16 @@ int kvs_cursor_next(kvs_cursor *c, kvs_slice *key, kvs_slice *val)
      * step is served without locking the file again: a copy of what the file
      * held then, so every record present for the whole scan is still seen
      * exactly once (see README, the cursor). */
-    if (db->section < 0 && lh_cursor_next_cached(&c->c, key, val) == KVS_OK)
+    if (db->section < 0 && lh_cursor_next_cached(c->c, key, val) == KVS_OK)
         return KVS_OK;
-    WITH_SECTION(db, KVS_READ, lh_cursor_next(&c->c, key, val));
+    WITH_SECTION(db, KVS_READ, lh_cursor_next(c->c, key, val));
 }
 
 void kvs_cursor_close(kvs_cursor *c)
 {
     if (!c)
         return;
-    lh_cursor_free(&c->c);
+    lh_cursor_free(c->c);
     free(c);
 }
 
@@ -931,7 +940,7 @@ int kvs_descriptor(kvs *db, kvs_slice *out)
 static int do_set_descriptor(kvs *db, const void *blob, size_t len)
 {
     hdr_set_desc(pager_hdr(db->pg), blob, len);
-    db->t.modified = 1;
+    lh_set_modified(db->t, 1);
     return KVS_OK;
 }
 
@@ -950,6 +959,7 @@ static int do_stats(kvs *db, kvs_stats *st)
     const kvs_hdr *h = pager_hdr(db->pg);
     off_t sz = db->os->filesize(pager_fd(db->pg));
     pool_counters pc;
+    lh_counters lc;
     memset(st, 0, sizeof *st);
     st->file_bytes = sz > 0 ? (uint64_t)sz : 0;
     st->pages = hdr_npages(h);
@@ -963,7 +973,7 @@ static int do_stats(kvs *db, kvs_stats *st)
     st->dir_pages = hdr_pages_of(h, KVS_PAGE_DIR);
     st->free_pages = hdr_free_count(h);
     st->load_factor = (double)hdr_data_bytes(h) / ((double)st->buckets * PG_USABLE);
-    st->fillfactor = db->t.fillfactor;
+    st->fillfactor = lh_fillfactor(db->t);
     st->change_counter = hdr_change(h);
     st->format_version = hdr_version(h);
     st->file_id = hdr_file_id(h);
@@ -974,9 +984,10 @@ static int do_stats(kvs *db, kvs_stats *st)
     st->cache_evictions = pc.evictions;
     st->cache_writes = pager_writes(db->pg);
     st->cache_invalidations = db->invalidations;
-    st->gets = db->t.gets;
-    st->get_chain_pages = db->t.get_chain_pages;
-    st->splits = db->t.splits;
+    lh_get_counters(db->t, &lc);
+    st->gets = lc.gets;
+    st->get_chain_pages = lc.get_chain_pages;
+    st->splits = lc.splits;
     st->reopens = db->reopens;
     return KVS_OK;
 }
@@ -990,13 +1001,13 @@ void kvs_reset_counters(kvs *db)
 {
     pool_reset_counters(db->pf);
     pager_reset_counts(db->pg);
-    db->t.gets = db->t.get_chain_pages = db->t.splits = 0;
+    lh_reset_counters(db->t);
     db->invalidations = 0;
 }
 
 int kvs_check(kvs *db)
 {
-    WITH_SECTION(db, KVS_READ, lh_check(&db->t));
+    WITH_SECTION(db, KVS_READ, lh_check(db->t));
 }
 
 /* Fills db->pagebuf with page pgno as this handle sees it (its own dirty

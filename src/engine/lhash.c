@@ -17,6 +17,47 @@
 
 #define TWO32 ((uint64_t)1 << 32)
 
+struct lh {
+    pager    *pg;
+    pool_file *pool;
+    kvs_err  *err;
+    uint32_t  fillfactor;     /* percent */
+    uint64_t  stamp;          /* stamp put gives new records, 0 = none */
+    uint64_t  epoch;          /* bumped by every change seen by this handle */
+    int       modified;       /* something changed in this write section */
+    uint8_t  *vbuf;           /* values read by get, copied out (grow-only) */
+    size_t    vcap;
+    uint8_t  *sbuf;           /* split / check scratch: record bytes */
+    size_t    scap;
+    struct lh_ent *ents;      /* split / check scratch: entries */
+    size_t    ecap;
+    uint32_t *chain;          /* split scratch: page numbers of a chain */
+    size_t    ccap;
+    uint64_t  gets, get_chain_pages, splits;
+};
+
+struct lh_cursor {
+    lh       *t;
+    uint64_t  skip_stamp;
+    int       done;
+    /* lower bound of what is left: (rev, key), strict or not */
+    uint32_t  lb_rev;
+    int       lb_strict;
+    uint16_t  lb_klen;
+    uint8_t   lb_key[KVS_MAX_KEY];
+    /* the records of the current bucket beyond the bound, sorted */
+    int       valid;
+    uint64_t  epoch;
+    uint64_t  interval_end;   /* first rev after this bucket's range, 2^32 = end */
+    lh_ent   *ents;
+    size_t    ecap, n, idx;
+    uint8_t  *buf;
+    size_t    bcap;
+    uint8_t  *vbuf;           /* external value of the last record */
+    size_t    vcap;
+};
+
+
 static uint32_t bitrev32(uint32_t x)
 {
     x = ((x >> 1) & 0x55555555u) | ((x & 0x55555555u) << 1);
@@ -60,24 +101,49 @@ static int grow(void *bufp, size_t *cap, size_t need, size_t elem, kvs_err *err)
     return KVS_OK;
 }
 
-void lh_init(lh *t, pager *pg, pool_file *pool, kvs_err *err)
+lh *lh_new(pager *pg, pool_file *pool, kvs_err *err)
 {
-    memset(t, 0, sizeof *t);
+    lh *t = calloc(1, sizeof *t);
+    if (!t)
+        return NULL;
     t->pg = pg;
     t->pool = pool;
     t->err = err;
     t->fillfactor = 75;
+    return t;
+}
+
+uint32_t lh_fillfactor(const lh *t) { return t->fillfactor; }
+void lh_set_fillfactor(lh *t, uint32_t percent) { t->fillfactor = percent; }
+void lh_set_stamp(lh *t, uint64_t stamp) { t->stamp = stamp; }
+int lh_modified(const lh *t) { return t->modified; }
+void lh_set_modified(lh *t, int modified) { t->modified = modified; }
+void lh_forget(lh *t) { t->epoch++; }
+pager *lh_pager(const lh *t) { return t->pg; }
+pool_file *lh_pool(const lh *t) { return t->pool; }
+kvs_err *lh_err(const lh *t) { return t->err; }
+
+void lh_get_counters(const lh *t, lh_counters *c)
+{
+    c->gets = t->gets;
+    c->get_chain_pages = t->get_chain_pages;
+    c->splits = t->splits;
+}
+
+void lh_reset_counters(lh *t)
+{
+    t->gets = t->get_chain_pages = t->splits = 0;
 }
 
 void lh_free(lh *t)
 {
+    if (!t)
+        return;
     free(t->vbuf);
     free(t->sbuf);
     free(t->ents);
     free(t->chain);
-    t->vbuf = t->sbuf = NULL;
-    t->ents = NULL;
-    t->chain = NULL;
+    free(t);
 }
 
 uint64_t lh_hash(const lh *t, const void *key, size_t klen)
@@ -803,19 +869,27 @@ static void ent_sort(lh_ent *e, size_t n, const uint8_t *buf)
 
 /* ---- cursor ----------------------------------------------------------------- */
 
-void lh_cursor_init(lh_cursor *c, lh *t)
+lh_cursor *lh_cursor_new(lh *t)
 {
-    memset(c, 0, sizeof *c);
-    c->t = t;
+    lh_cursor *c = calloc(1, sizeof *c);
+    if (c)
+        c->t = t;
+    return c;
 }
 
 void lh_cursor_free(lh_cursor *c)
 {
+    if (!c)
+        return;
     free(c->ents);
     free(c->buf);
     free(c->vbuf);
-    c->ents = NULL;
-    c->buf = c->vbuf = NULL;
+    free(c);
+}
+
+void lh_cursor_skip_stamp(lh_cursor *c, uint64_t stamp)
+{
+    c->skip_stamp = stamp;
 }
 
 /* Collects the records of the bucket whose range holds lb_rev that lie

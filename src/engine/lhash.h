@@ -10,24 +10,9 @@
 #include "pool.h"
 #include "page.h"
 
-typedef struct lh {
-    pager    *pg;
-    pool_file *pool;
-    kvs_err  *err;
-    uint32_t  fillfactor;     /* percent */
-    uint64_t  stamp;          /* stamp put gives new records, 0 = none */
-    uint64_t  epoch;          /* bumped by every change seen by this handle */
-    int       modified;       /* something changed in this write section */
-    uint8_t  *vbuf;           /* values read by get, copied out (grow-only) */
-    size_t    vcap;
-    uint8_t  *sbuf;           /* split / check scratch: record bytes */
-    size_t    scap;
-    struct lh_ent *ents;      /* split / check scratch: entries */
-    size_t    ecap;
-    uint32_t *chain;          /* split scratch: page numbers of a chain */
-    size_t    ccap;
-    uint64_t  gets, get_chain_pages, splits;
-} lh;
+/* One open table's linear-hashing state (opaque: lhash.c). */
+typedef struct lh lh;
+typedef struct lh_cursor lh_cursor;
 
 /* A record's place in the scan order, or a collected record. */
 typedef struct lh_ent {
@@ -38,8 +23,25 @@ typedef struct lh_ent {
     uint16_t koff;            /* key offset within the record */
 } lh_ent;
 
-void lh_init(lh *t, pager *pg, pool_file *pool, kvs_err *err);
+/* The table over pg's header and pool's pages (NULL: out of memory). */
+lh  *lh_new(pager *pg, pool_file *pool, kvs_err *err);
 void lh_free(lh *t);
+
+/* What the section layer (kvs.c) reads and sets. */
+uint32_t lh_fillfactor(const lh *t);
+void     lh_set_fillfactor(lh *t, uint32_t percent);
+void     lh_set_stamp(lh *t, uint64_t stamp);      /* stamp new records get, 0 = none */
+int      lh_modified(const lh *t);                 /* changed something this unit */
+void     lh_set_modified(lh *t, int modified);
+void     lh_forget(lh *t);                         /* the cache was dropped: cursors' copies are stale */
+typedef struct lh_counters {
+    uint64_t gets, get_chain_pages, splits;
+} lh_counters;
+void     lh_get_counters(const lh *t, lh_counters *c);
+void     lh_reset_counters(lh *t);
+pager     *lh_pager(const lh *t);
+pool_file *lh_pool(const lh *t);
+kvs_err   *lh_err(const lh *t);
 
 uint64_t lh_hash(const lh *t, const void *key, size_t klen);
 int  lh_get(lh *t, const void *key, size_t klen, kvs_slice *val);
@@ -56,29 +58,9 @@ void lh_format_new(kvs_hdr *h, uint8_t *dirpage, uint8_t *bucketpage);
  * from 0 through the ends visits every bucket once, in scan order. */
 uint32_t lh_bucket_at(const kvs_hdr *h, uint32_t rev, uint64_t *end);
 
-typedef struct lh_cursor {
-    lh       *t;
-    uint64_t  skip_stamp;
-    int       done;
-    /* lower bound of what is left: (rev, key), strict or not */
-    uint32_t  lb_rev;
-    int       lb_strict;
-    uint16_t  lb_klen;
-    uint8_t   lb_key[KVS_MAX_KEY];
-    /* the records of the current bucket beyond the bound, sorted */
-    int       valid;
-    uint64_t  epoch;
-    uint64_t  interval_end;   /* first rev after this bucket's range, 2^32 = end */
-    lh_ent   *ents;
-    size_t    ecap, n, idx;
-    uint8_t  *buf;
-    size_t    bcap;
-    uint8_t  *vbuf;           /* external value of the last record */
-    size_t    vcap;
-} lh_cursor;
-
-void lh_cursor_init(lh_cursor *c, lh *t);
+lh_cursor *lh_cursor_new(lh *t);              /* NULL: out of memory */
 void lh_cursor_free(lh_cursor *c);
+void lh_cursor_skip_stamp(lh_cursor *c, uint64_t stamp);   /* records with it are not returned */
 int  lh_cursor_next(lh_cursor *c, kvs_slice *key, kvs_slice *val);
 /* The next record if the current bucket's sorted copy still holds it and it
  * needs no page read (inline value): KVS_OK, else KVS_NOTFOUND (call

@@ -23,7 +23,15 @@ static char path[128];
 static kvs_err err;
 static pager *pg;
 static pool_file *p;
-static lh t;
+static lh *t;
+
+/* The table's counters (gets, pages walked per get, splits). */
+static lh_counters cnt(void)
+{
+    lh_counters c;
+    lh_get_counters(t, &c);
+    return c;
+}
 static void *mem;
 
 static void setup(uint32_t frames)
@@ -46,8 +54,8 @@ static void setup(uint32_t frames)
     pager_store_header(pg);
     pool_file_free(p);
     p = test_pool(pg, &err, frames, POOL_LRU, &mem);
-    lh_free(&t);
-    lh_init(&t, pg, p, &err);
+    lh_free(t);
+    t = lh_new(pg, p, &err);
 }
 
 static void key_of(unsigned i, char *k) { sprintf(k, "k%09u", i); }
@@ -67,33 +75,33 @@ int main(void)
     setup(32);
     for (i = 0; i < n && rc == KVS_OK; i++) {
         key_of(i, k);
-        rc = lh_put(&t, k, 10, v, i % 200, KVS_NOOVERWRITE);
+        rc = lh_put(t, k, 10, v, i % 200, KVS_NOOVERWRITE);
     }
     tap_ok(rc == KVS_OK, "insert %u records through 32 frames", n);
-    tap_ok(hdr_buckets(pager_hdr(pg)) == ((uint64_t)1 << pager_hdr(pg)->level) + pager_hdr(pg)->split && t.splits + 1 == hdr_buckets(pager_hdr(pg)),
+    tap_ok(hdr_buckets(pager_hdr(pg)) == ((uint64_t)1 << pager_hdr(pg)->level) + pager_hdr(pg)->split && cnt().splits + 1 == hdr_buckets(pager_hdr(pg)),
            "buckets = 2^%u + %u = splits + 1", (unsigned)pager_hdr(pg)->level, (unsigned)pager_hdr(pg)->split);
     tap_ok((double)pager_hdr(pg)->data_bytes / (hdr_buckets(pager_hdr(pg)) * PG_USABLE) <= 0.75,
            "load factor stays at or below the fill factor");
     for (i = 0; i < n; i++) {
         key_of(i, k);
-        if (lh_get(&t, k, 10, &s) != KVS_OK || s.len != i % 200)
+        if (lh_get(t, k, 10, &s) != KVS_OK || s.len != i % 200)
             bad++;
     }
     tap_ok(bad == 0, "every key found with its value length");
     key_of(n, k);
-    TAP_RC(lh_get(&t, k, 10, &s), KVS_NOTFOUND);
+    TAP_RC(lh_get(t, k, 10, &s), KVS_NOTFOUND);
     key_of(5, k);
-    TAP_RC(lh_put(&t, k, 10, v, 1, KVS_NOOVERWRITE), KVS_EXISTS);
-    TAP_RC(lh_check(&t), KVS_OK);
+    TAP_RC(lh_put(t, k, 10, v, 1, KVS_NOOVERWRITE), KVS_EXISTS);
+    TAP_RC(lh_check(t), KVS_OK);
     tap_ok(pool_pinned(p) == 0, "no page left pinned by puts, gets, splits and check");
 
     /* ---- cursor exactly once while splitting and deleting */
     {
         unsigned char *seen = calloc(n + 100000, 1);
-        lh_cursor c;
+        lh_cursor *c;
         unsigned steps = 0, extra = n, deleted = 0, dup = 0, missing = 0;
-        lh_cursor_init(&c, &t);
-        while ((rc = lh_cursor_next(&c, &ks, &s)) == KVS_OK) {
+        c = lh_cursor_new(t);
+        while ((rc = lh_cursor_next(c, &ks, &s)) == KVS_OK) {
             unsigned id, j;
             char kk[32];
             memcpy(kk, ks.data, ks.len);
@@ -105,13 +113,13 @@ int main(void)
             /* between steps: 5 inserts (splits) and delete one not-yet-seen odd record >= 40000 */
             for (j = 0; j < 5 && extra < n + 100000; j++) {
                 key_of(extra++, kk);
-                lh_put(&t, kk, 10, v, 50, 0);
+                lh_put(t, kk, 10, v, 50, 0);
             }
             if (steps % 10 == 0) {
                 unsigned d = 40001 + 2 * deleted;
                 if (d < n) {
                     key_of(d, kk);
-                    if (lh_delete(&t, kk, 10) == KVS_OK)
+                    if (lh_delete(t, kk, 10) == KVS_OK)
                         deleted++;
                 }
             }
@@ -122,10 +130,10 @@ int main(void)
         tap_ok(rc == KVS_NOTFOUND && dup == 0 && missing == 0,
                "cursor over %u steps with %u inserts and %u deletes between them: %u duplicates, %u of the "
                "40000 stable records missed", steps, extra - n, deleted, dup, missing);
-        lh_cursor_free(&c);
+        lh_cursor_free(c);
         free(seen);
     }
-    TAP_RC(lh_check(&t), KVS_OK);
+    TAP_RC(lh_check(t), KVS_OK);
 
     /* ---- replace across sizes */
     {
@@ -136,17 +144,17 @@ int main(void)
             for (i = 0; i < 300; i += 7) {
                 key_of(i, k);
                 v[0] = (char)j;
-                if (lh_put(&t, k, 10, v, sizes[j] < sizeof v ? sizes[j] : sizeof v, 0) != KVS_OK)
+                if (lh_put(t, k, 10, v, sizes[j] < sizeof v ? sizes[j] : sizeof v, 0) != KVS_OK)
                     bad++;
             }
             for (i = 0; i < 300; i += 7) {
                 size_t want = sizes[j] < sizeof v ? sizes[j] : sizeof v;
                 key_of(i, k);
-                if (lh_get(&t, k, 10, &s) != KVS_OK || s.len != want ||
+                if (lh_get(t, k, 10, &s) != KVS_OK || s.len != want ||
                     (want && ((const char *)s.data)[0] != (char)j))
                     bad++;
             }
-            if (lh_check(&t) != KVS_OK) {
+            if (lh_check(t) != KVS_OK) {
                 tap_diag("check after size %zu: %s", sizes[j], err.msg);
                 bad++;
             }
@@ -156,84 +164,84 @@ int main(void)
 
     /* ---- long overflow chain: fill factor forced far past 100% */
     setup(8);
-    t.fillfactor = 100000;                  /* never split: one bucket */
+    lh_set_fillfactor(t, 100000);                  /* never split: one bucket */
     rc = KVS_OK;
     for (i = 0; i < 400 && rc == KVS_OK; i++) {
         key_of(i, k);
-        rc = lh_put(&t, k, 10, v, 1000, 0);
+        rc = lh_put(t, k, 10, v, 1000, 0);
     }
     tap_ok(rc == KVS_OK && hdr_buckets(pager_hdr(pg)) == 1 && pager_hdr(pg)->overflow_pages >= 99,
            "one bucket, %u overflow pages", (unsigned)pager_hdr(pg)->overflow_pages);
-    TAP_RC(lh_check(&t), KVS_OK);
+    TAP_RC(lh_check(t), KVS_OK);
     bad = 0;
     for (i = 0; i < 400; i++) {
         key_of(i, k);
-        if (lh_get(&t, k, 10, &s) != KVS_OK || s.len != 1000)
+        if (lh_get(t, k, 10, &s) != KVS_OK || s.len != 1000)
             bad++;
     }
     tap_ok(bad == 0, "all found along the chain (%.1f pages per get)",
-           (double)t.get_chain_pages / (double)t.gets);
+           (double)cnt().get_chain_pages / (double)cnt().gets);
     {
-        lh_cursor c;
+        lh_cursor *c;
         unsigned cnt = 0;
-        lh_cursor_init(&c, &t);
-        while (lh_cursor_next(&c, &ks, &s) == KVS_OK)
+        c = lh_cursor_new(t);
+        while (lh_cursor_next(c, &ks, &s) == KVS_OK)
             cnt++;
-        lh_cursor_free(&c);
+        lh_cursor_free(c);
         tap_ok(cnt == 400, "cursor over the long chain sees 400");
     }
     {
         uint32_t ovfl = pager_hdr(pg)->overflow_pages;
         for (i = 0; i < 400; i++) {
             key_of(i, k);
-            if (lh_delete(&t, k, 10) != KVS_OK)
+            if (lh_delete(t, k, 10) != KVS_OK)
                 bad++;
         }
         tap_ok(bad == 0 && pager_hdr(pg)->records == 0 && pager_hdr(pg)->data_bytes == 0, "all deleted");
         tap_ok(pager_hdr(pg)->overflow_pages == 0 && pager_hdr(pg)->free_count == ovfl,
                "%u emptied overflow pages went to the free list", (unsigned)ovfl);
-        TAP_RC(lh_check(&t), KVS_OK);
+        TAP_RC(lh_check(t), KVS_OK);
         for (i = 0; i < 400; i++) {
             key_of(i + 1000, k);
-            lh_put(&t, k, 10, v, 1000, 0);
+            lh_put(t, k, 10, v, 1000, 0);
         }
         tap_ok(pager_hdr(pg)->free_count == 0 && pager_hdr(pg)->overflow_pages == ovfl, "refilling reuses them");
-        TAP_RC(lh_check(&t), KVS_OK);
+        TAP_RC(lh_check(t), KVS_OK);
     }
 
     /* ---- deletes pull records up from overflow pages into the primary */
     setup(64);
-    t.fillfactor = 100;
+    lh_set_fillfactor(t, 100);
     for (i = 0; i < 20000; i++) {
         key_of(i, k);
-        lh_put(&t, k, 10, v, 100, 0);
+        lh_put(t, k, 10, v, 100, 0);
     }
     {
         uint32_t before = pager_hdr(pg)->overflow_pages;
         double ppg0, ppg1;
-        t.gets = t.get_chain_pages = 0;
+        lh_reset_counters(t);
         for (i = 0; i < 20000; i++) {
             key_of(i, k);
-            lh_get(&t, k, 10, &s);
+            lh_get(t, k, 10, &s);
         }
-        ppg0 = (double)t.get_chain_pages / (double)t.gets;
+        ppg0 = (double)cnt().get_chain_pages / (double)cnt().gets;
         bad = 0;
         for (i = 0; i < 20000; i += 2) {
             key_of(i, k);
-            if (lh_delete(&t, k, 10) != KVS_OK)
+            if (lh_delete(t, k, 10) != KVS_OK)
                 bad++;
         }
-        t.gets = t.get_chain_pages = 0;
+        lh_reset_counters(t);
         for (i = 1; i < 20000; i += 2) {
             key_of(i, k);
-            if (lh_get(&t, k, 10, &s) != KVS_OK)
+            if (lh_get(t, k, 10, &s) != KVS_OK)
                 bad++;
         }
-        ppg1 = (double)t.get_chain_pages / (double)t.gets;
+        ppg1 = (double)cnt().get_chain_pages / (double)cnt().gets;
         tap_ok(bad == 0 && pager_hdr(pg)->overflow_pages < before / 4,
                "deleting half: overflow pages %u -> %u, pages per get %.3f -> %.3f",
                (unsigned)before, (unsigned)pager_hdr(pg)->overflow_pages, ppg0, ppg1);
-        TAP_RC(lh_check(&t), KVS_OK);
+        TAP_RC(lh_check(t), KVS_OK);
     }
 
     /* ---- the one chain walk: a cycle or a wrong page is reported the same
@@ -243,26 +251,26 @@ int main(void)
     rc = KVS_OK;
     for (i = 0; rc == KVS_OK && hdr_buckets(pager_hdr(pg)) < 2; i++) {
         key_of(i, k);
-        rc = lh_put(&t, k, 10, v, 1000, 0);
+        rc = lh_put(t, k, 10, v, 1000, 0);
     }
-    t.fillfactor = 100000;                  /* no more splits: bucket 0 grows a chain */
+    lh_set_fillfactor(t, 100000);                  /* no more splits: bucket 0 grows a chain */
     for (; rc == KVS_OK && i < 100; i++) {
         key_of(i, k);
-        rc = lh_put(&t, k, 10, v, 1000, 0);
+        rc = lh_put(t, k, 10, v, 1000, 0);
     }
     tap_ok(rc == KVS_OK && pager_hdr(pg)->level == 1 && pager_hdr(pg)->split == 0 && pool_pinned(p) == 0,
            "two buckets, %u overflow pages, nothing pinned after the puts", (unsigned)pager_hdr(pg)->overflow_pages);
     {
         uint32_t prim, ov, fi, in0 = 0, in1 = 0, aux;
         uint8_t *page;
-        lh_cursor c;
+        lh_cursor *c;
         char k0[32], k1[32];
         for (i = 1000; !in0 || !in1; i++) {     /* absent keys of bucket 0 and of bucket 1 */
             key_of(i, k);
-            if (((uint32_t)lh_hash(&t, k, 10) & 1) == 0 && !in0) {
+            if (((uint32_t)lh_hash(t, k, 10) & 1) == 0 && !in0) {
                 strcpy(k0, k);
                 in0 = 1;
-            } else if (((uint32_t)lh_hash(&t, k, 10) & 1) == 1 && !in1) {
+            } else if (((uint32_t)lh_hash(t, k, 10) & 1) == 1 && !in1) {
                 strcpy(k1, k);
                 in1 = 1;
             }
@@ -276,23 +284,23 @@ int main(void)
         page = test_page_edit(p, ov, &fi);
         wr32(page + PG_NEXT, ov);               /* the overflow page links to itself */
         test_page_done(p, fi, 1);
-        TAP_RC(lh_get(&t, k0, 10, &s), KVS_ECORRUPT);
+        TAP_RC(lh_get(t, k0, 10, &s), KVS_ECORRUPT);
         tap_ok(err.page == ov && strstr(err.msg, "cycle") && pool_pinned(p) == 1,
                "get: %s", err.msg);
-        TAP_RC(lh_put(&t, k0, 10, v, 10, 0), KVS_ECORRUPT);
+        TAP_RC(lh_put(t, k0, 10, v, 10, 0), KVS_ECORRUPT);
         tap_ok(err.page == ov && strstr(err.msg, "cycle") && pool_pinned(p) == 1,
                "put (locate): %s", err.msg);
-        t.fillfactor = 1;                       /* the next insert splits bucket 0 */
-        TAP_RC(lh_put(&t, k1, 10, v, 10, 0), KVS_ECORRUPT);
+        lh_set_fillfactor(t, 1);                       /* the next insert splits bucket 0 */
+        TAP_RC(lh_put(t, k1, 10, v, 10, 0), KVS_ECORRUPT);
         tap_ok(err.page == ov && strstr(err.msg, "cycle") && pool_pinned(p) == 1,
                "split (gather): %s", err.msg);
-        t.fillfactor = 100000;
-        lh_cursor_init(&c, &t);
-        TAP_RC(lh_cursor_next(&c, &ks, &s), KVS_ECORRUPT);
+        lh_set_fillfactor(t, 100000);
+        c = lh_cursor_new(t);
+        TAP_RC(lh_cursor_next(c, &ks, &s), KVS_ECORRUPT);
         tap_ok(err.page == ov && strstr(err.msg, "cycle") && pool_pinned(p) == 1,
                "cursor (collect): %s", err.msg);
-        lh_cursor_free(&c);
-        TAP_RC(lh_check(&t), KVS_ECORRUPT);
+        lh_cursor_free(c);
+        TAP_RC(lh_check(t), KVS_ECORRUPT);
         tap_ok(err.page == ov && strstr(err.msg, "twice") && pool_pinned(p) == 1,
                "check: %s", err.msg);
         /* the same page of another bucket: met by bucket 0's walk as the wrong page */
@@ -301,10 +309,10 @@ int main(void)
         aux = rd32(page + PG_AUX);
         wr32(page + PG_AUX, 1);
         test_page_done(p, fi, 1);
-        TAP_RC(lh_get(&t, k0, 10, &s), KVS_ECORRUPT);
+        TAP_RC(lh_get(t, k0, 10, &s), KVS_ECORRUPT);
         tap_ok(err.page == ov && strstr(err.msg, "overflow page of bucket 0") && pool_pinned(p) == 1,
                "wrong bucket: %s", err.msg);
-        TAP_RC(lh_check(&t), KVS_ECORRUPT);
+        TAP_RC(lh_check(t), KVS_ECORRUPT);
         tap_ok(err.page == ov && strstr(err.msg, "overflow page of bucket 0") && pool_pinned(p) == 1,
                "check, wrong bucket: %s", err.msg);
         pool_lock(p, fi, POOL_EXCLUSIVE);
@@ -316,9 +324,9 @@ int main(void)
     setup(64);
     for (i = 0; i < 2000; i++) {
         key_of(i, k);
-        lh_put(&t, k, 10, v, 20, 0);
+        lh_put(t, k, 10, v, 20, 0);
     }
-    TAP_RC(lh_check(&t), KVS_OK);
+    TAP_RC(lh_check(t), KVS_OK);
     {
         uint32_t pgno, fi, tag;
         uint8_t *page;
@@ -327,12 +335,12 @@ int main(void)
         tag = sp_tag(page, 0);
         wr32(page + PG_HDR + 4, tag ^ 0x100000);
         test_page_done(p, fi, 1);
-        TAP_RC(lh_check(&t), KVS_ECORRUPT);
+        TAP_RC(lh_check(t), KVS_ECORRUPT);
         tap_ok(err.page == pgno && strstr(err.msg, "hash tag") != NULL, "wrong tag: %s", err.msg);
         pool_lock(p, fi, POOL_EXCLUSIVE);
         wr32(page + PG_HDR + 4, tag);
         test_page_done(p, fi, 1);
-        TAP_RC(lh_check(&t), KVS_OK);
+        TAP_RC(lh_check(t), KVS_OK);
         /* duplicate: copy record 0 again into the same page */
         {
             uint32_t len = sp_len(page, 0), off = sp_off(page, 0);
@@ -343,7 +351,7 @@ int main(void)
             test_page_done(p, fi, 1);
             pager_hdr(pg)->records++;
             pager_hdr(pg)->data_bytes += len + SLOT_SIZE;
-            TAP_RC(lh_check(&t), KVS_ECORRUPT);
+            TAP_RC(lh_check(t), KVS_ECORRUPT);
             tap_ok(strstr(err.msg, "twice") != NULL, "duplicate key: %s", err.msg);
             pool_lock(p, fi, POOL_EXCLUSIVE);
             sp_delete(page, sp_nslots(page) - 1);
@@ -351,9 +359,9 @@ int main(void)
             pager_hdr(pg)->records--;
             pager_hdr(pg)->data_bytes -= len + SLOT_SIZE;
         }
-        TAP_RC(lh_check(&t), KVS_OK);
+        TAP_RC(lh_check(t), KVS_OK);
         pager_hdr(pg)->records++;
-        TAP_RC(lh_check(&t), KVS_ECORRUPT);
+        TAP_RC(lh_check(t), KVS_ECORRUPT);
         tap_ok(strstr(err.msg, "header counts") != NULL, "count mismatch: %s", err.msg);
         pager_hdr(pg)->records--;
         /* a page in no chain */
@@ -362,13 +370,13 @@ int main(void)
             pool_alloc(p, KVS_PAGE_OVERFLOW, &np, &fi, &page);
             sp_format(page, KVS_PAGE_OVERFLOW, 0);
             pool_release(p, fi);
-            TAP_RC(lh_check(&t), KVS_ECORRUPT);
+            TAP_RC(lh_check(t), KVS_ECORRUPT);
             tap_ok(err.page == np && strstr(err.msg, "no chain") != NULL, "leaked page: %s", err.msg);
         }
     }
     close(pager_fd(pg));
     unlink(path);
-    lh_free(&t);
+    lh_free(t);
     pool_file_free(p);
     free(mem);
     pager_free(pg);
