@@ -33,6 +33,27 @@ static int bad_dir(pool_file *p, uint32_t pgno, const uint8_t *pg, uint32_t heig
                       (unsigned)pgno, (unsigned)height, pg[PG_TYPE], (unsigned)rd32(pg + PG_AUX));
 }
 
+/* Reads the entry for `bucket` of directory page pgno (height k): the page
+ * comes back pinned, not locked (*fi, *pg), with the entry's index and
+ * value; its shape is checked under the shared lock. */
+static int read_entry(pool_file *p, uint32_t pgno, uint32_t k, uint64_t bucket, uint32_t *fi,
+                      uint8_t **pg, uint32_t *idx, uint32_t *next)
+{
+    int rc = pool_fetch(p, pgno, 0, fi, pg);
+    if (rc)
+        return rc;
+    pool_lock(p, *fi, POOL_SHARED);
+    if ((*pg)[PG_TYPE] != KVS_PAGE_DIR || rd32(*pg + PG_AUX) != k) {
+        rc = bad_dir(p, pgno, *pg, k);
+        pool_release(p, *fi);
+        return rc;
+    }
+    *idx = (uint32_t)((bucket / fpow(k)) % DIR_FANOUT);
+    *next = rd32(*pg + PG_HDR + 4 * *idx);
+    pool_unlock(p, *fi);
+    return KVS_OK;
+}
+
 int dir_lookup(pool_file *p, uint64_t bucket, uint32_t *out)
 {
     const kvs_hdr *h = pool_file_hdr(p);
@@ -45,18 +66,10 @@ int dir_lookup(pool_file *p, uint64_t bucket, uint32_t *out)
     while (k-- > 0) {
         uint8_t *pg;
         uint32_t idx, next;
-        rc = pool_fetch(p, pgno, 0, &fi, &pg);
+        rc = read_entry(p, pgno, k, bucket, &fi, &pg, &idx, &next);
         if (rc)
             return rc;
-        pool_lock(p, fi, POOL_SHARED);
-        if (pg[PG_TYPE] != KVS_PAGE_DIR || rd32(pg + PG_AUX) != k) {
-            rc = bad_dir(p, pgno, pg, k);
-            pool_release(p, fi);
-            return rc;
-        }
-        idx = (uint32_t)((bucket / fpow(k)) % DIR_FANOUT);
-        next = rd32(pg + PG_HDR + 4 * idx);
-        pool_release(p, fi);
+        pool_unpin(p, fi);
         if (next == NO_PAGE || next >= hdr_npages(h))
             return kvs_seterr(pool_file_err(p), KVS_ECORRUPT, pgno,
                               "page %u: directory entry %u for bucket %llu is %u (file has %u pages)",
@@ -106,18 +119,9 @@ int dir_set(pool_file *p, uint64_t bucket, uint32_t target)
     while (k-- > 0) {
         uint8_t *pg;
         uint32_t idx, next;
-        rc = pool_fetch(p, pgno, 0, &fi, &pg);
+        rc = read_entry(p, pgno, k, bucket, &fi, &pg, &idx, &next);
         if (rc)
             return rc;
-        pool_lock(p, fi, POOL_SHARED);
-        if (pg[PG_TYPE] != KVS_PAGE_DIR || rd32(pg + PG_AUX) != k) {
-            rc = bad_dir(p, pgno, pg, k);
-            pool_release(p, fi);
-            return rc;
-        }
-        idx = (uint32_t)((bucket / fpow(k)) % DIR_FANOUT);
-        next = rd32(pg + PG_HDR + 4 * idx);
-        pool_unlock(p, fi);
         if (k == 0) {
             set_entry(p, fi, pg, idx, target);
             pool_unpin(p, fi);

@@ -558,6 +558,23 @@ static int remove_at(lh *t, const loc *L, int *freed, int compact, uint32_t b)
     return KVS_OK;
 }
 
+/* Fetches the page holding the located record and locks it in `mode`; gives
+ * the record's length and, for an external value, its chain. */
+static int fetch_found(lh *t, const loc *L, int mode, uint32_t *fi, uint8_t **pg, uint32_t *len,
+                       uint32_t *vpage, uint32_t *vlen)
+{
+    rec_view r;
+    int rc = pool_fetch(t->pool, L->found, 0, fi, pg);
+    if (rc)
+        return rc;
+    pool_lock(t->pool, *fi, mode);
+    sp_record(*pg, L->slot, &r);
+    *len = sp_len(*pg, L->slot);
+    *vpage = (r.flags & REC_EXTERNAL) ? r.vpage : 0;
+    *vlen = (r.flags & REC_EXTERNAL) ? r.vlen : 0;
+    return KVS_OK;
+}
+
 /* ---- splitting ------------------------------------------------------------ */
 
 #define LH_MAX_SPLITS_PER_PUT 4
@@ -739,19 +756,11 @@ int lh_put(lh *t, const void *key, size_t klen, const void *val, size_t vlen, in
             return rc;
     }
     if (L.found) {
-        uint32_t fi, oldlen, old_vpage = 0, old_vlen = 0;
+        uint32_t fi, oldlen, old_vpage, old_vlen;
         uint8_t *pg;
-        rec_view r;
-        rc = pool_fetch(t->pool, L.found, 0, &fi, &pg);
+        rc = fetch_found(t, &L, POOL_EXCLUSIVE, &fi, &pg, &oldlen, &old_vpage, &old_vlen);
         if (rc)
             return rc;
-        pool_lock(t->pool, fi, POOL_EXCLUSIVE);
-        sp_record(pg, L.slot, &r);
-        oldlen = sp_len(pg, L.slot);
-        if (r.flags & REC_EXTERNAL) {
-            old_vpage = r.vpage;
-            old_vlen = r.vlen;
-        }
         if (sp_free(pg) + oldlen >= nr.len) {
             /* replace within the page */
             sp_delete(pg, L.slot);
@@ -796,9 +805,8 @@ int lh_put(lh *t, const void *key, size_t klen, const void *val, size_t vlen, in
 int lh_delete(lh *t, const void *key, size_t klen)
 {
     kvs_hdr *h = pager_hdr(t->pg);
-    uint32_t tag, b, fi, len, vpage = 0, vlen = 0;
+    uint32_t tag, b, fi, len, vpage, vlen;
     uint8_t *pg;
-    rec_view r;
     loc L;
     int rc, freed;
     if (klen > KVS_MAX_KEY)
@@ -810,16 +818,9 @@ int lh_delete(lh *t, const void *key, size_t klen)
         return rc;
     if (!L.found)
         return KVS_NOTFOUND;
-    rc = pool_fetch(t->pool, L.found, 0, &fi, &pg);
+    rc = fetch_found(t, &L, POOL_SHARED, &fi, &pg, &len, &vpage, &vlen);
     if (rc)
         return rc;
-    pool_lock(t->pool, fi, POOL_SHARED);
-    sp_record(pg, L.slot, &r);
-    len = sp_len(pg, L.slot);
-    if (r.flags & REC_EXTERNAL) {
-        vpage = r.vpage;
-        vlen = r.vlen;
-    }
     pool_release(t->pool, fi);
     t->modified = 1;
     t->epoch++;
