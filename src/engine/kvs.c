@@ -506,20 +506,23 @@ static int cache_revalidate(kvs *db, int mode)
         db->loaded = 0;
         return rc;
     }
-    if (!db->loaded || hdr_change(pager_hdr(db->pg)) != old_cc) {
-        if (db->loaded)
-            db->invalidations++;
-        cache_forget(db);
-        if (!db->loaded) {
-            /* first look at this file (or at the one a compaction put at
-             * the path): the pool learns which file it is */
-            rc = bind_file(db, db->moved ? &db->moved_to : NULL);
-            db->moved = 0;
-            if (rc)
-                return rc;
-        }
-        db->loaded = 1;
+    if (!db->loaded) {
+        /* first look at this file (or at the one a compaction put at the
+         * path): the pool learns which file it is */
+        rc = bind_file(db, db->moved ? &db->moved_to : NULL);
+        db->moved = 0;
+        if (rc)
+            return rc;
     }
+    /* the cursors' copies are of what this handle saw last */
+    if (!db->loaded || hdr_change(pager_hdr(db->pg)) != old_cc)
+        lh_forget(db->t);
+    /* the frames are the pool's: current unless someone outside the pool
+     * wrote the file (a write through a shared pool by another handle
+     * leaves them current: they are the pages it wrote) */
+    if (!pool_file_current(db->pf, hdr_change(pager_hdr(db->pg))) && db->loaded)
+        db->invalidations++;
+    db->loaded = 1;
     if (!db->ff_override)
         lh_set_fillfactor(db->t, hdr_fillfactor(pager_hdr(db->pg)));
     return KVS_OK;
@@ -618,6 +621,8 @@ static int write_out(kvs *db)
      * handle's own), only not shared. */
     if (hdr_file_id(pager_hdr(db->pg)) != db->bound_id)
         (void)bind_file(db, NULL);
+    /* the pool's frames are now the file as written */
+    pool_file_changed(db->pf, hdr_change(pager_hdr(db->pg)));
     return KVS_OK;
 }
 
@@ -854,6 +859,8 @@ int kvs_compact(kvs *db, kvs_compact_info *info)
         rc2 = pager_load_header(db->pg, 1, 0);
         if (!rc2)
             rc2 = bind_file(db, NULL);
+        if (!rc2)
+            pool_file_changed(db->pf, hdr_change(pager_hdr(db->pg)));
         if (rc2) {
             db->loaded = 0;
             if (!rc)

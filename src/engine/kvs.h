@@ -2,9 +2,10 @@
  * kvs.h - the public API of the kvs storage engine.
  *
  * kvs is a linear-hashing key-value file: fixed 4 KiB checksummed pages, a
- * page directory (bucket -> page), a buffer pool with LRU replacement and
- * pinning, a free-page list, overflow chains and value chains for values
- * larger than a page.  It is plain C99 + POSIX + libxxhash and knows nothing
+ * page directory (bucket -> page), a buffer pool with pinning, page content
+ * locks and LRU or clock-sweep replacement (private to a handle, or one
+ * pool shared by many), a free-page list, overflow chains and value chains
+ * for values larger than a page.  It is plain C99 + POSIX + libxxhash and knows nothing
  * of PostgreSQL; the FDW in src/fdw/ is one host, the tests and benchmarks in
  * test/ are others.  This header is the only one a host includes.
  *

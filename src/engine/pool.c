@@ -38,8 +38,11 @@ typedef struct frame {
 
 typedef struct fent {
     uint64_t file_id, dev, ino;
+    uint64_t change;         /* the file's change counter its frames are current for */
     uint32_t users;          /* attachments bound to this slot; 0 = free */
     uint32_t ndirty;         /* its dirty frames */
+    uint32_t change_known;   /* .change is set */
+    uint32_t pad;
 } fent;
 
 struct pool {
@@ -800,6 +803,8 @@ int pool_file_bind(pool_file *pf, const pool_ident *id)
     files[free_slot].ino = id->ino;
     files[free_slot].users = 1;
     files[free_slot].ndirty = 0;
+    files[free_slot].change = 0;
+    files[free_slot].change_known = 0;
     pf->slot = free_slot;
     return KVS_OK;
 }
@@ -812,6 +817,24 @@ void pool_file_free(pool_file *pf)
     free(pf->sortbuf);
     free(pf->runbuf);
     free(pf);
+}
+
+int pool_file_current(pool_file *pf, uint64_t change)
+{
+    fent *fe = &FILES(pf->p)[pf->slot];
+    if (fe->change_known && fe->change == change)
+        return 1;
+    pool_drop(pf);
+    fe->change = change;
+    fe->change_known = 1;
+    return 0;
+}
+
+void pool_file_changed(pool_file *pf, uint64_t change)
+{
+    fent *fe = &FILES(pf->p)[pf->slot];
+    fe->change = change;
+    fe->change_known = 1;
 }
 
 pool *pool_file_pool(const pool_file *pf)

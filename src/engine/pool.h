@@ -87,6 +87,15 @@ pool_file *pool_file_new(pool *p, pager *pg, kvs_err *err, const kvs_locks *lock
  * dropped first.  KVS_ENOMEM when every entry is in use. */
 int        pool_file_bind(pool_file *pf, const pool_ident *id);
 void       pool_file_free(pool_file *pf);   /* unbinds, frees */
+/* Cache validity per file, kept in the pool (so every handle of a shared
+ * pool agrees): the frames of a file are current for one value of its
+ * header's change counter.  pool_file_current(pf, change), called with the
+ * counter just read under the file lock, says whether they still are; if
+ * not (someone outside this pool wrote the file, or the slot is new) it
+ * drops them and records `change`.  pool_file_changed records the counter
+ * a write-out through this pool has just stored: the frames are the file. */
+int        pool_file_current(pool_file *pf, uint64_t change);
+void       pool_file_changed(pool_file *pf, uint64_t change);
 pool      *pool_file_pool(const pool_file *pf);
 kvs_err   *pool_file_err(const pool_file *pf);     /* the handle's error record */
 kvs_hdr   *pool_file_hdr(const pool_file *pf);     /* the handle's header */

@@ -10,7 +10,10 @@
  * chains, replaces, deletes that free pages and pull records up, gets, the
  * cursor, kvs_check, truncate, compaction; over a private pool, then over
  * one shared pool of 64 frames used by two files with both policies, where
- * every answer must equal the same run's private-pool answer.
+ * every answer must equal the same run's private-pool answer; and two
+ * handles on one file in one shared pool: one's writes are read from the
+ * same frames by the other (no invalidation), a write from outside the pool
+ * drops them.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -236,6 +239,65 @@ int main(void)
         }
         TAP_RC(kvs_close(a), KVS_OK);
         TAP_RC(kvs_close(b), KVS_OK);
+        free(mem);
+    }
+    /* two handles on one file through one shared pool: a write by one
+     * leaves the other's cached pages valid (they are the same frames); a
+     * write from outside the pool drops them */
+    {
+        size_t sz = kvs_pool_size(256, 2);
+        void *mem = NULL;
+        kvs_pool *pool;
+        kvs_stats st;
+        kvs_slice v;
+        kvs *outside;
+        kvs_options o;
+        char key[32];
+        unsigned i, bad = 0;
+        if (posix_memalign(&mem, 4096, sz) != 0)
+            abort();
+        TAP_RC(kvs_pool_format(mem, sz, 256, 2, KVS_CACHE_CLOCK, &pool), KVS_OK);
+        memset(ca, 0, sizeof *ca);
+        memset(cb, 0, sizeof *cb);
+        ca->frames = cb->frames = 256;
+        TAP_RC(open_with(pa, pool, 0, 0, ca, &a), KVS_OK);
+        kvs_options_init(&o);
+        o.pool = pool;
+        TAP_RC(kvs_open(pa, &o, &b), KVS_OK);
+        for (i = 0; i < 2000; i++) {
+            snprintf(key, sizeof key, "key-%07u", i);
+            if (kvs_put(a, key, strlen(key), key, strlen(key), 0) != KVS_OK)
+                bad++;
+        }
+        kvs_reset_counters(b);
+        for (i = 0; i < 2000; i++) {
+            snprintf(key, sizeof key, "key-%07u", i);
+            if (kvs_get(b, key, strlen(key), &v) != KVS_OK || v.len != strlen(key) || memcmp(v.data, key, v.len))
+                bad++;
+        }
+        TAP_RC(kvs_stats_get(b, &st), KVS_OK);
+        tap_ok(bad == 0 && st.cache_invalidations == 0 && st.cache_reads == 0 && st.cache_hits >= 2000,
+               "shared pool: b reads a's 2000 writes from a's frames (invalidations %llu, reads %llu, hits %llu)",
+               (unsigned long long)st.cache_invalidations, (unsigned long long)st.cache_reads,
+               (unsigned long long)st.cache_hits);
+        kvs_options_init(&o);
+        TAP_RC(kvs_open(pa, &o, &outside), KVS_OK);
+        TAP_RC(kvs_put(outside, "key-0000007", 11, "from outside", 12, 0), KVS_OK);
+        TAP_RC(kvs_close(outside), KVS_OK);
+        TAP_RC(kvs_get(b, "key-0000007", 11, &v), KVS_OK);
+        TAP_RC(kvs_stats_get(b, &st), KVS_OK);
+        tap_ok(v.len == 12 && memcmp(v.data, "from outside", 12) == 0 && st.cache_invalidations == 1,
+               "a write from outside the pool is seen, and drops the file's frames (invalidations %llu)",
+               (unsigned long long)st.cache_invalidations);
+        TAP_RC(kvs_get(a, "key-0000007", 11, &v), KVS_OK);
+        TAP_RC(kvs_stats_get(a, &st), KVS_OK);
+        tap_ok(v.len == 12 && st.cache_invalidations == 0,
+               "the other handle sees it too, its frames already dropped and reread (invalidations %llu)",
+               (unsigned long long)st.cache_invalidations);
+        TAP_RC(kvs_check(b), KVS_OK);
+        TAP_RC(kvs_close(a), KVS_OK);
+        TAP_RC(kvs_close(b), KVS_OK);
+        report(ca, "two handles, one file");
         free(mem);
     }
     unlink(pa);
