@@ -11,12 +11,16 @@
  */
 #include "dir.h"
 
-static uint64_t fpow(uint32_t k)
+/* DIR_FANOUT^k for the tree's heights 0..4 (depth is at most 4) */
+static inline uint64_t fpow(uint32_t k)
 {
-    uint64_t v = 1;
-    while (k--)
-        v *= DIR_FANOUT;
-    return v;
+    static const uint64_t pw[6] = {
+        1, DIR_FANOUT, (uint64_t)DIR_FANOUT * DIR_FANOUT,
+        (uint64_t)DIR_FANOUT * DIR_FANOUT * DIR_FANOUT,
+        (uint64_t)DIR_FANOUT * DIR_FANOUT * DIR_FANOUT * DIR_FANOUT,
+        (uint64_t)DIR_FANOUT * DIR_FANOUT * DIR_FANOUT * DIR_FANOUT * DIR_FANOUT
+    };
+    return k < 6 ? pw[k] : UINT64_MAX;
 }
 
 void dir_format(uint8_t *page, uint32_t height)
@@ -36,7 +40,7 @@ static int bad_dir(pool_file *p, uint32_t pgno, const uint8_t *pg, uint32_t heig
 /* Reads the entry for `bucket` of directory page pgno (height k): the page
  * comes back pinned, not locked (*fi, *pg), with the entry's index and
  * value; its shape is checked under the shared lock. */
-static int read_entry(pool_file *p, uint32_t pgno, uint32_t k, uint64_t bucket, uint32_t *fi,
+static inline int read_entry(pool_file *p, uint32_t pgno, uint32_t k, uint64_t bucket, uint32_t *fi,
                       uint8_t **pg, uint32_t *idx, uint32_t *next)
 {
     int rc = pool_fetch(p, pgno, 0, fi, pg);
@@ -65,7 +69,7 @@ int dir_lookup(pool_file *p, uint64_t bucket, uint32_t *out)
                           (unsigned long long)bucket, (unsigned)k);
     while (k-- > 0) {
         uint8_t *pg;
-        uint32_t idx, next;
+        uint32_t idx = 0, next = 0;
         rc = read_entry(p, pgno, k, bucket, &fi, &pg, &idx, &next);
         if (rc)
             return rc;
@@ -118,7 +122,7 @@ int dir_set(pool_file *p, uint64_t bucket, uint32_t target)
     k = hdr_dir_depth(h);
     while (k-- > 0) {
         uint8_t *pg;
-        uint32_t idx, next;
+        uint32_t idx = 0, next = 0;
         rc = read_entry(p, pgno, k, bucket, &fi, &pg, &idx, &next);
         if (rc)
             return rc;

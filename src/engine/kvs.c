@@ -184,6 +184,10 @@ int kvs_open(const char *path, const kvs_options *optin, kvs **out)
         snprintf(open_errmsg, sizeof open_errmsg, "unknown cache policy %d", opt->cache_policy);
         return KVS_EINVAL;
     }
+    if (opt->locks && (!opt->locks->lock || !opt->locks->unlock)) {
+        snprintf(open_errmsg, sizeof open_errmsg, "kvs_options.locks needs both lock and unlock");
+        return KVS_EINVAL;
+    }
     if (opt->pool && !pool_of(opt->pool)) {
         snprintf(open_errmsg, sizeof open_errmsg, "kvs_options.pool is not a formatted kvs pool");
         return KVS_EINVAL;

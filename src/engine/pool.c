@@ -25,16 +25,7 @@
 #define ALIGN64(n)   (((n) + 63) & ~(size_t)63)
 #define ALIGNPG(n)   (((n) + PG_SIZE - 1) & ~(size_t)(PG_SIZE - 1))
 
-typedef struct frame {
-    uint64_t key;            /* (file slot << 32) | page number, while used */
-    uint32_t pin;            /* pins, by every handle */
-    uint32_t prev, next;     /* LRU list (head = most recent); next also links unused frames */
-    uint32_t dpos;           /* index in the dirty list while dirty */
-    uint8_t  used;           /* holds a page */
-    uint8_t  dirty;
-    uint8_t  fresh;          /* grown in this section: nothing on disk references it */
-    uint8_t  usage;          /* clock sweep's usage count, 0..POOL_USAGE_MAX */
-} frame;
+typedef pool_frame frame;
 
 typedef struct fent {
     uint64_t file_id, dev, ino;
@@ -62,13 +53,12 @@ typedef struct held_lock {
 } held_lock;
 
 struct pool_file {
+    pool_file_head   head;        /* first: pool.h's inline functions read it */
     pool            *p;
     pager           *pg;
     spill           *sp;          /* the handle's spill file; NULL = evict by writing */
     const kvs_hdr   *h;           /* the handle's header (its page count bounds fetches) */
     kvs_err         *err;
-    const kvs_locks *locks;
-    uint32_t         slot;        /* file slot, POOL_NONE while unbound */
     pool_counters    n;
     uint64_t        *sortbuf;     /* flush scratch: (page << 32 | frame), grow-only */
     uint32_t         sortcap;
@@ -172,7 +162,7 @@ int pool_policy(const pool *p) { return (int)p->policy; }
  * unpinned frame to reuse).  LRU keeps a doubly linked list in recency
  * order; the clock keeps a usage count per frame and a hand. */
 
-static void lru_unlink(pool *p, uint32_t fi)
+static inline void lru_unlink(pool *p, uint32_t fi)
 {
     frame *fr = FR(p), *f = &fr[fi];
     if (f->prev != POOL_NONE)
@@ -186,7 +176,7 @@ static void lru_unlink(pool *p, uint32_t fi)
     f->prev = f->next = POOL_NONE;
 }
 
-static void lru_push_head(pool *p, uint32_t fi)
+static inline void lru_push_head(pool *p, uint32_t fi)
 {
     frame *fr = FR(p), *f = &fr[fi];
     f->prev = POOL_NONE;
@@ -287,13 +277,13 @@ static void assert_no_locks(const pool_file *pf, const char *call)
 #define ASSERT_NO_LOCKS(pf, call) ((void)0)
 #endif
 
+#ifdef KVS_DEBUG
 void pool_lock(pool_file *pf, uint32_t fi, int mode)
 {
-#ifdef KVS_DEBUG
     pool *p = pf->p;
     frame *f = &FR(p)[fi];
     uint32_t pgno = KEY_PAGE(f->key), i;
-    if (!f->used || f->pin == 0 || KEY_SLOT(f->key) != pf->slot)
+    if (!f->used || f->pin == 0 || KEY_SLOT(f->key) != pf->head.slot)
         lock_violation(pf, "lock of a frame this handle has not pinned", pgno);
     for (i = 0; i < pf->nheld; i++)
         if (pf->held[i].fi == fi)
@@ -306,24 +296,22 @@ void pool_lock(pool_file *pf, uint32_t fi, int mode)
     pf->held[pf->nheld].pgno = pgno;
     pf->held[pf->nheld].mode = mode;
     pf->nheld++;
-#endif
-    if (pf->locks && pf->locks->lock)
-        pf->locks->lock(pf->locks->arg, fi, mode);
+    if (pf->head.locks)
+        pf->head.locks->lock(pf->head.locks->arg, fi, mode);
 }
 
 void pool_unlock(pool_file *pf, uint32_t fi)
 {
-#ifdef KVS_DEBUG
     uint32_t i;
     for (i = 0; i < pf->nheld && pf->held[i].fi != fi; i++)
         ;
     if (i == pf->nheld)
         lock_violation(pf, "unlock of a page this handle has not locked", KEY_PAGE(FR(pf->p)[fi].key));
     pf->held[i] = pf->held[--pf->nheld];
-#endif
-    if (pf->locks && pf->locks->unlock)
-        pf->locks->unlock(pf->locks->arg, fi);
+    if (pf->head.locks)
+        pf->head.locks->unlock(pf->head.locks->arg, fi);
 }
+#endif
 
 uint32_t pool_locks_held(const pool_file *pf)
 {
@@ -403,7 +391,7 @@ static int get_victim(pool_file *pf, uint32_t *out)
         *out = fi;
         return KVS_OK;
     }
-    fi = policy_victim(p, pf->slot);
+    fi = policy_victim(p, pf->head.slot);
     if (fi == POOL_NONE)
         return kvs_seterr(pf->err, KVS_ENOMEM, 0,
                           "buffer pool: all %u frames are pinned or hold another file's changes",
@@ -448,7 +436,7 @@ static void frame_fill(pool_file *pf, uint32_t fi, uint32_t pgno, int dirty)
 {
     pool *p = pf->p;
     frame *f = &FR(p)[fi];
-    f->key = KEY(pf->slot, pgno);
+    f->key = KEY(pf->head.slot, pgno);
     f->used = 1;
     f->dirty = 0;
     f->fresh = 0;
@@ -459,7 +447,16 @@ static void frame_fill(pool_file *pf, uint32_t fi, uint32_t pgno, int dirty)
     policy_admit(p, fi);
 }
 
-int pool_fetch(pool_file *pf, uint32_t pgno, int flags, uint32_t *out, uint8_t **page)
+void pool_touch_lru(pool_file *pf, uint32_t fi)
+{
+    pool *p = pf->p;
+    if (p->lru_head != fi) {
+        lru_unlink(p, fi);
+        lru_push_head(p, fi);
+    }
+}
+
+int pool_fetch_slow(pool_file *pf, uint32_t pgno, int flags, uint32_t *out, uint8_t **page)
 {
     pool *p = pf->p;
     uint32_t fi;
@@ -470,13 +467,13 @@ int pool_fetch(pool_file *pf, uint32_t pgno, int flags, uint32_t *out, uint8_t *
         return kvs_seterr(pf->err, KVS_ECORRUPT, pgno,
                           "page %u referenced as a data page (file has %u pages)",
                           (unsigned)pgno, (unsigned)hdr_npages(pf->h));
-    fi = ptab_find(TAB(p), p->tabbits, KEY(pf->slot, pgno));
+    fi = ptab_find(pf->head.tab, pf->head.tabbits, KEY(pf->head.slot, pgno));
     if (fi != PTAB_EMPTY) {
-        pf->n.hits++;
+        pf->head.hits++;
         policy_touch(p, fi);
-        FR(p)[fi].pin++;
+        pf->head.fr[fi].pin++;
         *out = fi;
-        *page = DATA(p, fi);
+        *page = pf->head.data + (size_t)fi * PG_SIZE;
         return KVS_OK;
     }
     rc = get_victim(pf, &fi);
@@ -512,39 +509,28 @@ int pool_fetch(pool_file *pf, uint32_t pgno, int flags, uint32_t *out, uint8_t *
     return KVS_OK;
 }
 
+#ifdef KVS_DEBUG
 void pool_unpin(pool_file *pf, uint32_t fi)
 {
     frame *f = &FR(pf->p)[fi];
-#ifdef KVS_DEBUG
     uint32_t i;
     for (i = 0; i < pf->nheld; i++)
         if (pf->held[i].fi == fi)
             lock_violation(pf, "unpin of a page still locked", KEY_PAGE(f->key));
-#endif
     if (f->pin > 0)
         f->pin--;
 }
-
-void pool_release(pool_file *pf, uint32_t fi)
-{
-    pool_unlock(pf, fi);
-    pool_unpin(pf, fi);
-}
-
-uint8_t *pool_bytes(pool_file *pf, uint32_t fi)
-{
-    return DATA(pf->p, fi);
-}
+#endif
 
 int pool_cached(pool_file *pf, uint32_t pgno)
 {
-    return ptab_find(TAB(pf->p), pf->p->tabbits, KEY(pf->slot, pgno)) != PTAB_EMPTY;
+    return ptab_find(TAB(pf->p), pf->p->tabbits, KEY(pf->head.slot, pgno)) != PTAB_EMPTY;
 }
 
 int pool_copy_dirty(pool_file *pf, uint32_t pgno, uint8_t *dst)
 {
     pool *p = pf->p;
-    uint32_t fi = ptab_find(TAB(p), p->tabbits, KEY(pf->slot, pgno));
+    uint32_t fi = ptab_find(TAB(p), p->tabbits, KEY(pf->head.slot, pgno));
     if (fi == PTAB_EMPTY || !FR(p)[fi].dirty)
         return 0;
     FR(p)[fi].pin++;
@@ -576,14 +562,14 @@ uint32_t pool_pinned(const pool_file *pf)
     const frame *fr = FR(p);
     uint32_t i, n = 0;
     for (i = 0; i < p->nframes; i++)
-        if (fr[i].used && fr[i].pin && KEY_SLOT(fr[i].key) == pf->slot)
+        if (fr[i].used && fr[i].pin && KEY_SLOT(fr[i].key) == pf->head.slot)
             n++;
     return n;
 }
 
 uint32_t pool_ndirty(const pool_file *pf)
 {
-    return pf->slot == POOL_NONE ? 0 : FILES(pf->p)[pf->slot].ndirty;
+    return pf->head.slot == POOL_NONE ? 0 : FILES(pf->p)[pf->head.slot].ndirty;
 }
 
 void pool_drop(pool_file *pf)
@@ -591,10 +577,10 @@ void pool_drop(pool_file *pf)
     pool *p = pf->p;
     frame *fr = FR(p);
     uint32_t i;
-    if (pf->slot == POOL_NONE)
+    if (pf->head.slot == POOL_NONE)
         return;
     for (i = 0; i < p->nframes; i++)
-        if (fr[i].used && KEY_SLOT(fr[i].key) == pf->slot)
+        if (fr[i].used && KEY_SLOT(fr[i].key) == pf->head.slot)
             frame_release(p, i);
 }
 
@@ -633,7 +619,7 @@ int pool_flush(pool_file *pf)
         uint32_t i, n = 0;
         for (i = 0; i < p->ndirty; i++) {
             frame *f = &fr[d[i]];
-            if (KEY_SLOT(f->key) == pf->slot && f->fresh == (pass == 0))
+            if (KEY_SLOT(f->key) == pf->head.slot && f->fresh == (pass == 0))
                 pf->sortbuf[n++] = ((uint64_t)KEY_PAGE(f->key) << 32) | d[i];
         }
         qsort(pf->sortbuf, n, sizeof(uint64_t), cmp_u64);
@@ -747,12 +733,19 @@ pool_file *pool_file_new(pool *p, pager *pg, kvs_err *err, const kvs_locks *lock
     if (!pf)
         return NULL;
     pf->p = p;
+    pf->head.fr = FR(p);
+    pf->head.data = DATA(p, 0);
+    pf->head.tab = TAB(p);
+    pf->head.tabbits = p->tabbits;
+    pf->head.policy = p->policy;
+    pf->head.hdr = pager_hdr(pg);
+    pf->head.err = err;
     pf->pg = pg;
     pf->sp = sp;
     pf->h = pager_hdr(pg);
     pf->err = err;
-    pf->locks = locks;
-    pf->slot = POOL_NONE;
+    pf->head.locks = locks;
+    pf->head.slot = POOL_NONE;
     return pf;
 }
 
@@ -761,12 +754,12 @@ pool_file *pool_file_new(pool *p, pager *pg, kvs_err *err, const kvs_locks *lock
 static void unbind(pool_file *pf)
 {
     fent *fe;
-    if (pf->slot == POOL_NONE)
+    if (pf->head.slot == POOL_NONE)
         return;
-    fe = &FILES(pf->p)[pf->slot];
+    fe = &FILES(pf->p)[pf->head.slot];
     if (fe->users > 0 && --fe->users == 0)
         pool_drop(pf);
-    pf->slot = POOL_NONE;
+    pf->head.slot = POOL_NONE;
 }
 
 int pool_file_bind(pool_file *pf, const pool_ident *id)
@@ -774,8 +767,8 @@ int pool_file_bind(pool_file *pf, const pool_ident *id)
     pool *p = pf->p;
     fent *files = FILES(p);
     uint32_t i, free_slot = POOL_NONE;
-    if (pf->slot != POOL_NONE) {
-        fent *cur = &files[pf->slot];
+    if (pf->head.slot != POOL_NONE) {
+        fent *cur = &files[pf->head.slot];
         if (cur->file_id == id->file_id && cur->dev == id->dev && cur->ino == id->ino)
             return KVS_OK;
         unbind(pf);
@@ -791,7 +784,7 @@ int pool_file_bind(pool_file *pf, const pool_ident *id)
          * has another inode; a reused inode has another nonce) */
         if (fe->file_id == id->file_id && fe->dev == id->dev && fe->ino == id->ino) {
             fe->users++;
-            pf->slot = i;
+            pf->head.slot = i;
             return KVS_OK;
         }
     }
@@ -805,7 +798,7 @@ int pool_file_bind(pool_file *pf, const pool_ident *id)
     files[free_slot].ndirty = 0;
     files[free_slot].change = 0;
     files[free_slot].change_known = 0;
-    pf->slot = free_slot;
+    pf->head.slot = free_slot;
     return KVS_OK;
 }
 
@@ -821,7 +814,7 @@ void pool_file_free(pool_file *pf)
 
 int pool_file_current(pool_file *pf, uint64_t change)
 {
-    fent *fe = &FILES(pf->p)[pf->slot];
+    fent *fe = &FILES(pf->p)[pf->head.slot];
     if (fe->change_known && fe->change == change)
         return 1;
     pool_drop(pf);
@@ -832,7 +825,7 @@ int pool_file_current(pool_file *pf, uint64_t change)
 
 void pool_file_changed(pool_file *pf, uint64_t change)
 {
-    fent *fe = &FILES(pf->p)[pf->slot];
+    fent *fe = &FILES(pf->p)[pf->head.slot];
     fe->change = change;
     fe->change_known = 1;
 }
@@ -842,22 +835,14 @@ pool *pool_file_pool(const pool_file *pf)
     return pf->p;
 }
 
-kvs_err *pool_file_err(const pool_file *pf)
-{
-    return pf->err;
-}
-
-kvs_hdr *pool_file_hdr(const pool_file *pf)
-{
-    return pager_hdr(pf->pg);
-}
-
 void pool_get_counters(const pool_file *pf, pool_counters *c)
 {
     *c = pf->n;
+    c->hits = pf->head.hits;
 }
 
 void pool_reset_counters(pool_file *pf)
 {
     memset(&pf->n, 0, sizeof pf->n);
+    pf->head.hits = 0;
 }

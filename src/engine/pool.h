@@ -44,6 +44,7 @@
 
 #include "pager.h"
 #include "spill.h"
+#include "ptab.h"
 
 #define POOL_NONE       0xffffffffu
 #define POOL_LRU        0
@@ -56,6 +57,36 @@
 
 typedef struct pool pool;
 typedef struct pool_file pool_file;
+
+/* A frame's descriptor (inside the block; pool.c's, shown here only for the
+ * inline functions below). */
+typedef struct pool_frame {
+    uint64_t key;            /* (file slot << 32) | page number, while used */
+    uint32_t pin;            /* pins, by every handle */
+    uint32_t prev, next;     /* LRU list (head = most recent); next also links unused frames */
+    uint32_t dpos;           /* index in the dirty list while dirty */
+    uint8_t  used;           /* holds a page */
+    uint8_t  dirty;
+    uint8_t  fresh;          /* grown in this section: nothing on disk references it */
+    uint8_t  usage;          /* clock sweep's usage count, 0..POOL_USAGE_MAX */
+} pool_frame;
+
+/* The first members of every pool_file (the rest is pool.c's): this
+ * process's addresses of the block's parts and the lock callbacks, so the
+ * calls made on every page access -- lock, unlock, unpin -- are inline
+ * (as pager_head does for the header). */
+typedef struct pool_file_head {
+    const kvs_locks *locks;
+    pool_frame      *fr;
+    uint8_t         *data;
+    ptab_slot       *tab;
+    kvs_hdr         *hdr;     /* the handle's header */
+    kvs_err         *err;     /* the handle's error record */
+    uint64_t         hits;    /* pages found cached */
+    uint32_t         tabbits;
+    uint32_t         slot;    /* file slot, POOL_NONE while unbound */
+    uint32_t         policy;  /* the pool's POOL_LRU / POOL_CLOCK */
+} pool_file_head;
 
 /* What identifies a file to the pool: the nonce in its header (0 if it has
  * none yet) and the inode it was opened as.  A copy of a file has the same
@@ -97,22 +128,82 @@ void       pool_file_free(pool_file *pf);   /* unbinds, frees */
 int        pool_file_current(pool_file *pf, uint64_t change);
 void       pool_file_changed(pool_file *pf, uint64_t change);
 pool      *pool_file_pool(const pool_file *pf);
-kvs_err   *pool_file_err(const pool_file *pf);     /* the handle's error record */
-kvs_hdr   *pool_file_hdr(const pool_file *pf);     /* the handle's header */
+static inline kvs_err *pool_file_err(const pool_file *pf)   /* the handle's error record */
+{
+    return ((const pool_file_head *)pf)->err;
+}
+static inline kvs_hdr *pool_file_hdr(const pool_file *pf)   /* the handle's header */
+{
+    return ((const pool_file_head *)pf)->hdr;
+}
 
 /* ---- access ------------------------------------------------------------ */
 #define POOL_NEW    0x2      /* the caller overwrites the page: on a miss, do not read it */
 
 /* Pins page pgno (reading and validating it on a miss) and gives its frame
- * and bytes; the bytes may be used only under the content lock. */
-int      pool_fetch(pool_file *pf, uint32_t pgno, int flags, uint32_t *fi, uint8_t **page);
+ * and bytes; the bytes may be used only under the content lock.  The hit is
+ * inline (the get path makes two or three a lookup); pool_fetch_slow does
+ * everything else, and all of it in KVS_DEBUG builds (its checks). */
+int      pool_fetch_slow(pool_file *pf, uint32_t pgno, int flags, uint32_t *fi, uint8_t **page);
+void     pool_touch_lru(pool_file *pf, uint32_t fi);     /* a hit under POOL_LRU */
+static inline int pool_fetch(pool_file *pf, uint32_t pgno, int flags, uint32_t *fi, uint8_t **page)
+{
+#ifndef KVS_DEBUG
+    pool_file_head *h = (pool_file_head *)pf;
+    if (pgno - 1u < hdr_npages(h->hdr) - 1u) {          /* 1 <= pgno < npages */
+        uint32_t f = ptab_find(h->tab, h->tabbits, ((uint64_t)h->slot << 32) | pgno);
+        if (f != PTAB_EMPTY) {
+            pool_frame *fr = &h->fr[f];
+            h->hits++;
+            if (h->policy == POOL_LRU)
+                pool_touch_lru(pf, f);
+            else if (fr->usage < POOL_USAGE_MAX)
+                fr->usage++;
+            fr->pin++;
+            *fi = f;
+            *page = h->data + (size_t)f * PG_SIZE;
+            return KVS_OK;
+        }
+    }
+#endif
+    return pool_fetch_slow(pf, pgno, flags, fi, page);
+}
+void     pool_dirty(pool_file *pf, uint32_t fi);         /* exclusive lock held */
+uint32_t pool_locks_held(const pool_file *pf);           /* KVS_DEBUG builds; else 0 */
+#ifdef KVS_DEBUG
+/* checked versions (pool.c): the rules above, on every call */
 void     pool_unpin(pool_file *pf, uint32_t fi);
 void     pool_lock(pool_file *pf, uint32_t fi, int mode);
 void     pool_unlock(pool_file *pf, uint32_t fi);
-void     pool_release(pool_file *pf, uint32_t fi);       /* unlock + unpin */
-void     pool_dirty(pool_file *pf, uint32_t fi);         /* exclusive lock held */
-uint8_t *pool_bytes(pool_file *pf, uint32_t fi);         /* the frame's bytes (pinned) */
-uint32_t pool_locks_held(const pool_file *pf);           /* KVS_DEBUG builds; else 0 */
+#else
+static inline void pool_unpin(pool_file *pf, uint32_t fi)
+{
+    pool_frame *f = &((pool_file_head *)pf)->fr[fi];
+    if (f->pin > 0)
+        f->pin--;
+}
+static inline void pool_lock(pool_file *pf, uint32_t fi, int mode)
+{
+    const kvs_locks *l = ((const pool_file_head *)pf)->locks;
+    if (l)
+        l->lock(l->arg, fi, mode);
+}
+static inline void pool_unlock(pool_file *pf, uint32_t fi)
+{
+    const kvs_locks *l = ((const pool_file_head *)pf)->locks;
+    if (l)
+        l->unlock(l->arg, fi);
+}
+#endif
+static inline void pool_release(pool_file *pf, uint32_t fi)     /* unlock + unpin */
+{
+    pool_unlock(pf, fi);
+    pool_unpin(pf, fi);
+}
+static inline uint8_t *pool_bytes(pool_file *pf, uint32_t fi)   /* the frame's bytes (pinned) */
+{
+    return ((pool_file_head *)pf)->data + (size_t)fi * PG_SIZE;
+}
 
 /* A frame's state, for tests and inspection: POOL_F_* bits. */
 #define POOL_F_USED   0x1
