@@ -343,7 +343,8 @@ static int get_value(lh *t, chain_iter *it, uint32_t i, kvs_slice *val, uint64_t
     if (stamp)
         *stamp = r.stamp;
     val->len = r.vlen;
-    rc = grow(&t->vbuf, &t->vcap, r.vlen ? r.vlen : 1, 1, t->err);
+    /* (the check inline: grow() is a call, and this is every get) */
+    rc = r.vlen <= t->vcap && t->vbuf ? KVS_OK : grow(&t->vbuf, &t->vcap, r.vlen ? r.vlen : 1, 1, t->err);
     if (rc) {
         chain_end(it);
         return rc;
