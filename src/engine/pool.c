@@ -594,9 +594,11 @@ static int cmp_u64(const void *a, const void *b)
 
 /* Pages the section grew the file with go first (no page on disk points to
  * them yet; pages reused from the free list are not among them, see
- * pool_alloc), then the rest, each group in page order.  Each page is
- * copied out under its shared content lock, so the write never reads a
- * page while someone changes it. */
+ * pool_alloc), then the rest, each group in page order.  With lock
+ * callbacks (other processes may use the frames) each page is copied out
+ * under its shared content lock, so the write never reads a page while
+ * someone changes it and never seals a frame another process reads; without
+ * them the pages are written from the frames. */
 int pool_flush(pool_file *pf)
 {
     pool *p = pf->p;
@@ -612,7 +614,7 @@ int pool_flush(pool_file *pf)
         pf->sortbuf = nb;
         pf->sortcap = p->nframes;
     }
-    if (!pf->runbuf && !(pf->runbuf = malloc((size_t)PAGER_RUN * PG_SIZE)))
+    if (pf->head.locks && !pf->runbuf && !(pf->runbuf = malloc((size_t)PAGER_RUN * PG_SIZE)))
         return kvs_seterr(pf->err, KVS_ENOMEM, 0, "out of memory (flush)");
     for (pass = 0; pass < 2; pass++) {
         const uint32_t *d = DIRTY(p);
@@ -630,11 +632,17 @@ int pool_flush(pool_file *pf)
             int rc;
             while (i + k < n && k < PAGER_RUN && (uint32_t)(pf->sortbuf[i + k] >> 32) == first + k) {
                 uint32_t fi = (uint32_t)pf->sortbuf[i + k];
-                run[k] = pf->runbuf + (size_t)k * PG_SIZE;
-                fr[fi].pin++;
-                pool_lock(pf, fi, POOL_SHARED);
-                memcpy(run[k], DATA(p, fi), PG_SIZE);
-                pool_release(pf, fi);
+                if (!pf->head.locks) {
+                    /* no lock callbacks: no other process can see the
+                     * frame, so the pager writes (and seals) it in place */
+                    run[k] = DATA(p, fi);
+                } else {
+                    run[k] = pf->runbuf + (size_t)k * PG_SIZE;
+                    fr[fi].pin++;
+                    pool_lock(pf, fi, POOL_SHARED);
+                    memcpy(run[k], DATA(p, fi), PG_SIZE);
+                    pool_release(pf, fi);
+                }
                 k++;
             }
             rc = pager_write_run(pf->pg, first, run, k);
