@@ -49,7 +49,8 @@ kvs_lock_wait(void *arg, int waiting)
 /*
  * Options for opening a kvs file from this backend: the host callbacks
  * every open needs (cancel during a lock wait, the wait event), flags and
- * frames as given, the rest the engine's defaults.
+ * frames as given, the replacement policy of kvs_fdw.cache_policy, the rest
+ * the engine's defaults.
  */
 void
 kvs_host_options(kvs_options *o, int flags, uint32 cache_pages)
@@ -57,6 +58,7 @@ kvs_host_options(kvs_options *o, int flags, uint32 cache_pages)
 	kvs_options_init(o);
 	o->flags = flags;
 	o->cache_pages = cache_pages;
+	o->cache_policy = kvs_fdw_cache_policy;
 	o->interrupted = kvs_interrupted;
 	o->lock_wait = kvs_lock_wait;
 }

@@ -128,6 +128,7 @@ typedef struct KvsFileExt
 	uint64		entry_id;		/* tells a reused hash entry from its old self */
 	uint64		last_used;		/* open_clock at its last kvs_table_open */
 	uint32		budget;			/* kvs_fdw.cache_size (pages) it was sized for */
+	int			policy;			/* kvs_fdw.cache_policy it was opened with */
 	int			nrefs;			/* executor nodes holding it (kvs_table_hold) */
 	bool		guarded;		/* a non-superuser's table uses it: see
 								 * kvs_table_check_file */
@@ -500,6 +501,7 @@ shrink_handle(KvsFileExt *fe, uint32 pages)
 	elog(DEBUG2, "kvs_fdw: reopened \"%s\" with %u frames instead of %u (cache budget)",
 		 fe->f.path, pages, fe->f.cache_pages);
 	fe->f.cache_pages = pages;
+	fe->policy = kvs_fdw_cache_policy;
 	return true;
 }
 
@@ -1207,14 +1209,16 @@ open_file(KvsTable *t, StringInfo desc, bool *opened)
 		fe->nrefs = 0;
 		fe->guarded = false;
 		fe->budget = 0;
+		fe->policy = kvs_fdw_cache_policy;
 	}
 	fe->last_used = ++open_clock;
 	/*
-	 * Reopen a stale handle, one sized for another budget, or one far below
-	 * its share now (opened while many files were in use), when idle.
+	 * Reopen a stale handle, one sized for another budget or opened with
+	 * another cache policy, or one far below its share now (opened while
+	 * many files were in use), when idle.
 	 */
 	if (handle_idle(fe) &&
-		(fe->f.stale || fe->budget != budget ||
+		(fe->f.stale || fe->budget != budget || fe->policy != kvs_fdw_cache_policy ||
 		 ((uint64) fe->f.cache_pages * 2 <= budget &&
 		  (pages = budget_share(fe, budget)) >= 2 * fe->f.cache_pages)))
 	{
@@ -1259,6 +1263,7 @@ open_file(KvsTable *t, StringInfo desc, bool *opened)
 		fe->f.cache_pages = pages;
 		fe->f.stale = false;
 		fe->budget = budget;
+		fe->policy = kvs_fdw_cache_policy;
 		fe->fillfactor = t->opts.fillfactor;
 		fe->gen = ++file_gen_counter;
 		*opened = true;

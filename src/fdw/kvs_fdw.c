@@ -1,6 +1,6 @@
 /*
  * kvs_fdw.c - the handler of the kvs_fdw foreign data wrapper: module
- * initialisation (the kvs_fdw.cache_size GUC and the test-only
+ * initialisation (the kvs_fdw.cache_size and kvs_fdw.cache_policy GUCs, the test-only
  * kvs_fdw.debug_flush_delay, transaction hooks, the
  * ProcessUtility hook) and the FdwRoutine, its callbacks listed in
  * fdwapi.h's order.  The callbacks
@@ -26,6 +26,23 @@ PG_MODULE_MAGIC;
  * engine has one pool for all files).
  */
 int			kvs_fdw_cache_size_kb = 16384;
+
+/*
+ * kvs_fdw.cache_policy: the replacement policy of the kvs buffer pools,
+ * exact LRU (the default) or PostgreSQL's clock sweep, both over the same
+ * frames (src/engine/README.md, "Buffer pool").  Superuser-settable, as
+ * a session setting or in postgresql.conf; a change applies to a file the
+ * next time the backend opens it (an idle handle is reopened), as for
+ * kvs_fdw.cache_size.  (PGC_POSTMASTER is refused for a library loaded
+ * after start-up; the shared pool, preloaded, will fix it at start.)
+ */
+int			kvs_fdw_cache_policy = KVS_CACHE_LRU;
+
+static const struct config_enum_entry cache_policy_options[] = {
+	{"lru", KVS_CACHE_LRU, false},
+	{"clock", KVS_CACHE_CLOCK, false},
+	{NULL, 0, false}
+};
 
 /*
  * kvs_fdw.debug_flush_delay, in ms, for tests only (superuser, hidden from
@@ -58,6 +75,17 @@ _PG_init(void)
 							PGC_USERSET,
 							GUC_UNIT_KB,
 							NULL, NULL, NULL);
+	DefineCustomEnumVariable("kvs_fdw.cache_policy",
+							 "Replacement policy of the kvs buffer pools: lru or clock.",
+							 "lru: exact least recently used (a hit moves the page to the "
+							 "head of one list); clock: PostgreSQL's clock sweep (a usage "
+							 "count per page, at most 5, and a sweeping hand).",
+							 &kvs_fdw_cache_policy,
+							 KVS_CACHE_LRU,
+							 cache_policy_options,
+							 PGC_SUSET,
+							 0,
+							 NULL, NULL, NULL);
 	DefineCustomIntVariable("kvs_fdw.debug_flush_delay",
 							"Test only: sleep inside each write section before it is written out.",
 							"Lets a test cancel a statement inside a write section.",

@@ -36,6 +36,7 @@
 
 /* ---- GUC ---------------------------------------------------------------- */
 extern int	kvs_fdw_cache_size_kb;
+extern int	kvs_fdw_cache_policy;	/* KVS_CACHE_LRU or KVS_CACHE_CLOCK */
 extern int	kvs_fdw_debug_flush_delay_ms;	/* test only */
 extern void kvs_debug_flush_delay(void);
 
