@@ -157,6 +157,10 @@ static int validate_slotted(const uint8_t *pg, uint32_t pgno, uint32_t npages, k
                 return bad(err, pgno, "record's value chain page out of range", i, vp);
             if (want + vlen <= REC_INLINE_MAX)
                 return bad(err, pgno, "record's value is external but small", i, vlen);
+            /* a chain longer than the file is damage, found here before a
+             * reader allocates a buffer for the value's claimed length */
+            if (((uint64_t)vlen + PG_USABLE - 1) / PG_USABLE > (uint64_t)npages - 1)
+                return bad(err, pgno, "record's value needs more pages than the file has", i, vlen);
         } else {
             want += vlen;
             if (want != len)

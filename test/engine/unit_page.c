@@ -162,6 +162,29 @@ int main(void)
         tap_ok(outside == 0, "every accepted record lies exactly in its slot's bytes (%d did not)", outside);
         tap_ok(lost == 0, "every accepted record is found by its tag and key (%d were not)", lost);
     }
+    /* an external record claiming a value longer than the file can hold is
+     * damage at validation (before any reader sizes a buffer from it) */
+    {
+        static uint8_t vp[PG_SIZE];
+        kvs_err e;
+        uint8_t *rec;
+        size_t rlen;
+        int ext;
+        memset(&e, 0, sizeof e);
+        sp_format(vp, KVS_PAGE_BUCKET, 0);
+        rlen = rec_size(3, 50000, 0, &ext);
+        rec = sp_reserve(vp, 7, (uint32_t)rlen);
+        rec_encode(rec, 3, "key", 50000, NULL, 0, 1, 5);
+        tap_ok(ext && page_validate(vp, 2, 20, &e) == KVS_OK,
+               "an external 50000-byte value in a 20-page file is valid (13 pages)");
+        memset(&e, 0, sizeof e);
+        tap_ok(page_validate(vp, 2, 12, &e) == KVS_ECORRUPT && strstr(e.msg, "more pages than the file"),
+               "in a 12-page file it is damage: %s", e.msg);
+        wr32(rec + REC_VLEN, (uint32_t)KVS_MAX_VALUE);
+        memset(&e, 0, sizeof e);
+        tap_ok(page_validate(vp, 2, 1000, &e) == KVS_ECORRUPT,
+               "a claimed 2 GiB value in a 1000-page file is damage (a fuzzer's find): %s", e.msg);
+    }
     tap_diag("page: %d checks", tap_n);
     return tap_done();
 }
