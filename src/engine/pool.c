@@ -57,8 +57,6 @@ struct pool_file {
     pool            *p;
     pager           *pg;
     spill           *sp;          /* the handle's spill file; NULL = evict by writing */
-    const kvs_hdr   *h;           /* the handle's header (its page count bounds fetches) */
-    kvs_err         *err;
     pool_counters    n;
     uint64_t        *sortbuf;     /* flush scratch: (page << 32 | frame), grow-only */
     uint32_t         sortcap;
@@ -393,7 +391,7 @@ static int get_victim(pool_file *pf, uint32_t *out)
     }
     fi = policy_victim(p, pf->head.slot);
     if (fi == POOL_NONE)
-        return kvs_seterr(pf->err, KVS_ENOMEM, 0,
+        return kvs_seterr(pf->head.err, KVS_ENOMEM, 0,
                           "buffer pool: all %u frames are pinned or hold another file's changes",
                           (unsigned)p->nframes);
     f = &fr[fi];
@@ -463,10 +461,10 @@ int pool_fetch_slow(pool_file *pf, uint32_t pgno, int flags, uint32_t *out, uint
     uint8_t *data;
     int rc;
     ASSERT_NO_LOCKS(pf, "pool_fetch with a content lock held");
-    if (pgno == 0 || pgno >= hdr_npages(pf->h))
-        return kvs_seterr(pf->err, KVS_ECORRUPT, pgno,
+    if (pgno == 0 || pgno >= hdr_npages(pf->head.hdr))
+        return kvs_seterr(pf->head.err, KVS_ECORRUPT, pgno,
                           "page %u referenced as a data page (file has %u pages)",
-                          (unsigned)pgno, (unsigned)hdr_npages(pf->h));
+                          (unsigned)pgno, (unsigned)hdr_npages(pf->head.hdr));
     fi = ptab_find(pf->head.tab, pf->head.tabbits, KEY(pf->head.slot, pgno));
     if (fi != PTAB_EMPTY) {
         pf->head.hits++;
@@ -496,7 +494,7 @@ int pool_fetch_slow(pool_file *pf, uint32_t pgno, int flags, uint32_t *out, uint
     } else {
         rc = pager_read(pf->pg, pgno, data);
         if (rc == KVS_OK)
-            rc = page_validate(data, pgno, hdr_npages(pf->h), pf->err);
+            rc = page_validate(data, pgno, hdr_npages(pf->head.hdr), pf->head.err);
         if (rc) {
             frame_unfill(p, fi);
             return rc;
@@ -610,12 +608,12 @@ int pool_flush(pool_file *pf)
     if (pf->sortcap < p->ndirty) {
         uint64_t *nb = realloc(pf->sortbuf, (size_t)p->nframes * sizeof(uint64_t));
         if (!nb)
-            return kvs_seterr(pf->err, KVS_ENOMEM, 0, "out of memory (flush)");
+            return kvs_seterr(pf->head.err, KVS_ENOMEM, 0, "out of memory (flush)");
         pf->sortbuf = nb;
         pf->sortcap = p->nframes;
     }
     if (pf->head.locks && !pf->runbuf && !(pf->runbuf = malloc((size_t)PAGER_RUN * PG_SIZE)))
-        return kvs_seterr(pf->err, KVS_ENOMEM, 0, "out of memory (flush)");
+        return kvs_seterr(pf->head.err, KVS_ENOMEM, 0, "out of memory (flush)");
     for (pass = 0; pass < 2; pass++) {
         const uint32_t *d = DIRTY(p);
         uint32_t i, n = 0;
@@ -679,14 +677,14 @@ int pool_alloc(pool_file *pf, int type, uint32_t *pgno_out, uint32_t *fi_out, ui
         next = rd32(pg + PG_NEXT);
         if (pg[PG_TYPE] != KVS_PAGE_FREE || next >= hdr_npages(h) || hdr_free_count(h) == 0) {
             pool_release(pf, fi);
-            return kvs_seterr(pf->err, KVS_ECORRUPT, pgno,
+            return kvs_seterr(pf->head.err, KVS_ECORRUPT, pgno,
                               "page %u: on the free list but type %u / next %u",
                               (unsigned)pgno, pg[PG_TYPE], (unsigned)next);
         }
         hdr_free_popped(h, next);
     } else {
         if (hdr_npages(h) == 0xffffffffu)
-            return kvs_seterr(pf->err, KVS_ENOSPC, 0, "file has 2^32-1 pages");
+            return kvs_seterr(pf->head.err, KVS_ENOSPC, 0, "file has 2^32-1 pages");
         pgno = hdr_npages(h);
         rc = pager_extend(pf->pg, pgno);
         if (rc)
@@ -750,8 +748,6 @@ pool_file *pool_file_new(pool *p, pager *pg, kvs_err *err, const kvs_locks *lock
     pf->head.err = err;
     pf->pg = pg;
     pf->sp = sp;
-    pf->h = pager_hdr(pg);
-    pf->err = err;
     pf->head.locks = locks;
     pf->head.slot = POOL_NONE;
     return pf;
@@ -797,7 +793,7 @@ int pool_file_bind(pool_file *pf, const pool_ident *id)
         }
     }
     if (free_slot == POOL_NONE)
-        return kvs_seterr(pf->err, KVS_ENOMEM, 0, "buffer pool: all %u file slots are in use",
+        return kvs_seterr(pf->head.err, KVS_ENOMEM, 0, "buffer pool: all %u file slots are in use",
                           (unsigned)p->nfiles);
     files[free_slot].file_id = id->file_id;
     files[free_slot].dev = id->dev;
