@@ -82,6 +82,7 @@ const char *kvs_strerror(int rc)
     case KVS_EINTR: return "interrupted while waiting for a lock";
     case KVS_ERDONLY: return "write outside a write section or on a read-only handle";
     case KVS_ETRUNCATED: return "file is truncated";
+    case KVS_EBUSY: return "file is in use";
     default: return "unknown error";
     }
 }
@@ -325,6 +326,89 @@ int kvs_pool_format(void *mem, size_t size, uint32_t frames, uint32_t files, int
         return KVS_EINVAL;
     *out = (kvs_pool *)pool_format(mem, frames, files, policy == KVS_CACHE_CLOCK ? POOL_CLOCK : POOL_LRU);
     return KVS_OK;
+}
+
+kvs_pool *kvs_pool_attach(void *mem)
+{
+    return (kvs_pool *)pool_of(mem);
+}
+
+uint32_t kvs_pool_frames(const kvs_pool *p) { return pool_nframes((const pool *)p); }
+uint32_t kvs_pool_files(const kvs_pool *p) { return pool_nfiles((const pool *)p); }
+int kvs_pool_policy(const kvs_pool *p)
+{
+    return pool_policy((const pool *)p) == POOL_CLOCK ? KVS_CACHE_CLOCK : KVS_CACHE_LRU;
+}
+
+void kvs_pool_lru_ranks(kvs_pool *p, uint32_t *ranks)
+{
+    pool_lru_ranks((pool *)p, ranks);
+}
+
+int kvs_pool_frame(kvs_pool *p, uint32_t frame, const uint32_t *ranks, kvs_frame_info *out)
+{
+    pool_frame_stat fs;
+    int rc = pool_frame_info((pool *)p, frame, ranks, &fs);
+    memset(out, 0, sizeof *out);
+    out->lru_rank = UINT32_MAX;
+    if (rc)
+        return rc;
+    out->used = fs.used;
+    out->file_slot = fs.slot;
+    out->page = fs.page;
+    out->page_type = fs.page_type >= KVS_PAGE_HEADER && fs.page_type <= KVS_PAGE_FREE ? fs.page_type : 0;
+    out->dirty = fs.dirty;
+    out->pins = fs.pins;
+    out->usage = fs.usage;
+    out->lru_rank = fs.lru_rank == POOL_NONE ? UINT32_MAX : fs.lru_rank;
+    return KVS_OK;
+}
+
+int kvs_pool_file(kvs_pool *p, uint32_t slot, kvs_pool_file_info *out)
+{
+    pool_file_stat fs;
+    int rc = pool_file_info((pool *)p, slot, &fs);
+    memset(out, 0, sizeof *out);
+    if (rc)
+        return rc;
+    out->file_id = fs.file_id;
+    out->dev = fs.dev;
+    out->ino = fs.ino;
+    out->users = fs.users;
+    out->frames = fs.frames;
+    out->dirty = fs.dirty;
+    out->hits = fs.hits;
+    out->reads = fs.reads;
+    out->evictions = fs.evictions;
+    out->writes = fs.writes;
+    out->ring_reuses = fs.ring_reuses;
+    return KVS_OK;
+}
+
+void kvs_pool_reset_stats(kvs_pool *p)
+{
+    pool_reset_stats((pool *)p);
+}
+
+uint32_t kvs_waiters(const kvs *db)
+{
+    (void)db;
+    return 0;
+}
+
+int kvs_set_ring(kvs *db, uint32_t frames)
+{
+    if (frames != 0 && frames < 8)
+        return kvs_seterr(&db->err, KVS_EINVAL, 0, "a bulk-read ring needs at least 8 frames, not %u",
+                          (unsigned)frames);
+    if (frames > pool_nframes(db->pool) / 4)
+        frames = pool_nframes(db->pool) / 4;
+    return pool_file_set_ring(db->pf, frames >= 8 ? frames : 0);
+}
+
+int kvs_set_trace(kvs *db, int fd)
+{
+    return pool_file_set_trace(db->pf, fd);
 }
 
 /* What identifies the open file to the pool: its header's nonce (0 for a
@@ -663,11 +747,15 @@ int kvs_begin(kvs *db, int mode)
 /* Leaves the section (the unit is finished or thrown away): unlocks. */
 static int section_leave(kvs *db, int rc)
 {
-    int rc2;
+    int rc2, rc3;
     db->section = -1;
     db->failed = 0;
+    /* the pool's per-file counters and the trace are brought up to date
+     * once a section, not per access */
+    pool_file_publish(db->pf);
+    rc3 = pool_trace_flush(db->pf);
     rc2 = lock_release(db);
-    return rc ? rc : rc2;
+    return rc ? rc : rc2 ? rc2 : rc3;
 }
 
 int kvs_end(kvs *db)
@@ -988,6 +1076,8 @@ static int do_stats(kvs *db, kvs_stats *st)
     st->change_counter = hdr_change(h);
     st->format_version = hdr_version(h);
     st->file_id = hdr_file_id(h);
+    st->pool_slot = pool_file_slot(db->pf);
+    st->shared_pool = db->poolmem == NULL;
     pool_get_counters(db->pf, &pc);
     st->cache_frames = pool_nframes(db->pool);
     st->cache_hits = pc.hits;

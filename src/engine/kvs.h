@@ -59,6 +59,10 @@ extern "C" {
 #define KVS_ERDONLY     (-31012)  /* write outside a write section or on a
                                    * handle opened KVS_RDONLY */
 #define KVS_ETRUNCATED  (-31013)  /* file shorter than its header says */
+#define KVS_EBUSY       (-31014)  /* file in use: handles of a shared pool (a
+                                   * PostgreSQL cluster) have it open while a
+                                   * handle outside that pool wants it, or its
+                                   * header names another owner (owner_id) */
 
 typedef struct kvs kvs;                 /* an open file */
 typedef struct kvs_cursor kvs_cursor;   /* a scan over all records */
@@ -117,7 +121,17 @@ typedef struct kvs_locks {
     void  (*lock)(void *arg, uint32_t frame, int mode);
     void  (*unlock)(void *arg, uint32_t frame);
     void   *arg;
+    /* The pool's mapping table (file, page) -> frame is split into
+     * KVS_POOL_PARTITIONS partitions, each under its own lock (PostgreSQL's
+     * BufMappingLock partitions): shared to look a page up, exclusive to
+     * enter or remove one.  Held for a few instructions, never across I/O,
+     * never with a content lock; at most two at once, taken in increasing
+     * partition order.  NULL = the engine's own spinlocks in the block. */
+    void  (*map_lock)(void *arg, uint32_t partition, int mode);
+    void  (*map_unlock)(void *arg, uint32_t partition);
 } kvs_locks;
+
+#define KVS_POOL_PARTITIONS 16
 
 /* ---- a pool shared by several handles ------------------------------------
  * By default each handle has a private pool of cache_pages frames.  A host
@@ -137,10 +151,93 @@ size_t      kvs_pool_size(uint32_t frames, uint32_t files);
 /* mem: kvs_pool_size(frames, files) bytes, 4096-aligned; frames >= 8. */
 int         kvs_pool_format(void *mem, size_t size, uint32_t frames, uint32_t files,
                             int policy, kvs_pool **out);
+/* mem formatted earlier (in another process, at another address): the pool,
+ * or NULL if mem is not one. */
+kvs_pool   *kvs_pool_attach(void *mem);
+uint32_t    kvs_pool_frames(const kvs_pool *p);
+uint32_t    kvs_pool_files(const kvs_pool *p);
+int         kvs_pool_policy(const kvs_pool *p);
+
+/* A shared pool's sections.  Handles of a pool passed in kvs_options.pool
+ * do not use flock for sections: a reader/writer lock per file in the
+ * pool's file table excludes them (readers share it, a write section holds
+ * it exclusively), waited for with the interrupted()/lock_wait() callbacks.
+ * Instead each such handle holds flock(LOCK_SH) on its file from open to
+ * close, so a handle outside the pool (the engine used alone) cannot write
+ * the file meanwhile: its write section fails with KVS_EBUSY.  Only one
+ * pool may have a file open at a time; the header's owner_id (kvs_options)
+ * tells a second one (another PostgreSQL cluster) that it is taken.
+ * kvs_waiters() says how many handles wait for this file's section lock
+ * now (0 outside a shared pool): a long write section can end and begin
+ * again when it is nonzero, so readers never wait for a whole statement. */
+uint32_t    kvs_waiters(const kvs *db);
+
+/* ---- looking inside a pool (pg_buffercache, pg_statio) -------------------
+ * Unlocked snapshots: each field is read atomically, the whole may be a
+ * moment's mix.  kvs_pool_frame: KVS_EINVAL for frame >= frames. */
+typedef struct kvs_frame_info {
+    int      used;             /* holds a page */
+    uint32_t file_slot;        /* entry in the file table (kvs_pool_file) */
+    uint32_t page;             /* page number in that file */
+    int      page_type;        /* KVS_PAGE_* of the bytes cached, 0 if unknown */
+    int      dirty;
+    uint32_t pins;             /* handles using it right now */
+    uint32_t usage;            /* clock sweep's usage count (0..5); 0 under LRU */
+    uint32_t lru_rank;         /* LRU position, 0 = most recent; UINT32_MAX under clock */
+} kvs_frame_info;
+/* ranks: may be NULL; else an array of kvs_pool_frames(p) entries the call
+ * fills once (a walk of the LRU list under its lock) for later calls to
+ * read lru_rank from: pass the same array to every kvs_pool_frame call of
+ * one snapshot, having called kvs_pool_lru_ranks(p, ranks) first. */
+void        kvs_pool_lru_ranks(kvs_pool *p, uint32_t *ranks);
+int         kvs_pool_frame(kvs_pool *p, uint32_t frame, const uint32_t *ranks,
+                           kvs_frame_info *out);
+
+/* One entry of the file table, with the counters of every handle on that
+ * file added together (each handle adds its own at the end of each section
+ * and at close).  KVS_NOTFOUND for an entry no file has. */
+typedef struct kvs_pool_file_info {
+    uint64_t file_id;          /* the header's nonce */
+    uint64_t dev, ino;         /* the inode it was opened as */
+    uint64_t owner_id;
+    uint32_t users;            /* handles open on it now (0: idle, frames kept) */
+    uint32_t frames, dirty;    /* frames holding its pages, dirty among them */
+    uint64_t hits, reads, evictions, writes;
+    uint64_t ring_reuses;      /* misses a bulk-read ring served (kvs_set_ring) */
+} kvs_pool_file_info;
+int         kvs_pool_file(kvs_pool *p, uint32_t slot, kvs_pool_file_info *out);
+void        kvs_pool_reset_stats(kvs_pool *p);    /* zero every entry's counters */
+
+/* Bulk reads (PostgreSQL's BULKREAD strategy): with a ring of n frames
+ * (n >= 8; 0 = off, the default), this handle's misses reuse the frames of
+ * its own small ring instead of evicting by the pool's policy, so one large
+ * scan does not push everything else out.  A ring frame another handle has
+ * used meanwhile (pinned, or its usage count above 1) leaves the ring. */
+int         kvs_set_ring(kvs *db, uint32_t frames);
+
+/* Page-access trace, for replaying a workload through other policies
+ * offline: while fd >= 0, every page access of this handle (a pool fetch,
+ * hit or miss) appends one kvs_trace_rec to fd (buffered; written out at
+ * section end, at kvs_set_trace and at close).  seq is one counter for
+ * the whole pool, so the traces of several handles (processes) merge into
+ * one order by seq.  fd = -1 stops (and writes out what is buffered). */
+typedef struct kvs_trace_rec {
+    uint64_t seq;
+    uint32_t file_slot;
+    uint32_t page;
+    uint32_t flags;            /* KVS_TRACE_* */
+    uint32_t pad;
+} kvs_trace_rec;
+#define KVS_TRACE_HIT    0x1   /* the page was cached */
+#define KVS_TRACE_RING   0x2   /* a miss served from the bulk-read ring */
+int         kvs_set_trace(kvs *db, int fd);
 
 /* ---- opening ----------------------------------------------------------- */
 #define KVS_CREATE   0x1    /* create the file if absent (race-free) */
 #define KVS_RDONLY   0x2    /* never write; write sections fail KVS_ERDONLY */
+#define KVS_ADOPT    0x4    /* take the file over from the owner its header
+                             * names (owner_id below): a cluster restored
+                             * under a new system identifier */
 
 typedef struct kvs_options {
     int          flags;            /* KVS_CREATE, KVS_RDONLY */
@@ -166,6 +263,12 @@ typedef struct kvs_options {
     int          cache_policy;
     kvs_pool    *pool;             /* NULL = private */
     const kvs_locks *locks;        /* content locks; NULL = none needed */
+    /* Who has the file: a host's identity (PostgreSQL: the cluster's system
+     * identifier), recorded in the header by the first handle of a shared
+     * pool that opens it; a handle with another nonzero owner_id gets
+     * KVS_EBUSY unless it passes KVS_ADOPT.  0 = none (the engine alone,
+     * or a private pool): owners are neither checked nor recorded. */
+    uint64_t     owner_id;
 } kvs_options;
 
 void        kvs_options_init(kvs_options *opt);     /* all defaults */
@@ -301,6 +404,9 @@ typedef struct kvs_stats {
     uint32_t format_version;   /* of the header as read (3 once a write-out stored it) */
     uint64_t file_id;          /* random, set at creation and by each compaction;
                                 * 0 = none yet (format 1 or 2 before its first write) */
+    uint64_t owner_id;         /* who has the file (kvs_options.owner_id), 0 = none */
+    uint32_t pool_slot;        /* its entry in the pool's file table */
+    int      shared_pool;      /* the handle uses a pool given in kvs_options.pool */
     /* this handle's cache and work counters since open or kvs_reset_counters */
     uint64_t cache_frames;
     uint64_t cache_hits;

@@ -15,6 +15,7 @@
  *   page data          nframes * 4096 bytes, at a 4096-aligned offset
  * Every reference inside the block is an index or an offset from its start.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include "pool.h"
@@ -34,6 +35,8 @@ typedef struct fent {
     uint32_t ndirty;         /* its dirty frames */
     uint32_t change_known;   /* .change is set */
     uint32_t pad;
+    /* counters of every attachment, added at section end (pool_file_publish) */
+    uint64_t hits, reads, evictions, writes, ring_reuses;
 } fent;
 
 struct pool {
@@ -45,6 +48,7 @@ struct pool {
     uint32_t unused;              /* frames holding no page, linked by .next */
     uint32_t ndirty;
     uint32_t pad;
+    uint64_t trace_seq;           /* kvs_trace_rec.seq: one order for every handle */
 };
 
 typedef struct held_lock {
@@ -61,11 +65,54 @@ struct pool_file {
     uint64_t        *sortbuf;     /* flush scratch: (page << 32 | frame), grow-only */
     uint32_t         sortcap;
     uint8_t         *runbuf;      /* flush scratch: copies of one run of pages */
+    pool_counters    published;   /* the part of n (and hits) already added to the file entry */
+    uint64_t         published_hits;
+    uint32_t         ring_size;   /* bulk-read ring (0 = off) */
+    int              trace_fd;    /* kvs_set_trace, -1 = off */
+    uint64_t         trace_off;   /* where the next records go in it */
+    uint32_t         ntrace;
+    kvs_trace_rec    tbuf[POOL_TRACE_BUF];
 #ifdef KVS_DEBUG
     uint32_t         nheld;
     held_lock        held[POOL_MAX_LOCKS];
 #endif
 };
+
+/* ---- the page-access trace (kvs_set_trace) ---- */
+
+int pool_trace_flush(pool_file *pf)
+{
+    size_t n = (size_t)pf->ntrace * sizeof(kvs_trace_rec);
+    pf->ntrace = 0;
+    if (pf->trace_fd < 0 || n == 0)
+        return KVS_OK;
+    if (pager_write_all(pager_os(pf->pg), pf->trace_fd, pf->tbuf, n, (off_t)pf->trace_off) != 0)
+        return kvs_seterrno(pf->head.err, errno, 0, "cannot write the page-access trace");
+    pf->trace_off += n;
+    return KVS_OK;
+}
+
+void pool_trace(pool_file *pf, uint32_t pgno, uint32_t flags)
+{
+    kvs_trace_rec *r = &pf->tbuf[pf->ntrace++];
+    r->seq = __atomic_fetch_add(&pf->p->trace_seq, 1, __ATOMIC_RELAXED);
+    r->file_slot = pf->head.slot;
+    r->page = pgno;
+    r->flags = flags;
+    r->pad = 0;
+    if (pf->ntrace == POOL_TRACE_BUF)
+        (void)pool_trace_flush(pf);
+}
+
+int pool_file_set_trace(pool_file *pf, int fd)
+{
+    int rc = pool_trace_flush(pf);
+    off_t end = fd >= 0 ? pager_os(pf->pg)->filesize(fd) : 0;
+    pf->trace_fd = fd;
+    pf->trace_off = end > 0 ? (uint64_t)end : 0;   /* appends */
+    pf->head.trace = fd >= 0;
+    return rc;
+}
 
 static inline frame *FR(const pool *p) { return (frame *)((char *)p + p->off_frames); }
 static inline ptab_slot *TAB(const pool *p) { return (ptab_slot *)((char *)p + p->off_tab); }
@@ -468,12 +515,16 @@ int pool_fetch_slow(pool_file *pf, uint32_t pgno, int flags, uint32_t *out, uint
     fi = ptab_find(pf->head.tab, pf->head.tabbits, KEY(pf->head.slot, pgno));
     if (fi != PTAB_EMPTY) {
         pf->head.hits++;
+        if (pf->head.trace)
+            pool_trace(pf, pgno, KVS_TRACE_HIT);
         policy_touch(p, fi);
         pf->head.fr[fi].pin++;
         *out = fi;
         *page = pf->head.data + (size_t)fi * PG_SIZE;
         return KVS_OK;
     }
+    if (pf->head.trace)
+        pool_trace(pf, pgno, 0);
     rc = get_victim(pf, &fi);
     if (rc)
         return rc;
@@ -750,6 +801,7 @@ pool_file *pool_file_new(pool *p, pager *pg, kvs_err *err, const kvs_locks *lock
     pf->sp = sp;
     pf->head.locks = locks;
     pf->head.slot = POOL_NONE;
+    pf->trace_fd = -1;
     return pf;
 }
 
@@ -810,6 +862,8 @@ void pool_file_free(pool_file *pf)
 {
     if (!pf)
         return;
+    (void)pool_trace_flush(pf);
+    pool_file_publish(pf);
     unbind(pf);
     free(pf->sortbuf);
     free(pf->runbuf);
@@ -847,6 +901,117 @@ void pool_get_counters(const pool_file *pf, pool_counters *c)
 
 void pool_reset_counters(pool_file *pf)
 {
+    pool_file_publish(pf);       /* the file's totals keep what was counted */
     memset(&pf->n, 0, sizeof pf->n);
+    memset(&pf->published, 0, sizeof pf->published);
     pf->head.hits = 0;
+    pf->published_hits = 0;
+}
+
+/* ---- counters in the file table, inspection ------------------------------------ */
+
+static inline void add64(uint64_t *to, uint64_t v)
+{
+    if (v)
+        __atomic_fetch_add(to, v, __ATOMIC_RELAXED);
+}
+
+void pool_file_publish(pool_file *pf)
+{
+    fent *fe;
+    if (pf->head.slot == POOL_NONE)
+        return;
+    fe = &FILES(pf->p)[pf->head.slot];
+    add64(&fe->hits, pf->head.hits - pf->published_hits);
+    add64(&fe->reads, pf->n.reads - pf->published.reads);
+    add64(&fe->evictions, pf->n.evictions - pf->published.evictions);
+    add64(&fe->writes, pf->n.writes - pf->published.writes);
+    add64(&fe->ring_reuses, pf->n.ring_reuses - pf->published.ring_reuses);
+    pf->published = pf->n;
+    pf->published_hits = pf->head.hits;
+}
+
+static inline uint64_t ld64(const uint64_t *v) { return __atomic_load_n(v, __ATOMIC_RELAXED); }
+static inline uint32_t ld32(const uint32_t *v) { return __atomic_load_n(v, __ATOMIC_RELAXED); }
+
+int pool_file_info(pool *p, uint32_t slot, pool_file_stat *out)
+{
+    const fent *fe;
+    const frame *fr = FR(p);
+    uint32_t i;
+    memset(out, 0, sizeof *out);
+    if (slot >= p->nfiles)
+        return KVS_EINVAL;
+    fe = &FILES(p)[slot];
+    if (ld64(&fe->file_id) == 0 && ld64(&fe->ino) == 0 && ld32(&fe->users) == 0)
+        return KVS_NOTFOUND;
+    out->file_id = ld64(&fe->file_id);
+    out->dev = ld64(&fe->dev);
+    out->ino = ld64(&fe->ino);
+    out->users = ld32(&fe->users);
+    out->dirty = ld32(&fe->ndirty);
+    for (i = 0; i < p->nframes; i++)
+        if (fr[i].used && KEY_SLOT(fr[i].key) == slot)
+            out->frames++;
+    out->hits = ld64(&fe->hits);
+    out->reads = ld64(&fe->reads);
+    out->evictions = ld64(&fe->evictions);
+    out->writes = ld64(&fe->writes);
+    out->ring_reuses = ld64(&fe->ring_reuses);
+    return KVS_OK;
+}
+
+void pool_reset_stats(pool *p)
+{
+    fent *files = FILES(p);
+    uint32_t i;
+    for (i = 0; i < p->nfiles; i++) {
+        __atomic_store_n(&files[i].hits, 0, __ATOMIC_RELAXED);
+        __atomic_store_n(&files[i].reads, 0, __ATOMIC_RELAXED);
+        __atomic_store_n(&files[i].evictions, 0, __ATOMIC_RELAXED);
+        __atomic_store_n(&files[i].writes, 0, __ATOMIC_RELAXED);
+        __atomic_store_n(&files[i].ring_reuses, 0, __ATOMIC_RELAXED);
+    }
+}
+
+void pool_lru_ranks(pool *p, uint32_t *ranks)
+{
+    frame *fr = FR(p);
+    uint32_t i, fi, r = 0;
+    for (i = 0; i < p->nframes; i++)
+        ranks[i] = POOL_NONE;
+    if (p->policy != POOL_LRU)
+        return;
+    for (fi = p->lru_head; fi != POOL_NONE && r < p->nframes; fi = fr[fi].next)
+        ranks[fi] = r++;
+}
+
+int pool_frame_info(pool *p, uint32_t fi, const uint32_t *ranks, pool_frame_stat *out)
+{
+    const frame *f;
+    memset(out, 0, sizeof *out);
+    out->lru_rank = POOL_NONE;
+    if (fi >= p->nframes)
+        return KVS_EINVAL;
+    f = &FR(p)[fi];
+    out->used = f->used;
+    if (!out->used)
+        return KVS_OK;
+    out->slot = KEY_SLOT(f->key);
+    out->page = KEY_PAGE(f->key);
+    out->page_type = DATA(p, fi)[PG_TYPE];
+    out->dirty = f->dirty;
+    out->pins = f->pin;
+    out->usage = p->policy == POOL_CLOCK ? f->usage : 0;
+    if (ranks && p->policy == POOL_LRU)
+        out->lru_rank = ranks[fi];
+    return KVS_OK;
+}
+
+uint32_t pool_nfiles(const pool *p) { return p->nfiles; }
+
+int pool_file_set_ring(pool_file *pf, uint32_t frames)
+{
+    pf->ring_size = frames;
+    return KVS_OK;
 }

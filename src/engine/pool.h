@@ -86,7 +86,15 @@ typedef struct pool_file_head {
     uint32_t         tabbits;
     uint32_t         slot;    /* file slot, POOL_NONE while unbound */
     uint32_t         policy;  /* the pool's POOL_LRU / POOL_CLOCK */
+    int              trace;   /* a page-access trace is on (kvs_set_trace) */
 } pool_file_head;
+
+#define POOL_TRACE_BUF 256    /* trace records buffered per attachment */
+/* Appends one access to the trace (trace on); pool_trace_flush writes the
+ * buffer out. */
+void     pool_trace(pool_file *pf, uint32_t pgno, uint32_t flags);
+int      pool_trace_flush(pool_file *pf);
+int      pool_file_set_trace(pool_file *pf, int fd);   /* -1 = off */
 
 /* What identifies a file to the pool: the nonce in its header (0 if it has
  * none yet) and the inode it was opened as.  A copy of a file has the same
@@ -128,6 +136,10 @@ void       pool_file_free(pool_file *pf);   /* unbinds, frees */
 int        pool_file_current(pool_file *pf, uint64_t change);
 void       pool_file_changed(pool_file *pf, uint64_t change);
 pool      *pool_file_pool(const pool_file *pf);
+static inline uint32_t pool_file_slot(const pool_file *pf)  /* POOL_NONE while unbound */
+{
+    return ((const pool_file_head *)pf)->slot;
+}
 static inline kvs_err *pool_file_err(const pool_file *pf)   /* the handle's error record */
 {
     return ((const pool_file_head *)pf)->err;
@@ -155,6 +167,8 @@ static inline int pool_fetch(pool_file *pf, uint32_t pgno, int flags, uint32_t *
         if (f != PTAB_EMPTY) {
             pool_frame *fr = &h->fr[f];
             h->hits++;
+            if (h->trace)
+                pool_trace(pf, pgno, KVS_TRACE_HIT);
             if (h->policy == POOL_LRU)
                 pool_touch_lru(pf, f);
             else if (fr->usage < POOL_USAGE_MAX)
@@ -235,9 +249,30 @@ int      pool_free_page(pool_file *pf, uint32_t pgno);
 /* Counters of this attachment (pages found cached, read, evicted by it,
  * written by it). */
 typedef struct pool_counters {
-    uint64_t hits, reads, evictions, writes;
+    uint64_t hits, reads, evictions, writes, ring_reuses;
 } pool_counters;
 void     pool_get_counters(const pool_file *pf, pool_counters *c);
 void     pool_reset_counters(pool_file *pf);
+/* Adds what this attachment counted since its last call to its file's
+ * entry in the file table (atomically: every handle of the file does). */
+void     pool_file_publish(pool_file *pf);
+
+/* ---- inspection (kvs_pool_frame, kvs_pool_file) ------------------------- */
+typedef struct pool_frame_stat {
+    int      used, page_type, dirty;
+    uint32_t slot, page, pins, usage, lru_rank;
+} pool_frame_stat;
+typedef struct pool_file_stat {
+    uint64_t file_id, dev, ino;
+    uint32_t users, frames, dirty;
+    uint64_t hits, reads, evictions, writes, ring_reuses;
+} pool_file_stat;
+uint32_t pool_nfiles(const pool *p);
+void     pool_lru_ranks(pool *p, uint32_t *ranks);   /* ranks[nframes]; POOL_NONE = not on it */
+int      pool_frame_info(pool *p, uint32_t fi, const uint32_t *ranks, pool_frame_stat *out);
+int      pool_file_info(pool *p, uint32_t slot, pool_file_stat *out);   /* KVS_NOTFOUND: free */
+void     pool_reset_stats(pool *p);
+/* The bulk-read ring of this attachment: 0 = off. */
+int      pool_file_set_ring(pool_file *pf, uint32_t frames);
 
 #endif
