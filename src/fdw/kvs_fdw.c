@@ -1,6 +1,7 @@
 /*
  * kvs_fdw.c - the handler of the kvs_fdw foreign data wrapper: module
- * initialisation (the kvs_fdw.cache_size and kvs_fdw.cache_policy GUCs, the test-only
+ * initialisation (the kvs_fdw.cache_size and kvs_fdw.cache_policy GUCs, the
+ * shared mode's in shmem.c, the test-only
  * kvs_fdw.debug_flush_delay, transaction hooks, the
  * ProcessUtility hook) and the FdwRoutine, its callbacks listed in
  * fdwapi.h's order.  The callbacks
@@ -22,8 +23,8 @@ PG_MODULE_MAGIC;
 
 /*
  * kvs_fdw.cache_size, in kB: one budget for the buffer pools of all the kvs
- * files a backend has open (shared out by handle.c, a stopgap until the
- * engine has one pool for all files).
+ * files a backend has open (shared out by handle.c), in local mode; shared
+ * mode has one pool for all, sized by kvs_fdw.shared_cache_size (shmem.c).
  */
 int			kvs_fdw_cache_size_kb = 16384;
 
@@ -33,8 +34,11 @@ int			kvs_fdw_cache_size_kb = 16384;
  * frames (src/engine/README.md, "Buffer pool").  Superuser-settable, as
  * a session setting or in postgresql.conf; a change applies to a file the
  * next time the backend opens it (an idle handle is reopened), as for
- * kvs_fdw.cache_size.  (PGC_POSTMASTER is refused for a library loaded
- * after start-up; the shared pool, preloaded, will fix it at start.)
+ * kvs_fdw.cache_size.  In shared mode (kvs_fdw in shared_preload_libraries)
+ * it is the shared pool's policy, fixed at server start (PGC_POSTMASTER:
+ * switching at a reload would mean keeping both policies' structures up to
+ * date all the time); PGC_POSTMASTER is refused for a library loaded after
+ * start-up, hence the two contexts.
  */
 int			kvs_fdw_cache_policy = KVS_CACHE_LRU;
 
@@ -83,7 +87,8 @@ _PG_init(void)
 							 &kvs_fdw_cache_policy,
 							 KVS_CACHE_LRU,
 							 cache_policy_options,
-							 PGC_SUSET,
+							 process_shared_preload_libraries_in_progress ?
+							 PGC_POSTMASTER : PGC_SUSET,
 							 0,
 							 NULL, NULL, NULL);
 	DefineCustomIntVariable("kvs_fdw.debug_flush_delay",
@@ -96,6 +101,7 @@ _PG_init(void)
 							PGC_SUSET,
 							GUC_UNIT_MS | GUC_NO_SHOW_ALL | GUC_NOT_IN_SAMPLE,
 							NULL, NULL, NULL);
+	kvs_shmem_init();			/* shared mode, when preloaded */
 	MarkGUCPrefixReserved("kvs_fdw");
 	kvs_handles_init();
 	kvs_utility_init();
