@@ -177,6 +177,18 @@ SELECT format('COPY (SELECT 1) TO PROGRAM %L',
   FROM kvs_fdw_stats('damaged') \gset
 :damage;
 \c
+-- with kvs_fdw preloaded the pool keeps a file's pages until the last backend
+-- that has it open leaves; \c does not wait for the old backend to end: wait
+-- for it here, else this backend could find the good page still in the pool
+DO $$
+BEGIN
+    FOR i IN 1..200 LOOP
+        PERFORM pg_stat_clear_snapshot();
+        EXIT WHEN NOT EXISTS (SELECT 1 FROM pg_stat_activity
+                               WHERE datname = current_database() AND pid <> pg_backend_pid());
+        PERFORM pg_sleep(0.05);
+    END LOOP;
+END $$;
 SELECT show_error('SELECT count(*) FROM damaged', false) ~ ('^XX001: .* page ' || :damaged_page || ':') AS names_page;
 SELECT show_error('SELECT count(*) FROM damaged');
 SELECT page = :damaged_page AS same_page, problem IS NOT NULL AS has_problem FROM kvs_fdw_check('damaged');
