@@ -238,6 +238,8 @@ equal "after pg_cancel_backend in a write section"
 ct_bg victim "SELECT count(*) FROM st WHERE slow()"
 pid=$(ct_bg_pid victim)
 sleep 0.5
+shared_is 'q "SELECT count(*) > 0 FROM kvs_fdw_buffercache WHERE page IS NOT NULL" 2>&1' "t" \
+    "before the kill the pool holds pages"
 mark=$(wc -l <"$WORK/server.log")
 if [ -n "$pid" ] && as_pg kill -9 "$pid"; then ok "kill -9 of a backend in the middle of a scan (pid $pid)"; else
     nok "kill -9 of a backend in the middle of a scan"; fi
