@@ -50,6 +50,8 @@ struct kvs {
     struct stat   moved_to;       /* the file follow_replacement moved to (for bind_file) */
     uint64_t      bound_id;       /* the file id the pool knows this file by */
     int           moved;
+    int           shared;         /* the pool is shared (kvs_pool_format): sections use its locks */
+    int           held;           /* shared: the section lock held (-1, KVS_READ, KVS_WRITE) */
     uint8_t       pagebuf[PG_SIZE];
 };
 
@@ -141,6 +143,8 @@ static int create_file(const char *path, const kvs_options *opt, const kvs_os *o
 /* ---- open / close ---------------------------------------------------------- */
 
 /* Frees the handle and the layers it owns (not the descriptor, not lh). */
+static int shared_join(kvs *db);
+
 static void free_layers(kvs *db)
 {
     lh_free(db->t);
@@ -238,6 +242,8 @@ int kvs_open(const char *path, const kvs_options *optin, kvs **out)
     }
     db->os = os;
     db->section = -1;
+    db->held = -1;
+    db->shared = pool_is_shared(db->pool);
     db->rdonly = rdonly;
     db->interrupted = opt->interrupted;
     db->interrupt_arg = opt->interrupt_arg;
@@ -274,8 +280,12 @@ int kvs_open(const char *path, const kvs_options *optin, kvs **out)
         lh_set_fillfactor(db->t, opt->fillfactor);
         db->ff_override = 1;
     }
-    /* validate the header now (under a shared lock: a writer may be mid-flush) */
-    rc = kvs_begin(db, KVS_READ);
+    /* a shared pool's handle finds its file's slot first (the section lock
+     * is the slot's); then validate the header (under a shared lock: a
+     * writer may be mid-flush) */
+    rc = db->shared ? shared_join(db) : KVS_OK;
+    if (rc == KVS_OK)
+        rc = kvs_begin(db, KVS_READ);
     if (rc == KVS_OK)
         rc = kvs_end(db);
     if (rc) {
@@ -312,7 +322,7 @@ int kvs_close(kvs *db)
 
 size_t kvs_pool_size(uint32_t frames, uint32_t files)
 {
-    return pool_mem_size(frames, files);
+    return pool_mem_size_shared(frames, files);
 }
 
 int kvs_pool_format(void *mem, size_t size, uint32_t frames, uint32_t files, int policy,
@@ -322,9 +332,10 @@ int kvs_pool_format(void *mem, size_t size, uint32_t frames, uint32_t files, int
     if (!mem || ((uintptr_t)mem & 63) || frames < 8 || files < 1 ||
         (policy != KVS_CACHE_LRU && policy != KVS_CACHE_CLOCK))
         return KVS_EINVAL;
-    if (size < pool_mem_size(frames, files))
+    if (size < pool_mem_size_shared(frames, files))
         return KVS_EINVAL;
-    *out = (kvs_pool *)pool_format(mem, frames, files, policy == KVS_CACHE_CLOCK ? POOL_CLOCK : POOL_LRU);
+    *out = (kvs_pool *)pool_format_shared(mem, frames, files,
+                                          policy == KVS_CACHE_CLOCK ? POOL_CLOCK : POOL_LRU);
     return KVS_OK;
 }
 
@@ -392,8 +403,7 @@ void kvs_pool_reset_stats(kvs_pool *p)
 
 uint32_t kvs_waiters(const kvs *db)
 {
-    (void)db;
-    return 0;
+    return db->shared ? pool_section_waiters(db->pf) : 0;
 }
 
 int kvs_set_ring(kvs *db, uint32_t frames)
@@ -436,6 +446,32 @@ static int bind_file(kvs *db, const struct stat *known)
         id.ino = (uint64_t)(uintptr_t)db;
     }
     return pool_file_bind(db->pf, &id);
+}
+
+/* A shared pool's handle joins its file's slot by inode (pool.c, "joining
+ * a file in a shared pool"); the first handle to take the slot validates
+ * it with the header read from the file, which no handle of the pool
+ * writes meanwhile. */
+static int shared_join(kvs *db)
+{
+    struct stat st;
+    int validate, rc;
+    if (!db->os->fstat)
+        return kvs_seterr(&db->err, KVS_EINVAL, 0, "a shared pool needs fstat in the I/O table");
+    if (db->os->fstat(pager_fd(db->pg), &st) != 0)
+        return kvs_seterrno(&db->err, errno, 0, "fstat failed");
+    rc = pool_file_join(db->pf, (uint64_t)st.st_dev, (uint64_t)st.st_ino, &validate);
+    if (rc || !validate)
+        return rc;
+    rc = pager_load_header(db->pg, 1, 0);
+    if (rc) {
+        if (kvs_is_damage(rc))
+            db->poisoned = 1;
+        pool_file_abandon(db->pf);
+        return rc;
+    }
+    pool_file_validated(db->pf, pager_hdr(db->pg));
+    return KVS_OK;
 }
 
 int kvs_set_fillfactor(kvs *db, uint32_t percent)
@@ -499,6 +535,7 @@ static inline int may_be_replaced(const kvs_hdr *h)
 }
 
 static int lock_take(kvs *db, int mode);
+static int lock_release(kvs *db);
 
 /* Moves the handle (locked in `mode`, its header loaded) to the new file a
  * compaction renamed over its path, rereading the header there.  A flagged
@@ -529,6 +566,22 @@ static int follow_replacement(kvs *db, int mode)
         if (fd < 0)
             return errno == ENOENT ? KVS_OK
                                    : kvs_seterrno(&db->err, errno, 0, "cannot open the compacted file");
+        if (db->shared) {
+            /* leave the old file's slot (its lock), join the new file's,
+             * take its lock; its header is the pool's */
+            lock_release(db);
+            os->close(pager_fd(db->pg));
+            pager_set_fd(db->pg, fd);
+            db->loaded = 0;
+            db->reopens++;
+            rc = shared_join(db);
+            if (rc == KVS_OK)
+                rc = lock_take(db, mode);
+            if (rc)
+                return rc;
+            (void)pool_file_header(db->pf, pager_hdr(db->pg), 1);
+            continue;
+        }
         /* closing the old descriptor drops its lock; the new one is locked
          * before anything is read from it (and may have been replaced in
          * turn meanwhile: its header says so, loop) */
@@ -559,11 +612,23 @@ static int lock_take(kvs *db, int mode)
     hooks.interrupt_arg = db->interrupt_arg;
     hooks.lock_wait = db->lock_wait;
     hooks.lock_wait_arg = db->lock_wait_arg;
+    if (db->shared) {
+        int rc = pool_section_lock(db->pf, mode == KVS_WRITE, &hooks);
+        if (rc == KVS_OK)
+            db->held = mode;
+        return rc;
+    }
     return filelock_take(db->os, pager_fd(db->pg), mode == KVS_WRITE, &hooks, &db->err);
 }
 
 static int lock_release(kvs *db)
 {
+    if (db->shared) {
+        if (db->held >= 0)
+            pool_section_unlock(db->pf, db->held == KVS_WRITE);
+        db->held = -1;
+        return KVS_OK;
+    }
     return filelock_release(db->os, pager_fd(db->pg), &db->err);
 }
 
@@ -579,10 +644,44 @@ static void cache_forget(kvs *db)
 /* Rereads and validates the header (the lock is held); drops the cache when
  * the file changed since this handle last saw it, was replaced, or was never
  * read. */
+/* A shared pool's handle takes the header from the pool (no system call):
+ * it is the file's as of the last write-out, and the frames are the
+ * file's pages, whoever wrote them (nobody outside the pool writes while a
+ * handle of the pool has the file open: they hold flock(LOCK_SH)). */
+static int cache_revalidate_shared(kvs *db, int mode)
+{
+    kvs_hdr *h = pager_hdr(db->pg);
+    uint64_t old_cc = hdr_change(h);
+    int rc = KVS_OK;
+    if (pool_file_header(db->pf, h, !db->loaded) < 0) {
+        rc = pager_load_header(db->pg, 1, 0);
+        if (rc == KVS_OK)
+            pool_file_set_header(db->pf, h);
+    }
+    if (rc == KVS_OK && may_be_replaced(h))
+        rc = follow_replacement(db, mode);
+    if (rc) {
+        if (kvs_is_damage(rc))
+            db->poisoned = 1;
+        db->loaded = 0;
+        return rc;
+    }
+    if (!db->loaded || hdr_change(h) != old_cc)
+        lh_forget(db->t);
+    db->loaded = 1;
+    db->bound_id = hdr_file_id(h);
+    if (!db->ff_override)
+        lh_set_fillfactor(db->t, hdr_fillfactor(h));
+    return KVS_OK;
+}
+
 static int cache_revalidate(kvs *db, int mode)
 {
     uint64_t old_cc = hdr_change(pager_hdr(db->pg));
-    int rc = pager_load_header(db->pg, !db->loaded, old_cc);
+    int rc;
+    if (db->shared)
+        return cache_revalidate_shared(db, mode);
+    rc = pager_load_header(db->pg, !db->loaded, old_cc);
     /* the file this handle has may have been compacted away: the lock and
      * the header move to the new file, and the cache is dropped below */
     if (rc == KVS_OK && may_be_replaced(pager_hdr(db->pg)))
@@ -644,7 +743,11 @@ static void unit_rollback(kvs *db)
     int rc;
     cache_forget(db);
     spill_reset(db->spill);
-    rc = pager_load_header(db->pg, 1, 0);
+    /* a shared pool has the header as of the last write-out */
+    if (db->shared && pool_file_header(db->pf, pager_hdr(db->pg), 1) == 1)
+        rc = KVS_OK;
+    else
+        rc = pager_load_header(db->pg, 1, 0);
     if (rc != KVS_OK) {
         db->loaded = 0;
         if (kvs_is_damage(rc))
@@ -707,10 +810,20 @@ static int write_out(kvs *db)
      * learns it, so later handles (which read the id) share these frames.
      * If the fstat fails the old binding stays, which is still right (this
      * handle's own), only not shared. */
-    if (hdr_file_id(pager_hdr(db->pg)) != db->bound_id)
-        (void)bind_file(db, NULL);
-    /* the pool's frames are now the file as written */
+    if (hdr_file_id(pager_hdr(db->pg)) != db->bound_id) {
+        if (db->shared) {
+            /* a shared pool's slot is the inode's: it just learns the id */
+            pool_file_set_id(db->pf, hdr_file_id(pager_hdr(db->pg)));
+            db->bound_id = hdr_file_id(pager_hdr(db->pg));
+        } else {
+            (void)bind_file(db, NULL);
+        }
+    }
+    /* the pool's frames are now the file as written; a shared pool's other
+     * handles take this header at their next section */
     pool_file_changed(db->pf, hdr_change(pager_hdr(db->pg)));
+    if (db->shared)
+        pool_file_set_header(db->pf, pager_hdr(db->pg));
     return KVS_OK;
 }
 
@@ -940,7 +1053,31 @@ int kvs_compact(kvs *db, kvs_compact_info *info)
     rc = compact_file(db->t, db->path, &hook, &newfd, info);
     if (rc == KVS_ECORRUPT || rc == KVS_ETRUNCATED)
         db->poisoned = 1;
-    if (newfd >= 0) {
+    if (newfd >= 0 && db->shared) {
+        /* the other handles learn from the old slot's header (its
+         * REPLACING flag) that they must follow; this one leaves the old
+         * slot, joins the new file's and takes its lock */
+        pool_file_set_header(db->pf, pager_hdr(db->pg));
+        lock_release(db);
+        db->os->close(pager_fd(db->pg));
+        pager_set_fd(db->pg, newfd);
+        lh_forget(db->t);
+        db->need_sync = 0;
+        db->loaded = 0;
+        rc2 = shared_join(db);
+        if (!rc2)
+            rc2 = lock_take(db, KVS_WRITE);
+        if (!rc2)
+            rc2 = pool_file_header(db->pf, pager_hdr(db->pg), 1) < 0 ? KVS_EINVAL : KVS_OK;
+        if (rc2) {
+            db->loaded = 0;
+            if (!rc)
+                rc = rc2;
+        } else {
+            db->loaded = 1;
+            db->bound_id = hdr_file_id(pager_hdr(db->pg));
+        }
+    } else if (newfd >= 0) {
         /* the new file is at the path: move there (its lock is held), which
          * also releases the old file's lock, and forget the old file */
         db->os->close(pager_fd(db->pg));

@@ -45,12 +45,14 @@
 #include "pager.h"
 #include "spill.h"
 #include "ptab.h"
+#include "filelock.h"
 
 #define POOL_NONE       0xffffffffu
 #define POOL_LRU        0
 #define POOL_CLOCK      1
 #define POOL_USAGE_MAX  5     /* clock sweep's cap, as PostgreSQL's BM_MAX_USAGE_COUNT */
 #define POOL_MAX_LOCKS  2     /* content locks one handle holds at once */
+#define POOL_RING_MAX   64    /* frames of a bulk-read ring (256 KiB, as PostgreSQL's) */
 
 #define POOL_SHARED     1     /* = KVS_LOCK_SHARED */
 #define POOL_EXCLUSIVE  2     /* = KVS_LOCK_EXCLUSIVE */
@@ -59,17 +61,29 @@ typedef struct pool pool;
 typedef struct pool_file pool_file;
 
 /* A frame's descriptor (inside the block; pool.c's, shown here only for the
- * inline functions below). */
+ * inline functions below).  `state` packs the pin count, the usage count
+ * and the flags in one word, as PostgreSQL's BufferDesc does, so that a
+ * pin is one atomic operation in a pool many processes use (pool.c,
+ * "Concurrency"); in a private pool the same word is read and written
+ * plainly. */
 typedef struct pool_frame {
-    uint64_t key;            /* (file slot << 32) | page number, while used */
-    uint32_t pin;            /* pins, by every handle */
+    uint64_t key;            /* (file slot << 32) | page number, while ST_TAG */
+    uint32_t state;          /* ST_* below */
     uint32_t prev, next;     /* LRU list (head = most recent); next also links unused frames */
     uint32_t dpos;           /* index in the dirty list while dirty */
-    uint8_t  used;           /* holds a page */
-    uint8_t  dirty;
-    uint8_t  fresh;          /* grown in this section: nothing on disk references it */
-    uint8_t  usage;          /* clock sweep's usage count, 0..POOL_USAGE_MAX */
+    uint32_t inlru;          /* on the LRU list (POOL_LRU) */
+    uint32_t pad;
 } pool_frame;
+
+#define ST_PIN_MASK   0x0003ffffu   /* pins, by every handle */
+#define ST_USAGE_ONE  0x00040000u   /* usage count, 0..POOL_USAGE_MAX, in bits 18-21 */
+#define ST_USAGE_MASK 0x003c0000u
+#define ST_USAGE_SHIFT 18
+#define ST_TAG        0x00400000u   /* key is in the mapping table */
+#define ST_VALID      0x00800000u   /* the bytes are the page */
+#define ST_IO         0x01000000u   /* being filled by the handle that tagged it */
+#define ST_DIRTY      0x02000000u
+#define ST_FRESH      0x04000000u   /* grown in this section: nothing on disk references it */
 
 /* The first members of every pool_file (the rest is pool.c's): this
  * process's addresses of the block's parts and the lock callbacks, so the
@@ -79,15 +93,24 @@ typedef struct pool_file_head {
     const kvs_locks *locks;
     pool_frame      *fr;
     uint8_t         *data;
-    ptab_slot       *tab;
+    ptab_slot       *tab;     /* partition 0's table; partition i's is tab + (i << tabbits) */
     kvs_hdr         *hdr;     /* the handle's header */
     kvs_err         *err;     /* the handle's error record */
     uint64_t         hits;    /* pages found cached */
-    uint32_t         tabbits;
+    uint32_t         tabbits; /* log2 of the slots of one partition's table */
     uint32_t         slot;    /* file slot, POOL_NONE while unbound */
     uint32_t         policy;  /* the pool's POOL_LRU / POOL_CLOCK */
     int              trace;   /* a page-access trace is on (kvs_set_trace) */
+    int              conc;    /* the pool is shared (kvs_pool_format): atomics and locks */
+    uint32_t         partmask;/* partitions - 1 (0 in a private pool) */
 } pool_file_head;
+
+/* The mapping-table partition of a key (a hash independent of ptab_home's,
+ * so a partition's keys still spread over its table). */
+static inline uint32_t pool_part(uint64_t key, uint32_t partmask)
+{
+    return (uint32_t)(((key ^ (key >> 29)) * 0xBF58476D1CE4E5B9ull) >> 59) & partmask;
+}
 
 #define POOL_TRACE_BUF 256    /* trace records buffered per attachment */
 /* Appends one access to the trace (trace on); pool_trace_flush writes the
@@ -109,6 +132,12 @@ size_t   pool_mem_size(uint32_t nframes, uint32_t nfiles);
 /* Formats mem (pool_mem_size bytes, 64-byte aligned; 4096 is better) as an
  * empty pool.  nframes >= 1, nfiles >= 1. */
 pool    *pool_format(void *mem, uint32_t nframes, uint32_t nfiles, int policy);
+/* A pool many processes may use at once (kvs_pool_format): its mapping
+ * table in partitions, atomic frame states, the pool's own locks, a
+ * section lock and the current header per file. */
+size_t   pool_mem_size_shared(uint32_t nframes, uint32_t nfiles);
+pool    *pool_format_shared(void *mem, uint32_t nframes, uint32_t nfiles, int policy);
+int      pool_is_shared(const pool *p);
 /* mem as a pool formatted earlier (NULL if it is not one). */
 pool    *pool_of(void *mem);
 uint32_t pool_nframes(const pool *p);
@@ -134,6 +163,20 @@ void       pool_file_free(pool_file *pf);   /* unbinds, frees */
  * drops them and records `change`.  pool_file_changed records the counter
  * a write-out through this pool has just stored: the frames are the file. */
 int        pool_file_current(pool_file *pf, uint64_t change);
+/* A shared pool's binding (pool.c, "joining a file"): by inode; when
+ * *validate comes back set, the caller reads the header from the file and
+ * calls pool_file_validated with it (or pool_file_abandon on failure). */
+int        pool_file_join(pool_file *pf, uint64_t dev, uint64_t ino, int *validate);
+void       pool_file_validated(pool_file *pf, const kvs_hdr *h);
+void       pool_file_abandon(pool_file *pf);
+void       pool_file_set_id(pool_file *pf, uint64_t file_id);   /* a v1/v2 file got its nonce */
+/* A shared pool's section lock for this file (kvs.c's sections) and the
+ * handles waiting for it; the header as of the last write-out. */
+int        pool_section_lock(pool_file *pf, int exclusive, const filelock_hooks *hooks);
+void       pool_section_unlock(pool_file *pf, int exclusive);
+uint32_t   pool_section_waiters(const pool_file *pf);
+int        pool_file_header(pool_file *pf, kvs_hdr *h, int force);
+void       pool_file_set_header(pool_file *pf, const kvs_hdr *h);
 void       pool_file_changed(pool_file *pf, uint64_t change);
 pool      *pool_file_pool(const pool_file *pf);
 static inline uint32_t pool_file_slot(const pool_file *pf)  /* POOL_NONE while unbound */
@@ -162,7 +205,8 @@ static inline int pool_fetch(pool_file *pf, uint32_t pgno, int flags, uint32_t *
 {
 #ifndef KVS_DEBUG
     pool_file_head *h = (pool_file_head *)pf;
-    if (pgno - 1u < hdr_npages(h->hdr) - 1u) {          /* 1 <= pgno < npages */
+    /* a private pool's hit; a shared pool's goes through the partition lock */
+    if (!h->conc && pgno - 1u < hdr_npages(h->hdr) - 1u) {          /* 1 <= pgno < npages */
         uint32_t f = ptab_find(h->tab, h->tabbits, ((uint64_t)h->slot << 32) | pgno);
         if (f != PTAB_EMPTY) {
             pool_frame *fr = &h->fr[f];
@@ -171,9 +215,9 @@ static inline int pool_fetch(pool_file *pf, uint32_t pgno, int flags, uint32_t *
                 pool_trace(pf, pgno, KVS_TRACE_HIT);
             if (h->policy == POOL_LRU)
                 pool_touch_lru(pf, f);
-            else if (fr->usage < POOL_USAGE_MAX)
-                fr->usage++;
-            fr->pin++;
+            if ((fr->state & ST_USAGE_MASK) < (uint32_t)POOL_USAGE_MAX << ST_USAGE_SHIFT)
+                fr->state += ST_USAGE_ONE;
+            fr->state++;
             *fi = f;
             *page = h->data + (size_t)f * PG_SIZE;
             return KVS_OK;
@@ -192,9 +236,12 @@ void     pool_unlock(pool_file *pf, uint32_t fi);
 #else
 static inline void pool_unpin(pool_file *pf, uint32_t fi)
 {
-    pool_frame *f = &((pool_file_head *)pf)->fr[fi];
-    if (f->pin > 0)
-        f->pin--;
+    pool_file_head *h = (pool_file_head *)pf;
+    pool_frame *f = &h->fr[fi];
+    if (h->conc)
+        __atomic_fetch_sub(&f->state, 1u, __ATOMIC_RELEASE);
+    else if (f->state & ST_PIN_MASK)
+        f->state--;
 }
 static inline void pool_lock(pool_file *pf, uint32_t fi, int mode)
 {

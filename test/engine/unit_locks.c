@@ -12,8 +12,9 @@
  * one shared pool of 64 frames used by two files with both policies, where
  * every answer must equal the same run's private-pool answer; and two
  * handles on one file in one shared pool: one's writes are read from the
- * same frames by the other (no invalidation), a write from outside the pool
- * drops them.
+ * same frames by the other (no invalidation); closed, the file's frames
+ * stay for the next open unless a write from outside the pool changed the
+ * file meanwhile.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,6 +33,21 @@ typedef struct counting {
     uint64_t shared, exclusive, violations;
     char     first[160];
 } counting;
+
+/* Opens path on pool, reads key once with fresh counters: the handle, the
+ * value and the handle's stats. */
+static kvs *open_get(const char *path, kvs_pool *pool, const char *key, kvs_slice *v, kvs_stats *st)
+{
+    kvs_options o;
+    kvs *db = NULL;
+    kvs_options_init(&o);
+    o.pool = pool;
+    TAP_RC(kvs_open(path, &o, &db), KVS_OK);
+    kvs_reset_counters(db);
+    TAP_RC(kvs_get(db, key, strlen(key), v), KVS_OK);
+    TAP_RC(kvs_stats_get(db, st), KVS_OK);
+    return db;
+}
 
 static void violation(counting *c, const char *what, uint32_t frame)
 {
@@ -280,22 +296,27 @@ int main(void)
                "shared pool: b reads a's 2000 writes from a's frames (invalidations %llu, reads %llu, hits %llu)",
                (unsigned long long)st.cache_invalidations, (unsigned long long)st.cache_reads,
                (unsigned long long)st.cache_hits);
+        TAP_RC(kvs_check(b), KVS_OK);
+        TAP_RC(kvs_close(a), KVS_OK);
+        TAP_RC(kvs_close(b), KVS_OK);
+        /* closed by every handle of the pool: the slot is idle, its frames
+         * kept; reopened unchanged, they are still good (no read) */
+        b = open_get(pa, pool, "key-0000007", &v, &st);
+        tap_ok(st.cache_reads == 0 && st.cache_hits >= 1,
+               "reopened unchanged, the idle frames serve the read (reads %llu)",
+               (unsigned long long)st.cache_reads);
+        TAP_RC(kvs_close(b), KVS_OK);
+        /* a write from outside the pool while no handle of it has the file
+         * open: the next open notices (change counter) and drops the frames */
         kvs_options_init(&o);
         TAP_RC(kvs_open(pa, &o, &outside), KVS_OK);
         TAP_RC(kvs_put(outside, "key-0000007", 11, "from outside", 12, 0), KVS_OK);
         TAP_RC(kvs_close(outside), KVS_OK);
-        TAP_RC(kvs_get(b, "key-0000007", 11, &v), KVS_OK);
-        TAP_RC(kvs_stats_get(b, &st), KVS_OK);
-        tap_ok(v.len == 12 && memcmp(v.data, "from outside", 12) == 0 && st.cache_invalidations == 1,
-               "a write from outside the pool is seen, and drops the file's frames (invalidations %llu)",
-               (unsigned long long)st.cache_invalidations);
-        TAP_RC(kvs_get(a, "key-0000007", 11, &v), KVS_OK);
-        TAP_RC(kvs_stats_get(a, &st), KVS_OK);
-        tap_ok(v.len == 12 && st.cache_invalidations == 0,
-               "the other handle sees it too, its frames already dropped and reread (invalidations %llu)",
-               (unsigned long long)st.cache_invalidations);
+        b = open_get(pa, pool, "key-0000007", &v, &st);
+        tap_ok(v.len == 12 && memcmp(v.data, "from outside", 12) == 0 && st.cache_reads >= 1,
+               "a write from outside the pool while the file was idle is seen, its old frames dropped (reads %llu)",
+               (unsigned long long)st.cache_reads);
         TAP_RC(kvs_check(b), KVS_OK);
-        TAP_RC(kvs_close(a), KVS_OK);
         TAP_RC(kvs_close(b), KVS_OK);
         report(ca, "two handles, one file");
         free(mem);
