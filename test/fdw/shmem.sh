@@ -20,6 +20,9 @@
 #   - pg_terminate_backend of a writer inside its write section: nothing of
 #     that section is kept, the next writer gets the file, the file checks
 #     clean and no frame stays pinned
+#   - with kvs_fdw.shared_files = 3 (restart): a fourth file open at once is
+#     refused (53200); pg_terminate_backend of the backend holding three
+#     gives their slots back (its handles are closed as it exits)
 #
 # Assumes the extension is built and installed (test/run does that first).
 # Root (the cluster runs as the "postgres" OS user) or a normal user.
@@ -192,4 +195,22 @@ is "$(q "SELECT count(*) FROM sk")" "$((ROWS + 10 + 2))" "row count: the table, 
 sess_close 1
 sess_close 2
 sess_close 3
+
+# ---- the file table: a backend's end, even by FATAL, gives its slots back --------------------
+q "ALTER SYSTEM SET kvs_fdw.shared_files = 3" >/dev/null
+pgc_restart || bail "cannot restart the server"
+LOG_MARK=$(wc -l <"$WORK/server.log")
+is "$(q "SHOW kvs_fdw.shared_files")" "3" "restarted with kvs_fdw.shared_files = 3"
+for i in 1 2 3 4; do
+    q "CREATE FOREIGN TABLE f$i (k int, v text) SERVER kvs; INSERT INTO f$i VALUES ($i, 'f$i')" >/dev/null
+done
+is "$(for i in 1 2 3 4; do q "SELECT v FROM f$i"; done | tr -d '\n')" \
+   "f1f2f3f4" "backends one after another use four files through three slots"
+sess_open 4
+sess_run 4 "SET application_name = 'holder'; SELECT (SELECT v FROM f1) || (SELECT v FROM f2) || (SELECT v FROM f3);" >/dev/null
+like "$(qerr "SELECT * FROM f4")" '^53200 .*' "a fourth file while another backend holds three: 53200"
+is "$(q "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'holder'")" "t" \
+   "pg_terminate_backend of the backend holding the three files"
+wait_until "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'holder'" 0
+is "$(q "SELECT v FROM f4" 2>&1)" "f4" "its files were closed as it ended: the fourth opens"
 finish
