@@ -387,7 +387,8 @@ kvs_fdw_mode(PG_FUNCTION_ARGS)
  * file table is: the kvs foreign tables' files are stat()ed and matched by
  * inode with the entries (an entry of a file replaced since, by compaction,
  * matches nothing).  Arrays of kvs_pool_files() entries, InvalidOid / NULL
- * where no table matches.
+ * where no table matches.  Two tables over one file (explicit filenames):
+ * the entry names the first found.
  */
 void
 kvs_pool_tables(Oid **relids, char ***paths)
@@ -421,14 +422,37 @@ kvs_pool_tables(Oid **relids, char ***paths)
 		{
 			kvs_table_init(&t, rel);
 			if (stat(t.path, &sb) == 0)
+			{
+				int64		pick = -1;
+				int			nopen = 0,
+							nall = 0;
+
+				/*
+				 * Entries of the same inode: the file, and maybe entries of
+				 * removed files whose inode it reuses (their file ids differ,
+				 * but reading the header would take a section): the one in
+				 * use, else the only one, else none.
+				 */
 				for (i = 0; i < nfiles; i++)
-					if (used[i] && (*relids)[i] == InvalidOid &&
-						fi[i].dev == (uint64) sb.st_dev &&
+					if (used[i] && fi[i].dev == (uint64) sb.st_dev &&
 						fi[i].ino == (uint64) sb.st_ino)
 					{
-						(*relids)[i] = relid;
-						(*paths)[i] = pstrdup(t.path);
+						nall++;
+						if (fi[i].users > 0)
+						{
+							nopen++;
+							pick = i;
+						}
+						else if (nopen == 0)
+							pick = i;
 					}
+				if (pick >= 0 && (nopen == 1 || nall == 1) &&
+					(*relids)[pick] == InvalidOid)
+				{
+					(*relids)[pick] = relid;
+					(*paths)[pick] = pstrdup(t.path);
+				}
+			}
 		}
 		relation_close(rel, AccessShareLock);
 	}
