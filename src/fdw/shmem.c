@@ -55,6 +55,9 @@ int			kvs_fdw_shared_cache_size_kb = 131072;
 /* kvs_fdw.shared_files: how many files the pool's file table tracks */
 int			kvs_fdw_shared_files = 256;
 
+/* kvs_fdw.scan_ring: large full scans read through a ring (scan.c) */
+bool		kvs_fdw_scan_ring = true;
+
 /*
  * Our block of shared memory: this header, the LWLocks, then (4096-aligned)
  * the engine's pool, which holds only offsets and so works at whatever
@@ -205,6 +208,16 @@ kvs_shmem_startup(void)
 void
 kvs_shmem_init(void)
 {
+	DefineCustomBoolVariable("kvs_fdw.scan_ring",
+							 "Shared mode: full scans of large tables read through a small ring of frames.",
+							 "A full scan of a table larger than a quarter of the shared "
+							 "cache reuses 64 frames of its own instead of evicting other "
+							 "pages (PostgreSQL's BULKREAD strategy).  No effect in local mode.",
+							 &kvs_fdw_scan_ring,
+							 true,
+							 PGC_USERSET,
+							 0,
+							 NULL, NULL, NULL);
 	if (!process_shared_preload_libraries_in_progress)
 		return;
 	kvs_preloaded = true;
