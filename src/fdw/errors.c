@@ -189,7 +189,11 @@ kvs_report_error(int rc, kvs *db, const char *path)
 		case KVS_ENOMEM:
 			ereport(ERROR,
 					(errcode(ERRCODE_OUT_OF_MEMORY),
-					 errmsg("out of memory in kvs file \"%s\"", path)));
+					 errmsg("out of memory in kvs file \"%s\"", path),
+					 errdetail_internal("%s", msg),
+					 kvs_shared_pool() != NULL ?
+					 errhint("The shared kvs cache has room for kvs_fdw.shared_files (%d) files open at once.",
+							 kvs_fdw_shared_files) : 0));
 			break;
 		case KVS_EBUSY:
 			ereport(ERROR,

@@ -152,8 +152,13 @@ static uint64 open_clock = 0;	/* counts kvs_table_open calls */
 #define RECENT_OPENS	100
 #define MIN_FRAMES		8		/* the engine's minimum pool */
 
+/*
+ * Forget the cached options and verification of table relid (InvalidOid:
+ * of all), or of the table whose pg_foreign_table row has syscache hash
+ * hashvalue (0: none).
+ */
 static void
-kvs_rel_inval(Datum arg, Oid relid)
+forget_rels(Oid relid, uint32 hashvalue)
 {
 	HASH_SEQ_STATUS st;
 	KvsRelEntry *re;
@@ -162,18 +167,31 @@ kvs_rel_inval(Datum arg, Oid relid)
 		return;
 	hash_seq_init(&st, kvs_rels);
 	while ((re = hash_seq_search(&st)) != NULL)
-		if (relid == InvalidOid || re->relid == relid)
+		if ((hashvalue == 0 && (relid == InvalidOid || re->relid == relid)) ||
+			(hashvalue != 0 &&
+			 GetSysCacheHashValue1(FOREIGNTABLEREL, ObjectIdGetDatum(re->relid)) == hashvalue))
 		{
 			re->valid = false;
 			re->opts_valid = false;
 		}
 }
 
-/* pg_foreign_table changed (ALTER FOREIGN TABLE ... OPTIONS): forget all */
+static void
+kvs_rel_inval(Datum arg, Oid relid)
+{
+	forget_rels(relid, 0);
+}
+
+/*
+ * pg_foreign_table changed (ALTER FOREIGN TABLE ... OPTIONS): forget the
+ * table whose row it was (hashvalue 0: all).  Not every table: another
+ * table's CREATE would make each backend verify its files' descriptors
+ * again, each in a read section that waits for any writer of the file.
+ */
 static void
 kvs_ftable_inval(Datum arg, int cacheid, uint32 hashvalue)
 {
-	kvs_rel_inval(arg, InvalidOid);
+	forget_rels(InvalidOid, hashvalue);
 }
 
 /*
@@ -1217,6 +1235,7 @@ open_file(KvsTable *t, StringInfo desc, bool *opened)
 		fe->budget = 0;
 		fe->policy = kvs_fdw_cache_policy;
 		memset(&fe->f.wlock, 0, sizeof(fe->f.wlock));
+		fe->f.nring = 0;
 	}
 	fe->last_used = ++open_clock;
 	/*

@@ -44,6 +44,7 @@ extern int	kvs_fdw_debug_flush_delay_ms;	/* test only */
 extern void kvs_debug_flush_delay(void);
 extern int	kvs_fdw_shared_cache_size_kb;
 extern int	kvs_fdw_shared_files;
+extern bool kvs_fdw_scan_ring;
 
 /* ---- shared mode (shmem.c) ---------------------------------------------- */
 
@@ -91,6 +92,7 @@ typedef struct KvsFile
 								 * owner and by statements nested in it */
 	bool		stale;			/* reopen at next use (no cursors open) */
 	KvsWriterLock wlock;		/* shared mode: the writers' lock */
+	int			nring;			/* full scans using its bulk-read ring */
 } KvsFile;
 
 /*

@@ -55,6 +55,9 @@ int			kvs_fdw_shared_cache_size_kb = 131072;
 /* kvs_fdw.shared_files: how many files the pool's file table tracks */
 int			kvs_fdw_shared_files = 256;
 
+/* kvs_fdw.scan_ring: large full scans read through a ring (scan.c) */
+bool		kvs_fdw_scan_ring = true;
+
 /*
  * Our block of shared memory: this header, the LWLocks, then (4096-aligned)
  * the engine's pool, which holds only offsets and so works at whatever
@@ -205,6 +208,16 @@ kvs_shmem_startup(void)
 void
 kvs_shmem_init(void)
 {
+	DefineCustomBoolVariable("kvs_fdw.scan_ring",
+							 "Shared mode: full scans of large tables read through a small ring of frames.",
+							 "A full scan of a table larger than a quarter of the shared "
+							 "cache reuses 64 frames of its own instead of evicting other "
+							 "pages (PostgreSQL's BULKREAD strategy).  No effect in local mode.",
+							 &kvs_fdw_scan_ring,
+							 true,
+							 PGC_USERSET,
+							 0,
+							 NULL, NULL, NULL);
 	if (!process_shared_preload_libraries_in_progress)
 		return;
 	kvs_preloaded = true;
@@ -387,7 +400,8 @@ kvs_fdw_mode(PG_FUNCTION_ARGS)
  * file table is: the kvs foreign tables' files are stat()ed and matched by
  * inode with the entries (an entry of a file replaced since, by compaction,
  * matches nothing).  Arrays of kvs_pool_files() entries, InvalidOid / NULL
- * where no table matches.
+ * where no table matches.  Two tables over one file (explicit filenames):
+ * the entry names the first found.
  */
 void
 kvs_pool_tables(Oid **relids, char ***paths)
@@ -421,14 +435,37 @@ kvs_pool_tables(Oid **relids, char ***paths)
 		{
 			kvs_table_init(&t, rel);
 			if (stat(t.path, &sb) == 0)
+			{
+				int64		pick = -1;
+				int			nopen = 0,
+							nall = 0;
+
+				/*
+				 * Entries of the same inode: the file, and maybe entries of
+				 * removed files whose inode it reuses (their file ids differ,
+				 * but reading the header would take a section): the one in
+				 * use, else the only one, else none.
+				 */
 				for (i = 0; i < nfiles; i++)
-					if (used[i] && (*relids)[i] == InvalidOid &&
-						fi[i].dev == (uint64) sb.st_dev &&
+					if (used[i] && fi[i].dev == (uint64) sb.st_dev &&
 						fi[i].ino == (uint64) sb.st_ino)
 					{
-						(*relids)[i] = relid;
-						(*paths)[i] = pstrdup(t.path);
+						nall++;
+						if (fi[i].users > 0)
+						{
+							nopen++;
+							pick = i;
+						}
+						else if (nopen == 0)
+							pick = i;
 					}
+				if (pick >= 0 && (nopen == 1 || nall == 1) &&
+					(*relids)[pick] == InvalidOid)
+				{
+					(*relids)[pick] = relid;
+					(*paths)[pick] = pstrdup(t.path);
+				}
+			}
 		}
 		relation_close(rel, AccessShareLock);
 	}
