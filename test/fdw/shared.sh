@@ -27,6 +27,8 @@
 #      every backend and builds shared memory again; once the server accepts
 #      connections the pool is cold (no page in kvs_fdw_buffercache) and the
 #      table is intact (kvs_fdw_check clean, equal to the heap).
+#   4. a bucket page damaged (dd) while the server is stopped: after the start
+#      a scan gives XX001 naming the page, and kvs_fdw_check reports it.
 #
 # Assumes the extension is built and installed (test/run does that first).
 # Root (the cluster runs as the "postgres" OS user) or a normal user.
@@ -260,4 +262,19 @@ shared_is 'q "SELECT count(*) FROM kvs_fdw_buffercache WHERE page IS NOT NULL" 2
 equal "after kill -9 and the restart"
 shared_is 'q "SELECT invalidations FROM kvs_fdw_cache_stats() WHERE file IS NULL"' "0" \
     "no invalidation in the pool since the restart"
+
+# ---- 4. a page damaged while the server is stopped ------------------------------------------
+# (while the pool holds a file, a change made behind the server's back is not
+# seen, as with shared_buffers; a pool built anew reads the file and finds it)
+read -r FILE PAGE <<<"$(q "SELECT s.file || ' ' || p FROM kvs_fdw_stats('st') s, generate_series(1, s.pages - 1) p
+                          WHERE (SELECT type = 'bucket' AND nslots > 0 FROM kvs_fdw_page('st', p) LIMIT 1)
+                          ORDER BY p DESC LIMIT 1" | tr '|' ' ')"
+pgc_stop
+printf 'XXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXX' |
+    as_pg dd of="$FILE" bs=1 seek=$((PAGE * 4096 + 2000)) conv=notrunc status=none
+pgc_start_again || bail "the server does not start again"
+like "$(qerr "SELECT count(*) FROM st")" "^XX001 .*damaged at page $PAGE: page $PAGE: checksum mismatch" \
+    "bucket page $PAGE damaged while the server was stopped: a scan gives XX001 naming it"
+is "$(q "SELECT page FROM kvs_fdw_check('st')")" "$PAGE" "... and kvs_fdw_check reports that page"
+LOG_MARK=$(wc -l <"$WORK/server.log")
 finish
