@@ -165,7 +165,8 @@ for mix in c b a; do
 done
 
 # ---- 2. point lookups during a bulk load -------------------------------------------
-# lat_stats FROM_NS TO_NS LOGS...: "n median p99 max" (ms) of the logged
+# lat_stats FROM_NS TO_NS LOGS...: "n median p99 max over10 over100" (ms;
+# the last two: how many took more than 10 and 100 ms) of the logged
 # transactions that ran at least partly between FROM and TO (pgbench --log
 # lines: client xact latency_us script epoch_s epoch_us, the epoch at the end)
 lat_stats() {
@@ -175,13 +176,14 @@ lat_stats() {
             end = $5 * 1e6 + $6; start = end - $3;
             if (end * 1000 >= a && start * 1000 <= b) print $3 / 1000 }' | sort -g |
         awk '{ v[NR] = $1 } END {
-            if (NR == 0) { print "0 - - -"; exit }
+            if (NR == 0) { print "0 - - - - -"; exit }
             i = int(NR * 0.99); if (i < NR * 0.99) i++; if (i < 1) i = 1;
-            printf "%d %.2f %.2f %.2f\n", NR, v[int((NR + 1) / 2)], v[i], v[NR] }'
+            for (j = 1; j <= NR; j++) { if (v[j] > 10) o10++; if (v[j] > 100) o100++ }
+            printf "%d %.2f %.2f %.2f %d %d\n", NR, v[int((NR + 1) / 2)], v[i], v[NR], o10, o100 }'
 }
 # lookups_during TABLE: lookups on TABLE, first 3 s alone, then while an
 # INSERT ... SELECT of BULK new rows into TABLE runs; sets IDLE and DURING
-# ("n median p99 max"), BULK_S (the load's seconds) and BULK_RC (its status)
+# (as lat_stats), BULK_S (the load's seconds) and BULK_RC (its status)
 lookups_during() {
     local t=$1 i=0 b0 b1 bpid
     LEN=(-T 3)
@@ -202,15 +204,15 @@ lookups_during() {
     DURING=$(lat_stats "$b0" "$b1" "$TMP"/look."$t".*)
 }
 echo "# point lookups (pgbench -c 1, one after the other) alone and during INSERT ... SELECT of $BULK new rows into the same table"
-printf '# %-12s %-22s %8s %10s %10s %10s\n' table when lookups "median ms" "p99 ms" "max ms"
+printf '# %-12s %-22s %8s %10s %10s %10s %8s %8s\n' table when lookups "median ms" "p99 ms" "max ms" ">10 ms" ">100 ms"
 for t in kv_kvs kv_btree; do
     lookups_during "$t"
-    read -r n1 m1 p1 x1 <<<"$IDLE"
-    read -r n2 m2 p2 x2 <<<"$DURING"
-    printf '# %-12s %-22s %8s %10s %10s %10s\n' "$t" "alone" "$n1" "$m1" "$p1" "$x1"
-    printf '# %-12s %-22s %8s %10s %10s %10s\n' "$t" "during the load (${BULK_S}s)" "$n2" "$m2" "$p2" "$x2"
+    read -r n1 m1 p1 x1 a1 b1 <<<"$IDLE"
+    read -r n2 m2 p2 x2 a2 b2 <<<"$DURING"
+    printf '# %-12s %-22s %8s %10s %10s %10s %8s %8s\n' "$t" "alone" "$n1" "$m1" "$p1" "$x1" "$a1" "$b1"
+    printf '# %-12s %-22s %8s %10s %10s %10s %8s %8s\n' "$t" "during the load (${BULK_S}s)" "$n2" "$m2" "$p2" "$x2" "$a2" "$b2"
     if [ "$BULK_RC" = 0 ] && [ "$n2" -gt 0 ]; then
-        step "shared_bulk_$t" ok "lookups during the bulk load: $n2, p99 ${p2} ms, max ${x2} ms (alone: p99 ${p1} ms, max ${x1} ms)"
+        step "shared_bulk_$t" ok "lookups during the bulk load: $n2, p99 ${p2} ms, max ${x2} ms, $b2 over 100 ms (alone: p99 ${p1} ms, max ${x1} ms)"
     else
         sed 's/^/#   /' "$TMP/bulk.$t.log" | tail -5
         step "shared_bulk_$t" fail "bulk load status $BULK_RC, $n2 lookups measured"
