@@ -9,9 +9,8 @@
 #             the pids in CT_PIDS, stops the server, removes WORK unless
 #             KVS_KEEP=1 (trap EXIT)
 #   SQL:      q SQL (one result, unaligned), as_pg CMD (as the server's OS user)
-#   sessions: long-lived psql sessions: sess_open ID, sess_run ID SQL
-#             (= sess_send ID SQL, then sess_wait ID), sess_close ID
-#             (sess_wait waits up to CT_SESS_WAIT s, default 30)
+#   sessions: long-lived psql sessions: sess_open ID, sess_run ID SQL,
+#             sess_close ID (sess_run waits up to CT_SESS_WAIT s, default 30)
 #   background: one statement string in the background, to cancel or kill:
 #             ct_bg NAME SQL, ct_bg_done NAME TENTHS, ct_bg_pid NAME
 #   finish:   the closing checks, the plan, the exit status
@@ -75,23 +74,16 @@ sess_open() {
     exec {fd}>"$WORK/s$i.in"
     eval "SFD_$i=$fd"
 }
-# sess_run ID SQL -> prints the output of SQL in session ID; it is
-# sess_send ID SQL (sends, does not wait) then sess_wait ID (waits for the
-# end of what was sent last and prints its output)
-sess_send() {
-    local i=$1 sql=$2 fd pid SEQ
+# sess_run ID SQL -> prints the output of SQL in session ID
+sess_run() {
+    local i=$1 sql=$2 fd pid start n=0 SEQ max=$(( ${CT_SESS_WAIT:-30} * 20 ))
     eval "fd=\$SFD_$i pid=\$SPID_$i"
     # a write to a fifo nobody reads would kill this script with SIGPIPE
     kill -0 "$pid" 2>/dev/null || { echo "session $i is gone"; return 1; }
     SEQ=$(($(cat "$WORK/seq") + 1))
     echo "$SEQ" >"$WORK/seq"
-    echo "$SEQ $(wc -l <"$WORK/s$i.out")" >"$WORK/s$i.sent"
+    start=$(wc -l <"$WORK/s$i.out")
     printf '%s\n\\echo __done_%d__\n' "$sql" "$SEQ" >&"$fd"
-}
-sess_wait() {
-    local i=$1 pid SEQ start n=0 max=$(( ${CT_SESS_WAIT:-30} * 20 ))
-    eval "pid=\$SPID_$i"
-    read -r SEQ start <"$WORK/s$i.sent"
     until grep -q "^__done_${SEQ}__\$" "$WORK/s$i.out"; do
         n=$((n + 1)); [ $n -gt $max ] && { echo "session $i timed out"; return 1; }
         kill -0 "$pid" 2>/dev/null || { echo "session $i ended"; return 1; }
@@ -99,7 +91,6 @@ sess_wait() {
     done
     tail -n +$((start + 1)) "$WORK/s$i.out" | grep -v "^__done_${SEQ}__\$"
 }
-sess_run() { sess_send "$1" "$2" && sess_wait "$1"; }
 sess_close() {
     local i=$1 fd pid
     eval "fd=\$SFD_$i pid=\$SPID_$i"
