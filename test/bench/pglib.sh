@@ -3,8 +3,7 @@
 # psql, the rows, and pgbench runs of the scripts in pg/.
 #
 # Sourced (as root) after PORT is set; it makes TMP (data directory, socket,
-# filled-in scripts, logs; removed at exit, after the caller's pgb_at_exit if
-# it defines one) and defines:
+# filled-in scripts, logs; removed at exit) and defines:
 #   step NAME ok|fail DETAIL   a "step" line for test/bench/run (FAILED=1 on fail)
 #   sql SQL                    unaligned psql -c; PSQL is the psql command line
 #   now_ns, secs_since NS      wall clock
@@ -32,7 +31,6 @@ pgb_stop() {
     STARTED=0
 }
 cleanup() {
-    if declare -F pgb_at_exit >/dev/null; then pgb_at_exit; fi
     if [ $STARTED = 1 ]; then pgb_stop 2>/dev/null; fi
     rm -rf "$TMP"
 }

@@ -104,29 +104,16 @@ echo "# sizes: heap + btree $(sql "SELECT pg_size_pretty(pg_total_relation_size(
 
 # warm both caches: pg_prewarm; a full scan with the scan ring off (the
 # table is larger than a quarter of the pool: the ring would keep it out).
-# The pool drops a file's pages when the last backend that has it open
-# leaves, and every pgbench run connects anew: a keeper session warms the kvs
-# table and then stays (idle in pg_sleep, no pin held) for the whole run, as
-# a server in use would have some session with the table open.
-KEEPER=
-pgb_at_exit() { [ -n "$KEEPER" ] && kill "$KEEPER" 2>/dev/null; return 0; }
+# The pool keeps the file's pages after that session ends (checked at the
+# next open), as shared_buffers keeps the heap's.
 warm() {
     sql "SELECT pg_prewarm('kv_btree') + pg_prewarm('kv_btree_pkey')" >/dev/null
-    PGAPPNAME=kvs_keeper "${PSQL[@]}" -At -c "LOAD 'kvs_fdw'" \
+    "${PSQL[@]}" -At -c "LOAD 'kvs_fdw'" \
         -c "SELECT set_config('kvs_fdw.scan_ring', 'off', false) FROM pg_settings WHERE name = 'kvs_fdw.scan_ring'" \
-        -c "SELECT count(*) FROM kv_kvs" -c "SELECT pg_sleep(86400)" >"$TMP/keeper.log" 2>&1 &
-    KEEPER=$!
-    local n=0
-    until [ "$(sql "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'kvs_keeper' AND query LIKE '%pg_sleep%'")" = 1 ]; do
-        n=$((n + 1))
-        if [ $n -gt 1200 ] || ! kill -0 "$KEEPER" 2>/dev/null; then
-            sed 's/^/#   /' "$TMP/keeper.log"; step shared_warm fail "the keeper session did not warm the kvs table"; return 1
-        fi
-        sleep 0.1
-    done
+        -c "SELECT count(*) FROM kv_kvs" >/dev/null
 }
 warm
-[ "$MODE" = shared ] && echo "# kvs pool after warming: $(sql "SELECT count(*) || ' frames hold pages of kv_kvs' FROM kvs_fdw_buffercache WHERE tbl = 'kv_kvs'::regclass" 2>&1) (a keeper session keeps the file open)"
+[ "$MODE" = shared ] && echo "# kvs pool after warming: $(sql "SELECT count(*) || ' frames hold pages of kv_kvs' FROM kvs_fdw_buffercache WHERE tbl = 'kv_kvs'::regclass" 2>&1)"
 
 # kvs pool hit % since the last kvs_fdw_reset_stats() (shared mode: the
 # cluster-wide counters; local mode: not visible from another backend)
