@@ -8,8 +8,9 @@
 # shared_preload_libraries = 'kvs_fdw', loads ROWS rows (bigint key, 100-byte
 # value) into a kvs table and a heap table with a btree primary key, warms
 # both caches (each larger than its table), then:
-#   1. pgbench -M prepared -c 2 -j 2 for SECS s each, uniform keys: SELECT 1
-#      (the ceiling of the query pipeline), point lookups (YCSB C), YCSB B
+#   1. pgbench -M prepared -c 2 -j 2 for SECS s each, REPS rounds (medians),
+#      uniform keys: SELECT 1 (the ceiling of the query pipeline), point
+#      lookups (YCSB C), YCSB B
 #      (95 % lookups, 5 % updates by key) and YCSB A (50/50) on kvs and on
 #      heap + btree, with the kvs pool's and shared_buffers' hit ratios; the
 #      ratios kvs/heap and kvs/SELECT 1 side by side.  Both at
@@ -23,9 +24,10 @@
 # Figures are printed, never asserted (the machine is small and shared).
 #
 # Must run as root (runuser).  Usage:
-#   shared.sh [--quick] [--rows N] [--secs S] [--bulk-rows N] [--port P]
+#   shared.sh [--quick] [--rows N] [--secs S] [--reps R] [--bulk-rows N] [--port P]
 #             [--cache SIZE] [--local]
-#   --quick    20,000 rows, 2 s runs, 20,000-row bulk load (checks the harness)
+#   defaults   1M rows, 5 s runs, 3 rounds, a 500,000-row bulk load
+#   --quick    20,000 rows, 2 s runs, 1 round, 20,000-row bulk load (checks the harness)
 #   --cache    kvs_fdw.shared_cache_size and shared_buffers (default 512MB,
 #              both above their table's size at 1M rows)
 #   --local    the same without the preload: each backend its own cache of
@@ -35,21 +37,23 @@ set -u
 
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROWS=1000000
-SECS=10
+SECS=5
+REPS=3
 BULK=
 PORT=55442
 CACHE=512MB
 MODE=shared
 while [ $# -gt 0 ]; do
     case "$1" in
-        --quick) ROWS=20000; SECS=2; BULK=20000; CACHE=32MB; shift ;;
+        --quick) ROWS=20000; SECS=2; REPS=1; BULK=20000; CACHE=32MB; shift ;;
         --rows) ROWS=$2; shift 2 ;;
         --secs) SECS=$2; shift 2 ;;
+        --reps) REPS=$2; shift 2 ;;
         --bulk-rows) BULK=$2; shift 2 ;;
         --port) PORT=$2; shift 2 ;;
         --cache) CACHE=$2; shift 2 ;;
         --local) MODE=local; shift ;;
-        *) echo "usage: $0 [--quick] [--rows N] [--secs S] [--bulk-rows N] [--port P] [--cache SIZE] [--local]" >&2; exit 2 ;;
+        *) echo "usage: $0 [--quick] [--rows N] [--secs S] [--reps R] [--bulk-rows N] [--port P] [--cache SIZE] [--local]" >&2; exit 2 ;;
     esac
 done
 BULK=${BULK:-$((ROWS / 2))}
@@ -127,28 +131,47 @@ reset_counters() {
 }
 
 # ---- 1. pgbench ------------------------------------------------------------------
+# REPS rounds, each: SELECT 1, then every mix on kvs and on heap (which of
+# the two goes first alternates), so a change in the machine's load over the
+# run touches both sides alike; the table shows medians over the rounds and
+# the range of the rounds' own kvs/heap ratios.
+median() { tr ' ' '\n' | grep . | sort -g | awk '{ v[NR] = $1 } END { print (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2) }'; }
 LEN=(-T "$SECS")
-echo "# pgbench -M prepared -c $PGB_CLIENTS -j $PGB_CLIENTS, ${SECS}s per run, $ROWS rows, uniform keys; synchronous_commit = off for both (kvs has no durable commit yet)"
-run_pgbench select1 select1 none uniform || step shared_select1 fail "pgbench SELECT 1"
-S1=$TPS
-printf '# %-22s %9s %18s %18s %9s %9s\n' workload "SELECT 1" "kvs (pool hit %)" "heap (sb hit %)" kvs/heap kvs/sel1
+echo "# pgbench -M prepared -c $PGB_CLIENTS -j $PGB_CLIENTS, ${SECS}s per run, $REPS rounds (medians), $ROWS rows, uniform keys; synchronous_commit = off for both (kvs has no durable commit yet)"
+declare -A TK=() TH=() KH=() HH=() RANGE=()
+S1S=""
+ok=1
+for r in $(seq 1 "$REPS"); do
+    run_pgbench "select1.$r" select1 none uniform || ok=0
+    S1S="$S1S $TPS"
+    for mix in c b a; do
+        if [ $((r % 2)) = 1 ]; then order="kv_kvs kv_btree"; else order="kv_btree kv_kvs"; fi
+        for t in $order; do
+            reset_counters
+            run_pgbench "$mix.$t.$r" "ycsb_$mix" "$t" uniform || ok=0
+            if [ "$t" = kv_kvs ]; then
+                TK[$mix]="${TK[$mix]:-} $TPS"; KH[$mix]=$(pool_hit); k1=$TPS
+            else
+                TH[$mix]="${TH[$mix]:-} $TPS"; h1=$TPS
+                sleep 0.3   # let the clients' statistics reach the shared stats
+                HH[$mix]=$(sb_hit kv_btree)
+            fi
+        done
+        RANGE[$mix]="${RANGE[$mix]:-} $(awk -v k="$k1" -v h="$h1" 'BEGIN { printf "%.2f", (h > 0 ? k / h : 0) }')"
+    done
+done
+S1=$(echo "$S1S" | median)
+[ "$ok" = 1 ] || step shared_pgbench fail "a pgbench run failed"
+printf '# %-22s %9s %18s %18s %9s %11s %9s\n' workload "SELECT 1" "kvs (pool hit %)" "heap (sb hit %)" kvs/heap "(rounds)" kvs/sel1
 for mix in c b a; do
     case $mix in c) label="lookups (YCSB C)" ;; b) label="YCSB B 95/5" ;; a) label="YCSB A 50/50" ;; esac
-    ok=1
-    reset_counters
-    run_pgbench "$mix.kvs" "ycsb_$mix" kv_kvs uniform || ok=0
-    K=$TPS; kh=$(pool_hit)
-    reset_counters
-    run_pgbench "$mix.heap" "ycsb_$mix" kv_btree uniform || ok=0
-    H=$TPS
-    sleep 0.3   # let the clients' statistics reach the shared stats
-    hh=$(sb_hit kv_btree)
-    line=$(awk -v l="$label" -v s="$S1" -v k="$K" -v h="$H" -v kh="$kh" -v hh="$hh" 'BEGIN {
-        printf "%-22s %9.0f %10.0f (%5s) %10.0f (%5s) %9.2f %9.2f", l, s, k, kh, h, hh,
-               (h > 0 ? k / h : 0), (s > 0 ? k / s : 0) }')
+    K=$(echo "${TK[$mix]}" | median); H=$(echo "${TH[$mix]}" | median)
+    rng=$(echo "${RANGE[$mix]}" | tr ' ' '\n' | grep . | sort -g | sed -n '1p;$p' | paste -sd- -)
+    line=$(awk -v l="$label" -v s="$S1" -v k="$K" -v h="$H" -v kh="${KH[$mix]}" -v hh="${HH[$mix]}" -v rg="$rng" 'BEGIN {
+        printf "%-22s %9.0f %10.0f (%5s) %10.0f (%5s) %9.2f %11s %9.2f", l, s, k, kh, h, hh,
+               (h > 0 ? k / h : 0), rg, (s > 0 ? k / s : 0) }')
     echo "# $line"
-    if [ $ok = 1 ]; then step "shared_ycsb_$mix" ok "$(echo "$line" | tr -s ' ')"
-    else step "shared_ycsb_$mix" fail "a pgbench run failed"; fi
+    step "shared_ycsb_$mix" ok "$(echo "$line" | tr -s ' ')"
 done
 
 # ---- 2. point lookups during a bulk load -------------------------------------------
