@@ -186,8 +186,8 @@ static uint32 trace_files_opened = 0;
  * Brings handle db's trace in line with kvs_fdw.trace_directory: called by
  * handle.c each time a statement starts using the handle, with closing =
  * false, and before it closes the handle, with closing = true.  A trace
- * that cannot be opened is a WARNING (each statement), not an ERROR: the
- * query runs untraced.
+ * that cannot be opened is a WARNING, not an ERROR: the handle runs
+ * untraced (fd -1) until the setting changes, so the warning comes once.
  */
 void
 kvs_trace_handle(kvs *db, bool closing)
@@ -210,8 +210,11 @@ kvs_trace_handle(kvs *db, bool closing)
 	if (t != NULL)
 	{
 		/* stop (the engine writes out what it buffered), then forget */
-		(void) kvs_set_trace(db, -1);
-		close(t->fd);
+		if (t->fd >= 0)
+		{
+			(void) kvs_set_trace(db, -1);
+			close(t->fd);
+		}
 		pfree(t->dir);
 		*t = traces[--ntraces];
 	}
@@ -231,34 +234,29 @@ kvs_trace_handle(kvs *db, bool closing)
 	snprintf(path, sizeof(path), "%s/kvs-trace.%d.%u", want, MyProcPid,
 			 ++trace_files_opened);
 	fd = open(path, O_WRONLY | O_CREAT | O_APPEND | PG_BINARY, S_IRUSR | S_IWUSR);
-	if (fd < 0)
-	{
-		int			save_errno = errno;
-
-		pfree(dir);
-		errno = save_errno;
-		ereport(WARNING,
-				(errcode_for_file_access(),
-				 errmsg("could not open kvs trace file \"%s\": %m", path),
-				 errdetail("This statement runs without a page-access trace of this file.")));
-		return;
-	}
-	rc = kvs_set_trace(db, fd);
-	if (rc != KVS_OK)
+	rc = fd < 0 ? KVS_OK : kvs_set_trace(db, fd);
+	if (fd >= 0 && rc != KVS_OK)
 	{
 		(void) kvs_set_trace(db, -1);
 		close(fd);
-		pfree(dir);
-		ereport(WARNING,
-				(errmsg("could not start the kvs page-access trace \"%s\": %s",
-						path, kvs_errmsg(db))));
-		return;
+		fd = -1;
 	}
+	/* recorded even when it failed: tried once per setting */
 	traces[ntraces].db = db;
 	traces[ntraces].fd = fd;
 	traces[ntraces].dir = dir;
 	ntraces++;
-	elog(DEBUG1, "kvs_fdw: page-access trace of this handle in \"%s\"", path);
+	if (fd < 0 && rc == KVS_OK)
+		ereport(WARNING,
+				(errcode_for_file_access(),
+				 errmsg("could not open kvs trace file \"%s\": %m", path),
+				 errdetail("The file is used without a page-access trace until kvs_fdw.trace_directory changes.")));
+	else if (fd < 0)
+		ereport(WARNING,
+				(errmsg("could not start the kvs page-access trace \"%s\": %s",
+						path, kvs_errmsg(db))));
+	else
+		elog(DEBUG1, "kvs_fdw: page-access trace of this handle in \"%s\"", path);
 }
 
 Datum

@@ -2,7 +2,7 @@
  * replay.c - offline replay of kvs page-access traces (kvs_set_trace,
  * kvs_fdw.trace_directory) through LRU, clock sweep and Belady's MIN.
  *
- *   replay [--frames N[,N...]] [--group all|pid] [--warm FILE]... FILE...
+ *   replay [--frames N[,N...]] [--group all|pid] [--nocount FILE]... FILE...
  *   replay --selftest
  *
  * Each trace file is an array of kvs_trace_rec (src/engine/kvs.h): seq,
@@ -10,9 +10,10 @@
  * counter per pool, so the files of the handles of one pool merge into the
  * order the pool saw); with --group pid the files of each backend
  * (kvs-trace.<pid>.<n>) form a pool of their own, as the backend-local
- * caches do.  Files given with --warm are replayed too but their accesses
- * are not counted: they warm the simulated pools as a warm-up run warmed
- * the live one.  For each frame count each pool starts empty and is
+ * caches do.  Files given with --nocount are replayed too but their
+ * accesses are not counted: a warm-up run's trace warms the simulated pools
+ * as it warmed the live one, and another client's accesses (a full scan
+ * beside the lookups) compete for the frames without being the figure.  For each frame count each pool starts empty and is
  * simulated with
  *   lru    exact LRU (a hit moves the page to the head),
  *   clock  the engine's clock sweep (src/engine/pool.c policy_victim,
@@ -59,7 +60,7 @@ typedef struct acc {
     uint64_t seq;
     uint64_t key;          /* file_slot << 32 | page */
     uint32_t group;        /* pool it belongs to */
-    uint8_t  counted;      /* not a warm-up acc */
+    uint8_t  counted;      /* not from a --nocount file */
     uint8_t  live_hit;     /* the live pool had the page */
 } acc;
 
@@ -576,7 +577,7 @@ static int selftest(void)
 
 static void usage(void)
 {
-    fprintf(stderr, "usage: replay [--frames N[,N...]] [--group all|pid] [--warm FILE]... FILE...\n"
+    fprintf(stderr, "usage: replay [--frames N[,N...]] [--group all|pid] [--nocount FILE]... FILE...\n"
                     "       replay --selftest\n");
     exit(2);
 }
@@ -608,7 +609,7 @@ int main(int argc, char **argv)
                 by_pid = 1;
             else if (strcmp(argv[i], "all") != 0)
                 usage();
-        } else if (strcmp(argv[i], "--warm") == 0 && i + 1 < argc) {
+        } else if (strcmp(argv[i], "--nocount") == 0 && i + 1 < argc) {
             i++;
         } else if (argv[i][0] == '-' && argv[i][1] == '-') {
             usage();
@@ -620,7 +621,7 @@ int main(int argc, char **argv)
             i++;
             continue;
         }
-        if (strcmp(argv[i], "--warm") == 0) {
+        if (strcmp(argv[i], "--nocount") == 0) {
             i++;
             counted = 0;
         }
