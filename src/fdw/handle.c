@@ -215,7 +215,10 @@ close_file_by_path(const char *path)
 	if (fe == NULL)
 		return;
 	if (fe->f.db)
+	{
+		kvs_trace_handle(fe->f.db, true);
 		(void) kvs_close(fe->f.db);
+	}
 	fe->f.db = NULL;
 	hash_search(kvs_files, key, HASH_REMOVE, NULL);
 }
@@ -457,6 +460,7 @@ static void
 close_handle(KvsFileExt *fe)
 {
 	Assert(fe->nrefs == 0);
+	kvs_trace_handle(fe->f.db, true);
 	(void) kvs_close(fe->f.db);
 	fe->f.db = NULL;
 }
@@ -496,8 +500,10 @@ shrink_handle(KvsFileExt *fe, uint32 pages)
 		(void) kvs_close(db);
 		return false;
 	}
+	kvs_trace_handle(fe->f.db, true);
 	(void) kvs_close(fe->f.db);
 	fe->f.db = db;
+	kvs_trace_handle(db, false);
 	elog(DEBUG2, "kvs_fdw: reopened \"%s\" with %u frames instead of %u (cache budget)",
 		 fe->f.path, pages, fe->f.cache_pages);
 	fe->f.cache_pages = pages;
@@ -1222,6 +1228,7 @@ open_file(KvsTable *t, StringInfo desc, bool *opened)
 		 ((uint64) fe->f.cache_pages * 2 <= budget &&
 		  (pages = budget_share(fe, budget)) >= 2 * fe->f.cache_pages)))
 	{
+		kvs_trace_handle(fe->f.db, true);
 		(void) kvs_close(fe->f.db);
 		fe->f.db = NULL;
 	}
@@ -1274,6 +1281,7 @@ open_file(KvsTable *t, StringInfo desc, bool *opened)
 					 fe->f.db, t->path);
 		fe->fillfactor = t->opts.fillfactor;
 	}
+	kvs_trace_handle(fe->f.db, false);	/* kvs_fdw.trace_directory */
 	return fe;
 }
 
