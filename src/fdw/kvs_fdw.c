@@ -43,6 +43,12 @@ int			kvs_fdw_cache_size_kb = 16384;
  */
 int			kvs_fdw_cache_policy = KVS_CACHE_LRU;
 
+/*
+ * kvs_fdw.scan_ring: a full scan of a table larger than a quarter of its
+ * cache reads through a ring of KVS_SCAN_RING_FRAMES frames (scan.c).
+ */
+bool		kvs_fdw_scan_ring = true;
+
 static const struct config_enum_entry cache_policy_options[] = {
 	{"lru", KVS_CACHE_LRU, false},
 	{"clock", KVS_CACHE_CLOCK, false},
@@ -110,6 +116,14 @@ _PG_init(void)
 							 KVS_CACHE_LRU,
 							 cache_policy_options,
 							 PGC_SUSET,
+							 0,
+							 NULL, NULL, NULL);
+	DefineCustomBoolVariable("kvs_fdw.scan_ring",
+							 "Full scans of tables larger than a quarter of the kvs cache use a small ring of frames.",
+							 "As PostgreSQL's BULKREAD strategy: a large scan does not push the rest of the cache out.",
+							 &kvs_fdw_scan_ring,
+							 true,
+							 PGC_USERSET,
 							 0,
 							 NULL, NULL, NULL);
 	DefineCustomIntVariable("kvs_fdw.debug_flush_delay",

@@ -38,6 +38,8 @@
 extern int	kvs_fdw_cache_size_kb;
 extern int	kvs_fdw_cache_policy;	/* KVS_CACHE_LRU or KVS_CACHE_CLOCK */
 extern int	kvs_fdw_debug_flush_delay_ms;	/* test only */
+extern bool kvs_fdw_scan_ring;	/* full scans of large tables use a ring */
+#define KVS_SCAN_RING_FRAMES 64	/* 256 kB, as PostgreSQL's BULKREAD ring */
 extern char *kvs_fdw_trace_directory;	/* '' = off */
 extern void kvs_debug_flush_delay(void);
 extern void kvs_trace_handle(kvs *db, bool closing);

@@ -59,6 +59,7 @@ typedef struct KvsScanState
 	kvs_cursor *cur;
 	uint64		skipping;		/* statement stamp the cursor skips */
 	bool		done;
+	bool		ring;			/* the handle reads through a bulk-read ring */
 
 	/* the current batch */
 	int			nrows;
@@ -76,9 +77,30 @@ typedef struct KvsScanState
 				written;
 } KvsScanState;
 
+/*
+ * A full scan of a table larger than a quarter of its cache reads through a
+ * small ring of frames (kvs_set_ring), as PostgreSQL's sequential scans of
+ * large tables use a BULKREAD ring, so one big scan does not push every
+ * other table's pages out of the (shared) pool.  kvs_fdw.scan_ring = off
+ * turns it off, so the cache lab can show the difference.
+ */
+static void
+scan_ring_begin(KvsScanState *s, kvs *db)
+{
+	kvs_stats	st;
+
+	if (!kvs_fdw_scan_ring || kvs_stats_get(db, &st) != KVS_OK)
+		return;
+	if (st.pages > st.cache_frames / 4 && kvs_set_ring(db, KVS_SCAN_RING_FRAMES) == KVS_OK)
+		s->ring = true;
+}
+
 static void
 close_cursor(KvsScanState *s)
 {
+	if (s->ring && s->t.file && s->t.file->db)
+		(void) kvs_set_ring(s->t.file->db, 0);
+	s->ring = false;
 	if (s->cur != NULL)
 	{
 		kvs_cursor_close(s->cur);
@@ -336,6 +358,7 @@ fetch_batch(KvsScanState *s)
 		}
 		s->t.file->ncursors++;
 		s->skipping = 0;
+		scan_ring_begin(s, db);
 	}
 
 	own = (kvs_in_section(db) < 0);
