@@ -106,6 +106,11 @@ q "SELECT kvs_fdw_reset_stats()" >/dev/null
 is "$(q "SELECT hits, reads FROM kvs_fdw_cache_stats() WHERE file = '$FILE'")" "0|0" \
    "a superuser's kvs_fdw_reset_stats zeroes the pool's counters"
 
+# kvs_fdw_adopt: superusers only (the engine's owner check is another part)
+is "$(q "SELECT kvs_fdw_adopt('sk')" 2>&1)" "" "a superuser's kvs_fdw_adopt of a table's file"
+like "$(pgc_psql -At -U shm_nobody -c "SELECT kvs_fdw_adopt('sk')" 2>&1)" 'permission denied for function kvs_fdw_adopt' \
+   "others may not call kvs_fdw_adopt"
+
 # a write by one backend leaves another's cached pages valid
 got=$(pgc_psql -At -c "SELECT count(*) FROM sk" \
     -c "SELECT pg_sleep(0)" -c "\\! $PG_BINDIR/psql -X -q -c \"UPDATE sk SET val = val || 'u' WHERE id % 100 = 0\"" \
