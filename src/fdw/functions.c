@@ -546,16 +546,12 @@ kvs_fdw_compact(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_OBJECT_IN_USE),
 				 errmsg("cannot compact foreign table \"%s\" while this session is writing it",
 						t.relname)));
-	/*
-	 * Shared mode: queue with the writers first (the file's id changes: the
-	 * lock is released by the tag it was taken with).
-	 */
+	/* shared mode: queue with the writers first */
 	kvs_writer_lock(&t.file->wlock);
 	rc = kvs_compact(t.file->db, &ci);
 	kvs_writer_unlock(&t.file->wlock);
 	if (rc != KVS_OK)
 		kvs_report_error(rc, t.file->db, t.path);
-	kvs_writer_identify(t.file->db, &t.file->wlock);
 	v[0] = Int64GetDatum((int64) ci.records);
 	v[1] = Int64GetDatum((int64) ci.bytes_before);
 	v[2] = Int64GetDatum((int64) ci.bytes_after);

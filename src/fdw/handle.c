@@ -1291,7 +1291,7 @@ open_file(KvsTable *t, StringInfo desc, bool *opened)
 		if (shared)
 		{
 			register_exit_callback();
-			kvs_writer_identify(db, &fe->f.wlock);
+			kvs_writer_identify(t->path, &fe->f.wlock);
 		}
 		strlcpy(fe->f.path, t->path, MAXPGPATH);
 		fe->f.cache_pages = pages;
@@ -1762,9 +1762,6 @@ kvs_file_begin_write(KvsFile *f)
 {
 	kvs_writer_lock(&f->wlock);
 	kvs_check_rc(kvs_begin(f->db, KVS_WRITE), f->db, f->path);
-	/* the file id as of this section: a compaction may have changed it */
-	if (f->wlock.held)
-		kvs_writer_identify(f->db, &f->wlock);
 }
 
 void

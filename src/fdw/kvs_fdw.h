@@ -51,7 +51,8 @@ extern bool kvs_fdw_scan_ring;
 /* The writers' heavyweight lock of one file, as one handle holds it. */
 typedef struct KvsWriterLock
 {
-	uint64		key;			/* the file's identity (kvs_writer_identify) */
+	uint64		key;			/* hash of the file's real path
+								 * (kvs_writer_identify) */
 	bool		held;
 	LOCKTAG		tag;			/* as taken, for the release */
 } KvsWriterLock;
@@ -60,7 +61,7 @@ extern void kvs_shmem_init(void);
 extern bool kvs_fdw_preloaded(void);
 extern kvs_pool *kvs_shared_pool(void);
 extern void kvs_shared_options(kvs_options *o);
-extern void kvs_writer_identify(kvs *db, KvsWriterLock *wl);
+extern void kvs_writer_identify(const char *path, KvsWriterLock *wl);
 extern void kvs_writer_lock(KvsWriterLock *wl);
 extern void kvs_writer_unlock(KvsWriterLock *wl);
 extern void kvs_writer_forget(KvsWriterLock *wl);

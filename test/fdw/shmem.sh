@@ -15,7 +15,8 @@
 #   - EXPLAIN (ANALYZE)'s Kvs Cache line counts a node's hits in the pool
 #   - kvs_fdw.scan_ring: a full scan of a table larger than the pool reads
 #     through a ring (ring_reuses, no evictions); off, it evicts instead
-#   - the writers' heavyweight lock: pg_locks shows it while a write section
+#   - the writers' heavyweight lock (after a kvs_fdw_compact by another
+#     backend: still one lock for all): pg_locks shows it while a write section
 #     sleeps (kvs_fdw.debug_flush_delay); a second writer waits for it (a
 #     Lock wait in pg_stat_activity), lock_timeout ends that wait with
 #     55P03, pg_cancel_backend with 57014; the waiter writes once it is free
@@ -160,8 +161,10 @@ sess_open 2
 sess_open 3
 sess_run 2 "SET application_name = 'waiter'; SELECT count(*) FROM sk;" >/dev/null
 sess_run 3 "SET application_name = 'patient'; SELECT count(*) FROM sk;" >/dev/null
-# session 1 uses the table again since other tables were created (a
-# backend that must verify a file's header again does so in a read section)
+# another backend compacts the file under session 1's handle (which moves
+# to the new file at its next section): the writers' lock must still be
+# the same lock for both (it is keyed on the path, not the file id)
+like "$(q "SELECT records FROM kvs_fdw_compact('sk')" 2>&1)" "^$((ROWS))\$" "kvs_fdw_compact in shared mode"
 sess_run 1 "SELECT count(*) FROM sk;" >/dev/null
 # a slow writer: its write section sleeps 4 s before it is written out
 pgc_psql -At -c "SET application_name = 'slow'" -c "SET kvs_fdw.debug_flush_delay = 4000" \
