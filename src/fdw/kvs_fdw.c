@@ -66,7 +66,7 @@ void
 _PG_init(void)
 {
 	DefineCustomIntVariable("kvs_fdw.cache_size",
-							"Buffer pool memory of a backend for all the kvs files it has open.",
+							"Buffer pool memory of a backend for all the kvs files it has open (local mode).",
 							"One budget of 4 kB pages shared by the files the backend "
 							"uses: each file opened gets a share, idle files are closed "
 							"or shrunk to make room; every file has at least 8 pages, so "

@@ -130,6 +130,12 @@ kvs_shmem_request(void)
 	RequestAddinShmemSpace(shared_total_size());
 }
 
+/*
+ * The tranche's name, for pg_stat_activity's wait_event, is known per
+ * process: the startup hook registers it in the postmaster (backends
+ * inherit it) and in each process of an EXEC_BACKEND build; this is a
+ * second chance at a backend's first use of the pool.
+ */
 static void
 register_tranche(void)
 {
@@ -201,7 +207,9 @@ kvs_shmem_startup(void)
 		}
 	}
 	LWLockRelease(AddinShmemInitLock);
-	register_tranche();
+	/* by name in this process (a crash restart may hand out a new id) */
+	LWLockRegisterTranche(kvs_shared->tranche_id, "kvs_fdw");
+	tranche_registered = true;
 }
 
 /*
