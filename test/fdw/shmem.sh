@@ -236,15 +236,25 @@ pgc_restart || bail "cannot restart the server"
 LOG_MARK=$(wc -l <"$WORK/server.log")
 is "$(q "SHOW kvs_fdw.shared_files")" "3" "restarted with kvs_fdw.shared_files = 3"
 for i in 1 2 3 4; do
-    q "CREATE FOREIGN TABLE f$i (k int, v text) SERVER kvs; INSERT INTO f$i VALUES ($i, 'f$i')" >/dev/null
+    q "CREATE FOREIGN TABLE f$i (k int, v text) SERVER kvs;
+       INSERT INTO f$i SELECT g, 'f$i' FROM generate_series(1, 1000) g" >/dev/null
 done
-is "$(for i in 1 2 3 4; do q "SELECT v FROM f$i"; done | tr -d '\n')" \
+is "$(for i in 1 2 3 4; do q "SELECT v FROM f$i WHERE k = 1"; done | tr -d '\n')" \
    "f1f2f3f4" "backends one after another use four files through three slots"
-sess_open 4
-sess_run 4 "SET application_name = 'holder'; SELECT (SELECT v FROM f1) || (SELECT v FROM f2) || (SELECT v FROM f3);" >/dev/null
+# the holder has f1 and f2 open and is in the middle of a scan of f3 (its
+# cursor open, past the first batch of rows) when it is terminated
+q "CREATE SEQUENCE holder_rows" >/dev/null
+pgc_psql -At -c "SET application_name = 'holder'" \
+    -c "SELECT (SELECT v FROM f1 WHERE k = 1) || (SELECT v FROM f2 WHERE k = 1)" \
+    -c "SELECT k, pg_sleep(CASE WHEN nextval('holder_rows') = 1 THEN 60 ELSE 0 END) FROM f3" \
+    >"$WORK/holder.out" 2>&1 &
+HOLDER=$!
+wait_until "SELECT wait_event FROM pg_stat_activity WHERE application_name = 'holder'" "PgSleep" ||
+    nok "the holder did not reach its sleep"
 like "$(qerr "SELECT * FROM f4")" '^53200 .*' "a fourth file while another backend holds three: 53200"
 is "$(q "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'holder'")" "t" \
-   "pg_terminate_backend of the backend holding the three files"
-wait_until "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'holder'" 0
-is "$(q "SELECT v FROM f4" 2>&1)" "f4" "its files were closed as it ended: the fourth opens"
+   "pg_terminate_backend of the backend holding the three files, one mid-scan"
+wait "$HOLDER"
+is "$(q "SELECT (SELECT v FROM f4 WHERE k = 1) || (SELECT v FROM f1 WHERE k = 1) || (SELECT v FROM f2 WHERE k = 1)" 2>&1)" \
+   "f4f1f2" "its files were closed as it ended, the one mid-scan too: three others open at once"
 finish
