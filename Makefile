@@ -31,7 +31,8 @@ FDW_OBJS = \
 	src/fdw/salvage.o \
 	src/fdw/errors.o \
 	src/fdw/alter.o \
-	src/fdw/utility.o
+	src/fdw/utility.o \
+	src/fdw/shmem.o
 
 OBJS = $(ENGINE_OBJS) $(FDW_OBJS)
 

@@ -16,12 +16,27 @@ t "META.json provides kvs_fdw at the same version" \
   '[ "$(python3 -c "import json;print(json.load(open(\"META.json\"))[\"provides\"][\"kvs_fdw\"][\"version\"])")" = "$ver" ]'
 t "META.json provides file is the install script" \
   '[ "$(python3 -c "import json;print(json.load(open(\"META.json\"))[\"provides\"][\"kvs_fdw\"][\"file\"])")" = "kvs_fdw--$ver.sql" ]'
-# every older install script has an upgrade path to the current version
+# every older install script has an upgrade path to the current version:
+# a chain of upgrade scripts, which ALTER EXTENSION ... UPDATE follows
+# upgrade_path FROM: the versions reachable from FROM, one a line
+upgrade_path() {
+    local seen=" $1 " todo=$1 v f next
+    while [ -n "$todo" ]; do
+        v=${todo%% *}; todo=${todo#"$v"}; todo=${todo# }
+        echo "$v"
+        for f in kvs_fdw--"$v"--*.sql; do
+            [ -f "$f" ] || continue
+            next=${f#kvs_fdw--"$v"--}; next=${next%.sql}
+            case $seen in *" $next "*) continue ;; esac
+            seen="$seen$next "; todo="$todo $next"; todo=${todo# }
+        done
+    done
+}
 for f in kvs_fdw--*.sql; do
     case $f in *--*--*) continue ;; esac
     old=${f#kvs_fdw--}; old=${old%.sql}
     [ "$old" = "$ver" ] && continue
-    t "upgrade script kvs_fdw--$old--$ver.sql exists" '[ -f "kvs_fdw--$old--$ver.sql" ]'
+    t "upgrade scripts lead from $old to $ver" 'upgrade_path "$old" | grep -qx "$ver"'
 done
 # the engine's one source list (src/engine/sources.mk, used by every Makefile)
 # names every engine source file, and only existing ones

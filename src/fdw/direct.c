@@ -282,7 +282,7 @@ modify_one(ForeignScanState *node, KvsDirectState *s, KeyImage *key)
 
 	MemoryContextReset(s->rowcxt);
 	old = MemoryContextSwitchTo(s->rowcxt);
-	kvs_check_rc(kvs_begin(db, KVS_WRITE), db, s->t.path);
+	kvs_file_begin_write(s->t.file);
 	if (s->op == CMD_DELETE && s->qualstate == NULL)
 	{
 		/* nothing to look at: just delete */
@@ -354,7 +354,7 @@ modify_one(ForeignScanState *node, KvsDirectState *s, KeyImage *key)
 		changed = true;
 	}
 done:
-	kvs_check_rc(kvs_end(db), db, s->t.path);
+	kvs_file_end_write(s->t.file);
 	if (changed)
 		kvs_note_writes(s->t.file, 1);
 	ExecClearTuple(slot);

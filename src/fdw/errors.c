@@ -50,7 +50,8 @@ kvs_lock_wait(void *arg, int waiting)
  * Options for opening a kvs file from this backend: the host callbacks
  * every open needs (cancel during a lock wait, the wait event), flags and
  * frames as given, the replacement policy of kvs_fdw.cache_policy, the rest
- * the engine's defaults.
+ * the engine's defaults.  In shared mode every handle uses the shared pool
+ * instead (frames and policy are then the pool's; see shmem.c).
  */
 void
 kvs_host_options(kvs_options *o, int flags, uint32 cache_pages)
@@ -61,6 +62,7 @@ kvs_host_options(kvs_options *o, int flags, uint32 cache_pages)
 	o->cache_policy = kvs_fdw_cache_policy;
 	o->interrupted = kvs_interrupted;
 	o->lock_wait = kvs_lock_wait;
+	kvs_shared_options(o);		/* shared mode: the pool in shared memory */
 }
 
 /*
@@ -187,7 +189,18 @@ kvs_report_error(int rc, kvs *db, const char *path)
 		case KVS_ENOMEM:
 			ereport(ERROR,
 					(errcode(ERRCODE_OUT_OF_MEMORY),
-					 errmsg("out of memory in kvs file \"%s\"", path)));
+					 errmsg("out of memory in kvs file \"%s\"", path),
+					 errdetail_internal("%s", msg),
+					 kvs_shared_pool() != NULL ?
+					 errhint("The shared kvs cache has room for kvs_fdw.shared_files (%d) files open at once.",
+							 kvs_fdw_shared_files) : 0));
+			break;
+		case KVS_EBUSY:
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_IN_USE),
+					 errmsg("kvs file \"%s\" is in use elsewhere", path),
+					 errdetail_internal("%s", msg),
+					 errhint("A process outside this cluster, or another cluster, has the file open.")));
 			break;
 		case KVS_EINTR:
 			CHECK_FOR_INTERRUPTS();

@@ -3,10 +3,13 @@
  *   kvs_fdw_stats(regclass)        file and hashing statistics
  *   kvs_fdw_check(regclass)        integrity walk; no rows when clean
  *   kvs_fdw_page(regclass, bigint) one page's header and slots
- *   kvs_fdw_cache_stats()          this backend's caches, per file and total
- *   kvs_fdw_reset_stats()          zero this backend's cache counters
+ *   kvs_fdw_cache_stats()          this backend's caches (shared mode: the
+ *                                  pool's, cluster-wide), per file and total
+ *   kvs_fdw_reset_stats()          zero the cache counters
  *   kvs_fdw_key_column(regclass)   the name of the table's key column
  *   kvs_fdw_compact(regclass)      rewrite the file for its records
+ *   kvs_fdw_adopt(regclass)        shared mode: take the file over from the
+ *                                  cluster its header names as owner
  * Functions that show a table's data or shape need SELECT on the table;
  * kvs_fdw_compact needs its ownership.
  */
@@ -32,6 +35,7 @@ PG_FUNCTION_INFO_V1(kvs_fdw_cache_stats);
 PG_FUNCTION_INFO_V1(kvs_fdw_reset_stats);
 PG_FUNCTION_INFO_V1(kvs_fdw_key_column);
 PG_FUNCTION_INFO_V1(kvs_fdw_compact);
+PG_FUNCTION_INFO_V1(kvs_fdw_adopt);
 
 /*
  * The relation a regclass argument names, locked: it must exist (42P01: a
@@ -341,13 +345,20 @@ typedef struct CacheTotals
 {
 	ReturnSetInfo *rsinfo;
 	kvs_stats	sum;
+	uint64		ring_reuses;	/* shared mode's sum */
+	/* shared mode: this backend's invalidations per pool file slot */
+	uint64	   *slot_invalidations;
+	uint32		nslots;
 } CacheTotals;
 
+#define CACHE_STATS_COLS 8
+
 static void
-put_cache_row(ReturnSetInfo *rsinfo, const char *file, kvs_stats *st)
+put_cache_row(ReturnSetInfo *rsinfo, const char *file, kvs_stats *st,
+			  uint64 ring_reuses)
 {
-	Datum		v[7];
-	bool		n[7];
+	Datum		v[CACHE_STATS_COLS];
+	bool		n[CACHE_STATS_COLS];
 
 	memset(n, 0, sizeof(n));
 	if (file)
@@ -360,7 +371,19 @@ put_cache_row(ReturnSetInfo *rsinfo, const char *file, kvs_stats *st)
 	v[4] = Int64GetDatum((int64) st->cache_evictions);
 	v[5] = Int64GetDatum((int64) st->cache_writes);
 	v[6] = Int64GetDatum((int64) st->cache_invalidations);
+	v[7] = Int64GetDatum((int64) ring_reuses);
 	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, v, n);
+}
+
+static void
+add_to_total(CacheTotals *ct, const kvs_stats *st)
+{
+	ct->sum.cache_frames += st->cache_frames;
+	ct->sum.cache_hits += st->cache_hits;
+	ct->sum.cache_reads += st->cache_reads;
+	ct->sum.cache_evictions += st->cache_evictions;
+	ct->sum.cache_writes += st->cache_writes;
+	ct->sum.cache_invalidations += st->cache_invalidations;
 }
 
 static void
@@ -371,13 +394,60 @@ cache_row_cb(KvsFile *f, void *arg)
 
 	if (kvs_stats_get(f->db, &st) != KVS_OK)
 		return;
-	put_cache_row(ct->rsinfo, f->path, &st);
-	ct->sum.cache_frames += st.cache_frames;
-	ct->sum.cache_hits += st.cache_hits;
-	ct->sum.cache_reads += st.cache_reads;
-	ct->sum.cache_evictions += st.cache_evictions;
-	ct->sum.cache_writes += st.cache_writes;
-	ct->sum.cache_invalidations += st.cache_invalidations;
+	put_cache_row(ct->rsinfo, f->path, &st, 0);
+	add_to_total(ct, &st);
+}
+
+static void
+slot_invalidations_cb(KvsFile *f, void *arg)
+{
+	CacheTotals *ct = (CacheTotals *) arg;
+	kvs_stats	st;
+
+	if (kvs_stats_get(f->db, &st) == KVS_OK && st.pool_slot < ct->nslots)
+		ct->slot_invalidations[st.pool_slot] += st.cache_invalidations;
+}
+
+/*
+ * Shared mode: the pool's counters of every file it tracks, cluster-wide
+ * (each handle adds its own at each section end and at close), and a total
+ * row.  file is the path of this database's table over that file, else
+ * "file id <hex>"; frames are the frames holding its pages now;
+ * invalidations (not kept in the pool) are this backend's.
+ */
+static void
+shared_cache_stats(CacheTotals *ct)
+{
+	kvs_pool   *p = kvs_shared_pool();
+	Oid		   *relids;
+	char	  **paths;
+	uint32		i;
+
+	kvs_pool_tables(&relids, &paths);
+	ct->nslots = kvs_pool_files(p);
+	ct->slot_invalidations = palloc0(sizeof(uint64) * ct->nslots);
+	kvs_foreach_file(slot_invalidations_cb, ct);
+	for (i = 0; i < ct->nslots; i++)
+	{
+		kvs_pool_file_info fi;
+		kvs_stats	st;
+
+		if (kvs_pool_file(p, i, &fi) != KVS_OK)
+			continue;
+		memset(&st, 0, sizeof(st));
+		st.cache_frames = fi.frames;
+		st.cache_hits = fi.hits;
+		st.cache_reads = fi.reads;
+		st.cache_evictions = fi.evictions;
+		st.cache_writes = fi.writes;
+		st.cache_invalidations = ct->slot_invalidations[i];
+		put_cache_row(ct->rsinfo,
+					  paths[i] ? paths[i] :
+					  psprintf("file id %016llx", (unsigned long long) fi.file_id),
+					  &st, fi.ring_reuses);
+		add_to_total(ct, &st);
+		ct->ring_reuses += fi.ring_reuses;
+	}
 }
 
 Datum
@@ -388,8 +458,11 @@ kvs_fdw_cache_stats(PG_FUNCTION_ARGS)
 	InitMaterializedSRF(fcinfo, 0);
 	memset(&ct, 0, sizeof(ct));
 	ct.rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	kvs_foreach_file(cache_row_cb, &ct);
-	put_cache_row(ct.rsinfo, NULL, &ct.sum);
+	if (kvs_shared_pool() != NULL)
+		shared_cache_stats(&ct);
+	else
+		kvs_foreach_file(cache_row_cb, &ct);
+	put_cache_row(ct.rsinfo, NULL, &ct.sum, ct.ring_reuses);
 	return (Datum) 0;
 }
 
@@ -399,9 +472,25 @@ reset_cb(KvsFile *f, void *arg)
 	kvs_reset_counters(f->db);
 }
 
+/*
+ * Local mode: zero this backend's counters.  Shared mode: the pool's,
+ * which every backend sees, so superusers only (as pg_stat_reset_shared
+ * is by default); this backend's handles' counters are zeroed too.
+ */
 Datum
 kvs_fdw_reset_stats(PG_FUNCTION_ARGS)
 {
+	kvs_pool   *p = kvs_shared_pool();
+
+	if (p != NULL)
+	{
+		if (!superuser())
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("permission denied to reset the kvs_fdw shared cache statistics"),
+					 errdetail("In shared mode the counters are the whole cluster's: only superusers may reset them.")));
+		kvs_pool_reset_stats(p);
+	}
 	kvs_foreach_file(reset_cb, NULL);
 	PG_RETURN_VOID();
 }
@@ -457,7 +546,10 @@ kvs_fdw_compact(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_OBJECT_IN_USE),
 				 errmsg("cannot compact foreign table \"%s\" while this session is writing it",
 						t.relname)));
+	/* shared mode: queue with the writers first */
+	kvs_writer_lock(&t.file->wlock);
 	rc = kvs_compact(t.file->db, &ci);
+	kvs_writer_unlock(&t.file->wlock);
 	if (rc != KVS_OK)
 		kvs_report_error(rc, t.file->db, t.path);
 	v[0] = Int64GetDatum((int64) ci.records);
@@ -466,4 +558,46 @@ kvs_fdw_compact(PG_FUNCTION_ARGS)
 	/* the lock is kept to the end of the transaction */
 	relation_close(rel, NoLock);
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(td, v, n)));
+}
+
+/*
+ * kvs_fdw_adopt(regclass): in shared mode the header of a kvs file records
+ * which cluster has it (the system identifier), and a file another cluster
+ * has is refused (55006), so that two clusters never write one file.  A
+ * cluster restored from a backup, or copied, has a new identifier: this
+ * takes the table's file over (the engine's KVS_ADOPT).  Superusers only:
+ * it is for a file the old cluster no longer uses, and nothing here can
+ * tell.  A file this backend has open is already this cluster's.
+ */
+Datum
+kvs_fdw_adopt(PG_FUNCTION_ARGS)
+{
+	Relation	rel;
+	KvsTable	t;
+	kvs_options o;
+	kvs		   *db = NULL;
+	int			rc;
+
+	if (!superuser())
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied to adopt a kvs file"),
+				 errdetail("Only superusers may take a kvs file over from another cluster.")));
+	if (kvs_shared_pool() == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("kvs_fdw_adopt works in shared mode only"),
+				 errdetail("Without kvs_fdw in shared_preload_libraries, the owner a kvs file's header names is not checked.")));
+	rel = open_kvs_relation(PG_GETARG_OID(0), AccessShareLock);
+	kvs_table_init(&t, rel);
+	kvs_table_check_file(&t);
+	kvs_host_options(&o, KVS_ADOPT, 0);
+	rc = kvs_open(t.path, &o, &db);
+	if (rc != KVS_OK)
+		kvs_report_error(rc, NULL, t.path);
+	rc = kvs_close(db);
+	if (rc != KVS_OK)
+		kvs_report_error(rc, NULL, t.path);
+	relation_close(rel, AccessShareLock);
+	PG_RETURN_VOID();
 }

@@ -56,6 +56,7 @@
 #include "optimizer/optimizer.h"
 #include "parser/parse_coerce.h"
 #include "storage/fd.h"
+#include "storage/ipc.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
 #include "utils/hsearch.h"
@@ -142,6 +143,8 @@ typedef struct KvsHold
 	uint64		entry_id;
 } KvsHold;
 
+static void register_exit_callback(void);
+
 static uint64 entry_id_counter = 0;
 static uint64 open_clock = 0;	/* counts kvs_table_open calls */
 
@@ -149,8 +152,13 @@ static uint64 open_clock = 0;	/* counts kvs_table_open calls */
 #define RECENT_OPENS	100
 #define MIN_FRAMES		8		/* the engine's minimum pool */
 
+/*
+ * Forget the cached options and verification of table relid (InvalidOid:
+ * of all), or of the table whose pg_foreign_table row has syscache hash
+ * hashvalue (0: none).
+ */
 static void
-kvs_rel_inval(Datum arg, Oid relid)
+forget_rels(Oid relid, uint32 hashvalue)
 {
 	HASH_SEQ_STATUS st;
 	KvsRelEntry *re;
@@ -159,18 +167,31 @@ kvs_rel_inval(Datum arg, Oid relid)
 		return;
 	hash_seq_init(&st, kvs_rels);
 	while ((re = hash_seq_search(&st)) != NULL)
-		if (relid == InvalidOid || re->relid == relid)
+		if ((hashvalue == 0 && (relid == InvalidOid || re->relid == relid)) ||
+			(hashvalue != 0 &&
+			 GetSysCacheHashValue1(FOREIGNTABLEREL, ObjectIdGetDatum(re->relid)) == hashvalue))
 		{
 			re->valid = false;
 			re->opts_valid = false;
 		}
 }
 
-/* pg_foreign_table changed (ALTER FOREIGN TABLE ... OPTIONS): forget all */
+static void
+kvs_rel_inval(Datum arg, Oid relid)
+{
+	forget_rels(relid, 0);
+}
+
+/*
+ * pg_foreign_table changed (ALTER FOREIGN TABLE ... OPTIONS): forget the
+ * table whose row it was (hashvalue 0: all).  Not every table: another
+ * table's CREATE would make each backend verify its files' descriptors
+ * again, each in a read section that waits for any writer of the file.
+ */
 static void
 kvs_ftable_inval(Datum arg, int cacheid, uint32 hashvalue)
 {
-	kvs_rel_inval(arg, InvalidOid);
+	forget_rels(InvalidOid, hashvalue);
 }
 
 /*
@@ -193,6 +214,8 @@ reset_files_after_error(int level)
 			continue;
 		if (kvs_in_section(fe->f.db) >= 0)
 			(void) kvs_abort(fe->f.db);
+		/* the (sub)transaction's end releases the writers' lock itself */
+		kvs_writer_forget(&fe->f.wlock);
 		if (fe->f.stamp != 0 && fe->f.stamp_level >= level)
 		{
 			kvs_set_stamp(fe->f.db, 0);
@@ -1198,6 +1221,7 @@ open_file(KvsTable *t, StringInfo desc, bool *opened)
 	char		key[MAXPGPATH];
 	uint32		budget = wanted_cache_pages();
 	uint32		pages = 0;
+	bool		shared = kvs_shared_pool() != NULL;
 
 	memset(key, 0, sizeof(key));
 	strlcpy(key, t->path, MAXPGPATH);
@@ -1216,6 +1240,8 @@ open_file(KvsTable *t, StringInfo desc, bool *opened)
 		fe->guarded = false;
 		fe->budget = 0;
 		fe->policy = kvs_fdw_cache_policy;
+		memset(&fe->f.wlock, 0, sizeof(fe->f.wlock));
+		fe->f.nring = 0;
 	}
 	fe->last_used = ++open_clock;
 	/*
@@ -1224,9 +1250,11 @@ open_file(KvsTable *t, StringInfo desc, bool *opened)
 	 * many files were in use), when idle.
 	 */
 	if (handle_idle(fe) &&
-		(fe->f.stale || fe->budget != budget || fe->policy != kvs_fdw_cache_policy ||
-		 ((uint64) fe->f.cache_pages * 2 <= budget &&
-		  (pages = budget_share(fe, budget)) >= 2 * fe->f.cache_pages)))
+		(fe->f.stale ||
+		 (!shared &&
+		  (fe->budget != budget || fe->policy != kvs_fdw_cache_policy ||
+		   ((uint64) fe->f.cache_pages * 2 <= budget &&
+			(pages = budget_share(fe, budget)) >= 2 * fe->f.cache_pages)))))
 	{
 		kvs_trace_handle(fe->f.db, true);
 		(void) kvs_close(fe->f.db);
@@ -1251,7 +1279,8 @@ open_file(KvsTable *t, StringInfo desc, bool *opened)
 		kvs_table_check_file(t);
 		if (t->default_file && access(t->path, F_OK) != 0 && errno == ENOENT)
 			kvs_warn_uncopied(t->relid, t->relname);
-		if (pages == 0)
+		/* the budget is local mode's: a shared pool has its own size */
+		if (pages == 0 && !shared)
 			pages = budget_share(fe, budget);
 		kvs_host_options(&o, KVS_CREATE, pages);
 		o.fillfactor = t->opts.fillfactor;
@@ -1266,6 +1295,11 @@ open_file(KvsTable *t, StringInfo desc, bool *opened)
 			kvs_report_error(rc, NULL, t->path);
 		}
 		fe->f.db = db;
+		if (shared)
+		{
+			register_exit_callback();
+			kvs_writer_identify(t->path, &fe->f.wlock);
+		}
 		strlcpy(fe->f.path, t->path, MAXPGPATH);
 		fe->f.cache_pages = pages;
 		fe->f.stale = false;
@@ -1367,7 +1401,7 @@ verify_descriptor(KvsTable *t, KvsFileExt *fe, StringInfo ours, bool fresh,
 		return VERIFY_RETRY;
 
 	/* decide under the write lock, on the current header */
-	kvs_check_rc(kvs_begin(db, KVS_WRITE), db, t->path);
+	kvs_file_begin_write(&fe->f);
 	rc = kvs_descriptor(db, &s);
 	if (rc != KVS_OK)
 		kvs_report_error(rc, db, t->path);
@@ -1377,7 +1411,7 @@ verify_descriptor(KvsTable *t, KvsFileExt *fe, StringInfo ours, bool fresh,
 	ident_ok = same_identity(copy, clen, ours);
 	if (same_layout(copy, clen, ours) && (ident_ok || !t->default_file))
 	{
-		kvs_check_rc(kvs_end(db), db, t->path);
+		kvs_file_end_write(&fe->f);
 		return VERIFY_OK;
 	}
 	if (t->default_file && !ident_ok)
@@ -1388,7 +1422,7 @@ verify_descriptor(KvsTable *t, KvsFileExt *fe, StringInfo ours, bool fresh,
 			rc = kvs_set_descriptor(db, ours->data, ours->len);
 		if (rc != KVS_OK)
 			kvs_report_error(rc, db, t->path);
-		kvs_check_rc(kvs_end(db), db, t->path);
+		kvs_file_end_write(&fe->f);
 		return VERIFY_OK;
 	}
 	rc = kvs_stats_get(db, &st);
@@ -1399,7 +1433,7 @@ verify_descriptor(KvsTable *t, KvsFileExt *fe, StringInfo ours, bool fresh,
 		rc = kvs_set_descriptor(db, ours->data, ours->len);
 		if (rc != KVS_OK)
 			kvs_report_error(rc, db, t->path);
-		kvs_check_rc(kvs_end(db), db, t->path);
+		kvs_file_end_write(&fe->f);
 		return VERIFY_OK;
 	}
 	resetStringInfo(&nd);
@@ -1410,17 +1444,17 @@ verify_descriptor(KvsTable *t, KvsFileExt *fe, StringInfo ours, bool fresh,
 		{
 			if (columns_changed_here(t))
 			{
-				kvs_check_rc(kvs_end(db), db, t->path);
+				kvs_file_end_write(&fe->f);
 				return VERIFY_PENDING;
 			}
 			rc = kvs_set_descriptor(db, nd.data, nd.len);
 			if (rc != KVS_OK)
 				kvs_report_error(rc, db, t->path);
 		}
-		kvs_check_rc(kvs_end(db), db, t->path);
+		kvs_file_end_write(&fe->f);
 		return VERIFY_OK;
 	}
-	(void) kvs_abort(db);		/* changed nothing; the caller raises */
+	kvs_file_abort_write(&fe->f);	/* changed nothing; the caller raises */
 	return VERIFY_MISMATCH;
 }
 
@@ -1637,7 +1671,7 @@ kvs_prepare_alter(Relation rel)
 	db = t.file->db;
 	initStringInfo(&ours);
 	build_descriptor(&t, &ours, rel->rd_rel->reltype);
-	kvs_check_rc(kvs_begin(db, KVS_WRITE), db, t.path);
+	kvs_file_begin_write(t.file);
 	rc = kvs_descriptor(db, &s);
 	if (rc == KVS_OK && s.len == (size_t) ours.len &&
 		memcmp(s.data, ours.data, ours.len) == 0)
@@ -1675,7 +1709,7 @@ kvs_prepare_alter(Relation rel)
 	}
 	if (rc != KVS_OK)
 		kvs_report_error(rc, db, t.path);
-	kvs_check_rc(kvs_end(db), db, t.path);
+	kvs_file_end_write(t.file);
 }
 
 /*
@@ -1720,6 +1754,94 @@ kvs_note_writes(KvsFile *f, uint64 nrows)
 	if (f->stamp != 0)
 		f->stamp_writes += nrows;
 	xact_wrote = true;
+}
+
+/*
+ * Every write section of the FDW begins and ends here.  In shared mode the
+ * writers of one file first queue for its heavyweight lock (shmem.c), so
+ * a writer waits where Postgres can cancel it, time it out (lock_timeout)
+ * and show it (pg_locks); the engine's own section lock is then free or
+ * held only by readers.  The lock is released once the section has ended,
+ * whichever way; an ERROR in between leaves it to the transaction's abort
+ * (and reset_files_after_error).  In local mode only the engine's flock.
+ */
+void
+kvs_file_begin_write(KvsFile *f)
+{
+	kvs_writer_lock(&f->wlock);
+	kvs_check_rc(kvs_begin(f->db, KVS_WRITE), f->db, f->path);
+}
+
+void
+kvs_file_end_write(KvsFile *f)
+{
+	int			rc = kvs_end(f->db);
+
+	kvs_writer_unlock(&f->wlock);
+	kvs_check_rc(rc, f->db, f->path);
+}
+
+void
+kvs_file_abort_write(KvsFile *f)
+{
+	(void) kvs_abort(f->db);
+	kvs_writer_unlock(&f->wlock);
+}
+
+/*
+ * Between rows of a long write section: if other backends wait for this
+ * file (kvs_waiters, shared mode only), end the section and begin a new
+ * one, so that they get their turn now rather than after the whole
+ * statement.  True if it did (the rows before are then written for good).
+ */
+bool
+kvs_file_yield_write(KvsFile *f)
+{
+	if (kvs_waiters(f->db) == 0)
+		return false;
+	kvs_file_end_write(f);
+	kvs_file_begin_write(f);
+	return true;
+}
+
+/*
+ * Shared mode, at backend exit (a FATAL such as pg_terminate_backend, or a
+ * normal disconnect): close every handle, so that none leaves its place in
+ * the shared pool's file table, or a section lock there, behind.  This runs
+ * before ShutdownPostgres's abort of the open transaction (registered
+ * later), so it aborts that first: the abort callbacks end left-over
+ * sections (kvs_abort) and the executor's memory contexts close their
+ * cursors.  A handle a cursor still uses is left alone rather than freed
+ * under it (the process is ending anyway).
+ */
+static void
+close_at_exit(KvsFile *f, void *arg)
+{
+	if (f->ncursors > 0)
+		return;
+	kvs_trace_handle(f->db, true);
+	(void) kvs_close(f->db);
+	f->db = NULL;
+}
+
+static void
+close_all_at_exit(int code, Datum arg)
+{
+	AbortOutOfAnyTransaction();
+	reset_files_after_error(0);
+	kvs_foreach_file(close_at_exit, NULL);
+}
+
+static void
+register_exit_callback(void)
+{
+	static bool registered = false;
+
+	if (!registered)
+	{
+		before_shmem_exit(close_all_at_exit, (Datum) 0);
+		registered = true;
+	}
 }
 
 void

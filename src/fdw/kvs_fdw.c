@@ -1,8 +1,9 @@
 /*
  * kvs_fdw.c - the handler of the kvs_fdw foreign data wrapper: module
- * initialisation (the kvs_fdw.cache_size and kvs_fdw.cache_policy GUCs, the test-only
- * kvs_fdw.debug_flush_delay, kvs_fdw.trace_directory and the trace files of
- * the handles, transaction hooks, the
+ * initialisation (the kvs_fdw.cache_size and kvs_fdw.cache_policy GUCs, the
+ * shared mode's in shmem.c, the test-only kvs_fdw.debug_flush_delay,
+ * kvs_fdw.trace_directory and the trace files of the handles, transaction
+ * hooks, the
  * ProcessUtility hook) and the FdwRoutine, its callbacks listed in
  * fdwapi.h's order.  The callbacks
  * themselves live in planner.c, scan.c, modify.c and direct.c.
@@ -27,8 +28,8 @@ PG_MODULE_MAGIC;
 
 /*
  * kvs_fdw.cache_size, in kB: one budget for the buffer pools of all the kvs
- * files a backend has open (shared out by handle.c, a stopgap until the
- * engine has one pool for all files).
+ * files a backend has open (shared out by handle.c), in local mode; shared
+ * mode has one pool for all, sized by kvs_fdw.shared_cache_size (shmem.c).
  */
 int			kvs_fdw_cache_size_kb = 16384;
 
@@ -38,16 +39,14 @@ int			kvs_fdw_cache_size_kb = 16384;
  * frames (src/engine/README.md, "Buffer pool").  Superuser-settable, as
  * a session setting or in postgresql.conf; a change applies to a file the
  * next time the backend opens it (an idle handle is reopened), as for
- * kvs_fdw.cache_size.  (PGC_POSTMASTER is refused for a library loaded
- * after start-up; the shared pool, preloaded, will fix it at start.)
+ * kvs_fdw.cache_size.  In shared mode (kvs_fdw in shared_preload_libraries)
+ * it is the shared pool's policy, fixed at server start (PGC_POSTMASTER:
+ * switching at a reload would mean keeping both policies' structures up to
+ * date all the time); PGC_POSTMASTER is refused for a library loaded after
+ * start-up, hence the two contexts.
  */
 int			kvs_fdw_cache_policy = KVS_CACHE_LRU;
 
-/*
- * kvs_fdw.scan_ring: a full scan of a table larger than a quarter of its
- * cache reads through a ring of KVS_SCAN_RING_FRAMES frames (scan.c).
- */
-bool		kvs_fdw_scan_ring = true;
 
 static const struct config_enum_entry cache_policy_options[] = {
 	{"lru", KVS_CACHE_LRU, false},
@@ -94,7 +93,7 @@ void
 _PG_init(void)
 {
 	DefineCustomIntVariable("kvs_fdw.cache_size",
-							"Buffer pool memory of a backend for all the kvs files it has open.",
+							"Buffer pool memory of a backend for all the kvs files it has open (local mode).",
 							"One budget of 4 kB pages shared by the files the backend "
 							"uses: each file opened gets a share, idle files are closed "
 							"or shrunk to make room; every file has at least 8 pages, so "
@@ -115,15 +114,8 @@ _PG_init(void)
 							 &kvs_fdw_cache_policy,
 							 KVS_CACHE_LRU,
 							 cache_policy_options,
-							 PGC_SUSET,
-							 0,
-							 NULL, NULL, NULL);
-	DefineCustomBoolVariable("kvs_fdw.scan_ring",
-							 "Full scans of tables larger than a quarter of the kvs cache use a small ring of frames.",
-							 "As PostgreSQL's BULKREAD strategy: a large scan does not push the rest of the cache out.",
-							 &kvs_fdw_scan_ring,
-							 true,
-							 PGC_USERSET,
+							 process_shared_preload_libraries_in_progress ?
+							 PGC_POSTMASTER : PGC_SUSET,
 							 0,
 							 NULL, NULL, NULL);
 	DefineCustomIntVariable("kvs_fdw.debug_flush_delay",
@@ -146,6 +138,7 @@ _PG_init(void)
 							   PGC_SUSET,
 							   0,
 							   check_trace_directory, NULL, NULL);
+	kvs_shmem_init();			/* shared mode, when preloaded */
 	MarkGUCPrefixReserved("kvs_fdw");
 	kvs_handles_init();
 	kvs_utility_init();

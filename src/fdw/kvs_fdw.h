@@ -19,6 +19,8 @@
  *                file able to follow its columns (or refuse the ALTER)
  *   errors.c     kvs_report_error(): engine codes -> SQLSTATEs
  *   utility.c    ProcessUtility hook: CREATE DATABASE copies kvs files
+ *   shmem.c      shared mode: the kvs pool in shared memory, its LWLocks,
+ *                the writers' heavyweight lock, kvs_fdw_mode/buffercache
  */
 #ifndef KVS_FDW_H
 #define KVS_FDW_H
@@ -30,6 +32,7 @@
 #include "lib/stringinfo.h"
 #include "nodes/execnodes.h"
 #include "nodes/pathnodes.h"
+#include "storage/lock.h"
 #include "utils/relcache.h"
 
 #include "kvs.h"
@@ -38,11 +41,33 @@
 extern int	kvs_fdw_cache_size_kb;
 extern int	kvs_fdw_cache_policy;	/* KVS_CACHE_LRU or KVS_CACHE_CLOCK */
 extern int	kvs_fdw_debug_flush_delay_ms;	/* test only */
-extern bool kvs_fdw_scan_ring;	/* full scans of large tables use a ring */
-#define KVS_SCAN_RING_FRAMES 64	/* 256 kB, as PostgreSQL's BULKREAD ring */
 extern char *kvs_fdw_trace_directory;	/* '' = off */
 extern void kvs_debug_flush_delay(void);
 extern void kvs_trace_handle(kvs *db, bool closing);
+extern int	kvs_fdw_shared_cache_size_kb;
+extern int	kvs_fdw_shared_files;
+extern bool kvs_fdw_scan_ring;
+
+/* ---- shared mode (shmem.c) ---------------------------------------------- */
+
+/* The writers' heavyweight lock of one file, as one handle holds it. */
+typedef struct KvsWriterLock
+{
+	uint64		key;			/* hash of the file's real path
+								 * (kvs_writer_identify) */
+	bool		held;
+	LOCKTAG		tag;			/* as taken, for the release */
+} KvsWriterLock;
+
+extern void kvs_shmem_init(void);
+extern bool kvs_fdw_preloaded(void);
+extern kvs_pool *kvs_shared_pool(void);
+extern void kvs_shared_options(kvs_options *o);
+extern void kvs_writer_identify(const char *path, KvsWriterLock *wl);
+extern void kvs_writer_lock(KvsWriterLock *wl);
+extern void kvs_writer_unlock(KvsWriterLock *wl);
+extern void kvs_writer_forget(KvsWriterLock *wl);
+extern void kvs_pool_tables(Oid **relids, char ***paths);
 
 /* ---- options (option.c) ------------------------------------------------- */
 typedef struct KvsTableOptions
@@ -69,6 +94,8 @@ typedef struct KvsFile
 	uint64		stamp_writes;	/* rows written under that stamp: by its
 								 * owner and by statements nested in it */
 	bool		stale;			/* reopen at next use (no cursors open) */
+	KvsWriterLock wlock;		/* shared mode: the writers' lock */
+	int			nring;			/* full scans using its bulk-read ring */
 } KvsFile;
 
 /*
@@ -128,6 +155,10 @@ extern bool kvs_descriptor_set_database(void *desc, size_t len, Oid dboid);
 extern bool kvs_file_set_stamp(KvsFile *f);
 extern void kvs_file_release_stamp(KvsFile *f);
 extern void kvs_note_writes(KvsFile *f, uint64 nrows);
+extern void kvs_file_begin_write(KvsFile *f);
+extern void kvs_file_end_write(KvsFile *f);
+extern void kvs_file_abort_write(KvsFile *f);
+extern bool kvs_file_yield_write(KvsFile *f);
 extern void kvs_handles_init(void);
 extern void kvs_forget_dropped(Oid relid);
 /* iterate over open files (functions.c) */

@@ -25,6 +25,15 @@
  * none of its rows, and the buffers written before it stay.  Rows are
  * counted as written (wrote_rows) only once their section has ended.
  *
+ * In shared mode (shmem.c) each write section is also under the file's
+ * writers' heavyweight lock (kvs_file_begin_write), and a buffer's write
+ * yields: when other backends wait for the file (kvs_waiters), the section
+ * ends after the current row and a new one begins, so a reader waits for
+ * one buffer's rows at most, not for the whole statement.  What that
+ * changes: a buffer failing after a yield keeps the rows written before
+ * the last yield (they are counted as written), only the rows since are
+ * discarded.  Local mode never yields.
+ *
  * The key behaves like a unique key checked at the end of the statement for
  * UPDATEs that change it: key moves are queued and applied together when the
  * statement ends, after checking that no new key collides with a row that
@@ -295,14 +304,13 @@ kvsBeginForeignInsert(ModifyTableState *mtstate, ResultRelInfo *rinfo)
 static void
 flush_rows(KvsModifyState *s)
 {
-	kvs		   *db = s->t.file->db;
 	const char *p = s->pend.data,
 			   *end = s->pend.data + s->pend.len;
 	uint64		n = 0;
 
 	if (s->npend == 0)
 		return;
-	kvs_check_rc(kvs_begin(db, KVS_WRITE), db, s->t.path);
+	kvs_file_begin_write(s->t.file);
 	while (p < end)
 	{
 		uint32		kl,
@@ -319,9 +327,15 @@ flush_rows(KvsModifyState *s)
 		if (insert_record(s, &k, &v))
 			n++;
 		p += 8 + kl + vl;
+		/* shared mode: let waiting readers and writers in (header comment) */
+		if (p < end && kvs_file_yield_write(s->t.file))
+		{
+			wrote_rows(s, n);
+			n = 0;
+		}
 	}
 	kvs_debug_flush_delay();
-	kvs_check_rc(kvs_end(db), db, s->t.path);
+	kvs_file_end_write(s->t.file);
 	wrote_rows(s, n);
 	s->npend = 0;
 	resetStringInfo(&s->pend);
@@ -478,7 +492,7 @@ insert_record(struct KvsModifyState *s, StringInfo k, StringInfo v)
 	{
 		if (s->onconflict_nothing)
 			return false;
-		(void) kvs_abort(db);
+		kvs_file_abort_write(s->t.file);
 		duplicate_image_error(s, k->data, k->len);
 	}
 	if (rc != KVS_OK)
@@ -491,7 +505,6 @@ kvsExecForeignInsert(EState *estate, ResultRelInfo *rinfo,
 					 TupleTableSlot *slot, TupleTableSlot *planSlot)
 {
 	KvsModifyState *s = (KvsModifyState *) rinfo->ri_FdwState;
-	kvs		   *db = s->t.file->db;
 	StringInfoData k,
 				v;
 	MemoryContext old;
@@ -511,9 +524,9 @@ kvsExecForeignInsert(EState *estate, ResultRelInfo *rinfo,
 	initStringInfo(&k);
 	initStringInfo(&v);
 	encode_row(s, slot, &k, &v);
-	kvs_check_rc(kvs_begin(db, KVS_WRITE), db, s->t.path);
+	kvs_file_begin_write(s->t.file);
 	inserted = insert_record(s, &k, &v);
-	kvs_check_rc(kvs_end(db), db, s->t.path);
+	kvs_file_end_write(s->t.file);
 	if (inserted)
 		wrote_rows(s, 1);
 	MemoryContextSwitchTo(old);
@@ -705,11 +718,11 @@ kvsExecForeignUpdate(EState *estate, ResultRelInfo *rinfo,
 	if (ok.len == k.len && memcmp(ok.data, k.data, k.len) == 0)
 	{
 		/* same key: replace the value if the row is still there */
-		kvs_check_rc(kvs_begin(db, KVS_WRITE), db, s->t.path);
+		kvs_file_begin_write(s->t.file);
 		rc = kvs_get_stamped(db, k.data, k.len, &cur, &stamp);
 		if (rc == KVS_NOTFOUND)
 		{
-			kvs_check_rc(kvs_end(db), db, s->t.path);
+			kvs_file_end_write(s->t.file);
 			MemoryContextSwitchTo(old);
 			return NULL;
 		}
@@ -718,7 +731,7 @@ kvsExecForeignUpdate(EState *estate, ResultRelInfo *rinfo,
 		if (have_ov && !kvs_same_value(&s->t, k.data, k.len, cur.data, cur.len,
 									   ov.data, ov.len))
 		{
-			(void) kvs_abort(db);
+			kvs_file_abort_write(s->t.file);
 			changed_row_error(s, stamp, true);
 			MemoryContextSwitchTo(old);
 			return NULL;		/* our own earlier write of this row */
@@ -727,7 +740,7 @@ kvsExecForeignUpdate(EState *estate, ResultRelInfo *rinfo,
 		rc = kvs_put(db, k.data, k.len, v.data, v.len, 0);
 		if (rc != KVS_OK)
 			kvs_report_error(rc, db, s->t.path);
-		kvs_check_rc(kvs_end(db), db, s->t.path);
+		kvs_file_end_write(s->t.file);
 		wrote_rows(s, 1);
 	}
 	else
@@ -816,7 +829,7 @@ apply_moves(KvsModifyState *s)
 	qsort(olds, s->nmoves, sizeof(OldKey), cmp_old);
 	present = palloc0(sizeof(bool) * s->nmoves);
 
-	kvs_check_rc(kvs_begin(db, KVS_WRITE), db, s->t.path);
+	kvs_file_begin_write(s->t.file);
 	for (i = 0; i < s->nmoves; i++)
 	{
 		kvs_slice	v;
@@ -833,7 +846,7 @@ apply_moves(KvsModifyState *s)
 								v.data, v.len,
 								s->moves[i].oldval, s->moves[i].oldvallen))
 			{
-				(void) kvs_abort(db);
+				kvs_file_abort_write(s->t.file);
 				changed_row_error(s, stamp, false);
 			}
 			if (rc != KVS_OK && rc != KVS_NOTFOUND)
@@ -848,7 +861,7 @@ apply_moves(KvsModifyState *s)
 		probe.len = s->moves[i].newlen;
 		if (bsearch(&probe, olds, s->nmoves, sizeof(OldKey), cmp_old) == NULL)
 		{
-			(void) kvs_abort(db);
+			kvs_file_abort_write(s->t.file);
 			duplicate_image_error(s, s->moves[i].newk, s->moves[i].newlen);
 		}
 	}
@@ -871,13 +884,13 @@ apply_moves(KvsModifyState *s)
 					 s->moves[i].val, s->moves[i].vallen, KVS_NOOVERWRITE);
 		if (rc == KVS_EXISTS)
 		{
-			(void) kvs_abort(db);
+			kvs_file_abort_write(s->t.file);
 			duplicate_image_error(s, s->moves[i].newk, s->moves[i].newlen);
 		}
 		if (rc != KVS_OK)
 			kvs_report_error(rc, db, s->t.path);
 	}
-	kvs_check_rc(kvs_end(db), db, s->t.path);
+	kvs_file_end_write(s->t.file);
 	for (i = 0; i < s->nmoves; i++)
 		if (present[i])
 			wrote_rows(s, 1);
@@ -901,7 +914,7 @@ kvsExecForeignDelete(EState *estate, ResultRelInfo *rinfo,
 	old = MemoryContextSwitchTo(s->tmpcxt);
 	initStringInfo(&k);
 	old_key_image(s, planSlot, &k);
-	kvs_check_rc(kvs_begin(db, KVS_WRITE), db, s->t.path);
+	kvs_file_begin_write(s->t.file);
 	if (s->has_returning)
 	{
 		rc = kvs_get(db, k.data, k.len, &v);
@@ -917,13 +930,13 @@ kvsExecForeignDelete(EState *estate, ResultRelInfo *rinfo,
 	rc = kvs_delete(db, k.data, k.len);
 	if (rc == KVS_NOTFOUND)
 	{
-		kvs_check_rc(kvs_end(db), db, s->t.path);
+		kvs_file_end_write(s->t.file);
 		MemoryContextSwitchTo(old);
 		return NULL;
 	}
 	if (rc != KVS_OK)
 		kvs_report_error(rc, db, s->t.path);
-	kvs_check_rc(kvs_end(db), db, s->t.path);
+	kvs_file_end_write(s->t.file);
 	wrote_rows(s, 1);
 	if (s->has_returning && val != NULL)
 	{
@@ -1108,11 +1121,11 @@ kvsExecForeignTruncate(List *rels, DropBehavior behavior, bool restart_seqs)
 		kvs_table_init(&t, rel);
 		kvs_table_open(&t);
 		db = t.file->db;
-		kvs_check_rc(kvs_begin(db, KVS_WRITE), db, t.path);
+		kvs_file_begin_write(t.file);
 		rc = kvs_truncate(db);
 		if (rc != KVS_OK)
 			kvs_report_error(rc, db, t.path);
-		kvs_check_rc(kvs_end(db), db, t.path);
+		kvs_file_end_write(t.file);
 		kvs_note_writes(t.file, 0);
 	}
 }

@@ -59,7 +59,8 @@ typedef struct KvsScanState
 	kvs_cursor *cur;
 	uint64		skipping;		/* statement stamp the cursor skips */
 	bool		done;
-	bool		ring;			/* the handle reads through a bulk-read ring */
+	bool		ring_checked;	/* the bulk-read ring decided for this cursor */
+	bool		ring;			/* it uses its file's ring (KvsFile.nring) */
 
 	/* the current batch */
 	int			nrows;
@@ -77,37 +78,47 @@ typedef struct KvsScanState
 				written;
 } KvsScanState;
 
-/*
- * A full scan of a table larger than a quarter of its cache reads through a
- * small ring of frames (kvs_set_ring), as PostgreSQL's sequential scans of
- * large tables use a BULKREAD ring, so one big scan does not push every
- * other table's pages out of the (shared) pool.  kvs_fdw.scan_ring = off
- * turns it off, so the cache lab can show the difference.
- */
-static void
-scan_ring_begin(KvsScanState *s, kvs *db)
-{
-	kvs_stats	st;
-
-	if (!kvs_fdw_scan_ring || kvs_stats_get(db, &st) != KVS_OK)
-		return;
-	if (st.pages > st.cache_frames / 4 && kvs_set_ring(db, KVS_SCAN_RING_FRAMES) == KVS_OK)
-		s->ring = true;
-}
-
 static void
 close_cursor(KvsScanState *s)
 {
-	if (s->ring && s->t.file && s->t.file->db)
-		(void) kvs_set_ring(s->t.file->db, 0);
-	s->ring = false;
 	if (s->cur != NULL)
 	{
 		kvs_cursor_close(s->cur);
 		s->cur = NULL;
 		if (s->t.file && s->t.file->ncursors > 0)
 			s->t.file->ncursors--;
+		if (s->ring && s->t.file && s->t.file->nring > 0 &&
+			--s->t.file->nring == 0 && s->t.file->db != NULL)
+			(void) kvs_set_ring(s->t.file->db, 0);
 	}
+	s->ring = false;
+	s->ring_checked = false;
+}
+
+/*
+ * kvs_fdw.scan_ring (shared mode): a full scan of a file larger than a
+ * quarter of the shared pool reads through a ring of SCAN_RING_FRAMES
+ * frames of its own, as PostgreSQL's BULKREAD strategy does, so one large
+ * scan does not push everything else out.  The ring is the handle's: on
+ * while any full scan of this backend on the file wants it.  Called inside
+ * the batch's section (the page count without another one).
+ */
+#define SCAN_RING_FRAMES 64
+
+static void
+decide_ring(KvsScanState *s)
+{
+	kvs_pool   *p = kvs_shared_pool();
+	kvs_stats	st;
+
+	s->ring_checked = true;
+	if (!kvs_fdw_scan_ring || p == NULL ||
+		kvs_stats_get(s->t.file->db, &st) != KVS_OK ||
+		st.pages <= kvs_pool_frames(p) / 4)
+		return;
+	if (s->t.file->nring++ == 0)
+		(void) kvs_set_ring(s->t.file->db, SCAN_RING_FRAMES);
+	s->ring = true;
 }
 
 static void
@@ -358,13 +369,14 @@ fetch_batch(KvsScanState *s)
 		}
 		s->t.file->ncursors++;
 		s->skipping = 0;
-		scan_ring_begin(s, db);
 	}
 
 	own = (kvs_in_section(db) < 0);
 	if (own)
 		kvs_check_rc(kvs_begin(db, KVS_READ), db, s->t.path);
 	counters_start(s);
+	if (s->cur != NULL && !s->ring_checked)
+		decide_ring(s);
 	/*
 	 * A write statement on this file took a stamp since the last batch: skip
 	 * its records from now on (it wrote none before taking the stamp).

@@ -133,6 +133,7 @@ restamp_copy(const char *path, Oid newdb, char **err)
 	char	   *desc;
 	size_t		len;
 	int			rc;
+	KvsWriterLock wl = {0};
 
 	kvs_host_options(&o, 0, 8);
 	rc = kvs_open(path, &o, &db);
@@ -141,6 +142,12 @@ restamp_copy(const char *path, Oid newdb, char **err)
 		*err = psprintf("could not open the copy \"%s\": %s", path, kvs_strerror(rc));
 		return false;
 	}
+	/*
+	 * The writers' lock too (shared mode), as for every write section,
+	 * though no other session can know the copy yet: it never waits.
+	 */
+	kvs_writer_identify(path, &wl);
+	kvs_writer_lock(&wl);
 	rc = kvs_begin(db, KVS_WRITE);
 	if (rc == KVS_OK)
 		rc = kvs_descriptor(db, &s);
@@ -161,6 +168,7 @@ restamp_copy(const char *path, Oid newdb, char **err)
 		if (rc == KVS_OK)
 			rc = rc2;
 	}
+	kvs_writer_unlock(&wl);
 	if (rc == KVS_OK)
 		rc = kvs_sync(db);
 	if (rc != KVS_OK)
