@@ -788,7 +788,9 @@ static int get_victim(pool_file *pf, uint32_t *out, int *from_ring)
             return rc;
         }
     }
-    if (st_load(p, &fr[fi]) & ST_TAG)
+    /* a page the ring pushes out is a ring reuse (counted by the caller),
+     * not an eviction by the policy */
+    if ((st_load(p, &fr[fi]) & ST_TAG) && !*from_ring)
         pf->n.evictions++;
     *out = fi;
     return KVS_OK;
