@@ -50,6 +50,7 @@ struct kvs {
     struct stat   moved_to;       /* the file follow_replacement moved to (for bind_file) */
     uint64_t      bound_id;       /* the file id the pool knows this file by */
     int           moved;
+    int           held;           /* owner: holds flock(LOCK_SH) from open to close (shared pool) */
     uint8_t       pagebuf[PG_SIZE];
 };
 
@@ -139,6 +140,60 @@ static int create_file(const char *path, const kvs_options *opt, const kvs_os *o
 }
 
 /* ---- open / close ---------------------------------------------------------- */
+
+/* owner: a shared pool's handle holds LOCK_SH on its file from open to close
+ * (and on each file follow_replacement moves it to), so no process outside
+ * the pool writes the file meanwhile (kvs.h, "A shared pool's sections"). */
+static int hold_take(kvs *db)
+{
+    filelock_hooks hooks;
+    memset(&hooks, 0, sizeof hooks);
+    hooks.interrupted = db->interrupted;
+    hooks.interrupt_arg = db->interrupt_arg;
+    hooks.lock_wait = db->lock_wait;
+    hooks.lock_wait_arg = db->lock_wait_arg;
+    if (filelock_hold_shared(db->os, pager_fd(db->pg), &hooks, &db->err) != KVS_OK)
+        return db->err.code;
+    db->held = 1;
+    return KVS_OK;
+}
+
+static int owner_refused(kvs *db, uint64_t had, uint64_t me)
+{
+    return kvs_seterr(&db->err, KVS_EBUSY, 0,
+                      "the file belongs to owner %llu (the PostgreSQL cluster with that system "
+                      "identifier), not to this one (%llu); KVS_ADOPT takes it over",
+                      (unsigned long long)had, (unsigned long long)me);
+}
+
+/* owner: the open of a shared pool's handle with an owner id.  The header
+ * names none: this handle records `me` (a small write section; a
+ * read-only handle records nothing).  It names another: KVS_EBUSY, unless
+ * `adopt`, which records `me` instead. */
+static int owner_claim(kvs *db, uint64_t me, int adopt)
+{
+    uint64_t had = hdr_owner(pager_hdr(db->pg));
+    int rc;
+    if (had == me)
+        return KVS_OK;
+    if (had != 0 && !adopt)
+        return owner_refused(db, had, me);
+    if (db->rdonly)
+        return KVS_OK;
+    rc = kvs_begin(db, KVS_WRITE);
+    if (rc)
+        return rc;
+    /* the header as this section reread it: another host may have been first */
+    had = hdr_owner(pager_hdr(db->pg));
+    if (had != me && had != 0 && !adopt) {
+        rc = owner_refused(db, had, me);
+        (void)kvs_abort(db);
+        return rc;
+    }
+    hdr_set_owner(pager_hdr(db->pg), me);
+    lh_set_modified(db->t, 1);
+    return kvs_end(db);
+}
 
 /* Frees the handle and the layers it owns (not the descriptor, not lh). */
 static void free_layers(kvs *db)
@@ -274,10 +329,16 @@ int kvs_open(const char *path, const kvs_options *optin, kvs **out)
         lh_set_fillfactor(db->t, opt->fillfactor);
         db->ff_override = 1;
     }
+    /* owner: a shared pool's handle holds LOCK_SH from here to kvs_close */
+    rc = opt->pool ? hold_take(db) : KVS_OK;
     /* validate the header now (under a shared lock: a writer may be mid-flush) */
-    rc = kvs_begin(db, KVS_READ);
+    if (rc == KVS_OK)
+        rc = kvs_begin(db, KVS_READ);
     if (rc == KVS_OK)
         rc = kvs_end(db);
+    /* owner: whose the file is, checked and recorded by a shared pool's handle */
+    if (rc == KVS_OK && db->held && opt->owner_id != 0)
+        rc = owner_claim(db, opt->owner_id, (opt->flags & KVS_ADOPT) != 0);
     if (rc) {
         snprintf(open_errmsg, sizeof open_errmsg, "%.300s: %.320s", path, db->err.msg);
         os->close(pager_fd(db->pg));
@@ -300,6 +361,9 @@ int kvs_close(kvs *db)
         if (rc == KVS_OK)
             rc = rc2;
     }
+    /* owner: the hold ends (the close would drop it too) */
+    if (db->held)
+        (void)filelock_unhold(db->os, pager_fd(db->pg), &db->err);
     if (db->os->close(pager_fd(db->pg)) != 0 && rc == KVS_OK)
         rc = kvs_seterrno(&db->err, errno, 0, "close failed");
     if (rc)
@@ -538,7 +602,10 @@ static int follow_replacement(kvs *db, int mode)
         db->reopens++;
         db->moved_to = ps;
         db->moved = 1;
-        rc = lock_take(db, mode);
+        /* owner: a held handle's hold moves to the new file with it */
+        rc = db->held ? hold_take(db) : KVS_OK;
+        if (rc == KVS_OK)
+            rc = lock_take(db, mode);
         if (rc)
             return rc;
         rc = pager_load_header(db->pg, 1, 0);
@@ -559,11 +626,19 @@ static int lock_take(kvs *db, int mode)
     hooks.interrupt_arg = db->interrupt_arg;
     hooks.lock_wait = db->lock_wait;
     hooks.lock_wait_arg = db->lock_wait_arg;
+    /* owner: what the header said (a reader probes for a host's hold) */
+    hooks.owner = db->loaded ? hdr_owner(pager_hdr(db->pg)) : FILELOCK_OWNER_UNKNOWN;
+    /* owner: BRIDGE until the pool's section lock lands -- a held handle's
+     * flock is its hold; its sections must not convert or drop it */
+    if (db->held)
+        return KVS_OK;
     return filelock_take(db->os, pager_fd(db->pg), mode == KVS_WRITE, &hooks, &db->err);
 }
 
 static int lock_release(kvs *db)
 {
+    if (db->held)       /* owner: BRIDGE, as in lock_take */
+        return KVS_OK;
     return filelock_release(db->os, pager_fd(db->pg), &db->err);
 }
 
@@ -937,6 +1012,7 @@ int kvs_compact(kvs *db, kvs_compact_info *info)
         return rc;
     hook.interrupted = db->interrupted;
     hook.arg = db->interrupt_arg;
+    hook.hold = db->held;       /* owner: the new file gets the hold, not LOCK_EX */
     rc = compact_file(db->t, db->path, &hook, &newfd, info);
     if (rc == KVS_ECORRUPT || rc == KVS_ETRUNCATED)
         db->poisoned = 1;
@@ -1076,6 +1152,7 @@ static int do_stats(kvs *db, kvs_stats *st)
     st->change_counter = hdr_change(h);
     st->format_version = hdr_version(h);
     st->file_id = hdr_file_id(h);
+    st->owner_id = hdr_owner(h);
     st->pool_slot = pool_file_slot(db->pf);
     st->shared_pool = db->poolmem == NULL;
     pool_get_counters(db->pf, &pc);
