@@ -1660,6 +1660,7 @@ int pool_file_info(pool *p, uint32_t slot, pool_file_stat *out)
     out->ino = ld64(&fe->ino);
     out->users = ld32(&fe->users);
     out->dirty = ld32(&fe->ndirty);
+    out->owner_id = ld32(&fe->hdr_valid) ? hdr_owner(&fe->hdr) : 0;
     for (i = 0; i < p->nframes; i++) {
         uint32_t st = st_load(p, &fr[i]);
         if ((st & ST_TAG) && KEY_SLOT(fr[i].key) == slot)

@@ -310,7 +310,7 @@ typedef struct pool_frame_stat {
     uint32_t slot, page, pins, usage, lru_rank;
 } pool_frame_stat;
 typedef struct pool_file_stat {
-    uint64_t file_id, dev, ino;
+    uint64_t file_id, dev, ino, owner_id;
     uint32_t users, frames, dirty;
     uint64_t hits, reads, evictions, writes, ring_reuses;
 } pool_file_stat;
