@@ -177,3 +177,11 @@ CREATE VIEW kvs_fdw_buffercache AS
   SELECT * FROM kvs_fdw_buffercache_frames();
 REVOKE ALL ON kvs_fdw_buffercache FROM PUBLIC;
 GRANT SELECT ON kvs_fdw_buffercache TO pg_monitor;
+
+-- shared mode: take a table's kvs file over from the cluster its header
+-- names as owner (a restored or copied cluster); superusers only
+CREATE FUNCTION kvs_fdw_adopt(rel regclass)
+RETURNS void
+AS 'MODULE_PATHNAME'
+LANGUAGE C STRICT;
+REVOKE ALL ON FUNCTION kvs_fdw_adopt(regclass) FROM PUBLIC;

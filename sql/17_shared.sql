@@ -32,6 +32,7 @@ SELECT count(*) FROM kvs_fdw_buffercache;
 SELECT count(*) FROM kvs_fdw_buffercache_frames();
 SELECT kvs_fdw_mode();
 SELECT kvs_fdw_reset_stats();
+SELECT kvs_fdw_adopt('sh_t');
 RESET ROLE;
 SET ROLE kvs_sh_monitor;
 SELECT count(*) FROM kvs_fdw_buffercache;
@@ -41,6 +42,9 @@ RESET ROLE;
 SELECT hits = 0 AND reads = 0 AS reset FROM kvs_fdw_cache_stats() WHERE file IS NULL;
 DROP ROLE kvs_sh_nobody;
 DROP ROLE kvs_sh_monitor;
+
+-- files' owners are checked in shared mode only: nothing to adopt here
+SELECT kvs_fdw_adopt('sh_t');
 
 -- no writers' lock in local mode: flock excludes writers, nothing in pg_locks
 BEGIN;

@@ -326,8 +326,12 @@ int compact_file(lh *src, const char *path, const compact_hook *hook, int *newfd
     /* the old file's permission bits (best effort: 0600 is the safe side) */
     (void)fchmod(fd, fs.st_mode & 07777);
     /* locked before anyone can open it by the path: nobody may use the new
-     * file before this handle has ended its section */
-    if (os->flock(fd, LOCK_EX | LOCK_NB) != 0)
+     * file before this handle has ended its section.  A shared pool's
+     * handle locks it shared, as the hold it keeps on it: the pool's own
+     * section lock excludes the pool's other handles, and a shared lock
+     * taken at creation leaves no moment in which a process outside the
+     * pool could take the new file's exclusive lock (a conversion would) */
+    if (os->flock(fd, (hook->hold ? LOCK_SH : LOCK_EX) | LOCK_NB) != 0)
         rc = kvs_seterrno(err, errno, 0, "cannot lock the compacted file");
     else
         rc = build(src, fd, hook, &npages);

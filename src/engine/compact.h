@@ -12,12 +12,14 @@
 typedef struct compact_hook {
     int   (*interrupted)(void *arg);    /* nonzero: stop (KVS_EINTR); NULL = never */
     void   *arg;
+    int     hold;   /* the caller is a shared pool's handle: the new file is
+                     * locked LOCK_SH (its hold, kvs.c) instead of LOCK_EX */
 } compact_hook;
 
 /* Checks src (the caller holds its exclusive lock, outside a write-out),
  * writes every record into "<path>.compact" sized for the records, checks
  * and fsyncs it, renames it over path and fsyncs the directory.  *newfd gets
- * the new file's descriptor, locked exclusively, as soon as the rename has
+ * the new file's descriptor, locked exclusively (shared if hook->hold), as soon as the rename has
  * happened (also when only the directory fsync then fails: the new file is
  * in place and the caller must switch to it); it stays -1 when the old file
  * is still the one at path (nothing of it was written).  The copy asks

@@ -43,6 +43,8 @@ void hdr_encode(const kvs_hdr *h, uint8_t *p)
     wr32(p + HD_FLAGS, h->flags);
     memcpy(p + HD_DESC, h->desc, h->desc_len <= KVS_MAX_DESCRIPTOR ? h->desc_len : 0);
     wr64(p + HD_FILEID, h->file_id);
+    /* a version-1/2 header not upgraded yet is written as read: owner 0 */
+    wr64(p + HD_OWNER, h->file_id ? h->owner_id : 0);
     pager_seal(p, 0);
 }
 
@@ -98,6 +100,8 @@ int hdr_decode(const uint8_t *p, size_t len, kvs_hdr *h, kvs_err *err)
      * page is zeroed before encoding), but whatever they hold, an older
      * file has none yet */
     h->file_id = v >= 3 ? rd64(p + HD_FILEID) : 0;
+    /* versions 1 to 3 had no owner (those bytes were 0 as well) */
+    h->owner_id = v >= 4 ? rd64(p + HD_OWNER) : 0;
     if (v >= 3 && h->file_id == 0)
         return kvs_seterr(err, KVS_ECORRUPT, 0, "page 0: file id 0 in a version-%u header",
                           (unsigned)v);
@@ -167,13 +171,13 @@ void hdr_derive(kvs_hdr *dst, const kvs_hdr *src)
     hdr_init(dst, src->hash_seed, src->fillfactor, src->desc, src->desc_len);
     dst->stamp_counter = src->stamp_counter;
     dst->change_counter = src->change_counter + 1;
+    dst->owner_id = src->owner_id;  /* the host that has it keeps it */
 }
 
 void hdr_upgrade(kvs_hdr *h)
 {
-    if (h->file_id != 0)
-        return;
-    h->file_id = hdr_new_file_id();
+    if (h->file_id == 0)
+        h->file_id = hdr_new_file_id();
     h->version = KVS_FORMAT_VERSION;
 }
 

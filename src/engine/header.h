@@ -27,14 +27,18 @@
  *     file a compaction builds, which lets one buffer pool tell files apart
  *     (with the file's st_dev/st_ino, checked at open: a byte copy keeps
  *     the id but is another inode).
- * This engine reads versions 1 to 3.  A version-1 or -2 file is read as it
- * is (no flag / id 0 = "none yet"; a read-only handle or a read section
- * leaves it byte for byte) and becomes version 3, with a fresh id, when a
- * write section first stores its header (pager_store_header, hdr_upgrade).
- * An engine refuses a file of a version newer than it knows (KVS_EVERSION),
- * and for good reason: a version-1 engine would miss the REPLACING flag, a
- * version-2 engine would write the header back without the id. */
-#define KVS_FORMAT_VERSION     3u
+ *  4  adds the owner (HD_OWNER; zero in versions 1 to 3): which host has
+ *     the file (kvs_options.owner_id, a PostgreSQL cluster's system
+ *     identifier), 0 = none; kept by a compaction.
+ * This engine reads versions 1 to 4.  A version-1, -2 or -3 file is read as
+ * it is (no flag / id 0 = "none yet" / owner 0; a read-only handle or a read
+ * section leaves it byte for byte) and becomes version 4, with a fresh id
+ * if it had none, when a write section first stores its header
+ * (pager_store_header, hdr_upgrade).  An engine refuses a file of a version
+ * newer than it knows (KVS_EVERSION), and for good reason: a version-1
+ * engine would miss the REPLACING flag, a version-2 engine would write the
+ * header back without the id, a version-3 engine without the owner. */
+#define KVS_FORMAT_VERSION     4u
 #define KVS_FORMAT_VERSION_MIN 1u
 
 /* Header page field offsets (see README.md for the table). */
@@ -60,7 +64,8 @@
 #define HD_DESCLEN    116
 #define HD_FLAGS      120   /* version >= 2; 124..127 reserved, 0 */
 #define HD_DESC       128   /* .. 128 + KVS_MAX_DESCRIPTOR */
-#define HD_FILEID     2176  /* version >= 3: u64 file id, never 0; 2184.. zero */
+#define HD_FILEID     2176  /* version >= 3: u64 file id, never 0 */
+#define HD_OWNER      2184  /* version >= 4: u64 owner id, 0 = none; 2192.. zero */
 
 /* The id lies just past the descriptor's largest extent. */
 typedef char kvs_hdr_fileid_after_desc_[HD_FILEID == HD_DESC + KVS_MAX_DESCRIPTOR ? 1 : -1];
@@ -91,9 +96,10 @@ typedef struct kvs_hdr {
     uint64_t stamp_counter;
     uint32_t fillfactor;
     uint32_t desc_len;
-    uint32_t version;         /* as read, or KVS_FORMAT_VERSION once it has an id */
+    uint32_t version;         /* as read, or KVS_FORMAT_VERSION once stored */
     uint32_t flags;           /* KVS_HDR_* */
     uint64_t file_id;         /* 0 only for a version-1/2 header not yet upgraded */
+    uint64_t owner_id;        /* 0 = none (and always in a version-1..3 header) */
     uint8_t  desc[KVS_MAX_DESCRIPTOR];
 } kvs_hdr;
 
@@ -114,15 +120,15 @@ void hdr_init(kvs_hdr *h, uint64_t seed, uint32_t fillfactor, const void *desc, 
 /* The counts of the empty table lh_format_new writes: directory leaf at page
  * 1 (the root, depth 1), bucket 0 at page 2, 3 pages, no record. */
 void hdr_reset_table(kvs_hdr *h);
-/* The header of a compacted copy of src: its seed, fill factor, descriptor
- * and stamp counter, change counter + 1, no flag, and a NEW file id (it is
+/* The header of a compacted copy of src: its seed, fill factor, descriptor,
+ * owner and stamp counter, change counter + 1, no flag, and a NEW file id (it is
  * another file, with other pages; lh_format_new then gives it the empty
  * table). */
 void hdr_derive(kvs_hdr *dst, const kvs_hdr *src);
 
 /* pager: the header is about to be written to the file.  A header of an
- * older version (no id yet) gets a fresh id and is version 3 from now on;
- * one that has an id is left as it is. */
+ * older version is version 4 from now on (hdr_encode writes it so), with a
+ * fresh id if it had none (versions 1 and 2). */
 void hdr_upgrade(kvs_hdr *h);
 
 /* A fresh file id: 64 random bits from getrandom(2), or where that is
@@ -157,6 +163,8 @@ static inline uint32_t hdr_version(const kvs_hdr *h) { return h->version; }
 /* 0 = none yet (a version-1/2 file before its first write-out). */
 static inline uint64_t hdr_file_id(const kvs_hdr *h) { return h->file_id; }
 static inline int hdr_replacing(const kvs_hdr *h) { return (h->flags & KVS_HDR_REPLACING) != 0; }
+/* Who has the file (kvs_options.owner_id); 0 = none. */
+static inline uint64_t hdr_owner(const kvs_hdr *h) { return h->owner_id; }
 
 /* Pages of one kind the header counts: KVS_PAGE_OVERFLOW, _VALUE or _DIR. */
 static inline uint32_t *hdr_kind_count_(kvs_hdr *h, int type)
@@ -250,5 +258,8 @@ static inline void hdr_set_replacing(kvs_hdr *h, int on)
 {
     h->flags = on ? (h->flags | KVS_HDR_REPLACING) : (h->flags & ~KVS_HDR_REPLACING);
 }
+/* kvs_open: a shared pool's first handle records its host as the owner
+ * (or takes the file over, KVS_ADOPT). */
+static inline void hdr_set_owner(kvs_hdr *h, uint64_t owner) { h->owner_id = owner; }
 
 #endif

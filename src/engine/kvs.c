@@ -52,6 +52,7 @@ struct kvs {
     int           moved;
     int           shared;         /* the pool is shared (kvs_pool_format): sections use its locks */
     int           held;           /* shared: the section lock held (-1, KVS_READ, KVS_WRITE) */
+    int           flock_held;     /* owner: holds flock(LOCK_SH) from open to close (shared pool) */
     uint8_t       pagebuf[PG_SIZE];
 };
 
@@ -141,6 +142,60 @@ static int create_file(const char *path, const kvs_options *opt, const kvs_os *o
 }
 
 /* ---- open / close ---------------------------------------------------------- */
+
+/* owner: a shared pool's handle holds LOCK_SH on its file from open to close
+ * (and on each file follow_replacement moves it to), so no process outside
+ * the pool writes the file meanwhile (kvs.h, "A shared pool's sections"). */
+static int hold_take(kvs *db)
+{
+    filelock_hooks hooks;
+    memset(&hooks, 0, sizeof hooks);
+    hooks.interrupted = db->interrupted;
+    hooks.interrupt_arg = db->interrupt_arg;
+    hooks.lock_wait = db->lock_wait;
+    hooks.lock_wait_arg = db->lock_wait_arg;
+    if (filelock_hold_shared(db->os, pager_fd(db->pg), &hooks, &db->err) != KVS_OK)
+        return db->err.code;
+    db->flock_held = 1;
+    return KVS_OK;
+}
+
+static int owner_refused(kvs *db, uint64_t had, uint64_t me)
+{
+    return kvs_seterr(&db->err, KVS_EBUSY, 0,
+                      "the file belongs to owner %llu (the PostgreSQL cluster with that system "
+                      "identifier), not to this one (%llu); KVS_ADOPT takes it over",
+                      (unsigned long long)had, (unsigned long long)me);
+}
+
+/* owner: the open of a shared pool's handle with an owner id.  The header
+ * names none: this handle records `me` (a small write section; a
+ * read-only handle records nothing).  It names another: KVS_EBUSY, unless
+ * `adopt`, which records `me` instead. */
+static int owner_claim(kvs *db, uint64_t me, int adopt)
+{
+    uint64_t had = hdr_owner(pager_hdr(db->pg));
+    int rc;
+    if (had == me)
+        return KVS_OK;
+    if (had != 0 && !adopt)
+        return owner_refused(db, had, me);
+    if (db->rdonly)
+        return KVS_OK;
+    rc = kvs_begin(db, KVS_WRITE);
+    if (rc)
+        return rc;
+    /* the header as this section reread it: another host may have been first */
+    had = hdr_owner(pager_hdr(db->pg));
+    if (had != me && had != 0 && !adopt) {
+        rc = owner_refused(db, had, me);
+        (void)kvs_abort(db);
+        return rc;
+    }
+    hdr_set_owner(pager_hdr(db->pg), me);
+    lh_set_modified(db->t, 1);
+    return kvs_end(db);
+}
 
 /* Frees the handle and the layers it owns (not the descriptor, not lh). */
 static int shared_join(kvs *db);
@@ -280,14 +335,20 @@ int kvs_open(const char *path, const kvs_options *optin, kvs **out)
         lh_set_fillfactor(db->t, opt->fillfactor);
         db->ff_override = 1;
     }
-    /* a shared pool's handle finds its file's slot first (the section lock
-     * is the slot's); then validate the header (under a shared lock: a
-     * writer may be mid-flush) */
-    rc = db->shared ? shared_join(db) : KVS_OK;
+    /* owner: a shared pool's handle holds LOCK_SH from here to kvs_close
+     * (so no process outside the pool is writing when it joins); it finds
+     * its file's slot (the section lock is the slot's); then validate the
+     * header (under a shared lock: a writer may be mid-flush) */
+    rc = opt->pool ? hold_take(db) : KVS_OK;
+    if (rc == KVS_OK && db->shared)
+        rc = shared_join(db);
     if (rc == KVS_OK)
         rc = kvs_begin(db, KVS_READ);
     if (rc == KVS_OK)
         rc = kvs_end(db);
+    /* owner: whose the file is, checked and recorded by a shared pool's handle */
+    if (rc == KVS_OK && db->flock_held && opt->owner_id != 0)
+        rc = owner_claim(db, opt->owner_id, (opt->flags & KVS_ADOPT) != 0);
     if (rc) {
         snprintf(open_errmsg, sizeof open_errmsg, "%.300s: %.320s", path, db->err.msg);
         os->close(pager_fd(db->pg));
@@ -310,6 +371,9 @@ int kvs_close(kvs *db)
         if (rc == KVS_OK)
             rc = rc2;
     }
+    /* owner: the hold ends (the close would drop it too) */
+    if (db->flock_held)
+        (void)filelock_unhold(db->os, pager_fd(db->pg), &db->err);
     if (db->os->close(pager_fd(db->pg)) != 0 && rc == KVS_OK)
         rc = kvs_seterrno(&db->err, errno, 0, "close failed");
     if (rc)
@@ -386,6 +450,7 @@ int kvs_pool_file(kvs_pool *p, uint32_t slot, kvs_pool_file_info *out)
     out->dev = fs.dev;
     out->ino = fs.ino;
     out->users = fs.users;
+    out->owner_id = fs.owner_id;
     out->frames = fs.frames;
     out->dirty = fs.dirty;
     out->hits = fs.hits;
@@ -574,7 +639,9 @@ static int follow_replacement(kvs *db, int mode)
             pager_set_fd(db->pg, fd);
             db->loaded = 0;
             db->reopens++;
-            rc = shared_join(db);
+            rc = hold_take(db);       /* owner: the hold moves with it */
+            if (rc == KVS_OK)
+                rc = shared_join(db);
             if (rc == KVS_OK)
                 rc = lock_take(db, mode);
             if (rc)
@@ -591,7 +658,10 @@ static int follow_replacement(kvs *db, int mode)
         db->reopens++;
         db->moved_to = ps;
         db->moved = 1;
-        rc = lock_take(db, mode);
+        /* owner: a held handle's hold moves to the new file with it */
+        rc = db->flock_held ? hold_take(db) : KVS_OK;
+        if (rc == KVS_OK)
+            rc = lock_take(db, mode);
         if (rc)
             return rc;
         rc = pager_load_header(db->pg, 1, 0);
@@ -613,11 +683,15 @@ static int lock_take(kvs *db, int mode)
     hooks.lock_wait = db->lock_wait;
     hooks.lock_wait_arg = db->lock_wait_arg;
     if (db->shared) {
+        /* the pool's section lock; the handle's flock is its hold, which
+         * sections never convert or drop */
         int rc = pool_section_lock(db->pf, mode == KVS_WRITE, &hooks);
         if (rc == KVS_OK)
             db->held = mode;
         return rc;
     }
+    /* owner: what the header said (a reader probes for a host's hold) */
+    hooks.owner = db->loaded ? hdr_owner(pager_hdr(db->pg)) : FILELOCK_OWNER_UNKNOWN;
     return filelock_take(db->os, pager_fd(db->pg), mode == KVS_WRITE, &hooks, &db->err);
 }
 
@@ -1050,6 +1124,7 @@ int kvs_compact(kvs *db, kvs_compact_info *info)
         return rc;
     hook.interrupted = db->interrupted;
     hook.arg = db->interrupt_arg;
+    hook.hold = db->flock_held; /* owner: the new file gets the hold, not LOCK_EX */
     rc = compact_file(db->t, db->path, &hook, &newfd, info);
     if (rc == KVS_ECORRUPT || rc == KVS_ETRUNCATED)
         db->poisoned = 1;
@@ -1213,6 +1288,7 @@ static int do_stats(kvs *db, kvs_stats *st)
     st->change_counter = hdr_change(h);
     st->format_version = hdr_version(h);
     st->file_id = hdr_file_id(h);
+    st->owner_id = hdr_owner(h);
     st->pool_slot = pool_file_slot(db->pf);
     st->shared_pool = db->poolmem == NULL;
     pool_get_counters(db->pf, &pc);

@@ -293,6 +293,7 @@ int pool_file_set_trace(pool_file *pf, int fd)
     pf->trace_fd = fd;
     pf->trace_off = end > 0 ? (uint64_t)end : 0;   /* appends */
     pf->head.trace = fd >= 0;
+    pf->head.fast = !pf->head.conc && !pf->head.trace;
     return rc;
 }
 
@@ -451,13 +452,22 @@ static void policy_admit(pool *p, uint32_t fi)
     }
 }
 
+/* A hit under LRU in a private pool: the frame is on the list (every
+ * tagged frame is).  Kept apart from the shared pool's, so the hit path of
+ * a private pool is what it was before pools could be shared. */
 void pool_touch_lru(pool_file *pf, uint32_t fi)
 {
-    pool *p = pf->p;
-    lk(p, &p->strategy);
+    lru_to_head(pf->p, fi);
+}
+
+/* The same in a shared pool, under the strategy lock: the frame may have
+ * just left the list (a victim search claimed it), and then stays off. */
+static void touch_lru_shared(pool *p, uint32_t fi)
+{
+    spin_lock(&p->strategy.v);
     if (FR(p)[fi].inlru)
         lru_to_head(p, fi);
-    unlk(p, &p->strategy);
+    spin_unlock(&p->strategy.v);
 }
 
 /* A frame whose state `st` lets `slot` reuse it: holding a page, unpinned,
@@ -778,7 +788,9 @@ static int get_victim(pool_file *pf, uint32_t *out, int *from_ring)
             return rc;
         }
     }
-    if (st_load(p, &fr[fi]) & ST_TAG)
+    /* a page the ring pushes out is a ring reuse (counted by the caller),
+     * not an eviction by the policy */
+    if ((st_load(p, &fr[fi]) & ST_TAG) && !*from_ring)
         pf->n.evictions++;
     *out = fi;
     return KVS_OK;
@@ -908,8 +920,12 @@ int pool_fetch_slow(pool_file *pf, uint32_t pgno, int flags, uint32_t *out, uint
             pf->head.hits++;
             if (pf->head.trace)
                 pool_trace(pf, pgno, KVS_TRACE_HIT);
-            if (p->policy == POOL_LRU)
-                pool_touch_lru(pf, fi);
+            if (p->policy == POOL_LRU) {
+                if (p->conc)
+                    touch_lru_shared(p, fi);
+                else
+                    pool_touch_lru(pf, fi);
+            }
             *out = fi;
             *page = DATA(p, fi);
             return KVS_OK;
@@ -1244,6 +1260,7 @@ pool_file *pool_file_new(pool *p, pager *pg, kvs_err *err, const kvs_locks *lock
     pf->head.policy = p->policy;
     pf->head.conc = (int)p->conc;
     pf->head.partmask = p->nparts - 1;
+    pf->head.fast = !p->conc;
     pf->head.hdr = pager_hdr(pg);
     pf->head.err = err;
     pf->pg = pg;
@@ -1643,6 +1660,7 @@ int pool_file_info(pool *p, uint32_t slot, pool_file_stat *out)
     out->ino = ld64(&fe->ino);
     out->users = ld32(&fe->users);
     out->dirty = ld32(&fe->ndirty);
+    out->owner_id = ld32(&fe->hdr_valid) ? hdr_owner(&fe->hdr) : 0;
     for (i = 0; i < p->nframes; i++) {
         uint32_t st = st_load(p, &fr[i]);
         if ((st & ST_TAG) && KEY_SLOT(fr[i].key) == slot)

@@ -103,6 +103,7 @@ typedef struct pool_file_head {
     int              trace;   /* a page-access trace is on (kvs_set_trace) */
     int              conc;    /* the pool is shared (kvs_pool_format): atomics and locks */
     uint32_t         partmask;/* partitions - 1 (0 in a private pool) */
+    int              fast;    /* private pool, no trace: pool_fetch's inline hit */
 } pool_file_head;
 
 /* The mapping-table partition of a key (a hash independent of ptab_home's,
@@ -200,22 +201,21 @@ static inline kvs_hdr *pool_file_hdr(const pool_file *pf)   /* the handle's head
  * inline (the get path makes two or three a lookup); pool_fetch_slow does
  * everything else, and all of it in KVS_DEBUG builds (its checks). */
 int      pool_fetch_slow(pool_file *pf, uint32_t pgno, int flags, uint32_t *fi, uint8_t **page);
-void     pool_touch_lru(pool_file *pf, uint32_t fi);     /* a hit under POOL_LRU */
+void     pool_touch_lru(pool_file *pf, uint32_t fi);     /* a hit under POOL_LRU, private pool */
 static inline int pool_fetch(pool_file *pf, uint32_t pgno, int flags, uint32_t *fi, uint8_t **page)
 {
 #ifndef KVS_DEBUG
     pool_file_head *h = (pool_file_head *)pf;
-    /* a private pool's hit; a shared pool's goes through the partition lock */
-    if (!h->conc && pgno - 1u < hdr_npages(h->hdr) - 1u) {          /* 1 <= pgno < npages */
+    /* a private pool's untraced hit; a shared pool's goes through the
+     * partition lock, a traced one through pool_fetch_slow's record */
+    if (h->fast && pgno - 1u < hdr_npages(h->hdr) - 1u) {          /* 1 <= pgno < npages */
         uint32_t f = ptab_find(h->tab, h->tabbits, ((uint64_t)h->slot << 32) | pgno);
         if (f != PTAB_EMPTY) {
             pool_frame *fr = &h->fr[f];
             h->hits++;
-            if (h->trace)
-                pool_trace(pf, pgno, KVS_TRACE_HIT);
             if (h->policy == POOL_LRU)
                 pool_touch_lru(pf, f);
-            if ((fr->state & ST_USAGE_MASK) < (uint32_t)POOL_USAGE_MAX << ST_USAGE_SHIFT)
+            else if ((fr->state & ST_USAGE_MASK) < (uint32_t)POOL_USAGE_MAX << ST_USAGE_SHIFT)
                 fr->state += ST_USAGE_ONE;
             fr->state++;
             *fi = f;
@@ -310,7 +310,7 @@ typedef struct pool_frame_stat {
     uint32_t slot, page, pins, usage, lru_rank;
 } pool_frame_stat;
 typedef struct pool_file_stat {
-    uint64_t file_id, dev, ino;
+    uint64_t file_id, dev, ino, owner_id;
     uint32_t users, frames, dirty;
     uint64_t hits, reads, evictions, writes, ring_reuses;
 } pool_file_stat;

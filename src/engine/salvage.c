@@ -136,6 +136,8 @@ int kvs_salvage_open(const char *path, const kvs_options *opt, kvs_salvage **out
      * has not met the damage) */
     {
         filelock_hooks hooks;
+        /* unknown owner: a host's hold is noticed (KVS_EBUSY), not read through */
+        hooks.owner = FILELOCK_OWNER_UNKNOWN;
         hooks.interrupted = s->interrupted;
         hooks.interrupt_arg = s->interrupt_arg;
         hooks.lock_wait = opt ? opt->lock_wait : NULL;

@@ -8,6 +8,8 @@
  *   kvs_fdw_reset_stats()          zero the cache counters
  *   kvs_fdw_key_column(regclass)   the name of the table's key column
  *   kvs_fdw_compact(regclass)      rewrite the file for its records
+ *   kvs_fdw_adopt(regclass)        shared mode: take the file over from the
+ *                                  cluster its header names as owner
  * Functions that show a table's data or shape need SELECT on the table;
  * kvs_fdw_compact needs its ownership.
  */
@@ -33,6 +35,7 @@ PG_FUNCTION_INFO_V1(kvs_fdw_cache_stats);
 PG_FUNCTION_INFO_V1(kvs_fdw_reset_stats);
 PG_FUNCTION_INFO_V1(kvs_fdw_key_column);
 PG_FUNCTION_INFO_V1(kvs_fdw_compact);
+PG_FUNCTION_INFO_V1(kvs_fdw_adopt);
 
 /*
  * The relation a regclass argument names, locked: it must exist (42P01: a
@@ -543,20 +546,58 @@ kvs_fdw_compact(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_OBJECT_IN_USE),
 				 errmsg("cannot compact foreign table \"%s\" while this session is writing it",
 						t.relname)));
-	/*
-	 * Shared mode: queue with the writers first (the file's id changes: the
-	 * lock is released by the tag it was taken with).
-	 */
+	/* shared mode: queue with the writers first */
 	kvs_writer_lock(&t.file->wlock);
 	rc = kvs_compact(t.file->db, &ci);
 	kvs_writer_unlock(&t.file->wlock);
 	if (rc != KVS_OK)
 		kvs_report_error(rc, t.file->db, t.path);
-	kvs_writer_identify(t.file->db, &t.file->wlock);
 	v[0] = Int64GetDatum((int64) ci.records);
 	v[1] = Int64GetDatum((int64) ci.bytes_before);
 	v[2] = Int64GetDatum((int64) ci.bytes_after);
 	/* the lock is kept to the end of the transaction */
 	relation_close(rel, NoLock);
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(td, v, n)));
+}
+
+/*
+ * kvs_fdw_adopt(regclass): in shared mode the header of a kvs file records
+ * which cluster has it (the system identifier), and a file another cluster
+ * has is refused (55006), so that two clusters never write one file.  A
+ * cluster restored from a backup, or copied, has a new identifier: this
+ * takes the table's file over (the engine's KVS_ADOPT).  Superusers only:
+ * it is for a file the old cluster no longer uses, and nothing here can
+ * tell.  A file this backend has open is already this cluster's.
+ */
+Datum
+kvs_fdw_adopt(PG_FUNCTION_ARGS)
+{
+	Relation	rel;
+	KvsTable	t;
+	kvs_options o;
+	kvs		   *db = NULL;
+	int			rc;
+
+	if (!superuser())
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied to adopt a kvs file"),
+				 errdetail("Only superusers may take a kvs file over from another cluster.")));
+	if (kvs_shared_pool() == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("kvs_fdw_adopt works in shared mode only"),
+				 errdetail("Without kvs_fdw in shared_preload_libraries, the owner a kvs file's header names is not checked.")));
+	rel = open_kvs_relation(PG_GETARG_OID(0), AccessShareLock);
+	kvs_table_init(&t, rel);
+	kvs_table_check_file(&t);
+	kvs_host_options(&o, KVS_ADOPT, 0);
+	rc = kvs_open(t.path, &o, &db);
+	if (rc != KVS_OK)
+		kvs_report_error(rc, NULL, t.path);
+	rc = kvs_close(db);
+	if (rc != KVS_OK)
+		kvs_report_error(rc, NULL, t.path);
+	relation_close(rel, AccessShareLock);
+	PG_RETURN_VOID();
 }

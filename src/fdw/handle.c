@@ -238,7 +238,10 @@ close_file_by_path(const char *path)
 	if (fe == NULL)
 		return;
 	if (fe->f.db)
+	{
+		kvs_trace_handle(fe->f.db, true);
 		(void) kvs_close(fe->f.db);
+	}
 	fe->f.db = NULL;
 	hash_search(kvs_files, key, HASH_REMOVE, NULL);
 }
@@ -480,6 +483,7 @@ static void
 close_handle(KvsFileExt *fe)
 {
 	Assert(fe->nrefs == 0);
+	kvs_trace_handle(fe->f.db, true);
 	(void) kvs_close(fe->f.db);
 	fe->f.db = NULL;
 }
@@ -519,8 +523,10 @@ shrink_handle(KvsFileExt *fe, uint32 pages)
 		(void) kvs_close(db);
 		return false;
 	}
+	kvs_trace_handle(fe->f.db, true);
 	(void) kvs_close(fe->f.db);
 	fe->f.db = db;
+	kvs_trace_handle(db, false);
 	elog(DEBUG2, "kvs_fdw: reopened \"%s\" with %u frames instead of %u (cache budget)",
 		 fe->f.path, pages, fe->f.cache_pages);
 	fe->f.cache_pages = pages;
@@ -1250,6 +1256,7 @@ open_file(KvsTable *t, StringInfo desc, bool *opened)
 		   ((uint64) fe->f.cache_pages * 2 <= budget &&
 			(pages = budget_share(fe, budget)) >= 2 * fe->f.cache_pages)))))
 	{
+		kvs_trace_handle(fe->f.db, true);
 		(void) kvs_close(fe->f.db);
 		fe->f.db = NULL;
 	}
@@ -1291,7 +1298,7 @@ open_file(KvsTable *t, StringInfo desc, bool *opened)
 		if (shared)
 		{
 			register_exit_callback();
-			kvs_writer_identify(db, &fe->f.wlock);
+			kvs_writer_identify(t->path, &fe->f.wlock);
 		}
 		strlcpy(fe->f.path, t->path, MAXPGPATH);
 		fe->f.cache_pages = pages;
@@ -1308,6 +1315,7 @@ open_file(KvsTable *t, StringInfo desc, bool *opened)
 					 fe->f.db, t->path);
 		fe->fillfactor = t->opts.fillfactor;
 	}
+	kvs_trace_handle(fe->f.db, false);	/* kvs_fdw.trace_directory */
 	return fe;
 }
 
@@ -1762,9 +1770,6 @@ kvs_file_begin_write(KvsFile *f)
 {
 	kvs_writer_lock(&f->wlock);
 	kvs_check_rc(kvs_begin(f->db, KVS_WRITE), f->db, f->path);
-	/* the file id as of this section: a compaction may have changed it */
-	if (f->wlock.held)
-		kvs_writer_identify(f->db, &f->wlock);
 }
 
 void
@@ -1814,6 +1819,7 @@ close_at_exit(KvsFile *f, void *arg)
 {
 	if (f->ncursors > 0)
 		return;
+	kvs_trace_handle(f->db, true);
 	(void) kvs_close(f->db);
 	f->db = NULL;
 }

@@ -1,19 +1,24 @@
 /*
  * kvs_fdw.c - the handler of the kvs_fdw foreign data wrapper: module
  * initialisation (the kvs_fdw.cache_size and kvs_fdw.cache_policy GUCs, the
- * shared mode's in shmem.c, the test-only
- * kvs_fdw.debug_flush_delay, transaction hooks, the
+ * shared mode's in shmem.c, the test-only kvs_fdw.debug_flush_delay,
+ * kvs_fdw.trace_directory and the trace files of the handles, transaction
+ * hooks, the
  * ProcessUtility hook) and the FdwRoutine, its callbacks listed in
  * fdwapi.h's order.  The callbacks
  * themselves live in planner.c, scan.c, modify.c and direct.c.
  */
 #include "postgres.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include "fmgr.h"
 #include "foreign/fdwapi.h"
 #include "miscadmin.h"
 #include "storage/latch.h"
 #include "utils/guc.h"
+#include "utils/memutils.h"
 #include "utils/timestamp.h"
 #include "utils/wait_event.h"
 
@@ -42,6 +47,7 @@ int			kvs_fdw_cache_size_kb = 16384;
  */
 int			kvs_fdw_cache_policy = KVS_CACHE_LRU;
 
+
 static const struct config_enum_entry cache_policy_options[] = {
 	{"lru", KVS_CACHE_LRU, false},
 	{"clock", KVS_CACHE_CLOCK, false},
@@ -57,7 +63,28 @@ static const struct config_enum_entry cache_policy_options[] = {
  */
 int			kvs_fdw_debug_flush_delay_ms = 0;
 
+/*
+ * kvs_fdw.trace_directory (superuser): '' (the default) = off; else an
+ * absolute path where each kvs handle this backend opens from then on
+ * appends the engine's page-access trace (kvs_set_trace) to a file of its
+ * own, kvs-trace.<pid>.<n>, for the cache lab's offline replay
+ * (test/cachelab).  A change applies to a file at the next statement that
+ * uses it.
+ */
+char	   *kvs_fdw_trace_directory = NULL;
+
 void		_PG_init(void);
+
+static bool
+check_trace_directory(char **newval, void **extra, GucSource source)
+{
+	if ((*newval)[0] != '\0' && !is_absolute_path(*newval))
+	{
+		GUC_check_errdetail("kvs_fdw.trace_directory must be an absolute path or empty.");
+		return false;
+	}
+	return true;
+}
 
 PG_FUNCTION_INFO_V1(kvs_fdw_handler);
 PG_FUNCTION_INFO_V1(kvs_fdw_forget);
@@ -66,7 +93,7 @@ void
 _PG_init(void)
 {
 	DefineCustomIntVariable("kvs_fdw.cache_size",
-							"Buffer pool memory of a backend for all the kvs files it has open.",
+							"Buffer pool memory of a backend for all the kvs files it has open (local mode).",
 							"One budget of 4 kB pages shared by the files the backend "
 							"uses: each file opened gets a share, idle files are closed "
 							"or shrunk to make room; every file has at least 8 pages, so "
@@ -101,6 +128,16 @@ _PG_init(void)
 							PGC_SUSET,
 							GUC_UNIT_MS | GUC_NO_SHOW_ALL | GUC_NOT_IN_SAMPLE,
 							NULL, NULL, NULL);
+	DefineCustomStringVariable("kvs_fdw.trace_directory",
+							   "Directory for page-access traces of the kvs buffer pools ('' = off).",
+							   "Each kvs file a backend uses appends one record per page "
+							   "access to <directory>/kvs-trace.<pid>.<n>, for replaying a "
+							   "workload through other replacement policies offline.",
+							   &kvs_fdw_trace_directory,
+							   "",
+							   PGC_SUSET,
+							   0,
+							   check_trace_directory, NULL, NULL);
 	kvs_shmem_init();			/* shared mode, when preloaded */
 	MarkGUCPrefixReserved("kvs_fdw");
 	kvs_handles_init();
@@ -133,6 +170,100 @@ kvs_debug_flush_delay(void)
 						 ms, PG_WAIT_EXTENSION);
 		ResetLatch(MyLatch);
 	}
+}
+
+/*
+ * The trace files of this backend's handles: which handle writes to which
+ * file descriptor, and for which kvs_fdw.trace_directory.  A handful of
+ * entries (one per kvs file in use), searched linearly.
+ */
+typedef struct KvsTrace
+{
+	kvs		   *db;
+	int			fd;
+	char	   *dir;			/* in TopMemoryContext */
+} KvsTrace;
+
+static KvsTrace *traces = NULL;
+static int	ntraces = 0;
+static int	maxtraces = 0;
+static uint32 trace_files_opened = 0;
+
+/*
+ * Brings handle db's trace in line with kvs_fdw.trace_directory: called by
+ * handle.c each time a statement starts using the handle, with closing =
+ * false, and before it closes the handle, with closing = true.  A trace
+ * that cannot be opened is a WARNING, not an ERROR: the handle runs
+ * untraced (fd -1) until the setting changes, so the warning comes once.
+ */
+void
+kvs_trace_handle(kvs *db, bool closing)
+{
+	const char *want = closing ? "" : kvs_fdw_trace_directory;
+	KvsTrace   *t = NULL;
+	char		path[MAXPGPATH];
+	char	   *dir;
+	int			fd,
+				i,
+				rc;
+
+	if (ntraces == 0 && (want == NULL || want[0] == '\0'))
+		return;					/* the usual case: off */
+	for (i = 0; i < ntraces; i++)
+		if (traces[i].db == db)
+			t = &traces[i];
+	if (t != NULL && want != NULL && strcmp(t->dir, want) == 0)
+		return;
+	if (t != NULL)
+	{
+		/* stop (the engine writes out what it buffered), then forget */
+		if (t->fd >= 0)
+		{
+			(void) kvs_set_trace(db, -1);
+			close(t->fd);
+		}
+		pfree(t->dir);
+		*t = traces[--ntraces];
+	}
+	if (want == NULL || want[0] == '\0')
+		return;
+	if (maxtraces == ntraces)
+	{
+		int			n = maxtraces == 0 ? 8 : maxtraces * 2;
+
+		traces = traces == NULL ?
+			MemoryContextAlloc(TopMemoryContext, n * sizeof(KvsTrace)) :
+			repalloc(traces, n * sizeof(KvsTrace));
+		maxtraces = n;
+	}
+	/* allocate first: nothing may raise while the descriptor is unrecorded */
+	dir = MemoryContextStrdup(TopMemoryContext, want);
+	snprintf(path, sizeof(path), "%s/kvs-trace.%d.%u", want, MyProcPid,
+			 ++trace_files_opened);
+	fd = open(path, O_WRONLY | O_CREAT | O_APPEND | PG_BINARY, S_IRUSR | S_IWUSR);
+	rc = fd < 0 ? KVS_OK : kvs_set_trace(db, fd);
+	if (fd >= 0 && rc != KVS_OK)
+	{
+		(void) kvs_set_trace(db, -1);
+		close(fd);
+		fd = -1;
+	}
+	/* recorded even when it failed: tried once per setting */
+	traces[ntraces].db = db;
+	traces[ntraces].fd = fd;
+	traces[ntraces].dir = dir;
+	ntraces++;
+	if (fd < 0 && rc == KVS_OK)
+		ereport(WARNING,
+				(errcode_for_file_access(),
+				 errmsg("could not open kvs trace file \"%s\": %m", path),
+				 errdetail("The file is used without a page-access trace until kvs_fdw.trace_directory changes.")));
+	else if (fd < 0)
+		ereport(WARNING,
+				(errmsg("could not start the kvs page-access trace \"%s\": %s",
+						path, kvs_errmsg(db))));
+	else
+		elog(DEBUG1, "kvs_fdw: page-access trace of this handle in \"%s\"", path);
 }
 
 Datum

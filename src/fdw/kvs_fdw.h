@@ -41,7 +41,9 @@
 extern int	kvs_fdw_cache_size_kb;
 extern int	kvs_fdw_cache_policy;	/* KVS_CACHE_LRU or KVS_CACHE_CLOCK */
 extern int	kvs_fdw_debug_flush_delay_ms;	/* test only */
+extern char *kvs_fdw_trace_directory;	/* '' = off */
 extern void kvs_debug_flush_delay(void);
+extern void kvs_trace_handle(kvs *db, bool closing);
 extern int	kvs_fdw_shared_cache_size_kb;
 extern int	kvs_fdw_shared_files;
 extern bool kvs_fdw_scan_ring;
@@ -51,7 +53,8 @@ extern bool kvs_fdw_scan_ring;
 /* The writers' heavyweight lock of one file, as one handle holds it. */
 typedef struct KvsWriterLock
 {
-	uint64		key;			/* the file's identity (kvs_writer_identify) */
+	uint64		key;			/* hash of the file's real path
+								 * (kvs_writer_identify) */
 	bool		held;
 	LOCKTAG		tag;			/* as taken, for the release */
 } KvsWriterLock;
@@ -60,7 +63,7 @@ extern void kvs_shmem_init(void);
 extern bool kvs_fdw_preloaded(void);
 extern kvs_pool *kvs_shared_pool(void);
 extern void kvs_shared_options(kvs_options *o);
-extern void kvs_writer_identify(kvs *db, KvsWriterLock *wl);
+extern void kvs_writer_identify(const char *path, KvsWriterLock *wl);
 extern void kvs_writer_lock(KvsWriterLock *wl);
 extern void kvs_writer_unlock(KvsWriterLock *wl);
 extern void kvs_writer_forget(KvsWriterLock *wl);

@@ -22,6 +22,8 @@
  */
 #include "postgres.h"
 
+#include <limits.h>
+#include <stdlib.h>
 #include <sys/stat.h>
 
 #include "access/genam.h"
@@ -30,6 +32,7 @@
 #include "access/table.h"
 #include "access/xlog.h"
 #include "catalog/pg_foreign_table.h"
+#include "common/hashfn.h"
 #include "fmgr.h"
 #include "funcapi.h"
 #include "miscadmin.h"
@@ -127,6 +130,12 @@ kvs_shmem_request(void)
 	RequestAddinShmemSpace(shared_total_size());
 }
 
+/*
+ * The tranche's name, for pg_stat_activity's wait_event, is known per
+ * process: the startup hook registers it in the postmaster (backends
+ * inherit it) and in each process of an EXEC_BACKEND build; this is a
+ * second chance at a backend's first use of the pool.
+ */
 static void
 register_tranche(void)
 {
@@ -198,7 +207,9 @@ kvs_shmem_startup(void)
 		}
 	}
 	LWLockRelease(AddinShmemInitLock);
-	register_tranche();
+	/* by name in this process (a crash restart may hand out a new id) */
+	LWLockRegisterTranche(kvs_shared->tranche_id, "kvs_fdw");
+	tranche_registered = true;
 }
 
 /*
@@ -322,34 +333,36 @@ kvs_shared_options(kvs_options *o)
 /* ---- the writers' heavyweight lock -------------------------------------- */
 
 /*
- * The identity the writers' lock of db's file is keyed on: the file id of
- * its header (random, set at creation and by each compaction), read here
- * once the handle is open and again inside each of its write sections, so
- * no section is opened just to name the lock.  A file of format 1 or 2 has
- * no id until its first write-out: its inode stands in until then.  A
- * handle that another backend's compaction moved to a new file names the
- * old one until its next write section: that one writer then waits inside
- * the engine's own section lock, which excludes writers in any case.
+ * The identity the writers' lock of a file is keyed on: a 64-bit hash of
+ * its real path (symbolic links, "." and ".." resolved), computed once when
+ * the handle is opened.  Not the file id in its header: that changes when
+ * kvs_fdw_compact replaces the file, after which the handles of other
+ * backends would go on naming the old one, and reading it needs a section,
+ * which waits for the writer this lock is there to wait for.  Names of
+ * one file that realpath() cannot tell apart (hard links; kvs_fdw_compact
+ * refuses such a file) give two keys: their writers then wait for each
+ * other inside the engine's own section lock, which excludes writers in
+ * any case.
  */
 void
-kvs_writer_identify(kvs *db, KvsWriterLock *wl)
+kvs_writer_identify(const char *path, KvsWriterLock *wl)
 {
-	kvs_stats	st;
-	kvs_pool_file_info fi;
+	char		real[PATH_MAX];
+	const char *p;
 
-	if (kvs_shared_pool_ptr == NULL || kvs_stats_get(db, &st) != KVS_OK)
+	if (kvs_shared_pool_ptr == NULL)
 		return;
-	wl->key = st.file_id;
-	if (wl->key == 0 &&
-		kvs_pool_file(kvs_shared_pool_ptr, st.pool_slot, &fi) == KVS_OK)
-		wl->key = fi.ino ^ (fi.dev << 40);
+	p = realpath(path, real) != NULL ? real : path;
+	wl->key = hash_bytes_extended((const unsigned char *) p, strlen(p),
+								  UINT64CONST(0x6b76735f66647721));
 }
 
 /*
  * Take the writers' lock of a file (shared mode; nothing in local mode,
  * where flock excludes writers).  Its tag is advisory-type, so pg_locks
  * shows it (locktype "advisory"), with database 0 (a file is the
- * cluster's, not a database's), the 64-bit key in classid/objid and
+ * cluster's, not a database's), the 64-bit key (kvs_writer_identify) in
+ * classid/objid and
  * KVS_LOCKTAG_WRITER in objsubid, which no pg_advisory_* function uses
  * (they use 1 and 2), so no user lock can collide with it.
  * ExclusiveLock, transaction-scoped: the caller releases it after its

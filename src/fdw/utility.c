@@ -146,7 +146,7 @@ restamp_copy(const char *path, Oid newdb, char **err)
 	 * The writers' lock too (shared mode), as for every write section,
 	 * though no other session can know the copy yet: it never waits.
 	 */
-	kvs_writer_identify(db, &wl);
+	kvs_writer_identify(path, &wl);
 	kvs_writer_lock(&wl);
 	rc = kvs_begin(db, KVS_WRITE);
 	if (rc == KVS_OK)

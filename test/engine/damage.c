@@ -603,11 +603,12 @@ int main(int argc, char **argv)
     end_cat("foreign files");
 
     /* 5. wrong format version, wrong page size: valid checksum, refused field
-     * (versions 1 to 3 are read; 1 and 2 are tested in unit_compact) */
+     * (versions 1 to 4 are read; 1 and 2 are tested in unit_compact, 3 in
+     * unit_owner) */
     begin_cat();
     tap_diag("header fields: version at %d, page size at %d", hdr_version_off, hdr_pagesize_off);
     for (i = 0; i < 4 && hdr_version_off >= 0; i++) {
-        static const uint32_t vers[] = { 0, 4, 99, 0xffffffffu };
+        static const uint32_t vers[] = { 0, 5, 99, 0xffffffffu };
         uint32_t v = vers[i];
         memcpy(b, orig, orig_len);
         if (v == (uint32_t)b[hdr_version_off])

@@ -1,13 +1,15 @@
 /*
  * files.h - whole-file helpers shared by the engine tests that compare a
  * file before and after an operation: copy one, hash one (xxh3 of all its
- * bytes).  Header-only, like tap.h.
+ * bytes), rewrite its header as an older format version.  Header-only, like
+ * tap.h.
  */
 #ifndef KVS_TEST_FILES_H
 #define KVS_TEST_FILES_H
 
 #include <fcntl.h>
 #include <stdint.h>
+#include <string.h>
 #include <unistd.h>
 #include <xxhash.h>
 
@@ -41,6 +43,33 @@ static inline uint64_t hashfile(const char *p)
     h = XXH3_64bits_digest(st);
     XXH3_freeState(st);
     return fd < 0 ? 0 : h;
+}
+
+/* Rewrites the header page of p as an engine of format version v wrote it
+ * (version 1: no flags word; versions 1 and 2: no file id; versions 1 to 3:
+ * no owner), resealed (xxh3 of bytes 8.. seeded with page 0); v above the
+ * engine's makes a header of a version it does not know.  Offsets as in
+ * src/engine/header.h: version 24, flags 120, file id 2176, owner 2184.
+ * 1 on success. */
+static inline int file_make_version(const char *p, int v)
+{
+    unsigned char pg[4096];
+    uint64_t ck;
+    int fd = open(p, O_RDWR), i, ok;
+    if (fd < 0 || pread(fd, pg, sizeof pg, 0) != (ssize_t)sizeof pg)
+        return 0;
+    pg[24] = (unsigned char)v;
+    if (v < 2)
+        memset(pg + 120, 0, 4);
+    if (v < 3)
+        memset(pg + 2176, 0, 8);
+    if (v < 4)
+        memset(pg + 2184, 0, 8);
+    ck = XXH3_64bits_withSeed(pg + 8, sizeof pg - 8, 0);
+    for (i = 0; i < 8; i++)
+        pg[i] = (unsigned char)(ck >> (8 * i));
+    ok = pwrite(fd, pg, sizeof pg, 0) == (ssize_t)sizeof pg;
+    return close(fd) == 0 && ok;
 }
 
 #endif

@@ -26,15 +26,15 @@
  *    usable at its path (its handles pay one fstat per section, a write
  *    section clears the flag, the next compaction works); an fstat failing
  *    then is an error for that section only; a version-1 file is read,
- *    stays byte for byte under a read-only handle, becomes version 3 on its
+ *    stays byte for byte under a read-only handle, becomes version 4 on its
  *    first write, and a handle on it still follows a file renamed over it
  *    (an older engine's compaction, which sets no flag).
- *  the file id (format 3): new files get distinct nonzero ids, a byte copy
+ *  the file id (format 3, kept by format 4): new files get distinct nonzero ids, a byte copy
  *    keeps it, a compaction gives the new file a new one (the old handles
  *    follow and report it); a version-2 file reads with id 0, stays
  *    version 2 byte for byte under read sections, an unchanging write
- *    section and a read-only handle, and its first write makes it version 3
- *    with an id that stays across writes and a reopen; a version-4 header
+ *    section and a read-only handle, and its first write makes it version 4
+ *    with an id that stays across writes and a reopen; a version-5 header
  *    is refused with KVS_EVERSION.
  *
  *   unit_compact [-q]
@@ -747,27 +747,6 @@ static uint64_t file_u64(const char *p, off_t off)
 {
     return file_u32(p, off) | (uint64_t)file_u32(p, off + 4) << 32;
 }
-/* Rewrites the header page as an engine of format version v wrote it
- * (version 1: no flags word; versions 1 and 2: no file id), with a valid
- * checksum; v > 3 makes a header of a version this engine does not know. */
-static int make_version(const char *p, int v)
-{
-    unsigned char pg[KVS_PAGE_SIZE];
-    uint64_t ck;
-    int fd = open(p, O_RDWR), i, ok;
-    if (fd < 0 || pread(fd, pg, sizeof pg, 0) != (ssize_t)sizeof pg)
-        return 0;
-    pg[HD_VERSION_OFF] = (unsigned char)v;
-    if (v < 2)
-        memset(pg + HD_FLAGS_OFF, 0, 4);
-    if (v < 3)
-        memset(pg + HD_FILEID_OFF, 0, 8);
-    ck = XXH3_64bits_withSeed(pg + 8, KVS_PAGE_SIZE - 8, 0);
-    for (i = 0; i < 8; i++)
-        pg[i] = (unsigned char)(ck >> (8 * i));
-    ok = pwrite(fd, pg, sizeof pg, 0) == (ssize_t)sizeof pg;
-    return close(fd) == 0 && ok;
-}
 /* A compactor that dies just before its rename (the flag is on disk). */
 static int die_rename(const char *a, const char *b)
 {
@@ -789,8 +768,8 @@ static void test_flag(void)
     pid_t pid;
 
     tap_ok(fill(path, NSMALL), "refilled (%d)", NSMALL);
-    tap_ok(file_u32(path, HD_VERSION_OFF) == 3 && file_u32(path, HD_FLAGS_OFF) == 0,
-           "a new file is format version 3, no flag");
+    tap_ok(file_u32(path, HD_VERSION_OFF) == 4 && file_u32(path, HD_FLAGS_OFF) == 0,
+           "a new file is format version 4, no flag");
     TAP_RC(open_counting(path, &b), KVS_OK);
     n0 = nstat;
     for (i = 0, rc = KVS_OK; i < 1000 && rc == KVS_OK; i++)
@@ -853,7 +832,7 @@ static void test_flag(void)
     TAP_RC(kvs_close(b), KVS_OK);
 
     /* version 1 */
-    tap_ok(make_version(path, 1), "the header rewritten as version 1");
+    tap_ok(file_make_version(path, 1), "the header rewritten as version 1");
     h = hashfile(path);
     kvs_options_init(&o);
     o.flags = KVS_RDONLY;
@@ -867,8 +846,8 @@ static void test_flag(void)
     TAP_RC(open_plain(path, &a), KVS_OK);
     copyfile(path, tmpl);
     TAP_RC(kvs_put(a, "extra-1", 7, "1", 1, 0), KVS_OK);
-    tap_ok(file_u32(path, HD_VERSION_OFF) == 3 && file_u64(path, HD_FILEID_OFF) != 0,
-           "its first write made it version 3, with an id");
+    tap_ok(file_u32(path, HD_VERSION_OFF) == 4 && file_u64(path, HD_FILEID_OFF) != 0,
+           "its first write made it version 4, with an id");
     TAP_RC(kvs_close(a), KVS_OK);
     TAP_RC(kvs_get(b, "extra-1", 7, &v), KVS_OK);
     TAP_RC(kvs_close(b), KVS_OK);
@@ -922,7 +901,7 @@ static void test_file_id(void)
            (unsigned long long)id, (unsigned long long)id2);
     TAP_RC(open_plain(path, &a), KVS_OK);
     id2 = id_of(a, &ver);
-    tap_ok(id2 == id && ver == 3, "kvs_stats reports the id and format version %u", (unsigned)ver);
+    tap_ok(id2 == id && ver == 4, "kvs_stats reports the id and format version %u", (unsigned)ver);
     /* a byte copy keeps it (the pool tells the two apart by inode) */
     tap_ok(copyfile(path, copy) == 0, "a byte copy");
     TAP_RC(open_plain(copy, &r), KVS_OK);
@@ -946,7 +925,7 @@ static void test_file_id(void)
     TAP_RC(kvs_close(b), KVS_OK);
 
     /* a version-2 file: id 0 until its first write */
-    tap_ok(make_version(path, 2) && file_u64(path, HD_FILEID_OFF) == 0, "the header rewritten as version 2");
+    tap_ok(file_make_version(path, 2) && file_u64(path, HD_FILEID_OFF) == 0, "the header rewritten as version 2");
     h = hashfile(path);
     kvs_options_init(&o);
     o.flags = KVS_RDONLY;
@@ -971,10 +950,10 @@ static void test_file_id(void)
     tap_ok(hashfile(path) == h, "and the file is byte for byte as it was");
     TAP_RC(kvs_put(a, "extra-2", 7, "2", 1, 0), KVS_OK);
     id = file_u64(path, HD_FILEID_OFF);
-    tap_ok(file_u32(path, HD_VERSION_OFF) == 3 && id != 0, "one write made it version 3 with an id (%016llx)",
+    tap_ok(file_u32(path, HD_VERSION_OFF) == 4 && id != 0, "one write made it version 4 with an id (%016llx)",
            (unsigned long long)id);
-    tap_ok(id_of(a, &ver) == id && ver == 3, "the writing handle reports it");
-    tap_ok(id_of(b, &ver) == id && ver == 3, "another handle's next section too");
+    tap_ok(id_of(a, &ver) == id && ver == 4, "the writing handle reports it");
+    tap_ok(id_of(b, &ver) == id && ver == 4, "another handle's next section too");
     TAP_RC(kvs_put(a, "extra-3", 7, "3", 1, 0), KVS_OK);
     TAP_RC(kvs_close(a), KVS_OK);
     TAP_RC(kvs_close(b), KVS_OK);
@@ -985,7 +964,7 @@ static void test_file_id(void)
     TAP_RC(kvs_close(a), KVS_OK);
 
     /* a version this engine does not know */
-    tap_ok(make_version(path, 4), "the header rewritten as version 4 (valid checksum)");
+    tap_ok(file_make_version(path, 5), "the header rewritten as version 5 (valid checksum)");
     h = hashfile(path);
     a = NULL;
     TAP_RC(kvs_open(path, NULL, &a), KVS_EVERSION);

@@ -110,8 +110,8 @@ int main(void)
         hdr_encode(&h, page);
     }
     tap_ok(memcmp(page + HD_MAGIC, KVS_MAGIC, 8) == 0, "magic at offset 16");
-    tap_ok(rd32(page + HD_VERSION) == KVS_FORMAT_VERSION && KVS_FORMAT_VERSION == 3,
-           "format version 3 at offset 24");
+    tap_ok(rd32(page + HD_VERSION) == KVS_FORMAT_VERSION && KVS_FORMAT_VERSION == 4,
+           "format version 4 at offset 24");
     tap_ok(rd64(page + HD_FILEID) == 0x0123456789abcdefULL && hdr_file_id(&h2) == 0x0123456789abcdefULL,
            "the file id round trips at offset 2176");
 
@@ -148,11 +148,11 @@ int main(void)
         wr32(page2 + HD_VERSION, KVS_FORMAT_VERSION + 1);
         pager_seal(page2, 0);
         TAP_RC(hdr_decode(page2, PG_SIZE, &h2, &err), KVS_EVERSION);
-        wr32(page2 + HD_VERSION, 4);
+        wr32(page2 + HD_VERSION, 5);
         pager_seal(page2, 0);
         TAP_RC(hdr_decode(page2, PG_SIZE, &h2, &err), KVS_EVERSION);
-        tap_ok(strstr(err.msg, "version 4") != NULL && strstr(err.msg, "1 to 3") != NULL,
-               "a version-4 header is refused: %s", err.msg);
+        tap_ok(strstr(err.msg, "version 5") != NULL && strstr(err.msg, "1 to 4") != NULL,
+               "a version-5 header is refused: %s", err.msg);
     }
     {
         /* the file id (version 3) */
@@ -176,8 +176,8 @@ int main(void)
         hdr_upgrade(&g);
         id = hdr_file_id(&g);
         hdr_encode(&g, page2);
-        tap_ok(id != 0 && hdr_version(&g) == 3 && rd32(page2 + HD_VERSION) == 3 &&
-               rd64(page2 + HD_FILEID) == id, "upgraded: version 3 with a fresh id");
+        tap_ok(id != 0 && hdr_version(&g) == 4 && rd32(page2 + HD_VERSION) == 4 &&
+               rd64(page2 + HD_FILEID) == id, "upgraded: version 4 with a fresh id");
         hdr_upgrade(&g);
         tap_ok(hdr_file_id(&g) == id, "a second upgrade keeps the id");
         TAP_RC(hdr_decode(page2, PG_SIZE, &g, &err), KVS_OK);
@@ -185,10 +185,34 @@ int main(void)
         hdr_init(&g, 1, 75, NULL, 0);
         hdr_init(&v, 1, 75, NULL, 0);
         tap_ok(hdr_file_id(&g) != 0 && hdr_file_id(&v) != 0 && hdr_file_id(&g) != hdr_file_id(&v) &&
-               hdr_version(&g) == 3, "hdr_init gives each new header its own id");
+               hdr_version(&g) == 4 && hdr_owner(&g) == 0, "hdr_init gives each new header its own id, no owner");
+        hdr_set_owner(&g, 0xfedcba9876543210ULL);
         hdr_derive(&v, &g);
-        tap_ok(hdr_file_id(&v) != 0 && hdr_file_id(&v) != hdr_file_id(&g) && hdr_seed(&v) == hdr_seed(&g),
-               "hdr_derive (compaction) gives a new id, the same seed");
+        tap_ok(hdr_file_id(&v) != 0 && hdr_file_id(&v) != hdr_file_id(&g) && hdr_seed(&v) == hdr_seed(&g) &&
+               hdr_owner(&v) == 0xfedcba9876543210ULL,
+               "hdr_derive (compaction) gives a new id, the same seed and owner");
+    }
+    {
+        /* the owner (version 4) */
+        kvs_hdr v = h, g;
+        hdr_set_owner(&v, 7362059120834567891ULL);
+        hdr_encode(&v, page2);
+        TAP_RC(hdr_decode(page2, PG_SIZE, &g, &err), KVS_OK);
+        tap_ok(rd64(page2 + HD_OWNER) == 7362059120834567891ULL && hdr_owner(&g) == 7362059120834567891ULL &&
+               hdr_file_id(&g) == hdr_file_id(&v), "the owner round trips at offset 2184, beside the id");
+        /* version 3 had no owner: whatever those bytes hold, it has none */
+        wr32(page2 + HD_VERSION, 3);
+        pager_seal(page2, 0);
+        TAP_RC(hdr_decode(page2, PG_SIZE, &g, &err), KVS_OK);
+        tap_ok(hdr_version(&g) == 3 && hdr_owner(&g) == 0 && hdr_file_id(&g) == hdr_file_id(&v),
+               "a version-3 header is read with its id and owner 0 (nonzero bytes at 2184 ignored)");
+        hdr_upgrade(&g);
+        tap_ok(hdr_version(&g) == 4 && hdr_file_id(&g) == hdr_file_id(&v),
+               "upgraded: version 4, its id kept");
+        hdr_set_owner(&g, 5);
+        hdr_encode(&g, page2);
+        TAP_RC(hdr_decode(page2, PG_SIZE, &v, &err), KVS_OK);
+        tap_ok(rd32(page2 + HD_VERSION) == 4 && hdr_owner(&v) == 5, "and written as version 4 with its owner");
     }
     {
         /* ids: nonzero and distinct, from getrandom and from the fallback
@@ -358,7 +382,7 @@ int main(void)
         calls = 0;
         {
             waits w = {0, 0, 0, 0, -1};
-            filelock_hooks hk = {interrupt_after_3, NULL, count_waits, NULL};
+            filelock_hooks hk = {interrupt_after_3, NULL, count_waits, NULL, 0};
             hk.lock_wait_arg = &w;
             TAP_RC(filelock_take(kvs_os_posix(), fd2, 0, &hk, &err), KVS_EINTR);
             tap_ok(calls == 3, "interrupt callback polled while waiting (%d calls)", calls);
@@ -369,7 +393,7 @@ int main(void)
         {
             /* a wait that gets the lock: the child holds it until it exits */
             waits w = {0, 0, 0, 0, -1};
-            filelock_hooks hk = {NULL, NULL, count_waits, NULL};
+            filelock_hooks hk = {NULL, NULL, count_waits, NULL, 0};
             hk.lock_wait_arg = &w;
             TAP_RC(filelock_take(kvs_os_posix(), fd2, 1, &hk, &err), KVS_OK);
             tap_ok(w.begins == 1 && w.ends == 1 && !w.waiting && !w.bad,
@@ -381,7 +405,7 @@ int main(void)
         {
             /* no contention: no wait to report */
             waits w = {0, 0, 0, 0, -1};
-            filelock_hooks hk = {interrupt_after_3, NULL, count_waits, NULL};
+            filelock_hooks hk = {interrupt_after_3, NULL, count_waits, NULL, 0};
             hk.lock_wait_arg = &w;
             TAP_RC(filelock_take(kvs_os_posix(), fd2, 1, &hk, &err), KVS_OK);
             tap_ok(w.begins == 0 && w.ends == 0, "lock taken at once: no wait reported");
