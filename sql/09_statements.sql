@@ -188,6 +188,12 @@ SELECT count(*) FROM tr;
 -- a damaged header or a file shorter than its header says is refused, in a
 -- session that has the file open and in a new one alike.  (The message,
 -- with the data directory masked, comes from psql's LAST_ERROR_MESSAGE.)
+-- Local mode only: with kvs_fdw preloaded the shared pool keeps the file's
+-- header and pages across sessions, so damage done behind the server's back
+-- is not seen while the pool holds the file (test/fdw/shared.sh damages a
+-- file while the server is stopped instead).
+SELECT kvs_fdw_mode() = 'local' AS local_mode \gset
+\if :local_mode
 \set VERBOSITY sqlstate
 SELECT current_setting('data_directory') || '/kvs_regress_trdamage.kvs' AS tfile \gset
 CREATE FOREIGN TABLE trd (id int, v text) SERVER kvs OPTIONS (filename :'tfile');
@@ -252,6 +258,7 @@ SELECT * FROM kvs_fdw_check('trd');
 DROP FOREIGN TABLE trd;
 :cleanup;
 \set VERBOSITY default
+\endif
 
 -- ---- 6. NOT NULL and CHECK constraints --------------------------------------
 -- Postgres does not check them for foreign tables; kvs_fdw does, with heap's

@@ -1,7 +1,10 @@
 -- 13_cache: kvs_fdw.cache_size is one budget for all the kvs files a backend
 -- has open: the frames of its open files add up to at most the budget (each
 -- file has at least 8), whether the files are used one statement at a time or
--- all in one query, and the answers stay right.
+-- all in one query, and the answers stay right.  Local mode only (the
+-- budget of a backend's own caches): with kvs_fdw preloaded the pages are in
+-- the one shared pool, whose size is kvs_fdw.shared_cache_size (Makefile:
+-- REGRESS_ONLY_local).
 CREATE FUNCTION frames_total() RETURNS bigint LANGUAGE sql AS
 $$ SELECT frames FROM kvs_fdw_cache_stats() WHERE file IS NULL $$;
 CREATE FUNCTION files_open() RETURNS bigint LANGUAGE sql AS

@@ -44,6 +44,8 @@ SELECT length(v) FROM big;
 SELECT * FROM shared_t;
 -- a session without kvs_fdw loaded cannot copy: the tables start empty, and
 -- the first use of one warns (README: LOAD 'kvs_fdw' first, or preload it)
+-- (with kvs_fdw in shared_preload_libraries every session has it loaded: the
+-- copy is made; expected/13_template_shared.out)
 \c :regdb
 SELECT count(*) AS kvs_fdw_loaded FROM pg_settings WHERE name = 'kvs_fdw.cache_size';
 CREATE DATABASE kvs_copy2 TEMPLATE kvs_tmpl;

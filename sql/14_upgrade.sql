@@ -38,7 +38,8 @@ ALTER EXTENSION kvs_fdw UPDATE;
 SELECT extversion FROM pg_extension WHERE extname = 'kvs_fdw';
 SELECT count(*), max(v) FROM up_mid;
 SELECT kvs_fdw_mode();
-SELECT count(*) AS cache_rows, count(*) FILTER (WHERE file IS NULL) AS total_rows,
+SELECT count(*) FILTER (WHERE file = (SELECT file FROM kvs_fdw_stats('up_mid'))) AS up_mid_rows,
+       count(*) FILTER (WHERE file IS NULL) AS total_rows,
        bool_and(ring_reuses = 0) AS no_ring_reuses
   FROM kvs_fdw_cache_stats();
 CREATE TABLE objs AS :objs_query;

@@ -30,7 +30,6 @@ ONE_XACTS=100000
 OUT=/dev/null
 PORT=55432
 CACHES="large small"
-ZIPF_S=1.01
 LOAD_TIMEOUT=120      # seconds per load statement (keeps the full run inside its budget)
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -48,35 +47,11 @@ while [ $# -gt 0 ]; do
     esac
 done
 
-PGBIN=$(pg_config --bindir)
-TMP=$(mktemp -d /tmp/kvs_bench_pg.XXXXXX)
-chown postgres: "$TMP"
-chmod 755 "$TMP"
-FAILED=0
-STARTED=0
+# TMP, cleanup, step, sql, pgb_initdb/pgb_start/pgb_stop, key_expr, script, run_pgbench
+. "$HERE/pglib.sh"
 
-cleanup() {
-    if [ $STARTED = 1 ]; then
-        runuser -u postgres -- "$PGBIN/pg_ctl" -D "$TMP/data" -m fast -w stop >/dev/null 2>&1
-    fi
-    rm -rf "$TMP"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-step() {    # step NAME ok|fail DETAIL
-    echo "step $1 $2 ${3:-}"
-    [ "$2" = ok ] || FAILED=1
-}
-
-PSQL=(psql -X -q -h "$TMP" -p "$PORT" -U postgres -d postgres -v ON_ERROR_STOP=1)
-sql() { "${PSQL[@]}" -At -c "$1"; }
-
-now_ns() { date +%s%N; }
-secs_since() { awk -v a="$1" -v b="$(now_ns)" 'BEGIN { printf "%.3f", (b - a) / 1e9 }'; }
-
-CACHE_LARGE="512MB 512MB"   # shared_buffers, kvs_fdw.cache_size: both above the data (~150 MB)
-CACHE_SMALL="16MB 16MB"     # about 1/10 of the data
+CACHE_LARGE=${CACHE_LARGE:-"512MB 512MB"}   # shared_buffers, kvs_fdw.cache_size: both above the data (~150 MB)
+CACHE_SMALL=${CACHE_SMALL:-"16MB 16MB"}     # about 1/10 of the data
 cache_setting() {   # large|small -> "shared_buffers kvs_cache_size"
     case "$1" in
         large) echo "$CACHE_LARGE" ;;
@@ -87,29 +62,15 @@ cache_setting() {   # large|small -> "shared_buffers kvs_cache_size"
 start_server() {   # start_server large|small
     local sb kc
     read -r sb kc <<<"$(cache_setting "$1")"
-    runuser -u postgres -- "$PGBIN/pg_ctl" -D "$TMP/data" -l "$TMP/log" -w \
-        -o "-p $PORT -k $TMP -c listen_addresses='' -c shared_buffers=$sb -c kvs_fdw.cache_size=$kc" \
-        start >/dev/null || { echo "# server start failed:"; sed 's/^/#   /' "$TMP/log" | tail -20; return 1; }
-    STARTED=1
+    pgb_start "-c shared_buffers=$sb -c kvs_fdw.cache_size=$kc"
 }
-stop_server() {
-    runuser -u postgres -- "$PGBIN/pg_ctl" -D "$TMP/data" -m fast -w stop >/dev/null
-    STARTED=0
-}
+stop_server() { pgb_stop; }
 
 # ---- cluster --------------------------------------------------------------
-if ! runuser -u postgres -- "$PGBIN/initdb" -D "$TMP/data" -U postgres -A trust --no-sync >"$TMP/initdb.log" 2>&1; then
-    sed 's/^/# /' "$TMP/initdb.log"
+if ! pgb_initdb; then
     step pg_cluster fail "initdb failed"
     exit 1
 fi
-cat >>"$TMP/data/postgresql.conf" <<CONF
-# kvs_fdw bench: commits do not wait for the WAL flush (kvs has no journal yet),
-# no checkpoint during a run
-synchronous_commit = off
-max_wal_size = 8GB
-checkpoint_timeout = 30min
-CONF
 if ! start_server large; then
     step pg_cluster fail "server did not start"
     exit 1
@@ -144,7 +105,6 @@ create_table() {
 }
 
 # ---- load phase -------------------------------------------------------------
-VALUE_EXPR="rpad(md5(g::text), 100, md5((g + 1)::text))"
 sql "COPY (SELECT g, $VALUE_EXPR FROM generate_series(1, $ROWS) g) TO '$TMP/rows.csv' (FORMAT csv)"
 sql "COPY (SELECT 'INSERT INTO :\"tbl\" VALUES ' || string_agg(format('(%s,%L)', g, $VALUE_EXPR), ',' ORDER BY g) || ';'
            FROM generate_series(1, $ROWS) g GROUP BY (g - 1) / 1000 ORDER BY (g - 1) / 1000)
@@ -194,51 +154,9 @@ fi
 sql "CHECKPOINT"
 
 # ---- pgbench ------------------------------------------------------------------
-key_expr() {
-    case "$1" in
-        uniform) echo "random(1, :nrows)" ;;
-        zipf) echo "1 + permute(random_zipfian(0, :nrows - 1, $ZIPF_S), :nrows)" ;;
-    esac
-}
-script() {   # script TEMPLATE TABLE DIST -> path of the filled-in script
-    local f="$TMP/$1.$2.$3.sql"
-    sed -e "s/@T@/$2/g" -e "s/@KEY@/$(key_expr "$3")/g" "$HERE/pg/$1.sql" >"$f"
-    echo "$f"
-}
 if [ -n "$XACTS" ]; then LEN=(-t "$XACTS"); LENDESC="$XACTS transactions per client"
 else LEN=(-T "$SECS"); LENDESC="${SECS}s per run"; fi
 
-# run_pgbench NAME TEMPLATE TABLE DIST -> sets TPS; logs pgbench failures
-run_pgbench() {
-    local f log
-    f=$(script "$2" "$3" "$4")
-    log="$TMP/pgbench.$1.log"
-    TPS=0
-    if "$PGBIN/pgbench" -n -M prepared -c 2 -j 2 "${LEN[@]}" -D nrows="$ROWS" -f "$f" \
-         -h "$TMP" -p "$PORT" -U postgres postgres >"$log" 2>&1; then
-        TPS=$(sed -n 's/^tps = \([0-9.]*\) .*without initial.*/\1/p' "$log")
-        [ -n "$TPS" ] || TPS=0
-    fi
-    if ! awk -v t="$TPS" 'BEGIN { exit !(t > 0) }'; then
-        echo "# pgbench $1 failed:"; tail -5 "$log" | sed 's/^/#   /'
-        TPS=0
-        return 1
-    fi
-    # pgbench reports aborted transactions (e.g. errors) in its summary
-    if grep -q "number of failed transactions: [1-9]" "$log"; then
-        echo "# pgbench $1: failed transactions"; TPS=0; return 1
-    fi
-}
-
-sb_hit() {   # shared_buffers hit ratio of table $1 since the last reset, percent or "-"
-    case "$1" in
-        kv_kvs) echo "-" ;;
-        *) sql "SELECT coalesce(round(100.0 * sum(hit) / nullif(sum(hit) + sum(rd), 0), 1)::text, '-')
-                FROM (SELECT heap_blks_hit AS hit, heap_blks_read AS rd FROM pg_statio_user_tables WHERE relname = '$1'
-                      UNION ALL
-                      SELECT idx_blks_hit, idx_blks_read FROM pg_statio_user_indexes WHERE relname = '$1') s" ;;
-    esac
-}
 
 for cache in $CACHES; do
     read -r SB KC <<<"$(cache_setting "$cache")"

@@ -49,8 +49,8 @@ release() {
 
 # bg NAME SQL : run SQL in the background as application_name NAME; its
 # output (VERBOSITY verbose: errors as "ERROR:  SQLSTATE: ...") goes to
-# $WORK/NAME.out, its exit status to $WORK/NAME.rc.  The child does not keep
-# our lock descriptor.
+# $WORK/NAME.out, its exit status to $WORK/NAME.rc (ct_bg_done NAME TENTHS
+# waits for it).  As ct_bg, but the child does not keep our lock descriptor.
 bg() {
     local name=$1 sql=$2
     if [ -n "$LFD" ]; then
@@ -61,12 +61,6 @@ bg() {
           echo $? >"$WORK/$name.rc" ) &
     fi
     CT_PIDS="$CT_PIDS $!"
-}
-# wait_done NAME TENTHS : wait up to TENTHS/10 s for bg NAME to finish
-wait_done() {
-    local n=0
-    while [ ! -s "$WORK/$1.rc" ] && [ $n -lt "$2" ]; do sleep 0.1; n=$((n + 1)); done
-    [ -s "$WORK/$1.rc" ]
 }
 # wait_event NAME : the wait event of bg NAME's backend, "type/event" or
 # "none"; polls up to 5 s for it to be "Extension/Extension"
@@ -104,7 +98,7 @@ sleep 0.3
 [ -s "$WORK/reader.rc" ] && nok "the SELECT still waits while the lock is held" ||
     ok "the SELECT still waits while the lock is held"
 release
-if wait_done reader 100; then
+if ct_bg_done reader 100; then
     is "$(cat "$WORK/reader.out")" "100 5050" "after the release the SELECT finishes with the right answer"
 else
     nok "after the release the SELECT finishes within 10 s"
@@ -119,7 +113,7 @@ is "$(timeout 10 "$PG_BINDIR/psql" -X -At -c "SELECT count(*) FROM lk")" "100" \
 bg writer "INSERT INTO lk VALUES (101, 'v101')"
 is "$(wait_event writer)" "Extension/Extension" "an INSERT waiting behind the shared lock shows wait_event Extension"
 release
-if wait_done writer 100; then
+if ct_bg_done writer 100; then
     is "$(cat "$WORK/writer.out")" "" "after the release the INSERT succeeds"
 else
     nok "after the release the INSERT finishes within 10 s"
@@ -130,7 +124,7 @@ is "$(q "SELECT v FROM lk WHERE id = 101")" "v101" "the inserted row is there"
 hold -x || bail "cannot lock $FILE"
 t0=$(date +%s%N)
 bg tmo "SET statement_timeout = '500ms'; SELECT count(*) FROM lk"
-if wait_done tmo 50; then
+if ct_bg_done tmo 50; then
     ms=$((($(date +%s%N) - t0) / 1000000))
     like "$(cat "$WORK/tmo.out")" "ERROR:  57014: canceling statement due to statement timeout" \
         "statement_timeout during the wait: 57014"
@@ -179,7 +173,7 @@ bg cancel "SELECT count(*) FROM lk"
 is "$(wait_event cancel)" "Extension/Extension" "another SELECT waits"
 is "$(q "SELECT pg_cancel_backend(pid) FROM pg_stat_activity WHERE application_name = 'cancel'")" "t" \
     "pg_cancel_backend() sent"
-if wait_done cancel 50; then
+if ct_bg_done cancel 50; then
     like "$(cat "$WORK/cancel.out")" "ERROR:  57014: canceling statement due to user request" \
         "pg_cancel_backend during the wait: 57014"
 else

@@ -11,6 +11,8 @@
 #   SQL:      q SQL (one result, unaligned), as_pg CMD (as the server's OS user)
 #   sessions: long-lived psql sessions: sess_open ID, sess_run ID SQL,
 #             sess_close ID (sess_run waits up to CT_SESS_WAIT s, default 30)
+#   background: one statement string in the background, to cancel or kill:
+#             ct_bg NAME SQL, ct_bg_done NAME TENTHS, ct_bg_pid NAME
 #   finish:   the closing checks, the plan, the exit status
 
 . "$(dirname "${BASH_SOURCE[0]}")/pgcluster.sh"   # pgc_start, pgc_stop, pgc_as, pgc_psql
@@ -94,6 +96,37 @@ sess_close() {
     eval "fd=\$SFD_$i pid=\$SPID_$i"
     kill -0 "$pid" 2>/dev/null && printf '\\q\n' >&"$fd"
     exec {fd}>&-
+}
+
+# ---- background statements ------------------------------------------------------
+# ct_bg NAME SQL: run SQL (one psql -c) in the background as application_name
+# NAME; its output (VERBOSITY verbose: errors as "ERROR:  SQLSTATE: ...")
+# goes to $WORK/NAME.out, its exit status to $WORK/NAME.rc.
+ct_bg() {
+    rm -f "$WORK/$1.out" "$WORK/$1.rc"
+    ( PGAPPNAME=$1 pgc_psql -At -v VERBOSITY=verbose -c "$2" >"$WORK/$1.out" 2>&1
+      echo $? >"$WORK/$1.rc" ) &
+    CT_PIDS="$CT_PIDS $!"
+}
+# ct_bg_done NAME TENTHS: wait up to TENTHS/10 s for ct_bg NAME to finish
+ct_bg_done() {
+    local n=0
+    while [ ! -s "$WORK/$1.rc" ] && [ $n -lt "$2" ]; do sleep 0.1; n=$((n + 1)); done
+    [ -s "$WORK/$1.rc" ]
+}
+# ct_bg_pid NAME [WAIT_EVENT_TYPE]: the pid of ct_bg NAME's backend once it runs its
+# statement (and, if given, waits on that wait event type); polls up to 10 s,
+# prints nothing if it never does
+ct_bg_pid() {
+    local n=0 pid="" cond="state = 'active'"
+    [ -n "${2:-}" ] && cond="$cond AND wait_event_type = '$2'"
+    while [ $n -lt 200 ]; do
+        pid=$(q "SELECT pid FROM pg_stat_activity WHERE application_name = '$1' AND $cond")
+        [ -n "$pid" ] && break
+        sleep 0.05
+        n=$((n + 1))
+    done
+    echo "$pid"
 }
 
 # ---- the end ----------------------------------------------------------------------

@@ -9,6 +9,7 @@
 #   pgc_stop                                         fast stop (also on EXIT,
 #                                                    unless the caller has its own
 #                                                    EXIT trap: that must call it)
+#   pgc_start_again                                  start after pgc_stop, same settings
 #   pgc_as CMD...                                    run CMD as the cluster's OS user
 #   pgc_psql [psql args]                             psql -X -q -v ON_ERROR_STOP=1
 #
@@ -18,6 +19,7 @@
 PG_BINDIR=${PG_BINDIR:-$(pg_config --bindir 2>/dev/null || echo /usr/lib/postgresql/15/bin)}
 PGC_DIR=
 PGC_DATA=
+PGC_OPTS=
 
 pgc_osuser() {
     if [ "$(id -u)" = 0 ]; then
@@ -45,6 +47,7 @@ pgc_start() {
     for s in "$@"; do opts="$opts -c $s"; done
     PGC_DIR=$dir
     PGC_DATA=$dir/data
+    PGC_OPTS=$opts
     mkdir -p "$dir"
     [ "$(id -u)" = 0 ] && chown "$(pgc_osuser)" "$dir"
     pgc_as "$PG_BINDIR/initdb" -D "$PGC_DATA" -U postgres -A trust --no-sync >"$dir/initdb.log" 2>&1 ||
@@ -53,6 +56,10 @@ pgc_start() {
         { cat "$dir/server.log" >&2; return 1; }
     export PGHOST=$dir PGPORT=$port PGUSER=postgres PGDATABASE=postgres
     [ -n "$(trap -p EXIT)" ] || trap pgc_stop EXIT
+}
+
+pgc_start_again() {
+    pgc_as "$PG_BINDIR/pg_ctl" -D "$PGC_DATA" -l "$PGC_DIR/server.log" -w -o "$PGC_OPTS" start >/dev/null
 }
 
 pgc_restart() {
