@@ -471,6 +471,17 @@ uint32_t kvs_waiters(const kvs *db)
     return db->shared ? pool_section_waiters(db->pf) : 0;
 }
 
+uint32_t kvs_sharers(const kvs *db)
+{
+    uint32_t users = db->shared ? pool_file_users(db->pf) : 0;
+    return users > 1 ? users - 1 : 0;
+}
+
+uint32_t kvs_pending_pages(const kvs *db)
+{
+    return db->section == KVS_WRITE ? pool_ndirty(db->pf) + spill_count(db->spill) : 0;
+}
+
 int kvs_set_ring(kvs *db, uint32_t frames)
 {
     if (frames != 0 && frames < 8)

@@ -171,6 +171,13 @@ int         kvs_pool_policy(const kvs_pool *p);
  * now (0 outside a shared pool): a long write section can end and begin
  * again when it is nonzero, so readers never wait for a whole statement. */
 uint32_t    kvs_waiters(const kvs *db);
+/* The other handles of the pool that have this file open (0 outside a
+ * shared pool), and the pages the open write section holds back (dirty in
+ * the pool or spilled): what its kvs_end will write.  A writer that ends
+ * its section when the second passes a bound, while the first is nonzero,
+ * keeps every reader's wait to one bounded write-out. */
+uint32_t    kvs_sharers(const kvs *db);
+uint32_t    kvs_pending_pages(const kvs *db);
 
 /* ---- looking inside a pool (pg_buffercache, pg_statio) -------------------
  * Unlocked snapshots: each field is read atomically, the whole may be a

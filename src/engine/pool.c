@@ -1596,6 +1596,13 @@ uint32_t pool_section_waiters(const pool_file *pf)
  * if the pool has none yet; force copies it anyway (a rollback's header
  * is ahead of the file but has its change counter).  Under the section
  * lock: no write-out runs. */
+uint32_t pool_file_users(const pool_file *pf)
+{
+    if (pf->head.slot == POOL_NONE)
+        return 0;
+    return __atomic_load_n(&FILES(pf->p)[pf->head.slot].users, __ATOMIC_RELAXED);
+}
+
 int pool_file_header(pool_file *pf, kvs_hdr *h, int force)
 {
     const fent *fe = &FILES(pf->p)[pf->head.slot];

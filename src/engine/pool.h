@@ -176,6 +176,7 @@ void       pool_file_set_id(pool_file *pf, uint64_t file_id);   /* a v1/v2 file 
 int        pool_section_lock(pool_file *pf, int exclusive, const filelock_hooks *hooks);
 void       pool_section_unlock(pool_file *pf, int exclusive);
 uint32_t   pool_section_waiters(const pool_file *pf);
+uint32_t   pool_file_users(const pool_file *pf);      /* handles bound to this file's slot */
 int        pool_file_header(pool_file *pf, kvs_hdr *h, int force);
 void       pool_file_set_header(pool_file *pf, const kvs_hdr *h);
 void       pool_file_changed(pool_file *pf, uint64_t change);

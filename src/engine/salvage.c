@@ -136,8 +136,11 @@ int kvs_salvage_open(const char *path, const kvs_options *opt, kvs_salvage **out
      * has not met the damage) */
     {
         filelock_hooks hooks;
-        /* unknown owner: a host's hold is noticed (KVS_EBUSY), not read through */
-        hooks.owner = FILELOCK_OWNER_UNKNOWN;
+        /* unknown owner: a host's hold is noticed (KVS_EBUSY), not read
+         * through -- unless the caller is that host (it passes its shared
+         * pool): its handles hold the file, and its own writers are its to
+         * keep out (the FDW takes its writers' lock around a salvage) */
+        hooks.owner = opt && opt->pool ? 0 : FILELOCK_OWNER_UNKNOWN;
         hooks.interrupted = s->interrupted;
         hooks.interrupt_arg = s->interrupt_arg;
         hooks.lock_wait = opt ? opt->lock_wait : NULL;

@@ -1793,11 +1793,19 @@ kvs_file_abort_write(KvsFile *f)
  * file (kvs_waiters, shared mode only), end the section and begin a new
  * one, so that they get their turn now rather than after the whole
  * statement.  True if it did (the rows before are then written for good).
+ * While other backends have the file open, a section also ends once it
+ * holds back KVS_YIELD_PAGES pages: a reader arriving during the
+ * write-out of kvs_end waits for that write-out whole, and this bounds it
+ * (4 MB, a few milliseconds into the OS page cache).  Alone with the file,
+ * a bulk load keeps one section per buffer (each page written about once).
  */
+#define KVS_YIELD_PAGES 1024
+
 bool
 kvs_file_yield_write(KvsFile *f)
 {
-	if (kvs_waiters(f->db) == 0)
+	if (kvs_waiters(f->db) == 0 &&
+		(kvs_sharers(f->db) == 0 || kvs_pending_pages(f->db) < KVS_YIELD_PAGES))
 		return false;
 	kvs_file_end_write(f);
 	kvs_file_begin_write(f);

@@ -199,6 +199,7 @@ salvage(FunctionCallInfo fcinfo, bool with_pages)
 	Datum	   *values;
 	bool	   *isnull;
 	volatile uint64 undecodable = 0;
+	KvsWriterLock wl = {0};
 	struct stat sb;
 	int			rc;
 
@@ -227,6 +228,15 @@ salvage(FunctionCallInfo fcinfo, bool with_pages)
 	 */
 	kvs_table_check_file(&t);	/* a data-directory path: superuser tables only */
 	kvs_host_options(&o, 0, 0);
+
+	/*
+	 * In shared mode the cluster's writers take no flock, which the salvage
+	 * handle's shared flock would wait for: the writers' lock keeps them
+	 * out while the file is read (released at transaction end, or by an
+	 * error).
+	 */
+	kvs_writer_identify(t.path, &wl);
+	kvs_writer_lock(&wl);
 	{
 		kvs_salvage *sh;
 
@@ -276,6 +286,7 @@ salvage(FunctionCallInfo fcinfo, bool with_pages)
 		kvs_salvage_close(s);
 	}
 	PG_END_TRY();
+	kvs_writer_unlock(&wl);
 	MemoryContextDelete(rowcxt);
 	report_counts(&t, &st, undecodable);
 	relation_close(rel, AccessShareLock);
