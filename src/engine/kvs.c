@@ -305,6 +305,10 @@ int kvs_open(const char *path, const kvs_options *optin, kvs **out)
     db->lock_wait = opt->lock_wait;
     db->lock_wait_arg = opt->lock_wait_arg;
     db->pg = pager_new(os, fd, rdonly, &db->err);
+    /* a shared pool's writers end sections often (to let readers in): grow
+     * in 64 KiB steps, not 1 MiB ones cut off again at each write-out */
+    if (db->pg && db->shared)
+        pager_set_growth(db->pg, 16);
     /* the path: spill file names, and following a compaction (any handle) */
     db->path = malloc(strlen(path) + 1);
     if (db->path)

@@ -25,6 +25,7 @@ struct pager {
     int       extended;       /* file grown in this unit */
     off_t     extended_from;  /* its size before */
     uint32_t  phys_pages;     /* whole pages the file holds (valid while extended) */
+    uint32_t  grow_max;       /* most pages one growth preallocates (pager_set_growth) */
     uint32_t  sect_npages;    /* page count when the unit began */
     undo     *undo;           /* set during a write-out: gets each page's old bytes */
     uint8_t  *wbuf;           /* coalesced writes (PAGER_RUN pages), allocated on first use */
@@ -47,6 +48,7 @@ pager *pager_new(const kvs_os *os, int fd, int rdonly, kvs_err *err)
     pager *pg = calloc(1, sizeof *pg);
     if (!pg)
         return NULL;
+    pg->grow_max = 256;
     pg->head.err = err;
     pg->os = os;
     pg->fd = fd;
@@ -271,7 +273,7 @@ int pager_extend(pager *pg, uint32_t pgno)
     if (pg->rdonly)
         return kvs_seterr(pg->head.err, KVS_ERDONLY, 0, "write to a read-only handle");
     chunk = pg->phys_pages / 16;
-    chunk = chunk < 1 ? 1 : chunk > 256 ? 256 : chunk;
+    chunk = chunk < 1 ? 1 : chunk > pg->grow_max ? pg->grow_max : chunk;
     want = pg->phys_pages + chunk;
     if (want < pgno + 1)
         want = pgno + 1;
@@ -316,6 +318,11 @@ int pager_set_size(pager *pg, uint32_t npages)
     if (pg->os->ftruncate(pg->fd, (off_t)npages * PG_SIZE) != 0)
         return kvs_seterrno(pg->head.err, errno, 0, "ftruncate failed");
     return KVS_OK;
+}
+
+void pager_set_growth(pager *pg, uint32_t max_pages)
+{
+    pg->grow_max = max_pages < 1 ? 1 : max_pages;
 }
 
 int pager_trim(pager *pg, int always)

@@ -73,6 +73,11 @@ uint32_t pager_sect_npages(const pager *pg);   /* the page count it marked */
 void     pager_set_undo(pager *pg, undo *u);
 
 int      pager_extend(pager *pg, uint32_t pgno);   /* allocate page pgno on disk now */
+/* Growth preallocates 1/16 of the file, at most max_pages (default 256)
+ * pages; the write-out cuts off what the unit did not use, so a host whose
+ * units are short (a shared pool's writer yielding to readers) asks for
+ * less, not to write and cut 1 MB of zeros per unit. */
+void     pager_set_growth(pager *pg, uint32_t max_pages);
 int      pager_discard_extension(pager *pg);       /* undo pager_extend of this unit */
 int      pager_set_size(pager *pg, uint32_t npages);
 /* After a write-out: cuts the file to the header's page count when always

@@ -69,6 +69,7 @@ typedef pool_frame frame;
 #define SECT_WRITER  0x80000000u
 #define SECT_WWAIT   0x40000000u
 #define SECT_READERS 0x3fffffffu
+#define SECT_HANDOFF_NS 5000000L   /* how long a writer lets waiting readers in first */
 
 typedef struct fent {
     uint64_t file_id, dev, ino;
@@ -1540,6 +1541,22 @@ int pool_section_lock(pool_file *pf, int exclusive, const filelock_hooks *hooks)
     fent *fe = &FILES(pf->p)[pf->head.slot];
     unsigned n = 0;
     int waiting = 0, rc = KVS_OK, counted = 0;
+    if (exclusive && __atomic_load_n(&fe->sect_waiters, __ATOMIC_RELAXED) > 0) {
+        /* Others wait (readers: the writers of a host exclude each other
+         * before this).  A writer that has just ended a section because
+         * of them (kvs_waiters) would otherwise take the free lock again
+         * before any of them looks: let them in first, until none waits
+         * or SECT_HANDOFF_NS pass (new readers keep coming). */
+        struct timespec t0, t1;
+        unsigned m = 0;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        while (__atomic_load_n(&fe->sect_waiters, __ATOMIC_RELAXED) > 0) {
+            spin_delay(&m);
+            clock_gettime(CLOCK_MONOTONIC, &t1);
+            if ((t1.tv_sec - t0.tv_sec) * 1000000000L + (t1.tv_nsec - t0.tv_nsec) > SECT_HANDOFF_NS)
+                break;
+        }
+    }
     for (;;) {
         uint32_t v = __atomic_load_n(&fe->sect, __ATOMIC_RELAXED), want;
         if (exclusive ? (v & (SECT_WRITER | SECT_READERS)) == 0 : (v & (SECT_WRITER | SECT_WWAIT)) == 0) {

@@ -95,6 +95,7 @@ typedef struct KvsFile
 								 * owner and by statements nested in it */
 	bool		stale;			/* reopen at next use (no cursors open) */
 	KvsWriterLock wlock;		/* shared mode: the writers' lock */
+	TimestampTz write_began;	/* when the open write section began */
 	int			nring;			/* full scans using its bulk-read ring */
 } KvsFile;
 
