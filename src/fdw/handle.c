@@ -1821,13 +1821,6 @@ kvs_file_yield_write(KvsFile *f)
 	if (kvs_shared_pool() == NULL)
 		return false;
 	pending = kvs_pending_pages(f->db);
-	/*
-	 * Nor more than a quarter of the pool: other files' readers cannot
-	 * evict this section's dirty pages (only it writes them), so a small
-	 * pool full of them would fail their misses.
-	 */
-	if (pending >= kvs_pool_frames(kvs_shared_pool()) / 4)
-		pending = KVS_YIELD_PAGES_ALONE;
 	if (!(kvs_waiters(f->db) > 0 &&
 		  TimestampDifferenceExceeds(f->write_began, GetCurrentTimestamp(), KVS_YIELD_MS)) &&
 		pending < KVS_YIELD_PAGES_ALONE &&
