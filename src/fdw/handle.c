@@ -1770,7 +1770,6 @@ kvs_file_begin_write(KvsFile *f)
 {
 	kvs_writer_lock(&f->wlock);
 	kvs_check_rc(kvs_begin(f->db, KVS_WRITE), f->db, f->path);
-	f->write_began = GetCurrentTimestamp();
 }
 
 void
@@ -1791,25 +1790,24 @@ kvs_file_abort_write(KvsFile *f)
 
 /*
  * Between rows of a long write section (shared mode only): end the section
- * and begin a new one when other backends wait for this file (kvs_waiters)
- * and the section has run KVS_YIELD_MS, so that they get their turn within
- * milliseconds rather than after the whole statement.  True if it did (the
- * rows before are then written for good).  Each yield is a write-out: with
- * lookups that keep coming, KVS_YIELD_MS 0 makes nearly every row one (a
- * 500,000-row INSERT ... SELECT beside a client doing nothing but lookups
- * took 13 s (heap + btree: 4 s), lookups waited p99 1 ms, at most 34 ms); 1 ms
- * halves the load's time and lets p99 rise to 9 ms; readers first.  A
- * reader arriving during the write-out of kvs_end waits for that write-out
- * whole, so the section also ends once it holds back KVS_YIELD_PAGES
- * pages while other backends have the file open (4 MB, a few milliseconds
- * into the OS page cache), or KVS_YIELD_PAGES_ALONE while none has (a
- * backend that opens the file meanwhile waits for that much).  Measured
- * (1M rows, 512 MB pool): a 1M-row INSERT ... SELECT alone took 4.6 s with
- * no bound, 6.1 s at 16384 pages, 8.9 s at 4096 (each page written more
- * often); the slowest lookup of new connections during a bulk load was
- * 146 ms at 16384, 38 ms at 4096.  Readers first.
+ * and begin a new one as soon as other backends wait for this file
+ * (kvs_waiters), so that they get their turn within milliseconds rather
+ * than after the whole statement.  True if it did (the rows before are
+ * then written for good).  Each yield is a write-out: with lookups that
+ * keep coming nearly every row becomes one (a 500,000-row INSERT ...
+ * SELECT beside a client doing nothing but lookups took 13 s (heap +
+ * btree: 4 s), lookups waited p99 1 ms, at most 34 ms); yielding only
+ * after a section had run 1 ms halved the load's time and let p99 rise to
+ * 9 ms: readers first.  A reader arriving during the write-out of kvs_end
+ * waits for that write-out whole, so the section also ends once it holds
+ * back KVS_YIELD_PAGES pages while other backends have the file open (4
+ * MB, a few milliseconds into the OS page cache), or KVS_YIELD_PAGES_ALONE
+ * while none has (a backend that opens the file meanwhile waits for that
+ * much).  Measured (1M rows, 512 MB pool): a 1M-row INSERT ... SELECT
+ * alone took 4.6 s with no bound, 6.1 s at 16384 pages, 8.9 s at 4096
+ * (each page written more often); the slowest lookup of new connections
+ * during a bulk load was 146 ms at 16384, 38 ms at 4096.  Readers first.
  */
-#define KVS_YIELD_MS 0
 #define KVS_YIELD_PAGES 1024
 #define KVS_YIELD_PAGES_ALONE 4096
 
@@ -1821,9 +1819,7 @@ kvs_file_yield_write(KvsFile *f)
 	if (kvs_shared_pool() == NULL)
 		return false;
 	pending = kvs_pending_pages(f->db);
-	if (!(kvs_waiters(f->db) > 0 &&
-		  TimestampDifferenceExceeds(f->write_began, GetCurrentTimestamp(), KVS_YIELD_MS)) &&
-		pending < KVS_YIELD_PAGES_ALONE &&
+	if (kvs_waiters(f->db) == 0 && pending < KVS_YIELD_PAGES_ALONE &&
 		(kvs_sharers(f->db) == 0 || pending < KVS_YIELD_PAGES))
 		return false;
 	kvs_file_end_write(f);

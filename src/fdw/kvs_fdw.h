@@ -95,7 +95,6 @@ typedef struct KvsFile
 								 * owner and by statements nested in it */
 	bool		stale;			/* reopen at next use (no cursors open) */
 	KvsWriterLock wlock;		/* shared mode: the writers' lock */
-	TimestampTz write_began;	/* when the open write section began */
 	int			nring;			/* full scans using its bulk-read ring */
 } KvsFile;
 

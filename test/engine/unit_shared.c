@@ -38,13 +38,16 @@ typedef struct shm_locks {
     pthread_rwlock_t part[KVS_POOL_PARTITIONS];
 } shm_locks;
 
+static void rw_lock(pthread_rwlock_t *l, int mode)
+{
+    if (mode == KVS_LOCK_EXCLUSIVE)
+        pthread_rwlock_wrlock(l);
+    else
+        pthread_rwlock_rdlock(l);
+}
 static void lk_frame(void *arg, uint32_t frame, int mode)
 {
-    shm_locks *l = arg;
-    if (mode == KVS_LOCK_EXCLUSIVE)
-        pthread_rwlock_wrlock(&l->frame[frame]);
-    else
-        pthread_rwlock_rdlock(&l->frame[frame]);
+    rw_lock(&((shm_locks *)arg)->frame[frame], mode);
 }
 static void unlk_frame(void *arg, uint32_t frame)
 {
@@ -52,11 +55,7 @@ static void unlk_frame(void *arg, uint32_t frame)
 }
 static void lk_part(void *arg, uint32_t part, int mode)
 {
-    shm_locks *l = arg;
-    if (mode == KVS_LOCK_EXCLUSIVE)
-        pthread_rwlock_wrlock(&l->part[part]);
-    else
-        pthread_rwlock_rdlock(&l->part[part]);
+    rw_lock(&((shm_locks *)arg)->part[part], mode);
 }
 static void unlk_part(void *arg, uint32_t part)
 {
