@@ -86,6 +86,8 @@ const char *kvs_strerror(int rc)
     case KVS_ERDONLY: return "write outside a write section or on a read-only handle";
     case KVS_ETRUNCATED: return "file is truncated";
     case KVS_EBUSY: return "file is in use";
+    case KVS_EINDOUBT: return "journal holds a commit in doubt";
+    case KVS_EJOURNAL: return "journal failed; reopen to recover";
     default: return "unknown error";
     }
 }

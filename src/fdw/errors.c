@@ -202,6 +202,20 @@ kvs_report_error(int rc, kvs *db, const char *path)
 					 errdetail_internal("%s", msg),
 					 errhint("A process outside this cluster, or another cluster, has the file open.")));
 			break;
+		case KVS_EINDOUBT:
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("kvs file \"%s\" has a commit in doubt in its journal", path),
+					 errdetail_internal("%s", msg),
+					 errhint("Open the file in the cluster whose journal holds the commit; it resolves it from the commit log.")));
+			break;
+		case KVS_EJOURNAL:
+			ereport(ERROR,
+					(errcode(ERRCODE_IO_ERROR),
+					 errmsg("kvs file \"%s\" is read-only after a journal failure", path),
+					 errdetail_internal("%s", msg),
+					 errhint("Fix the cause (see the server log); the file is recovered from the journal when it is next opened, e.g. after a restart.")));
+			break;
 		case KVS_EINTR:
 			CHECK_FOR_INTERRUPTS();
 			ereport(ERROR,
