@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 #include <sys/mman.h>
+#include <xxhash.h>
 #include "kvs.h"
 #include "pager.h"
 #include "spill.h"
@@ -568,10 +569,17 @@ static int bind_file(kvs *db, const struct stat *known)
 static int file_ident(kvs *db, const kvs_hdr *h, jr_ident *id)
 {
     struct stat st;
-    int r = db->os->fstat ? db->os->fstat(pager_fd(db->pg), &st) : fstat(pager_fd(db->pg), &st);
-    if (r != 0)
-        return kvs_seterrno(&db->err, errno, 0, "fstat failed");
     id->file_id = h ? hdr_file_id(h) : 0;
+    if (db->os->fstat) {
+        if (db->os->fstat(pager_fd(db->pg), &st) != 0)
+            return kvs_seterrno(&db->err, errno, 0, "fstat failed");
+    } else if (fstat(pager_fd(db->pg), &st) != 0) {
+        /* an I/O table with no fstat over descriptors that are not the
+         * system's (an in-memory file): the path stands for the inode */
+        id->dev = UINT64_MAX;
+        id->ino = XXH3_64bits(db->abspath, strlen(db->abspath));
+        return KVS_OK;
+    }
     id->dev = (uint64_t)st.st_dev;
     id->ino = (uint64_t)st.st_ino;
     return KVS_OK;
@@ -590,8 +598,19 @@ static int journal_attach(kvs *db, const kvs_options *opt)
     struct stat st;
     kvs_journal_options jo;
     int rc;
-    if (!realpath(db->path, real))
-        return kvs_seterrno(&db->err, errno, 0, "cannot resolve the file's path");
+    if (!realpath(db->path, real)) {
+        /* a path the system does not know (a host's own I/O table):
+         * absolute as given */
+        char cwd[PATH_MAX];
+        if (db->path[0] == '/')
+            snprintf(real, sizeof real, "%s", db->path);
+        else if (getcwd(cwd, sizeof cwd) && strlen(cwd) + strlen(db->path) + 2 <= sizeof real) {
+            strcpy(real, cwd);
+            strcat(real, "/");
+            strcat(real, db->path);
+        } else
+            return kvs_seterrno(&db->err, errno, 0, "cannot resolve the file's path");
+    }
     db->abspath = malloc(strlen(real) + 1);
     if (!db->abspath)
         return kvs_seterr(&db->err, KVS_ENOMEM, 0, "out of memory");
