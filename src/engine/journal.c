@@ -326,8 +326,7 @@ static int restart(kvs_journal *j, const char *boot)
     if (j->os->fsync(j->segfd) != 0)
         return jfail(j, KVS_EIO, errno, "%s: %s", "cannot fsync the journal segment");
     j->ctl->end = j->ctl->durable = JR_LSN(j->seg_epoch, off);
-    if (off > 0)
-        j->ctl->reboot = j->ctl->end;
+    j->ctl->reboot = off > 0 ? j->ctl->end : 0;
     /* after a reboot no process of the old one lives; after a failed
      * flush, in-flight sections of live processes stay registered */
     if (memcmp(j->ctl->boot_id, boot, sizeof j->ctl->boot_id) != 0) {

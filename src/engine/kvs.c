@@ -225,6 +225,8 @@ static int owner_claim(kvs *db, uint64_t me, int adopt)
 static int shared_join(kvs *db);
 static int journal_attach(kvs *db, const kvs_options *opt);
 static int recover_private(kvs *db);
+static void unit_rollback(kvs *db);
+static int section_leave(kvs *db, int rc);
 
 static void free_layers(kvs *db)
 {
@@ -403,6 +405,14 @@ int kvs_close(kvs *db)
     int rc = KVS_OK, rc2;
     if (!db)
         return KVS_EINVAL;
+    if (db->prepared && db->prep_lsn) {
+        /* closed between kvs_prepare and kvs_commit: the host never said
+         * its transaction committed; the section is discarded and the
+         * record left in flight, for recovery to resolve by its xid */
+        unit_rollback(db);
+        db->prepared = 0;
+        (void)section_leave(db, KVS_OK);
+    }
     if (db->section >= 0)
         rc = kvs_end(db);
     if (db->need_sync) {
@@ -1094,8 +1104,6 @@ static int write_out(kvs *db)
 }
 
 /* -- the journal record of the unit (kvs_prepare) -- */
-
-static int section_leave(kvs *db, int rc);
 
 /* Composes the unit's record: exactly the pages the write-out will write
  * (the dirty frames, the spilled pages, the header with the change counter
