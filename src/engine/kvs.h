@@ -308,6 +308,12 @@ const char *kvs_journal_errmsg(const kvs_journal *j);
 #define KVS_ADOPT    0x4    /* take the file over from the owner its header
                              * names (owner_id below): a cluster restored
                              * under a new system identifier */
+#define KVS_NOSYNC   0x8    /* kvs_end (and kvs_sync mid-section) append the
+                             * section's journal record but do not wait for
+                             * it to be durable (no journal fsync): atomic
+                             * and safe against a killed process, not
+                             * against a power loss; for tests and bulk
+                             * work (kvs_journal_flush makes it durable) */
 
 typedef struct kvs_options {
     int          flags;            /* KVS_CREATE, KVS_RDONLY */
@@ -361,9 +367,13 @@ int         kvs_set_fillfactor(kvs *db, uint32_t percent);
  *
  * A write section is the unit of change: nothing it changes reaches the
  * file before it ends (pages it grows the file with aside, which nothing on
- * disk refers to and which are cut off again).  kvs_end writes every change
- * out, bumps the change counter and unlocks (no fsync; see kvs_sync); a
- * failed write-out is undone, so the file is as before the section.  If an
+ * disk refers to and which are cut off again).  kvs_end appends the
+ * section's record to the journal and waits for it to be durable (one
+ * journal fsync, shared with concurrent commits; none with KVS_NOSYNC),
+ * then writes every change out, bumps the change counter and unlocks (no
+ * fsync of the file: a checkpoint does that); a failed write-out is undone
+ * in the file, and the durable record is replayed when the file is next
+ * opened (the handle refuses writes with KVS_EJOURNAL until then).  If an
  * operation inside the section failed (I/O, ENOSPC, corruption, out of
  * memory; not the answers NOTFOUND / EXISTS or the refusals ETOOBIG /
  * EINVAL / ERDONLY), kvs_end discards the section instead and returns that

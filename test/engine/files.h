@@ -51,6 +51,21 @@ static inline uint64_t hashfile(const char *p)
  * engine's makes a header of a version it does not know.  Offsets as in
  * src/engine/header.h: version 24, flags 120, file id 2176, owner 2184.
  * 1 on success. */
+/* The little-endian u64 at off in the file at p (all ones if unreadable). */
+static inline uint64_t file_le64(const char *p, off_t off)
+{
+    unsigned char b[8];
+    uint64_t v = 0;
+    int fd = open(p, O_RDONLY), i;
+    if (fd < 0 || pread(fd, b, 8, off) != 8)
+        memset(b, 0xff, 8);
+    if (fd >= 0)
+        close(fd);
+    for (i = 7; i >= 0; i--)
+        v = v << 8 | b[i];
+    return v;
+}
+
 static inline int file_make_version(const char *p, int v)
 {
     unsigned char pg[4096];
@@ -65,6 +80,8 @@ static inline int file_make_version(const char *p, int v)
         memset(pg + 2176, 0, 8);
     if (v < 4)
         memset(pg + 2184, 0, 8);
+    if (v < 5)
+        memset(pg + 2192, 0, 2460 - 2192);   /* journal LSN and path */
     ck = XXH3_64bits_withSeed(pg + 8, sizeof pg - 8, 0);
     for (i = 0; i < 8; i++)
         pg[i] = (unsigned char)(ck >> (8 * i));
