@@ -25,9 +25,9 @@
  *             has fewer points, then again from N = 1: every write of a
  *             commit; the crash follows the models of crashos.h in turn
  *             (kill, power, torn-*, reorder: a power loss also changes the
- *             boot id the engine reads), and an acknowledged commit must
- *             survive all of them (kvs_end returns once its record is
- *             durable).
+ *             boot id the engine reads), each model with its own sweep of
+ *             N, and an acknowledged commit must survive all of them
+ *             (kvs_end returns once its record is durable).
  * Every other cycle the file uses a journal the test opens with a small
  * checkpoint size (256 KiB), so kills land in checkpoints too; the others
  * the handle's own journal (kvs_options.journal NULL).
@@ -397,9 +397,9 @@ static int cycle(int kind, int own_journal, int model, int K, long at, uint64_t 
 int main(int argc, char **argv)
 {
     const char *e;
-    int cycles, quick = getenv("KVS_TEST_QUICK") != NULL, i, ran_out, model = 0, K = 1;
+    int cycles, quick = getenv("KVS_TEST_QUICK") != NULL, i, ran_out, model, K[CR_NMODELS];
     double seconds, t0;
-    long at = 1, maxpoints = 0, points_done = 0;
+    long at[CR_NMODELS], maxpoints = 0, points_done = 0;
     uint64_t next_c = 1;
     tally tr = {0}, tp = {0}, tm[CR_NMODELS];
     struct timespec ts;
@@ -414,6 +414,10 @@ int main(int argc, char **argv)
     e = getenv("KVS_CRASH_SECONDS");
     seconds = e ? atof(e) : 60;
     memset(tm, 0, sizeof tm);
+    for (i = 0; i < CR_NMODELS; i++) {
+        K[i] = 1 + i % 4;
+        at[i] = 1;
+    }
     prng = seed;
     if (!mkdtemp(dir)) {
         perror("mkdtemp");
@@ -449,18 +453,19 @@ int main(int argc, char **argv)
             cycle(0, own, 0, 0, 0, &next_c, &tr, &ran_out);
             continue;
         }
-        cycle(1, own, model, K, at, &next_c, &tm[model], &ran_out);
+        /* the models in turn, each with its own sweep of the points */
+        model = (i / 2) % CR_NMODELS;
+        cycle(1, own, model, K[model], at[model], &next_c, &tm[model], &ran_out);
         if (ran_out) {
-            /* every point of that commit done: from 1 again, on a new
-             * commit, with the next model */
+            /* every point of that commit done: from 1 again, on a new one */
             if (sh->commit_points > maxpoints)
                 maxpoints = sh->commit_points;
-            points_done += at - 1;
-            at = 1;
-            K = 1 + (int)(rnd() % 4);
-            model = (model + 1) % CR_NMODELS;
-        } else
-            at++;
+            at[model] = 1;
+            K[model] = 1 + (int)(rnd() % 4);
+        } else {
+            points_done++;
+            at[model]++;
+        }
     }
     for (i = 0; i < CR_NMODELS; i++) {
         tp.cycles += tm[i].cycles; tp.bad += tm[i].bad; tp.unclean += tm[i].unclean; tp.wrong += tm[i].wrong;
@@ -472,13 +477,13 @@ int main(int argc, char **argv)
            "(%d with the commit in flight too); %d in neither state (a lost or partial commit), %d unclean or "
            "unopenable, %d child errors", tr.cycles, tr.acked, tr.inflight, tr.wrong, tr.unclean, tr.errors);
     for (i = 0; i < CR_NMODELS; i++)
-        tap_ok(tm[i].bad == 0 && tm[i].errors == 0,
+        tap_ok(tm[i].cycles > 0 && tm[i].bad == 0 && tm[i].errors == 0,
                "crash at each point of a commit, %s model: %d cycles, %ld acknowledged commits; %d in "
                "neither state, %d unclean or unopenable, %d child errors (%d with the commit in flight)",
                cr_model_name[i], tm[i].cycles, tm[i].acked, tm[i].wrong, tm[i].unclean,
                tm[i].errors, tm[i].inflight);
-    tap_ok(tp.cycles > 0, "crash at a point: %d cycles over %ld points of commits (longest commit: %ld points), "
-           "%ld commits acknowledged", tp.cycles, points_done + at - 1, maxpoints, tp.acked);
+    tap_ok(tp.cycles > 0, "crash at a point: %d cycles, %ld of them at a point inside the commit (longest commit "
+           "swept: %ld points), %ld commits acknowledged", tp.cycles, points_done, maxpoints, tp.acked);
     rmtree(dir);
     return tap_done();
 }

@@ -36,7 +36,16 @@
  * directory on the same file system, outside the tested ones): an unlinked
  * or replaced name keeps its inode there until its directory is fsynced.
  * Writes are logged (old and new bytes) only while armed and cr_log is set;
- * the kill model needs no log.
+ * the kill model needs no log.  A small file (64 KiB at most when synced)
+ * also keeps its whole synced image, put back at a power loss: that undoes
+ * changes made through a shared mapping too (msync + fsync make them
+ * durable; the table sees only the fsync).
+ *
+ * What the table cannot see it cannot undo: the engine must make every
+ * write, fsync (of files and of directories) and name change through the
+ * kvs_os table it was given, and read the boot id through its open/pread;
+ * mkdir is not in the table (a directory the engine makes counts as
+ * durable), nor are writes through a mapping of a file above 64 KiB.
  */
 #ifndef KVS_TEST_CRASHOS_H
 #define KVS_TEST_CRASHOS_H
@@ -75,7 +84,15 @@ typedef struct cr_file {                 /* an inode the table has seen opened *
     int         isdir;
     cr_ent     *e;
     int         ne, cap;
+    /* A small file (at most CR_IMG_MAX bytes at its last fsync, or new
+     * since cr_arm) also has its whole synced image: a power loss puts that
+     * back, which also undoes changes made through a shared mapping (the
+     * journal's control file), which this table never sees. */
+    unsigned char *img;
+    off_t       img_size;
+    int         has_img;
 } cr_file;
+#define CR_IMG_MAX  (64 * 1024)
 
 typedef struct cr_dirop {                /* a name change not yet durable */
     int         kind;                    /* 'c' create, 'l' link, 'r' rename, 'u' unlink */
@@ -188,6 +205,26 @@ static void cr_file_clear(cr_file *f)
         free(f->e[i].ob);
     }
     f->ne = 0;
+}
+
+/* Takes the synced image of a small file (fd >= 0, or by its path). */
+static void cr_take_image(cr_file *f, int fd)
+{
+    struct stat st;
+    int own = fd < 0;
+    free(f->img);
+    f->img = NULL;
+    f->has_img = 0;
+    if (f->isdir || (own && (fd = open(f->path, O_RDONLY)) < 0))
+        return;
+    if (fstat(fd, &st) == 0 && st.st_dev == f->dev && st.st_ino == f->ino && st.st_size <= CR_IMG_MAX) {
+        f->img_size = st.st_size;
+        f->img = malloc(st.st_size ? (size_t)st.st_size : 1);
+        if (f->img && pread(fd, f->img, (size_t)st.st_size, 0) == (ssize_t)st.st_size)
+            f->has_img = 1;
+    }
+    if (own)
+        close(fd);
 }
 
 static cr_ent *cr_push(cr_file *f)
@@ -349,9 +386,27 @@ static void cr_crash(int fd, const void *buf, size_t n, off_t off)
             cr_file *f = &cr_files[i];
             char p[PATH_MAX];
             int wfd;
-            if (!f->ne || f->isdir || !cr_find_path(f, p))
+            if ((!f->ne && !f->has_img) || f->isdir || !cr_find_path(f, p))
                 continue;
             cr_must((wfd = open(p, O_RDWR)) >= 0);
+            if (f->has_img) {
+                /* a small file: its synced image, or (reorder) each 4 KiB
+                 * block of it or of what it holds now, and either size */
+                struct stat st;
+                off_t o, end;
+                cr_must(fstat(wfd, &st) == 0);
+                end = st.st_size > f->img_size ? st.st_size : f->img_size;
+                for (o = 0; o < end; o += 4096)
+                    if (cr_model != CR_REORDER || (cr_rnd() & 1)) {
+                        off_t len = o + 4096 <= f->img_size ? 4096 : f->img_size > o ? f->img_size - o : 0;
+                        if (len)
+                            cr_must(pwrite(wfd, f->img + o, (size_t)len, o) == (ssize_t)len);
+                    }
+                if (cr_model != CR_REORDER || (cr_rnd() & 1))
+                    cr_must(ftruncate(wfd, f->img_size) == 0);
+                close(wfd);
+                continue;
+            }
             for (k = f->ne - 1; k >= 0; k--) {
                 cr_ent *e = &f->e[k];
                 if (e->oldn)
@@ -416,8 +471,12 @@ static int cr_open(const char *p, int fl, mode_t m)
     fd = cr_px()->open(p, fl, m);
     if (fd >= 0) {
         cr_note_fd(fd, p);
-        if (cr_armed && cr_log && !existed && (fl & O_CREAT))
+        if (cr_armed && cr_log && !existed && (fl & O_CREAT)) {
+            cr_file *f = cr_file_of_fd(fd);
             cr_dirop_add('c', p, NULL, NULL);
+            if (f)
+                cr_take_image(f, fd);   /* empty: nothing of it is synced */
+        }
     }
     return fd;
 }
@@ -462,6 +521,8 @@ static int cr_fsync(int fd)
     rc = cr_px()->fsync(fd);
     if (rc == 0 && f) {
         cr_file_clear(f);
+        if (cr_armed && cr_log)
+            cr_take_image(f, fd);
         if (f->isdir)
             cr_dir_synced(f->path);
     }
@@ -544,8 +605,11 @@ static const kvs_os crash_os = { cr_open, cr_close, cr_pread, cr_pwrite, cr_fsyn
 static void cr_arm(int model, long crash_at, int log)
 {
     int i;
-    for (i = 0; i < cr_nfiles; i++)
+    for (i = 0; i < cr_nfiles; i++) {
         cr_file_clear(&cr_files[i]);
+        if (log)
+            cr_take_image(&cr_files[i], -1);
+    }
     cr_ndirops = 0;
     cr_model = model;
     cr_crash_at = crash_at;
@@ -570,8 +634,12 @@ static void cr_disarm(void)
         if (cr_dirops[i].hidden[0])
             unlink(cr_dirops[i].hidden);
     cr_ndirops = 0;
-    for (i = 0; i < cr_nfiles; i++)
+    for (i = 0; i < cr_nfiles; i++) {
         cr_file_clear(&cr_files[i]);
+        free(cr_files[i].img);
+        cr_files[i].img = NULL;
+        cr_files[i].has_img = 0;
+    }
     cr_armed = 0;
 }
 
