@@ -30,6 +30,10 @@
  * written), and fsync errors from kvs_sync.
  *
  *   faults [-q]   -q: sample the sweeps and the crash points (ASan, valgrind)
+ *   faults --crash 0|1 MODEL N
+ *                 one crash of the commit (0: kvs_end, 1: two-phase) at
+ *                 point N under MODEL (kill, power, torn-half, ...); the
+ *                 files stay for a look
  */
 #include "kvs.h"
 #include "tap.h"
@@ -1156,7 +1160,7 @@ static void commit_crashes(int two_pc)
     (void)total_points;
 }
 
-static void commit_crash_suite(void)
+static int crash_setup(void)
 {
     kvs_options o;
     kvs *db;
@@ -1166,7 +1170,7 @@ static void commit_crash_suite(void)
     crs = mmap(NULL, sizeof *crs, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     if (crs == MAP_FAILED) {
         tap_ok(0, "crash points: shared memory");
-        return;
+        return 0;
     }
     snprintf(crun, sizeof crun, "%s/crash", dir);
     snprintf(csnap, sizeof csnap, "%s/crash.snap", dir);
@@ -1205,9 +1209,14 @@ static void commit_crash_suite(void)
     }
     ok = ok && copytree(crun, csnap) == 0;
     tap_ok(ok, "crash points: the state before, with its journal directory, snapshotted");
-    if (!ok)
-        return;
     run_cache = 16;
+    return ok;
+}
+
+static void commit_crash_suite(void)
+{
+    if (!crash_setup())
+        return;
     commit_crashes(0);
     commit_crashes(1);
     rmtree(crun);
@@ -1224,6 +1233,21 @@ int main(int argc, char **argv)
     if (!mkdtemp(dir)) {
         perror("mkdtemp");
         return 2;
+    }
+    if (argc == 5 && strcmp(argv[1], "--crash") == 0) {
+        /* one crash, for debugging: --crash 0|1 (kvs_end, 2pc) MODEL POINT;
+         * the files stay for a look */
+        char why[300] = "";
+        long points;
+        int phase, hc, m, oc;
+        for (m = 0; m < CR_NMODELS && strcmp(cr_model_name[m], argv[3]); m++)
+            ;
+        if (m == CR_NMODELS || !crash_setup())
+            return 2;
+        oc = cr_case(atoi(argv[2]), m, atol(argv[4]), 1, &phase, &points, &hc, why, sizeof why);
+        printf("# %s at point %s: %s, phase %d, %ld points met, host committed %d: %s\n# files in %s\n",
+               cr_model_name[m], argv[4], outcome_name[oc], phase, points, hc, why, crun);
+        return 0;
     }
     snprintf(vdir, sizeof vdir, "%s/v", dir);
     snprintf(snapdir, sizeof snapdir, "%s/v.snap", dir);
