@@ -323,6 +323,7 @@ static int cycle(int kind, int own_journal, int model, int K, long at, uint64_t 
     rmtree(hidden);
     mkdir(hidden, 0755);
     memset(sh, 0, sizeof *sh);
+    cr_reset();
     if (pipe(pfd) != 0)
         return 0;
     fflush(stdout);

@@ -185,14 +185,18 @@ static void cr_note_fd(int fd, const char *path)
         if (cr_files[i].dev == st.st_dev && cr_files[i].ino == st.st_ino)
             break;
     if (i == cr_nfiles) {
-        if (cr_nfiles == CR_MAXFILES)
-            return;
+        if (cr_nfiles == CR_MAXFILES) {
+            /* an untracked file's writes could not be undone: say so */
+            fprintf(stderr, "crashos: more than %d files (cr_reset between runs)\n", CR_MAXFILES);
+            _exit(2);
+        }
         memset(&cr_files[i], 0, sizeof cr_files[i]);
         cr_files[i].dev = st.st_dev;
         cr_files[i].ino = st.st_ino;
-        cr_files[i].isdir = S_ISDIR(st.st_mode);
         cr_nfiles++;
     }
+    /* an inode number is reused once its file is gone: by a directory too */
+    cr_files[i].isdir = S_ISDIR(st.st_mode);
     snprintf(cr_files[i].path, sizeof cr_files[i].path, "%s", path);
     cr_fdfile[fd] = i + 1;
 }
@@ -616,6 +620,22 @@ static void cr_arm(int model, long crash_at, int log)
     cr_log = log;
     cr_points = 0;
     cr_armed = 1;
+}
+
+/* Forgets every file (call it between runs, with none of the table's
+ * descriptors open: inode numbers are reused). */
+static void cr_reset(void)
+{
+    int i;
+    for (i = 0; i < cr_nfiles; i++) {
+        cr_file_clear(&cr_files[i]);
+        free(cr_files[i].e);
+        free(cr_files[i].img);
+    }
+    memset(cr_files, 0, sizeof cr_files);
+    memset(cr_fdfile, 0, sizeof cr_fdfile);
+    cr_nfiles = 0;
+    cr_ndirops = 0;
 }
 
 /* Starts the window of crash points again from here (the log goes on):

@@ -33,7 +33,8 @@
  *   faults --crash 0|1 MODEL N
  *                 one crash of the commit (0: kvs_end, 1: two-phase) at
  *                 point N under MODEL (kill, power, torn-half, ...); the
- *                 files stay for a look
+ *                 files stay for a look; with KVS_FAULTS_RECOVERY_CRASH=
+ *                 MODEL:N the reopen's recovery crashes at its point N too
  */
 #include "kvs.h"
 #include "tap.h"
@@ -942,6 +943,7 @@ typedef struct cr_shared {
     cr_report rep;
     int host_committed;     /* 2pc: the host's commit record is durable */
     int errs;               /* API calls that failed with no crash */
+    long commit_point;      /* the point just after the commit returned */
     char msg[200];
 } cr_shared;
 static cr_shared *crs;
@@ -1031,6 +1033,7 @@ static void cr_child(int two_pc, int model, long at, uint64_t seed)
         } else
             (void)kvs_abort(db);
     }
+    crs->commit_point = cr_points + 1;
     cr_point(-1, NULL, 0, 0);           /* just after the commit returned */
     if (cr_phase == PH_COMMITTED)
         cr_phase = PH_CLOSE;
@@ -1041,6 +1044,37 @@ static void cr_child(int two_pc, int model, long at, uint64_t seed)
     if (cr_phase == PH_CLOSE)
         cr_phase = PH_CLOSED;
     cr_point(-1, NULL, 0, 0);           /* after the close */
+    cr_disarm();
+    _exit(0);
+}
+
+/* A crash during recovery: when rec_on, cr_case opens the crashed file
+ * once more in a child whose table crashes at point rec_at (0: never) of
+ * that open (recovery) under rec_model, before its own reopen; rec_points:
+ * the points that open met. */
+static int rec_on, rec_model;
+static long rec_at, rec_points;
+
+static void cr_recover_child(int two_pc)
+{
+    kvs_options o;
+    kvs_journal *j = NULL;
+    kvs *db;
+    kvs_options_init(&o);
+    o.os = &crash_os;
+    cr_rep = &crs->rep;
+    cr_arm(rec_model, rec_at, CR_IS_POWER(rec_model));
+    if (two_pc) {
+        kvs_journal_options jo;
+        cr_jopts(&jo);
+        if (kvs_journal_open(cjdir, &jo, &j) != KVS_OK)
+            _exit(0);       /* the reopen after it will tell */
+        o.journal = j;
+    }
+    if (kvs_open(cdb, &o, &db) == KVS_OK)
+        kvs_close(db);
+    if (j)
+        kvs_journal_close(j);
     cr_disarm();
     _exit(0);
 }
@@ -1056,6 +1090,7 @@ static int cr_case(int two_pc, int model, long at, uint64_t seed, int *phase, lo
     pid_t pid;
     int status, oc;
 
+    why[0] = 0;
     rmtree(crun);
     rmtree(chidden);
     if (copytree(csnap, crun) != 0 || mkdir(chidden, 0755) != 0) {
@@ -1063,6 +1098,7 @@ static int cr_case(int two_pc, int model, long at, uint64_t seed, int *phase, lo
         return O_OPENFAIL;
     }
     memset(crs, 0, sizeof *crs);
+    cr_reset();
     fflush(stdout);
     if ((pid = fork()) == 0)
         cr_child(two_pc, model, at, seed);
@@ -1082,6 +1118,22 @@ static int cr_case(int two_pc, int model, long at, uint64_t seed, int *phase, lo
     }
     if (CR_IS_POWER(model) && crs->rep.crashed)
         cr_reboot();
+    if (rec_on) {
+        crs->rep.crashed = 0;
+        crs->rep.points = 0;
+        fflush(stdout);
+        if ((pid = fork()) == 0)
+            cr_recover_child(two_pc);
+        waitpid(pid, &status, 0);
+        rec_points = crs->rep.points;
+        if (!WIFEXITED(status) || (WEXITSTATUS(status) != 0 && WEXITSTATUS(status) != CR_EXIT)) {
+            snprintf(why, whylen, "the recovering child %s %d", WIFSIGNALED(status) ? "died of signal" : "exited with",
+                     WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
+            return O_CRASH;
+        }
+        if (CR_IS_POWER(rec_model) && crs->rep.crashed)
+            cr_reboot();
+    }
     kvs_options_init(&o);
     o.os = &crash_os;
     if (two_pc) {
@@ -1160,6 +1212,51 @@ static void commit_crashes(int two_pc)
     (void)total_points;
 }
 
+/* Recovery crashed: the commit crashed under power loss just after it
+ * returned (so recovery has all of it to write back), then the reopen
+ * crashed at each point of its recovery under kill, power and torn-half;
+ * the next reopen must find the state after. */
+static void recovery_crashes(int two_pc)
+{
+    static const char *vname[] = { "kvs_end", "prepare+flush+commit" };
+    static const int models[] = { CR_KILL, CR_POWER, CR_TORN_HALF };
+    char why[300];
+    long points, rpoints, at, cp;
+    int phase, hc, oc, mi, cases = 0, bad = 0, outc[6] = {0};
+
+    /* the clean run says which point comes just after the commit returned */
+    oc = cr_case(two_pc, CR_KILL, 0, 1, &phase, &points, &hc, why, sizeof why);
+    cp = crs->commit_point;
+    rec_on = 1;
+    rec_model = CR_KILL;
+    rec_at = 0;
+    oc = cr_case(two_pc, CR_POWER, cp, 1, &phase, &points, &hc, why, sizeof why);
+    rpoints = rec_points;
+    tap_ok(oc == O_AFTER, "recovery crashes, %s: power lost just after the commit returned: after; "
+           "the recovery makes %ld crash points (%s %s)", vname[two_pc], rpoints, outcome_name[oc], why);
+    for (mi = 0; mi < 3; mi++) {
+        long step = quick ? (rpoints / 4 > 1 ? rpoints / 4 : 1) : 1;
+        for (at = 1; at <= rpoints; at += step) {
+            long p2;
+            rec_model = models[mi];
+            rec_at = at;
+            why[0] = 0;
+            oc = cr_case(two_pc, CR_POWER, cp, 1, &phase, &p2, &hc, why, sizeof why);
+            cases++;
+            outc[oc]++;
+            if (oc != O_AFTER && ++bad <= 4)
+                printf("# recovery crashes, %s: recovery crashed at point %ld of %ld (%s): %s %s\n", vname[two_pc],
+                       at, rpoints, cr_model_name[models[mi]], outcome_name[oc], why);
+        }
+    }
+    rec_on = 0;
+    tap_ok(bad == 0 && rpoints > 0,
+           "recovery crashes, %s: recovery crashed at %s of its %ld points under kill, power and torn-half "
+           "(%d crashes): the next open finds the state after every time (%d before, %d torn, %d other, "
+           "%d open fails)", vname[two_pc], quick ? "a sample" : "each", rpoints, cases, outc[O_BEFORE],
+           outc[O_TORN], outc[O_OTHER], outc[O_OPENFAIL]);
+}
+
 static int crash_setup(void)
 {
     kvs_options o;
@@ -1219,6 +1316,8 @@ static void commit_crash_suite(void)
         return;
     commit_crashes(0);
     commit_crashes(1);
+    recovery_crashes(0);
+    recovery_crashes(1);
     rmtree(crun);
     rmtree(csnap);
     rmtree(chidden);
@@ -1244,6 +1343,17 @@ int main(int argc, char **argv)
             ;
         if (m == CR_NMODELS || !crash_setup())
             return 2;
+        if (getenv("KVS_FAULTS_RECOVERY_CRASH")) {
+            /* MODEL:N -- then crash the recovery too */
+            const char *e = getenv("KVS_FAULTS_RECOVERY_CRASH"), *c = strchr(e, ':');
+            for (rec_model = 0; rec_model < CR_NMODELS && c &&
+                 strncmp(cr_model_name[rec_model], e, (size_t)(c - e)); rec_model++)
+                ;
+            if (!c || rec_model == CR_NMODELS)
+                return 2;
+            rec_on = 1;
+            rec_at = atol(c + 1);
+        }
         oc = cr_case(atoi(argv[2]), m, atol(argv[4]), 1, &phase, &points, &hc, why, sizeof why);
         printf("# %s at point %s: %s, phase %d, %ld points met, host committed %d: %s\n# files in %s\n",
                cr_model_name[m], argv[4], outcome_name[oc], phase, points, hc, why, crun);
