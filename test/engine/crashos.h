@@ -453,11 +453,19 @@ static void cr_crash(int fd, const void *buf, size_t n, off_t off)
     _exit(CR_EXIT);
 }
 
-static void cr_point(int fd, const void *buf, size_t n, off_t off)
+static void cr_point(const char *what, int fd, const void *buf, size_t n, off_t off)
 {
+    static int trace = -1;
     if (!cr_armed)
         return;
     cr_points++;
+    if (trace < 0)
+        trace = getenv("KVS_CRASHOS_TRACE") != NULL;
+    if (trace) {                /* which call each point is, for debugging */
+        cr_file *f = cr_file_of_fd(fd);
+        fprintf(stderr, "crashos: point %ld: %s %s off %lld n %zu\n", cr_points, what,
+                f ? f->path : "-", (long long)off, n);
+    }
     if (cr_rep)
         cr_rep->points = cr_points;
     if (cr_crash_at && cr_points == cr_crash_at)
@@ -497,7 +505,7 @@ static ssize_t cr_pread(int fd, void *b, size_t n, off_t off) { return cr_px()->
 static ssize_t cr_pwrite(int fd, const void *b, size_t n, off_t off)
 {
     cr_file *f = cr_file_of_fd(fd);
-    cr_point(fd, b, n, off);
+    cr_point("pwrite", fd, b, n, off);
     if (cr_armed && cr_log && f) {
         cr_ent *e = cr_push(f);
         e->off = off;
@@ -521,7 +529,7 @@ static int cr_fsync(int fd)
 {
     cr_file *f = cr_file_of_fd(fd);
     int rc;
-    cr_point(-1, NULL, 0, 0);
+    cr_point("fsync", fd, NULL, 0, 0);
     rc = cr_px()->fsync(fd);
     if (rc == 0 && f) {
         cr_file_clear(f);
@@ -536,7 +544,7 @@ static int cr_fsync(int fd)
 static int cr_ftruncate(int fd, off_t len)
 {
     cr_file *f = cr_file_of_fd(fd);
-    cr_point(-1, NULL, 0, 0);
+    cr_point("ftruncate", fd, NULL, 0, len);
     if (cr_armed && cr_log && f) {
         cr_ent *e = cr_push(f);
         struct stat st;
@@ -556,7 +564,7 @@ static int cr_flock(int fd, int op) { return cr_px()->flock(fd, op); }
 static int cr_link(const char *a, const char *b)
 {
     int rc;
-    cr_point(-1, NULL, 0, 0);
+    cr_point("link", -1, NULL, 0, 0);
     rc = cr_px()->link(a, b);
     if (rc == 0 && cr_armed && cr_log)
         cr_dirop_add('l', a, b, NULL);
@@ -567,7 +575,7 @@ static int cr_unlink(const char *p)
 {
     char hidden[PATH_MAX] = "";
     int rc;
-    cr_point(-1, NULL, 0, 0);
+    cr_point("unlink", -1, NULL, 0, 0);
     if (cr_armed && cr_log)
         cr_hide(p, hidden);
     rc = cr_px()->unlink(p);
@@ -587,7 +595,7 @@ static int cr_rename(const char *a, const char *b)
 {
     char hidden[PATH_MAX] = "";
     int rc;
-    cr_point(-1, NULL, 0, 0);
+    cr_point("rename", -1, NULL, 0, 0);
     if (cr_armed && cr_log)
         cr_hide(b, hidden);
     rc = cr_px()->rename(a, b);

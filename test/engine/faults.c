@@ -34,7 +34,9 @@
  *                 one crash of the commit (0: kvs_end, 1: two-phase) at
  *                 point N under MODEL (kill, power, torn-half, ...); the
  *                 files stay for a look; with KVS_FAULTS_RECOVERY_CRASH=
- *                 MODEL:N the reopen's recovery crashes at its point N too
+ *                 MODEL:N the reopen's recovery crashes at its point N too;
+ *                 with KVS_FAULTS_NO_REOPEN the crashed files are not
+ *                 reopened
  */
 #include "kvs.h"
 #include "tap.h"
@@ -1034,7 +1036,7 @@ static void cr_child(int two_pc, int model, long at, uint64_t seed)
             (void)kvs_abort(db);
     }
     crs->commit_point = cr_points + 1;
-    cr_point(-1, NULL, 0, 0);           /* just after the commit returned */
+    cr_point("(the commit returned)", -1, NULL, 0, 0);
     if (cr_phase == PH_COMMITTED)
         cr_phase = PH_CLOSE;
     if ((rc = kvs_close(db)) != KVS_OK)
@@ -1043,7 +1045,7 @@ static void cr_child(int two_pc, int model, long at, uint64_t seed)
         cr_fail("journal close", rc, NULL);
     if (cr_phase == PH_CLOSE)
         cr_phase = PH_CLOSED;
-    cr_point(-1, NULL, 0, 0);           /* after the close */
+    cr_point("(closed)", -1, NULL, 0, 0);
     cr_disarm();
     _exit(0);
 }
@@ -1134,6 +1136,8 @@ static int cr_case(int two_pc, int model, long at, uint64_t seed, int *phase, lo
         if (CR_IS_POWER(rec_model) && crs->rep.crashed)
             cr_reboot();
     }
+    if (getenv("KVS_FAULTS_NO_REOPEN"))
+        return O_OTHER;     /* --crash: leave the crashed files as they are */
     kvs_options_init(&o);
     o.os = &crash_os;
     if (two_pc) {
