@@ -151,15 +151,20 @@ static void append_unlock(kvs_journal *j)
         (void)lock_fd(j->lockfd, LOCK_UN);
 }
 
-static void read_boot_id(char *out, size_t len)
+/* Through the I/O table, like every file access: a test's table stands in
+ * a new boot id when it simulates a power loss. */
+static void read_boot_id(const kvs_os *os, char *out, size_t len)
 {
-    FILE *f = fopen("/proc/sys/kernel/random/boot_id", "r");
+    int fd = os->open("/proc/sys/kernel/random/boot_id", O_RDONLY, 0);
+    ssize_t n = -1;
     memset(out, 0, len);
-    if (f) {
-        if (!fgets(out, (int)len, f))
-            out[0] = 0;
-        fclose(f);
+    if (fd >= 0) {
+        n = os->pread(fd, out, len - 1, 0);
+        os->close(fd);
     }
+    if (n < 0)
+        n = 0;
+    out[n] = 0;
     out[strcspn(out, "\n")] = 0;
 }
 
@@ -168,13 +173,15 @@ static int seg_path(const kvs_journal *j, uint64_t epoch, char *buf, size_t len)
     return snprintf(buf, len, "%s/seg-%016llx", j->dir, (unsigned long long)epoch) < (int)len;
 }
 
-static int fsync_dir(const char *dir)
+/* Through the I/O table too: a test's table undoes, at a simulated power
+ * loss, the names created in a directory since its last fsync. */
+static int fsync_dir(const kvs_os *os, const char *dir)
 {
-    int fd = open(dir, O_RDONLY | O_DIRECTORY), rc;
+    int fd = os->open(dir, O_RDONLY | O_DIRECTORY, 0), rc;
     if (fd < 0)
         return -1;
-    rc = fsync(fd);
-    close(fd);
+    rc = os->fsync(fd);
+    os->close(fd);
     return rc;
 }
 
@@ -444,7 +451,7 @@ int kvs_journal_open(const char *dir, const kvs_journal_options *o, kvs_journal 
         goto unlock;
     }
     j->ctl = m;
-    read_boot_id(boot, sizeof boot);
+    read_boot_id(j->os, boot, sizeof boot);
     if (memcmp(j->ctl->magic, JC_MAGIC, 8) != 0) {
         /* a new journal: epoch 1, empty */
         memset(j->ctl, 0, sizeof(jctl));
@@ -453,7 +460,7 @@ int kvs_journal_open(const char *dir, const kvs_journal_options *o, kvs_journal 
         j->ctl->end = j->ctl->durable = j->ctl->checkpoint = JR_LSN(1, 0);
         memcpy(j->ctl->boot_id, boot, sizeof boot);
         rc = seg_open(j, 1);
-        if (!rc && fsync_dir(j->dir) != 0)
+        if (!rc && fsync_dir(j->os, j->dir) != 0)
             rc = jfail(j, KVS_EIO, errno, "%s: %s", "cannot fsync the journal directory");
         if (!rc) {
             memcpy(j->ctl->magic, JC_MAGIC, 8);
@@ -523,20 +530,23 @@ int kvs_journal_flush(kvs_journal *j, uint64_t lsn)
     int rc = jr_check(j, NULL);
     if (rc)
         return rc;
-    if (lsn == 0 || aload(&j->ctl->durable) >= lsn) {
+    /* lsn is where the record starts and durable where the durable part
+     * ends: the record is durable once durable is past its start (flushes
+     * end at record boundaries), not when it equals it */
+    if (lsn == 0 || aload(&j->ctl->durable) > lsn) {
         j->st.flush_shared += lsn != 0;
         return KVS_OK;
     }
     if (lock_fd(j->flushfd, LOCK_EX) != 0)
         return jfail(j, KVS_EIO, errno, "%s: %s", "cannot lock the journal for a flush");
     /* another flusher may have covered us while we waited: group commit */
-    if (aload(&j->ctl->durable) >= lsn) {
+    if (aload(&j->ctl->durable) > lsn) {
         (void)lock_fd(j->flushfd, LOCK_UN);
         j->st.flush_shared++;
         return KVS_OK;
     }
     /* everything appended so far goes with this fsync (the segment of lsn:
-     * a checkpoint since has made it durable, and durable >= lsn then) */
+     * a checkpoint since has made it durable, and durable > lsn then) */
     target = aload(&j->ctl->end);
     rc = seg_open(j, 0);
     if (rc == KVS_OK && (target >> JR_EPOCH_SHIFT) == j->seg_epoch) {
@@ -1049,7 +1059,7 @@ static int checkpoint_locked(kvs_journal *j, int force)
             return jfail(j, KVS_EIO, errno, "%s: %s", "cannot create a journal segment");
         j->os->close(fd);
     }
-    if (fsync_dir(j->dir) != 0)
+    if (fsync_dir(j->os, j->dir) != 0)
         return jfail(j, KVS_EIO, errno, "%s: %s", "cannot fsync the journal directory");
     j->ctl->epoch = ne;
     astore(&j->ctl->checkpoint, JR_LSN(ne, 0));

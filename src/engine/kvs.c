@@ -1104,6 +1104,11 @@ static int unit_prepare(kvs *db, uint64_t xid, uint64_t *lsn)
     if (rc == KVS_OK)
         rc = pager_store_header(db->pg);
     pager_set_capture(db->pg, NULL, NULL);
+    /* grown pages the pool evicted during the section are in the file
+     * only, not in the record: durable before the record can be, or a
+     * power loss takes them and recovery has nothing to put back */
+    if (rc == KVS_OK && pager_unit_wrote(db->pg) && db->os->fsync(pager_fd(db->pg)) != 0)
+        rc = kvs_seterrno(&db->err, errno, 0, "fsync of the pages the section grew the file with failed");
     if (rc) {
         if (rc != KVS_ENOMEM && !db->err.msg[0])
             kvs_seterr(&db->err, rc, 0, "journal: %.300s", kvs_journal_errmsg(db->j));

@@ -27,6 +27,7 @@ struct pager {
     uint32_t  phys_pages;     /* whole pages the file holds (valid while extended) */
     uint32_t  grow_max;       /* most pages one growth preallocates (pager_set_growth) */
     uint32_t  sect_npages;    /* page count when the unit began */
+    int       unit_wrote;     /* the unit wrote pages to the file (grown ones, evicted) */
     undo     *undo;           /* set during a write-out: gets each page's old bytes */
     uint8_t  *wbuf;           /* coalesced writes (PAGER_RUN pages), allocated on first use */
     pager_capture_fn capture; /* set: writes go to it, not to the file (kvs_prepare) */
@@ -169,7 +170,13 @@ int pager_read(pager *pg, uint32_t pgno, uint8_t *buf)
 void pager_begin_unit(pager *pg)
 {
     pg->extended = 0;
+    pg->unit_wrote = 0;
     pg->sect_npages = hdr_npages(&pg->head.h);
+}
+
+int pager_unit_wrote(const pager *pg)
+{
+    return pg->unit_wrote;
 }
 
 uint32_t pager_sect_npages(const pager *pg)
@@ -227,6 +234,7 @@ int pager_write(pager *pg, uint32_t pgno, uint8_t *buf)
     if (rc)
         return rc;
     pager_seal(buf, pgno);
+    pg->unit_wrote = 1;
     if (pager_write_all(pg->os, pg->fd, buf, PG_SIZE, (off_t)pgno * PG_SIZE) != 0)
         return kvs_seterrno(pg->head.err, errno, pgno, "write failed");
     pg->writes++;
@@ -259,6 +267,7 @@ int pager_write_run(pager *pg, uint32_t pgno, uint8_t **pages, uint32_t n)
         pager_seal(pages[i], pgno + i);
         memcpy(pg->wbuf + (size_t)i * PG_SIZE, pages[i], PG_SIZE);
     }
+    pg->unit_wrote = 1;
     if (pager_write_all(pg->os, pg->fd, pg->wbuf, (size_t)n * PG_SIZE, (off_t)pgno * PG_SIZE) != 0)
         return kvs_seterrno(pg->head.err, errno, pgno, "write failed");
     pg->writes += n;
