@@ -120,7 +120,7 @@ static uint64_t cr_seed = 1;
 static volatile int cr_phase;
 /* Where the crash report goes (the test maps it shared before forking):
  * the point and the phase at the crash.  NULL: none. */
-typedef struct cr_report { long point; int phase; int crashed; long points; } cr_report;
+typedef struct cr_report { long point; int phase; int crashed; long points; long synced; } cr_report;
 static cr_report *cr_rep;
 
 /* The boot id the engine reads ("/proc/sys/kernel/random/boot_id") comes
@@ -530,7 +530,11 @@ static int cr_fsync(int fd)
     cr_file *f = cr_file_of_fd(fd);
     int rc;
     cr_point("fsync", fd, NULL, 0, 0);
-    rc = cr_px()->fsync(fd);
+    /* what is durable is this table's model, not the disk's: no real
+     * fsync (it only costs time; the machine does not lose power) */
+    rc = fcntl(fd, F_GETFD) < 0 ? -1 : 0;
+    if (rc == 0 && cr_armed && cr_rep)
+        cr_rep->synced++;       /* successful fsyncs in the window */
     if (rc == 0 && f) {
         cr_file_clear(f);
         if (cr_armed && cr_log)
