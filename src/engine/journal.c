@@ -91,6 +91,8 @@ struct kvs_journal {
     int       locked;         /* the append lock is held (nesting count) */
     int       failed;
     char      errmsg[400];
+    int       errnum;         /* errno of the failure in errmsg, 0 none */
+    int       rd_errno;       /* a record read failed (not a bad record): its errno */
     /* the record being composed */
     uint8_t  *buf;            /* JR_BATCH entries, then reads in recovery */
     uint32_t  nbuf;
@@ -112,13 +114,16 @@ struct kvs_journal {
 static int jfail(kvs_journal *j, int code, int err, const char *fmt, const char *what)
 {
     snprintf(j->errmsg, sizeof j->errmsg, fmt, what, err ? strerror(err) : "");
+    j->errnum = err;
     return code;
 }
 
 static int report(kvs_journal *j, kvs_err *e, int rc)
 {
-    if (e && rc)
+    if (e && rc) {
         kvs_seterr(e, rc, 0, "journal %.200s: %.300s", j->dir, j->errmsg);
+        e->sys_errno = j->errnum;   /* kvs_errno(): the failed call's errno */
+    }
     return rc;
 }
 
@@ -225,6 +230,8 @@ static int rec_read_header(kvs_journal *j, uint64_t off, uint64_t lsn, uint8_t *
 {
     ssize_t r = pager_read_all(j->os, j->segfd, rh, JR_HDR, (off_t)off);
     uint64_t len;
+    if (r < 0)
+        j->rd_errno = errno ? errno : EIO;
     if (r != JR_HDR || rd32(rh + RH_MAGIC) != JR_MAGIC || rd32(rh + RH_FORMAT) != JR_FORMAT ||
         rd64(rh + RH_LSN) != lsn)
         return 0;
@@ -242,8 +249,12 @@ static int rec_verify(kvs_journal *j, uint64_t off, const uint8_t *rh)
     XXH3_64bits_reset(j->xs);
     while (pos < len) {
         size_t n = len - pos > (uint64_t)JR_BATCH * JR_ENTRY ? (size_t)JR_BATCH * JR_ENTRY : (size_t)(len - pos);
-        if (pager_read_all(j->os, j->segfd, j->buf, n, (off_t)(off + pos)) != (ssize_t)n)
+        ssize_t r = pager_read_all(j->os, j->segfd, j->buf, n, (off_t)(off + pos));
+        if (r != (ssize_t)n) {
+            if (r < 0)
+                j->rd_errno = errno ? errno : EIO;
             return 0;
+        }
         XXH3_64bits_update(j->xs, j->buf, n);
         pos += n;
     }
@@ -324,12 +335,17 @@ static int restart(kvs_journal *j, const char *boot)
     if (rc)
         return rc;
     segsize = j->os->filesize(j->segfd);
+    j->rd_errno = 0;
     for (;;) {
         uint8_t rh[JR_HDR];
         if (!rec_read_header(j, off, JR_LSN(j->seg_epoch, off), rh, segsize) || !rec_verify(j, off, rh))
             break;
         off += rd64(rh + RH_LEN);
     }
+    /* a record the disk could not read is not the end of the log: taking
+     * it for one would drop every commit after it */
+    if (j->rd_errno)
+        return jfail(j, KVS_EIO, j->rd_errno, "%s: %s", "cannot read the journal segment");
     if (j->os->fsync(j->segfd) != 0)
         return jfail(j, KVS_EIO, errno, "%s: %s", "cannot fsync the journal segment");
     j->ctl->end = j->ctl->durable = JR_LSN(j->seg_epoch, off);

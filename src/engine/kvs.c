@@ -586,6 +586,7 @@ static int journal_attach(kvs *db, const kvs_options *opt)
     kvs_err tmp;
     struct stat st;
     kvs_journal_options jo;
+    ssize_t r;
     int rc;
     if (!realpath(db->path, real))
         return kvs_seterrno(&db->err, errno, 0, "cannot resolve the file's path");
@@ -598,8 +599,12 @@ static int journal_attach(kvs *db, const kvs_options *opt)
         return KVS_OK;
     }
     jdir[0] = 0;
-    if (pager_read_all(db->os, pager_fd(db->pg), pg, PG_SIZE, 0) == PG_SIZE &&
-        hdr_decode(pg, PG_SIZE, &h, &tmp) == KVS_OK) {
+    /* a read error is not "no journal named": the default could be the
+     * wrong journal */
+    r = pager_read_all(db->os, pager_fd(db->pg), pg, PG_SIZE, 0);
+    if (r < 0)
+        return kvs_seterrno(&db->err, errno, 0, "read of the header failed");
+    if (r == PG_SIZE && hdr_decode(pg, PG_SIZE, &h, &tmp) == KVS_OK) {
         uint32_t n;
         const char *p = hdr_journal_path(&h, &n);
         if (n && n < sizeof jdir) {
@@ -633,11 +638,14 @@ static int recover_file(kvs *db, int probe)
     jr_fstate fs;
     uint64_t indoubt;
     uint32_t replayed;
+    ssize_t r;
     int ok, rc;
     if (!db->j)
         return KVS_OK;
-    ok = pager_read_all(db->os, pager_fd(db->pg), pg, PG_SIZE, 0) == PG_SIZE &&
-         hdr_decode(pg, PG_SIZE, &h, &tmp) == KVS_OK;
+    r = pager_read_all(db->os, pager_fd(db->pg), pg, PG_SIZE, 0);
+    if (r < 0)      /* not a torn header: the disk did not answer */
+        return kvs_seterrno(&db->err, errno, 0, "read of the header failed");
+    ok = r == PG_SIZE && hdr_decode(pg, PG_SIZE, &h, &tmp) == KVS_OK;
     rc = file_ident(db, ok ? &h : NULL, &id);
     if (rc)
         return rc;
@@ -1080,6 +1088,33 @@ static int section_leave(kvs *db, int rc);
  * bumped and this record's LSN), captured from the pager as the write-out
  * would write them, header last; appended to the journal.  Nothing reaches
  * the file; the frames stay dirty and the spilled pages spilled. */
+/* Grown pages the pool evicted during the section went to the file and
+ * are in neither the pool nor the spill file: into the record, read back,
+ * before the dirty frames (a frame of the same page, captured after, is
+ * newer and replays over it).  Without them a power loss, or the growth a
+ * failed write-back cuts off, would leave recovery nothing to put back. */
+static int capture_grown(kvs *db, uint32_t npages)
+{
+    uint8_t page[PG_SIZE];
+    uint32_t lo, hi, pgno;
+    int rc;
+    pager_unit_written(db->pg, &lo, &hi);
+    if (hi > npages)
+        hi = npages;
+    for (pgno = lo; pgno < hi; pgno++) {
+        /* a page of the range the file does not reach yet is a dirty frame
+         * (every grown page is in the file or dirty), captured below */
+        ssize_t r = pager_read_all(db->os, pager_fd(db->pg), page, PG_SIZE, (off_t)pgno * PG_SIZE);
+        if (r < 0)
+            return kvs_seterrno(&db->err, errno, pgno, "read of a grown page for the journal failed");
+        if (r < PG_SIZE)
+            break;
+        if ((rc = jr_page(db->j, pgno, page)) != KVS_OK)
+            return rc;
+    }
+    return KVS_OK;
+}
+
 static int unit_prepare(kvs *db, uint64_t xid, uint64_t *lsn)
 {
     kvs_hdr *h = pager_hdr(db->pg);
@@ -1097,18 +1132,15 @@ static int unit_prepare(kvs *db, uint64_t xid, uint64_t *lsn)
     hdr_change_bump(h);
     db->bumped = 1;
     hdr_set_journal(h, *lsn, dir, strlen(dir));
+    rc = capture_grown(db, hdr_npages(h));
     pager_set_capture(db->pg, jr_page, db->j);
-    rc = pool_capture(db->pf);
+    if (rc == KVS_OK)
+        rc = pool_capture(db->pf);
     if (rc == KVS_OK)
         rc = spill_capture(db->spill, db->pg);
     if (rc == KVS_OK)
         rc = pager_store_header(db->pg);
     pager_set_capture(db->pg, NULL, NULL);
-    /* grown pages the pool evicted during the section are in the file
-     * only, not in the record: durable before the record can be, or a
-     * power loss takes them and recovery has nothing to put back */
-    if (rc == KVS_OK && pager_unit_wrote(db->pg) && db->os->fsync(pager_fd(db->pg)) != 0)
-        rc = kvs_seterrno(&db->err, errno, 0, "fsync of the pages the section grew the file with failed");
     if (rc) {
         if (rc != KVS_ENOMEM && !db->err.msg[0])
             kvs_seterr(&db->err, rc, 0, "journal: %.300s", kvs_journal_errmsg(db->j));
