@@ -610,10 +610,21 @@ static int journal_attach(kvs *db, const kvs_options *opt)
         if (n && n < sizeof jdir) {
             memcpy(jdir, p, n);
             jdir[n] = 0;
-            if (stat(jdir, &st) != 0 || !S_ISDIR(st.st_mode))
-                jdir[0] = 0;
+        }
+    } else if (r == PG_SIZE && memcmp(pg + HD_MAGIC, KVS_MAGIC, 8) == 0) {
+        /* a torn header (what recovery repairs) still names the journal
+         * its commits went to: read the field raw -- either half of a torn
+         * write holds a path this file's commits used */
+        uint32_t n = (uint32_t)pg[HD_JPATHLEN] | (uint32_t)pg[HD_JPATHLEN + 1] << 8 |
+                     (uint32_t)pg[HD_JPATHLEN + 2] << 16 | (uint32_t)pg[HD_JPATHLEN + 3] << 24;
+        if (n && n <= KVS_HDR_JPATH_MAX && n < sizeof jdir && pg[HD_JPATH] == '/' &&
+            !memchr(pg + HD_JPATH, 0, n)) {
+            memcpy(jdir, pg + HD_JPATH, n);
+            jdir[n] = 0;
         }
     }
+    if (jdir[0] && (stat(jdir, &st) != 0 || !S_ISDIR(st.st_mode)))
+        jdir[0] = 0;
     if (!jdir[0])
         snprintf(jdir, sizeof jdir, "%s-journal", real);
     kvs_journal_options_init(&jo);
