@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 #include <sys/mman.h>
+#include <xxhash.h>
 #include "kvs.h"
 #include "pager.h"
 #include "spill.h"
@@ -65,6 +66,8 @@ struct kvs {
     uint64_t      prep_lsn;       /* its record, 0 = nothing to write */
     int           jbroken;        /* a write-back failed: the file needs recovery */
     uint64_t      indoubt;        /* xid of a record recovery could not resolve */
+    uint8_t      *capmap;         /* unit_prepare: grown pages captured (a bit each) */
+    size_t        capmap_bytes;
     uint8_t       pagebuf[PG_SIZE];
 };
 
@@ -222,6 +225,8 @@ static int owner_claim(kvs *db, uint64_t me, int adopt)
 static int shared_join(kvs *db);
 static int journal_attach(kvs *db, const kvs_options *opt);
 static int recover_private(kvs *db);
+static void unit_rollback(kvs *db);
+static int section_leave(kvs *db, int rc);
 
 static void free_layers(kvs *db)
 {
@@ -232,6 +237,7 @@ static void free_layers(kvs *db)
     pager_free(db->pg);
     free(db->path);
     free(db->abspath);
+    free(db->capmap);
     if (db->own_j)
         (void)kvs_journal_close(db->j);
     free(db->poolmem);
@@ -399,6 +405,14 @@ int kvs_close(kvs *db)
     int rc = KVS_OK, rc2;
     if (!db)
         return KVS_EINVAL;
+    if (db->prepared && db->prep_lsn) {
+        /* closed between kvs_prepare and kvs_commit: the host never said
+         * its transaction committed; the section is discarded and the
+         * record left in flight, for recovery to resolve by its xid */
+        unit_rollback(db);
+        db->prepared = 0;
+        (void)section_leave(db, KVS_OK);
+    }
     if (db->section >= 0)
         rc = kvs_end(db);
     if (db->need_sync) {
@@ -565,10 +579,17 @@ static int bind_file(kvs *db, const struct stat *known)
 static int file_ident(kvs *db, const kvs_hdr *h, jr_ident *id)
 {
     struct stat st;
-    int r = db->os->fstat ? db->os->fstat(pager_fd(db->pg), &st) : fstat(pager_fd(db->pg), &st);
-    if (r != 0)
-        return kvs_seterrno(&db->err, errno, 0, "fstat failed");
     id->file_id = h ? hdr_file_id(h) : 0;
+    if (db->os->fstat) {
+        if (db->os->fstat(pager_fd(db->pg), &st) != 0)
+            return kvs_seterrno(&db->err, errno, 0, "fstat failed");
+    } else if (fstat(pager_fd(db->pg), &st) != 0) {
+        /* an I/O table with no fstat over descriptors that are not the
+         * system's (an in-memory file): the path stands for the inode */
+        id->dev = UINT64_MAX;
+        id->ino = XXH3_64bits(db->abspath, strlen(db->abspath));
+        return KVS_OK;
+    }
     id->dev = (uint64_t)st.st_dev;
     id->ino = (uint64_t)st.st_ino;
     return KVS_OK;
@@ -588,8 +609,19 @@ static int journal_attach(kvs *db, const kvs_options *opt)
     kvs_journal_options jo;
     ssize_t r;
     int rc;
-    if (!realpath(db->path, real))
-        return kvs_seterrno(&db->err, errno, 0, "cannot resolve the file's path");
+    if (!realpath(db->path, real)) {
+        /* a path the system does not know (a host's own I/O table):
+         * absolute as given */
+        char cwd[PATH_MAX];
+        if (db->path[0] == '/')
+            snprintf(real, sizeof real, "%s", db->path);
+        else if (getcwd(cwd, sizeof cwd) && strlen(cwd) + strlen(db->path) + 2 <= sizeof real) {
+            strcpy(real, cwd);
+            strcat(real, "/");
+            strcat(real, db->path);
+        } else
+            return kvs_seterrno(&db->err, errno, 0, "cannot resolve the file's path");
+    }
     db->abspath = malloc(strlen(real) + 1);
     if (!db->abspath)
         return kvs_seterr(&db->err, KVS_ENOMEM, 0, "out of memory");
@@ -1092,35 +1124,36 @@ static int write_out(kvs *db)
 
 /* -- the journal record of the unit (kvs_prepare) -- */
 
-static int section_leave(kvs *db, int rc);
-
 /* Composes the unit's record: exactly the pages the write-out will write
  * (the dirty frames, the spilled pages, the header with the change counter
  * bumped and this record's LSN), captured from the pager as the write-out
  * would write them, header last; appended to the journal.  Nothing reaches
  * the file; the frames stay dirty and the spilled pages spilled. */
-/* Grown pages the pool evicted during the section went to the file and
- * are in neither the pool nor the spill file: into the record, read back,
- * before the dirty frames (a frame of the same page, captured after, is
- * newer and replays over it).  Without them a power loss, or the growth a
- * failed write-back cuts off, would leave recovery nothing to put back. */
-static int capture_grown(kvs *db, uint32_t npages)
+/* The pager's capture callback: the page goes into the record; a page the
+ * unit grew the file with is marked captured. */
+static int capture_page(void *arg, uint32_t pgno, const uint8_t *page)
 {
-    uint8_t page[PG_SIZE];
-    uint32_t lo, hi, pgno;
+    kvs *db = arg;
+    uint32_t base = pager_sect_npages(db->pg);
+    if (pgno >= base && (size_t)(pgno - base) / 8 < db->capmap_bytes)
+        db->capmap[(pgno - base) / 8] |= (uint8_t)(1u << ((pgno - base) % 8));
+    return jr_page(db->j, pgno, page);
+}
+
+/* Pages the unit grew the file with that the pool evicted: a fresh page
+ * goes straight to the file (nothing on disk refers to it yet), so it is
+ * neither dirty nor spilled, and the record takes it from the file. */
+static int capture_grown(kvs *db)
+{
+    uint32_t base = pager_sect_npages(db->pg), end = hdr_npages(pager_hdr(db->pg)), p;
     int rc;
-    pager_unit_written(db->pg, &lo, &hi);
-    if (hi > npages)
-        hi = npages;
-    for (pgno = lo; pgno < hi; pgno++) {
-        /* a page of the range the file does not reach yet is a dirty frame
-         * (every grown page is in the file or dirty), captured below */
-        ssize_t r = pager_read_all(db->os, pager_fd(db->pg), page, PG_SIZE, (off_t)pgno * PG_SIZE);
-        if (r < 0)
-            return kvs_seterrno(&db->err, errno, pgno, "read of a grown page for the journal failed");
-        if (r < PG_SIZE)
-            break;
-        if ((rc = jr_page(db->j, pgno, page)) != KVS_OK)
+    for (p = base; p < end; p++) {
+        if (db->capmap[(p - base) / 8] & (1u << ((p - base) % 8)))
+            continue;
+        rc = pager_read(db->pg, p, db->pagebuf);
+        if (rc == KVS_OK)
+            rc = jr_page(db->j, p, db->pagebuf);
+        if (rc)
             return rc;
     }
     return KVS_OK;
@@ -1130,9 +1163,20 @@ static int unit_prepare(kvs *db, uint64_t xid, uint64_t *lsn)
 {
     kvs_hdr *h = pager_hdr(db->pg);
     const char *dir = jr_dir(db->j);
+    uint32_t base = pager_sect_npages(db->pg);
+    size_t need = hdr_npages(h) > base ? (size_t)(hdr_npages(h) - base + 7) / 8 : 0;
     jr_ident id;
     int rc;
     *lsn = 0;
+    if (need > db->capmap_bytes) {
+        uint8_t *m = realloc(db->capmap, need * 2);
+        if (!m)
+            return kvs_seterr(&db->err, KVS_ENOMEM, 0, "out of memory (journal record)");
+        db->capmap = m;
+        db->capmap_bytes = need * 2;
+    }
+    if (need)
+        memset(db->capmap, 0, need);
     /* a version-1/2 file gets its id now, so the record carries it */
     hdr_upgrade(h);
     rc = file_ident(db, h, &id);
@@ -1143,12 +1187,12 @@ static int unit_prepare(kvs *db, uint64_t xid, uint64_t *lsn)
     hdr_change_bump(h);
     db->bumped = 1;
     hdr_set_journal(h, *lsn, dir, strlen(dir));
-    rc = capture_grown(db, hdr_npages(h));
-    pager_set_capture(db->pg, jr_page, db->j);
-    if (rc == KVS_OK)
-        rc = pool_capture(db->pf);
+    pager_set_capture(db->pg, capture_page, db);
+    rc = pool_capture(db->pf);
     if (rc == KVS_OK)
         rc = spill_capture(db->spill, db->pg);
+    if (rc == KVS_OK && need)
+        rc = capture_grown(db);
     if (rc == KVS_OK)
         rc = pager_store_header(db->pg);
     pager_set_capture(db->pg, NULL, NULL);

@@ -27,7 +27,6 @@ struct pager {
     uint32_t  phys_pages;     /* whole pages the file holds (valid while extended) */
     uint32_t  grow_max;       /* most pages one growth preallocates (pager_set_growth) */
     uint32_t  sect_npages;    /* page count when the unit began */
-    uint32_t  grown_lo, grown_hi; /* grown pages the unit wrote to the file: [lo, hi), lo >= hi none */
     undo     *undo;           /* set during a write-out: gets each page's old bytes */
     uint8_t  *wbuf;           /* coalesced writes (PAGER_RUN pages), allocated on first use */
     pager_capture_fn capture; /* set: writes go to it, not to the file (kvs_prepare) */
@@ -170,33 +169,7 @@ int pager_read(pager *pg, uint32_t pgno, uint8_t *buf)
 void pager_begin_unit(pager *pg)
 {
     pg->extended = 0;
-    pg->grown_lo = pg->grown_hi = 0;
     pg->sect_npages = hdr_npages(&pg->head.h);
-}
-
-void pager_unit_written(const pager *pg, uint32_t *lo, uint32_t *hi)
-{
-    *lo = pg->grown_lo;
-    *hi = pg->grown_hi;
-}
-
-static void note_grown(pager *pg, uint32_t pgno, uint32_t n)
-{
-    if (pgno + n <= pg->sect_npages)
-        return;
-    if (pgno < pg->sect_npages) {
-        n -= pg->sect_npages - pgno;
-        pgno = pg->sect_npages;
-    }
-    if (pg->grown_lo >= pg->grown_hi) {
-        pg->grown_lo = pgno;
-        pg->grown_hi = pgno + n;
-        return;
-    }
-    if (pgno < pg->grown_lo)
-        pg->grown_lo = pgno;
-    if (pgno + n > pg->grown_hi)
-        pg->grown_hi = pgno + n;
 }
 
 uint32_t pager_sect_npages(const pager *pg)
@@ -254,7 +227,6 @@ int pager_write(pager *pg, uint32_t pgno, uint8_t *buf)
     if (rc)
         return rc;
     pager_seal(buf, pgno);
-    note_grown(pg, pgno, 1);
     if (pager_write_all(pg->os, pg->fd, buf, PG_SIZE, (off_t)pgno * PG_SIZE) != 0)
         return kvs_seterrno(pg->head.err, errno, pgno, "write failed");
     pg->writes++;
@@ -287,7 +259,6 @@ int pager_write_run(pager *pg, uint32_t pgno, uint8_t **pages, uint32_t n)
         pager_seal(pages[i], pgno + i);
         memcpy(pg->wbuf + (size_t)i * PG_SIZE, pages[i], PG_SIZE);
     }
-    note_grown(pg, pgno, n);
     if (pager_write_all(pg->os, pg->fd, pg->wbuf, (size_t)n * PG_SIZE, (off_t)pgno * PG_SIZE) != 0)
         return kvs_seterrno(pg->head.err, errno, pgno, "write failed");
     pg->writes += n;

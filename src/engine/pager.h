@@ -73,11 +73,6 @@ void     pager_set_capture(pager *pg, pager_capture_fn fn, void *arg);
  * tracking; called at a write section's start and after each write-out. */
 void     pager_begin_unit(pager *pg);
 uint32_t pager_sect_npages(const pager *pg);   /* the page count it marked */
-/* The range [*lo, *hi) of pages grown in the unit that went to the file
- * since (the pool evicted them during the section; *lo >= *hi: none): a
- * journal record must carry them too, since a failed write-back cuts the
- * growth off and a power loss may take them. */
-void     pager_unit_written(const pager *pg, uint32_t *lo, uint32_t *hi);
 /* While u is set (kvs_end's write-out), every write over a page the file
  * had when the unit began first hands that page's current bytes to
  * undo_save(u, ...); NULL stops it. */
