@@ -503,6 +503,11 @@ fail:
     return rc;
 }
 
+int jr_errno(const kvs_journal *j)
+{
+    return j->errnum;
+}
+
 const char *jr_dir(const kvs_journal *j)
 {
     return j->dir;

@@ -1197,8 +1197,10 @@ static int unit_prepare(kvs *db, uint64_t xid, uint64_t *lsn)
         rc = pager_store_header(db->pg);
     pager_set_capture(db->pg, NULL, NULL);
     if (rc) {
-        if (rc != KVS_ENOMEM && !db->err.msg[0])
+        if (rc != KVS_ENOMEM && !db->err.msg[0]) {
             kvs_seterr(&db->err, rc, 0, "journal: %.300s", kvs_journal_errmsg(db->j));
+            db->err.sys_errno = jr_errno(db->j);
+        }
         jr_cancel(db->j);
         return rc;
     }
