@@ -612,12 +612,15 @@ static void registry_add(kvs_journal *j, uint64_t lsn)
     j->ctl->overflow++;
 }
 
-/* Removes the entry of lsn (append lock held). */
-static void registry_drop(kvs_journal *j, uint64_t lsn)
+/* Removes the entry of lsn (append lock held): this process's own if
+ * `own` (two entries can share an LSN: a process that died composing its
+ * record left one at the LSN the next record takes), else any. */
+static void registry_drop_pid(kvs_journal *j, uint64_t lsn, int own)
 {
     int i;
     for (i = 0; i < JC_INFLIGHT; i++)
-        if (j->ctl->inflight[i].pid != 0 && j->ctl->inflight[i].lsn == lsn) {
+        if (j->ctl->inflight[i].pid != 0 && j->ctl->inflight[i].lsn == lsn &&
+            (!own || j->ctl->inflight[i].pid == (uint64_t)getpid())) {
             astore(&j->ctl->inflight[i].pid, 0);
             return;
         }
@@ -625,11 +628,16 @@ static void registry_drop(kvs_journal *j, uint64_t lsn)
         j->ctl->overflow--;
 }
 
+static void registry_drop(kvs_journal *j, uint64_t lsn)
+{
+    registry_drop_pid(j, lsn, 0);
+}
+
 void jr_done(kvs_journal *j, uint64_t lsn)
 {
     if (lsn == 0 || append_lock(j) != KVS_OK)
         return;
-    registry_drop(j, lsn);
+    registry_drop_pid(j, lsn, 1);
     append_unlock(j);
 }
 
@@ -687,6 +695,16 @@ int jr_begin(kvs_journal *j, const jr_ident *id, uint64_t xid, uint64_t change, 
     wr64(j->rh + RH_CHANGE, change);
     memcpy(j->rh + RH_PATH, path, plen);
     XXH3_64bits_reset(j->xs);
+    /* an entry already at this LSN is a process's that died composing its
+     * record (records are composed one at a time, under the append lock,
+     * and the end has not moved past it): no record of it exists to
+     * replay, and left there it would stand for ours */
+    {
+        int i;
+        for (i = 0; i < JC_INFLIGHT; i++)
+            if (j->ctl->inflight[i].pid != 0 && j->ctl->inflight[i].lsn == j->rec_lsn)
+                astore(&j->ctl->inflight[i].pid, 0);
+    }
     registry_add(j, j->rec_lsn);
     *lsn = j->rec_lsn;
     return KVS_OK;
@@ -707,7 +725,7 @@ int jr_page(void *arg, uint32_t pgno, const uint8_t *page)
 
 void jr_cancel(kvs_journal *j)
 {
-    registry_drop(j, j->rec_lsn);
+    registry_drop_pid(j, j->rec_lsn, 1);
     append_unlock(j);
 }
 

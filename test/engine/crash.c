@@ -37,7 +37,8 @@
  *                     KVS_CRASH_ONLY_POINTS: no random kills (the run is then
  *                     the same for the same seed, to reproduce a failure);
  *                     KVS_CRASH_STOP: stop at the first failure, keeping a
- *                     copy of the crashed files as the reopen found them
+ *                     copy of the crashed files as the reopen found them;
+ *                     KVS_CRASH_VERBOSE: a line per cycle
  */
 #include "kvs.h"
 #include "tap.h"
@@ -355,6 +356,11 @@ static int cycle(int kind, int own_journal, int model, int K, long at, uint64_t 
     }
     if (kind == 1 && WIFEXITED(status) && WEXITSTATUS(status) == 0)
         *ran_out = 1;
+    if (getenv("KVS_CRASH_VERBOSE"))
+        printf("# cycle: child %ld, %s, %s journal, model %s, K %d, point %ld: %s at point %ld, acknowledged %llu\n",
+               (long)pid, kind ? "at a point" : "random kill", own_journal ? "the test's" : "the handle's",
+               kind ? cr_model_name[model] : "-", K, at, sh->rep.crashed ? "crashed" : "no crash", sh->rep.point,
+               (unsigned long long)last);
     /* the model after the last acknowledged commit */
     for (c = *next_c; c <= last; c++)
         apply(mstate, c);
