@@ -242,20 +242,35 @@ static int rec_read_header(kvs_journal *j, uint64_t off, uint64_t lsn, uint8_t *
     return 1;
 }
 
-/* Verifies the whole record at off (header rh): its checksum. */
+/* The record's hash covers each entry's first 16 bytes (page number, 0,
+ * and the image's own page checksum, which covers the rest of the image,
+ * seeded with the page number): composing a record hashes 16 bytes a page,
+ * not 4104; verifying it checks every image's checksum too. */
+static void hash_entries(kvs_journal *j, const uint8_t *b, size_t n)
+{
+    size_t k;
+    for (k = 0; k < n; k += JR_ENTRY)
+        XXH3_64bits_update(j->xs, b + k, 16);
+}
+
+/* Verifies the whole record at off (header rh): every image's checksum
+ * and the record's. */
 static int rec_verify(kvs_journal *j, uint64_t off, const uint8_t *rh)
 {
     uint64_t len = rd64(rh + RH_LEN), pos = JR_HDR;
     XXH3_64bits_reset(j->xs);
     while (pos < len) {
-        size_t n = len - pos > (uint64_t)JR_BATCH * JR_ENTRY ? (size_t)JR_BATCH * JR_ENTRY : (size_t)(len - pos);
+        size_t n = len - pos > (uint64_t)JR_BATCH * JR_ENTRY ? (size_t)JR_BATCH * JR_ENTRY : (size_t)(len - pos), k;
         ssize_t r = pager_read_all(j->os, j->segfd, j->buf, n, (off_t)(off + pos));
         if (r != (ssize_t)n) {
             if (r < 0)
                 j->rd_errno = errno ? errno : EIO;
             return 0;
         }
-        XXH3_64bits_update(j->xs, j->buf, n);
+        for (k = 0; k < n; k += JR_ENTRY)
+            if (pager_checksum(j->buf + k + 8, rd32(j->buf + k)) != rd64(j->buf + k + 8))
+                return 0;
+        hash_entries(j, j->buf, n);
         pos += n;
     }
     return rec_checksum(rh, XXH3_64bits_digest(j->xs)) == rd64(rh + RH_CKSUM);
@@ -650,7 +665,7 @@ static int stage_write(kvs_journal *j)
     size_t n = (size_t)j->nbuf * JR_ENTRY;
     if (!n)
         return KVS_OK;
-    XXH3_64bits_update(j->xs, j->buf, n);
+    hash_entries(j, j->buf, n);
     if (pager_write_all(j->os, j->segfd, j->buf, n, (off_t)j->rec_wpos) != 0)
         return jfail(j, errno == ENOSPC ? KVS_ENOSPC : KVS_EIO, errno, "%s: %s",
                      "write of the journal failed");

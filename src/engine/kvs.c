@@ -61,6 +61,7 @@ struct kvs {
     int           own_j;          /* opened (and closed) by this handle */
     char         *abspath;        /* the file's absolute path, for the records */
     int           nosync;         /* KVS_NOSYNC: kvs_end does not wait for the flush */
+    int           frames_sealed;  /* no lock callbacks: a capture seals the frames in place */
     int           prepared;       /* kvs_prepare done, kvs_commit or kvs_abort next */
     int           bumped;         /* the header is composed (change counter bumped) */
     uint64_t      prep_lsn;       /* its record, 0 = nothing to write */
@@ -376,6 +377,7 @@ int kvs_open(const char *path, const kvs_options *optin, kvs **out)
      * its file's slot (the section lock is the slot's); then validate the
      * header (under a shared lock: a writer may be mid-flush) */
     db->nosync = (opt->flags & KVS_NOSYNC) != 0;
+    db->frames_sealed = !opt->locks;
     rc = rdonly ? KVS_OK : journal_attach(db, opt);
     if (rc == KVS_OK)
         rc = opt->pool ? hold_take(db) : KVS_OK;
@@ -1212,7 +1214,12 @@ static int unit_prepare(kvs *db, uint64_t xid, uint64_t *lsn)
  * and recovery has replayed the record, which stays. */
 static int unit_writeback(kvs *db, uint64_t lsn)
 {
-    int rc = unit_commit(db);
+    int rc;
+    /* the pages are as the capture sealed them: no second checksum pass
+     * (with lock callbacks the capture sealed copies, not the frames) */
+    pager_set_presealed(db->pg, db->frames_sealed);
+    rc = unit_commit(db);
+    pager_set_presealed(db->pg, 0);
     if (rc) {
         db->jbroken = 1;
         return rc;
