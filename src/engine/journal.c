@@ -91,6 +91,8 @@ struct kvs_journal {
     int       locked;         /* the append lock is held (nesting count) */
     int       failed;
     char      errmsg[400];
+    int       errnum;         /* errno of the failure in errmsg, 0 none */
+    int       rd_errno;       /* a record read failed (not a bad record): its errno */
     /* the record being composed */
     uint8_t  *buf;            /* JR_BATCH entries, then reads in recovery */
     uint32_t  nbuf;
@@ -112,13 +114,16 @@ struct kvs_journal {
 static int jfail(kvs_journal *j, int code, int err, const char *fmt, const char *what)
 {
     snprintf(j->errmsg, sizeof j->errmsg, fmt, what, err ? strerror(err) : "");
+    j->errnum = err;
     return code;
 }
 
 static int report(kvs_journal *j, kvs_err *e, int rc)
 {
-    if (e && rc)
+    if (e && rc) {
         kvs_seterr(e, rc, 0, "journal %.200s: %.300s", j->dir, j->errmsg);
+        e->sys_errno = j->errnum;   /* kvs_errno(): the failed call's errno */
+    }
     return rc;
 }
 
@@ -151,15 +156,20 @@ static void append_unlock(kvs_journal *j)
         (void)lock_fd(j->lockfd, LOCK_UN);
 }
 
-static void read_boot_id(char *out, size_t len)
+/* Through the I/O table, like every file access: a test's table stands in
+ * a new boot id when it simulates a power loss. */
+static void read_boot_id(const kvs_os *os, char *out, size_t len)
 {
-    FILE *f = fopen("/proc/sys/kernel/random/boot_id", "r");
+    int fd = os->open("/proc/sys/kernel/random/boot_id", O_RDONLY, 0);
+    ssize_t n = -1;
     memset(out, 0, len);
-    if (f) {
-        if (!fgets(out, (int)len, f))
-            out[0] = 0;
-        fclose(f);
+    if (fd >= 0) {
+        n = os->pread(fd, out, len - 1, 0);
+        os->close(fd);
     }
+    if (n < 0)
+        n = 0;
+    out[n] = 0;
     out[strcspn(out, "\n")] = 0;
 }
 
@@ -168,13 +178,15 @@ static int seg_path(const kvs_journal *j, uint64_t epoch, char *buf, size_t len)
     return snprintf(buf, len, "%s/seg-%016llx", j->dir, (unsigned long long)epoch) < (int)len;
 }
 
-static int fsync_dir(const char *dir)
+/* Through the I/O table too: a test's table undoes, at a simulated power
+ * loss, the names created in a directory since its last fsync. */
+static int fsync_dir(const kvs_os *os, const char *dir)
 {
-    int fd = open(dir, O_RDONLY | O_DIRECTORY), rc;
+    int fd = os->open(dir, O_RDONLY | O_DIRECTORY, 0), rc;
     if (fd < 0)
         return -1;
-    rc = fsync(fd);
-    close(fd);
+    rc = os->fsync(fd);
+    os->close(fd);
     return rc;
 }
 
@@ -218,6 +230,8 @@ static int rec_read_header(kvs_journal *j, uint64_t off, uint64_t lsn, uint8_t *
 {
     ssize_t r = pager_read_all(j->os, j->segfd, rh, JR_HDR, (off_t)off);
     uint64_t len;
+    if (r < 0)
+        j->rd_errno = errno ? errno : EIO;
     if (r != JR_HDR || rd32(rh + RH_MAGIC) != JR_MAGIC || rd32(rh + RH_FORMAT) != JR_FORMAT ||
         rd64(rh + RH_LSN) != lsn)
         return 0;
@@ -247,8 +261,12 @@ static int rec_verify(kvs_journal *j, uint64_t off, const uint8_t *rh)
     XXH3_64bits_reset(j->xs);
     while (pos < len) {
         size_t n = len - pos > (uint64_t)JR_BATCH * JR_ENTRY ? (size_t)JR_BATCH * JR_ENTRY : (size_t)(len - pos), k;
-        if (pager_read_all(j->os, j->segfd, j->buf, n, (off_t)(off + pos)) != (ssize_t)n)
+        ssize_t r = pager_read_all(j->os, j->segfd, j->buf, n, (off_t)(off + pos));
+        if (r != (ssize_t)n) {
+            if (r < 0)
+                j->rd_errno = errno ? errno : EIO;
             return 0;
+        }
         for (k = 0; k < n; k += JR_ENTRY)
             if (pager_checksum(j->buf + k + 8, rd32(j->buf + k)) != rd64(j->buf + k + 8))
                 return 0;
@@ -332,12 +350,17 @@ static int restart(kvs_journal *j, const char *boot)
     if (rc)
         return rc;
     segsize = j->os->filesize(j->segfd);
+    j->rd_errno = 0;
     for (;;) {
         uint8_t rh[JR_HDR];
         if (!rec_read_header(j, off, JR_LSN(j->seg_epoch, off), rh, segsize) || !rec_verify(j, off, rh))
             break;
         off += rd64(rh + RH_LEN);
     }
+    /* a record the disk could not read is not the end of the log: taking
+     * it for one would drop every commit after it */
+    if (j->rd_errno)
+        return jfail(j, KVS_EIO, j->rd_errno, "%s: %s", "cannot read the journal segment");
     if (j->os->fsync(j->segfd) != 0)
         return jfail(j, KVS_EIO, errno, "%s: %s", "cannot fsync the journal segment");
     j->ctl->end = j->ctl->durable = JR_LSN(j->seg_epoch, off);
@@ -463,7 +486,7 @@ int kvs_journal_open(const char *dir, const kvs_journal_options *o, kvs_journal 
         goto unlock;
     }
     j->ctl = m;
-    read_boot_id(boot, sizeof boot);
+    read_boot_id(j->os, boot, sizeof boot);
     if (memcmp(j->ctl->magic, JC_MAGIC, 8) != 0) {
         /* a new journal: epoch 1, empty */
         memset(j->ctl, 0, sizeof(jctl));
@@ -472,7 +495,7 @@ int kvs_journal_open(const char *dir, const kvs_journal_options *o, kvs_journal 
         j->ctl->end = j->ctl->durable = j->ctl->checkpoint = JR_LSN(1, 0);
         memcpy(j->ctl->boot_id, boot, sizeof boot);
         rc = seg_open(j, 1);
-        if (!rc && fsync_dir(j->dir) != 0)
+        if (!rc && fsync_dir(j->os, j->dir) != 0)
             rc = jfail(j, KVS_EIO, errno, "%s: %s", "cannot fsync the journal directory");
         if (!rc) {
             memcpy(j->ctl->magic, JC_MAGIC, 8);
@@ -493,6 +516,11 @@ fail:
     snprintf(journal_open_err, sizeof journal_open_err, "%.200s: %.290s", dir, j->errmsg);
     kvs_journal_close(j);
     return rc;
+}
+
+int jr_errno(const kvs_journal *j)
+{
+    return j->errnum;
 }
 
 const char *jr_dir(const kvs_journal *j)
@@ -557,7 +585,7 @@ int kvs_journal_flush(kvs_journal *j, uint64_t lsn)
         return KVS_OK;
     }
     /* everything appended so far goes with this fsync (the segment of lsn:
-     * a checkpoint since has made it durable, and durable >= lsn then) */
+     * a checkpoint since has made it durable, and durable > lsn then) */
     target = aload(&j->ctl->end);
     rc = seg_open(j, 0);
     if (rc == KVS_OK && (target >> JR_EPOCH_SHIFT) == j->seg_epoch) {
@@ -599,12 +627,15 @@ static void registry_add(kvs_journal *j, uint64_t lsn)
     j->ctl->overflow++;
 }
 
-/* Removes the entry of lsn (append lock held). */
-static void registry_drop(kvs_journal *j, uint64_t lsn)
+/* Removes the entry of lsn (append lock held): this process's own if
+ * `own` (two entries can share an LSN: a process that died composing its
+ * record left one at the LSN the next record takes), else any. */
+static void registry_drop_pid(kvs_journal *j, uint64_t lsn, int own)
 {
     int i;
     for (i = 0; i < JC_INFLIGHT; i++)
-        if (j->ctl->inflight[i].pid != 0 && j->ctl->inflight[i].lsn == lsn) {
+        if (j->ctl->inflight[i].pid != 0 && j->ctl->inflight[i].lsn == lsn &&
+            (!own || j->ctl->inflight[i].pid == (uint64_t)getpid())) {
             astore(&j->ctl->inflight[i].pid, 0);
             return;
         }
@@ -612,11 +643,16 @@ static void registry_drop(kvs_journal *j, uint64_t lsn)
         j->ctl->overflow--;
 }
 
+static void registry_drop(kvs_journal *j, uint64_t lsn)
+{
+    registry_drop_pid(j, lsn, 0);
+}
+
 void jr_done(kvs_journal *j, uint64_t lsn)
 {
     if (lsn == 0 || append_lock(j) != KVS_OK)
         return;
-    registry_drop(j, lsn);
+    registry_drop_pid(j, lsn, 1);
     append_unlock(j);
 }
 
@@ -674,6 +710,16 @@ int jr_begin(kvs_journal *j, const jr_ident *id, uint64_t xid, uint64_t change, 
     wr64(j->rh + RH_CHANGE, change);
     memcpy(j->rh + RH_PATH, path, plen);
     XXH3_64bits_reset(j->xs);
+    /* an entry already at this LSN is a process's that died composing its
+     * record (records are composed one at a time, under the append lock,
+     * and the end has not moved past it): no record of it exists to
+     * replay, and left there it would stand for ours */
+    {
+        int i;
+        for (i = 0; i < JC_INFLIGHT; i++)
+            if (j->ctl->inflight[i].pid != 0 && j->ctl->inflight[i].lsn == j->rec_lsn)
+                astore(&j->ctl->inflight[i].pid, 0);
+    }
     registry_add(j, j->rec_lsn);
     *lsn = j->rec_lsn;
     return KVS_OK;
@@ -694,7 +740,7 @@ int jr_page(void *arg, uint32_t pgno, const uint8_t *page)
 
 void jr_cancel(kvs_journal *j)
 {
-    registry_drop(j, j->rec_lsn);
+    registry_drop_pid(j, j->rec_lsn, 1);
     append_unlock(j);
 }
 
@@ -1118,7 +1164,7 @@ static int checkpoint_locked(kvs_journal *j, int force)
             return jfail(j, KVS_EIO, errno, "%s: %s", "cannot create a journal segment");
         j->os->close(fd);
     }
-    if (fsync_dir(j->dir) != 0)
+    if (fsync_dir(j->os, j->dir) != 0)
         return jfail(j, KVS_EIO, errno, "%s: %s", "cannot fsync the journal directory");
     j->ctl->epoch = ne;
     astore(&j->ctl->checkpoint, JR_LSN(ne, 0));

@@ -31,6 +31,7 @@ void jr_fstate_of(jr_fstate *fs, const kvs_hdr *h, const char *dir);
 
 /* The directory, absolute (what a file's header records). */
 const char *jr_dir(const kvs_journal *j);
+int         jr_errno(const kvs_journal *j);   /* errno of the last failure, 0 none */
 
 /* KVS_EJOURNAL (with the reason in err) once the journal has failed. */
 int  jr_check(kvs_journal *j, kvs_err *err);

@@ -609,6 +609,7 @@ static int journal_attach(kvs *db, const kvs_options *opt)
     kvs_err tmp;
     struct stat st;
     kvs_journal_options jo;
+    ssize_t r;
     int rc;
     if (!realpath(db->path, real)) {
         /* a path the system does not know (a host's own I/O table):
@@ -632,17 +633,32 @@ static int journal_attach(kvs *db, const kvs_options *opt)
         return KVS_OK;
     }
     jdir[0] = 0;
-    if (pager_read_all(db->os, pager_fd(db->pg), pg, PG_SIZE, 0) == PG_SIZE &&
-        hdr_decode(pg, PG_SIZE, &h, &tmp) == KVS_OK) {
+    /* a read error is not "no journal named": the default could be the
+     * wrong journal */
+    r = pager_read_all(db->os, pager_fd(db->pg), pg, PG_SIZE, 0);
+    if (r < 0)
+        return kvs_seterrno(&db->err, errno, 0, "read of the header failed");
+    if (r == PG_SIZE && hdr_decode(pg, PG_SIZE, &h, &tmp) == KVS_OK) {
         uint32_t n;
         const char *p = hdr_journal_path(&h, &n);
         if (n && n < sizeof jdir) {
             memcpy(jdir, p, n);
             jdir[n] = 0;
-            if (stat(jdir, &st) != 0 || !S_ISDIR(st.st_mode))
-                jdir[0] = 0;
+        }
+    } else if (r == PG_SIZE && memcmp(pg + HD_MAGIC, KVS_MAGIC, 8) == 0) {
+        /* a torn header (what recovery repairs) still names the journal
+         * its commits went to: read the field raw -- either half of a torn
+         * write holds a path this file's commits used */
+        uint32_t n = (uint32_t)pg[HD_JPATHLEN] | (uint32_t)pg[HD_JPATHLEN + 1] << 8 |
+                     (uint32_t)pg[HD_JPATHLEN + 2] << 16 | (uint32_t)pg[HD_JPATHLEN + 3] << 24;
+        if (n && n <= KVS_HDR_JPATH_MAX && n < sizeof jdir && pg[HD_JPATH] == '/' &&
+            !memchr(pg + HD_JPATH, 0, n)) {
+            memcpy(jdir, pg + HD_JPATH, n);
+            jdir[n] = 0;
         }
     }
+    if (jdir[0] && (stat(jdir, &st) != 0 || !S_ISDIR(st.st_mode)))
+        jdir[0] = 0;
     if (!jdir[0])
         snprintf(jdir, sizeof jdir, "%s-journal", real);
     kvs_journal_options_init(&jo);
@@ -667,11 +683,14 @@ static int recover_file(kvs *db, int probe)
     jr_fstate fs;
     uint64_t indoubt;
     uint32_t replayed;
+    ssize_t r;
     int ok, rc;
     if (!db->j)
         return KVS_OK;
-    ok = pager_read_all(db->os, pager_fd(db->pg), pg, PG_SIZE, 0) == PG_SIZE &&
-         hdr_decode(pg, PG_SIZE, &h, &tmp) == KVS_OK;
+    r = pager_read_all(db->os, pager_fd(db->pg), pg, PG_SIZE, 0);
+    if (r < 0)      /* not a torn header: the disk did not answer */
+        return kvs_seterrno(&db->err, errno, 0, "read of the header failed");
+    ok = r == PG_SIZE && hdr_decode(pg, PG_SIZE, &h, &tmp) == KVS_OK;
     rc = file_ident(db, ok ? &h : NULL, &id);
     if (rc)
         return rc;
@@ -1180,8 +1199,10 @@ static int unit_prepare(kvs *db, uint64_t xid, uint64_t *lsn)
         rc = pager_store_header(db->pg);
     pager_set_capture(db->pg, NULL, NULL);
     if (rc) {
-        if (rc != KVS_ENOMEM && !db->err.msg[0])
+        if (rc != KVS_ENOMEM && !db->err.msg[0]) {
             kvs_seterr(&db->err, rc, 0, "journal: %.300s", kvs_journal_errmsg(db->j));
+            db->err.sys_errno = jr_errno(db->j);
+        }
         jr_cancel(db->j);
         return rc;
     }

@@ -2,12 +2,16 @@
  * files.h - whole-file helpers shared by the engine tests that compare a
  * file before and after an operation: copy one, hash one (xxh3 of all its
  * bytes), rewrite its header as an older format version.  Header-only, like
- * tap.h.
+ * tap.h.  Also: copy and remove a directory tree (a database file with its
+ * journal directory).
  */
 #ifndef KVS_TEST_FILES_H
 #define KVS_TEST_FILES_H
 
+#include <dirent.h>
 #include <fcntl.h>
+#include <stdio.h>
+#include <sys/stat.h>
 #include <stdint.h>
 #include <string.h>
 #include <unistd.h>
@@ -87,6 +91,52 @@ static inline int file_make_version(const char *p, int v)
         pg[i] = (unsigned char)(ck >> (8 * i));
     ok = pwrite(fd, pg, sizeof pg, 0) == (ssize_t)sizeof pg;
     return close(fd) == 0 && ok;
+}
+
+/* Removes a directory tree (or a file); 0 also when nothing was there. */
+static inline int rmtree(const char *p)
+{
+    struct stat st;
+    DIR *d;
+    struct dirent *e;
+    char sub[4096];
+    if (lstat(p, &st) != 0)
+        return 0;
+    if (!S_ISDIR(st.st_mode))
+        return unlink(p);
+    if ((d = opendir(p)) != NULL) {
+        while ((e = readdir(d)) != NULL)
+            if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) {
+                if (snprintf(sub, sizeof sub, "%s/%s", p, e->d_name) < (int)sizeof sub)
+                    rmtree(sub);
+            }
+        closedir(d);
+    }
+    return rmdir(p);
+}
+
+/* Copies a directory tree (regular files and directories). */
+static inline int copytree(const char *from, const char *to)
+{
+    struct stat st;
+    DIR *d;
+    struct dirent *e;
+    char a[4096], b[4096];
+    int rc = 0;
+    if (lstat(from, &st) != 0)
+        return -1;
+    if (!S_ISDIR(st.st_mode))
+        return copyfile(from, to);
+    if (mkdir(to, 0755) != 0 || (d = opendir(from)) == NULL)
+        return -1;
+    while ((e = readdir(d)) != NULL)
+        if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) {
+            if (snprintf(a, sizeof a, "%s/%s", from, e->d_name) >= (int)sizeof a ||
+                snprintf(b, sizeof b, "%s/%s", to, e->d_name) >= (int)sizeof b || copytree(a, b) != 0)
+                rc = -1;
+        }
+    closedir(d);
+    return rc;
 }
 
 #endif
