@@ -68,10 +68,14 @@ UPDATE trg_kvs SET n = 0;
 SELECT n, count(*) FROM trg_kvs GROUP BY n;
 SELECT * FROM kvs_fdw_check('trg_kvs');
 
--- ---- 2. a row changed by another session meanwhile: 40001 ------------------
+-- ---- 2. another session meanwhile: row locks, no 40001 ----------------------
 -- The other session is a dblink connection to this server, driven by a
--- volatile function in the SET list: on its first call it changes the other
--- rows, which the outer UPDATE has read but not written yet.
+-- volatile function in the SET list: on its first call it updates rows from
+-- there.  Rows the UPDATE has not reached yet are not locked yet: the other
+-- session changes them, and the UPDATE, which reads a row again once its
+-- lock is granted, adds to that change (no 40001, no lost update).  The row
+-- being updated is locked: the other session waits for it (here until its
+-- lock_timeout), and its error fails the UPDATE.
 CREATE EXTENSION dblink;
 SELECT format('dbname=%s user=%s port=%s host=%s', current_database(), current_user,
               current_setting('port'), split_part(current_setting('unix_socket_directories'), ',', 1))
@@ -81,7 +85,7 @@ BEGIN
     IF current_setting('stmt09.meddled', true) IS DISTINCT FROM 'yes' THEN
         PERFORM set_config('stmt09.meddled', 'yes', true);
         PERFORM dblink_exec(current_setting('stmt09.conn'),
-                            format('UPDATE conc SET n = n + 100 WHERE id %s %s',
+                            format('SET lock_timeout = ''200ms''; UPDATE conc SET n = n + 100 WHERE id %s %s',
                                    CASE WHEN others THEN '<>' ELSE '=' END, id));
     END IF;
     RETURN 0;
@@ -89,15 +93,16 @@ END $$;
 SELECT set_config('stmt09.conn', :'conn', false) IS NOT NULL AS conn_set;
 CREATE FOREIGN TABLE conc (id int, n int) SERVER kvs;
 INSERT INTO conc SELECT g, 0 FROM generate_series(1, 3) g;
--- the first row is written, then the second is found changed: no retry
--- hint, and the detail says a row of the statement stays written
+-- the other rows, changed meanwhile, count both changes: 1, 101, 101
 UPDATE conc SET n = n + 1 + meddle(id, true);
 SELECT n, count(*) FROM conc GROUP BY n ORDER BY n;
--- the row found changed is the first one: nothing written, retry hinted
+-- the locked row: the other session times out, the UPDATE fails
 UPDATE conc SET n = 0;
+\set VERBOSITY terse
 UPDATE conc SET n = n + 1 + meddle(id, false);
+\set VERBOSITY default
 SELECT n, count(*) FROM conc GROUP BY n ORDER BY n;
--- the retry (here without another session meddling) then works
+-- without another session meddling it works
 SET stmt09.meddled = 'yes';
 UPDATE conc SET n = n + 1 + meddle(id, false);
 RESET stmt09.meddled;
@@ -140,10 +145,19 @@ SAVEPOINT s;
 INSERT INTO prep VALUES (4, 'four');
 ROLLBACK TO SAVEPOINT s;
 PREPARE TRANSACTION 'stmt09_savepoint';
--- a statement that wrote nothing is no write
+-- a statement that wrote nothing still holds the row lock of the key it
+-- looked for: refused too
 BEGIN;
 UPDATE prep SET v = 'none' WHERE id = 1000;
 DELETE FROM prep WHERE id = 1000;
+PREPARE TRANSACTION 'stmt09_nothing';
+-- so is a FOR UPDATE that wrote nothing; a FOR UPDATE that found no row
+-- locked nothing (a full scan locks the rows it returns)
+BEGIN;
+SELECT * FROM prep WHERE id = 1 FOR UPDATE;
+PREPARE TRANSACTION 'stmt09_forupdate';
+BEGIN;
+SELECT * FROM prep WHERE v = 'nothing like it' FOR UPDATE;
 PREPARE TRANSACTION 'stmt09_nothing';
 COMMIT PREPARED 'stmt09_nothing';
 SELECT gid FROM pg_prepared_xacts;

@@ -54,6 +54,7 @@ typedef struct KvsDirectState
 	List	   *attnos;			/* target columns */
 	bool		set_processed;
 	bool		done;
+	KvsRowLocker lock;			/* each key, before its section */
 	MemoryContext cxt;			/* keys */
 	MemoryContext rowcxt;		/* reset per key */
 	kvs_stats	before;			/* EXPLAIN ANALYZE: cache counters */
@@ -244,6 +245,7 @@ kvsBeginDirectModify(ForeignScanState *node, int eflags)
 	s->attnos = (List *) list_nth(plan->fdw_private, KvsScanPrivateTargetAttnos);
 	nquals = intVal(list_nth(plan->fdw_private, KvsScanPrivateNumQuals));
 	s->set_processed = intVal(list_nth(plan->fdw_private, KvsScanPrivateSetProcessed)) != 0;
+	kvs_rowlocker_init(&s->lock, &s->t, KVS_ROWLOCK_EXCLUSIVE, LockWaitBlock);
 	valexpr = (Expr *) linitial(exprs);
 	kvs_lookup_types(rel, s->t.opts.keyattno, s->kind, valexpr, &s->keytype, &s->valtype);
 	s->valstate = ExecInitExpr(valexpr, (PlanState *) node);
@@ -380,6 +382,7 @@ kvsIterateDirectModify(ForeignScanState *node)
 		for (i = 0; i < nkeys; i++)
 		{
 			CHECK_FOR_INTERRUPTS();
+			(void) kvs_rowlock(&s->lock, keys[i].data, keys[i].len);
 			if (modify_one(node, s, &keys[i]))
 				n++;
 		}

@@ -138,6 +138,7 @@ _PG_init(void)
 							   PGC_SUSET,
 							   0,
 							   check_trace_directory, NULL, NULL);
+	kvs_rowlock_init();
 	kvs_shmem_init();			/* shared mode, when preloaded */
 	MarkGUCPrefixReserved("kvs_fdw");
 	kvs_handles_init();
@@ -293,6 +294,7 @@ kvs_fdw_handler(PG_FUNCTION_ARGS)
 	r->BeginForeignInsert = kvsBeginForeignInsert;
 	r->EndForeignInsert = kvsEndForeignInsert;
 	r->IsForeignRelUpdatable = kvsIsForeignRelUpdatable;
+	r->GetForeignRowMarkType = kvsGetForeignRowMarkType;
 	r->PlanDirectModify = kvsPlanDirectModify;
 	r->BeginDirectModify = kvsBeginDirectModify;
 	r->IterateDirectModify = kvsIterateDirectModify;

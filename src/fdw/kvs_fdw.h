@@ -21,6 +21,8 @@
  *   utility.c    ProcessUtility hook: CREATE DATABASE copies kvs files
  *   shmem.c      shared mode: the kvs pool in shared memory, its LWLocks,
  *                the writers' heavyweight lock, kvs_fdw_mode/buffercache
+ *   rowlock.c    row locks in the lock manager, their escalation to a
+ *                table lock, FOR UPDATE/SHARE row marks
  */
 #ifndef KVS_FDW_H
 #define KVS_FDW_H
@@ -300,6 +302,42 @@ extern void kvs_warn_uncopied(Oid relid, const char *relname);
 /* ---- SQL functions (functions.c, salvage.c) ---------------------------- */
 extern Relation kvs_open_checked_relation(Oid relid);
 extern bool kvs_try(void (*fn) (void *arg), void *arg);
+
+/* ---- row locks (rowlock.c) --------------------------------------------- */
+typedef enum KvsRowLockMode
+{
+	KVS_ROWLOCK_SHARE = 0,		/* FOR SHARE, FOR KEY SHARE */
+	KVS_ROWLOCK_EXCLUSIVE = 1	/* FOR UPDATE, UPDATE, DELETE, INSERT */
+} KvsRowLockMode;
+
+typedef enum KvsRowLockResult
+{
+	KVS_ROWLOCK_NEW,			/* newly locked: read the row again */
+	KVS_ROWLOCK_HELD,			/* this transaction held it already */
+	KVS_ROWLOCK_SKIP			/* SKIP LOCKED: another holds it */
+} KvsRowLockResult;
+
+/* How one scan or modify locks the keys of its table. */
+typedef struct KvsRowLocker
+{
+	bool		active;			/* false: this scan locks nothing */
+	uint64		fileid;			/* the file's identity (its real path) */
+	KvsRowLockMode mode;
+	LockWaitPolicy wait;		/* block, NOWAIT (error), SKIP LOCKED */
+	const char *relname;		/* for the NOWAIT error */
+} KvsRowLocker;
+
+extern int	kvs_fdw_lock_escalation;
+extern void kvs_rowlock_init(void);
+extern void kvs_rowlocker_init(KvsRowLocker *l, KvsTable *t,
+							   KvsRowLockMode mode, LockWaitPolicy wait);
+extern void kvs_rowlock_scan(ForeignScanState *node, KvsTable *t,
+							 KvsRowLocker *l);
+extern KvsRowLockResult kvs_rowlock(KvsRowLocker *l, const char *key,
+									size_t klen);
+extern RowMarkType kvsGetForeignRowMarkType(RangeTblEntry *rte,
+											LockClauseStrength strength);
+extern bool kvs_rowlocks_held(void);
 
 /* ---- errors (errors.c) -------------------------------------------------- */
 extern void kvs_report_error(int rc, kvs *db, const char *path)

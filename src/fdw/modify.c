@@ -94,6 +94,7 @@ typedef struct KvsModifyState
 {
 	KvsTable	t;
 	CmdType		op;
+	KvsRowLocker lock;			/* INSERT/COPY keys, new keys of UPDATEs */
 	AttrNumber	keyjunk;		/* "kvs_key" in the plan's output */
 	AttrNumber	wholerow;		/* the old row (UPDATE), or 0 */
 	bool		onconflict_nothing;
@@ -213,6 +214,7 @@ begin_modify(EState *estate, ResultRelInfo *rinfo, CmdType op)
 	kvs_table_open(&s->t);
 	kvs_table_check_writable(&s->t);
 	kvs_table_hold(&s->t, cxt);
+	kvs_rowlocker_init(&s->lock, &s->t, KVS_ROWLOCK_EXCLUSIVE, LockWaitBlock);
 	initStringInfo(&s->pend);
 	initStringInfo(&s->rk);
 	initStringInfo(&s->rv);
@@ -355,6 +357,7 @@ buffer_row(KvsModifyState *s, TupleTableSlot *slot)
 	resetStringInfo(&s->rk);
 	resetStringInfo(&s->rv);
 	encode_row(s, slot, &s->rk, &s->rv);
+	(void) kvs_rowlock(&s->lock, s->rk.data, s->rk.len);
 	kl = s->rk.len;
 	vl = s->rv.len;
 	if (s->npend > 0 && (size_t) s->pend.len + 8 + kl + vl > PEND_BIG)
@@ -524,6 +527,7 @@ kvsExecForeignInsert(EState *estate, ResultRelInfo *rinfo,
 	initStringInfo(&k);
 	initStringInfo(&v);
 	encode_row(s, slot, &k, &v);
+	(void) kvs_rowlock(&s->lock, k.data, k.len);	/* before the check */
 	kvs_file_begin_write(s->t.file);
 	inserted = insert_record(s, &k, &v);
 	kvs_file_end_write(s->t.file);
@@ -748,6 +752,7 @@ kvsExecForeignUpdate(EState *estate, ResultRelInfo *rinfo,
 		/* key move: queued until the statement ends */
 		KeyMove    *m;
 
+		(void) kvs_rowlock(&s->lock, k.data, k.len);	/* the new key */
 		MemoryContextSwitchTo(s->cxt);
 		if (s->nmoves == s->maxmoves)
 		{

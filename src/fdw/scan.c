@@ -12,6 +12,15 @@
  * A full scan skips records carrying the stamp of a write statement running
  * on the same file (UPDATE ..., INSERT ... SELECT from the same table), so a
  * statement never sees the rows it wrote itself.
+ *
+ * A locking scan (an UPDATE's or DELETE's result relation, SELECT ... FOR
+ * UPDATE/SHARE: rowlock.c) locks each key it returns, lookups and full
+ * scans alike: when the row, as the batch read it, passes the scan's local
+ * conditions, its key is locked (outside any section), and the row is read
+ * again if the lock is new (a writer may have committed since the batch
+ * was read): gone, it is skipped; changed, the new version is returned and
+ * ExecScan checks the conditions on it.  A row that fails them as read is
+ * not locked, as heap does not lock rows its scan's quals reject.
  */
 #include "postgres.h"
 
@@ -54,6 +63,8 @@ typedef struct KvsScanState
 	KeyImage   *keys;
 	int			nkeys;
 	int			keypos;
+
+	KvsRowLocker lock;			/* row locks (rowlock.c) */
 
 	/* full scan */
 	kvs_cursor *cur;
@@ -183,6 +194,7 @@ kvsBeginForeignScan(ForeignScanState *node, int eflags)
 	}
 	else
 		kvs_lookup_types(rel, s->t.opts.keyattno, s->kind, NULL, &s->keytype, &s->valtype);
+	kvs_rowlock_scan(node, &s->t, &s->lock);
 	s->node = node;
 	node->fdw_state = s;
 }
@@ -430,32 +442,109 @@ fetch_batch(KvsScanState *s)
 	MemoryContextSwitchTo(old);
 }
 
-TupleTableSlot *
-kvsIterateForeignScan(ForeignScanState *node)
+/*
+ * Read the row of key k again after its lock was granted, into *v (in the
+ * batch context).  False if it is gone, or now holds this statement's own
+ * write (which the scan must not see).
+ */
+static bool
+reread_row(KvsScanState *s, KeyImage *k, KeyImage *v)
 {
-	KvsScanState *s = (KvsScanState *) node->fdw_state;
-	TupleTableSlot *slot = node->ss.ss_ScanTupleSlot;
+	kvs		   *db = s->t.file->db;
+	kvs_slice	cur;
+	uint64		stamp = 0;
+	bool		own = (kvs_in_section(db) < 0);
+	bool		found = false;
+	int			rc;
+
+	if (own)
+		kvs_check_rc(kvs_begin(db, KVS_READ), db, s->t.path);
+	rc = kvs_get_stamped(db, k->data, k->len, &cur, &stamp);
+	if (rc == KVS_OK && !(stamp != 0 && stamp == s->skipping))
+	{
+		v->data = MemoryContextAlloc(s->batchcxt, cur.len + 1);
+		memcpy(v->data, cur.data, cur.len);
+		v->len = cur.len;
+		found = true;
+	}
+	if (own)
+		kvs_check_rc(kvs_end(db), db, s->t.path);
+	if (rc != KVS_OK && rc != KVS_NOTFOUND)
+		kvs_report_error(rc, db, s->t.path);
+	return found;
+}
+
+static void
+decode_current(KvsScanState *s, TupleTableSlot *slot)
+{
 	MemoryContext old;
 
 	ExecClearTuple(slot);
 	MemoryContextReset(s->rowcxt);
-	if (s->kind != KVS_SCAN_FULL && !s->keys_ready)
-		prepare_keys(node, s);
-	if (s->pos >= s->nrows)
-	{
-		CHECK_FOR_INTERRUPTS();
-		fetch_batch(s);
-		if (s->nrows == 0)
-			return slot;
-	}
 	old = MemoryContextSwitchTo(s->rowcxt);
 	kvs_decode_row(s->t.tupdesc, s->t.opts.keyattno, s->t.layout,
 				   s->rk[s->pos].data, s->rk[s->pos].len,
 				   s->rv[s->pos].data, s->rv[s->pos].len,
 				   slot->tts_values, slot->tts_isnull, s->needed, s->t.relname);
 	MemoryContextSwitchTo(old);
-	s->pos++;
-	return ExecStoreVirtualTuple(slot);
+	ExecStoreVirtualTuple(slot);
+}
+
+/*
+ * A locking scan: lock the key of the current row if the row passes
+ * the scan's conditions as read (rows that do not are not locked; ExecScan
+ * drops them), and read it again if the lock is new.  False: skip the row
+ * (SKIP LOCKED, or it is gone).
+ */
+static bool
+lock_current(ForeignScanState *node, KvsScanState *s, TupleTableSlot *slot)
+{
+	ExprContext *econtext = node->ss.ps.ps_ExprContext;
+	KvsRowLockResult r;
+
+	econtext->ecxt_scantuple = slot;
+	if (node->ss.ps.qual != NULL && !ExecQual(node->ss.ps.qual, econtext))
+		return true;
+	r = kvs_rowlock(&s->lock, s->rk[s->pos].data, s->rk[s->pos].len);
+	if (r == KVS_ROWLOCK_SKIP)
+		return false;
+	if (r == KVS_ROWLOCK_NEW)
+	{
+		if (!reread_row(s, &s->rk[s->pos], &s->rv[s->pos]))
+			return false;
+		decode_current(s, slot);
+	}
+	return true;
+}
+
+TupleTableSlot *
+kvsIterateForeignScan(ForeignScanState *node)
+{
+	KvsScanState *s = (KvsScanState *) node->fdw_state;
+	TupleTableSlot *slot = node->ss.ss_ScanTupleSlot;
+
+	if (s->kind != KVS_SCAN_FULL && !s->keys_ready)
+		prepare_keys(node, s);
+	for (;;)
+	{
+		ExecClearTuple(slot);
+		if (s->pos >= s->nrows)
+		{
+			CHECK_FOR_INTERRUPTS();
+			fetch_batch(s);
+			if (s->nrows == 0)
+				return slot;
+		}
+		decode_current(s, slot);
+		if (s->lock.active && !lock_current(node, s, slot))
+		{
+			s->pos++;
+			ResetExprContext(node->ss.ps.ps_ExprContext);
+			continue;
+		}
+		s->pos++;
+		return slot;
+	}
 }
 
 void
