@@ -316,12 +316,14 @@ kvs_rowlock_scan(ForeignScanState *node, KvsTable *t, KvsRowLocker *l)
 	l->active = false;
 	if (rti == 0)
 		return;
+	/*
+	 * A scan of a result relation is an UPDATE's or DELETE's (an INSERT does
+	 * not scan its target; MERGE refuses foreign tables), also in a WITH
+	 * clause of a SELECT, whose statement's commandType is CMD_SELECT.
+	 */
 	if (ExecRelationIsTargetRelation(estate, rti))
 	{
-		CmdType		op = estate->es_plannedstmt->commandType;
-
-		if (op == CMD_UPDATE || op == CMD_DELETE)
-			kvs_rowlocker_init(l, t, KVS_ROWLOCK_EXCLUSIVE, LockWaitBlock);
+		kvs_rowlocker_init(l, t, KVS_ROWLOCK_EXCLUSIVE, LockWaitBlock);
 		return;
 	}
 	if (estate->es_rowmarks == NULL || rti > estate->es_range_table_size)
