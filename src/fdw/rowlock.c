@@ -350,9 +350,25 @@ kvsGetForeignRowMarkType(RangeTblEntry *rte, LockClauseStrength strength)
 	return ROW_MARK_COPY;
 }
 
-/* The transaction holds (or held, in an aborted subtransaction) a row lock. */
+/*
+ * The transaction holds a kvs row lock: an intent or escalated lock on some
+ * file (every key lock is taken under an intent lock of the same or an
+ * outer level, so with none of those held no key lock is either).
+ */
 bool
 kvs_rowlocks_held(void)
 {
-	return locked_files != NULL && hash_get_num_entries(locked_files) > 0;
+	HASH_SEQ_STATUS seq;
+	LockedFile *e;
+
+	if (locked_files == NULL)
+		return false;
+	hash_seq_init(&seq, locked_files);
+	while ((e = hash_seq_search(&seq)) != NULL)
+		if (e->intent[0] || e->intent[1] || e->escalated[0] || e->escalated[1])
+		{
+			hash_seq_term(&seq);
+			return true;
+		}
+	return false;
 }

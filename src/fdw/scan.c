@@ -9,9 +9,12 @@
  * batch context is reset per batch and a per-row context per row, so a full
  * scan runs in constant memory whatever the table size.
  *
- * A full scan skips records carrying the stamp of a write statement running
- * on the same file (UPDATE ..., INSERT ... SELECT from the same table), so a
- * statement never sees the rows it wrote itself.
+ * Both kinds read through the transaction's write set (pending.c): its own
+ * uncommitted writes overlaid on the file's committed rows.  A full scan
+ * skips the versions carrying the stamp of a write statement running on the
+ * same file (UPDATE ..., INSERT ... SELECT from the same table), so a
+ * statement never sees the rows it wrote itself.  ANALYZE samples the file
+ * alone (the committed rows).
  *
  * A locking scan (an UPDATE's or DELETE's result relation, SELECT ... FOR
  * UPDATE/SHARE: rowlock.c) locks each key it returns, lookups and full
@@ -67,7 +70,7 @@ typedef struct KvsScanState
 	KvsRowLocker lock;			/* row locks (rowlock.c) */
 
 	/* full scan */
-	kvs_cursor *cur;
+	KvsPendingCursor *cur;
 	uint64		skipping;		/* statement stamp the cursor skips */
 	bool		done;
 	bool		ring_checked;	/* the bulk-read ring decided for this cursor */
@@ -94,7 +97,7 @@ close_cursor(KvsScanState *s)
 {
 	if (s->cur != NULL)
 	{
-		kvs_cursor_close(s->cur);
+		kvs_pcursor_close(s->cur);
 		s->cur = NULL;
 		if (s->t.file && s->t.file->ncursors > 0)
 			s->t.file->ncursors--;
@@ -151,6 +154,7 @@ kvsBeginForeignScan(ForeignScanState *node, int eflags)
 
 	if (eflags & EXEC_FLAG_EXPLAIN_ONLY)
 		return;
+	kvs_check_isolation();
 
 	scancxt = AllocSetContextCreate(node->ss.ps.state->es_query_cxt,
 									"kvs_fdw scan", ALLOCSET_DEFAULT_SIZES);
@@ -373,7 +377,9 @@ fetch_batch(KvsScanState *s)
 
 	if (s->kind == KVS_SCAN_FULL && s->cur == NULL)
 	{
-		rc = kvs_cursor_open(db, &s->cur);
+		MemoryContextSwitchTo(s->scancxt);
+		rc = kvs_pcursor_open(s->t.file, &s->cur);
+		MemoryContextSwitchTo(s->batchcxt);
 		if (rc != KVS_OK)
 		{
 			s->cur = NULL;
@@ -396,7 +402,7 @@ fetch_batch(KvsScanState *s)
 	if (s->cur != NULL && s->t.file->stamp != s->skipping)
 	{
 		s->skipping = s->t.file->stamp;
-		kvs_cursor_skip_stamp(s->cur, s->skipping);
+		kvs_pcursor_skip_stamp(s->cur, s->skipping);
 	}
 	while (s->nrows < cap && bytes < BATCH_BYTES)
 	{
@@ -405,7 +411,7 @@ fetch_batch(KvsScanState *s)
 
 		if (s->kind == KVS_SCAN_FULL)
 		{
-			rc = kvs_cursor_next(s->cur, &k, &v);
+			rc = kvs_pcursor_next(s->cur, &k, &v);
 			if (rc == KVS_NOTFOUND)
 			{
 				s->done = true;
@@ -425,7 +431,7 @@ fetch_batch(KvsScanState *s)
 			k.data = s->keys[s->keypos].data;
 			k.len = s->keys[s->keypos].len;
 			s->keypos++;
-			rc = kvs_get(db, k.data, k.len, &v);
+			rc = kvs_pending_get(s->t.file, k.data, k.len, &v, NULL);
 			if (rc == KVS_NOTFOUND)
 				continue;
 			if (rc != KVS_OK)
@@ -459,7 +465,7 @@ reread_row(KvsScanState *s, KeyImage *k, KeyImage *v)
 
 	if (own)
 		kvs_check_rc(kvs_begin(db, KVS_READ), db, s->t.path);
-	rc = kvs_get_stamped(db, k->data, k->len, &cur, &stamp);
+	rc = kvs_pending_get(s->t.file, k->data, k->len, &cur, &stamp);
 	if (rc == KVS_OK && !(stamp != 0 && stamp == s->skipping))
 	{
 		v->data = MemoryContextAlloc(s->batchcxt, cur.len + 1);
@@ -696,6 +702,7 @@ kvsAnalyzeForeignTable(Relation relation, AcquireSampleRowsFunc *func,
 	KvsTable	t;
 	kvs_stats	st;
 
+	kvs_check_isolation();
 	kvs_table_init(&t, relation);
 	kvs_table_open(&t);
 	kvs_check_rc(kvs_stats_get(t.file->db, &st), t.file->db, t.path);
