@@ -115,5 +115,22 @@ UPDATE rl2 SET id = id + 10 WHERE id = 2;
 SELECT * FROM my_kvs_locks;
 COMMIT;
 SELECT * FROM rl2 ORDER BY id;
-DROP VIEW my_kvs_locks;
 DROP FOREIGN TABLE rl2;
+
+-- a volatile condition runs once per row (PostgreSQL's rule), so it is not
+-- checked before the lock: the scan locks every row it returns
+CREATE FOREIGN TABLE rl3 (id int, n int) SERVER kvs;
+INSERT INTO rl3 VALUES (1, 0), (2, 0), (3, 0);
+CREATE FUNCTION rl3_calls() RETURNS boolean LANGUAGE plpgsql VOLATILE AS $$
+BEGIN
+  PERFORM set_config('rl.calls', (coalesce(nullif(current_setting('rl.calls', true), ''), '0')::int + 1)::text, true);
+  RETURN false;
+END $$;
+BEGIN;
+UPDATE rl3 SET n = 1 WHERE rl3_calls();
+SELECT current_setting('rl.calls') AS calls;
+SELECT * FROM my_kvs_locks;
+COMMIT;
+DROP FUNCTION rl3_calls();
+DROP FOREIGN TABLE rl3;
+DROP VIEW my_kvs_locks;

@@ -36,6 +36,7 @@
 #include "miscadmin.h"
 #include "nodes/makefuncs.h"
 #include "nodes/nodeFuncs.h"
+#include "optimizer/optimizer.h"
 #include "utils/array.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
@@ -68,6 +69,7 @@ typedef struct KvsScanState
 	int			keypos;
 
 	KvsRowLocker lock;			/* row locks (rowlock.c) */
+	bool		lock_precheck;	/* check the quals before locking a row */
 
 	/* full scan */
 	KvsPendingCursor *cur;
@@ -199,6 +201,8 @@ kvsBeginForeignScan(ForeignScanState *node, int eflags)
 	else
 		kvs_lookup_types(rel, s->t.opts.keyattno, s->kind, NULL, &s->keytype, &s->valtype);
 	kvs_rowlock_scan(node, &s->t, &s->lock);
+	/* volatile quals must run once per row: then every row is locked */
+	s->lock_precheck = !contain_volatile_functions((Node *) plan->scan.plan.qual);
 	s->node = node;
 	node->fdw_state = s;
 }
@@ -509,7 +513,8 @@ lock_current(ForeignScanState *node, KvsScanState *s, TupleTableSlot *slot)
 	KvsRowLockResult r;
 
 	econtext->ecxt_scantuple = slot;
-	if (node->ss.ps.qual != NULL && !ExecQual(node->ss.ps.qual, econtext))
+	if (s->lock_precheck && node->ss.ps.qual != NULL &&
+		!ExecQual(node->ss.ps.qual, econtext))
 		return true;
 	r = kvs_rowlock(&s->lock, s->rk[s->pos].data, s->rk[s->pos].len);
 	if (r == KVS_ROWLOCK_SKIP)
