@@ -64,7 +64,7 @@ int			kvs_fdw_lock_escalation = 1000;
 /* What this transaction holds on one file. */
 typedef struct LockedFile
 {
-	uint64		fileid;			/* hash key */
+	uint64		fileid;
 	int64		nkeys;			/* key locks taken (a subtransaction abort
 								 * releasing some does not count them off:
 								 * escalation may come a little early) */
@@ -74,7 +74,15 @@ typedef struct LockedFile
 	int			escalated[2];
 } LockedFile;
 
-static HTAB *locked_files;		/* in TopTransactionContext, NULL = none */
+/*
+ * The files this transaction locked rows of, in TopTransactionContext (gone
+ * with it): an array searched linearly, since a transaction touches few
+ * files and a hash table would cost more to set up than a short search for
+ * the one-row transactions that are most of them.
+ */
+static LockedFile *locked_files;	/* NULL = none yet */
+static int	nlocked_files;
+static int	maxlocked_files;
 
 /* path -> identity, for the backend's life (realpath once per path) */
 typedef struct PathIdentity
@@ -89,37 +97,39 @@ static void
 forget_locked_files(void *arg)
 {
 	locked_files = NULL;
+	nlocked_files = maxlocked_files = 0;
 }
 
 static LockedFile *
 locked_file(uint64 fileid)
 {
-	bool		found;
 	LockedFile *e;
+	int			i;
 
+	for (i = 0; i < nlocked_files; i++)
+		if (locked_files[i].fileid == fileid)
+			return &locked_files[i];
 	if (locked_files == NULL)
 	{
-		HASHCTL		ctl;
 		MemoryContextCallback *cb;
 
-		ctl.keysize = sizeof(uint64);
-		ctl.entrysize = sizeof(LockedFile);
-		ctl.hcxt = TopTransactionContext;
-		locked_files = hash_create("kvs_fdw row locks", 16, &ctl,
-								   HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+		maxlocked_files = 4;
+		locked_files = MemoryContextAlloc(TopTransactionContext,
+										  sizeof(LockedFile) * maxlocked_files);
 		cb = MemoryContextAlloc(TopTransactionContext, sizeof(*cb));
 		cb->func = forget_locked_files;
 		cb->arg = NULL;
 		MemoryContextRegisterResetCallback(TopTransactionContext, cb);
 	}
-	e = hash_search(locked_files, &fileid, HASH_ENTER, &found);
-	if (!found)
+	else if (nlocked_files == maxlocked_files)
 	{
-		e->nkeys = 0;
-		e->next_try = kvs_fdw_lock_escalation;
-		memset(e->intent, 0, sizeof(e->intent));
-		memset(e->escalated, 0, sizeof(e->escalated));
+		maxlocked_files *= 2;
+		locked_files = repalloc(locked_files, sizeof(LockedFile) * maxlocked_files);
 	}
+	e = &locked_files[nlocked_files++];
+	memset(e, 0, sizeof(*e));
+	e->fileid = fileid;
+	e->next_try = kvs_fdw_lock_escalation;
 	return e;
 }
 
@@ -132,16 +142,16 @@ static void
 rowlock_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 						 SubTransactionId parentSubid, void *arg)
 {
-	HASH_SEQ_STATUS seq;
-	LockedFile *e;
 	int			level = GetCurrentTransactionNestLevel();
-	int			m;
+	int			i,
+				m;
 
-	if (locked_files == NULL ||
-		(event != SUBXACT_EVENT_ABORT_SUB && event != SUBXACT_EVENT_COMMIT_SUB))
+	if (event != SUBXACT_EVENT_ABORT_SUB && event != SUBXACT_EVENT_COMMIT_SUB)
 		return;
-	hash_seq_init(&seq, locked_files);
-	while ((e = hash_seq_search(&seq)) != NULL)
+	for (i = 0; i < nlocked_files; i++)
+	{
+		LockedFile *e = &locked_files[i];
+
 		for (m = 0; m < 2; m++)
 		{
 			if (e->intent[m] >= level)
@@ -149,6 +159,7 @@ rowlock_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 			if (e->escalated[m] >= level)
 				e->escalated[m] = (event == SUBXACT_EVENT_COMMIT_SUB) ? level - 1 : 0;
 		}
+	}
 }
 
 void
@@ -358,17 +369,14 @@ kvsGetForeignRowMarkType(RangeTblEntry *rte, LockClauseStrength strength)
 bool
 kvs_rowlocks_held(void)
 {
-	HASH_SEQ_STATUS seq;
-	LockedFile *e;
+	int			i;
 
-	if (locked_files == NULL)
-		return false;
-	hash_seq_init(&seq, locked_files);
-	while ((e = hash_seq_search(&seq)) != NULL)
+	for (i = 0; i < nlocked_files; i++)
+	{
+		LockedFile *e = &locked_files[i];
+
 		if (e->intent[0] || e->intent[1] || e->escalated[0] || e->escalated[1])
-		{
-			hash_seq_term(&seq);
 			return true;
-		}
+	}
 	return false;
 }
