@@ -117,6 +117,17 @@ COMMIT;
 SELECT * FROM rl2 ORDER BY id;
 DROP FOREIGN TABLE rl2;
 
+-- COPY FROM locks the keys it loads (before checking they are free)
+CREATE FOREIGN TABLE rl4 (id int, v text) SERVER kvs;
+BEGIN;
+COPY rl4 FROM stdin;
+1	one
+2	two
+\.
+SELECT * FROM my_kvs_locks;
+COMMIT;
+DROP FOREIGN TABLE rl4;
+
 -- a volatile condition runs once per row (PostgreSQL's rule), so it is not
 -- checked before the lock: the scan locks every row it returns
 CREATE FOREIGN TABLE rl3 (id int, n int) SERVER kvs;
