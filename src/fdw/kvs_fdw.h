@@ -368,6 +368,8 @@ typedef enum KvsRowLockResult
 typedef struct KvsRowLocker
 {
 	bool		active;			/* false: this scan locks nothing */
+	Oid			dboid;			/* the tags' database: 0 for an explicit
+								 * filename (rowlock.c) */
 	uint64		fileid;			/* the file's identity (its real path) */
 	KvsRowLockMode mode;
 	LockWaitPolicy wait;		/* block, NOWAIT (error), SKIP LOCKED */

@@ -13,7 +13,10 @@
  * that the holder of the row lock needs to commit.
  *
  * The tag is advisory-type, as Citus does for its own locks: pg_locks shows
- * locktype "advisory", database = the current database, classid/objid = the
+ * locktype "advisory", database = the current database for a table's file
+ * in the data directory (only that database's table uses it) and 0 for an
+ * explicit filename (tables of several databases may name one file, e.g.
+ * after CREATE DATABASE ... TEMPLATE: their locks must meet), classid/objid = the
  * two halves of a 64-bit hash, objsubid = our class: KVS_LOCKTAG_KEY for a
  * key (hash of the file's identity and the key bytes), KVS_LOCKTAG_TABLE
  * for a file as a whole (hash of its identity).  pg_advisory_* use classes
@@ -215,6 +218,7 @@ kvs_rowlocker_init(KvsRowLocker *l, KvsTable *t, KvsRowLockMode mode,
 				   LockWaitPolicy wait)
 {
 	l->active = true;
+	l->dboid = t->default_file ? MyDatabaseId : InvalidOid;
 	l->fileid = file_identity(t->path);
 	l->mode = mode;
 	l->wait = wait;
@@ -241,10 +245,10 @@ acquire(LOCKTAG *tag, LOCKMODE lockmode, bool wait, LockAcquireResult *res)
 }
 
 static void
-table_tag(LOCKTAG *tag, uint64 fileid)
+table_tag(LOCKTAG *tag, KvsRowLocker *l)
 {
-	SET_LOCKTAG_ADVISORY(*tag, MyDatabaseId, (uint32) (fileid >> 32),
-						 (uint32) fileid, KVS_LOCKTAG_TABLE);
+	SET_LOCKTAG_ADVISORY(*tag, l->dboid, (uint32) (l->fileid >> 32),
+						 (uint32) l->fileid, KVS_LOCKTAG_TABLE);
 }
 
 /*
@@ -272,7 +276,7 @@ kvs_rowlock(KvsRowLocker *l, const char *key, size_t klen)
 		(m == KVS_ROWLOCK_SHARE && e->escalated[KVS_ROWLOCK_SHARE]))
 		return KVS_ROWLOCK_HELD;
 
-	table_tag(&tag, l->fileid);
+	table_tag(&tag, l);
 	if (!e->intent[m])
 	{
 		/* not available: another transaction locked the whole table */
@@ -297,7 +301,7 @@ kvs_rowlock(KvsRowLocker *l, const char *key, size_t klen)
 	}
 
 	h = hash_bytes_extended((const unsigned char *) key, klen, l->fileid);
-	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, (uint32) (h >> 32), (uint32) h,
+	SET_LOCKTAG_ADVISORY(tag, l->dboid, (uint32) (h >> 32), (uint32) h,
 						 KVS_LOCKTAG_KEY);
 	if (!acquire(&tag, key_mode[m], wait, &res))
 	{
