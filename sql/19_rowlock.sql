@@ -71,7 +71,10 @@ SELECT * FROM my_kvs_locks;
 UPDATE rl SET n = n + 1 WHERE id IN (60, 61);
 SELECT * FROM my_kvs_locks;
 COMMIT;
--- 0: the whole table from the first row; a COPY-sized INSERT escalates too
+-- 0: the whole table from the first row.  A bulk INSERT locks at most
+-- max_locks_per_transaction (64) keys, then no more (several loaders of one
+-- table at once could not escalate; a key another one inserts meanwhile
+-- fails at COMMIT instead)
 SET kvs_fdw.lock_escalation = 0;
 BEGIN;
 UPDATE rl SET n = n + 1 WHERE id = 5;

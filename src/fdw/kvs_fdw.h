@@ -373,6 +373,8 @@ typedef struct KvsRowLocker
 	uint64		fileid;			/* the file's identity (its real path) */
 	KvsRowLockMode mode;
 	LockWaitPolicy wait;		/* block, NOWAIT (error), SKIP LOCKED */
+	bool		insert;			/* locks keys it inserts (rowlock.c: bulk
+								 * loads stop locking keys) */
 	const char *relname;		/* for the NOWAIT error */
 } KvsRowLocker;
 
@@ -384,6 +386,7 @@ extern void kvs_rowlock_scan(ForeignScanState *node, KvsTable *t,
 							 KvsRowLocker *l);
 extern KvsRowLockResult kvs_rowlock(KvsRowLocker *l, const char *key,
 									size_t klen);
+extern uint64 kvs_rowlock_grants(void);
 extern RowMarkType kvsGetForeignRowMarkType(RangeTblEntry *rte,
 											LockClauseStrength strength);
 extern bool kvs_rowlocks_held(void);

@@ -195,6 +195,7 @@ begin_modify(EState *estate, ResultRelInfo *rinfo, CmdType op)
 	kvs_table_check_writable(&s->t);
 	kvs_table_hold(&s->t, cxt);
 	kvs_rowlocker_init(&s->lock, &s->t, KVS_ROWLOCK_EXCLUSIVE, LockWaitBlock);
+	s->lock.insert = (op == CMD_INSERT);	/* INSERT, COPY: bulk loads */
 	initStringInfo(&s->pend);
 	initStringInfo(&s->rk);
 	initStringInfo(&s->rv);

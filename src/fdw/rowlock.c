@@ -38,6 +38,15 @@
  * kvs_fdw.lock_escalation keys; past ESCALATE_WAIT_FACTOR times the
  * threshold the transaction waits for it (the deadlock detector breaks a
  * cycle with a writer it waits for).
+ *
+ * Inserted keys are the exception (bulk loads: COPY, INSERT ... SELECT, of
+ * which several may run at once on one table, each holding its intent lock,
+ * so none could escalate): an inserting transaction locks at most
+ * max_locks_per_transaction keys of a file (its share of the lock table),
+ * then inserts without key locks and never waits to escalate.  Nothing is
+ * lost by that: the commit applies an inserted key only if the file still
+ * lacks it (pending.c), so a concurrent insert of the same key fails with
+ * 23505 at COMMIT instead of waiting for the other transaction.
  */
 #include "postgres.h"
 
@@ -60,7 +69,7 @@
 
 #define KVS_LOCKTAG_KEY		0x6B77	/* 27511 */
 #define KVS_LOCKTAG_TABLE	0x6B78	/* 27512 */
-#define ESCALATE_WAIT_FACTOR 16
+#define ESCALATE_WAIT_FACTOR 4
 
 int			kvs_fdw_lock_escalation = 1000;
 
@@ -84,6 +93,7 @@ typedef struct LockedFile
  * the one-row transactions that are most of them.
  */
 static LockedFile *locked_files;	/* NULL = none yet */
+static uint64 grants;			/* locks newly granted in this backend */
 static int	nlocked_files;
 static int	maxlocked_files;
 
@@ -218,6 +228,7 @@ kvs_rowlocker_init(KvsRowLocker *l, KvsTable *t, KvsRowLockMode mode,
 				   LockWaitPolicy wait)
 {
 	l->active = true;
+	l->insert = false;
 	l->dboid = t->default_file ? MyDatabaseId : InvalidOid;
 	l->fileid = file_identity(t->path);
 	l->mode = mode;
@@ -290,15 +301,21 @@ kvs_rowlock(KvsRowLocker *l, const char *key, size_t klen)
 	}
 	if (e->nkeys >= e->next_try)
 	{
-		bool		must = wait && e->nkeys >= (int64) kvs_fdw_lock_escalation * ESCALATE_WAIT_FACTOR;
+		bool		must = wait && !l->insert &&
+			e->nkeys >= (int64) kvs_fdw_lock_escalation * ESCALATE_WAIT_FACTOR;
 
 		if (acquire(&tag, table_mode[m], must, &res))
 		{
 			e->escalated[m] = GetCurrentTransactionNestLevel();
+			grants++;
 			return KVS_ROWLOCK_NEW;
 		}
 		e->next_try = e->nkeys + Max(kvs_fdw_lock_escalation, 1);
 	}
+
+	/* a bulk insert: no more key locks (header comment) */
+	if (l->insert && e->nkeys >= max_locks_per_xact)
+		return KVS_ROWLOCK_HELD;
 
 	h = hash_bytes_extended((const unsigned char *) key, klen, l->fileid);
 	SET_LOCKTAG_ADVISORY(tag, l->dboid, (uint32) (h >> 32), (uint32) h,
@@ -312,7 +329,21 @@ kvs_rowlock(KvsRowLocker *l, const char *key, size_t klen)
 	if (res != LOCKACQUIRE_OK)
 		return KVS_ROWLOCK_HELD;
 	e->nkeys++;
+	grants++;
 	return KVS_ROWLOCK_NEW;
+}
+
+/*
+ * A counter of the locks this backend was newly granted.  A scan notes it
+ * when it reads a batch: a key found held later was held when the batch
+ * was read only if no lock was granted since (else it may be the new key
+ * of a move of this statement, or covered by an escalation granted since,
+ * and its row read before that may be stale).
+ */
+uint64
+kvs_rowlock_grants(void)
+{
+	return grants;
 }
 
 /*

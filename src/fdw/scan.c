@@ -70,6 +70,8 @@ typedef struct KvsScanState
 
 	KvsRowLocker lock;			/* row locks (rowlock.c) */
 	bool		lock_precheck;	/* check the quals before locking a row */
+	uint64		batch_grants;	/* kvs_rowlock_grants() when the batch was
+								 * read */
 
 	/* full scan */
 	KvsPendingCursor *cur;
@@ -454,8 +456,10 @@ fetch_batch(KvsScanState *s)
 
 /*
  * Read the row of key k again after its lock was granted, into *v (in the
- * batch context).  False if it is gone, or now holds this statement's own
- * write (which the scan must not see).
+ * batch context).  False if it is gone.  A row that now holds a write of
+ * the statement in force on the file (its own, or a trigger's or function's
+ * it ran) is left as read: the scan must not see it, and modify.c's check
+ * of the row then tells that change apart (27000, as heap).
  */
 static bool
 reread_row(KvsScanState *s, KeyImage *k, KeyImage *v)
@@ -470,7 +474,9 @@ reread_row(KvsScanState *s, KeyImage *k, KeyImage *v)
 	if (own)
 		kvs_check_rc(kvs_begin(db, KVS_READ), db, s->t.path);
 	rc = kvs_pending_get(s->t.file, k->data, k->len, &cur, &stamp);
-	if (rc == KVS_OK && !(stamp != 0 && stamp == s->skipping))
+	if (rc == KVS_OK && stamp != 0 && stamp == s->t.file->stamp)
+		found = true;
+	else if (rc == KVS_OK)
 	{
 		v->data = MemoryContextAlloc(s->batchcxt, cur.len + 1);
 		memcpy(v->data, cur.data, cur.len);
@@ -519,6 +525,9 @@ lock_current(ForeignScanState *node, KvsScanState *s, TupleTableSlot *slot)
 	r = kvs_rowlock(&s->lock, s->rk[s->pos].data, s->rk[s->pos].len);
 	if (r == KVS_ROWLOCK_SKIP)
 		return false;
+	/* held, but maybe not yet when the batch was read (kvs_rowlock_grants) */
+	if (r == KVS_ROWLOCK_HELD && kvs_rowlock_grants() != s->batch_grants)
+		r = KVS_ROWLOCK_NEW;
 	if (r == KVS_ROWLOCK_NEW)
 	{
 		if (!reread_row(s, &s->rk[s->pos], &s->rv[s->pos]))
@@ -542,6 +551,7 @@ kvsIterateForeignScan(ForeignScanState *node)
 		if (s->pos >= s->nrows)
 		{
 			CHECK_FOR_INTERRUPTS();
+			s->batch_grants = kvs_rowlock_grants();
 			fetch_batch(s);
 			if (s->nrows == 0)
 				return slot;
