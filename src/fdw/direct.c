@@ -55,7 +55,7 @@ typedef struct KvsDirectState
 	List	   *attnos;			/* target columns */
 	bool		set_processed;
 	bool		done;
-	KvsRowLocker lock;			/* each key, before its section */
+	KvsRowLocker lock;			/* each key, before it is read */
 	MemoryContext cxt;			/* keys */
 	MemoryContext rowcxt;		/* reset per key */
 	kvs_stats	before;			/* EXPLAIN ANALYZE: cache counters */
