@@ -91,6 +91,8 @@ typedef struct PEntry
 								 * absent from the file: its commit must not
 								 * overwrite a row another transaction
 								 * committed meanwhile */
+	bool		has_base;		/* created by a change of a file row: */
+	uint64		base_hash;		/* the hash of the value it read */
 } PEntry;
 
 typedef struct PTruncate
@@ -110,7 +112,8 @@ typedef struct PSparse
 
 /*
  * A run in the spill file: records sorted by key, each
- *   u32 reclen (bytes after it), u32 klen, key, u8 file_absent, u16 nver,
+ *   u32 reclen (bytes after it), u32 klen, key, u8 file_absent,
+ *   u8 has_base, u64 base_hash, u16 nver,
  *   nver x (u64 seq, u32 subid, u64 stamp, u8 is_delete, u32 vlen, value)
  * with its versions newest first.
  */
@@ -167,6 +170,8 @@ typedef struct PView
 	const char *val;
 	uint32		vlen;
 	bool		file_absent;
+	bool		has_base;
+	uint64		base_hash;
 	int			source;			/* SRC_MEMORY or the run's index */
 } PView;
 
@@ -185,6 +190,19 @@ static int	ndead = 0,
 			maxdead = 0;
 static SubTransactionId max_subid_written = 0;
 
+/*
+ * The last row kvs_pending_get read from a file (not from a write set): an
+ * UPDATE reads the row, then writes its new version; the version's base
+ * (first_touch) is the value it read, not a later read.
+ */
+static struct
+{
+	KvsFile    *file;
+	uint32		klen;
+	uint64		hash;
+	char		key[KVS_MAX_KEY];
+} last_read;
+
 static uint32
 pkey_hash(const void *key, Size keysize)
 {
@@ -202,6 +220,12 @@ pkey_match(const void *a, const void *b, Size keysize)
 	if (x->len != y->len)
 		return 1;
 	return memcmp(x->data, y->data, x->len);
+}
+
+static uint64
+value_hash(const char *val, size_t len)
+{
+	return hash_bytes_extended((const unsigned char *) val, (int) len, 0);
 }
 
 /* The order of keys in a run: bytes, then length. */
@@ -399,7 +423,7 @@ spill(KvsWriteSet *ws)
 
 		if ((i & 1023) == 0)
 			CHECK_FOR_INTERRUPTS();
-		reclen = 4 + e->key.len + 1 + 2;
+		reclen = 4 + e->key.len + 1 + 1 + 8 + 2;
 		for (v = e->newest; v != NULL; v = v->older)
 		{
 			reclen += 8 + 4 + 8 + 1 + 4 + v->vlen;
@@ -421,6 +445,9 @@ spill(KvsWriteSet *ws)
 		spill_write(ws, &e->key.len, 4);
 		spill_write(ws, e->key.data, e->key.len);
 		spill_write(ws, &fa, 1);
+		fa = e->has_base ? 1 : 0;
+		spill_write(ws, &fa, 1);
+		spill_write(ws, &e->base_hash, 8);
 		spill_write(ws, &nver, 2);
 		for (v = e->newest; v != NULL; v = v->older)
 		{
@@ -462,6 +489,8 @@ typedef struct PRecord
 	const char *key;
 	uint32		klen;
 	bool		file_absent;
+	bool		has_base;
+	uint64		base_hash;
 	int			nver;
 	const char *vers;			/* the versions, as written */
 } PRecord;
@@ -496,13 +525,15 @@ read_record(KvsWriteSet *ws, PRun *r, PRecord *rec)
 	memcpy(&rec->klen, buf, 4);
 	rec->key = buf + 4;
 	rec->file_absent = buf[4 + rec->klen] != 0;
+	rec->has_base = buf[4 + rec->klen + 1] != 0;
+	memcpy(&rec->base_hash, buf + 4 + rec->klen + 2, 8);
 	{
 		uint16		n;
 
-		memcpy(&n, buf + 4 + rec->klen + 1, 2);
+		memcpy(&n, buf + 4 + rec->klen + 10, 2);
 		rec->nver = n;
 	}
-	rec->vers = buf + 4 + rec->klen + 3;
+	rec->vers = buf + 4 + rec->klen + 12;
 	return true;
 }
 
@@ -533,6 +564,8 @@ record_view(const PRecord *rec, uint64 upto, PView *pv, int source)
 			pv->vlen = vlen;
 			pv->val = p + 25;
 			pv->file_absent = rec->file_absent;
+			pv->has_base = rec->has_base;
+			pv->base_hash = rec->base_hash;
 			pv->source = source;
 			return;
 		}
@@ -614,6 +647,8 @@ resolve(KvsWriteSet *ws, const char *key, size_t klen, uint64 upto, PView *pv)
 		pv->val = v->val;
 		pv->vlen = v->vlen;
 		pv->file_absent = e->file_absent;
+		pv->has_base = e->has_base;
+		pv->base_hash = e->base_hash;
 		pv->source = SRC_MEMORY;
 	}
 	else
@@ -652,7 +687,19 @@ kvs_pending_get(KvsFile *f, const char *key, size_t klen, kvs_slice *val,
 		if (trunc_seq(ws) > 0)
 			return KVS_NOTFOUND;
 	}
-	return kvs_get(f->db, key, klen, val);
+	{
+		int			rc = kvs_get(f->db, key, klen, val);
+
+		last_read.file = NULL;
+		if (rc == KVS_OK && klen <= KVS_MAX_KEY)
+		{
+			last_read.file = f;
+			last_read.klen = (uint32) klen;
+			memcpy(last_read.key, key, klen);
+			last_read.hash = value_hash(val->data, val->len);
+		}
+		return rc;
+	}
 }
 
 static Size
@@ -673,6 +720,62 @@ check_memory(KvsWriteSet *ws)
 	if (ws->walkers == 0 && ws->nentries > 0 &&
 		pending_memory() > (Size) kvs_fdw_pending_memory_kb * 1024)
 		spill(ws);
+}
+
+/*
+ * A key gets its first live version in memory: what its commit must find in
+ * the file.  A key still live in a spilled run keeps what its run recorded;
+ * one an INSERT found absent must still be absent (file_absent); one whose
+ * file row this transaction changes must still hold the value it read
+ * (has_base: the hash of that value), else the commit fails with 40001
+ * rather than overwrite another transaction's committed change; so must
+ * the row a DELETE removes (two transactions deleting one row with
+ * RETURNING must not both have deleted it, nor one delete a row inserted
+ * again since).  The row locks make such conflicts rare; this keeps them
+ * from losing an update.
+ */
+static void
+first_touch(KvsWriteSet *ws, PEntry *e, bool file_absent)
+{
+	PView		pv;
+	kvs_slice	cur;
+	int			rc;
+
+	e->file_absent = false;
+	e->has_base = false;
+	if (ws->nruns > 0)
+	{
+		resolve(ws, e->key.data, e->key.len, SEQ_NOW, &pv);
+		if (pv.found)
+		{
+			e->file_absent = pv.file_absent;
+			e->has_base = pv.has_base;
+			e->base_hash = pv.base_hash;
+			return;
+		}
+	}
+	if (trunc_seq(ws) > 0)
+		return;					/* the commit truncates first */
+	if (file_absent)
+	{
+		e->file_absent = true;
+		return;
+	}
+	if (last_read.file == ws->file && last_read.klen == e->key.len &&
+		memcmp(last_read.key, e->key.data, e->key.len) == 0)
+	{
+		e->has_base = true;
+		e->base_hash = last_read.hash;
+		return;
+	}
+	rc = kvs_get(ws->file->db, e->key.data, e->key.len, &cur);
+	if (rc == KVS_OK)
+	{
+		e->has_base = true;
+		e->base_hash = value_hash(cur.data, cur.len);
+	}
+	else if (rc != KVS_NOTFOUND)
+		kvs_report_error(rc, ws->file->db, ws->file->path);
 }
 
 /* Add a version (val NULL: DELETE) to the key's chain. */
@@ -702,6 +805,8 @@ add_version(KvsFile *f, const char *key, size_t klen, const char *val,
 		e->key.len = (uint32) klen;
 		e->newest = NULL;
 		e->file_absent = false;
+		e->has_base = false;
+		e->base_hash = 0;
 		if (ws->nentries == ws->maxentries)
 		{
 			ws->maxentries = ws->maxentries ? ws->maxentries * 2 : 256;
@@ -713,7 +818,7 @@ add_version(KvsFile *f, const char *key, size_t klen, const char *val,
 	}
 	if (e->newest == NULL)
 	{
-		e->file_absent = file_absent;
+		first_touch(ws, e, file_absent);
 		ws->nkeys++;
 		ws->bytes += klen;
 	}
@@ -883,6 +988,7 @@ kvs_pending_subabort(SubTransactionId subid)
 					ws->nkeys--;
 					ws->bytes -= e->key.len;
 					e->file_absent = false;
+					e->has_base = false;
 				}
 			}
 		}
@@ -922,6 +1028,7 @@ kvs_pending_reset(void)
 	}
 	write_sets = NIL;
 	pending_cxt = NULL;			/* a child of TopTransactionContext */
+	last_read.file = NULL;
 	dead_ranges = NULL;
 	ndead = maxdead = 0;
 	max_subid_written = 0;
@@ -1056,6 +1163,29 @@ walk_end(PWalk *w)
 }
 
 /*
+ * At commit, the file row a version was based on must still hold the value
+ * the transaction read: else another transaction changed or deleted it and
+ * committed first (40001, not a lost update).
+ */
+static void
+check_base(KvsWriteSet *ws, const char *key, uint32 klen, uint64 base_hash)
+{
+	kvs		   *db = ws->file->db;
+	kvs_slice	cur;
+	int			rc = kvs_get(db, key, klen, &cur);
+
+	if (rc != KVS_OK && rc != KVS_NOTFOUND)
+		kvs_report_error(rc, db, ws->file->path);
+	if (rc == KVS_NOTFOUND || value_hash(cur.data, cur.len) != base_hash)
+		ereport(ERROR,
+				(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+				 errmsg("could not serialize access due to concurrent update"),
+				 errdetail("A row of kvs file \"%s\" that this transaction changed or deleted was changed or deleted by another transaction that committed first.",
+						   ws->file->path),
+				 errhint("Retry the transaction.")));
+}
+
+/*
  * Apply the final version of each key to the file, inside the caller's
  * write section: after a TRUNCATE marker, the file is truncated first and
  * only versions newer than the marker are written.  A key an INSERT found
@@ -1088,20 +1218,25 @@ kvs_pending_apply(KvsWriteSet *ws)
 		{
 			if (t > 0)
 				continue;
+			if (pv.has_base)
+				check_base(ws, w.key, w.klen, pv.base_hash);
 			rc = kvs_delete(db, w.key, w.klen);
 			if (rc == KVS_NOTFOUND)
-				continue;		/* deleted by another transaction meanwhile */
+				continue;
 		}
 		else
 		{
+			if (pv.has_base && t == 0)
+				check_base(ws, w.key, w.klen, pv.base_hash);
 			rc = kvs_put(db, w.key, w.klen, pv.val, pv.vlen,
 						 (pv.file_absent && t == 0) ? KVS_NOOVERWRITE : 0);
 			if (rc == KVS_EXISTS)
 				ereport(ERROR,
-						(errcode(ERRCODE_UNIQUE_VIOLATION),
-						 errmsg("duplicate key value in kvs file \"%s\" at commit",
-								ws->file->path),
-						 errdetail("Another transaction committed a row with a key this transaction inserted.")));
+						(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+						 errmsg("could not serialize access due to concurrent insert"),
+						 errdetail("Another transaction committed a row of kvs file \"%s\" with a key this transaction inserted.",
+								   ws->file->path),
+						 errhint("Retry the transaction.")));
 		}
 		if (rc != KVS_OK)
 			kvs_report_error(rc, db, ws->file->path);
