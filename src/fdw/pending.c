@@ -26,7 +26,8 @@
  * committed rows, never one of a running statement); a full scan returns
  * each file row as its newest version shows it (a DELETE hides it), then
  * the write set's PUT keys the file does not have, skipping versions
- * written under the stamp the scan was told to skip.
+ * written under the stamp the scan was told to skip; a full scan sees the
+ * write set as it was when it began (see KvsPendingCursor).
  *
  * Memory: the write sets live in one context under TopTransactionContext,
  * each set's keys and versions in a context of its own.  Entries are never
@@ -44,8 +45,14 @@
  * dropped, so a subtransaction abort records the range of subids it killed
  * (dead_ranges) and reads skip versions in those ranges.  A merged cursor in
  * its second phase walks the sources; a set is not spilled while one does
- * (its memory may then pass the limit until that scan ends).
-  */
+ * (its memory may then pass the limit until that scan ends).  Runs are
+ * never merged: each lookup tests every run's Bloom filter.
+ *
+ * Conflicts at commit (no lost update without row locks): a key's first
+ * version records what the file must still hold when the commit applies it
+ * -- absent for an INSERT that found it free, else the hash of the value
+ * the transaction read -- and the commit raises 40001 otherwise.
+ */
 #include "postgres.h"
 
 #include "access/xact.h"
