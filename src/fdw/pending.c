@@ -1107,6 +1107,33 @@ walk_start(PWalk *w, KvsWriteSet *ws, uint64 upto)
 	}
 }
 
+/*
+ * Does a source newer than the walk's run give the current key's state as
+ * of the walk's upto (memory, or a later run)?  As resolve(), without
+ * reading the run's own record again.
+ */
+static bool
+newer_source(PWalk *w, PView *pv)
+{
+	KvsWriteSet *ws = w->ws;
+	PEntry	   *e = find_entry(ws, w->key, w->klen);
+	PVersion   *v = NULL;
+	int			ri;
+
+	if (e != NULL)
+		for (v = e->newest; v != NULL && v->seq > w->upto; v = v->older)
+			;
+	if (v != NULL)
+		return true;
+	for (ri = ws->nruns - 1; ri > w->run; ri--)
+	{
+		run_lookup(ws, ri, w->key, w->klen, w->upto, pv);
+		if (pv->found)
+			return true;
+	}
+	return false;
+}
+
 /* The next key and its view; false at the end. */
 static bool
 walk_next(PWalk *w, PView *pv)
@@ -1138,8 +1165,12 @@ walk_next(PWalk *w, PView *pv)
 		w->key = MemoryContextAlloc(pending_cxt, rec.klen + 1);
 		memcpy(w->key, rec.key, rec.klen);
 		w->klen = rec.klen;
-		resolve(ws, w->key, w->klen, w->upto, pv);
-		if (pv->found && pv->source == w->run)
+		if (newer_source(w, pv))
+			continue;			/* the key's state is given there */
+		/* the record was read into ws->scratch, which lookups do not reset */
+		pv->found = false;
+		record_view(&rec, w->upto, pv, w->run);
+		if (pv->found && pv->seq >= trunc_seq_at(ws, w->upto))
 			return true;
 	}
 	while (w->pos < ws->nentries)
