@@ -189,6 +189,27 @@ INSERT INTO tx2 VALUES (2, 'async');
 RESET synchronous_commit;
 SELECT * FROM dblink('other', 'SELECT id, v FROM tx2 ORDER BY id') AS r(id int, v text);
 
+-- ---- a row another transaction changed and committed first: 40001 ------
+-- (without row locks the other session does not wait for us; with them it
+-- would, so it gives up after lock_timeout rather than hang the test)
+SELECT dblink_exec('other', 'SET lock_timeout = ''2s''');
+\set VERBOSITY terse
+BEGIN;
+UPDATE tx SET v = 'mine' WHERE id = 2;
+SELECT dblink_exec('other', 'UPDATE tx SET v = ''theirs'' WHERE id = 2');
+COMMIT;
+SELECT * FROM tx WHERE id = 2;
+BEGIN;
+DELETE FROM tx WHERE id = 3 RETURNING *;
+SELECT dblink_exec('other', 'DELETE FROM tx WHERE id = 3');
+COMMIT;
+BEGIN;
+INSERT INTO tx VALUES (3, 'mine');
+SELECT dblink_exec('other', 'INSERT INTO tx VALUES (3, ''theirs'')');
+COMMIT;
+\set VERBOSITY default
+SELECT * FROM tx WHERE id IN (2, 3) ORDER BY id;
+
 -- ---- a cancel during COMMIT keeps nothing ----------------------------------
 -- kvs_fdw.debug_flush_delay also sleeps in the commit's write section; the
 -- other session cancels us there

@@ -415,12 +415,12 @@ kvsExplainDirectModify(ForeignScanState *node, ExplainState *es)
 						strVal(list_nth(plan->fdw_private, KvsScanPrivateDesc)), es);
 	if (op == CMD_DELETE)
 		ExplainPropertyText("Kvs Direct", nquals > 0 ?
-							"read, check and delete each key in one write section" :
-							"delete each key in one write section", es);
+							"read, check and delete each key" :
+							"delete each key", es);
 	else
 		ExplainPropertyText("Kvs Direct", nquals > 0 ?
-							"read, check, change and write each row in one write section" :
-							"read, change and write each row in one write section", es);
+							"read, check, change and write each row" :
+							"read, change and write each row", es);
 	if (es->verbose)
 	{
 		KvsTable	t;

@@ -2,8 +2,9 @@
  * kvs_fdw.c - the handler of the kvs_fdw foreign data wrapper: module
  * initialisation (the kvs_fdw.cache_size and kvs_fdw.cache_policy GUCs, the
  * shared mode's in shmem.c, the test-only kvs_fdw.debug_flush_delay,
- * kvs_fdw.trace_directory and the trace files of the handles, transaction
- * hooks, the
+ * kvs_fdw.trace_directory and the trace files of the handles,
+ * kvs_fdw.pending_memory and kvs_fdw.weak_isolation (pending.c, txn.c),
+ * transaction hooks, the
  * ProcessUtility hook) and the FdwRoutine, its callbacks listed in
  * fdwapi.h's order.  The callbacks
  * themselves live in planner.c, scan.c, modify.c and direct.c.
@@ -56,10 +57,11 @@ static const struct config_enum_entry cache_policy_options[] = {
 
 /*
  * kvs_fdw.debug_flush_delay, in ms, for tests only (superuser, hidden from
- * SHOW ALL and the sample file): write paths sleep this long inside a write
- * section once its changes are made, before it is written out, accepting
- * interrupts, so a test can cancel a statement there (statement_timeout)
- * and see that nothing of that section is kept.  0 (the default) = off.
+ * SHOW ALL and the sample file): write paths sleep this long where a write
+ * buffer or the key moves join the write set, and inside each commit's
+ * write section before kvs_prepare, accepting interrupts, so a test can
+ * cancel a statement or a COMMIT there and see that nothing of it is kept.
+ * 0 (the default) = off.
  */
 int			kvs_fdw_debug_flush_delay_ms = 0;
 

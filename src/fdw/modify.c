@@ -274,8 +274,8 @@ kvsBeginForeignInsert(ModifyTableState *mtstate, ResultRelInfo *rinfo)
 	{
 		/*
 		 * COPY FROM (PG 15 has no batch API for it): keep encoded rows and
-		 * write them in one write section per buffer, so the lock is still
-		 * taken and released inside one callback.
+		 * add them to the write set per buffer, their uniqueness checks in
+		 * one read section.
 		 */
 		s->buffer_rows = true;
 		if (s->pend_limit == 0)

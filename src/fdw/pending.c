@@ -26,7 +26,8 @@
  * committed rows, never one of a running statement); a full scan returns
  * each file row as its newest version shows it (a DELETE hides it), then
  * the write set's PUT keys the file does not have, skipping versions
- * written under the stamp the scan was told to skip.
+ * written under the stamp the scan was told to skip; a full scan sees the
+ * write set as it was when it began (see KvsPendingCursor).
  *
  * Memory: the write sets live in one context under TopTransactionContext,
  * each set's keys and versions in a context of its own.  Entries are never
@@ -44,8 +45,14 @@
  * dropped, so a subtransaction abort records the range of subids it killed
  * (dead_ranges) and reads skip versions in those ranges.  A merged cursor in
  * its second phase walks the sources; a set is not spilled while one does
- * (its memory may then pass the limit until that scan ends).
-  */
+ * (its memory may then pass the limit until that scan ends).  Runs are
+ * never merged: each lookup tests every run's Bloom filter.
+ *
+ * Conflicts at commit (no lost update without row locks): a key's first
+ * version records what the file must still hold when the commit applies it
+ * -- absent for an INSERT that found it free, else the hash of the value
+ * the transaction read -- and the commit raises 40001 otherwise.
+ */
 #include "postgres.h"
 
 #include "access/xact.h"
@@ -91,6 +98,8 @@ typedef struct PEntry
 								 * absent from the file: its commit must not
 								 * overwrite a row another transaction
 								 * committed meanwhile */
+	bool		has_base;		/* created by a change of a file row: */
+	uint64		base_hash;		/* the hash of the value it read */
 } PEntry;
 
 typedef struct PTruncate
@@ -110,7 +119,8 @@ typedef struct PSparse
 
 /*
  * A run in the spill file: records sorted by key, each
- *   u32 reclen (bytes after it), u32 klen, key, u8 file_absent, u16 nver,
+ *   u32 reclen (bytes after it), u32 klen, key, u8 file_absent,
+ *   u8 has_base, u64 base_hash, u16 nver,
  *   nver x (u64 seq, u32 subid, u64 stamp, u8 is_delete, u32 vlen, value)
  * with its versions newest first.
  */
@@ -167,6 +177,8 @@ typedef struct PView
 	const char *val;
 	uint32		vlen;
 	bool		file_absent;
+	bool		has_base;
+	uint64		base_hash;
 	int			source;			/* SRC_MEMORY or the run's index */
 } PView;
 
@@ -185,6 +197,19 @@ static int	ndead = 0,
 			maxdead = 0;
 static SubTransactionId max_subid_written = 0;
 
+/*
+ * The last row kvs_pending_get read from a file (not from a write set): an
+ * UPDATE reads the row, then writes its new version; the version's base
+ * (first_touch) is the value it read, not a later read.
+ */
+static struct
+{
+	KvsFile    *file;
+	uint32		klen;
+	uint64		hash;
+	char		key[KVS_MAX_KEY];
+} last_read;
+
 static uint32
 pkey_hash(const void *key, Size keysize)
 {
@@ -202,6 +227,12 @@ pkey_match(const void *a, const void *b, Size keysize)
 	if (x->len != y->len)
 		return 1;
 	return memcmp(x->data, y->data, x->len);
+}
+
+static uint64
+value_hash(const char *val, size_t len)
+{
+	return hash_bytes_extended((const unsigned char *) val, (int) len, 0);
 }
 
 /* The order of keys in a run: bytes, then length. */
@@ -399,7 +430,7 @@ spill(KvsWriteSet *ws)
 
 		if ((i & 1023) == 0)
 			CHECK_FOR_INTERRUPTS();
-		reclen = 4 + e->key.len + 1 + 2;
+		reclen = 4 + e->key.len + 1 + 1 + 8 + 2;
 		for (v = e->newest; v != NULL; v = v->older)
 		{
 			reclen += 8 + 4 + 8 + 1 + 4 + v->vlen;
@@ -421,6 +452,9 @@ spill(KvsWriteSet *ws)
 		spill_write(ws, &e->key.len, 4);
 		spill_write(ws, e->key.data, e->key.len);
 		spill_write(ws, &fa, 1);
+		fa = e->has_base ? 1 : 0;
+		spill_write(ws, &fa, 1);
+		spill_write(ws, &e->base_hash, 8);
 		spill_write(ws, &nver, 2);
 		for (v = e->newest; v != NULL; v = v->older)
 		{
@@ -462,6 +496,8 @@ typedef struct PRecord
 	const char *key;
 	uint32		klen;
 	bool		file_absent;
+	bool		has_base;
+	uint64		base_hash;
 	int			nver;
 	const char *vers;			/* the versions, as written */
 } PRecord;
@@ -496,13 +532,15 @@ read_record(KvsWriteSet *ws, PRun *r, PRecord *rec)
 	memcpy(&rec->klen, buf, 4);
 	rec->key = buf + 4;
 	rec->file_absent = buf[4 + rec->klen] != 0;
+	rec->has_base = buf[4 + rec->klen + 1] != 0;
+	memcpy(&rec->base_hash, buf + 4 + rec->klen + 2, 8);
 	{
 		uint16		n;
 
-		memcpy(&n, buf + 4 + rec->klen + 1, 2);
+		memcpy(&n, buf + 4 + rec->klen + 10, 2);
 		rec->nver = n;
 	}
-	rec->vers = buf + 4 + rec->klen + 3;
+	rec->vers = buf + 4 + rec->klen + 12;
 	return true;
 }
 
@@ -533,6 +571,8 @@ record_view(const PRecord *rec, uint64 upto, PView *pv, int source)
 			pv->vlen = vlen;
 			pv->val = p + 25;
 			pv->file_absent = rec->file_absent;
+			pv->has_base = rec->has_base;
+			pv->base_hash = rec->base_hash;
 			pv->source = source;
 			return;
 		}
@@ -614,6 +654,8 @@ resolve(KvsWriteSet *ws, const char *key, size_t klen, uint64 upto, PView *pv)
 		pv->val = v->val;
 		pv->vlen = v->vlen;
 		pv->file_absent = e->file_absent;
+		pv->has_base = e->has_base;
+		pv->base_hash = e->base_hash;
 		pv->source = SRC_MEMORY;
 	}
 	else
@@ -652,7 +694,19 @@ kvs_pending_get(KvsFile *f, const char *key, size_t klen, kvs_slice *val,
 		if (trunc_seq(ws) > 0)
 			return KVS_NOTFOUND;
 	}
-	return kvs_get(f->db, key, klen, val);
+	{
+		int			rc = kvs_get(f->db, key, klen, val);
+
+		last_read.file = NULL;
+		if (rc == KVS_OK && klen <= KVS_MAX_KEY)
+		{
+			last_read.file = f;
+			last_read.klen = (uint32) klen;
+			memcpy(last_read.key, key, klen);
+			last_read.hash = value_hash(val->data, val->len);
+		}
+		return rc;
+	}
 }
 
 static Size
@@ -673,6 +727,62 @@ check_memory(KvsWriteSet *ws)
 	if (ws->walkers == 0 && ws->nentries > 0 &&
 		pending_memory() > (Size) kvs_fdw_pending_memory_kb * 1024)
 		spill(ws);
+}
+
+/*
+ * A key gets its first live version in memory: what its commit must find in
+ * the file.  A key still live in a spilled run keeps what its run recorded;
+ * one an INSERT found absent must still be absent (file_absent); one whose
+ * file row this transaction changes must still hold the value it read
+ * (has_base: the hash of that value), else the commit fails with 40001
+ * rather than overwrite another transaction's committed change; so must
+ * the row a DELETE removes (two transactions deleting one row with
+ * RETURNING must not both have deleted it, nor one delete a row inserted
+ * again since).  The row locks make such conflicts rare; this keeps them
+ * from losing an update.
+ */
+static void
+first_touch(KvsWriteSet *ws, PEntry *e, bool file_absent)
+{
+	PView		pv;
+	kvs_slice	cur;
+	int			rc;
+
+	e->file_absent = false;
+	e->has_base = false;
+	if (ws->nruns > 0)
+	{
+		resolve(ws, e->key.data, e->key.len, SEQ_NOW, &pv);
+		if (pv.found)
+		{
+			e->file_absent = pv.file_absent;
+			e->has_base = pv.has_base;
+			e->base_hash = pv.base_hash;
+			return;
+		}
+	}
+	if (trunc_seq(ws) > 0)
+		return;					/* the commit truncates first */
+	if (file_absent)
+	{
+		e->file_absent = true;
+		return;
+	}
+	if (last_read.file == ws->file && last_read.klen == e->key.len &&
+		memcmp(last_read.key, e->key.data, e->key.len) == 0)
+	{
+		e->has_base = true;
+		e->base_hash = last_read.hash;
+		return;
+	}
+	rc = kvs_get(ws->file->db, e->key.data, e->key.len, &cur);
+	if (rc == KVS_OK)
+	{
+		e->has_base = true;
+		e->base_hash = value_hash(cur.data, cur.len);
+	}
+	else if (rc != KVS_NOTFOUND)
+		kvs_report_error(rc, ws->file->db, ws->file->path);
 }
 
 /* Add a version (val NULL: DELETE) to the key's chain. */
@@ -702,6 +812,8 @@ add_version(KvsFile *f, const char *key, size_t klen, const char *val,
 		e->key.len = (uint32) klen;
 		e->newest = NULL;
 		e->file_absent = false;
+		e->has_base = false;
+		e->base_hash = 0;
 		if (ws->nentries == ws->maxentries)
 		{
 			ws->maxentries = ws->maxentries ? ws->maxentries * 2 : 256;
@@ -713,7 +825,7 @@ add_version(KvsFile *f, const char *key, size_t klen, const char *val,
 	}
 	if (e->newest == NULL)
 	{
-		e->file_absent = file_absent;
+		first_touch(ws, e, file_absent);
 		ws->nkeys++;
 		ws->bytes += klen;
 	}
@@ -883,6 +995,7 @@ kvs_pending_subabort(SubTransactionId subid)
 					ws->nkeys--;
 					ws->bytes -= e->key.len;
 					e->file_absent = false;
+					e->has_base = false;
 				}
 			}
 		}
@@ -922,6 +1035,7 @@ kvs_pending_reset(void)
 	}
 	write_sets = NIL;
 	pending_cxt = NULL;			/* a child of TopTransactionContext */
+	last_read.file = NULL;
 	dead_ranges = NULL;
 	ndead = maxdead = 0;
 	max_subid_written = 0;
@@ -993,6 +1107,33 @@ walk_start(PWalk *w, KvsWriteSet *ws, uint64 upto)
 	}
 }
 
+/*
+ * Does a source newer than the walk's run give the current key's state as
+ * of the walk's upto (memory, or a later run)?  As resolve(), without
+ * reading the run's own record again.
+ */
+static bool
+newer_source(PWalk *w, PView *pv)
+{
+	KvsWriteSet *ws = w->ws;
+	PEntry	   *e = find_entry(ws, w->key, w->klen);
+	PVersion   *v = NULL;
+	int			ri;
+
+	if (e != NULL)
+		for (v = e->newest; v != NULL && v->seq > w->upto; v = v->older)
+			;
+	if (v != NULL)
+		return true;
+	for (ri = ws->nruns - 1; ri > w->run; ri--)
+	{
+		run_lookup(ws, ri, w->key, w->klen, w->upto, pv);
+		if (pv->found)
+			return true;
+	}
+	return false;
+}
+
 /* The next key and its view; false at the end. */
 static bool
 walk_next(PWalk *w, PView *pv)
@@ -1024,8 +1165,12 @@ walk_next(PWalk *w, PView *pv)
 		w->key = MemoryContextAlloc(pending_cxt, rec.klen + 1);
 		memcpy(w->key, rec.key, rec.klen);
 		w->klen = rec.klen;
-		resolve(ws, w->key, w->klen, w->upto, pv);
-		if (pv->found && pv->source == w->run)
+		if (newer_source(w, pv))
+			continue;			/* the key's state is given there */
+		/* the record was read into ws->scratch, which lookups do not reset */
+		pv->found = false;
+		record_view(&rec, w->upto, pv, w->run);
+		if (pv->found && pv->seq >= trunc_seq_at(ws, w->upto))
 			return true;
 	}
 	while (w->pos < ws->nentries)
@@ -1053,6 +1198,29 @@ walk_end(PWalk *w)
 	if (w->run < w->ws->nruns && w->key != NULL)
 		pfree(w->key);
 	w->key = NULL;
+}
+
+/*
+ * At commit, the file row a version was based on must still hold the value
+ * the transaction read: else another transaction changed or deleted it and
+ * committed first (40001, not a lost update).
+ */
+static void
+check_base(KvsWriteSet *ws, const char *key, uint32 klen, uint64 base_hash)
+{
+	kvs		   *db = ws->file->db;
+	kvs_slice	cur;
+	int			rc = kvs_get(db, key, klen, &cur);
+
+	if (rc != KVS_OK && rc != KVS_NOTFOUND)
+		kvs_report_error(rc, db, ws->file->path);
+	if (rc == KVS_NOTFOUND || value_hash(cur.data, cur.len) != base_hash)
+		ereport(ERROR,
+				(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+				 errmsg("could not serialize access due to concurrent update"),
+				 errdetail("A row of kvs file \"%s\" that this transaction changed or deleted was changed or deleted by another transaction that committed first.",
+						   ws->file->path),
+				 errhint("Retry the transaction.")));
 }
 
 /*
@@ -1088,20 +1256,25 @@ kvs_pending_apply(KvsWriteSet *ws)
 		{
 			if (t > 0)
 				continue;
+			if (pv.has_base)
+				check_base(ws, w.key, w.klen, pv.base_hash);
 			rc = kvs_delete(db, w.key, w.klen);
 			if (rc == KVS_NOTFOUND)
-				continue;		/* deleted by another transaction meanwhile */
+				continue;
 		}
 		else
 		{
+			if (pv.has_base && t == 0)
+				check_base(ws, w.key, w.klen, pv.base_hash);
 			rc = kvs_put(db, w.key, w.klen, pv.val, pv.vlen,
 						 (pv.file_absent && t == 0) ? KVS_NOOVERWRITE : 0);
 			if (rc == KVS_EXISTS)
 				ereport(ERROR,
-						(errcode(ERRCODE_UNIQUE_VIOLATION),
-						 errmsg("duplicate key value in kvs file \"%s\" at commit",
-								ws->file->path),
-						 errdetail("Another transaction committed a row with a key this transaction inserted.")));
+						(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+						 errmsg("could not serialize access due to concurrent insert"),
+						 errdetail("Another transaction committed a row of kvs file \"%s\" with a key this transaction inserted.",
+								   ws->file->path),
+						 errhint("Retry the transaction.")));
 		}
 		if (rc != KVS_OK)
 			kvs_report_error(rc, db, ws->file->path);

@@ -46,7 +46,7 @@
  * then inserts without key locks and never waits to escalate.  Nothing is
  * lost by that: the commit applies an inserted key only if the file still
  * lacks it (pending.c), so a concurrent insert of the same key fails with
- * 23505 at COMMIT instead of waiting for the other transaction.
+ * 40001 at COMMIT instead of waiting for the other transaction.
  */
 #include "postgres.h"
 
