@@ -6,7 +6,7 @@
 #
 # A throwaway cluster with two kvs tables ka, kb and a heap table h, and a kvs
 # table kbulk with its heap marker table hmark.  Each cycle:
-#   1. the server starts, alternately with kvs_fdw in shared_preload_libraries
+#   1. the server runs alternately with kvs_fdw in shared_preload_libraries
 #      (odd cycles: the shared pool, small so that pages are evicted) and
 #      without (even cycles: each backend its own cache);
 #   2. CLIENTS psql clients each commit, one after the other, transactions
@@ -22,8 +22,9 @@
 #      the auxiliary processes), repeated until none is left alive: an
 #      orphaned backend must not keep writing into the next start
 #      (zombies left for init to reap hold nothing and are ignored);
-#   4. the server starts again (Postgres's crash recovery; kvs files recover
-#      when opened), the acknowledged commits of the cycle are added to the
+#   4. the server starts again, in the next cycle's mode (Postgres's crash
+#      recovery; kvs files recover when opened; this server then serves the
+#      next cycle), the acknowledged commits of the cycle are added to the
 #      heap table acked, and every check runs over all cycles so far:
 #        lost     an acknowledged row missing from ka, kb or h; a client's
 #                 counter behind its last acknowledged commit; an
@@ -34,7 +35,8 @@
 #                 marker without exactly 20,000 rows, rows without a marker;
 #        check    kvs_fdw_check clean for ka, kb and kbulk.
 #      A problem is recorded once (heap table problems) in the cycle that
-#      found it; each cycle is one TAP line.
+#      found it; each cycle is one TAP line.  A check that cannot read a
+#      table (a damaged file) ends the loop.
 # At the end: cycles, acknowledged commits checked, lost, partial.
 #
 # Postgres runs with fsync = off (test/lib/pgcluster.sh): a killed process
@@ -219,11 +221,15 @@ EOF
 }
 
 # ---- the loop ---------------------------------------------------------------------------
-TOTAL_NEW=0
+# The server that recovers from cycle N's crash, and is checked, runs in
+# cycle N + 1's mode and serves cycle N + 1's clients: recovery in either mode
+# follows a crash in the other.
+mode_of() { if [ $(($1 % 2)) = 1 ]; then echo shared; else echo local; fi; }
 DONE=0
+server_start "$(mode_of 1)" || bail "the server does not start ($(mode_of 1))"
 for cy in $(seq 1 "$CYCLES"); do
-    if [ $((cy % 2)) = 1 ]; then mode=shared; else mode=local; fi
-    server_start "$mode" || { nok "cycle $cy: the server starts ($mode)"; tail -20 "$WORK/server.log" | diag; break; }
+    mode=$(mode_of "$cy")
+    next=$(mode_of $((cy + 1)))
     got=$(q "SELECT kvs_fdw_mode()" 2>&1)
     [ "$got" = "$mode" ] || nok "cycle $cy: kvs_fdw_mode() is $got, not $mode"
     b0=$(q "SELECT greatest((SELECT max(batch) FROM hmark), (SELECT max(id) FROM acked WHERE kind = 'b'),
@@ -241,7 +247,7 @@ for cy in $(seq 1 "$CYCLES"); do
     # the clients end once the server is gone (their psql fails and stops)
     for p in $CLIENT_PIDS; do wait "$p" 2>/dev/null; done
     CLIENT_PIDS=
-    server_start "$mode" || { nok "cycle $cy: the server starts after the kill ($mode)"; tail -20 "$WORK/server.log" | diag; break; }
+    server_start "$next" || { nok "cycle $cy: the server starts after the kill ($next)"; tail -20 "$WORK/server.log" | diag; break; }
     # a client may only have stopped because the server went away
     errs=$(cat "$WORK"/err."$cy".* | grep -vE "^(FATAL:  terminating connection due to unexpected postmaster exit|server closed the connection unexpectedly|no connection to the server|connection to server was lost|psql:<stdin>:[0-9]+: (FATAL|error): .*(connection|terminat).*)\$|^\s" || true)
     [ -z "$errs" ] || { nok "cycle $cy: a client stopped on an error of its own"; echo "$errs" | head -5 | diag; }
@@ -250,24 +256,23 @@ for cy in $(seq 1 "$CYCLES"); do
         nok "cycle $cy: load the acknowledged commits: $out"; break
     fi
     if ! res=$(check_sql "$cy" | pgc_psql -At 2>&1); then
-        nok "cycle $cy ($mode): the checks ran"; echo "$res" | tail -5 | diag; break
+        nok "cycle $cy ($mode, recovered in $next mode): the checks ran"; echo "$res" | tail -5 | diag; break
     fi
     read -r _ checked _ new _ lost _ partial _ kvscheck _ rows <<<"$res"
-    TOTAL_NEW=$((TOTAL_NEW + new))
     DONE=$cy
-    name="cycle $cy ($mode): $new new acknowledged commits ($checked in all), $lost lost, $partial partial, kvs_fdw_check $kvscheck problems (rows ka/kbulk $rows)"
+    name="cycle $cy ($mode, recovered in $next mode): $new new acknowledged commits ($checked in all), $lost lost, $partial partial, kvs_fdw_check $kvscheck problems (rows ka/kbulk $rows)"
     if [ "$lost" = 0 ] && [ "$partial" = 0 ] && [ "$kvscheck" = 0 ]; then ok "$name"; else
         nok "$name"
         q "SELECT kind || ': ' || what || ' (id ' || id || ')' FROM problems WHERE cycle = $cy ORDER BY kind, id LIMIT 5" | diag
         [ "$kvscheck" = 0 ] || q "SELECT 'ka' t, * FROM kvs_fdw_check('ka') UNION ALL SELECT 'kb', * FROM kvs_fdw_check('kb')
                                  UNION ALL SELECT 'kbulk', * FROM kvs_fdw_check('kbulk') LIMIT 5" 2>&1 | diag
     fi
-    [ "$cy" = "$CYCLES" ] || server_kill    # the next cycle starts in the other mode
 done
 
 IFS='|' read -r lost partial <<<"$(q "SELECT count(*) FILTER (WHERE kind = 'lost'), count(*) FILTER (WHERE kind = 'partial') FROM problems" 2>&1)"
 is "$DONE" "$CYCLES" "all $CYCLES cycles ran"
-echo "# totals: cycles $DONE, acknowledged commits checked $TOTAL_NEW ($(q "SELECT count(*) FILTER (WHERE kind = 's') || ' single-row, ' || count(*) FILTER (WHERE kind = 'b') || ' batches of $BATCH rows' FROM acked")), lost $lost, partial $partial"
+echo "# totals: cycles $DONE, acknowledged commits checked $(q "SELECT count(*) || ' (' || count(*) FILTER (WHERE kind = 's') || ' single-row, '
+        || count(*) FILTER (WHERE kind = 'b') || ' batches of $BATCH rows)' FROM acked WHERE cycle <= $DONE"), lost $lost, partial $partial"
 is "$lost" "0" "no acknowledged commit lost over $DONE cycles"
 is "$partial" "0" "no transaction partly there over $DONE cycles"
 LOG_MARK=$(wc -l <"$WORK/server.log")
