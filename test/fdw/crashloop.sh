@@ -44,7 +44,7 @@
 # machine.  Assumes the extension is built and installed (test/run does that).
 #   --cycles N             cycles (default 20; KVS_CRASHLOOP_CYCLES)
 #   KVS_CRASHLOOP_PORT     port (default: KVS_TEST_PORT, else 55444)
-#   KVS_CRASHLOOP_CLIENTS  single-row clients (default 3)
+#   KVS_CRASHLOOP_CLIENTS  single-row clients (default 3, at most 9)
 #   KVS_KEEP=1             keep the temp dir (server log, client logs)
 set -u
 
@@ -62,6 +62,8 @@ done
 PORT=${KVS_CRASHLOOP_PORT:-${KVS_TEST_PORT:-55444}}
 CLIENTS=${KVS_CRASHLOOP_CLIENTS:-3}
 BATCH=20000
+# row ids are CYCLE * 10^7 + CLIENT * 10^6 + N: one digit for the client
+[ "$CLIENTS" -ge 1 ] && [ "$CLIENTS" -le 9 ] || { echo "KVS_CRASHLOOP_CLIENTS must be 1 to 9" >&2; exit 2; }
 SHARED_SETTINGS="-c shared_preload_libraries=kvs_fdw -c kvs_fdw.shared_cache_size=8MB"
 
 ct_start crashloop "$PORT" max_connections=20 autovacuum=off
