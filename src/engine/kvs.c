@@ -7,6 +7,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -21,6 +22,7 @@
 #include "page.h"
 #include "lhash.h"
 #include "compact.h"
+#include "journal.h"
 
 struct kvs {
     kvs_err       err;
@@ -53,6 +55,16 @@ struct kvs {
     int           shared;         /* the pool is shared (kvs_pool_format): sections use its locks */
     int           held;           /* shared: the section lock held (-1, KVS_READ, KVS_WRITE) */
     int           flock_held;     /* owner: holds flock(LOCK_SH) from open to close (shared pool) */
+    /* the journal (README, "The journal") */
+    kvs_journal  *j;              /* NULL for a read-only handle */
+    int           own_j;          /* opened (and closed) by this handle */
+    char         *abspath;        /* the file's absolute path, for the records */
+    int           nosync;         /* KVS_NOSYNC: kvs_end does not wait for the flush */
+    int           prepared;       /* kvs_prepare done, kvs_commit or kvs_abort next */
+    int           bumped;         /* the header is composed (change counter bumped) */
+    uint64_t      prep_lsn;       /* its record, 0 = nothing to write */
+    int           jbroken;        /* a write-back failed: the file needs recovery */
+    uint64_t      indoubt;        /* xid of a record recovery could not resolve */
     uint8_t       pagebuf[PG_SIZE];
 };
 
@@ -148,14 +160,21 @@ static int create_file(const char *path, const kvs_options *opt, const kvs_os *o
 /* owner: a shared pool's handle holds LOCK_SH on its file from open to close
  * (and on each file follow_replacement moves it to), so no process outside
  * the pool writes the file meanwhile (kvs.h, "A shared pool's sections"). */
+/* The host's wait callbacks, for a file-lock wait. */
+static void lock_hooks(const kvs *db, filelock_hooks *hooks, uint64_t owner)
+{
+    memset(hooks, 0, sizeof *hooks);
+    hooks->interrupted = db->interrupted;
+    hooks->interrupt_arg = db->interrupt_arg;
+    hooks->lock_wait = db->lock_wait;
+    hooks->lock_wait_arg = db->lock_wait_arg;
+    hooks->owner = owner;
+}
+
 static int hold_take(kvs *db)
 {
     filelock_hooks hooks;
-    memset(&hooks, 0, sizeof hooks);
-    hooks.interrupted = db->interrupted;
-    hooks.interrupt_arg = db->interrupt_arg;
-    hooks.lock_wait = db->lock_wait;
-    hooks.lock_wait_arg = db->lock_wait_arg;
+    lock_hooks(db, &hooks, 0);
     if (filelock_hold_shared(db->os, pager_fd(db->pg), &hooks, &db->err) != KVS_OK)
         return db->err.code;
     db->flock_held = 1;
@@ -201,6 +220,8 @@ static int owner_claim(kvs *db, uint64_t me, int adopt)
 
 /* Frees the handle and the layers it owns (not the descriptor, not lh). */
 static int shared_join(kvs *db);
+static int journal_attach(kvs *db, const kvs_options *opt);
+static int recover_private(kvs *db);
 
 static void free_layers(kvs *db)
 {
@@ -210,6 +231,9 @@ static void free_layers(kvs *db)
     spill_free(db->spill);
     pager_free(db->pg);
     free(db->path);
+    free(db->abspath);
+    if (db->own_j)
+        (void)kvs_journal_close(db->j);
     free(db->poolmem);
     free(db);
 }
@@ -345,7 +369,12 @@ int kvs_open(const char *path, const kvs_options *optin, kvs **out)
      * (so no process outside the pool is writing when it joins); it finds
      * its file's slot (the section lock is the slot's); then validate the
      * header (under a shared lock: a writer may be mid-flush) */
-    rc = opt->pool ? hold_take(db) : KVS_OK;
+    db->nosync = (opt->flags & KVS_NOSYNC) != 0;
+    rc = rdonly ? KVS_OK : journal_attach(db, opt);
+    if (rc == KVS_OK)
+        rc = opt->pool ? hold_take(db) : KVS_OK;
+    if (rc == KVS_OK && !opt->pool)
+        rc = recover_private(db);
     if (rc == KVS_OK && db->shared)
         rc = shared_join(db);
     if (rc == KVS_OK)
@@ -530,6 +559,123 @@ static int bind_file(kvs *db, const struct stat *known)
     return pool_file_bind(db->pf, &id);
 }
 
+/* ---- the journal: which one, and recovery at open ----------------------------- */
+
+/* The identity the open file's records carry: its nonce and inode. */
+static int file_ident(kvs *db, const kvs_hdr *h, jr_ident *id)
+{
+    struct stat st;
+    int r = db->os->fstat ? db->os->fstat(pager_fd(db->pg), &st) : fstat(pager_fd(db->pg), &st);
+    if (r != 0)
+        return kvs_seterrno(&db->err, errno, 0, "fstat failed");
+    id->file_id = h ? hdr_file_id(h) : 0;
+    id->dev = (uint64_t)st.st_dev;
+    id->ino = (uint64_t)st.st_ino;
+    return KVS_OK;
+}
+
+/* The journal a writable handle commits through: the host's (the options),
+ * else the one the header names if that directory exists, else a private
+ * one at "<path>-journal" (README, "How a standalone open finds the
+ * journal"). */
+static int journal_attach(kvs *db, const kvs_options *opt)
+{
+    char real[PATH_MAX], jdir[PATH_MAX + 16];
+    uint8_t pg[PG_SIZE];
+    kvs_hdr h;
+    kvs_err tmp;
+    struct stat st;
+    kvs_journal_options jo;
+    int rc;
+    if (!realpath(db->path, real))
+        return kvs_seterrno(&db->err, errno, 0, "cannot resolve the file's path");
+    db->abspath = malloc(strlen(real) + 1);
+    if (!db->abspath)
+        return kvs_seterr(&db->err, KVS_ENOMEM, 0, "out of memory");
+    strcpy(db->abspath, real);
+    if (opt->journal) {
+        db->j = opt->journal;
+        return KVS_OK;
+    }
+    jdir[0] = 0;
+    if (pager_read_all(db->os, pager_fd(db->pg), pg, PG_SIZE, 0) == PG_SIZE &&
+        hdr_decode(pg, PG_SIZE, &h, &tmp) == KVS_OK) {
+        uint32_t n;
+        const char *p = hdr_journal_path(&h, &n);
+        if (n && n < sizeof jdir) {
+            memcpy(jdir, p, n);
+            jdir[n] = 0;
+            if (stat(jdir, &st) != 0 || !S_ISDIR(st.st_mode))
+                jdir[0] = 0;
+        }
+    }
+    if (!jdir[0])
+        snprintf(jdir, sizeof jdir, "%s-journal", real);
+    kvs_journal_options_init(&jo);
+    jo.os = opt->os;
+    rc = kvs_journal_open(jdir, &jo, &db->j);
+    if (rc)
+        return kvs_seterr(&db->err, rc, 0, "cannot open the journal: %.280s", kvs_journal_errmsg(NULL));
+    db->own_j = 1;
+    return KVS_OK;
+}
+
+/* Recovery of the file from the journal (README, "Recovery"); `probe`:
+ * only say whether there is anything to look at (1) or not (0), so an open
+ * takes the exclusive lock only when needed.  Page 0 is read raw: a torn
+ * header is what recovery repairs. */
+static int recover_file(kvs *db, int probe)
+{
+    uint8_t pg[PG_SIZE];
+    kvs_hdr h;
+    kvs_err tmp;
+    jr_ident id;
+    jr_fstate fs;
+    uint64_t indoubt;
+    uint32_t replayed;
+    int ok, rc;
+    if (!db->j)
+        return KVS_OK;
+    ok = pager_read_all(db->os, pager_fd(db->pg), pg, PG_SIZE, 0) == PG_SIZE &&
+         hdr_decode(pg, PG_SIZE, &h, &tmp) == KVS_OK;
+    rc = file_ident(db, ok ? &h : NULL, &id);
+    if (rc)
+        return rc;
+    memset(&fs, 0, sizeof fs);
+    if (ok)
+        jr_fstate_of(&fs, &h, jr_dir(db->j));
+    if (probe) {
+        rc = jr_pending(db->j, &id, &fs, &db->err);
+        return rc < 0 ? rc : rc > 0;
+    }
+    rc = jr_recover(db->j, db->os, pager_fd(db->pg), &id, &fs, &indoubt, &replayed, &db->err);
+    if (rc == KVS_OK && indoubt)
+        db->indoubt = indoubt;
+    if (rc == KVS_OK && replayed)
+        db->loaded = 0;     /* the header is reread (and the cache dropped) */
+    return rc;
+}
+
+/* A handle of its own (not a shared pool's): the probe, then, if there is
+ * anything, recovery under the exclusive lock.  A file a host holds (its
+ * shared pool) is left to the host: KVS_EBUSY here skips recovery. */
+static int recover_private(kvs *db)
+{
+    filelock_hooks hooks;
+    int rc = recover_file(db, 1);
+    if (rc <= 0)
+        return rc;
+    lock_hooks(db, &hooks, FILELOCK_OWNER_UNKNOWN);
+    rc = filelock_take(db->os, pager_fd(db->pg), 1, &hooks, &db->err);
+    if (rc == KVS_EBUSY)
+        return KVS_OK;
+    if (rc)
+        return rc;
+    rc = recover_file(db, 0);
+    (void)filelock_release(db->os, pager_fd(db->pg), rc ? NULL : &db->err);
+    return rc;
+}
+
 /* A shared pool's handle joins its file's slot by inode (pool.c, "joining
  * a file in a shared pool"); the first handle to take the slot validates
  * it with the header read from the file, which no handle of the pool
@@ -545,7 +691,10 @@ static int shared_join(kvs *db)
     rc = pool_file_join(db->pf, (uint64_t)st.st_dev, (uint64_t)st.st_ino, &validate);
     if (rc || !validate)
         return rc;
-    rc = pager_load_header(db->pg, 1, 0);
+    /* the slot's first handle recovers the file before anyone reads it */
+    rc = recover_file(db, 0);
+    if (rc == KVS_OK)
+        rc = pager_load_header(db->pg, 1, 0);
     if (rc) {
         if (kvs_is_damage(rc))
             db->poisoned = 1;
@@ -847,6 +996,7 @@ static void unit_rollback(kvs *db)
     pager_discard_extension(db->pg);
     lh_set_modified(db->t, 0);
     db->truncated = 0;
+    db->bumped = 0;
     db->err = saved;
 }
 
@@ -882,7 +1032,10 @@ static int write_out(kvs *db)
     rc = spill_flush(db->spill, db->pg);
     if (rc)
         return rc;
-    hdr_change_bump(pager_hdr(db->pg));
+    /* a prepared unit's header is composed already (unit_prepare) */
+    if (!db->bumped)
+        hdr_change_bump(pager_hdr(db->pg));
+    db->bumped = 0;
     rc = pager_store_header(db->pg);
     if (rc)
         return rc;
@@ -918,6 +1071,116 @@ static int write_out(kvs *db)
     return KVS_OK;
 }
 
+/* -- the journal record of the unit (kvs_prepare) -- */
+
+static int section_leave(kvs *db, int rc);
+
+/* Composes the unit's record: exactly the pages the write-out will write
+ * (the dirty frames, the spilled pages, the header with the change counter
+ * bumped and this record's LSN), captured from the pager as the write-out
+ * would write them, header last; appended to the journal.  Nothing reaches
+ * the file; the frames stay dirty and the spilled pages spilled. */
+static int unit_prepare(kvs *db, uint64_t xid, uint64_t *lsn)
+{
+    kvs_hdr *h = pager_hdr(db->pg);
+    const char *dir = jr_dir(db->j);
+    jr_ident id;
+    int rc;
+    *lsn = 0;
+    /* a version-1/2 file gets its id now, so the record carries it */
+    hdr_upgrade(h);
+    rc = file_ident(db, h, &id);
+    if (rc == KVS_OK)
+        rc = jr_begin(db->j, &id, xid, hdr_change(h) + 1, db->abspath, lsn, &db->err);
+    if (rc)
+        return rc;
+    hdr_change_bump(h);
+    db->bumped = 1;
+    hdr_set_journal(h, *lsn, dir, strlen(dir));
+    pager_set_capture(db->pg, jr_page, db->j);
+    rc = pool_capture(db->pf);
+    if (rc == KVS_OK)
+        rc = spill_capture(db->spill, db->pg);
+    if (rc == KVS_OK)
+        rc = pager_store_header(db->pg);
+    pager_set_capture(db->pg, NULL, NULL);
+    if (rc) {
+        if (rc != KVS_ENOMEM && !db->err.msg[0])
+            kvs_seterr(&db->err, rc, 0, "journal: %.300s", kvs_journal_errmsg(db->j));
+        jr_cancel(db->j);
+        return rc;
+    }
+    return jr_finish(db->j, hdr_npages(h), db->truncated, &db->err);
+}
+
+/* The write-out of a prepared unit; a failure is undone in the file (the
+ * caller rolls back), and the handle refuses writes until it is reopened
+ * and recovery has replayed the record, which stays. */
+static int unit_writeback(kvs *db, uint64_t lsn)
+{
+    int rc = unit_commit(db);
+    if (rc) {
+        db->jbroken = 1;
+        return rc;
+    }
+    jr_done(db->j, lsn);
+    return KVS_OK;
+}
+
+/* kvs_end's and kvs_sync's write-out: the record (xid 0), durable unless
+ * KVS_NOSYNC, then the write-back.  A handle without a journal (never one
+ * that writes) writes out directly. */
+static int unit_commit_journaled(kvs *db)
+{
+    uint64_t lsn = 0;
+    int rc;
+    if (!db->j)
+        return unit_commit(db);
+    rc = unit_prepare(db, 0, &lsn);
+    if (rc == KVS_OK && !db->nosync)
+        rc = jr_flush(db->j, lsn, &db->err);
+    if (rc) {
+        jr_done(db->j, lsn);
+        return rc;
+    }
+    return unit_writeback(db, lsn);
+}
+
+int kvs_prepare(kvs *db, uint64_t xid, uint64_t *lsn)
+{
+    int rc;
+    *lsn = 0;
+    if (db->section != KVS_WRITE || db->prepared)
+        return kvs_seterr(&db->err, KVS_EINVAL, 0, "kvs_prepare needs an open write section, not prepared yet");
+    if (db->failed)
+        return db->failed;
+    if (unit_changed(db) && db->j) {
+        rc = unit_prepare(db, xid, lsn);
+        if (rc) {
+            db->failed = rc;
+            return rc;
+        }
+    }
+    db->prepared = 1;
+    db->prep_lsn = *lsn;
+    return KVS_OK;
+}
+
+int kvs_commit(kvs *db)
+{
+    int rc = KVS_OK;
+    if (db->section != KVS_WRITE || !db->prepared)
+        return kvs_seterr(&db->err, KVS_EINVAL, 0, "kvs_commit needs a prepared write section");
+    db->prepared = 0;
+    if (db->prep_lsn) {
+        rc = unit_writeback(db, db->prep_lsn);
+        if (rc)
+            unit_rollback(db);
+    }
+    db->prep_lsn = 0;
+    return section_leave(db, rc);
+}
+
 /* -- the three composed -- */
 
 int kvs_begin(kvs *db, int mode)
@@ -929,6 +1192,16 @@ int kvs_begin(kvs *db, int mode)
         return kvs_seterr(&db->err, KVS_EINVAL, 0, "sections do not nest");
     if (mode == KVS_WRITE && db->rdonly)
         return kvs_seterr(&db->err, KVS_ERDONLY, 0, "handle opened read-only");
+    if (mode == KVS_WRITE && db->jbroken)
+        return kvs_seterr(&db->err, KVS_EJOURNAL, 0,
+                          "a write-back into the file failed; the journal holds it: reopen the "
+                          "file to recover before writing again");
+    if (mode == KVS_WRITE && db->indoubt)
+        return kvs_seterr(&db->err, KVS_EINDOUBT, 0,
+                          "the journal holds a commit of this file by transaction %llu whose outcome "
+                          "only its host can tell (no xid_status callback): the file is read without "
+                          "it, writes are refused until a host resolves it",
+                          (unsigned long long)db->indoubt);
     if (mode == KVS_WRITE && db->poisoned) {
         char prev[sizeof db->err.msg];
         memcpy(prev, db->err.msg, sizeof prev);
@@ -971,8 +1244,11 @@ int kvs_end(kvs *db)
         if (db->failed) {
             rc = db->failed;
             unit_rollback(db);
+        } else if (db->prepared) {
+            /* kvs_end of a prepared section is its kvs_commit */
+            return kvs_commit(db);
         } else if (unit_changed(db)) {
-            rc = unit_commit(db);
+            rc = unit_commit_journaled(db);
             if (rc)
                 unit_rollback(db);
         }
@@ -985,8 +1261,14 @@ int kvs_abort(kvs *db)
     if (db->section < 0)
         return kvs_seterr(&db->err, KVS_EINVAL, 0, "no section to abort");
     /* a write section that changed nothing keeps its (valid) cache */
-    if (db->section == KVS_WRITE && (db->failed || unit_changed(db)))
+    if (db->section == KVS_WRITE && (db->failed || unit_changed(db) || db->bumped))
         unit_rollback(db);
+    /* a prepared record stays in the journal, resolved as aborted by its
+     * xid; it no longer holds a checkpoint back */
+    if (db->prepared && db->prep_lsn)
+        jr_done(db->j, db->prep_lsn);
+    db->prepared = 0;
+    db->prep_lsn = 0;
     return section_leave(db, KVS_OK);
 }
 
@@ -1016,6 +1298,9 @@ int kvs_abort(kvs *db)
                               "write inside a read section");                   \
         } else if ((db)->failed) {                                              \
             return (db)->failed;                                                \
+        } else if ((mode) == KVS_WRITE && (db)->prepared) {                     \
+            return kvs_seterr(&(db)->err, KVS_EINVAL, 0,                        \
+                              "write in a prepared section");                   \
         }                                                                       \
         rc_ = (call);                                                           \
         ASSERT_NO_PAGE_LOCKS(db);                                               \
@@ -1107,7 +1392,7 @@ static int do_sync(kvs *db)
 {
     int rc = KVS_OK;
     if (db->section == KVS_WRITE && unit_changed(db))
-        rc = unit_commit(db);
+        rc = unit_commit_journaled(db);
     if (!rc && !db->rdonly)
         rc = pager_sync(db->pg);
     if (!rc)

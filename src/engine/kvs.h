@@ -308,6 +308,12 @@ const char *kvs_journal_errmsg(const kvs_journal *j);
 #define KVS_ADOPT    0x4    /* take the file over from the owner its header
                              * names (owner_id below): a cluster restored
                              * under a new system identifier */
+#define KVS_NOSYNC   0x8    /* kvs_end (and kvs_sync mid-section) append the
+                             * section's journal record but do not wait for
+                             * it to be durable (no journal fsync): atomic
+                             * and safe against a killed process, not
+                             * against a power loss; for tests and bulk
+                             * work (kvs_journal_flush makes it durable) */
 
 typedef struct kvs_options {
     int          flags;            /* KVS_CREATE, KVS_RDONLY */

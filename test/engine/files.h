@@ -65,6 +65,8 @@ static inline int file_make_version(const char *p, int v)
         memset(pg + 2176, 0, 8);
     if (v < 4)
         memset(pg + 2184, 0, 8);
+    if (v < 5)
+        memset(pg + 2192, 0, 2460 - 2192);   /* journal LSN and path */
     ck = XXH3_64bits_withSeed(pg + 8, sizeof pg - 8, 0);
     for (i = 0; i < 8; i++)
         pg[i] = (unsigned char)(ck >> (8 * i));
