@@ -13,8 +13,8 @@
 # first alternates), and prints tps, the ratio kvs/heap and the fsyncs per
 # commit of each run.  The fsyncs of every server process are counted by an
 # LD_PRELOAD shim (fsyncount.c, built here) and sorted by the file synced:
-# the WAL (pg_wal/), the kvs journal (kvs_fdw/journal), kvs files (*.kvs),
-# anything else; pg_stat_wal's wal_sync is shown beside as a cross-check.  Then
+# the WAL (pg_wal/), the kvs journal (a path with "journal"), kvs files
+# (*.kvs), anything else; pg_stat_wal's wal_sync is shown beside as a cross-check.  Then
 # pg_test_fsync's fdatasync figure for the disk the data directory is on (one
 # 8 kB write): the ceiling of a commit that waits for one fsync alone.
 # Figures are printed, never asserted (the machine is small and shared).
@@ -95,7 +95,7 @@ fi
 EXTV=$(sql "SELECT extversion FROM pg_extension WHERE extname = 'kvs_fdw'")
 HAS_JSTATS=$(sql "SELECT count(*) FROM pg_proc WHERE proname = 'kvs_fdw_journal_stats'")
 step durable_cluster ok "PostgreSQL $(sql 'SHOW server_version'), kvs_fdw $EXTV ($MODE mode), synchronous_commit $(sql 'SHOW synchronous_commit'), fsync $(sql 'SHOW fsync'), wal_sync_method $(sql 'SHOW wal_sync_method'), port $PORT"
-[ "$HAS_JSTATS" = 0 ] && echo "# kvs_fdw $EXTV has no kvs_fdw_journal_stats(): no journal, kvs commits write the file and sync nothing of their own"
+[ "$HAS_JSTATS" = 0 ] && echo "# kvs_fdw $EXTV has no kvs_fdw_journal_stats() (0.4.0): the fsyncs below are the shim's counts only"
 
 # ---- load ------------------------------------------------------------------------
 if { sql "CREATE TABLE kv_btree (k bigint PRIMARY KEY, v text);

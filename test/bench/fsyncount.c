@@ -4,8 +4,9 @@
  * every backend), sorted by the file synced, into counters shared by all of
  * them: a file of FSYNCOUNT_SLOTS 64-bit counters named by $FSYNCOUNT_FILE,
  * mapped MAP_SHARED and bumped with atomic adds.  Slots: 0 the WAL
- * (a path with /pg_wal/), 1 the kvs journal (/kvs_fdw/journal), 2 kvs files
- * (*.kvs), 3 anything else.
+ * (a path with /pg_wal/), 1 the kvs journal (a path with "journal": the
+ * cluster's kvs_fdw/journal, or a file's private one), 2 kvs files (*.kvs),
+ * 3 anything else.
  *
  * Why not strace: tracing the postmaster's tree (even with --seccomp-bpf)
  * slowed kvs's commits many times more than the heap's, which made the tps
@@ -58,7 +59,7 @@ static int slot_of(int fd)
     len = (size_t) n;
     if (strstr(path, "/pg_wal/"))
         return 0;
-    if (strstr(path, "/kvs_fdw/journal"))
+    if (strstr(path, "journal"))    /* the cluster's kvs_fdw/journal, or a file's own <file>-journal */
         return 1;
     if (len > 4 && strcmp(path + len - 4, ".kvs") == 0)
         return 2;
