@@ -523,14 +523,16 @@ int kvs_journal_flush(kvs_journal *j, uint64_t lsn)
     int rc = jr_check(j, NULL);
     if (rc)
         return rc;
-    if (lsn == 0 || aload(&j->ctl->durable) >= lsn) {
+    /* durable is always the end of a record: the record at lsn is durable
+     * once it has passed lsn */
+    if (lsn == 0 || aload(&j->ctl->durable) > lsn) {
         j->st.flush_shared += lsn != 0;
         return KVS_OK;
     }
     if (lock_fd(j->flushfd, LOCK_EX) != 0)
         return jfail(j, KVS_EIO, errno, "%s: %s", "cannot lock the journal for a flush");
     /* another flusher may have covered us while we waited: group commit */
-    if (aload(&j->ctl->durable) >= lsn) {
+    if (aload(&j->ctl->durable) > lsn) {
         (void)lock_fd(j->flushfd, LOCK_UN);
         j->st.flush_shared++;
         return KVS_OK;
@@ -838,6 +840,15 @@ int jr_recover(kvs_journal *j, const kvs_os *os, int fd, const jr_ident *id, con
     }
     reboot = aload(&j->ctl->reboot);
     all = replay_all(j, fs);
+    /* replaying everything since the checkpoint passes through older
+     * states of the file: only if every record resolves (none in doubt),
+     * else nothing, so the file never stays at an older state */
+    for (i = 0; all && i < j->nidx; i++)
+        if (candidate(j, &j->idx[i], id, fs, all, next) && j->idx[i].xid != 0 && !j->o.xid_status) {
+            *indoubt = j->idx[i].xid;
+            append_unlock(j);
+            return KVS_OK;
+        }
     for (i = 0; i < j->nidx && rc == KVS_OK; i++) {
         const jidx *e = &j->idx[i];
         int st;
