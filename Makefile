@@ -27,6 +27,8 @@ FDW_OBJS = \
 	src/fdw/scan.o \
 	src/fdw/modify.o \
 	src/fdw/direct.o \
+	src/fdw/pending.o \
+	src/fdw/txn.o \
 	src/fdw/functions.o \
 	src/fdw/salvage.o \
 	src/fdw/errors.o \

@@ -62,6 +62,7 @@ kvs_host_options(kvs_options *o, int flags, uint32 cache_pages)
 	o->cache_policy = kvs_fdw_cache_policy;
 	o->interrupted = kvs_interrupted;
 	o->lock_wait = kvs_lock_wait;
+	o->journal = kvs_fdw_journal();	/* the cluster's, for every file */
 	kvs_shared_options(o);		/* shared mode: the pool in shared memory */
 }
 

@@ -75,6 +75,13 @@ char	   *kvs_fdw_trace_directory = NULL;
 
 void		_PG_init(void);
 
+static const struct config_enum_entry weak_isolation_options[] = {
+	{"error", KVS_WEAK_ERROR, false},
+	{"warning", KVS_WEAK_WARNING, false},
+	{"allow", KVS_WEAK_ALLOW, false},
+	{NULL, 0, false}
+};
+
 static bool
 check_trace_directory(char **newval, void **extra, GucSource source)
 {
@@ -138,6 +145,27 @@ _PG_init(void)
 							   PGC_SUSET,
 							   0,
 							   check_trace_directory, NULL, NULL);
+	DefineCustomIntVariable("kvs_fdw.pending_memory",
+							"Memory for a transaction's pending writes to kvs tables.",
+							"Writes to kvs tables are kept in memory until COMMIT; "
+							"a write beyond this limit fails.",
+							&kvs_fdw_pending_memory_kb,
+							64 * 1024,
+							64,
+							INT_MAX / 2,
+							PGC_USERSET,
+							GUC_UNIT_KB,
+							NULL, NULL, NULL);
+	DefineCustomEnumVariable("kvs_fdw.weak_isolation",
+							 "What a REPEATABLE READ or SERIALIZABLE transaction using a kvs table gets: error, warning or allow.",
+							 "kvs tables give read committed.  warning: one warning per "
+							 "transaction; error: the statement fails; allow: nothing.",
+							 &kvs_fdw_weak_isolation,
+							 KVS_WEAK_WARNING,
+							 weak_isolation_options,
+							 PGC_USERSET,
+							 0,
+							 NULL, NULL, NULL);
 	kvs_shmem_init();			/* shared mode, when preloaded */
 	MarkGUCPrefixReserved("kvs_fdw");
 	kvs_handles_init();

@@ -13,6 +13,8 @@
  *   scan.c       scans (lookup and full), EXPLAIN, ANALYZE sampling
  *   modify.c     INSERT/UPDATE/DELETE/COPY/TRUNCATE
  *   direct.c     UPDATE/DELETE by key as one read-modify-write per key
+ *   pending.c    the transaction's write set per file, overlaid on reads
+ *   txn.c        the commit protocol, the backend's journal, isolation
  *   functions.c  kvs_fdw_stats/check/page/cache_stats/reset_stats/key_column
  *   salvage.c    kvs_fdw_salvage: rows of every intact page of a damaged file
  *   alter.c      ALTER FOREIGN TABLE: the event triggers that keep a table's
@@ -47,6 +49,12 @@ extern void kvs_trace_handle(kvs *db, bool closing);
 extern int	kvs_fdw_shared_cache_size_kb;
 extern int	kvs_fdw_shared_files;
 extern bool kvs_fdw_scan_ring;
+extern int	kvs_fdw_pending_memory_kb;
+extern int	kvs_fdw_weak_isolation;
+
+#define KVS_WEAK_ERROR		0
+#define KVS_WEAK_WARNING	1
+#define KVS_WEAK_ALLOW		2
 
 /* ---- shared mode (shmem.c) ---------------------------------------------- */
 
@@ -96,6 +104,8 @@ typedef struct KvsFile
 	bool		stale;			/* reopen at next use (no cursors open) */
 	KvsWriterLock wlock;		/* shared mode: the writers' lock */
 	int			nring;			/* full scans using its bulk-read ring */
+	struct KvsWriteSet *pending;	/* this transaction's writes (pending.c),
+									 * or NULL */
 } KvsFile;
 
 /*
@@ -164,6 +174,44 @@ extern void kvs_forget_dropped(Oid relid);
 /* iterate over open files (functions.c) */
 extern void kvs_foreach_file(void (*fn) (KvsFile *f, void *arg), void *arg);
 extern bool kvs_is_kvs_table(Relation rel);
+
+extern void kvs_register_exit_callback(void);
+
+/* ---- the write set (pending.c) ------------------------------------------ */
+typedef struct KvsWriteSet KvsWriteSet;
+typedef struct KvsPendingCursor KvsPendingCursor;
+
+extern int	kvs_pending_get(KvsFile *f, const char *key, size_t klen,
+							kvs_slice *val, uint64 *stamp);
+extern int	kvs_pending_put(KvsFile *f, const char *key, size_t klen,
+							const char *val, size_t vlen, int flags);
+extern int	kvs_pending_delete(KvsFile *f, const char *key, size_t klen);
+extern void kvs_pending_truncate(KvsFile *f);
+extern bool kvs_pending_has_writes(KvsFile *f);
+extern bool kvs_pending_any(void);
+extern void kvs_pending_counts(KvsFile *f, int64 *nkeys, int64 *bytes,
+							   bool *truncated);
+extern void kvs_pending_subabort(SubTransactionId subid);
+extern void kvs_pending_reset(void);
+extern List *kvs_pending_files(void);
+extern KvsFile *kvs_write_set_file(KvsWriteSet *ws);
+extern void kvs_pending_apply(KvsWriteSet *ws);
+extern void kvs_pending_foreach(void (*fn) (KvsFile *f, void *arg), void *arg);
+extern int	kvs_pcursor_open(KvsFile *f, KvsPendingCursor **out);
+extern void kvs_pcursor_skip_stamp(KvsPendingCursor *pc, uint64 stamp);
+extern int	kvs_pcursor_next(KvsPendingCursor *pc, kvs_slice *key, kvs_slice *val);
+extern void kvs_pcursor_close(KvsPendingCursor *pc);
+
+/* ---- transactions (txn.c) ----------------------------------------------- */
+extern kvs_journal *kvs_fdw_journal(void);
+extern void kvs_fdw_journal_close(void);
+extern void kvs_fdw_journal_stats(kvs_journal_stats *st);
+extern void kvs_check_isolation(void);
+extern bool kvs_rowlocks_held(void);	/* rowlock.c; weak default in txn.c */
+extern void kvs_txn_pre_prepare(void);
+extern void kvs_txn_pre_commit(void);
+extern void kvs_txn_commit(void);
+extern void kvs_txn_abort(void);
 
 /* ---- row codec (rowcodec.c) ------------------------------------------- */
 extern bool kvs_key_pushable_type(Oid typid);

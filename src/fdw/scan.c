@@ -9,9 +9,12 @@
  * batch context is reset per batch and a per-row context per row, so a full
  * scan runs in constant memory whatever the table size.
  *
- * A full scan skips records carrying the stamp of a write statement running
- * on the same file (UPDATE ..., INSERT ... SELECT from the same table), so a
- * statement never sees the rows it wrote itself.
+ * Both kinds read through the transaction's write set (pending.c): its own
+ * uncommitted writes overlaid on the file's committed rows.  A full scan
+ * skips the versions carrying the stamp of a write statement running on the
+ * same file (UPDATE ..., INSERT ... SELECT from the same table), so a
+ * statement never sees the rows it wrote itself.  ANALYZE samples the file
+ * alone (the committed rows).
  */
 #include "postgres.h"
 
@@ -56,7 +59,7 @@ typedef struct KvsScanState
 	int			keypos;
 
 	/* full scan */
-	kvs_cursor *cur;
+	KvsPendingCursor *cur;
 	uint64		skipping;		/* statement stamp the cursor skips */
 	bool		done;
 	bool		ring_checked;	/* the bulk-read ring decided for this cursor */
@@ -83,7 +86,7 @@ close_cursor(KvsScanState *s)
 {
 	if (s->cur != NULL)
 	{
-		kvs_cursor_close(s->cur);
+		kvs_pcursor_close(s->cur);
 		s->cur = NULL;
 		if (s->t.file && s->t.file->ncursors > 0)
 			s->t.file->ncursors--;
@@ -140,6 +143,7 @@ kvsBeginForeignScan(ForeignScanState *node, int eflags)
 
 	if (eflags & EXEC_FLAG_EXPLAIN_ONLY)
 		return;
+	kvs_check_isolation();
 
 	scancxt = AllocSetContextCreate(node->ss.ps.state->es_query_cxt,
 									"kvs_fdw scan", ALLOCSET_DEFAULT_SIZES);
@@ -361,7 +365,9 @@ fetch_batch(KvsScanState *s)
 
 	if (s->kind == KVS_SCAN_FULL && s->cur == NULL)
 	{
-		rc = kvs_cursor_open(db, &s->cur);
+		MemoryContextSwitchTo(s->scancxt);
+		rc = kvs_pcursor_open(s->t.file, &s->cur);
+		MemoryContextSwitchTo(s->batchcxt);
 		if (rc != KVS_OK)
 		{
 			s->cur = NULL;
@@ -384,7 +390,7 @@ fetch_batch(KvsScanState *s)
 	if (s->cur != NULL && s->t.file->stamp != s->skipping)
 	{
 		s->skipping = s->t.file->stamp;
-		kvs_cursor_skip_stamp(s->cur, s->skipping);
+		kvs_pcursor_skip_stamp(s->cur, s->skipping);
 	}
 	while (s->nrows < cap && bytes < BATCH_BYTES)
 	{
@@ -393,7 +399,7 @@ fetch_batch(KvsScanState *s)
 
 		if (s->kind == KVS_SCAN_FULL)
 		{
-			rc = kvs_cursor_next(s->cur, &k, &v);
+			rc = kvs_pcursor_next(s->cur, &k, &v);
 			if (rc == KVS_NOTFOUND)
 			{
 				s->done = true;
@@ -413,7 +419,7 @@ fetch_batch(KvsScanState *s)
 			k.data = s->keys[s->keypos].data;
 			k.len = s->keys[s->keypos].len;
 			s->keypos++;
-			rc = kvs_get(db, k.data, k.len, &v);
+			rc = kvs_pending_get(s->t.file, k.data, k.len, &v, NULL);
 			if (rc == KVS_NOTFOUND)
 				continue;
 			if (rc != KVS_OK)
@@ -607,6 +613,7 @@ kvsAnalyzeForeignTable(Relation relation, AcquireSampleRowsFunc *func,
 	KvsTable	t;
 	kvs_stats	st;
 
+	kvs_check_isolation();
 	kvs_table_init(&t, relation);
 	kvs_table_open(&t);
 	kvs_check_rc(kvs_stats_get(t.file->db, &st), t.file->db, t.path);
