@@ -804,6 +804,40 @@ static int candidate(kvs_journal *j, const jidx *e, const jr_ident *id, const jr
     return j->ctl->overflow && fs->hdr_ok && (!fs->same_dir || e->lsn > fs->lsn) && e->cc == next;
 }
 
+/* The index positions recovery looks at, in LSN order: every record
+ * (returns j->nidx and leaves pos alone) when all are candidates or the
+ * registry overflowed, else only the registry's (at most JC_INFLIGHT, found
+ * by binary search: the index is in LSN order). */
+static size_t scan_set(kvs_journal *j, int all, uint32_t *pos, int *every)
+{
+    size_t n = 0, k;
+    int i;
+    *every = all || j->ctl->overflow;
+    if (*every)
+        return j->nidx;
+    for (i = 0; i < JC_INFLIGHT; i++) {
+        uint64_t lsn = j->ctl->inflight[i].lsn;
+        size_t lo = 0, hi = j->nidx;
+        if (aload(&j->ctl->inflight[i].pid) == 0)
+            continue;
+        while (lo < hi) {
+            size_t mid = lo + (hi - lo) / 2;
+            if (j->idx[mid].lsn < lsn)
+                lo = mid + 1;
+            else
+                hi = mid;
+        }
+        if (lo < j->nidx && j->idx[lo].lsn == lsn) {
+            /* insertion in order */
+            for (k = n; k > 0 && pos[k - 1] > lo; k--)
+                pos[k] = pos[k - 1];
+            pos[k] = (uint32_t)lo;
+            n++;
+        }
+    }
+    return n;
+}
+
 static int replay_all(kvs_journal *j, const jr_fstate *fs)
 {
     uint64_t reboot = aload(&j->ctl->reboot);
@@ -812,13 +846,16 @@ static int replay_all(kvs_journal *j, const jr_fstate *fs)
 
 int jr_pending(kvs_journal *j, const jr_ident *id, const jr_fstate *fs, kvs_err *err)
 {
-    size_t i;
-    int rc = append_lock(j), n = 0, all;
+    uint32_t pos[JC_INFLIGHT];
+    size_t k, m = 0;
+    int rc = append_lock(j), n = 0, all, every = 0;
     if (!rc)
         rc = idx_refresh(j);
     all = replay_all(j, fs);
-    for (i = 0; !rc && i < j->nidx; i++)
-        n += candidate(j, &j->idx[i], id, fs, all, fs->cc + 1);
+    if (!rc)
+        m = scan_set(j, all, pos, &every);
+    for (k = 0; !rc && k < m; k++)
+        n += candidate(j, &j->idx[every ? k : pos[k]], id, fs, all, fs->cc + 1);
     append_unlock(j);
     return rc ? report(j, err, rc) : n;
 }
@@ -827,8 +864,9 @@ int jr_recover(kvs_journal *j, const kvs_os *os, int fd, const jr_ident *id, con
                uint64_t *indoubt, uint32_t *replayed, kvs_err *err)
 {
     uint64_t reboot, last = 0, next = fs->cc + 1;
-    size_t i;
-    int rc, all;
+    uint32_t pos[JC_INFLIGHT];
+    size_t i, k, m;
+    int rc, all, every;
     *indoubt = 0;
     *replayed = 0;
     rc = append_lock(j);        /* the index and the registry stay still */
@@ -849,8 +887,9 @@ int jr_recover(kvs_journal *j, const kvs_os *os, int fd, const jr_ident *id, con
             append_unlock(j);
             return KVS_OK;
         }
-    for (i = 0; i < j->nidx && rc == KVS_OK; i++) {
-        const jidx *e = &j->idx[i];
+    m = scan_set(j, all, pos, &every);
+    for (k = 0; k < m && rc == KVS_OK; k++) {
+        const jidx *e = &j->idx[every ? k : pos[k]];
         int st;
         if (!candidate(j, e, id, fs, all, next))
             continue;

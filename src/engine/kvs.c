@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 #include <sys/mman.h>
+#include <xxhash.h>
 #include "kvs.h"
 #include "pager.h"
 #include "spill.h"
@@ -65,6 +66,8 @@ struct kvs {
     uint64_t      prep_lsn;       /* its record, 0 = nothing to write */
     int           jbroken;        /* a write-back failed: the file needs recovery */
     uint64_t      indoubt;        /* xid of a record recovery could not resolve */
+    uint8_t      *capmap;         /* unit_prepare: grown pages captured (a bit each) */
+    size_t        capmap_bytes;
     uint8_t       pagebuf[PG_SIZE];
 };
 
@@ -232,6 +235,7 @@ static void free_layers(kvs *db)
     pager_free(db->pg);
     free(db->path);
     free(db->abspath);
+    free(db->capmap);
     if (db->own_j)
         (void)kvs_journal_close(db->j);
     free(db->poolmem);
@@ -565,10 +569,17 @@ static int bind_file(kvs *db, const struct stat *known)
 static int file_ident(kvs *db, const kvs_hdr *h, jr_ident *id)
 {
     struct stat st;
-    int r = db->os->fstat ? db->os->fstat(pager_fd(db->pg), &st) : fstat(pager_fd(db->pg), &st);
-    if (r != 0)
-        return kvs_seterrno(&db->err, errno, 0, "fstat failed");
     id->file_id = h ? hdr_file_id(h) : 0;
+    if (db->os->fstat) {
+        if (db->os->fstat(pager_fd(db->pg), &st) != 0)
+            return kvs_seterrno(&db->err, errno, 0, "fstat failed");
+    } else if (fstat(pager_fd(db->pg), &st) != 0) {
+        /* an I/O table with no fstat over descriptors that are not the
+         * system's (an in-memory file): the path stands for the inode */
+        id->dev = UINT64_MAX;
+        id->ino = XXH3_64bits(db->abspath, strlen(db->abspath));
+        return KVS_OK;
+    }
     id->dev = (uint64_t)st.st_dev;
     id->ino = (uint64_t)st.st_ino;
     return KVS_OK;
@@ -587,8 +598,19 @@ static int journal_attach(kvs *db, const kvs_options *opt)
     struct stat st;
     kvs_journal_options jo;
     int rc;
-    if (!realpath(db->path, real))
-        return kvs_seterrno(&db->err, errno, 0, "cannot resolve the file's path");
+    if (!realpath(db->path, real)) {
+        /* a path the system does not know (a host's own I/O table):
+         * absolute as given */
+        char cwd[PATH_MAX];
+        if (db->path[0] == '/')
+            snprintf(real, sizeof real, "%s", db->path);
+        else if (getcwd(cwd, sizeof cwd) && strlen(cwd) + strlen(db->path) + 2 <= sizeof real) {
+            strcpy(real, cwd);
+            strcat(real, "/");
+            strcat(real, db->path);
+        } else
+            return kvs_seterrno(&db->err, errno, 0, "cannot resolve the file's path");
+    }
     db->abspath = malloc(strlen(real) + 1);
     if (!db->abspath)
         return kvs_seterr(&db->err, KVS_ENOMEM, 0, "out of memory");
@@ -1080,13 +1102,54 @@ static int section_leave(kvs *db, int rc);
  * bumped and this record's LSN), captured from the pager as the write-out
  * would write them, header last; appended to the journal.  Nothing reaches
  * the file; the frames stay dirty and the spilled pages spilled. */
+/* The pager's capture callback: the page goes into the record; a page the
+ * unit grew the file with is marked captured. */
+static int capture_page(void *arg, uint32_t pgno, const uint8_t *page)
+{
+    kvs *db = arg;
+    uint32_t base = pager_sect_npages(db->pg);
+    if (pgno >= base && (size_t)(pgno - base) / 8 < db->capmap_bytes)
+        db->capmap[(pgno - base) / 8] |= (uint8_t)(1u << ((pgno - base) % 8));
+    return jr_page(db->j, pgno, page);
+}
+
+/* Pages the unit grew the file with that the pool evicted: a fresh page
+ * goes straight to the file (nothing on disk refers to it yet), so it is
+ * neither dirty nor spilled, and the record takes it from the file. */
+static int capture_grown(kvs *db)
+{
+    uint32_t base = pager_sect_npages(db->pg), end = hdr_npages(pager_hdr(db->pg)), p;
+    int rc;
+    for (p = base; p < end; p++) {
+        if (db->capmap[(p - base) / 8] & (1u << ((p - base) % 8)))
+            continue;
+        rc = pager_read(db->pg, p, db->pagebuf);
+        if (rc == KVS_OK)
+            rc = jr_page(db->j, p, db->pagebuf);
+        if (rc)
+            return rc;
+    }
+    return KVS_OK;
+}
+
 static int unit_prepare(kvs *db, uint64_t xid, uint64_t *lsn)
 {
     kvs_hdr *h = pager_hdr(db->pg);
     const char *dir = jr_dir(db->j);
+    uint32_t base = pager_sect_npages(db->pg);
+    size_t need = hdr_npages(h) > base ? (size_t)(hdr_npages(h) - base + 7) / 8 : 0;
     jr_ident id;
     int rc;
     *lsn = 0;
+    if (need > db->capmap_bytes) {
+        uint8_t *m = realloc(db->capmap, need * 2);
+        if (!m)
+            return kvs_seterr(&db->err, KVS_ENOMEM, 0, "out of memory (journal record)");
+        db->capmap = m;
+        db->capmap_bytes = need * 2;
+    }
+    if (need)
+        memset(db->capmap, 0, need);
     /* a version-1/2 file gets its id now, so the record carries it */
     hdr_upgrade(h);
     rc = file_ident(db, h, &id);
@@ -1097,10 +1160,12 @@ static int unit_prepare(kvs *db, uint64_t xid, uint64_t *lsn)
     hdr_change_bump(h);
     db->bumped = 1;
     hdr_set_journal(h, *lsn, dir, strlen(dir));
-    pager_set_capture(db->pg, jr_page, db->j);
+    pager_set_capture(db->pg, capture_page, db);
     rc = pool_capture(db->pf);
     if (rc == KVS_OK)
         rc = spill_capture(db->spill, db->pg);
+    if (rc == KVS_OK && need)
+        rc = capture_grown(db);
     if (rc == KVS_OK)
         rc = pager_store_header(db->pg);
     pager_set_capture(db->pg, NULL, NULL);

@@ -367,9 +367,13 @@ int         kvs_set_fillfactor(kvs *db, uint32_t percent);
  *
  * A write section is the unit of change: nothing it changes reaches the
  * file before it ends (pages it grows the file with aside, which nothing on
- * disk refers to and which are cut off again).  kvs_end writes every change
- * out, bumps the change counter and unlocks (no fsync; see kvs_sync); a
- * failed write-out is undone, so the file is as before the section.  If an
+ * disk refers to and which are cut off again).  kvs_end appends the
+ * section's record to the journal and waits for it to be durable (one
+ * journal fsync, shared with concurrent commits; none with KVS_NOSYNC),
+ * then writes every change out, bumps the change counter and unlocks (no
+ * fsync of the file: a checkpoint does that); a failed write-out is undone
+ * in the file, and the durable record is replayed when the file is next
+ * opened (the handle refuses writes with KVS_EJOURNAL until then).  If an
  * operation inside the section failed (I/O, ENOSPC, corruption, out of
  * memory; not the answers NOTFOUND / EXISTS or the refusals ETOOBIG /
  * EINVAL / ERDONLY), kvs_end discards the section instead and returns that

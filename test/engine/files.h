@@ -51,6 +51,21 @@ static inline uint64_t hashfile(const char *p)
  * engine's makes a header of a version it does not know.  Offsets as in
  * src/engine/header.h: version 24, flags 120, file id 2176, owner 2184.
  * 1 on success. */
+/* The little-endian u64 at off in the file at p (all ones if unreadable). */
+static inline uint64_t file_le64(const char *p, off_t off)
+{
+    unsigned char b[8];
+    uint64_t v = 0;
+    int fd = open(p, O_RDONLY), i;
+    if (fd < 0 || pread(fd, b, 8, off) != 8)
+        memset(b, 0xff, 8);
+    if (fd >= 0)
+        close(fd);
+    for (i = 7; i >= 0; i--)
+        v = v << 8 | b[i];
+    return v;
+}
+
 static inline int file_make_version(const char *p, int v)
 {
     unsigned char pg[4096];

@@ -29,19 +29,7 @@
 
 static char dir[256], path[300], jdir[300];
 
-static uint64_t file_u64(const char *p, off_t off)
-{
-    unsigned char b[8];
-    uint64_t v = 0;
-    int fd = open(p, O_RDONLY), i;
-    if (fd < 0 || pread(fd, b, 8, off) != 8)
-        memset(b, 0xff, 8);
-    if (fd >= 0)
-        close(fd);
-    for (i = 7; i >= 0; i--)
-        v = v << 8 | b[i];
-    return v;
-}
+#define file_u64 file_le64
 
 static kvs_journal *jopen(const char *d, int (*st)(void *, uint64_t), const kvs_os *os, uint64_t ckpt)
 {

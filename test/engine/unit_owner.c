@@ -43,16 +43,7 @@ static char path[256];
 
 static uint64_t file_u64(off_t off)
 {
-    unsigned char b[8];
-    uint64_t v = 0;
-    int fd = open(path, O_RDONLY), i;
-    if (fd < 0 || pread(fd, b, 8, off) != 8)
-        memset(b, 0xff, 8);
-    if (fd >= 0)
-        close(fd);
-    for (i = 7; i >= 0; i--)
-        v = v << 8 | b[i];
-    return v;
+    return file_le64(path, off);
 }
 
 static uint32_t file_version(void)
