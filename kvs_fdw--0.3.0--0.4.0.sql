@@ -18,7 +18,8 @@ REVOKE ALL ON FUNCTION kvs_fdw_journal_stats() FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION kvs_fdw_journal_stats() TO pg_monitor;
 
 CREATE FUNCTION kvs_fdw_pending(rel regclass,
-    OUT keys bigint, OUT bytes bigint, OUT truncated boolean)
+    OUT keys bigint, OUT bytes bigint, OUT truncated boolean,
+    OUT spilled_runs integer)
 RETURNS record
 AS 'MODULE_PATHNAME'
 LANGUAGE C STRICT VOLATILE;

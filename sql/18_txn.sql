@@ -189,6 +189,27 @@ INSERT INTO tx2 VALUES (2, 'async');
 RESET synchronous_commit;
 SELECT * FROM dblink('other', 'SELECT id, v FROM tx2 ORDER BY id') AS r(id int, v text);
 
+-- ---- a row another transaction changed and committed first: 40001 ------
+-- (without row locks the other session does not wait for us; with them it
+-- would, so it gives up after lock_timeout rather than hang the test)
+SELECT dblink_exec('other', 'SET lock_timeout = ''2s''');
+\set VERBOSITY terse
+BEGIN;
+UPDATE tx SET v = 'mine' WHERE id = 2;
+SELECT dblink_exec('other', 'UPDATE tx SET v = ''theirs'' WHERE id = 2');
+COMMIT;
+SELECT * FROM tx WHERE id = 2;
+BEGIN;
+DELETE FROM tx WHERE id = 3 RETURNING *;
+SELECT dblink_exec('other', 'DELETE FROM tx WHERE id = 3');
+COMMIT;
+BEGIN;
+INSERT INTO tx VALUES (3, 'mine');
+SELECT dblink_exec('other', 'INSERT INTO tx VALUES (3, ''theirs'')');
+COMMIT;
+\set VERBOSITY default
+SELECT * FROM tx WHERE id IN (2, 3) ORDER BY id;
+
 -- ---- a cancel during COMMIT keeps nothing ----------------------------------
 -- kvs_fdw.debug_flush_delay also sleeps in the commit's write section; the
 -- other session cancels us there
@@ -241,6 +262,49 @@ SELECT count(*) FROM tx;
 COMMIT;
 RESET kvs_fdw.weak_isolation;
 SET kvs_fdw.weak_isolation = sometimes;
+
+-- ---- a write set past kvs_fdw.pending_memory spills to a temporary file ---
+SET kvs_fdw.pending_memory = '64kB';
+CREATE FOREIGN TABLE spl (id int, v text) SERVER kvs;
+CREATE TABLE spl_heap (id int, v text);
+INSERT INTO spl SELECT g, 'committed' FROM generate_series(1, 100) g;
+INSERT INTO spl_heap SELECT g, 'committed' FROM generate_series(1, 100) g;
+CREATE FUNCTION spl_differs() RETURNS TABLE (only_kvs bigint, only_heap bigint) LANGUAGE sql AS $$
+  SELECT (SELECT count(*) FROM (SELECT * FROM spl EXCEPT SELECT * FROM spl_heap) d),
+         (SELECT count(*) FROM (SELECT * FROM spl_heap EXCEPT SELECT * FROM spl) d)
+$$;
+BEGIN;
+INSERT INTO spl SELECT g, repeat('x', 100) || g FROM generate_series(101, 5000) g;
+INSERT INTO spl_heap SELECT g, repeat('x', 100) || g FROM generate_series(101, 5000) g;
+SELECT keys >= 4900 AS all_keys, spilled_runs > 0 AS spilled FROM kvs_fdw_pending('spl');
+SAVEPOINT s;
+DELETE FROM spl WHERE id % 3 = 0;
+UPDATE spl SET v = 'changed' WHERE id % 5 = 0;
+SELECT count(*) FROM spl;
+ROLLBACK TO SAVEPOINT s;                        -- its spilled versions too
+SELECT count(*), count(*) FILTER (WHERE v = 'changed') FROM spl;
+UPDATE spl SET v = 'u' || id WHERE id % 7 = 0;
+UPDATE spl_heap SET v = 'u' || id WHERE id % 7 = 0;
+DELETE FROM spl WHERE id % 11 = 0;
+DELETE FROM spl_heap WHERE id % 11 = 0;
+UPDATE spl SET id = id + 10000 WHERE id > 4990;
+UPDATE spl_heap SET id = id + 10000 WHERE id > 4990;
+SAVEPOINT d;
+INSERT INTO spl VALUES (3, 'spilled key');      -- 23505 from a spilled run
+ROLLBACK TO SAVEPOINT d;
+INSERT INTO spl VALUES (11, 'deleted, then again');
+INSERT INTO spl_heap VALUES (11, 'deleted, then again');
+SELECT * FROM spl WHERE id IN (3, 7, 11, 14991, 4991) ORDER BY id;
+SELECT count(*) FROM spl;
+SELECT * FROM spl_differs();
+COMMIT;
+RESET kvs_fdw.pending_memory;
+SELECT count(*) FROM spl;
+SELECT * FROM spl_differs();
+SELECT * FROM kvs_fdw_check('spl');
+DROP FOREIGN TABLE spl;
+DROP TABLE spl_heap;
+DROP FUNCTION spl_differs();
 
 SELECT dblink_disconnect('other');
 SELECT * FROM kvs_fdw_check('tx');

@@ -61,6 +61,7 @@ struct kvs {
     int           own_j;          /* opened (and closed) by this handle */
     char         *abspath;        /* the file's absolute path, for the records */
     int           nosync;         /* KVS_NOSYNC: kvs_end does not wait for the flush */
+    int           frames_sealed;  /* no lock callbacks: a capture seals the frames in place */
     int           prepared;       /* kvs_prepare done, kvs_commit or kvs_abort next */
     int           bumped;         /* the header is composed (change counter bumped) */
     uint64_t      prep_lsn;       /* its record, 0 = nothing to write */
@@ -225,6 +226,8 @@ static int owner_claim(kvs *db, uint64_t me, int adopt)
 static int shared_join(kvs *db);
 static int journal_attach(kvs *db, const kvs_options *opt);
 static int recover_private(kvs *db);
+static void unit_rollback(kvs *db);
+static int section_leave(kvs *db, int rc);
 
 static void free_layers(kvs *db)
 {
@@ -374,6 +377,7 @@ int kvs_open(const char *path, const kvs_options *optin, kvs **out)
      * its file's slot (the section lock is the slot's); then validate the
      * header (under a shared lock: a writer may be mid-flush) */
     db->nosync = (opt->flags & KVS_NOSYNC) != 0;
+    db->frames_sealed = !opt->locks;
     rc = rdonly ? KVS_OK : journal_attach(db, opt);
     if (rc == KVS_OK)
         rc = opt->pool ? hold_take(db) : KVS_OK;
@@ -403,6 +407,14 @@ int kvs_close(kvs *db)
     int rc = KVS_OK, rc2;
     if (!db)
         return KVS_EINVAL;
+    if (db->prepared && db->prep_lsn) {
+        /* closed between kvs_prepare and kvs_commit: the host never said
+         * its transaction committed; the section is discarded and the
+         * record left in flight, for recovery to resolve by its xid */
+        unit_rollback(db);
+        db->prepared = 0;
+        (void)section_leave(db, KVS_OK);
+    }
     if (db->section >= 0)
         rc = kvs_end(db);
     if (db->need_sync) {
@@ -1095,8 +1107,6 @@ static int write_out(kvs *db)
 
 /* -- the journal record of the unit (kvs_prepare) -- */
 
-static int section_leave(kvs *db, int rc);
-
 /* Composes the unit's record: exactly the pages the write-out will write
  * (the dirty frames, the spilled pages, the header with the change counter
  * bumped and this record's LSN), captured from the pager as the write-out
@@ -1183,7 +1193,12 @@ static int unit_prepare(kvs *db, uint64_t xid, uint64_t *lsn)
  * and recovery has replayed the record, which stays. */
 static int unit_writeback(kvs *db, uint64_t lsn)
 {
-    int rc = unit_commit(db);
+    int rc;
+    /* the pages are as the capture sealed them: no second checksum pass
+     * (with lock callbacks the capture sealed copies, not the frames) */
+    pager_set_presealed(db->pg, db->frames_sealed);
+    rc = unit_commit(db);
+    pager_set_presealed(db->pg, 0);
     if (rc) {
         db->jbroken = 1;
         return rc;

@@ -30,6 +30,7 @@ struct pager {
     undo     *undo;           /* set during a write-out: gets each page's old bytes */
     uint8_t  *wbuf;           /* coalesced writes (PAGER_RUN pages), allocated on first use */
     pager_capture_fn capture; /* set: writes go to it, not to the file (kvs_prepare) */
+    int       presealed;      /* the pages written are sealed already (pager_set_presealed) */
     void     *capture_arg;
     uint64_t  reads, writes;  /* pages */
     uint8_t   hbuf[PG_SIZE];  /* header page image */
@@ -208,6 +209,11 @@ static int save_before(pager *pg, uint32_t pgno, uint32_t n)
 
 /* ---- writes ---------------------------------------------------------------- */
 
+void pager_set_presealed(pager *pg, int on)
+{
+    pg->presealed = on;
+}
+
 void pager_set_capture(pager *pg, pager_capture_fn fn, void *arg)
 {
     pg->capture = fn;
@@ -226,7 +232,8 @@ int pager_write(pager *pg, uint32_t pgno, uint8_t *buf)
     rc = save_before(pg, pgno, 1);
     if (rc)
         return rc;
-    pager_seal(buf, pgno);
+    if (!pg->presealed)
+        pager_seal(buf, pgno);
     if (pager_write_all(pg->os, pg->fd, buf, PG_SIZE, (off_t)pgno * PG_SIZE) != 0)
         return kvs_seterrno(pg->head.err, errno, pgno, "write failed");
     pg->writes++;
@@ -256,7 +263,8 @@ int pager_write_run(pager *pg, uint32_t pgno, uint8_t **pages, uint32_t n)
     if (rc)
         return rc;
     for (i = 0; i < n; i++) {
-        pager_seal(pages[i], pgno + i);
+        if (!pg->presealed)
+            pager_seal(pages[i], pgno + i);
         memcpy(pg->wbuf + (size_t)i * PG_SIZE, pages[i], PG_SIZE);
     }
     if (pager_write_all(pg->os, pg->fd, pg->wbuf, (size_t)n * PG_SIZE, (off_t)pgno * PG_SIZE) != 0)

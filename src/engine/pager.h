@@ -67,6 +67,10 @@ int      pager_write_image(pager *pg, uint32_t pgno, const uint8_t *img);
  * fn returns a KVS code.  NULL stops it. */
 typedef int (*pager_capture_fn)(void *arg, uint32_t pgno, const uint8_t *page);
 void     pager_set_capture(pager *pg, pager_capture_fn fn, void *arg);
+/* While on, pager_write and pager_write_run write pages as they are,
+ * without sealing them: the write-out of a prepared unit, whose pages the
+ * capture sealed and nothing changed since (kvs_commit). */
+void     pager_set_presealed(pager *pg, int on);
 
 /* The unit of change.  pager_begin_unit marks the file's current page count
  * (the header's) as the pages the unit began with, and restarts growth

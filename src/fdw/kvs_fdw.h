@@ -190,7 +190,7 @@ extern void kvs_pending_truncate(KvsFile *f);
 extern bool kvs_pending_has_writes(KvsFile *f);
 extern bool kvs_pending_any(void);
 extern void kvs_pending_counts(KvsFile *f, int64 *nkeys, int64 *bytes,
-							   bool *truncated);
+							   bool *truncated, int *runs);
 extern void kvs_pending_subabort(SubTransactionId subid);
 extern void kvs_pending_reset(void);
 extern List *kvs_pending_files(void);

@@ -309,8 +309,9 @@ kvs_fdw_journal_stats_sql(PG_FUNCTION_ARGS)
 
 /*
  * kvs_fdw_pending(rel): what this transaction has written to the table's
- * file and not committed yet: keys with a pending version, their bytes, and
- * whether a TRUNCATE is pending.  (kvs_fdw_stats shows the committed file.)
+ * file and not committed yet: keys with a pending version, their bytes,
+ * whether a TRUNCATE is pending, and the runs spilled to the temporary file
+ * (keys and bytes are counted per run after a spill).  (kvs_fdw_stats shows the committed file.)
  */
 Datum
 kvs_fdw_pending(PG_FUNCTION_ARGS)
@@ -318,20 +319,22 @@ kvs_fdw_pending(PG_FUNCTION_ARGS)
 	Relation	rel = kvs_open_checked_relation(PG_GETARG_OID(0));
 	KvsTable	t;
 	TupleDesc	td;
-	Datum		v[3];
-	bool		n[3] = {false};
+	Datum		v[4];
+	bool		n[4] = {false};
 	int64		nkeys,
 				bytes;
 	bool		truncated;
+	int			runs;
 
 	if (get_call_result_type(fcinfo, NULL, &td) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "return type must be a row type");
 	kvs_table_init(&t, rel);
 	kvs_table_open_tolerant(&t);
-	kvs_pending_counts(t.file, &nkeys, &bytes, &truncated);
+	kvs_pending_counts(t.file, &nkeys, &bytes, &truncated, &runs);
 	relation_close(rel, AccessShareLock);
 	v[0] = Int64GetDatum(nkeys);
 	v[1] = Int64GetDatum(bytes);
 	v[2] = BoolGetDatum(truncated);
+	v[3] = Int32GetDatum(runs);
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(td), v, n)));
 }

@@ -213,7 +213,7 @@ static int status_of_77;
 static int xid_status_cb(void *arg, uint64_t xid)
 {
     (void)arg;
-    return xid == 77 ? status_of_77 : xid == 79 ? KVS_XID_COMMITTED : KVS_XID_ABORTED;
+    return xid == 77 ? status_of_77 : xid == 79 || xid == 80 ? KVS_XID_COMMITTED : KVS_XID_ABORTED;
 }
 
 static void test_indoubt(void)
@@ -272,6 +272,16 @@ static void test_indoubt(void)
         TAP_RC(kvs_commit(db), KVS_OK);
     }
     tap_ok(has_range(db, 2000, 10, 2), "prepare, flush, commit: written");
+    /* closed between prepare and commit: left to recovery, by its xid */
+    TAP_RC(put_range(db, 3000, 10, 1), KVS_OK);
+    {
+        uint64_t lsn = 0;
+        TAP_RC(kvs_prepare(db, 80, &lsn), KVS_OK);
+        TAP_RC(kvs_journal_flush(j, lsn), KVS_OK);
+    }
+    TAP_RC(kvs_close(db), KVS_OK);
+    db = fopen_j(path, j, 0);
+    tap_ok(db && has_range(db, 3000, 10, 1), "closed after prepare, xid committed: the reopen replays it");
     TAP_RC(kvs_close(db), KVS_OK);
     kvs_journal_close(j);
 }
