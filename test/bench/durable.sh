@@ -10,8 +10,9 @@
 #   update   one UPDATE of one row by key (uniform keys) per transaction
 #   ycsb_a   YCSB A: 50 % lookups, 50 % updates, scrambled Zipfian keys
 # on kvs and on heap, at each client count in CLIENTS (which of the two goes
-# first alternates), and prints tps, the ratio kvs/heap and the fsyncs per
-# commit of each run.  The fsyncs of every server process are counted by an
+# first alternates; a transaction that fails with 40001 or 40P01 is retried,
+# pgbench --max-tries, and the retries shown), and prints tps, the ratio
+# kvs/heap and the fsyncs per commit of each run.  The fsyncs of every server process are counted by an
 # LD_PRELOAD shim (fsyncount.c, built here) and sorted by the file synced:
 # the WAL (pg_wal/), the kvs journal (a path with "journal"), kvs files
 # (*.kvs), anything else; pg_stat_wal's wal_sync is shown beside as a cross-check.  Then
@@ -136,13 +137,17 @@ for wl in update ycsb_a; do
         if [ $((round % 2)) = 1 ]; then order="kv_kvs kv_btree"; else order="kv_btree kv_kvs"; fi
         for t in $order; do
             m=$(fsync_mark); w0=$(wal_syncs)
-            PGB_CLIENTS=$c run_pgbench "$wl.$t.$c" "$wl" "$t" "$dist"
+            # a kvs COMMIT may fail with 40001 (a key another commit changed
+            # first): pgbench retries those, and the retries are shown
+            PGB_CLIENTS=$c run_pgbench "$wl.$t.$c" "$wl" "$t" "$dist" --max-tries=1000
             rc=$?
             n=$(sed -n 's/^number of transactions actually processed: \([0-9]*\).*/\1/p' "$TMP/pgbench.$wl.$t.$c.log")
+            retried=$(sed -n 's/^number of transactions retried: \([0-9]*\).*/\1/p' "$TMP/pgbench.$wl.$t.$c.log")
             sleep 0.5    # the backends' WAL statistics reach pg_stat_wal as they exit
             read -r fw fj fk fo <<<"$(fsyncs_since "$m")"
             ws=$(( $(wal_syncs) - w0 ))
             desc="$(per "$fw" "${n:-0}")+$(per "$fj" "${n:-0}")+$(per "$fk" "${n:-0}")+$(per "$fo" "${n:-0}") (wal_sync $(per "$ws" "${n:-0}"))"
+            [ "${retried:-0}" -gt 0 ] && desc="$desc, $retried retried"
             if [ "$t" = kv_kvs ]; then KT=$TPS; KD=$desc; KRC=$rc; else HT=$TPS; HD=$desc; HRC=$rc; fi
             if [ "$t" = kv_kvs ] && [ "$HAS_JSTATS" != 0 ]; then
                 echo "# journal after $wl, $c clients: $(sql "SELECT row_to_json(s) FROM kvs_fdw_journal_stats() s" 2>&1 | paste -sd' ')"
