@@ -28,6 +28,7 @@
 #define HD_JPATH_OFF   2204
 
 static char dir[256], path[300], jdir[300];
+static const char *crash_path = path;   /* the file crash_after_flush writes */
 
 #define file_u64 file_le64
 
@@ -116,14 +117,14 @@ static int crash_after_flush(const char *jd, int from, int n, int v, uint64_t xi
     int status;
     if (pid == 0) {
         kvs_journal *j = jopen(jd, NULL, NULL, 0);
-        kvs *db = j ? fopen_j(path, j, 0) : NULL;
+        kvs *db = j ? fopen_j(crash_path, j, 0) : NULL;
         uint64_t lsn = 0;
         if (!db || put_range(db, from, n, v) != KVS_OK || kvs_prepare(db, xid, &lsn) != KVS_OK ||
             lsn == 0 || kvs_journal_flush(j, lsn) != KVS_OK)
             _exit(2);
         if (damage) {
             char junk[4096];
-            int fd = open(path, O_RDWR);
+            int fd = open(crash_path, O_RDWR);
             off_t at = 0;
             memset(junk, 0x5a, sizeof junk);
             if (damage == 2) {
@@ -604,6 +605,43 @@ static void test_versions(void)
         TAP_RC(kvs_close(db), KVS_OK);
 }
 
+/* ---- a shared pool's first handle recovers the file ---- */
+static void test_shared_pool(void)
+{
+    char sp[300];
+    void *mem = NULL;
+    kvs_pool *pool = NULL;
+    kvs_journal *j;
+    kvs_options o;
+    kvs *db = NULL;
+    size_t sz = kvs_pool_size(64, 4);
+    snprintf(sp, sizeof sp, "%s/shared.kvs", dir);
+    j = jopen(jdir, NULL, NULL, 0);
+    db = fopen_j(sp, j, 0);
+    TAP_RC(put_range(db, 0, 100, 1), KVS_OK);
+    TAP_RC(kvs_end(db), KVS_OK);
+    TAP_RC(kvs_close(db), KVS_OK);
+    crash_path = sp;
+    tap_ok(crash_after_flush(jdir, 50, 100, 2, 0, 1), "a child committed to shared.kvs, tore its header, died");
+    crash_path = path;
+    if (posix_memalign(&mem, 4096, sz) != 0 || kvs_pool_format(mem, sz, 64, 4, KVS_CACHE_LRU, &pool) != KVS_OK) {
+        tap_ok(0, "a shared pool");
+        return;
+    }
+    kvs_options_init(&o);
+    o.pool = pool;
+    o.journal = j;
+    db = NULL;
+    TAP_RC(kvs_open(sp, &o, &db), KVS_OK);
+    tap_ok(db && has_range(db, 0, 50, 1) && has_range(db, 50, 100, 2),
+           "opened through a shared pool: its first handle replayed the commit and repaired the header");
+    TAP_RC(db ? kvs_check(db) : KVS_EINVAL, KVS_OK);
+    if (db)
+        TAP_RC(kvs_close(db), KVS_OK);
+    kvs_journal_close(j);
+    free(mem);
+}
+
 int main(void)
 {
     snprintf(dir, sizeof dir, "/tmp/unit_journal.%d", (int)getpid());
@@ -619,6 +657,7 @@ int main(void)
     test_failures();
     test_checkpoint();
     test_reboot_torn_tail();
+    test_shared_pool();
     test_versions();
     cleanup();
     tap_diag("journal: %d checks", tap_n);
