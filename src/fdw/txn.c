@@ -8,7 +8,9 @@
  * path order (so two committers lock files in one order): the writers'
  * lock (shared mode) and a write section, the write set applied (its final
  * version per key), kvs_prepare tagged with the top-level transaction id
- * (a FullTransactionId: 64 bits, no wraparound).  Then, when the commit is
+ * (a FullTransactionId: 64 bits, no wraparound), after that id has been
+ * made durable in WAL (make_xid_durable: else a crash could hand it out
+ * again).  Then, when the commit is
  * synchronous (synchronous_commit not off), one kvs_journal_flush up to the
  * largest LSN, and ForceSyncCommit(): a transaction that wrote nothing but
  * kvs has written no WAL before its commit record, and RecordTransactionCommit
@@ -36,9 +38,11 @@
 #include "access/transam.h"
 #include "access/twophase.h"
 #include "access/xact.h"
+#include "access/xlog.h"
 #include "common/file_perm.h"
 #include "funcapi.h"
 #include "miscadmin.h"
+#include "replication/message.h"
 #include "storage/fd.h"
 #include "storage/ipc.h"
 #include "storage/lwlock.h"
@@ -181,6 +185,31 @@ kvs_txn_pre_prepare(void)
 				 errdetail("kvs_fdw does not support two-phase commit.")));
 }
 
+/*
+ * The journal records of this commit carry its transaction id, and after a
+ * crash the commit log judges them by it.  That is only sound if the id can
+ * never be handed out again: PostgreSQL's recovery sets the next xid past
+ * every xid its replayed WAL carries, and nothing else -- a transaction that
+ * wrote only kvs tables has no WAL record before its commit record, so a
+ * crash between our journal flush and that commit record would give its id
+ * to the next transaction after the restart, whose commit would then make
+ * our records look committed (the crash loop caught exactly that: kvs rows
+ * of a transaction whose heap row was lost).  So before any journal record
+ * can reach the disk, a small transactional WAL record (a logical message,
+ * which recovery and logical decoding treat as a no-op) carrying the xid is
+ * inserted and flushed.  The flush is needed whatever synchronous_commit
+ * says: with it off the journal record may reach the disk (or, after a kill
+ * -9, stay in the page cache) while the WAL buffers are lost.  Concurrent
+ * committers share these flushes through PostgreSQL's own group commit.
+ */
+static void
+make_xid_durable(void)
+{
+	XLogRecPtr	end = LogLogicalMessage("kvs_fdw", "", 0, true);
+
+	XLogFlush(end);
+}
+
 /* XACT_EVENT_PRE_COMMIT: apply, prepare, flush (see the header comment). */
 void
 kvs_txn_pre_commit(void)
@@ -194,6 +223,7 @@ kvs_txn_pre_commit(void)
 	if (files == NIL)
 		return;
 	xid = U64FromFullTransactionId(GetTopFullTransactionId());
+	make_xid_durable();
 	foreach(lc, files)
 	{
 		KvsWriteSet *ws = lfirst(lc);
