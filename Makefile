@@ -27,12 +27,15 @@ FDW_OBJS = \
 	src/fdw/scan.o \
 	src/fdw/modify.o \
 	src/fdw/direct.o \
+	src/fdw/pending.o \
+	src/fdw/txn.o \
 	src/fdw/functions.o \
 	src/fdw/salvage.o \
 	src/fdw/errors.o \
 	src/fdw/alter.o \
 	src/fdw/utility.o \
-	src/fdw/shmem.o
+	src/fdw/shmem.o \
+	src/fdw/rowlock.o
 
 OBJS = $(ENGINE_OBJS) $(FDW_OBJS)
 
@@ -52,6 +55,11 @@ REGRESS_OTHER = $(if $(filter shared,$(REGRESS_MODE)),local,shared)
 REGRESS_ONLY_local  = 00_mode_local 13_cache
 REGRESS_ONLY_shared = 00_mode_shared
 REGRESS      = $(filter-out $(REGRESS_ONLY_$(REGRESS_OTHER)),$(patsubst sql/%.sql,%,$(sort $(wildcard sql/*.sql))))
+
+# the isolation tester's specs (specs/NAME.spec, expected/NAME.out): two and
+# three sessions on one table (row locks); make installcheck runs them after
+# pg_regress, into output_iso/
+ISOLATION    = $(patsubst specs/%.spec,%,$(sort $(wildcard specs/*.spec)))
 
 EXTRA_CLEAN = results regression.diffs regression.out tmp_check
 

@@ -115,7 +115,7 @@ SELECT count(*) FROM keyonly WHERE k = '';
 UPDATE keyonly SET k = 'b' WHERE k = '' RETURNING *;
 SELECT k FROM keyonly ORDER BY k;
 
--- writes apply immediately: ROLLBACK does not undo them (yet)
+-- ROLLBACK undoes the transaction's writes
 BEGIN;
 INSERT INTO keyonly VALUES ('in rolled back transaction');
 ROLLBACK;

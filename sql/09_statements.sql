@@ -1,10 +1,10 @@
--- 09_statements: what a statement does when it cannot be undone (there are
--- no transactions yet), compared with heap tables where they differ:
---   1. a row changed by a command nested in the UPDATE (a trigger): 27000
---   2. a row changed by another session: 40001, a retry hint only when the
---      statement has written nothing yet
+-- 09_statements: what statements do where kvs and heap tables could differ:
+--   1. a row changed by a command nested in the UPDATE (a trigger): 27000,
+--      and the failed statement leaves nothing of itself
+--   2. a row changed by another session: 40001 with a retry hint (the failed
+--      statement leaves nothing, so a retry is safe)
 --   3. PREPARE TRANSACTION after a kvs write: refused (0A000)
---   4. TRUNCATE inside a transaction block: refused (25001)
+--   4. TRUNCATE inside a transaction block: rolled back with it
 --   5. TRUNCATE of a damaged file: one message, the same in every session
 --   6. NOT NULL and CHECK constraints, enforced as heap enforces them
 \set VERBOSITY default
@@ -13,7 +13,7 @@
 -- On its first call (per transaction) the trigger adds 100 to every other
 -- row.  The outer UPDATE has already read those rows; heap raises 27000 when
 -- it reaches the next one, and so does kvs (not 40001: no other session is
--- involved).  Heap rolls the statement back; kvs keeps what was written.
+-- involved).  Both roll the statement back.
 CREATE FUNCTION bump_others() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     IF current_setting('stmt09.fired', true) IS DISTINCT FROM 'yes' THEN
@@ -32,8 +32,7 @@ CREATE TRIGGER bu BEFORE UPDATE ON trg_kvs FOR EACH ROW EXECUTE FUNCTION bump_ot
 UPDATE trg_heap SET n = n + 1;
 UPDATE trg_kvs SET n = n + 1;
 SELECT n, count(*) FROM trg_heap GROUP BY n ORDER BY n;
--- the first row got the outer +1, the trigger's +100 went to the two others,
--- and nothing was applied twice
+-- nothing of the failed statement stays, as with heap
 SELECT n, count(*) FROM trg_kvs GROUP BY n ORDER BY n;
 -- a trigger that changes the row being updated itself: heap 27000, kvs too
 CREATE FUNCTION bump_self() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -68,10 +67,14 @@ UPDATE trg_kvs SET n = 0;
 SELECT n, count(*) FROM trg_kvs GROUP BY n;
 SELECT * FROM kvs_fdw_check('trg_kvs');
 
--- ---- 2. a row changed by another session meanwhile: 40001 ------------------
+-- ---- 2. another session meanwhile: row locks, no 40001 ----------------------
 -- The other session is a dblink connection to this server, driven by a
--- volatile function in the SET list: on its first call it changes the other
--- rows, which the outer UPDATE has read but not written yet.
+-- volatile function in the SET list: on its first call it updates rows from
+-- there.  Rows the UPDATE has not reached yet are not locked yet: the other
+-- session changes them, and the UPDATE, which reads a row again once its
+-- lock is granted, adds to that change (no 40001, no lost update).  The row
+-- being updated is locked: the other session waits for it (here until its
+-- lock_timeout), and its error fails the UPDATE.
 CREATE EXTENSION dblink;
 SELECT format('dbname=%s user=%s port=%s host=%s', current_database(), current_user,
               current_setting('port'), split_part(current_setting('unix_socket_directories'), ',', 1))
@@ -81,7 +84,7 @@ BEGIN
     IF current_setting('stmt09.meddled', true) IS DISTINCT FROM 'yes' THEN
         PERFORM set_config('stmt09.meddled', 'yes', true);
         PERFORM dblink_exec(current_setting('stmt09.conn'),
-                            format('UPDATE conc SET n = n + 100 WHERE id %s %s',
+                            format('SET lock_timeout = ''200ms''; UPDATE conc SET n = n + 100 WHERE id %s %s',
                                    CASE WHEN others THEN '<>' ELSE '=' END, id));
     END IF;
     RETURN 0;
@@ -89,15 +92,16 @@ END $$;
 SELECT set_config('stmt09.conn', :'conn', false) IS NOT NULL AS conn_set;
 CREATE FOREIGN TABLE conc (id int, n int) SERVER kvs;
 INSERT INTO conc SELECT g, 0 FROM generate_series(1, 3) g;
--- the first row is written, then the second is found changed: no retry
--- hint, and the detail says a row of the statement stays written
+-- the other rows, changed meanwhile, count both changes: 1, 101, 101
 UPDATE conc SET n = n + 1 + meddle(id, true);
 SELECT n, count(*) FROM conc GROUP BY n ORDER BY n;
--- the row found changed is the first one: nothing written, retry hinted
+-- the locked row: the other session times out, the UPDATE fails
 UPDATE conc SET n = 0;
+\set VERBOSITY terse
 UPDATE conc SET n = n + 1 + meddle(id, false);
+\set VERBOSITY default
 SELECT n, count(*) FROM conc GROUP BY n ORDER BY n;
--- the retry (here without another session meddling) then works
+-- without another session meddling it works
 SET stmt09.meddled = 'yes';
 UPDATE conc SET n = n + 1 + meddle(id, false);
 RESET stmt09.meddled;
@@ -116,7 +120,8 @@ SELECT * FROM prep;
 PREPARE TRANSACTION 'stmt09_read';
 ROLLBACK PREPARED 'stmt09_read';
 SELECT count(*) AS heap_rows_rolled_back FROM prep_heap;
--- each write path: INSERT, UPDATE by key (direct), UPDATE, DELETE, COPY
+-- each write path: INSERT, UPDATE by key (direct), UPDATE, DELETE, COPY,
+-- TRUNCATE; the refused PREPARE rolls the transaction back
 BEGIN;
 INSERT INTO prep VALUES (2, 'two');
 PREPARE TRANSACTION 'stmt09_insert';
@@ -127,58 +132,75 @@ BEGIN;
 UPDATE prep SET v = v || '!' RETURNING *;
 PREPARE TRANSACTION 'stmt09_update';
 BEGIN;
-DELETE FROM prep WHERE v LIKE 'two%';
+DELETE FROM prep WHERE v LIKE 'one%';
 PREPARE TRANSACTION 'stmt09_delete';
 BEGIN;
 COPY prep FROM stdin;
 3	three
 \.
 PREPARE TRANSACTION 'stmt09_copy';
--- a write in a rolled-back savepoint counts: nothing was undone
+BEGIN;
+TRUNCATE prep;
+PREPARE TRANSACTION 'stmt09_truncate';
+-- a write rolled back to a savepoint is undone: the transaction prepares
 BEGIN;
 SAVEPOINT s;
 INSERT INTO prep VALUES (4, 'four');
 ROLLBACK TO SAVEPOINT s;
 PREPARE TRANSACTION 'stmt09_savepoint';
--- a statement that wrote nothing is no write
+COMMIT PREPARED 'stmt09_savepoint';
+-- a statement that wrote nothing still holds the row lock of the key it
+-- looked for: refused too
 BEGIN;
 UPDATE prep SET v = 'none' WHERE id = 1000;
 DELETE FROM prep WHERE id = 1000;
 PREPARE TRANSACTION 'stmt09_nothing';
+-- so is a FOR UPDATE that wrote nothing; a FOR UPDATE that found no row
+-- locked nothing (a full scan locks the rows it returns)
+BEGIN;
+SELECT * FROM prep WHERE id = 1 FOR UPDATE;
+PREPARE TRANSACTION 'stmt09_forupdate';
+BEGIN;
+SELECT * FROM prep WHERE v = 'nothing like it' FOR UPDATE;
+PREPARE TRANSACTION 'stmt09_nothing';
 COMMIT PREPARED 'stmt09_nothing';
 SELECT gid FROM pg_prepared_xacts;
--- the writes stay (no transactions yet)
+-- nothing of the refused transactions stays
 SELECT * FROM prep ORDER BY id;
 
--- ---- 4. TRUNCATE inside a transaction block: refused -----------------------
+-- ---- 4. TRUNCATE inside a transaction block: rolled back with it ----------
 CREATE FOREIGN TABLE tr (id int) SERVER kvs;
 CREATE TABLE tr_heap (id int);
 INSERT INTO tr SELECT generate_series(1, 5);
 INSERT INTO tr_heap SELECT generate_series(1, 5);
 BEGIN;
 TRUNCATE tr;
+SELECT count(*) AS truncated_here FROM tr;
+INSERT INTO tr VALUES (1);
+SELECT * FROM tr;
 ROLLBACK;
 BEGIN;
 SAVEPOINT a;
 TRUNCATE tr_heap, tr;
 ROLLBACK;
 SELECT (SELECT count(*) FROM tr) AS kvs_rows, (SELECT count(*) FROM tr_heap) AS heap_rows;
--- in a function called inside a block, and in a PL/pgSQL block with an
--- EXCEPTION clause (a subtransaction: its ROLLBACK would not restore the rows
--- either): refused too
+-- in a function called inside a block: rolled back with the block; in a
+-- PL/pgSQL block with an EXCEPTION clause (a subtransaction) that commits:
+-- kept
 CREATE FUNCTION truncate_tr() RETURNS void LANGUAGE sql AS 'TRUNCATE tr';
 BEGIN;
 SELECT truncate_tr();
 ROLLBACK;
+SELECT count(*) FROM tr;
 DO $$ BEGIN TRUNCATE tr; EXCEPTION WHEN division_by_zero THEN NULL; END $$;
 SELECT count(*) FROM tr;
+INSERT INTO tr SELECT generate_series(1, 5);
 -- with other statements in one query string (an implicit block): runs
 SELECT 1 AS before \; TRUNCATE tr \; SELECT count(*) AS after FROM tr;
--- (a later error in the string does not bring the rows back)
+-- and a later error in the string brings the rows back
 INSERT INTO tr SELECT generate_series(1, 5);
 SELECT 1 AS before \; TRUNCATE tr \; SELECT 1 / 0;
 SELECT count(*) FROM tr;
-INSERT INTO tr SELECT generate_series(1, 5);
 -- alone: runs
 TRUNCATE tr;
 SELECT count(*) FROM tr;

@@ -15,7 +15,8 @@ SELECT pg_stat_file(:'up_file', true) IS NULL AS file_removed;
 
 -- installing an old version and updating gives the objects of a fresh
 -- install, with the same privileges (0.3.0's kvs_fdw_buffercache is
--- pg_monitor's only): from 0.1.0 (through 0.2.0) and from 0.2.0
+-- pg_monitor's only, as 0.4.0's kvs_fdw_journal_stats): from 0.1.0 (through
+-- 0.2.0 and 0.3.0) and from 0.2.0 (through 0.3.0)
 \set objs_query 'SELECT pg_describe_object(classid, objid, 0) AS obj FROM pg_depend WHERE refclassid = \'pg_extension\'::regclass AND deptype = \'e\' UNION ALL SELECT \'function \' || p.oid::regprocedure || \' returns \' || pg_get_function_result(p.oid) || \' acl \' || coalesce(p.proacl::text, \'-\') FROM pg_proc p JOIN pg_depend d ON d.objid = p.oid AND d.classid = \'pg_proc\'::regclass WHERE d.refclassid = \'pg_extension\'::regclass AND d.deptype = \'e\' UNION ALL SELECT \'relation \' || c.oid::regclass || \' acl \' || coalesce(c.relacl::text, \'-\') FROM pg_class c JOIN pg_depend d ON d.objid = c.oid AND d.classid = \'pg_class\'::regclass WHERE d.refclassid = \'pg_extension\'::regclass AND d.deptype = \'e\' UNION ALL SELECT \'event trigger \' || evtname || \' \' || evtevent || \' \' || evtenabled::text FROM pg_event_trigger'
 SELECT current_database() AS regdb \gset
 CREATE DATABASE kvs_upgrade_old;
@@ -37,6 +38,12 @@ INSERT INTO up_mid SELECT g, 'v' || g FROM generate_series(1, 100) g;
 ALTER EXTENSION kvs_fdw UPDATE;
 SELECT extversion FROM pg_extension WHERE extname = 'kvs_fdw';
 SELECT count(*), max(v) FROM up_mid;
+-- 0.4.0's functions work on the updated install
+BEGIN;
+DELETE FROM up_mid WHERE k <= 10;
+SELECT * FROM kvs_fdw_pending('up_mid');
+ROLLBACK;
+SELECT end_lsn >= flushed_lsn AS lsns_in_order FROM kvs_fdw_journal_stats();
 SELECT kvs_fdw_mode();
 SELECT count(*) FILTER (WHERE file = (SELECT file FROM kvs_fdw_stats('up_mid'))) AS up_mid_rows,
        count(*) FILTER (WHERE file IS NULL) AS total_rows,

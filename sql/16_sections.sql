@@ -1,9 +1,10 @@
--- 16_sections: a write section (one row, one write buffer of INSERT ...
--- SELECT / COPY FROM, the key moves of an UPDATE) is all or nothing: an
--- error or a cancel inside it leaves the file as it was before it, and the
--- sections completed before it stay.  kvs_fdw.debug_flush_delay (test only,
--- superuser only) sleeps inside each write section before it is written
--- out, so statement_timeout cancels the statement there.
+-- 16_sections: a statement is all or nothing (its writes wait in the
+-- transaction's write set until COMMIT): an error or a cancel anywhere in it
+-- (one write buffer of INSERT ... SELECT / COPY FROM, the key moves of an
+-- UPDATE) leaves nothing of it, and the file is as before.
+-- kvs_fdw.debug_flush_delay (test only, superuser only) sleeps where a
+-- write buffer or the key moves are added to the write set, and inside the
+-- commit's write section, so statement_timeout cancels the statement there.
 CREATE FOREIGN TABLE sec (k int, v text) SERVER kvs;
 
 -- the test setting is for superusers only, and hidden
@@ -15,9 +16,9 @@ DROP ROLE regress_sections_user;
 SELECT count(*) FROM pg_settings WHERE name = 'kvs_fdw.debug_flush_delay';
 SHOW kvs_fdw.debug_flush_delay;
 
--- one section per write buffer (4 MB with this cache size, 4121 of these
--- rows): a duplicate key in the second buffer keeps the first buffer and
--- none of the second
+-- a write buffer is 4 MB with this cache size (4121 of these rows): a
+-- duplicate key in the second buffer keeps nothing of the statement, not
+-- even the first buffer
 SET kvs_fdw.cache_size = '1MB';
 INSERT INTO sec VALUES (6000, 'there before');
 INSERT INTO sec SELECT g, repeat('x', 1000) FROM generate_series(1, 8000) g;

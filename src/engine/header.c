@@ -45,6 +45,11 @@ void hdr_encode(const kvs_hdr *h, uint8_t *p)
     wr64(p + HD_FILEID, h->file_id);
     /* a version-1/2 header not upgraded yet is written as read: owner 0 */
     wr64(p + HD_OWNER, h->file_id ? h->owner_id : 0);
+    if (h->file_id) {
+        wr64(p + HD_JLSN, h->journal_lsn);
+        wr32(p + HD_JPATHLEN, h->jpath_len <= KVS_HDR_JPATH_MAX ? h->jpath_len : 0);
+        memcpy(p + HD_JPATH, h->jpath, h->jpath_len <= KVS_HDR_JPATH_MAX ? h->jpath_len : 0);
+    }
     pager_seal(p, 0);
 }
 
@@ -102,6 +107,14 @@ int hdr_decode(const uint8_t *p, size_t len, kvs_hdr *h, kvs_err *err)
     h->file_id = v >= 3 ? rd64(p + HD_FILEID) : 0;
     /* versions 1 to 3 had no owner (those bytes were 0 as well) */
     h->owner_id = v >= 4 ? rd64(p + HD_OWNER) : 0;
+    /* versions 1 to 4 had no journal (those bytes were 0 too) */
+    h->journal_lsn = v >= 5 ? rd64(p + HD_JLSN) : 0;
+    h->jpath_len = v >= 5 ? rd32(p + HD_JPATHLEN) : 0;
+    if (h->jpath_len > KVS_HDR_JPATH_MAX)
+        return kvs_seterr(err, KVS_ECORRUPT, 0, "page 0: journal path length %u > %d",
+                          (unsigned)h->jpath_len, KVS_HDR_JPATH_MAX);
+    memset(h->jpath, 0, sizeof h->jpath);
+    memcpy(h->jpath, p + HD_JPATH, h->jpath_len);
     if (v >= 3 && h->file_id == 0)
         return kvs_seterr(err, KVS_ECORRUPT, 0, "page 0: file id 0 in a version-%u header",
                           (unsigned)v);
@@ -172,6 +185,8 @@ void hdr_derive(kvs_hdr *dst, const kvs_hdr *src)
     dst->stamp_counter = src->stamp_counter;
     dst->change_counter = src->change_counter + 1;
     dst->owner_id = src->owner_id;  /* the host that has it keeps it */
+    /* the same journal; no record of the new identity exists yet (LSN 0) */
+    hdr_set_journal(dst, 0, src->jpath, src->jpath_len);
 }
 
 void hdr_upgrade(kvs_hdr *h)

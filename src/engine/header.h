@@ -30,15 +30,23 @@
  *  4  adds the owner (HD_OWNER; zero in versions 1 to 3): which host has
  *     the file (kvs_options.owner_id, a PostgreSQL cluster's system
  *     identifier), 0 = none; kept by a compaction.
- * This engine reads versions 1 to 4.  A version-1, -2 or -3 file is read as
- * it is (no flag / id 0 = "none yet" / owner 0; a read-only handle or a read
- * section leaves it byte for byte) and becomes version 4, with a fresh id
- * if it had none, when a write section first stores its header
- * (pager_store_header, hdr_upgrade).  An engine refuses a file of a version
- * newer than it knows (KVS_EVERSION), and for good reason: a version-1
- * engine would miss the REPLACING flag, a version-2 engine would write the
- * header back without the id, a version-3 engine without the owner. */
-#define KVS_FORMAT_VERSION     4u
+ *  5  adds the journal (HD_JLSN, HD_JPATHLEN, HD_JPATH; zero in versions 1
+ *     to 4): the LSN of the last journal record written back into the file
+ *     (recovery replays the committed records after it) and the absolute
+ *     path of the journal directory the file's commits go through, so a
+ *     standalone open finds a host's journal (README.md, "The journal").
+ * This engine reads versions 1 to 5.  A version-1 to -4 file is read as
+ * it is (no flag / id 0 = "none yet" / owner 0 / journal LSN 0 and no
+ * journal path; a read-only handle or a read section leaves it byte for
+ * byte) and becomes version 5, with a fresh id if it had none, when a write
+ * section first stores its header (pager_store_header, hdr_upgrade).  An
+ * engine refuses a file of a version newer than it knows (KVS_EVERSION),
+ * and for good reason: a version-1 engine would miss the REPLACING flag, a
+ * version-2 engine would write the header back without the id, a version-3
+ * engine without the owner, a version-4 engine without the journal LSN
+ * (its write-outs would not be journaled, and recovery would replay older
+ * records over them). */
+#define KVS_FORMAT_VERSION     5u
 #define KVS_FORMAT_VERSION_MIN 1u
 
 /* Header page field offsets (see README.md for the table). */
@@ -65,7 +73,12 @@
 #define HD_FLAGS      120   /* version >= 2; 124..127 reserved, 0 */
 #define HD_DESC       128   /* .. 128 + KVS_MAX_DESCRIPTOR */
 #define HD_FILEID     2176  /* version >= 3: u64 file id, never 0 */
-#define HD_OWNER      2184  /* version >= 4: u64 owner id, 0 = none; 2192.. zero */
+#define HD_OWNER      2184  /* version >= 4: u64 owner id, 0 = none */
+#define HD_JLSN       2192  /* version >= 5: u64 journal LSN written back last, 0 = none */
+#define HD_JPATHLEN   2200  /* version >= 5: u32 length of the journal path, 0 = none */
+#define HD_JPATH      2204  /* version >= 5: the journal directory, absolute, no NUL;
+                             * .. 2204 + KVS_HDR_JPATH_MAX; 2460.. zero */
+#define KVS_HDR_JPATH_MAX 256
 
 /* The id lies just past the descriptor's largest extent. */
 typedef char kvs_hdr_fileid_after_desc_[HD_FILEID == HD_DESC + KVS_MAX_DESCRIPTOR ? 1 : -1];
@@ -100,6 +113,9 @@ typedef struct kvs_hdr {
     uint32_t flags;           /* KVS_HDR_* */
     uint64_t file_id;         /* 0 only for a version-1/2 header not yet upgraded */
     uint64_t owner_id;        /* 0 = none (and always in a version-1..3 header) */
+    uint64_t journal_lsn;     /* last journal record written back; 0 = none */
+    uint32_t jpath_len;       /* 0 = no journal named */
+    char     jpath[KVS_HDR_JPATH_MAX];
     uint8_t  desc[KVS_MAX_DESCRIPTOR];
 } kvs_hdr;
 
@@ -127,7 +143,7 @@ void hdr_reset_table(kvs_hdr *h);
 void hdr_derive(kvs_hdr *dst, const kvs_hdr *src);
 
 /* pager: the header is about to be written to the file.  A header of an
- * older version is version 4 from now on (hdr_encode writes it so), with a
+ * older version is version 5 from now on (hdr_encode writes it so), with a
  * fresh id if it had none (versions 1 and 2). */
 void hdr_upgrade(kvs_hdr *h);
 
@@ -165,6 +181,14 @@ static inline uint64_t hdr_file_id(const kvs_hdr *h) { return h->file_id; }
 static inline int hdr_replacing(const kvs_hdr *h) { return (h->flags & KVS_HDR_REPLACING) != 0; }
 /* Who has the file (kvs_options.owner_id); 0 = none. */
 static inline uint64_t hdr_owner(const kvs_hdr *h) { return h->owner_id; }
+/* The journal: the LSN of the last record written back (0 = none) and the
+ * directory the file's commits go through (len 0 = none named). */
+static inline uint64_t hdr_journal_lsn(const kvs_hdr *h) { return h->journal_lsn; }
+static inline const char *hdr_journal_path(const kvs_hdr *h, uint32_t *len)
+{
+    *len = h->jpath_len;
+    return h->jpath;
+}
 
 /* Pages of one kind the header counts: KVS_PAGE_OVERFLOW, _VALUE or _DIR. */
 static inline uint32_t *hdr_kind_count_(kvs_hdr *h, int type)
@@ -261,5 +285,14 @@ static inline void hdr_set_replacing(kvs_hdr *h, int on)
 /* kvs_open: a shared pool's first handle records its host as the owner
  * (or takes the file over, KVS_ADOPT). */
 static inline void hdr_set_owner(kvs_hdr *h, uint64_t owner) { h->owner_id = owner; }
+/* kvs_prepare: this section's journal record is lsn (and goes through the
+ * journal at path, len <= KVS_HDR_JPATH_MAX, checked by kvs.c). */
+static inline void hdr_set_journal(kvs_hdr *h, uint64_t lsn, const char *path, size_t len)
+{
+    h->journal_lsn = lsn;
+    if (len)
+        memcpy(h->jpath, path, len);
+    h->jpath_len = (uint32_t)len;
+}
 
 #endif

@@ -7,10 +7,12 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
 #include <sys/mman.h>
+#include <xxhash.h>
 #include "kvs.h"
 #include "pager.h"
 #include "spill.h"
@@ -21,6 +23,7 @@
 #include "page.h"
 #include "lhash.h"
 #include "compact.h"
+#include "journal.h"
 
 struct kvs {
     kvs_err       err;
@@ -53,6 +56,19 @@ struct kvs {
     int           shared;         /* the pool is shared (kvs_pool_format): sections use its locks */
     int           held;           /* shared: the section lock held (-1, KVS_READ, KVS_WRITE) */
     int           flock_held;     /* owner: holds flock(LOCK_SH) from open to close (shared pool) */
+    /* the journal (README, "The journal") */
+    kvs_journal  *j;              /* NULL for a read-only handle */
+    int           own_j;          /* opened (and closed) by this handle */
+    char         *abspath;        /* the file's absolute path, for the records */
+    int           nosync;         /* KVS_NOSYNC: kvs_end does not wait for the flush */
+    int           frames_sealed;  /* no lock callbacks: a capture seals the frames in place */
+    int           prepared;       /* kvs_prepare done, kvs_commit or kvs_abort next */
+    int           bumped;         /* the header is composed (change counter bumped) */
+    uint64_t      prep_lsn;       /* its record, 0 = nothing to write */
+    int           jbroken;        /* a write-back failed: the file needs recovery */
+    uint64_t      indoubt;        /* xid of a record recovery could not resolve */
+    uint8_t      *capmap;         /* unit_prepare: grown pages captured (a bit each) */
+    size_t        capmap_bytes;
     uint8_t       pagebuf[PG_SIZE];
 };
 
@@ -86,6 +102,8 @@ const char *kvs_strerror(int rc)
     case KVS_ERDONLY: return "write outside a write section or on a read-only handle";
     case KVS_ETRUNCATED: return "file is truncated";
     case KVS_EBUSY: return "file is in use";
+    case KVS_EINDOUBT: return "journal holds a commit in doubt";
+    case KVS_EJOURNAL: return "journal failed; reopen to recover";
     default: return "unknown error";
     }
 }
@@ -146,14 +164,21 @@ static int create_file(const char *path, const kvs_options *opt, const kvs_os *o
 /* owner: a shared pool's handle holds LOCK_SH on its file from open to close
  * (and on each file follow_replacement moves it to), so no process outside
  * the pool writes the file meanwhile (kvs.h, "A shared pool's sections"). */
+/* The host's wait callbacks, for a file-lock wait. */
+static void lock_hooks(const kvs *db, filelock_hooks *hooks, uint64_t owner)
+{
+    memset(hooks, 0, sizeof *hooks);
+    hooks->interrupted = db->interrupted;
+    hooks->interrupt_arg = db->interrupt_arg;
+    hooks->lock_wait = db->lock_wait;
+    hooks->lock_wait_arg = db->lock_wait_arg;
+    hooks->owner = owner;
+}
+
 static int hold_take(kvs *db)
 {
     filelock_hooks hooks;
-    memset(&hooks, 0, sizeof hooks);
-    hooks.interrupted = db->interrupted;
-    hooks.interrupt_arg = db->interrupt_arg;
-    hooks.lock_wait = db->lock_wait;
-    hooks.lock_wait_arg = db->lock_wait_arg;
+    lock_hooks(db, &hooks, 0);
     if (filelock_hold_shared(db->os, pager_fd(db->pg), &hooks, &db->err) != KVS_OK)
         return db->err.code;
     db->flock_held = 1;
@@ -199,6 +224,10 @@ static int owner_claim(kvs *db, uint64_t me, int adopt)
 
 /* Frees the handle and the layers it owns (not the descriptor, not lh). */
 static int shared_join(kvs *db);
+static int journal_attach(kvs *db, const kvs_options *opt);
+static int recover_private(kvs *db);
+static void unit_rollback(kvs *db);
+static int section_leave(kvs *db, int rc);
 
 static void free_layers(kvs *db)
 {
@@ -208,6 +237,10 @@ static void free_layers(kvs *db)
     spill_free(db->spill);
     pager_free(db->pg);
     free(db->path);
+    free(db->abspath);
+    free(db->capmap);
+    if (db->own_j)
+        (void)kvs_journal_close(db->j);
     free(db->poolmem);
     free(db);
 }
@@ -343,7 +376,13 @@ int kvs_open(const char *path, const kvs_options *optin, kvs **out)
      * (so no process outside the pool is writing when it joins); it finds
      * its file's slot (the section lock is the slot's); then validate the
      * header (under a shared lock: a writer may be mid-flush) */
-    rc = opt->pool ? hold_take(db) : KVS_OK;
+    db->nosync = (opt->flags & KVS_NOSYNC) != 0;
+    db->frames_sealed = !opt->locks;
+    rc = rdonly ? KVS_OK : journal_attach(db, opt);
+    if (rc == KVS_OK)
+        rc = opt->pool ? hold_take(db) : KVS_OK;
+    if (rc == KVS_OK && !opt->pool)
+        rc = recover_private(db);
     if (rc == KVS_OK && db->shared)
         rc = shared_join(db);
     if (rc == KVS_OK)
@@ -368,6 +407,14 @@ int kvs_close(kvs *db)
     int rc = KVS_OK, rc2;
     if (!db)
         return KVS_EINVAL;
+    if (db->prepared && db->prep_lsn) {
+        /* closed between kvs_prepare and kvs_commit: the host never said
+         * its transaction committed; the section is discarded and the
+         * record left in flight, for recovery to resolve by its xid */
+        unit_rollback(db);
+        db->prepared = 0;
+        (void)section_leave(db, KVS_OK);
+    }
     if (db->section >= 0)
         rc = kvs_end(db);
     if (db->need_sync) {
@@ -528,6 +575,160 @@ static int bind_file(kvs *db, const struct stat *known)
     return pool_file_bind(db->pf, &id);
 }
 
+/* ---- the journal: which one, and recovery at open ----------------------------- */
+
+/* The identity the open file's records carry: its nonce and inode. */
+static int file_ident(kvs *db, const kvs_hdr *h, jr_ident *id)
+{
+    struct stat st;
+    id->file_id = h ? hdr_file_id(h) : 0;
+    if (db->os->fstat) {
+        if (db->os->fstat(pager_fd(db->pg), &st) != 0)
+            return kvs_seterrno(&db->err, errno, 0, "fstat failed");
+    } else if (fstat(pager_fd(db->pg), &st) != 0) {
+        /* an I/O table with no fstat over descriptors that are not the
+         * system's (an in-memory file): the path stands for the inode */
+        id->dev = UINT64_MAX;
+        id->ino = XXH3_64bits(db->abspath, strlen(db->abspath));
+        return KVS_OK;
+    }
+    id->dev = (uint64_t)st.st_dev;
+    id->ino = (uint64_t)st.st_ino;
+    return KVS_OK;
+}
+
+/* The journal a writable handle commits through: the host's (the options),
+ * else the one the header names if that directory exists, else a private
+ * one at "<path>-journal" (README, "How a standalone open finds the
+ * journal"). */
+static int journal_attach(kvs *db, const kvs_options *opt)
+{
+    char real[PATH_MAX], jdir[PATH_MAX + 16];
+    uint8_t pg[PG_SIZE];
+    kvs_hdr h;
+    kvs_err tmp;
+    struct stat st;
+    kvs_journal_options jo;
+    ssize_t r;
+    int rc;
+    if (!realpath(db->path, real)) {
+        /* a path the system does not know (a host's own I/O table):
+         * absolute as given */
+        char cwd[PATH_MAX];
+        if (db->path[0] == '/')
+            snprintf(real, sizeof real, "%s", db->path);
+        else if (getcwd(cwd, sizeof cwd) && strlen(cwd) + strlen(db->path) + 2 <= sizeof real) {
+            strcpy(real, cwd);
+            strcat(real, "/");
+            strcat(real, db->path);
+        } else
+            return kvs_seterrno(&db->err, errno, 0, "cannot resolve the file's path");
+    }
+    db->abspath = malloc(strlen(real) + 1);
+    if (!db->abspath)
+        return kvs_seterr(&db->err, KVS_ENOMEM, 0, "out of memory");
+    strcpy(db->abspath, real);
+    if (opt->journal) {
+        db->j = opt->journal;
+        return KVS_OK;
+    }
+    jdir[0] = 0;
+    /* a read error is not "no journal named": the default could be the
+     * wrong journal */
+    r = pager_read_all(db->os, pager_fd(db->pg), pg, PG_SIZE, 0);
+    if (r < 0)
+        return kvs_seterrno(&db->err, errno, 0, "read of the header failed");
+    if (r == PG_SIZE && hdr_decode(pg, PG_SIZE, &h, &tmp) == KVS_OK) {
+        uint32_t n;
+        const char *p = hdr_journal_path(&h, &n);
+        if (n && n < sizeof jdir) {
+            memcpy(jdir, p, n);
+            jdir[n] = 0;
+        }
+    } else if (r == PG_SIZE && memcmp(pg + HD_MAGIC, KVS_MAGIC, 8) == 0) {
+        /* a torn header (what recovery repairs) still names the journal
+         * its commits went to: read the field raw -- either half of a torn
+         * write holds a path this file's commits used */
+        uint32_t n = (uint32_t)pg[HD_JPATHLEN] | (uint32_t)pg[HD_JPATHLEN + 1] << 8 |
+                     (uint32_t)pg[HD_JPATHLEN + 2] << 16 | (uint32_t)pg[HD_JPATHLEN + 3] << 24;
+        if (n && n <= KVS_HDR_JPATH_MAX && n < sizeof jdir && pg[HD_JPATH] == '/' &&
+            !memchr(pg + HD_JPATH, 0, n)) {
+            memcpy(jdir, pg + HD_JPATH, n);
+            jdir[n] = 0;
+        }
+    }
+    if (jdir[0] && (stat(jdir, &st) != 0 || !S_ISDIR(st.st_mode)))
+        jdir[0] = 0;
+    if (!jdir[0])
+        snprintf(jdir, sizeof jdir, "%s-journal", real);
+    kvs_journal_options_init(&jo);
+    jo.os = opt->os;
+    rc = kvs_journal_open(jdir, &jo, &db->j);
+    if (rc)
+        return kvs_seterr(&db->err, rc, 0, "cannot open the journal: %.280s", kvs_journal_errmsg(NULL));
+    db->own_j = 1;
+    return KVS_OK;
+}
+
+/* Recovery of the file from the journal (README, "Recovery"); `probe`:
+ * only say whether there is anything to look at (1) or not (0), so an open
+ * takes the exclusive lock only when needed.  Page 0 is read raw: a torn
+ * header is what recovery repairs. */
+static int recover_file(kvs *db, int probe)
+{
+    uint8_t pg[PG_SIZE];
+    kvs_hdr h;
+    kvs_err tmp;
+    jr_ident id;
+    jr_fstate fs;
+    uint64_t indoubt;
+    uint32_t replayed;
+    ssize_t r;
+    int ok, rc;
+    if (!db->j)
+        return KVS_OK;
+    r = pager_read_all(db->os, pager_fd(db->pg), pg, PG_SIZE, 0);
+    if (r < 0)      /* not a torn header: the disk did not answer */
+        return kvs_seterrno(&db->err, errno, 0, "read of the header failed");
+    ok = r == PG_SIZE && hdr_decode(pg, PG_SIZE, &h, &tmp) == KVS_OK;
+    rc = file_ident(db, ok ? &h : NULL, &id);
+    if (rc)
+        return rc;
+    memset(&fs, 0, sizeof fs);
+    if (ok)
+        jr_fstate_of(&fs, &h, jr_dir(db->j));
+    if (probe) {
+        rc = jr_pending(db->j, &id, &fs, &db->err);
+        return rc < 0 ? rc : rc > 0;
+    }
+    rc = jr_recover(db->j, db->os, pager_fd(db->pg), &id, &fs, &indoubt, &replayed, &db->err);
+    if (rc == KVS_OK && indoubt)
+        db->indoubt = indoubt;
+    if (rc == KVS_OK && replayed)
+        db->loaded = 0;     /* the header is reread (and the cache dropped) */
+    return rc;
+}
+
+/* A handle of its own (not a shared pool's): the probe, then, if there is
+ * anything, recovery under the exclusive lock.  A file a host holds (its
+ * shared pool) is left to the host: KVS_EBUSY here skips recovery. */
+static int recover_private(kvs *db)
+{
+    filelock_hooks hooks;
+    int rc = recover_file(db, 1);
+    if (rc <= 0)
+        return rc;
+    lock_hooks(db, &hooks, FILELOCK_OWNER_UNKNOWN);
+    rc = filelock_take(db->os, pager_fd(db->pg), 1, &hooks, &db->err);
+    if (rc == KVS_EBUSY)
+        return KVS_OK;
+    if (rc)
+        return rc;
+    rc = recover_file(db, 0);
+    (void)filelock_release(db->os, pager_fd(db->pg), rc ? NULL : &db->err);
+    return rc;
+}
+
 /* A shared pool's handle joins its file's slot by inode (pool.c, "joining
  * a file in a shared pool"); the first handle to take the slot validates
  * it with the header read from the file, which no handle of the pool
@@ -543,7 +744,10 @@ static int shared_join(kvs *db)
     rc = pool_file_join(db->pf, (uint64_t)st.st_dev, (uint64_t)st.st_ino, &validate);
     if (rc || !validate)
         return rc;
-    rc = pager_load_header(db->pg, 1, 0);
+    /* the slot's first handle recovers the file before anyone reads it */
+    rc = recover_file(db, 0);
+    if (rc == KVS_OK)
+        rc = pager_load_header(db->pg, 1, 0);
     if (rc) {
         if (kvs_is_damage(rc))
             db->poisoned = 1;
@@ -845,6 +1049,7 @@ static void unit_rollback(kvs *db)
     pager_discard_extension(db->pg);
     lh_set_modified(db->t, 0);
     db->truncated = 0;
+    db->bumped = 0;
     db->err = saved;
 }
 
@@ -880,7 +1085,10 @@ static int write_out(kvs *db)
     rc = spill_flush(db->spill, db->pg);
     if (rc)
         return rc;
-    hdr_change_bump(pager_hdr(db->pg));
+    /* a prepared unit's header is composed already (unit_prepare) */
+    if (!db->bumped)
+        hdr_change_bump(pager_hdr(db->pg));
+    db->bumped = 0;
     rc = pager_store_header(db->pg);
     if (rc)
         return rc;
@@ -916,6 +1124,164 @@ static int write_out(kvs *db)
     return KVS_OK;
 }
 
+/* -- the journal record of the unit (kvs_prepare) -- */
+
+/* Composes the unit's record: exactly the pages the write-out will write
+ * (the dirty frames, the spilled pages, the header with the change counter
+ * bumped and this record's LSN), captured from the pager as the write-out
+ * would write them, header last; appended to the journal.  Nothing reaches
+ * the file; the frames stay dirty and the spilled pages spilled. */
+/* The pager's capture callback: the page goes into the record; a page the
+ * unit grew the file with is marked captured. */
+static int capture_page(void *arg, uint32_t pgno, const uint8_t *page)
+{
+    kvs *db = arg;
+    uint32_t base = pager_sect_npages(db->pg);
+    if (pgno >= base && (size_t)(pgno - base) / 8 < db->capmap_bytes)
+        db->capmap[(pgno - base) / 8] |= (uint8_t)(1u << ((pgno - base) % 8));
+    return jr_page(db->j, pgno, page);
+}
+
+/* Pages the unit grew the file with that the pool evicted: a fresh page
+ * goes straight to the file (nothing on disk refers to it yet), so it is
+ * neither dirty nor spilled, and the record takes it from the file. */
+static int capture_grown(kvs *db)
+{
+    uint32_t base = pager_sect_npages(db->pg), end = hdr_npages(pager_hdr(db->pg)), p;
+    int rc;
+    for (p = base; p < end; p++) {
+        if (db->capmap[(p - base) / 8] & (1u << ((p - base) % 8)))
+            continue;
+        rc = pager_read(db->pg, p, db->pagebuf);
+        if (rc == KVS_OK)
+            rc = jr_page(db->j, p, db->pagebuf);
+        if (rc)
+            return rc;
+    }
+    return KVS_OK;
+}
+
+static int unit_prepare(kvs *db, uint64_t xid, uint64_t *lsn)
+{
+    kvs_hdr *h = pager_hdr(db->pg);
+    const char *dir = jr_dir(db->j);
+    uint32_t base = pager_sect_npages(db->pg);
+    size_t need = hdr_npages(h) > base ? (size_t)(hdr_npages(h) - base + 7) / 8 : 0;
+    jr_ident id;
+    int rc;
+    *lsn = 0;
+    if (need > db->capmap_bytes) {
+        uint8_t *m = realloc(db->capmap, need * 2);
+        if (!m)
+            return kvs_seterr(&db->err, KVS_ENOMEM, 0, "out of memory (journal record)");
+        db->capmap = m;
+        db->capmap_bytes = need * 2;
+    }
+    if (need)
+        memset(db->capmap, 0, need);
+    /* a version-1/2 file gets its id now, so the record carries it */
+    hdr_upgrade(h);
+    rc = file_ident(db, h, &id);
+    if (rc == KVS_OK)
+        rc = jr_begin(db->j, &id, xid, hdr_change(h) + 1, db->abspath, lsn, &db->err);
+    if (rc)
+        return rc;
+    hdr_change_bump(h);
+    db->bumped = 1;
+    hdr_set_journal(h, *lsn, dir, strlen(dir));
+    pager_set_capture(db->pg, capture_page, db);
+    rc = pool_capture(db->pf);
+    if (rc == KVS_OK)
+        rc = spill_capture(db->spill, db->pg);
+    if (rc == KVS_OK && need)
+        rc = capture_grown(db);
+    if (rc == KVS_OK)
+        rc = pager_store_header(db->pg);
+    pager_set_capture(db->pg, NULL, NULL);
+    if (rc) {
+        if (rc != KVS_ENOMEM && !db->err.msg[0]) {
+            kvs_seterr(&db->err, rc, 0, "journal: %.300s", kvs_journal_errmsg(db->j));
+            db->err.sys_errno = jr_errno(db->j);
+        }
+        jr_cancel(db->j);
+        return rc;
+    }
+    return jr_finish(db->j, hdr_npages(h), db->truncated, &db->err);
+}
+
+/* The write-out of a prepared unit; a failure is undone in the file (the
+ * caller rolls back), and the handle refuses writes until it is reopened
+ * and recovery has replayed the record, which stays. */
+static int unit_writeback(kvs *db, uint64_t lsn)
+{
+    int rc;
+    /* the pages are as the capture sealed them: no second checksum pass
+     * (with lock callbacks the capture sealed copies, not the frames) */
+    pager_set_presealed(db->pg, db->frames_sealed);
+    rc = unit_commit(db);
+    pager_set_presealed(db->pg, 0);
+    if (rc) {
+        db->jbroken = 1;
+        return rc;
+    }
+    jr_done(db->j, lsn);
+    return KVS_OK;
+}
+
+/* kvs_end's and kvs_sync's write-out: the record (xid 0), durable unless
+ * KVS_NOSYNC, then the write-back.  A handle without a journal (never one
+ * that writes) writes out directly. */
+static int unit_commit_journaled(kvs *db)
+{
+    uint64_t lsn = 0;
+    int rc;
+    if (!db->j)
+        return unit_commit(db);
+    rc = unit_prepare(db, 0, &lsn);
+    if (rc == KVS_OK && !db->nosync)
+        rc = jr_flush(db->j, lsn, &db->err);
+    if (rc) {
+        jr_done(db->j, lsn);
+        return rc;
+    }
+    return unit_writeback(db, lsn);
+}
+
+int kvs_prepare(kvs *db, uint64_t xid, uint64_t *lsn)
+{
+    int rc;
+    *lsn = 0;
+    if (db->section != KVS_WRITE || db->prepared)
+        return kvs_seterr(&db->err, KVS_EINVAL, 0, "kvs_prepare needs an open write section, not prepared yet");
+    if (db->failed)
+        return db->failed;
+    if (unit_changed(db) && db->j) {
+        rc = unit_prepare(db, xid, lsn);
+        if (rc) {
+            db->failed = rc;
+            return rc;
+        }
+    }
+    db->prepared = 1;
+    db->prep_lsn = *lsn;
+    return KVS_OK;
+}
+
+int kvs_commit(kvs *db)
+{
+    int rc = KVS_OK;
+    if (db->section != KVS_WRITE || !db->prepared)
+        return kvs_seterr(&db->err, KVS_EINVAL, 0, "kvs_commit needs a prepared write section");
+    db->prepared = 0;
+    if (db->prep_lsn) {
+        rc = unit_writeback(db, db->prep_lsn);
+        if (rc)
+            unit_rollback(db);
+    }
+    db->prep_lsn = 0;
+    return section_leave(db, rc);
+}
+
 /* -- the three composed -- */
 
 int kvs_begin(kvs *db, int mode)
@@ -927,6 +1293,16 @@ int kvs_begin(kvs *db, int mode)
         return kvs_seterr(&db->err, KVS_EINVAL, 0, "sections do not nest");
     if (mode == KVS_WRITE && db->rdonly)
         return kvs_seterr(&db->err, KVS_ERDONLY, 0, "handle opened read-only");
+    if (mode == KVS_WRITE && db->jbroken)
+        return kvs_seterr(&db->err, KVS_EJOURNAL, 0,
+                          "a write-back into the file failed; the journal holds it: reopen the "
+                          "file to recover before writing again");
+    if (mode == KVS_WRITE && db->indoubt)
+        return kvs_seterr(&db->err, KVS_EINDOUBT, 0,
+                          "the journal holds a commit of this file by transaction %llu whose outcome "
+                          "only its host can tell (no xid_status callback): the file is read without "
+                          "it, writes are refused until a host resolves it",
+                          (unsigned long long)db->indoubt);
     if (mode == KVS_WRITE && db->poisoned) {
         char prev[sizeof db->err.msg];
         memcpy(prev, db->err.msg, sizeof prev);
@@ -969,8 +1345,11 @@ int kvs_end(kvs *db)
         if (db->failed) {
             rc = db->failed;
             unit_rollback(db);
+        } else if (db->prepared) {
+            /* kvs_end of a prepared section is its kvs_commit */
+            return kvs_commit(db);
         } else if (unit_changed(db)) {
-            rc = unit_commit(db);
+            rc = unit_commit_journaled(db);
             if (rc)
                 unit_rollback(db);
         }
@@ -983,8 +1362,14 @@ int kvs_abort(kvs *db)
     if (db->section < 0)
         return kvs_seterr(&db->err, KVS_EINVAL, 0, "no section to abort");
     /* a write section that changed nothing keeps its (valid) cache */
-    if (db->section == KVS_WRITE && (db->failed || unit_changed(db)))
+    if (db->section == KVS_WRITE && (db->failed || unit_changed(db) || db->bumped))
         unit_rollback(db);
+    /* a prepared record stays in the journal, resolved as aborted by its
+     * xid; it no longer holds a checkpoint back */
+    if (db->prepared && db->prep_lsn)
+        jr_done(db->j, db->prep_lsn);
+    db->prepared = 0;
+    db->prep_lsn = 0;
     return section_leave(db, KVS_OK);
 }
 
@@ -1014,6 +1399,9 @@ int kvs_abort(kvs *db)
                               "write inside a read section");                   \
         } else if ((db)->failed) {                                              \
             return (db)->failed;                                                \
+        } else if ((mode) == KVS_WRITE && (db)->prepared) {                     \
+            return kvs_seterr(&(db)->err, KVS_EINVAL, 0,                        \
+                              "write in a prepared section");                   \
         }                                                                       \
         rc_ = (call);                                                           \
         ASSERT_NO_PAGE_LOCKS(db);                                               \
@@ -1105,7 +1493,7 @@ static int do_sync(kvs *db)
 {
     int rc = KVS_OK;
     if (db->section == KVS_WRITE && unit_changed(db))
-        rc = unit_commit(db);
+        rc = unit_commit_journaled(db);
     if (!rc && !db->rdonly)
         rc = pager_sync(db->pg);
     if (!rc)

@@ -63,6 +63,15 @@ extern "C" {
                                    * PostgreSQL cluster) have it open while a
                                    * handle outside that pool wants it, or its
                                    * header names another owner (owner_id) */
+#define KVS_EINDOUBT    (-31015)  /* the journal holds a commit of this file
+                                   * whose outcome only its host can tell (a
+                                   * transaction id, and no xid_status
+                                   * callback to ask): reads see the file
+                                   * without it, writes are refused */
+#define KVS_EJOURNAL    (-31016)  /* the journal failed (a failed fsync is
+                                   * never retried as if it had worked):
+                                   * writes refused until the files are
+                                   * reopened and recovered */
 
 typedef struct kvs kvs;                 /* an open file */
 typedef struct kvs_cursor kvs_cursor;   /* a scan over all records */
@@ -239,12 +248,72 @@ typedef struct kvs_trace_rec {
 #define KVS_TRACE_RING   0x2   /* a miss served from the bulk-read ring */
 int         kvs_set_trace(kvs *db, int fd);
 
+/* ---- the journal -----------------------------------------------------------
+ * A write-ahead log of page images (full-page writes) that many files and
+ * many processes share: a directory (PostgreSQL: $PGDATA/kvs_fdw/journal).
+ * A commit appends one record per file: every page its write section
+ * changed, and the header, tagged with a transaction id; once the record is
+ * durable (kvs_journal_flush) the pages are written back to the file in
+ * place, without fsync (a checkpoint fsyncs the files and lets the journal
+ * be reused).  Recovery, when a file is next opened after a crash, writes
+ * again the pages of every committed record the file may lack, so a torn or
+ * lost page write is repaired.  Whether a record's transaction committed:
+ * xid 0 -- the engine alone: committed once the record is durable; any
+ * other xid -- the host's answer through xid_status (PostgreSQL: the commit
+ * log); without the callback such records are in doubt (KVS_EINDOUBT).
+ * Format and algorithms: src/engine/README.md, "The journal". */
+typedef struct kvs_journal kvs_journal;
+
+#define KVS_XID_ABORTED     0
+#define KVS_XID_COMMITTED   1
+#define KVS_XID_IN_PROGRESS 2   /* still running: its own process writes it back */
+
+typedef struct kvs_journal_options {
+    const kvs_os *os;              /* NULL = kvs_os_posix() */
+    /* KVS_XID_*, or a negative kvs code on failure.  NULL: every nonzero
+     * xid is in doubt. */
+    int        (*xid_status)(void *arg, uint64_t xid);
+    void        *xid_arg;
+    uint64_t     checkpoint_bytes; /* checkpoint once the journal holds this
+                                    * much since the last one; 0 = 64 MiB */
+} kvs_journal_options;
+
+typedef struct kvs_journal_stats {
+    uint64_t records;              /* appended by this process */
+    uint64_t bytes;                /* appended by this process */
+    uint64_t flushes;              /* fsyncs this process made */
+    uint64_t flush_shared;         /* flushes asked for that another
+                                    * process's fsync covered (group commit) */
+    uint64_t checkpoints;          /* made by this process */
+    uint64_t recovered_records;    /* replayed by this process */
+    uint64_t recovered_pages;
+    uint64_t end_lsn;              /* where the journal ends now */
+    uint64_t flushed_lsn;          /* durable through */
+    uint64_t checkpoint_lsn;       /* records before it are in their files, fsynced */
+} kvs_journal_stats;
+
+void        kvs_journal_options_init(kvs_journal_options *o);
+int         kvs_journal_open(const char *dir, const kvs_journal_options *o,
+                             kvs_journal **out);   /* creates dir if absent */
+int         kvs_journal_close(kvs_journal *j);     /* after every handle using it */
+int         kvs_journal_flush(kvs_journal *j, uint64_t lsn); /* durable through lsn;
+                                                   * concurrent callers share fsyncs */
+int         kvs_journal_checkpoint(kvs_journal *j);
+void        kvs_journal_stats_get(kvs_journal *j, kvs_journal_stats *st);
+const char *kvs_journal_errmsg(const kvs_journal *j);
+
 /* ---- opening ----------------------------------------------------------- */
 #define KVS_CREATE   0x1    /* create the file if absent (race-free) */
 #define KVS_RDONLY   0x2    /* never write; write sections fail KVS_ERDONLY */
 #define KVS_ADOPT    0x4    /* take the file over from the owner its header
                              * names (owner_id below): a cluster restored
                              * under a new system identifier */
+#define KVS_NOSYNC   0x8    /* kvs_end (and kvs_sync mid-section) append the
+                             * section's journal record but do not wait for
+                             * it to be durable (no journal fsync): atomic
+                             * and safe against a killed process, not
+                             * against a power loss; for tests and bulk
+                             * work (kvs_journal_flush makes it durable) */
 
 typedef struct kvs_options {
     int          flags;            /* KVS_CREATE, KVS_RDONLY */
@@ -276,6 +345,11 @@ typedef struct kvs_options {
      * KVS_EBUSY unless it passes KVS_ADOPT.  0 = none (the engine alone,
      * or a private pool): owners are neither checked nor recorded. */
     uint64_t     owner_id;
+    /* The journal commits go through (see "the journal" below).  NULL: the
+     * journal the file's header names (the directory a host's journal
+     * recorded there), else a private one at "<path>-journal" beside the
+     * file, opened and closed with the handle. */
+    kvs_journal *journal;
 } kvs_options;
 
 void        kvs_options_init(kvs_options *opt);     /* all defaults */
@@ -293,9 +367,13 @@ int         kvs_set_fillfactor(kvs *db, uint32_t percent);
  *
  * A write section is the unit of change: nothing it changes reaches the
  * file before it ends (pages it grows the file with aside, which nothing on
- * disk refers to and which are cut off again).  kvs_end writes every change
- * out, bumps the change counter and unlocks (no fsync; see kvs_sync); a
- * failed write-out is undone, so the file is as before the section.  If an
+ * disk refers to and which are cut off again).  kvs_end appends the
+ * section's record to the journal and waits for it to be durable (one
+ * journal fsync, shared with concurrent commits; none with KVS_NOSYNC),
+ * then writes every change out, bumps the change counter and unlocks (no
+ * fsync of the file: a checkpoint does that); a failed write-out is undone
+ * in the file, and the durable record is replayed when the file is next
+ * opened (the handle refuses writes with KVS_EJOURNAL until then).  If an
  * operation inside the section failed (I/O, ENOSPC, corruption, out of
  * memory; not the answers NOTFOUND / EXISTS or the refusals ETOOBIG /
  * EINVAL / ERDONLY), kvs_end discards the section instead and returns that
@@ -317,6 +395,21 @@ int         kvs_begin(kvs *db, int mode);
 int         kvs_end(kvs *db);
 int         kvs_abort(kvs *db);         /* KVS_OK, or the unlock's error */
 int         kvs_in_section(const kvs *db);      /* -1 none, KVS_READ, KVS_WRITE */
+
+/* Two-phase end of a write section, for a host whose transactions span
+ * more than the engine (PostgreSQL: before its commit record, then after):
+ * kvs_prepare appends the section's record to the journal tagged with xid
+ * (nonzero) and sets *lsn for kvs_journal_flush; the section stays open and
+ * its lock held.  Then either kvs_commit -- the host's transaction
+ * committed: the pages are written back and the section ends; it changes
+ * nothing the host can see fail: a failed write-back is undone in the file,
+ * the record stays to be replayed by recovery, the handle refuses writes
+ * (KVS_EJOURNAL) until reopened, and the error is returned for a warning --
+ * or kvs_abort: the record stays in the journal, resolved as aborted.
+ * kvs_end of a write section is kvs_prepare with xid 0 (committed by being
+ * durable), kvs_journal_flush, kvs_commit. */
+int         kvs_prepare(kvs *db, uint64_t xid, uint64_t *lsn);
+int         kvs_commit(kvs *db);
 
 /* ---- records -------------------------------------------------------------- */
 #define KVS_NOOVERWRITE 0x1   /* put: insert only; KVS_EXISTS if key present */

@@ -29,6 +29,9 @@ struct pager {
     uint32_t  sect_npages;    /* page count when the unit began */
     undo     *undo;           /* set during a write-out: gets each page's old bytes */
     uint8_t  *wbuf;           /* coalesced writes (PAGER_RUN pages), allocated on first use */
+    pager_capture_fn capture; /* set: writes go to it, not to the file (kvs_prepare) */
+    int       presealed;      /* the pages written are sealed already (pager_set_presealed) */
+    void     *capture_arg;
     uint64_t  reads, writes;  /* pages */
     uint8_t   hbuf[PG_SIZE];  /* header page image */
 };
@@ -206,15 +209,31 @@ static int save_before(pager *pg, uint32_t pgno, uint32_t n)
 
 /* ---- writes ---------------------------------------------------------------- */
 
+void pager_set_presealed(pager *pg, int on)
+{
+    pg->presealed = on;
+}
+
+void pager_set_capture(pager *pg, pager_capture_fn fn, void *arg)
+{
+    pg->capture = fn;
+    pg->capture_arg = arg;
+}
+
 int pager_write(pager *pg, uint32_t pgno, uint8_t *buf)
 {
     int rc;
     if (pg->rdonly)
         return kvs_seterr(pg->head.err, KVS_ERDONLY, 0, "write to a read-only handle");
+    if (pg->capture) {
+        pager_seal(buf, pgno);
+        return pg->capture(pg->capture_arg, pgno, buf);
+    }
     rc = save_before(pg, pgno, 1);
     if (rc)
         return rc;
-    pager_seal(buf, pgno);
+    if (!pg->presealed)
+        pager_seal(buf, pgno);
     if (pager_write_all(pg->os, pg->fd, buf, PG_SIZE, (off_t)pgno * PG_SIZE) != 0)
         return kvs_seterrno(pg->head.err, errno, pgno, "write failed");
     pg->writes++;
@@ -229,13 +248,23 @@ int pager_write_run(pager *pg, uint32_t pgno, uint8_t **pages, uint32_t n)
         return pager_write(pg, pgno, pages[0]);
     if (pg->rdonly)
         return kvs_seterr(pg->head.err, KVS_ERDONLY, 0, "write to a read-only handle");
+    if (pg->capture) {
+        for (i = 0; i < n; i++) {
+            pager_seal(pages[i], pgno + i);
+            rc = pg->capture(pg->capture_arg, pgno + i, pages[i]);
+            if (rc)
+                return rc;
+        }
+        return KVS_OK;
+    }
     if (!pg->wbuf && !(pg->wbuf = malloc((size_t)PAGER_RUN * PG_SIZE)))
         return kvs_seterr(pg->head.err, KVS_ENOMEM, 0, "out of memory");
     rc = save_before(pg, pgno, n);
     if (rc)
         return rc;
     for (i = 0; i < n; i++) {
-        pager_seal(pages[i], pgno + i);
+        if (!pg->presealed)
+            pager_seal(pages[i], pgno + i);
         memcpy(pg->wbuf + (size_t)i * PG_SIZE, pages[i], PG_SIZE);
     }
     if (pager_write_all(pg->os, pg->fd, pg->wbuf, (size_t)n * PG_SIZE, (off_t)pgno * PG_SIZE) != 0)
@@ -385,6 +414,8 @@ int pager_store_header(pager *pg)
      * the header, so the id is only kept once it is on disk) */
     hdr_upgrade(&pg->head.h);
     hdr_encode(&pg->head.h, pg->hbuf);
+    if (pg->capture)
+        return pg->capture(pg->capture_arg, 0, pg->hbuf);
     if (pager_write_all(pg->os, pg->fd, pg->hbuf, PG_SIZE, 0) != 0)
         return kvs_seterrno(pg->head.err, errno, 0, "write of the header failed");
     pg->writes++;

@@ -61,6 +61,16 @@ int      pager_write_run(pager *pg, uint32_t pgno, uint8_t **pages, uint32_t n);
  * or -1 with errno.  For putting back bytes saved before a failed change,
  * whose caller decides what to report. */
 int      pager_write_image(pager *pg, uint32_t pgno, const uint8_t *img);
+/* Capture (kvs_prepare composing a journal record): while fn is set, every
+ * page pager_write, pager_write_run and pager_store_header would write is
+ * sealed and handed to fn instead (no undo, nothing written to the file);
+ * fn returns a KVS code.  NULL stops it. */
+typedef int (*pager_capture_fn)(void *arg, uint32_t pgno, const uint8_t *page);
+void     pager_set_capture(pager *pg, pager_capture_fn fn, void *arg);
+/* While on, pager_write and pager_write_run write pages as they are,
+ * without sealing them: the write-out of a prepared unit, whose pages the
+ * capture sealed and nothing changed since (kvs_commit). */
+void     pager_set_presealed(pager *pg, int on);
 
 /* The unit of change.  pager_begin_unit marks the file's current page count
  * (the header's) as the pages the unit began with, and restarts growth

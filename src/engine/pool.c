@@ -1115,7 +1115,9 @@ static uint32_t collect_dirty(pool_file *pf, int fresh)
  * under its shared content lock, so the write never reads a page while
  * someone changes it and never seals a frame another process reads; without
  * them the pages are written from the frames. */
-int pool_flush(pool_file *pf)
+/* Writes every dirty frame through the pager; keep: they stay dirty (the
+ * pager is capturing them into a journal record, pool_capture). */
+static int flush_dirty(pool_file *pf, int keep)
 {
     pool *p = pf->p;
     frame *fr = FR(p);
@@ -1157,7 +1159,7 @@ int pool_flush(pool_file *pf)
             rc = pager_write_run(pf->pg, first, run, k);
             if (rc)
                 return rc;
-            for (j = 0; j < k; j++) {
+            for (j = 0; j < k && !keep; j++) {
                 uint32_t fi = (uint32_t)pf->sortbuf[i + j];
                 pf->n.writes++;
                 st_andnot(p, &fr[fi], ST_FRESH);
@@ -1167,6 +1169,16 @@ int pool_flush(pool_file *pf)
         }
     }
     return KVS_OK;
+}
+
+int pool_flush(pool_file *pf)
+{
+    return flush_dirty(pf, 0);
+}
+
+int pool_capture(pool_file *pf)
+{
+    return flush_dirty(pf, 1);
 }
 
 /* ---- allocation ----------------------------------------------------------------- */

@@ -283,6 +283,10 @@ int      pool_cached(pool_file *pf, uint32_t pgno);       /* resident? no I/O */
  * first, then the rest, each group in page order, runs of consecutive
  * pages in one write; the caller writes the header after this. */
 int      pool_flush(pool_file *pf);
+/* pool_flush's writes without its effect: every dirty frame goes through
+ * pager_write_run (which a capturing pager hands to the journal record
+ * being composed) and stays dirty, for the write-out after. */
+int      pool_capture(pool_file *pf);
 void     pool_drop(pool_file *pf);              /* forget this file's frames, dirty ones too */
 uint32_t pool_pinned(const pool_file *pf);      /* this file's pinned frames (0 between calls) */
 uint32_t pool_ndirty(const pool_file *pf);      /* this file's dirty frames */

@@ -21,4 +21,5 @@ KVS_ENGINE_SRCS := \
 	lhash.c \
 	kvs.c \
 	salvage.c \
-	compact.c
+	compact.c \
+	journal.c

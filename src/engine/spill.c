@@ -190,7 +190,7 @@ int spill_take(spill *sp, uint32_t pgno, uint8_t *page, int want_data)
     return 1;
 }
 
-int spill_flush(spill *sp, pager *pg)
+int spill_capture(spill *sp, pager *pg)
 {
     uint8_t page[PG_SIZE];
     uint32_t i, n = sp->count ? 1u << sp->bits : 0;
@@ -205,6 +205,14 @@ int spill_flush(spill *sp, pager *pg)
         if (rc)
             return rc;
     }
+    return KVS_OK;
+}
+
+int spill_flush(spill *sp, pager *pg)
+{
+    int rc = spill_capture(sp, pg);
+    if (rc)
+        return rc;
     spill_reset(sp);
     return KVS_OK;
 }

@@ -32,6 +32,9 @@ int      spill_take(spill *sp, uint32_t pgno, uint8_t *page, int want_data);
 /* Writes every spilled page into the database file through pg (so the
  * undo sees each overwrite), then forgets them. */
 int      spill_flush(spill *sp, pager *pg);
+/* The same writes, keeping the pages spilled (a capturing pager hands them
+ * to the journal record being composed). */
+int      spill_capture(spill *sp, pager *pg);
 void     spill_reset(spill *sp);    /* forgets every spilled page */
 uint32_t spill_count(const spill *sp);       /* pages spilled now */
 uint64_t spill_written(const spill *sp);     /* spill writes ever (counter) */

@@ -7,8 +7,8 @@
  * write-out, so its first image is the unit's "before".  The images go to
  * the spill file, after the spilled pages (memory does not grow with the
  * unit), or to memory when there is no spill file (a handle without a path).
- * All or nothing against I/O errors, not against a crash: that needs the
- * journal (README, "Durability").
+ * All or nothing against I/O errors; against a crash the journal's record
+ * of the unit is replayed at the next open (README, "The journal").
  *
  * struct undo is opaque (undo.c).
  */

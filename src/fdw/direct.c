@@ -2,11 +2,12 @@
  * direct.c - UPDATE and DELETE by key done in the FDW ("direct modify"):
  * `UPDATE t SET n = n + 1 WHERE id = $1`, `DELETE FROM t WHERE id IN (...)`.
  *
- * For each key, one write section reads the record, checks the statement's
- * other conditions on it, computes the new values and writes them back.  So
- * the read-modify-write of a row is atomic against other sessions (two
- * concurrent `n = n + 1` both count), and a statement costs one section per
- * key instead of a read section for the scan plus a write section per row.
+ * For each key: read the row as the transaction sees it (its write set over
+ * the file, pending.c), check the statement's other conditions on it,
+ * compute the new values and add them to the write set; the commit applies
+ * them.  No executor round trip per row, no scan node.  (Against other
+ * sessions' concurrent changes of the same row, the row locks keep the
+ * read-modify-write atomic.)
  *
  * Used only when everything evaluated inside the section is harmless while
  * holding the file lock: expressions over the row's own columns, constants
@@ -54,6 +55,7 @@ typedef struct KvsDirectState
 	List	   *attnos;			/* target columns */
 	bool		set_processed;
 	bool		done;
+	KvsRowLocker lock;			/* each key, before it is read */
 	MemoryContext cxt;			/* keys */
 	MemoryContext rowcxt;		/* reset per key */
 	kvs_stats	before;			/* EXPLAIN ANALYZE: cache counters */
@@ -235,6 +237,7 @@ kvsBeginDirectModify(ForeignScanState *node, int eflags)
 	s = palloc0(sizeof(KvsDirectState));
 	s->cxt = cxt;
 	s->rowcxt = AllocSetContextCreate(cxt, "kvs_fdw direct row", ALLOCSET_DEFAULT_SIZES);
+	kvs_check_isolation();
 	kvs_table_init(&s->t, rel);
 	kvs_table_open(&s->t);
 	kvs_table_check_writable(&s->t);
@@ -244,6 +247,7 @@ kvsBeginDirectModify(ForeignScanState *node, int eflags)
 	s->attnos = (List *) list_nth(plan->fdw_private, KvsScanPrivateTargetAttnos);
 	nquals = intVal(list_nth(plan->fdw_private, KvsScanPrivateNumQuals));
 	s->set_processed = intVal(list_nth(plan->fdw_private, KvsScanPrivateSetProcessed)) != 0;
+	kvs_rowlocker_init(&s->lock, &s->t, KVS_ROWLOCK_EXCLUSIVE, LockWaitBlock);
 	valexpr = (Expr *) linitial(exprs);
 	kvs_lookup_types(rel, s->t.opts.keyattno, s->kind, valexpr, &s->keytype, &s->valtype);
 	s->valstate = ExecInitExpr(valexpr, (PlanState *) node);
@@ -265,7 +269,7 @@ kvsBeginDirectModify(ForeignScanState *node, int eflags)
 	node->fdw_state = s;
 }
 
-/* One key: read, check, change, write; all in one write section. */
+/* One key: read, check, change, write (into the write set). */
 static bool
 modify_one(ForeignScanState *node, KvsDirectState *s, KeyImage *key)
 {
@@ -282,17 +286,16 @@ modify_one(ForeignScanState *node, KvsDirectState *s, KeyImage *key)
 
 	MemoryContextReset(s->rowcxt);
 	old = MemoryContextSwitchTo(s->rowcxt);
-	kvs_file_begin_write(s->t.file);
 	if (s->op == CMD_DELETE && s->qualstate == NULL)
 	{
 		/* nothing to look at: just delete */
-		rc = kvs_delete(db, key->data, key->len);
+		rc = kvs_pending_delete(s->t.file, key->data, key->len);
 		if (rc != KVS_OK && rc != KVS_NOTFOUND)
 			kvs_report_error(rc, db, s->t.path);
 		changed = (rc == KVS_OK);
 		goto done;
 	}
-	rc = kvs_get(db, key->data, key->len, &v);
+	rc = kvs_pending_get(s->t.file, key->data, key->len, &v, NULL);
 	if (rc == KVS_NOTFOUND)
 		goto done;
 	if (rc != KVS_OK)
@@ -311,7 +314,7 @@ modify_one(ForeignScanState *node, KvsDirectState *s, KeyImage *key)
 
 	if (s->op == CMD_DELETE)
 	{
-		rc = kvs_delete(db, key->data, key->len);
+		rc = kvs_pending_delete(s->t.file, key->data, key->len);
 		if (rc != KVS_OK && rc != KVS_NOTFOUND)
 			kvs_report_error(rc, db, s->t.path);
 		changed = (rc == KVS_OK);
@@ -348,13 +351,12 @@ modify_one(ForeignScanState *node, KvsDirectState *s, KeyImage *key)
 		}
 		initStringInfo(&nv);
 		kvs_encode_value(td, s->t.opts.keyattno, s->t.layout, s->values, s->isnull, &nv);
-		rc = kvs_put(db, key->data, key->len, nv.data, nv.len, 0);
+		rc = kvs_pending_put(s->t.file, key->data, key->len, nv.data, nv.len, 0);
 		if (rc != KVS_OK)
 			kvs_report_error(rc, db, s->t.path);
 		changed = true;
 	}
 done:
-	kvs_file_end_write(s->t.file);
 	if (changed)
 		kvs_note_writes(s->t.file, 1);
 	ExecClearTuple(slot);
@@ -380,6 +382,7 @@ kvsIterateDirectModify(ForeignScanState *node)
 		for (i = 0; i < nkeys; i++)
 		{
 			CHECK_FOR_INTERRUPTS();
+			(void) kvs_rowlock(&s->lock, keys[i].data, keys[i].len);
 			if (modify_one(node, s, &keys[i]))
 				n++;
 		}
@@ -412,12 +415,12 @@ kvsExplainDirectModify(ForeignScanState *node, ExplainState *es)
 						strVal(list_nth(plan->fdw_private, KvsScanPrivateDesc)), es);
 	if (op == CMD_DELETE)
 		ExplainPropertyText("Kvs Direct", nquals > 0 ?
-							"read, check and delete each key in one write section" :
-							"delete each key in one write section", es);
+							"read, check and delete each key" :
+							"delete each key", es);
 	else
 		ExplainPropertyText("Kvs Direct", nquals > 0 ?
-							"read, check, change and write each row in one write section" :
-							"read, change and write each row in one write section", es);
+							"read, check, change and write each row" :
+							"read, change and write each row", es);
 	if (es->verbose)
 	{
 		KvsTable	t;

@@ -62,6 +62,7 @@ kvs_host_options(kvs_options *o, int flags, uint32 cache_pages)
 	o->cache_policy = kvs_fdw_cache_policy;
 	o->interrupted = kvs_interrupted;
 	o->lock_wait = kvs_lock_wait;
+	o->journal = kvs_fdw_journal();	/* the cluster's, for every file */
 	kvs_shared_options(o);		/* shared mode: the pool in shared memory */
 }
 
@@ -201,6 +202,20 @@ kvs_report_error(int rc, kvs *db, const char *path)
 					 errmsg("kvs file \"%s\" is in use elsewhere", path),
 					 errdetail_internal("%s", msg),
 					 errhint("A process outside this cluster, or another cluster, has the file open.")));
+			break;
+		case KVS_EINDOUBT:
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("kvs file \"%s\" has a commit in doubt in its journal", path),
+					 errdetail_internal("%s", msg),
+					 errhint("Open the file in the cluster whose journal holds the commit; it resolves it from the commit log.")));
+			break;
+		case KVS_EJOURNAL:
+			ereport(ERROR,
+					(errcode(ERRCODE_IO_ERROR),
+					 errmsg("kvs file \"%s\" is read-only after a journal failure", path),
+					 errdetail_internal("%s", msg),
+					 errhint("Fix the cause (see the server log); the file is recovered from the journal when it is next opened, e.g. after a restart.")));
 			break;
 		case KVS_EINTR:
 			CHECK_FOR_INTERRUPTS();

@@ -112,13 +112,6 @@ static HTAB *kvs_files = NULL;
 static HTAB *kvs_rels = NULL;
 static List *pending_drops = NIL;	/* in TopTransactionContext */
 
-/*
- * This top-level transaction wrote a kvs file (rows, or TRUNCATE).  Writes
- * apply at once, so ROLLBACK PREPARED could not undo them: PREPARE is refused
- * (as postgres_fdw refuses it).  A write in a rolled-back savepoint counts
- * too: nothing is undone yet.  A stopgap until the transaction issue.
- */
-static bool xact_wrote = false;
 static uint64 file_gen_counter = 0;
 
 typedef struct KvsFileExt
@@ -143,7 +136,6 @@ typedef struct KvsHold
 	uint64		entry_id;
 } KvsHold;
 
-static void register_exit_callback(void);
 
 static uint64 entry_id_counter = 0;
 static uint64 open_clock = 0;	/* counts kvs_table_open calls */
@@ -217,10 +209,7 @@ reset_files_after_error(int level)
 		/* the (sub)transaction's end releases the writers' lock itself */
 		kvs_writer_forget(&fe->f.wlock);
 		if (fe->f.stamp != 0 && fe->f.stamp_level >= level)
-		{
-			kvs_set_stamp(fe->f.db, 0);
 			fe->f.stamp = 0;
-		}
 	}
 }
 
@@ -246,6 +235,11 @@ close_file_by_path(const char *path)
 	hash_search(kvs_files, key, HASH_REMOVE, NULL);
 }
 
+/*
+ * The transaction's kvs writes (pending.c) follow it: txn.c applies them at
+ * pre-commit and publishes them at commit; an abort discards them with the
+ * write sections left open (reset_files_after_error).
+ */
 static void
 kvs_xact_callback(XactEvent event, void *arg)
 {
@@ -254,18 +248,22 @@ kvs_xact_callback(XactEvent event, void *arg)
 	switch (event)
 	{
 		case XACT_EVENT_PRE_PREPARE:
-			if (xact_wrote)
-				ereport(ERROR,
-						(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-						 errmsg("cannot PREPARE a transaction that has written to kvs_fdw foreign tables"),
-						 errdetail("kvs_fdw applies writes when their statement runs; ROLLBACK PREPARED could not undo them.")));
+			kvs_txn_pre_prepare();
 			if (pending_drops != NIL)
 				ereport(ERROR,
 						(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 						 errmsg("cannot PREPARE a transaction that dropped a kvs_fdw foreign table")));
 			break;
+		case XACT_EVENT_PRE_COMMIT:
+			kvs_txn_pre_commit();
+			break;
+		case XACT_EVENT_PREPARE:
+			/* nothing was pending (PRE_PREPARE): only forget the empty sets */
+			kvs_txn_abort();
+			break;
 		case XACT_EVENT_COMMIT:
 		case XACT_EVENT_PARALLEL_COMMIT:
+			kvs_txn_commit();
 			reset_files_after_error(0);
 			foreach(lc, pending_drops)
 			{
@@ -278,15 +276,14 @@ kvs_xact_callback(XactEvent event, void *arg)
 							 errmsg("could not remove kvs file \"%s\": %m", pd->path)));
 			}
 			pending_drops = NIL;
-			xact_wrote = false;
 			break;
 		case XACT_EVENT_ABORT:
 		case XACT_EVENT_PARALLEL_ABORT:
 			/* the engine always ends a lock wait it reported; be sure anyway */
 			pgstat_report_wait_end();
 			reset_files_after_error(0);
+			kvs_txn_abort();
 			pending_drops = NIL;
-			xact_wrote = false;
 			break;
 		default:
 			break;
@@ -307,6 +304,7 @@ kvs_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 
 		pgstat_report_wait_end();	/* as at top-level abort */
 		reset_files_after_error(level);
+		kvs_pending_subabort(mySubid);
 		foreach(lc, pending_drops)
 		{
 			PendingDrop *pd = (PendingDrop *) lfirst(lc);
@@ -456,7 +454,7 @@ wanted_cache_pages(void)
  * than the share) first; an idle handle that an executor node holds (a scan
  * whose cursor is not open yet) is not closed but reopened in place with the
  * share.  Idle: no cursor, no statement stamp, no section.  A handle in use
- * is never touched, and every file has the engine's minimum of 8 frames, so
+ * (or with writes pending in this transaction) is never touched, and every file has the engine's minimum of 8 frames, so
  * the sum exceeds the budget only while more than budget / 8 files are in
  * use at once.
  */
@@ -464,7 +462,7 @@ static bool
 handle_idle(KvsFileExt *fe)
 {
 	return fe->f.db != NULL && fe->f.ncursors == 0 && fe->f.stamp == 0 &&
-		kvs_in_section(fe->f.db) < 0;
+		fe->f.pending == NULL && kvs_in_section(fe->f.db) < 0;
 }
 
 static bool
@@ -1242,6 +1240,7 @@ open_file(KvsTable *t, StringInfo desc, bool *opened)
 		fe->policy = kvs_fdw_cache_policy;
 		memset(&fe->f.wlock, 0, sizeof(fe->f.wlock));
 		fe->f.nring = 0;
+		fe->f.pending = NULL;
 	}
 	fe->last_used = ++open_clock;
 	/*
@@ -1297,7 +1296,7 @@ open_file(KvsTable *t, StringInfo desc, bool *opened)
 		fe->f.db = db;
 		if (shared)
 		{
-			register_exit_callback();
+			kvs_register_exit_callback();
 			kvs_writer_identify(t->path, &fe->f.wlock);
 		}
 		strlcpy(fe->f.path, t->path, MAXPGPATH);
@@ -1716,18 +1715,18 @@ kvs_prepare_alter(Relation rel)
  * Statement stamps: the first write statement on a file in progress takes a
  * new stamp and owns it (returns true); statements nested inside it (a
  * function called per row) share it.  The owner clears it at its end; an
- * error clears it when the owner's (sub)transaction aborts.
+ * error clears it when the owner's (sub)transaction aborts.  The stamp tags
+ * the versions a statement adds to the write set (pending.c), never a
+ * record of the file, so a counter of this backend gives it.
  */
+static uint64 stamp_counter = 0;
+
 bool
 kvs_file_set_stamp(KvsFile *f)
 {
-	uint64		s = 0;
-
 	if (f->stamp != 0)
 		return false;
-	kvs_check_rc(kvs_new_stamp(f->db, &s), f->db, f->path);
-	kvs_set_stamp(f->db, s);
-	f->stamp = s;
+	f->stamp = ++stamp_counter;
 	f->stamp_level = GetCurrentTransactionNestLevel();
 	f->stamp_writes = 0;
 	return true;
@@ -1736,24 +1735,18 @@ kvs_file_set_stamp(KvsFile *f)
 void
 kvs_file_release_stamp(KvsFile *f)
 {
-	if (f->stamp != 0)
-	{
-		kvs_set_stamp(f->db, 0);
-		f->stamp = 0;
-	}
+	f->stamp = 0;
 }
 
 /*
  * Every path that writes rows (or truncates) reports here, after the write:
- * it counts toward the statement stamp in force (see KvsFile.stamp_writes)
- * and marks the transaction as one that cannot be PREPAREd.
+ * it counts toward the statement stamp in force (see KvsFile.stamp_writes).
  */
 void
 kvs_note_writes(KvsFile *f, uint64 nrows)
 {
 	if (f->stamp != 0)
 		f->stamp_writes += nrows;
-	xact_wrote = true;
 }
 
 /*
@@ -1841,7 +1834,10 @@ static void
 close_at_exit(KvsFile *f, void *arg)
 {
 	if (f->ncursors > 0)
+	{
+		*(bool *) arg = true;
 		return;
+	}
 	kvs_trace_handle(f->db, true);
 	(void) kvs_close(f->db);
 	f->db = NULL;
@@ -1850,13 +1846,17 @@ close_at_exit(KvsFile *f, void *arg)
 static void
 close_all_at_exit(int code, Datum arg)
 {
+	bool		left = false;
+
 	AbortOutOfAnyTransaction();
 	reset_files_after_error(0);
-	kvs_foreach_file(close_at_exit, NULL);
+	kvs_foreach_file(close_at_exit, &left);
+	if (!left)
+		kvs_fdw_journal_close();	/* after every handle using it */
 }
 
-static void
-register_exit_callback(void)
+void
+kvs_register_exit_callback(void)
 {
 	static bool registered = false;
 

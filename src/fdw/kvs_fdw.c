@@ -2,8 +2,9 @@
  * kvs_fdw.c - the handler of the kvs_fdw foreign data wrapper: module
  * initialisation (the kvs_fdw.cache_size and kvs_fdw.cache_policy GUCs, the
  * shared mode's in shmem.c, the test-only kvs_fdw.debug_flush_delay,
- * kvs_fdw.trace_directory and the trace files of the handles, transaction
- * hooks, the
+ * kvs_fdw.trace_directory and the trace files of the handles,
+ * kvs_fdw.pending_memory and kvs_fdw.weak_isolation (pending.c, txn.c),
+ * transaction hooks, the
  * ProcessUtility hook) and the FdwRoutine, its callbacks listed in
  * fdwapi.h's order.  The callbacks
  * themselves live in planner.c, scan.c, modify.c and direct.c.
@@ -56,10 +57,11 @@ static const struct config_enum_entry cache_policy_options[] = {
 
 /*
  * kvs_fdw.debug_flush_delay, in ms, for tests only (superuser, hidden from
- * SHOW ALL and the sample file): write paths sleep this long inside a write
- * section once its changes are made, before it is written out, accepting
- * interrupts, so a test can cancel a statement there (statement_timeout)
- * and see that nothing of that section is kept.  0 (the default) = off.
+ * SHOW ALL and the sample file): write paths sleep this long where a write
+ * buffer or the key moves join the write set, and inside each commit's
+ * write section before kvs_prepare, accepting interrupts, so a test can
+ * cancel a statement or a COMMIT there and see that nothing of it is kept.
+ * 0 (the default) = off.
  */
 int			kvs_fdw_debug_flush_delay_ms = 0;
 
@@ -74,6 +76,13 @@ int			kvs_fdw_debug_flush_delay_ms = 0;
 char	   *kvs_fdw_trace_directory = NULL;
 
 void		_PG_init(void);
+
+static const struct config_enum_entry weak_isolation_options[] = {
+	{"error", KVS_WEAK_ERROR, false},
+	{"warning", KVS_WEAK_WARNING, false},
+	{"allow", KVS_WEAK_ALLOW, false},
+	{NULL, 0, false}
+};
 
 static bool
 check_trace_directory(char **newval, void **extra, GucSource source)
@@ -138,6 +147,28 @@ _PG_init(void)
 							   PGC_SUSET,
 							   0,
 							   check_trace_directory, NULL, NULL);
+	DefineCustomIntVariable("kvs_fdw.pending_memory",
+							"Memory for a transaction's pending writes to kvs tables.",
+							"Writes to kvs tables are kept in memory until COMMIT; "
+							"a write beyond this limit fails.",
+							&kvs_fdw_pending_memory_kb,
+							64 * 1024,
+							64,
+							INT_MAX / 2,
+							PGC_USERSET,
+							GUC_UNIT_KB,
+							NULL, NULL, NULL);
+	DefineCustomEnumVariable("kvs_fdw.weak_isolation",
+							 "What a REPEATABLE READ or SERIALIZABLE transaction using a kvs table gets: error, warning or allow.",
+							 "kvs tables give read committed.  warning: one warning per "
+							 "transaction; error: the statement fails; allow: nothing.",
+							 &kvs_fdw_weak_isolation,
+							 KVS_WEAK_WARNING,
+							 weak_isolation_options,
+							 PGC_USERSET,
+							 0,
+							 NULL, NULL, NULL);
+	kvs_rowlock_init();
 	kvs_shmem_init();			/* shared mode, when preloaded */
 	MarkGUCPrefixReserved("kvs_fdw");
 	kvs_handles_init();
@@ -293,6 +324,7 @@ kvs_fdw_handler(PG_FUNCTION_ARGS)
 	r->BeginForeignInsert = kvsBeginForeignInsert;
 	r->EndForeignInsert = kvsEndForeignInsert;
 	r->IsForeignRelUpdatable = kvsIsForeignRelUpdatable;
+	r->GetForeignRowMarkType = kvsGetForeignRowMarkType;
 	r->PlanDirectModify = kvsPlanDirectModify;
 	r->BeginDirectModify = kvsBeginDirectModify;
 	r->IterateDirectModify = kvsIterateDirectModify;

@@ -13,6 +13,8 @@
  *   scan.c       scans (lookup and full), EXPLAIN, ANALYZE sampling
  *   modify.c     INSERT/UPDATE/DELETE/COPY/TRUNCATE
  *   direct.c     UPDATE/DELETE by key as one read-modify-write per key
+ *   pending.c    the transaction's write set per file, overlaid on reads
+ *   txn.c        the commit protocol, the backend's journal, isolation
  *   functions.c  kvs_fdw_stats/check/page/cache_stats/reset_stats/key_column
  *   salvage.c    kvs_fdw_salvage: rows of every intact page of a damaged file
  *   alter.c      ALTER FOREIGN TABLE: the event triggers that keep a table's
@@ -21,6 +23,8 @@
  *   utility.c    ProcessUtility hook: CREATE DATABASE copies kvs files
  *   shmem.c      shared mode: the kvs pool in shared memory, its LWLocks,
  *                the writers' heavyweight lock, kvs_fdw_mode/buffercache
+ *   rowlock.c    row locks in the lock manager, their escalation to a
+ *                table lock, FOR UPDATE/SHARE row marks
  */
 #ifndef KVS_FDW_H
 #define KVS_FDW_H
@@ -47,6 +51,12 @@ extern void kvs_trace_handle(kvs *db, bool closing);
 extern int	kvs_fdw_shared_cache_size_kb;
 extern int	kvs_fdw_shared_files;
 extern bool kvs_fdw_scan_ring;
+extern int	kvs_fdw_pending_memory_kb;
+extern int	kvs_fdw_weak_isolation;
+
+#define KVS_WEAK_ERROR		0
+#define KVS_WEAK_WARNING	1
+#define KVS_WEAK_ALLOW		2
 
 /* ---- shared mode (shmem.c) ---------------------------------------------- */
 
@@ -96,6 +106,8 @@ typedef struct KvsFile
 	bool		stale;			/* reopen at next use (no cursors open) */
 	KvsWriterLock wlock;		/* shared mode: the writers' lock */
 	int			nring;			/* full scans using its bulk-read ring */
+	struct KvsWriteSet *pending;	/* this transaction's writes (pending.c),
+									 * or NULL */
 } KvsFile;
 
 /*
@@ -164,6 +176,43 @@ extern void kvs_forget_dropped(Oid relid);
 /* iterate over open files (functions.c) */
 extern void kvs_foreach_file(void (*fn) (KvsFile *f, void *arg), void *arg);
 extern bool kvs_is_kvs_table(Relation rel);
+
+extern void kvs_register_exit_callback(void);
+
+/* ---- the write set (pending.c) ------------------------------------------ */
+typedef struct KvsWriteSet KvsWriteSet;
+typedef struct KvsPendingCursor KvsPendingCursor;
+
+extern int	kvs_pending_get(KvsFile *f, const char *key, size_t klen,
+							kvs_slice *val, uint64 *stamp);
+extern int	kvs_pending_put(KvsFile *f, const char *key, size_t klen,
+							const char *val, size_t vlen, int flags);
+extern int	kvs_pending_delete(KvsFile *f, const char *key, size_t klen);
+extern void kvs_pending_truncate(KvsFile *f);
+extern bool kvs_pending_has_writes(KvsFile *f);
+extern bool kvs_pending_any(void);
+extern void kvs_pending_counts(KvsFile *f, int64 *nkeys, int64 *bytes,
+							   bool *truncated, int *runs);
+extern void kvs_pending_subabort(SubTransactionId subid);
+extern void kvs_pending_reset(void);
+extern List *kvs_pending_files(void);
+extern KvsFile *kvs_write_set_file(KvsWriteSet *ws);
+extern void kvs_pending_apply(KvsWriteSet *ws);
+extern void kvs_pending_foreach(void (*fn) (KvsFile *f, void *arg), void *arg);
+extern int	kvs_pcursor_open(KvsFile *f, KvsPendingCursor **out);
+extern void kvs_pcursor_skip_stamp(KvsPendingCursor *pc, uint64 stamp);
+extern int	kvs_pcursor_next(KvsPendingCursor *pc, kvs_slice *key, kvs_slice *val);
+extern void kvs_pcursor_close(KvsPendingCursor *pc);
+
+/* ---- transactions (txn.c) ----------------------------------------------- */
+extern kvs_journal *kvs_fdw_journal(void);
+extern void kvs_fdw_journal_close(void);
+extern void kvs_fdw_journal_stats(kvs_journal_stats *st);
+extern void kvs_check_isolation(void);
+extern void kvs_txn_pre_prepare(void);
+extern void kvs_txn_pre_commit(void);
+extern void kvs_txn_commit(void);
+extern void kvs_txn_abort(void);
 
 /* ---- row codec (rowcodec.c) ------------------------------------------- */
 extern bool kvs_key_pushable_type(Oid typid);
@@ -300,6 +349,47 @@ extern void kvs_warn_uncopied(Oid relid, const char *relname);
 /* ---- SQL functions (functions.c, salvage.c) ---------------------------- */
 extern Relation kvs_open_checked_relation(Oid relid);
 extern bool kvs_try(void (*fn) (void *arg), void *arg);
+
+/* ---- row locks (rowlock.c) --------------------------------------------- */
+typedef enum KvsRowLockMode
+{
+	KVS_ROWLOCK_SHARE = 0,		/* FOR SHARE, FOR KEY SHARE */
+	KVS_ROWLOCK_EXCLUSIVE = 1	/* FOR UPDATE, UPDATE, DELETE, INSERT */
+} KvsRowLockMode;
+
+typedef enum KvsRowLockResult
+{
+	KVS_ROWLOCK_NEW,			/* newly locked: read the row again */
+	KVS_ROWLOCK_HELD,			/* this transaction held it already */
+	KVS_ROWLOCK_SKIP			/* SKIP LOCKED: another holds it */
+} KvsRowLockResult;
+
+/* How one scan or modify locks the keys of its table. */
+typedef struct KvsRowLocker
+{
+	bool		active;			/* false: this scan locks nothing */
+	Oid			dboid;			/* the tags' database: 0 for an explicit
+								 * filename (rowlock.c) */
+	uint64		fileid;			/* the file's identity (its real path) */
+	KvsRowLockMode mode;
+	LockWaitPolicy wait;		/* block, NOWAIT (error), SKIP LOCKED */
+	bool		insert;			/* locks keys it inserts (rowlock.c: bulk
+								 * loads stop locking keys) */
+	const char *relname;		/* for the NOWAIT error */
+} KvsRowLocker;
+
+extern int	kvs_fdw_lock_escalation;
+extern void kvs_rowlock_init(void);
+extern void kvs_rowlocker_init(KvsRowLocker *l, KvsTable *t,
+							   KvsRowLockMode mode, LockWaitPolicy wait);
+extern void kvs_rowlock_scan(ForeignScanState *node, KvsTable *t,
+							 KvsRowLocker *l);
+extern KvsRowLockResult kvs_rowlock(KvsRowLocker *l, const char *key,
+									size_t klen);
+extern uint64 kvs_rowlock_grants(void);
+extern RowMarkType kvsGetForeignRowMarkType(RangeTblEntry *rte,
+											LockClauseStrength strength);
+extern bool kvs_rowlocks_held(void);
 
 /* ---- errors (errors.c) -------------------------------------------------- */
 extern void kvs_report_error(int rc, kvs *db, const char *path)

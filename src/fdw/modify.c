@@ -3,51 +3,30 @@
  * ON CONFLICT DO NOTHING, RETURNING), COPY FROM, UPDATE (also of the key),
  * DELETE (with RETURNING) and TRUNCATE.
  *
- * Each write runs in its own write section (the exclusive file lock), begun
- * and ended inside one callback, so the lock is never held while the
- * executor is elsewhere (no deadlock with our own scan or another backend).
+ * No write touches the file when its statement runs: each goes into the
+ * transaction's write set of the table's file (pending.c), which the
+ * transaction's own reads overlay and the commit applies (txn.c).  A
+ * statement that fails aborts its (sub)transaction, whose abort drops what
+ * it wrote, so a failed statement leaves nothing of itself.  Reading the
+ * file for a uniqueness check or the current row takes a read section.
  *
- * Batched INSERTs (INSERT ... SELECT, multi-row VALUES) and COPY FROM do not
- * write each batch as it comes: their rows are encoded into one buffer and
- * written in one write section when the buffer is full (a share of
- * kvs_fdw.cache_size) or the statement ends.  A section of N random keys
- * dirties up to N pages and kvs_end writes each of them, so writing 1000 rows
- * per section rewrote nearly every page of the file once per batch; one
- * section per buffer writes each page about once.  The statement cannot see
- * its own new rows anyway (stamps), and every buffered row is either written
- * or the statement fails (these paths have no ON CONFLICT), so the result is
- * the same.  A table with AFTER STATEMENT insert triggers (which run before
- * EndForeignModify) flushes per batch as before.
- *
- * A write section is all or nothing: an error or a cancel inside it (a
- * duplicate key in a buffer, a collision or a changed row among the key
- * moves, a failed write) aborts it (kvs_abort), so a failing buffer keeps
- * none of its rows, and the buffers written before it stay.  Rows are
- * counted as written (wrote_rows) only once their section has ended.
- *
- * In shared mode (shmem.c) each write section is also under the file's
- * writers' heavyweight lock (kvs_file_begin_write), and a buffer's write
- * yields: when other backends wait for the file (kvs_waiters), the section
- * ends after the current row and a new one begins, so a reader waits for
- * one buffer's rows at most, not for the whole statement.  What that
- * changes: a buffer failing after a yield keeps the rows written before
- * the last yield (they are counted as written), only the rows since are
- * discarded.  Local mode never yields.
+ * Batched INSERTs (INSERT ... SELECT, multi-row VALUES) and COPY FROM keep
+ * their encoded rows in a buffer and add them to the write set in one read
+ * section (the uniqueness checks against the file) when the buffer is full
+ * (a share of kvs_fdw.cache_size) or the statement ends.  The statement
+ * cannot see its own new rows anyway (stamps), and every buffered row is
+ * either added or the statement fails (these paths have no ON CONFLICT), so
+ * the result is the same.  A table with AFTER STATEMENT insert triggers
+ * (which run before EndForeignModify) flushes per batch.
  *
  * The key behaves like a unique key checked at the end of the statement for
  * UPDATEs that change it: key moves are queued and applied together when the
  * statement ends, after checking that no new key collides with a row that
  * stays, so `UPDATE t SET id = id + 1` works, touches each row once, and a
- * collision fails the statement before any queued move is applied.
+ * collision fails the statement.
  *
  * NOT NULL and CHECK constraints, which Postgres does not check for foreign
  * tables, are checked here on every row written (check_constraints).
- *
- * Writes apply immediately: ROLLBACK does not undo them (yet).  Until the
- * transaction issue, stopgaps keep that from surprising: an UPDATE failing
- * on a changed row says how many of its rows stay written (and hints a
- * retry only when none did), TRUNCATE is refused inside transaction blocks,
- * and handle.c refuses PREPARE TRANSACTION after any write (kvs_note_writes).
  */
 #include "postgres.h"
 
@@ -94,6 +73,7 @@ typedef struct KvsModifyState
 {
 	KvsTable	t;
 	CmdType		op;
+	KvsRowLocker lock;			/* INSERT/COPY keys, new keys of UPDATEs */
 	AttrNumber	keyjunk;		/* "kvs_key" in the plan's output */
 	AttrNumber	wholerow;		/* the old row (UPDATE), or 0 */
 	bool		onconflict_nothing;
@@ -209,10 +189,13 @@ begin_modify(EState *estate, ResultRelInfo *rinfo, CmdType op)
 	s->tmpcxt = AllocSetContextCreate(cxt, "kvs_fdw row", ALLOCSET_DEFAULT_SIZES);
 	s->op = op;
 	s->estate = estate;
+	kvs_check_isolation();
 	kvs_table_init(&s->t, rinfo->ri_RelationDesc);
 	kvs_table_open(&s->t);
 	kvs_table_check_writable(&s->t);
 	kvs_table_hold(&s->t, cxt);
+	kvs_rowlocker_init(&s->lock, &s->t, KVS_ROWLOCK_EXCLUSIVE, LockWaitBlock);
+	s->lock.insert = (op == CMD_INSERT);	/* INSERT, COPY: bulk loads */
 	initStringInfo(&s->pend);
 	initStringInfo(&s->rk);
 	initStringInfo(&s->rv);
@@ -291,8 +274,8 @@ kvsBeginForeignInsert(ModifyTableState *mtstate, ResultRelInfo *rinfo)
 	{
 		/*
 		 * COPY FROM (PG 15 has no batch API for it): keep encoded rows and
-		 * write them in one write section per buffer, so the lock is still
-		 * taken and released inside one callback.
+		 * add them to the write set per buffer, their uniqueness checks in
+		 * one read section.
 		 */
 		s->buffer_rows = true;
 		if (s->pend_limit == 0)
@@ -300,7 +283,7 @@ kvsBeginForeignInsert(ModifyTableState *mtstate, ResultRelInfo *rinfo)
 	}
 }
 
-/* Write the buffered rows in one write section. */
+/* Add the buffered rows to the write set, in one read section. */
 static void
 flush_rows(KvsModifyState *s)
 {
@@ -310,7 +293,7 @@ flush_rows(KvsModifyState *s)
 
 	if (s->npend == 0)
 		return;
-	kvs_file_begin_write(s->t.file);
+	kvs_check_rc(kvs_begin(s->t.file->db, KVS_READ), s->t.file->db, s->t.path);
 	while (p < end)
 	{
 		uint32		kl,
@@ -327,15 +310,9 @@ flush_rows(KvsModifyState *s)
 		if (insert_record(s, &k, &v))
 			n++;
 		p += 8 + kl + vl;
-		/* shared mode: let waiting readers and writers in (header comment) */
-		if (p < end && kvs_file_yield_write(s->t.file))
-		{
-			wrote_rows(s, n);
-			n = 0;
-		}
 	}
 	kvs_debug_flush_delay();
-	kvs_file_end_write(s->t.file);
+	kvs_check_rc(kvs_end(s->t.file->db), s->t.file->db, s->t.path);
 	wrote_rows(s, n);
 	s->npend = 0;
 	resetStringInfo(&s->pend);
@@ -355,6 +332,7 @@ buffer_row(KvsModifyState *s, TupleTableSlot *slot)
 	resetStringInfo(&s->rk);
 	resetStringInfo(&s->rv);
 	encode_row(s, slot, &s->rk, &s->rv);
+	(void) kvs_rowlock(&s->lock, s->rk.data, s->rk.len);
 	kl = s->rk.len;
 	vl = s->rv.len;
 	if (s->npend > 0 && (size_t) s->pend.len + 8 + kl + vl > PEND_BIG)
@@ -432,31 +410,6 @@ wrote_rows(KvsModifyState *s, uint64 n)
 	kvs_note_writes(s->t.file, n);
 }
 
-/*
- * Rows of this statement already written to kvs files: by each kvs result
- * relation of the statement (partitions) and, for those owning their file's
- * stamp, by the commands nested in it (triggers, functions).  They stay
- * written when the statement fails: there is no statement rollback yet.
- */
-static uint64
-statement_rows_written(KvsModifyState *s)
-{
-	uint64		n = s->stamped ? s->t.file->stamp_writes : s->nwritten;
-	ListCell   *lc;
-
-	foreach(lc, s->estate->es_opened_result_relations)
-	{
-		ResultRelInfo *ri = (ResultRelInfo *) lfirst(lc);
-		KvsModifyState *o = (KvsModifyState *) ri->ri_FdwState;
-
-		if (o == NULL || o == s || ri->ri_FdwRoutine == NULL ||
-			ri->ri_FdwRoutine->ExecForeignUpdate != kvsExecForeignUpdate)
-			continue;
-		n += o->stamped ? o->t.file->stamp_writes : o->nwritten;
-	}
-	return n;
-}
-
 /* Encode a slot's row; errors (NULL key, key too long) before any lock. */
 static void
 encode_row(struct KvsModifyState *s, TupleTableSlot *slot, StringInfo k, StringInfo v)
@@ -473,30 +426,27 @@ encode_row(struct KvsModifyState *s, TupleTableSlot *slot, StringInfo k, StringI
 }
 
 /*
- * Insert one encoded record inside the caller's write section.  Returns
- * false if the key exists and ON CONFLICT DO NOTHING skips it; raises 23505
- * otherwise, aborting the section first: nothing of it is written (of a
- * write buffer: none of its rows).  The caller counts the row (wrote_rows)
- * once its section has ended.
+ * Add one encoded record to the write set (inside the caller's read
+ * section, if any).  Returns false if the key exists and ON CONFLICT DO
+ * NOTHING skips it; raises 23505 otherwise (the (sub)transaction's abort
+ * drops the statement's rows).  The caller counts the row (wrote_rows).
  */
 static bool
 insert_record(struct KvsModifyState *s, StringInfo k, StringInfo v)
 {
-	kvs		   *db = s->t.file->db;
 	int			rc;
 
 	ensure_stamp(s);
-	/* KVS_EXISTS is an answer, not a failure: the section stays usable */
-	rc = kvs_put(db, k->data, k->len, v->data, v->len, KVS_NOOVERWRITE);
+	rc = kvs_pending_put(s->t.file, k->data, k->len, v->data, v->len,
+						 KVS_NOOVERWRITE);
 	if (rc == KVS_EXISTS)
 	{
 		if (s->onconflict_nothing)
 			return false;
-		kvs_file_abort_write(s->t.file);
 		duplicate_image_error(s, k->data, k->len);
 	}
 	if (rc != KVS_OK)
-		kvs_report_error(rc, db, s->t.path);
+		kvs_report_error(rc, s->t.file->db, s->t.path);
 	return true;
 }
 
@@ -524,9 +474,8 @@ kvsExecForeignInsert(EState *estate, ResultRelInfo *rinfo,
 	initStringInfo(&k);
 	initStringInfo(&v);
 	encode_row(s, slot, &k, &v);
-	kvs_file_begin_write(s->t.file);
+	(void) kvs_rowlock(&s->lock, k.data, k.len);	/* before the check */
 	inserted = insert_record(s, &k, &v);
-	kvs_file_end_write(s->t.file);
 	if (inserted)
 		wrote_rows(s, 1);
 	MemoryContextSwitchTo(old);
@@ -619,50 +568,28 @@ old_value_image(KvsModifyState *s, TupleTableSlot *planSlot, StringInfo out)
 }
 
 /*
- * The detail of an error that stops a statement that may have written rows:
- * say how many stay written, since retrying would apply them again.  NULL
- * when none was written.  A stopgap until statements are atomic.
- */
-static char *
-rows_written_detail(KvsModifyState *s)
-{
-	uint64		n = statement_rows_written(s);
-
-	if (n == 0)
-		return NULL;
-	return psprintf(n == 1 ?
-					UINT64_FORMAT " row written by this statement or the commands it ran stays written (there is no statement rollback yet): retrying the statement would change it again." :
-					UINT64_FORMAT " rows written by this statement or the commands it ran stay written (there is no statement rollback yet): retrying the statement would change them again.",
-					n);
-}
-
-/*
- * The row no longer holds the value this UPDATE read; stamp is the stamp its
- * current record was written under.  Raised after the caller ended its
- * section.
+ * The row no longer holds the value this UPDATE read; stamp is the stamp of
+ * the version that holds it now (0: the file's committed row).
  *
  * Written under this statement's stamp (which it took before any nested
- * command could run, and which only this backend uses): the row was changed
- * by this statement itself.  If commands nested in the statement (a BEFORE
- * trigger, a volatile function) wrote under the stamp, it is theirs: heap
- * raises 27000 here (ExecUpdate's TM_SelfModified with a later command id,
- * or GetTupleForTrigger's), and so do we.  Otherwise it is the statement's
- * own earlier write of the same row (a join matching the row twice): heap
- * skips the second update silently, and so do we when allow_self (returns).
- * (When both happen in one statement we cannot tell them apart and raise
- * 27000.)  Rows nested commands changed before the statement's scan reached
- * them carry the stamp too, so the scan skips them: that row keeps the
- * nested command's change, where heap would also raise 27000.
+ * command could run): the row was changed by this statement itself.  If
+ * commands nested in the statement (a BEFORE trigger, a volatile function)
+ * wrote under the stamp, it is theirs: heap raises 27000 here (ExecUpdate's
+ * TM_SelfModified with a later command id, or GetTupleForTrigger's), and so
+ * do we.  Otherwise it is the statement's own earlier write of the same row
+ * (a join matching the row twice): heap skips the second update silently,
+ * and so do we when allow_self (returns).  (When both happen in one
+ * statement we cannot tell them apart and raise 27000.)
  *
- * Any other stamp: another session changed the row.  There are no row
- * locks, and overwriting would silently lose its change: fail with 40001 as
- * REPEATABLE READ does, hinting a retry only if the statement wrote nothing.
+ * Any other stamp: another session committed a change of the row since
+ * the statement read it; overwriting would silently lose it: 40001, as
+ * REPEATABLE READ does.  The failed statement leaves nothing of itself, so
+ * retrying it is safe.
  */
 static void
 changed_row_error(KvsModifyState *s, uint64 stamp, bool allow_self)
 {
 	KvsFile    *f = s->t.file;
-	char	   *written = rows_written_detail(s);
 
 	if (stamp != 0 && stamp == f->stamp)
 	{
@@ -671,21 +598,14 @@ changed_row_error(KvsModifyState *s, uint64 stamp, bool allow_self)
 		ereport(ERROR,
 				(errcode(ERRCODE_TRIGGERED_DATA_CHANGE_VIOLATION),
 				 errmsg("tuple to be updated was already modified by an operation triggered by the current command"),
-				 written ? errdetail_internal("%s", written) : 0,
 				 errhint("Consider using an AFTER trigger instead of a BEFORE trigger to propagate changes to other rows.")));
 	}
-	if (written == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
-				 errmsg("could not serialize access due to concurrent update"),
-				 errdetail("A row of foreign table \"%s\" changed after this statement read it.",
-						   s->t.relname),
-				 errhint("Retry the statement.")));
 	ereport(ERROR,
 			(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
 			 errmsg("could not serialize access due to concurrent update"),
-			 errdetail("A row of foreign table \"%s\" changed after this statement read it. %s",
-					   s->t.relname, written)));
+			 errdetail("A row of foreign table \"%s\" changed after this statement read it.",
+					   s->t.relname),
+			 errhint("Retry the statement.")));
 }
 
 TupleTableSlot *
@@ -718,11 +638,9 @@ kvsExecForeignUpdate(EState *estate, ResultRelInfo *rinfo,
 	if (ok.len == k.len && memcmp(ok.data, k.data, k.len) == 0)
 	{
 		/* same key: replace the value if the row is still there */
-		kvs_file_begin_write(s->t.file);
-		rc = kvs_get_stamped(db, k.data, k.len, &cur, &stamp);
+		rc = kvs_pending_get(s->t.file, k.data, k.len, &cur, &stamp);
 		if (rc == KVS_NOTFOUND)
 		{
-			kvs_file_end_write(s->t.file);
 			MemoryContextSwitchTo(old);
 			return NULL;
 		}
@@ -731,16 +649,14 @@ kvsExecForeignUpdate(EState *estate, ResultRelInfo *rinfo,
 		if (have_ov && !kvs_same_value(&s->t, k.data, k.len, cur.data, cur.len,
 									   ov.data, ov.len))
 		{
-			kvs_file_abort_write(s->t.file);
 			changed_row_error(s, stamp, true);
 			MemoryContextSwitchTo(old);
 			return NULL;		/* our own earlier write of this row */
 		}
 		ensure_stamp(s);
-		rc = kvs_put(db, k.data, k.len, v.data, v.len, 0);
+		rc = kvs_pending_put(s->t.file, k.data, k.len, v.data, v.len, 0);
 		if (rc != KVS_OK)
 			kvs_report_error(rc, db, s->t.path);
-		kvs_file_end_write(s->t.file);
 		wrote_rows(s, 1);
 	}
 	else
@@ -748,6 +664,7 @@ kvsExecForeignUpdate(EState *estate, ResultRelInfo *rinfo,
 		/* key move: queued until the statement ends */
 		KeyMove    *m;
 
+		(void) kvs_rowlock(&s->lock, k.data, k.len);	/* the new key */
 		MemoryContextSwitchTo(s->cxt);
 		if (s->nmoves == s->maxmoves)
 		{
@@ -803,14 +720,16 @@ cmp_old(const void *a, const void *b)
 }
 
 /*
- * Apply the statement's queued key moves, all or none: in one write section,
- * which any error (a collision, a changed row, a cancel) aborts, so the
- * deletes are never kept without the re-inserts.
+ * Apply the statement's queued key moves to the write set, in one read
+ * section: every check first (a collision, a changed row), then the
+ * deletes and the inserts.  An error anywhere fails the statement, whose
+ * (sub)transaction's abort drops the versions it added.
  */
 static void
 apply_moves(KvsModifyState *s)
 {
-	kvs		   *db = s->t.file->db;
+	KvsFile    *f = s->t.file;
+	kvs		   *db = f->db;
 	OldKey	   *olds;
 	bool	   *present;
 	int			i,
@@ -829,7 +748,7 @@ apply_moves(KvsModifyState *s)
 	qsort(olds, s->nmoves, sizeof(OldKey), cmp_old);
 	present = palloc0(sizeof(bool) * s->nmoves);
 
-	kvs_file_begin_write(s->t.file);
+	kvs_check_rc(kvs_begin(db, KVS_READ), db, s->t.path);
 	for (i = 0; i < s->nmoves; i++)
 	{
 		kvs_slice	v;
@@ -838,21 +757,19 @@ apply_moves(KvsModifyState *s)
 
 		CHECK_FOR_INTERRUPTS();
 		/* the row must still be as the statement read it (or gone) */
-		if (s->moves[i].oldval != NULL)
+		rc = kvs_pending_get(f, s->moves[i].oldk, s->moves[i].oldlen, &v, &stamp);
+		if (rc == KVS_OK)
 		{
-			rc = kvs_get_stamped(db, s->moves[i].oldk, s->moves[i].oldlen, &v, &stamp);
-			if (rc == KVS_OK &&
+			present[i] = true;
+			if (s->moves[i].oldval != NULL &&
 				!kvs_same_value(&s->t, s->moves[i].oldk, s->moves[i].oldlen,
 								v.data, v.len,
 								s->moves[i].oldval, s->moves[i].oldvallen))
-			{
-				kvs_file_abort_write(s->t.file);
 				changed_row_error(s, stamp, false);
-			}
-			if (rc != KVS_OK && rc != KVS_NOTFOUND)
-				kvs_report_error(rc, db, s->t.path);
 		}
-		rc = kvs_get(db, s->moves[i].newk, s->moves[i].newlen, &v);
+		else if (rc != KVS_NOTFOUND)
+			kvs_report_error(rc, db, s->t.path);
+		rc = kvs_pending_get(f, s->moves[i].newk, s->moves[i].newlen, &v, NULL);
 		if (rc == KVS_NOTFOUND)
 			continue;
 		if (rc != KVS_OK)
@@ -860,37 +777,30 @@ apply_moves(KvsModifyState *s)
 		probe.k = s->moves[i].newk;
 		probe.len = s->moves[i].newlen;
 		if (bsearch(&probe, olds, s->nmoves, sizeof(OldKey), cmp_old) == NULL)
-		{
-			kvs_file_abort_write(s->t.file);
 			duplicate_image_error(s, s->moves[i].newk, s->moves[i].newlen);
-		}
 	}
-	for (i = 0; i < s->nmoves; i++)
-	{
-		rc = kvs_delete(db, s->moves[i].oldk, s->moves[i].oldlen);
-		if (rc == KVS_OK)
-			present[i] = true;
-		else if (rc != KVS_NOTFOUND)
-			kvs_report_error(rc, db, s->t.path);
-	}
-	/* an error or a cancel from here on must not keep the deletes alone */
-	kvs_debug_flush_delay();
 	ensure_stamp(s);
 	for (i = 0; i < s->nmoves; i++)
 	{
 		if (!present[i])
 			continue;			/* deleted meanwhile by another session */
-		rc = kvs_put(db, s->moves[i].newk, s->moves[i].newlen,
-					 s->moves[i].val, s->moves[i].vallen, KVS_NOOVERWRITE);
+		rc = kvs_pending_delete(f, s->moves[i].oldk, s->moves[i].oldlen);
+		if (rc != KVS_OK && rc != KVS_NOTFOUND)
+			kvs_report_error(rc, db, s->t.path);
+	}
+	kvs_debug_flush_delay();
+	for (i = 0; i < s->nmoves; i++)
+	{
+		if (!present[i])
+			continue;
+		rc = kvs_pending_put(f, s->moves[i].newk, s->moves[i].newlen,
+							 s->moves[i].val, s->moves[i].vallen, KVS_NOOVERWRITE);
 		if (rc == KVS_EXISTS)
-		{
-			kvs_file_abort_write(s->t.file);
 			duplicate_image_error(s, s->moves[i].newk, s->moves[i].newlen);
-		}
 		if (rc != KVS_OK)
 			kvs_report_error(rc, db, s->t.path);
 	}
-	kvs_file_end_write(s->t.file);
+	kvs_check_rc(kvs_end(db), db, s->t.path);
 	for (i = 0; i < s->nmoves; i++)
 		if (present[i])
 			wrote_rows(s, 1);
@@ -914,10 +824,9 @@ kvsExecForeignDelete(EState *estate, ResultRelInfo *rinfo,
 	old = MemoryContextSwitchTo(s->tmpcxt);
 	initStringInfo(&k);
 	old_key_image(s, planSlot, &k);
-	kvs_file_begin_write(s->t.file);
 	if (s->has_returning)
 	{
-		rc = kvs_get(db, k.data, k.len, &v);
+		rc = kvs_pending_get(s->t.file, k.data, k.len, &v, NULL);
 		if (rc == KVS_OK)
 		{
 			vlen = v.len;
@@ -927,16 +836,14 @@ kvsExecForeignDelete(EState *estate, ResultRelInfo *rinfo,
 		else if (rc != KVS_NOTFOUND)
 			kvs_report_error(rc, db, s->t.path);
 	}
-	rc = kvs_delete(db, k.data, k.len);
+	rc = kvs_pending_delete(s->t.file, k.data, k.len);
 	if (rc == KVS_NOTFOUND)
 	{
-		kvs_file_end_write(s->t.file);
 		MemoryContextSwitchTo(old);
 		return NULL;
 	}
 	if (rc != KVS_OK)
 		kvs_report_error(rc, db, s->t.path);
-	kvs_file_end_write(s->t.file);
 	wrote_rows(s, 1);
 	if (s->has_returning && val != NULL)
 	{
@@ -1001,51 +908,6 @@ kvsExplainForeignModify(ModifyTableState *mtstate, ResultRelInfo *rinfo,
 }
 
 /*
- * Inside an explicit transaction block (BEGIN, or a savepoint: also the
- * subtransaction of a PL/pgSQL block with an EXCEPTION clause), not merely in
- * the implicit block of a multi-statement query string.  xact.c exports no
- * test for that: IsTransactionBlock() and TransactionBlockStatusCode() say
- * yes (and 'T') for both.  But EndImplicitTransactionBlock() turns only an
- * implicit block back into a single-statement transaction, and
- * BeginImplicitTransactionBlock() turns only that back into an implicit
- * block; so ending it and asking again tells them apart, and beginning it
- * again restores the state exactly (nothing runs in between).
- */
-static bool
-in_explicit_transaction_block(void)
-{
-	bool		explicit;
-
-	if (!IsTransactionBlock())
-		return false;
-	EndImplicitTransactionBlock();
-	explicit = IsTransactionBlock();
-	if (!explicit)
-		BeginImplicitTransactionBlock();
-	return explicit;
-}
-
-/*
- * TRUNCATE cannot be rolled back yet (writes apply at once), so it is
- * refused inside an explicit transaction block or savepoint, where the user
- * may expect ROLLBACK to bring the rows back.  Alone, or with other
- * statements in one query string (an implicit block), it runs: a later error
- * in that string does not undo it either, but nobody asked for a ROLLBACK.
- * A stopgap until the transaction issue.
- */
-static void
-truncate_refuse_in_block(Relation rel)
-{
-	if (in_explicit_transaction_block())
-		ereport(ERROR,
-				(errcode(ERRCODE_ACTIVE_SQL_TRANSACTION),
-				 errmsg("TRUNCATE of kvs_fdw foreign table \"%s\" cannot run inside a transaction block",
-						RelationGetRelationName(rel)),
-				 errdetail("kvs_fdw applies a TRUNCATE at once: ROLLBACK would not bring the rows back."),
-				 errhint("Run the TRUNCATE outside BEGIN ... COMMIT, as a statement of its own.")));
-}
-
-/*
  * TRUNCATE of a damaged file: the same answer in every session.  TRUNCATE
  * throws every page away, so damaged bucket, overflow or value pages do not
  * stop it (that is how a table is reset after its surviving rows were copied
@@ -1107,7 +969,7 @@ kvsExecForeignTruncate(List *rels, DropBehavior behavior, bool restart_seqs)
 		Relation	rel = (Relation) lfirst(lc);
 		KvsTable	t;
 
-		truncate_refuse_in_block(rel);
+		kvs_check_isolation();
 		kvs_table_init(&t, rel);
 		truncate_check_file(&t);
 	}
@@ -1115,17 +977,10 @@ kvsExecForeignTruncate(List *rels, DropBehavior behavior, bool restart_seqs)
 	{
 		Relation	rel = (Relation) lfirst(lc);
 		KvsTable	t;
-		kvs		   *db;
-		int			rc;
 
 		kvs_table_init(&t, rel);
 		kvs_table_open(&t);
-		db = t.file->db;
-		kvs_file_begin_write(t.file);
-		rc = kvs_truncate(db);
-		if (rc != KVS_OK)
-			kvs_report_error(rc, db, t.path);
-		kvs_file_end_write(t.file);
-		kvs_note_writes(t.file, 0);
+		kvs_table_check_writable(&t);
+		kvs_pending_truncate(t.file);
 	}
 }

@@ -9,9 +9,21 @@
  * batch context is reset per batch and a per-row context per row, so a full
  * scan runs in constant memory whatever the table size.
  *
- * A full scan skips records carrying the stamp of a write statement running
- * on the same file (UPDATE ..., INSERT ... SELECT from the same table), so a
- * statement never sees the rows it wrote itself.
+ * Both kinds read through the transaction's write set (pending.c): its own
+ * uncommitted writes overlaid on the file's committed rows.  A full scan
+ * skips the versions carrying the stamp of a write statement running on the
+ * same file (UPDATE ..., INSERT ... SELECT from the same table), so a
+ * statement never sees the rows it wrote itself.  ANALYZE samples the file
+ * alone (the committed rows).
+ *
+ * A locking scan (an UPDATE's or DELETE's result relation, SELECT ... FOR
+ * UPDATE/SHARE: rowlock.c) locks each key it returns, lookups and full
+ * scans alike: when the row, as the batch read it, passes the scan's local
+ * conditions, its key is locked (outside any section), and the row is read
+ * again if the lock is new (a writer may have committed since the batch
+ * was read): gone, it is skipped; changed, the new version is returned and
+ * ExecScan checks the conditions on it.  A row that fails them as read is
+ * not locked, as heap does not lock rows its scan's quals reject.
  */
 #include "postgres.h"
 
@@ -24,6 +36,7 @@
 #include "miscadmin.h"
 #include "nodes/makefuncs.h"
 #include "nodes/nodeFuncs.h"
+#include "optimizer/optimizer.h"
 #include "utils/array.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
@@ -55,8 +68,13 @@ typedef struct KvsScanState
 	int			nkeys;
 	int			keypos;
 
+	KvsRowLocker lock;			/* row locks (rowlock.c) */
+	bool		lock_precheck;	/* check the quals before locking a row */
+	uint64		batch_grants;	/* kvs_rowlock_grants() when the batch was
+								 * read */
+
 	/* full scan */
-	kvs_cursor *cur;
+	KvsPendingCursor *cur;
 	uint64		skipping;		/* statement stamp the cursor skips */
 	bool		done;
 	bool		ring_checked;	/* the bulk-read ring decided for this cursor */
@@ -83,7 +101,7 @@ close_cursor(KvsScanState *s)
 {
 	if (s->cur != NULL)
 	{
-		kvs_cursor_close(s->cur);
+		kvs_pcursor_close(s->cur);
 		s->cur = NULL;
 		if (s->t.file && s->t.file->ncursors > 0)
 			s->t.file->ncursors--;
@@ -140,6 +158,7 @@ kvsBeginForeignScan(ForeignScanState *node, int eflags)
 
 	if (eflags & EXEC_FLAG_EXPLAIN_ONLY)
 		return;
+	kvs_check_isolation();
 
 	scancxt = AllocSetContextCreate(node->ss.ps.state->es_query_cxt,
 									"kvs_fdw scan", ALLOCSET_DEFAULT_SIZES);
@@ -183,6 +202,9 @@ kvsBeginForeignScan(ForeignScanState *node, int eflags)
 	}
 	else
 		kvs_lookup_types(rel, s->t.opts.keyattno, s->kind, NULL, &s->keytype, &s->valtype);
+	kvs_rowlock_scan(node, &s->t, &s->lock);
+	/* volatile quals must run once per row: then every row is locked */
+	s->lock_precheck = !contain_volatile_functions((Node *) plan->scan.plan.qual);
 	s->node = node;
 	node->fdw_state = s;
 }
@@ -361,7 +383,9 @@ fetch_batch(KvsScanState *s)
 
 	if (s->kind == KVS_SCAN_FULL && s->cur == NULL)
 	{
-		rc = kvs_cursor_open(db, &s->cur);
+		MemoryContextSwitchTo(s->scancxt);
+		rc = kvs_pcursor_open(s->t.file, &s->cur);
+		MemoryContextSwitchTo(s->batchcxt);
 		if (rc != KVS_OK)
 		{
 			s->cur = NULL;
@@ -384,7 +408,7 @@ fetch_batch(KvsScanState *s)
 	if (s->cur != NULL && s->t.file->stamp != s->skipping)
 	{
 		s->skipping = s->t.file->stamp;
-		kvs_cursor_skip_stamp(s->cur, s->skipping);
+		kvs_pcursor_skip_stamp(s->cur, s->skipping);
 	}
 	while (s->nrows < cap && bytes < BATCH_BYTES)
 	{
@@ -393,7 +417,7 @@ fetch_batch(KvsScanState *s)
 
 		if (s->kind == KVS_SCAN_FULL)
 		{
-			rc = kvs_cursor_next(s->cur, &k, &v);
+			rc = kvs_pcursor_next(s->cur, &k, &v);
 			if (rc == KVS_NOTFOUND)
 			{
 				s->done = true;
@@ -413,7 +437,7 @@ fetch_batch(KvsScanState *s)
 			k.data = s->keys[s->keypos].data;
 			k.len = s->keys[s->keypos].len;
 			s->keypos++;
-			rc = kvs_get(db, k.data, k.len, &v);
+			rc = kvs_pending_get(s->t.file, k.data, k.len, &v, NULL);
 			if (rc == KVS_NOTFOUND)
 				continue;
 			if (rc != KVS_OK)
@@ -430,32 +454,118 @@ fetch_batch(KvsScanState *s)
 	MemoryContextSwitchTo(old);
 }
 
-TupleTableSlot *
-kvsIterateForeignScan(ForeignScanState *node)
+/*
+ * Read the row of key k again after its lock was granted, into *v (in the
+ * batch context).  False if it is gone.  A row that now holds a write of
+ * the statement in force on the file (its own, or a trigger's or function's
+ * it ran) is left as read: the scan must not see it, and modify.c's check
+ * of the row then tells that change apart (27000, as heap).
+ */
+static bool
+reread_row(KvsScanState *s, KeyImage *k, KeyImage *v)
 {
-	KvsScanState *s = (KvsScanState *) node->fdw_state;
-	TupleTableSlot *slot = node->ss.ss_ScanTupleSlot;
+	kvs		   *db = s->t.file->db;
+	kvs_slice	cur;
+	uint64		stamp = 0;
+	bool		own = (kvs_in_section(db) < 0);
+	bool		found = false;
+	int			rc;
+
+	if (own)
+		kvs_check_rc(kvs_begin(db, KVS_READ), db, s->t.path);
+	rc = kvs_pending_get(s->t.file, k->data, k->len, &cur, &stamp);
+	if (rc == KVS_OK && stamp != 0 && stamp == s->t.file->stamp)
+		found = true;
+	else if (rc == KVS_OK)
+	{
+		v->data = MemoryContextAlloc(s->batchcxt, cur.len + 1);
+		memcpy(v->data, cur.data, cur.len);
+		v->len = cur.len;
+		found = true;
+	}
+	if (own)
+		kvs_check_rc(kvs_end(db), db, s->t.path);
+	if (rc != KVS_OK && rc != KVS_NOTFOUND)
+		kvs_report_error(rc, db, s->t.path);
+	return found;
+}
+
+static void
+decode_current(KvsScanState *s, TupleTableSlot *slot)
+{
 	MemoryContext old;
 
 	ExecClearTuple(slot);
 	MemoryContextReset(s->rowcxt);
-	if (s->kind != KVS_SCAN_FULL && !s->keys_ready)
-		prepare_keys(node, s);
-	if (s->pos >= s->nrows)
-	{
-		CHECK_FOR_INTERRUPTS();
-		fetch_batch(s);
-		if (s->nrows == 0)
-			return slot;
-	}
 	old = MemoryContextSwitchTo(s->rowcxt);
 	kvs_decode_row(s->t.tupdesc, s->t.opts.keyattno, s->t.layout,
 				   s->rk[s->pos].data, s->rk[s->pos].len,
 				   s->rv[s->pos].data, s->rv[s->pos].len,
 				   slot->tts_values, slot->tts_isnull, s->needed, s->t.relname);
 	MemoryContextSwitchTo(old);
-	s->pos++;
-	return ExecStoreVirtualTuple(slot);
+	ExecStoreVirtualTuple(slot);
+}
+
+/*
+ * A locking scan: lock the key of the current row if the row passes
+ * the scan's conditions as read (rows that do not are not locked; ExecScan
+ * drops them), and read it again if the lock is new.  False: skip the row
+ * (SKIP LOCKED, or it is gone).
+ */
+static bool
+lock_current(ForeignScanState *node, KvsScanState *s, TupleTableSlot *slot)
+{
+	ExprContext *econtext = node->ss.ps.ps_ExprContext;
+	KvsRowLockResult r;
+
+	econtext->ecxt_scantuple = slot;
+	if (s->lock_precheck && node->ss.ps.qual != NULL &&
+		!ExecQual(node->ss.ps.qual, econtext))
+		return true;
+	r = kvs_rowlock(&s->lock, s->rk[s->pos].data, s->rk[s->pos].len);
+	if (r == KVS_ROWLOCK_SKIP)
+		return false;
+	/* held, but maybe not yet when the batch was read (kvs_rowlock_grants) */
+	if (r == KVS_ROWLOCK_HELD && kvs_rowlock_grants() != s->batch_grants)
+		r = KVS_ROWLOCK_NEW;
+	if (r == KVS_ROWLOCK_NEW)
+	{
+		if (!reread_row(s, &s->rk[s->pos], &s->rv[s->pos]))
+			return false;
+		decode_current(s, slot);
+	}
+	return true;
+}
+
+TupleTableSlot *
+kvsIterateForeignScan(ForeignScanState *node)
+{
+	KvsScanState *s = (KvsScanState *) node->fdw_state;
+	TupleTableSlot *slot = node->ss.ss_ScanTupleSlot;
+
+	if (s->kind != KVS_SCAN_FULL && !s->keys_ready)
+		prepare_keys(node, s);
+	for (;;)
+	{
+		ExecClearTuple(slot);
+		if (s->pos >= s->nrows)
+		{
+			CHECK_FOR_INTERRUPTS();
+			s->batch_grants = kvs_rowlock_grants();
+			fetch_batch(s);
+			if (s->nrows == 0)
+				return slot;
+		}
+		decode_current(s, slot);
+		if (s->lock.active && !lock_current(node, s, slot))
+		{
+			s->pos++;
+			ResetExprContext(node->ss.ps.ps_ExprContext);
+			continue;
+		}
+		s->pos++;
+		return slot;
+	}
 }
 
 void
@@ -607,6 +717,7 @@ kvsAnalyzeForeignTable(Relation relation, AcquireSampleRowsFunc *func,
 	KvsTable	t;
 	kvs_stats	st;
 
+	kvs_check_isolation();
 	kvs_table_init(&t, relation);
 	kvs_table_open(&t);
 	kvs_check_rc(kvs_stats_get(t.file->db, &st), t.file->db, t.path);

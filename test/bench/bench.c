@@ -29,7 +29,19 @@
  *   bench [-e kvs,gdbm,...] [-n N] [-s KLEN/VLEN] [-d uniform|zipf]
  *         [-c big|tenth] [-r REPS] [-f FILLFACTOR] [-t TMPDIR] [-o TSV] [-l LABEL]
  *   bench --sweep 50:95:5 [-n N] [-s ..] [-t ..] [-o ..]   kvs fill-factor sweep
+ *   bench --commit M [-e ..] [-n N] [-s ..] [-t ..] [-o ..] durable commits (below)
  *   bench --list                                          engines compiled in
+ *
+ * Durable commits (--commit M; without -e: kvs, sqlite, lmdb, bdb, the engines
+ * with a durable mode): each engine opened for durable commits
+ * (bench_conf.durable: fsync at commit, the engine's transactions where it
+ * has them), N records loaded in one commit, then M commits of one put
+ * each (a replace of a uniformly chosen key), timed: commits/s, and the
+ * fsync()/fdatasync() calls per commit (fsyncs.c counts every engine's).
+ * One process committing serially has no one to share an fsync with, so an
+ * engine with fewer fsyncs than commits is labelled NOT DURABLE (that many
+ * commits made none).  Then the file is closed, reopened and every key's
+ * last committed value checked.
  */
 #define _GNU_SOURCE
 #include "engine.h"
@@ -66,6 +78,9 @@ static const engine *all_engines[] = {
 #ifdef HAVE_TKRZW
     &engine_tkrzw,
 #endif
+#ifdef HAVE_SQLITE
+    &engine_sqlite,
+#endif
     NULL
 };
 
@@ -86,6 +101,7 @@ typedef struct result {
     double   secs[NPH];
     uint64_t ops[NPH];
     uint64_t file_bytes;        /* after load + sync */
+    uint64_t fsyncs;            /* --commit: fsyncs in the commit phase */
     uint64_t file_bytes_end;    /* after delete half + close */
     int      have_counters;
     double   pages_per_get, hit_get, pages_per_cold, hit_cold;
@@ -108,6 +124,7 @@ typedef struct opts {
     const char *tsv;
     const char *label;
     int      sweep, sw_lo, sw_hi, sw_step;
+    uint64_t commits;           /* --commit M */
 } opts;
 
 /* Wall-clock time; BENCH_CLOCK=cpu in the environment measures the process's
@@ -151,6 +168,7 @@ static uint64_t file_size(const char *path)
     return stat(path, &st) == 0 ? (uint64_t)st.st_size : 0;
 }
 
+/* removes dir and what is in it (an engine's log directory too) */
 static void rm_dir(const char *dir)
 {
     DIR *d = opendir(dir);
@@ -162,7 +180,8 @@ static void rm_dir(const char *dir)
         if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
             continue;
         snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
-        unlink(p);
+        if (unlink(p) != 0 && errno == EISDIR)
+            rm_dir(p);
     }
     closedir(d);
     rmdir(dir);
@@ -195,6 +214,41 @@ static int drop_os_cache(const char *dir)
 
 #define FAIL(...) do { snprintf(r->err, sizeof r->err, __VA_ARGS__); goto out; } while (0)
 
+/* puts records 0..n-1 (version 0) in one write section or transaction; 0 ok,
+ * else -1 with r->err set */
+static int load_records(const opts *o, const engine *e, void *h, uint8_t *val, result *r)
+{
+    uint8_t key[BENCH_MAXKEY];
+    uint64_t i, stamp;
+
+    if (e->begin && e->begin(h, ENG_WRITE) != 0) {
+        snprintf(r->err, sizeof r->err, "begin: %s", e->errmsg(h));
+        return -1;
+    }
+    for (i = 0; i < o->n; i++) {
+        stamp = make_stamp(i, 0);
+        make_key(i, key, o->klen);
+        memcpy(val, &stamp, 8);
+        if (e->put(h, key, o->klen, val, o->vlen) != 0) {
+            snprintf(r->err, sizeof r->err, "load put %llu: %s", (unsigned long long)i, e->errmsg(h));
+            return -1;
+        }
+    }
+    if (e->end && e->end(h) != 0) {
+        snprintf(r->err, sizeof r->err, "end: %s", e->errmsg(h));
+        return -1;
+    }
+    return 0;
+}
+
+/* closes *h and forgets it (the handle is freed even when closing fails) */
+static int close_handle(const engine *e, void **h)
+{
+    int rc = e->close(*h);
+    *h = NULL;
+    return rc;
+}
+
 /* Runs the whole workload for one engine; fills r. Runs in a child. */
 static void run_workload(const opts *o, const engine *e, const char *dir, result *r)
 {
@@ -213,6 +267,7 @@ static void run_workload(const opts *o, const engine *e, const char *dir, result
     engine_counters ec;
 
     memset(r, 0, sizeof *r);
+    memset(&c, 0, sizeof c);
     snprintf(path, sizeof path, "%s/data", dir);
     c.path = path;
     c.n = n;
@@ -250,15 +305,8 @@ static void run_workload(const opts *o, const engine *e, const char *dir, result
 
     /* load */
     t0 = now();
-    BEGIN(ENG_WRITE);
-    for (i = 0; i < n; i++) {
-        stamp = make_stamp(i, 0);
-        make_key(i, key, o->klen);
-        memcpy(val, &stamp, 8);
-        if (e->put(h, key, o->klen, val, o->vlen) != 0)
-            FAIL("load put %llu: %s", (unsigned long long)i, e->errmsg(h));
-    }
-    END();
+    if (load_records(o, e, h, val, r) != 0)
+        goto out;
     r->secs[PH_LOAD] = now() - t0;
     r->ops[PH_LOAD] = n;
 
@@ -490,6 +538,7 @@ static void run_sweep_one(const opts *o, const engine *e, const char *dir, resul
     engine_counters ec;
 
     memset(r, 0, sizeof *r);
+    memset(&c, 0, sizeof c);
     snprintf(path, sizeof path, "%s/data", dir);
     c.path = path; c.n = o->n; c.klen = o->klen; c.vlen = o->vlen;
     c.cache_bytes = cache_bytes(o); c.fillfactor = o->fillfactor; c.create = 1;
@@ -504,15 +553,8 @@ static void run_sweep_one(const opts *o, const engine *e, const char *dir, resul
     if (!(h = e->open(&c, err, sizeof err)))
         FAIL("open: %s", err);
     t0 = now();
-    BEGIN(ENG_WRITE);
-    for (i = 0; i < o->n; i++) {
-        stamp = make_stamp(i, 0);
-        make_key(i, key, o->klen);
-        memcpy(val, &stamp, 8);
-        if (e->put(h, key, o->klen, val, o->vlen) != 0)
-            FAIL("put: %s", e->errmsg(h));
-    }
-    END();
+    if (load_records(o, e, h, val, r) != 0)
+        goto out;
     r->secs[PH_LOAD] = now() - t0;
     r->ops[PH_LOAD] = o->n;
     if (e->sync(h) != 0)
@@ -536,16 +578,85 @@ static void run_sweep_one(const opts *o, const engine *e, const char *dir, resul
         r->have_counters = 1;
         r->pages_per_get = ec.gets ? (double)ec.chain_pages / ec.gets : 0;
     }
-    if (e->close(h) != 0) {
-        h = NULL;
+    if (close_handle(e, &h) != 0)
         FAIL("close failed");
-    }
-    h = NULL;
     r->ok = 1;
 out:
     if (h)
         e->close(h);
     free(seq);
+    free(val);
+}
+
+/* --commit: durable commits of one put each (see the head comment); the
+ * commit phase's figures go to PH_PUT1 (ops, seconds) and r->fsyncs */
+static void run_commit_one(const opts *o, const engine *e, const char *dir, result *r)
+{
+    bench_conf c;
+    char path[4096], err[400];
+    void *h = NULL;
+    uint64_t i, stamp, f0, m = o->commits;
+    uint32_t *seq = NULL;
+    uint8_t key[BENCH_MAXKEY], *val = NULL;
+    uint16_t *ver = NULL;
+    size_t vl;
+    double t0;
+
+    memset(r, 0, sizeof *r);
+    memset(&c, 0, sizeof c);
+    snprintf(path, sizeof path, "%s/data", dir);
+    c.path = path; c.n = o->n; c.klen = o->klen; c.vlen = o->vlen;
+    c.cache_bytes = cache_bytes(o); c.create = 1; c.durable = 1;
+    e->describe(&c, r->settings, sizeof r->settings);
+    seq = malloc(m * sizeof *seq);
+    ver = calloc(o->n, sizeof *ver);
+    val = malloc(o->vlen + 8);
+    if (!seq || !ver || !val)
+        FAIL("out of memory");
+    make_sequence(seq, m, o->n, NULL, 4);
+    for (i = 0; i < o->vlen; i++)
+        val[i] = (uint8_t)splitmix64(i);
+    if (!(h = e->open(&c, err, sizeof err)))
+        FAIL("open: %s", err);
+    if (load_records(o, e, h, val, r) != 0)
+        goto out;
+    f0 = bench_fsyncs();
+    t0 = now();
+    for (i = 0; i < m; i++) {
+        uint64_t k = seq[i];
+        stamp = make_stamp(k, ++ver[k]);
+        make_key(k, key, o->klen);
+        memcpy(val, &stamp, 8);
+        BEGIN(ENG_WRITE);
+        if (e->put(h, key, o->klen, val, o->vlen) != 0)
+            FAIL("commit %llu: put: %s", (unsigned long long)i, e->errmsg(h));
+        END();
+    }
+    r->secs[PH_PUT1] = now() - t0;
+    r->ops[PH_PUT1] = m;
+    r->fsyncs = bench_fsyncs() - f0;
+    /* every key holds its last committed value after a reopen */
+    if (close_handle(e, &h) != 0)
+        FAIL("close failed");
+    c.create = 0;
+    if (!(h = e->open(&c, err, sizeof err)))
+        FAIL("reopen: %s", err);
+    BEGIN(ENG_READ);
+    for (i = 0; i < o->n; i++) {
+        make_key(i, key, o->klen);
+        if (e->get(h, key, o->klen, &stamp, &vl) != 1 || stamp != make_stamp(i, ver[i]))
+            FAIL("after the commits and a reopen, record %llu is not its last committed value",
+                 (unsigned long long)i);
+    }
+    END();
+    if (close_handle(e, &h) != 0)
+        FAIL("close failed");
+    r->ok = 1;
+out:
+    if (h)
+        e->close(h);
+    free(seq);
+    free(ver);
     free(val);
 }
 
@@ -795,6 +906,57 @@ static int run_sweep(opts *o)
     return failed;
 }
 
+static int run_commit(opts *o)
+{
+    static result rs[16];
+    FILE *tsv = o->tsv ? fopen(o->tsv, "a") : NULL;
+    int i, failed = 0, kvs = -1;
+    double rate[16];
+    char note[128];
+
+    printf("# == %s: durable commits, one put of %u/%u bytes each, %llu commits over %llu records ==\n",
+           o->label, o->klen, o->vlen, (unsigned long long)o->commits, (unsigned long long)o->n);
+    for (i = 0; i < o->neng; i++)
+        run_child(o, o->eng[i], &rs[i], run_commit_one);
+    printf("# %-7s %10s %14s  %s\n", "engine", "commits/s", "fsyncs/commit", "settings");
+    for (i = 0; i < o->neng; i++)
+        if (strcmp(o->eng[i]->name, "kvs") == 0 && rs[i].ok)
+            kvs = i;
+    for (i = 0; i < o->neng; i++) {
+        result *r = &rs[i];
+        double fpc;
+        if (!r->ok) {
+            printf("# FAIL %s: %s\n", o->eng[i]->name, r->err);
+            failed = 1;
+            continue;
+        }
+        rate[i] = r->secs[PH_PUT1] > 0 ? r->ops[PH_PUT1] / r->secs[PH_PUT1] : 0;
+        fpc = (double)r->fsyncs / r->ops[PH_PUT1];
+        if (r->fsyncs < r->ops[PH_PUT1])
+            snprintf(note, sizeof note, " -- NOT DURABLE: %llu of %llu commits made no fsync",
+                     (unsigned long long)(r->ops[PH_PUT1] - r->fsyncs), (unsigned long long)r->ops[PH_PUT1]);
+        else
+            note[0] = '\0';
+        printf("# %-7s %10.0f %14.2f  %s%s\n", o->eng[i]->name, rate[i], fpc, r->settings, note);
+        if (tsv) {
+            fprintf(tsv, "%s\t%u/%u\t%llu\tcommit\t-\t%s\tcommit\tcommits/s\t%.6g\n", o->label, o->klen,
+                    o->vlen, (unsigned long long)o->n, o->eng[i]->name, rate[i]);
+            fprintf(tsv, "%s\t%u/%u\t%llu\tcommit\t-\t%s\tfsyncs_per_commit\tfsyncs\t%.6g\n", o->label,
+                    o->klen, o->vlen, (unsigned long long)o->n, o->eng[i]->name, fpc);
+        }
+    }
+    if (kvs >= 0)
+        for (i = 0; i < o->neng; i++)
+            if (i != kvs && rs[i].ok && rate[i] > 0)
+                printf("# kvs/%-7s %.2f  (kvs commits/s divided by this engine's; > 1: kvs faster)%s\n",
+                       o->eng[i]->name, rate[kvs] / rate[i],
+                       rs[kvs].fsyncs < rs[kvs].ops[PH_PUT1] ? " -- kvs NOT DURABLE here: no comparison" : "");
+    if (tsv)
+        fclose(tsv);
+    fflush(stdout);
+    return failed;
+}
+
 static const engine *find_engine(const char *name)
 {
     int i;
@@ -808,7 +970,8 @@ static void usage(void)
 {
     fprintf(stderr, "usage: bench [-e engines] [-n N] [-s KLEN/VLEN] [-d uniform|zipf] [-c big|tenth]\n"
                     "             [-r reps] [-f fillfactor] [-t tmpdir] [-o tsv] [-l label]\n"
-                    "       bench --sweep LO:HI:STEP [...]\n       bench --list\n");
+                    "       bench --sweep LO:HI:STEP [...]\n       bench --commit M [-e ..] [-n N] [...]\n"
+                    "       bench --list\n");
     exit(2);
 }
 
@@ -868,6 +1031,10 @@ int main(int argc, char **argv)
             o.tsv = v;
         } else if (strcmp(a, "-l") == 0) {
             o.label = v;
+        } else if (strcmp(a, "--commit") == 0) {
+            o.commits = strtoull(v, NULL, 10);
+            if (o.commits < 1)
+                usage();
         } else if (strcmp(a, "--sweep") == 0) {
             o.sweep = 1;
             if (sscanf(v, "%d:%d:%d", &o.sw_lo, &o.sw_hi, &o.sw_step) != 3 || o.sw_step <= 0)
@@ -879,6 +1046,13 @@ int main(int argc, char **argv)
     if (o.klen < 8 || o.klen > BENCH_MAXKEY || o.vlen < 8 || o.n < 2 || o.n > UINT32_MAX ||
         o.reps < 1 || o.reps > 64)
         usage();
+    if (o.neng == 0 && o.commits) {
+        /* the engines with a durable mode (the others would all say NOT DURABLE) */
+        static const char *const durable[] = { "kvs", "sqlite", "lmdb", "bdb" };
+        for (i = 0; i < 4; i++)
+            if (find_engine(durable[i]))
+                o.eng[o.neng++] = find_engine(durable[i]);
+    }
     if (o.neng == 0)
         for (i = 0; all_engines[i] && o.neng < 16; i++)
             o.eng[o.neng++] = all_engines[i];
@@ -886,5 +1060,7 @@ int main(int argc, char **argv)
         printf("# FAIL no engine compiled in\n");
         return 1;
     }
+    if (o.commits)
+        return run_commit(&o);
     return o.sweep ? run_sweep(&o) : run_matrix(&o);
 }

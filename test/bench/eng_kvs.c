@@ -5,7 +5,11 @@
  * (default 75).  Each phase runs in one section (a write section for load,
  * replace and delete, a read section for gets and the scan), as the FDW
  * holds one per statement; the section end writes dirty pages back without
- * fsync, and kvs_sync() is the workload's one fsync.
+ * fsync, and kvs_sync() is the workload's one fsync.  Durable commits
+ * (bench --commit): one write section per commit, nothing else to set: with
+ * the journal, kvs_end appends the section's record to the file's journal
+ * (kvs_options.journal NULL: the private one beside the file) and fsyncs it;
+ * the journal's placeholder (before the journal) fsyncs nothing.
  */
 #include "engine.h"
 #include "kvs.h"
@@ -20,9 +24,11 @@ typedef struct kh {
 
 static void kvs_describe(const bench_conf *c, char *buf, size_t len)
 {
-    snprintf(buf, len, "cache_pages=%llu (%.1f MiB), fillfactor=%u, one section per phase, no fsync until sync",
+    snprintf(buf, len, "cache_pages=%llu (%.1f MiB), fillfactor=%u, %s",
              (unsigned long long)(c->cache_bytes / KVS_PAGE_SIZE),
-             c->cache_bytes / 1048576.0, c->fillfactor ? c->fillfactor : 75);
+             c->cache_bytes / 1048576.0, c->fillfactor ? c->fillfactor : 75,
+             c->durable ? "one write section per commit (kvs_end: the file's journal beside it)"
+                        : "one section per phase, no fsync until sync");
 }
 
 static void *kvs_bopen(const bench_conf *c, char *err, size_t errlen)

@@ -2,7 +2,8 @@
  * eng_lmdb.c - bench adapter for LMDB (lmdb.h).
  *
  * Settings: MDB_NOSUBDIR | MDB_NOSYNC | MDB_NOLOCK (one process; no fsync at
- * commit), no MDB_WRITEMAP, mapsize large enough for the data.  LMDB has no
+ * commit; without MDB_NOSYNC for durable commits: the data pages and then the
+ * meta page fsynced at each commit), no MDB_WRITEMAP, mapsize large enough for the data.  LMDB has no
  * cache setting of its own: it reads through mmap, i.e. the OS page cache.
  * Each phase is one transaction (write for load/replace/delete, read-only
  * for gets and scan), like kvs's sections; a write transaction that fills
@@ -32,8 +33,9 @@ static uint64_t mapsize(const bench_conf *c)
 
 static void l_describe(const bench_conf *c, char *buf, size_t len)
 {
-    snprintf(buf, len, "NOSUBDIR|NOSYNC|NOLOCK, mapsize=%.0f MiB, no cache setting (OS page cache via mmap), one txn per phase",
-             mapsize(c) / 1048576.0);
+    snprintf(buf, len, "NOSUBDIR|%sNOLOCK, mapsize=%.0f MiB, no cache setting (OS page cache via mmap), %s",
+             c->durable ? "" : "NOSYNC|", mapsize(c) / 1048576.0,
+             c->durable ? "sync at commit" : "one txn per phase");
 }
 
 static void *l_open(const bench_conf *c, char *err, size_t errlen)
@@ -46,7 +48,7 @@ static void *l_open(const bench_conf *c, char *err, size_t errlen)
         return NULL;
     if ((rc = mdb_env_create(&h->env)) != 0 ||
         (rc = mdb_env_set_mapsize(h->env, (size_t)mapsize(c))) != 0 ||
-        (rc = mdb_env_open(h->env, c->path, MDB_NOSUBDIR | MDB_NOSYNC | MDB_NOLOCK, 0644)) != 0 ||
+        (rc = mdb_env_open(h->env, c->path, MDB_NOSUBDIR | MDB_NOLOCK | (c->durable ? 0 : MDB_NOSYNC), 0644)) != 0 ||
         (rc = mdb_txn_begin(h->env, NULL, 0, &t)) != 0)
         goto fail;
     if ((rc = mdb_dbi_open(t, NULL, 0, &h->dbi)) != 0) {

@@ -20,6 +20,10 @@ typedef struct bench_conf {
     uint64_t    cache_bytes; /* cache budget for engines that have a cache setting */
     uint32_t    fillfactor;  /* kvs only; 0 = engine default */
     int         create;      /* 1: create a new file; 0: reopen the existing one */
+    /* 1: the durable-commit workload (bench --commit): every write
+     * begin..end must be on disk when end returns (fsync at commit, with
+     * the engine's transactions where it has them); 0: no sync at commit */
+    int         durable;
 } bench_conf;
 
 /* Engine-specific work counters (kvs only for now). */
@@ -78,6 +82,11 @@ static inline void copy_stamp(uint64_t *stamp, const void *v, size_t vl)
         *stamp |= (uint64_t)p[i] << (8 * i);
 }
 
-extern const engine engine_kvs, engine_gdbm, engine_bdb, engine_kc, engine_lmdb, engine_tkrzw;
+extern const engine engine_kvs, engine_gdbm, engine_bdb, engine_kc, engine_lmdb, engine_tkrzw,
+                    engine_sqlite;
+
+/* fsync() and fdatasync() calls of this process so far, by every engine
+ * (fsyncs.c wraps both) */
+uint64_t bench_fsyncs(void);
 
 #endif

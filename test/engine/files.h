@@ -2,12 +2,16 @@
  * files.h - whole-file helpers shared by the engine tests that compare a
  * file before and after an operation: copy one, hash one (xxh3 of all its
  * bytes), rewrite its header as an older format version.  Header-only, like
- * tap.h.
+ * tap.h.  Also: copy and remove a directory tree (a database file with its
+ * journal directory).
  */
 #ifndef KVS_TEST_FILES_H
 #define KVS_TEST_FILES_H
 
+#include <dirent.h>
 #include <fcntl.h>
+#include <stdio.h>
+#include <sys/stat.h>
 #include <stdint.h>
 #include <string.h>
 #include <unistd.h>
@@ -51,6 +55,21 @@ static inline uint64_t hashfile(const char *p)
  * engine's makes a header of a version it does not know.  Offsets as in
  * src/engine/header.h: version 24, flags 120, file id 2176, owner 2184.
  * 1 on success. */
+/* The little-endian u64 at off in the file at p (all ones if unreadable). */
+static inline uint64_t file_le64(const char *p, off_t off)
+{
+    unsigned char b[8];
+    uint64_t v = 0;
+    int fd = open(p, O_RDONLY), i;
+    if (fd < 0 || pread(fd, b, 8, off) != 8)
+        memset(b, 0xff, 8);
+    if (fd >= 0)
+        close(fd);
+    for (i = 7; i >= 0; i--)
+        v = v << 8 | b[i];
+    return v;
+}
+
 static inline int file_make_version(const char *p, int v)
 {
     unsigned char pg[4096];
@@ -65,11 +84,59 @@ static inline int file_make_version(const char *p, int v)
         memset(pg + 2176, 0, 8);
     if (v < 4)
         memset(pg + 2184, 0, 8);
+    if (v < 5)
+        memset(pg + 2192, 0, 2460 - 2192);   /* journal LSN and path */
     ck = XXH3_64bits_withSeed(pg + 8, sizeof pg - 8, 0);
     for (i = 0; i < 8; i++)
         pg[i] = (unsigned char)(ck >> (8 * i));
     ok = pwrite(fd, pg, sizeof pg, 0) == (ssize_t)sizeof pg;
     return close(fd) == 0 && ok;
+}
+
+/* Removes a directory tree (or a file); 0 also when nothing was there. */
+static inline int rmtree(const char *p)
+{
+    struct stat st;
+    DIR *d;
+    struct dirent *e;
+    char sub[4096];
+    if (lstat(p, &st) != 0)
+        return 0;
+    if (!S_ISDIR(st.st_mode))
+        return unlink(p);
+    if ((d = opendir(p)) != NULL) {
+        while ((e = readdir(d)) != NULL)
+            if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) {
+                if (snprintf(sub, sizeof sub, "%s/%s", p, e->d_name) < (int)sizeof sub)
+                    rmtree(sub);
+            }
+        closedir(d);
+    }
+    return rmdir(p);
+}
+
+/* Copies a directory tree (regular files and directories). */
+static inline int copytree(const char *from, const char *to)
+{
+    struct stat st;
+    DIR *d;
+    struct dirent *e;
+    char a[4096], b[4096];
+    int rc = 0;
+    if (lstat(from, &st) != 0)
+        return -1;
+    if (!S_ISDIR(st.st_mode))
+        return copyfile(from, to);
+    if (mkdir(to, 0755) != 0 || (d = opendir(from)) == NULL)
+        return -1;
+    while ((e = readdir(d)) != NULL)
+        if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) {
+            if (snprintf(a, sizeof a, "%s/%s", from, e->d_name) >= (int)sizeof a ||
+                snprintf(b, sizeof b, "%s/%s", to, e->d_name) >= (int)sizeof b || copytree(a, b) != 0)
+                rc = -1;
+        }
+    closedir(d);
+    return rc;
 }
 
 #endif

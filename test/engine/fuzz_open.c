@@ -7,7 +7,8 @@
  * and runs what a host would: gets of fixed keys and of keys the cursor
  * returned, a full cursor scan, kvs_check, stats, page info and every slot of
  * every page; then opens it read-write and writes a little (put, replace,
- * delete, check); and salvages it (kvs_salvage_*) page by page.  Any crash, sanitizer report, leak or hang is a bug: a
+ * delete, check; its commits go through a journal on disk in a temporary
+ * directory, KVS_NOSYNC, started again once it holds 8 MiB); and salvages it (kvs_salvage_*) page by page.  Any crash, sanitizer report, leak or hang is a bug: a
  * damaged file must only ever produce error codes.
  *
  * Each input runs twice: as given (mutations mostly break page checksums,
@@ -27,6 +28,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <xxhash.h>
 
 #define FUZZ_PATH "/fuzz/in-memory.kvs"
@@ -244,6 +246,45 @@ static void salvage_all(void)
     kvs_salvage_close(s);
 }
 
+/* The read-write open's journal: a real one (the journal maps its control
+ * file), in a temporary directory, never checkpointed (a checkpoint fsyncs
+ * the directory and the control file): removed and made again once its one
+ * segment holds 8 MiB. */
+static kvs_journal *fj;
+static char fj_dir[64];
+
+static void fj_remove(void)
+{
+    static const char *names[] = { "control", "lock", "flush", "seg-0000000000000001" };
+    char p[128];
+    unsigned i;
+    kvs_journal_close(fj);
+    fj = NULL;
+    for (i = 0; i < 4; i++) {
+        snprintf(p, sizeof p, "%s/%s", fj_dir, names[i]);
+        unlink(p);
+    }
+    rmdir(fj_dir);
+}
+
+static kvs_journal *fuzz_journal(void)
+{
+    kvs_journal_options jo;
+    kvs_journal_stats st;
+    if (fj) {
+        kvs_journal_stats_get(fj, &st);
+        if (st.end_lsn - st.checkpoint_lsn < ((uint64_t)8 << 20))
+            return fj;
+        fj_remove();
+    }
+    snprintf(fj_dir, sizeof fj_dir, "/tmp/fuzz_open_journal.%d", (int)getpid());
+    kvs_journal_options_init(&jo);
+    jo.checkpoint_bytes = UINT64_MAX;
+    if (kvs_journal_open(fj_dir, &jo, &fj) != KVS_OK)
+        fj = NULL;
+    return fj;
+}
+
 static void run_file(void)
 {
     kvs_options o;
@@ -262,7 +303,10 @@ static void run_file(void)
     reads(db);
     kvs_close(db);
 
-    o.flags = 0;
+    o.flags = KVS_NOSYNC;
+    o.journal = fuzz_journal();
+    if (!o.journal)
+        abort();
     db = NULL;
     rc = kvs_open(FUZZ_PATH, &o, &db);
     EXPECT(rc);

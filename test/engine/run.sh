@@ -3,10 +3,13 @@
 # no Postgres).
 #
 #   1. release build: every program test/engine/Makefile builds (`make
-#      progs`): the unit_* tests, then damage, faults, model, multiproc,
-#      reuse at CI size (model >= 1M operations), and any newer program with
-#      no arguments; alone on the box, since reuse measures peak memory and
-#      unit_perf measures speed;
+#      progs`): the unit_* tests, then crash, damage, faults, model,
+#      multiproc, reuse at CI size (model >= 1M operations), and any newer
+#      program with no arguments; alone on the box, since reuse measures
+#      peak memory and unit_perf measures speed.  faults crashes a commit at
+#      every one of its writes and fsyncs under each crash model (all points
+#      here, a sample with -q below); crash runs KVS_CRASH_CYCLES kill cycles
+#      (400 here, 40 with KVS_TEST_QUICK), at most KVS_CRASH_SECONDS (60);
 #   2. ASan + UBSan build: the same programs again (smaller op counts),
 #      then every libFuzzer target (`make fuzz-progs`: fuzz_open) for a
 #      bounded time each, seeded with small valid files made by the engine
@@ -15,8 +18,8 @@
 #      valgrind (--error-exitcode=99 --leak-check=full), small op counts;
 #      any report fails the program.
 #   KVS_TEST_QUICK=1 is set for the ASan and valgrind stages: unit tests
-#   read it to shrink their sizes (unit_perf and unit_compact do; valgrind
-#   runs ~50x slower).
+#   read it to shrink their sizes (unit_perf, unit_compact and crash do;
+#   valgrind runs ~50x slower).
 #
 # Output: one TAP stream.  Each program's lines are prefixed with
 # "<variant>/<program>:" and renumbered; a program that exits non-zero without
@@ -38,7 +41,7 @@ while [ $# -gt 0 ]; do
         --fuzz-seconds) FUZZ_SECONDS=$2; shift 2 ;;
         --long) LONG=1; shift ;;
         --only) ONLY="$ONLY $2"; shift 2 ;;
-        -h|--help) sed -n '2,29p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,32p' "$0"; exit 0 ;;
         *) echo "usage: $0 [--fuzz-seconds N] [--long] [--only STAGE]" >&2; exit 2 ;;
     esac
 done

@@ -9,7 +9,9 @@
 # /proc/PID/status) every 10 ms; the peak during each statement must stay
 # within LIMIT_MB of the backend's baseline, while each statement touches far
 # more data than that (a leak per row or per value byte would show).  The kvs
-# cache is set to 1 MB so a filling cache does not hide or fake a leak.
+# cache is set to 1 MB so a filling cache does not hide or fake a leak, and
+# kvs_fdw.pending_memory to 4 MB: a load's uncommitted rows are kept in
+# memory up to that much, then spilled to a temporary file.
 #
 # Assumes the extension is built and installed.  Root or a normal user.
 #   KVS_TEST_PORT2   port (default 55434)      KVS_MEM_ROWS   rows (default 400000)
@@ -40,7 +42,7 @@ OUT=$WORK/sM.out
 run() { sess_run M "$1" >/dev/null || { echo "# statement did not finish: $1"; return 1; }; }
 # jit off: LLVM's own memory (~15 MB when a plan's cost passes jit_above_cost)
 # is not the FDW's.
-run "SET kvs_fdw.cache_size = '1MB'; SET jit = off; SELECT pg_backend_pid();"
+run "SET kvs_fdw.cache_size = '1MB'; SET kvs_fdw.pending_memory = '4MB'; SET jit = off; SELECT pg_backend_pid();"
 BPID=$(grep -E '^[0-9]+$' "$OUT" | head -1)
 [ -r "/proc/$BPID/status" ] || bail "cannot read /proc/$BPID/status"
 anon_kb() {

@@ -16,10 +16,12 @@
 #   - kvs_fdw.scan_ring: a full scan of a table larger than the pool reads
 #     through a ring (ring_reuses, no evictions); off, it evicts instead
 #   - the writers' heavyweight lock (after a kvs_fdw_compact by another
-#     backend: still one lock for all): pg_locks shows it while a write section
-#     sleeps (kvs_fdw.debug_flush_delay); a second writer waits for it (a
-#     Lock wait in pg_stat_activity), lock_timeout ends that wait with
-#     55P03, pg_cancel_backend with 57014; the waiter writes once it is free
+#     backend: still one lock for all), taken by a COMMIT for its write
+#     section: pg_locks shows it while that section sleeps
+#     (kvs_fdw.debug_flush_delay); a second transaction's COMMIT waits for it
+#     (a Lock wait in pg_stat_activity), lock_timeout ends that wait with
+#     55P03, pg_cancel_backend with 57014 (both roll back); the waiter
+#     commits once it is free
 #   - pg_terminate_backend of a writer inside its write section: nothing of
 #     that section is kept, the next writer gets the file, the file checks
 #     clean and no frame stays pinned
@@ -165,7 +167,14 @@ sess_run 3 "SET application_name = 'patient'; SELECT count(*) FROM sk;" >/dev/nu
 # the same lock for both (it is keyed on the path, not the file id)
 like "$(q "SELECT records FROM kvs_fdw_compact('sk')" 2>&1)" "^$((ROWS))\$" "kvs_fdw_compact in shared mode"
 sess_run 1 "SELECT count(*) FROM sk;" >/dev/null
-# a slow writer: its write section sleeps 4 s before it is written out
+# sessions 1 to 3 each write a row in a transaction they commit later,
+# during the slow writer's commit (their INSERTs read the file for the
+# uniqueness check, which a commit's write section would hold up)
+sess_run 1 "BEGIN; INSERT INTO sk VALUES (-1, 'timed out');" >/dev/null
+sess_run 2 "BEGIN; INSERT INTO sk VALUES (-2, 'cancelled');" >/dev/null
+sess_run 3 "BEGIN; INSERT INTO sk VALUES (-3, 'waited');" >/dev/null
+# a slow writer: kvs_fdw.debug_flush_delay sleeps 4 s where its rows are
+# buffered, then 4 s in its commit's write section, holding the lock
 pgc_psql -At -c "SET application_name = 'slow'" -c "SET kvs_fdw.debug_flush_delay = 4000" \
     -c "INSERT INTO sk SELECT g, 'slow' FROM generate_series($ROWS + 1, $ROWS + 10) g" \
     >"$WORK/slow.out" 2>&1 &
@@ -180,12 +189,12 @@ else
 fi
 got=$(sess_run 1 "\\set VERBOSITY verbose
 SET lock_timeout = '200ms';
-INSERT INTO sk VALUES (-1, 'timed out');
+COMMIT;
 RESET lock_timeout;")
 like "$got" 'ERROR:  55P03' "lock_timeout ends a second writer's wait (55P03)"
 # a writer that waits: a Lock wait, then cancelled
 sess_run 2 "\\set VERBOSITY verbose
-INSERT INTO sk VALUES (-2, 'cancelled');" >"$WORK/waiter.out" 2>&1 &
+COMMIT;" >"$WORK/waiter.out" 2>&1 &
 WAITER=$!
 sleep 0.2
 if wait_until "SELECT wait_event_type || ' ' || wait_event FROM pg_stat_activity WHERE application_name = 'waiter'" \
@@ -200,18 +209,18 @@ q "SELECT pg_cancel_backend(pid) FROM pg_stat_activity WHERE application_name = 
 wait "$WAITER"
 like "$(cat "$WORK/waiter.out")" 'ERROR:  57014' "pg_cancel_backend ends the wait (57014)"
 # one more writer waits through to the end of the slow one
-sess_run 3 "INSERT INTO sk VALUES (-3, 'waited');" >"$WORK/patient.out" 2>&1 &
+sess_run 3 "COMMIT;" >"$WORK/patient.out" 2>&1 &
 PATIENT=$!
 wait "$SLOW"
 wait "$PATIENT"
-is "$(cat "$WORK/slow.out"; cat "$WORK/patient.out")" "INSERT 0 1" \
+is "$(cat "$WORK/slow.out"; cat "$WORK/patient.out")" "COMMIT" \
    "the slow writer and the one that waited for it both wrote, without an error"
 is "$(q "SELECT count(*) FILTER (WHERE val = 'slow'), string_agg(id::text, ',') FILTER (WHERE id < 0) FROM sk")" \
    "10|-3" "their rows are there, the timed-out and cancelled ones are not"
 is "$(q "SELECT count(*) FROM pg_locks WHERE $WRITER_LOCK")" "0" "no writer's lock is left"
 
 # ---- FATAL inside a write section -------------------------------------------------------------
-pgc_psql -At -c "SET application_name = 'doomed'" -c "SET kvs_fdw.debug_flush_delay = 10000" \
+pgc_psql -At -c "SET application_name = 'doomed'" -c "SET kvs_fdw.debug_flush_delay = 6000" \
     -c "INSERT INTO sk SELECT g, 'doomed' FROM generate_series(-1000, -900) g" >"$WORK/doomed.out" 2>&1 &
 DOOMED=$!
 wait_until "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a USING (pid)

@@ -103,5 +103,10 @@ int main(int argc, char **argv)
     bad |= make(d, "stamped.kvs", 4, 5, 75, 0, 0, 0, 1);
     bad |= make(d, "mixed.kvs", 30, 100, 90, 1, 1, 1, 1);
     bad |= make_version2(d, "mixed.kvs", "mixed-v2.kvs");
+    {   /* the seeds' journals ("<name>-journal") are not seeds */
+        char cmd[600];
+        snprintf(cmd, sizeof cmd, "rm -rf '%s'/*.kvs-journal", d);
+        bad |= system(cmd) != 0;
+    }
     return bad;
 }

@@ -1,0 +1,1422 @@
+/*
+ * pending.c - the transaction's write set of each kvs file.
+ *
+ * A transaction's INSERT, UPDATE, DELETE, COPY and TRUNCATE on a kvs table
+ * do not write the file when their statement runs: they go into the write
+ * set of the table's file (KvsFile.pending), which the transaction's own
+ * reads overlay on the file (kvs_pending_get, the merged cursor) and which
+ * the commit applies in one write section (kvs_pending_apply, called from
+ * the pre-commit callback: see txn.c).  Other sessions read the file alone.
+ *
+ * Per key, a chain of versions, newest first: PUT value or DELETE, tagged
+ * with the subtransaction that made it (GetCurrentSubTransactionId) and
+ * the statement stamp in force (KvsFile.stamp), so a statement can tell its
+ * own writes (UPDATE t SET id = id + 1, Halloween).  At most one version per
+ * (key, subtransaction): a second write in the same subtransaction replaces
+ * the first.  Subtransaction ids only grow within a top-level transaction
+ * and a subtransaction's children get larger ones than itself, so the abort
+ * of subtransaction S drops exactly the versions with subid >= S; a
+ * subtransaction's commit changes nothing.  A TRUNCATE is a marker (its
+ * subid and a sequence number): it hides the file's rows and every version
+ * older than itself.
+ *
+ * The read rules are those the engine's stamps gave when writes went to the
+ * file at once: a lookup returns the newest version (and its stamp) or, if
+ * none and no TRUNCATE, the file's record (stamp 0: the file holds only
+ * committed rows, never one of a running statement); a full scan returns
+ * each file row as its newest version shows it (a DELETE hides it), then
+ * the write set's PUT keys the file does not have, skipping versions
+ * written under the stamp the scan was told to skip; a full scan sees the
+ * write set as it was when it began (see KvsPendingCursor).
+ *
+ * Memory: the write sets live in one context under TopTransactionContext,
+ * each set's keys and versions in a context of its own.  Entries are never
+ * removed from memory (a chain emptied by a subtransaction abort stays,
+ * empty), so the order array that the merged cursor and the commit walk
+ * stays valid while statements add keys.
+ *
+ * Spill.  Once the write sets hold more than kvs_fdw.pending_memory, the
+ * set being written to is spilled: its keys, sorted, with all their versions,
+ * are written as one run to a temporary file (BufFile: temp_file_limit
+ * applies) and the memory is emptied.  A run keeps in memory a sparse index
+ * (every SPARSE_EVERY-th key and its position) and a Bloom filter of its
+ * keys.  A key's state is its newest live version over the sources, newest
+ * first: memory, then the runs from the newest.  Versions in runs cannot be
+ * dropped, so a subtransaction abort records the range of subids it killed
+ * (dead_ranges) and reads skip versions in those ranges.  A merged cursor in
+ * its second phase walks the sources; a set is not spilled while one does
+ * (its memory may then pass the limit until that scan ends).  Runs are
+ * never merged: each lookup tests every run's Bloom filter.
+ *
+ * Conflicts at commit (no lost update without row locks): a key's first
+ * version records what the file must still hold when the commit applies it
+ * -- absent for an INSERT that found it free, else the hash of the value
+ * the transaction read -- and the commit raises 40001 otherwise.
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "common/hashfn.h"
+#include "miscadmin.h"
+#include "storage/buffile.h"
+#include "utils/hsearch.h"
+#include "utils/memutils.h"
+#include "utils/resowner.h"
+
+#include "kvs_fdw.h"
+
+int			kvs_fdw_pending_memory_kb = 64 * 1024;
+
+#define SEQ_NOW			PG_UINT64_MAX
+#define SPARSE_EVERY	32		/* a sparse index point per this many keys */
+#define BLOOM_BITS_PER_KEY 10
+#define BLOOM_HASHES	4
+#define SRC_MEMORY		(-1)	/* a version's source: memory, else a run */
+
+typedef struct PVersion
+{
+	struct PVersion *older;
+	SubTransactionId subid;
+	bool		is_delete;
+	uint64		stamp;			/* statement stamp in force, 0 = none */
+	uint64		seq;			/* order among versions and TRUNCATEs */
+	uint32		vlen;
+	char		val[FLEXIBLE_ARRAY_MEMBER];
+} PVersion;
+
+typedef struct PKey
+{
+	const char *data;
+	uint32		len;
+} PKey;
+
+typedef struct PEntry
+{
+	PKey		key;			/* hash key: points into the entry's copy */
+	PVersion   *newest;			/* NULL: no version (all rolled back) */
+	bool		file_absent;	/* created by an INSERT that found the key
+								 * absent from the file: its commit must not
+								 * overwrite a row another transaction
+								 * committed meanwhile */
+	bool		has_base;		/* created by a change of a file row: */
+	uint64		base_hash;		/* the hash of the value it read */
+} PEntry;
+
+typedef struct PTruncate
+{
+	SubTransactionId subid;
+	uint64		seq;
+} PTruncate;
+
+/* A point of a run's sparse index: a key and where its record starts. */
+typedef struct PSparse
+{
+	char	   *key;
+	uint32		klen;
+	int			fileno;
+	off_t		off;
+} PSparse;
+
+/*
+ * A run in the spill file: records sorted by key, each
+ *   u32 reclen (bytes after it), u32 klen, key, u8 file_absent,
+ *   u8 has_base, u64 base_hash, u16 nver,
+ *   nver x (u64 seq, u32 subid, u64 stamp, u8 is_delete, u32 vlen, value)
+ * with its versions newest first.
+ */
+typedef struct PRun
+{
+	int64		nrecords;
+	PSparse    *sparse;
+	int			nsparse;
+	int			start_fileno;	/* where the run begins and ends */
+	off_t		start_off;
+	int			end_fileno;
+	off_t		end_off;
+	uint8	   *bloom;
+	uint32		bloom_bits;
+} PRun;
+
+struct KvsWriteSet
+{
+	KvsFile    *file;
+	MemoryContext cxt;			/* keys, entries, versions, order */
+	HTAB	   *keys;
+	PEntry	  **order;			/* entries in creation order */
+	size_t		nentries;
+	size_t		maxentries;
+	PTruncate  *truncs;			/* TRUNCATE markers, oldest first */
+	int			ntruncs;
+	int			maxtruncs;
+	uint64		seq;
+	SubTransactionId max_subid; /* no version in memory has a larger subid */
+	uint64		cursor_seq;		/* seq when a merged cursor last opened:
+								 * older versions may still be read */
+	int64		nkeys;			/* entries in memory with a version */
+	int64		bytes;			/* keys and values of live versions */
+	/* spill */
+	BufFile    *spill;
+	int			spill_fileno;	/* the spill file's end */
+	off_t		spill_off;
+	PRun	   *runs;			/* oldest first */
+	int			nruns;
+	int			maxruns;
+	int64		spilled_keys;	/* records in the runs */
+	int64		spilled_bytes;
+	int			walkers;		/* merged cursors walking the sources */
+	MemoryContext scratch;		/* a record read back, reset per read */
+};
+
+/* The view of one key: its newest live version as of some seq. */
+typedef struct PView
+{
+	bool		found;			/* a live version (possibly a DELETE) */
+	bool		is_delete;
+	uint64		stamp;
+	uint64		seq;
+	const char *val;
+	uint32		vlen;
+	bool		file_absent;
+	bool		has_base;
+	uint64		base_hash;
+	int			source;			/* SRC_MEMORY or the run's index */
+} PView;
+
+/* the context of every write set of this transaction, and the list */
+static MemoryContext pending_cxt = NULL;
+static List *write_sets = NIL;	/* of KvsWriteSet *, in pending_cxt */
+
+/* subtransaction ids whose versions were rolled back after being spilled */
+typedef struct DeadRange
+{
+	SubTransactionId from,
+				to;
+} DeadRange;
+static DeadRange *dead_ranges = NULL;
+static int	ndead = 0,
+			maxdead = 0;
+static SubTransactionId max_subid_written = 0;
+
+/*
+ * The last row kvs_pending_get read from a file (not from a write set): an
+ * UPDATE reads the row, then writes its new version; the version's base
+ * (first_touch) is the value it read, not a later read.
+ */
+static struct
+{
+	KvsFile    *file;
+	uint32		klen;
+	uint64		hash;
+	char		key[KVS_MAX_KEY];
+} last_read;
+
+static uint32
+pkey_hash(const void *key, Size keysize)
+{
+	const PKey *k = key;
+
+	return hash_bytes((const unsigned char *) k->data, (int) k->len);
+}
+
+static int
+pkey_match(const void *a, const void *b, Size keysize)
+{
+	const PKey *x = a,
+			   *y = b;
+
+	if (x->len != y->len)
+		return 1;
+	return memcmp(x->data, y->data, x->len);
+}
+
+static uint64
+value_hash(const char *val, size_t len)
+{
+	return hash_bytes_extended((const unsigned char *) val, (int) len, 0);
+}
+
+/* The order of keys in a run: bytes, then length. */
+static int
+key_cmp(const char *a, uint32 alen, const char *b, uint32 blen)
+{
+	int			c = memcmp(a, b, Min(alen, blen));
+
+	if (c != 0)
+		return c;
+	return (alen > blen) - (alen < blen);
+}
+
+static void
+new_key_table(KvsWriteSet *ws)
+{
+	HASHCTL		ctl;
+
+	memset(&ctl, 0, sizeof(ctl));
+	ctl.keysize = sizeof(PKey);
+	ctl.entrysize = sizeof(PEntry);
+	ctl.hash = pkey_hash;
+	ctl.match = pkey_match;
+	ctl.hcxt = ws->cxt;
+	ws->keys = hash_create("kvs_fdw write set", 256, &ctl,
+						   HASH_ELEM | HASH_FUNCTION | HASH_COMPARE | HASH_CONTEXT);
+	ws->order = NULL;
+	ws->nentries = ws->maxentries = 0;
+}
+
+static KvsWriteSet *
+get_ws(KvsFile *f, bool create)
+{
+	KvsWriteSet *ws;
+	MemoryContext old;
+
+	if (f->pending != NULL || !create)
+		return f->pending;
+	if (pending_cxt == NULL)
+		pending_cxt = AllocSetContextCreate(TopTransactionContext,
+											"kvs_fdw write sets",
+											ALLOCSET_DEFAULT_SIZES);
+	old = MemoryContextSwitchTo(pending_cxt);
+	ws = palloc0(sizeof(KvsWriteSet));
+	ws->file = f;
+	ws->cxt = AllocSetContextCreate(pending_cxt, "kvs_fdw write set",
+									ALLOCSET_DEFAULT_SIZES);
+	ws->scratch = AllocSetContextCreate(pending_cxt, "kvs_fdw spill read",
+										ALLOCSET_DEFAULT_SIZES);
+	new_key_table(ws);
+	write_sets = lappend(write_sets, ws);
+	MemoryContextSwitchTo(old);
+	f->pending = ws;
+	return ws;
+}
+
+/* The newest TRUNCATE as of sequence number upto, or 0. */
+static uint64
+trunc_seq_at(KvsWriteSet *ws, uint64 upto)
+{
+	int			i;
+
+	for (i = ws->ntruncs - 1; i >= 0; i--)
+		if (ws->truncs[i].seq <= upto)
+			return ws->truncs[i].seq;
+	return 0;
+}
+
+static uint64
+trunc_seq(KvsWriteSet *ws)
+{
+	return trunc_seq_at(ws, SEQ_NOW);
+}
+
+static PEntry *
+find_entry(KvsWriteSet *ws, const char *key, size_t klen)
+{
+	PKey		k;
+
+	if (ws == NULL)
+		return NULL;
+	k.data = key;
+	k.len = (uint32) klen;
+	return hash_search(ws->keys, &k, HASH_FIND, NULL);
+}
+
+static bool
+subid_dead(SubTransactionId subid)
+{
+	int			i;
+
+	for (i = 0; i < ndead; i++)
+		if (subid >= dead_ranges[i].from && subid <= dead_ranges[i].to)
+			return true;
+	return false;
+}
+
+/* ---- runs: writing ---------------------------------------------------------- */
+
+static void
+bloom_positions(const char *key, uint32 klen, uint32 nbits, uint32 *pos)
+{
+	uint32		h1 = hash_bytes((const unsigned char *) key, (int) klen);
+	uint32		h2 = (uint32) hash_bytes_extended((const unsigned char *) key, (int) klen, 0x9e3779b9) | 1;
+	int			i;
+
+	for (i = 0; i < BLOOM_HASHES; i++)
+		pos[i] = (h1 + (uint32) i * h2) % nbits;
+}
+
+static bool
+bloom_maybe(PRun *r, const char *key, uint32 klen)
+{
+	uint32		pos[BLOOM_HASHES];
+	int			i;
+
+	bloom_positions(key, klen, r->bloom_bits, pos);
+	for (i = 0; i < BLOOM_HASHES; i++)
+		if (!(r->bloom[pos[i] / 8] & (1 << (pos[i] % 8))))
+			return false;
+	return true;
+}
+
+static int
+cmp_entry(const void *a, const void *b)
+{
+	const PEntry *x = *(PEntry *const *) a;
+	const PEntry *y = *(PEntry *const *) b;
+
+	return key_cmp(x->key.data, x->key.len, y->key.data, y->key.len);
+}
+
+static void
+spill_write(KvsWriteSet *ws, const void *p, size_t n)
+{
+	BufFileWrite(ws->spill, (void *) p, n);
+}
+
+/* Write the set's memory as a run and empty the memory. */
+static void
+spill(KvsWriteSet *ws)
+{
+	PEntry	  **live;
+	size_t		nlive = 0,
+				i;
+	PRun	   *r;
+	MemoryContext old = MemoryContextSwitchTo(pending_cxt);
+
+	live = palloc(sizeof(PEntry *) * Max(ws->nentries, 1));
+	for (i = 0; i < ws->nentries; i++)
+		if (ws->order[i]->newest != NULL)
+			live[nlive++] = ws->order[i];
+	if (nlive == 0)
+	{
+		pfree(live);
+		MemoryContextSwitchTo(old);
+		return;
+	}
+	qsort(live, nlive, sizeof(PEntry *), cmp_entry);
+	if (ws->spill == NULL)
+	{
+		ResourceOwner oldowner = CurrentResourceOwner;
+
+		/* the file lives as long as the top-level transaction */
+		CurrentResourceOwner = TopTransactionResourceOwner;
+		ws->spill = BufFileCreateTemp(false);
+		CurrentResourceOwner = oldowner;
+	}
+	if (ws->nruns == ws->maxruns)
+	{
+		ws->maxruns = ws->maxruns ? ws->maxruns * 2 : 8;
+		ws->runs = ws->runs ? repalloc(ws->runs, sizeof(PRun) * ws->maxruns) :
+			palloc(sizeof(PRun) * ws->maxruns);
+	}
+	r = &ws->runs[ws->nruns];
+	memset(r, 0, sizeof(*r));
+	r->bloom_bits = Max(1024, (uint32) Min((uint64) nlive * BLOOM_BITS_PER_KEY, PG_UINT32_MAX / 2));
+	r->bloom = palloc0((r->bloom_bits + 7) / 8);
+	r->sparse = palloc(sizeof(PSparse) * (nlive / SPARSE_EVERY + 1));
+	if (BufFileSeek(ws->spill, ws->spill_fileno, ws->spill_off, SEEK_SET) != 0)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not seek in the spill file of pending kvs_fdw writes")));
+	r->start_fileno = ws->spill_fileno;
+	r->start_off = ws->spill_off;
+	for (i = 0; i < nlive; i++)
+	{
+		PEntry	   *e = live[i];
+		PVersion   *v;
+		uint32		reclen,
+					pos[BLOOM_HASHES];
+		uint16		nver = 0;
+		uint8		fa = e->file_absent ? 1 : 0;
+		int			b;
+
+		if ((i & 1023) == 0)
+			CHECK_FOR_INTERRUPTS();
+		reclen = 4 + e->key.len + 1 + 1 + 8 + 2;
+		for (v = e->newest; v != NULL; v = v->older)
+		{
+			reclen += 8 + 4 + 8 + 1 + 4 + v->vlen;
+			nver++;
+		}
+		if (i % SPARSE_EVERY == 0)
+		{
+			PSparse    *sp = &r->sparse[r->nsparse++];
+
+			sp->key = palloc(e->key.len + 1);
+			memcpy(sp->key, e->key.data, e->key.len);
+			sp->klen = e->key.len;
+			BufFileTell(ws->spill, &sp->fileno, &sp->off);
+		}
+		bloom_positions(e->key.data, e->key.len, r->bloom_bits, pos);
+		for (b = 0; b < BLOOM_HASHES; b++)
+			r->bloom[pos[b] / 8] |= (1 << (pos[b] % 8));
+		spill_write(ws, &reclen, 4);
+		spill_write(ws, &e->key.len, 4);
+		spill_write(ws, e->key.data, e->key.len);
+		spill_write(ws, &fa, 1);
+		fa = e->has_base ? 1 : 0;
+		spill_write(ws, &fa, 1);
+		spill_write(ws, &e->base_hash, 8);
+		spill_write(ws, &nver, 2);
+		for (v = e->newest; v != NULL; v = v->older)
+		{
+			uint8		del = v->is_delete ? 1 : 0;
+
+			spill_write(ws, &v->seq, 8);
+			spill_write(ws, &v->subid, 4);
+			spill_write(ws, &v->stamp, 8);
+			spill_write(ws, &del, 1);
+			spill_write(ws, &v->vlen, 4);
+			spill_write(ws, v->val, v->vlen);
+		}
+	}
+	BufFileTell(ws->spill, &r->end_fileno, &r->end_off);
+	ws->spill_fileno = r->end_fileno;
+	ws->spill_off = r->end_off;
+	r->nrecords = nlive;
+	ws->nruns++;
+	ws->spilled_keys += nlive;
+	ws->spilled_bytes += ws->bytes;
+	pfree(live);
+	MemoryContextSwitchTo(old);
+	elog(DEBUG1, "kvs_fdw: spilled %zu pending keys of \"%s\" (run %d)",
+		 nlive, ws->file->path, ws->nruns);
+
+	/* empty the memory */
+	MemoryContextReset(ws->cxt);
+	new_key_table(ws);
+	ws->nkeys = 0;
+	ws->bytes = 0;
+	ws->max_subid = 0;
+}
+
+/* ---- runs: reading ---------------------------------------------------------- */
+
+/* One record read back (in ws->scratch). */
+typedef struct PRecord
+{
+	const char *key;
+	uint32		klen;
+	bool		file_absent;
+	bool		has_base;
+	uint64		base_hash;
+	int			nver;
+	const char *vers;			/* the versions, as written */
+} PRecord;
+
+static bool
+past_end(PRun *r, int fileno, off_t off)
+{
+	return fileno > r->end_fileno || (fileno == r->end_fileno && off >= r->end_off);
+}
+
+/* Read the record at the spill file's position; false at the run's end. */
+static bool
+read_record(KvsWriteSet *ws, PRun *r, PRecord *rec)
+{
+	int			fileno;
+	off_t		off;
+	uint32		reclen;
+	char	   *buf;
+
+	BufFileTell(ws->spill, &fileno, &off);
+	if (past_end(r, fileno, off))
+		return false;
+	if (BufFileRead(ws->spill, &reclen, 4) != 4)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not read the spill file of pending kvs_fdw writes")));
+	buf = MemoryContextAlloc(ws->scratch, reclen);
+	if (BufFileRead(ws->spill, buf, reclen) != reclen)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not read the spill file of pending kvs_fdw writes")));
+	memcpy(&rec->klen, buf, 4);
+	rec->key = buf + 4;
+	rec->file_absent = buf[4 + rec->klen] != 0;
+	rec->has_base = buf[4 + rec->klen + 1] != 0;
+	memcpy(&rec->base_hash, buf + 4 + rec->klen + 2, 8);
+	{
+		uint16		n;
+
+		memcpy(&n, buf + 4 + rec->klen + 10, 2);
+		rec->nver = n;
+	}
+	rec->vers = buf + 4 + rec->klen + 12;
+	return true;
+}
+
+/* The record's newest live version as of upto into *pv (found = false: none). */
+static void
+record_view(const PRecord *rec, uint64 upto, PView *pv, int source)
+{
+	const char *p = rec->vers;
+	int			i;
+
+	for (i = 0; i < rec->nver; i++)
+	{
+		uint64		seq,
+					stamp;
+		uint32		subid,
+					vlen;
+
+		memcpy(&seq, p, 8);
+		memcpy(&subid, p + 8, 4);
+		memcpy(&stamp, p + 12, 8);
+		memcpy(&vlen, p + 21, 4);
+		if (seq <= upto && !subid_dead(subid))
+		{
+			pv->found = true;
+			pv->seq = seq;
+			pv->stamp = stamp;
+			pv->is_delete = p[20] != 0;
+			pv->vlen = vlen;
+			pv->val = p + 25;
+			pv->file_absent = rec->file_absent;
+			pv->has_base = rec->has_base;
+			pv->base_hash = rec->base_hash;
+			pv->source = source;
+			return;
+		}
+		p += 25 + vlen;
+	}
+}
+
+/* Look key up in run ri: its view as of upto (pv->found = false: none). */
+static void
+run_lookup(KvsWriteSet *ws, int ri, const char *key, uint32 klen, uint64 upto,
+		   PView *pv)
+{
+	PRun	   *r = &ws->runs[ri];
+	int			lo = 0,
+				hi = r->nsparse - 1,
+				at = -1;
+	PRecord		rec;
+
+	pv->found = false;
+	if (!bloom_maybe(r, key, klen))
+		return;
+	/* the last sparse point at or before key */
+	while (lo <= hi)
+	{
+		int			mid = (lo + hi) / 2;
+
+		if (key_cmp(r->sparse[mid].key, r->sparse[mid].klen, key, klen) <= 0)
+		{
+			at = mid;
+			lo = mid + 1;
+		}
+		else
+			hi = mid - 1;
+	}
+	if (at < 0)
+		return;
+	if (BufFileSeek(ws->spill, r->sparse[at].fileno, r->sparse[at].off, SEEK_SET) != 0)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not seek in the spill file of pending kvs_fdw writes")));
+	while (read_record(ws, r, &rec))
+	{
+		int			c = key_cmp(rec.key, rec.klen, key, klen);
+
+		if (c > 0)
+			return;
+		if (c == 0)
+		{
+			record_view(&rec, upto, pv, ri);
+			return;
+		}
+	}
+}
+
+/* ---- a key's state over the sources ----------------------------------------- */
+
+/*
+ * The transaction's view of key as of sequence number upto: its newest live
+ * version over memory and the runs (pv->found false: none), hidden if older
+ * than the TRUNCATE in force then.
+ */
+static void
+resolve(KvsWriteSet *ws, const char *key, size_t klen, uint64 upto, PView *pv)
+{
+	PEntry	   *e = find_entry(ws, key, klen);
+	PVersion   *v = NULL;
+	int			ri;
+
+	pv->found = false;
+	if (e != NULL)
+		for (v = e->newest; v != NULL && v->seq > upto; v = v->older)
+			;
+	if (v != NULL)
+	{
+		pv->found = true;
+		pv->is_delete = v->is_delete;
+		pv->stamp = v->stamp;
+		pv->seq = v->seq;
+		pv->val = v->val;
+		pv->vlen = v->vlen;
+		pv->file_absent = e->file_absent;
+		pv->has_base = e->has_base;
+		pv->base_hash = e->base_hash;
+		pv->source = SRC_MEMORY;
+	}
+	else
+	{
+		if (ws->nruns > 0)
+			MemoryContextReset(ws->scratch);
+		for (ri = ws->nruns - 1; ri >= 0 && !pv->found; ri--)
+			run_lookup(ws, ri, key, (uint32) klen, upto, pv);
+	}
+	if (pv->found && pv->seq < trunc_seq_at(ws, upto))
+		pv->found = false;
+}
+
+int
+kvs_pending_get(KvsFile *f, const char *key, size_t klen, kvs_slice *val,
+				uint64 *stamp)
+{
+	KvsWriteSet *ws = f->pending;
+	PView		pv;
+
+	if (stamp)
+		*stamp = 0;
+	if (ws != NULL)
+	{
+		resolve(ws, key, klen, SEQ_NOW, &pv);
+		if (pv.found)
+		{
+			if (pv.is_delete)
+				return KVS_NOTFOUND;
+			if (stamp)
+				*stamp = pv.stamp;
+			val->data = pv.val;
+			val->len = pv.vlen;
+			return KVS_OK;
+		}
+		if (trunc_seq(ws) > 0)
+			return KVS_NOTFOUND;
+	}
+	{
+		int			rc = kvs_get(f->db, key, klen, val);
+
+		last_read.file = NULL;
+		if (rc == KVS_OK && klen <= KVS_MAX_KEY)
+		{
+			last_read.file = f;
+			last_read.klen = (uint32) klen;
+			memcpy(last_read.key, key, klen);
+			last_read.hash = value_hash(val->data, val->len);
+		}
+		return rc;
+	}
+}
+
+static Size
+pending_memory(void)
+{
+	ListCell   *lc;
+	Size		n = 0;
+
+	foreach(lc, write_sets)
+		n += MemoryContextMemAllocated(((KvsWriteSet *) lfirst(lc))->cxt, true);
+	return n;
+}
+
+/* Past kvs_fdw.pending_memory: spill this set (unless a cursor walks it). */
+static void
+check_memory(KvsWriteSet *ws)
+{
+	if (ws->walkers == 0 && ws->nentries > 0 &&
+		pending_memory() > (Size) kvs_fdw_pending_memory_kb * 1024)
+		spill(ws);
+}
+
+/*
+ * A key gets its first live version in memory: what its commit must find in
+ * the file.  A key still live in a spilled run keeps what its run recorded;
+ * one an INSERT found absent must still be absent (file_absent); one whose
+ * file row this transaction changes must still hold the value it read
+ * (has_base: the hash of that value), else the commit fails with 40001
+ * rather than overwrite another transaction's committed change; so must
+ * the row a DELETE removes (two transactions deleting one row with
+ * RETURNING must not both have deleted it, nor one delete a row inserted
+ * again since).  The row locks make such conflicts rare; this keeps them
+ * from losing an update.
+ */
+static void
+first_touch(KvsWriteSet *ws, PEntry *e, bool file_absent)
+{
+	PView		pv;
+	kvs_slice	cur;
+	int			rc;
+
+	e->file_absent = false;
+	e->has_base = false;
+	if (ws->nruns > 0)
+	{
+		resolve(ws, e->key.data, e->key.len, SEQ_NOW, &pv);
+		if (pv.found)
+		{
+			e->file_absent = pv.file_absent;
+			e->has_base = pv.has_base;
+			e->base_hash = pv.base_hash;
+			return;
+		}
+	}
+	if (trunc_seq(ws) > 0)
+		return;					/* the commit truncates first */
+	if (file_absent)
+	{
+		e->file_absent = true;
+		return;
+	}
+	if (last_read.file == ws->file && last_read.klen == e->key.len &&
+		memcmp(last_read.key, e->key.data, e->key.len) == 0)
+	{
+		e->has_base = true;
+		e->base_hash = last_read.hash;
+		return;
+	}
+	rc = kvs_get(ws->file->db, e->key.data, e->key.len, &cur);
+	if (rc == KVS_OK)
+	{
+		e->has_base = true;
+		e->base_hash = value_hash(cur.data, cur.len);
+	}
+	else if (rc != KVS_NOTFOUND)
+		kvs_report_error(rc, ws->file->db, ws->file->path);
+}
+
+/* Add a version (val NULL: DELETE) to the key's chain. */
+static void
+add_version(KvsFile *f, const char *key, size_t klen, const char *val,
+			size_t vlen, bool file_absent)
+{
+	KvsWriteSet *ws = get_ws(f, true);
+	SubTransactionId subid = GetCurrentSubTransactionId();
+	MemoryContext old;
+	PKey		k;
+	PEntry	   *e;
+	PVersion   *v;
+	bool		found;
+
+	check_memory(ws);
+	old = MemoryContextSwitchTo(ws->cxt);
+	k.data = key;
+	k.len = (uint32) klen;
+	e = hash_search(ws->keys, &k, HASH_ENTER, &found);
+	if (!found)
+	{
+		char	   *copy = palloc(klen + 1);
+
+		memcpy(copy, key, klen);
+		e->key.data = copy;
+		e->key.len = (uint32) klen;
+		e->newest = NULL;
+		e->file_absent = false;
+		e->has_base = false;
+		e->base_hash = 0;
+		if (ws->nentries == ws->maxentries)
+		{
+			ws->maxentries = ws->maxentries ? ws->maxentries * 2 : 256;
+			ws->order = ws->order ?
+				repalloc_huge(ws->order, sizeof(PEntry *) * ws->maxentries) :
+				palloc(sizeof(PEntry *) * ws->maxentries);
+		}
+		ws->order[ws->nentries++] = e;
+	}
+	if (e->newest == NULL)
+	{
+		first_touch(ws, e, file_absent);
+		ws->nkeys++;
+		ws->bytes += klen;
+	}
+	v = palloc(offsetof(PVersion, val) + (val ? vlen : 0) + 1);
+	v->subid = subid;
+	v->is_delete = (val == NULL);
+	v->stamp = f->stamp;
+	v->seq = ++ws->seq;
+	v->vlen = val ? (uint32) vlen : 0;
+	if (val)
+		memcpy(v->val, val, vlen);
+	ws->bytes += v->vlen;
+	if (e->newest != NULL && e->newest->subid == subid &&
+		e->newest->seq > ws->cursor_seq)
+	{
+		/* one version per (key, subtransaction), unless a cursor may read it */
+		PVersion   *gone = e->newest;
+
+		v->older = gone->older;
+		ws->bytes -= gone->vlen;
+		pfree(gone);
+	}
+	else
+		v->older = e->newest;
+	e->newest = v;
+	if (subid > ws->max_subid)
+		ws->max_subid = subid;
+	if (subid > max_subid_written)
+		max_subid_written = subid;
+	MemoryContextSwitchTo(old);
+}
+
+int
+kvs_pending_put(KvsFile *f, const char *key, size_t klen, const char *val,
+				size_t vlen, int flags)
+{
+	bool		absent = false;
+
+	if (klen > KVS_MAX_KEY)
+		return KVS_ETOOBIG;
+	if (flags & KVS_NOOVERWRITE)
+	{
+		kvs_slice	cur;
+		int			rc = kvs_pending_get(f, key, klen, &cur, NULL);
+		PView		pv;
+
+		if (rc == KVS_OK)
+			return KVS_EXISTS;
+		if (rc != KVS_NOTFOUND)
+			return rc;
+		/* absent from the file too, not just deleted or truncated here */
+		absent = true;
+		if (f->pending != NULL)
+		{
+			resolve(f->pending, key, klen, SEQ_NOW, &pv);
+			absent = !pv.found && trunc_seq(f->pending) == 0;
+		}
+	}
+	add_version(f, key, klen, val, vlen, absent);
+	return KVS_OK;
+}
+
+int
+kvs_pending_delete(KvsFile *f, const char *key, size_t klen)
+{
+	kvs_slice	cur;
+	int			rc = kvs_pending_get(f, key, klen, &cur, NULL);
+
+	if (rc != KVS_OK)
+		return rc;
+	add_version(f, key, klen, NULL, 0, false);
+	return KVS_OK;
+}
+
+void
+kvs_pending_truncate(KvsFile *f)
+{
+	KvsWriteSet *ws = get_ws(f, true);
+	MemoryContext old = MemoryContextSwitchTo(pending_cxt);
+	SubTransactionId subid = GetCurrentSubTransactionId();
+
+	if (ws->ntruncs == ws->maxtruncs)
+	{
+		ws->maxtruncs = ws->maxtruncs ? ws->maxtruncs * 2 : 4;
+		ws->truncs = ws->truncs ?
+			repalloc(ws->truncs, sizeof(PTruncate) * ws->maxtruncs) :
+			palloc(sizeof(PTruncate) * ws->maxtruncs);
+	}
+	ws->truncs[ws->ntruncs].subid = subid;
+	ws->truncs[ws->ntruncs].seq = ++ws->seq;
+	ws->ntruncs++;
+	if (subid > ws->max_subid)
+		ws->max_subid = subid;
+	if (subid > max_subid_written)
+		max_subid_written = subid;
+	MemoryContextSwitchTo(old);
+}
+
+/* Does this file have writes to apply (a version or a TRUNCATE)? */
+bool
+kvs_pending_has_writes(KvsFile *f)
+{
+	KvsWriteSet *ws = f->pending;
+
+	return ws != NULL && (ws->nkeys > 0 || ws->ntruncs > 0 || ws->nruns > 0);
+}
+
+bool
+kvs_pending_any(void)
+{
+	ListCell   *lc;
+
+	foreach(lc, write_sets)
+		if (kvs_pending_has_writes(((KvsWriteSet *) lfirst(lc))->file))
+			return true;
+	return false;
+}
+
+/*
+ * Keys with a pending version and their bytes (after a spill: counted per
+ * run, so a key written again after a spill counts twice, and rolled-back
+ * spilled versions still count), and whether a TRUNCATE is pending.
+ */
+void
+kvs_pending_counts(KvsFile *f, int64 *nkeys, int64 *bytes, bool *truncated,
+				   int *runs)
+{
+	KvsWriteSet *ws = f->pending;
+
+	*runs = ws ? ws->nruns : 0;
+	*nkeys = ws ? ws->nkeys + ws->spilled_keys : 0;
+	*bytes = ws ? ws->bytes + ws->spilled_bytes : 0;
+	*truncated = ws ? ws->ntruncs > 0 : false;
+}
+
+/* Subtransaction subid aborted: drop what it and its children wrote. */
+void
+kvs_pending_subabort(SubTransactionId subid)
+{
+	ListCell   *lc;
+	bool		spilled = false;
+
+	foreach(lc, write_sets)
+	{
+		KvsWriteSet *ws = (KvsWriteSet *) lfirst(lc);
+		size_t		i;
+
+		if (ws->nruns > 0)
+			spilled = true;
+		while (ws->ntruncs > 0 && ws->truncs[ws->ntruncs - 1].subid >= subid)
+			ws->ntruncs--;
+		if (ws->max_subid < subid)
+			continue;
+		for (i = 0; i < ws->nentries; i++)
+		{
+			PEntry	   *e = ws->order[i];
+
+			while (e->newest != NULL && e->newest->subid >= subid)
+			{
+				PVersion   *gone = e->newest;
+
+				e->newest = gone->older;
+				ws->bytes -= gone->vlen;
+				pfree(gone);
+				if (e->newest == NULL)
+				{
+					ws->nkeys--;
+					ws->bytes -= e->key.len;
+					e->file_absent = false;
+					e->has_base = false;
+				}
+			}
+		}
+		ws->max_subid = subid - 1;
+	}
+	/* every subid >= subid used so far was this subtransaction's or a child's */
+	if (spilled && max_subid_written >= subid)
+	{
+		MemoryContext old = MemoryContextSwitchTo(TopTransactionContext);
+
+		if (ndead == maxdead)
+		{
+			maxdead = maxdead ? maxdead * 2 : 16;
+			dead_ranges = dead_ranges ? repalloc(dead_ranges, sizeof(DeadRange) * maxdead) :
+				palloc(sizeof(DeadRange) * maxdead);
+		}
+		dead_ranges[ndead].from = subid;
+		dead_ranges[ndead].to = max_subid_written;
+		ndead++;
+		MemoryContextSwitchTo(old);
+	}
+}
+
+/* The transaction ended: forget every write set (the memory goes with it). */
+void
+kvs_pending_reset(void)
+{
+	ListCell   *lc;
+
+	foreach(lc, write_sets)
+	{
+		KvsWriteSet *ws = (KvsWriteSet *) lfirst(lc);
+
+		if (ws->spill != NULL)
+			BufFileClose(ws->spill);
+		ws->file->pending = NULL;
+	}
+	write_sets = NIL;
+	pending_cxt = NULL;			/* a child of TopTransactionContext */
+	last_read.file = NULL;
+	dead_ranges = NULL;
+	ndead = maxdead = 0;
+	max_subid_written = 0;
+}
+
+/* The files with writes to apply, in path order (the commit's lock order). */
+static int
+cmp_path(const ListCell *a, const ListCell *b)
+{
+	KvsWriteSet *x = lfirst(a),
+			   *y = lfirst(b);
+
+	return strcmp(x->file->path, y->file->path);
+}
+
+List *
+kvs_pending_files(void)
+{
+	List	   *out = NIL;
+	ListCell   *lc;
+
+	foreach(lc, write_sets)
+	{
+		KvsWriteSet *ws = lfirst(lc);
+
+		if (kvs_pending_has_writes(ws->file))
+			out = lappend(out, ws);
+	}
+	list_sort(out, cmp_path);
+	return out;
+}
+
+KvsFile *
+kvs_write_set_file(KvsWriteSet *ws)
+{
+	return ws->file;
+}
+
+/* ---- walking every key of the sources --------------------------------------- */
+
+/*
+ * A walk over every key with a version: the runs, oldest first, then the
+ * memory entries; each key is given once, by the source its view (as of
+ * upto) comes from.
+ */
+typedef struct PWalk
+{
+	KvsWriteSet *ws;
+	uint64		upto;
+	int			run;			/* the run being read, or nruns: memory */
+	int			fileno;			/* where the next record of the run is */
+	off_t		off;
+	size_t		pos;			/* memory: the next entry */
+	char	   *key;			/* the current key (a copy) */
+	uint32		klen;
+} PWalk;
+
+static void
+walk_start(PWalk *w, KvsWriteSet *ws, uint64 upto)
+{
+	memset(w, 0, sizeof(*w));
+	w->ws = ws;
+	w->upto = upto;
+	w->run = 0;
+	if (ws->nruns > 0)
+	{
+		w->fileno = ws->runs[0].start_fileno;
+		w->off = ws->runs[0].start_off;
+	}
+}
+
+/*
+ * Does a source newer than the walk's run give the current key's state as
+ * of the walk's upto (memory, or a later run)?  As resolve(), without
+ * reading the run's own record again.
+ */
+static bool
+newer_source(PWalk *w, PView *pv)
+{
+	KvsWriteSet *ws = w->ws;
+	PEntry	   *e = find_entry(ws, w->key, w->klen);
+	PVersion   *v = NULL;
+	int			ri;
+
+	if (e != NULL)
+		for (v = e->newest; v != NULL && v->seq > w->upto; v = v->older)
+			;
+	if (v != NULL)
+		return true;
+	for (ri = ws->nruns - 1; ri > w->run; ri--)
+	{
+		run_lookup(ws, ri, w->key, w->klen, w->upto, pv);
+		if (pv->found)
+			return true;
+	}
+	return false;
+}
+
+/* The next key and its view; false at the end. */
+static bool
+walk_next(PWalk *w, PView *pv)
+{
+	KvsWriteSet *ws = w->ws;
+
+	while (w->run < ws->nruns)
+	{
+		PRun	   *r = &ws->runs[w->run];
+		PRecord		rec;
+
+		MemoryContextReset(ws->scratch);
+		if (BufFileSeek(ws->spill, w->fileno, w->off, SEEK_SET) != 0)
+			ereport(ERROR,
+					(errcode_for_file_access(),
+					 errmsg("could not seek in the spill file of pending kvs_fdw writes")));
+		if (!read_record(ws, r, &rec))
+		{
+			if (++w->run < ws->nruns)
+			{
+				w->fileno = ws->runs[w->run].start_fileno;
+				w->off = ws->runs[w->run].start_off;
+			}
+			continue;
+		}
+		BufFileTell(ws->spill, &w->fileno, &w->off);
+		if (w->key != NULL)
+			pfree(w->key);
+		w->key = MemoryContextAlloc(pending_cxt, rec.klen + 1);
+		memcpy(w->key, rec.key, rec.klen);
+		w->klen = rec.klen;
+		if (newer_source(w, pv))
+			continue;			/* the key's state is given there */
+		/* the record was read into ws->scratch, which lookups do not reset */
+		pv->found = false;
+		record_view(&rec, w->upto, pv, w->run);
+		if (pv->found && pv->seq >= trunc_seq_at(ws, w->upto))
+			return true;
+	}
+	while (w->pos < ws->nentries)
+	{
+		PEntry	   *e = ws->order[w->pos++];
+
+		if (e->newest == NULL)
+			continue;
+		resolve(ws, e->key.data, e->key.len, w->upto, pv);
+		if (pv->found && pv->source == SRC_MEMORY)
+		{
+			w->key = NULL;
+			w->klen = e->key.len;
+			w->key = (char *) e->key.data;
+			w->run = ws->nruns + 1;		/* past the runs: key not ours */
+			return true;
+		}
+	}
+	return false;
+}
+
+static void
+walk_end(PWalk *w)
+{
+	if (w->run < w->ws->nruns && w->key != NULL)
+		pfree(w->key);
+	w->key = NULL;
+}
+
+/*
+ * At commit, the file row a version was based on must still hold the value
+ * the transaction read: else another transaction changed or deleted it and
+ * committed first (40001, not a lost update).
+ */
+static void
+check_base(KvsWriteSet *ws, const char *key, uint32 klen, uint64 base_hash)
+{
+	kvs		   *db = ws->file->db;
+	kvs_slice	cur;
+	int			rc = kvs_get(db, key, klen, &cur);
+
+	if (rc != KVS_OK && rc != KVS_NOTFOUND)
+		kvs_report_error(rc, db, ws->file->path);
+	if (rc == KVS_NOTFOUND || value_hash(cur.data, cur.len) != base_hash)
+		ereport(ERROR,
+				(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+				 errmsg("could not serialize access due to concurrent update"),
+				 errdetail("A row of kvs file \"%s\" that this transaction changed or deleted was changed or deleted by another transaction that committed first.",
+						   ws->file->path),
+				 errhint("Retry the transaction.")));
+}
+
+/*
+ * Apply the final version of each key to the file, inside the caller's
+ * write section: after a TRUNCATE marker, the file is truncated first and
+ * only versions newer than the marker are written.  A key an INSERT found
+ * absent must still be absent (another transaction may have committed it
+ * since): 23505 otherwise.
+ */
+void
+kvs_pending_apply(KvsWriteSet *ws)
+{
+	kvs		   *db = ws->file->db;
+	uint64		t = trunc_seq(ws);
+	PWalk		w;
+	PView		pv;
+	uint64		n = 0;
+	int			rc;
+
+	kvs_set_stamp(db, 0);
+	if (t > 0)
+	{
+		rc = kvs_truncate(db);
+		if (rc != KVS_OK)
+			kvs_report_error(rc, db, ws->file->path);
+	}
+	walk_start(&w, ws, SEQ_NOW);
+	while (walk_next(&w, &pv))
+	{
+		if ((++n & 1023) == 0)
+			CHECK_FOR_INTERRUPTS();
+		if (pv.is_delete)
+		{
+			if (t > 0)
+				continue;
+			if (pv.has_base)
+				check_base(ws, w.key, w.klen, pv.base_hash);
+			rc = kvs_delete(db, w.key, w.klen);
+			if (rc == KVS_NOTFOUND)
+				continue;
+		}
+		else
+		{
+			if (pv.has_base && t == 0)
+				check_base(ws, w.key, w.klen, pv.base_hash);
+			rc = kvs_put(db, w.key, w.klen, pv.val, pv.vlen,
+						 (pv.file_absent && t == 0) ? KVS_NOOVERWRITE : 0);
+			if (rc == KVS_EXISTS)
+				ereport(ERROR,
+						(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+						 errmsg("could not serialize access due to concurrent insert"),
+						 errdetail("Another transaction committed a row of kvs file \"%s\" with a key this transaction inserted.",
+								   ws->file->path),
+						 errhint("Retry the transaction.")));
+		}
+		if (rc != KVS_OK)
+			kvs_report_error(rc, db, ws->file->path);
+	}
+	walk_end(&w);
+}
+
+/* ---- the merged cursor ---------------------------------------------------- */
+
+/*
+ * A merged cursor sees the write set as it was when it opened (as a heap
+ * scan's snapshot does not see the rows later commands of its own
+ * transaction write: a function called per row that inserts into the
+ * scanned table), plus the stamp rule, for a cursor opened after its own
+ * statement wrote.  The file's rows are read committed, batch by batch.
+ */
+struct KvsPendingCursor
+{
+	KvsFile    *file;
+	uint64		upto;			/* the write set as of this sequence number */
+	kvs_cursor *fc;				/* the file's cursor; NULL once done */
+	bool		walking;		/* phase 2 begun (counted in ws->walkers) */
+	KvsWriteSet *walked;
+	PWalk		walk;
+	uint64		skip;			/* versions of this stamp are skipped */
+};
+
+int
+kvs_pcursor_open(KvsFile *f, KvsPendingCursor **out)
+{
+	KvsPendingCursor *pc = palloc0(sizeof(KvsPendingCursor));
+	int			rc;
+
+	pc->file = f;
+	if (f->pending != NULL)
+	{
+		pc->upto = f->pending->seq;
+		f->pending->cursor_seq = f->pending->seq;
+	}
+	rc = kvs_cursor_open(f->db, &pc->fc);
+	if (rc != KVS_OK)
+	{
+		pfree(pc);
+		return rc;
+	}
+	*out = pc;
+	return KVS_OK;
+}
+
+void
+kvs_pcursor_skip_stamp(KvsPendingCursor *pc, uint64 stamp)
+{
+	pc->skip = stamp;
+}
+
+/*
+ * The next row the transaction sees, inside the caller's section (or an
+ * implicit read section per file step).  The slices stay valid until the
+ * next call.
+ */
+int
+kvs_pcursor_next(KvsPendingCursor *pc, kvs_slice *key, kvs_slice *val)
+{
+	KvsWriteSet *ws = pc->file->pending;
+	PView		pv;
+	int			rc;
+
+	while (pc->fc != NULL)
+	{
+		rc = kvs_cursor_next(pc->fc, key, val);
+		if (rc == KVS_NOTFOUND)
+		{
+			kvs_cursor_close(pc->fc);
+			pc->fc = NULL;
+			break;
+		}
+		if (rc != KVS_OK)
+			return rc;
+		if (ws == NULL)
+			return KVS_OK;
+		if (trunc_seq_at(ws, pc->upto) > 0)
+			continue;			/* truncated: every row comes from phase 2 */
+		resolve(ws, key->data, key->len, pc->upto, &pv);
+		if (!pv.found)
+			return KVS_OK;
+		if (pv.is_delete || (pc->skip != 0 && pv.stamp == pc->skip))
+			continue;
+		val->data = pv.val;
+		val->len = pv.vlen;
+		return KVS_OK;
+	}
+	/* then the write set's keys the file does not have */
+	ws = pc->file->pending;
+	if (ws == NULL)
+		return KVS_NOTFOUND;
+	if (!pc->walking)
+	{
+		pc->walking = true;
+		pc->walked = ws;
+		ws->walkers++;
+		walk_start(&pc->walk, ws, pc->upto);
+	}
+	while (walk_next(&pc->walk, &pv))
+	{
+		kvs_slice	fv;
+
+		if (pv.is_delete || (pc->skip != 0 && pv.stamp == pc->skip))
+			continue;
+		if (trunc_seq_at(ws, pc->upto) == 0)
+		{
+			rc = kvs_get(pc->file->db, pc->walk.key, pc->walk.klen, &fv);
+			if (rc == KVS_OK)
+				continue;		/* the file phase showed it */
+			if (rc != KVS_NOTFOUND)
+				return rc;
+		}
+		key->data = pc->walk.key;
+		key->len = pc->walk.klen;
+		val->data = pv.val;
+		val->len = pv.vlen;
+		return KVS_OK;
+	}
+	return KVS_NOTFOUND;
+}
+
+void
+kvs_pcursor_close(KvsPendingCursor *pc)
+{
+	if (pc->fc != NULL)
+		kvs_cursor_close(pc->fc);
+	/* a write set of an ended transaction is gone with its memory */
+	if (pc->walking && pc->walked == pc->file->pending && pc->walked->walkers > 0)
+		pc->walked->walkers--;
+	pfree(pc);
+}
+
+/* ---- kvs_fdw_pending(): this transaction's pending writes per file ------- */
+void
+kvs_pending_foreach(void (*fn) (KvsFile *f, void *arg), void *arg)
+{
+	ListCell   *lc;
+
+	foreach(lc, write_sets)
+		fn(((KvsWriteSet *) lfirst(lc))->file, arg);
+}
