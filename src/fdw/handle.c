@@ -1782,45 +1782,6 @@ kvs_file_abort_write(KvsFile *f)
 }
 
 /*
- * Between rows of a long write section (shared mode only): end the section
- * and begin a new one as soon as other backends wait for this file
- * (kvs_waiters), so that they get their turn within milliseconds rather
- * than after the whole statement.  True if it did (the rows before are
- * then written for good).  Each yield is a write-out: with lookups that
- * keep coming nearly every row becomes one (a 500,000-row INSERT ...
- * SELECT beside a client doing nothing but lookups took 13 s (heap +
- * btree: 4 s), lookups waited p99 1 ms, at most 34 ms); yielding only
- * after a section had run 1 ms halved the load's time and let p99 rise to
- * 9 ms: readers first.  A reader arriving during the write-out of kvs_end
- * waits for that write-out whole, so the section also ends once it holds
- * back KVS_YIELD_PAGES pages while other backends have the file open (4
- * MB, a few milliseconds into the OS page cache), or KVS_YIELD_PAGES_ALONE
- * while none has (a backend that opens the file meanwhile waits for that
- * much).  Measured (1M rows, 512 MB pool): a 1M-row INSERT ... SELECT
- * alone took 4.6 s with no bound, 6.1 s at 16384 pages, 8.9 s at 4096
- * (each page written more often); the slowest lookup of new connections
- * during a bulk load was 146 ms at 16384, 38 ms at 4096.  Readers first.
- */
-#define KVS_YIELD_PAGES 1024
-#define KVS_YIELD_PAGES_ALONE 4096
-
-bool
-kvs_file_yield_write(KvsFile *f)
-{
-	uint32		pending;
-
-	if (kvs_shared_pool() == NULL)
-		return false;
-	pending = kvs_pending_pages(f->db);
-	if (kvs_waiters(f->db) == 0 && pending < KVS_YIELD_PAGES_ALONE &&
-		(kvs_sharers(f->db) == 0 || pending < KVS_YIELD_PAGES))
-		return false;
-	kvs_file_end_write(f);
-	kvs_file_begin_write(f);
-	return true;
-}
-
-/*
  * Shared mode, at backend exit (a FATAL such as pg_terminate_backend, or a
  * normal disconnect): close every handle, so that none leaves its place in
  * the shared pool's file table, or a section lock there, behind.  This runs

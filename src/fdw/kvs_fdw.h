@@ -170,7 +170,6 @@ extern void kvs_note_writes(KvsFile *f, uint64 nrows);
 extern void kvs_file_begin_write(KvsFile *f);
 extern void kvs_file_end_write(KvsFile *f);
 extern void kvs_file_abort_write(KvsFile *f);
-extern bool kvs_file_yield_write(KvsFile *f);
 extern void kvs_handles_init(void);
 extern void kvs_forget_dropped(Oid relid);
 /* iterate over open files (functions.c) */
