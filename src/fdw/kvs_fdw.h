@@ -74,6 +74,7 @@ extern bool kvs_fdw_preloaded(void);
 extern kvs_pool *kvs_shared_pool(void);
 extern void kvs_shared_options(kvs_options *o);
 extern void kvs_writer_identify(const char *path, KvsWriterLock *wl);
+extern uint64 kvs_real_path_hash(const char *path, uint64 seed);
 extern void kvs_writer_lock(KvsWriterLock *wl);
 extern void kvs_writer_unlock(KvsWriterLock *wl);
 extern void kvs_writer_forget(KvsWriterLock *wl);

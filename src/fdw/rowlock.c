@@ -51,7 +51,6 @@
 #include "postgres.h"
 
 #include <limits.h>
-#include <stdlib.h>
 
 #include "access/xact.h"
 #include "common/hashfn.h"
@@ -213,13 +212,7 @@ file_identity(const char *path)
 	}
 	pi = hash_search(path_ids, path, HASH_ENTER, &found);
 	if (!found)
-	{
-		char		real[PATH_MAX];
-		const char *p = realpath(path, real) != NULL ? real : path;
-
-		pi->id = hash_bytes_extended((const unsigned char *) p, strlen(p),
-									 UINT64CONST(0x6b76735f726f776c));
-	}
+		pi->id = kvs_real_path_hash(path, UINT64CONST(0x6b76735f726f776c));
 	return pi->id;
 }
 

@@ -347,14 +347,23 @@ kvs_shared_options(kvs_options *o)
 void
 kvs_writer_identify(const char *path, KvsWriterLock *wl)
 {
-	char		real[PATH_MAX];
-	const char *p;
-
 	if (kvs_shared_pool_ptr == NULL)
 		return;
-	p = realpath(path, real) != NULL ? real : path;
-	wl->key = hash_bytes_extended((const unsigned char *) p, strlen(p),
-								  UINT64CONST(0x6b76735f66647721));
+	wl->key = kvs_real_path_hash(path, UINT64CONST(0x6b76735f66647721));
+}
+
+/*
+ * A 64-bit hash (with seed) of path's real path, or of path as given when
+ * realpath() cannot resolve it: the identity of a file that the writers'
+ * lock and the row locks (rowlock.c) key their tags on.
+ */
+uint64
+kvs_real_path_hash(const char *path, uint64 seed)
+{
+	char		real[PATH_MAX];
+	const char *p = realpath(path, real) != NULL ? real : path;
+
+	return hash_bytes_extended((const unsigned char *) p, strlen(p), seed);
 }
 
 /*
