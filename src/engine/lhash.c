@@ -33,6 +33,15 @@ struct lh {
     size_t    ecap;
     uint32_t *chain;          /* split scratch: page numbers of a chain */
     size_t    ccap;
+    /* bucket -> primary page, filled from the directory as buckets are met:
+     * a get then reads no directory page.  0 = not known yet.  A bucket's
+     * primary page never changes while the table lives (a split keeps the
+     * old bucket's and adds the new one's entry), so only what drops the
+     * table's view drops the map: lh_forget (another handle or process
+     * changed the file, a rollback, a truncate, a replaced file). */
+    uint32_t *bmap;
+    size_t    bmap_cap;
+    int       bmap_stale;     /* clear it before the next use */
     uint64_t  gets, get_chain_pages, splits;
 };
 
@@ -118,7 +127,7 @@ void lh_set_fillfactor(lh *t, uint32_t percent) { t->fillfactor = percent; }
 void lh_set_stamp(lh *t, uint64_t stamp) { t->stamp = stamp; }
 int lh_modified(const lh *t) { return t->modified; }
 void lh_set_modified(lh *t, int modified) { t->modified = modified; }
-void lh_forget(lh *t) { t->epoch++; }
+void lh_forget(lh *t) { t->epoch++; t->bmap_stale = 1; }
 pager *lh_pager(const lh *t) { return t->pg; }
 pool_file *lh_pool(const lh *t) { return t->pool; }
 kvs_err *lh_err(const lh *t) { return t->err; }
@@ -143,6 +152,7 @@ void lh_free(lh *t)
     free(t->sbuf);
     free(t->ents);
     free(t->chain);
+    free(t->bmap);
     free(t);
 }
 
@@ -265,6 +275,40 @@ static CHAIN_INLINE int chain_enter(chain_iter *it, uint32_t pgno)
     return KVS_OK;
 }
 
+/* The directory's entry for bucket b, remembered in t->bmap.  A map that
+ * cannot grow (out of memory) only costs the directory walk. */
+static int bucket_page_slow(lh *t, uint32_t b, uint32_t *pgno)
+{
+    int rc = dir_lookup(t->pool, b, pgno);
+    if (rc == KVS_OK && b >= t->bmap_cap) {
+        size_t cap = t->bmap_cap;
+        kvs_err spare = *t->err;
+        if (grow(&t->bmap, &cap, (size_t)b + 1, sizeof(uint32_t), t->err) != KVS_OK) {
+            *t->err = spare;
+            return KVS_OK;
+        }
+        memset(t->bmap + t->bmap_cap, 0, (cap - t->bmap_cap) * sizeof(uint32_t));
+        t->bmap_cap = cap;
+    }
+    if (rc == KVS_OK)
+        t->bmap[b] = *pgno;
+    return rc;
+}
+
+static CHAIN_INLINE int bucket_page(lh *t, uint32_t b, uint32_t *pgno)
+{
+    if (t->bmap_stale) {
+        if (t->bmap_cap)
+            memset(t->bmap, 0, t->bmap_cap * sizeof(uint32_t));
+        t->bmap_stale = 0;
+    }
+    if (b < t->bmap_cap && t->bmap[b]) {
+        *pgno = t->bmap[b];
+        return KVS_OK;
+    }
+    return bucket_page_slow(t, b, pgno);
+}
+
 static CHAIN_INLINE int chain_first(chain_iter *it, lh *t, uint32_t b, chk *k)
 {
     uint32_t pgno;
@@ -277,7 +321,8 @@ static CHAIN_INLINE int chain_first(chain_iter *it, lh *t, uint32_t b, chk *k)
     it->hops = 0;
     it->locked = 0;
     it->pg = NULL;
-    rc = dir_lookup(t->pool, b, &pgno);
+    /* lh_check proves the directory itself: never the map */
+    rc = k ? dir_lookup(t->pool, b, &pgno) : bucket_page(t, b, &pgno);
     if (rc)
         return rc;
     return chain_enter(it, pgno);
@@ -708,6 +753,8 @@ static int split_one(lh *t)
     rc = dir_set(t->pool, nb, np);
     if (rc)
         return rc;
+    if (nb < t->bmap_cap && !t->bmap_stale)
+        t->bmap[nb] = np;
     rc = fill_chain(t, nb, &np, 1, nents, L, 1);
     if (rc)
         return rc;
