@@ -809,7 +809,13 @@ int lh_put(lh *t, const void *key, size_t klen, const void *val, size_t vlen, in
         rc = fetch_found(t, &L, POOL_EXCLUSIVE, &fi, &pg, &oldlen, &old_vpage, &old_vlen);
         if (rc)
             return rc;
-        if (sp_free(pg) + oldlen >= nr.len) {
+        if (oldlen == nr.len) {
+            /* same size (same key, so same tag): overwrite the record where
+             * it is, no slot or record bytes moved */
+            rec_encode(pg + sp_off(pg, L.slot), klen, key, vlen, val, nr.stamp, nr.ext, nr.vpage);
+            pool_dirty(t->pool, fi);
+            pool_release(t->pool, fi);
+        } else if (sp_free(pg) + oldlen >= nr.len) {
             /* replace within the page */
             sp_delete(pg, L.slot);
             rec_encode(sp_reserve(pg, tag, nr.len), klen, key, vlen, val, nr.stamp, nr.ext, nr.vpage);
