@@ -33,17 +33,52 @@ struct lh {
     size_t    ecap;
     uint32_t *chain;          /* split scratch: page numbers of a chain */
     size_t    ccap;
-    /* bucket -> primary page, filled from the directory as buckets are met:
-     * a get then reads no directory page.  0 = not known yet.  A bucket's
-     * primary page never changes while the table lives (a split keeps the
-     * old bucket's and adds the new one's entry), so only what drops the
-     * table's view drops the map: lh_forget (another handle or process
-     * changed the file, a rollback, a truncate, a replaced file). */
-    uint32_t *bmap;
+    /* per bucket, what the handle learnt of it (see bslot): a get then
+     * reads no directory page, and a get of an absent key mostly no page at
+     * all.  A bucket's primary page never changes while the table lives (a
+     * split keeps the old bucket's and adds the new one's entry), so only
+     * what drops the table's view drops the map: lh_forget (another handle
+     * or process changed the file, a rollback, a truncate, a replaced file). */
+    struct bslot *bmap;
     size_t    bmap_cap;
     int       bmap_stale;     /* clear it before the next use */
     uint64_t  gets, get_chain_pages, splits;
 };
+
+/* A bucket in the handle's memory: its primary page (0 = not known yet) and,
+ * once a get has walked its whole chain, a filter of its records' tags
+ * (FILT_BITS bits, two per tag, set from a Fibonacci hash of the 32-bit tag,
+ * so tags of one bucket, which share their low bits, still spread).  A
+ * put into the bucket adds its tag; a delete leaves the bits (a filter may
+ * say "maybe" for a key that is gone, never "no" for one that is there); a
+ * split forgets both buckets' filters. */
+#define FILT_WORDS 4
+#define FILT_BITS  (64 * FILT_WORDS)
+typedef struct bslot {
+    uint32_t page;
+    uint32_t filt_ok;
+    uint64_t filt[FILT_WORDS];
+} bslot;
+
+static inline uint64_t filt_mix(uint32_t tag)
+{
+    return (uint64_t)tag * 0x9E3779B97F4A7C15ull;
+}
+
+static inline void filt_add(bslot *s, uint32_t tag)
+{
+    uint64_t x = filt_mix(tag);
+    uint32_t i = (uint32_t)(x >> 56), j = (uint32_t)(x >> 48) & 0xff;
+    s->filt[i / 64] |= (uint64_t)1 << (i % 64);
+    s->filt[j / 64] |= (uint64_t)1 << (j % 64);
+}
+
+static inline int filt_maybe(const bslot *s, uint32_t tag)
+{
+    uint64_t x = filt_mix(tag);
+    uint32_t i = (uint32_t)(x >> 56), j = (uint32_t)(x >> 48) & 0xff;
+    return ((s->filt[i / 64] >> (i % 64)) & (s->filt[j / 64] >> (j % 64)) & 1) != 0;
+}
 
 struct lh_cursor {
     lh       *t;
@@ -283,27 +318,39 @@ static int bucket_page_slow(lh *t, uint32_t b, uint32_t *pgno)
     if (rc == KVS_OK && b >= t->bmap_cap) {
         size_t cap = t->bmap_cap;
         kvs_err spare = *t->err;
-        if (grow(&t->bmap, &cap, (size_t)b + 1, sizeof(uint32_t), t->err) != KVS_OK) {
+        if (grow(&t->bmap, &cap, (size_t)b + 1, sizeof(bslot), t->err) != KVS_OK) {
             *t->err = spare;
             return KVS_OK;
         }
-        memset(t->bmap + t->bmap_cap, 0, (cap - t->bmap_cap) * sizeof(uint32_t));
+        memset(t->bmap + t->bmap_cap, 0, (cap - t->bmap_cap) * sizeof(bslot));
         t->bmap_cap = cap;
     }
     if (rc == KVS_OK)
-        t->bmap[b] = *pgno;
+        t->bmap[b].page = *pgno;
     return rc;
+}
+
+static inline void bmap_fresh(lh *t)
+{
+    if (t->bmap_stale) {
+        if (t->bmap_cap)
+            memset(t->bmap, 0, t->bmap_cap * sizeof(bslot));
+        t->bmap_stale = 0;
+    }
+}
+
+/* Bucket b's slot if the handle has one (NULL if not). */
+static inline bslot *bucket_slot(lh *t, uint32_t b)
+{
+    bmap_fresh(t);
+    return b < t->bmap_cap ? &t->bmap[b] : NULL;
 }
 
 static CHAIN_INLINE int bucket_page(lh *t, uint32_t b, uint32_t *pgno)
 {
-    if (t->bmap_stale) {
-        if (t->bmap_cap)
-            memset(t->bmap, 0, t->bmap_cap * sizeof(uint32_t));
-        t->bmap_stale = 0;
-    }
-    if (b < t->bmap_cap && t->bmap[b]) {
-        *pgno = t->bmap[b];
+    bmap_fresh(t);
+    if (b < t->bmap_cap && t->bmap[b].page) {
+        *pgno = t->bmap[b].page;
         return KVS_OK;
     }
     return bucket_page_slow(t, b, pgno);
@@ -416,11 +463,19 @@ int lh_get_stamped(lh *t, const void *key, size_t klen, kvs_slice *val, uint64_t
     const kvs_hdr *h = pager_hdr(t->pg);
     uint32_t tag, b;
     chain_iter it;
-    int rc;
+    bslot *bs;
+    int rc, build;
     if (klen > KVS_MAX_KEY)
         return KVS_NOTFOUND;
     tag = (uint32_t)lh_hash(t, key, klen);
     b = bucket_of(h, tag);
+    bs = bucket_slot(t, b);
+    if (bs && bs->filt_ok && !filt_maybe(bs, tag))
+        return KVS_NOTFOUND;
+    /* a walk over the whole chain learns the bucket's filter on the way */
+    build = bs && !bs->filt_ok;
+    if (build)
+        memset(bs->filt, 0, sizeof bs->filt);
     for (rc = chain_first(&it, t, b, NULL); rc == KVS_OK; rc = chain_next(&it)) {
         int i = sp_find(it.pg, tag, key, klen);
         if (i >= 0) {
@@ -428,7 +483,16 @@ int lh_get_stamped(lh *t, const void *key, size_t klen, kvs_slice *val, uint64_t
             t->get_chain_pages += it.hops;
             return get_value(t, &it, (uint32_t)i, val, stamp);
         }
+        if (build) {
+            uint32_t n = sp_nslots(it.pg), j;
+            for (j = 0; j < n; j++)
+                filt_add(bs, sp_tag(it.pg, j));
+        }
     }
+    /* (bs is still the slot: the map grows only for a bucket beyond it,
+     * which has no slot, and nothing in a get drops it) */
+    if (rc == CHAIN_END && build)
+        bs->filt_ok = 1;
     return rc == CHAIN_END ? KVS_NOTFOUND : rc;
 }
 
@@ -753,8 +817,16 @@ static int split_one(lh *t)
     rc = dir_set(t->pool, nb, np);
     if (rc)
         return rc;
-    if (nb < t->bmap_cap && !t->bmap_stale)
-        t->bmap[nb] = np;
+    if (!t->bmap_stale) {
+        /* records move between the two: both filters are rebuilt by the
+         * next full walk */
+        if (s < t->bmap_cap)
+            t->bmap[s].filt_ok = 0;
+        if (nb < t->bmap_cap) {
+            t->bmap[nb].page = np;
+            t->bmap[nb].filt_ok = 0;
+        }
+    }
     rc = fill_chain(t, nb, &np, 1, nents, L, 1);
     if (rc)
         return rc;
@@ -844,6 +916,11 @@ int lh_put(lh *t, const void *key, size_t klen, const void *val, size_t vlen, in
     rc = place(t, b, L.room, L.tail, tag, &nr);
     if (rc)
         return rc;
+    {
+        bslot *bs = bucket_slot(t, b);
+        if (bs && bs->filt_ok)
+            filt_add(bs, tag);
+    }
     hdr_record_added(h, need);
     /* Growth is gradual: a few splits per insert at most.  One insert needs
      * one; a lowered fill factor catches up over the next inserts; a header
