@@ -46,12 +46,13 @@ struct lh {
 };
 
 /* A bucket in the handle's memory: its primary page (0 = not known yet) and,
- * once a get has walked its whole chain, a filter of its records' tags
- * (FILT_BITS bits, two per tag, set from a Fibonacci hash of the 32-bit tag,
- * so tags of one bucket, which share their low bits, still spread).  A
+ * once a get or a put has walked its whole chain or a split refilled it, a
+ * filter of its records' tags (FILT_BITS bits, two per tag, set from a
+ * Fibonacci hash of the 32-bit tag, so tags of one bucket, which share their
+ * low bits, still spread).  A
  * put into the bucket adds its tag; a delete leaves the bits (a filter may
  * say "maybe" for a key that is gone, never "no" for one that is there); a
- * split forgets both buckets' filters. */
+ * split gives both buckets the exact filter of the records it moved. */
 #define FILT_WORDS 4
 #define FILT_BITS  (64 * FILT_WORDS)
 typedef struct bslot {
@@ -71,6 +72,14 @@ static inline void filt_add(bslot *s, uint32_t tag)
     uint32_t i = (uint32_t)(x >> 56), j = (uint32_t)(x >> 48) & 0xff;
     s->filt[i / 64] |= (uint64_t)1 << (i % 64);
     s->filt[j / 64] |= (uint64_t)1 << (j % 64);
+}
+
+/* Adds the tags of every record of a chain page. */
+static inline void filt_learn(bslot *s, const uint8_t *pg)
+{
+    uint32_t n = sp_nslots(pg), j;
+    for (j = 0; j < n; j++)
+        filt_add(s, sp_tag(pg, j));
 }
 
 static inline int filt_maybe(const bslot *s, uint32_t tag)
@@ -483,11 +492,8 @@ int lh_get_stamped(lh *t, const void *key, size_t klen, kvs_slice *val, uint64_t
             t->get_chain_pages += it.hops;
             return get_value(t, &it, (uint32_t)i, val, stamp);
         }
-        if (build) {
-            uint32_t n = sp_nslots(it.pg), j;
-            for (j = 0; j < n; j++)
-                filt_add(bs, sp_tag(it.pg, j));
-        }
+        if (build)
+            filt_learn(bs, it.pg);
     }
     /* (bs is still the slot: the map grows only for a bucket beyond it,
      * which has no slot, and nothing in a get drops it) */
@@ -511,12 +517,20 @@ static int locate(lh *t, uint32_t b, uint32_t tag, const void *key, size_t klen,
                   uint32_t need, loc *L)
 {
     chain_iter it;
-    int rc;
+    /* the walk goes over the whole chain (room, tail) either way: a bucket
+     * whose filter says the key is not there needs no slot search, one
+     * without a filter learns it (bs stays the slot: see lh_get_stamped) */
+    bslot *bs = bucket_slot(t, b);
+    int rc, absent = bs && bs->filt_ok && !filt_maybe(bs, tag), build = bs && !bs->filt_ok;
     memset(L, 0, sizeof *L);
+    if (build)
+        memset(bs->filt, 0, sizeof bs->filt);
     for (rc = chain_first(&it, t, b, NULL); rc == KVS_OK; rc = chain_next(&it)) {
         if (it.hops == 1)
             L->primary = it.pgno;
-        if (!L->found) {
+        if (build)
+            filt_learn(bs, it.pg);
+        if (!L->found && !absent) {
             int i = sp_find(it.pg, tag, key, klen);
             if (i >= 0) {
                 L->found = it.pgno;
@@ -529,6 +543,8 @@ static int locate(lh *t, uint32_t b, uint32_t tag, const void *key, size_t klen,
     }
     if (rc != CHAIN_END)
         return rc;
+    if (build)
+        bs->filt_ok = 1;
     L->tail = it.pgno;
     return KVS_OK;
 }
@@ -799,6 +815,27 @@ static int fill_chain(lh *t, uint32_t b, const uint32_t *pages, size_t npg,
     return KVS_OK;
 }
 
+/* After a split of s into s and nb by tag bit `bit`: each one's filter
+ * holds exactly its records' tags (the gathered entries, rev = tag). */
+static void split_filters(lh *t, uint32_t s, uint32_t nb, size_t nents, uint32_t bit)
+{
+    bslot *lo = bucket_slot(t, s), *hi = nb < t->bmap_cap ? &t->bmap[nb] : NULL;
+    size_t i;
+    if (lo)
+        memset(lo->filt, 0, sizeof lo->filt);
+    if (hi)
+        memset(hi->filt, 0, sizeof hi->filt);
+    for (i = 0; i < nents; i++) {
+        bslot *to = (t->ents[i].rev >> bit) & 1 ? hi : lo;
+        if (to)
+            filt_add(to, t->ents[i].rev);
+    }
+    if (lo)
+        lo->filt_ok = 1;
+    if (hi)
+        hi->filt_ok = 1;
+}
+
 static int split_one(lh *t)
 {
     kvs_hdr *h = pager_hdr(t->pg);
@@ -817,22 +854,15 @@ static int split_one(lh *t)
     rc = dir_set(t->pool, nb, np);
     if (rc)
         return rc;
-    if (!t->bmap_stale) {
-        /* records move between the two: both filters are rebuilt by the
-         * next full walk */
-        if (s < t->bmap_cap)
-            t->bmap[s].filt_ok = 0;
-        if (nb < t->bmap_cap) {
-            t->bmap[nb].page = np;
-            t->bmap[nb].filt_ok = 0;
-        }
-    }
+    if (nb < t->bmap_cap && !t->bmap_stale)
+        t->bmap[nb].page = np;
     rc = fill_chain(t, nb, &np, 1, nents, L, 1);
     if (rc)
         return rc;
     rc = fill_chain(t, s, t->chain, npg, nents, L, 0);
     if (rc)
         return rc;
+    split_filters(t, s, nb, nents, L);
     hdr_split_done(h);
     t->splits++;
     return KVS_OK;

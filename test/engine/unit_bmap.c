@@ -167,6 +167,15 @@ static void round_(const char *what, kvs_pool *pool, int forked)
         bad += read_step(r, 2 * NKEYS, gen, &first);
         tap_ok(bad == 0, "%s: the reader's own puts after its gets of the same keys "
                "found absent are read back (%d bad, first %s)", what, bad, kvs_strerror(first));
+        /* puts that are the reader's first walk of their buckets since the
+         * writer's change (their filters are learnt by the puts) */
+        TAP_RC(write_step(w, 0, 100, 'e', 0), KVS_OK);
+        TAP_RC(write_step(r, 100, 200, 'f', 0), KVS_OK);
+        memset(gen, 'e', 100);
+        memset(gen + 100, 'f', 100);
+        bad = read_step(r, 2 * NKEYS, gen, &first);
+        tap_ok(bad == 0, "%s: the reader's replaces right after another handle's write "
+               "(%d bad, first %s)", what, bad, kvs_strerror(first));
         TAP_RC(write_step(r, 0, NKEYS, 'd', 1), KVS_OK);
         memset(gen, 'd', NKEYS);
         bad = read_step(w, NKEYS, gen, &first);
