@@ -648,8 +648,14 @@ static int pull_up(lh *t, uint32_t b, uint32_t fi, uint8_t *pg)
 
 /* Deletes slot from pgno; an overflow page left empty is unlinked and freed.
  * *freed tells the caller the page is gone.  With `compact`, a delete from
- * the primary page pulls records up from the overflow page behind it. */
-static int remove_at(lh *t, const loc *L, int *freed, int compact, uint32_t b)
+ * the primary page pulls records up from the overflow page behind it.  With
+ * `gone` (a delete), what fetch_found would give of the record (its length,
+ * its value chain) is read under the same lock, before it goes. */
+typedef struct gone_rec {
+    uint32_t len, vpage, vlen;
+} gone_rec;
+
+static int remove_at(lh *t, const loc *L, int *freed, int compact, uint32_t b, gone_rec *gone)
 {
     uint32_t fi, pfi, next;
     uint8_t *pg, *ppg;
@@ -657,6 +663,13 @@ static int remove_at(lh *t, const loc *L, int *freed, int compact, uint32_t b)
     if (rc)
         return rc;
     pool_lock(t->pool, fi, POOL_EXCLUSIVE);
+    if (gone) {
+        rec_view r;
+        sp_record(pg, L->slot, &r);
+        gone->len = sp_len(pg, L->slot);
+        gone->vpage = (r.flags & REC_EXTERNAL) ? r.vpage : 0;
+        gone->vlen = (r.flags & REC_EXTERNAL) ? r.vlen : 0;
+    }
     sp_delete(pg, L->slot);
     pool_dirty(t->pool, fi);
     *freed = 0;
@@ -926,7 +939,7 @@ int lh_put(lh *t, const void *key, size_t klen, const void *val, size_t vlen, in
         } else {
             int freed;
             pool_release(t->pool, fi);
-            rc = remove_at(t, &L, &freed, 0, b);
+            rc = remove_at(t, &L, &freed, 0, b, NULL);
             if (rc)
                 return rc;
             if (freed && L.tail == L.found)
@@ -966,8 +979,8 @@ int lh_put(lh *t, const void *key, size_t klen, const void *val, size_t vlen, in
 int lh_delete(lh *t, const void *key, size_t klen)
 {
     kvs_hdr *h = pager_hdr(t->pg);
-    uint32_t tag, b, fi, len, vpage, vlen;
-    uint8_t *pg;
+    uint32_t tag, b;
+    gone_rec g;
     loc L;
     int rc, freed;
     if (klen > KVS_MAX_KEY)
@@ -979,18 +992,14 @@ int lh_delete(lh *t, const void *key, size_t klen)
         return rc;
     if (!L.found)
         return KVS_NOTFOUND;
-    rc = fetch_found(t, &L, POOL_SHARED, &fi, &pg, &len, &vpage, &vlen);
-    if (rc)
-        return rc;
-    pool_release(t->pool, fi);
     t->modified = 1;
     t->epoch++;
-    rc = remove_at(t, &L, &freed, 1, b);
+    rc = remove_at(t, &L, &freed, 1, b, &g);
     if (rc)
         return rc;
-    hdr_record_removed(h, len + SLOT_SIZE);
-    if (vpage)
-        return vchain_free(t->pool, vpage, vlen);
+    hdr_record_removed(h, g.len + SLOT_SIZE);
+    if (g.vpage)
+        return vchain_free(t->pool, g.vpage, g.vlen);
     return KVS_OK;
 }
 
