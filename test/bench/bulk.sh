@@ -8,7 +8,9 @@
 # SELECT from generate_series -- at synchronous_commit off and on, kvs and
 # heap + btree one after the other (interleaved, REPS rounds), so both see
 # the same machine load.  Prints seconds per load (median of the rounds)
-# and heap s / kvs s (above 1: kvs is faster).  Every load is checked by
+# and heap s / kvs s (above 1: kvs is faster), and the CPU seconds of the
+# backend that ran it (steadier than wall clock on a busy machine; the
+# flushes' waits are not in them).  Every load is checked by
 # count(*).
 #
 # --ab A.so B.so (local mode only: a backend loads the module when it
@@ -65,21 +67,30 @@ settings() {   # settings MODE CACHE -> server options
     esac
 }
 
-median() { sort -g | awk '{ a[NR] = $1 } END { print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
+median() { cut -d' ' -f"${1:-1}" | sort -g | awk '{ a[NR] = $1 } END { print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
 
-load() {   # load TABLE copy|insert SYNC -> seconds on stdout
-    local t0 s n
+load() {   # load TABLE copy|insert SYNC OUT: appends "wall-seconds backend-cpu-seconds" to OUT
+    local stmt n
     sql "TRUNCATE $1" >/dev/null || return 1
-    t0=$(now_ns)
     case "$2" in
-        copy) "${PSQL[@]}" -c "SET synchronous_commit = $3" -c "COPY $1 FROM '$TMP/rows.csv' (FORMAT csv)" >/dev/null || return 1 ;;
-        insert) "${PSQL[@]}" -c "SET synchronous_commit = $3" \
-                    -c "INSERT INTO $1 SELECT g, $VALUE_EXPR FROM generate_series(1, $ROWS) g" >/dev/null || return 1 ;;
+        copy) stmt="COPY $1 FROM '$TMP/rows.csv' (FORMAT csv)" ;;
+        insert) stmt="INSERT INTO $1 SELECT g, $VALUE_EXPR FROM generate_series(1, $ROWS) g" ;;
     esac
-    s=$(secs_since "$t0")
+    # the backend's user + system CPU (/proc/PID/stat, clock ticks) around the statement
+    cat >"$TMP/load.sql" <<SQL
+SET synchronous_commit = $3;
+SELECT pg_backend_pid() AS pid \gset
+\setenv PID :pid
+\! { date +%s%N; awk '{ print \$14 + \$15 }' /proc/\$PID/stat; } >$TMP/before
+$stmt;
+\! { date +%s%N; awk '{ print \$14 + \$15 }' /proc/\$PID/stat; } >$TMP/after
+SQL
+    "${PSQL[@]}" -f "$TMP/load.sql" >/dev/null || return 1
     n=$(sql "SELECT count(*) FROM $1")
     [ "$n" = "$ROWS" ] || { echo "# $1 $2: $n rows, expected $ROWS" >&2; return 1; }
-    echo "$s"
+    paste "$TMP/before" "$TMP/after" | awk -v hz="$(getconf CLK_TCK)" '
+        NR == 1 { w = ($2 - $1) / 1e9 } NR == 2 { c = ($2 - $1) / hz }
+        END { printf "%.3f %.2f\n", w, c }' >>"$4"
 }
 
 use_module() {   # install kvs_fdw.so $1 (a new file: running backends keep theirs)
@@ -112,24 +123,27 @@ for mode in $MODES; do
                 : >"$TMP/heap.s"; : >"$TMP/kvs.s"; : >"$TMP/kvsb.s"
                 ok=1
                 for r in $(seq "$REPS"); do
-                    load kv_btree "$how" "$sync" >>"$TMP/heap.s" || ok=0
+                    load kv_btree "$how" "$sync" "$TMP/heap.s" || ok=0
                     [ -z "$AB_A" ] || use_module "$AB_A" || ok=0
-                    load kv_kvs "$how" "$sync" >>"$TMP/kvs.s" || ok=0
+                    load kv_kvs "$how" "$sync" "$TMP/kvs.s" || ok=0
                     if [ -n "$AB_B" ]; then
                         use_module "$AB_B" || ok=0
-                        load kv_kvs "$how" "$sync" >>"$TMP/kvsb.s" || ok=0
+                        load kv_kvs "$how" "$sync" "$TMP/kvsb.s" || ok=0
                     fi
                 done
                 h=$(median <"$TMP/heap.s"); k=$(median <"$TMP/kvs.s")
+                hc=$(median 2 <"$TMP/heap.s"); kc=$(median 2 <"$TMP/kvs.s")
+                runs="runs (wall s, backend CPU s): heap $(paste -sd, "$TMP/heap.s"); kvs $(paste -sd, "$TMP/kvs.s")"
                 if [ $ok = 1 ] && [ -n "$AB_B" ]; then
-                    b=$(median <"$TMP/kvsb.s")
-                    printf '# %-6s %-7s %-4s %-6s %9.2f %9.2f %9.2f %9.2f %9.2f\n' "$mode" "$cache" "$sync" "$how" "$h" "$k" "$b" \
-                        "$(awk -v a="$k" -v b="$b" 'BEGIN { print a / b }')" "$(awk -v h="$h" -v b="$b" 'BEGIN { print h / b }')"
-                    step "bulk_${mode}_${cache}_${sync}_$how" ok "heap ${h}s kvs A ${k}s B ${b}s (runs: heap $(echo $(cat "$TMP/heap.s")), A $(echo $(cat "$TMP/kvs.s")), B $(echo $(cat "$TMP/kvsb.s")))"
+                    b=$(median <"$TMP/kvsb.s"); bc=$(median 2 <"$TMP/kvsb.s")
+                    printf '# %-6s %-7s %-4s %-6s %9.2f %9.2f %9.2f %9.2f %9.2f   CPU s: %.2f %.2f %.2f, A/B %.2f\n' "$mode" "$cache" "$sync" "$how" "$h" "$k" "$b" \
+                        "$(awk -v a="$k" -v b="$b" 'BEGIN { print a / b }')" "$(awk -v h="$h" -v b="$b" 'BEGIN { print h / b }')" \
+                        "$hc" "$kc" "$bc" "$(awk -v a="$kc" -v b="$bc" 'BEGIN { print a / b }')"
+                    step "bulk_${mode}_${cache}_${sync}_$how" ok "heap ${h}s kvs A ${k}s B ${b}s; $runs; B $(paste -sd, "$TMP/kvsb.s")"
                 elif [ $ok = 1 ]; then
-                    printf '# %-6s %-7s %-4s %-6s %9.2f %9.2f %9.2f\n' "$mode" "$cache" "$sync" "$how" "$h" "$k" \
-                        "$(awk -v h="$h" -v k="$k" 'BEGIN { print h / k }')"
-                    step "bulk_${mode}_${cache}_${sync}_$how" ok "heap ${h}s kvs ${k}s"
+                    printf '# %-6s %-7s %-4s %-6s %9.2f %9.2f %9.2f   CPU s: %.2f %.2f\n' "$mode" "$cache" "$sync" "$how" "$h" "$k" \
+                        "$(awk -v h="$h" -v k="$k" 'BEGIN { print h / k }')" "$hc" "$kc"
+                    step "bulk_${mode}_${cache}_${sync}_$how" ok "heap ${h}s kvs ${k}s; $runs"
                 else
                     step "bulk_${mode}_${cache}_${sync}_$how" fail "a load failed"
                 fi
