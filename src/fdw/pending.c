@@ -1291,7 +1291,8 @@ apply_one(KvsWriteSet *ws, uint64 t, const char *key, uint32 klen, const PView *
  * a key's final state does not depend on the order keys are applied in.  A
  * run's keys and values are copied for the batch (the walk reads them into
  * a scratch context reset per record): up to about one run's worth (at most
- * kvs_fdw.pending_memory) beside the write set, for the length of the batch.
+ * kvs_fdw.pending_memory) beside the write set, for the length of the batch;
+ * and every batch has an entry of sizeof(PApply), about 80 bytes, per key.
  */
 void
 kvs_pending_apply(KvsWriteSet *ws)
