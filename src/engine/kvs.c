@@ -1432,6 +1432,11 @@ int kvs_get_stamped(kvs *db, const void *key, size_t klen, kvs_slice *val, uint6
     WITH_SECTION(db, KVS_READ, lh_get_stamped(db->t, key, klen, val, stamp));
 }
 
+uint32_t kvs_key_order(kvs *db, const void *key, size_t klen)
+{
+    return lh_key_order(db->t, key, klen);
+}
+
 int kvs_put(kvs *db, const void *key, size_t klen, const void *val, size_t vlen, int flags)
 {
     if (klen > KVS_MAX_KEY || vlen > KVS_MAX_VALUE)

@@ -422,6 +422,12 @@ int         kvs_put(kvs *db, const void *key, size_t klen,
 int         kvs_delete(kvs *db, const void *key, size_t klen);  /* KVS_NOTFOUND */
 int         kvs_truncate(kvs *db);      /* remove every record; the file shrinks
                                          * when the section ends */
+/* The key's place in the file's bucket order (the cursor's: its hash tag
+ * bit-reversed, which splits never reorder, so every bucket is one interval
+ * of it), as of the file's header now (call it inside the section that
+ * writes the keys): a section that puts many keys in this order visits each
+ * bucket's pages in one run, not at random. */
+uint32_t    kvs_key_order(kvs *db, const void *key, size_t klen);
 int         kvs_sync(kvs *db);          /* write dirty pages, fsync */
 
 /* ---- compaction ------------------------------------------------------------

@@ -205,6 +205,11 @@ uint64_t lh_hash(const lh *t, const void *key, size_t klen)
     return XXH3_64bits_withSeed(key, klen, hdr_seed(pager_hdr(t->pg)));
 }
 
+uint32_t lh_key_order(const lh *t, const void *key, size_t klen)
+{
+    return bitrev32((uint32_t)lh_hash(t, key, klen));
+}
+
 void lh_format_new(kvs_hdr *h, uint8_t *dirpage, uint8_t *bucketpage)
 {
     hdr_reset_table(h);

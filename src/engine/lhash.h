@@ -44,6 +44,7 @@ pool_file *lh_pool(const lh *t);
 kvs_err   *lh_err(const lh *t);
 
 uint64_t lh_hash(const lh *t, const void *key, size_t klen);
+uint32_t lh_key_order(const lh *t, const void *key, size_t klen);   /* kvs_key_order */
 int  lh_get(lh *t, const void *key, size_t klen, kvs_slice *val);
 /* lh_get that also gives the record's stamp (0 = written without one) */
 int  lh_get_stamped(lh *t, const void *key, size_t klen, kvs_slice *val, uint64_t *stamp);
