@@ -2,7 +2,7 @@
 # test/bench/parallel.sh - a parallel full scan of a kvs table against the
 # same scan in one process, on one throwaway server (run as root).
 #
-#   test/bench/parallel.sh [--rows N] [--reps N] [--port P] [--quick]
+#   test/bench/parallel.sh [--rows N] [--reps N] [--port P] [--cache SIZE] [--quick]
 #
 # Loads N rows (bigint key, 100-byte text value; default 10,000,000), then
 # times `SELECT count(*) FROM pt WHERE v LIKE '%ab%'` (every row decoded and
@@ -10,7 +10,9 @@
 # worker claim chunks of the file) and = 0 (the leader alone), interleaved,
 # after one untimed run of each.  Prints every time, the median of each side
 # and their ratio, and checks both sides count the same rows (a FAILED line
-# otherwise).  --quick: 200,000 rows, 3 repetitions (a code-path check; the
+# otherwise).  --cache: kvs_fdw.cache_size of each backend (default 2GB: the
+# 10M-row file, ~1.3 GB, fits in each participant's cache once warm).
+# --quick: 200,000 rows, 3 repetitions (a code-path check; the
 # figure means little at that size).  The ratio wants two idle cores: on a
 # shared machine it says how much the second process got.
 set -u
@@ -18,11 +20,13 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 ROWS=10000000
 REPS=5
 PORT=55439
+CACHE=2GB
 while [ $# -gt 0 ]; do
     case "$1" in
         --rows) ROWS=$2; shift 2 ;;
         --reps) REPS=$2; shift 2 ;;
         --port) PORT=$2; shift 2 ;;
+        --cache) CACHE=$2; shift 2 ;;
         --quick) ROWS=200000; REPS=3; shift ;;
         *) echo "usage: $0 [--rows N] [--reps N] [--port P] [--quick]" >&2; exit 2 ;;
     esac
@@ -32,7 +36,7 @@ done
 . "$HERE/pglib.sh"
 
 pgb_initdb || exit 1
-pgb_start "-c max_worker_processes=8 -c max_parallel_workers=4 -c kvs_fdw.cache_size=256MB" || exit 1
+pgb_start "-c max_worker_processes=8 -c max_parallel_workers=4 -c kvs_fdw.cache_size=$CACHE" || exit 1
 sql "CREATE EXTENSION kvs_fdw; CREATE SERVER kvs FOREIGN DATA WRAPPER kvs_fdw;
      CREATE FOREIGN TABLE pt (k bigint OPTIONS (key 'true'), v text) SERVER kvs" >/dev/null || exit 1
 t0=$(now_ns)
@@ -53,6 +57,9 @@ run() {
     SECS=$(secs_since "$t0")
 }
 run 1; run 0          # warm: the file's pages in the OS cache
+echo "# workers = 1, EXPLAIN ANALYZE (rows per participant):"
+sql "$SETS SET max_parallel_workers_per_gather = 1; EXPLAIN (ANALYZE, VERBOSE, COSTS OFF, TIMING OFF) $Q" |
+    grep -E 'Workers Launched|Worker [0-9]|Foreign Scan|Execution' | sed 's/^/#   /'
 P=(); S=(); BAD=0
 for i in $(seq 1 "$REPS"); do
     run 1; P+=("$SECS"); c1=$COUNT
