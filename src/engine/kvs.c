@@ -1622,6 +1622,16 @@ void kvs_cursor_skip_stamp(kvs_cursor *c, uint64_t stamp)
     lh_cursor_skip_stamp(c->c, stamp);
 }
 
+int kvs_cursor_set_range(kvs_cursor *c, uint64_t lo, uint64_t hi)
+{
+    if (lo > hi || hi > KVS_REV_END)
+        return kvs_seterr(&c->db->err, KVS_EINVAL, 0,
+                          "cursor range [%llu, %llu) is not within [0, 2^32)",
+                          (unsigned long long)lo, (unsigned long long)hi);
+    lh_cursor_set_range(c->c, lo, hi);
+    return KVS_OK;
+}
+
 int kvs_cursor_next(kvs_cursor *c, kvs_slice *key, kvs_slice *val)
 {
     kvs *db = c->db;

@@ -485,6 +485,14 @@ int         kvs_cursor_open(kvs *db, kvs_cursor **out);
 void        kvs_cursor_skip_stamp(kvs_cursor *c, uint64_t stamp);
 int         kvs_cursor_next(kvs_cursor *c, kvs_slice *key, kvs_slice *val); /* KVS_NOTFOUND at end */
 void        kvs_cursor_close(kvs_cursor *c);
+/* Restarts the cursor over one interval [lo, hi) of the scan order (the
+ * bit-reversed 32-bit hash tag, 0 <= lo <= hi <= KVS_REV_END): it then
+ * visits exactly the records whose rev lies there, with the guarantees
+ * above.  The intervals of a partition of [0, KVS_REV_END) together visit
+ * what one full scan would, so hosts can split a scan between processes,
+ * each with its own handle.  KVS_EINVAL for a range outside the space. */
+#define KVS_REV_END ((uint64_t)1 << 32)
+int         kvs_cursor_set_range(kvs_cursor *c, uint64_t lo, uint64_t hi);
 
 /* ---- descriptor: a host blob kept in the file header --------------------- */
 int         kvs_descriptor(kvs *db, kvs_slice *out);

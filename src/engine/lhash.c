@@ -102,6 +102,7 @@ struct lh_cursor {
     int       valid;
     uint64_t  epoch;
     uint64_t  interval_end;   /* first rev after this bucket's range, 2^32 = end */
+    uint64_t  hi;             /* first rev beyond the cursor's range, 2^32 = all */
     lh_ent   *ents;
     size_t    ecap, n, idx;
     uint8_t  *buf;
@@ -1048,8 +1049,10 @@ static void ent_sort(lh_ent *e, size_t n, const uint8_t *buf)
 lh_cursor *lh_cursor_new(lh *t)
 {
     lh_cursor *c = calloc(1, sizeof *c);
-    if (c)
+    if (c) {
         c->t = t;
+        c->hi = TWO32;
+    }
     return c;
 }
 
@@ -1066,6 +1069,20 @@ void lh_cursor_free(lh_cursor *c)
 void lh_cursor_skip_stamp(lh_cursor *c, uint64_t stamp)
 {
     c->skip_stamp = stamp;
+}
+
+/* A bucket is an interval of the scan order, so a range [lo, hi) is the
+ * lower bound (lo, no key, not strict) and a stop at hi: collect drops the
+ * records of the bucket at or beyond hi, and the bucket holding hi - 1 is
+ * the last one visited. */
+void lh_cursor_set_range(lh_cursor *c, uint64_t lo, uint64_t hi)
+{
+    c->done = hi <= lo;
+    c->valid = 0;
+    c->lb_rev = (uint32_t)lo;
+    c->lb_strict = 0;
+    c->lb_klen = 0;
+    c->hi = hi > TWO32 ? TWO32 : hi;
 }
 
 /* Collects the records of the bucket whose range holds lb_rev that lie
@@ -1098,7 +1115,7 @@ static int collect(lh_cursor *c)
             if (c->skip_stamp && r.stamp == c->skip_stamp)
                 continue;
             cmp = key_cmp(rev, r.key, r.klen, c->lb_rev, c->lb_key, c->lb_klen);
-            if (cmp < 0 || (cmp == 0 && c->lb_strict))
+            if (cmp < 0 || (cmp == 0 && c->lb_strict) || rev >= c->hi)
                 continue;
             e = &c->ents[ne++];
             e->rev = rev;
@@ -1178,7 +1195,7 @@ int lh_cursor_next(lh_cursor *c, kvs_slice *key, kvs_slice *val)
                 val->len = r.vlen;
                 return KVS_OK;
             }
-            if (c->interval_end >= TWO32) {
+            if (c->interval_end >= c->hi) {
                 c->done = 1;
                 return KVS_NOTFOUND;
             }

@@ -286,6 +286,7 @@ get_ws(KvsFile *f, bool create)
 	write_sets = lappend(write_sets, ws);
 	MemoryContextSwitchTo(old);
 	f->pending = ws;
+	kvs_parallel_note_writes(true);	/* workers must not scan without it */
 	return ws;
 }
 
@@ -1034,6 +1035,7 @@ kvs_pending_reset(void)
 		ws->file->pending = NULL;
 	}
 	write_sets = NIL;
+	kvs_parallel_note_writes(false);
 	pending_cxt = NULL;			/* a child of TopTransactionContext */
 	last_read.file = NULL;
 	dead_ranges = NULL;
