@@ -35,7 +35,8 @@ FDW_OBJS = \
 	src/fdw/alter.o \
 	src/fdw/utility.o \
 	src/fdw/shmem.o \
-	src/fdw/rowlock.o
+	src/fdw/rowlock.o \
+	src/fdw/parallel.o
 
 OBJS = $(ENGINE_OBJS) $(FDW_OBJS)
 

@@ -1432,6 +1432,11 @@ int kvs_get_stamped(kvs *db, const void *key, size_t klen, kvs_slice *val, uint6
     WITH_SECTION(db, KVS_READ, lh_get_stamped(db->t, key, klen, val, stamp));
 }
 
+uint32_t kvs_key_order(kvs *db, const void *key, size_t klen)
+{
+    return lh_key_order(db->t, key, klen);
+}
+
 int kvs_put(kvs *db, const void *key, size_t klen, const void *val, size_t vlen, int flags)
 {
     if (klen > KVS_MAX_KEY || vlen > KVS_MAX_VALUE)
@@ -1615,6 +1620,16 @@ int kvs_cursor_open(kvs *db, kvs_cursor **out)
 void kvs_cursor_skip_stamp(kvs_cursor *c, uint64_t stamp)
 {
     lh_cursor_skip_stamp(c->c, stamp);
+}
+
+int kvs_cursor_set_range(kvs_cursor *c, uint64_t lo, uint64_t hi)
+{
+    if (lo > hi || hi > KVS_REV_END)
+        return kvs_seterr(&c->db->err, KVS_EINVAL, 0,
+                          "cursor range [%llu, %llu) is not within [0, 2^32)",
+                          (unsigned long long)lo, (unsigned long long)hi);
+    lh_cursor_set_range(c->c, lo, hi);
+    return KVS_OK;
 }
 
 int kvs_cursor_next(kvs_cursor *c, kvs_slice *key, kvs_slice *val)

@@ -422,6 +422,12 @@ int         kvs_put(kvs *db, const void *key, size_t klen,
 int         kvs_delete(kvs *db, const void *key, size_t klen);  /* KVS_NOTFOUND */
 int         kvs_truncate(kvs *db);      /* remove every record; the file shrinks
                                          * when the section ends */
+/* The key's place in the file's bucket order (the cursor's: its hash tag
+ * bit-reversed, which splits never reorder, so every bucket is one interval
+ * of it), as of the file's header now (call it inside the section that
+ * writes the keys): a section that puts many keys in this order visits each
+ * bucket's pages in one run, not at random. */
+uint32_t    kvs_key_order(kvs *db, const void *key, size_t klen);
 int         kvs_sync(kvs *db);          /* write dirty pages, fsync */
 
 /* ---- compaction ------------------------------------------------------------
@@ -479,6 +485,14 @@ int         kvs_cursor_open(kvs *db, kvs_cursor **out);
 void        kvs_cursor_skip_stamp(kvs_cursor *c, uint64_t stamp);
 int         kvs_cursor_next(kvs_cursor *c, kvs_slice *key, kvs_slice *val); /* KVS_NOTFOUND at end */
 void        kvs_cursor_close(kvs_cursor *c);
+/* Restarts the cursor over one interval [lo, hi) of the scan order (the
+ * bit-reversed 32-bit hash tag, 0 <= lo <= hi <= KVS_REV_END): it then
+ * visits exactly the records whose rev lies there, with the guarantees
+ * above.  The intervals of a partition of [0, KVS_REV_END) together visit
+ * what one full scan would, so hosts can split a scan between processes,
+ * each with its own handle.  KVS_EINVAL for a range outside the space. */
+#define KVS_REV_END ((uint64_t)1 << 32)
+int         kvs_cursor_set_range(kvs_cursor *c, uint64_t lo, uint64_t hi);
 
 /* ---- descriptor: a host blob kept in the file header --------------------- */
 int         kvs_descriptor(kvs *db, kvs_slice *out);

@@ -33,8 +33,61 @@ struct lh {
     size_t    ecap;
     uint32_t *chain;          /* split scratch: page numbers of a chain */
     size_t    ccap;
+    /* per bucket, what the handle learnt of it (see bslot): a get then
+     * reads no directory page, and a get of an absent key mostly no page at
+     * all.  A bucket's primary page never changes while the table lives (a
+     * split keeps the old bucket's and adds the new one's entry), so only
+     * what drops the table's view drops the map: lh_forget (another handle
+     * or process changed the file, a rollback, a truncate, a replaced file). */
+    struct bslot *bmap;
+    size_t    bmap_cap;
+    int       bmap_stale;     /* clear it before the next use */
     uint64_t  gets, get_chain_pages, splits;
 };
+
+/* A bucket in the handle's memory: its primary page (0 = not known yet) and,
+ * once a get or a put has walked its whole chain or a split refilled it, a
+ * filter of its records' tags (FILT_BITS bits, two per tag, set from a
+ * Fibonacci hash of the 32-bit tag, so tags of one bucket, which share their
+ * low bits, still spread).  A
+ * put into the bucket adds its tag; a delete leaves the bits (a filter may
+ * say "maybe" for a key that is gone, never "no" for one that is there); a
+ * split gives both buckets the exact filter of the records it moved. */
+#define FILT_WORDS 4
+#define FILT_BITS  (64 * FILT_WORDS)
+typedef struct bslot {
+    uint32_t page;
+    uint32_t filt_ok;
+    uint64_t filt[FILT_WORDS];
+} bslot;
+
+static inline uint64_t filt_mix(uint32_t tag)
+{
+    return (uint64_t)tag * 0x9E3779B97F4A7C15ull;
+}
+
+static inline void filt_add(bslot *s, uint32_t tag)
+{
+    uint64_t x = filt_mix(tag);
+    uint32_t i = (uint32_t)(x >> 56), j = (uint32_t)(x >> 48) & 0xff;
+    s->filt[i / 64] |= (uint64_t)1 << (i % 64);
+    s->filt[j / 64] |= (uint64_t)1 << (j % 64);
+}
+
+/* Adds the tags of every record of a chain page. */
+static inline void filt_learn(bslot *s, const uint8_t *pg)
+{
+    uint32_t n = sp_nslots(pg), j;
+    for (j = 0; j < n; j++)
+        filt_add(s, sp_tag(pg, j));
+}
+
+static inline int filt_maybe(const bslot *s, uint32_t tag)
+{
+    uint64_t x = filt_mix(tag);
+    uint32_t i = (uint32_t)(x >> 56), j = (uint32_t)(x >> 48) & 0xff;
+    return ((s->filt[i / 64] >> (i % 64)) & (s->filt[j / 64] >> (j % 64)) & 1) != 0;
+}
 
 struct lh_cursor {
     lh       *t;
@@ -49,6 +102,7 @@ struct lh_cursor {
     int       valid;
     uint64_t  epoch;
     uint64_t  interval_end;   /* first rev after this bucket's range, 2^32 = end */
+    uint64_t  hi;             /* first rev beyond the cursor's range, 2^32 = all */
     lh_ent   *ents;
     size_t    ecap, n, idx;
     uint8_t  *buf;
@@ -118,7 +172,7 @@ void lh_set_fillfactor(lh *t, uint32_t percent) { t->fillfactor = percent; }
 void lh_set_stamp(lh *t, uint64_t stamp) { t->stamp = stamp; }
 int lh_modified(const lh *t) { return t->modified; }
 void lh_set_modified(lh *t, int modified) { t->modified = modified; }
-void lh_forget(lh *t) { t->epoch++; }
+void lh_forget(lh *t) { t->epoch++; t->bmap_stale = 1; }
 pager *lh_pager(const lh *t) { return t->pg; }
 pool_file *lh_pool(const lh *t) { return t->pool; }
 kvs_err *lh_err(const lh *t) { return t->err; }
@@ -143,12 +197,18 @@ void lh_free(lh *t)
     free(t->sbuf);
     free(t->ents);
     free(t->chain);
+    free(t->bmap);
     free(t);
 }
 
 uint64_t lh_hash(const lh *t, const void *key, size_t klen)
 {
     return XXH3_64bits_withSeed(key, klen, hdr_seed(pager_hdr(t->pg)));
+}
+
+uint32_t lh_key_order(const lh *t, const void *key, size_t klen)
+{
+    return bitrev32((uint32_t)lh_hash(t, key, klen));
 }
 
 void lh_format_new(kvs_hdr *h, uint8_t *dirpage, uint8_t *bucketpage)
@@ -265,6 +325,52 @@ static CHAIN_INLINE int chain_enter(chain_iter *it, uint32_t pgno)
     return KVS_OK;
 }
 
+/* The directory's entry for bucket b, remembered in t->bmap.  A map that
+ * cannot grow (out of memory) only costs the directory walk. */
+static int bucket_page_slow(lh *t, uint32_t b, uint32_t *pgno)
+{
+    int rc = dir_lookup(t->pool, b, pgno);
+    if (rc == KVS_OK && b >= t->bmap_cap) {
+        size_t cap = t->bmap_cap;
+        kvs_err spare = *t->err;
+        if (grow(&t->bmap, &cap, (size_t)b + 1, sizeof(bslot), t->err) != KVS_OK) {
+            *t->err = spare;
+            return KVS_OK;
+        }
+        memset(t->bmap + t->bmap_cap, 0, (cap - t->bmap_cap) * sizeof(bslot));
+        t->bmap_cap = cap;
+    }
+    if (rc == KVS_OK)
+        t->bmap[b].page = *pgno;
+    return rc;
+}
+
+static inline void bmap_fresh(lh *t)
+{
+    if (t->bmap_stale) {
+        if (t->bmap_cap)
+            memset(t->bmap, 0, t->bmap_cap * sizeof(bslot));
+        t->bmap_stale = 0;
+    }
+}
+
+/* Bucket b's slot if the handle has one (NULL if not). */
+static inline bslot *bucket_slot(lh *t, uint32_t b)
+{
+    bmap_fresh(t);
+    return b < t->bmap_cap ? &t->bmap[b] : NULL;
+}
+
+static CHAIN_INLINE int bucket_page(lh *t, uint32_t b, uint32_t *pgno)
+{
+    bmap_fresh(t);
+    if (b < t->bmap_cap && t->bmap[b].page) {
+        *pgno = t->bmap[b].page;
+        return KVS_OK;
+    }
+    return bucket_page_slow(t, b, pgno);
+}
+
 static CHAIN_INLINE int chain_first(chain_iter *it, lh *t, uint32_t b, chk *k)
 {
     uint32_t pgno;
@@ -277,7 +383,8 @@ static CHAIN_INLINE int chain_first(chain_iter *it, lh *t, uint32_t b, chk *k)
     it->hops = 0;
     it->locked = 0;
     it->pg = NULL;
-    rc = dir_lookup(t->pool, b, &pgno);
+    /* lh_check proves the directory itself: never the map */
+    rc = k ? dir_lookup(t->pool, b, &pgno) : bucket_page(t, b, &pgno);
     if (rc)
         return rc;
     return chain_enter(it, pgno);
@@ -371,11 +478,19 @@ int lh_get_stamped(lh *t, const void *key, size_t klen, kvs_slice *val, uint64_t
     const kvs_hdr *h = pager_hdr(t->pg);
     uint32_t tag, b;
     chain_iter it;
-    int rc;
+    bslot *bs;
+    int rc, build;
     if (klen > KVS_MAX_KEY)
         return KVS_NOTFOUND;
     tag = (uint32_t)lh_hash(t, key, klen);
     b = bucket_of(h, tag);
+    bs = bucket_slot(t, b);
+    if (bs && bs->filt_ok && !filt_maybe(bs, tag))
+        return KVS_NOTFOUND;
+    /* a walk over the whole chain learns the bucket's filter on the way */
+    build = bs && !bs->filt_ok;
+    if (build)
+        memset(bs->filt, 0, sizeof bs->filt);
     for (rc = chain_first(&it, t, b, NULL); rc == KVS_OK; rc = chain_next(&it)) {
         int i = sp_find(it.pg, tag, key, klen);
         if (i >= 0) {
@@ -383,7 +498,13 @@ int lh_get_stamped(lh *t, const void *key, size_t klen, kvs_slice *val, uint64_t
             t->get_chain_pages += it.hops;
             return get_value(t, &it, (uint32_t)i, val, stamp);
         }
+        if (build)
+            filt_learn(bs, it.pg);
     }
+    /* (bs is still the slot: the map grows only for a bucket beyond it,
+     * which has no slot, and nothing in a get drops it) */
+    if (rc == CHAIN_END && build)
+        bs->filt_ok = 1;
     return rc == CHAIN_END ? KVS_NOTFOUND : rc;
 }
 
@@ -402,12 +523,20 @@ static int locate(lh *t, uint32_t b, uint32_t tag, const void *key, size_t klen,
                   uint32_t need, loc *L)
 {
     chain_iter it;
-    int rc;
+    /* the walk goes over the whole chain (room, tail) either way: a bucket
+     * whose filter says the key is not there needs no slot search, one
+     * without a filter learns it (bs stays the slot: see lh_get_stamped) */
+    bslot *bs = bucket_slot(t, b);
+    int rc, absent = bs && bs->filt_ok && !filt_maybe(bs, tag), build = bs && !bs->filt_ok;
     memset(L, 0, sizeof *L);
+    if (build)
+        memset(bs->filt, 0, sizeof bs->filt);
     for (rc = chain_first(&it, t, b, NULL); rc == KVS_OK; rc = chain_next(&it)) {
         if (it.hops == 1)
             L->primary = it.pgno;
-        if (!L->found) {
+        if (build)
+            filt_learn(bs, it.pg);
+        if (!L->found && !absent) {
             int i = sp_find(it.pg, tag, key, klen);
             if (i >= 0) {
                 L->found = it.pgno;
@@ -420,6 +549,8 @@ static int locate(lh *t, uint32_t b, uint32_t tag, const void *key, size_t klen,
     }
     if (rc != CHAIN_END)
         return rc;
+    if (build)
+        bs->filt_ok = 1;
     L->tail = it.pgno;
     return KVS_OK;
 }
@@ -523,8 +654,14 @@ static int pull_up(lh *t, uint32_t b, uint32_t fi, uint8_t *pg)
 
 /* Deletes slot from pgno; an overflow page left empty is unlinked and freed.
  * *freed tells the caller the page is gone.  With `compact`, a delete from
- * the primary page pulls records up from the overflow page behind it. */
-static int remove_at(lh *t, const loc *L, int *freed, int compact, uint32_t b)
+ * the primary page pulls records up from the overflow page behind it.  With
+ * `gone` (a delete), what fetch_found would give of the record (its length,
+ * its value chain) is read under the same lock, before it goes. */
+typedef struct gone_rec {
+    uint32_t len, vpage, vlen;
+} gone_rec;
+
+static int remove_at(lh *t, const loc *L, int *freed, int compact, uint32_t b, gone_rec *gone)
 {
     uint32_t fi, pfi, next;
     uint8_t *pg, *ppg;
@@ -532,6 +669,13 @@ static int remove_at(lh *t, const loc *L, int *freed, int compact, uint32_t b)
     if (rc)
         return rc;
     pool_lock(t->pool, fi, POOL_EXCLUSIVE);
+    if (gone) {
+        rec_view r;
+        sp_record(pg, L->slot, &r);
+        gone->len = sp_len(pg, L->slot);
+        gone->vpage = (r.flags & REC_EXTERNAL) ? r.vpage : 0;
+        gone->vlen = (r.flags & REC_EXTERNAL) ? r.vlen : 0;
+    }
     sp_delete(pg, L->slot);
     pool_dirty(t->pool, fi);
     *freed = 0;
@@ -690,6 +834,27 @@ static int fill_chain(lh *t, uint32_t b, const uint32_t *pages, size_t npg,
     return KVS_OK;
 }
 
+/* After a split of s into s and nb by tag bit `bit`: each one's filter
+ * holds exactly its records' tags (the gathered entries, rev = tag). */
+static void split_filters(lh *t, uint32_t s, uint32_t nb, size_t nents, uint32_t bit)
+{
+    bslot *lo = bucket_slot(t, s), *hi = nb < t->bmap_cap ? &t->bmap[nb] : NULL;
+    size_t i;
+    if (lo)
+        memset(lo->filt, 0, sizeof lo->filt);
+    if (hi)
+        memset(hi->filt, 0, sizeof hi->filt);
+    for (i = 0; i < nents; i++) {
+        bslot *to = (t->ents[i].rev >> bit) & 1 ? hi : lo;
+        if (to)
+            filt_add(to, t->ents[i].rev);
+    }
+    if (lo)
+        lo->filt_ok = 1;
+    if (hi)
+        hi->filt_ok = 1;
+}
+
 static int split_one(lh *t)
 {
     kvs_hdr *h = pager_hdr(t->pg);
@@ -708,12 +873,15 @@ static int split_one(lh *t)
     rc = dir_set(t->pool, nb, np);
     if (rc)
         return rc;
+    if (nb < t->bmap_cap && !t->bmap_stale)
+        t->bmap[nb].page = np;
     rc = fill_chain(t, nb, &np, 1, nents, L, 1);
     if (rc)
         return rc;
     rc = fill_chain(t, s, t->chain, npg, nents, L, 0);
     if (rc)
         return rc;
+    split_filters(t, s, nb, nents, L);
     hdr_split_done(h);
     t->splits++;
     return KVS_OK;
@@ -762,7 +930,13 @@ int lh_put(lh *t, const void *key, size_t klen, const void *val, size_t vlen, in
         rc = fetch_found(t, &L, POOL_EXCLUSIVE, &fi, &pg, &oldlen, &old_vpage, &old_vlen);
         if (rc)
             return rc;
-        if (sp_free(pg) + oldlen >= nr.len) {
+        if (oldlen == nr.len) {
+            /* same size (same key, so same tag): overwrite the record where
+             * it is, no slot or record bytes moved */
+            rec_encode(pg + sp_off(pg, L.slot), klen, key, vlen, val, nr.stamp, nr.ext, nr.vpage);
+            pool_dirty(t->pool, fi);
+            pool_release(t->pool, fi);
+        } else if (sp_free(pg) + oldlen >= nr.len) {
             /* replace within the page */
             sp_delete(pg, L.slot);
             rec_encode(sp_reserve(pg, tag, nr.len), klen, key, vlen, val, nr.stamp, nr.ext, nr.vpage);
@@ -771,7 +945,7 @@ int lh_put(lh *t, const void *key, size_t klen, const void *val, size_t vlen, in
         } else {
             int freed;
             pool_release(t->pool, fi);
-            rc = remove_at(t, &L, &freed, 0, b);
+            rc = remove_at(t, &L, &freed, 0, b, NULL);
             if (rc)
                 return rc;
             if (freed && L.tail == L.found)
@@ -791,6 +965,11 @@ int lh_put(lh *t, const void *key, size_t klen, const void *val, size_t vlen, in
     rc = place(t, b, L.room, L.tail, tag, &nr);
     if (rc)
         return rc;
+    {
+        bslot *bs = bucket_slot(t, b);
+        if (bs && bs->filt_ok)
+            filt_add(bs, tag);
+    }
     hdr_record_added(h, need);
     /* Growth is gradual: a few splits per insert at most.  One insert needs
      * one; a lowered fill factor catches up over the next inserts; a header
@@ -806,8 +985,8 @@ int lh_put(lh *t, const void *key, size_t klen, const void *val, size_t vlen, in
 int lh_delete(lh *t, const void *key, size_t klen)
 {
     kvs_hdr *h = pager_hdr(t->pg);
-    uint32_t tag, b, fi, len, vpage, vlen;
-    uint8_t *pg;
+    uint32_t tag, b;
+    gone_rec g;
     loc L;
     int rc, freed;
     if (klen > KVS_MAX_KEY)
@@ -819,18 +998,14 @@ int lh_delete(lh *t, const void *key, size_t klen)
         return rc;
     if (!L.found)
         return KVS_NOTFOUND;
-    rc = fetch_found(t, &L, POOL_SHARED, &fi, &pg, &len, &vpage, &vlen);
-    if (rc)
-        return rc;
-    pool_release(t->pool, fi);
     t->modified = 1;
     t->epoch++;
-    rc = remove_at(t, &L, &freed, 1, b);
+    rc = remove_at(t, &L, &freed, 1, b, &g);
     if (rc)
         return rc;
-    hdr_record_removed(h, len + SLOT_SIZE);
-    if (vpage)
-        return vchain_free(t->pool, vpage, vlen);
+    hdr_record_removed(h, g.len + SLOT_SIZE);
+    if (g.vpage)
+        return vchain_free(t->pool, g.vpage, g.vlen);
     return KVS_OK;
 }
 
@@ -874,8 +1049,10 @@ static void ent_sort(lh_ent *e, size_t n, const uint8_t *buf)
 lh_cursor *lh_cursor_new(lh *t)
 {
     lh_cursor *c = calloc(1, sizeof *c);
-    if (c)
+    if (c) {
         c->t = t;
+        c->hi = TWO32;
+    }
     return c;
 }
 
@@ -892,6 +1069,20 @@ void lh_cursor_free(lh_cursor *c)
 void lh_cursor_skip_stamp(lh_cursor *c, uint64_t stamp)
 {
     c->skip_stamp = stamp;
+}
+
+/* A bucket is an interval of the scan order, so a range [lo, hi) is the
+ * lower bound (lo, no key, not strict) and a stop at hi: collect drops the
+ * records of the bucket at or beyond hi, and the bucket holding hi - 1 is
+ * the last one visited. */
+void lh_cursor_set_range(lh_cursor *c, uint64_t lo, uint64_t hi)
+{
+    c->done = hi <= lo;
+    c->valid = 0;
+    c->lb_rev = (uint32_t)lo;
+    c->lb_strict = 0;
+    c->lb_klen = 0;
+    c->hi = hi > TWO32 ? TWO32 : hi;
 }
 
 /* Collects the records of the bucket whose range holds lb_rev that lie
@@ -924,7 +1115,7 @@ static int collect(lh_cursor *c)
             if (c->skip_stamp && r.stamp == c->skip_stamp)
                 continue;
             cmp = key_cmp(rev, r.key, r.klen, c->lb_rev, c->lb_key, c->lb_klen);
-            if (cmp < 0 || (cmp == 0 && c->lb_strict))
+            if (cmp < 0 || (cmp == 0 && c->lb_strict) || rev >= c->hi)
                 continue;
             e = &c->ents[ne++];
             e->rev = rev;
@@ -1004,7 +1195,7 @@ int lh_cursor_next(lh_cursor *c, kvs_slice *key, kvs_slice *val)
                 val->len = r.vlen;
                 return KVS_OK;
             }
-            if (c->interval_end >= TWO32) {
+            if (c->interval_end >= c->hi) {
                 c->done = 1;
                 return KVS_NOTFOUND;
             }

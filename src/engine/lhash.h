@@ -44,6 +44,7 @@ pool_file *lh_pool(const lh *t);
 kvs_err   *lh_err(const lh *t);
 
 uint64_t lh_hash(const lh *t, const void *key, size_t klen);
+uint32_t lh_key_order(const lh *t, const void *key, size_t klen);   /* kvs_key_order */
 int  lh_get(lh *t, const void *key, size_t klen, kvs_slice *val);
 /* lh_get that also gives the record's stamp (0 = written without one) */
 int  lh_get_stamped(lh *t, const void *key, size_t klen, kvs_slice *val, uint64_t *stamp);
@@ -61,6 +62,8 @@ uint32_t lh_bucket_at(const kvs_hdr *h, uint32_t rev, uint64_t *end);
 lh_cursor *lh_cursor_new(lh *t);              /* NULL: out of memory */
 void lh_cursor_free(lh_cursor *c);
 void lh_cursor_skip_stamp(lh_cursor *c, uint64_t stamp);   /* records with it are not returned */
+/* restart over the revs in [lo, hi) only (hi <= 2^32) */
+void lh_cursor_set_range(lh_cursor *c, uint64_t lo, uint64_t hi);
 int  lh_cursor_next(lh_cursor *c, kvs_slice *key, kvs_slice *val);
 /* The next record if the current bucket's sorted copy still holds it and it
  * needs no page read (inline value): KVS_OK, else KVS_NOTFOUND (call

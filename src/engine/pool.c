@@ -719,14 +719,17 @@ static void frame_release(pool_file *pf, uint32_t fi)
 /* Writes (or spills) a dirty victim of pf's own file.  No-steal: a page the
  * file already had goes to the spill file, so the file is untouched until
  * the section ends; a page the section grew the file with can go to the
- * file (nothing points to it). */
+ * file (nothing on disk points to it), each time it is evicted: also when
+ * it was evicted before and read back (no longer ST_FRESH), else a bulk
+ * load bigger than the pool sent every page it revisited to the spill file,
+ * which grows by one page per eviction (a taken page's slot is not reused). */
 static int write_victim(pool_file *pf, uint32_t fi)
 {
     pool *p = pf->p;
     frame *f = &FR(p)[fi];
     uint32_t pgno = KEY_PAGE(f->key);
     int rc;
-    if (pf->sp && !((st_load(p, f) & ST_FRESH) && pgno >= pager_sect_npages(pf->pg))) {
+    if (pf->sp && pgno < pager_sect_npages(pf->pg)) {
         rc = spill_write(pf->sp, pgno, DATA(p, fi));
     } else {
         rc = pager_write(pf->pg, pgno, DATA(p, fi));

@@ -11,9 +11,12 @@
  *
  * The map is ptab.h's open-addressing hash (key: the page number, value:
  * the slot), 16 bytes a slot, 1024 slots at first, doubled before the load
- * passes one half.  A page taken back leaves its slot in the file unused
- * until the section ends; the file is truncated by nobody (it is unlinked:
- * its space goes back to the system when the handle closes).
+ * passes one half.  A page taken back keeps its entry, marked taken, so
+ * that when it is evicted again it overwrites its old slot: a page the
+ * section keeps coming back to (a bucket or directory page of a file being
+ * loaded past the pool) costs one slot, not one per eviction.  The file is
+ * truncated by nobody (it is unlinked: its space goes back to the system
+ * when the handle closes).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -24,13 +27,15 @@
 #include "ptab.h"
 
 #define SPILL_MAP_BITS0 10      /* the map's first size: 1024 slots */
+#define SLOT_TAKEN      0x80000000u     /* entry's page is back in the pool */
 
 struct spill {
     const kvs_os *os;
     kvs_err    *err;
     int         fd;             /* -1 until first needed */
     uint32_t    next;           /* next free slot in the file */
-    uint32_t    count;          /* pages in the map */
+    uint32_t    count;          /* pages in the spill file (entries not taken) */
+    uint32_t    entries;        /* entries in the map, taken ones too */
     uint32_t    bits;           /* the map has 2^bits slots; 0 = none yet */
     ptab_slot  *map;
     uint64_t    written;
@@ -119,7 +124,7 @@ uint64_t spill_written(const spill *sp)
  * would pass one half. */
 static int map_insert(spill *sp, uint32_t pgno, uint32_t slot)
 {
-    if (!sp->bits || 2 * ((uint64_t)sp->count + 1) > ((uint64_t)1 << sp->bits)) {
+    if (!sp->bits || 2 * ((uint64_t)sp->entries + 1) > ((uint64_t)1 << sp->bits)) {
         uint32_t bits = sp->bits ? sp->bits + 1 : SPILL_MAP_BITS0, i, oldn = sp->bits ? 1u << sp->bits : 0;
         ptab_slot *map = malloc(((size_t)1 << bits) * sizeof *map);
         if (!map)
@@ -133,15 +138,14 @@ static int map_insert(spill *sp, uint32_t pgno, uint32_t slot)
         sp->bits = bits;
     }
     ptab_insert(sp->map, sp->bits, pgno, slot);
-    sp->count++;
+    sp->entries++;
     return KVS_OK;
 }
 
-/* The map slot of pgno, or PTAB_EMPTY (no look-up while nothing is spilled:
- * every pool miss asks). */
+/* The map slot of pgno (taken or not), or PTAB_EMPTY. */
 static uint32_t map_find(const spill *sp, uint32_t pgno)
 {
-    return sp->count ? ptab_find_slot(sp->map, sp->bits, pgno) : PTAB_EMPTY;
+    return sp->entries ? ptab_find_slot(sp->map, sp->bits, pgno) : PTAB_EMPTY;
 }
 
 int spill_write(spill *sp, uint32_t pgno, uint8_t *page)
@@ -150,7 +154,9 @@ int spill_write(spill *sp, uint32_t pgno, uint8_t *page)
     int rc = spill_open(sp);
     if (rc)
         return rc;
-    slot = i != PTAB_EMPTY ? sp->map[i].val : sp->next;
+    slot = i != PTAB_EMPTY ? sp->map[i].val & ~SLOT_TAKEN : sp->next;
+    if (slot & SLOT_TAKEN)
+        return kvs_seterr(sp->err, KVS_ENOSPC, pgno, "the spill file is full (2^31 pages)");
     pager_seal(page, pgno);
     if (spill_slot_write(sp, slot, page) != 0)
         return kvs_seterrno(sp->err, errno, pgno, "write to the spill file failed");
@@ -159,6 +165,10 @@ int spill_write(spill *sp, uint32_t pgno, uint8_t *page)
         if (rc)
             return rc;
         sp->next++;
+        sp->count++;
+    } else if (sp->map[i].val & SLOT_TAKEN) {
+        sp->map[i].val = slot;
+        sp->count++;
     }
     sp->written++;
     return KVS_OK;
@@ -175,17 +185,18 @@ static int read_back(spill *sp, uint32_t slot, uint32_t pgno, uint8_t *page)
     return KVS_OK;
 }
 
+/* (No look-up while nothing is spilled: every pool miss asks.) */
 int spill_take(spill *sp, uint32_t pgno, uint8_t *page, int want_data)
 {
-    uint32_t i = map_find(sp, pgno);
-    if (i == PTAB_EMPTY)
+    uint32_t i = sp->count ? map_find(sp, pgno) : PTAB_EMPTY;
+    if (i == PTAB_EMPTY || (sp->map[i].val & SLOT_TAKEN))
         return 0;
     if (want_data) {
         int rc = read_back(sp, sp->map[i].val, pgno, page);
         if (rc)
             return rc;
     }
-    ptab_delete_slot(sp->map, sp->bits, i);
+    sp->map[i].val |= SLOT_TAKEN;
     sp->count--;
     return 1;
 }
@@ -197,7 +208,7 @@ int spill_capture(spill *sp, pager *pg)
     for (i = 0; i < n; i++) {
         uint32_t pgno = (uint32_t)sp->map[i].key;
         int rc;
-        if (sp->map[i].val == PTAB_EMPTY)
+        if (sp->map[i].val == PTAB_EMPTY || (sp->map[i].val & SLOT_TAKEN))
             continue;
         rc = read_back(sp, sp->map[i].val, pgno, page);
         if (!rc)
@@ -219,9 +230,10 @@ int spill_flush(spill *sp, pager *pg)
 
 void spill_reset(spill *sp)
 {
-    /* an empty map is all empty slots already (deletes leave no tombstones) */
-    if (sp->count)
+    /* a map without entries is all empty slots already (entries are never
+     * deleted one by one: a taken page keeps its entry) */
+    if (sp->entries)
         ptab_clear(sp->map, sp->bits);
-    sp->count = 0;
+    sp->count = sp->entries = 0;
     sp->next = 0;
 }

@@ -170,6 +170,7 @@ _PG_init(void)
 							 NULL, NULL, NULL);
 	kvs_rowlock_init();
 	kvs_shmem_init();			/* shared mode, when preloaded */
+	kvs_parallel_init();
 	MarkGUCPrefixReserved("kvs_fdw");
 	kvs_handles_init();
 	kvs_utility_init();
@@ -310,6 +311,13 @@ kvs_fdw_handler(PG_FUNCTION_ARGS)
 	r->IterateForeignScan = kvsIterateForeignScan;
 	r->ReScanForeignScan = kvsReScanForeignScan;
 	r->EndForeignScan = kvsEndForeignScan;
+
+	/* parallel scans (parallel.c, scan.c) */
+	r->IsForeignScanParallelSafe = kvsIsForeignScanParallelSafe;
+	r->EstimateDSMForeignScan = kvsEstimateDSMForeignScan;
+	r->InitializeDSMForeignScan = kvsInitializeDSMForeignScan;
+	r->ReInitializeDSMForeignScan = kvsReInitializeDSMForeignScan;
+	r->InitializeWorkerForeignScan = kvsInitializeWorkerForeignScan;
 
 	/* updating */
 	r->AddForeignUpdateTargets = kvsAddForeignUpdateTargets;

@@ -10,7 +10,7 @@
  *                check of explicit filenames at open
  *   rowcodec.c   row <-> record bytes, key images
  *   planner.c    key-qual recognition, paths, plans, row estimates
- *   scan.c       scans (lookup and full), EXPLAIN, ANALYZE sampling
+ *   scan.c       scans (lookup, full, parallel), EXPLAIN, ANALYZE sampling
  *   modify.c     INSERT/UPDATE/DELETE/COPY/TRUNCATE
  *   direct.c     UPDATE/DELETE by key as one read-modify-write per key
  *   pending.c    the transaction's write set per file, overlaid on reads
@@ -25,6 +25,8 @@
  *                the writers' heavyweight lock, kvs_fdw_mode/buffercache
  *   rowlock.c    row locks in the lock manager, their escalation to a
  *                table lock, FOR UPDATE/SHARE row marks
+ *   parallel.c   parallel safety, the partial path, the leader's-writes flag
+ *                workers read (the chunked parallel scan is in scan.c)
  */
 #ifndef KVS_FDW_H
 #define KVS_FDW_H
@@ -289,9 +291,25 @@ extern void kvsReScanForeignScan(ForeignScanState *node);
 extern void kvsEndForeignScan(ForeignScanState *node);
 extern void kvsExplainForeignScan(ForeignScanState *node,
 								  struct ExplainState *es);
+extern Size kvsEstimateDSMForeignScan(ForeignScanState *node, ParallelContext *pcxt);
+extern void kvsInitializeDSMForeignScan(ForeignScanState *node, ParallelContext *pcxt,
+										void *coordinate);
+extern void kvsReInitializeDSMForeignScan(ForeignScanState *node, ParallelContext *pcxt,
+										  void *coordinate);
+extern void kvsInitializeWorkerForeignScan(ForeignScanState *node, shm_toc *toc,
+										   void *coordinate);
 extern bool kvsAnalyzeForeignTable(Relation relation,
 								   AcquireSampleRowsFunc *func,
 								   BlockNumber *totalpages);
+
+/* ---- parallel scans (parallel.c) ---------------------------------------- */
+extern void kvs_parallel_init(void);
+extern void kvs_parallel_note_writes(bool any);
+extern bool kvs_parallel_leader_writes(void);
+extern bool kvsIsForeignScanParallelSafe(PlannerInfo *root, RelOptInfo *rel,
+										 RangeTblEntry *rte);
+extern void kvs_add_partial_path(PlannerInfo *root, RelOptInfo *baserel, double pages,
+								 Cost startup, Cost page_cost, Cost cpu_cost);
 
 /* ---- modify (modify.c) -------------------------------------------------- */
 extern void kvsAddForeignUpdateTargets(PlannerInfo *root, Index rtindex,

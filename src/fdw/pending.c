@@ -286,6 +286,7 @@ get_ws(KvsFile *f, bool create)
 	write_sets = lappend(write_sets, ws);
 	MemoryContextSwitchTo(old);
 	f->pending = ws;
+	kvs_parallel_note_writes(true);	/* workers must not scan without it */
 	return ws;
 }
 
@@ -1034,6 +1035,7 @@ kvs_pending_reset(void)
 		ws->file->pending = NULL;
 	}
 	write_sets = NIL;
+	kvs_parallel_note_writes(false);
 	pending_cxt = NULL;			/* a child of TopTransactionContext */
 	last_read.file = NULL;
 	dead_ranges = NULL;
@@ -1223,12 +1225,76 @@ check_base(KvsWriteSet *ws, const char *key, uint32 klen, uint64 base_hash)
 				 errhint("Retry the transaction.")));
 }
 
+/* One key of an apply batch: its place in the file's bucket order and view. */
+typedef struct PApply
+{
+	uint32		order;			/* kvs_key_order */
+	uint32		klen;
+	const char *key;
+	PView		pv;
+} PApply;
+
+static int
+cmp_apply(const void *a, const void *b)
+{
+	uint32		x = ((const PApply *) a)->order,
+				y = ((const PApply *) b)->order;
+
+	return x < y ? -1 : x > y;
+}
+
+/* Apply one key's final version (t: the TRUNCATE marker's seq, 0 = none). */
+static void
+apply_one(KvsWriteSet *ws, uint64 t, const char *key, uint32 klen, const PView *pv)
+{
+	kvs		   *db = ws->file->db;
+	int			rc;
+
+	if (pv->is_delete)
+	{
+		if (t > 0)
+			return;
+		if (pv->has_base)
+			check_base(ws, key, klen, pv->base_hash);
+		rc = kvs_delete(db, key, klen);
+		if (rc == KVS_NOTFOUND)
+			return;
+	}
+	else
+	{
+		if (pv->has_base && t == 0)
+			check_base(ws, key, klen, pv->base_hash);
+		rc = kvs_put(db, key, klen, pv->val, pv->vlen,
+					 (pv->file_absent && t == 0) ? KVS_NOOVERWRITE : 0);
+		if (rc == KVS_EXISTS)
+			ereport(ERROR,
+					(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+					 errmsg("could not serialize access due to concurrent insert"),
+					 errdetail("Another transaction committed a row of kvs file \"%s\" with a key this transaction inserted.",
+							   ws->file->path),
+					 errhint("Retry the transaction.")));
+	}
+	if (rc != KVS_OK)
+		kvs_report_error(rc, db, ws->file->path);
+}
+
 /*
  * Apply the final version of each key to the file, inside the caller's
  * write section: after a TRUNCATE marker, the file is truncated first and
  * only versions newer than the marker are written.  A key an INSERT found
  * absent must still be absent (another transaction may have committed it
- * since): 23505 otherwise.
+ * since): 40001 otherwise.
+ *
+ * Order: the walk gives the keys source by source (each spilled run, then
+ * memory), each in an order that has nothing to do with the file's buckets,
+ * so with a file bigger than the cache every put was a page miss.  Each
+ * source's keys are applied as one batch sorted by the file's bucket order
+ * (kvs_key_order), so a batch visits each bucket's pages once, in a sweep;
+ * a key's final state does not depend on the order keys are applied in.  A
+ * run's keys and values are copied for the batch (the walk reads them into
+ * a scratch context reset per record): up to about one run's worth (at most
+ * kvs_fdw.pending_memory) beside the write set, for the length of the batch;
+ * and every batch has an entry of sizeof(PApply), about 80 bytes, per key.
  */
 void
 kvs_pending_apply(KvsWriteSet *ws)
@@ -1239,6 +1305,13 @@ kvs_pending_apply(KvsWriteSet *ws)
 	PView		pv;
 	uint64		n = 0;
 	int			rc;
+	MemoryContext batch_cxt,
+				old;
+	PApply	   *batch = NULL;
+	size_t		nbatch = 0,
+				maxbatch = 0,
+				i;
+	int			source = SRC_MEMORY;
 
 	kvs_set_stamp(db, 0);
 	if (t > 0)
@@ -1247,39 +1320,60 @@ kvs_pending_apply(KvsWriteSet *ws)
 		if (rc != KVS_OK)
 			kvs_report_error(rc, db, ws->file->path);
 	}
+	batch_cxt = AllocSetContextCreate(CurrentMemoryContext, "kvs_fdw apply batch",
+									  ALLOCSET_DEFAULT_SIZES);
 	walk_start(&w, ws, SEQ_NOW);
-	while (walk_next(&w, &pv))
+	for (;;)
 	{
-		if ((++n & 1023) == 0)
-			CHECK_FOR_INTERRUPTS();
-		if (pv.is_delete)
+		bool		more = walk_next(&w, &pv);
+
+		if (nbatch > 0 && (!more || pv.source != source))
 		{
-			if (t > 0)
-				continue;
-			if (pv.has_base)
-				check_base(ws, w.key, w.klen, pv.base_hash);
-			rc = kvs_delete(db, w.key, w.klen);
-			if (rc == KVS_NOTFOUND)
-				continue;
+			qsort(batch, nbatch, sizeof(PApply), cmp_apply);
+			for (i = 0; i < nbatch; i++)
+			{
+				if ((++n & 1023) == 0)
+					CHECK_FOR_INTERRUPTS();
+				apply_one(ws, t, batch[i].key, batch[i].klen, &batch[i].pv);
+			}
+			MemoryContextReset(batch_cxt);
+			batch = NULL;
+			nbatch = maxbatch = 0;
 		}
+		if (!more)
+			break;
+		source = pv.source;
+		old = MemoryContextSwitchTo(batch_cxt);
+		if (nbatch == maxbatch)
+		{
+			maxbatch = maxbatch ? maxbatch * 2 : 1024;
+			batch = batch ? repalloc_huge(batch, sizeof(PApply) * maxbatch) :
+				palloc(sizeof(PApply) * maxbatch);
+		}
+		batch[nbatch].order = kvs_key_order(db, w.key, w.klen);
+		batch[nbatch].klen = w.klen;
+		batch[nbatch].pv = pv;
+		if (source == SRC_MEMORY)
+			batch[nbatch].key = w.key;	/* memory entries stay put */
 		else
 		{
-			if (pv.has_base && t == 0)
-				check_base(ws, w.key, w.klen, pv.base_hash);
-			rc = kvs_put(db, w.key, w.klen, pv.val, pv.vlen,
-						 (pv.file_absent && t == 0) ? KVS_NOOVERWRITE : 0);
-			if (rc == KVS_EXISTS)
-				ereport(ERROR,
-						(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
-						 errmsg("could not serialize access due to concurrent insert"),
-						 errdetail("Another transaction committed a row of kvs file \"%s\" with a key this transaction inserted.",
-								   ws->file->path),
-						 errhint("Retry the transaction.")));
+			char	   *k = palloc(w.klen + 1);
+
+			memcpy(k, w.key, w.klen);
+			batch[nbatch].key = k;
+			if (!pv.is_delete)
+			{
+				char	   *v = palloc(pv.vlen + 1);
+
+				memcpy(v, pv.val, pv.vlen);
+				batch[nbatch].pv.val = v;
+			}
 		}
-		if (rc != KVS_OK)
-			kvs_report_error(rc, db, ws->file->path);
+		MemoryContextSwitchTo(old);
+		nbatch++;
 	}
 	walk_end(&w);
+	MemoryContextDelete(batch_cxt);
 }
 
 /* ---- the merged cursor ---------------------------------------------------- */

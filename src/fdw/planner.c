@@ -448,7 +448,12 @@ kvsGetForeignPaths(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid)
 	if (best_key_qual(root, baserel, ri, baserel->baserestrictinfo, NULL, &kq))
 		lookup_cost(kq.nkeys, &startup, &total);
 	else
+	{
 		scan_cost(ri, &startup, &total);
+		/* a full scan split among parallel participants (parallel.c) */
+		kvs_add_partial_path(root, baserel, ri->pages, startup,
+							 ri->pages * seq_page_cost, total - startup - ri->pages * seq_page_cost);
+	}
 	add_path(baserel, (Path *)
 			 create_foreignscan_path(root, baserel, NULL, baserel->rows,
 									 startup, total, NIL,

@@ -24,10 +24,22 @@
  * was read): gone, it is skipped; changed, the new version is returned and
  * ExecScan checks the conditions on it.  A row that fails them as read is
  * not locked, as heap does not lock rows its scan's quals reject.
+ *
+ * A parallel full scan (a partial path, parallel.c) splits the file's scan
+ * order, the bit-reversed hash, into KVS_PARALLEL_CHUNKS intervals; each
+ * participant claims the next one from a counter in the DSM when it has
+ * finished its last, and scans it with a range cursor on its own handle
+ * (kvs_cursor_set_range), so every committed row is read exactly once and a
+ * slow participant holds back no other.  Workers cannot see the leader's
+ * write set: when the leader has pending writes on the file (or a write
+ * statement's stamp) as the parallel scan starts, it says so in the DSM,
+ * workers return no rows and the leader scans everything through its write
+ * set, as a plain scan does.
  */
 #include "postgres.h"
 
 #include "access/htup_details.h"
+#include "access/parallel.h"
 #include "access/table.h"
 #include "catalog/pg_type.h"
 #include "commands/explain.h"
@@ -47,6 +59,16 @@
 
 #define BATCH_ROWS	256
 #define BATCH_BYTES (256 * 1024)
+
+/* a parallel scan's chunks: the 2^32 revs in 256 intervals of 2^24 */
+#define KVS_PARALLEL_CHUNKS 256
+
+/* the DSM of a parallel full scan */
+typedef struct KvsParallelScan
+{
+	pg_atomic_uint32 next_chunk;	/* the next chunk to claim */
+	bool		leader_alone;	/* the leader has writes: workers return none */
+} KvsParallelScan;
 
 typedef struct KvsScanState
 {
@@ -80,6 +102,11 @@ typedef struct KvsScanState
 	bool		ring_checked;	/* the bulk-read ring decided for this cursor */
 	bool		ring;			/* it uses its file's ring (KvsFile.nring) */
 
+	/* parallel full scan: NULL pscan = not parallel (or not launched) */
+	KvsParallelScan *pscan;
+	kvs_cursor *rcur;			/* the range cursor of the claimed chunk */
+	bool		chunk_open;
+
 	/* the current batch */
 	int			nrows;
 	int			pos;
@@ -109,8 +136,53 @@ close_cursor(KvsScanState *s)
 			--s->t.file->nring == 0 && s->t.file->db != NULL)
 			(void) kvs_set_ring(s->t.file->db, 0);
 	}
+	if (s->rcur != NULL)
+	{
+		kvs_cursor_close(s->rcur);
+		s->rcur = NULL;
+		if (s->t.file && s->t.file->ncursors > 0)
+			s->t.file->ncursors--;
+	}
+	s->chunk_open = false;
 	s->ring = false;
 	s->ring_checked = false;
+}
+
+/* Parallel: this participant claims chunks (none when the leader scans alone). */
+static bool
+chunked(KvsScanState *s)
+{
+	return s->pscan != NULL && !s->pscan->leader_alone;
+}
+
+/*
+ * The next record of the chunks this participant claims: when its chunk is
+ * done it takes the next unclaimed one.  KVS_NOTFOUND when none is left.
+ */
+static int
+chunk_next(KvsScanState *s, kvs_slice *k, kvs_slice *v)
+{
+	int			rc;
+
+	for (;;)
+	{
+		if (!s->chunk_open)
+		{
+			uint32		i = pg_atomic_fetch_add_u32(&s->pscan->next_chunk, 1);
+			uint64		width = KVS_REV_END / KVS_PARALLEL_CHUNKS;
+
+			if (i >= KVS_PARALLEL_CHUNKS)
+				return KVS_NOTFOUND;
+			rc = kvs_cursor_set_range(s->rcur, i * width, (i + 1) * width);
+			if (rc != KVS_OK)
+				return rc;
+			s->chunk_open = true;
+		}
+		rc = kvs_cursor_next(s->rcur, k, v);
+		if (rc != KVS_NOTFOUND)
+			return rc;
+		s->chunk_open = false;
+	}
 }
 
 /*
@@ -202,6 +274,17 @@ kvsBeginForeignScan(ForeignScanState *node, int eflags)
 	}
 	else
 		kvs_lookup_types(rel, s->t.opts.keyattno, s->kind, NULL, &s->keytype, &s->valtype);
+	/*
+	 * A scan a worker runs for itself (the inner side of a parallel join, a
+	 * plan cached before the writes) cannot see the leader's write set.
+	 */
+	if (IsParallelWorker() && !plan->scan.plan.parallel_aware && kvs_parallel_leader_writes())
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("kvs_fdw cannot scan \"%s\" in a parallel worker while the transaction has pending kvs writes",
+						s->t.relname),
+				 errdetail("The writes are in the leader's memory; the plan was made before them."),
+				 errhint("Plan the statement again (a plan made now keeps kvs scans in the leader), or end the transaction first.")));
 	kvs_rowlock_scan(node, &s->t, &s->lock);
 	/* volatile quals must run once per row: then every row is locked */
 	s->lock_precheck = !contain_volatile_functions((Node *) plan->scan.plan.qual);
@@ -381,7 +464,26 @@ fetch_batch(KvsScanState *s)
 	s->rk = palloc(sizeof(KeyImage) * cap);
 	s->rv = palloc(sizeof(KeyImage) * cap);
 
-	if (s->kind == KVS_SCAN_FULL && s->cur == NULL)
+	/* parallel, the leader scanning alone: a worker has nothing to do */
+	if (s->kind == KVS_SCAN_FULL && s->pscan != NULL && s->pscan->leader_alone &&
+		IsParallelWorker())
+	{
+		s->done = true;
+		MemoryContextSwitchTo(old);
+		return;
+	}
+	if (s->kind == KVS_SCAN_FULL && chunked(s) && s->rcur == NULL)
+	{
+		rc = kvs_cursor_open(db, &s->rcur);
+		if (rc != KVS_OK)
+		{
+			s->rcur = NULL;
+			kvs_report_error(rc, db, s->t.path);
+		}
+		s->t.file->ncursors++;
+		s->skipping = 0;
+	}
+	else if (s->kind == KVS_SCAN_FULL && !chunked(s) && s->cur == NULL)
 	{
 		MemoryContextSwitchTo(s->scancxt);
 		rc = kvs_pcursor_open(s->t.file, &s->cur);
@@ -399,16 +501,19 @@ fetch_batch(KvsScanState *s)
 	if (own)
 		kvs_check_rc(kvs_begin(db, KVS_READ), db, s->t.path);
 	counters_start(s);
-	if (s->cur != NULL && !s->ring_checked)
+	if ((s->cur != NULL || s->rcur != NULL) && !s->ring_checked)
 		decide_ring(s);
 	/*
 	 * A write statement on this file took a stamp since the last batch: skip
 	 * its records from now on (it wrote none before taking the stamp).
 	 */
-	if (s->cur != NULL && s->t.file->stamp != s->skipping)
+	if ((s->cur != NULL || s->rcur != NULL) && s->t.file->stamp != s->skipping)
 	{
 		s->skipping = s->t.file->stamp;
-		kvs_pcursor_skip_stamp(s->cur, s->skipping);
+		if (s->cur != NULL)
+			kvs_pcursor_skip_stamp(s->cur, s->skipping);
+		else
+			kvs_cursor_skip_stamp(s->rcur, s->skipping);
 	}
 	while (s->nrows < cap && bytes < BATCH_BYTES)
 	{
@@ -417,7 +522,7 @@ fetch_batch(KvsScanState *s)
 
 		if (s->kind == KVS_SCAN_FULL)
 		{
-			rc = kvs_pcursor_next(s->cur, &k, &v);
+			rc = s->rcur != NULL ? chunk_next(s, &k, &v) : kvs_pcursor_next(s->cur, &k, &v);
 			if (rc == KVS_NOTFOUND)
 			{
 				s->done = true;
@@ -587,6 +692,58 @@ kvsEndForeignScan(ForeignScanState *node)
 
 	if (s != NULL)
 		close_cursor(s);
+}
+
+/* ---- parallel scans ------------------------------------------------------ */
+
+/*
+ * Must the leader scan alone?  Its write set (pending.c) and a write
+ * statement's stamp are its own; workers would miss them.  Decided when the
+ * parallel scan starts (and at each rescan), not at plan time: a cached
+ * plan outlives the state it was planned in.
+ */
+static bool
+leader_must_scan_alone(KvsScanState *s)
+{
+	return s->t.file->pending != NULL || s->t.file->stamp != 0 || s->lock.active;
+}
+
+Size
+kvsEstimateDSMForeignScan(ForeignScanState *node, ParallelContext *pcxt)
+{
+	return sizeof(KvsParallelScan);
+}
+
+void
+kvsInitializeDSMForeignScan(ForeignScanState *node, ParallelContext *pcxt, void *coordinate)
+{
+	KvsScanState *s = (KvsScanState *) node->fdw_state;
+	KvsParallelScan *ps = (KvsParallelScan *) coordinate;
+
+	pg_atomic_init_u32(&ps->next_chunk, 0);
+	kvsReInitializeDSMForeignScan(node, pcxt, coordinate);
+	if (s != NULL)
+		s->pscan = ps;
+}
+
+void
+kvsReInitializeDSMForeignScan(ForeignScanState *node, ParallelContext *pcxt, void *coordinate)
+{
+	KvsScanState *s = (KvsScanState *) node->fdw_state;
+	KvsParallelScan *ps = (KvsParallelScan *) coordinate;
+
+	/* the leader's ReScan (kvsReScanForeignScan) reset its own cursor */
+	pg_atomic_write_u32(&ps->next_chunk, 0);
+	ps->leader_alone = (s == NULL || leader_must_scan_alone(s));
+}
+
+void
+kvsInitializeWorkerForeignScan(ForeignScanState *node, shm_toc *toc, void *coordinate)
+{
+	KvsScanState *s = (KvsScanState *) node->fdw_state;
+
+	if (s != NULL)
+		s->pscan = (KvsParallelScan *) coordinate;
 }
 
 void

@@ -5,7 +5,9 @@
  * (default 75).  Each phase runs in one section (a write section for load,
  * replace and delete, a read section for gets and the scan), as the FDW
  * holds one per statement; the section end writes dirty pages back without
- * fsync, and kvs_sync() is the workload's one fsync.  Durable commits
+ * fsync (KVS_NOSYNC: its journal record is appended but not fsynced, the
+ * anchors' rule of no fsync per write), and kvs_sync() is the workload's one
+ * fsync.  Durable commits
  * (bench --commit): one write section per commit, nothing else to set: with
  * the journal, kvs_end appends the section's record to the file's journal
  * (kvs_options.journal NULL: the private one beside the file) and fsyncs it;
@@ -28,7 +30,7 @@ static void kvs_describe(const bench_conf *c, char *buf, size_t len)
              (unsigned long long)(c->cache_bytes / KVS_PAGE_SIZE),
              c->cache_bytes / 1048576.0, c->fillfactor ? c->fillfactor : 75,
              c->durable ? "one write section per commit (kvs_end: the file's journal beside it)"
-                        : "one section per phase, no fsync until sync");
+                        : "one section per phase, KVS_NOSYNC (no fsync until sync)");
 }
 
 static void *kvs_bopen(const bench_conf *c, char *err, size_t errlen)
@@ -43,7 +45,7 @@ static void *kvs_bopen(const bench_conf *c, char *err, size_t errlen)
         return NULL;
     }
     kvs_options_init(&o);
-    o.flags = c->create ? KVS_CREATE : 0;
+    o.flags = (c->create ? KVS_CREATE : 0) | (c->durable ? 0 : KVS_NOSYNC);
     o.cache_pages = (uint32_t)(pages < 8 ? 8 : pages > UINT32_MAX ? UINT32_MAX : pages);
     o.fillfactor = c->fillfactor;
     rc = kvs_open(c->path, &o, &h->db);

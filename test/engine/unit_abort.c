@@ -7,7 +7,10 @@
  * large enough that nothing leaves memory.  After the abort the handle is
  * usable and its cache holds none of the discarded pages (gets and a scan
  * return the old records), the lock is released (another handle writes at
- * once), and a section completed before the aborted one stays.
+ * once), and a section completed before the aborted one stays.  A section
+ * that grows an empty file far past a 16-page cache writes its grown pages
+ * to the file, not the spill file, however often it evicts and reads them back,
+ * and its abort still leaves the file as it was.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -56,6 +59,43 @@ static ssize_t full_pwrite(int fd, const void *buf, size_t n, off_t off)
         return -1;
     }
     return pwrite(fd, buf, n, off);
+}
+
+/* pwrites to the spill file (its name holds ".spill.") */
+static int spill_fd = -1;
+static long spill_writes;
+static off_t spill_bytes;           /* the spill file's end, as written */
+static int spy_open(const char *p, int flags, mode_t mode)
+{
+    int fd = open(p, flags, mode);
+    if (fd >= 0 && strstr(p, ".spill."))
+        spill_fd = fd;
+    else if (fd == spill_fd)
+        spill_fd = -1;
+    return fd;
+}
+static ssize_t spy_pwrite(int fd, const void *buf, size_t n, off_t off)
+{
+    if (fd == spill_fd) {
+        spill_writes++;
+        if (off + (off_t)n > spill_bytes)
+            spill_bytes = off + (off_t)n;
+    }
+    return pwrite(fd, buf, n, off);
+}
+
+/* NGROW puts of 100-byte values (generation gen) in one section of db. */
+#define NGROW 4000
+static int grow_section(kvs *db, int gen)
+{
+    char key[32];
+    int i, rc = KVS_OK;
+    for (i = 0; i < NGROW && rc == KVS_OK; i++) {
+        snprintf(key, sizeof key, "grow-%d", i);
+        memset(vbuf, 'a' + (i + gen) % 26, 100);
+        rc = kvs_put(db, key, strlen(key), vbuf, 100, 0);
+    }
+    return rc;
 }
 
 /* Every key holds its generation-0 value, nothing else is there, the scan
@@ -347,6 +387,70 @@ int main(void)
         TAP_RC(kvs_check(db), KVS_OK);
         TAP_RC(kvs_delete(db, "fill-0", 6), KVS_OK);
         TAP_RC(kvs_close(db), KVS_OK);
+    }
+
+    /* a section that grows an empty file far past the cache: its grown
+     * pages go to the file when evicted, each time (none to the spill
+     * file); its abort leaves the file as before; its end keeps them all */
+    {
+        kvs_os sos = *kvs_os_posix();
+        kvs_options o4;
+        char gpath[300];
+        int bad = 0;
+        off_t sbytes;
+        snprintf(gpath, sizeof gpath, "%s/g.kvs", dir);
+        sos.open = spy_open;
+        sos.pwrite = spy_pwrite;
+        kvs_options_init(&o4);
+        o4.flags = KVS_CREATE;
+        o4.os = &sos;
+        o4.cache_pages = 16;
+        TAP_RC(kvs_open(gpath, &o4, &db), KVS_OK);
+        h0 = tap_file_hash(gpath, &size0);
+        TAP_RC(kvs_begin(db, KVS_WRITE), KVS_OK);
+        spill_writes = 0;
+        spill_bytes = 0;
+        TAP_RC(grow_section(db, 0), KVS_OK);
+        TAP_RC(kvs_stats_get(db, &st), KVS_OK);
+        /* only the file's own pages are spilled, each time they are
+         * evicted, each into its one slot: the spill file is no bigger
+         * than the file was; grown pages revisited went to the spill file
+         * too before (3653 spill writes, 274 file writes), and a page
+         * spilled again took a new slot */
+        tap_ok(spill_bytes <= size0 && st.cache_writes > 2 * st.pages,
+               "growing an empty file, cache 16: grown pages written to the file, not spilled (%ld spill writes into %lld bytes, the file had %lld; %llu file writes for %llu pages)",
+               spill_writes, (long long)spill_bytes, (long long)size0,
+               (unsigned long long)st.cache_writes, (unsigned long long)st.pages);
+        TAP_RC(kvs_abort(db), KVS_OK);
+        h1 = tap_file_hash(gpath, &size1);
+        tap_ok(h0 == h1 && size0 == size1, "the grown section, aborted, left the file as before (%lld -> %lld bytes)",
+               (long long)size0, (long long)size1);
+        TAP_RC(kvs_begin(db, KVS_WRITE), KVS_OK);
+        spill_writes = 0;
+        spill_bytes = 0;
+        TAP_RC(grow_section(db, 0), KVS_OK);
+        sbytes = spill_bytes;   /* the write-out then saves undo images after them */
+        TAP_RC(kvs_end(db), KVS_OK);
+        tap_ok(sbytes <= size0, "again, ended: %ld spill writes into %lld bytes", spill_writes,
+               (long long)sbytes);
+        for (i = 0; i < NGROW; i++) {
+            snprintf(key, sizeof key, "grow-%d", i);
+            if (kvs_get(db, key, strlen(key), &v) != KVS_OK || v.len != 100 ||
+                ((const char *)v.data)[0] != (char)('a' + i % 26) ||
+                ((const char *)v.data)[99] != (char)('a' + i % 26))
+                bad++;
+        }
+        tap_ok(bad == 0, "every grown record is there (%d bad)", bad);
+        TAP_RC(kvs_check(db), KVS_OK);
+        /* the pages the file has now go to the spill file when evicted */
+        TAP_RC(kvs_begin(db, KVS_WRITE), KVS_OK);
+        spill_writes = 0;
+        TAP_RC(grow_section(db, 1), KVS_OK);
+        tap_ok(spill_writes > 0, "replacing them, cache 16: the file's own pages spilled (%ld)", spill_writes);
+        TAP_RC(kvs_abort(db), KVS_OK);
+        TAP_RC(kvs_check(db), KVS_OK);
+        TAP_RC(kvs_close(db), KVS_OK);
+        unlink(gpath);
     }
 
     /* truncate in an ended section shrinks the file at the end */

@@ -1,6 +1,7 @@
 /*
  * unit_kvs.c - unit tests of the public API layer (kvs.c): open/create,
- * put/get/delete/replace, insert-only, cursor exactly-once, stamps,
+ * put/get/delete/replace, insert-only, cursor exactly-once (and in
+ * kvs_key_order), stamps,
  * descriptor, sections and their errors, truncate, stats, check, reopen,
  * page inspection, large values.
  */
@@ -125,6 +126,20 @@ int main(void)
     tap_ok(bad == 0 && seen == n / 2, "cursor: %u seen, %u bad", seen, bad);
     TAP_RC(kvs_cursor_next(c, &k, &v), KVS_NOTFOUND);
     kvs_cursor_close(c);
+
+    /* kvs_key_order is the cursor's order: never decreasing along a scan */
+    {
+        uint32_t prev = 0, ord;
+        unsigned down = 0, m = 0;
+        TAP_RC(kvs_cursor_open(db, &c), KVS_OK);
+        while (kvs_cursor_next(c, &k, &v) == KVS_OK) {
+            ord = kvs_key_order(db, k.data, k.len);
+            down += m++ > 0 && ord < prev;
+            prev = ord;
+        }
+        kvs_cursor_close(c);
+        tap_ok(m == n / 2 && down == 0, "kvs_key_order follows the cursor: %u records, %u out of order", m, down);
+    }
 
     /* cursor across splits: insert while scanning, old records exactly once */
     memset(mark, 0, n);
