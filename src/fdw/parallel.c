@@ -106,9 +106,12 @@ kvs_add_partial_path(PlannerInfo *root, RelOptInfo *baserel, double pages,
 	double		divisor;
 	ForeignPath *path;
 
-	if (!baserel->consider_parallel || !bms_is_empty(baserel->lateral_relids) ||
-		root->parse->commandType != CMD_SELECT || root->parse->rowMarks != NIL ||
-		baserel->relid == (Index) root->parse->resultRelation)
+	/*
+	 * consider_parallel already says kvsIsForeignScanParallelSafe agreed
+	 * (a plain SELECT, no row marks, no write set): set_rel_consider_parallel
+	 * asks it
+	 */
+	if (!baserel->consider_parallel || !bms_is_empty(baserel->lateral_relids))
 		return;
 	workers = compute_parallel_worker(baserel, Min(heap_pages, (double) MaxBlockNumber), -1,
 									  max_parallel_workers_per_gather);
