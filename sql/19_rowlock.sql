@@ -59,8 +59,8 @@ UPDATE rl SET n = n + 1 WHERE id = 2999;
 SELECT * FROM my_kvs_locks;
 COMMIT;
 SELECT count(*), min(n), max(n) FROM rl;
--- an escalation inside a rolled-back savepoint is undone with it (the keys
--- it counted are not: the next key lock escalates again)
+-- an escalation inside a rolled-back savepoint is undone with it, and so is
+-- its count of keys: the next two keys it locks are key locks, no escalation
 BEGIN;
 UPDATE rl SET n = n + 1 WHERE id <= 50 AND n >= 0;
 SAVEPOINT a;

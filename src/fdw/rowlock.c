@@ -76,10 +76,15 @@ int			kvs_fdw_lock_escalation = 1000;
 typedef struct LockedFile
 {
 	uint64		fileid;
-	int64		nkeys;			/* key locks taken (a subtransaction abort
-								 * releasing some does not count them off:
-								 * escalation may come a little early) */
+	int64		nkeys;			/* key locks held */
 	int64		next_try;		/* nkeys at which to try escalating again */
+	/*
+	 * Key locks taken at each nest level still open (levelkeys[l] for level
+	 * l, 1 = the top level), so a subtransaction's abort, which releases
+	 * its locks, counts them off nkeys and a later escalation is not early.
+	 */
+	int64	   *levelkeys;
+	int			nlevels;		/* entries allocated in levelkeys */
 	/* per mode: the nest level that took the lock, 0 = not held */
 	int			intent[2];
 	int			escalated[2];
@@ -171,7 +176,45 @@ rowlock_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 			if (e->escalated[m] >= level)
 				e->escalated[m] = (event == SUBXACT_EVENT_COMMIT_SUB) ? level - 1 : 0;
 		}
+		if (level < e->nlevels && e->levelkeys[level] > 0)
+		{
+			if (event == SUBXACT_EVENT_COMMIT_SUB)
+				e->levelkeys[level - 1] += e->levelkeys[level];
+			else
+			{
+				e->nkeys -= e->levelkeys[level];
+				/* the next try comes at the threshold again, not later */
+				e->next_try = Min(e->next_try,
+								  Max((int64) kvs_fdw_lock_escalation, e->nkeys));
+			}
+			e->levelkeys[level] = 0;
+		}
 	}
+}
+
+/* Count one key lock taken at the current nest level. */
+static void
+count_key(LockedFile *e)
+{
+	int			level = GetCurrentTransactionNestLevel();
+
+	if (level >= e->nlevels)
+	{
+		int			n = Max(level + 1, e->nlevels * 2);
+
+		if (e->levelkeys == NULL)
+			e->levelkeys = MemoryContextAllocZero(TopTransactionContext,
+												  sizeof(int64) * n);
+		else
+		{
+			e->levelkeys = repalloc(e->levelkeys, sizeof(int64) * n);
+			memset(e->levelkeys + e->nlevels, 0,
+				   sizeof(int64) * (n - e->nlevels));
+		}
+		e->nlevels = n;
+	}
+	e->levelkeys[level]++;
+	e->nkeys++;
 }
 
 void
@@ -321,7 +364,7 @@ kvs_rowlock(KvsRowLocker *l, const char *key, size_t klen)
 	}
 	if (res != LOCKACQUIRE_OK)
 		return KVS_ROWLOCK_HELD;
-	e->nkeys++;
+	count_key(e);
 	grants++;
 	return KVS_ROWLOCK_NEW;
 }

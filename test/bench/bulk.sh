@@ -16,7 +16,9 @@
 # --ab A.so B.so (local mode only: a backend loads the module when it
 # starts): every kvs load is made twice, with kvs_fdw.so A and then B
 # installed (into pg_config --pkglibdir, which it leaves holding B), and
-# B's seconds and A s / B s are printed beside them.
+# B's seconds and A s / B s are printed beside them.  A and B each load a
+# table of their own (kv_kvs, kv_kvsb), so neither ever opens a file the
+# other wrote: A may be a build that knows only an older file format.
 #
 # Must run as root (it uses runuser).  Usage:
 #   bulk.sh [--rows N] [--reps R] [--modes "local shared"]
@@ -113,9 +115,10 @@ for mode in $MODES; do
         if ! pgb_start "$(settings "$mode" "$cache")"; then step "bulk_$mode" fail "server did not start"; continue; fi
         sql "SET client_min_messages = warning; CREATE EXTENSION IF NOT EXISTS kvs_fdw;
              DO \$\$ BEGIN CREATE SERVER kvs FOREIGN DATA WRAPPER kvs_fdw; EXCEPTION WHEN duplicate_object THEN NULL; END \$\$;
-             DROP TABLE IF EXISTS kv_btree; DROP FOREIGN TABLE IF EXISTS kv_kvs;
+             DROP TABLE IF EXISTS kv_btree; DROP FOREIGN TABLE IF EXISTS kv_kvs, kv_kvsb;
              CREATE TABLE kv_btree (k bigint PRIMARY KEY, v text);
-             CREATE FOREIGN TABLE kv_kvs (k bigint OPTIONS (key 'true'), v text) SERVER kvs" >/dev/null
+             CREATE FOREIGN TABLE kv_kvs (k bigint OPTIONS (key 'true'), v text) SERVER kvs;
+             CREATE FOREIGN TABLE kv_kvsb (k bigint OPTIONS (key 'true'), v text) SERVER kvs" >/dev/null
         [ -f "$TMP/rows.csv" ] ||
             sql "COPY (SELECT g, $VALUE_EXPR FROM generate_series(1, $ROWS) g) TO '$TMP/rows.csv' (FORMAT csv)"
         for sync in $SYNCS; do
@@ -128,7 +131,7 @@ for mode in $MODES; do
                     load kv_kvs "$how" "$sync" "$TMP/kvs.s" || ok=0
                     if [ -n "$AB_B" ]; then
                         use_module "$AB_B" || ok=0
-                        load kv_kvs "$how" "$sync" "$TMP/kvsb.s" || ok=0
+                        load kv_kvsb "$how" "$sync" "$TMP/kvsb.s" || ok=0
                     fi
                 done
                 h=$(median <"$TMP/heap.s"); k=$(median <"$TMP/kvs.s")
@@ -149,7 +152,7 @@ for mode in $MODES; do
                 fi
             done
         done
-        sql "DROP FOREIGN TABLE kv_kvs; DROP TABLE kv_btree" >/dev/null
+        sql "DROP FOREIGN TABLE kv_kvs, kv_kvsb; DROP TABLE kv_btree" >/dev/null
         pgb_stop
     done
 done
