@@ -160,6 +160,27 @@ SELECT kvs_fdw_remove_orphan('/etc/passwd');
 SELECT kvs_fdw_remove_orphan('kvs_fdw/../PG_VERSION');
 SELECT count(*) AS live_rows FROM live;
 
+-- a table another session is dropping (not committed yet) holds its lock:
+-- 55P03, and the file stays (that session then rolls back)
+CREATE FOREIGN TABLE busy (k int) SERVER s;
+INSERT INTO busy VALUES (1);
+SELECT format('kvs_fdw/%s_%s.kvs', :a_oid, 'busy'::regclass::oid) AS busy_file \gset
+SET client_min_messages = warning;
+CREATE EXTENSION IF NOT EXISTS dblink;
+RESET client_min_messages;
+SELECT format('dbname=%s user=%s port=%s host=%s', current_database(), current_user,
+              current_setting('port'), split_part(current_setting('unix_socket_directories'), ',', 1))
+       AS conn \gset
+SELECT dblink_connect('other', :'conn');
+SELECT dblink_exec('other', 'BEGIN');
+SELECT dblink_exec('other', 'DROP FOREIGN TABLE busy');
+\set VERBOSITY sqlstate
+SELECT kvs_fdw_remove_orphan(:'busy_file');
+\set VERBOSITY default
+SELECT dblink_exec('other', 'ROLLBACK');
+SELECT dblink_disconnect('other');
+SELECT count(*) AS busy_rows FROM busy;
+
 -- removed at commit, not after ROLLBACK; an absolute path works too
 BEGIN;
 SELECT kvs_fdw_remove_orphan(:'lost_file');
