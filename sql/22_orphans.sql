@@ -8,6 +8,7 @@ SELECT current_database() AS regdb, current_setting('data_directory') AS pgdata 
 CREATE DATABASE kvs_orph_a;
 CREATE DATABASE kvs_orph_b;
 CREATE DATABASE kvs_orph_gone;
+CREATE DATABASE kvs_orph_gone2;
 CREATE ROLE kvs_orph_su SUPERUSER NOLOGIN;
 CREATE ROLE kvs_orph_user NOLOGIN;
 CREATE ROLE kvs_orph_mon NOLOGIN IN ROLE pg_monitor;
@@ -114,9 +115,18 @@ CREATE SERVER s FOREIGN DATA WRAPPER kvs_fdw;
 CREATE FOREIGN TABLE g_t (k int) SERVER s;
 INSERT INTO g_t VALUES (1);
 SELECT oid AS gone_oid FROM pg_database WHERE datname = current_database() \gset
+\c kvs_orph_gone2
+CREATE EXTENSION kvs_fdw;
+CREATE SERVER s FOREIGN DATA WRAPPER kvs_fdw;
+CREATE FOREIGN TABLE g_t (k int) SERVER s;
+INSERT INTO g_t VALUES (1);
+SELECT oid AS gone2_oid FROM pg_database WHERE datname = current_database() \gset
 \c :regdb
 SELECT oid AS b_oid FROM pg_database WHERE datname = 'kvs_orph_b' \gset
 DROP DATABASE kvs_orph_gone;
+-- with kvs_fdw loaded in the session, in either mode: the files go with it
+LOAD 'kvs_fdw';
+DROP DATABASE kvs_orph_gone2;
 
 \c kvs_orph_a
 SELECT path = :'lost_file' AS is_lost_file, database_oid = :a_oid AS this_db,
@@ -126,6 +136,7 @@ SELECT database_name, size > 0 AS has_size, status
   FROM kvs_fdw_orphans() WHERE database_oid = :b_oid;
 SELECT database_name IS NULL AS no_name, size > 0 AS has_size, status
   FROM kvs_fdw_orphans() WHERE database_oid = :gone_oid;
+SELECT count(*) AS gone2_files FROM kvs_fdw_orphans() WHERE database_oid = :gone2_oid;
 SELECT count(*) AS live_listed FROM kvs_fdw_orphans() WHERE path = :'live_file';
 
 -- who may call them
