@@ -42,8 +42,10 @@ COMMIT;
 :files_there
 SELECT count(*), max(v) FROM t1;
 
--- committed: the files go at commit (not before), the explicit file stays
+-- committed: the files go at commit (not before), the explicit file stays;
+-- also with writes of the transaction pending for a dropped table
 BEGIN;
+INSERT INTO t2 VALUES (2, 'pending');
 DROP EXTENSION kvs_fdw CASCADE;
 :files_there
 COMMIT;

@@ -300,7 +300,6 @@ kvs_fdw_remove_orphan(PG_FUNCTION_ARGS)
 	char	   *arg = text_to_cstring(PG_GETARG_TEXT_PP(0));
 	const char *rest = arg;
 	size_t		dlen = strlen(DataDir);
-	const char *name;
 	Oid			db,
 				rel;
 	char		path[MAXPGPATH];
@@ -319,9 +318,8 @@ kvs_fdw_remove_orphan(PG_FUNCTION_ARGS)
 				 errdetail("The path must not contain \"..\".")));
 	if (strncmp(rest, DataDir, dlen) == 0 && rest[dlen] == '/')
 		rest += dlen + 1;
-	name = rest + strlen("kvs_fdw/");
 	if (strncmp(rest, "kvs_fdw/", strlen("kvs_fdw/")) != 0 ||
-		!parse_file_name(name, &db, &rel))
+		!parse_file_name(rest + strlen("kvs_fdw/"), &db, &rel))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("\"%s\" is not a data-directory kvs file", arg),
