@@ -34,6 +34,7 @@ FDW_OBJS = \
 	src/fdw/errors.o \
 	src/fdw/alter.o \
 	src/fdw/utility.o \
+	src/fdw/orphans.o \
 	src/fdw/shmem.o \
 	src/fdw/rowlock.o \
 	src/fdw/parallel.o

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # test/meta.sh - packaging checks: the extension version lives in
-# kvs_fdw.control; META.json and the install script must agree with it.
+# kvs_fdw.control; META.json and the install script must agree with it;
+# every earlier install script has an upgrade path and is the one released.
 set -u
 cd "$(dirname "$0")/.."
 n=0 fail=0
@@ -37,6 +38,34 @@ for f in kvs_fdw--*.sql; do
     old=${f#kvs_fdw--}; old=${old%.sql}
     [ "$old" = "$ver" ] && continue
     t "upgrade scripts lead from $old to $ver" 'upgrade_path "$old" | grep -qx "$ver"'
+done
+# each shipped install script of an earlier version is the one released:
+# the same bytes as at the commit named here, the last one at which it was
+# the control file's default_version (CREATE EXTENSION ... VERSION 'X' in
+# sql/14_upgrade.sql installs these).  A new version adds its line here when
+# the next one starts.
+released() {
+    case $1 in
+        0.1.0) echo a52d864caf72303766118c5d0bb6f00911011f65 ;;
+        0.2.0) echo 96941a10ea4496902ed77d116f20acda3016753c ;;
+        0.3.0) echo aca680fe4d055906931317eb8eafd19d5982fba3 ;;
+        0.4.0) echo 3f910e905bf85ec1a157a5fb0f4c0395b1fbbdb1 ;;
+    esac
+}
+for f in kvs_fdw--*.sql; do
+    case $f in *--*--*) continue ;; esac
+    old=${f#kvs_fdw--}; old=${old%.sql}
+    [ "$old" = "$ver" ] && continue
+    c=$(released "$old")
+    t "$old names the commit it was released at" '[ -n "$c" ]' || continue
+    if ! git cat-file -e "$c^{commit}" 2>/dev/null; then
+        n=$((n + 1)); echo "ok $n - # SKIP kvs_fdw--$old.sql as released at ${c:0:12}: no git history here"
+        continue
+    fi
+    t "$old was the default version at ${c:0:12}" \
+      '[ "$(git show "$c:kvs_fdw.control" | sed -n "s/^default_version *= *'"'"'\(.*\)'"'"'/\1/p")" = "$old" ]'
+    t "kvs_fdw--$old.sql is the script released at ${c:0:12}" \
+      'git show "$c:kvs_fdw--$old.sql" | cmp -s - "$f"'
 done
 # the engine's one source list (src/engine/sources.mk, used by every Makefile)
 # names every engine source file, and only existing ones

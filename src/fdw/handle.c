@@ -37,7 +37,8 @@
  * DROP FOREIGN TABLE: the extension's sql_drop event trigger calls
  * kvs_fdw_forget(oid) for each dropped foreign table; the data-directory file
  * is removed when the transaction commits, kept if it aborts.  Explicit
- * filenames are never removed.
+ * filenames are never removed.  Commands that drop the extension itself
+ * (and its sql_drop trigger) reach the same removal through orphans.c.
  */
 #include "postgres.h"
 
@@ -103,7 +104,6 @@ typedef struct KvsRelEntry
 
 typedef struct PendingDrop
 {
-	Oid			relid;
 	int			level;			/* transaction nest level that dropped it */
 	char		path[MAXPGPATH];
 } PendingDrop;
@@ -249,6 +249,7 @@ kvs_xact_callback(XactEvent event, void *arg)
 	{
 		case XACT_EVENT_PRE_PREPARE:
 			kvs_txn_pre_prepare();
+			kvs_orphans_pre_commit();	/* may add to pending_drops */
 			if (pending_drops != NIL)
 				ereport(ERROR,
 						(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
@@ -256,6 +257,7 @@ kvs_xact_callback(XactEvent event, void *arg)
 			break;
 		case XACT_EVENT_PRE_COMMIT:
 			kvs_txn_pre_commit();
+			kvs_orphans_pre_commit();
 			break;
 		case XACT_EVENT_PREPARE:
 			/* nothing was pending (PRE_PREPARE): only forget the empty sets */
@@ -284,6 +286,7 @@ kvs_xact_callback(XactEvent event, void *arg)
 			reset_files_after_error(0);
 			kvs_txn_abort();
 			pending_drops = NIL;
+			kvs_orphans_reset();
 			break;
 		default:
 			break;
@@ -1872,8 +1875,6 @@ kvs_forget_dropped(Oid relid)
 {
 	char		path[MAXPGPATH];
 	struct stat sb;
-	MemoryContext old;
-	PendingDrop *pd;
 
 	if (SearchSysCacheExists1(RELOID, ObjectIdGetDatum(relid)))
 		ereport(ERROR,
@@ -1882,11 +1883,28 @@ kvs_forget_dropped(Oid relid)
 	kvs_default_path(MyDatabaseId, relid, path);
 	if (stat(path, &sb) != 0)
 		return;
+	kvs_drop_file_at_commit(path);
+}
+
+/*
+ * Remove the data-directory file at path when the transaction commits (not
+ * if it, or the subtransaction asking, aborts): a dropped table's, or an
+ * orphan's (orphans.c).  Once per path.
+ */
+void
+kvs_drop_file_at_commit(const char *path)
+{
+	MemoryContext old;
+	PendingDrop *pd;
+	ListCell   *lc;
+
+	foreach(lc, pending_drops)
+		if (strcmp(((PendingDrop *) lfirst(lc))->path, path) == 0)
+			return;
 	if (kvs_files == NULL)
 		kvs_handles_init();
 	old = MemoryContextSwitchTo(TopTransactionContext);
 	pd = palloc0(sizeof(PendingDrop));
-	pd->relid = relid;
 	pd->level = GetCurrentTransactionNestLevel();
 	strlcpy(pd->path, path, MAXPGPATH);
 	pending_drops = lappend(pending_drops, pd);

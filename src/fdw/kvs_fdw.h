@@ -20,7 +20,10 @@
  *   alter.c      ALTER FOREIGN TABLE: the event triggers that keep a table's
  *                file able to follow its columns (or refuse the ALTER)
  *   errors.c     kvs_report_error(): engine codes -> SQLSTATEs
- *   utility.c    ProcessUtility hook: CREATE DATABASE copies kvs files
+ *   utility.c    ProcessUtility hook: CREATE DATABASE copies kvs files,
+ *                DROP DATABASE removes them
+ *   orphans.c    files whose table is gone: DROP EXTENSION's clean-up,
+ *                kvs_fdw_orphans, kvs_fdw_remove_orphan
  *   shmem.c      shared mode: the kvs pool in shared memory, its LWLocks,
  *                the writers' heavyweight lock, kvs_fdw_mode/buffercache
  *   rowlock.c    row locks in the lock manager, their escalation to a
@@ -175,6 +178,12 @@ extern void kvs_file_end_write(KvsFile *f);
 extern void kvs_file_abort_write(KvsFile *f);
 extern void kvs_handles_init(void);
 extern void kvs_forget_dropped(Oid relid);
+extern void kvs_drop_file_at_commit(const char *path);
+
+/* ---- orphaned files (orphans.c) ----------------------------------------- */
+extern void kvs_orphans_pre_commit(void);
+extern void kvs_orphans_reset(void);
+extern void kvs_remove_database_files(Oid dboid);
 /* iterate over open files (functions.c) */
 extern void kvs_foreach_file(void (*fn) (KvsFile *f, void *arg), void *arg);
 extern bool kvs_is_kvs_table(Relation rel);

@@ -1,6 +1,6 @@
 /*
  * utility.c - a ProcessUtility hook: CREATE DATABASE copies the template's
- * kvs files.
+ * kvs files, DROP DATABASE removes the dropped database's (orphans.c).
  *
  * CREATE DATABASE new TEMPLATE old copies old's catalogs, so new has the same
  * foreign tables with the same OIDs, but not the files under
@@ -273,6 +273,8 @@ kvs_process_utility(PlannedStmt *pstmt, const char *queryString,
 	Node	   *parsetree = pstmt->utilityStmt;
 	char	   *newname = NULL;
 	char	   *template = "template1";	/* createdb()'s default */
+	Oid			dropped_db = InvalidOid;
+	char	   *dropped_name = NULL;
 
 	if (IsA(parsetree, CreatedbStmt))
 	{
@@ -287,6 +289,11 @@ kvs_process_utility(PlannedStmt *pstmt, const char *queryString,
 			if (strcmp(def->defname, "template") == 0 && def->arg != NULL)
 				template = pstrdup(defGetString(def));
 		}
+	}
+	else if (IsA(parsetree, DropdbStmt))
+	{
+		dropped_name = pstrdup(((DropdbStmt *) parsetree)->dbname);
+		dropped_db = get_database_oid(dropped_name, true);
 	}
 
 	if (prev_process_utility)
@@ -307,6 +314,9 @@ kvs_process_utility(PlannedStmt *pstmt, const char *queryString,
 		if (OidIsValid(olddb) && OidIsValid(newdb))
 			copy_database_files(olddb, newdb, newname);
 	}
+	/* dropped (not a DROP DATABASE IF EXISTS of a missing one) */
+	if (OidIsValid(dropped_db) && get_database_oid(dropped_name, true) != dropped_db)
+		kvs_remove_database_files(dropped_db);
 }
 
 /*
