@@ -20,10 +20,16 @@
 # table of their own (kv_kvs, kv_kvsb), so neither ever opens a file the
 # other wrote: A may be a build that knows only an older file format.
 #
+# --lookups S: after the loads of each mode and cache, point lookups by key
+# on the loaded tables (pgbench -M prepared, 2 clients, uniform keys, S
+# seconds a run, test/bench/pg/ycsb_c.sql): heap + btree, then kvs (with
+# --ab: A on kv_kvs, then B on kv_kvsb), REPS rounds interleaved; prints the
+# median tps and kvs/heap (with --ab: B/A and B/heap).
+#
 # Must run as root (it uses runuser).  Usage:
 #   bulk.sh [--rows N] [--reps R] [--modes "local shared"]
 #           [--caches "default small"] [--syncs "off on"] [--loads "copy insert"]
-#           [--ab A.so B.so] [--port P]
+#           [--ab A.so B.so] [--lookups S] [--port P]
 # cache "default": shared_buffers 128MB, kvs_fdw.cache_size 16MB (local) /
 # kvs_fdw.shared_cache_size 128MB (shared); "small" and "large": pg.sh's
 # two settings (16MB / 512MB for both).
@@ -38,6 +44,7 @@ SYNCS="off on"
 LOADS="copy insert"
 AB_A=
 AB_B=
+LOOKUPS=0
 PORT=${PORT:-55440}
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -48,6 +55,7 @@ while [ $# -gt 0 ]; do
         --syncs) SYNCS=$2; shift 2 ;;
         --loads) LOADS=$2; shift 2 ;;
         --ab) AB_A=$2; AB_B=$3; shift 3 ;;
+        --lookups) LOOKUPS=$2; shift 2 ;;
         --port) PORT=$2; shift 2 ;;
         *) echo "usage: $0 [--rows N] [--reps R] [--modes M] [--caches C] [--syncs S] [--port P]" >&2; exit 2 ;;
     esac
@@ -101,6 +109,39 @@ use_module() {   # install kvs_fdw.so $1 (a new file: running backends keep thei
     cp "$1" "$d/kvs_fdw.so.new" && mv -f "$d/kvs_fdw.so.new" "$d/kvs_fdw.so"
 }
 
+lookup_run() {   # lookup_run TABLE OUT: appends the tps of one pgbench run to OUT
+    LEN=(-T "$LOOKUPS")
+    run_pgbench "lookup.$1" ycsb_c "$1" uniform || return 1
+    echo "$TPS" >>"$2"
+}
+
+lookups() {   # lookups MODE CACHE: point lookups on the tables the last loads filled
+    local ok=1 r h a b
+    : >"$TMP/lh.t"; : >"$TMP/la.t"; : >"$TMP/lb.t"
+    [ -z "$AB_B" ] || [ "$(sql "SELECT count(*) FROM kv_kvsb")" = "$ROWS" ] || ok=0
+    for r in $(seq "$REPS"); do
+        lookup_run kv_btree "$TMP/lh.t" || ok=0
+        [ -z "$AB_A" ] || use_module "$AB_A" || ok=0
+        lookup_run kv_kvs "$TMP/la.t" || ok=0
+        if [ -n "$AB_B" ]; then
+            use_module "$AB_B" || ok=0
+            lookup_run kv_kvsb "$TMP/lb.t" || ok=0
+        fi
+    done
+    if [ $ok != 1 ]; then step "lookups_$1_$2" fail "a lookup run failed"; return; fi
+    h=$(median <"$TMP/lh.t"); a=$(median <"$TMP/la.t")
+    if [ -n "$AB_B" ]; then
+        b=$(median <"$TMP/lb.t")
+        printf '# %-6s %-7s lookups tps: heap %.0f, kvs A %.0f, kvs B %.0f; B/A %.2f, B/heap %.2f\n' "$1" "$2" "$h" "$a" "$b" \
+            "$(awk -v a="$a" -v b="$b" 'BEGIN { print b / a }')" "$(awk -v h="$h" -v b="$b" 'BEGIN { print b / h }')"
+        step "lookups_$1_$2" ok "tps heap $(paste -sd, "$TMP/lh.t"); A $(paste -sd, "$TMP/la.t"); B $(paste -sd, "$TMP/lb.t")"
+    else
+        printf '# %-6s %-7s lookups tps: heap %.0f, kvs %.0f; kvs/heap %.2f\n' "$1" "$2" "$h" "$a" \
+            "$(awk -v h="$h" -v a="$a" 'BEGIN { print a / h }')"
+        step "lookups_$1_$2" ok "tps heap $(paste -sd, "$TMP/lh.t"); kvs $(paste -sd, "$TMP/la.t")"
+    fi
+}
+
 if ! pgb_initdb; then step bulk_cluster fail "initdb failed"; exit 1; fi
 echo "# $ROWS rows (bigint key, 100-byte text), one autocommit statement into an empty table, $REPS round(s), median seconds"
 echo "# load average at start: $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) cores"
@@ -152,6 +193,7 @@ for mode in $MODES; do
                 fi
             done
         done
+        [ "$LOOKUPS" = 0 ] || lookups "$mode" "$cache"
         sql "DROP FOREIGN TABLE kv_kvs, kv_kvsb; DROP TABLE kv_btree" >/dev/null
         pgb_stop
     done

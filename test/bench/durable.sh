@@ -22,13 +22,19 @@
 #
 # Must run as root (runuser).  Usage:
 #   durable.sh [--quick] [--rows N] [--secs S] [--clients "1 2 8"] [--port P]
-#              [--no-count] [--local]
+#              [--no-count] [--local] [--ceiling BYTES]
 #   defaults     100,000 rows, 10 s runs, 1, 2 and 8 clients, both workloads
 #   --quick      10,000 rows, 2 s runs, 1 and 8 clients, no pg_test_fsync
 #                (checks the harness; test/bench/run --quick does)
 #   --no-count   without the shim (no C compiler): fsyncs per commit only
 #                from pg_stat_wal (the WAL)
 #   --local      without the preload (each backend its own cache)
+#   --ceiling B  also, at each client count beside a heap update run: commits
+#                whose only write is one transactional WAL record of B bytes
+#                (pg/walmsg.sql), alone and under one lock held through the
+#                commit (pg/walmsg_serial.sql): the ceiling of a design that
+#                puts kvs's page images in PostgreSQL's WAL, with and without
+#                the one-commit-per-table section of today's design
 # Prints "# " comment lines and "step NAME ok|fail DETAIL" lines (as pg.sh).
 set -u
 
@@ -40,6 +46,7 @@ PORT=55445
 QUICK=0
 TRACE=1
 MODE=shared
+CEILING=0
 while [ $# -gt 0 ]; do
     case "$1" in
         --quick) QUICK=1; ROWS=10000; SECS=2; CLIENTS="1 8"; shift ;;
@@ -49,7 +56,8 @@ while [ $# -gt 0 ]; do
         --port) PORT=$2; shift 2 ;;
         --no-count) TRACE=0; shift ;;
         --local) MODE=local; shift ;;
-        *) echo "usage: $0 [--quick] [--rows N] [--secs S] [--clients \"1 2 8\"] [--port P] [--no-count] [--local]" >&2; exit 2 ;;
+        --ceiling) CEILING=$2; shift 2 ;;
+        *) echo "usage: $0 [--quick] [--rows N] [--secs S] [--clients \"1 2 8\"] [--port P] [--no-count] [--local] [--ceiling BYTES]" >&2; exit 2 ;;
     esac
 done
 
@@ -160,6 +168,26 @@ for wl in update ycsb_a; do
         else step "durable_${wl}_c$c" fail "a pgbench run failed"; fi
     done
 done
+if [ "$CEILING" != 0 ]; then
+    echo "# ceiling: commits of one ${CEILING}-byte transactional WAL record, beside heap updates (tps, fsyncs/commit)"
+    printf '# %7s %9s %9s %9s %9s %9s   %s\n' clients "heap tps" "wal tps" "serial" wal/heap serial/heap "wal+journal+file+other per commit: heap; wal; serial"
+    for c in $CLIENTS; do
+        ok=1; tps=(); descs=()
+        for wl in update walmsg walmsg_serial; do
+            m=$(fsync_mark)
+            PGB_CLIENTS=$c run_pgbench "ceil.$wl.$c" "$wl" kv_btree uniform -D bytes="$CEILING" || ok=0
+            n=$(sed -n 's/^number of transactions actually processed: \([0-9]*\).*/\1/p' "$TMP/pgbench.ceil.$wl.$c.log")
+            read -r fw fj fk fo <<<"$(fsyncs_since "$m")"
+            tps+=("$TPS"); descs+=("$(per "$fw" "${n:-0}")+$(per "$fj" "${n:-0}")+$(per "$fk" "${n:-0}")+$(per "$fo" "${n:-0}")")
+        done
+        line=$(printf '%7s %9.0f %9.0f %9.0f %9.2f %9.2f   %s; %s; %s' "$c" "${tps[0]}" "${tps[1]}" "${tps[2]}" \
+               "$(awk -v a="${tps[1]}" -v h="${tps[0]}" 'BEGIN { print (h > 0 ? a / h : 0) }')" \
+               "$(awk -v a="${tps[2]}" -v h="${tps[0]}" 'BEGIN { print (h > 0 ? a / h : 0) }')" "${descs[@]}")
+        echo "# $line"
+        if [ $ok = 1 ]; then step "durable_ceiling_c$c" ok "$(echo "$line" | tr -s ' ')"
+        else step "durable_ceiling_c$c" fail "a pgbench run failed"; fi
+    done
+fi
 problems=$(sql "SELECT count(*) FROM kvs_fdw_check('kv_kvs')" 2>&1)
 if [ "$problems" = 0 ]; then step durable_check ok "kv_kvs: kvs_fdw_check clean after the runs"
 else step durable_check fail "kv_kvs: kvs_fdw_check: $problems"; fi
