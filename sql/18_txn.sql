@@ -313,6 +313,14 @@ DROP FOREIGN TABLE spl;
 DROP TABLE spl_heap;
 DROP FUNCTION spl_differs();
 
+-- kvs_fdw_journal_stats() counts every backend's records and flushes: a
+-- commit the other session makes shows here, though this backend wrote none
+SELECT records AS jr0, flushes + flush_shared AS jf0 FROM kvs_fdw_journal_stats() \gset
+SELECT dblink_exec('other', 'INSERT INTO tx VALUES (9001, ''counted'')');
+SELECT records = :jr0 + 1 AS one_more_record, flushes + flush_shared > :jf0 AS flushed,
+       end_lsn >= flushed_lsn AND flushed_lsn >= checkpoint_lsn AS lsns_in_order
+  FROM kvs_fdw_journal_stats();
+
 SELECT dblink_disconnect('other');
 SELECT * FROM kvs_fdw_check('tx');
 DROP FOREIGN TABLE tx, tx2;

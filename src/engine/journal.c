@@ -76,8 +76,22 @@ typedef struct jctl {
     uint64_t overflow;        /* 112  in-flight records the registry had no room for */
     uint64_t pad;             /* 120 */
     struct { uint64_t pid, lsn; } inflight[JC_INFLIGHT];   /* 128 .. 3968 */
+    /* 3968 .. 4024: the counters of every process since the control file
+     * was made (kvs_journal_stats_cluster), added to atomically; zeros in
+     * a control file an older version made, which ignores them */
+    struct jcounters {
+        uint64_t records, bytes, flushes, flush_shared, checkpoints,
+                 recovered_records, recovered_pages;
+    } all;
 } jctl;
 typedef char jctl_fits_[sizeof(jctl) <= 4096 ? 1 : -1];
+
+/* Adds n to a counter of this process's and to the cluster's. */
+#define COUNT(j, field, n) do { \
+        uint64_t n_ = (n); \
+        (j)->st.field += n_; \
+        __atomic_fetch_add(&(j)->ctl->all.field, n_, __ATOMIC_RELAXED); \
+    } while (0)
 
 /* One record in the in-process index. */
 typedef struct jidx {
@@ -577,7 +591,7 @@ int kvs_journal_flush(kvs_journal *j, uint64_t lsn)
     /* durable is always the end of a record: the record at lsn is durable
      * once it has passed lsn */
     if (lsn == 0 || aload(&j->ctl->durable) > lsn) {
-        j->st.flush_shared += lsn != 0;
+        COUNT(j, flush_shared, lsn != 0);
         return KVS_OK;
     }
     if (lock_fd(j->flushfd, LOCK_EX) != 0)
@@ -585,7 +599,7 @@ int kvs_journal_flush(kvs_journal *j, uint64_t lsn)
     /* another flusher may have covered us while we waited: group commit */
     if (aload(&j->ctl->durable) > lsn) {
         (void)lock_fd(j->flushfd, LOCK_UN);
-        j->st.flush_shared++;
+        COUNT(j, flush_shared, 1);
         return KVS_OK;
     }
     /* everything appended so far goes with this fsync (the segment of lsn:
@@ -604,7 +618,7 @@ int kvs_journal_flush(kvs_journal *j, uint64_t lsn)
             while (d < target && !__atomic_compare_exchange_n(&j->ctl->durable, &d, target, 0,
                                                                __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
                 ;
-            j->st.flushes++;
+            COUNT(j, flushes, 1);
         }
     }
     (void)lock_fd(j->flushfd, LOCK_UN);
@@ -805,8 +819,8 @@ int jr_finish(kvs_journal *j, uint32_t npages, int truncated, kvs_err *err)
     }
     astore(&j->ctl->end, j->rec_lsn + len);
     append_unlock(j);
-    j->st.records++;
-    j->st.bytes += len;
+    COUNT(j, records, 1);
+    COUNT(j, bytes, len);
     return KVS_OK;
 }
 
@@ -836,7 +850,7 @@ static int replay_one(kvs_journal *j, const kvs_os *os, int fd, const jidx *e, k
             uint32_t pgno = rd32(j->buf + k);
             if (pager_write_all(os, fd, j->buf + k + 8, PG_SIZE, (off_t)pgno * PG_SIZE) != 0)
                 return kvs_seterrno(err, errno, pgno, "recovery: write failed");
-            j->st.recovered_pages++;
+            COUNT(j, recovered_pages, 1);
         }
         pos += n;
     }
@@ -845,7 +859,7 @@ static int replay_one(kvs_journal *j, const kvs_os *os, int fd, const jidx *e, k
     if ((rd32(rh + RH_FLAGS) & RF_TRUNCATE) || sz < (off_t)npages * PG_SIZE)
         if (os->ftruncate(fd, (off_t)npages * PG_SIZE) != 0)
             return kvs_seterrno(err, errno, 0, "recovery: ftruncate failed");
-    j->st.recovered_records++;
+    COUNT(j, recovered_records, 1);
     return KVS_OK;
 }
 
@@ -1212,7 +1226,7 @@ static int checkpoint_locked(kvs_journal *j, int force)
         return rc;
     if (seg_path(j, old_epoch, p, sizeof p))
         (void)j->os->unlink(p);
-    j->st.checkpoints++;
+    COUNT(j, checkpoints, 1);
     return seg_open(j, 0);
 }
 
@@ -1229,10 +1243,28 @@ int kvs_journal_checkpoint(kvs_journal *j)
     return rc;
 }
 
-void kvs_journal_stats_get(kvs_journal *j, kvs_journal_stats *st)
+static void stats_lsns(kvs_journal *j, kvs_journal_stats *st)
 {
-    *st = j->st;
     st->end_lsn = aload(&j->ctl->end);
     st->flushed_lsn = aload(&j->ctl->durable);
     st->checkpoint_lsn = aload(&j->ctl->checkpoint);
+}
+
+void kvs_journal_stats_get(kvs_journal *j, kvs_journal_stats *st)
+{
+    *st = j->st;
+    stats_lsns(j, st);
+}
+
+void kvs_journal_stats_cluster(kvs_journal *j, kvs_journal_stats *st)
+{
+    memset(st, 0, sizeof *st);
+    st->records = aload(&j->ctl->all.records);
+    st->bytes = aload(&j->ctl->all.bytes);
+    st->flushes = aload(&j->ctl->all.flushes);
+    st->flush_shared = aload(&j->ctl->all.flush_shared);
+    st->checkpoints = aload(&j->ctl->all.checkpoints);
+    st->recovered_records = aload(&j->ctl->all.recovered_records);
+    st->recovered_pages = aload(&j->ctl->all.recovered_pages);
+    stats_lsns(j, st);
 }

@@ -300,6 +300,9 @@ int         kvs_journal_flush(kvs_journal *j, uint64_t lsn); /* durable through 
                                                    * concurrent callers share fsyncs */
 int         kvs_journal_checkpoint(kvs_journal *j);
 void        kvs_journal_stats_get(kvs_journal *j, kvs_journal_stats *st);
+/* The same counters summed over every process that used the journal since
+ * its control file was made (they survive restarts); the LSNs as above. */
+void        kvs_journal_stats_cluster(kvs_journal *j, kvs_journal_stats *st);
 const char *kvs_journal_errmsg(const kvs_journal *j);
 
 /* ---- opening ----------------------------------------------------------- */

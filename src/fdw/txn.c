@@ -137,7 +137,7 @@ kvs_fdw_journal_stats(kvs_journal_stats *st)
 	if (j == NULL)
 		memset(st, 0, sizeof(*st));
 	else
-		kvs_journal_stats_get(j, st);
+		kvs_journal_stats_cluster(j, st);
 }
 
 /*
@@ -299,9 +299,9 @@ PG_FUNCTION_INFO_V1(kvs_fdw_journal_stats_sql);
 PG_FUNCTION_INFO_V1(kvs_fdw_pending);
 
 /*
- * kvs_fdw_journal_stats(): the journal's counters as this backend sees
- * them (records, bytes, flushes: this backend's own; the LSNs: the
- * journal's).
+ * kvs_fdw_journal_stats(): the journal's counters, summed over every
+ * process that used it since its control file was made (kept there, so
+ * they survive restarts), and its LSNs.
  */
 Datum
 kvs_fdw_journal_stats_sql(PG_FUNCTION_ARGS)

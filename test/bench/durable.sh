@@ -158,7 +158,7 @@ for wl in update ycsb_a; do
             [ "${retried:-0}" -gt 0 ] && desc="$desc, $retried retried"
             if [ "$t" = kv_kvs ]; then KT=$TPS; KD=$desc; KRC=$rc; else HT=$TPS; HD=$desc; HRC=$rc; fi
             if [ "$t" = kv_kvs ] && [ "$HAS_JSTATS" != 0 ]; then
-                echo "# journal after $wl, $c clients: $(sql "SELECT row_to_json(s) FROM kvs_fdw_journal_stats() s" 2>&1 | paste -sd' ')"
+                echo "# journal (all backends, cumulative) after $wl, $c clients: $(sql "SELECT row_to_json(s) FROM kvs_fdw_journal_stats() s" 2>&1 | paste -sd' ')"
             fi
         done
         line=$(printf '%-8s %7s %9.0f %9.0f %8.2f   %-26s %-26s' "$wl" "$c" "$KT" "$HT" \

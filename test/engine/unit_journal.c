@@ -358,6 +358,25 @@ static void test_group_commit(void)
     tap_ok(flushes < commits && flushes + shared == commits,
            "group commit: %llu fsyncs for %llu commits (%llu covered by another's fsync)",
            (unsigned long long)flushes, (unsigned long long)commits, (unsigned long long)shared);
+    {
+        /* a process that appended nothing sees the others' counters in the
+         * control file, summed; its own stay zero */
+        kvs_journal *j = jopen(gdir, NULL, NULL, 0);
+        kvs_journal_stats all, mine;
+        if (!j) {
+            tap_ok(0, "the group journal reopens");
+            return;
+        }
+        kvs_journal_stats_cluster(j, &all);
+        kvs_journal_stats_get(j, &mine);
+        tap_ok(all.records == commits && all.flushes == flushes && all.flush_shared == shared &&
+               all.bytes > 0 && mine.records == 0 && mine.flushes == 0 &&
+               all.end_lsn == mine.end_lsn,
+               "cluster counters: %llu records, %llu fsyncs, %llu shared, the sums of the %d processes'",
+               (unsigned long long)all.records, (unsigned long long)all.flushes,
+               (unsigned long long)all.flush_shared, NPROC);
+        kvs_journal_close(j);
+    }
 }
 
 /* ---- a failed fsync, a failed write-back ---- */
