@@ -38,6 +38,7 @@
 #include "lib/stringinfo.h"
 #include "nodes/execnodes.h"
 #include "nodes/pathnodes.h"
+#include "storage/itemptr.h"
 #include "storage/lock.h"
 #include "utils/relcache.h"
 
@@ -222,6 +223,7 @@ extern void kvs_encode_key(TupleDesc td, AttrNumber keyattno, Datum d,
 						   StringInfo out);
 extern bool kvs_key_image_from(Oid keytype, Oid valtype, Datum v,
 							   StringInfo out);
+extern bool kvs_ctid_from_key(Oid keytype, Datum key, ItemPointer tid);
 extern void kvs_encode_value(TupleDesc td, AttrNumber keyattno,
 							 const KvsLayout *lay,
 							 Datum *values, bool *isnull, StringInfo out);
