@@ -256,7 +256,7 @@ enum KvsScanPrivateIndex
 	KvsScanPrivateKind,			/* Integer: KVS_SCAN_* */
 	KvsScanPrivateDesc,			/* String: the lookup, for EXPLAIN */
 	KvsScanPrivateNeeded,		/* List of Integer: attnums to decode, (0) =
-								 * the whole row */
+								 * the whole row; -1 (ctid): fill in ctid */
 	/* direct modify (direct.c) only: */
 	KvsScanPrivateOperation,	/* Integer: CMD_UPDATE or CMD_DELETE */
 	KvsScanPrivateTargetAttnos, /* List of Integer: the columns SET */
