@@ -25,6 +25,7 @@
  */
 #include "postgres.h"
 
+#include "access/sysattr.h"
 #include "access/table.h"
 #include "access/transam.h"
 #include "catalog/pg_proc.h"
@@ -164,6 +165,10 @@ kvsPlanDirectModify(PlannerInfo *root, ModifyTable *plan,
 		return false;
 	kind = intVal(list_nth(fscan->fdw_private, KvsScanPrivateKind));
 	if (kind == KVS_SCAN_FULL || list_length(fscan->fdw_exprs) != 1)
+		return false;
+	/* a condition on ctid besides the lookup: the ordinary path fills it in */
+	if (list_member_int((List *) list_nth(fscan->fdw_private, KvsScanPrivateNeeded),
+						SelfItemPointerAttributeNumber))
 		return false;
 
 	ctx.relid = resultRelation;

@@ -41,6 +41,7 @@
 #include "lib/stringinfo.h"
 #include "nodes/execnodes.h"
 #include "nodes/pathnodes.h"
+#include "storage/itemptr.h"
 #include "storage/lock.h"
 #include "utils/relcache.h"
 
@@ -231,6 +232,7 @@ extern void kvs_encode_key(TupleDesc td, AttrNumber keyattno, Datum d,
 						   StringInfo out);
 extern bool kvs_key_image_from(Oid keytype, Oid valtype, Datum v,
 							   StringInfo out);
+extern bool kvs_ctid_from_key(Oid keytype, Datum key, ItemPointer tid);
 extern void kvs_encode_value(TupleDesc td, AttrNumber keyattno,
 							 const KvsLayout *lay,
 							 Datum *values, bool *isnull, StringInfo out);
@@ -263,7 +265,7 @@ enum KvsScanPrivateIndex
 	KvsScanPrivateKind,			/* Integer: KVS_SCAN_* */
 	KvsScanPrivateDesc,			/* String: the lookup, for EXPLAIN */
 	KvsScanPrivateNeeded,		/* List of Integer: attnums to decode, (0) =
-								 * the whole row */
+								 * the whole row; -1 (ctid): fill in ctid */
 	/* direct modify (direct.c) only: */
 	KvsScanPrivateOperation,	/* Integer: CMD_UPDATE or CMD_DELETE */
 	KvsScanPrivateTargetAttnos, /* List of Integer: the columns SET */

@@ -11,10 +11,12 @@
  * locally by the executor, so a refused type is scanned, never answered
  * wrongly.
  *
- * System columns other than tableoid are refused here, at plan time (see
- * kvs_refuse_system_columns).
+ * System columns other than tableoid and (integer keys) ctid are refused
+ * here, at plan time (see kvs_refuse_system_columns); `ctid = expr` is a
+ * lookup of the key the tid encodes.
  *
- * fdw_private of the plan: [kind, description for EXPLAIN, needed attnums]
+ * fdw_private of the plan: [kind, description for EXPLAIN, needed attnums
+ * (and -1 if the scan must fill in ctid)]
  * (positions: enum KvsScanPrivateIndex in kvs_fdw.h)
  * fdw_exprs: [the lookup value expression] for lookups.
  */
@@ -66,6 +68,7 @@ typedef struct KeyQual
 	Expr	   *value;			/* the non-key side */
 	RestrictInfo *rinfo;
 	double		nkeys;
+	bool		by_ctid;		/* ctid = value: the key it encodes */
 } KeyQual;
 
 static Expr *
@@ -87,6 +90,15 @@ is_key_var(Expr *e, RelOptInfo *baserel, KvsRelInfo *ri)
 	v = (Var *) e;
 	return v->varno == baserel->relid && v->varlevelsup == 0 &&
 		v->varattno == ri->keyattno;
+}
+
+static bool
+is_ctid_var(Expr *e, RelOptInfo *baserel)
+{
+	Var		   *v = (Var *) e;
+
+	return e != NULL && IsA(e, Var) && v->varno == baserel->relid &&
+		v->varlevelsup == 0 && v->varattno == SelfItemPointerAttributeNumber;
 }
 
 static bool
@@ -139,6 +151,18 @@ value_ok(PlannerInfo *root, RelOptInfo *baserel, Expr *value, Relids outer)
 }
 
 static bool
+key_qual(KeyQual *kq, int kind, Expr *value, RestrictInfo *rinfo, double nkeys,
+		 bool by_ctid)
+{
+	kq->kind = kind;
+	kq->value = value;
+	kq->rinfo = rinfo;
+	kq->nkeys = nkeys;
+	kq->by_ctid = by_ctid;
+	return true;
+}
+
+static bool
 match_key_qual(PlannerInfo *root, RelOptInfo *baserel, KvsRelInfo *ri,
 			   RestrictInfo *rinfo, Relids outer, KeyQual *kq)
 {
@@ -150,13 +174,9 @@ match_key_qual(PlannerInfo *root, RelOptInfo *baserel, KvsRelInfo *ri,
 	if (ri->pushable && ri->keytype == BOOLOID &&
 		(is_key_var(clause, baserel, ri) ||
 		 (is_notclause(clause) && is_key_var(get_notclausearg(clause), baserel, ri))))
-	{
-		kq->kind = KVS_SCAN_LOOKUP;
-		kq->value = (Expr *) makeBoolConst(!is_notclause(clause), false);
-		kq->rinfo = rinfo;
-		kq->nkeys = 1;
-		return true;
-	}
+		return key_qual(kq, KVS_SCAN_LOOKUP,
+						(Expr *) makeBoolConst(!is_notclause(clause), false),
+						rinfo, 1, false);
 	if (IsA(clause, OpExpr) && list_length(((OpExpr *) clause)->args) == 2)
 	{
 		OpExpr	   *op = (OpExpr *) clause;
@@ -164,6 +184,15 @@ match_key_qual(PlannerInfo *root, RelOptInfo *baserel, KvsRelInfo *ri,
 				   *r = lsecond(op->args),
 				   *val;
 
+		/* ctid = expr: a lookup of the key the tid encodes */
+		if (op->opno == TIDEqualOperator && is_int(ri->keytype) &&
+			(is_ctid_var(l, baserel) || is_ctid_var(r, baserel)))
+		{
+			val = is_ctid_var(l, baserel) ? r : l;
+			if (!value_ok(root, baserel, val, outer))
+				return false;
+			return key_qual(kq, KVS_SCAN_LOOKUP, val, rinfo, 1, true);
+		}
 		if (is_key_var(l, baserel, ri))
 			val = r;
 		else if (is_key_var(r, baserel, ri))
@@ -174,11 +203,7 @@ match_key_qual(PlannerInfo *root, RelOptInfo *baserel, KvsRelInfo *ri,
 			return false;
 		if (!value_ok(root, baserel, val, outer))
 			return false;
-		kq->kind = KVS_SCAN_LOOKUP;
-		kq->value = val;
-		kq->rinfo = rinfo;
-		kq->nkeys = 1;
-		return true;
+		return key_qual(kq, KVS_SCAN_LOOKUP, val, rinfo, 1, false);
 	}
 	if (IsA(clause, ScalarArrayOpExpr))
 	{
@@ -195,10 +220,7 @@ match_key_qual(PlannerInfo *root, RelOptInfo *baserel, KvsRelInfo *ri,
 			return false;
 		if (!value_ok(root, baserel, arr, NULL))
 			return false;
-		kq->kind = KVS_SCAN_LOOKUP_ANY;
-		kq->value = arr;
-		kq->rinfo = rinfo;
-		kq->nkeys = 10;
+		key_qual(kq, KVS_SCAN_LOOKUP_ANY, arr, rinfo, 10, false);
 		if (IsA(arr, Const) && !((Const *) arr)->constisnull)
 		{
 			ArrayType  *a = DatumGetArrayTypeP(((Const *) arr)->constvalue);
@@ -242,16 +264,31 @@ best_key_qual(PlannerInfo *root, RelOptInfo *baserel, KvsRelInfo *ri,
  * client that finds rows by ctid hits all of them.  The one that matters is
  * postgres_fdw on another server: an UPDATE or DELETE it cannot send whole
  * runs `SELECT ..., ctid ... FOR UPDATE` here, then `UPDATE ... WHERE ctid =
- * $1` per row, and that UPDATE would change every row of the table.  So any
- * reference to ctid, xmin, xmax, cmin or cmax fails while the statement is
- * planned, before a row is read or written.  tableoid stays: the executor
- * fills it in for foreign scans (ForeignNext).
+ * $1` per row, and that UPDATE would change every row of the table.  So
+ * xmin, xmax, cmin and cmax fail while the statement is planned, before a
+ * row is read or written, and so does ctid unless the key is an integer:
+ * then a row's ctid is its key, encoded (kvs_ctid_from_key), the scan fills
+ * it in, and `ctid = expr` is a lookup of the key it encodes (match_key_qual),
+ * so postgres_fdw's statements change exactly the rows it read.  tableoid
+ * stays: the executor fills it in for foreign scans (ForeignNext).
  */
 typedef struct SysColCtx
 {
 	Index		varno;			/* 0 = any relation of this query level */
+	bool		allow_ctid;		/* the table has an integer key */
 	AttrNumber	found;
 } SysColCtx;
+
+static bool
+int_key_table(Relation rel)
+{
+	KvsTableOptions opts;
+	Oid			t;
+
+	kvs_get_table_options(rel, &opts);
+	t = getBaseType(TupleDescAttr(RelationGetDescr(rel), opts.keyattno - 1)->atttypid);
+	return t == INT2OID || t == INT4OID || t == INT8OID;
+}
 
 static bool
 find_system_column(Node *node, SysColCtx *ctx)
@@ -263,7 +300,8 @@ find_system_column(Node *node, SysColCtx *ctx)
 		Var		   *v = (Var *) node;
 
 		if (v->varlevelsup == 0 && (ctx->varno == 0 || v->varno == ctx->varno) &&
-			v->varattno < 0 && v->varattno != TableOidAttributeNumber)
+			v->varattno < 0 && v->varattno != TableOidAttributeNumber &&
+			!(ctx->allow_ctid && v->varattno == SelfItemPointerAttributeNumber))
 		{
 			ctx->found = v->varattno;
 			return true;
@@ -278,7 +316,7 @@ find_system_column(Node *node, SysColCtx *ctx)
 }
 
 static void
-system_column_error(AttrNumber attno, Relation rel)
+system_column_error(AttrNumber attno, Relation rel, bool returning)
 {
 	KvsTableOptions opts;
 
@@ -288,14 +326,19 @@ system_column_error(AttrNumber attno, Relation rel)
 			 errmsg("system column \"%s\" is not supported on kvs_fdw foreign table \"%s\"",
 					NameStr(SystemAttributeDefinition(attno)->attname),
 					RelationGetRelationName(rel)),
-			 errdetail("A kvs row has no physical address and no transaction information; tableoid is the only system column it has."),
+			 attno == SelfItemPointerAttributeNumber && returning ?
+			 errdetail("RETURNING does not return a kvs row's ctid; a scan does.") :
+			 attno == SelfItemPointerAttributeNumber ?
+			 errdetail("Only a table whose key is smallint, integer or bigint has a ctid (the key, encoded).") :
+			 errdetail("A kvs row has no physical address and no transaction information; it has tableoid, and ctid if its key is an integer."),
 			 errhint("Identify rows by the key column \"%s\".",
 					 NameStr(TupleDescAttr(RelationGetDescr(rel), opts.keyattno - 1)->attname))));
 }
 
 /*
  * Raise 0A000 if expr references a meaningless system column of relation
- * varno (0: of any relation at this level) of kvs table rel.
+ * varno (0: of any relation at this level) of kvs table rel: for a
+ * RETURNING list (modify.c) also ctid, which only a scan fills in.
  */
 void
 kvs_refuse_system_columns(Node *expr, Index varno, Relation rel)
@@ -303,9 +346,22 @@ kvs_refuse_system_columns(Node *expr, Index varno, Relation rel)
 	SysColCtx	ctx;
 
 	ctx.varno = varno;
+	ctx.allow_ctid = false;
 	ctx.found = 0;
 	if (find_system_column(expr, &ctx))
-		system_column_error(ctx.found, rel);
+		system_column_error(ctx.found, rel, true);
+}
+
+static void
+refuse_in(Node *expr, Index varno, Relation rel, bool allow_ctid)
+{
+	SysColCtx	ctx;
+
+	ctx.varno = varno;
+	ctx.allow_ctid = allow_ctid;
+	ctx.found = 0;
+	if (find_system_column(expr, &ctx))
+		system_column_error(ctx.found, rel, false);
 }
 
 /*
@@ -318,16 +374,18 @@ static void
 refuse_system_columns_of(RelOptInfo *baserel, Relation rel)
 {
 	int			i;
+	bool		allow_ctid = int_key_table(rel);
 
-	kvs_refuse_system_columns((Node *) baserel->reltarget->exprs, baserel->relid, rel);
-	kvs_refuse_system_columns((Node *) baserel->baserestrictinfo, baserel->relid, rel);
-	kvs_refuse_system_columns((Node *) baserel->joininfo, baserel->relid, rel);
+	refuse_in((Node *) baserel->reltarget->exprs, baserel->relid, rel, allow_ctid);
+	refuse_in((Node *) baserel->baserestrictinfo, baserel->relid, rel, allow_ctid);
+	refuse_in((Node *) baserel->joininfo, baserel->relid, rel, allow_ctid);
 	if (baserel->attr_needed == NULL)
 		return;
 	for (i = baserel->min_attr; i < 0; i++)
 		if (i != TableOidAttributeNumber &&
+			!(allow_ctid && i == SelfItemPointerAttributeNumber) &&
 			!bms_is_empty(baserel->attr_needed[i - baserel->min_attr]))
-			system_column_error((AttrNumber) i, rel);
+			system_column_error((AttrNumber) i, rel, false);
 }
 
 void
@@ -519,6 +577,8 @@ describe_lookup(PlannerInfo *root, KvsRelInfo *ri, RelOptInfo *baserel, KeyQual 
 
 	if (kq->kind == KVS_SCAN_LOOKUP_ANY)
 		return psprintf("%s = ANY (%s)", quote_identifier(ri->keyname), val);
+	if (kq->by_ctid)
+		return psprintf("%s of ctid = %s", quote_identifier(ri->keyname), val);
 	return psprintf("%s = %s", quote_identifier(ri->keyname), val);
 }
 
@@ -577,6 +637,9 @@ kvsGetForeignPlan(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid,
 				needed = lappend_int(needed, a);
 		}
 	}
+	/* the scan fills in ctid only if something above it looks at it */
+	if (bms_is_member(SelfItemPointerAttributeNumber - FirstLowInvalidHeapAttributeNumber, attrs))
+		needed = lappend_int(needed, SelfItemPointerAttributeNumber);
 
 	return make_foreignscan(tlist, local, baserel->relid, fdw_exprs,
 							/* in enum KvsScanPrivateIndex order */

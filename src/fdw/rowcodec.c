@@ -31,6 +31,7 @@
 #include "catalog/pg_type.h"
 #include "fmgr.h"
 #include "lib/stringinfo.h"
+#include "storage/itemptr.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 
@@ -154,9 +155,53 @@ is_int_type(Oid t)
 }
 
 /*
+ * ctid of a row of a table with an integer key: the key itself, zigzag
+ * encoded (0, -1, 1, -2, ... -> 0, 1, 2, 3, ...) into 47 bits, the low 15
+ * bits + 1 as the offset (1..32768, never the invalid 0), the rest as the
+ * block.  A bijection between the keys in [-2^46, 2^46) and those tids, so
+ * `WHERE ctid = $1` finds exactly the row that was returned with that ctid,
+ * in any statement and transaction, with no state to keep: what
+ * postgres_fdw needs for an UPDATE or DELETE it cannot send whole (it reads
+ * `ctid` with the rows, then sends `... WHERE ctid = $1` per row).  Unlike
+ * a heap tid it does not change when the row is updated.  False for a key
+ * outside that range.
+ */
+#define KVS_CTID_LIMIT	(INT64CONST(1) << 46)
+
+bool
+kvs_ctid_from_key(Oid keytype, Datum key, ItemPointer tid)
+{
+	int64		x;
+	uint64		u;
+
+	x = (keytype == INT2OID) ? DatumGetInt16(key) :
+		(keytype == INT4OID) ? DatumGetInt32(key) : DatumGetInt64(key);
+	if (x < -KVS_CTID_LIMIT || x >= KVS_CTID_LIMIT)
+		return false;
+	u = ((uint64) x << 1) ^ (uint64) (x >> 63);
+	ItemPointerSet(tid, (BlockNumber) (u >> 15), (OffsetNumber) ((u & 0x7FFF) + 1));
+	return true;
+}
+
+/* The key whose ctid is tid (kvs_ctid_from_key); false: no key has it. */
+static bool
+key_from_ctid(ItemPointer tid, int64 *x)
+{
+	OffsetNumber off = ItemPointerGetOffsetNumberNoCheck(tid);
+	uint64		u;
+
+	if (off < 1 || off > 0x8000)
+		return false;
+	u = ((uint64) ItemPointerGetBlockNumberNoCheck(tid) << 15) | (uint64) (off - 1);
+	*x = (int64) (u >> 1) ^ -(int64) (u & 1);
+	return true;
+}
+
+/*
  * The key image of a lookup value v of type valtype, for a key column of
  * type keytype.  False if no key of that type can equal v (an int8 constant
- * outside an int4 key's range).
+ * outside an int4 key's range, a tid that is no row's ctid).  A tid value
+ * (`WHERE ctid = $1`) stands for the key it encodes: see kvs_ctid_from_key.
  */
 bool
 kvs_key_image_from(Oid keytype, Oid valtype, Datum v, StringInfo out)
@@ -164,6 +209,15 @@ kvs_key_image_from(Oid keytype, Oid valtype, Datum v, StringInfo out)
 	int16		typlen;
 	bool		byval;
 
+	if (valtype == TIDOID)
+	{
+		int64		x;
+
+		if (!is_int_type(keytype) || !key_from_ctid((ItemPointer) DatumGetPointer(v), &x))
+			return false;
+		v = Int64GetDatum(x);
+		valtype = INT8OID;
+	}
 	if (keytype != valtype && is_int_type(keytype) && is_int_type(valtype))
 	{
 		int64		x;

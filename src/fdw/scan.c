@@ -40,6 +40,7 @@
 
 #include "access/htup_details.h"
 #include "access/parallel.h"
+#include "access/sysattr.h"
 #include "access/table.h"
 #include "catalog/pg_type.h"
 #include "commands/explain.h"
@@ -75,6 +76,8 @@ typedef struct KvsScanState
 	KvsTable	t;
 	int			kind;
 	bool	   *needed;			/* per attribute, NULL = all */
+	bool		want_ctid;		/* fill in ctid (integer keys: planner.c) */
+	Oid			ctid_keytype;	/* then: the key's base type */
 	ExprState  *valstate;
 	Oid			valtype;		/* base type of the lookup value (elements) */
 	Oid			keytype;
@@ -254,7 +257,13 @@ kvsBeginForeignScan(ForeignScanState *node, int eflags)
 	}
 	s->kind = intVal(list_nth(plan->fdw_private, KvsScanPrivateKind));
 	needed = (List *) list_nth(plan->fdw_private, KvsScanPrivateNeeded);
-	if (!(list_length(needed) == 1 && linitial_int(needed) == 0))
+	if (list_member_int(needed, SelfItemPointerAttributeNumber))
+	{
+		s->want_ctid = true;
+		s->ctid_keytype = getBaseType(TupleDescAttr(RelationGetDescr(rel),
+													s->t.opts.keyattno - 1)->atttypid);
+	}
+	if (!list_member_int(needed, 0))
 	{
 		s->needed = MemoryContextAllocZero(scancxt, sizeof(bool) * RelationGetDescr(rel)->natts);
 		foreach(lc, needed)
@@ -595,6 +604,28 @@ reread_row(KvsScanState *s, KeyImage *k, KeyImage *v)
 	return found;
 }
 
+/*
+ * The row's ctid, from its key (rowcodec.c, kvs_ctid_from_key).  A key out
+ * of the range a ctid can carry is an error, never a row with an invalid
+ * ctid: postgres_fdw would send `UPDATE ... WHERE ctid = $1` with it and
+ * change nothing while reporting the row done.
+ */
+static void
+set_ctid(KvsScanState *s, TupleTableSlot *slot)
+{
+	Datum		key = kvs_decode_key(s->t.tupdesc, s->t.opts.keyattno,
+									 s->rk[s->pos].data, s->rk[s->pos].len);
+
+	if (!kvs_ctid_from_key(s->ctid_keytype, key, &slot->tts_tid))
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("key %s of kvs_fdw foreign table \"%s\" has no ctid",
+						kvs_key_to_text(s->t.tupdesc, s->t.opts.keyattno, key),
+						s->t.relname),
+				 errdetail("A kvs row's ctid is its key, encoded; it holds the keys from -2^46 to 2^46 - 1."),
+				 errhint("Select the row by its key instead of by ctid.")));
+}
+
 static void
 decode_current(KvsScanState *s, TupleTableSlot *slot)
 {
@@ -609,6 +640,8 @@ decode_current(KvsScanState *s, TupleTableSlot *slot)
 				   slot->tts_values, slot->tts_isnull, s->needed, s->t.relname);
 	MemoryContextSwitchTo(old);
 	ExecStoreVirtualTuple(slot);
+	if (s->want_ctid)
+		set_ctid(s, slot);
 }
 
 /*
