@@ -217,6 +217,44 @@ CREATE SCHEMA imp2;
 IMPORT FOREIGN SCHEMA kvs LIMIT TO ("My Table") FROM SERVER kvs INTO imp2 OPTIONS (directory :'idir');
 SELECT * FROM imp_show('imp2');
 
+-- the imported table does not own the file: its columns must keep matching
+-- the file (an ALTER that adds one is refused), renaming is fine
+ALTER FOREIGN TABLE imp.plain ADD COLUMN extra int;
+ALTER FOREIGN TABLE imp.plain RENAME COLUMN name TO label;
+SELECT label FROM imp.plain WHERE id = 4;
+-- the owner renames and writes in one transaction: the names wait for the
+-- commit, the write is not held up
+BEGIN;
+ALTER FOREIGN TABLE "My Table" RENAME COLUMN p TO amount;
+INSERT INTO "My Table" VALUES ('third', 30, 'ok', 3, 'y');
+COMMIT;
+SELECT count(*) FROM "My Table";
+-- a file whose header holds no names (80 long column names do not fit) is
+-- imported with generated names; once its own table is renamed to short
+-- names and opened, the header gets them, and the import gives them
+SELECT format('CREATE FOREIGN TABLE src_old (%s) SERVER kvs OPTIONS (filename %L)',
+              string_agg(format('a_rather_long_column_name_%s int', g), ', ' ORDER BY g),
+              :'idir' || '/old.kvs') AS q FROM generate_series(1, 80) g \gset
+:q;
+INSERT INTO src_old (a_rather_long_column_name_1, a_rather_long_column_name_80) VALUES (7, 8);
+CREATE SCHEMA imp6;
+IMPORT FOREIGN SCHEMA kvs LIMIT TO (old) FROM SERVER kvs INTO imp6 OPTIONS (directory :'idir');
+SELECT tab, col FROM imp_show('imp6') WHERE col IN ('col1', 'col80');
+SELECT col1, col80 FROM imp6.old;
+DROP SCHEMA imp6 CASCADE;
+DO $$ BEGIN
+  FOR g IN 1..80 LOOP
+    EXECUTE format('ALTER FOREIGN TABLE src_old RENAME COLUMN a_rather_long_column_name_%s TO c%s', g, g);
+  END LOOP;
+END $$;
+SELECT c1, c80 FROM src_old;
+CREATE SCHEMA imp6;
+IMPORT FOREIGN SCHEMA kvs LIMIT TO (old) FROM SERVER kvs INTO imp6 OPTIONS (directory :'idir');
+SELECT tab, col FROM imp_show('imp6') WHERE col IN ('c1', 'c80');
+SELECT c1, c80 FROM imp6.old;
+DROP SCHEMA imp6 CASCADE;
+DROP FOREIGN TABLE src_old;
+
 -- ---- LIMIT TO and EXCEPT (only the named files are opened) ----------------
 CREATE SCHEMA imp3;
 IMPORT FOREIGN SCHEMA kvs LIMIT TO (plain, altered, nosuchfile) FROM SERVER kvs INTO imp3 OPTIONS (directory :'idir');
