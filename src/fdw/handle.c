@@ -12,7 +12,10 @@
  * table OID never adopts an old file; not pg_class.xmin, which GRANT and
  * ALTER change) and the row layout (live columns' type OIDs and typmods, the
  * key's position); a table whose layout differs from its non-empty file gets
- * 42804 naming the column, an empty file takes the table's layout.
+ * 42804 naming the column, an empty file takes the table's layout.  When
+ * they fit, the column names and type names follow (for IMPORT FOREIGN
+ * SCHEMA, see DESC_VERSION_NAMES); they never decide whether a table can
+ * read a file.
  *
  * Layouts and ALTER.  A fresh layout (as 0.1.0 wrote it) lists the table's
  * live columns in attnum order.  Before an ALTER that adds, drops or retypes

@@ -30,6 +30,7 @@
 #include <sys/stat.h>
 
 #include "access/transam.h"
+#include "access/xact.h"
 #include "catalog/pg_authid.h"
 #include "catalog/pg_type.h"
 #include "commands/defrem.h"
@@ -41,6 +42,7 @@
 #include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
+#include "utils/resowner.h"
 #include "utils/syscache.h"
 
 #include "kvs_fdw.h"
@@ -225,6 +227,43 @@ read_header(const char *path, FileHeader *h, char **why)
 }
 
 /*
+ * parseTypeString, its errors caught (a header's type name that is not a
+ * type name at all): false with *err.  In a subtransaction, as a PL/pgSQL
+ * exception block, so that whatever the parser or the catalog lookups
+ * leave behind is released.
+ */
+static bool
+parse_type(const char *str, Oid *typid, int32 *typmod, char **err)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	ResourceOwner owner = CurrentResourceOwner;
+	volatile bool ok = true;
+
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(cxt);
+	PG_TRY();
+	{
+		parseTypeString(str, typid, typmod, true);
+		ReleaseCurrentSubTransaction();
+	}
+	PG_CATCH();
+	{
+		ErrorData  *ed;
+
+		MemoryContextSwitchTo(cxt);
+		ed = CopyErrorData();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		*err = ed->message;
+		ok = false;
+	}
+	PG_END_TRY();
+	MemoryContextSwitchTo(cxt);
+	CurrentResourceOwner = owner;
+	return ok;
+}
+
+/*
  * The type of column c as a schema-qualified name this database resolves to
  * the very type the file stores, or NULL with *why.
  */
@@ -247,7 +286,12 @@ column_type(KvsFileColumn *c, const char *colname, char **why)
 		return format_type_extended(c->typid, c->typmod,
 									FORMAT_TYPE_TYPEMOD_GIVEN | FORMAT_TYPE_FORCE_QUALIFY);
 	}
-	parseTypeString(c->type, &typid, &typmod, true);
+	if (!parse_type(c->type, &typid, &typmod, why))
+	{
+		*why = psprintf("Its header names the type of column %s \"%s\", which is not a type name (%s).",
+						colname, c->type, *why);
+		return NULL;
+	}
 	if (!OidIsValid(typid))
 	{
 		*why = psprintf("Column %s is of type %s, which does not exist here.",
@@ -260,7 +304,9 @@ column_type(KvsFileColumn *c, const char *colname, char **why)
 						colname, c->type);
 		return NULL;
 	}
-	return c->type;
+	/* the canonical spelling, not the header's text */
+	return format_type_extended(typid, typmod,
+								FORMAT_TYPE_TYPEMOD_GIVEN | FORMAT_TYPE_FORCE_QUALIFY);
 }
 
 /*
