@@ -38,6 +38,7 @@
 #include "miscadmin.h"
 #include "nodes/parsenodes.h"
 #include "parser/parse_type.h"
+#include "parser/scansup.h"
 #include "storage/fd.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
@@ -130,17 +131,22 @@ cmp_names(const ListCell *a, const ListCell *b)
 	return strcmp((const char *) lfirst(a), (const char *) lfirst(b));
 }
 
-/* Is table name wanted by LIMIT TO / EXCEPT? */
+/*
+ * Is table name wanted by LIMIT TO / EXCEPT?  Compared as core does, with
+ * the name the table gets (truncated to NAMEDATALEN - 1 bytes).
+ */
 static bool
 wanted(ImportForeignSchemaStmt *stmt, const char *name)
 {
 	ListCell   *lc;
 	bool		listed = false;
+	char	   *tname = pstrdup(name);
 
 	if (stmt->list_type == FDW_IMPORT_SCHEMA_ALL)
 		return true;
+	truncate_identifier(tname, strlen(tname), false);
 	foreach(lc, stmt->table_list)
-		if (strcmp(((RangeVar *) lfirst(lc))->relname, name) == 0)
+		if (strcmp(((RangeVar *) lfirst(lc))->relname, tname) == 0)
 			listed = true;
 	return (stmt->list_type == FDW_IMPORT_SCHEMA_LIMIT_TO) == listed;
 }
