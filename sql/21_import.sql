@@ -269,6 +269,23 @@ SELECT :'idir' || '/' AS idir_slash \gset
 IMPORT FOREIGN SCHEMA kvs LIMIT TO (plain) FROM SERVER kvs INTO imp5 OPTIONS (directory :'idir_slash');
 SELECT * FROM imp_tables('imp5');
 
+-- ---- another database: built-in types import, a user type of the same name
+-- is another type there (another OID) and is refused ---------------------
+SELECT current_database() AS regdb \gset
+CREATE DATABASE kvs_import_other;
+\c kvs_import_other
+CREATE EXTENSION kvs_fdw;
+CREATE SERVER kvs FOREIGN DATA WRAPPER kvs_fdw;
+CREATE SCHEMA imp_types;
+CREATE TYPE imp_types.mood AS ENUM ('sad', 'ok', 'happy');
+CREATE DOMAIN imp_types.posint AS int CHECK (VALUE > 0);
+CREATE SCHEMA imp_ext;
+CREATE EXTENSION citext SCHEMA imp_ext;
+IMPORT FOREIGN SCHEMA kvs LIMIT TO (plain, "My Table") FROM SERVER kvs INTO public OPTIONS (directory :'idir');
+SELECT * FROM plain ORDER BY id;
+\c :regdb
+DROP DATABASE kvs_import_other;
+
 -- ---- clean up ----------------------------------------------------------
 SET client_min_messages = warning;
 DROP SCHEMA imp, imp2, imp3, imp4, imp5, imp_user CASCADE;
