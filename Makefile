@@ -21,6 +21,7 @@ ENGINE_OBJS = $(addprefix src/engine/,$(KVS_ENGINE_SRCS:.c=.o))
 FDW_OBJS = \
 	src/fdw/kvs_fdw.o \
 	src/fdw/option.o \
+	src/fdw/import.o \
 	src/fdw/handle.o \
 	src/fdw/rowcodec.o \
 	src/fdw/planner.o \

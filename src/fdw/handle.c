@@ -12,7 +12,10 @@
  * table OID never adopts an old file; not pg_class.xmin, which GRANT and
  * ALTER change) and the row layout (live columns' type OIDs and typmods, the
  * key's position); a table whose layout differs from its non-empty file gets
- * 42804 naming the column, an empty file takes the table's layout.
+ * 42804 naming the column, an empty file takes the table's layout.  When
+ * they fit, the column names and type names follow (for IMPORT FOREIGN
+ * SCHEMA, see DESC_VERSION_NAMES); they never decide whether a table can
+ * read a file.
  *
  * Layouts and ALTER.  A fresh layout (as 0.1.0 wrote it) lists the table's
  * live columns in attnum order.  Before an ALTER that adds, drops or retypes
@@ -80,9 +83,21 @@
  * the count, not the version byte, so that kvs_fdw 0.1.0, which compares the
  * first 20 bytes to decide whether a data-directory file is its table's (and
  * empties it if not), refuses such a file as a damaged layout instead.
+ *
+ * Version 2 is version 1 followed by the names trailer, for IMPORT FOREIGN
+ * SCHEMA (import.c): per column of the layout (dropped ones too), its name,
+ * NUL, its type as format_type_extended prints it schema-qualified with its
+ * typmod, NUL, then a byte 1 and the column's "missing" option value, NUL,
+ * or a byte 0 (a dropped column: two empty strings and 0).  The trailer is
+ * written only when the whole descriptor still fits in KVS_MAX_DESCRIPTOR
+ * (else version 1), so it never lowers the column limits, and it is no part
+ * of any layout comparison: only the file's own table writes it (brought up
+ * to date at open, like the layout), and a table over the file with other
+ * column names reads it as before.
  */
 #define DESC_MAGIC		"KVSFDW"
-#define DESC_VERSION	1
+#define DESC_VERSION	1		/* the layout alone */
+#define DESC_VERSION_NAMES 2	/* the layout, then the names trailer */
 #define DESC_MAPPED		0x8000
 #define DESC_IDENT_OFF	8
 #define DESC_IDENT_LEN	12		/* database, table, row type OIDs */
@@ -648,7 +663,9 @@ kvs_table_hold(KvsTable *t, MemoryContext cxt)
 	MemoryContextRegisterResetCallback(cxt, &h->cb);
 }
 
-/* Build the descriptor of a table: identity, then layout. */
+static void add_names(KvsTable *t, StringInfo d);
+
+/* Build the descriptor of a table: identity, layout, names if they fit. */
 static void
 build_descriptor(KvsTable *t, StringInfo d, Oid reltype)
 {
@@ -695,13 +712,14 @@ build_descriptor(KvsTable *t, StringInfo d, Oid reltype)
 						t->relname),
 				 errdetail("The row layout must fit in %d bytes of the file header.",
 						   KVS_MAX_DESCRIPTOR)));
+	add_names(t, d);
 }
 
 static bool
 is_our_descriptor(const char *p, size_t len)
 {
 	return len >= DESC_COLS_OFF && memcmp(p, DESC_MAGIC, 6) == 0 &&
-		p[6] == DESC_VERSION;
+		(p[6] == DESC_VERSION || p[6] == DESC_VERSION_NAMES);
 }
 
 /*
@@ -735,6 +753,27 @@ kvs_descriptor_set_database(void *desc, size_t len, Oid dboid)
 	return true;
 }
 
+/* The length of a descriptor's (is_our_descriptor) layout part. */
+static size_t
+layout_len(const char *fd)
+{
+	uint16		n16;
+
+	memcpy(&n16, fd + DESC_LAYOUT_OFF, 2);
+	return DESC_COLS_OFF + (size_t) (n16 & ~DESC_MAPPED) *
+		((n16 & DESC_MAPPED) ? 12 : 8);
+}
+
+/* Do two descriptors (is_our_descriptor) hold the same layout, names aside? */
+static bool
+same_layout_part(const char *a, size_t alen, const char *b, size_t blen)
+{
+	size_t		l = layout_len(a);
+
+	return l == layout_len(b) && l <= alen && l <= blen &&
+		memcmp(a + DESC_LAYOUT_OFF, b + DESC_LAYOUT_OFF, l - DESC_LAYOUT_OFF) == 0;
+}
+
 /* Is the file's descriptor (of any version) one of the table "ours" is of? */
 static bool
 same_identity(const char *fd, size_t flen, StringInfo ours)
@@ -743,13 +782,12 @@ same_identity(const char *fd, size_t flen, StringInfo ours)
 		memcmp(fd + DESC_IDENT_OFF, ours->data + DESC_IDENT_OFF, DESC_IDENT_LEN) == 0;
 }
 
-/* Does the file's descriptor hold exactly the fresh layout "ours" builds? */
+/* Does the file's descriptor hold the fresh layout "ours" builds (names aside)? */
 static bool
 same_layout(const char *fd, size_t flen, StringInfo ours)
 {
-	return flen == (size_t) ours->len && is_our_descriptor(fd, flen) &&
-		memcmp(fd + DESC_LAYOUT_OFF, ours->data + DESC_LAYOUT_OFF,
-			   ours->len - DESC_LAYOUT_OFF) == 0;
+	return is_our_descriptor(fd, flen) &&
+		same_layout_part(fd, flen, ours->data, ours->len);
 }
 
 /* One column of a file's layout. */
@@ -860,6 +898,186 @@ serialize_layout(StringInfo d, const char *ident, StoredCol *c, int n, int key)
 		appendBinaryStringInfo(d, (char *) &a, 2);
 		appendBinaryStringInfo(d, (char *) &c[i].typlen, 2);
 	}
+}
+
+/* The "missing" option of column attnum of table relid, or NULL. */
+static char *
+missing_option(Oid relid, AttrNumber attnum)
+{
+	ListCell   *lc;
+
+	foreach(lc, GetForeignColumnOptions(relid, attnum))
+	{
+		DefElem    *def = (DefElem *) lfirst(lc);
+
+		if (strcmp(def->defname, "missing") == 0)
+			return defGetString(def);
+	}
+	return NULL;
+}
+
+/*
+ * Replace whatever follows the layout of d (a descriptor of table t's file,
+ * is_our_descriptor) with t's names trailer (see DESC_VERSION_NAMES), or
+ * with nothing when it would not fit.  Column k of a mapped layout is the
+ * table's column of its attnum; of a fresh one, the table's k-th live
+ * column.
+ */
+static void
+add_names(KvsTable *t, StringInfo d)
+{
+	TupleDesc	td = t->tupdesc;
+	StringInfoData tr;
+	StoredCol  *c;
+	int			n,
+				key,
+				k,
+				i = 0;
+	bool		mapped = is_mapped(d->data);
+
+	c = parse_layout(d->data, d->len, &n, &key);
+	if (c == NULL)
+		return;
+	d->len = (int) layout_len(d->data);
+	d->data[d->len] = '\0';
+	d->data[6] = DESC_VERSION;
+	initStringInfo(&tr);
+	for (k = 0; k < n; k++)
+	{
+		Form_pg_attribute att = NULL;
+		char	   *miss;
+
+		if (mapped)
+		{
+			if (!c[k].dropped && c[k].attnum >= 1 && c[k].attnum <= td->natts &&
+				!TupleDescAttr(td, c[k].attnum - 1)->attisdropped)
+				att = TupleDescAttr(td, c[k].attnum - 1);
+		}
+		else
+		{
+			while (i < td->natts && TupleDescAttr(td, i)->attisdropped)
+				i++;
+			if (i < td->natts)
+				att = TupleDescAttr(td, i++);
+		}
+		if (att == NULL)
+		{
+			appendBinaryStringInfo(&tr, "\0\0\0", 3);
+			continue;
+		}
+		appendStringInfoString(&tr, NameStr(att->attname));
+		appendStringInfoChar(&tr, '\0');
+		appendStringInfoString(&tr,
+							   format_type_extended(c[k].typid, c[k].typmod,
+													FORMAT_TYPE_TYPEMOD_GIVEN |
+													FORMAT_TYPE_FORCE_QUALIFY));
+		appendStringInfoChar(&tr, '\0');
+		miss = mapped ? missing_option(t->relid, att->attnum) : NULL;
+		appendStringInfoChar(&tr, miss != NULL ? 1 : 0);
+		if (miss != NULL)
+		{
+			appendStringInfoString(&tr, miss);
+			appendStringInfoChar(&tr, '\0');
+		}
+		if (d->len + tr.len > KVS_MAX_DESCRIPTOR)
+			break;
+	}
+	if (d->len + tr.len <= KVS_MAX_DESCRIPTOR)
+	{
+		appendBinaryStringInfo(d, tr.data, tr.len);
+		d->data[6] = DESC_VERSION_NAMES;
+	}
+	pfree(tr.data);
+	pfree(c);
+}
+
+/* One trailer string at *p (below end), or NULL if damaged. */
+static const char *
+trailer_string(const char **p, const char *end)
+{
+	const char *s = *p;
+	const char *z = memchr(s, '\0', end - s);
+
+	if (z == NULL)
+		return NULL;
+	*p = z + 1;
+	return s;
+}
+
+/*
+ * The live columns of a file's descriptor, for IMPORT FOREIGN SCHEMA: each
+ * with its type OID and typmod, and, if the descriptor has the names
+ * trailer, its name, type name and "missing" value.  NULL with *why if the
+ * descriptor is not kvs_fdw's or is damaged.
+ */
+KvsFileColumn *
+kvs_descriptor_columns(const char *fd, size_t flen, int *ncols, bool *mapped,
+					   bool *named, char **why)
+{
+	StoredCol  *c;
+	KvsFileColumn *out;
+	int			n,
+				key,
+				k,
+				live = 0;
+	const char *p,
+			   *end = fd + flen;
+
+	*why = NULL;
+	if (flen < DESC_LAYOUT_OFF || memcmp(fd, DESC_MAGIC, 6) != 0)
+	{
+		*why = pstrdup("Its header holds no kvs_fdw table description.");
+		return NULL;
+	}
+	if (!is_our_descriptor(fd, flen))
+	{
+		*why = psprintf("Its kvs_fdw table description is of version %d, this kvs_fdw reads versions %d and %d.",
+						(unsigned char) fd[6], DESC_VERSION, DESC_VERSION_NAMES);
+		return NULL;
+	}
+	c = parse_layout(fd, flen, &n, &key);
+	if (c == NULL || key >= n || c[key].dropped)
+	{
+		*why = pstrdup("Its row layout is damaged.");
+		return NULL;
+	}
+	*mapped = is_mapped(fd);
+	*named = (fd[6] == DESC_VERSION_NAMES);
+	out = palloc0(sizeof(KvsFileColumn) * (n + 1));
+	p = fd + layout_len(fd);
+	for (k = 0; k < n; k++)
+	{
+		const char *name = NULL,
+				   *type = NULL,
+				   *miss = NULL;
+
+		if (*named)
+		{
+			if ((name = trailer_string(&p, end)) == NULL ||
+				(type = trailer_string(&p, end)) == NULL || p >= end ||
+				(*p++ == 1 && (miss = trailer_string(&p, end)) == NULL))
+			{
+				*why = pstrdup("Its column names are damaged.");
+				return NULL;
+			}
+			if (!c[k].dropped && (name[0] == '\0' || type[0] == '\0'))
+			{
+				*why = pstrdup("Its column names are damaged.");
+				return NULL;
+			}
+		}
+		if (c[k].dropped)
+			continue;
+		out[live].name = name ? pstrdup(name) : NULL;
+		out[live].type = type ? pstrdup(type) : NULL;
+		out[live].missing = miss ? pstrdup(miss) : NULL;
+		out[live].typid = c[k].typid;
+		out[live].typmod = c[k].typmod;
+		out[live].key = (k == key);
+		live++;
+	}
+	*ncols = live;
+	return out;
 }
 
 /*
@@ -1024,8 +1242,8 @@ type_mismatch_detail(Form_pg_attribute att, Oid ftyp, int32 fmod)
  * file is this table's), a mapped layout follows the table's ALTERs (see
  * the file header comment); otherwise, or for a fresh layout, the
  * table's live columns must be the file's, column for column.  True: *newdesc
- * gets the descriptor brought up to date (the same bytes if nothing changed)
- * and *layp how records map (NULL: one to one).  False: *m says why.
+ * gets the descriptor brought up to date (the same bytes if nothing changed;
+ * the owner's column names too) and *layp how records map (NULL: one to one).  False: *m says why.
  */
 static bool
 match_layout(KvsTable *t, const char *fd, size_t flen, bool owner,
@@ -1184,6 +1402,8 @@ match_layout(KvsTable *t, const char *fd, size_t flen, bool owner,
 								 t->relname),
 						psprintf("The row layout must fit in %d bytes of the file header.",
 								 KVS_MAX_DESCRIPTOR));
+	if (newdesc != NULL && owner)
+		add_names(t, newdesc);	/* the owner's names go with its layout */
 	if (layp != NULL)
 		*layp = build_plan(t, out, map, nout, key, mapped);
 	return true;
@@ -1358,11 +1578,26 @@ typedef enum VerifyResult
 	VERIFY_MISMATCH
 } VerifyResult;
 
+static bool
+same_bytes(const char *a, size_t alen, const char *b, size_t blen)
+{
+	return alen == blen && memcmp(a, b, alen) == 0;
+}
+
+/* Does the new descriptor nd differ from the file's fd only in names? */
+static bool
+names_only_change(StringInfo nd, const char *fd, size_t flen)
+{
+	return is_our_descriptor(fd, flen) &&
+		same_layout_part(nd->data, nd->len, fd, flen);
+}
+
 /*
  * Compare the file's descriptor with the table's.  OK if they match (or were
  * made to match: an empty file takes the table's layout; an owned
  * data-directory file left by a dropped table of the same OID is emptied and
- * restamped; a layout changed by ALTER is brought up to date), with *layp
+ * restamped; a layout changed by ALTER, and the owner's column names, are
+ * brought up to date), with *layp
  * how records map (NULL: one to one).  PENDING likewise, but for an ALTER
  * of this transaction: the layout is brought up to date only once it has
  * committed, and rows can be read but not written until then.  RETRY if a
@@ -1386,17 +1621,18 @@ verify_descriptor(KvsTable *t, KvsFileExt *fe, StringInfo ours, bool fresh,
 	rc = kvs_descriptor(db, &s);
 	kvs_check_rc(rc, db, t->path);
 	ident_ok = same_identity(s.data, s.len, ours);
-	if (same_layout(s.data, s.len, ours) && (ident_ok || !t->default_file))
+	if (same_layout(s.data, s.len, ours) && (ident_ok || !t->default_file) &&
+		(!ident_ok || same_bytes(s.data, s.len, ours->data, ours->len)))
 		return VERIFY_OK;
 	initStringInfo(&nd);
 	/* a layout ALTER changed, already brought up to date: no lock needed */
 	if ((ident_ok || !t->default_file) &&
 		match_layout(t, s.data, s.len, ident_ok, &nd, layp, m))
 	{
-		if (nd.len == s.len && memcmp(nd.data, s.data, s.len) == 0)
+		if (same_bytes(nd.data, nd.len, s.data, s.len))
 			return VERIFY_OK;
 		if (columns_changed_here(t))
-			return VERIFY_PENDING;
+			return names_only_change(&nd, s.data, s.len) ? VERIFY_OK : VERIFY_PENDING;
 	}
 	*layp = NULL;
 	if (!fresh)
@@ -1411,7 +1647,8 @@ verify_descriptor(KvsTable *t, KvsFileExt *fe, StringInfo ours, bool fresh,
 	copy = palloc(clen + 1);
 	memcpy(copy, s.data, clen);
 	ident_ok = same_identity(copy, clen, ours);
-	if (same_layout(copy, clen, ours) && (ident_ok || !t->default_file))
+	if (same_layout(copy, clen, ours) && (ident_ok || !t->default_file) &&
+		(!ident_ok || same_bytes(copy, clen, ours->data, ours->len)))
 	{
 		kvs_file_end_write(&fe->f);
 		return VERIFY_OK;
@@ -1442,12 +1679,13 @@ verify_descriptor(KvsTable *t, KvsFileExt *fe, StringInfo ours, bool fresh,
 	if (match_layout(t, copy, clen, ident_ok, &nd, layp, m))
 	{
 		/* the first use after an ALTER: record the layout it made */
-		if (nd.len != clen || memcmp(nd.data, copy, clen) != 0)
+		if (!same_bytes(nd.data, nd.len, copy, clen))
 		{
 			if (columns_changed_here(t))
 			{
+				/* renamed here: the names follow once it has committed */
 				kvs_file_end_write(&fe->f);
-				return VERIFY_PENDING;
+				return names_only_change(&nd, copy, clen) ? VERIFY_OK : VERIFY_PENDING;
 			}
 			rc = kvs_set_descriptor(db, nd.data, nd.len);
 			if (rc != KVS_OK)
@@ -1675,8 +1913,8 @@ kvs_prepare_alter(Relation rel)
 	build_descriptor(&t, &ours, rel->rd_rel->reltype);
 	kvs_file_begin_write(t.file);
 	rc = kvs_descriptor(db, &s);
-	if (rc == KVS_OK && s.len == (size_t) ours.len &&
-		memcmp(s.data, ours.data, ours.len) == 0)
+	if (rc == KVS_OK && same_identity(s.data, s.len, &ours) &&
+		same_layout(s.data, s.len, &ours))
 	{
 		rc = kvs_stats_get(db, &st);
 		if (rc == KVS_OK && st.records > 0)
@@ -1706,7 +1944,10 @@ kvs_prepare_alter(Relation rel)
 			initStringInfo(&mapped);
 			serialize_layout(&mapped, ours.data, c, n, key);
 			if (mapped.len <= KVS_MAX_DESCRIPTOR)
+			{
+				add_names(&t, &mapped);
 				rc = kvs_set_descriptor(db, mapped.data, mapped.len);
+			}
 		}
 	}
 	if (rc != KVS_OK)

@@ -343,6 +343,8 @@ kvs_fdw_handler(PG_FUNCTION_ARGS)
 	r->ExplainForeignModify = kvsExplainForeignModify;
 	r->ExplainDirectModify = kvsExplainDirectModify;
 
+	r->ImportForeignSchema = kvsImportForeignSchema;
+
 	/* ANALYZE */
 	r->AnalyzeForeignTable = kvsAnalyzeForeignTable;
 

@@ -4,6 +4,7 @@
  * Shared declarations between the FDW's files, each with one job:
  *   kvs_fdw.c    handler, _PG_init (GUC, callbacks), FdwRoutine in order
  *   option.c     option validation (the one place) and per-table options
+ *   import.c     IMPORT FOREIGN SCHEMA: a table per kvs file of a directory
  *   handle.c     per-backend cache of open kvs files (sharing the
  *                cache_size budget), descriptors (table identity + row
  *                layout), transaction hooks, DROP cleanup, the data-directory
@@ -96,6 +97,9 @@ typedef struct KvsTableOptions
 
 extern void kvs_get_table_options(Relation rel, KvsTableOptions *opts);
 extern bool kvs_path_is_internal(const char *path);
+extern bool kvs_path_is_below(const char *path, const char *dir);
+extern List *kvsImportForeignSchema(ImportForeignSchemaStmt *stmt,
+									 Oid serverOid);
 
 /* ---- open files (handle.c) ---------------------------------------------- */
 
@@ -154,6 +158,17 @@ typedef struct KvsTable
 								 * transaction waits to commit: no writes */
 } KvsTable;
 
+/* A live column of a kvs file's descriptor (kvs_descriptor_columns). */
+typedef struct KvsFileColumn
+{
+	char	   *name;			/* NULL: the descriptor has no names */
+	char	   *type;			/* schema-qualified, with typmod; or NULL */
+	char	   *missing;		/* its "missing" option value, or NULL */
+	Oid			typid;
+	int32		typmod;
+	bool		key;
+} KvsFileColumn;
+
 extern void kvs_table_init(KvsTable *t, Relation rel);
 extern void kvs_table_open(KvsTable *t);
 extern void kvs_table_open_tolerant(KvsTable *t);
@@ -170,6 +185,9 @@ extern void kvs_table_hold(KvsTable *t, MemoryContext cxt);
 extern void kvs_default_path(Oid dboid, Oid relid, char *buf);
 extern bool kvs_descriptor_identity(const void *desc, size_t len, Oid *dboid,
 									Oid *relid, Oid *reltype);
+extern KvsFileColumn *kvs_descriptor_columns(const char *fd, size_t flen,
+											  int *ncols, bool *mapped,
+											  bool *named, char **why);
 extern bool kvs_descriptor_set_database(void *desc, size_t len, Oid dboid);
 extern bool kvs_file_set_stamp(KvsFile *f);
 extern void kvs_file_release_stamp(KvsFile *f);

@@ -159,6 +159,18 @@ resolved_below(const char *resolved, const char *dir)
 }
 
 /*
+ * Does path lead (after symbolic links) to directory dir or below it?  A
+ * path that cannot be resolved counts as below.
+ */
+bool
+kvs_path_is_below(const char *path, const char *dir)
+{
+	char		resolved[MAXPGPATH];
+
+	return !resolve_path(path, resolved) || resolved_below(resolved, dir);
+}
+
+/*
  * Does path lead (after symbolic links) into the data directory or into a
  * tablespace's directory?  Files there belong to the server: other tables'
  * kvs files (of any database) and relation files.  A path that cannot be
