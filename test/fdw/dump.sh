@@ -171,6 +171,19 @@ qd r_import "INSERT INTO ints SELECT * FROM imported.ints; INSERT INTO texts SEL
 is "$(fp r_import ints) | $(fp r_import texts)" "${WANT[ints]} | ${WANT[texts]}" \
     "INSERT ... SELECT from the imported tables fills the restored data-directory tables exactly"
 
+# ... or point a restored table at its copy with the filename option
+as_pg mkdir "$WORK/own"
+as_pg cp "$(dbfile src texts)" "$WORK/own/texts.kvs" || nok "copy src's texts file out"
+if out=$(qd r_filecopy "ALTER FOREIGN TABLE texts OPTIONS (ADD filename '$WORK/own/texts.kvs')" 2>&1); then
+    ok "ALTER FOREIGN TABLE ... OPTIONS (ADD filename) on a restored table, to a copied-out file"
+else
+    nok "ALTER FOREIGN TABLE ... OPTIONS (ADD filename) on a restored table, to a copied-out file"; echo "$out" | diag
+fi
+is "$(fp r_filecopy texts) $(qd r_filecopy "SELECT count(*) FROM kvs_fdw_check('texts')")" "${WANT[texts]} 0" \
+    "the restored table reads exactly the original rows from it, clean"
+is "$(qd r_filecopy "UPDATE texts SET body = 'changed' WHERE name = 'name-1'; SELECT body FROM texts WHERE name = 'name-1'")" \
+    "changed" "... and writes to it"
+
 # the original is untouched by all this
 for t in $TABLES; do [ "$(fp src "$t")" = "${WANT[$t]}" ] || nok "src.$t changed"; done
 ok "the original tables are unchanged"
