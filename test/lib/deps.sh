@@ -6,7 +6,7 @@
 # "main" cluster; we switch that off first (tests make their own clusters).
 
 KVS_BASE_PKGS="make gcc clang libxxhash-dev postgresql-common postgresql-15
-postgresql-server-dev-15 postgresql-client-15 valgrind libsqlite3-dev"
+postgresql-server-dev-15 postgresql-client-15 valgrind libsqlite3-dev gdb"
 
 kvs_deps() {
     local missing="" p
