@@ -118,6 +118,17 @@ kvs_check_rc(int rc, kvs *db, const char *path)
 		kvs_report_error(rc, db, path);
 }
 
+/*
+ * Is an engine message (KVS_EBUSY) the refusal of a file whose header names
+ * another cluster as its owner (kvs.c owner_refused), which kvs_fdw_adopt
+ * lifts, rather than a process outside the cluster holding it?
+ */
+bool
+kvs_owned_elsewhere(const char *engine_msg)
+{
+	return engine_msg != NULL && strstr(engine_msg, "the file belongs to owner") != NULL;
+}
+
 void
 kvs_report_error(int rc, kvs *db, const char *path)
 {
@@ -201,6 +212,8 @@ kvs_report_error(int rc, kvs *db, const char *path)
 					(errcode(ERRCODE_OBJECT_IN_USE),
 					 errmsg("kvs file \"%s\" is in use elsewhere", path),
 					 errdetail_internal("%s", msg),
+					 kvs_owned_elsewhere(msg) ?
+					 errhint("The file's header names another cluster as its owner (a cluster restored, copied or upgraded under a new system identifier). If this cluster is to take the file over, a superuser runs SELECT kvs_fdw_adopt('<table>').") :
 					 errhint("A process outside this cluster, or another cluster, has the file open.")));
 			break;
 		case KVS_EINDOUBT:

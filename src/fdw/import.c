@@ -187,9 +187,9 @@ list_kvs_files(ImportForeignSchemaStmt *stmt, const char *dir)
 	return names;
 }
 
-/* Read the file's header on a read-only handle; false with *why if not. */
+/* Read the file's header on a read-only handle; false with *why (and maybe *hint) if not. */
 static bool
-read_header(const char *path, FileHeader *h, char **why)
+read_header(const char *path, FileHeader *h, char **why, char **hint)
 {
 	kvs_options o;
 	kvs		   *db = NULL;
@@ -210,6 +210,8 @@ read_header(const char *path, FileHeader *h, char **why)
 		else if (strncmp(msg, path, plen) == 0 && strncmp(msg + plen, ": ", 2) == 0)
 			msg += plen + 2;
 		*why = psprintf("It cannot be opened as a kvs file: %s.", msg);
+		if (rc == KVS_EBUSY && kvs_owned_elsewhere(msg))
+			*hint = pstrdup("The file's header names another cluster as its owner: create the foreign table by hand with OPTIONS (filename '...'), then a superuser runs SELECT kvs_fdw_adopt('<table>').");
 		return false;
 	}
 	rc = kvs_begin(db, KVS_READ);
@@ -345,7 +347,7 @@ table_command(const char *server, const char *name, const char *path,
 		*why = pstrdup("It leads into the data directory or a tablespace; only superusers may use files there.");
 		return NULL;
 	}
-	if (!read_header(path, &h, why))
+	if (!read_header(path, &h, why, hint))
 		return NULL;
 	cols = kvs_descriptor_columns(h.desc, h.desc_len, &n, &mapped, &named, why);
 	if (cols == NULL)

@@ -442,6 +442,7 @@ extern bool kvs_rowlocks_held(void);
 extern void kvs_report_error(int rc, kvs *db, const char *path)
 			pg_attribute_noreturn();
 extern void kvs_check_rc(int rc, kvs *db, const char *path);
+extern bool kvs_owned_elsewhere(const char *engine_msg);
 extern void kvs_report_directory(const char *path) pg_attribute_noreturn();
 extern int	kvs_interrupted(void *arg);
 extern void kvs_lock_wait(void *arg, int waiting);

@@ -281,10 +281,13 @@ SQL
         # a file another cluster owns; a table made by hand, then adopted, works
         like "$(echo "$out" | tr '\n' ' ')" "WARNING: .*not imported.*belongs to owner [0-9]+" \
             "$m: IMPORT FOREIGN SCHEMA skips a file another cluster owns, with a WARNING"
+        like "$(echo "$out" | tr '\n' ' ')" "HINT: .*kvs_fdw_adopt" \
+            "$m: ... whose hint says how to take the file over (kvs_fdw_adopt)"
         qa "CREATE FOREIGN TABLE imp.kvcopy (id int, v text) SERVER kvs OPTIONS (filename '$WORK/$m-imp/kvcopy.kvs')" ||
             nok "$m: CREATE FOREIGN TABLE over the copied-out file"
         out=$(pgc_psql -At -d app -v VERBOSITY=verbose -c "SELECT count(*) FROM imp.kvcopy" 2>&1)
         like "$out" "55006" "$m: a table over the copied-out file is refused before kvs_fdw_adopt (55006)"
+        like "$(echo "$out" | tr '\n' ' ')" "HINT: .*kvs_fdw_adopt" "$m: ... with a hint naming kvs_fdw_adopt"
         qa "SELECT kvs_fdw_adopt('imp.kvcopy')" >/dev/null || nok "$m: kvs_fdw_adopt('imp.kvcopy')"
         is "$(fp imp.kvcopy)" "${want[kv]}" "$m: ... after kvs_fdw_adopt it has exactly the old rows"
     fi
