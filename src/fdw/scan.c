@@ -468,6 +468,17 @@ fetch_batch(KvsScanState *s)
 	s->pos = 0;
 	if (s->done)
 		return;
+	/*
+	 * A key list read to its end is done without another section: a point
+	 * lookup's batch holds its one row (cap 1) and would otherwise open a
+	 * second, empty section (a lock round trip and a header read) only to
+	 * find no key left.
+	 */
+	if (s->kind != KVS_SCAN_FULL && s->keys_ready && s->keypos >= s->nkeys)
+	{
+		s->done = true;
+		return;
+	}
 	old = MemoryContextSwitchTo(s->batchcxt);
 	cap = (s->kind == KVS_SCAN_FULL) ? BATCH_ROWS : Max(1, Min(BATCH_ROWS, s->nkeys - s->keypos));
 	s->rk = palloc(sizeof(KeyImage) * cap);
