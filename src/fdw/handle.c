@@ -115,6 +115,10 @@ typedef struct KvsRelEntry
 	bool		opts_valid;		/* opts below are current */
 	KvsTableOptions opts;		/* filename points to opt_filename */
 	char		opt_filename[MAXPGPATH];
+	bool		dpath_valid;	/* dpath below is set */
+	char		dpath[MAXPGPATH];	/* its data-directory file's path */
+	struct KvsFileExt *fe;		/* the handle it used last, if its entry_id */
+	uint64		fe_id;			/* is still this (open_file) */
 } KvsRelEntry;
 
 typedef struct PendingDrop
@@ -247,6 +251,7 @@ close_file_by_path(const char *path)
 		(void) kvs_close(fe->f.db);
 	}
 	fe->f.db = NULL;
+	fe->entry_id = 0;			/* no KvsRelEntry.fe takes it for itself */
 	hash_search(kvs_files, key, HASH_REMOVE, NULL);
 }
 
@@ -372,11 +377,20 @@ kvs_default_path(Oid dboid, Oid relid, char *buf)
 	snprintf(buf, MAXPGPATH, "%s/kvs_fdw/%u_%u.kvs", DataDir, dboid, relid);
 }
 
-/* The table's options, read from the catalogs once per invalidation. */
-static KvsTableOptions *
-cached_options(Relation rel)
+/* strlcpy of a path (PG's strlcpy walks it a byte at a time) */
+static inline void
+copy_path(char *dst, const char *src)
 {
-	Oid			relid = RelationGetRelid(rel);
+	size_t		n = strnlen(src, MAXPGPATH - 1);
+
+	memcpy(dst, src, n);
+	dst[n] = '\0';
+}
+
+/* The table's entry in kvs_rels (made on first use; never removed). */
+static KvsRelEntry *
+rel_entry(Oid relid)
+{
 	KvsRelEntry *re;
 	bool		found;
 
@@ -389,7 +403,16 @@ cached_options(Relation rel)
 		re->opts_valid = false;
 		re->layout_cxt = NULL;
 		re->layout = NULL;
+		re->dpath_valid = false;
+		re->fe = NULL;
 	}
+	return re;
+}
+
+/* The table's options, read from the catalogs once per invalidation. */
+static KvsTableOptions *
+cached_options(KvsRelEntry *re, Relation rel)
+{
 	if (!re->opts_valid)
 	{
 		KvsTableOptions o;
@@ -406,22 +429,40 @@ cached_options(Relation rel)
 	return &re->opts;
 }
 
+/*
+ * Every statement that reads or writes a table starts here (and in
+ * kvs_table_open), so nothing in it asks the catalogs or formats a path
+ * more than once per table and backend: the options are cached until an
+ * invalidation, the data-directory path (database and table OIDs, both
+ * fixed for the entry) for good.
+ */
 void
 kvs_table_init(KvsTable *t, Relation rel)
 {
+	KvsRelEntry *re;
+
 	memset(t, 0, sizeof(*t));
 	t->relid = RelationGetRelid(rel);
+	re = rel_entry(t->relid);
+	t->rel_entry = re;
 	t->relname = pstrdup(RelationGetRelationName(rel));
 	t->owner = rel->rd_rel->relowner;
 	t->tupdesc = RelationGetDescr(rel);
-	t->opts = *cached_options(rel);
+	t->opts = *cached_options(re, rel);
 	if (t->opts.filename)
 		t->opts.filename = pstrdup(t->opts.filename);
 	t->default_file = (t->opts.filename == NULL);
 	if (t->default_file)
-		kvs_default_path(MyDatabaseId, t->relid, t->path);
+	{
+		if (!re->dpath_valid)
+		{
+			kvs_default_path(MyDatabaseId, t->relid, re->dpath);
+			re->dpath_valid = true;
+		}
+		copy_path(t->path, re->dpath);
+	}
 	else
-		strlcpy(t->path, t->opts.filename, MAXPGPATH);
+		copy_path(t->path, t->opts.filename);
 }
 
 /*
@@ -591,7 +632,10 @@ budget_share(KvsFileExt *self, uint32 budget)
 			if (handle_wanted(fe))
 				wanted++;
 			else if (fe->nrefs == 0)
+			{
+				fe->entry_id = 0;
 				hash_search(kvs_files, fe->f.path, HASH_REMOVE, NULL);
+			}
 			continue;
 		}
 		used += fe->f.cache_pages;
@@ -1437,6 +1481,7 @@ table_descriptor(KvsTable *t, StringInfo desc)
 static KvsFileExt *
 open_file(KvsTable *t, StringInfo desc, bool *opened)
 {
+	KvsRelEntry *re = (KvsRelEntry *) t->rel_entry;
 	KvsFileExt *fe;
 	bool		found;
 	char		key[MAXPGPATH];
@@ -1444,9 +1489,23 @@ open_file(KvsTable *t, StringInfo desc, bool *opened)
 	uint32		pages = 0;
 	bool		shared = kvs_shared_pool() != NULL;
 
-	memset(key, 0, sizeof(key));
-	strlcpy(key, t->path, MAXPGPATH);
-	fe = hash_search(kvs_files, key, HASH_ENTER, &found);
+	/*
+	 * The handle this table used last, unless its entry was removed since
+	 * (entry_id 0, or another file's now) or the table's path changed: a
+	 * statement then finds it without hashing its path.
+	 */
+	if (re != NULL && re->fe != NULL && re->fe->entry_id == re->fe_id &&
+		strcmp(re->fe->f.path, t->path) == 0)
+	{
+		fe = re->fe;
+		found = true;
+	}
+	else
+	{
+		memset(key, 0, sizeof(key));
+		strlcpy(key, t->path, MAXPGPATH);
+		fe = hash_search(kvs_files, key, HASH_ENTER, &found);
+	}
 	if (!found)
 	{
 		fe->f.db = NULL;
@@ -1464,6 +1523,11 @@ open_file(KvsTable *t, StringInfo desc, bool *opened)
 		memset(&fe->f.wlock, 0, sizeof(fe->f.wlock));
 		fe->f.nring = 0;
 		fe->f.pending = NULL;
+	}
+	if (re != NULL)
+	{
+		re->fe = fe;
+		re->fe_id = fe->entry_id;
 	}
 	fe->last_used = ++open_clock;
 	/*
@@ -1513,7 +1577,10 @@ open_file(KvsTable *t, StringInfo desc, bool *opened)
 		if (rc != KVS_OK)
 		{
 			if (fe->nrefs == 0)
-				hash_search(kvs_files, key, HASH_REMOVE, NULL);
+			{
+				fe->entry_id = 0;
+				hash_search(kvs_files, fe->f.path, HASH_REMOVE, NULL);
+			}
 			kvs_report_error(rc, NULL, t->path);
 		}
 		fe->f.db = db;
@@ -1728,20 +1795,11 @@ table_open(KvsTable *t, bool tolerant)
 {
 	KvsRelEntry *re;
 	KvsFileExt *fe;
-	bool		found;
 	StringInfoData desc;
 	bool		fresh = false;
 
-	if (kvs_files == NULL)
-		kvs_handles_init();
-	re = hash_search(kvs_rels, &t->relid, HASH_ENTER, &found);
-	if (!found)
-	{
-		re->valid = false;
-		re->opts_valid = false;
-		re->layout_cxt = NULL;
-		re->layout = NULL;
-	}
+	/* kvs_table_init's entry (entries are never removed) */
+	re = t->rel_entry != NULL ? (KvsRelEntry *) t->rel_entry : rel_entry(t->relid);
 
 	t->layout = NULL;
 	t->layout_problem = NULL;

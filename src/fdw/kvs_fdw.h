@@ -156,6 +156,7 @@ typedef struct KvsTable
 								 * file's layout does not fit, or NULL */
 	bool		layout_pending; /* set by kvs_table_open: an ALTER of this
 								 * transaction waits to commit: no writes */
+	void	   *rel_entry;		/* handle.c's cache entry of the table */
 } KvsTable;
 
 /* A live column of a kvs file's descriptor (kvs_descriptor_columns). */
