@@ -246,6 +246,17 @@ extern void kvs_txn_commit(void);
 extern void kvs_txn_abort(void);
 
 /* ---- row codec (rowcodec.c) ------------------------------------------- */
+/* A type as a lookup sees it (kvs_type_info: memoized per backend). */
+typedef struct KvsTypeInfo
+{
+	Oid			base;			/* getBaseType */
+	int16		len;			/* the type's typlen */
+	bool		byval;
+	Oid			elem;			/* the base type's element type, or
+								 * InvalidOid */
+} KvsTypeInfo;
+
+extern const KvsTypeInfo *kvs_type_info(Oid typid);
 extern bool kvs_key_pushable_type(Oid typid);
 extern void kvs_encode_key(TupleDesc td, AttrNumber keyattno, Datum d,
 						   StringInfo out);

@@ -260,8 +260,8 @@ kvsBeginForeignScan(ForeignScanState *node, int eflags)
 	if (list_member_int(needed, SelfItemPointerAttributeNumber))
 	{
 		s->want_ctid = true;
-		s->ctid_keytype = getBaseType(TupleDescAttr(RelationGetDescr(rel),
-													s->t.opts.keyattno - 1)->atttypid);
+		s->ctid_keytype = kvs_type_info(TupleDescAttr(RelationGetDescr(rel),
+													  s->t.opts.keyattno - 1)->atttypid)->base;
 	}
 	if (!list_member_int(needed, 0))
 	{
@@ -320,13 +320,13 @@ void
 kvs_lookup_types(Relation rel, AttrNumber keyattno, int kind, Expr *valexpr,
 				 Oid *keytype, Oid *valtype)
 {
-	*keytype = getBaseType(TupleDescAttr(RelationGetDescr(rel), keyattno - 1)->atttypid);
+	*keytype = kvs_type_info(TupleDescAttr(RelationGetDescr(rel), keyattno - 1)->atttypid)->base;
 	*valtype = InvalidOid;
 	if (kind == KVS_SCAN_FULL)
 		return;
-	*valtype = getBaseType(exprType((Node *) valexpr));
+	*valtype = kvs_type_info(exprType((Node *) valexpr))->base;
 	if (kind == KVS_SCAN_LOOKUP_ANY)
-		*valtype = getBaseType(get_element_type(*valtype));
+		*valtype = kvs_type_info(kvs_type_info(*valtype)->elem)->base;
 }
 
 /*
