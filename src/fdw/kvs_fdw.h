@@ -216,6 +216,8 @@ typedef struct KvsPendingCursor KvsPendingCursor;
 
 extern int	kvs_pending_get(KvsFile *f, const char *key, size_t klen,
 							kvs_slice *val, uint64 *stamp);
+extern int	kvs_pending_read(KvsFile *f, const char *key, size_t klen,
+							 kvs_slice *val);
 extern int	kvs_pending_put(KvsFile *f, const char *key, size_t klen,
 							const char *val, size_t vlen, int flags);
 extern int	kvs_pending_delete(KvsFile *f, const char *key, size_t klen);

@@ -562,7 +562,8 @@ fetch_batch(KvsScanState *s)
 			k.data = s->keys[s->keypos].data;
 			k.len = s->keys[s->keypos].len;
 			s->keypos++;
-			rc = kvs_pending_get(s->t.file, k.data, k.len, &v, NULL);
+			rc = s->lock.active ? kvs_pending_get(s->t.file, k.data, k.len, &v, NULL) :
+				kvs_pending_read(s->t.file, k.data, k.len, &v);
 			if (rc == KVS_NOTFOUND)
 				continue;
 			if (rc != KVS_OK)
