@@ -82,16 +82,21 @@ typedef struct KvsScanState
 	Oid			valtype;		/* base type of the lookup value (elements) */
 	Oid			keytype;
 
-	MemoryContext scancxt;		/* lives for the scan */
-	MemoryContext keycxt;		/* lookup keys, reset per rescan */
-	MemoryContext batchcxt;		/* fetched records, reset per batch */
-	MemoryContext rowcxt;		/* decoded row, reset per row */
+	MemoryContext scancxt;		/* lives for the scan: the query's */
+	MemoryContext keycxt;		/* lookup keys of = ANY, reset per rescan
+								 * (made at the first) */
+	MemoryContext batchcxt;		/* fetched records, reset per batch (key =
+								 * value: rowcxt) */
+	MemoryContext rowcxt;		/* decoded row: the node's per-tuple memory,
+								 * which ExecScan resets per row */
 
 	/* lookups */
 	bool		keys_ready;
 	KeyImage   *keys;
 	int			nkeys;
 	int			keypos;
+	KeyImage	key1;			/* key = value: its one key, built in keybuf */
+	StringInfoData keybuf;
 
 	KvsRowLocker lock;			/* row locks (rowlock.c) */
 	bool		lock_precheck;	/* check the quals before locking a row */
@@ -235,13 +240,21 @@ kvsBeginForeignScan(ForeignScanState *node, int eflags)
 		return;
 	kvs_check_isolation();
 
-	scancxt = AllocSetContextCreate(node->ss.ps.state->es_query_cxt,
-									"kvs_fdw scan", ALLOCSET_DEFAULT_SIZES);
+	/*
+	 * The scan's memory is the query's: a statement that looks up one key
+	 * makes no memory context of its own.  Its row (decoded, and for a
+	 * lookup of one key also as fetched) lives in the node's per-tuple
+	 * memory, which ExecScan resets before it asks for the next row.
+	 */
+	scancxt = node->ss.ps.state->es_query_cxt;
 	s = MemoryContextAllocZero(scancxt, sizeof(KvsScanState));
 	s->scancxt = scancxt;
-	s->keycxt = AllocSetContextCreate(scancxt, "kvs_fdw keys", ALLOCSET_SMALL_SIZES);
-	s->batchcxt = AllocSetContextCreate(scancxt, "kvs_fdw batch", ALLOCSET_DEFAULT_SIZES);
-	s->rowcxt = AllocSetContextCreate(scancxt, "kvs_fdw row", ALLOCSET_DEFAULT_SIZES);
+	s->kind = intVal(list_nth(plan->fdw_private, KvsScanPrivateKind));
+	s->rowcxt = node->ss.ps.ps_ExprContext->ecxt_per_tuple_memory;
+	if (s->kind == KVS_SCAN_LOOKUP)
+		s->batchcxt = s->rowcxt;
+	else
+		s->batchcxt = AllocSetContextCreate(scancxt, "kvs_fdw batch", ALLOCSET_DEFAULT_SIZES);
 	cb = MemoryContextAlloc(scancxt, sizeof(MemoryContextCallback));
 	cb->func = scan_cxt_reset_cb;
 	cb->arg = s;
@@ -255,7 +268,6 @@ kvsBeginForeignScan(ForeignScanState *node, int eflags)
 		kvs_table_hold(&s->t, scancxt);
 		MemoryContextSwitchTo(old);
 	}
-	s->kind = intVal(list_nth(plan->fdw_private, KvsScanPrivateKind));
 	needed = (List *) list_nth(plan->fdw_private, KvsScanPrivateNeeded);
 	if (list_member_int(needed, SelfItemPointerAttributeNumber))
 	{
@@ -330,6 +342,17 @@ kvs_lookup_types(Relation rel, AttrNumber keyattno, int kind, Expr *valexpr,
 }
 
 /*
+ * The key image of lookup value v into buf (reset first); false if no key
+ * of keytype can equal it (out of the key type's range, longer than a key).
+ */
+static bool
+kvs_lookup_key(Oid keytype, Oid valtype, Datum v, StringInfo buf)
+{
+	resetStringInfo(buf);
+	return kvs_key_image_from(keytype, valtype, v, buf) && buf->len <= KVS_MAX_KEY;
+}
+
+/*
  * Evaluate a lookup's value expression (kind KVS_SCAN_LOOKUP: one value;
  * KVS_SCAN_LOOKUP_ANY: an array) into distinct key images, allocated in cxt.
  * NULLs and values no key of keytype can equal are dropped.  Runs outside
@@ -352,7 +375,7 @@ kvs_lookup_keys(ExprState *valstate, ExprContext *econtext, int kind,
 	{
 		initStringInfo(&buf);
 		keys = palloc(sizeof(KeyImage));
-		if (kvs_key_image_from(keytype, valtype, v, &buf) && buf.len <= KVS_MAX_KEY)
+		if (kvs_lookup_key(keytype, valtype, v, &buf))
 		{
 			keys[0].data = buf.data;
 			keys[0].len = buf.len;
@@ -380,8 +403,7 @@ kvs_lookup_keys(ExprState *valstate, ExprContext *econtext, int kind,
 			if (nulls[i])
 				continue;
 			initStringInfo(&buf);
-			if (!kvs_key_image_from(keytype, valtype, elems[i], &buf) ||
-				buf.len > KVS_MAX_KEY)
+			if (!kvs_lookup_key(keytype, valtype, elems[i], &buf))
 				continue;
 			keys[nkeys].data = buf.data;
 			keys[nkeys].len = buf.len;
@@ -402,15 +424,51 @@ kvs_lookup_keys(ExprState *valstate, ExprContext *econtext, int kind,
 	*nkeysp = nkeys;
 }
 
-/* Evaluate the lookup value(s) of this scan into distinct key images. */
+/*
+ * Evaluate the lookup value(s) of this scan into distinct key images.  The
+ * one key of key = value is built in a buffer of the scan's (so a lookup
+ * makes no memory context of its own, and a rescanned one reuses it).
+ */
 static void
 prepare_keys(ForeignScanState *node, KvsScanState *s)
 {
-	MemoryContextReset(s->keycxt);
 	s->keypos = 0;
+	s->keys_ready = true;
+	if (s->kind == KVS_SCAN_LOOKUP)
+	{
+		ExprContext *econtext = node->ss.ps.ps_ExprContext;
+		MemoryContext old;
+		Datum		v;
+		bool		isnull;
+		bool		ok;
+
+		if (s->keybuf.data == NULL)
+		{
+			old = MemoryContextSwitchTo(s->scancxt);
+			initStringInfo(&s->keybuf);
+			MemoryContextSwitchTo(old);
+		}
+		s->keys = &s->key1;
+		s->nkeys = 0;
+		/* what evaluating and detoasting allocate goes with the row */
+		old = MemoryContextSwitchTo(econtext->ecxt_per_tuple_memory);
+		v = ExecEvalExpr(s->valstate, econtext, &isnull);
+		ok = !isnull && kvs_lookup_key(s->keytype, s->valtype, v, &s->keybuf);
+		MemoryContextSwitchTo(old);
+		if (ok)
+		{
+			s->key1.data = s->keybuf.data;
+			s->key1.len = s->keybuf.len;
+			s->nkeys = 1;
+		}
+		return;
+	}
+	if (s->keycxt == NULL)
+		s->keycxt = AllocSetContextCreate(s->scancxt, "kvs_fdw keys", ALLOCSET_SMALL_SIZES);
+	else
+		MemoryContextReset(s->keycxt);
 	kvs_lookup_keys(s->valstate, node->ss.ps.ps_ExprContext, s->kind,
 					s->keytype, s->valtype, s->keycxt, &s->keys, &s->nkeys);
-	s->keys_ready = true;
 }
 
 static void
@@ -644,7 +702,6 @@ decode_current(KvsScanState *s, TupleTableSlot *slot)
 	MemoryContext old;
 
 	ExecClearTuple(slot);
-	MemoryContextReset(s->rowcxt);
 	old = MemoryContextSwitchTo(s->rowcxt);
 	kvs_decode_row(s->t.tupdesc, s->t.opts.keyattno, s->t.layout,
 				   s->rk[s->pos].data, s->rk[s->pos].len,
