@@ -51,6 +51,7 @@
 #include "nodes/nodeFuncs.h"
 #include "optimizer/optimizer.h"
 #include "utils/array.h"
+#include "utils/builtins.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
@@ -78,7 +79,9 @@ typedef struct KvsScanState
 	bool	   *needed;			/* per attribute, NULL = all */
 	bool		want_ctid;		/* fill in ctid (integer keys: planner.c) */
 	Oid			ctid_keytype;	/* then: the key's base type */
-	ExprState  *valstate;
+	ExprState  *valstate;		/* the lookup value, or NULL: valparam */
+	int			valparam;		/* key = $n: n (its value read directly) */
+	Oid			valparamtype;
 	Oid			valtype;		/* base type of the lookup value (elements) */
 	Oid			keytype;
 
@@ -289,8 +292,22 @@ kvsBeginForeignScan(ForeignScanState *node, int eflags)
 	if (s->kind != KVS_SCAN_FULL)
 	{
 		Expr	   *e = (Expr *) linitial(plan->fdw_exprs);
+		ParamListInfo pli = node->ss.ps.state->es_param_list_info;
 
-		s->valstate = ExecInitExpr(e, (PlanState *) node);
+		/*
+		 * key = $n, a statement's parameter: its value is read where the
+		 * executor keeps it, with no expression to set up per execution
+		 * (unless the parameters are compiled by their source: PL/pgSQL).
+		 */
+		if (s->kind == KVS_SCAN_LOOKUP && IsA(e, Param) &&
+			((Param *) e)->paramkind == PARAM_EXTERN &&
+			(pli == NULL || pli->paramCompile == NULL))
+		{
+			s->valparam = ((Param *) e)->paramid;
+			s->valparamtype = ((Param *) e)->paramtype;
+		}
+		else
+			s->valstate = ExecInitExpr(e, (PlanState *) node);
 		kvs_lookup_types(rel, s->t.opts.keyattno, s->kind, e, &s->keytype, &s->valtype);
 	}
 	else
@@ -425,6 +442,41 @@ kvs_lookup_keys(ExprState *valstate, ExprContext *econtext, int kind,
 }
 
 /*
+ * The value of parameter $id (of type ptype when the plan was made), as
+ * ExecEvalParamExtern reads it.
+ */
+static Datum
+param_value(ExprContext *econtext, int id, Oid ptype, bool *isnull)
+{
+	ParamListInfo pli = econtext->ecxt_param_list_info;
+
+	if (pli != NULL && id > 0 && id <= pli->numParams)
+	{
+		ParamExternData *prm;
+		ParamExternData prmdata;
+
+		if (pli->paramFetch != NULL)
+			prm = pli->paramFetch(pli, id, false, &prmdata);
+		else
+			prm = &pli->params[id - 1];
+		if (OidIsValid(prm->ptype))
+		{
+			if (prm->ptype != ptype)
+				ereport(ERROR,
+						(errcode(ERRCODE_DATATYPE_MISMATCH),
+						 errmsg("type of parameter %d (%s) does not match that when preparing the plan (%s)",
+								id, format_type_be(prm->ptype), format_type_be(ptype))));
+			*isnull = prm->isnull;
+			return prm->value;
+		}
+	}
+	ereport(ERROR,
+			(errcode(ERRCODE_UNDEFINED_OBJECT),
+			 errmsg("no value found for parameter %d", id)));
+	return (Datum) 0;			/* keep the compiler quiet */
+}
+
+/*
  * Evaluate the lookup value(s) of this scan into distinct key images.  The
  * one key of key = value is built in a buffer of the scan's (so a lookup
  * makes no memory context of its own, and a rescanned one reuses it).
@@ -452,7 +504,10 @@ prepare_keys(ForeignScanState *node, KvsScanState *s)
 		s->nkeys = 0;
 		/* what evaluating and detoasting allocate goes with the row */
 		old = MemoryContextSwitchTo(econtext->ecxt_per_tuple_memory);
-		v = ExecEvalExpr(s->valstate, econtext, &isnull);
+		if (s->valstate != NULL)
+			v = ExecEvalExpr(s->valstate, econtext, &isnull);
+		else
+			v = param_value(econtext, s->valparam, s->valparamtype, &isnull);
 		ok = !isnull && kvs_lookup_key(s->keytype, s->valtype, v, &s->keybuf);
 		MemoryContextSwitchTo(old);
 		if (ok)
