@@ -206,6 +206,14 @@ kvs_ftable_inval(Datum arg, int cacheid, uint32 hashvalue)
 }
 
 /*
+ * Has this transaction written a kvs file (a write section, a statement
+ * stamp) since the last reset of every file?  If not, its commit has
+ * nothing to reset: every read section ends before its statement returns,
+ * or with an error, whose abort resets all files anyway.
+ */
+static bool files_written = false;
+
+/*
  * Abort sections left over by an error or a cancel (kvs_abort: nothing of
  * such a section reaches the file), and clear the statement stamps owned
  * by statements of transaction nest level >= level (0: all).
@@ -218,6 +226,8 @@ reset_files_after_error(int level)
 
 	if (kvs_files == NULL)
 		return;
+	if (level == 0)
+		files_written = false;
 	hash_seq_init(&st, kvs_files);
 	while ((fe = hash_seq_search(&st)) != NULL)
 	{
@@ -286,7 +296,8 @@ kvs_xact_callback(XactEvent event, void *arg)
 		case XACT_EVENT_COMMIT:
 		case XACT_EVENT_PARALLEL_COMMIT:
 			kvs_txn_commit();
-			reset_files_after_error(0);
+			if (files_written)
+				reset_files_after_error(0);
 			foreach(lc, pending_drops)
 			{
 				PendingDrop *pd = (PendingDrop *) lfirst(lc);
@@ -2028,6 +2039,7 @@ kvs_file_set_stamp(KvsFile *f)
 {
 	if (f->stamp != 0)
 		return false;
+	files_written = true;
 	f->stamp = ++stamp_counter;
 	f->stamp_level = GetCurrentTransactionNestLevel();
 	f->stamp_writes = 0;
@@ -2063,6 +2075,7 @@ kvs_note_writes(KvsFile *f, uint64 nrows)
 void
 kvs_file_begin_write(KvsFile *f)
 {
+	files_written = true;
 	kvs_writer_lock(&f->wlock);
 	kvs_check_rc(kvs_begin(f->db, KVS_WRITE), f->db, f->path);
 }
