@@ -79,9 +79,10 @@ typedef struct KvsScanState
 	bool	   *needed;			/* per attribute, NULL = all */
 	bool		want_ctid;		/* fill in ctid (integer keys: planner.c) */
 	Oid			ctid_keytype;	/* then: the key's base type */
-	ExprState  *valstate;		/* the lookup value, or NULL: valparam */
+	ExprState  *valstate;		/* the lookup value, or NULL: */
 	int			valparam;		/* key = $n: n (its value read directly) */
 	Oid			valparamtype;
+	Const	   *valconst;		/* or key = constant */
 	Oid			valtype;		/* base type of the lookup value (elements) */
 	Oid			keytype;
 
@@ -297,7 +298,8 @@ kvsBeginForeignScan(ForeignScanState *node, int eflags)
 		/*
 		 * key = $n, a statement's parameter: its value is read where the
 		 * executor keeps it, with no expression to set up per execution
-		 * (unless the parameters are compiled by their source: PL/pgSQL).
+		 * (unless the parameters are compiled by their source: PL/pgSQL);
+		 * key = constant: the plan's constant.
 		 */
 		if (s->kind == KVS_SCAN_LOOKUP && IsA(e, Param) &&
 			((Param *) e)->paramkind == PARAM_EXTERN &&
@@ -306,6 +308,8 @@ kvsBeginForeignScan(ForeignScanState *node, int eflags)
 			s->valparam = ((Param *) e)->paramid;
 			s->valparamtype = ((Param *) e)->paramtype;
 		}
+		else if (s->kind == KVS_SCAN_LOOKUP && IsA(e, Const))
+			s->valconst = (Const *) e;
 		else
 			s->valstate = ExecInitExpr(e, (PlanState *) node);
 		kvs_lookup_types(rel, s->t.opts.keyattno, s->kind, e, &s->keytype, &s->valtype);
@@ -506,6 +510,11 @@ prepare_keys(ForeignScanState *node, KvsScanState *s)
 		old = MemoryContextSwitchTo(econtext->ecxt_per_tuple_memory);
 		if (s->valstate != NULL)
 			v = ExecEvalExpr(s->valstate, econtext, &isnull);
+		else if (s->valconst != NULL)
+		{
+			v = s->valconst->constvalue;
+			isnull = s->valconst->constisnull;
+		}
 		else
 			v = param_value(econtext, s->valparam, s->valparamtype, &isnull);
 		ok = !isnull && kvs_lookup_key(s->keytype, s->valtype, v, &s->keybuf);
@@ -549,6 +558,11 @@ counters_stop(KvsScanState *s)
 	}
 }
 
+/*
+ * Copy a record read in the batch's section into the batch.  A lookup's key
+ * is the scan's own key image (s->keys), which outlives the batch: it is
+ * not copied.
+ */
 static void
 keep(KvsScanState *s, size_t *bytes, kvs_slice *k, kvs_slice *v, int cap)
 {
@@ -557,8 +571,13 @@ keep(KvsScanState *s, size_t *bytes, kvs_slice *k, kvs_slice *v, int cap)
 
 	Assert(s->nrows < cap);
 	ki->len = k->len;
-	ki->data = palloc(k->len + 1);
-	memcpy(ki->data, k->data, k->len);
+	if (s->kind != KVS_SCAN_FULL)
+		ki->data = (char *) k->data;
+	else
+	{
+		ki->data = palloc(k->len + 1);
+		memcpy(ki->data, k->data, k->len);
+	}
 	vi->len = v->len;
 	vi->data = palloc(v->len + 1);
 	memcpy(vi->data, v->data, v->len);
