@@ -398,12 +398,19 @@ copy_path(char *dst, const char *src)
 	dst[n] = '\0';
 }
 
-/* The table's entry in kvs_rels (made on first use; never removed). */
+/*
+ * The table's entry in kvs_rels (made on first use; never removed, and a
+ * dynahash entry never moves, so the last one asked for is kept at hand).
+ */
 static KvsRelEntry *
 rel_entry(Oid relid)
 {
+	static KvsRelEntry *last = NULL;
 	KvsRelEntry *re;
 	bool		found;
+
+	if (last != NULL && last->relid == relid)
+		return last;
 
 	if (kvs_rels == NULL)
 		kvs_handles_init();
@@ -417,6 +424,7 @@ rel_entry(Oid relid)
 		re->dpath_valid = false;
 		re->fe = NULL;
 	}
+	last = re;
 	return re;
 }
 

@@ -124,6 +124,8 @@ typedef struct KvsScanState
 	int			pos;
 	KeyImage   *rk;
 	KeyImage   *rv;
+	KeyImage	rk1,			/* a batch of one row (key = value) */
+				rv1;
 
 	/* EXPLAIN ANALYZE */
 	ForeignScanState *node;
@@ -613,8 +615,16 @@ fetch_batch(KvsScanState *s)
 	}
 	old = MemoryContextSwitchTo(s->batchcxt);
 	cap = (s->kind == KVS_SCAN_FULL) ? BATCH_ROWS : Max(1, Min(BATCH_ROWS, s->nkeys - s->keypos));
-	s->rk = palloc(sizeof(KeyImage) * cap);
-	s->rv = palloc(sizeof(KeyImage) * cap);
+	if (cap == 1)
+	{
+		s->rk = &s->rk1;
+		s->rv = &s->rv1;
+	}
+	else
+	{
+		s->rk = palloc(sizeof(KeyImage) * cap);
+		s->rv = palloc(sizeof(KeyImage) * cap);
+	}
 
 	/* parallel, the leader scanning alone: a worker has nothing to do */
 	if (s->kind == KVS_SCAN_FULL && s->pscan != NULL && s->pscan->leader_alone &&
