@@ -6,8 +6,13 @@
  * file lock) in which records are copied into a per-scan batch context; the
  * section ends before the executor sees a row, so the scan never holds the
  * file lock while its own statement writes or other backends wait.  The
- * batch context is reset per batch and a per-row context per row, so a full
- * scan runs in constant memory whatever the table size.
+ * batch context is reset per batch and a row is decoded in the node's
+ * per-tuple memory, which ExecScan resets per row, so a full scan runs in
+ * constant memory whatever the table size.  A lookup of one key (key =
+ * value) makes no memory context at all: its state lives in the query's
+ * context, its one-row batch in the per-tuple memory, its key in a buffer
+ * reused across rescans; what a lookup statement repeats is kept down to
+ * the read itself (test/bench/README.md, "The cost of one lookup").
  *
  * Both kinds read through the transaction's write set (pending.c): its own
  * uncommitted writes overlaid on the file's committed rows.  A full scan
