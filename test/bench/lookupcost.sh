@@ -26,7 +26,7 @@
 #   defaults   1M rows, 20,000 lookups after 2,000 warm-up ones, cache 512MB
 #              (shared_buffers and kvs_fdw.cache_size: both above their table,
 #              test/bench/pg.sh's "large"); about 10 minutes here
-#   --quick    20,000 rows, 2,000 lookups after 200: checks the harness (~1 min)
+#   --quick    20,000 rows, 2,000 lookups after 200: checks the harness (~25 s)
 #   --shared   shared_preload_libraries = 'kvs_fdw' (kvs_fdw.shared_cache_size =
 #              the cache: the shared pool) instead of a backend's own pool
 #   --profile  keep each table's callgrind file of the lookups (DIR/T.callgrind,
