@@ -115,6 +115,10 @@ typedef struct KvsRelEntry
 	bool		opts_valid;		/* opts below are current */
 	KvsTableOptions opts;		/* filename points to opt_filename */
 	char		opt_filename[MAXPGPATH];
+	bool		dpath_valid;	/* dpath below is set */
+	char		dpath[MAXPGPATH];	/* its data-directory file's path */
+	struct KvsFileExt *fe;		/* the handle it used last, if its entry_id */
+	uint64		fe_id;			/* is still this (open_file) */
 } KvsRelEntry;
 
 typedef struct PendingDrop
@@ -202,6 +206,14 @@ kvs_ftable_inval(Datum arg, int cacheid, uint32 hashvalue)
 }
 
 /*
+ * Has this transaction written a kvs file (a write section, a statement
+ * stamp) since the last reset of every file?  If not, its commit has
+ * nothing to reset: every read section ends before its statement returns,
+ * or with an error, whose abort resets all files anyway.
+ */
+static bool files_written = false;
+
+/*
  * Abort sections left over by an error or a cancel (kvs_abort: nothing of
  * such a section reaches the file), and clear the statement stamps owned
  * by statements of transaction nest level >= level (0: all).
@@ -214,6 +226,8 @@ reset_files_after_error(int level)
 
 	if (kvs_files == NULL)
 		return;
+	if (level == 0)
+		files_written = false;
 	hash_seq_init(&st, kvs_files);
 	while ((fe = hash_seq_search(&st)) != NULL)
 	{
@@ -247,6 +261,7 @@ close_file_by_path(const char *path)
 		(void) kvs_close(fe->f.db);
 	}
 	fe->f.db = NULL;
+	fe->entry_id = 0;			/* no KvsRelEntry.fe takes it for itself */
 	hash_search(kvs_files, key, HASH_REMOVE, NULL);
 }
 
@@ -281,7 +296,8 @@ kvs_xact_callback(XactEvent event, void *arg)
 		case XACT_EVENT_COMMIT:
 		case XACT_EVENT_PARALLEL_COMMIT:
 			kvs_txn_commit();
-			reset_files_after_error(0);
+			if (files_written)
+				reset_files_after_error(0);
 			foreach(lc, pending_drops)
 			{
 				PendingDrop *pd = (PendingDrop *) lfirst(lc);
@@ -372,13 +388,29 @@ kvs_default_path(Oid dboid, Oid relid, char *buf)
 	snprintf(buf, MAXPGPATH, "%s/kvs_fdw/%u_%u.kvs", DataDir, dboid, relid);
 }
 
-/* The table's options, read from the catalogs once per invalidation. */
-static KvsTableOptions *
-cached_options(Relation rel)
+/* strlcpy of a path (PG's strlcpy walks it a byte at a time) */
+static inline void
+copy_path(char *dst, const char *src)
 {
-	Oid			relid = RelationGetRelid(rel);
+	size_t		n = strnlen(src, MAXPGPATH - 1);
+
+	memcpy(dst, src, n);
+	dst[n] = '\0';
+}
+
+/*
+ * The table's entry in kvs_rels (made on first use; never removed, and a
+ * dynahash entry never moves, so the last one asked for is kept at hand).
+ */
+static KvsRelEntry *
+rel_entry(Oid relid)
+{
+	static KvsRelEntry *last = NULL;
 	KvsRelEntry *re;
 	bool		found;
+
+	if (last != NULL && last->relid == relid)
+		return last;
 
 	if (kvs_rels == NULL)
 		kvs_handles_init();
@@ -389,7 +421,17 @@ cached_options(Relation rel)
 		re->opts_valid = false;
 		re->layout_cxt = NULL;
 		re->layout = NULL;
+		re->dpath_valid = false;
+		re->fe = NULL;
 	}
+	last = re;
+	return re;
+}
+
+/* The table's options, read from the catalogs once per invalidation. */
+static KvsTableOptions *
+cached_options(KvsRelEntry *re, Relation rel)
+{
 	if (!re->opts_valid)
 	{
 		KvsTableOptions o;
@@ -406,22 +448,40 @@ cached_options(Relation rel)
 	return &re->opts;
 }
 
+/*
+ * Every statement that reads or writes a table starts here (and in
+ * kvs_table_open), so nothing in it asks the catalogs or formats a path
+ * more than once per table and backend: the options are cached until an
+ * invalidation, the data-directory path (database and table OIDs, both
+ * fixed for the entry) for good.
+ */
 void
 kvs_table_init(KvsTable *t, Relation rel)
 {
+	KvsRelEntry *re;
+
 	memset(t, 0, sizeof(*t));
 	t->relid = RelationGetRelid(rel);
+	re = rel_entry(t->relid);
+	t->rel_entry = re;
 	t->relname = pstrdup(RelationGetRelationName(rel));
 	t->owner = rel->rd_rel->relowner;
 	t->tupdesc = RelationGetDescr(rel);
-	t->opts = *cached_options(rel);
+	t->opts = *cached_options(re, rel);
 	if (t->opts.filename)
 		t->opts.filename = pstrdup(t->opts.filename);
 	t->default_file = (t->opts.filename == NULL);
 	if (t->default_file)
-		kvs_default_path(MyDatabaseId, t->relid, t->path);
+	{
+		if (!re->dpath_valid)
+		{
+			kvs_default_path(MyDatabaseId, t->relid, re->dpath);
+			re->dpath_valid = true;
+		}
+		copy_path(t->path, re->dpath);
+	}
 	else
-		strlcpy(t->path, t->opts.filename, MAXPGPATH);
+		copy_path(t->path, t->opts.filename);
 }
 
 /*
@@ -591,7 +651,10 @@ budget_share(KvsFileExt *self, uint32 budget)
 			if (handle_wanted(fe))
 				wanted++;
 			else if (fe->nrefs == 0)
+			{
+				fe->entry_id = 0;
 				hash_search(kvs_files, fe->f.path, HASH_REMOVE, NULL);
+			}
 			continue;
 		}
 		used += fe->f.cache_pages;
@@ -1437,6 +1500,7 @@ table_descriptor(KvsTable *t, StringInfo desc)
 static KvsFileExt *
 open_file(KvsTable *t, StringInfo desc, bool *opened)
 {
+	KvsRelEntry *re = (KvsRelEntry *) t->rel_entry;
 	KvsFileExt *fe;
 	bool		found;
 	char		key[MAXPGPATH];
@@ -1444,9 +1508,23 @@ open_file(KvsTable *t, StringInfo desc, bool *opened)
 	uint32		pages = 0;
 	bool		shared = kvs_shared_pool() != NULL;
 
-	memset(key, 0, sizeof(key));
-	strlcpy(key, t->path, MAXPGPATH);
-	fe = hash_search(kvs_files, key, HASH_ENTER, &found);
+	/*
+	 * The handle this table used last, unless its entry was removed since
+	 * (entry_id 0, or another file's now) or the table's path changed: a
+	 * statement then finds it without hashing its path.
+	 */
+	if (re != NULL && re->fe != NULL && re->fe->entry_id == re->fe_id &&
+		strcmp(re->fe->f.path, t->path) == 0)
+	{
+		fe = re->fe;
+		found = true;
+	}
+	else
+	{
+		memset(key, 0, sizeof(key));
+		strlcpy(key, t->path, MAXPGPATH);
+		fe = hash_search(kvs_files, key, HASH_ENTER, &found);
+	}
 	if (!found)
 	{
 		fe->f.db = NULL;
@@ -1464,6 +1542,11 @@ open_file(KvsTable *t, StringInfo desc, bool *opened)
 		memset(&fe->f.wlock, 0, sizeof(fe->f.wlock));
 		fe->f.nring = 0;
 		fe->f.pending = NULL;
+	}
+	if (re != NULL)
+	{
+		re->fe = fe;
+		re->fe_id = fe->entry_id;
 	}
 	fe->last_used = ++open_clock;
 	/*
@@ -1513,7 +1596,10 @@ open_file(KvsTable *t, StringInfo desc, bool *opened)
 		if (rc != KVS_OK)
 		{
 			if (fe->nrefs == 0)
-				hash_search(kvs_files, key, HASH_REMOVE, NULL);
+			{
+				fe->entry_id = 0;
+				hash_search(kvs_files, fe->f.path, HASH_REMOVE, NULL);
+			}
 			kvs_report_error(rc, NULL, t->path);
 		}
 		fe->f.db = db;
@@ -1728,20 +1814,11 @@ table_open(KvsTable *t, bool tolerant)
 {
 	KvsRelEntry *re;
 	KvsFileExt *fe;
-	bool		found;
 	StringInfoData desc;
 	bool		fresh = false;
 
-	if (kvs_files == NULL)
-		kvs_handles_init();
-	re = hash_search(kvs_rels, &t->relid, HASH_ENTER, &found);
-	if (!found)
-	{
-		re->valid = false;
-		re->opts_valid = false;
-		re->layout_cxt = NULL;
-		re->layout = NULL;
-	}
+	/* kvs_table_init's entry (entries are never removed) */
+	re = t->rel_entry != NULL ? (KvsRelEntry *) t->rel_entry : rel_entry(t->relid);
 
 	t->layout = NULL;
 	t->layout_problem = NULL;
@@ -1970,6 +2047,7 @@ kvs_file_set_stamp(KvsFile *f)
 {
 	if (f->stamp != 0)
 		return false;
+	files_written = true;
 	f->stamp = ++stamp_counter;
 	f->stamp_level = GetCurrentTransactionNestLevel();
 	f->stamp_writes = 0;
@@ -2005,6 +2083,7 @@ kvs_note_writes(KvsFile *f, uint64 nrows)
 void
 kvs_file_begin_write(KvsFile *f)
 {
+	files_written = true;
 	kvs_writer_lock(&f->wlock);
 	kvs_check_rc(kvs_begin(f->db, KVS_WRITE), f->db, f->path);
 }

@@ -156,6 +156,7 @@ typedef struct KvsTable
 								 * file's layout does not fit, or NULL */
 	bool		layout_pending; /* set by kvs_table_open: an ALTER of this
 								 * transaction waits to commit: no writes */
+	void	   *rel_entry;		/* handle.c's cache entry of the table */
 } KvsTable;
 
 /* A live column of a kvs file's descriptor (kvs_descriptor_columns). */
@@ -215,6 +216,8 @@ typedef struct KvsPendingCursor KvsPendingCursor;
 
 extern int	kvs_pending_get(KvsFile *f, const char *key, size_t klen,
 							kvs_slice *val, uint64 *stamp);
+extern int	kvs_pending_read(KvsFile *f, const char *key, size_t klen,
+							 kvs_slice *val);
 extern int	kvs_pending_put(KvsFile *f, const char *key, size_t klen,
 							const char *val, size_t vlen, int flags);
 extern int	kvs_pending_delete(KvsFile *f, const char *key, size_t klen);
@@ -245,6 +248,17 @@ extern void kvs_txn_commit(void);
 extern void kvs_txn_abort(void);
 
 /* ---- row codec (rowcodec.c) ------------------------------------------- */
+/* A type as a lookup sees it (kvs_type_info: memoized per backend). */
+typedef struct KvsTypeInfo
+{
+	Oid			base;			/* getBaseType */
+	int16		len;			/* the type's typlen */
+	bool		byval;
+	Oid			elem;			/* the base type's element type, or
+								 * InvalidOid */
+} KvsTypeInfo;
+
+extern const KvsTypeInfo *kvs_type_info(Oid typid);
 extern bool kvs_key_pushable_type(Oid typid);
 extern void kvs_encode_key(TupleDesc td, AttrNumber keyattno, Datum d,
 						   StringInfo out);

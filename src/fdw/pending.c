@@ -670,9 +670,14 @@ resolve(KvsWriteSet *ws, const char *key, size_t klen, uint64 upto, PView *pv)
 		pv->found = false;
 }
 
-int
-kvs_pending_get(KvsFile *f, const char *key, size_t klen, kvs_slice *val,
-				uint64 *stamp)
+/*
+ * The row of key in the file as this transaction sees it.  note: remember
+ * a row read from the file as the base of a write that may follow (see
+ * last_read), which costs a hash of the value; else only forget the last.
+ */
+static int
+pending_get(KvsFile *f, const char *key, size_t klen, kvs_slice *val,
+			uint64 *stamp, bool note)
 {
 	KvsWriteSet *ws = f->pending;
 	PView		pv;
@@ -699,7 +704,7 @@ kvs_pending_get(KvsFile *f, const char *key, size_t klen, kvs_slice *val,
 		int			rc = kvs_get(f->db, key, klen, val);
 
 		last_read.file = NULL;
-		if (rc == KVS_OK && klen <= KVS_MAX_KEY)
+		if (note && rc == KVS_OK && klen <= KVS_MAX_KEY)
 		{
 			last_read.file = f;
 			last_read.klen = (uint32) klen;
@@ -708,6 +713,24 @@ kvs_pending_get(KvsFile *f, const char *key, size_t klen, kvs_slice *val,
 		}
 		return rc;
 	}
+}
+
+int
+kvs_pending_get(KvsFile *f, const char *key, size_t klen, kvs_slice *val,
+				uint64 *stamp)
+{
+	return pending_get(f, key, klen, val, stamp, true);
+}
+
+/*
+ * kvs_pending_get for a read no write builds on: a scan that locks no row
+ * (a plain SELECT's), whose rows no UPDATE or DELETE of the statement
+ * takes as the version it changes (their scans lock).
+ */
+int
+kvs_pending_read(KvsFile *f, const char *key, size_t klen, kvs_slice *val)
+{
+	return pending_get(f, key, klen, val, NULL, false);
 }
 
 static Size

@@ -33,11 +33,72 @@
 #include "lib/stringinfo.h"
 #include "storage/itemptr.h"
 #include "utils/builtins.h"
+#include "utils/inval.h"
 #include "utils/lsyscache.h"
+#include "utils/syscache.h"
 
 #include "kvs_fdw.h"
 
 #define KVS_ROW_VERSION 1
+
+/*
+ * What a lookup asks about its types at every execution (the key column's
+ * and the lookup value's base types, the key type's length and by-value
+ * flag, an array's element type), memoized per backend: a few catalog cache
+ * probes cost more than the engine's hash probe.  Forgotten at any pg_type
+ * invalidation.  A handful of entries: a backend uses few key types.
+ */
+typedef struct KvsTypeMemo
+{
+	Oid			typid;
+	KvsTypeInfo info;
+} KvsTypeMemo;
+
+#define TYPE_MEMO_SIZE 8
+
+static KvsTypeMemo type_memo[TYPE_MEMO_SIZE];
+static int	type_memo_n = 0;
+static int	type_memo_next = 0;		/* the entry to replace when full */
+static bool type_memo_hooked = false;
+
+static void
+type_memo_inval(Datum arg, int cacheid, uint32 hashvalue)
+{
+	type_memo_n = 0;
+	type_memo_next = 0;
+}
+
+const KvsTypeInfo *
+kvs_type_info(Oid typid)
+{
+	KvsTypeInfo ti;
+	KvsTypeMemo *e;
+	int			i;
+
+	for (i = 0; i < type_memo_n; i++)
+		if (type_memo[i].typid == typid)
+			return &type_memo[i].info;
+	if (!type_memo_hooked)
+	{
+		CacheRegisterSyscacheCallback(TYPEOID, type_memo_inval, (Datum) 0);
+		type_memo_hooked = true;
+	}
+	/* asked first, kept after: a lookup that raises (or an invalidation
+	 * it takes in) leaves no half-made entry */
+	ti.base = getBaseType(typid);
+	get_typlenbyval(typid, &ti.len, &ti.byval);
+	ti.elem = get_element_type(ti.base);
+	if (type_memo_n < TYPE_MEMO_SIZE)
+		e = &type_memo[type_memo_n++];
+	else
+	{
+		e = &type_memo[type_memo_next];
+		type_memo_next = (type_memo_next + 1) % TYPE_MEMO_SIZE;
+	}
+	e->typid = typid;
+	e->info = ti;
+	return &e->info;
+}
 
 bool
 kvs_key_pushable_type(Oid typid)
@@ -206,9 +267,6 @@ key_from_ctid(ItemPointer tid, int64 *x)
 bool
 kvs_key_image_from(Oid keytype, Oid valtype, Datum v, StringInfo out)
 {
-	int16		typlen;
-	bool		byval;
-
 	if (valtype == TIDOID)
 	{
 		int64		x;
@@ -239,8 +297,11 @@ kvs_key_image_from(Oid keytype, Oid valtype, Datum v, StringInfo out)
 		else
 			v = Int64GetDatum(x);
 	}
-	get_typlenbyval(keytype, &typlen, &byval);
-	put_image(typlen, byval, v, out);
+	{
+		const KvsTypeInfo *ti = kvs_type_info(keytype);
+
+		put_image(ti->len, ti->byval, v, out);
+	}
 	return true;
 }
 

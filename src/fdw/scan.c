@@ -6,8 +6,13 @@
  * file lock) in which records are copied into a per-scan batch context; the
  * section ends before the executor sees a row, so the scan never holds the
  * file lock while its own statement writes or other backends wait.  The
- * batch context is reset per batch and a per-row context per row, so a full
- * scan runs in constant memory whatever the table size.
+ * batch context is reset per batch and a row is decoded in the node's
+ * per-tuple memory, which ExecScan resets per row, so a full scan runs in
+ * constant memory whatever the table size.  A lookup of one key (key =
+ * value) makes no memory context at all: its state lives in the query's
+ * context, its one-row batch in the per-tuple memory, its key in a buffer
+ * reused across rescans; what a lookup statement repeats is kept down to
+ * the read itself (test/bench/README.md, "The cost of one lookup").
  *
  * Both kinds read through the transaction's write set (pending.c): its own
  * uncommitted writes overlaid on the file's committed rows.  A full scan
@@ -51,6 +56,7 @@
 #include "nodes/nodeFuncs.h"
 #include "optimizer/optimizer.h"
 #include "utils/array.h"
+#include "utils/builtins.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
@@ -78,20 +84,28 @@ typedef struct KvsScanState
 	bool	   *needed;			/* per attribute, NULL = all */
 	bool		want_ctid;		/* fill in ctid (integer keys: planner.c) */
 	Oid			ctid_keytype;	/* then: the key's base type */
-	ExprState  *valstate;
+	ExprState  *valstate;		/* the lookup value, or NULL: */
+	int			valparam;		/* key = $n: n (its value read directly) */
+	Oid			valparamtype;
+	Const	   *valconst;		/* or key = constant */
 	Oid			valtype;		/* base type of the lookup value (elements) */
 	Oid			keytype;
 
-	MemoryContext scancxt;		/* lives for the scan */
-	MemoryContext keycxt;		/* lookup keys, reset per rescan */
-	MemoryContext batchcxt;		/* fetched records, reset per batch */
-	MemoryContext rowcxt;		/* decoded row, reset per row */
+	MemoryContext scancxt;		/* lives for the scan: the query's */
+	MemoryContext keycxt;		/* lookup keys of = ANY, reset per rescan
+								 * (made at the first) */
+	MemoryContext batchcxt;		/* fetched records, reset per batch (key =
+								 * value: rowcxt) */
+	MemoryContext rowcxt;		/* decoded row: the node's per-tuple memory,
+								 * which ExecScan resets per row */
 
 	/* lookups */
 	bool		keys_ready;
 	KeyImage   *keys;
 	int			nkeys;
 	int			keypos;
+	KeyImage	key1;			/* key = value: its one key, built in keybuf */
+	StringInfoData keybuf;
 
 	KvsRowLocker lock;			/* row locks (rowlock.c) */
 	bool		lock_precheck;	/* check the quals before locking a row */
@@ -115,6 +129,8 @@ typedef struct KvsScanState
 	int			pos;
 	KeyImage   *rk;
 	KeyImage   *rv;
+	KeyImage	rk1,			/* a batch of one row (key = value) */
+				rv1;
 
 	/* EXPLAIN ANALYZE */
 	ForeignScanState *node;
@@ -235,13 +251,21 @@ kvsBeginForeignScan(ForeignScanState *node, int eflags)
 		return;
 	kvs_check_isolation();
 
-	scancxt = AllocSetContextCreate(node->ss.ps.state->es_query_cxt,
-									"kvs_fdw scan", ALLOCSET_DEFAULT_SIZES);
+	/*
+	 * The scan's memory is the query's: a statement that looks up one key
+	 * makes no memory context of its own.  Its row (decoded, and for a
+	 * lookup of one key also as fetched) lives in the node's per-tuple
+	 * memory, which ExecScan resets before it asks for the next row.
+	 */
+	scancxt = node->ss.ps.state->es_query_cxt;
 	s = MemoryContextAllocZero(scancxt, sizeof(KvsScanState));
 	s->scancxt = scancxt;
-	s->keycxt = AllocSetContextCreate(scancxt, "kvs_fdw keys", ALLOCSET_SMALL_SIZES);
-	s->batchcxt = AllocSetContextCreate(scancxt, "kvs_fdw batch", ALLOCSET_DEFAULT_SIZES);
-	s->rowcxt = AllocSetContextCreate(scancxt, "kvs_fdw row", ALLOCSET_DEFAULT_SIZES);
+	s->kind = intVal(list_nth(plan->fdw_private, KvsScanPrivateKind));
+	s->rowcxt = node->ss.ps.ps_ExprContext->ecxt_per_tuple_memory;
+	if (s->kind == KVS_SCAN_LOOKUP)
+		s->batchcxt = s->rowcxt;
+	else
+		s->batchcxt = AllocSetContextCreate(scancxt, "kvs_fdw batch", ALLOCSET_DEFAULT_SIZES);
 	cb = MemoryContextAlloc(scancxt, sizeof(MemoryContextCallback));
 	cb->func = scan_cxt_reset_cb;
 	cb->arg = s;
@@ -255,13 +279,12 @@ kvsBeginForeignScan(ForeignScanState *node, int eflags)
 		kvs_table_hold(&s->t, scancxt);
 		MemoryContextSwitchTo(old);
 	}
-	s->kind = intVal(list_nth(plan->fdw_private, KvsScanPrivateKind));
 	needed = (List *) list_nth(plan->fdw_private, KvsScanPrivateNeeded);
 	if (list_member_int(needed, SelfItemPointerAttributeNumber))
 	{
 		s->want_ctid = true;
-		s->ctid_keytype = getBaseType(TupleDescAttr(RelationGetDescr(rel),
-													s->t.opts.keyattno - 1)->atttypid);
+		s->ctid_keytype = kvs_type_info(TupleDescAttr(RelationGetDescr(rel),
+													  s->t.opts.keyattno - 1)->atttypid)->base;
 	}
 	if (!list_member_int(needed, 0))
 	{
@@ -277,8 +300,25 @@ kvsBeginForeignScan(ForeignScanState *node, int eflags)
 	if (s->kind != KVS_SCAN_FULL)
 	{
 		Expr	   *e = (Expr *) linitial(plan->fdw_exprs);
+		ParamListInfo pli = node->ss.ps.state->es_param_list_info;
 
-		s->valstate = ExecInitExpr(e, (PlanState *) node);
+		/*
+		 * key = $n, a statement's parameter: its value is read where the
+		 * executor keeps it, with no expression to set up per execution
+		 * (unless the parameters are compiled by their source: PL/pgSQL);
+		 * key = constant: the plan's constant.
+		 */
+		if (s->kind == KVS_SCAN_LOOKUP && IsA(e, Param) &&
+			((Param *) e)->paramkind == PARAM_EXTERN &&
+			(pli == NULL || pli->paramCompile == NULL))
+		{
+			s->valparam = ((Param *) e)->paramid;
+			s->valparamtype = ((Param *) e)->paramtype;
+		}
+		else if (s->kind == KVS_SCAN_LOOKUP && IsA(e, Const))
+			s->valconst = (Const *) e;
+		else
+			s->valstate = ExecInitExpr(e, (PlanState *) node);
 		kvs_lookup_types(rel, s->t.opts.keyattno, s->kind, e, &s->keytype, &s->valtype);
 	}
 	else
@@ -320,13 +360,24 @@ void
 kvs_lookup_types(Relation rel, AttrNumber keyattno, int kind, Expr *valexpr,
 				 Oid *keytype, Oid *valtype)
 {
-	*keytype = getBaseType(TupleDescAttr(RelationGetDescr(rel), keyattno - 1)->atttypid);
+	*keytype = kvs_type_info(TupleDescAttr(RelationGetDescr(rel), keyattno - 1)->atttypid)->base;
 	*valtype = InvalidOid;
 	if (kind == KVS_SCAN_FULL)
 		return;
-	*valtype = getBaseType(exprType((Node *) valexpr));
+	*valtype = kvs_type_info(exprType((Node *) valexpr))->base;
 	if (kind == KVS_SCAN_LOOKUP_ANY)
-		*valtype = getBaseType(get_element_type(*valtype));
+		*valtype = kvs_type_info(kvs_type_info(*valtype)->elem)->base;
+}
+
+/*
+ * The key image of lookup value v into buf (reset first); false if no key
+ * of keytype can equal it (out of the key type's range, longer than a key).
+ */
+static bool
+kvs_lookup_key(Oid keytype, Oid valtype, Datum v, StringInfo buf)
+{
+	resetStringInfo(buf);
+	return kvs_key_image_from(keytype, valtype, v, buf) && buf->len <= KVS_MAX_KEY;
 }
 
 /*
@@ -352,7 +403,7 @@ kvs_lookup_keys(ExprState *valstate, ExprContext *econtext, int kind,
 	{
 		initStringInfo(&buf);
 		keys = palloc(sizeof(KeyImage));
-		if (kvs_key_image_from(keytype, valtype, v, &buf) && buf.len <= KVS_MAX_KEY)
+		if (kvs_lookup_key(keytype, valtype, v, &buf))
 		{
 			keys[0].data = buf.data;
 			keys[0].len = buf.len;
@@ -380,8 +431,7 @@ kvs_lookup_keys(ExprState *valstate, ExprContext *econtext, int kind,
 			if (nulls[i])
 				continue;
 			initStringInfo(&buf);
-			if (!kvs_key_image_from(keytype, valtype, elems[i], &buf) ||
-				buf.len > KVS_MAX_KEY)
+			if (!kvs_lookup_key(keytype, valtype, elems[i], &buf))
 				continue;
 			keys[nkeys].data = buf.data;
 			keys[nkeys].len = buf.len;
@@ -402,15 +452,94 @@ kvs_lookup_keys(ExprState *valstate, ExprContext *econtext, int kind,
 	*nkeysp = nkeys;
 }
 
-/* Evaluate the lookup value(s) of this scan into distinct key images. */
+/*
+ * The value of parameter $id (of type ptype when the plan was made), as
+ * ExecEvalParamExtern reads it.
+ */
+static Datum
+param_value(ExprContext *econtext, int id, Oid ptype, bool *isnull)
+{
+	ParamListInfo pli = econtext->ecxt_param_list_info;
+
+	if (pli != NULL && id > 0 && id <= pli->numParams)
+	{
+		ParamExternData *prm;
+		ParamExternData prmdata;
+
+		if (pli->paramFetch != NULL)
+			prm = pli->paramFetch(pli, id, false, &prmdata);
+		else
+			prm = &pli->params[id - 1];
+		if (OidIsValid(prm->ptype))
+		{
+			if (prm->ptype != ptype)
+				ereport(ERROR,
+						(errcode(ERRCODE_DATATYPE_MISMATCH),
+						 errmsg("type of parameter %d (%s) does not match that when preparing the plan (%s)",
+								id, format_type_be(prm->ptype), format_type_be(ptype))));
+			*isnull = prm->isnull;
+			return prm->value;
+		}
+	}
+	ereport(ERROR,
+			(errcode(ERRCODE_UNDEFINED_OBJECT),
+			 errmsg("no value found for parameter %d", id)));
+	return (Datum) 0;			/* keep the compiler quiet */
+}
+
+/*
+ * Evaluate the lookup value(s) of this scan into distinct key images.  The
+ * one key of key = value is built in a buffer of the scan's (so a lookup
+ * makes no memory context of its own, and a rescanned one reuses it).
+ */
 static void
 prepare_keys(ForeignScanState *node, KvsScanState *s)
 {
-	MemoryContextReset(s->keycxt);
 	s->keypos = 0;
+	s->keys_ready = true;
+	if (s->kind == KVS_SCAN_LOOKUP)
+	{
+		ExprContext *econtext = node->ss.ps.ps_ExprContext;
+		MemoryContext old;
+		Datum		v;
+		bool		isnull;
+		bool		ok;
+
+		if (s->keybuf.data == NULL)
+		{
+			old = MemoryContextSwitchTo(s->scancxt);
+			initStringInfo(&s->keybuf);
+			MemoryContextSwitchTo(old);
+		}
+		s->keys = &s->key1;
+		s->nkeys = 0;
+		/* what evaluating and detoasting allocate goes with the row */
+		old = MemoryContextSwitchTo(econtext->ecxt_per_tuple_memory);
+		if (s->valstate != NULL)
+			v = ExecEvalExpr(s->valstate, econtext, &isnull);
+		else if (s->valconst != NULL)
+		{
+			v = s->valconst->constvalue;
+			isnull = s->valconst->constisnull;
+		}
+		else
+			v = param_value(econtext, s->valparam, s->valparamtype, &isnull);
+		ok = !isnull && kvs_lookup_key(s->keytype, s->valtype, v, &s->keybuf);
+		MemoryContextSwitchTo(old);
+		if (ok)
+		{
+			s->key1.data = s->keybuf.data;
+			s->key1.len = s->keybuf.len;
+			s->nkeys = 1;
+		}
+		return;
+	}
+	if (s->keycxt == NULL)
+		s->keycxt = AllocSetContextCreate(s->scancxt, "kvs_fdw keys", ALLOCSET_SMALL_SIZES);
+	else
+		MemoryContextReset(s->keycxt);
 	kvs_lookup_keys(s->valstate, node->ss.ps.ps_ExprContext, s->kind,
 					s->keytype, s->valtype, s->keycxt, &s->keys, &s->nkeys);
-	s->keys_ready = true;
 }
 
 static void
@@ -436,6 +565,11 @@ counters_stop(KvsScanState *s)
 	}
 }
 
+/*
+ * Copy a record read in the batch's section into the batch.  A lookup's key
+ * is the scan's own key image (s->keys), which outlives the batch: it is
+ * not copied.
+ */
 static void
 keep(KvsScanState *s, size_t *bytes, kvs_slice *k, kvs_slice *v, int cap)
 {
@@ -444,8 +578,13 @@ keep(KvsScanState *s, size_t *bytes, kvs_slice *k, kvs_slice *v, int cap)
 
 	Assert(s->nrows < cap);
 	ki->len = k->len;
-	ki->data = palloc(k->len + 1);
-	memcpy(ki->data, k->data, k->len);
+	if (s->kind != KVS_SCAN_FULL)
+		ki->data = (char *) k->data;
+	else
+	{
+		ki->data = palloc(k->len + 1);
+		memcpy(ki->data, k->data, k->len);
+	}
 	vi->len = v->len;
 	vi->data = palloc(v->len + 1);
 	memcpy(vi->data, v->data, v->len);
@@ -481,8 +620,16 @@ fetch_batch(KvsScanState *s)
 	}
 	old = MemoryContextSwitchTo(s->batchcxt);
 	cap = (s->kind == KVS_SCAN_FULL) ? BATCH_ROWS : Max(1, Min(BATCH_ROWS, s->nkeys - s->keypos));
-	s->rk = palloc(sizeof(KeyImage) * cap);
-	s->rv = palloc(sizeof(KeyImage) * cap);
+	if (cap == 1)
+	{
+		s->rk = &s->rk1;
+		s->rv = &s->rv1;
+	}
+	else
+	{
+		s->rk = palloc(sizeof(KeyImage) * cap);
+		s->rv = palloc(sizeof(KeyImage) * cap);
+	}
 
 	/* parallel, the leader scanning alone: a worker has nothing to do */
 	if (s->kind == KVS_SCAN_FULL && s->pscan != NULL && s->pscan->leader_alone &&
@@ -562,7 +709,8 @@ fetch_batch(KvsScanState *s)
 			k.data = s->keys[s->keypos].data;
 			k.len = s->keys[s->keypos].len;
 			s->keypos++;
-			rc = kvs_pending_get(s->t.file, k.data, k.len, &v, NULL);
+			rc = s->lock.active ? kvs_pending_get(s->t.file, k.data, k.len, &v, NULL) :
+				kvs_pending_read(s->t.file, k.data, k.len, &v);
 			if (rc == KVS_NOTFOUND)
 				continue;
 			if (rc != KVS_OK)
@@ -643,7 +791,6 @@ decode_current(KvsScanState *s, TupleTableSlot *slot)
 	MemoryContext old;
 
 	ExecClearTuple(slot);
-	MemoryContextReset(s->rowcxt);
 	old = MemoryContextSwitchTo(s->rowcxt);
 	kvs_decode_row(s->t.tupdesc, s->t.opts.keyattno, s->t.layout,
 				   s->rk[s->pos].data, s->rk[s->pos].len,
