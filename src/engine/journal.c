@@ -15,6 +15,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -63,6 +64,8 @@
 /* ---- control file (README, "Control file"), mapped MAP_SHARED ---- */
 #define JC_MAGIC      "KVSJCTL1"
 #define JC_INFLIGHT   240
+#define JC_GEN_BITS   3
+#define JC_GENS       (1u << JC_GEN_BITS)
 typedef struct jctl {
     char     magic[8];        /*   0 */
     uint64_t version;         /*   8  1 */
@@ -83,8 +86,14 @@ typedef struct jctl {
         uint64_t records, bytes, flushes, flush_shared, checkpoints,
                  recovered_records, recovered_pages;
     } all;
+    /* 4024 .. 4088: write generations (README, "Change generations");
+     * zeros in a control file an older version made, which never writes
+     * past its own struct (4024 at most) */
+    uint64_t gen[JC_GENS];
+    uint64_t reserved;        /* 4088 .. 4096 */
 } jctl;
-typedef char jctl_fits_[sizeof(jctl) <= 4096 ? 1 : -1];
+typedef char jctl_fits_[sizeof(jctl) == 4096 ? 1 : -1];
+typedef char jctl_gen_at_[offsetof(jctl, gen) == 4024 && offsetof(jctl, all) == 3968 ? 1 : -1];
 
 /* Adds n to a counter of this process's and to the cluster's. */
 #define COUNT(j, field, n) do { \
@@ -838,6 +847,9 @@ static int replay_one(kvs_journal *j, const kvs_os *os, int fd, const jidx *e, k
     uint64_t off = e->lsn & JR_OFF_MASK, pos = JR_HDR;
     uint32_t npages;
     off_t sz;
+    /* the file changes under the caller's exclusive lock: readers that skip
+     * the header reread must know */
+    jr_gen_bump(j, e->id.ino);
     if (pager_read_all(j->os, j->segfd, rh, JR_HDR, (off_t)off) != JR_HDR || !rec_verify(j, off, rh))
         return kvs_seterr(err, KVS_EIO, 0, "journal %.200s: the record at LSN %llx is damaged",
                           j->dir, (unsigned long long)e->lsn);
@@ -1267,4 +1279,62 @@ void kvs_journal_stats_cluster(kvs_journal *j, kvs_journal_stats *st)
     st->recovered_records = aload(&j->ctl->all.recovered_records);
     st->recovered_pages = aload(&j->ctl->all.recovered_pages);
     stats_lsns(j, st);
+}
+
+/* ---- change generations (README, "Change generations") ---- */
+
+static unsigned gen_slot(uint64_t ino)
+{
+    return (unsigned)((ino * UINT64_C(0x9E3779B97F4A7C15)) >> (64 - JC_GEN_BITS));
+}
+
+uint64_t jr_gen(const kvs_journal *j, uint64_t ino)
+{
+    return __atomic_load_n(&j->ctl->gen[gen_slot(ino)], __ATOMIC_ACQUIRE);
+}
+
+void jr_gen_bump(kvs_journal *j, uint64_t ino)
+{
+    (void)__atomic_add_fetch(&j->ctl->gen[gen_slot(ino)], 1, __ATOMIC_SEQ_CST);
+}
+
+int jr_gen_bump_dir(const char *dir, size_t len, uint64_t ino, kvs_err *err)
+{
+    char path[PATH_MAX];
+    struct stat st;
+    jctl *c;
+    int fd;
+    if (len + sizeof "/control" > sizeof path)
+        return KVS_OK;      /* no journal can have such a name: nobody maps it */
+    memcpy(path, dir, len);
+    memcpy(path + len, "/control", sizeof "/control");
+    fd = open(path, O_RDWR | O_CLOEXEC);
+    if (fd < 0) {
+        /* gone (or never there): no reader counts on it */
+        if (errno == ENOENT || errno == ENOTDIR)
+            return KVS_OK;
+        return kvs_seterrno(err, errno, 0, "cannot open the control file of the journal the file's "
+                            "header names, to tell its readers of a write");
+    }
+    /* shorter than a page: not made yet (kvs_journal_open sizes it under
+     * its append lock before it writes the magic), so nobody reads it;
+     * mapped, its missing bytes would be a SIGBUS */
+    if (fstat(fd, &st) != 0) {
+        int e = errno;
+        close(fd);
+        return kvs_seterrno(err, e, 0, "cannot stat the control file of the journal the file's header names");
+    }
+    if (st.st_size < (off_t)sizeof(jctl)) {
+        close(fd);
+        return KVS_OK;
+    }
+    c = mmap(NULL, sizeof(jctl), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    close(fd);
+    if (c == MAP_FAILED)
+        return kvs_seterrno(err, errno, 0, "cannot map the control file of the journal the file's "
+                            "header names");
+    if (memcmp(c->magic, JC_MAGIC, 8) == 0)
+        (void)__atomic_add_fetch(&c->gen[gen_slot(ino)], 1, __ATOMIC_SEQ_CST);
+    munmap(c, sizeof(jctl));
+    return KVS_OK;
 }
