@@ -72,7 +72,7 @@ struct kvs {
     /* change generations (README, "Change generations"): while gen_ok, the
      * header in memory is the file's as long as the journal's generation
      * of the inode is still gen_seen */
-    uint64_t      ino;            /* the open file's inode (bind_file, shared_join) */
+    uint64_t      ino, dev;       /* the open file's inode (bind_file, shared_join) */
     int           ino_ok;
     int           gen_ok;
     uint64_t      gen_seen;
@@ -575,11 +575,17 @@ static int bind_file(kvs *db, const struct stat *known)
     if (known || db->os->fstat) {
         id.dev = (uint64_t)st.st_dev;
         id.ino = (uint64_t)st.st_ino;
-        db->ino = id.ino;
-        db->ino_ok = 1;
     } else {
         id.dev = UINT64_MAX;
         id.ino = (uint64_t)(uintptr_t)db;
+    }
+    /* the descriptor's own inode (a path's stat may already name a newer
+     * file): the generations' slot and the records' identity */
+    db->ino_ok = 0;
+    if (db->os->fstat && db->os->fstat(pager_fd(db->pg), &st) == 0) {
+        db->dev = (uint64_t)st.st_dev;
+        db->ino = (uint64_t)st.st_ino;
+        db->ino_ok = 1;
     }
     return pool_file_bind(db->pf, &id);
 }
@@ -591,6 +597,12 @@ static int file_ident(kvs *db, const kvs_hdr *h, jr_ident *id)
 {
     struct stat st;
     id->file_id = h ? hdr_file_id(h) : 0;
+    if (db->ino_ok && db->loaded) {
+        /* the descriptor's inode, taken when it was bound: no fstat a commit */
+        id->dev = db->dev;
+        id->ino = db->ino;
+        return KVS_OK;
+    }
     if (db->os->fstat) {
         if (db->os->fstat(pager_fd(db->pg), &st) != 0)
             return kvs_seterrno(&db->err, errno, 0, "fstat failed");
@@ -808,6 +820,7 @@ static int shared_join(kvs *db)
         return kvs_seterr(&db->err, KVS_EINVAL, 0, "a shared pool needs fstat in the I/O table");
     if (db->os->fstat(pager_fd(db->pg), &st) != 0)
         return kvs_seterrno(&db->err, errno, 0, "fstat failed");
+    db->dev = (uint64_t)st.st_dev;
     db->ino = (uint64_t)st.st_ino;
     db->ino_ok = 1;
     rc = pool_file_join(db->pf, (uint64_t)st.st_dev, (uint64_t)st.st_ino, &validate);
