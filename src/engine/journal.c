@@ -680,7 +680,22 @@ static void registry_drop(kvs_journal *j, uint64_t lsn)
 
 void jr_done(kvs_journal *j, uint64_t lsn)
 {
-    if (lsn == 0 || append_lock(j) != KVS_OK)
+    uint64_t me = (uint64_t)getpid();
+    int i;
+    if (lsn == 0)
+        return;
+    /* this process's own entry leaves without the append lock: only this
+     * process writes it while it lives (its file's exclusive lock keeps
+     * every recovery of that file out), a registrant claims only a slot
+     * it reads free, and a checkpoint that no longer sees it finds the
+     * write-back already in the file (the pwrites came before this store) */
+    for (i = 0; i < JC_INFLIGHT; i++)
+        if (aload(&j->ctl->inflight[i].pid) == me && j->ctl->inflight[i].lsn == lsn) {
+            astore(&j->ctl->inflight[i].pid, 0);
+            return;
+        }
+    /* not registered (the registry was full): the overflow count, locked */
+    if (append_lock(j) != KVS_OK)
         return;
     registry_drop_pid(j, lsn, 1);
     append_unlock(j);
