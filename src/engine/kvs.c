@@ -566,26 +566,25 @@ static int bind_file(kvs *db, const struct stat *known)
     struct stat st;
     id.file_id = hdr_file_id(pager_hdr(db->pg));
     db->bound_id = id.file_id;
-    if (known) {
-        st = *known;
-    } else if (db->os->fstat) {
+    /* the descriptor's own inode, also after a followed compaction (the
+     * path's stat may already name a newer file): the generations' slot
+     * and the records' identity */
+    db->ino_ok = 0;
+    if (db->os->fstat) {
         if (db->os->fstat(pager_fd(db->pg), &st) != 0)
             return kvs_seterrno(&db->err, errno, 0, "fstat failed");
+        db->dev = (uint64_t)st.st_dev;
+        db->ino = (uint64_t)st.st_ino;
+        db->ino_ok = 1;
     }
+    if (known)
+        st = *known;
     if (known || db->os->fstat) {
         id.dev = (uint64_t)st.st_dev;
         id.ino = (uint64_t)st.st_ino;
     } else {
         id.dev = UINT64_MAX;
         id.ino = (uint64_t)(uintptr_t)db;
-    }
-    /* the descriptor's own inode (a path's stat may already name a newer
-     * file): the generations' slot and the records' identity */
-    db->ino_ok = 0;
-    if (db->os->fstat && db->os->fstat(pager_fd(db->pg), &st) == 0) {
-        db->dev = (uint64_t)st.st_dev;
-        db->ino = (uint64_t)st.st_ino;
-        db->ino_ok = 1;
     }
     return pool_file_bind(db->pf, &id);
 }
