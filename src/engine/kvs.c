@@ -1814,6 +1814,22 @@ static int do_stats(kvs *db, kvs_stats *st)
     return KVS_OK;
 }
 
+static int do_size(kvs *db, uint64_t *records, uint64_t *pages)
+{
+    *records = hdr_records(pager_hdr(db->pg));
+    *pages = hdr_npages(pager_hdr(db->pg));
+    return KVS_OK;
+}
+
+int kvs_size_estimate(kvs *db, uint64_t *records, uint64_t *pages)
+{
+    /* no write section of the file began since this handle's last section
+     * ended (a writer bumps first): the header in memory is the file's */
+    if (db->section < 0 && db->gen_ok && db->loaded && jr_gen(db->j, db->ino) == db->gen_seen)
+        return do_size(db, records, pages);
+    WITH_SECTION(db, KVS_READ, do_size(db, records, pages));
+}
+
 int kvs_stats_get(kvs *db, kvs_stats *st)
 {
     WITH_SECTION(db, KVS_READ, do_stats(db, st));

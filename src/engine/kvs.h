@@ -538,6 +538,11 @@ typedef struct kvs_stats {
 } kvs_stats;
 
 int         kvs_stats_get(kvs *db, kvs_stats *st);   /* may open a read section */
+/* The record and page counts of the header, for a planner's estimate: in a
+ * section, or on a private pool's handle whose file nobody wrote since its
+ * last section (its journal's change generation), from memory with no lock
+ * and no system call; else in a read section of its own. */
+int         kvs_size_estimate(kvs *db, uint64_t *records, uint64_t *pages);
 void        kvs_reset_counters(kvs *db);
 
 /* Full integrity walk (read section): page checksums and structure, every

@@ -12,7 +12,9 @@
  * (the header then names that one), a write back through the first journal,
  * a compaction (rename over the path), and a crash after kvs_prepare whose
  * record a later open replays.  After each the reader must read the value
- * the other process left.  Without the bump at a write section's begin, the
+ * the other process left.  The planner's estimate (kvs_size_estimate) read
+ * without a section must count another process's new record.  Without the
+ * bump at a write section's begin, the
  * bump of the journal the header names, or the bump at a replay, a check
  * here fails.
  */
@@ -155,6 +157,30 @@ int main(void)
     tap_ok(file_reads(r) == before, "an idle read section does not reread the header (%llu -> %llu reads of page 0)",
            (unsigned long long)before, (unsigned long long)file_reads(r));
 
+    {
+        /* the planner's estimate: from memory while nothing moved, and the
+         * other process's new record counted once it wrote */
+        uint64_t nrec = 0, npg = 0;
+        TAP_RC(kvs_size_estimate(r, &nrec, &npg), KVS_OK);
+        tap_ok(nrec == 201 && file_reads(r) == before, "an idle estimate: %llu records, no header read",
+               (unsigned long long)nrec);
+        {
+            kvs_options co;
+            kvs *w;
+            int st;
+            pid_t pid = fork();
+            if (pid == 0) {
+                kvs_options_init(&co);
+                co.flags = KVS_NOSYNC;
+                _exit(kvs_open(path, &co, &w) != KVS_OK || kvs_put(w, "new", 3, "n", 1, 0) != KVS_OK ||
+                      kvs_close(w) != KVS_OK);
+            }
+            tap_ok(pid > 0 && waitpid(pid, &st, 0) == pid && WIFEXITED(st) && WEXITSTATUS(st) == 0,
+                   "another process adds a record");
+        }
+        TAP_RC(kvs_size_estimate(r, &nrec, &npg), KVS_OK);
+        tap_ok(nrec == 202, "the estimate after it counts it (%llu records)", (unsigned long long)nrec);
+    }
     TAP_RC(in_child("v2", NULL, 0, 0), 0);
     SEES(r, "v2", "another process's write through the same journal");
 
