@@ -1313,9 +1313,17 @@ static unsigned gen_slot(uint64_t ino)
     return (unsigned)((ino * UINT64_C(0x9E3779B97F4A7C15)) >> (64 - JC_GEN_BITS));
 }
 
+/* The slot's generation plus the journal's count of pages replayed: both
+ * only grow, so the sum moves when either does.  The count is there for a
+ * format-5 engine's recovery, the one way such an engine still writes a
+ * format-6 file: it takes a header it cannot decode for a torn one and
+ * replays a crashed writer's record into it, without a bump (README,
+ * "Change generations"); an engine that has the cluster-wide counters
+ * adds to the count as it writes each page, under the file's lock. */
 uint64_t jr_gen(const kvs_journal *j, uint64_t ino)
 {
-    return __atomic_load_n(&j->ctl->gen[gen_slot(ino)], __ATOMIC_ACQUIRE);
+    uint64_t g = __atomic_load_n(&j->ctl->gen[gen_slot(ino)], __ATOMIC_ACQUIRE);
+    return g + __atomic_load_n(&j->ctl->all.recovered_pages, __ATOMIC_ACQUIRE);
 }
 
 void jr_gen_bump(kvs_journal *j, uint64_t ino)

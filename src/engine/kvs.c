@@ -741,8 +741,21 @@ static void gen_remember(kvs *db)
     if (db->shared || !db->j || !db->ino_ok || !db->loaded || db->poisoned ||
         !names_own_journal(db, pager_hdr(db->pg)))
         return;
+    /* a file below format 6 may have an engine at work on it that does
+     * not bump (format 5): such a file is reread at every section; the
+     * first write of this engine makes it version 6, and from then on an
+     * engine that does not bump refuses it (header.h, "6") */
+    if (hdr_version(pager_hdr(db->pg)) < KVS_FORMAT_GENS)
+        return;
     db->gen_seen = jr_gen(db->j, db->ino);
     db->gen_ok = 1;
+}
+
+/* Nobody wrote the file since this handle's last section (gen_remember):
+ * the header and everything cached are still the file's. */
+static int gen_unchanged(const kvs *db)
+{
+    return db->gen_ok && db->loaded && jr_gen(db->j, db->ino) == db->gen_seen;
 }
 
 static int recover_file(kvs *db, int probe)
@@ -1057,7 +1070,7 @@ static int cache_revalidate(kvs *db, int mode)
         return cache_revalidate_shared(db, mode);
     /* nobody wrote the file since this handle's last section: the header
      * in memory is the file's, no reread (README, "Change generations") */
-    if (db->gen_ok && db->loaded && jr_gen(db->j, db->ino) == db->gen_seen)
+    if (gen_unchanged(db))
         rc = KVS_OK;
     else
         rc = pager_load_header(db->pg, !db->loaded, old_cc);
@@ -1825,7 +1838,7 @@ int kvs_size_estimate(kvs *db, uint64_t *records, uint64_t *pages)
 {
     /* no write section of the file began since this handle's last section
      * ended (a writer bumps first): the header in memory is the file's */
-    if (db->section < 0 && db->gen_ok && db->loaded && jr_gen(db->j, db->ino) == db->gen_seen)
+    if (db->section < 0 && gen_unchanged(db))
         return do_size(db, records, pages);
     WITH_SECTION(db, KVS_READ, do_size(db, records, pages));
 }

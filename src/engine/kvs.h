@@ -518,7 +518,7 @@ typedef struct kvs_stats {
     double   load_factor;      /* record bytes / (buckets * usable bytes per page) */
     uint32_t fillfactor;
     uint64_t change_counter;
-    uint32_t format_version;   /* of the header as read (4 once a write-out stored it) */
+    uint32_t format_version;   /* of the header as read (6 once a write-out stored it) */
     uint64_t file_id;          /* random, set at creation and by each compaction;
                                 * 0 = none yet (format 1 or 2 before its first write) */
     uint64_t owner_id;         /* who has the file (kvs_options.owner_id), 0 = none */
