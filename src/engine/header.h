@@ -35,19 +35,35 @@
  *     (recovery replays the committed records after it) and the absolute
  *     path of the journal directory the file's commits go through, so a
  *     standalone open finds a host's journal (README.md, "The journal").
- * This engine reads versions 1 to 5.  A version-1 to -4 file is read as
+ *  6  the same page layout as 5; what it adds is a promise about the
+ *     writers: every engine that writes a version-6 file bumps the change
+ *     generation of the file's inode in the journal's control file before
+ *     it changes a byte of it (README.md, "Change generations"), so a
+ *     reader may skip its header reread while that generation stands.  A
+ *     version-5 engine does not bump, and refuses a version-6 file (at its
+ *     open and at its next section's header reread), so it can write no
+ *     file whose readers count on the bump.  A version-5 file may still
+ *     have a version-5 engine at work on it: while the header a handle
+ *     holds says version < 6 (KVS_FORMAT_GENS), it rereads at every
+ *     section.
+ * This engine reads versions 1 to 6.  A version-1 to -5 file is read as
  * it is (no flag / id 0 = "none yet" / owner 0 / journal LSN 0 and no
  * journal path; a read-only handle or a read section leaves it byte for
- * byte) and becomes version 5, with a fresh id if it had none, when a write
+ * byte) and becomes version 6, with a fresh id if it had none, when a write
  * section first stores its header (pager_store_header, hdr_upgrade).  An
  * engine refuses a file of a version newer than it knows (KVS_EVERSION),
  * and for good reason: a version-1 engine would miss the REPLACING flag, a
  * version-2 engine would write the header back without the id, a version-3
  * engine without the owner, a version-4 engine without the journal LSN
  * (its write-outs would not be journaled, and recovery would replay older
- * records over them). */
-#define KVS_FORMAT_VERSION     5u
+ * records over them), a version-5 engine would write without the bump
+ * (a reader skipping its reread would miss the write). */
+#define KVS_FORMAT_VERSION     6u
 #define KVS_FORMAT_VERSION_MIN 1u
+/* The first version all of whose writers bump the change generations: a
+ * handle skips its header reread only while the header it holds is at
+ * least this (kvs.c, gen_remember). */
+#define KVS_FORMAT_GENS        6u
 
 /* Header page field offsets (see README.md for the table). */
 #define HD_MAGIC      16
@@ -143,8 +159,8 @@ void hdr_reset_table(kvs_hdr *h);
 void hdr_derive(kvs_hdr *dst, const kvs_hdr *src);
 
 /* pager: the header is about to be written to the file.  A header of an
- * older version is version 5 from now on (hdr_encode writes it so), with a
- * fresh id if it had none (versions 1 and 2). */
+ * older version is version 6 (KVS_FORMAT_VERSION) from now on (hdr_encode
+ * writes it so), with a fresh id if it had none (versions 1 and 2). */
 void hdr_upgrade(kvs_hdr *h);
 
 /* A fresh file id: 64 random bits from getrandom(2), or where that is

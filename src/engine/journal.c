@@ -15,6 +15,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -63,6 +64,8 @@
 /* ---- control file (README, "Control file"), mapped MAP_SHARED ---- */
 #define JC_MAGIC      "KVSJCTL1"
 #define JC_INFLIGHT   240
+#define JC_GEN_BITS   3
+#define JC_GENS       (1u << JC_GEN_BITS)
 typedef struct jctl {
     char     magic[8];        /*   0 */
     uint64_t version;         /*   8  1 */
@@ -83,8 +86,14 @@ typedef struct jctl {
         uint64_t records, bytes, flushes, flush_shared, checkpoints,
                  recovered_records, recovered_pages;
     } all;
+    /* 4024 .. 4088: write generations (README, "Change generations");
+     * zeros in a control file an older version made, which never writes
+     * past its own struct (4024 at most) */
+    uint64_t gen[JC_GENS];
+    uint64_t reserved;        /* 4088 .. 4096 */
 } jctl;
-typedef char jctl_fits_[sizeof(jctl) <= 4096 ? 1 : -1];
+typedef char jctl_fits_[sizeof(jctl) == 4096 ? 1 : -1];
+typedef char jctl_gen_at_[offsetof(jctl, gen) == 4024 && offsetof(jctl, all) == 3968 ? 1 : -1];
 
 /* Adds n to a counter of this process's and to the cluster's. */
 #define COUNT(j, field, n) do { \
@@ -105,6 +114,7 @@ struct kvs_journal {
     char     *dir;
     int       lockfd, flushfd, ctlfd, segfd;
     uint64_t  seg_epoch;
+    uint64_t  seg_known;      /* the segment is at least this long (it only grows) */
     jctl     *ctl;
     int       locked;         /* the append lock is held (nesting count) */
     int       failed;
@@ -232,6 +242,7 @@ static int seg_open(kvs_journal *j, int create)
         j->os->close(j->segfd);
     j->segfd = fd;
     j->seg_epoch = epoch;
+    j->seg_known = 0;
     return KVS_OK;
 }
 
@@ -669,7 +680,22 @@ static void registry_drop(kvs_journal *j, uint64_t lsn)
 
 void jr_done(kvs_journal *j, uint64_t lsn)
 {
-    if (lsn == 0 || append_lock(j) != KVS_OK)
+    uint64_t me = (uint64_t)getpid();
+    int i;
+    if (lsn == 0)
+        return;
+    /* this process's own entry leaves without the append lock: only this
+     * process writes it while it lives (its file's exclusive lock keeps
+     * every recovery of that file out), a registrant claims only a slot
+     * it reads free, and a checkpoint that no longer sees it finds the
+     * write-back already in the file (the pwrites came before this store) */
+    for (i = 0; i < JC_INFLIGHT; i++)
+        if (aload(&j->ctl->inflight[i].pid) == me && j->ctl->inflight[i].lsn == lsn) {
+            astore(&j->ctl->inflight[i].pid, 0);
+            return;
+        }
+    /* not registered (the registry was full): the overflow count, locked */
+    if (append_lock(j) != KVS_OK)
         return;
     registry_drop_pid(j, lsn, 1);
     append_unlock(j);
@@ -689,10 +715,17 @@ static int checkpoint_locked(kvs_journal *j, int force);
  * header does (no magic, no LSN of this place). */
 static int prealloc(kvs_journal *j, uint64_t off)
 {
-    off_t size = j->os->filesize(j->segfd);
+    off_t size;
     uint64_t from, to;
+    /* a segment is never shortened (a checkpoint starts a new one): what
+     * this process last saw of its size holds, and spares the fstat of
+     * all but one record in ~3 MiB */
+    if (j->seg_known >= off + JR_PREALLOC_LOW)
+        return KVS_OK;
+    size = j->os->filesize(j->segfd);
     if (size < 0)
         return jfail(j, KVS_EIO, errno, "%s: %s", "cannot stat the journal segment");
+    j->seg_known = (uint64_t)size;
     if ((uint64_t)size >= off + JR_PREALLOC_LOW)
         return KVS_OK;
     from = (uint64_t)size > off ? (uint64_t)size : off;
@@ -706,6 +739,7 @@ static int prealloc(kvs_journal *j, uint64_t off)
                          "write of the journal failed");
         from += n;
     }
+    j->seg_known = to;
     return KVS_OK;
 }
 
@@ -838,6 +872,9 @@ static int replay_one(kvs_journal *j, const kvs_os *os, int fd, const jidx *e, k
     uint64_t off = e->lsn & JR_OFF_MASK, pos = JR_HDR;
     uint32_t npages;
     off_t sz;
+    /* the file changes under the caller's exclusive lock: readers that skip
+     * the header reread must know */
+    jr_gen_bump(j, e->id.ino);
     if (pager_read_all(j->os, j->segfd, rh, JR_HDR, (off_t)off) != JR_HDR || !rec_verify(j, off, rh))
         return kvs_seterr(err, KVS_EIO, 0, "journal %.200s: the record at LSN %llx is damaged",
                           j->dir, (unsigned long long)e->lsn);
@@ -1267,4 +1304,70 @@ void kvs_journal_stats_cluster(kvs_journal *j, kvs_journal_stats *st)
     st->recovered_records = aload(&j->ctl->all.recovered_records);
     st->recovered_pages = aload(&j->ctl->all.recovered_pages);
     stats_lsns(j, st);
+}
+
+/* ---- change generations (README, "Change generations") ---- */
+
+static unsigned gen_slot(uint64_t ino)
+{
+    return (unsigned)((ino * UINT64_C(0x9E3779B97F4A7C15)) >> (64 - JC_GEN_BITS));
+}
+
+/* The slot's generation plus the journal's count of pages replayed: both
+ * only grow, so the sum moves when either does.  The count is there for a
+ * format-5 engine's recovery, the one way such an engine still writes a
+ * format-6 file: it takes a header it cannot decode for a torn one and
+ * replays a crashed writer's record into it, without a bump (README,
+ * "Change generations"); an engine that has the cluster-wide counters
+ * adds to the count as it writes each page, under the file's lock. */
+uint64_t jr_gen(const kvs_journal *j, uint64_t ino)
+{
+    uint64_t g = __atomic_load_n(&j->ctl->gen[gen_slot(ino)], __ATOMIC_ACQUIRE);
+    return g + __atomic_load_n(&j->ctl->all.recovered_pages, __ATOMIC_ACQUIRE);
+}
+
+void jr_gen_bump(kvs_journal *j, uint64_t ino)
+{
+    (void)__atomic_add_fetch(&j->ctl->gen[gen_slot(ino)], 1, __ATOMIC_SEQ_CST);
+}
+
+int jr_gen_bump_dir(const char *dir, size_t len, uint64_t ino, kvs_err *err)
+{
+    char path[PATH_MAX];
+    struct stat st;
+    jctl *c;
+    int fd;
+    if (len + sizeof "/control" > sizeof path)
+        return KVS_OK;      /* no journal can have such a name: nobody maps it */
+    memcpy(path, dir, len);
+    memcpy(path + len, "/control", sizeof "/control");
+    fd = open(path, O_RDWR | O_CLOEXEC);
+    if (fd < 0) {
+        /* gone (or never there): no reader counts on it */
+        if (errno == ENOENT || errno == ENOTDIR)
+            return KVS_OK;
+        return kvs_seterrno(err, errno, 0, "cannot open the control file of the journal the file's "
+                            "header names, to tell its readers of a write");
+    }
+    /* shorter than a page: not made yet (kvs_journal_open sizes it under
+     * its append lock before it writes the magic), so nobody reads it;
+     * mapped, its missing bytes would be a SIGBUS */
+    if (fstat(fd, &st) != 0) {
+        int e = errno;
+        close(fd);
+        return kvs_seterrno(err, e, 0, "cannot stat the control file of the journal the file's header names");
+    }
+    if (st.st_size < (off_t)sizeof(jctl)) {
+        close(fd);
+        return KVS_OK;
+    }
+    c = mmap(NULL, sizeof(jctl), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    close(fd);
+    if (c == MAP_FAILED)
+        return kvs_seterrno(err, errno, 0, "cannot map the control file of the journal the file's "
+                            "header names");
+    if (memcmp(c->magic, JC_MAGIC, 8) == 0)
+        (void)__atomic_add_fetch(&c->gen[gen_slot(ino)], 1, __ATOMIC_SEQ_CST);
+    munmap(c, sizeof(jctl));
+    return KVS_OK;
 }

@@ -65,4 +65,13 @@ int  jr_pending(kvs_journal *j, const jr_ident *id, const jr_fstate *fs, kvs_err
 int  jr_recover(kvs_journal *j, const kvs_os *os, int fd, const jr_ident *id, const jr_fstate *fs,
                 uint64_t *indoubt, uint32_t *replayed, kvs_err *err);
 
+/* Change generations (README, "Change generations"): a counter per slot of
+ * inodes in the control file, bumped under a file's exclusive lock before
+ * anything in the file changes; a reader that holds the lock and finds the
+ * value it saw last knows nobody wrote the file since.  jr_gen_bump_dir
+ * bumps another journal's (the one a file's header names), by its path. */
+uint64_t jr_gen(const kvs_journal *j, uint64_t ino);
+void     jr_gen_bump(kvs_journal *j, uint64_t ino);
+int      jr_gen_bump_dir(const char *dir, size_t len, uint64_t ino, kvs_err *err);
+
 #endif

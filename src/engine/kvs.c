@@ -69,6 +69,13 @@ struct kvs {
     uint64_t      indoubt;        /* xid of a record recovery could not resolve */
     uint8_t      *capmap;         /* unit_prepare: grown pages captured (a bit each) */
     size_t        capmap_bytes;
+    /* change generations (README, "Change generations"): while gen_ok, the
+     * header in memory is the file's as long as the journal's generation
+     * of the inode is still gen_seen */
+    uint64_t      ino, dev;       /* the open file's inode (bind_file, shared_join) */
+    int           ino_ok;
+    int           gen_ok;
+    uint64_t      gen_seen;
     uint8_t       pagebuf[PG_SIZE];
 };
 
@@ -559,12 +566,19 @@ static int bind_file(kvs *db, const struct stat *known)
     struct stat st;
     id.file_id = hdr_file_id(pager_hdr(db->pg));
     db->bound_id = id.file_id;
-    if (known) {
-        st = *known;
-    } else if (db->os->fstat) {
+    /* the descriptor's own inode, also after a followed compaction (the
+     * path's stat may already name a newer file): the generations' slot
+     * and the records' identity */
+    db->ino_ok = 0;
+    if (db->os->fstat) {
         if (db->os->fstat(pager_fd(db->pg), &st) != 0)
             return kvs_seterrno(&db->err, errno, 0, "fstat failed");
+        db->dev = (uint64_t)st.st_dev;
+        db->ino = (uint64_t)st.st_ino;
+        db->ino_ok = 1;
     }
+    if (known)
+        st = *known;
     if (known || db->os->fstat) {
         id.dev = (uint64_t)st.st_dev;
         id.ino = (uint64_t)st.st_ino;
@@ -582,6 +596,12 @@ static int file_ident(kvs *db, const kvs_hdr *h, jr_ident *id)
 {
     struct stat st;
     id->file_id = h ? hdr_file_id(h) : 0;
+    if (db->ino_ok && db->loaded) {
+        /* the descriptor's inode, taken when it was bound: no fstat a commit */
+        id->dev = db->dev;
+        id->ino = db->ino;
+        return KVS_OK;
+    }
     if (db->os->fstat) {
         if (db->os->fstat(pager_fd(db->pg), &st) != 0)
             return kvs_seterrno(&db->err, errno, 0, "fstat failed");
@@ -674,6 +694,70 @@ static int journal_attach(kvs *db, const kvs_options *opt)
  * only say whether there is anything to look at (1) or not (0), so an open
  * takes the exclusive lock only when needed.  Page 0 is read raw: a torn
  * header is what recovery repairs. */
+/* ---- change generations (README, "Change generations") ---------------------- */
+
+/* Does header h name this handle's journal? */
+static int names_own_journal(const kvs *db, const kvs_hdr *h)
+{
+    uint32_t n;
+    const char *p = hdr_journal_path(h, &n);
+    const char *dir = jr_dir(db->j);
+    return n == strlen(dir) && memcmp(p, dir, n) == 0;
+}
+
+/* Bumps the generation of inode `ino` in the journal header h names, when
+ * that is not this handle's (whose own is bumped by the caller): a reader
+ * attached there skips its header reread on that journal's word. */
+static int gen_bump_named(kvs *db, const kvs_hdr *h, uint64_t ino)
+{
+    uint32_t n;
+    const char *p = hdr_journal_path(h, &n);
+    if (n == 0 || names_own_journal(db, h))
+        return KVS_OK;
+    return jr_gen_bump_dir(p, n, ino, &db->err);
+}
+
+/* A write section's first act under its exclusive lock, before it can
+ * change a byte of the file: the readers' signal. */
+static int gen_bump(kvs *db)
+{
+    if (!db->j || !db->ino_ok)
+        return KVS_OK;
+    jr_gen_bump(db->j, db->ino);
+    db->gen_ok = 0;
+    return gen_bump_named(db, pager_hdr(db->pg), db->ino);
+}
+
+/* At the end of a section, still under its lock: the header in memory is
+ * the file's (read, or just written by this section, or reread by a
+ * rollback), so the next section may take it as is while the generation
+ * stays.  Only for a private pool's handle whose file's header names its
+ * journal: a writer outside that journal bumps it by name (gen_bump_named),
+ * one that the header does not send there... cannot exist: every writer
+ * of a header naming this journal either uses it or bumps it by name. */
+static void gen_remember(kvs *db)
+{
+    db->gen_ok = 0;
+    if (db->shared || !db->j || !db->ino_ok || !db->loaded || db->poisoned ||
+        !names_own_journal(db, pager_hdr(db->pg)))
+        return;
+    /* a file below format 6 may have an engine at work on it that does
+     * not bump (format 5): such a file is reread at every section; the
+     * first write of this engine makes it version 6, and from then on an
+     * engine that does not bump refuses it (header.h, "6") */
+    if (hdr_version(pager_hdr(db->pg)) < KVS_FORMAT_GENS)
+        return;
+    db->gen_seen = jr_gen(db->j, db->ino);
+    db->gen_ok = 1;
+}
+
+/* Nobody wrote the file since this handle's last section (gen_remember):
+ * the header and everything cached are still the file's. */
+static int gen_unchanged(const kvs *db)
+{
+    return db->gen_ok && db->loaded && jr_gen(db->j, db->ino) == db->gen_seen;
+}
+
 static int recover_file(kvs *db, int probe)
 {
     uint8_t pg[PG_SIZE];
@@ -700,6 +784,13 @@ static int recover_file(kvs *db, int probe)
     if (probe) {
         rc = jr_pending(db->j, &id, &fs, &db->err);
         return rc < 0 ? rc : rc > 0;
+    }
+    /* a replay writes the file: readers counting on the journal its header
+     * names must reread (replay_one bumps this journal's generation) */
+    if (ok) {
+        rc = gen_bump_named(db, &h, id.ino);
+        if (rc)
+            return rc;
     }
     rc = jr_recover(db->j, db->os, pager_fd(db->pg), &id, &fs, &indoubt, &replayed, &db->err);
     if (rc == KVS_OK && indoubt)
@@ -741,6 +832,9 @@ static int shared_join(kvs *db)
         return kvs_seterr(&db->err, KVS_EINVAL, 0, "a shared pool needs fstat in the I/O table");
     if (db->os->fstat(pager_fd(db->pg), &st) != 0)
         return kvs_seterrno(&db->err, errno, 0, "fstat failed");
+    db->dev = (uint64_t)st.st_dev;
+    db->ino = (uint64_t)st.st_ino;
+    db->ino_ok = 1;
     rc = pool_file_join(db->pf, (uint64_t)st.st_dev, (uint64_t)st.st_ino, &validate);
     if (rc || !validate)
         return rc;
@@ -974,7 +1068,13 @@ static int cache_revalidate(kvs *db, int mode)
     int rc;
     if (db->shared)
         return cache_revalidate_shared(db, mode);
-    rc = pager_load_header(db->pg, !db->loaded, old_cc);
+    /* nobody wrote the file since this handle's last section: the header
+     * in memory is the file's, no reread (README, "Change generations") */
+    if (gen_unchanged(db))
+        rc = KVS_OK;
+    else
+        rc = pager_load_header(db->pg, !db->loaded, old_cc);
+    db->gen_ok = 0;
     /* the file this handle has may have been compacted away: the lock and
      * the header move to the new file, and the cache is dropped below */
     if (rc == KVS_OK && may_be_replaced(pager_hdr(db->pg)))
@@ -1313,6 +1413,8 @@ int kvs_begin(kvs *db, int mode)
     if (rc)
         return rc;
     rc = cache_revalidate(db, mode);
+    if (rc == KVS_OK && mode == KVS_WRITE)
+        rc = gen_bump(db);
     if (rc) {
         lock_release(db);
         return rc;
@@ -1332,6 +1434,7 @@ static int section_leave(kvs *db, int rc)
      * once a section, not per access */
     pool_file_publish(db->pf);
     rc3 = pool_trace_flush(db->pf);
+    gen_remember(db);
     rc2 = lock_release(db);
     return rc ? rc : rc2 ? rc2 : rc3;
 }
@@ -1722,6 +1825,22 @@ static int do_stats(kvs *db, kvs_stats *st)
     st->splits = lc.splits;
     st->reopens = db->reopens;
     return KVS_OK;
+}
+
+static int do_size(kvs *db, uint64_t *records, uint64_t *pages)
+{
+    *records = hdr_records(pager_hdr(db->pg));
+    *pages = hdr_npages(pager_hdr(db->pg));
+    return KVS_OK;
+}
+
+int kvs_size_estimate(kvs *db, uint64_t *records, uint64_t *pages)
+{
+    /* no write section of the file began since this handle's last section
+     * ended (a writer bumps first): the header in memory is the file's */
+    if (db->section < 0 && gen_unchanged(db))
+        return do_size(db, records, pages);
+    WITH_SECTION(db, KVS_READ, do_size(db, records, pages));
 }
 
 int kvs_stats_get(kvs *db, kvs_stats *st)

@@ -518,7 +518,7 @@ typedef struct kvs_stats {
     double   load_factor;      /* record bytes / (buckets * usable bytes per page) */
     uint32_t fillfactor;
     uint64_t change_counter;
-    uint32_t format_version;   /* of the header as read (4 once a write-out stored it) */
+    uint32_t format_version;   /* of the header as read (6 once a write-out stored it) */
     uint64_t file_id;          /* random, set at creation and by each compaction;
                                 * 0 = none yet (format 1 or 2 before its first write) */
     uint64_t owner_id;         /* who has the file (kvs_options.owner_id), 0 = none */
@@ -538,6 +538,11 @@ typedef struct kvs_stats {
 } kvs_stats;
 
 int         kvs_stats_get(kvs *db, kvs_stats *st);   /* may open a read section */
+/* The record and page counts of the header, for a planner's estimate: in a
+ * section, or on a private pool's handle whose file nobody wrote since its
+ * last section (its journal's change generation), from memory with no lock
+ * and no system call; else in a read section of its own. */
+int         kvs_size_estimate(kvs *db, uint64_t *records, uint64_t *pages);
 void        kvs_reset_counters(kvs *db);
 
 /* Full integrity walk (read section): page checksums and structure, every

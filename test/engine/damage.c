@@ -608,7 +608,7 @@ int main(int argc, char **argv)
     begin_cat();
     tap_diag("header fields: version at %d, page size at %d", hdr_version_off, hdr_pagesize_off);
     for (i = 0; i < 4 && hdr_version_off >= 0; i++) {
-        static const uint32_t vers[] = { 0, 5, 99, 0xffffffffu };
+        static const uint32_t vers[] = { 0, 7, 99, 0xffffffffu };   /* 7: one above format 6 */
         uint32_t v = vers[i];
         memcpy(b, orig, orig_len);
         if (v == (uint32_t)b[hdr_version_off])

@@ -17,6 +17,9 @@
 #   3. at the same time as 2 (the box has 2 cores): the debug build under
 #      valgrind (--error-exitcode=99 --leak-check=full), small op counts;
 #      any report fails the program.
+#   4. compat (after 1): this engine and the last release that writes
+#      format 5, built from git history, on the same files in turn and at
+#      once (test/engine/compat.sh; skipped without git history);
 #   KVS_TEST_QUICK=1 is set for the ASan and valgrind stages: unit tests
 #   read it to shrink their sizes (unit_perf, unit_compact and crash do;
 #   valgrind runs ~50x slower).
@@ -29,7 +32,7 @@
 #   test/engine/run.sh [--fuzz-seconds N] [--long] [--only STAGE]...
 #     --long            also run the 50M-operation model test (release)
 #     --fuzz-seconds N  fuzzing time (default 60)
-#     --only STAGE      release | asan | valgrind | fuzz (repeatable)
+#     --only STAGE      release | compat | asan | valgrind | fuzz (repeatable)
 set -u
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -41,7 +44,7 @@ while [ $# -gt 0 ]; do
         --fuzz-seconds) FUZZ_SECONDS=$2; shift 2 ;;
         --long) LONG=1; shift ;;
         --only) ONLY="$ONLY $2"; shift 2 ;;
-        -h|--help) sed -n '2,32p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,35p' "$0"; exit 0 ;;
         *) echo "usage: $0 [--fuzz-seconds N] [--long] [--only STAGE]" >&2; exit 2 ;;
     esac
 done
@@ -129,6 +132,18 @@ stage_release() {
     fi
 }
 
+# compat.sh prints its own "ok - " / "not ok - " lines; one that printed
+# none (or exited non-zero without a "not ok") is a failure too
+stage_compat() {
+    local out rc
+    out=$(bash "$ROOT/test/engine/compat.sh" 2>&1)
+    rc=$?
+    printf '%s\n' "$out"
+    if ! grep -Eq '^(not )?ok - ' <<<"$out" || { [ $rc -ne 0 ] && ! grep -q '^not ok - ' <<<"$out"; }; then
+        echo "not ok - compat: test/engine/compat.sh exited with status $rc and no result line"
+    fi
+}
+
 stage_asan() {
     build asan || return
     KVS_TEST_QUICK=1 ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1} \
@@ -194,6 +209,7 @@ stage_fuzz() {
 main() {
     echo "# engine suite: $(date -u '+%F %T') UTC, $(nproc) cores"
     want release && stage_release
+    want compat && stage_compat
     # valgrind (one core, slow) runs beside ASan + fuzzing (the other core)
     local vpid=""
     if want valgrind; then

@@ -6,7 +6,7 @@
  * repaired, records in doubt with and without xid_status, a failed fsync
  * (KVS_EJOURNAL, not retried), a failed write-back (the handle refuses
  * writes; the reopen replays it), checkpoints reusing the journal, a
- * version-4 file read and upgraded to version 5, a compacted file never
+ * version-4 file read and upgraded to version 6, a compacted file never
  * replayed into, the private "<path>-journal" of a standalone handle and
  * the journal a header names.
  */
@@ -174,8 +174,8 @@ static void test_replay(void)
     tap_ok(js.records == 1 && js.flushes == 1 && js.flushed_lsn == js.end_lsn && js.end_lsn > js.checkpoint_lsn,
            "kvs_end appended one record and flushed it (%llu records, %llu flushes)",
            (unsigned long long)js.records, (unsigned long long)js.flushes);
-    tap_ok(file_u64(path, HD_VERSION_OFF) % (1ull << 32) == 5 && file_u64(path, HD_JLSN_OFF) == js.checkpoint_lsn,
-           "the header is version 5 and names the record's LSN %llx", (unsigned long long)js.checkpoint_lsn);
+    tap_ok(file_u64(path, HD_VERSION_OFF) % (1ull << 32) == 6 && file_u64(path, HD_JLSN_OFF) == js.checkpoint_lsn,
+           "the header is version 6 and names the record's LSN %llx", (unsigned long long)js.checkpoint_lsn);
     fd = open(path, O_RDONLY);
     tap_ok(fd >= 0 && pread(fd, hpg, sizeof hpg, 0) == 4096 &&
            memcmp(hpg + HD_JPATH_OFF, jdir, strlen(jdir)) == 0, "and the journal's path at offset 2204");
@@ -615,8 +615,8 @@ static void test_versions(void)
     TAP_RC(put_range(db, 50, 10, 1), KVS_OK);
     TAP_RC(kvs_end(db), KVS_OK);
     TAP_RC(kvs_stats_get(db, &st), KVS_OK);
-    tap_ok(st.format_version == 5 && file_u64(v4, HD_JLSN_OFF) != 0 && has_range(db, 0, 60, 1),
-           "its first write made it version 5 with a journal LSN");
+    tap_ok(st.format_version == 6 && file_u64(v4, HD_JLSN_OFF) != 0 && has_range(db, 0, 60, 1),
+           "its first write made it version 6 with a journal LSN");
     /* compaction: a new identity; the old one's records never go into it */
     id0 = st.file_id;
     TAP_RC(kvs_compact(db, NULL), KVS_OK);

@@ -14,7 +14,7 @@
  *    and for an open; after the close it works; with owner 0 a write waits
  *    for the holder (another process) and then succeeds;
  *  - a version-3 file opens and reads right with owner 0, stays byte for
- *    byte under a read-only handle, becomes version 5 with its id kept and
+ *    byte under a read-only handle, becomes version 6 with its id kept and
  *    the owner recorded at a shared open's first write (owner 0 at a
  *    private handle's);
  *  - a compaction keeps the owner (new id); a shared handle's hold moves to
@@ -139,7 +139,7 @@ static void test_record_and_refuse(kvs_pool *p1, kvs_pool *p2)
     uint64_t h, id;
     uint32_t ver = 0;
 
-    tap_ok(fill() && file_u64(HD_OWNER_OFF) == 0 && file_version() == 5, "a new file: version 5, owner 0");
+    tap_ok(fill() && file_u64(HD_OWNER_OFF) == 0 && file_version() == 6, "a new file: version 6, owner 0");
     /* who records nothing */
     TAP_RC(open_as(p1, 0, 0, &a), KVS_OK);
     TAP_RC(kvs_close(a), KVS_OK);
@@ -155,7 +155,7 @@ static void test_record_and_refuse(kvs_pool *p1, kvs_pool *p2)
     /* the first shared open with an owner records it */
     TAP_RC(open_as(p1, A, 0, &a), KVS_OK);
     id = owner_of(a, &ver);
-    tap_ok(file_u64(HD_OWNER_OFF) == A && id == A && ver == 5,
+    tap_ok(file_u64(HD_OWNER_OFF) == A && id == A && ver == 6,
            "the first shared open records owner %llu at offset 2184 (kvs_stats.owner_id, version %u)",
            (unsigned long long)A, (unsigned)ver);
     TAP_RC(open_as(p1, A, 0, &b), KVS_OK);
@@ -283,17 +283,17 @@ static void test_v3(kvs_pool *p1)
     TAP_RC(kvs_close(r), KVS_OK);
     tap_ok(hashfile(path) == h, "read-only handles (private, shared) leave it byte for byte");
     TAP_RC(open_as(p1, A, 0, &a), KVS_OK);
-    tap_ok(file_version() == 5 && file_u64(HD_OWNER_OFF) == A && file_u64(HD_FILEID_OFF) == id &&
-           owner_of(a, &ver) == A && ver == 5,
-           "a shared open's first write made it version 5 with owner %llu, its id kept", (unsigned long long)A);
+    tap_ok(file_version() == 6 && file_u64(HD_OWNER_OFF) == A && file_u64(HD_FILEID_OFF) == id &&
+           owner_of(a, &ver) == A && ver == 6,
+           "a shared open's first write made it version 6 with owner %llu, its id kept", (unsigned long long)A);
     tap_ok(verify(a), "every record still there");
     TAP_RC(kvs_close(a), KVS_OK);
 
     tap_ok(file_make_version(path, 3) && file_version() == 3, "version 3 again");
     TAP_RC(open_as(NULL, 0, 0, &a), KVS_OK);
     TAP_RC(kvs_put(a, "v4", 2, "1", 1, 0), KVS_OK);
-    tap_ok(file_version() == 5 && file_u64(HD_OWNER_OFF) == 0 && file_u64(HD_FILEID_OFF) == id &&
-           owner_of(a, &ver) == 0 && ver == 5, "a private handle's first write: version 5, owner 0, id kept");
+    tap_ok(file_version() == 6 && file_u64(HD_OWNER_OFF) == 0 && file_u64(HD_FILEID_OFF) == id &&
+           owner_of(a, &ver) == 0 && ver == 6, "a private handle's first write: version 6, owner 0, id kept");
     TAP_RC(kvs_check(a), KVS_OK);
     TAP_RC(kvs_close(a), KVS_OK);
 }
