@@ -517,10 +517,37 @@ typedef struct loc {
     uint32_t slot;
     uint32_t room;         /* first page with `need` free bytes, 0 = none */
     uint32_t tail;
+    uint32_t fi;           /* found's frame, pinned (not locked), when pinned */
+    int      pinned;       /* the walk stopped at found (see stop_len) */
+    uint8_t *pg;           /* found's bytes, when pinned */
+    uint32_t room_fi;      /* room's frame, pinned, when the key is absent (POOL_NONE: not) */
+    uint8_t *room_pg;
 } loc;
 
+/* Lets go of what locate left pinned. */
+static void loc_unpin(lh *t, loc *L)
+{
+    if (L->pinned)
+        pool_unpin(t->pool, L->fi);
+    if (L->room_fi != POOL_NONE)
+        pool_unpin(t->pool, L->room_fi);
+    L->pinned = 0;
+    L->room_fi = POOL_NONE;
+}
+
+#define STOP_NEVER 0u             /* locate: walk the whole chain (room, tail) */
+#define STOP_FOUND 0xffffffffu    /* locate: stop at the key, whatever its length */
+
+/* Walks bucket b's chain for the key, the first page with `need` free bytes
+ * and the tail.  With stop_len, a walk that finds the key with a record of
+ * stop_len bytes (STOP_FOUND: any) stops there and keeps its page pinned
+ * (L->pinned, L->fi, L->pg; its content lock let go): the caller, which
+ * needs neither room nor tail then (a same-size replace, a delete), uses
+ * the page without fetching it again, and must unpin it.  When the key is
+ * absent, the room page stays pinned too (L->room_fi), for place(); the
+ * caller lets go of whatever is pinned with loc_unpin if it does not use it. */
 static int locate(lh *t, uint32_t b, uint32_t tag, const void *key, size_t klen,
-                  uint32_t need, loc *L)
+                  uint32_t need, uint32_t stop_len, loc *L)
 {
     chain_iter it;
     /* the walk goes over the whole chain (room, tail) either way: a bucket
@@ -529,26 +556,52 @@ static int locate(lh *t, uint32_t b, uint32_t tag, const void *key, size_t klen,
     bslot *bs = bucket_slot(t, b);
     int rc, absent = bs && bs->filt_ok && !filt_maybe(bs, tag), build = bs && !bs->filt_ok;
     memset(L, 0, sizeof *L);
+    L->room_fi = POOL_NONE;
     if (build)
         memset(bs->filt, 0, sizeof bs->filt);
     for (rc = chain_first(&it, t, b, NULL); rc == KVS_OK; rc = chain_next(&it)) {
         if (it.hops == 1)
             L->primary = it.pgno;
-        if (build)
-            filt_learn(bs, it.pg);
         if (!L->found && !absent) {
             int i = sp_find(it.pg, tag, key, klen);
             if (i >= 0) {
                 L->found = it.pgno;
                 L->found_prev = it.prev;
                 L->slot = (uint32_t)i;
+                if (stop_len == STOP_FOUND || (stop_len && sp_len(it.pg, (uint32_t)i) == stop_len)) {
+                    /* (a filter being learnt stays unlearnt: the walk
+                     * did not see the whole chain) */
+                    pool_unlock(t->pool, it.fi);
+                    if (L->room_fi != POOL_NONE)
+                        pool_unpin(t->pool, L->room_fi);
+                    L->room_fi = POOL_NONE;
+                    L->fi = it.fi;
+                    L->pg = (uint8_t *)it.pg;
+                    L->pinned = 1;
+                    return KVS_OK;
+                }
             }
         }
-        if (!L->room && sp_free(it.pg) >= need)
+        if (build)
+            filt_learn(bs, it.pg);
+        if (!L->room && sp_free(it.pg) >= need) {
             L->room = it.pgno;
+            if (!L->found) {
+                pool_pin(t->pool, it.fi);
+                L->room_fi = it.fi;
+                L->room_pg = (uint8_t *)it.pg;
+            }
+        }
     }
-    if (rc != CHAIN_END)
+    if (rc != CHAIN_END) {
+        loc_unpin(t, L);
         return rc;
+    }
+    if (L->found && L->room_fi != POOL_NONE) {
+        /* a replace that moves: place() fetches the room again */
+        pool_unpin(t->pool, L->room_fi);
+        L->room_fi = POOL_NONE;
+    }
     if (build)
         bs->filt_ok = 1;
     L->tail = it.pgno;
@@ -566,13 +619,19 @@ typedef struct newrec {
 
 /* Writes the record into `room`, or into a new overflow page linked after
  * `tail` (the new page is filled before the link to it is written).  One
- * content lock at a time. */
-static int place(lh *t, uint32_t b, uint32_t room, uint32_t tail, uint32_t tag, const newrec *nr)
+ * content lock at a time.  room_fi: the room's frame, which locate left
+ * pinned (this call unpins it), or POOL_NONE. */
+static int place(lh *t, uint32_t b, uint32_t room, uint32_t room_fi, uint8_t *room_pg,
+                 uint32_t tail, uint32_t tag, const newrec *nr)
 {
     uint32_t fi, pgno;
     uint8_t *pg, *dst;
     int rc;
-    if (room) {
+    if (room_fi != POOL_NONE) {
+        fi = room_fi;
+        pg = room_pg;
+        pool_lock(t->pool, fi, POOL_EXCLUSIVE);
+    } else if (room) {
         rc = pool_fetch(t->pool, room, 0, &fi, &pg);
         if (rc)
             return rc;
@@ -665,9 +724,16 @@ static int remove_at(lh *t, const loc *L, int *freed, int compact, uint32_t b, g
 {
     uint32_t fi, pfi, next;
     uint8_t *pg, *ppg;
-    int rc = pool_fetch(t->pool, L->found, 0, &fi, &pg);
-    if (rc)
-        return rc;
+    int rc = KVS_OK;
+    if (L->pinned) {
+        /* locate stopped on the page and kept it pinned */
+        fi = L->fi;
+        pg = L->pg;
+    } else {
+        rc = pool_fetch(t->pool, L->found, 0, &fi, &pg);
+        if (rc)
+            return rc;
+    }
     pool_lock(t->pool, fi, POOL_EXCLUSIVE);
     if (gone) {
         rec_view r;
@@ -912,24 +978,39 @@ int lh_put(lh *t, const void *key, size_t klen, const void *val, size_t vlen, in
     nr.vpage = 0;
     nr.len = (uint32_t)rec_size(klen, vlen, t->stamp != 0, &nr.ext);
     need = nr.len + SLOT_SIZE;
-    rc = locate(t, b, tag, key, klen, need, &L);
+    /* a record of the new one's length is replaced where it is: the walk
+     * stops on it (no room or tail needed) */
+    rc = locate(t, b, tag, key, klen, need, (flags & KVS_NOOVERWRITE) ? STOP_NEVER : nr.len, &L);
     if (rc)
         return rc;
     if (L.found && (flags & KVS_NOOVERWRITE))
-        return KVS_EXISTS;
+        return KVS_EXISTS;     /* (nothing pinned: found, and no stop) */
     t->modified = 1;
     t->epoch++;
     if (nr.ext) {
         rc = vchain_write(t->pool, val, vlen, &nr.vpage);
-        if (rc)
+        if (rc) {
+            loc_unpin(t, &L);
             return rc;
+        }
     }
     if (L.found) {
         uint32_t fi, oldlen, old_vpage, old_vlen;
         uint8_t *pg;
-        rc = fetch_found(t, &L, POOL_EXCLUSIVE, &fi, &pg, &oldlen, &old_vpage, &old_vlen);
-        if (rc)
-            return rc;
+        if (L.pinned) {
+            rec_view r;
+            fi = L.fi;
+            pg = L.pg;
+            pool_lock(t->pool, fi, POOL_EXCLUSIVE);
+            sp_record(pg, L.slot, &r);
+            oldlen = sp_len(pg, L.slot);
+            old_vpage = (r.flags & REC_EXTERNAL) ? r.vpage : 0;
+            old_vlen = (r.flags & REC_EXTERNAL) ? r.vlen : 0;
+        } else {
+            rc = fetch_found(t, &L, POOL_EXCLUSIVE, &fi, &pg, &oldlen, &old_vpage, &old_vlen);
+            if (rc)
+                return rc;
+        }
         if (oldlen == nr.len) {
             /* same size (same key, so same tag): overwrite the record where
              * it is, no slot or record bytes moved */
@@ -950,7 +1031,7 @@ int lh_put(lh *t, const void *key, size_t klen, const void *val, size_t vlen, in
                 return rc;
             if (freed && L.tail == L.found)
                 L.tail = L.found_prev;
-            rc = place(t, b, L.room, L.tail, tag, &nr);
+            rc = place(t, b, L.room, POOL_NONE, NULL, L.tail, tag, &nr);
             if (rc)
                 return rc;
         }
@@ -962,7 +1043,7 @@ int lh_put(lh *t, const void *key, size_t klen, const void *val, size_t vlen, in
         }
         return KVS_OK;
     }
-    rc = place(t, b, L.room, L.tail, tag, &nr);
+    rc = place(t, b, L.room, L.room_fi, L.room_pg, L.tail, tag, &nr);
     if (rc)
         return rc;
     {
@@ -993,7 +1074,14 @@ int lh_delete(lh *t, const void *key, size_t klen)
         return KVS_NOTFOUND;
     tag = (uint32_t)lh_hash(t, key, klen);
     b = bucket_of(h, tag);
-    rc = locate(t, b, tag, key, klen, PG_SIZE, &L);
+    {
+        /* a bucket whose filter says the key is not there: nothing to read */
+        const bslot *bs = bucket_slot(t, b);
+        if (bs && bs->filt_ok && !filt_maybe(bs, tag))
+            return KVS_NOTFOUND;
+    }
+    /* a delete needs neither room nor tail: the walk stops at the key */
+    rc = locate(t, b, tag, key, klen, PG_SIZE, STOP_FOUND, &L);
     if (rc)
         return rc;
     if (!L.found)
