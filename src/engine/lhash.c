@@ -640,7 +640,7 @@ static int place(lh *t, uint32_t b, uint32_t room, uint32_t room_fi, uint8_t *ro
         rc = pool_alloc(t->pool, KVS_PAGE_OVERFLOW, &pgno, &fi, &pg);
         if (rc)
             return rc;
-        sp_format(pg, KVS_PAGE_OVERFLOW, b);
+        sp_format_zeroed(pg, KVS_PAGE_OVERFLOW, b);
         hdr_count_page(pager_hdr(t->pg), KVS_PAGE_OVERFLOW, 1);
     }
     dst = sp_reserve(pg, tag, nr->len);
@@ -842,18 +842,23 @@ static int gather(lh *t, uint32_t b, size_t *nents, size_t *npages)
  * extra pages come from pool_alloc, unused ones go to the free list.  The
  * page being filled is exclusively locked; when it is full, the next page
  * is fetched or allocated with no lock held, then the full page's link is
- * set and the next page locked (chain order) before the full one is let go. */
+ * set and the next page locked (chain order) before the full one is let go.
+ * `empty`: pages[0] is an empty bucket page already (a split's new one,
+ * formatted when it was allocated): it is not formatted again, and is read
+ * back if the pool let it go since.  A page that pool_alloc gives is all
+ * zero: only its header fields are set (sp_format_zeroed). */
 static int fill_chain(lh *t, uint32_t b, const uint32_t *pages, size_t npg,
-                      size_t nents, uint32_t bit, uint32_t want)
+                      size_t nents, uint32_t bit, uint32_t want, int empty)
 {
     uint32_t fi, pgno = pages[0];
     size_t ci = 0, i;
     uint8_t *pg;
-    int rc = pool_fetch(t->pool, pgno, POOL_NEW, &fi, &pg);
+    int rc = pool_fetch(t->pool, pgno, empty ? 0 : POOL_NEW, &fi, &pg);
     if (rc)
         return rc;
     pool_lock(t->pool, fi, POOL_EXCLUSIVE);
-    sp_format(pg, KVS_PAGE_BUCKET, b);
+    if (!empty)
+        sp_format(pg, KVS_PAGE_BUCKET, b);
     pool_dirty(t->pool, fi);
     for (i = 0; i < nents; i++) {
         const lh_ent *e = &t->ents[i];
@@ -862,6 +867,7 @@ static int fill_chain(lh *t, uint32_t b, const uint32_t *pages, size_t npg,
         if (sp_free(pg) < e->len + SLOT_SIZE) {
             uint32_t next, nfi;
             uint8_t *npage;
+            int zeroed = 0;
             pool_unlock(t->pool, fi);
             if (ci + 1 < npg) {
                 next = pages[ci + 1];
@@ -871,6 +877,7 @@ static int fill_chain(lh *t, uint32_t b, const uint32_t *pages, size_t npg,
                 if (rc == KVS_OK) {
                     pool_unlock(t->pool, nfi);
                     hdr_count_page(pager_hdr(t->pg), KVS_PAGE_OVERFLOW, 1);
+                    zeroed = 1;
                 }
             }
             if (rc) {
@@ -883,7 +890,10 @@ static int fill_chain(lh *t, uint32_t b, const uint32_t *pages, size_t npg,
             pool_dirty(t->pool, fi);
             pool_lock(t->pool, nfi, POOL_EXCLUSIVE);
             pool_release(t->pool, fi);
-            sp_format(npage, KVS_PAGE_OVERFLOW, b);
+            if (zeroed)
+                sp_format_zeroed(npage, KVS_PAGE_OVERFLOW, b);
+            else
+                sp_format(npage, KVS_PAGE_OVERFLOW, b);
             pool_dirty(t->pool, nfi);
             fi = nfi;
             pg = npage;
@@ -934,17 +944,17 @@ static int split_one(lh *t)
     rc = pool_alloc(t->pool, KVS_PAGE_BUCKET, &np, &fi, &pg);
     if (rc)
         return rc;
-    sp_format(pg, KVS_PAGE_BUCKET, nb);
+    sp_format_zeroed(pg, KVS_PAGE_BUCKET, nb);
     pool_release(t->pool, fi);
     rc = dir_set(t->pool, nb, np);
     if (rc)
         return rc;
     if (nb < t->bmap_cap && !t->bmap_stale)
         t->bmap[nb].page = np;
-    rc = fill_chain(t, nb, &np, 1, nents, L, 1);
+    rc = fill_chain(t, nb, &np, 1, nents, L, 1, 1);
     if (rc)
         return rc;
-    rc = fill_chain(t, s, t->chain, npg, nents, L, 0);
+    rc = fill_chain(t, s, t->chain, npg, nents, L, 0, 0);
     if (rc)
         return rc;
     split_filters(t, s, nb, nents, L);
