@@ -517,10 +517,37 @@ typedef struct loc {
     uint32_t slot;
     uint32_t room;         /* first page with `need` free bytes, 0 = none */
     uint32_t tail;
+    uint32_t fi;           /* found's frame, pinned (not locked), when pinned */
+    int      pinned;       /* the walk stopped at found (see stop_len) */
+    uint8_t *pg;           /* found's bytes, when pinned */
+    uint32_t room_fi;      /* room's frame, pinned, when the key is absent (POOL_NONE: not) */
+    uint8_t *room_pg;
 } loc;
 
+/* Lets go of what locate left pinned. */
+static void loc_unpin(lh *t, loc *L)
+{
+    if (L->pinned)
+        pool_unpin(t->pool, L->fi);
+    if (L->room_fi != POOL_NONE)
+        pool_unpin(t->pool, L->room_fi);
+    L->pinned = 0;
+    L->room_fi = POOL_NONE;
+}
+
+#define STOP_NEVER 0u             /* locate: walk the whole chain (room, tail) */
+#define STOP_FOUND 0xffffffffu    /* locate: stop at the key, whatever its length */
+
+/* Walks bucket b's chain for the key, the first page with `need` free bytes
+ * and the tail.  With stop_len, a walk that finds the key with a record of
+ * stop_len bytes (STOP_FOUND: any) stops there and keeps its page pinned
+ * (L->pinned, L->fi, L->pg; its content lock let go): the caller, which
+ * needs neither room nor tail then (a same-size replace, a delete), uses
+ * the page without fetching it again, and must unpin it.  When the key is
+ * absent, the room page stays pinned too (L->room_fi), for place(); the
+ * caller lets go of whatever is pinned with loc_unpin if it does not use it. */
 static int locate(lh *t, uint32_t b, uint32_t tag, const void *key, size_t klen,
-                  uint32_t need, loc *L)
+                  uint32_t need, uint32_t stop_len, loc *L)
 {
     chain_iter it;
     /* the walk goes over the whole chain (room, tail) either way: a bucket
@@ -529,26 +556,52 @@ static int locate(lh *t, uint32_t b, uint32_t tag, const void *key, size_t klen,
     bslot *bs = bucket_slot(t, b);
     int rc, absent = bs && bs->filt_ok && !filt_maybe(bs, tag), build = bs && !bs->filt_ok;
     memset(L, 0, sizeof *L);
+    L->room_fi = POOL_NONE;
     if (build)
         memset(bs->filt, 0, sizeof bs->filt);
     for (rc = chain_first(&it, t, b, NULL); rc == KVS_OK; rc = chain_next(&it)) {
         if (it.hops == 1)
             L->primary = it.pgno;
-        if (build)
-            filt_learn(bs, it.pg);
         if (!L->found && !absent) {
             int i = sp_find(it.pg, tag, key, klen);
             if (i >= 0) {
                 L->found = it.pgno;
                 L->found_prev = it.prev;
                 L->slot = (uint32_t)i;
+                if (stop_len == STOP_FOUND || (stop_len && sp_len(it.pg, (uint32_t)i) == stop_len)) {
+                    /* (a filter being learnt stays unlearnt: the walk
+                     * did not see the whole chain) */
+                    pool_unlock(t->pool, it.fi);
+                    if (L->room_fi != POOL_NONE)
+                        pool_unpin(t->pool, L->room_fi);
+                    L->room_fi = POOL_NONE;
+                    L->fi = it.fi;
+                    L->pg = (uint8_t *)it.pg;
+                    L->pinned = 1;
+                    return KVS_OK;
+                }
             }
         }
-        if (!L->room && sp_free(it.pg) >= need)
+        if (build)
+            filt_learn(bs, it.pg);
+        if (!L->room && sp_free(it.pg) >= need) {
             L->room = it.pgno;
+            if (!L->found) {
+                pool_pin(t->pool, it.fi);
+                L->room_fi = it.fi;
+                L->room_pg = (uint8_t *)it.pg;
+            }
+        }
     }
-    if (rc != CHAIN_END)
+    if (rc != CHAIN_END) {
+        loc_unpin(t, L);
         return rc;
+    }
+    if (L->found && L->room_fi != POOL_NONE) {
+        /* a replace that moves: place() fetches the room again */
+        pool_unpin(t->pool, L->room_fi);
+        L->room_fi = POOL_NONE;
+    }
     if (build)
         bs->filt_ok = 1;
     L->tail = it.pgno;
@@ -566,13 +619,19 @@ typedef struct newrec {
 
 /* Writes the record into `room`, or into a new overflow page linked after
  * `tail` (the new page is filled before the link to it is written).  One
- * content lock at a time. */
-static int place(lh *t, uint32_t b, uint32_t room, uint32_t tail, uint32_t tag, const newrec *nr)
+ * content lock at a time.  room_fi: the room's frame, which locate left
+ * pinned (this call unpins it), or POOL_NONE. */
+static int place(lh *t, uint32_t b, uint32_t room, uint32_t room_fi, uint8_t *room_pg,
+                 uint32_t tail, uint32_t tag, const newrec *nr)
 {
     uint32_t fi, pgno;
     uint8_t *pg, *dst;
     int rc;
-    if (room) {
+    if (room_fi != POOL_NONE) {
+        fi = room_fi;
+        pg = room_pg;
+        pool_lock(t->pool, fi, POOL_EXCLUSIVE);
+    } else if (room) {
         rc = pool_fetch(t->pool, room, 0, &fi, &pg);
         if (rc)
             return rc;
@@ -581,7 +640,7 @@ static int place(lh *t, uint32_t b, uint32_t room, uint32_t tail, uint32_t tag, 
         rc = pool_alloc(t->pool, KVS_PAGE_OVERFLOW, &pgno, &fi, &pg);
         if (rc)
             return rc;
-        sp_format(pg, KVS_PAGE_OVERFLOW, b);
+        sp_format_zeroed(pg, KVS_PAGE_OVERFLOW, b);
         hdr_count_page(pager_hdr(t->pg), KVS_PAGE_OVERFLOW, 1);
     }
     dst = sp_reserve(pg, tag, nr->len);
@@ -665,9 +724,16 @@ static int remove_at(lh *t, const loc *L, int *freed, int compact, uint32_t b, g
 {
     uint32_t fi, pfi, next;
     uint8_t *pg, *ppg;
-    int rc = pool_fetch(t->pool, L->found, 0, &fi, &pg);
-    if (rc)
-        return rc;
+    int rc = KVS_OK;
+    if (L->pinned) {
+        /* locate stopped on the page and kept it pinned */
+        fi = L->fi;
+        pg = L->pg;
+    } else {
+        rc = pool_fetch(t->pool, L->found, 0, &fi, &pg);
+        if (rc)
+            return rc;
+    }
     pool_lock(t->pool, fi, POOL_EXCLUSIVE);
     if (gone) {
         rec_view r;
@@ -776,18 +842,23 @@ static int gather(lh *t, uint32_t b, size_t *nents, size_t *npages)
  * extra pages come from pool_alloc, unused ones go to the free list.  The
  * page being filled is exclusively locked; when it is full, the next page
  * is fetched or allocated with no lock held, then the full page's link is
- * set and the next page locked (chain order) before the full one is let go. */
+ * set and the next page locked (chain order) before the full one is let go.
+ * `empty`: pages[0] is an empty bucket page already (a split's new one,
+ * formatted when it was allocated): it is not formatted again, and is read
+ * back if the pool let it go since.  A page that pool_alloc gives is all
+ * zero: only its header fields are set (sp_format_zeroed). */
 static int fill_chain(lh *t, uint32_t b, const uint32_t *pages, size_t npg,
-                      size_t nents, uint32_t bit, uint32_t want)
+                      size_t nents, uint32_t bit, uint32_t want, int empty)
 {
     uint32_t fi, pgno = pages[0];
     size_t ci = 0, i;
     uint8_t *pg;
-    int rc = pool_fetch(t->pool, pgno, POOL_NEW, &fi, &pg);
+    int rc = pool_fetch(t->pool, pgno, empty ? 0 : POOL_NEW, &fi, &pg);
     if (rc)
         return rc;
     pool_lock(t->pool, fi, POOL_EXCLUSIVE);
-    sp_format(pg, KVS_PAGE_BUCKET, b);
+    if (!empty)
+        sp_format(pg, KVS_PAGE_BUCKET, b);
     pool_dirty(t->pool, fi);
     for (i = 0; i < nents; i++) {
         const lh_ent *e = &t->ents[i];
@@ -796,6 +867,7 @@ static int fill_chain(lh *t, uint32_t b, const uint32_t *pages, size_t npg,
         if (sp_free(pg) < e->len + SLOT_SIZE) {
             uint32_t next, nfi;
             uint8_t *npage;
+            int zeroed = 0;
             pool_unlock(t->pool, fi);
             if (ci + 1 < npg) {
                 next = pages[ci + 1];
@@ -805,6 +877,7 @@ static int fill_chain(lh *t, uint32_t b, const uint32_t *pages, size_t npg,
                 if (rc == KVS_OK) {
                     pool_unlock(t->pool, nfi);
                     hdr_count_page(pager_hdr(t->pg), KVS_PAGE_OVERFLOW, 1);
+                    zeroed = 1;
                 }
             }
             if (rc) {
@@ -817,7 +890,10 @@ static int fill_chain(lh *t, uint32_t b, const uint32_t *pages, size_t npg,
             pool_dirty(t->pool, fi);
             pool_lock(t->pool, nfi, POOL_EXCLUSIVE);
             pool_release(t->pool, fi);
-            sp_format(npage, KVS_PAGE_OVERFLOW, b);
+            if (zeroed)
+                sp_format_zeroed(npage, KVS_PAGE_OVERFLOW, b);
+            else
+                sp_format(npage, KVS_PAGE_OVERFLOW, b);
             pool_dirty(t->pool, nfi);
             fi = nfi;
             pg = npage;
@@ -868,17 +944,17 @@ static int split_one(lh *t)
     rc = pool_alloc(t->pool, KVS_PAGE_BUCKET, &np, &fi, &pg);
     if (rc)
         return rc;
-    sp_format(pg, KVS_PAGE_BUCKET, nb);
+    sp_format_zeroed(pg, KVS_PAGE_BUCKET, nb);
     pool_release(t->pool, fi);
     rc = dir_set(t->pool, nb, np);
     if (rc)
         return rc;
     if (nb < t->bmap_cap && !t->bmap_stale)
         t->bmap[nb].page = np;
-    rc = fill_chain(t, nb, &np, 1, nents, L, 1);
+    rc = fill_chain(t, nb, &np, 1, nents, L, 1, 1);
     if (rc)
         return rc;
-    rc = fill_chain(t, s, t->chain, npg, nents, L, 0);
+    rc = fill_chain(t, s, t->chain, npg, nents, L, 0, 0);
     if (rc)
         return rc;
     split_filters(t, s, nb, nents, L);
@@ -912,24 +988,39 @@ int lh_put(lh *t, const void *key, size_t klen, const void *val, size_t vlen, in
     nr.vpage = 0;
     nr.len = (uint32_t)rec_size(klen, vlen, t->stamp != 0, &nr.ext);
     need = nr.len + SLOT_SIZE;
-    rc = locate(t, b, tag, key, klen, need, &L);
+    /* a record of the new one's length is replaced where it is: the walk
+     * stops on it (no room or tail needed) */
+    rc = locate(t, b, tag, key, klen, need, (flags & KVS_NOOVERWRITE) ? STOP_NEVER : nr.len, &L);
     if (rc)
         return rc;
     if (L.found && (flags & KVS_NOOVERWRITE))
-        return KVS_EXISTS;
+        return KVS_EXISTS;     /* (nothing pinned: found, and no stop) */
     t->modified = 1;
     t->epoch++;
     if (nr.ext) {
         rc = vchain_write(t->pool, val, vlen, &nr.vpage);
-        if (rc)
+        if (rc) {
+            loc_unpin(t, &L);
             return rc;
+        }
     }
     if (L.found) {
         uint32_t fi, oldlen, old_vpage, old_vlen;
         uint8_t *pg;
-        rc = fetch_found(t, &L, POOL_EXCLUSIVE, &fi, &pg, &oldlen, &old_vpage, &old_vlen);
-        if (rc)
-            return rc;
+        if (L.pinned) {
+            rec_view r;
+            fi = L.fi;
+            pg = L.pg;
+            pool_lock(t->pool, fi, POOL_EXCLUSIVE);
+            sp_record(pg, L.slot, &r);
+            oldlen = sp_len(pg, L.slot);
+            old_vpage = (r.flags & REC_EXTERNAL) ? r.vpage : 0;
+            old_vlen = (r.flags & REC_EXTERNAL) ? r.vlen : 0;
+        } else {
+            rc = fetch_found(t, &L, POOL_EXCLUSIVE, &fi, &pg, &oldlen, &old_vpage, &old_vlen);
+            if (rc)
+                return rc;
+        }
         if (oldlen == nr.len) {
             /* same size (same key, so same tag): overwrite the record where
              * it is, no slot or record bytes moved */
@@ -950,7 +1041,7 @@ int lh_put(lh *t, const void *key, size_t klen, const void *val, size_t vlen, in
                 return rc;
             if (freed && L.tail == L.found)
                 L.tail = L.found_prev;
-            rc = place(t, b, L.room, L.tail, tag, &nr);
+            rc = place(t, b, L.room, POOL_NONE, NULL, L.tail, tag, &nr);
             if (rc)
                 return rc;
         }
@@ -962,7 +1053,7 @@ int lh_put(lh *t, const void *key, size_t klen, const void *val, size_t vlen, in
         }
         return KVS_OK;
     }
-    rc = place(t, b, L.room, L.tail, tag, &nr);
+    rc = place(t, b, L.room, L.room_fi, L.room_pg, L.tail, tag, &nr);
     if (rc)
         return rc;
     {
@@ -993,7 +1084,14 @@ int lh_delete(lh *t, const void *key, size_t klen)
         return KVS_NOTFOUND;
     tag = (uint32_t)lh_hash(t, key, klen);
     b = bucket_of(h, tag);
-    rc = locate(t, b, tag, key, klen, PG_SIZE, &L);
+    {
+        /* a bucket whose filter says the key is not there: nothing to read */
+        const bslot *bs = bucket_slot(t, b);
+        if (bs && bs->filt_ok && !filt_maybe(bs, tag))
+            return KVS_NOTFOUND;
+    }
+    /* a delete needs neither room nor tail: the walk stops at the key */
+    rc = locate(t, b, tag, key, klen, PG_SIZE, STOP_FOUND, &L);
     if (rc)
         return rc;
     if (!L.found)

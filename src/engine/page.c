@@ -67,23 +67,38 @@ uint8_t *sp_reserve(uint8_t *pg, uint32_t tag, uint32_t len)
 }
 
 /* Removes a slot and closes the hole in the record area, keeping records
- * contiguous so free space never fragments. */
+ * contiguous so free space never fragments.  Pages the engine writes keep
+ * their slots in descending record offset (every record is reserved at
+ * upper, and a delete keeps the order), so the record at upper is the last
+ * slot's.  When it has the deleted record's length, it moves into the hole
+ * and its slot into the deleted one's place: the order holds, and the
+ * delete costs one record copy whatever the page holds.  Otherwise (another
+ * length, or a page whose slots are in another order: the format allows any)
+ * the records below the hole move up by its length and the slots after it
+ * down by one, every offset below the hole rewritten. */
 void sp_delete(uint8_t *pg, uint32_t slot)
 {
-    uint32_t n = sp_nslots(pg), upper = sp_upper(pg);
+    uint32_t n = sp_nslots(pg), upper = sp_upper(pg), last = n - 1;
     uint32_t off = sp_off(pg, slot), len = sp_len(pg, slot), i;
-    memmove(pg + upper + len, pg + upper, off - upper);
-    memset(pg + upper, 0, len);
-    memmove(pg + PG_HDR + SLOT_SIZE * slot, pg + PG_HDR + SLOT_SIZE * (slot + 1),
-            SLOT_SIZE * (n - slot - 1));
-    memset(pg + PG_HDR + SLOT_SIZE * (n - 1), 0, SLOT_SIZE);
-    n--;
-    for (i = 0; i < n; i++) {
-        uint32_t o = sp_off(pg, i);
-        if (o < off)
-            wr16(pg + PG_HDR + SLOT_SIZE * i + SLOT_OFF, (uint16_t)(o + len));
+    uint8_t *s = pg + PG_HDR + SLOT_SIZE * slot, *ls = pg + PG_HDR + SLOT_SIZE * last;
+    if (slot == last && off == upper) {
+        /* the lowest record: nothing moves */
+    } else if (slot != last && rd16(ls + SLOT_OFF) == upper && rd16(ls + SLOT_LEN) == len) {
+        memcpy(pg + off, pg + upper, len);
+        memcpy(s, ls, SLOT_SIZE);
+        wr16(s + SLOT_OFF, (uint16_t)off);
+    } else {
+        memmove(pg + upper + len, pg + upper, off - upper);
+        memmove(s, s + SLOT_SIZE, SLOT_SIZE * (n - slot - 1));
+        for (i = 0; i < last; i++) {
+            uint32_t o = sp_off(pg, i);
+            if (o < off)
+                wr16(pg + PG_HDR + SLOT_SIZE * i + SLOT_OFF, (uint16_t)(o + len));
+        }
     }
-    wr16(pg + PG_NSLOTS, (uint16_t)n);
+    memset(pg + upper, 0, len);
+    memset(ls, 0, SLOT_SIZE);
+    wr16(pg + PG_NSLOTS, (uint16_t)last);
     wr16(pg + PG_UPPER, (uint16_t)(upper + len));
 }
 

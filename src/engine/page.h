@@ -71,6 +71,13 @@ static inline uint32_t rec_key_off(const uint8_t *rec)
 }
 
 void   sp_format(uint8_t *pg, int type, uint32_t bucket);
+/* sp_format of a page known to be all zero (pool_alloc's): no memset. */
+static inline void sp_format_zeroed(uint8_t *pg, int type, uint32_t bucket)
+{
+    pg[PG_TYPE] = (uint8_t)type;
+    wr32(pg + PG_AUX, bucket);
+    wr16(pg + PG_UPPER, PG_SIZE);
+}
 /* Slot index of key (tag compared first), or -1. */
 int    sp_find(const uint8_t *pg, uint32_t tag, const void *key, size_t klen);
 void   sp_record(const uint8_t *pg, uint32_t slot, rec_view *r);
@@ -79,7 +86,6 @@ void   rec_parse(const uint8_t *rec, rec_view *r);   /* a validated record */
  * to write the record. */
 uint8_t *sp_reserve(uint8_t *pg, uint32_t tag, uint32_t len);
 void   sp_delete(uint8_t *pg, uint32_t slot);
-
 /* Record bytes for a key/value; *external says whether the value must live
  * in a value chain. */
 size_t rec_size(size_t klen, size_t vlen, int stamped, int *external);

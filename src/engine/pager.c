@@ -29,6 +29,7 @@ struct pager {
     uint32_t  sect_npages;    /* page count when the unit began */
     undo     *undo;           /* set during a write-out: gets each page's old bytes */
     uint8_t  *wbuf;           /* coalesced writes (PAGER_RUN pages), allocated on first use */
+    uint8_t  *ubuf;           /* save_before's reads (PAGER_RUN pages), allocated on first use */
     pager_capture_fn capture; /* set: writes go to it, not to the file (kvs_prepare) */
     int       presealed;      /* the pages written are sealed already (pager_set_presealed) */
     void     *capture_arg;
@@ -72,6 +73,7 @@ void pager_free(pager *pg)
     if (!pg)
         return;
     free(pg->wbuf);
+    free(pg->ubuf);
     free(pg);
 }
 
@@ -199,19 +201,25 @@ void pager_set_undo(pager *pg, undo *u)
  * before it has overwritten anything. */
 static int save_before(pager *pg, uint32_t pgno, uint32_t n)
 {
-    uint8_t tmp[PG_SIZE];
-    uint32_t i;
-    if (!pg->undo)
-        return KVS_OK;
-    for (i = 0; i < n && pgno + i < pg->sect_npages; i++) {
-        ssize_t r = pager_read_all(pg->os, pg->fd, tmp, PG_SIZE, (off_t)(pgno + i) * PG_SIZE);
+    /* the pages of a run that the file had, read in one call and handed
+     * over as one run (one write to the spill file), PAGER_RUN at a time */
+    while (pg->undo && n > 0 && pgno < pg->sect_npages) {
+        uint32_t m = pg->sect_npages - pgno < n ? pg->sect_npages - pgno : n;
+        ssize_t r;
         int rc;
+        if (m > PAGER_RUN)
+            m = PAGER_RUN;
+        if (!pg->ubuf && !(pg->ubuf = malloc((size_t)PAGER_RUN * PG_SIZE)))
+            return kvs_seterr(pg->head.err, KVS_ENOMEM, 0, "out of memory");
+        r = pager_read_all(pg->os, pg->fd, pg->ubuf, (size_t)m * PG_SIZE, (off_t)pgno * PG_SIZE);
         if (r < 0)
-            return kvs_seterrno(pg->head.err, errno, pgno + i, "read before overwrite failed");
-        memset(tmp + r, 0, PG_SIZE - (size_t)r);
-        rc = undo_save(pg->undo, pgno + i, tmp);
+            return kvs_seterrno(pg->head.err, errno, pgno, "read before overwrite failed");
+        memset(pg->ubuf + r, 0, (size_t)m * PG_SIZE - (size_t)r);
+        rc = undo_save_run(pg->undo, pgno, m, pg->ubuf);
         if (rc)
             return rc;
+        pgno += m;
+        n -= m;
     }
     return KVS_OK;
 }

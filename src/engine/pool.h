@@ -257,6 +257,16 @@ static inline void pool_unlock(pool_file *pf, uint32_t fi)
         l->unlock(l->arg, fi);
 }
 #endif
+/* One more pin on a frame the caller has pinned already (it stays pinned
+ * after one pool_unpin); no lookup. */
+static inline void pool_pin(pool_file *pf, uint32_t fi)
+{
+    pool_file_head *h = (pool_file_head *)pf;
+    if (h->conc)
+        __atomic_fetch_add(&h->fr[fi].state, 1u, __ATOMIC_ACQ_REL);
+    else
+        h->fr[fi].state++;
+}
 static inline void pool_release(pool_file *pf, uint32_t fi)     /* unlock + unpin */
 {
     pool_unlock(pf, fi);

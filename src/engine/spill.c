@@ -95,7 +95,12 @@ uint32_t spill_end(const spill *sp)
 
 int spill_slot_write(spill *sp, uint32_t slot, const uint8_t *page)
 {
-    return pager_write_all(sp->os, sp->fd, page, PG_SIZE, (off_t)slot * PG_SIZE);
+    return spill_slots_write(sp, slot, 1, page);
+}
+
+int spill_slots_write(spill *sp, uint32_t slot, uint32_t n, const uint8_t *pages)
+{
+    return pager_write_all(sp->os, sp->fd, pages, (size_t)n * PG_SIZE, (off_t)slot * PG_SIZE);
 }
 
 int spill_slot_read(spill *sp, uint32_t slot, uint8_t *page)

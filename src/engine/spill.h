@@ -46,6 +46,7 @@ uint64_t spill_written(const spill *sp);     /* spill writes ever (counter) */
 int      spill_open(spill *sp);
 uint32_t spill_end(const spill *sp);
 int      spill_slot_write(spill *sp, uint32_t slot, const uint8_t *page);
+int      spill_slots_write(spill *sp, uint32_t slot, uint32_t n, const uint8_t *pages);  /* n slots from slot */
 int      spill_slot_read(spill *sp, uint32_t slot, uint8_t *page);
 
 #endif

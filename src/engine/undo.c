@@ -47,15 +47,21 @@ uint32_t undo_count(const undo *u)
     return u->n;
 }
 
-/* A failure here fails the write-out before it overwrites the page. */
 int undo_save(undo *u, uint32_t pgno, const uint8_t *img)
 {
+    return undo_save_run(u, pgno, 1, img);
+}
+
+/* A failure here fails the write-out before it overwrites the pages. */
+int undo_save_run(undo *u, uint32_t pgno, uint32_t n, const uint8_t *imgs)
+{
+    uint32_t i;
     if (u->sp) {
         int rc = spill_open(u->sp);
         if (rc)
             return rc;
     }
-    if (u->n == u->cap) {
+    while (u->cap - u->n < n) {
         uint32_t cap = u->cap ? u->cap * 2 : 64;
         uint32_t *pn = realloc(u->pgno, (size_t)cap * sizeof *pn);
         if (!pn)
@@ -70,10 +76,11 @@ int undo_save(undo *u, uint32_t pgno, const uint8_t *img)
         u->cap = cap;
     }
     if (!u->sp)
-        memcpy(u->buf + (size_t)u->n * PG_SIZE, img, PG_SIZE);
-    else if (spill_slot_write(u->sp, u->base + u->n, img) != 0)
+        memcpy(u->buf + (size_t)u->n * PG_SIZE, imgs, (size_t)n * PG_SIZE);
+    else if (spill_slots_write(u->sp, u->base + u->n, n, imgs) != 0)
         return kvs_seterrno(u->err, errno, pgno, "write of an undo image to the spill file failed");
-    u->pgno[u->n++] = pgno;
+    for (i = 0; i < n; i++)
+        u->pgno[u->n++] = pgno + i;
     return KVS_OK;
 }
 

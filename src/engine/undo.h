@@ -26,6 +26,9 @@ void     undo_free(undo *u);
 void     undo_begin(undo *u);       /* forget earlier images; start after sp's pages */
 /* Keeps img, the current bytes of page pgno (called by the pager). */
 int      undo_save(undo *u, uint32_t pgno, const uint8_t *img);
+/* The same for n consecutive pages pgno.. (imgs: n images one after the
+ * other), in one write to the spill file. */
+int      undo_save_run(undo *u, uint32_t pgno, uint32_t n, const uint8_t *imgs);
 /* Writes every image kept back into the file through pg (newest first) and
  * forgets them; the first failure is reported, the rest still tried.  The
  * caller has detached u from the pager (pager_set_undo(pg, NULL)). */

@@ -24,7 +24,7 @@ int main(void)
     char key[32], val[128];
     kvs_err err;
     rec_view r;
-    int ext, i, n = 0, bad = 0;
+    int ext, i, n = 0, bad = 0, gone[3];
     size_t len;
 
     memset(&err, 0, sizeof err);
@@ -53,17 +53,30 @@ int main(void)
     }
     tap_ok(bad == 0, "find each record among colliding tags");
     tap_ok(sp_find(pg, 1, "key-000000000000", 16) == -1, "right key with the wrong tag is not found");
-    sp_delete(pg, 10);
-    sp_delete(pg, 0);
-    sp_delete(pg, (uint32_t)sp_nslots(pg) - 1);
+    /* a middle slot, the first, the last; which key each held is read
+     * before it goes (a delete may move the last slot into the hole) */
+    {
+        uint32_t which[3], k;
+        which[0] = 10;
+        which[1] = 0;
+        which[2] = 0;
+        for (k = 0; k < 3; k++) {
+            uint32_t slot = k == 2 ? (uint32_t)sp_nslots(pg) - 1 : which[k];
+            sp_record(pg, slot, &r);
+            gone[k] = atoi((const char *)r.key + 4);
+            sp_delete(pg, slot);
+        }
+    }
     TAP_RC(page_validate(pg, 3, 10, &err), KVS_OK);
     tap_ok(sp_nslots(pg) == 28 && sp_free(pg) == PG_USABLE - 28 * 131, "3 deletes: 28 slots, free space exact");
+    tap_ok(gone[0] == 10 && gone[1] == 0 && gone[2] != 10 && gone[2] != 0, "the deletes took keys %d, %d, %d",
+           gone[0], gone[1], gone[2]);
     bad = 0;
     for (i = 0; i < n; i++) {
         int s;
         sprintf(key, "key-%012d", i);
         s = sp_find(pg, (uint32_t)(i % 3), key, 16);
-        if ((i == 0 || i == 10 || i == 30) != (s < 0))
+        if ((i == gone[0] || i == gone[1] || i == gone[2]) != (s < 0))
             bad++;
         if (s >= 0) {
             sp_record(pg, (uint32_t)s, &r);
@@ -184,6 +197,95 @@ int main(void)
         memset(&e, 0, sizeof e);
         tap_ok(page_validate(vp, 2, 1000, &e) == KVS_ECORRUPT,
                "a claimed 2 GiB value in a 1000-page file is damage (a fuzzer's find): %s", e.msg);
+    }
+    /* deletes in random order against a model of the page: one record
+     * length (the delete's record copy from upper), mixed lengths (the
+     * general move), and a page whose slots are not in descending offset
+     * order (the format allows it: the general move again).  After every
+     * delete the page validates, holds exactly the records left with their
+     * bytes, its free space is the exact rest and zero. */
+    {
+        static uint8_t dp[PG_SIZE];
+        int round, fails = 0, deletes = 0, ordered = 0, deletes0 = 0;
+        srand(12);
+        for (round = 0; round < 600; round++) {
+            char keys[SP_MAX_SLOTS][24];
+            int vlens[SP_MAX_SLOTS], live[SP_MAX_SLOTS], nrec = 0, left, k, mode = round % 3;
+            uint32_t used = 0;
+            sp_format(dp, KVS_PAGE_BUCKET, 1);
+            for (;;) {
+                int vl = mode == 1 ? rand() % 180 : 100;
+                size_t rl = rec_size(16, (size_t)vl, 0, &ext);
+                char v[200];
+                if (sp_free(dp) < rl + SLOT_SIZE)
+                    break;
+                sprintf(keys[nrec], "key-%04d-%07d", round, nrec);
+                memset(v, 'a' + nrec % 26, (size_t)vl);
+                v[vl] = 0;
+                put(dp, (uint32_t)(nrec % 5), keys[nrec], v);
+                vlens[nrec] = vl;
+                live[nrec] = 1;
+                used += (uint32_t)rl + SLOT_SIZE;
+                nrec++;
+            }
+            if (mode == 2) {
+                /* slots shuffled: records stay where they are */
+                uint32_t n = sp_nslots(dp), a;
+                for (a = n - 1; a > 0; a--) {
+                    uint32_t b = (uint32_t)rand() % (a + 1);
+                    uint8_t tmp[SLOT_SIZE];
+                    memcpy(tmp, dp + PG_HDR + SLOT_SIZE * a, SLOT_SIZE);
+                    memcpy(dp + PG_HDR + SLOT_SIZE * a, dp + PG_HDR + SLOT_SIZE * b, SLOT_SIZE);
+                    memcpy(dp + PG_HDR + SLOT_SIZE * b, tmp, SLOT_SIZE);
+                }
+            }
+            for (left = nrec; left > 0; left--) {
+                uint32_t slot = (uint32_t)rand() % sp_nslots(dp), s2, lo;
+                sp_record(dp, slot, &r);
+                for (k = 0; k < nrec && !(live[k] && memcmp(keys[k], r.key, 16) == 0); k++)
+                    ;
+                if (k == nrec) {
+                    fails++;
+                    break;
+                }
+                live[k] = 0;
+                used -= sp_len(dp, slot) + SLOT_SIZE;
+                sp_delete(dp, slot);
+                deletes++;
+                if (page_validate(dp, 3, 10, &err) != KVS_OK || sp_nslots(dp) != (uint32_t)left - 1 ||
+                    sp_free(dp) != PG_USABLE - used)
+                    fails++;
+                lo = PG_HDR + SLOT_SIZE * sp_nslots(dp);
+                for (s2 = lo; s2 < sp_upper(dp); s2++)
+                    if (dp[s2])
+                        fails++;
+                for (k = 0; k < nrec; k++) {
+                    int f = sp_find(dp, (uint32_t)(k % 5), keys[k], 16);
+                    if (live[k] != (f >= 0))
+                        fails++;
+                    if (f >= 0) {
+                        sp_record(dp, (uint32_t)f, &r);
+                        if (r.vlen != (uint32_t)vlens[k] ||
+                            (r.vlen && (r.val[0] != 'a' + k % 26 || r.val[r.vlen - 1] != 'a' + k % 26)))
+                            fails++;
+                    }
+                }
+                if (mode == 0) {
+                    /* one length: the slots stay in descending offset order */
+                    uint32_t i2;
+                    for (i2 = 1; i2 < sp_nslots(dp); i2++)
+                        if (sp_off(dp, i2) >= sp_off(dp, i2 - 1))
+                            break;
+                    ordered += i2 >= sp_nslots(dp);
+                    deletes0++;
+                }
+            }
+        }
+        tap_ok(fails == 0 && deletes > 10000,
+               "%d random deletes (one length, mixed lengths, shuffled slots): page valid, records and free space exact (%d failures)",
+               deletes, fails);
+        tap_ok(deletes0 > 0 && ordered == deletes0,
+               "one record length: slots stay in descending offset order (%d of %d deletes)", ordered, deletes0);
     }
     tap_diag("page: %d checks", tap_n);
     return tap_done();
