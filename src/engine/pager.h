@@ -79,7 +79,7 @@ void     pager_begin_unit(pager *pg);
 uint32_t pager_sect_npages(const pager *pg);   /* the page count it marked */
 /* While u is set (kvs_end's write-out), every write over a page the file
  * had when the unit began first hands that page's current bytes to
- * undo_save(u, ...); NULL stops it. */
+ * undo_save_run(u, ...); NULL stops it. */
 void     pager_set_undo(pager *pg, undo *u);
 
 int      pager_extend(pager *pg, uint32_t pgno);   /* allocate page pgno on disk now */

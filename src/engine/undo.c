@@ -47,11 +47,6 @@ uint32_t undo_count(const undo *u)
     return u->n;
 }
 
-int undo_save(undo *u, uint32_t pgno, const uint8_t *img)
-{
-    return undo_save_run(u, pgno, 1, img);
-}
-
 /* A failure here fails the write-out before it overwrites the pages. */
 int undo_save_run(undo *u, uint32_t pgno, uint32_t n, const uint8_t *imgs)
 {

@@ -1,6 +1,6 @@
 /*
  * undo.h - the undo of a failed write-out.  While kvs_end writes a unit out,
- * the pager hands undo_save the file's own image of every page it is about
+ * the pager hands undo_save_run the file's own image of every page it is about
  * to overwrite that the file had when the unit began (pager_set_undo), so
  * that a write-out failing half-way can put the file back byte for byte
  * (undo_apply, newest image first).  Each page is written at most once per
@@ -24,10 +24,9 @@ undo    *undo_new(spill *sp, kvs_err *err);
 void     undo_free(undo *u);
 
 void     undo_begin(undo *u);       /* forget earlier images; start after sp's pages */
-/* Keeps img, the current bytes of page pgno (called by the pager). */
-int      undo_save(undo *u, uint32_t pgno, const uint8_t *img);
-/* The same for n consecutive pages pgno.. (imgs: n images one after the
- * other), in one write to the spill file. */
+/* Keeps imgs, the current bytes of the n consecutive pages pgno.. (n
+ * images one after the other), in one write to the spill file (called by
+ * the pager). */
 int      undo_save_run(undo *u, uint32_t pgno, uint32_t n, const uint8_t *imgs);
 /* Writes every image kept back into the file through pg (newest first) and
  * forgets them; the first failure is reported, the rest still tried.  The
