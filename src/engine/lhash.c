@@ -711,6 +711,18 @@ static int pull_up(lh *t, uint32_t b, uint32_t fi, uint8_t *pg)
     return KVS_OK;
 }
 
+/* The frame of the located record's page: the one locate left pinned when
+ * it stopped there, else fetched (pinned) now. */
+static int found_frame(lh *t, const loc *L, uint32_t *fi, uint8_t **pg)
+{
+    if (L->pinned) {
+        *fi = L->fi;
+        *pg = L->pg;
+        return KVS_OK;
+    }
+    return pool_fetch(t->pool, L->found, 0, fi, pg);
+}
+
 /* Deletes slot from pgno; an overflow page left empty is unlinked and freed.
  * *freed tells the caller the page is gone.  With `compact`, a delete from
  * the primary page pulls records up from the overflow page behind it.  With
@@ -724,16 +736,9 @@ static int remove_at(lh *t, const loc *L, int *freed, int compact, uint32_t b, g
 {
     uint32_t fi, pfi, next;
     uint8_t *pg, *ppg;
-    int rc = KVS_OK;
-    if (L->pinned) {
-        /* locate stopped on the page and kept it pinned */
-        fi = L->fi;
-        pg = L->pg;
-    } else {
-        rc = pool_fetch(t->pool, L->found, 0, &fi, &pg);
-        if (rc)
-            return rc;
-    }
+    int rc = found_frame(t, L, &fi, &pg);
+    if (rc)
+        return rc;
     pool_lock(t->pool, fi, POOL_EXCLUSIVE);
     if (gone) {
         rec_view r;
@@ -775,7 +780,7 @@ static int fetch_found(lh *t, const loc *L, int mode, uint32_t *fi, uint8_t **pg
                        uint32_t *vpage, uint32_t *vlen)
 {
     rec_view r;
-    int rc = pool_fetch(t->pool, L->found, 0, fi, pg);
+    int rc = found_frame(t, L, fi, pg);
     if (rc)
         return rc;
     pool_lock(t->pool, *fi, mode);
@@ -1007,20 +1012,9 @@ int lh_put(lh *t, const void *key, size_t klen, const void *val, size_t vlen, in
     if (L.found) {
         uint32_t fi, oldlen, old_vpage, old_vlen;
         uint8_t *pg;
-        if (L.pinned) {
-            rec_view r;
-            fi = L.fi;
-            pg = L.pg;
-            pool_lock(t->pool, fi, POOL_EXCLUSIVE);
-            sp_record(pg, L.slot, &r);
-            oldlen = sp_len(pg, L.slot);
-            old_vpage = (r.flags & REC_EXTERNAL) ? r.vpage : 0;
-            old_vlen = (r.flags & REC_EXTERNAL) ? r.vlen : 0;
-        } else {
-            rc = fetch_found(t, &L, POOL_EXCLUSIVE, &fi, &pg, &oldlen, &old_vpage, &old_vlen);
-            if (rc)
-                return rc;
-        }
+        rc = fetch_found(t, &L, POOL_EXCLUSIVE, &fi, &pg, &oldlen, &old_vpage, &old_vlen);
+        if (rc)
+            return rc;
         if (oldlen == nr.len) {
             /* same size (same key, so same tag): overwrite the record where
              * it is, no slot or record bytes moved */
