@@ -78,6 +78,25 @@ SELECT count(*) FROM sm WHERE v = 'gone';
 ROLLBACK;
 RESET kvs_fdw.pending_memory;
 SELECT * FROM sm_differs();
+
+-- TRUNCATE between spills: the runs before it are hidden, merged or not;
+-- one rolled back to a savepoint hides nothing
+SET kvs_fdw.pending_memory = '64kB';
+BEGIN;
+INSERT INTO sm SELECT g, 'before' FROM generate_series(100001, 120000) g;
+TRUNCATE sm;
+INSERT INTO sm SELECT g, 'after' FROM generate_series(1, 20000) g;
+SAVEPOINT t;
+TRUNCATE sm;
+INSERT INTO sm SELECT g, 'rolled back' FROM generate_series(1, 5000) g;
+ROLLBACK TO SAVEPOINT t;
+UPDATE sm SET v = 'after, changed' WHERE id % 10 = 0;
+SELECT v, count(*), min(id), max(id) FROM sm GROUP BY v ORDER BY v;
+SELECT spilled_runs BETWEEN 2 AND 12 AS few_runs, truncated FROM kvs_fdw_pending('sm');
+COMMIT;
+RESET kvs_fdw.pending_memory;
+SELECT v, count(*), min(id), max(id) FROM sm GROUP BY v ORDER BY v;
+SELECT * FROM kvs_fdw_check('sm');
 DROP FOREIGN TABLE sm;
 DROP TABLE sm_heap;
 DROP FUNCTION sm_differs();

@@ -377,14 +377,48 @@ bloom_maybe(PRun *r, const PHash *h)
 	return true;
 }
 
-static int
-cmp_entry(const void *a, const void *b)
+/*
+ * A spill sorts its keys by their first 8 bytes as a big-endian number
+ * (zero-padded: an order key_cmp agrees with) beside the entry, so most
+ * comparisons read no entry and no key: sorting the entry pointers by the
+ * keys they point to took a cache miss or two per comparison.
+ */
+typedef struct PSortKey
 {
-	const PEntry *x = *(PEntry *const *) a;
-	const PEntry *y = *(PEntry *const *) b;
+	uint64		prefix;
+	PEntry	   *e;
+} PSortKey;
 
-	return key_cmp(x->key.data, x->key.len, y->key.data, y->key.len);
+static uint64
+key_prefix(const char *key, uint32 klen)
+{
+	uint64		p = 0;
+	uint32		i;
+
+	for (i = 0; i < 8; i++)
+		p = (p << 8) | (i < klen ? (uint8) key[i] : 0);
+	return p;
 }
+
+static int
+cmp_sortkey(const void *a, const void *b)
+{
+	const PSortKey *x = a,
+			   *y = b;
+
+	if (x->prefix != y->prefix)
+		return x->prefix < y->prefix ? -1 : 1;
+	return key_cmp(x->e->key.data, x->e->key.len, y->e->key.data, y->e->key.len);
+}
+
+/* sort_keys(PSortKey *, size_t): the sort with cmp_sortkey inlined */
+#define ST_SORT sort_keys
+#define ST_ELEMENT_TYPE PSortKey
+#define ST_COMPARE(a, b) cmp_sortkey(a, b)
+#define ST_CHECK_FOR_INTERRUPTS
+#define ST_SCOPE static
+#define ST_DEFINE
+#include "lib/sort_template.h"
 
 /*
  * Start run r in a new temporary file, for up to maxkeys keys (its Bloom
@@ -493,26 +527,32 @@ static void merge_runs(KvsWriteSet *ws);
 static void
 spill(KvsWriteSet *ws)
 {
-	PEntry	  **live;
+	PSortKey   *live;
 	size_t		nlive = 0,
 				i;
 	PRun	   *r;
 
-	live = MemoryContextAlloc(pending_cxt, sizeof(PEntry *) * Max(ws->nentries, 1));
+	live = MemoryContextAllocHuge(pending_cxt, sizeof(PSortKey) * Max(ws->nentries, 1));
 	for (i = 0; i < ws->nentries; i++)
-		if (ws->order[i]->newest != NULL)
-			live[nlive++] = ws->order[i];
+	{
+		PEntry	   *e = ws->order[i];
+
+		if (e->newest == NULL)
+			continue;
+		live[nlive].prefix = key_prefix(e->key.data, e->key.len);
+		live[nlive++].e = e;
+	}
 	if (nlive == 0)
 	{
 		pfree(live);
 		return;
 	}
-	qsort(live, nlive, sizeof(PEntry *), cmp_entry);
+	sort_keys(live, nlive);
 	r = new_run_slot(ws);
 	run_begin(r, (int64) nlive, 0);
 	for (i = 0; i < nlive; i++)
 	{
-		PEntry	   *e = live[i];
+		PEntry	   *e = live[i].e;
 		PVersion   *v;
 		uint32		verbytes = 0,
 					nver = 0;
@@ -1725,9 +1765,10 @@ apply_one(KvsWriteSet *ws, uint64 t, const char *key, uint32 klen, const PView *
  * bucket order (kvs_key_order), so a batch visits each bucket's pages once,
  * in a sweep; a key's final state does not depend on the order keys are
  * applied in.  A key and value read from a run are copied for the batch
- * (the walk's buffers move on), so a batch of the runs' keys ends once it
- * holds kvs_fdw.pending_memory of them (about one run's worth) beside the
- * write set; memory's keys are one batch, not copied; every batch has an
+ * (the walk's buffers move on), so a batch of the runs' keys ends once its
+ * memory (copies and entries) reaches half kvs_fdw.pending_memory (about
+ * what one run holds: a run is what filled that memory, hash table and
+ * chains included), beside the write set's; memory's keys are one batch, not copied; every batch has an
  * entry of sizeof(PApply), about 80 bytes, per key.
  */
 void
@@ -1745,8 +1786,7 @@ kvs_pending_apply(KvsWriteSet *ws)
 	size_t		nbatch = 0,
 				maxbatch = 0,
 				i;
-	Size		copied = 0,
-				limit = (Size) kvs_fdw_pending_memory_kb * 1024;
+	Size		limit = (Size) kvs_fdw_pending_memory_kb * 1024 / 2;
 	bool		from_memory = false;
 
 	kvs_set_stamp(db, 0);
@@ -1764,7 +1804,8 @@ kvs_pending_apply(KvsWriteSet *ws)
 		bool		more = walk_next(&w, &pv);
 
 		if (nbatch > 0 &&
-			(!more || (pv.source == SRC_MEMORY) != from_memory || copied >= limit))
+			(!more || (pv.source == SRC_MEMORY) != from_memory ||
+			 MemoryContextMemAllocated(batch_cxt, false) >= limit))
 		{
 			qsort(batch, nbatch, sizeof(PApply), cmp_apply);
 			for (i = 0; i < nbatch; i++)
@@ -1776,7 +1817,6 @@ kvs_pending_apply(KvsWriteSet *ws)
 			MemoryContextReset(batch_cxt);
 			batch = NULL;
 			nbatch = maxbatch = 0;
-			copied = 0;
 		}
 		if (!more)
 			break;
@@ -1799,14 +1839,12 @@ kvs_pending_apply(KvsWriteSet *ws)
 
 			memcpy(k, w.key, w.klen);
 			batch[nbatch].key = k;
-			copied += w.klen + sizeof(PApply);
 			if (!pv.is_delete)
 			{
 				char	   *v = palloc(pv.vlen + 1);
 
 				memcpy(v, pv.val, pv.vlen);
 				batch[nbatch].pv.val = v;
-				copied += pv.vlen;
 			}
 		}
 		MemoryContextSwitchTo(old);
