@@ -1263,7 +1263,7 @@ kvs_write_set_file(KvsWriteSet *ws)
  * each key is given once, by the source its view (as of upto) comes from.
  * A key in memory is left to the memory phase.  The merge reads each run
  * sequentially through a buffer of its own (RUN_READ_CHUNK, or one record
- * if larger), so a walk costs one pass over the spill file and no lookup:
+ * if larger), so a walk costs one pass over the runs' files and no lookup:
  * walking each run alone and looking its keys up in the newer runs cost
  * (keys x runs) Bloom tests, a random read per false positive.
  */
