@@ -37,16 +37,19 @@
  *
  * Spill.  Once the write sets hold more than kvs_fdw.pending_memory, the
  * set being written to is spilled: its keys, sorted, with all their versions,
- * are written as one run to a temporary file (BufFile: temp_file_limit
- * applies) and the memory is emptied.  A run keeps in memory a sparse index
- * (every SPARSE_EVERY-th key and its position) and a Bloom filter of its
- * keys.  A key's state is its newest live version over the sources, newest
- * first: memory, then the runs from the newest.  Versions in runs cannot be
- * dropped, so a subtransaction abort records the range of subids it killed
- * (dead_ranges) and reads skip versions in those ranges.  A merged cursor in
- * its second phase walks the sources; a set is not spilled while one does
- * (its memory may then pass the limit until that scan ends).  Runs are
- * never merged: each lookup tests every run's Bloom filter.
+ * are written as one run to a temporary file of its own (BufFile:
+ * temp_file_limit applies) and the memory is emptied.  A run keeps in memory
+ * a sparse index (every SPARSE_EVERY-th key and its position) and a Bloom
+ * filter of its keys.  A key's state is its newest live version over the
+ * sources, newest first: memory, then the runs from the newest.  Versions in
+ * runs cannot be dropped in place, so a subtransaction abort records the
+ * range of subids it killed (dead_ranges) and reads skip versions in those
+ * ranges.  Runs are merged as they come (merge_runs: tiered, MERGE_RUNS of a
+ * level into one of the next, dropping dead versions), so n spilled keys
+ * make O(log n) runs for a lookup to test.  A merged cursor in its second
+ * phase and the commit walk the sources: the runs merged on the fly, then
+ * memory; a set is not spilled (nor its runs merged) while a cursor does
+ * (its memory may then pass the limit until that scan ends).
  *
  * Conflicts at commit (no lost update without row locks): a key's first
  * version records what the file must still hold when the commit applies it
@@ -118,20 +121,27 @@ typedef struct PSparse
 } PSparse;
 
 /*
- * A run in the spill file: records sorted by key, each
+ * A run, in a temporary file of its own: records sorted by key, each
  *   u32 reclen (bytes after it), u32 klen, key, u8 file_absent,
- *   u8 has_base, u64 base_hash, u16 nver,
+ *   u8 has_base, u64 base_hash, u32 nver,
  *   nver x (u64 seq, u32 subid, u64 stamp, u8 is_delete, u32 vlen, value)
- * with its versions newest first.
+ * with its versions newest first.  A spill makes a run of level 0; a merge
+ * of MERGE_RUNS runs of level L makes one of level L + 1 (see merge_runs).
  */
+/* a record's bytes after its reclen and before its versions; a version's header */
+#define REC_HEADER(klen)	(4 + (klen) + 1 + 1 + 8 + 4)
+#define VER_HEADER			(8 + 4 + 8 + 1 + 4)
+
 typedef struct PRun
 {
+	BufFile    *file;
 	int64		nrecords;
+	int64		nbytes;			/* the run's length, from the file's start */
+	int64		vbytes;			/* keys and values of its versions */
+	int			level;
 	PSparse    *sparse;
 	int			nsparse;
-	int			start_fileno;	/* where the run begins and ends */
-	off_t		start_off;
-	int			end_fileno;
+	int			end_fileno;		/* where the run ends */
 	off_t		end_off;
 	uint8	   *bloom;
 	uint32		bloom_bits;
@@ -155,14 +165,9 @@ struct KvsWriteSet
 	int64		nkeys;			/* entries in memory with a version */
 	int64		bytes;			/* keys and values of live versions */
 	/* spill */
-	BufFile    *spill;
-	int			spill_fileno;	/* the spill file's end */
-	off_t		spill_off;
 	PRun	   *runs;			/* oldest first */
 	int			nruns;
 	int			maxruns;
-	int64		spilled_keys;	/* records in the runs */
-	int64		spilled_bytes;
 	int			walkers;		/* merged cursors walking the sources */
 	MemoryContext scratch;		/* a record read back, reset per read */
 };
@@ -333,151 +338,248 @@ subid_dead(SubTransactionId subid)
 
 /* ---- runs: writing ---------------------------------------------------------- */
 
-static void
-bloom_positions(const char *key, uint32 klen, uint32 nbits, uint32 *pos)
+/*
+ * A key's two Bloom hashes, computed once per key and used for every run's
+ * filter (a lookup tests each run: hashing the key per run was most of it).
+ */
+typedef struct PHash
 {
-	uint32		h1 = hash_bytes((const unsigned char *) key, (int) klen);
-	uint32		h2 = (uint32) hash_bytes_extended((const unsigned char *) key, (int) klen, 0x9e3779b9) | 1;
+	uint32		h1,
+				h2;
+} PHash;
+
+static void
+key_hashes(const char *key, uint32 klen, PHash *h)
+{
+	h->h1 = hash_bytes((const unsigned char *) key, (int) klen);
+	h->h2 = (uint32) hash_bytes_extended((const unsigned char *) key, (int) klen, 0x9e3779b9) | 1;
+}
+
+static void
+bloom_positions(const PHash *h, uint32 nbits, uint32 *pos)
+{
 	int			i;
 
 	for (i = 0; i < BLOOM_HASHES; i++)
-		pos[i] = (h1 + (uint32) i * h2) % nbits;
+		pos[i] = (h->h1 + (uint32) i * h->h2) % nbits;
 }
 
 static bool
-bloom_maybe(PRun *r, const char *key, uint32 klen)
+bloom_maybe(PRun *r, const PHash *h)
 {
 	uint32		pos[BLOOM_HASHES];
 	int			i;
 
-	bloom_positions(key, klen, r->bloom_bits, pos);
+	bloom_positions(h, r->bloom_bits, pos);
 	for (i = 0; i < BLOOM_HASHES; i++)
 		if (!(r->bloom[pos[i] / 8] & (1 << (pos[i] % 8))))
 			return false;
 	return true;
 }
 
-static int
-cmp_entry(const void *a, const void *b)
+/*
+ * A spill sorts its keys by their first 8 bytes as a big-endian number
+ * (zero-padded: an order key_cmp agrees with) beside the entry, so most
+ * comparisons read no entry and no key: sorting the entry pointers by the
+ * keys they point to took a cache miss or two per comparison.
+ */
+typedef struct PSortKey
 {
-	const PEntry *x = *(PEntry *const *) a;
-	const PEntry *y = *(PEntry *const *) b;
+	uint64		prefix;
+	PEntry	   *e;
+} PSortKey;
 
-	return key_cmp(x->key.data, x->key.len, y->key.data, y->key.len);
+static uint64
+key_prefix(const char *key, uint32 klen)
+{
+	uint64		p = 0;
+	uint32		i;
+
+	for (i = 0; i < 8; i++)
+		p = (p << 8) | (i < klen ? (uint8) key[i] : 0);
+	return p;
+}
+
+static int
+cmp_sortkey(const void *a, const void *b)
+{
+	const PSortKey *x = a,
+			   *y = b;
+
+	if (x->prefix != y->prefix)
+		return x->prefix < y->prefix ? -1 : 1;
+	return key_cmp(x->e->key.data, x->e->key.len, y->e->key.data, y->e->key.len);
+}
+
+/* sort_keys(PSortKey *, size_t): the sort with cmp_sortkey inlined */
+#define ST_SORT sort_keys
+#define ST_ELEMENT_TYPE PSortKey
+#define ST_COMPARE(a, b) cmp_sortkey(a, b)
+#define ST_CHECK_FOR_INTERRUPTS
+#define ST_SCOPE static
+#define ST_DEFINE
+#include "lib/sort_template.h"
+
+/*
+ * Start run r in a new temporary file, for up to maxkeys keys (its Bloom
+ * filter and sparse index are sized for them).
+ */
+static void
+run_begin(PRun *r, int64 maxkeys, int level)
+{
+	ResourceOwner oldowner = CurrentResourceOwner;
+	MemoryContext old;
+
+	memset(r, 0, sizeof(*r));
+	r->level = level;
+	r->bloom_bits = Max(1024, (uint32) Min((uint64) maxkeys * BLOOM_BITS_PER_KEY, PG_UINT32_MAX / 2));
+	r->bloom = MemoryContextAllocZero(pending_cxt, (r->bloom_bits + 7) / 8);
+	r->sparse = MemoryContextAlloc(pending_cxt, sizeof(PSparse) * (maxkeys / SPARSE_EVERY + 1));
+	old = MemoryContextSwitchTo(pending_cxt);
+	/* the file lives as long as the top-level transaction */
+	CurrentResourceOwner = TopTransactionResourceOwner;
+	r->file = BufFileCreateTemp(false);
+	CurrentResourceOwner = oldowner;
+	MemoryContextSwitchTo(old);
 }
 
 static void
-spill_write(KvsWriteSet *ws, const void *p, size_t n)
+run_write(PRun *r, const void *p, size_t n)
 {
-	BufFileWrite(ws->spill, (void *) p, n);
+	BufFileWrite(r->file, (void *) p, n);
+	r->nbytes += n;
 }
+
+/* A record of key begins (in key order): index it, then write its header. */
+static void
+run_add(PRun *r, const char *key, uint32 klen, bool file_absent,
+		bool has_base, uint64 base_hash, uint32 nver, uint32 verbytes)
+{
+	uint32		reclen = REC_HEADER(klen) + verbytes,
+				pos[BLOOM_HASHES];
+	uint8		b1;
+	PHash		h;
+	int			b;
+
+	if ((r->nrecords & 1023) == 0)
+		CHECK_FOR_INTERRUPTS();
+	if (r->nrecords % SPARSE_EVERY == 0)
+	{
+		PSparse    *sp = &r->sparse[r->nsparse++];
+
+		sp->key = MemoryContextAlloc(pending_cxt, klen + 1);
+		memcpy(sp->key, key, klen);
+		sp->klen = klen;
+		BufFileTell(r->file, &sp->fileno, &sp->off);
+	}
+	key_hashes(key, klen, &h);
+	bloom_positions(&h, r->bloom_bits, pos);
+	for (b = 0; b < BLOOM_HASHES; b++)
+		r->bloom[pos[b] / 8] |= (1 << (pos[b] % 8));
+	r->nrecords++;
+	r->vbytes += klen;
+	run_write(r, &reclen, 4);
+	run_write(r, &klen, 4);
+	run_write(r, key, klen);
+	b1 = file_absent ? 1 : 0;
+	run_write(r, &b1, 1);
+	b1 = has_base ? 1 : 0;
+	run_write(r, &b1, 1);
+	run_write(r, &base_hash, 8);
+	run_write(r, &nver, 4);
+}
+
+static void
+run_finish(PRun *r)
+{
+	BufFileTell(r->file, &r->end_fileno, &r->end_off);
+}
+
+/* A run is gone (merged): its file and memory. */
+static void
+run_free(PRun *r)
+{
+	int			i;
+
+	BufFileClose(r->file);
+	for (i = 0; i < r->nsparse; i++)
+		pfree(r->sparse[i].key);
+	pfree(r->sparse);
+	pfree(r->bloom);
+}
+
+static PRun *
+new_run_slot(KvsWriteSet *ws)
+{
+	if (ws->nruns == ws->maxruns)
+	{
+		ws->maxruns = ws->maxruns ? ws->maxruns * 2 : 8;
+		ws->runs = ws->runs ?
+			repalloc(ws->runs, sizeof(PRun) * ws->maxruns) :
+			MemoryContextAlloc(pending_cxt, sizeof(PRun) * ws->maxruns);
+	}
+	return &ws->runs[ws->nruns];
+}
+
+static void merge_runs(KvsWriteSet *ws);
 
 /* Write the set's memory as a run and empty the memory. */
 static void
 spill(KvsWriteSet *ws)
 {
-	PEntry	  **live;
+	PSortKey   *live;
 	size_t		nlive = 0,
 				i;
 	PRun	   *r;
-	MemoryContext old = MemoryContextSwitchTo(pending_cxt);
 
-	live = palloc(sizeof(PEntry *) * Max(ws->nentries, 1));
+	live = MemoryContextAllocHuge(pending_cxt, sizeof(PSortKey) * Max(ws->nentries, 1));
 	for (i = 0; i < ws->nentries; i++)
-		if (ws->order[i]->newest != NULL)
-			live[nlive++] = ws->order[i];
+	{
+		PEntry	   *e = ws->order[i];
+
+		if (e->newest == NULL)
+			continue;
+		live[nlive].prefix = key_prefix(e->key.data, e->key.len);
+		live[nlive++].e = e;
+	}
 	if (nlive == 0)
 	{
 		pfree(live);
-		MemoryContextSwitchTo(old);
 		return;
 	}
-	qsort(live, nlive, sizeof(PEntry *), cmp_entry);
-	if (ws->spill == NULL)
-	{
-		ResourceOwner oldowner = CurrentResourceOwner;
-
-		/* the file lives as long as the top-level transaction */
-		CurrentResourceOwner = TopTransactionResourceOwner;
-		ws->spill = BufFileCreateTemp(false);
-		CurrentResourceOwner = oldowner;
-	}
-	if (ws->nruns == ws->maxruns)
-	{
-		ws->maxruns = ws->maxruns ? ws->maxruns * 2 : 8;
-		ws->runs = ws->runs ? repalloc(ws->runs, sizeof(PRun) * ws->maxruns) :
-			palloc(sizeof(PRun) * ws->maxruns);
-	}
-	r = &ws->runs[ws->nruns];
-	memset(r, 0, sizeof(*r));
-	r->bloom_bits = Max(1024, (uint32) Min((uint64) nlive * BLOOM_BITS_PER_KEY, PG_UINT32_MAX / 2));
-	r->bloom = palloc0((r->bloom_bits + 7) / 8);
-	r->sparse = palloc(sizeof(PSparse) * (nlive / SPARSE_EVERY + 1));
-	if (BufFileSeek(ws->spill, ws->spill_fileno, ws->spill_off, SEEK_SET) != 0)
-		ereport(ERROR,
-				(errcode_for_file_access(),
-				 errmsg("could not seek in the spill file of pending kvs_fdw writes")));
-	r->start_fileno = ws->spill_fileno;
-	r->start_off = ws->spill_off;
+	sort_keys(live, nlive);
+	r = new_run_slot(ws);
+	run_begin(r, (int64) nlive, 0);
 	for (i = 0; i < nlive; i++)
 	{
-		PEntry	   *e = live[i];
+		PEntry	   *e = live[i].e;
 		PVersion   *v;
-		uint32		reclen,
-					pos[BLOOM_HASHES];
-		uint16		nver = 0;
-		uint8		fa = e->file_absent ? 1 : 0;
-		int			b;
+		uint32		verbytes = 0,
+					nver = 0;
 
-		if ((i & 1023) == 0)
-			CHECK_FOR_INTERRUPTS();
-		reclen = 4 + e->key.len + 1 + 1 + 8 + 2;
 		for (v = e->newest; v != NULL; v = v->older)
 		{
-			reclen += 8 + 4 + 8 + 1 + 4 + v->vlen;
+			verbytes += VER_HEADER + v->vlen;
 			nver++;
 		}
-		if (i % SPARSE_EVERY == 0)
-		{
-			PSparse    *sp = &r->sparse[r->nsparse++];
-
-			sp->key = palloc(e->key.len + 1);
-			memcpy(sp->key, e->key.data, e->key.len);
-			sp->klen = e->key.len;
-			BufFileTell(ws->spill, &sp->fileno, &sp->off);
-		}
-		bloom_positions(e->key.data, e->key.len, r->bloom_bits, pos);
-		for (b = 0; b < BLOOM_HASHES; b++)
-			r->bloom[pos[b] / 8] |= (1 << (pos[b] % 8));
-		spill_write(ws, &reclen, 4);
-		spill_write(ws, &e->key.len, 4);
-		spill_write(ws, e->key.data, e->key.len);
-		spill_write(ws, &fa, 1);
-		fa = e->has_base ? 1 : 0;
-		spill_write(ws, &fa, 1);
-		spill_write(ws, &e->base_hash, 8);
-		spill_write(ws, &nver, 2);
+		run_add(r, e->key.data, e->key.len, e->file_absent, e->has_base,
+				e->base_hash, nver, verbytes);
 		for (v = e->newest; v != NULL; v = v->older)
 		{
 			uint8		del = v->is_delete ? 1 : 0;
 
-			spill_write(ws, &v->seq, 8);
-			spill_write(ws, &v->subid, 4);
-			spill_write(ws, &v->stamp, 8);
-			spill_write(ws, &del, 1);
-			spill_write(ws, &v->vlen, 4);
-			spill_write(ws, v->val, v->vlen);
+			run_write(r, &v->seq, 8);
+			run_write(r, &v->subid, 4);
+			run_write(r, &v->stamp, 8);
+			run_write(r, &del, 1);
+			run_write(r, &v->vlen, 4);
+			run_write(r, v->val, v->vlen);
+			r->vbytes += v->vlen;
 		}
 	}
-	BufFileTell(ws->spill, &r->end_fileno, &r->end_off);
-	ws->spill_fileno = r->end_fileno;
-	ws->spill_off = r->end_off;
-	r->nrecords = nlive;
+	run_finish(r);
 	ws->nruns++;
-	ws->spilled_keys += nlive;
-	ws->spilled_bytes += ws->bytes;
 	pfree(live);
-	MemoryContextSwitchTo(old);
 	elog(DEBUG1, "kvs_fdw: spilled %zu pending keys of \"%s\" (run %d)",
 		 nlive, ws->file->path, ws->nruns);
 
@@ -487,6 +589,8 @@ spill(KvsWriteSet *ws)
 	ws->nkeys = 0;
 	ws->bytes = 0;
 	ws->max_subid = 0;
+
+	merge_runs(ws);
 }
 
 /* ---- runs: reading ---------------------------------------------------------- */
@@ -499,7 +603,7 @@ typedef struct PRecord
 	bool		file_absent;
 	bool		has_base;
 	uint64		base_hash;
-	int			nver;
+	uint32		nver;
 	const char *vers;			/* the versions, as written */
 } PRecord;
 
@@ -509,7 +613,23 @@ past_end(PRun *r, int fileno, off_t off)
 	return fileno > r->end_fileno || (fileno == r->end_fileno && off >= r->end_off);
 }
 
-/* Read the record at the spill file's position; false at the run's end. */
+/* Parse the record whose body (after its reclen) is at buf. */
+static void
+parse_record(const char *buf, PRecord *rec)
+{
+	uint32		n;
+
+	memcpy(&rec->klen, buf, 4);
+	rec->key = buf + 4;
+	rec->file_absent = buf[4 + rec->klen] != 0;
+	rec->has_base = buf[4 + rec->klen + 1] != 0;
+	memcpy(&rec->base_hash, buf + 4 + rec->klen + 2, 8);
+	memcpy(&n, buf + 4 + rec->klen + 10, 4);
+	rec->nver = n;
+	rec->vers = buf + REC_HEADER(rec->klen);
+}
+
+/* Read the record at the run file's position; false at the run's end. */
 static bool
 read_record(KvsWriteSet *ws, PRun *r, PRecord *rec)
 {
@@ -518,30 +638,19 @@ read_record(KvsWriteSet *ws, PRun *r, PRecord *rec)
 	uint32		reclen;
 	char	   *buf;
 
-	BufFileTell(ws->spill, &fileno, &off);
+	BufFileTell(r->file, &fileno, &off);
 	if (past_end(r, fileno, off))
 		return false;
-	if (BufFileRead(ws->spill, &reclen, 4) != 4)
+	if (BufFileRead(r->file, &reclen, 4) != 4)
 		ereport(ERROR,
 				(errcode_for_file_access(),
 				 errmsg("could not read the spill file of pending kvs_fdw writes")));
 	buf = MemoryContextAlloc(ws->scratch, reclen);
-	if (BufFileRead(ws->spill, buf, reclen) != reclen)
+	if (BufFileRead(r->file, buf, reclen) != reclen)
 		ereport(ERROR,
 				(errcode_for_file_access(),
 				 errmsg("could not read the spill file of pending kvs_fdw writes")));
-	memcpy(&rec->klen, buf, 4);
-	rec->key = buf + 4;
-	rec->file_absent = buf[4 + rec->klen] != 0;
-	rec->has_base = buf[4 + rec->klen + 1] != 0;
-	memcpy(&rec->base_hash, buf + 4 + rec->klen + 2, 8);
-	{
-		uint16		n;
-
-		memcpy(&n, buf + 4 + rec->klen + 10, 2);
-		rec->nver = n;
-	}
-	rec->vers = buf + 4 + rec->klen + 12;
+	parse_record(buf, rec);
 	return true;
 }
 
@@ -550,7 +659,7 @@ static void
 record_view(const PRecord *rec, uint64 upto, PView *pv, int source)
 {
 	const char *p = rec->vers;
-	int			i;
+	uint32		i;
 
 	for (i = 0; i < rec->nver; i++)
 	{
@@ -577,14 +686,14 @@ record_view(const PRecord *rec, uint64 upto, PView *pv, int source)
 			pv->source = source;
 			return;
 		}
-		p += 25 + vlen;
+		p += VER_HEADER + vlen;
 	}
 }
 
 /* Look key up in run ri: its view as of upto (pv->found = false: none). */
 static void
-run_lookup(KvsWriteSet *ws, int ri, const char *key, uint32 klen, uint64 upto,
-		   PView *pv)
+run_lookup(KvsWriteSet *ws, int ri, const char *key, uint32 klen,
+		   const PHash *h, uint64 upto, PView *pv)
 {
 	PRun	   *r = &ws->runs[ri];
 	int			lo = 0,
@@ -593,7 +702,7 @@ run_lookup(KvsWriteSet *ws, int ri, const char *key, uint32 klen, uint64 upto,
 	PRecord		rec;
 
 	pv->found = false;
-	if (!bloom_maybe(r, key, klen))
+	if (!bloom_maybe(r, h))
 		return;
 	/* the last sparse point at or before key */
 	while (lo <= hi)
@@ -610,7 +719,7 @@ run_lookup(KvsWriteSet *ws, int ri, const char *key, uint32 klen, uint64 upto,
 	}
 	if (at < 0)
 		return;
-	if (BufFileSeek(ws->spill, r->sparse[at].fileno, r->sparse[at].off, SEEK_SET) != 0)
+	if (BufFileSeek(r->file, r->sparse[at].fileno, r->sparse[at].off, SEEK_SET) != 0)
 		ereport(ERROR,
 				(errcode_for_file_access(),
 				 errmsg("could not seek in the spill file of pending kvs_fdw writes")));
@@ -631,6 +740,32 @@ run_lookup(KvsWriteSet *ws, int ri, const char *key, uint32 klen, uint64 upto,
 /* ---- a key's state over the sources ----------------------------------------- */
 
 /*
+ * Memory's view of entry e as of upto (false: no version there as of upto;
+ * memory holds no rolled-back version, so none is dead).
+ */
+static bool
+memory_view(PEntry *e, uint64 upto, PView *pv)
+{
+	PVersion   *v;
+
+	for (v = e->newest; v != NULL && v->seq > upto; v = v->older)
+		;
+	if (v == NULL)
+		return false;
+	pv->found = true;
+	pv->is_delete = v->is_delete;
+	pv->stamp = v->stamp;
+	pv->seq = v->seq;
+	pv->val = v->val;
+	pv->vlen = v->vlen;
+	pv->file_absent = e->file_absent;
+	pv->has_base = e->has_base;
+	pv->base_hash = e->base_hash;
+	pv->source = SRC_MEMORY;
+	return true;
+}
+
+/*
  * The transaction's view of key as of sequence number upto: its newest live
  * version over memory and the runs (pv->found false: none), hidden if older
  * than the TRUNCATE in force then.
@@ -639,42 +774,44 @@ static void
 resolve(KvsWriteSet *ws, const char *key, size_t klen, uint64 upto, PView *pv)
 {
 	PEntry	   *e = find_entry(ws, key, klen);
-	PVersion   *v = NULL;
 	int			ri;
 
 	pv->found = false;
-	if (e != NULL)
-		for (v = e->newest; v != NULL && v->seq > upto; v = v->older)
-			;
-	if (v != NULL)
+	if ((e == NULL || !memory_view(e, upto, pv)) && ws->nruns > 0)
 	{
-		pv->found = true;
-		pv->is_delete = v->is_delete;
-		pv->stamp = v->stamp;
-		pv->seq = v->seq;
-		pv->val = v->val;
-		pv->vlen = v->vlen;
-		pv->file_absent = e->file_absent;
-		pv->has_base = e->has_base;
-		pv->base_hash = e->base_hash;
-		pv->source = SRC_MEMORY;
-	}
-	else
-	{
-		if (ws->nruns > 0)
-			MemoryContextReset(ws->scratch);
+		PHash		h;
+
+		key_hashes(key, (uint32) klen, &h);
+		MemoryContextReset(ws->scratch);
 		for (ri = ws->nruns - 1; ri >= 0 && !pv->found; ri--)
-			run_lookup(ws, ri, key, (uint32) klen, upto, pv);
+			run_lookup(ws, ri, key, (uint32) klen, &h, upto, pv);
 	}
 	if (pv->found && pv->seq < trunc_seq_at(ws, upto))
 		pv->found = false;
 }
 
 /*
- * The row of key in the file as this transaction sees it.  note: remember
- * a row read from the file as the base of a write that may follow (see
- * last_read), which costs a hash of the value; else only forget the last.
+ * The file's row of key.  note: remember it as the base of a write that may
+ * follow (see last_read), which costs a hash of the value; else only forget
+ * the last.
  */
+static int
+file_get(KvsFile *f, const char *key, size_t klen, kvs_slice *val, bool note)
+{
+	int			rc = kvs_get(f->db, key, klen, val);
+
+	last_read.file = NULL;
+	if (note && rc == KVS_OK && klen <= KVS_MAX_KEY)
+	{
+		last_read.file = f;
+		last_read.klen = (uint32) klen;
+		memcpy(last_read.key, key, klen);
+		last_read.hash = value_hash(val->data, val->len);
+	}
+	return rc;
+}
+
+/* The row of key in the file as this transaction sees it (note: file_get). */
 static int
 pending_get(KvsFile *f, const char *key, size_t klen, kvs_slice *val,
 			uint64 *stamp, bool note)
@@ -700,19 +837,7 @@ pending_get(KvsFile *f, const char *key, size_t klen, kvs_slice *val,
 		if (trunc_seq(ws) > 0)
 			return KVS_NOTFOUND;
 	}
-	{
-		int			rc = kvs_get(f->db, key, klen, val);
-
-		last_read.file = NULL;
-		if (note && rc == KVS_OK && klen <= KVS_MAX_KEY)
-		{
-			last_read.file = f;
-			last_read.klen = (uint32) klen;
-			memcpy(last_read.key, key, klen);
-			last_read.hash = value_hash(val->data, val->len);
-		}
-		return rc;
-	}
+	return file_get(f, key, klen, val, note);
 }
 
 int
@@ -766,7 +891,7 @@ check_memory(KvsWriteSet *ws)
  * from losing an update.
  */
 static void
-first_touch(KvsWriteSet *ws, PEntry *e, bool file_absent)
+first_touch(KvsWriteSet *ws, PEntry *e, bool file_absent, const PView *known)
 {
 	PView		pv;
 	kvs_slice	cur;
@@ -776,7 +901,10 @@ first_touch(KvsWriteSet *ws, PEntry *e, bool file_absent)
 	e->has_base = false;
 	if (ws->nruns > 0)
 	{
-		resolve(ws, e->key.data, e->key.len, SEQ_NOW, &pv);
+		if (known != NULL)
+			pv = *known;
+		else
+			resolve(ws, e->key.data, e->key.len, SEQ_NOW, &pv);
 		if (pv.found)
 		{
 			e->file_absent = pv.file_absent;
@@ -809,10 +937,14 @@ first_touch(KvsWriteSet *ws, PEntry *e, bool file_absent)
 		kvs_report_error(rc, ws->file->db, ws->file->path);
 }
 
-/* Add a version (val NULL: DELETE) to the key's chain. */
+/*
+ * Add a version (val NULL: DELETE) to the key's chain.  known: the key's
+ * view (resolve, SEQ_NOW) the caller just took, or NULL; a spill here does
+ * not change it (it moves memory to a run, versions and all).
+ */
 static void
 add_version(KvsFile *f, const char *key, size_t klen, const char *val,
-			size_t vlen, bool file_absent)
+			size_t vlen, bool file_absent, const PView *known)
 {
 	KvsWriteSet *ws = get_ws(f, true);
 	SubTransactionId subid = GetCurrentSubTransactionId();
@@ -849,7 +981,7 @@ add_version(KvsFile *f, const char *key, size_t klen, const char *val,
 	}
 	if (e->newest == NULL)
 	{
-		first_touch(ws, e, file_absent);
+		first_touch(ws, e, file_absent, known);
 		ws->nkeys++;
 		ws->bytes += klen;
 	}
@@ -882,33 +1014,47 @@ add_version(KvsFile *f, const char *key, size_t klen, const char *val,
 	MemoryContextSwitchTo(old);
 }
 
+/*
+ * An INSERT (KVS_NOOVERWRITE) looks its key up once over the write set (and
+ * the file if the set has no view of it): the view serves the duplicate
+ * check, whether the key is absent from the file, and the new entry's
+ * first touch, each of which took a lookup over every spilled run.
+ */
 int
 kvs_pending_put(KvsFile *f, const char *key, size_t klen, const char *val,
 				size_t vlen, int flags)
 {
 	bool		absent = false;
+	PView		pv;
+	const PView *known = NULL;
 
 	if (klen > KVS_MAX_KEY)
 		return KVS_ETOOBIG;
 	if (flags & KVS_NOOVERWRITE)
 	{
+		KvsWriteSet *ws = f->pending;
 		kvs_slice	cur;
-		int			rc = kvs_pending_get(f, key, klen, &cur, NULL);
-		PView		pv;
+		int			rc;
 
-		if (rc == KVS_OK)
-			return KVS_EXISTS;
-		if (rc != KVS_NOTFOUND)
-			return rc;
-		/* absent from the file too, not just deleted or truncated here */
-		absent = true;
-		if (f->pending != NULL)
+		if (ws != NULL)
 		{
-			resolve(f->pending, key, klen, SEQ_NOW, &pv);
-			absent = !pv.found && trunc_seq(f->pending) == 0;
+			resolve(ws, key, klen, SEQ_NOW, &pv);
+			known = &pv;
+			if (pv.found && !pv.is_delete)
+				return KVS_EXISTS;
+		}
+		/* absent from the file too, not just deleted or truncated here */
+		if (ws == NULL || (!pv.found && trunc_seq(ws) == 0))
+		{
+			rc = file_get(f, key, klen, &cur, true);
+			if (rc == KVS_OK)
+				return KVS_EXISTS;
+			if (rc != KVS_NOTFOUND)
+				return rc;
+			absent = true;
 		}
 	}
-	add_version(f, key, klen, val, vlen, absent);
+	add_version(f, key, klen, val, vlen, absent, known);
 	return KVS_OK;
 }
 
@@ -920,7 +1066,7 @@ kvs_pending_delete(KvsFile *f, const char *key, size_t klen)
 
 	if (rc != KVS_OK)
 		return rc;
-	add_version(f, key, klen, NULL, 0, false);
+	add_version(f, key, klen, NULL, 0, false, NULL);
 	return KVS_OK;
 }
 
@@ -970,18 +1116,25 @@ kvs_pending_any(void)
 
 /*
  * Keys with a pending version and their bytes (after a spill: counted per
- * run, so a key written again after a spill counts twice, and rolled-back
- * spilled versions still count), and whether a TRUNCATE is pending.
+ * run, so a key written again after a spill counts twice until a merge of
+ * the runs that hold it, and rolled-back spilled versions count until a
+ * merge drops them), and whether a TRUNCATE is pending.
  */
 void
 kvs_pending_counts(KvsFile *f, int64 *nkeys, int64 *bytes, bool *truncated,
 				   int *runs)
 {
 	KvsWriteSet *ws = f->pending;
+	int			i;
 
 	*runs = ws ? ws->nruns : 0;
-	*nkeys = ws ? ws->nkeys + ws->spilled_keys : 0;
-	*bytes = ws ? ws->bytes + ws->spilled_bytes : 0;
+	*nkeys = ws ? ws->nkeys : 0;
+	*bytes = ws ? ws->bytes : 0;
+	for (i = 0; ws != NULL && i < ws->nruns; i++)
+	{
+		*nkeys += ws->runs[i].nrecords;
+		*bytes += ws->runs[i].vbytes;
+	}
 	*truncated = ws ? ws->ntruncs > 0 : false;
 }
 
@@ -1053,8 +1206,10 @@ kvs_pending_reset(void)
 	{
 		KvsWriteSet *ws = (KvsWriteSet *) lfirst(lc);
 
-		if (ws->spill != NULL)
-			BufFileClose(ws->spill);
+		int			i;
+
+		for (i = 0; i < ws->nruns; i++)
+			BufFileClose(ws->runs[i].file);
 		ws->file->pending = NULL;
 	}
 	write_sets = NIL;
@@ -1102,61 +1257,239 @@ kvs_write_set_file(KvsWriteSet *ws)
 /* ---- walking every key of the sources --------------------------------------- */
 
 /*
- * A walk over every key with a version: the runs, oldest first, then the
- * memory entries; each key is given once, by the source its view (as of
- * upto) comes from.
+ * A walk over every key with a version: first the runs, merged (each is
+ * sorted by key, so one pass over all of them at once gives each key with
+ * every run's record of it, newest run first), then the memory entries;
+ * each key is given once, by the source its view (as of upto) comes from.
+ * A key in memory is left to the memory phase.  The merge reads each run
+ * sequentially through a buffer of its own (RUN_READ_CHUNK, or one record
+ * if larger), so a walk costs one pass over the runs' files and no lookup:
+ * walking each run alone and looking its keys up in the newer runs cost
+ * (keys x runs) Bloom tests, a random read per false positive.
  */
+#define RUN_READ_CHUNK	(32 * 1024)
+
+typedef struct PReader
+{
+	int			run;
+	int			fileno;			/* where the next chunk is read from */
+	off_t		off;
+	int64		left;			/* bytes of the run not read into buf */
+	char	   *buf;
+	size_t		size,
+				pos,			/* the current record starts here */
+				end,
+				reclen;			/* the current record's bytes in buf */
+	PRecord		rec;
+} PReader;
+
 typedef struct PWalk
 {
 	KvsWriteSet *ws;
 	uint64		upto;
-	int			run;			/* the run being read, or nruns: memory */
-	int			fileno;			/* where the next record of the run is */
-	off_t		off;
+	PReader    *readers;		/* one per run */
+	int			nreaders;
+	int		   *heap;			/* readers with a record, smallest key on top */
+	int			nheap;
+	int		   *used;			/* readers holding the current key */
+	int			nused;
+	bool		merging;		/* still in the runs */
 	size_t		pos;			/* memory: the next entry */
-	char	   *key;			/* the current key (a copy) */
+	const char *key;			/* the current key (valid until the next) */
 	uint32		klen;
 } PWalk;
+
+/* Have n bytes of the run from rd->pos in rd->buf; false at the run's end. */
+static bool
+reader_fill(KvsWriteSet *ws, PReader *rd, size_t n)
+{
+	BufFile    *file = ws->runs[rd->run].file;
+
+	while (rd->end - rd->pos < n)
+	{
+		size_t		want,
+					got;
+
+		if (rd->left == 0)
+		{
+			if (rd->end == rd->pos)
+				return false;
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_CORRUPTED),
+					 errmsg("the spill file of pending kvs_fdw writes ends inside a record")));
+		}
+		if (rd->pos > 0)
+		{
+			memmove(rd->buf, rd->buf + rd->pos, rd->end - rd->pos);
+			rd->end -= rd->pos;
+			rd->pos = 0;
+		}
+		if (rd->size < n)
+		{
+			rd->size = n;
+			rd->buf = repalloc_huge(rd->buf, rd->size);
+		}
+		want = (size_t) Min((int64) (rd->size - rd->end), rd->left);
+		if (BufFileSeek(file, rd->fileno, rd->off, SEEK_SET) != 0)
+			ereport(ERROR,
+					(errcode_for_file_access(),
+					 errmsg("could not seek in the spill file of pending kvs_fdw writes")));
+		got = BufFileRead(file, rd->buf + rd->end, want);
+		if (got != want)
+			ereport(ERROR,
+					(errcode_for_file_access(),
+					 errmsg("could not read the spill file of pending kvs_fdw writes")));
+		BufFileTell(file, &rd->fileno, &rd->off);
+		rd->end += got;
+		rd->left -= got;
+	}
+	return true;
+}
+
+/* Step rd to its run's next record; false at the run's end. */
+static bool
+reader_next(KvsWriteSet *ws, PReader *rd)
+{
+	uint32		reclen;
+
+	rd->pos += rd->reclen;
+	rd->reclen = 0;
+	if (!reader_fill(ws, rd, 4))
+		return false;
+	memcpy(&reclen, rd->buf + rd->pos, 4);
+	if (!reader_fill(ws, rd, 4 + (size_t) reclen))
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("the spill file of pending kvs_fdw writes ends inside a record")));
+	rd->reclen = 4 + (size_t) reclen;
+	parse_record(rd->buf + rd->pos + 4, &rd->rec);
+	return true;
+}
+
+/* Heap order: the smaller key first, for one key the newer run first. */
+static bool
+reader_before(PWalk *w, int a, int b)
+{
+	PReader    *x = &w->readers[a],
+			   *y = &w->readers[b];
+	int			c = key_cmp(x->rec.key, x->rec.klen, y->rec.key, y->rec.klen);
+
+	return c < 0 || (c == 0 && x->run > y->run);
+}
+
+static void
+heap_push(PWalk *w, int r)
+{
+	int			i = w->nheap++;
+
+	while (i > 0 && reader_before(w, r, w->heap[(i - 1) / 2]))
+	{
+		w->heap[i] = w->heap[(i - 1) / 2];
+		i = (i - 1) / 2;
+	}
+	w->heap[i] = r;
+}
+
+static int
+heap_pop(PWalk *w)
+{
+	int			top = w->heap[0],
+				last = w->heap[--w->nheap],
+				i = 0;
+
+	for (;;)
+	{
+		int			c = 2 * i + 1;
+
+		if (c >= w->nheap)
+			break;
+		if (c + 1 < w->nheap && reader_before(w, w->heap[c + 1], w->heap[c]))
+			c++;
+		if (!reader_before(w, w->heap[c], last))
+			break;
+		w->heap[i] = w->heap[c];
+		i = c;
+	}
+	if (w->nheap > 0)
+		w->heap[i] = last;
+	return top;
+}
+
+/*
+ * A walk over the runs from run "from" on (then memory).  Its buffers live
+ * in pending_cxt: a cursor's walk outlasts any call.
+ */
+static void
+walk_start_runs(PWalk *w, KvsWriteSet *ws, uint64 upto, int from)
+{
+	MemoryContext old = MemoryContextSwitchTo(pending_cxt);
+	int			i;
+
+	memset(w, 0, sizeof(*w));
+	w->ws = ws;
+	w->upto = upto;
+	w->nreaders = ws->nruns - from;
+	w->merging = w->nreaders > 0;
+	if (w->merging)
+	{
+		w->readers = palloc0(sizeof(PReader) * w->nreaders);
+		w->heap = palloc(sizeof(int) * w->nreaders);
+		w->used = palloc(sizeof(int) * w->nreaders);
+		for (i = 0; i < w->nreaders; i++)
+		{
+			PReader    *rd = &w->readers[i];
+
+			rd->run = from + i;
+			rd->fileno = 0;
+			rd->off = 0;
+			rd->left = ws->runs[rd->run].nbytes;
+			rd->size = (size_t) Min((int64) RUN_READ_CHUNK, Max(rd->left, 16));
+			rd->buf = palloc(rd->size);
+			w->used[w->nused++] = i;	/* the first step reads each */
+		}
+	}
+	MemoryContextSwitchTo(old);
+}
 
 static void
 walk_start(PWalk *w, KvsWriteSet *ws, uint64 upto)
 {
-	memset(w, 0, sizeof(*w));
-	w->ws = ws;
-	w->upto = upto;
-	w->run = 0;
-	if (ws->nruns > 0)
-	{
-		w->fileno = ws->runs[0].start_fileno;
-		w->off = ws->runs[0].start_off;
-	}
+	walk_start_runs(w, ws, upto, 0);
 }
 
 /*
- * Does a source newer than the walk's run give the current key's state as
- * of the walk's upto (memory, or a later run)?  As resolve(), without
- * reading the run's own record again.
+ * The runs' next key: w->used[0 .. nused) are the readers holding a record
+ * of it, newest run first (valid until the next step); false at the end.
  */
 static bool
-newer_source(PWalk *w, PView *pv)
+merge_step(PWalk *w)
 {
-	KvsWriteSet *ws = w->ws;
-	PEntry	   *e = find_entry(ws, w->key, w->klen);
-	PVersion   *v = NULL;
-	int			ri;
+	int			i;
 
-	if (e != NULL)
-		for (v = e->newest; v != NULL && v->seq > w->upto; v = v->older)
-			;
-	if (v != NULL)
-		return true;
-	for (ri = ws->nruns - 1; ri > w->run; ri--)
+	/* step past the key the last call gave (its records stayed valid) */
+	for (i = 0; i < w->nused; i++)
+		if (reader_next(w->ws, &w->readers[w->used[i]]))
+			heap_push(w, w->used[i]);
+	w->nused = 0;
+	if (w->nheap == 0)
 	{
-		run_lookup(ws, ri, w->key, w->klen, w->upto, pv);
-		if (pv->found)
-			return true;
+		w->merging = false;
+		return false;
 	}
-	return false;
+	w->used[w->nused++] = heap_pop(w);
+	while (w->nheap > 0)
+	{
+		PReader    *top = &w->readers[w->heap[0]],
+				   *first = &w->readers[w->used[0]];
+
+		if (key_cmp(top->rec.key, top->rec.klen,
+					first->rec.key, first->rec.klen) != 0)
+			break;
+		w->used[w->nused++] = heap_pop(w);
+	}
+	w->key = w->readers[w->used[0]].rec.key;
+	w->klen = w->readers[w->used[0]].rec.klen;
+	return true;
 }
 
 /* The next key and its view; false at the end. */
@@ -1165,36 +1498,22 @@ walk_next(PWalk *w, PView *pv)
 {
 	KvsWriteSet *ws = w->ws;
 
-	while (w->run < ws->nruns)
+	while (w->merging && merge_step(w))
 	{
-		PRun	   *r = &ws->runs[w->run];
-		PRecord		rec;
+		PEntry	   *e;
+		int			i;
 
-		MemoryContextReset(ws->scratch);
-		if (BufFileSeek(ws->spill, w->fileno, w->off, SEEK_SET) != 0)
-			ereport(ERROR,
-					(errcode_for_file_access(),
-					 errmsg("could not seek in the spill file of pending kvs_fdw writes")));
-		if (!read_record(ws, r, &rec))
-		{
-			if (++w->run < ws->nruns)
-			{
-				w->fileno = ws->runs[w->run].start_fileno;
-				w->off = ws->runs[w->run].start_off;
-			}
-			continue;
-		}
-		BufFileTell(ws->spill, &w->fileno, &w->off);
-		if (w->key != NULL)
-			pfree(w->key);
-		w->key = MemoryContextAlloc(pending_cxt, rec.klen + 1);
-		memcpy(w->key, rec.key, rec.klen);
-		w->klen = rec.klen;
-		if (newer_source(w, pv))
-			continue;			/* the key's state is given there */
-		/* the record was read into ws->scratch, which lookups do not reset */
+		e = find_entry(ws, w->key, w->klen);
+		if (e != NULL && memory_view(e, w->upto, pv))
+			continue;			/* the memory phase gives it */
+		/* the newest run with a live version as of upto gives its view */
 		pv->found = false;
-		record_view(&rec, w->upto, pv, w->run);
+		for (i = 0; i < w->nused && !pv->found; i++)
+		{
+			PReader    *rd = &w->readers[w->used[i]];
+
+			record_view(&rd->rec, w->upto, pv, rd->run);
+		}
 		if (pv->found && pv->seq >= trunc_seq_at(ws, w->upto))
 			return true;
 	}
@@ -1202,17 +1521,13 @@ walk_next(PWalk *w, PView *pv)
 	{
 		PEntry	   *e = ws->order[w->pos++];
 
-		if (e->newest == NULL)
+		if (e->newest == NULL || !memory_view(e, w->upto, pv))
 			continue;
-		resolve(ws, e->key.data, e->key.len, w->upto, pv);
-		if (pv->found && pv->source == SRC_MEMORY)
-		{
-			w->key = NULL;
-			w->klen = e->key.len;
-			w->key = (char *) e->key.data;
-			w->run = ws->nruns + 1;		/* past the runs: key not ours */
-			return true;
-		}
+		if (pv->seq < trunc_seq_at(ws, w->upto))
+			continue;
+		w->key = e->key.data;
+		w->klen = e->key.len;
+		return true;
 	}
 	return false;
 }
@@ -1220,9 +1535,144 @@ walk_next(PWalk *w, PView *pv)
 static void
 walk_end(PWalk *w)
 {
-	if (w->run < w->ws->nruns && w->key != NULL)
-		pfree(w->key);
+	int			i;
+
+	if (w->readers != NULL)
+	{
+		for (i = 0; i < w->nreaders; i++)
+			if (w->readers[i].buf != NULL)
+				pfree(w->readers[i].buf);
+		pfree(w->readers);
+		pfree(w->heap);
+		pfree(w->used);
+	}
+	w->readers = NULL;
 	w->key = NULL;
+}
+
+/* ---- merging runs ---------------------------------------------------------- */
+
+/*
+ * Tiered merging: when the newest MERGE_RUNS runs have one level, they are
+ * merged into one run of the next level, so levels never grow from the
+ * oldest run to the newest, a level holds fewer than MERGE_RUNS runs, and n
+ * spilled keys make O(log n) runs: a lookup tests that many Bloom filters,
+ * and each spilled version is rewritten once per level.  A merge reads its
+ * runs at once (merge_step) and writes each key's record once: the newer
+ * run's versions, then the older's (every version of a run is newer than
+ * every version of the runs before it: a spill empties the memory), minus
+ * the versions of subtransactions rolled back (dead: never read again); a
+ * key with no version left is dropped.  The record's file_absent / has_base
+ * are those of the newest record with a version left, as resolve() takes
+ * them: a key's first touch in memory copied them from its then newest
+ * live version, and a later rollback that kills that older version kills
+ * the newer one too (subtransaction ids grow with time, and a rollback
+ * kills every id from the rolled-back one on).  The inputs' files are
+ * closed (removed) after the merge: the temporary space is the runs' once,
+ * plus one merge's output while it runs.  Not while a cursor walks the runs
+ * (spill() is not called then).
+ */
+#define MERGE_RUNS	4
+
+/*
+ * The next version of rec (the i-th, at *p) of a subtransaction not rolled
+ * back, and its bytes in *len; NULL when there is none left.
+ */
+static const char *
+live_version(const PRecord *rec, uint32 *i, const char **p, uint32 *len)
+{
+	while (*i < rec->nver)
+	{
+		const char *v = *p;
+		uint32		subid,
+					vlen;
+
+		memcpy(&subid, v + 8, 4);
+		memcpy(&vlen, v + 21, 4);
+		(*i)++;
+		*p += VER_HEADER + vlen;
+		if (!subid_dead(subid))
+		{
+			*len = VER_HEADER + vlen;
+			return v;
+		}
+	}
+	return NULL;
+}
+
+static void
+merge_tail(KvsWriteSet *ws, int from)
+{
+	PWalk		w;
+	PRun		out;
+	int64		maxkeys = 0;
+	int			i,
+				level = ws->runs[from].level;
+
+	for (i = from; i < ws->nruns; i++)
+		maxkeys += ws->runs[i].nrecords;
+	run_begin(&out, maxkeys, level + 1);
+	walk_start_runs(&w, ws, SEQ_NOW, from);
+	while (merge_step(&w))
+	{
+		uint32		nver = 0,
+					verbytes = 0,
+					j,
+					len;
+		PRecord    *meta = NULL;
+		const char *p,
+				   *v;
+
+		for (i = 0; i < w.nused; i++)
+		{
+			PRecord    *rec = &w.readers[w.used[i]].rec;
+
+			for (j = 0, p = rec->vers; (v = live_version(rec, &j, &p, &len)) != NULL;)
+			{
+				if (meta == NULL)
+					meta = rec;
+				nver++;
+				verbytes += len;
+			}
+		}
+		if (meta == NULL)
+			continue;			/* every version rolled back */
+		run_add(&out, w.key, w.klen, meta->file_absent, meta->has_base,
+				meta->base_hash, nver, verbytes);
+		for (i = 0; i < w.nused; i++)
+		{
+			PRecord    *rec = &w.readers[w.used[i]].rec;
+
+			for (j = 0, p = rec->vers; (v = live_version(rec, &j, &p, &len)) != NULL;)
+			{
+				run_write(&out, v, len);
+				out.vbytes += len - VER_HEADER;
+			}
+		}
+	}
+	walk_end(&w);
+	run_finish(&out);
+	elog(DEBUG1, "kvs_fdw: merged runs %d to %d of \"%s\" (%lld keys) into one of level %d",
+		 from + 1, ws->nruns, ws->file->path, (long long) out.nrecords, out.level);
+	for (i = from; i < ws->nruns; i++)
+		run_free(&ws->runs[i]);
+	ws->runs[from] = out;
+	ws->nruns = from + 1;
+}
+
+static void
+merge_runs(KvsWriteSet *ws)
+{
+	while (ws->nruns >= MERGE_RUNS)
+	{
+		int			from = ws->nruns - MERGE_RUNS,
+					i;
+
+		for (i = from + 1; i < ws->nruns; i++)
+			if (ws->runs[i].level != ws->runs[from].level)
+				return;
+		merge_tail(ws, from);
+	}
 }
 
 /*
@@ -1308,16 +1758,18 @@ apply_one(KvsWriteSet *ws, uint64 t, const char *key, uint32 klen, const PView *
  * absent must still be absent (another transaction may have committed it
  * since): 40001 otherwise.
  *
- * Order: the walk gives the keys source by source (each spilled run, then
- * memory), each in an order that has nothing to do with the file's buckets,
- * so with a file bigger than the cache every put was a page miss.  Each
- * source's keys are applied as one batch sorted by the file's bucket order
- * (kvs_key_order), so a batch visits each bucket's pages once, in a sweep;
- * a key's final state does not depend on the order keys are applied in.  A
- * run's keys and values are copied for the batch (the walk reads them into
- * a scratch context reset per record): up to about one run's worth (at most
- * kvs_fdw.pending_memory) beside the write set, for the length of the batch;
- * and every batch has an entry of sizeof(PApply), about 80 bytes, per key.
+ * Order: the walk gives the keys of the runs (merged, in key order), then
+ * memory's (in creation order), neither of which has anything to do with
+ * the file's buckets, so with a file bigger than the cache every put was a
+ * page miss.  The keys are applied in batches, each sorted by the file's
+ * bucket order (kvs_key_order), so a batch visits each bucket's pages once,
+ * in a sweep; a key's final state does not depend on the order keys are
+ * applied in.  A key and value read from a run are copied for the batch
+ * (the walk's buffers move on), so a batch of the runs' keys ends once its
+ * memory (copies and entries) reaches half kvs_fdw.pending_memory (about
+ * what one run holds: a run is what filled that memory, hash table and
+ * chains included), beside the write set's; memory's keys are one batch, not copied; every batch has an
+ * entry of sizeof(PApply), about 80 bytes, per key.
  */
 void
 kvs_pending_apply(KvsWriteSet *ws)
@@ -1334,7 +1786,8 @@ kvs_pending_apply(KvsWriteSet *ws)
 	size_t		nbatch = 0,
 				maxbatch = 0,
 				i;
-	int			source = SRC_MEMORY;
+	Size		limit = (Size) kvs_fdw_pending_memory_kb * 1024 / 2;
+	bool		from_memory = false;
 
 	kvs_set_stamp(db, 0);
 	if (t > 0)
@@ -1350,7 +1803,9 @@ kvs_pending_apply(KvsWriteSet *ws)
 	{
 		bool		more = walk_next(&w, &pv);
 
-		if (nbatch > 0 && (!more || pv.source != source))
+		if (nbatch > 0 &&
+			(!more || (pv.source == SRC_MEMORY) != from_memory ||
+			 MemoryContextMemAllocated(batch_cxt, false) >= limit))
 		{
 			qsort(batch, nbatch, sizeof(PApply), cmp_apply);
 			for (i = 0; i < nbatch; i++)
@@ -1365,7 +1820,7 @@ kvs_pending_apply(KvsWriteSet *ws)
 		}
 		if (!more)
 			break;
-		source = pv.source;
+		from_memory = (pv.source == SRC_MEMORY);
 		old = MemoryContextSwitchTo(batch_cxt);
 		if (nbatch == maxbatch)
 		{
@@ -1376,7 +1831,7 @@ kvs_pending_apply(KvsWriteSet *ws)
 		batch[nbatch].order = kvs_key_order(db, w.key, w.klen);
 		batch[nbatch].klen = w.klen;
 		batch[nbatch].pv = pv;
-		if (source == SRC_MEMORY)
+		if (from_memory)
 			batch[nbatch].key = w.key;	/* memory entries stay put */
 		else
 		{
@@ -1524,7 +1979,10 @@ kvs_pcursor_close(KvsPendingCursor *pc)
 		kvs_cursor_close(pc->fc);
 	/* a write set of an ended transaction is gone with its memory */
 	if (pc->walking && pc->walked == pc->file->pending && pc->walked->walkers > 0)
+	{
 		pc->walked->walkers--;
+		walk_end(&pc->walk);
+	}
 	pfree(pc);
 }
 

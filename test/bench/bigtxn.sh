@@ -9,7 +9,9 @@
 # into an empty kvs table: one statement, one transaction.  Prints the
 # backend's VmHWM (peak resident set), VmRSS and RssAnon / RssShmem from
 # /proc/<pid>/status read by the same session right after the COMMIT, the
-# COPY's seconds, the temporary bytes PostgreSQL counted, then count(*) and
+# COPY's seconds (wall, and the backend's CPU seconds from /proc/<pid>/stat:
+# steadier on a shared machine), the temporary bytes PostgreSQL counted (a
+# merge of the write set's runs writes a new file: every file counts), then count(*) and
 # kvs_fdw_check (no problem row) checked in a new session.
 #
 # Must run as root (it uses runuser).  Usage:
@@ -46,8 +48,10 @@ SELECT pg_backend_pid() AS pid \gset
 \setenv PID :pid
 \! grep -E '^(VmHWM|VmRSS)' /proc/\$PID/status | tr -s ' \t' ' ' | sed 's/^/# at start: /'
 \! date +%s%N >$TMP/t0
+\! awk '{ print \$14 + \$15 }' /proc/\$PID/stat >$TMP/c0
 COPY kv_kvs FROM '$TMP/rows.csv' (FORMAT csv);
 \! date +%s%N >$TMP/t1
+\! awk '{ print \$14 + \$15 }' /proc/\$PID/stat >$TMP/c1
 \! grep -E '^(VmHWM|VmRSS|RssAnon|RssFile|RssShmem)' /proc/\$PID/status | tr -s ' \t' ' ' >$TMP/status
 SQL
 if ! "${PSQL[@]}" -f "$TMP/big.sql" >"$TMP/big.log" 2>&1; then
@@ -58,13 +62,14 @@ fi
 sed -n 's/^# at start/# backend at start/p' "$TMP/big.log"
 secs=$(awk -v a="$(cat "$TMP/t0")" -v b="$(cat "$TMP/t1")" 'BEGIN { printf "%.1f", (b - a) / 1e9 }')
 hwm=$(awk '/^VmHWM/ { print $2 }' "$TMP/status")
+cpu=$(awk -v a="$(cat "$TMP/c0")" -v b="$(cat "$TMP/c1")" -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.1f", (b - a) / hz }')
 sed 's/^/# backend after COMMIT: /' "$TMP/status"
 echo "# temporary files (pg_stat_database): $(sql "SELECT temp_files || ' files, ' || pg_size_pretty(temp_bytes) FROM pg_stat_database WHERE datname = current_database()")"
 n=$(sql "SELECT count(*) FROM kv_kvs")
 bad=$(sql "SELECT count(*) FROM kvs_fdw_check('kv_kvs')")
 echo "# file: $(sql "SELECT pg_size_pretty(sum(size)) FROM pg_ls_dir('kvs_fdw', false, false) d, pg_stat_file('kvs_fdw/' || d) s WHERE d LIKE '%.kvs'" 2>/dev/null || echo ?)"
 if [ "$n" = "$ROWS" ] && [ "$bad" = 0 ]; then
-    step bigtxn ok "COPY of $ROWS rows in one transaction: ${secs}s, backend VmHWM $((hwm / 1024)) MB; count(*) = $n, kvs_fdw_check clean"
+    step bigtxn ok "COPY of $ROWS rows in one transaction: ${secs}s (backend CPU ${cpu}s), backend VmHWM $((hwm / 1024)) MB; count(*) = $n, kvs_fdw_check clean"
 else
     step bigtxn fail "count(*) = $n (expected $ROWS), kvs_fdw_check problems: $bad"
 fi
