@@ -35,36 +35,6 @@
 #define COMPACT_FRAMES 256
 #define TWO32 ((uint64_t)1 << 32)
 
-/* The bucket count that holds data_bytes at the fill factor (the smallest
- * one the split rule would not split further), at least 1. */
-static uint64_t buckets_for(const kvs_hdr *h, uint32_t fillfactor)
-{
-    uint64_t cap = (uint64_t)fillfactor * PG_USABLE;   /* per bucket, times 100 */
-    uint64_t nb = (hdr_data_bytes(h) * 100 + cap - 1) / cap;
-    return nb < 1 ? 1 : nb > 0xfffffff0u ? 0xfffffff0u : nb;
-}
-
-/* Gives the new (empty) table nb buckets at once: what nb - 1 splits of
- * empty buckets would give, without the splits' work. */
-static int presize(lh *t, uint64_t nb)
-{
-    uint64_t b;
-    for (b = 1; b < nb; b++) {
-        uint32_t pgno, fi;
-        uint8_t *pg;
-        int rc = pool_alloc(lh_pool(t), KVS_PAGE_BUCKET, &pgno, &fi, &pg);
-        if (rc)
-            return rc;
-        sp_format(pg, KVS_PAGE_BUCKET, (uint32_t)b);
-        pool_release(lh_pool(t), fi);
-        rc = dir_set(lh_pool(t), b, pgno);
-        if (rc)
-            return rc;
-        hdr_set_buckets(pager_hdr(lh_pager(t)), b + 1);
-    }
-    return KVS_OK;
-}
-
 typedef struct copier {
     lh      *src, *dst;
     const compact_hook *hook;
@@ -195,7 +165,8 @@ static int build(lh *src, int fd, const compact_hook *hook, uint32_t *npages)
     if (!rc)
         rc = pager_write(npg, 2, bucketp);
     if (!rc)
-        rc = presize(nt, buckets_for(sh, lh_fillfactor(nt)));
+        /* every bucket at once (the table is empty): no split during the copy */
+        rc = lh_reserve(nt, lh_buckets_for(lh_fillfactor(nt), hdr_data_bytes(sh)));
     if (!rc)
         rc = copy_all(cp);
     if (!rc && (hdr_records(nh) != hdr_records(sh) || hdr_data_bytes(nh) != hdr_data_bytes(sh) ||

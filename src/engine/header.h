@@ -235,8 +235,9 @@ static inline void hdr_record_resized(kvs_hdr *h, uint64_t oldbytes, uint64_t ne
 {
     h->data_bytes = h->data_bytes + newbytes - oldbytes;
 }
-/* lhash: bucket `split` was split; the pointer moves on, the level rises
- * when it wraps. */
+/* lhash: bucket `split` was split (or, in a table with no record, an empty
+ * bucket added: lh_reserve); the pointer moves on, the level rises when it
+ * wraps. */
 static inline void hdr_split_done(kvs_hdr *h)
 {
     h->split++;
@@ -244,14 +245,6 @@ static inline void hdr_split_done(kvs_hdr *h)
         h->level++;
         h->split = 0;
     }
-}
-/* compact: the table has nb >= 1 buckets (presized, all empty). */
-static inline void hdr_set_buckets(kvs_hdr *h, uint64_t nb)
-{
-    h->level = 0;
-    while (((uint64_t)2 << h->level) <= nb)
-        h->level++;
-    h->split = (uint32_t)(nb - ((uint64_t)1 << h->level));
 }
 /* lhash (overflow), vchain (value), dir (directory): one page of that kind
  * more (delta 1) or less (-1). */

@@ -1553,6 +1553,27 @@ int kvs_delete(kvs *db, const void *key, size_t klen)
     WITH_SECTION(db, KVS_WRITE, lh_delete(db->t, key, klen));
 }
 
+uint64_t kvs_record_bytes(size_t klen, size_t vlen)
+{
+    int ext;
+    if (klen > KVS_MAX_KEY || vlen > KVS_MAX_VALUE)
+        return 0;
+    return rec_size(klen, vlen, 0, &ext) + SLOT_SIZE;
+}
+
+/* The bucket count for the data bytes the table will hold (never less than
+ * it holds now): what the puts' splits would reach. */
+static int do_reserve(kvs *db, uint64_t data_bytes)
+{
+    uint64_t held = hdr_data_bytes(pager_hdr(db->pg));
+    return lh_reserve(db->t, lh_buckets_for(lh_fillfactor(db->t), data_bytes > held ? data_bytes : held));
+}
+
+int kvs_reserve(kvs *db, uint64_t data_bytes)
+{
+    WITH_SECTION(db, KVS_WRITE, do_reserve(db, data_bytes));
+}
+
 /* Puts the image of page pgno into the pool as a dirty page. */
 static int set_page(kvs *db, uint32_t pgno, const uint8_t *image)
 {

@@ -425,6 +425,26 @@ int         kvs_put(kvs *db, const void *key, size_t klen,
 int         kvs_delete(kvs *db, const void *key, size_t klen);  /* KVS_NOTFOUND */
 int         kvs_truncate(kvs *db);      /* remove every record; the file shrinks
                                          * when the section ends */
+/* Sizes the table for the records it is about to hold (write section), so
+ * the puts that follow split nothing until it holds more: data_bytes is
+ * what those records take in all, the sum of kvs_record_bytes(klen, vlen)
+ * over them (the records already in the file included).  The table grows to
+ * the bucket count those bytes need at the fill factor (the count the puts'
+ * splits would reach).  Only grows: a no-op when the table has that many
+ * buckets, and never fewer than its records need now.  A file with no
+ * record (new, or truncated in this section) gets the new buckets' empty
+ * primary pages and nothing else moves; a file with records is split bucket
+ * by bucket, so each of its records moves at most once per level the table
+ * rises.  Like a put, a change of the section: kvs_abort or a crash before
+ * the end leaves the file as it was.  A guess above what comes costs pages
+ * the records never fill (buckets never merge; kvs_compact sizes the file
+ * again): a host that knows only an average should guess low. */
+int         kvs_reserve(kvs *db, uint64_t data_bytes);
+/* The bytes one record with a key of klen and a value of vlen bytes takes
+ * in its bucket page, slot included (a value too large to keep inline
+ * counts its 4-byte pointer; a record put under a stamp, kvs_set_stamp,
+ * 8 more); 0 for lengths no record can have. */
+uint64_t    kvs_record_bytes(size_t klen, size_t vlen);
 /* The key's place in the file's bucket order (the cursor's: its hash tag
  * bit-reversed, which splits never reorder, so every bucket is one interval
  * of it), as of the file's header now (call it inside the section that

@@ -325,22 +325,30 @@ static CHAIN_INLINE int chain_enter(chain_iter *it, uint32_t pgno)
     return KVS_OK;
 }
 
-/* The directory's entry for bucket b, remembered in t->bmap.  A map that
- * cannot grow (out of memory) only costs the directory walk. */
+/* Gives t->bmap a slot for every bucket below nb (new ones empty: not
+ * known yet).  0 when it cannot grow (out of memory): a map that cannot grow
+ * only costs directory walks, so the error is not kept. */
+static int bmap_grow(lh *t, size_t nb)
+{
+    size_t cap = t->bmap_cap;
+    kvs_err spare;
+    if (nb <= cap)
+        return 1;
+    spare = *t->err;
+    if (grow(&t->bmap, &cap, nb, sizeof(bslot), t->err) != KVS_OK) {
+        *t->err = spare;
+        return 0;
+    }
+    memset(t->bmap + t->bmap_cap, 0, (cap - t->bmap_cap) * sizeof(bslot));
+    t->bmap_cap = cap;
+    return 1;
+}
+
+/* The directory's entry for bucket b, remembered in t->bmap. */
 static int bucket_page_slow(lh *t, uint32_t b, uint32_t *pgno)
 {
     int rc = dir_lookup(t->pool, b, pgno);
-    if (rc == KVS_OK && b >= t->bmap_cap) {
-        size_t cap = t->bmap_cap;
-        kvs_err spare = *t->err;
-        if (grow(&t->bmap, &cap, (size_t)b + 1, sizeof(bslot), t->err) != KVS_OK) {
-            *t->err = spare;
-            return KVS_OK;
-        }
-        memset(t->bmap + t->bmap_cap, 0, (cap - t->bmap_cap) * sizeof(bslot));
-        t->bmap_cap = cap;
-    }
-    if (rc == KVS_OK)
+    if (rc == KVS_OK && bmap_grow(t, (size_t)b + 1))
         t->bmap[b].page = *pgno;
     return rc;
 }
@@ -799,7 +807,7 @@ static int needs_split(const lh *t)
 {
     const kvs_hdr *h = pager_hdr(t->pg);
     uint64_t nb = hdr_buckets(h);
-    if (nb >= 0xfffffff0u || hdr_npages(h) >= 0xfffffff0u)
+    if (nb >= LH_MAX_BUCKETS || hdr_npages(h) >= 0xfffffff0u)
         return 0;
     return hdr_data_bytes(h) * 100 > (uint64_t)t->fillfactor * nb * PG_USABLE;
 }
@@ -936,26 +944,37 @@ static void split_filters(lh *t, uint32_t s, uint32_t nb, size_t nents, uint32_t
         hi->filt_ok = 1;
 }
 
+/* Bucket b's new primary page: allocated (zeroed), its header set, its
+ * directory entry written, remembered in the handle's map. */
+static int new_bucket_page(lh *t, uint32_t b, uint32_t *pgno)
+{
+    uint32_t fi;
+    uint8_t *pg;
+    int rc = pool_alloc(t->pool, KVS_PAGE_BUCKET, pgno, &fi, &pg);
+    if (rc)
+        return rc;
+    sp_format_zeroed(pg, KVS_PAGE_BUCKET, b);
+    pool_release(t->pool, fi);
+    rc = dir_set(t->pool, b, *pgno);
+    if (rc)
+        return rc;
+    if (b < t->bmap_cap && !t->bmap_stale)
+        t->bmap[b].page = *pgno;
+    return KVS_OK;
+}
+
 static int split_one(lh *t)
 {
     kvs_hdr *h = pager_hdr(t->pg);
-    uint32_t L = hdr_level(h), s = hdr_split(h), nb = s + ((uint32_t)1 << L), np, fi;
+    uint32_t L = hdr_level(h), s = hdr_split(h), nb = s + ((uint32_t)1 << L), np;
     size_t nents = 0, npg = 0;
-    uint8_t *pg;
     int rc = gather(t, s, &nents, &npg);
     if (rc)
         return rc;
     /* the new bucket's primary page and its directory entry come first */
-    rc = pool_alloc(t->pool, KVS_PAGE_BUCKET, &np, &fi, &pg);
+    rc = new_bucket_page(t, nb, &np);
     if (rc)
         return rc;
-    sp_format_zeroed(pg, KVS_PAGE_BUCKET, nb);
-    pool_release(t->pool, fi);
-    rc = dir_set(t->pool, nb, np);
-    if (rc)
-        return rc;
-    if (nb < t->bmap_cap && !t->bmap_stale)
-        t->bmap[nb].page = np;
     rc = fill_chain(t, nb, &np, 1, nents, L, 1, 1);
     if (rc)
         return rc;
@@ -965,6 +984,68 @@ static int split_one(lh *t)
     split_filters(t, s, nb, nents, L);
     hdr_split_done(h);
     t->splits++;
+    return KVS_OK;
+}
+
+uint64_t lh_buckets_for(uint32_t fillfactor, uint64_t data_bytes)
+{
+    uint64_t cap = (uint64_t)fillfactor * PG_USABLE;   /* per bucket, times 100 */
+    uint64_t nb;
+    if (data_bytes > (UINT64_MAX - cap) / 100)
+        return LH_MAX_BUCKETS;
+    nb = (data_bytes * 100 + cap - 1) / cap;
+    return nb < 1 ? 1 : nb > LH_MAX_BUCKETS ? LH_MAX_BUCKETS : nb;
+}
+
+/* Adds bucket hdr_buckets() to a table that holds no record: an empty
+ * primary page and its directory entry, and the split pointer moves on --
+ * what a split of an empty bucket gives, without reading or rewriting the
+ * bucket split.  Valid only with no record: no record is placed by the old
+ * (level, split), so none is in the wrong bucket after. */
+static int add_empty_bucket(lh *t)
+{
+    kvs_hdr *h = pager_hdr(t->pg);
+    uint32_t b = (uint32_t)hdr_buckets(h), pgno;
+    bslot *bs;
+    int rc = new_bucket_page(t, b, &pgno);
+    if (rc)
+        return rc;
+    bs = bucket_slot(t, b);
+    if (bs) {
+        /* an empty bucket: its filter is exact (no tag) */
+        memset(bs->filt, 0, sizeof bs->filt);
+        bs->filt_ok = 1;
+    }
+    hdr_split_done(h);
+    return KVS_OK;
+}
+
+int lh_reserve(lh *t, uint64_t nb)
+{
+    kvs_hdr *h = pager_hdr(t->pg);
+    int rc;
+    if (nb > LH_MAX_BUCKETS)
+        nb = LH_MAX_BUCKETS;
+    if (hdr_buckets(h) >= nb)
+        return KVS_OK;
+    t->modified = 1;
+    t->epoch++;
+    bmap_fresh(t);
+    while (hdr_buckets(h) < nb) {
+        if (hdr_npages(h) >= 0xfffffff0u)
+            return kvs_seterr(t->err, KVS_EINVAL, 0, "the file has no page number left for bucket %llu",
+                              (unsigned long long)hdr_buckets(h));
+        /* the new bucket's slot, so it gets its page and filter as it is
+         * added and the load's first put into it walks no directory (grown
+         * with the pages, by doubling) */
+        bmap_grow(t, (size_t)hdr_buckets(h) + 1);
+        /* a table with records splits bucket by bucket as puts would (each
+         * record moves to the bucket the new level names); an empty one
+         * only gets its new buckets' pages */
+        rc = hdr_records(h) == 0 ? add_empty_bucket(t) : split_one(t);
+        if (rc)
+            return rc;
+    }
     return KVS_OK;
 }
 

@@ -51,6 +51,18 @@ int  lh_get_stamped(lh *t, const void *key, size_t klen, kvs_slice *val, uint64_
 int  lh_put(lh *t, const void *key, size_t klen, const void *val, size_t vlen, int flags);
 int  lh_delete(lh *t, const void *key, size_t klen);
 int  lh_check(lh *t);
+/* The most buckets a table grows to (splits stop there). */
+#define LH_MAX_BUCKETS 0xfffffff0u
+/* The bucket count that holds data_bytes at the fill factor: the smallest
+ * one the split rule would not split further, at least 1, at most
+ * LH_MAX_BUCKETS. */
+uint64_t lh_buckets_for(uint32_t fillfactor, uint64_t data_bytes);
+/* Grows the table to nb buckets (kvs_reserve; compaction's presizing): a
+ * no-op when it has that many.  A table with no record gets the new
+ * buckets' empty pages only; one with records is split bucket by bucket,
+ * as the puts that fill it would split it. */
+int  lh_reserve(lh *t, uint64_t nb);
+
 /* Formats a fresh table (header fields, dir page 1, bucket page 2) into
  * the pages given; used at create and truncate. */
 void lh_format_new(kvs_hdr *h, uint8_t *dirpage, uint8_t *bucketpage);

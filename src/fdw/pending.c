@@ -1138,6 +1138,31 @@ kvs_pending_counts(KvsFile *f, int64 *nkeys, int64 *bytes, bool *truncated,
 	*truncated = ws ? ws->ntruncs > 0 : false;
 }
 
+/*
+ * What the newest versions in memory of f's write set will take in the
+ * file's bucket pages (kvs_record_bytes of each key's newest version that
+ * is not a delete), and how many keys those are: kvs_txn_reserve's sample
+ * of the set (spilled runs are not read back for it).
+ */
+void
+kvs_pending_record_bytes(KvsFile *f, int64 *nkeys, uint64 *bytes)
+{
+	KvsWriteSet *ws = f->pending;
+	size_t		i;
+
+	*nkeys = 0;
+	*bytes = 0;
+	for (i = 0; ws && i < ws->nentries; i++)
+	{
+		PVersion   *v = ws->order[i]->newest;
+
+		if (v == NULL || v->is_delete)
+			continue;
+		(*nkeys)++;
+		*bytes += kvs_record_bytes(ws->order[i]->key.len, v->vlen);
+	}
+}
+
 /* Subtransaction subid aborted: drop what it and its children wrote. */
 void
 kvs_pending_subabort(SubTransactionId subid)
@@ -1796,6 +1821,7 @@ kvs_pending_apply(KvsWriteSet *ws)
 		if (rc != KVS_OK)
 			kvs_report_error(rc, db, ws->file->path);
 	}
+	kvs_txn_reserve(ws->file);	/* a bulk load: the file sized first */
 	batch_cxt = AllocSetContextCreate(CurrentMemoryContext, "kvs_fdw apply batch",
 									  ALLOCSET_DEFAULT_SIZES);
 	walk_start(&w, ws, SEQ_NOW);

@@ -28,6 +28,8 @@
  *
  *   bench [-e kvs,gdbm,...] [-n N] [-s KLEN/VLEN] [-d uniform|zipf]
  *         [-c big|tenth] [-r REPS] [-f FILLFACTOR] [-t TMPDIR] [-o TSV] [-l LABEL]
+ *         [--reserve on|off]   (off: kvs loads without kvs_reserve, splitting
+ *                              from one bucket; the anchors keep their sizing)
  *   bench --sweep 50:95:5 [-n N] [-s ..] [-t ..] [-o ..]   kvs fill-factor sweep
  *   bench --commit M [-e ..] [-n N] [-s ..] [-t ..] [-o ..] durable commits (below)
  *   bench --list                                          engines compiled in
@@ -125,6 +127,7 @@ typedef struct opts {
     const char *label;
     int      sweep, sw_lo, sw_hi, sw_step;
     uint64_t commits;           /* --commit M */
+    int      reserve;           /* --reserve on|off (default on) */
 } opts;
 
 /* Wall-clock time; BENCH_CLOCK=cpu in the environment measures the process's
@@ -225,6 +228,10 @@ static int load_records(const opts *o, const engine *e, void *h, uint8_t *val, r
         snprintf(r->err, sizeof r->err, "begin: %s", e->errmsg(h));
         return -1;
     }
+    if (o->reserve && e->reserve && e->reserve(h, o->n, o->klen, o->vlen) != 0) {
+        snprintf(r->err, sizeof r->err, "reserve: %s", e->errmsg(h));
+        return -1;
+    }
     for (i = 0; i < o->n; i++) {
         stamp = make_stamp(i, 0);
         make_key(i, key, o->klen);
@@ -276,6 +283,7 @@ static void run_workload(const opts *o, const engine *e, const char *dir, result
     c.cache_bytes = cache_bytes(o);
     c.fillfactor = o->fillfactor;
     c.create = 1;
+    c.reserve = o->reserve;
     e->describe(&c, r->settings, sizeof r->settings);
 
     seq_get = malloc(n * sizeof *seq_get);
@@ -542,6 +550,7 @@ static void run_sweep_one(const opts *o, const engine *e, const char *dir, resul
     snprintf(path, sizeof path, "%s/data", dir);
     c.path = path; c.n = o->n; c.klen = o->klen; c.vlen = o->vlen;
     c.cache_bytes = cache_bytes(o); c.fillfactor = o->fillfactor; c.create = 1;
+    c.reserve = o->reserve;
     e->describe(&c, r->settings, sizeof r->settings);
     seq = malloc(o->n * sizeof *seq);
     val = malloc(o->vlen + 8);
@@ -607,6 +616,7 @@ static void run_commit_one(const opts *o, const engine *e, const char *dir, resu
     snprintf(path, sizeof path, "%s/data", dir);
     c.path = path; c.n = o->n; c.klen = o->klen; c.vlen = o->vlen;
     c.cache_bytes = cache_bytes(o); c.create = 1; c.durable = 1;
+    c.reserve = o->reserve;
     e->describe(&c, r->settings, sizeof r->settings);
     seq = malloc(m * sizeof *seq);
     ver = calloc(o->n, sizeof *ver);
@@ -970,6 +980,7 @@ static void usage(void)
 {
     fprintf(stderr, "usage: bench [-e engines] [-n N] [-s KLEN/VLEN] [-d uniform|zipf] [-c big|tenth]\n"
                     "             [-r reps] [-f fillfactor] [-t tmpdir] [-o tsv] [-l label]\n"
+                    "             [--reserve on|off]\n"
                     "       bench --sweep LO:HI:STEP [...]\n       bench --commit M [-e ..] [-n N] [...]\n"
                     "       bench --list\n");
     exit(2);
@@ -987,6 +998,7 @@ int main(int argc, char **argv)
     o.reps = 1;
     o.tmpdir = "/tmp";
     o.label = "bench";
+    o.reserve = 1;
     if (getenv("BENCH_CLOCK") && strcmp(getenv("BENCH_CLOCK"), "cpu") == 0)
         bench_clock = CLOCK_PROCESS_CPUTIME_ID;
     for (i = 1; i < argc; i++) {
@@ -1035,6 +1047,10 @@ int main(int argc, char **argv)
             o.commits = strtoull(v, NULL, 10);
             if (o.commits < 1)
                 usage();
+        } else if (strcmp(a, "--reserve") == 0) {
+            if (strcmp(v, "on") != 0 && strcmp(v, "off") != 0)
+                usage();
+            o.reserve = strcmp(v, "on") == 0;
         } else if (strcmp(a, "--sweep") == 0) {
             o.sweep = 1;
             if (sscanf(v, "%d:%d:%d", &o.sw_lo, &o.sw_hi, &o.sw_step) != 3 || o.sw_step <= 0)

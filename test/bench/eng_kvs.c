@@ -2,7 +2,10 @@
  * eng_kvs.c - bench adapter for our engine (src/engine/kvs.h).
  *
  * Settings: cache_pages = cache budget / 4096; fill factor from the bench
- * (default 75).  Each phase runs in one section (a write section for load,
+ * (default 75); the load's write section starts with kvs_reserve(N x
+ * kvs_record_bytes(klen, vlen)), the size hint the anchors get at open (their bucket counts), timed
+ * with the load (bench --reserve off: none, the table splits from one
+ * bucket).  Each phase runs in one section (a write section for load,
  * replace and delete, a read section for gets and the scan), as the FDW
  * holds one per statement; the section end writes dirty pages back without
  * fsync (KVS_NOSYNC: its journal record is appended but not fsynced, the
@@ -26,9 +29,10 @@ typedef struct kh {
 
 static void kvs_describe(const bench_conf *c, char *buf, size_t len)
 {
-    snprintf(buf, len, "cache_pages=%llu (%.1f MiB), fillfactor=%u, %s",
+    snprintf(buf, len, "cache_pages=%llu (%.1f MiB), fillfactor=%u, %s, %s",
              (unsigned long long)(c->cache_bytes / KVS_PAGE_SIZE),
              c->cache_bytes / 1048576.0, c->fillfactor ? c->fillfactor : 75,
+             c->reserve ? "kvs_reserve for N records in the load" : "no kvs_reserve",
              c->durable ? "one write section per commit (kvs_end: the file's journal beside it)"
                         : "one section per phase, KVS_NOSYNC (no fsync until sync)");
 }
@@ -134,6 +138,13 @@ static int64_t kvs_bscan(void *p, uint64_t *x)
     return n;
 }
 
+static int kvs_breserve(void *p, uint64_t n, size_t klen, size_t vlen)
+{
+    kh *h = p;
+    h->rc = kvs_reserve(h->db, n * kvs_record_bytes(klen, vlen));
+    return h->rc == KVS_OK ? 0 : -1;
+}
+
 static int kvs_bsync(void *p)
 {
     kh *h = p;
@@ -192,5 +203,6 @@ static int kvs_bcounters(void *p, engine_counters *o)
 
 const engine engine_kvs = {
     "kvs", kvs_describe, kvs_bopen, kvs_bbegin, kvs_bend, kvs_bput, kvs_bget,
-    kvs_bdel, kvs_bscan, kvs_bsync, kvs_bclose, kvs_berrmsg, kvs_breset, kvs_bcounters
+    kvs_bdel, kvs_bscan, kvs_bsync, kvs_bclose, kvs_berrmsg, kvs_breset, kvs_bcounters,
+    kvs_breserve
 };

@@ -24,6 +24,10 @@ typedef struct bench_conf {
      * begin..end must be on disk when end returns (fsync at commit, with
      * the engine's transactions where it has them); 0: no sync at commit */
     int         durable;
+    /* 1: the load is told how many records it makes, as the anchors are
+     * sized for N at open (kvs: kvs_reserve inside the load's write
+     * section, timed with it); 0: bench --reserve off */
+    int         reserve;
 } bench_conf;
 
 /* Engine-specific work counters (kvs only for now). */
@@ -66,6 +70,10 @@ typedef struct engine {
     /* optional */
     void  (*reset_counters)(void *h);
     int   (*counters)(void *h, engine_counters *out);
+    /* optional, inside the load's write phase before its first put: size
+     * the table for n records of klen/vlen (the anchors take their size
+     * hint at open instead); 0 ok, -1 error */
+    int   (*reserve)(void *h, uint64_t n, size_t klen, size_t vlen);
 } engine;
 
 /* Fill the first min(8, vlen) bytes of *stamp from a value. */

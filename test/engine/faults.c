@@ -366,8 +366,9 @@ static int classify(const char *p, char *why, size_t whylen)
     return classify_with(p, NULL, why, whylen);
 }
 
-/* The section under test: many puts, replaces and deletes with splits,
- * large values, evictions (16-frame cache), then sync and close. */
+/* The section under test: many puts, replaces and deletes with splits (a
+ * kvs_reserve's and the inserts'), large values, evictions (16-frame
+ * cache), then sync and close. */
 static void section_body(kvs *db, result *r)
 {
     char k[64];
@@ -382,6 +383,9 @@ static void section_body(kvs *db, result *r)
     for (i = 100; i < 200; i++)
         NOTE(kvs_delete(db, k, key_of(i, k)), "delete");
     NOTE(kvs_delete(db, k, key_of(1, k)), "delete large");
+    /* kvs_reserve of a file with records: splits up front, to about the
+     * size of half the inserts (so the inserts still split after it) */
+    NOTE(kvs_reserve(db, (NBASE + NNEW / 2) * kvs_record_bytes(13, 100)), "reserve");
     for (i = NBASE; i < NBASE + NNEW; i++) {
         val_of(i, 0, vbuf);
         NOTE(kvs_put(db, k, key_of(i, k), vbuf, vlen_of(i, 0), KVS_NOOVERWRITE), "put (insert)");
