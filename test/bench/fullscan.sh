@@ -9,7 +9,8 @@
 # heap table and a kvs table, then times two statements on each,
 #   count:  SELECT count(*) FROM t                  (no column needed)
 #   filter: SELECT count(*) FROM t WHERE v LIKE '%ab%'  (every value decoded)
-# with max_parallel_workers_per_gather = 0, each statement in a new
+# with max_parallel_workers_per_gather = 0 and index scans off (the heap's
+# count(*) is then its sequential scan), each statement in a new
 # connection (psql's \timing: the statement alone, not the connection),
 # heap and kvs interleaved within each round (the order alternating from
 # round to round), after one untimed run of each (warm caches: heap in
@@ -65,10 +66,13 @@ echo "# loaded $ROWS rows into both tables in $(secs_since "$t0") s; heap $(sql 
 QCOUNT="SELECT count(*) FROM @T@"
 QFILTER="SELECT count(*) FROM @T@ WHERE v LIKE '%ab%'"
 
+# parallelism off; the heap's count(*) would otherwise be an index-only scan of
+# its primary key (the visibility map is set after VACUUM): a sequential scan
+SETS="SET max_parallel_workers_per_gather = 0; SET enable_indexscan = off; SET enable_indexonlyscan = off; SET enable_bitmapscan = off"
 # timed TABLE QUERY: one statement in a new connection; sets MS, COUNT
 timed() {
     local out q=${2//@T@/$1}
-    out=$("${PSQL[@]}" -At -c "SET max_parallel_workers_per_gather = 0" -c '\timing on' -c "$q" 2>&1) || { COUNT=error; MS=0; return; }
+    out=$("${PSQL[@]}" -At -c "$SETS" -c '\timing on' -c "$q" 2>&1) || { COUNT=error; MS=0; return; }
     COUNT=$(sed -n 1p <<<"$out")
     MS=$(sed -n 's/^Time: \([0-9.]*\) ms.*/\1/p' <<<"$out")
     [ -n "$MS" ] || { COUNT=error; MS=0; }
@@ -79,6 +83,7 @@ warm() {
     "${PSQL[@]}" -At -c "SET kvs_fdw.scan_ring = off" -c "SELECT count(*) FROM t_kvs" >/dev/null
     timed t_heap "$QCOUNT"; timed t_kvs "$QCOUNT"; timed t_heap "$QFILTER"; timed t_kvs "$QFILTER"
 }
+echo "# heap count(*) plan: $(sql "$SETS; EXPLAIN (COSTS OFF) ${QCOUNT//@T@/t_heap}" | tr '\n' ' ')"
 median() { printf '%s\n' "$@" | sort -g | awk '{ a[NR] = $1 } END { print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
 
 for mode in $MODES; do
