@@ -112,7 +112,7 @@ struct lh_cursor {
 };
 
 
-static uint32_t bitrev32(uint32_t x)
+static inline uint32_t bitrev32(uint32_t x)
 {
     x = ((x >> 1) & 0x55555555u) | ((x & 0x55555555u) << 1);
     x = ((x >> 2) & 0x33333333u) | ((x & 0x33333333u) << 2);
@@ -1251,6 +1251,17 @@ static int collect(lh_cursor *c)
     }
     if (rc != CHAIN_END)
         return rc;
+    /* the next bucket of the scan is known now: its map entry (a cache miss
+     * per bucket, the buckets being visited in bit-reversed order) is
+     * fetched while this one is sorted and returned */
+#if defined(__GNUC__)
+    if (end < c->hi) {
+        uint64_t e2;
+        uint32_t b2 = lh_bucket_at(h, (uint32_t)end, &e2);
+        if (b2 < t->bmap_cap)
+            __builtin_prefetch(&t->bmap[b2]);
+    }
+#endif
     ord_sort(c->ord, ne, c->ents, c->buf);
     c->n = ne;
     c->idx = 0;
