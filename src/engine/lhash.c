@@ -93,26 +93,26 @@ struct lh_cursor {
     lh       *t;
     uint64_t  skip_stamp;
     int       done;
-    /* lower bound of what is left: (rev, key), strict or not */
+    /* lower bound of what is left: the start of a bucket's interval (or of
+     * the range), every record at or beyond it not yet returned */
     uint32_t  lb_rev;
-    int       lb_strict;
-    uint16_t  lb_klen;
-    uint8_t   lb_key[KVS_MAX_KEY];
-    /* the records of the current bucket beyond the bound, sorted */
+    /* the records of the current bucket at or beyond the bound, copied:
+     * ents[ord[idx..n)] are not yet returned */
     int       valid;
-    uint64_t  epoch;
+    uint64_t  epoch;          /* the handle's epoch when they were copied */
     uint64_t  interval_end;   /* first rev after this bucket's range, 2^32 = end */
     uint64_t  hi;             /* first rev beyond the cursor's range, 2^32 = all */
     lh_ent   *ents;
-    size_t    ecap, n, idx;
+    uint64_t *ord;            /* their order: rev << 32 | index (ord_sort) */
+    size_t    ecap, ocap, n, idx;
     uint8_t  *buf;
     size_t    bcap;
-    uint8_t  *vbuf;           /* external value of the last record */
+    uint8_t  *vbuf;           /* external value of the last record, or a re-read one */
     size_t    vcap;
 };
 
 
-static uint32_t bitrev32(uint32_t x)
+static inline uint32_t bitrev32(uint32_t x)
 {
     x = ((x >> 1) & 0x55555555u) | ((x & 0x55555555u) << 1);
     x = ((x >> 2) & 0x33333333u) | ((x & 0x33333333u) << 2);
@@ -1217,6 +1217,35 @@ static void ent_sort(lh_ent *e, size_t n, const uint8_t *buf)
     }
 }
 
+/* The cursor's order of n collected records: ord[i] = rev << 32 | index
+ * into e, sorted by (rev, key).  The sort moves 8-byte integers compared
+ * whole, no record bytes: a bucket's revs are almost always distinct (they
+ * are the hash tags), so keys are compared only within a run of equal revs
+ * afterwards.  Shell sort as ent_sort. */
+static void ord_sort(uint64_t *ord, size_t n, const lh_ent *e, const uint8_t *buf)
+{
+    static const size_t gaps[] = { 701, 301, 132, 57, 23, 10, 4, 1 };
+    size_t g, i, j;
+    for (g = 0; g < sizeof gaps / sizeof gaps[0]; g++) {
+        size_t gap = gaps[g];
+        for (i = gap; i < n; i++) {
+            uint64_t tmp = ord[i];
+            for (j = i; j >= gap && ord[j - gap] > tmp; j -= gap)
+                ord[j] = ord[j - gap];
+            ord[j] = tmp;
+        }
+    }
+    for (i = 1; i < n; i++) {
+        uint64_t tmp = ord[i];
+        if ((ord[i - 1] >> 32) != (tmp >> 32))
+            continue;
+        for (j = i; j > 0 && (ord[j - 1] >> 32) == (tmp >> 32) &&
+                    ent_cmp(&e[(uint32_t)ord[j - 1]], &e[(uint32_t)tmp], buf) > 0; j--)
+            ord[j] = ord[j - 1];
+        ord[j] = tmp;
+    }
+}
+
 /* ---- cursor ----------------------------------------------------------------- */
 
 lh_cursor *lh_cursor_new(lh *t)
@@ -1234,6 +1263,7 @@ void lh_cursor_free(lh_cursor *c)
     if (!c)
         return;
     free(c->ents);
+    free(c->ord);
     free(c->buf);
     free(c->vbuf);
     free(c);
@@ -1245,21 +1275,20 @@ void lh_cursor_skip_stamp(lh_cursor *c, uint64_t stamp)
 }
 
 /* A bucket is an interval of the scan order, so a range [lo, hi) is the
- * lower bound (lo, no key, not strict) and a stop at hi: collect drops the
- * records of the bucket at or beyond hi, and the bucket holding hi - 1 is
- * the last one visited. */
+ * lower bound lo and a stop at hi: collect drops the records of the bucket
+ * below lo or at or beyond hi, and the bucket holding hi - 1 is the last one
+ * visited. */
 void lh_cursor_set_range(lh_cursor *c, uint64_t lo, uint64_t hi)
 {
     c->done = hi <= lo;
     c->valid = 0;
     c->lb_rev = (uint32_t)lo;
-    c->lb_strict = 0;
-    c->lb_klen = 0;
     c->hi = hi > TWO32 ? TWO32 : hi;
 }
 
-/* Collects the records of the bucket whose range holds lb_rev that lie
- * beyond the lower bound, sorted. */
+/* Copies the records of the bucket whose interval holds lb_rev that lie at
+ * or beyond the bound (and below hi) into the cursor, and orders them.  The
+ * bound is always an interval's start (or the range's): a rev, no key. */
 static int collect(lh_cursor *c)
 {
     lh *t = c->t;
@@ -1274,6 +1303,8 @@ static int collect(lh_cursor *c)
         uint32_t i, n = sp_nslots(pg);
         rc = grow(&c->ents, &c->ecap, ne + n, sizeof(lh_ent), t->err);
         if (!rc)
+            rc = grow(&c->ord, &c->ocap, ne + n, sizeof(uint64_t), t->err);
+        if (!rc)
             rc = grow(&c->buf, &c->bcap, used + PG_SIZE, 1, t->err);
         if (rc) {
             chain_end(&it);
@@ -1282,14 +1313,13 @@ static int collect(lh_cursor *c)
         for (i = 0; i < n; i++) {
             rec_view r;
             uint32_t rev = bitrev32(sp_tag(pg, i));
-            int cmp;
             lh_ent *e;
+            if (rev < c->lb_rev || rev >= c->hi)
+                continue;
             sp_record(pg, i, &r);
             if (c->skip_stamp && r.stamp == c->skip_stamp)
                 continue;
-            cmp = key_cmp(rev, r.key, r.klen, c->lb_rev, c->lb_key, c->lb_klen);
-            if (cmp < 0 || (cmp == 0 && c->lb_strict) || rev >= c->hi)
-                continue;
+            c->ord[ne] = (uint64_t)rev << 32 | ne;
             e = &c->ents[ne++];
             e->rev = rev;
             e->off = (uint32_t)used;
@@ -1302,7 +1332,18 @@ static int collect(lh_cursor *c)
     }
     if (rc != CHAIN_END)
         return rc;
-    ent_sort(c->ents, ne, c->buf);
+    /* the next bucket of the scan is known now: its map entry (a cache miss
+     * per bucket, the buckets being visited in bit-reversed order) is
+     * fetched while this one is sorted and returned */
+#if defined(__GNUC__)
+    if (end < c->hi) {
+        uint64_t e2;
+        uint32_t b2 = lh_bucket_at(h, (uint32_t)end, &e2);
+        if (b2 < t->bmap_cap)
+            __builtin_prefetch(&t->bmap[b2]);
+    }
+#endif
+    ord_sort(c->ord, ne, c->ents, c->buf);
     c->n = ne;
     c->idx = 0;
     c->interval_end = end;
@@ -1317,16 +1358,11 @@ int lh_cursor_next_cached(lh_cursor *c, kvs_slice *key, kvs_slice *val)
     rec_view r;
     if (c->done || !c->valid || c->epoch != c->t->epoch || c->idx >= c->n)
         return KVS_NOTFOUND;
-    e = &c->ents[c->idx];
+    e = &c->ents[(uint32_t)c->ord[c->idx]];
     rec_parse(c->buf + e->off, &r);
     if (r.flags & REC_EXTERNAL)
         return KVS_NOTFOUND;
     c->idx++;
-    c->lb_rev = e->rev;
-    c->lb_strict = 1;
-    c->lb_klen = r.klen;
-    if (r.klen)
-        memcpy(c->lb_key, r.key, r.klen);
     key->data = r.key;
     key->len = r.klen;
     val->data = r.val;
@@ -1334,6 +1370,48 @@ int lh_cursor_next_cached(lh_cursor *c, kvs_slice *key, kvs_slice *val)
     return KVS_OK;
 }
 
+/* The copied record e, read again from the file as it is now (the handle
+ * changed something since the copy was made): KVS_NOTFOUND if it is gone or
+ * now carries the skip stamp, else its current value in c->vbuf. */
+static int reread(lh_cursor *c, const lh_ent *e, kvs_slice *key, kvs_slice *val)
+{
+    lh *t = c->t;
+    uint64_t stamp = 0;
+    kvs_slice v;
+    int rc;
+    key->data = c->buf + e->off + e->koff;
+    key->len = e->klen;
+    rc = lh_get_stamped(t, key->data, key->len, &v, &stamp);
+    if (rc)
+        return rc;
+    if (c->skip_stamp && stamp == c->skip_stamp)
+        return KVS_NOTFOUND;
+    rc = grow(&c->vbuf, &c->vcap, v.len ? v.len : 1, 1, t->err);
+    if (rc)
+        return rc;
+    if (v.len)
+        memcpy(c->vbuf, v.data, v.len);
+    val->data = c->vbuf;
+    val->len = v.len;
+    return KVS_OK;
+}
+
+/*
+ * The records of a bucket are returned from the copy collect made, in
+ * (rev, key) order, and the bound moves to the bucket's interval end only when the
+ * copy is used up.  While the handle's epoch is the copy's, the copy is
+ * what the file holds for this handle.  When it changed meanwhile (a write
+ * of this handle, or another process's seen at a section's start), the
+ * rest of the copy is only a list of keys: each is read again from the
+ * file (lh_get), returned as it is now, or skipped if gone.  So a record
+ * present for the whole scan is returned exactly once: before the epoch
+ * changed from the copy, after it by its key (a split never moves a record
+ * out of its interval, so no later bucket holds it), and the bound passes
+ * the interval only once the copy is done; one deleted meanwhile is not
+ * returned, one inserted into the interval meanwhile is not either (the
+ * "may or may not be seen"), and no copied value outlives a change of this
+ * handle (an external value's pages may have been freed).
+ */
 int lh_cursor_next(lh_cursor *c, kvs_slice *key, kvs_slice *val)
 {
     lh *t = c->t;
@@ -1341,26 +1419,25 @@ int lh_cursor_next(lh_cursor *c, kvs_slice *key, kvs_slice *val)
     for (;;) {
         if (c->done)
             return KVS_NOTFOUND;
-        if (c->valid && c->epoch == t->epoch) {
+        if (c->valid) {
             if (c->idx < c->n) {
-                const lh_ent *e = &c->ents[c->idx++];
+                const lh_ent *e = &c->ents[(uint32_t)c->ord[c->idx++]];
                 rec_view r;
+                if (c->epoch != t->epoch) {
+                    rc = reread(c, e, key, val);
+                    if (rc == KVS_NOTFOUND)
+                        continue;
+                    return rc;
+                }
                 rec_parse(c->buf + e->off, &r);
-                c->lb_rev = e->rev;
-                c->lb_strict = 1;
-                c->lb_klen = r.klen;
-                if (r.klen)
-                    memcpy(c->lb_key, r.key, r.klen);
                 key->data = r.key;
                 key->len = r.klen;
                 if (r.flags & REC_EXTERNAL) {
                     rc = grow(&c->vbuf, &c->vcap, r.vlen, 1, t->err);
                     if (!rc)
                         rc = vchain_read(t->pool, r.vpage, r.vlen, c->vbuf);
-                    if (rc) {
-                        c->valid = 0;
+                    if (rc)
                         return rc;
-                    }
                     val->data = c->vbuf;
                 } else {
                     val->data = r.val;
@@ -1373,8 +1450,6 @@ int lh_cursor_next(lh_cursor *c, kvs_slice *key, kvs_slice *val)
                 return KVS_NOTFOUND;
             }
             c->lb_rev = (uint32_t)c->interval_end;
-            c->lb_strict = 0;
-            c->lb_klen = 0;
         }
         c->valid = 0;
         rc = collect(c);
