@@ -150,7 +150,8 @@ _PG_init(void)
 	DefineCustomIntVariable("kvs_fdw.pending_memory",
 							"Memory for a transaction's pending writes to kvs tables.",
 							"Writes to kvs tables are kept in memory until COMMIT; "
-							"a write beyond this limit fails.",
+							"beyond this limit they spill to temporary files "
+							"(temp_file_limit applies).",
 							&kvs_fdw_pending_memory_kb,
 							64 * 1024,
 							64,
