@@ -183,10 +183,14 @@ INSERT INTO tx_heap VALUES (5, 'h5');
 COMMIT;
 SELECT (SELECT count(*) FROM tx2) AS tx2_rows, (SELECT v FROM tx WHERE id = 1) AS tx_v,
        (SELECT count(*) FROM tx_heap WHERE id = 5) AS heap_rows;
--- synchronous_commit = off commits too (without waiting for the flush)
+-- synchronous_commit = off commits too, and a transaction that wrote kvs
+-- still flushes the journal (the write-back follows at once, in place: an
+-- asynchronous commit record lost to a crash would leave its kvs half)
+SELECT flushes + flush_shared AS jf_async FROM kvs_fdw_journal_stats() \gset
 SET synchronous_commit = off;
 INSERT INTO tx2 VALUES (2, 'async');
 RESET synchronous_commit;
+SELECT flushes + flush_shared > :jf_async AS async_commit_flushed FROM kvs_fdw_journal_stats();
 SELECT * FROM dblink('other', 'SELECT id, v FROM tx2 ORDER BY id') AS r(id int, v text);
 
 -- ---- a second writer of our rows waits for our row locks ----------------

@@ -10,12 +10,19 @@
  * version per key), kvs_prepare tagged with the top-level transaction id
  * (a FullTransactionId: 64 bits, no wraparound), after that id has been
  * made durable in WAL (make_xid_durable: else a crash could hand it out
- * again).  Then, when the commit is
- * synchronous (synchronous_commit not off), one kvs_journal_flush up to the
- * largest LSN, and ForceSyncCommit(): a transaction that wrote nothing but
- * kvs has written no WAL before its commit record, and RecordTransactionCommit
- * would otherwise not flush that record, so a crash right after COMMIT
- * returned would find the kvs records durable and the transaction aborted.
+ * again).  Then one kvs_journal_flush up to the largest LSN, and
+ * ForceSyncCommit(): a transaction that wrote nothing but kvs has written no
+ * WAL before its commit record, and RecordTransactionCommit would otherwise
+ * not flush that record, so a crash right after COMMIT returned would find
+ * the kvs records durable and the transaction aborted.  Both happen whatever
+ * synchronous_commit says: the pages are written back into the file in place
+ * right after the commit record, so with an asynchronous commit a kill -9
+ * before the WAL writer flushed that record would leave the kvs half of a
+ * transaction that recovery aborts (its heap half gone), and a power loss
+ * could tear the file (the write-back reaching the disk, its journal record
+ * not).  A transaction that writes kvs therefore commits synchronously:
+ * asynchronous commit would need visibility that does not come from the
+ * pages in place (README, "What Postgres does not do").
  * Any error there is an ERROR: the transaction aborts, and the abort's
  * kvs_abort discards the sections (the journal records stay, resolved as
  * aborted by the commit log).  At XACT_EVENT_COMMIT, after the commit
@@ -198,8 +205,7 @@ kvs_txn_pre_prepare(void)
  * can reach the disk, a small transactional WAL record (a logical message,
  * which recovery and logical decoding treat as a no-op) carrying the xid is
  * inserted and flushed.  The flush is needed whatever synchronous_commit
- * says: with it off the journal record may reach the disk (or, after a kill
- * -9, stay in the page cache) while the WAL buffers are lost.  Concurrent
+ * says (the journal record reaches the disk before the commit record).  Concurrent
  * committers share these flushes through PostgreSQL's own group commit.
  */
 static void
@@ -306,7 +312,14 @@ kvs_txn_pre_commit(void)
 		if (lsn > maxlsn)
 			maxlsn = lsn;
 	}
-	if (synchronous_commit > SYNCHRONOUS_COMMIT_OFF)
+	/*
+	 * Durable before the commit record, whatever synchronous_commit says:
+	 * the write-back at XACT_EVENT_COMMIT overwrites the file in place, so
+	 * the journal record must be on disk first (else a power loss can tear
+	 * the file) and so must the commit record (else a kill -9 that loses an
+	 * asynchronous commit record leaves the written-back kvs half of a
+	 * transaction that recovery then aborts).  See the header comment.
+	 */
 	{
 		kvs_journal *j = kvs_fdw_journal();
 		int			rc = j ? kvs_journal_flush(j, maxlsn) : KVS_OK;

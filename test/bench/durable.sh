@@ -1,6 +1,6 @@
 #!/bin/bash
 # test/bench/durable.sh - durable commits through Postgres: kvs against heap +
-# btree on one server in one run, synchronous_commit = on, fsync on.
+# btree on one server in one run, synchronous_commit = on (--sync off: off), fsync on.
 #
 # Starts a throwaway cluster (test/bench/pglib.sh: the `postgres` OS user, its
 # own temp dir and port, stopped and removed at exit) with kvs_fdw in
@@ -29,6 +29,9 @@
 #   --no-count   without the shim (no C compiler): fsyncs per commit only
 #                from pg_stat_wal (the WAL)
 #   --local      without the preload (each backend its own cache)
+#   --sync off   synchronous_commit = off on the server (heap commits then
+#                wait for no flush; a transaction that writes kvs still does,
+#                README "Transactions"): what that setting costs kvs
 #   --ceiling B  also, at each client count beside a heap update run: commits
 #                whose only write is one transactional WAL record of B bytes
 #                (pg/walmsg.sql), alone and under one lock held through the
@@ -47,6 +50,7 @@ QUICK=0
 TRACE=1
 MODE=shared
 CEILING=0
+SYNC=on
 while [ $# -gt 0 ]; do
     case "$1" in
         --quick) QUICK=1; ROWS=10000; SECS=2; CLIENTS="1 8"; shift ;;
@@ -57,7 +61,8 @@ while [ $# -gt 0 ]; do
         --no-count) TRACE=0; shift ;;
         --local) MODE=local; shift ;;
         --ceiling) CEILING=$2; shift 2 ;;
-        *) echo "usage: $0 [--quick] [--rows N] [--secs S] [--clients \"1 2 8\"] [--port P] [--no-count] [--local] [--ceiling BYTES]" >&2; exit 2 ;;
+        --sync) SYNC=$2; shift 2 ;;
+        *) echo "usage: $0 [--quick] [--rows N] [--secs S] [--clients \"1 2 8\"] [--port P] [--no-count] [--local] [--ceiling BYTES] [--sync on|off]" >&2; exit 2 ;;
     esac
 done
 
@@ -77,7 +82,7 @@ if [ $TRACE = 1 ]; then
 fi
 
 # ---- cluster: the postmaster started by us, with the shim in its environment --------
-SETTINGS="-c synchronous_commit=on -c fsync=on -c shared_buffers=128MB -c max_connections=30"
+SETTINGS="-c synchronous_commit=$SYNC -c fsync=on -c shared_buffers=128MB -c max_connections=30"
 [ "$MODE" = shared ] && SETTINGS="$SETTINGS -c shared_preload_libraries=kvs_fdw -c kvs_fdw.shared_cache_size=128MB"
 start_server() {
     local shim=() n=0

@@ -8,7 +8,10 @@
 # table kbulk with its heap marker table hmark.  Each cycle:
 #   1. the server runs alternately with kvs_fdw in shared_preload_libraries
 #      (odd cycles: the shared pool, small so that pages are evicted) and
-#      without (even cycles: each backend its own cache);
+#      without (even cycles: each backend its own cache), and two cycles in
+#      four (3, 4, 7, 8, ...) with synchronous_commit = off: a transaction
+#      that writes kvs commits synchronously all the same, so even there no
+#      acknowledged commit may be lost;
 #   2. CLIENTS psql clients each commit, one after the other, transactions
 #      that insert row ID into ka, kb and h and set the client's counter row
 #      (id = -client) to ID in all three; one more client commits 20,000-row
@@ -40,6 +43,13 @@
 #      goes on: the next crash and recovery may change that.
 # At the end: cycles (and how many could not be read), acknowledged commits
 # checked, lost, partial.
+#
+# Before the loop, the window of an asynchronous commit, made certain: with
+# the WAL writer stopped (SIGSTOP), a transaction writing a kvs table and a
+# heap table commits at synchronous_commit = off, then the whole server is
+# killed; after the restart both halves must be there or neither (an
+# asynchronous commit record still in the WAL buffers at the kill, after the
+# kvs pages were written back, left the kvs half alone).
 #
 # Postgres runs with fsync = off (test/lib/pgcluster.sh): a killed process
 # loses nothing the kernel already has, and this test kills processes, not the
@@ -90,10 +100,11 @@ pgc_stop
 # (pg_ctl would leave it to init, which here may leave it a zombie for a while,
 # and a zombie's pid in postmaster.pid looks like a running postmaster)
 SERVER_PID=
-server_start() {      # server_start shared|local
+server_start() {      # server_start shared|local [on|off: synchronous_commit]
     local n=0 opts
     eval "opts=($PGC_OPTS)"      # the options of pgc_start, quoting and all
     [ "$1" = shared ] && opts+=($SHARED_SETTINGS)
+    opts+=(-c "synchronous_commit=${2:-on}")
     pgc_as "$PG_BINDIR/postgres" -D "$PGC_DATA" "${opts[@]}" >>"$WORK/server.log" 2>&1 &
     SERVER_PID=$!
     until q "SELECT 1" >/dev/null 2>&1; do
@@ -224,14 +235,47 @@ SELECT 'checked ' || (SELECT count(*) FROM acked) || ' new ' || (SELECT count(*)
 EOF
 }
 
+# ---- an asynchronous commit's window, made certain ---------------------------------
+# async_window MODE: the WAL writer stopped, one commit at synchronous_commit
+# = off, the whole server killed at once; after the restart both halves of
+# the commit are there or neither
+async_window() {
+    local mode=$1 ww got
+    server_start "$mode" off || bail "the server does not start ($mode)"
+    ww=$(server_pids | xargs -r ps -o pid=,args= -p | awk '/walwriter/ { print $1 }')
+    [ -n "$ww" ] || bail "$mode: no WAL writer to stop"
+    kill -STOP "$ww"
+    if ! q "BEGIN; INSERT INTO wk VALUES (1, '$mode'); INSERT INTO wh VALUES (1); COMMIT;" >/dev/null; then
+        nok "$mode: the commit at synchronous_commit = off"
+    fi
+    server_kill || bail "$mode: the server processes do not go away"
+    server_start "$mode" || bail "the server does not start again ($mode)"
+    got=$(q "SELECT (SELECT count(*) FROM wk) || '|' || (SELECT count(*) FROM wh WHERE id = 1)" 2>&1)
+    case $got in
+        1\|1) ok "$mode: a commit at synchronous_commit = off whose WAL writer was stopped, then kill -9: both halves there" ;;
+        0\|0) ok "$mode: a commit at synchronous_commit = off whose WAL writer was stopped, then kill -9: neither half there" ;;
+        *) nok "$mode: a commit at synchronous_commit = off whose WAL writer was stopped, then kill -9: kvs|heap rows $got, not both or neither" ;;
+    esac
+    is "$(q "SELECT count(*) FROM kvs_fdw_check('wk')" 2>&1)" 0 "$mode: kvs_fdw_check clean after it"
+    q "DELETE FROM wk; DELETE FROM wh" >/dev/null
+    server_kill || bail "$mode: the server processes do not go away"
+}
+server_start local || bail "the server does not start (local)"
+q "CREATE FOREIGN TABLE wk (id int OPTIONS (key 'true'), v text) SERVER kvs; CREATE TABLE wh (id int)" >/dev/null ||
+    bail "cannot create the window's tables"
+server_kill || bail "the server processes do not go away"
+async_window local
+async_window shared
+
 # ---- the loop ---------------------------------------------------------------------------
 # The server that recovers from cycle N's crash, and is checked, runs in
 # cycle N + 1's mode and serves cycle N + 1's clients: recovery in either mode
-# follows a crash in the other.
+# follows a crash in the other, and at either synchronous_commit.
 mode_of() { if [ $(($1 % 2)) = 1 ]; then echo shared; else echo local; fi; }
+sync_of() { if [ $((($1 - 1) / 2 % 2)) = 1 ]; then echo off; else echo on; fi; }
 DONE=0          # cycles run
 UNREADABLE=0    # cycles whose checks could not read a table
-server_start "$(mode_of 1)" || bail "the server does not start ($(mode_of 1))"
+server_start "$(mode_of 1)" "$(sync_of 1)" || bail "the server does not start ($(mode_of 1))"
 for cy in $(seq 1 "$CYCLES"); do
     mode=$(mode_of "$cy")
     next=$(mode_of $((cy + 1)))
@@ -254,7 +298,7 @@ for cy in $(seq 1 "$CYCLES"); do
     # the clients end once the server is gone (their psql fails and stops)
     for p in $CLIENT_PIDS; do wait "$p" 2>/dev/null; done
     CLIENT_PIDS=
-    server_start "$next" || { nok "cycle $cy: the server starts after the kill ($next)"; tail -20 "$WORK/server.log" | diag; break; }
+    server_start "$next" "$(sync_of $((cy + 1)))" || { nok "cycle $cy: the server starts after the kill ($next)"; tail -20 "$WORK/server.log" | diag; break; }
     # a client may only have stopped because the server went away
     errs=$(cat "$WORK"/err."$cy".* | grep -vE "^(FATAL:  terminating connection due to unexpected postmaster exit|server closed the connection unexpectedly|no connection to the server|connection to server was lost|psql:<stdin>:[0-9]+: (FATAL|error): .*(connection|terminat).*)\$|^\s" || true)
     [ -z "$errs" ] || { nok "cycle $cy: a client stopped on an error of its own"; echo "$errs" | head -5 | diag; }
@@ -270,7 +314,7 @@ for cy in $(seq 1 "$CYCLES"); do
     fi
     read -r _ checked _ new _ lost _ partial _ kvscheck _ rows <<<"$res"
     DONE=$cy
-    name="cycle $cy ($mode, recovered in $next mode): $new new acknowledged commits ($checked in all), $lost lost, $partial partial, kvs_fdw_check $kvscheck problems (rows ka/kbulk $rows)"
+    name="cycle $cy ($mode, synchronous_commit $(sync_of "$cy"), recovered in $next mode): $new new acknowledged commits ($checked in all), $lost lost, $partial partial, kvs_fdw_check $kvscheck problems (rows ka/kbulk $rows)"
     if [ "$lost" = 0 ] && [ "$partial" = 0 ] && [ "$kvscheck" = 0 ]; then ok "$name"; else
         nok "$name"
         q "SELECT kind || ': ' || what || ' (id ' || id || ')' FROM problems WHERE cycle = $cy ORDER BY kind, id LIMIT 5" | diag
