@@ -60,6 +60,7 @@
 
 #include "access/xact.h"
 #include "common/hashfn.h"
+#include "lib/binaryheap.h"
 #include "miscadmin.h"
 #include "storage/buffile.h"
 #include "utils/hsearch.h"
@@ -1314,8 +1315,7 @@ typedef struct PWalk
 	uint64		upto;
 	PReader    *readers;		/* one per run */
 	int			nreaders;
-	int		   *heap;			/* readers with a record, smallest key on top */
-	int			nheap;
+	binaryheap *heap;			/* readers with a record, smallest key on top */
 	int		   *used;			/* readers holding the current key */
 	int			nused;
 	bool		merging;		/* still in the runs */
@@ -1391,53 +1391,22 @@ reader_next(KvsWriteSet *ws, PReader *rd)
 	return true;
 }
 
-/* Heap order: the smaller key first, for one key the newer run first. */
-static bool
-reader_before(PWalk *w, int a, int b)
-{
-	PReader    *x = &w->readers[a],
-			   *y = &w->readers[b];
-	int			c = key_cmp(x->rec.key, x->rec.klen, y->rec.key, y->rec.klen);
-
-	return c < 0 || (c == 0 && x->run > y->run);
-}
-
-static void
-heap_push(PWalk *w, int r)
-{
-	int			i = w->nheap++;
-
-	while (i > 0 && reader_before(w, r, w->heap[(i - 1) / 2]))
-	{
-		w->heap[i] = w->heap[(i - 1) / 2];
-		i = (i - 1) / 2;
-	}
-	w->heap[i] = r;
-}
-
+/*
+ * Heap order: the smaller key first, for one key the newer run first.
+ * binaryheap keeps its greatest node on top, so the reader to take first
+ * compares greater (the keys are compared the other way round).
+ */
 static int
-heap_pop(PWalk *w)
+reader_cmp(Datum a, Datum b, void *arg)
 {
-	int			top = w->heap[0],
-				last = w->heap[--w->nheap],
-				i = 0;
+	PWalk	   *w = (PWalk *) arg;
+	PReader    *x = &w->readers[DatumGetInt32(a)],
+			   *y = &w->readers[DatumGetInt32(b)];
+	int			c = key_cmp(y->rec.key, y->rec.klen, x->rec.key, x->rec.klen);
 
-	for (;;)
-	{
-		int			c = 2 * i + 1;
-
-		if (c >= w->nheap)
-			break;
-		if (c + 1 < w->nheap && reader_before(w, w->heap[c + 1], w->heap[c]))
-			c++;
-		if (!reader_before(w, w->heap[c], last))
-			break;
-		w->heap[i] = w->heap[c];
-		i = c;
-	}
-	if (w->nheap > 0)
-		w->heap[i] = last;
-	return top;
+	if (c != 0)
+		return c;
+	return (x->run > y->run) - (x->run < y->run);
 }
 
 /*
@@ -1458,7 +1427,7 @@ walk_start_runs(PWalk *w, KvsWriteSet *ws, uint64 upto, int from)
 	if (w->merging)
 	{
 		w->readers = palloc0(sizeof(PReader) * w->nreaders);
-		w->heap = palloc(sizeof(int) * w->nreaders);
+		w->heap = binaryheap_allocate(w->nreaders, reader_cmp, w);
 		w->used = palloc(sizeof(int) * w->nreaders);
 		for (i = 0; i < w->nreaders; i++)
 		{
@@ -1494,23 +1463,23 @@ merge_step(PWalk *w)
 	/* step past the key the last call gave (its records stayed valid) */
 	for (i = 0; i < w->nused; i++)
 		if (reader_next(w->ws, &w->readers[w->used[i]]))
-			heap_push(w, w->used[i]);
+			binaryheap_add(w->heap, Int32GetDatum(w->used[i]));
 	w->nused = 0;
-	if (w->nheap == 0)
+	if (binaryheap_empty(w->heap))
 	{
 		w->merging = false;
 		return false;
 	}
-	w->used[w->nused++] = heap_pop(w);
-	while (w->nheap > 0)
+	w->used[w->nused++] = DatumGetInt32(binaryheap_remove_first(w->heap));
+	while (!binaryheap_empty(w->heap))
 	{
-		PReader    *top = &w->readers[w->heap[0]],
+		PReader    *top = &w->readers[DatumGetInt32(binaryheap_first(w->heap))],
 				   *first = &w->readers[w->used[0]];
 
 		if (key_cmp(top->rec.key, top->rec.klen,
 					first->rec.key, first->rec.klen) != 0)
 			break;
-		w->used[w->nused++] = heap_pop(w);
+		w->used[w->nused++] = DatumGetInt32(binaryheap_remove_first(w->heap));
 	}
 	w->key = w->readers[w->used[0]].rec.key;
 	w->klen = w->readers[w->used[0]].rec.klen;
@@ -1568,7 +1537,7 @@ walk_end(PWalk *w)
 			if (w->readers[i].buf != NULL)
 				pfree(w->readers[i].buf);
 		pfree(w->readers);
-		pfree(w->heap);
+		binaryheap_free(w->heap);
 		pfree(w->used);
 	}
 	w->readers = NULL;
