@@ -31,6 +31,8 @@ struct lh {
     size_t    scap;
     struct lh_ent *ents;      /* split / check scratch: entries */
     size_t    ecap;
+    uint64_t *ord;            /* check scratch: the entries' order (ord_sort) */
+    size_t    ocap;
     uint32_t *chain;          /* split scratch: page numbers of a chain */
     size_t    ccap;
     /* per bucket, what the handle learnt of it (see bslot): a get then
@@ -196,6 +198,7 @@ void lh_free(lh *t)
     free(t->vbuf);
     free(t->sbuf);
     free(t->ents);
+    free(t->ord);
     free(t->chain);
     free(t->bmap);
     free(t);
@@ -1201,27 +1204,12 @@ static int ent_cmp(const lh_ent *a, const lh_ent *b, const uint8_t *buf)
     return key_cmp(a->rev, buf + a->off + a->koff, a->klen, b->rev, buf + b->off + b->koff, b->klen);
 }
 
-/* Shell sort: no comparator context needed, no allocation, O(n^1.3). */
-static void ent_sort(lh_ent *e, size_t n, const uint8_t *buf)
-{
-    static const size_t gaps[] = { 701, 301, 132, 57, 23, 10, 4, 1 };
-    size_t g, i, j;
-    for (g = 0; g < sizeof gaps / sizeof gaps[0]; g++) {
-        size_t gap = gaps[g];
-        for (i = gap; i < n; i++) {
-            lh_ent tmp = e[i];
-            for (j = i; j >= gap && ent_cmp(&e[j - gap], &tmp, buf) > 0; j -= gap)
-                e[j] = e[j - gap];
-            e[j] = tmp;
-        }
-    }
-}
-
-/* The cursor's order of n collected records: ord[i] = rev << 32 | index
- * into e, sorted by (rev, key).  The sort moves 8-byte integers compared
- * whole, no record bytes: a bucket's revs are almost always distinct (they
- * are the hash tags), so keys are compared only within a run of equal revs
- * afterwards.  Shell sort as ent_sort. */
+/* The order of n collected records (the cursor's, and lh_check's for its
+ * duplicate test): ord[i] = rev << 32 | index into e, sorted by (rev, key).
+ * The sort moves 8-byte integers compared whole, no record bytes: a bucket's
+ * revs are almost always distinct (they are the hash tags), so keys are
+ * compared only within a run of equal revs afterwards.  Shell sort: no
+ * comparator context needed, no allocation, O(n^1.3). */
 static void ord_sort(uint64_t *ord, size_t n, const lh_ent *e, const uint8_t *buf)
 {
     static const size_t gaps[] = { 701, 301, 132, 57, 23, 10, 4, 1 };
@@ -1554,12 +1542,19 @@ static int check_bucket(lh *t, chk *k, uint32_t b, uint64_t *records, uint64_t *
     }
     if (rc != CHAIN_END)
         return rc;
-    ent_sort(t->ents, ne, t->sbuf);
-    for (i = 1; i < ne; i++)
-        if (ent_cmp(&t->ents[i - 1], &t->ents[i], t->sbuf) == 0)
+    rc = grow(&t->ord, &t->ocap, ne, sizeof(uint64_t), t->err);
+    if (rc)
+        return rc;
+    for (i = 0; i < ne; i++)
+        t->ord[i] = (uint64_t)t->ents[i].rev << 32 | i;
+    ord_sort(t->ord, ne, t->ents, t->sbuf);
+    for (i = 1; i < ne; i++) {
+        const lh_ent *e = &t->ents[(uint32_t)t->ord[i]];
+        if (ent_cmp(&t->ents[(uint32_t)t->ord[i - 1]], e, t->sbuf) == 0)
             return kvs_seterr(t->err, KVS_ECORRUPT, 0,
                               "bucket %u holds a key twice (%u bytes, tag %08x)",
-                              (unsigned)b, (unsigned)t->ents[i].klen, (unsigned)t->ents[i].rev);
+                              (unsigned)b, (unsigned)e->klen, (unsigned)e->rev);
+    }
     return KVS_OK;
 }
 

@@ -226,7 +226,6 @@ extern bool kvs_pending_has_writes(KvsFile *f);
 extern bool kvs_pending_any(void);
 extern void kvs_pending_counts(KvsFile *f, int64 *nkeys, int64 *bytes,
 							   bool *truncated, int *runs);
-extern void kvs_pending_record_bytes(KvsFile *f, int64 *nkeys, uint64 *bytes);
 extern void kvs_pending_subabort(SubTransactionId subid);
 extern void kvs_pending_reset(void);
 extern List *kvs_pending_files(void);
@@ -245,7 +244,6 @@ extern void kvs_fdw_journal_stats(kvs_journal_stats *st);
 extern void kvs_check_isolation(void);
 extern void kvs_txn_pre_prepare(void);
 extern void kvs_txn_pre_commit(void);
-extern void kvs_txn_reserve(KvsFile *f);
 extern void kvs_txn_commit(void);
 extern void kvs_txn_abort(void);
 

@@ -60,6 +60,7 @@
 
 #include "access/xact.h"
 #include "common/hashfn.h"
+#include "lib/binaryheap.h"
 #include "miscadmin.h"
 #include "storage/buffile.h"
 #include "utils/hsearch.h"
@@ -1138,31 +1139,6 @@ kvs_pending_counts(KvsFile *f, int64 *nkeys, int64 *bytes, bool *truncated,
 	*truncated = ws ? ws->ntruncs > 0 : false;
 }
 
-/*
- * What the newest versions in memory of f's write set will take in the
- * file's bucket pages (kvs_record_bytes of each key's newest version that
- * is not a delete), and how many keys those are: kvs_txn_reserve's sample
- * of the set (spilled runs are not read back for it).
- */
-void
-kvs_pending_record_bytes(KvsFile *f, int64 *nkeys, uint64 *bytes)
-{
-	KvsWriteSet *ws = f->pending;
-	size_t		i;
-
-	*nkeys = 0;
-	*bytes = 0;
-	for (i = 0; ws && i < ws->nentries; i++)
-	{
-		PVersion   *v = ws->order[i]->newest;
-
-		if (v == NULL || v->is_delete)
-			continue;
-		(*nkeys)++;
-		*bytes += kvs_record_bytes(ws->order[i]->key.len, v->vlen);
-	}
-}
-
 /* Subtransaction subid aborted: drop what it and its children wrote. */
 void
 kvs_pending_subabort(SubTransactionId subid)
@@ -1314,8 +1290,7 @@ typedef struct PWalk
 	uint64		upto;
 	PReader    *readers;		/* one per run */
 	int			nreaders;
-	int		   *heap;			/* readers with a record, smallest key on top */
-	int			nheap;
+	binaryheap *heap;			/* readers with a record, smallest key on top */
 	int		   *used;			/* readers holding the current key */
 	int			nused;
 	bool		merging;		/* still in the runs */
@@ -1391,53 +1366,22 @@ reader_next(KvsWriteSet *ws, PReader *rd)
 	return true;
 }
 
-/* Heap order: the smaller key first, for one key the newer run first. */
-static bool
-reader_before(PWalk *w, int a, int b)
-{
-	PReader    *x = &w->readers[a],
-			   *y = &w->readers[b];
-	int			c = key_cmp(x->rec.key, x->rec.klen, y->rec.key, y->rec.klen);
-
-	return c < 0 || (c == 0 && x->run > y->run);
-}
-
-static void
-heap_push(PWalk *w, int r)
-{
-	int			i = w->nheap++;
-
-	while (i > 0 && reader_before(w, r, w->heap[(i - 1) / 2]))
-	{
-		w->heap[i] = w->heap[(i - 1) / 2];
-		i = (i - 1) / 2;
-	}
-	w->heap[i] = r;
-}
-
+/*
+ * Heap order: the smaller key first, for one key the newer run first.
+ * binaryheap keeps its greatest node on top, so the reader to take first
+ * compares greater (the keys are compared the other way round).
+ */
 static int
-heap_pop(PWalk *w)
+reader_cmp(Datum a, Datum b, void *arg)
 {
-	int			top = w->heap[0],
-				last = w->heap[--w->nheap],
-				i = 0;
+	PWalk	   *w = (PWalk *) arg;
+	PReader    *x = &w->readers[DatumGetInt32(a)],
+			   *y = &w->readers[DatumGetInt32(b)];
+	int			c = key_cmp(y->rec.key, y->rec.klen, x->rec.key, x->rec.klen);
 
-	for (;;)
-	{
-		int			c = 2 * i + 1;
-
-		if (c >= w->nheap)
-			break;
-		if (c + 1 < w->nheap && reader_before(w, w->heap[c + 1], w->heap[c]))
-			c++;
-		if (!reader_before(w, w->heap[c], last))
-			break;
-		w->heap[i] = w->heap[c];
-		i = c;
-	}
-	if (w->nheap > 0)
-		w->heap[i] = last;
-	return top;
+	if (c != 0)
+		return c;
+	return (x->run > y->run) - (x->run < y->run);
 }
 
 /*
@@ -1458,7 +1402,7 @@ walk_start_runs(PWalk *w, KvsWriteSet *ws, uint64 upto, int from)
 	if (w->merging)
 	{
 		w->readers = palloc0(sizeof(PReader) * w->nreaders);
-		w->heap = palloc(sizeof(int) * w->nreaders);
+		w->heap = binaryheap_allocate(w->nreaders, reader_cmp, w);
 		w->used = palloc(sizeof(int) * w->nreaders);
 		for (i = 0; i < w->nreaders; i++)
 		{
@@ -1494,23 +1438,23 @@ merge_step(PWalk *w)
 	/* step past the key the last call gave (its records stayed valid) */
 	for (i = 0; i < w->nused; i++)
 		if (reader_next(w->ws, &w->readers[w->used[i]]))
-			heap_push(w, w->used[i]);
+			binaryheap_add(w->heap, Int32GetDatum(w->used[i]));
 	w->nused = 0;
-	if (w->nheap == 0)
+	if (binaryheap_empty(w->heap))
 	{
 		w->merging = false;
 		return false;
 	}
-	w->used[w->nused++] = heap_pop(w);
-	while (w->nheap > 0)
+	w->used[w->nused++] = DatumGetInt32(binaryheap_remove_first(w->heap));
+	while (!binaryheap_empty(w->heap))
 	{
-		PReader    *top = &w->readers[w->heap[0]],
+		PReader    *top = &w->readers[DatumGetInt32(binaryheap_first(w->heap))],
 				   *first = &w->readers[w->used[0]];
 
 		if (key_cmp(top->rec.key, top->rec.klen,
 					first->rec.key, first->rec.klen) != 0)
 			break;
-		w->used[w->nused++] = heap_pop(w);
+		w->used[w->nused++] = DatumGetInt32(binaryheap_remove_first(w->heap));
 	}
 	w->key = w->readers[w->used[0]].rec.key;
 	w->klen = w->readers[w->used[0]].rec.klen;
@@ -1568,7 +1512,7 @@ walk_end(PWalk *w)
 			if (w->readers[i].buf != NULL)
 				pfree(w->readers[i].buf);
 		pfree(w->readers);
-		pfree(w->heap);
+		binaryheap_free(w->heap);
 		pfree(w->used);
 	}
 	w->readers = NULL;
@@ -1777,6 +1721,79 @@ apply_one(KvsWriteSet *ws, uint64 t, const char *key, uint32 klen, const PView *
 }
 
 /*
+ * Called by kvs_pending_apply in the commit's write section, after a
+ * pending TRUNCATE has emptied the file and before the first put: when the
+ * write set's keys are many against the file's records (a bulk load into an
+ * empty or small table), the file is sized for them first (kvs_reserve), so
+ * the puts split no bucket one at a time.  Sized low on purpose: too few
+ * buckets only leave the last splits to the puts, too many would stay
+ * (buckets never merge).  A key of the set that is not new to the file is
+ * one of the file's records, so the file will hold at least nkeys - records
+ * keys, and only a set for which that is more than the file has now (it at
+ * least doubles) reserves.  Their bytes are estimated from the versions in
+ * memory (kvs_record_bytes of each key's newest version that is not a
+ * delete: the record as the file will store it, values too large to keep
+ * inline counting their pointer; spilled runs are not read back for it),
+ * scaled to that count, and capped at half the cache (below).  After a
+ * spill, nkeys counts a key once per run it is in, so a transaction that
+ * rewrote its keys after spilling may still size the file for more keys
+ * than it ends with.
+ */
+static void
+reserve_for_set(KvsWriteSet *ws)
+{
+	KvsFile    *f = ws->file;
+	int64		nkeys = ws->nkeys,
+				sampled = 0;
+	uint64		sample_bytes = 0,
+				records,
+				pages,
+				newkeys,
+				data,
+				cap;
+	kvs_stats	st;
+	size_t		i;
+	int			r,
+				rc;
+
+	for (r = 0; r < ws->nruns; r++)
+		nkeys += ws->runs[r].nrecords;
+	if (nkeys <= 0)
+		return;
+	rc = kvs_size_estimate(f->db, &records, &pages);
+	if (rc != KVS_OK)
+		kvs_report_error(rc, f->db, f->path);
+	if ((uint64) nkeys <= 2 * records)
+		return;
+	newkeys = (uint64) nkeys - records;
+	for (i = 0; i < ws->nentries; i++)
+	{
+		PVersion   *v = ws->order[i]->newest;
+
+		if (v == NULL || v->is_delete)
+			continue;
+		sampled++;
+		sample_bytes += kvs_record_bytes(ws->order[i]->key.len, v->vlen);
+	}
+	if (sampled <= 0)
+		return;
+	data = (uint64) ((double) sample_bytes / (double) sampled * (double) newkeys);
+	rc = kvs_stats_get(f->db, &st);
+	if (rc != KVS_OK)
+		kvs_report_error(rc, f->db, f->path);
+	/*
+	 * Not past half the cache: the reserve's pages are all dirty in the
+	 * section, so beyond the cache they would be written out empty as they
+	 * are made and read back by the puts, which costs more than the splits
+	 * it saves (the puts sweep the buckets batch by batch).
+	 */
+	cap = st.cache_frames / 2 * (uint64) KVS_PAGE_SIZE / 100 * st.fillfactor;
+	rc = kvs_reserve(f->db, Min(data, cap));
+	if (rc != KVS_OK)
+		kvs_report_error(rc, f->db, f->path);
+}
+
+/*
  * Apply the final version of each key to the file, inside the caller's
  * write section: after a TRUNCATE marker, the file is truncated first and
  * only versions newer than the marker are written.  A key an INSERT found
@@ -1821,7 +1838,7 @@ kvs_pending_apply(KvsWriteSet *ws)
 		if (rc != KVS_OK)
 			kvs_report_error(rc, db, ws->file->path);
 	}
-	kvs_txn_reserve(ws->file);	/* a bulk load: the file sized first */
+	reserve_for_set(ws);		/* a bulk load: the file sized first */
 	batch_cxt = AllocSetContextCreate(CurrentMemoryContext, "kvs_fdw apply batch",
 									  ALLOCSET_DEFAULT_SIZES);
 	walk_start(&w, ws, SEQ_NOW);

@@ -216,69 +216,6 @@ make_xid_durable(void)
 	XLogFlush(end);
 }
 
-/*
- * Called by kvs_pending_apply in the commit's write section, after a
- * pending TRUNCATE has emptied the file and before the first put: when the
- * write set's keys are many against the file's records (a bulk load into an
- * empty or small table), the file is sized for them first (kvs_reserve), so
- * the puts split no bucket one at a time.  Sized low on purpose: too few
- * buckets only leave the last splits to the puts, too many would stay
- * (buckets never merge).  A key of the set that is not new to the file is
- * one of the file's records, so the file will hold at least nkeys - records
- * keys, and only a set for which that is more than the file has now (it at
- * least doubles) reserves.  Their bytes are estimated from the versions in
- * memory (each key's record as the file will store it, values too large to
- * keep inline counting their pointer), scaled to that count, and capped at
- * half the cache (below).  After a
- * spill, nkeys counts a key once per run it is in, so a transaction that
- * rewrote its keys after spilling may still size the file for more keys
- * than it ends with.
- */
-void
-kvs_txn_reserve(KvsFile *f)
-{
-	int64		nkeys,
-				bytes,
-				sampled;
-	uint64		sample_bytes,
-				records,
-				pages,
-				newkeys,
-				data,
-				cap;
-	kvs_stats	st;
-	bool		truncated;
-	int			runs;
-	int			rc;
-
-	kvs_pending_counts(f, &nkeys, &bytes, &truncated, &runs);
-	if (nkeys <= 0)
-		return;
-	rc = kvs_size_estimate(f->db, &records, &pages);
-	if (rc != KVS_OK)
-		kvs_report_error(rc, f->db, f->path);
-	if ((uint64) nkeys <= 2 * records)
-		return;
-	newkeys = (uint64) nkeys - records;
-	kvs_pending_record_bytes(f, &sampled, &sample_bytes);
-	if (sampled <= 0)
-		return;
-	data = (uint64) ((double) sample_bytes / (double) sampled * (double) newkeys);
-	rc = kvs_stats_get(f->db, &st);
-	if (rc != KVS_OK)
-		kvs_report_error(rc, f->db, f->path);
-	/*
-	 * Not past half the cache: the reserve's pages are all dirty in the
-	 * section, so beyond the cache they would be written out empty as they
-	 * are made and read back by the puts, which costs more than the splits
-	 * it saves (the puts sweep the buckets batch by batch).
-	 */
-	cap = st.cache_frames / 2 * (uint64) KVS_PAGE_SIZE / 100 * st.fillfactor;
-	rc = kvs_reserve(f->db, Min(data, cap));
-	if (rc != KVS_OK)
-		kvs_report_error(rc, f->db, f->path);
-}
-
 /* XACT_EVENT_PRE_COMMIT: apply, prepare, flush (see the header comment). */
 void
 kvs_txn_pre_commit(void)

@@ -3,7 +3,7 @@
  * file before and after an operation: copy one, hash one (xxh3 of all its
  * bytes), rewrite its header as an older format version.  Header-only, like
  * tap.h.  Also: copy and remove a directory tree (a database file with its
- * journal directory).
+ * journal directory), and open a database file (test_open, open_fresh).
  */
 #ifndef KVS_TEST_FILES_H
 #define KVS_TEST_FILES_H
@@ -16,6 +16,8 @@
 #include <string.h>
 #include <unistd.h>
 #include <xxhash.h>
+#include "kvs.h"
+#include "tap.h"
 
 static inline int copyfile(const char *from, const char *to)
 {
@@ -137,6 +139,32 @@ static inline int copytree(const char *from, const char *to)
         }
     closedir(d);
     return rc;
+}
+
+/* Opens the kvs file at p with these kvs_options flags, a cache of
+ * cache_pages pages and journal j (NULL: the file's private one); NULL, and a
+ * TAP diagnostic, if that fails. */
+static inline kvs *test_open(const char *p, int flags, uint32_t cache_pages, kvs_journal *j)
+{
+    kvs_options o;
+    kvs *db = NULL;
+    int rc;
+    kvs_options_init(&o);
+    o.flags = flags;
+    o.journal = j;
+    o.cache_pages = cache_pages;
+    rc = kvs_open(p, &o, &db);
+    if (rc)
+        tap_diag("kvs_open(%s): %s: %s", p, kvs_strerror(rc), kvs_open_errmsg());
+    return db;
+}
+
+/* A new, empty kvs file at p (a file there is removed first): test_open with
+ * KVS_CREATE | flags. */
+static inline kvs *open_fresh(const char *p, uint32_t cache_pages, int flags)
+{
+    unlink(p);
+    return test_open(p, KVS_CREATE | flags, cache_pages, NULL);
 }
 
 #endif

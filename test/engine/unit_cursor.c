@@ -15,6 +15,7 @@
 #include <unistd.h>
 #include "kvs.h"
 #include "tap.h"
+#include "files.h"
 
 #define N     2000
 #define NEW   3000
@@ -36,8 +37,7 @@ static int by_order(const void *a, const void *b)
 
 int main(void)
 {
-    kvs_options o;
-    kvs *db = NULL;
+    kvs *db;
     kvs_cursor *c;
     kvs_slice k, v;
     static unsigned ids[N];
@@ -48,13 +48,9 @@ int main(void)
     int rc;
 
     snprintf(path, sizeof path, "/tmp/unit_cursor.%d.kvs", (int)getpid());
-    unlink(path);
-    kvs_options_init(&o);
-    o.flags = KVS_CREATE;
-    o.cache_pages = 256;
-    rc = kvs_open(path, &o, &db);
-    tap_ok(rc == KVS_OK, "create");
-    if (rc)
+    db = open_fresh(path, 256, 0);
+    tap_ok(db != NULL, "create");
+    if (!db)
         return tap_done();
     TAP_RC(kvs_begin(db, KVS_WRITE), KVS_OK);
     for (i = 0; i < N; i++) {

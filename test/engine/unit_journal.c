@@ -49,17 +49,7 @@ static kvs_journal *jopen(const char *d, int (*st)(void *, uint64_t), const kvs_
 
 static kvs *fopen_j(const char *p, kvs_journal *j, int flags)
 {
-    kvs_options o;
-    kvs *db = NULL;
-    int rc;
-    kvs_options_init(&o);
-    o.flags = KVS_CREATE | flags;
-    o.journal = j;
-    o.cache_pages = 16;
-    rc = kvs_open(p, &o, &db);
-    if (rc)
-        tap_diag("kvs_open(%s): %s: %s", p, kvs_strerror(rc), kvs_open_errmsg());
-    return db;
+    return test_open(p, KVS_CREATE | flags, 16, j);
 }
 
 static void key_of(int i, char *k) { snprintf(k, 32, "key-%06d", i); }

@@ -12,6 +12,7 @@
 #include <unistd.h>
 #include "kvs.h"
 #include "tap.h"
+#include "files.h"
 
 static char path[256];
 
@@ -19,16 +20,7 @@ static void mkkey(char *buf, unsigned i) { sprintf(buf, "key-%08u", i); }
 
 static kvs *open_db(int flags, uint32_t cache)
 {
-    kvs_options o;
-    kvs *db = NULL;
-    int rc;
-    kvs_options_init(&o);
-    o.flags = flags;
-    o.cache_pages = cache;
-    rc = kvs_open(path, &o, &db);
-    if (rc)
-        tap_diag("open: %s: %s", kvs_strerror(rc), kvs_open_errmsg());
-    return db;
+    return test_open(path, flags, cache, NULL);
 }
 
 int main(void)

@@ -13,6 +13,7 @@
 #include <unistd.h>
 #include "kvs.h"
 #include "tap.h"
+#include "files.h"
 
 static char path[256];
 
@@ -119,8 +120,7 @@ static int same_order(const unsigned *a, const unsigned *b, unsigned n)
 
 int main(void)
 {
-    kvs_options o;
-    kvs *db = NULL;
+    kvs *db;
     kvs_cursor *c;
     kvs_slice k, v;
     char key[32], val[100];
@@ -131,13 +131,9 @@ int main(void)
     int rc;
 
     snprintf(path, sizeof path, "/tmp/unit_range.%d.kvs", (int)getpid());
-    unlink(path);
-    kvs_options_init(&o);
-    o.flags = KVS_CREATE;
-    o.cache_pages = 256;
-    rc = kvs_open(path, &o, &db);
-    tap_ok(rc == KVS_OK, "create");
-    if (rc)
+    db = open_fresh(path, 256, 0);
+    tap_ok(db != NULL, "create");
+    if (!db)
         return tap_done();
     memset(val, 'v', sizeof val);
     /* ids >= n are deleted by the churn, so some are gone during the scan */

@@ -15,6 +15,7 @@
 #include <unistd.h>
 #include "kvs.h"
 #include "tap.h"
+#include "files.h"
 
 #define KLEN 16
 #define VLEN 100
@@ -24,16 +25,7 @@ static char path[256];
 
 static kvs *open_db(int flags, uint32_t cache)
 {
-    kvs_options o;
-    kvs *db = NULL;
-    int rc;
-    kvs_options_init(&o);
-    o.flags = flags | KVS_NOSYNC;
-    o.cache_pages = cache;
-    rc = kvs_open(path, &o, &db);
-    if (rc)
-        tap_diag("open: %s: %s", kvs_strerror(rc), kvs_open_errmsg());
-    return db;
+    return test_open(path, flags | KVS_NOSYNC, cache, NULL);
 }
 
 static void mkkey(char *k, unsigned i) { snprintf(k, KLEN + 1, "rsv-key-%08u", i); }
@@ -115,8 +107,7 @@ int main(void)
     snprintf(path, sizeof path, "/tmp/unit_reserve.%d.kvs", (int)getpid());
 
     /* ---- the unreserved load: the shape to compare with ---- */
-    unlink(path);
-    db = open_db(KVS_CREATE, 4096);
+    db = open_fresh(path, 4096, KVS_NOSYNC);
     if (!db)
         return tap_done();
     tap_ok(load(db, 0, n) == 0, "unreserved load of %u records", n);
@@ -133,8 +124,7 @@ int main(void)
     kvs_close(db);
 
     /* ---- an empty file ---- */
-    unlink(path);
-    db = open_db(KVS_CREATE, 4096);
+    db = open_fresh(path, 4096, KVS_NOSYNC);
     if (!db)
         return tap_done();
     st0 = stats(db);
@@ -270,10 +260,10 @@ int main(void)
     }
     unlink(path);
     {
-        char cmd[300];      /* the private journal beside it is a directory */
-        snprintf(cmd, sizeof cmd, "rm -rf '%s-journal'", path);
-        if (system(cmd) != 0)
-            tap_diag("could not remove %s-journal", path);
+        char jpath[300];    /* the private journal beside it is a directory */
+        snprintf(jpath, sizeof jpath, "%s-journal", path);
+        if (rmtree(jpath) != 0)
+            tap_diag("could not remove %s", jpath);
     }
     return tap_done();
 }
