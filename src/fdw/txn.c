@@ -22,7 +22,9 @@
  * record: kvs_commit per file (the pages written back; never raises: a
  * failure is a WARNING and the file is left to recovery), then the
  * writers' locks.  Between the two events the sections are exclusive:
- * other sessions' readers of those files wait for that window only.
+ * other sessions' readers of those files wait for that window only.  (The
+ * test-only kvs_fdw.debug_commit_delay sleeps at the end of pre-commit,
+ * after the journal flush: test/fdw/xidreuse.sh kills the server there.)
  *
  * The journal: one per backend, opened at first use in
  * $PGDATA/kvs_fdw/journal and handed to every handle (kvs_host_options),
@@ -318,6 +320,7 @@ kvs_txn_pre_commit(void)
 					 errdetail_internal("%s", kvs_journal_errmsg(j))));
 		ForceSyncCommit();
 	}
+	kvs_debug_commit_delay();
 }
 
 /* XACT_EVENT_COMMIT: publish; nothing here may raise. */
