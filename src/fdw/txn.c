@@ -203,6 +203,21 @@ kvs_txn_pre_prepare(void)
  * says: with it off the journal record may reach the disk (or, after a kill
  * -9, stay in the page cache) while the WAL buffers are lost.  Concurrent
  * committers share these flushes through PostgreSQL's own group commit.
+ * test/fdw/xidreuse.sh kills the server after the journal flush and before
+ * the commit record, and fails without this flush.
+ *
+ * Why not cheaper.  Without this flush a record could still be judged if
+ * the judge knew the first xid N of the server that recovered after the
+ * crash: an xid >= N cannot have committed (its commit record was not
+ * replayed), one < N was never handed out again.  In shared mode a
+ * custom WAL resource manager's rm_cleanup sees N at the end of redo, and a
+ * table of server starts kept by the postmaster's shmem_startup_hook could
+ * record it.  But nothing of ours runs in a server started without
+ * shared_preload_libraries: if such a start follows a crash in shared mode,
+ * it can hand the crashed id out again and commit it with no trace, and a
+ * later start in shared mode would then see a committed id below its own N
+ * and replay the crashed records.  Until a start in local mode can be
+ * detected for certain, the flush stays.
  */
 static void
 make_xid_durable(void)
