@@ -25,7 +25,11 @@
 #      committed ones and the new row there, kvs_fdw_check clean.
 # Cases: a crash with WAL written since the last checkpoint, and a crash
 # right after a CHECKPOINT (no WAL of anyone after it but what the commit
-# wrote), each in local and in shared mode.
+# wrote), each in local and in shared mode; and in shared mode a crash
+# followed by a start without shared_preload_libraries (where no code of
+# kvs_fdw runs) that consumes the xids and is killed in turn, then a start
+# in shared mode again before the table is used (a scheme that judged the
+# records by what shared mode alone saw of the starts would fail here).
 # Assumes the extension is built and installed (test/run does that first).
 #   KVS_XIDREUSE_PORT  port of the throwaway cluster (default KVS_TEST_PORT3,
 #                      else 55447)
@@ -55,9 +59,9 @@ kill_cluster() {
     return 1
 }
 
-# case MODE NAME CHECKPOINT(0|1)
+# one_case MODE NAME CHECKPOINT(0|1) [VIA_LOCAL(0|1)]
 one_case() {
-    local mode=$1 name=$2 ckpt=$3 x pid out next n
+    local mode=$1 name=$2 ckpt=$3 via_local=${4:-0} x pid out next n
     q "DROP FOREIGN TABLE IF EXISTS tx; CREATE FOREIGN TABLE tx (id int, n int) SERVER kvs;
        INSERT INTO tx SELECT g, 1 FROM generate_series(1, 10) g;" >/dev/null ||
         bail "$mode $name: cannot create the table"
@@ -74,6 +78,10 @@ one_case() {
     ok "$mode $name: the commit of xid $x is held after its journal flush"
     kill_cluster || bail "$mode $name: the cluster's processes do not die"
     ct_bg_done hold 50
+    # the start after the crash without the library preloaded: it recovers
+    # and commits xids without any code of kvs_fdw running
+    [ "$via_local" = 1 ] &&
+        echo "shared_preload_libraries = ''  # xidreuse local start" | as_pg tee -a "$PGC_DATA/postgresql.conf" >/dev/null
     pgc_start_again 2>/dev/null || bail "$mode $name: the server does not start again"
     next=$(q "SELECT txid_current()")
     echo "first xid after the restart: $next (the crashed commit's: $x)" | diag
@@ -83,6 +91,14 @@ one_case() {
     done
     if [ "$next" -gt "$x" ]; then ok "$mode $name: xids consumed past $x ($n more)"; else
         nok "$mode $name: xids consumed past $x"; fi
+    if [ "$via_local" = 1 ]; then
+        is "$(q "SELECT current_setting('shared_preload_libraries')")" "" \
+            "$mode $name: that start was without shared_preload_libraries"
+        kill_cluster || bail "$mode $name: the cluster's processes do not die"
+        as_pg sed -i '/# xidreuse local start$/d' "$PGC_DATA/postgresql.conf"
+        pgc_start_again 2>/dev/null || bail "$mode $name: the server does not start again"
+        is "$(q "SELECT kvs_fdw_mode()")" "$mode" "$mode $name: then a start in $mode mode again"
+    fi
     out=$(q "INSERT INTO tx VALUES (1000, 3)" 2>&1)
     is "$out" "" "$mode $name: the table takes a write after the restart"
     is "$(q "SELECT count(*) FILTER (WHERE n = 1) || '|' || count(*) FILTER (WHERE n = 2) || '|' ||
@@ -96,6 +112,8 @@ round() {
     is "$(q "SELECT kvs_fdw_mode()")" "$mode" "$mode: kvs_fdw_mode()"
     one_case "$mode" "crash" 0
     one_case "$mode" "crash after a checkpoint" 1
+    [ "$mode" = shared ] &&
+        one_case "$mode" "crash, a start in local mode, a crash" 0 1
 }
 
 round local
