@@ -1,7 +1,8 @@
 /*
  * kvs_fdw.c - the handler of the kvs_fdw foreign data wrapper: module
  * initialisation (the kvs_fdw.cache_size and kvs_fdw.cache_policy GUCs, the
- * shared mode's in shmem.c, the test-only kvs_fdw.debug_flush_delay,
+ * shared mode's in shmem.c, the test-only kvs_fdw.debug_flush_delay and
+ * kvs_fdw.debug_commit_delay,
  * kvs_fdw.trace_directory and the trace files of the handles,
  * kvs_fdw.pending_memory and kvs_fdw.weak_isolation (pending.c, txn.c),
  * transaction hooks, the
@@ -64,6 +65,16 @@ static const struct config_enum_entry cache_policy_options[] = {
  * 0 (the default) = off.
  */
 int			kvs_fdw_debug_flush_delay_ms = 0;
+
+/*
+ * kvs_fdw.debug_commit_delay, in ms, for tests only (superuser, hidden like
+ * the above): each commit that wrote kvs tables sleeps this long at the end
+ * of its pre-commit, after the journal flush and before PostgreSQL writes
+ * its commit record, accepting interrupts, so a test can kill the server
+ * while the kvs half of a commit is durable and the commit record is not.
+ * 0 (the default) = off.
+ */
+int			kvs_fdw_debug_commit_delay_ms = 0;
 
 /*
  * kvs_fdw.trace_directory (superuser): '' (the default) = off; else an
@@ -137,6 +148,16 @@ _PG_init(void)
 							PGC_SUSET,
 							GUC_UNIT_MS | GUC_NO_SHOW_ALL | GUC_NOT_IN_SAMPLE,
 							NULL, NULL, NULL);
+	DefineCustomIntVariable("kvs_fdw.debug_commit_delay",
+							"Test only: sleep after a commit's kvs journal flush, before its commit record.",
+							"Lets a test kill the server between the two.",
+							&kvs_fdw_debug_commit_delay_ms,
+							0,
+							0,
+							3600 * 1000,
+							PGC_SUSET,
+							GUC_UNIT_MS | GUC_NO_SHOW_ALL | GUC_NOT_IN_SAMPLE,
+							NULL, NULL, NULL);
 	DefineCustomStringVariable("kvs_fdw.trace_directory",
 							   "Directory for page-access traces of the kvs buffer pools ('' = off).",
 							   "Each kvs file a backend uses appends one record per page "
@@ -178,19 +199,18 @@ _PG_init(void)
 }
 
 /*
- * The kvs_fdw.debug_flush_delay sleep, called inside a write section: waits
- * on the latch (so a cancel or statement_timeout wakes it) and takes the
- * interrupt, which raises; the error path then aborts the section.
+ * The test-only sleeps: wait on the latch (so a cancel or statement_timeout
+ * wakes it) and take the interrupt, which raises; the error path then
+ * aborts the section (or the commit).
  */
-void
-kvs_debug_flush_delay(void)
+static void
+debug_sleep(int delay_ms)
 {
 	TimestampTz end;
 
-	if (kvs_fdw_debug_flush_delay_ms <= 0)
+	if (delay_ms <= 0)
 		return;
-	end = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
-									  kvs_fdw_debug_flush_delay_ms);
+	end = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), delay_ms);
 	for (;;)
 	{
 		long		ms;
@@ -203,6 +223,20 @@ kvs_debug_flush_delay(void)
 						 ms, PG_WAIT_EXTENSION);
 		ResetLatch(MyLatch);
 	}
+}
+
+/* kvs_fdw.debug_flush_delay, inside a write section */
+void
+kvs_debug_flush_delay(void)
+{
+	debug_sleep(kvs_fdw_debug_flush_delay_ms);
+}
+
+/* kvs_fdw.debug_commit_delay, after a commit's journal flush */
+void
+kvs_debug_commit_delay(void)
+{
+	debug_sleep(kvs_fdw_debug_commit_delay_ms);
 }
 
 /*

@@ -54,6 +54,8 @@ extern int	kvs_fdw_cache_policy;	/* KVS_CACHE_LRU or KVS_CACHE_CLOCK */
 extern int	kvs_fdw_debug_flush_delay_ms;	/* test only */
 extern char *kvs_fdw_trace_directory;	/* '' = off */
 extern void kvs_debug_flush_delay(void);
+extern int	kvs_fdw_debug_commit_delay_ms;	/* test only */
+extern void kvs_debug_commit_delay(void);
 extern void kvs_trace_handle(kvs *db, bool closing);
 extern int	kvs_fdw_shared_cache_size_kb;
 extern int	kvs_fdw_shared_files;

@@ -29,7 +29,9 @@
  * record: kvs_commit per file (the pages written back; never raises: a
  * failure is a WARNING and the file is left to recovery), then the
  * writers' locks.  Between the two events the sections are exclusive:
- * other sessions' readers of those files wait for that window only.
+ * other sessions' readers of those files wait for that window only.  (The
+ * test-only kvs_fdw.debug_commit_delay sleeps at the end of pre-commit,
+ * after the journal flush: test/fdw/xidreuse.sh kills the server there.)
  *
  * The journal: one per backend, opened at first use in
  * $PGDATA/kvs_fdw/journal and handed to every handle (kvs_host_options),
@@ -207,6 +209,21 @@ kvs_txn_pre_prepare(void)
  * inserted and flushed.  The flush is needed whatever synchronous_commit
  * says (the journal record reaches the disk before the commit record).  Concurrent
  * committers share these flushes through PostgreSQL's own group commit.
+ * test/fdw/xidreuse.sh kills the server after the journal flush and before
+ * the commit record, and fails without this flush.
+ *
+ * Why not cheaper.  Without this flush a record could still be judged if
+ * the judge knew the first xid N of the server that recovered after the
+ * crash: an xid >= N cannot have committed (its commit record was not
+ * replayed), one < N was never handed out again.  In shared mode a
+ * custom WAL resource manager's rm_cleanup sees N at the end of redo, and a
+ * table of server starts kept by the postmaster's shmem_startup_hook could
+ * record it.  But nothing of ours runs in a server started without
+ * shared_preload_libraries: if such a start follows a crash in shared mode,
+ * it can hand the crashed id out again and commit it with no trace, and a
+ * later start in shared mode would then see a committed id below its own N
+ * and replay the crashed records.  Until a start in local mode can be
+ * detected for certain, the flush stays.
  */
 static void
 make_xid_durable(void)
@@ -268,6 +285,7 @@ kvs_txn_pre_commit(void)
 					 errdetail_internal("%s", kvs_journal_errmsg(j))));
 		ForceSyncCommit();
 	}
+	kvs_debug_commit_delay();
 }
 
 /* XACT_EVENT_COMMIT: publish; nothing here may raise. */
