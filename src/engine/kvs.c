@@ -206,8 +206,13 @@ static int excl_take(kvs *db)
 {
     filelock_hooks hooks;
     lock_hooks(db, &hooks, FILELOCK_OWNER_UNKNOWN);
-    if (filelock_take(db->os, pager_fd(db->pg), 1, &hooks, &db->err) != KVS_OK)
+    if (filelock_take(db->os, pager_fd(db->pg), 1, &hooks, &db->err) != KVS_OK) {
+        /* a new descriptor left unlocked (follow_replacement interrupted):
+         * sections take the lock again, each its own, rather than run
+         * without one */
+        db->excl = 0;
         return db->err.code;
+    }
     db->excl = 1;
     db->excl_bumped = 0;
     return KVS_OK;
