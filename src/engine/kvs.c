@@ -56,6 +56,11 @@ struct kvs {
     int           shared;         /* the pool is shared (kvs_pool_format): sections use its locks */
     int           held;           /* shared: the section lock held (-1, KVS_READ, KVS_WRITE) */
     int           flock_held;     /* owner: holds flock(LOCK_SH) from open to close (shared pool) */
+    /* KVS_EXCLUSIVE (README, "Locking mode exclusive"): the file's lock is
+     * held, exclusive, from open to close; sections take none and, once the
+     * header is loaded, reread nothing */
+    int           excl;
+    int           excl_bumped;    /* this hold's first write section bumped the generation */
     /* the journal (README, "The journal") */
     kvs_journal  *j;              /* NULL for a read-only handle */
     int           own_j;          /* opened (and closed) by this handle */
@@ -192,6 +197,27 @@ static int hold_take(kvs *db)
     return KVS_OK;
 }
 
+/* KVS_EXCLUSIVE: the exclusive lock on the descriptor, waited for as a
+ * write section's (the host's callbacks; KVS_EBUSY for a file a host's
+ * shared pool holds), kept until kvs_close or the descriptor's close.
+ * Also on each file a compaction moves the handle to (follow_replacement;
+ * kvs_compact's new file comes locked). */
+static int excl_take(kvs *db)
+{
+    filelock_hooks hooks;
+    lock_hooks(db, &hooks, FILELOCK_OWNER_UNKNOWN);
+    if (filelock_take(db->os, pager_fd(db->pg), 1, &hooks, &db->err) != KVS_OK) {
+        /* a new descriptor left unlocked (follow_replacement interrupted):
+         * sections take the lock again, each its own, rather than run
+         * without one */
+        db->excl = 0;
+        return db->err.code;
+    }
+    db->excl = 1;
+    db->excl_bumped = 0;
+    return KVS_OK;
+}
+
 static int owner_refused(kvs *db, uint64_t had, uint64_t me)
 {
     return kvs_seterr(&db->err, KVS_EBUSY, 0,
@@ -286,6 +312,12 @@ int kvs_open(const char *path, const kvs_options *optin, kvs **out)
     }
     if (opt->locks && (!opt->locks->lock || !opt->locks->unlock)) {
         snprintf(open_errmsg, sizeof open_errmsg, "kvs_options.locks needs both lock and unlock");
+        return KVS_EINVAL;
+    }
+    if ((opt->flags & KVS_EXCLUSIVE) && opt->pool) {
+        snprintf(open_errmsg, sizeof open_errmsg,
+                 "KVS_EXCLUSIVE is not allowed with a shared pool (kvs_options.pool): the "
+                 "pool's handles share the file, their sections exclude each other in the pool");
         return KVS_EINVAL;
     }
     if (opt->pool && !pool_of(opt->pool)) {
@@ -388,6 +420,9 @@ int kvs_open(const char *path, const kvs_options *optin, kvs **out)
     rc = rdonly ? KVS_OK : journal_attach(db, opt);
     if (rc == KVS_OK)
         rc = opt->pool ? hold_take(db) : KVS_OK;
+    /* KVS_EXCLUSIVE: the lock from here to kvs_close; recovery runs under it */
+    if (rc == KVS_OK && (opt->flags & KVS_EXCLUSIVE))
+        rc = excl_take(db);
     if (rc == KVS_OK && !opt->pool)
         rc = recover_private(db);
     if (rc == KVS_OK && db->shared)
@@ -432,6 +467,9 @@ int kvs_close(kvs *db)
     /* owner: the hold ends (the close would drop it too) */
     if (db->flock_held)
         (void)filelock_unhold(db->os, pager_fd(db->pg), &db->err);
+    /* KVS_EXCLUSIVE: the lock ends (the close would drop it too) */
+    if (db->excl)
+        (void)filelock_release(db->os, pager_fd(db->pg), NULL);
     if (db->os->close(pager_fd(db->pg)) != 0 && rc == KVS_OK)
         rc = kvs_seterrno(&db->err, errno, 0, "close failed");
     if (rc)
@@ -809,6 +847,8 @@ static int recover_private(kvs *db)
     int rc = recover_file(db, 1);
     if (rc <= 0)
         return rc;
+    if (db->excl)       /* KVS_EXCLUSIVE: the open holds the lock already */
+        return recover_file(db, 0);
     lock_hooks(db, &hooks, FILELOCK_OWNER_UNKNOWN);
     rc = filelock_take(db->os, pager_fd(db->pg), 1, &hooks, &db->err);
     if (rc == KVS_EBUSY)
@@ -971,8 +1011,9 @@ static int follow_replacement(kvs *db, int mode)
         db->reopens++;
         db->moved_to = ps;
         db->moved = 1;
-        /* owner: a held handle's hold moves to the new file with it */
-        rc = db->flock_held ? hold_take(db) : KVS_OK;
+        /* owner: a held handle's hold moves to the new file with it, and
+         * so does KVS_EXCLUSIVE's lock (lock_take does nothing then) */
+        rc = db->flock_held ? hold_take(db) : db->excl ? excl_take(db) : KVS_OK;
         if (rc == KVS_OK)
             rc = lock_take(db, mode);
         if (rc)
@@ -991,6 +1032,8 @@ static int follow_replacement(kvs *db, int mode)
 static int lock_take(kvs *db, int mode)
 {
     filelock_hooks hooks;
+    if (db->excl)       /* KVS_EXCLUSIVE: held from open to close */
+        return KVS_OK;
     hooks.interrupted = db->interrupted;
     hooks.interrupt_arg = db->interrupt_arg;
     hooks.lock_wait = db->lock_wait;
@@ -1010,6 +1053,8 @@ static int lock_take(kvs *db, int mode)
 
 static int lock_release(kvs *db)
 {
+    if (db->excl)
+        return KVS_OK;
     if (db->shared) {
         if (db->held >= 0)
             pool_section_unlock(db->pf, db->held == KVS_WRITE);
@@ -1068,6 +1113,13 @@ static int cache_revalidate(kvs *db, int mode)
     int rc;
     if (db->shared)
         return cache_revalidate_shared(db, mode);
+    /* KVS_EXCLUSIVE: nobody else can have written the file since the
+     * header was loaded (the lock was held all along): the header and the
+     * pages in memory are the file's, and no compaction but this handle's
+     * own (which moves it) can have replaced it.  After a failure or a
+     * move (loaded = 0) the full reread below runs. */
+    if (db->excl && db->loaded)
+        return KVS_OK;
     /* nobody wrote the file since this handle's last section: the header
      * in memory is the file's, no reread (README, "Change generations") */
     if (gen_unchanged(db))
@@ -1413,8 +1465,12 @@ int kvs_begin(kvs *db, int mode)
     if (rc)
         return rc;
     rc = cache_revalidate(db, mode);
-    if (rc == KVS_OK && mode == KVS_WRITE)
+    /* KVS_EXCLUSIVE: one bump per hold is enough: a reader elsewhere
+     * loads its generation only after the lock is released */
+    if (rc == KVS_OK && mode == KVS_WRITE && !(db->excl && db->excl_bumped)) {
         rc = gen_bump(db);
+        db->excl_bumped = db->excl && rc == KVS_OK;
+    }
     if (rc) {
         lock_release(db);
         return rc;
@@ -1434,7 +1490,9 @@ static int section_leave(kvs *db, int rc)
      * once a section, not per access */
     pool_file_publish(db->pf);
     rc3 = pool_trace_flush(db->pf);
-    gen_remember(db);
+    /* KVS_EXCLUSIVE: nothing to remember, the lock says it all */
+    if (!db->excl)
+        gen_remember(db);
     rc2 = lock_release(db);
     return rc ? rc : rc2 ? rc2 : rc3;
 }
@@ -1689,6 +1747,9 @@ int kvs_compact(kvs *db, kvs_compact_info *info)
          * also releases the old file's lock, and forget the old file */
         db->os->close(pager_fd(db->pg));
         pager_set_fd(db->pg, newfd);
+        /* KVS_EXCLUSIVE: newfd's lock is the hold now; the new inode's
+         * generation is bumped at the next write section */
+        db->excl_bumped = 0;
         pool_drop(db->pf);
         lh_forget(db->t);
         db->need_sync = 0;      /* the new file was fsynced whole */
@@ -1859,7 +1920,7 @@ int kvs_size_estimate(kvs *db, uint64_t *records, uint64_t *pages)
 {
     /* no write section of the file began since this handle's last section
      * ended (a writer bumps first): the header in memory is the file's */
-    if (db->section < 0 && gen_unchanged(db))
+    if (db->section < 0 && ((db->excl && db->loaded) || gen_unchanged(db)))
         return do_size(db, records, pages);
     WITH_SECTION(db, KVS_READ, do_size(db, records, pages));
 }

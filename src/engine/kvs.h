@@ -317,9 +317,28 @@ const char *kvs_journal_errmsg(const kvs_journal *j);
                              * and safe against a killed process, not
                              * against a power loss; for tests and bulk
                              * work (kvs_journal_flush makes it durable) */
+#define KVS_EXCLUSIVE 0x10  /* locking mode exclusive (SQLite's PRAGMA
+                             * locking_mode=EXCLUSIVE, gdbm's writer lock):
+                             * kvs_open takes the file's lock exclusive
+                             * (also for KVS_RDONLY: a shared pool's
+                             * handles write under a shared lock, so a
+                             * shared hold would not keep them out) and
+                             * holds it until kvs_close.  Sections then
+                             * take no lock and reread nothing: nobody else
+                             * can write the file, so the header and the
+                             * pages in memory stay the file's.  Any other
+                             * handle of the file, in this process or
+                             * another, waits at its open (or section,
+                             * compaction, salvage) as for a section held
+                             * all that time: forever, unless its
+                             * interrupted() callback ends the wait
+                             * (KVS_EINTR); a writer finding the file held
+                             * by a host's shared pool gets KVS_EBUSY.
+                             * Not with kvs_options.pool (KVS_EINVAL).
+                             * README, "Locking mode exclusive" */
 
 typedef struct kvs_options {
-    int          flags;            /* KVS_CREATE, KVS_RDONLY */
+    int          flags;            /* KVS_CREATE, KVS_RDONLY, ... (above) */
     uint32_t     cache_pages;      /* buffer pool frames; 0 = 1024 (4 MiB); min 8 */
     uint32_t     fillfactor;       /* split threshold, percent 10..100; 0 = 75 */
     uint64_t     hash_seed;        /* at creation only; 0 = 0 (deterministic) */
@@ -366,7 +385,9 @@ int         kvs_set_fillfactor(kvs *db, uint32_t percent);
  * section (exclusive flock).  A call made outside one opens and closes one
  * implicitly.  Beginning a section takes the lock, rereads the header, and
  * drops cached pages if another process changed the file since (the header's
- * change counter).  Sections do not nest.
+ * change counter).  A handle opened KVS_EXCLUSIVE does neither: it holds
+ * the lock from open to close, so nothing can change under it.  Sections
+ * do not nest.
  *
  * A write section is the unit of change: nothing it changes reaches the
  * file before it ends (pages it grows the file with aside, which nothing on

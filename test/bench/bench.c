@@ -10,7 +10,8 @@
  *   absent   N gets of keys never loaded                 one read phase
  *   replace  N puts over present keys (same distribution) one write phase
  *   get1     20000 gets, each in its own read section/transaction (what one
- *            SQL statement costs the FDW: lock, header check, unlock)
+ *            SQL statement costs the FDW's local mode: lock, header check,
+ *            unlock -- kvs-section; kvs, KVS_EXCLUSIVE, holds the lock)
  *   put1     5000 replaces, each in its own write section/transaction
  *   delete   N/2 deletes (every even record, random order)
  *   scan     full scan, counting and checking the N/2 remaining records
@@ -30,6 +31,13 @@
  *         [-c big|tenth] [-r REPS] [-f FILLFACTOR] [-t TMPDIR] [-o TSV] [-l LABEL]
  *         [--reserve on|off]   (off: kvs loads without kvs_reserve, splitting
  *                              from one bucket; the anchors keep their sizing)
+ *         [--lock exclusive|section|both]  kvs's locking: exclusive (default:
+ *                              KVS_EXCLUSIVE, the file lock held from open to
+ *                              close, as the anchors take no lock at all),
+ *                              section (a lock round trip and a check for
+ *                              other writers per section), both (kvs, then
+ *                              kvs-section, which is kvs with section locking,
+ *                              in the same run; -e kvs-section names it too)
  *   bench --sweep 50:95:5 [-n N] [-s ..] [-t ..] [-o ..]   kvs fill-factor sweep
  *   bench --commit M [-e ..] [-n N] [-s ..] [-t ..] [-o ..] durable commits (below)
  *   bench --list                                          engines compiled in
@@ -128,6 +136,7 @@ typedef struct opts {
     int      sweep, sw_lo, sw_hi, sw_step;
     uint64_t commits;           /* --commit M */
     int      reserve;           /* --reserve on|off (default on) */
+    int      lock_section;      /* --lock section: kvs locks per section */
 } opts;
 
 /* Wall-clock time; BENCH_CLOCK=cpu in the environment measures the process's
@@ -284,6 +293,7 @@ static void run_workload(const opts *o, const engine *e, const char *dir, result
     c.fillfactor = o->fillfactor;
     c.create = 1;
     c.reserve = o->reserve;
+    c.lock_section = o->lock_section;
     e->describe(&c, r->settings, sizeof r->settings);
 
     seq_get = malloc(n * sizeof *seq_get);
@@ -551,6 +561,7 @@ static void run_sweep_one(const opts *o, const engine *e, const char *dir, resul
     c.path = path; c.n = o->n; c.klen = o->klen; c.vlen = o->vlen;
     c.cache_bytes = cache_bytes(o); c.fillfactor = o->fillfactor; c.create = 1;
     c.reserve = o->reserve;
+    c.lock_section = o->lock_section;
     e->describe(&c, r->settings, sizeof r->settings);
     seq = malloc(o->n * sizeof *seq);
     val = malloc(o->vlen + 8);
@@ -617,6 +628,7 @@ static void run_commit_one(const opts *o, const engine *e, const char *dir, resu
     c.path = path; c.n = o->n; c.klen = o->klen; c.vlen = o->vlen;
     c.cache_bytes = cache_bytes(o); c.create = 1; c.durable = 1;
     c.reserve = o->reserve;
+    c.lock_section = o->lock_section;
     e->describe(&c, r->settings, sizeof r->settings);
     seq = malloc(m * sizeof *seq);
     ver = calloc(o->n, sizeof *ver);
@@ -973,6 +985,11 @@ static const engine *find_engine(const char *name)
     for (i = 0; all_engines[i]; i++)
         if (strcmp(all_engines[i]->name, name) == 0)
             return all_engines[i];
+#ifdef HAVE_KVS
+    /* kvs locking per section, beside kvs (--lock both): named, never a default */
+    if (strcmp(name, engine_kvs_section.name) == 0)
+        return &engine_kvs_section;
+#endif
     return NULL;
 }
 
@@ -980,7 +997,7 @@ static void usage(void)
 {
     fprintf(stderr, "usage: bench [-e engines] [-n N] [-s KLEN/VLEN] [-d uniform|zipf] [-c big|tenth]\n"
                     "             [-r reps] [-f fillfactor] [-t tmpdir] [-o tsv] [-l label]\n"
-                    "             [--reserve on|off]\n"
+                    "             [--reserve on|off] [--lock exclusive|section|both]\n"
                     "       bench --sweep LO:HI:STEP [...]\n       bench --commit M [-e ..] [-n N] [...]\n"
                     "       bench --list\n");
     exit(2);
@@ -989,7 +1006,7 @@ static void usage(void)
 int main(int argc, char **argv)
 {
     opts o;
-    int i;
+    int i, lock_both = 0;
 
     memset(&o, 0, sizeof o);
     o.n = 100000;
@@ -1051,6 +1068,15 @@ int main(int argc, char **argv)
             if (strcmp(v, "on") != 0 && strcmp(v, "off") != 0)
                 usage();
             o.reserve = strcmp(v, "on") == 0;
+        } else if (strcmp(a, "--lock") == 0) {
+            if (strcmp(v, "exclusive") == 0)
+                o.lock_section = 0;
+            else if (strcmp(v, "section") == 0)
+                o.lock_section = 1;
+            else if (strcmp(v, "both") == 0)
+                lock_both = 1;
+            else
+                usage();
         } else if (strcmp(a, "--sweep") == 0) {
             o.sweep = 1;
             if (sscanf(v, "%d:%d:%d", &o.sw_lo, &o.sw_hi, &o.sw_step) != 3 || o.sw_step <= 0)
@@ -1076,6 +1102,20 @@ int main(int argc, char **argv)
         printf("# FAIL no engine compiled in\n");
         return 1;
     }
+#ifdef HAVE_KVS
+    /* --lock both: kvs-section runs right after kvs (the kvs/x table then
+     * shows exclusive over section); kvs itself stays exclusive */
+    if (lock_both) {
+        o.lock_section = 0;
+        for (i = 0; i < o.neng; i++)
+            if (o.eng[i] == &engine_kvs && o.neng < 16) {
+                memmove(&o.eng[i + 2], &o.eng[i + 1], (size_t)(o.neng - i - 1) * sizeof o.eng[0]);
+                o.eng[i + 1] = &engine_kvs_section;
+                o.neng++;
+                break;
+            }
+    }
+#endif
     if (o.commits)
         return run_commit(&o);
     return o.sweep ? run_sweep(&o) : run_matrix(&o);

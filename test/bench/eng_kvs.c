@@ -15,6 +15,15 @@
  * the journal, kvs_end appends the section's record to the file's journal
  * (kvs_options.journal NULL: the private one beside the file) and fsyncs it;
  * the journal's placeholder (before the journal) fsyncs nothing.
+ *
+ * Locking: KVS_EXCLUSIVE by default, the file's lock held from open to
+ * close, so a section takes no lock and checks for no other writer (the
+ * anchors run with no file locking at all: GDBM_NOLOCK, Kyoto's NOLOCK,
+ * tkrzw's no_lock, so one lock held for the run is at least as safe).
+ * bench --lock section, or the engine kvs-section (--lock both runs it
+ * beside kvs), opens without it: every section takes and drops the lock
+ * and checks whether another process changed the file, as the FDW's local
+ * mode does.
  */
 #include "engine.h"
 #include "kvs.h"
@@ -27,17 +36,29 @@ typedef struct kh {
     int  rc;
 } kh;
 
-static void kvs_describe(const bench_conf *c, char *buf, size_t len)
+static void describe_locking(const bench_conf *c, int section, char *buf, size_t len)
 {
-    snprintf(buf, len, "cache_pages=%llu (%.1f MiB), fillfactor=%u, %s, %s",
+    snprintf(buf, len, "cache_pages=%llu (%.1f MiB), fillfactor=%u, %s, %s, %s",
              (unsigned long long)(c->cache_bytes / KVS_PAGE_SIZE),
              c->cache_bytes / 1048576.0, c->fillfactor ? c->fillfactor : 75,
              c->reserve ? "kvs_reserve for N records in the load" : "no kvs_reserve",
              c->durable ? "one write section per commit (kvs_end: the file's journal beside it)"
-                        : "one section per phase, KVS_NOSYNC (no fsync until sync)");
+                        : "one section per phase, KVS_NOSYNC (no fsync until sync)",
+             section ? "lock per section (flock + change check each)"
+                     : "KVS_EXCLUSIVE (file lock held open to close; the anchors lock nothing)");
 }
 
-static void *kvs_bopen(const bench_conf *c, char *err, size_t errlen)
+static void kvs_describe(const bench_conf *c, char *buf, size_t len)
+{
+    describe_locking(c, c->lock_section, buf, len);
+}
+
+static void kvs_section_describe(const bench_conf *c, char *buf, size_t len)
+{
+    describe_locking(c, 1, buf, len);
+}
+
+static void *open_locking(const bench_conf *c, int section, char *err, size_t errlen)
 {
     kvs_options o;
     kh *h = calloc(1, sizeof *h);
@@ -49,7 +70,8 @@ static void *kvs_bopen(const bench_conf *c, char *err, size_t errlen)
         return NULL;
     }
     kvs_options_init(&o);
-    o.flags = (c->create ? KVS_CREATE : 0) | (c->durable ? 0 : KVS_NOSYNC);
+    o.flags = (c->create ? KVS_CREATE : 0) | (c->durable ? 0 : KVS_NOSYNC) |
+              (section ? 0 : KVS_EXCLUSIVE);
     o.cache_pages = (uint32_t)(pages < 8 ? 8 : pages > UINT32_MAX ? UINT32_MAX : pages);
     o.fillfactor = c->fillfactor;
     rc = kvs_open(c->path, &o, &h->db);
@@ -59,6 +81,16 @@ static void *kvs_bopen(const bench_conf *c, char *err, size_t errlen)
         return NULL;
     }
     return h;
+}
+
+static void *kvs_bopen(const bench_conf *c, char *err, size_t errlen)
+{
+    return open_locking(c, c->lock_section, err, errlen);
+}
+
+static void *kvs_section_bopen(const bench_conf *c, char *err, size_t errlen)
+{
+    return open_locking(c, 1, err, errlen);
 }
 
 static int kvs_bbegin(void *p, int write)
@@ -205,4 +237,11 @@ const engine engine_kvs = {
     "kvs", kvs_describe, kvs_bopen, kvs_bbegin, kvs_bend, kvs_bput, kvs_bget,
     kvs_bdel, kvs_bscan, kvs_bsync, kvs_bclose, kvs_berrmsg, kvs_breset, kvs_bcounters,
     kvs_breserve
+};
+
+/* kvs opened without KVS_EXCLUSIVE whatever --lock says (--lock both) */
+const engine engine_kvs_section = {
+    "kvs-section", kvs_section_describe, kvs_section_bopen, kvs_bbegin, kvs_bend, kvs_bput,
+    kvs_bget, kvs_bdel, kvs_bscan, kvs_bsync, kvs_bclose, kvs_berrmsg, kvs_breset,
+    kvs_bcounters, kvs_breserve
 };

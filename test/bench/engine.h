@@ -28,6 +28,10 @@ typedef struct bench_conf {
      * sized for N at open (kvs: kvs_reserve inside the load's write
      * section, timed with it); 0: bench --reserve off */
     int         reserve;
+    /* kvs only: 1 = each section takes and drops the file lock and checks
+     * for other writers (bench --lock section, engine kvs-section); 0 = the
+     * handle holds the lock from open to close (KVS_EXCLUSIVE, the default) */
+    int         lock_section;
 } bench_conf;
 
 /* Engine-specific work counters (kvs only for now). */
@@ -90,7 +94,7 @@ static inline void copy_stamp(uint64_t *stamp, const void *v, size_t vl)
         *stamp |= (uint64_t)p[i] << (8 * i);
 }
 
-extern const engine engine_kvs, engine_gdbm, engine_bdb, engine_kc, engine_lmdb, engine_tkrzw,
+extern const engine engine_kvs, engine_kvs_section, engine_gdbm, engine_bdb, engine_kc, engine_lmdb, engine_tkrzw,
                     engine_sqlite;
 
 /* fsync() and fdatasync() calls of this process so far, by every engine
