@@ -1205,7 +1205,8 @@ static int ent_cmp(const lh_ent *a, const lh_ent *b, const uint8_t *buf)
 }
 
 /* The order of n collected records (the cursor's, and lh_check's for its
- * duplicate test): ord[i] = rev << 32 | index into e, sorted by (rev, key).
+ * duplicate test): fills ord[i] = rev << 32 | index into e, then sorts it
+ * by (rev, key).
  * The sort moves 8-byte integers compared whole, no record bytes: a bucket's
  * revs are almost always distinct (they are the hash tags), so keys are
  * compared only within a run of equal revs afterwards.  Shell sort: no
@@ -1214,6 +1215,8 @@ static void ord_sort(uint64_t *ord, size_t n, const lh_ent *e, const uint8_t *bu
 {
     static const size_t gaps[] = { 701, 301, 132, 57, 23, 10, 4, 1 };
     size_t g, i, j;
+    for (i = 0; i < n; i++)
+        ord[i] = (uint64_t)e[i].rev << 32 | i;
     for (g = 0; g < sizeof gaps / sizeof gaps[0]; g++) {
         size_t gap = gaps[g];
         for (i = gap; i < n; i++) {
@@ -1307,7 +1310,6 @@ static int collect(lh_cursor *c)
             sp_record(pg, i, &r);
             if (c->skip_stamp && r.stamp == c->skip_stamp)
                 continue;
-            c->ord[ne] = (uint64_t)rev << 32 | ne;
             e = &c->ents[ne++];
             e->rev = rev;
             e->off = (uint32_t)used;
@@ -1545,8 +1547,6 @@ static int check_bucket(lh *t, chk *k, uint32_t b, uint64_t *records, uint64_t *
     rc = grow(&t->ord, &t->ocap, ne, sizeof(uint64_t), t->err);
     if (rc)
         return rc;
-    for (i = 0; i < ne; i++)
-        t->ord[i] = (uint64_t)t->ents[i].rev << 32 | i;
     ord_sort(t->ord, ne, t->ents, t->sbuf);
     for (i = 1; i < ne; i++) {
         const lh_ent *e = &t->ents[(uint32_t)t->ord[i]];

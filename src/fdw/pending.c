@@ -1743,7 +1743,8 @@ static void
 reserve_for_set(KvsWriteSet *ws)
 {
 	KvsFile    *f = ws->file;
-	int64		nkeys = ws->nkeys,
+	int64		nkeys,
+				set_bytes,
 				sampled = 0;
 	uint64		sample_bytes = 0,
 				records,
@@ -1753,11 +1754,12 @@ reserve_for_set(KvsWriteSet *ws)
 				cap;
 	kvs_stats	st;
 	size_t		i;
-	int			r,
+	bool		truncated;
+	int			runs,
 				rc;
 
-	for (r = 0; r < ws->nruns; r++)
-		nkeys += ws->runs[r].nrecords;
+	Assert(f->pending == ws);
+	kvs_pending_counts(f, &nkeys, &set_bytes, &truncated, &runs);
 	if (nkeys <= 0)
 		return;
 	rc = kvs_size_estimate(f->db, &records, &pages);

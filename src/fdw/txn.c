@@ -242,6 +242,8 @@ kvs_txn_pre_commit(void)
 	uint64		xid;
 	uint64		maxlsn = 0;
 	MemoryContext old;
+	kvs_journal *j;
+	int			rc;
 
 	if (files == NIL)
 		return;
@@ -252,7 +254,6 @@ kvs_txn_pre_commit(void)
 		KvsWriteSet *ws = lfirst(lc);
 		KvsFile    *f = kvs_write_set_file(ws);
 		uint64		lsn = 0;
-		int			rc;
 
 		kvs_file_begin_write(f);
 		old = MemoryContextSwitchTo(TopTransactionContext);
@@ -274,17 +275,14 @@ kvs_txn_pre_commit(void)
 	 * asynchronous commit record leaves the written-back kvs half of a
 	 * transaction that recovery then aborts).  See the header comment.
 	 */
-	{
-		kvs_journal *j = kvs_fdw_journal();
-		int			rc = j ? kvs_journal_flush(j, maxlsn) : KVS_OK;
-
-		if (rc != KVS_OK)
-			ereport(ERROR,
-					(errcode(ERRCODE_IO_ERROR),
-					 errmsg("could not flush the kvs_fdw journal: %s", kvs_strerror(rc)),
-					 errdetail_internal("%s", kvs_journal_errmsg(j))));
-		ForceSyncCommit();
-	}
+	j = kvs_fdw_journal();
+	rc = j ? kvs_journal_flush(j, maxlsn) : KVS_OK;
+	if (rc != KVS_OK)
+		ereport(ERROR,
+				(errcode(ERRCODE_IO_ERROR),
+				 errmsg("could not flush the kvs_fdw journal: %s", kvs_strerror(rc)),
+				 errdetail_internal("%s", kvs_journal_errmsg(j))));
+	ForceSyncCommit();
 	kvs_debug_commit_delay();
 }
 

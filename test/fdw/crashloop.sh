@@ -113,31 +113,9 @@ server_start() {      # server_start shared|local [on|off: synchronous_commit]
         sleep 0.1
     done
 }
-# the pids of live processes working in the data directory (the postmaster and
-# its children; a zombie's cwd cannot be read)
-server_pids() {
-    local d p
-    for d in /proc/[0-9]*; do
-        [ "$(readlink "$d/cwd" 2>/dev/null)" = "$PGC_DATA" ] || continue
-        p=${d#/proc/}
-        grep -q '^State:.*Z' "$d/status" 2>/dev/null || echo "$p"
-    done
-}
-# kill -9 of the postmaster and of everything in the data directory in one
-# go (no backend is left running to notice the postmaster's death and act on
-# it), again until nothing is left (a backend forked meanwhile); 0 when all
-# are gone within 10 s
+# ct_kill_server, then reap the postmaster this script started
 server_kill() {
-    local pm pids n=0
-    pm=$(head -1 "$PGC_DATA/postmaster.pid" 2>/dev/null)
-    # shellcheck disable=SC2046
-    kill -9 $pm $(server_pids) 2>/dev/null
-    while pids=$(server_pids) && [ -n "$pids" ]; do
-        # shellcheck disable=SC2086
-        kill -9 $pids 2>/dev/null
-        n=$((n + 1)); [ $n -gt 100 ] && return 1
-        sleep 0.1
-    done
+    ct_kill_server || return 1
     wait "$SERVER_PID" 2>/dev/null
     SERVER_PID=
 }
@@ -242,7 +220,7 @@ EOF
 async_window() {
     local mode=$1 ww got
     server_start "$mode" off || bail "the server does not start ($mode)"
-    ww=$(server_pids | xargs -r ps -o pid=,args= -p | awk '/walwriter/ { print $1 }')
+    ww=$(ct_server_pids | xargs -r ps -o pid=,args= -p | awk '/walwriter/ { print $1 }')
     [ -n "$ww" ] || bail "$mode: no WAL writer to stop"
     kill -STOP "$ww"
     if ! q "BEGIN; INSERT INTO wk VALUES (1, '$mode'); INSERT INTO wh VALUES (1); COMMIT;" >/dev/null; then
@@ -292,7 +270,7 @@ for cy in $(seq 1 "$CYCLES"); do
     sleep "$(awk -v r=$RANDOM 'BEGIN { printf "%.2f", 0.4 + 2.6 * r / 32768 }')"
     if ! server_kill; then
         nok "cycle $cy: every server process is gone within 10 s of kill -9"
-        server_pids | xargs -r ps -o pid,stat,cmd -p | diag
+        ct_server_pids | xargs -r ps -o pid,stat,cmd -p | diag
         break
     fi
     # the clients end once the server is gone (their psql fails and stops)

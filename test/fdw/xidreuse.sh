@@ -45,20 +45,6 @@ ct_start xidreuse "$PORT" autovacuum=off
 echo "# kvs_fdw xid reuse test: port $PORT"
 ct_extension
 
-# kill -9 of this cluster only: the postmaster, then every child it had
-kill_cluster() {
-    local pm kids n
-    pm=$(head -1 "$PGC_DATA/postmaster.pid")
-    kids=$(ps -o pid= --ppid "$pm" | tr -s ' \n' ' ')
-    as_pg kill -9 "$pm" $kids 2>/dev/null
-    for n in $(seq 1 100); do
-        # shellcheck disable=SC2086
-        kill -0 "$pm" $kids 2>/dev/null || return 0
-        sleep 0.1
-    done
-    return 1
-}
-
 # one_case MODE NAME CHECKPOINT(0|1) [VIA_LOCAL(0|1)]
 one_case() {
     local mode=$1 name=$2 ckpt=$3 via_local=${4:-0} x pid out next n
@@ -76,7 +62,7 @@ one_case() {
         return
     fi
     ok "$mode $name: the commit of xid $x is held after its journal flush"
-    kill_cluster || bail "$mode $name: the cluster's processes do not die"
+    ct_kill_server || bail "$mode $name: the cluster's processes do not die"
     ct_bg_done hold 50
     # the start after the crash without the library preloaded: it recovers
     # and commits xids without any code of kvs_fdw running
@@ -94,7 +80,7 @@ one_case() {
     if [ "$via_local" = 1 ]; then
         is "$(q "SELECT current_setting('shared_preload_libraries')")" "" \
             "$mode $name: that start was without shared_preload_libraries"
-        kill_cluster || bail "$mode $name: the cluster's processes do not die"
+        ct_kill_server || bail "$mode $name: the cluster's processes do not die"
         as_pg sed -i '/# xidreuse local start$/d' "$PGC_DATA/postgresql.conf"
         pgc_start_again 2>/dev/null || bail "$mode $name: the server does not start again"
         is "$(q "SELECT kvs_fdw_mode()")" "$mode" "$mode $name: then a start in $mode mode again"

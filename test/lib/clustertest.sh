@@ -13,6 +13,8 @@
 #             sess_close ID (sess_run waits up to CT_SESS_WAIT s, default 30)
 #   background: one statement string in the background, to cancel or kill:
 #             ct_bg NAME SQL, ct_bg_done NAME TENTHS, ct_bg_pid NAME
+#   crashes:  ct_server_pids (the live processes in the data directory),
+#             ct_kill_server (kill -9 of all of them, until none is left)
 #   finish:   the closing checks, the plan, the exit status
 
 . "$(dirname "${BASH_SOURCE[0]}")/pgcluster.sh"   # pgc_start, pgc_stop, pgc_as, pgc_psql
@@ -127,6 +129,44 @@ ct_bg_pid() {
         n=$((n + 1))
     done
     echo "$pid"
+}
+
+# ---- crashes ------------------------------------------------------------------------
+# ct_server_pids: the pids of live processes working in the data directory
+# (the postmaster and its children; a zombie's cwd cannot be read, so a
+# killed process that nobody has reaped yet is not listed)
+ct_server_pids() {
+    local d
+    for d in /proc/[0-9]*; do
+        [ "$(readlink "$d/cwd" 2>/dev/null)" = "$PGC_DATA" ] || continue
+        grep -q '^State:.*Z' "$d/status" 2>/dev/null || echo "${d#/proc/}"
+    done
+}
+# ct_kill_server: kill -9 of the postmaster (postmaster.pid's) and of
+# everything in the data directory in one go (no backend is left running to
+# notice the postmaster's death and act on it), again until nothing is left
+# (a backend forked meanwhile), then until the postmaster's pid is gone: a
+# new postmaster refuses to start while the pid in postmaster.pid exists, and
+# a killed one started by pg_ctl stays a zombie until something reaps it
+# (seconds on a machine without a reaper); 0 when all are gone within 30 s.
+# A script whose own child the postmaster is must reap it (wait) itself.
+ct_kill_server() {
+    local pm pids n=0
+    pm=$(head -1 "$PGC_DATA/postmaster.pid" 2>/dev/null)
+    # shellcheck disable=SC2046
+    kill -9 $pm $(ct_server_pids) 2>/dev/null
+    while pids=$(ct_server_pids) && [ -n "$pids" ]; do
+        # shellcheck disable=SC2086
+        kill -9 $pids 2>/dev/null
+        n=$((n + 1)); [ $n -gt 100 ] && return 1
+        sleep 0.1
+    done
+    [ -n "$pm" ] || return 0
+    wait "$pm" 2>/dev/null
+    while kill -0 "$pm" 2>/dev/null; do
+        n=$((n + 1)); [ $n -gt 300 ] && return 1
+        sleep 0.1
+    done
 }
 
 # ---- the end ----------------------------------------------------------------------
