@@ -60,6 +60,8 @@ struct lh {
 typedef struct bslot {
     uint32_t page;
     uint32_t filt_ok;
+    uint32_t frame;      /* the frame that held the primary page at its last fetch: a hint (pool_fetch_hint) */
+    uint32_t pad;
     uint64_t filt[FILT_WORDS];
 } bslot;
 
@@ -287,6 +289,7 @@ typedef struct chain_iter {
     uint32_t       hops;       /* pages entered so far, this one included */
     int            locked;     /* its content lock is held (not after chain_copy) */
     const uint8_t *pg;         /* its bytes (the frame's, or the copy's) */
+    bslot         *bs;         /* the bucket's map slot (its primary page's frame hint), or NULL */
 } chain_iter;
 
 static int cycle(lh *t, uint32_t pgno, uint32_t b)
@@ -310,7 +313,10 @@ static CHAIN_INLINE int chain_enter(chain_iter *it, uint32_t pgno)
         if (rc)
             return rc;
     }
-    rc = pool_fetch(t->pool, pgno, 0, &fi, &pg);
+    if (primary && it->bs)
+        rc = pool_fetch_hint(t->pool, pgno, &it->bs->frame, &fi, &pg);
+    else
+        rc = pool_fetch(t->pool, pgno, 0, &fi, &pg);
     if (rc)
         return rc;
     pool_lock(t->pool, fi, POOL_SHARED);
@@ -394,10 +400,12 @@ static CHAIN_INLINE int chain_first(chain_iter *it, lh *t, uint32_t b, chk *k)
     it->hops = 0;
     it->locked = 0;
     it->pg = NULL;
+    it->bs = NULL;
     /* lh_check proves the directory itself: never the map */
     rc = k ? dir_lookup(t->pool, b, &pgno) : bucket_page(t, b, &pgno);
     if (rc)
         return rc;
+    it->bs = !k && b < t->bmap_cap && t->bmap[b].page == pgno ? &t->bmap[b] : NULL;
     return chain_enter(it, pgno);
 }
 

@@ -1313,6 +1313,7 @@ pool_file *pool_file_new(pool *p, pager *pg, kvs_err *err, const kvs_locks *lock
     pf->head.conc = (int)p->conc;
     pf->head.partmask = p->nparts - 1;
     pf->head.fast = !p->conc;
+    pf->head.nframes = p->nframes;
     pf->head.hdr = pager_hdr(pg);
     pf->head.err = err;
     pf->pg = pg;

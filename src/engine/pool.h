@@ -104,6 +104,7 @@ typedef struct pool_file_head {
     int              conc;    /* the pool is shared (kvs_pool_format): atomics and locks */
     uint32_t         partmask;/* partitions - 1 (0 in a private pool) */
     int              fast;    /* private pool, no trace: pool_fetch's inline hit */
+    uint32_t         nframes; /* frames in the pool (a hint's bound: pool_fetch_hint) */
 } pool_file_head;
 
 /* The mapping-table partition of a key (a hash independent of ptab_home's,
@@ -203,6 +204,22 @@ static inline kvs_hdr *pool_file_hdr(const pool_file *pf)   /* the handle's head
  * everything else, and all of it in KVS_DEBUG builds (its checks). */
 int      pool_fetch_slow(pool_file *pf, uint32_t pgno, int flags, uint32_t *fi, uint8_t **page);
 void     pool_touch_lru(pool_file *pf, uint32_t fi);     /* a hit under POOL_LRU, private pool */
+#ifndef KVS_DEBUG
+/* A private pool's untraced hit on frame f: counted, touched, pinned. */
+static inline void pool_hit(pool_file *pf, uint32_t f, uint32_t *fi, uint8_t **page)
+{
+    pool_file_head *h = (pool_file_head *)pf;
+    pool_frame *fr = &h->fr[f];
+    h->hits++;
+    if (h->policy == POOL_LRU)
+        pool_touch_lru(pf, f);
+    else if ((fr->state & ST_USAGE_MASK) < (uint32_t)POOL_USAGE_MAX << ST_USAGE_SHIFT)
+        fr->state += ST_USAGE_ONE;
+    fr->state++;
+    *fi = f;
+    *page = h->data + (size_t)f * PG_SIZE;
+}
+#endif
 static inline int pool_fetch(pool_file *pf, uint32_t pgno, int flags, uint32_t *fi, uint8_t **page)
 {
 #ifndef KVS_DEBUG
@@ -212,20 +229,39 @@ static inline int pool_fetch(pool_file *pf, uint32_t pgno, int flags, uint32_t *
     if (h->fast && pgno - 1u < hdr_npages(h->hdr) - 1u) {          /* 1 <= pgno < npages */
         uint32_t f = ptab_find(h->tab, h->tabbits, ((uint64_t)h->slot << 32) | pgno);
         if (f != PTAB_EMPTY) {
-            pool_frame *fr = &h->fr[f];
-            h->hits++;
-            if (h->policy == POOL_LRU)
-                pool_touch_lru(pf, f);
-            else if ((fr->state & ST_USAGE_MASK) < (uint32_t)POOL_USAGE_MAX << ST_USAGE_SHIFT)
-                fr->state += ST_USAGE_ONE;
-            fr->state++;
-            *fi = f;
-            *page = h->data + (size_t)f * PG_SIZE;
+            pool_hit(pf, f, fi, page);
             return KVS_OK;
         }
     }
 #endif
     return pool_fetch_slow(pf, pgno, flags, fi, page);
+}
+/* pool_fetch with a hint: *hint is the frame that held pgno when the
+ * caller last fetched it (POOL_NONE: none known).  A private pool's hit
+ * whose hinted frame still holds the page (tagged with this file's key for
+ * pgno, valid) skips the mapping-table probe, a cache miss of its own on a
+ * large pool; anything else is pool_fetch, and *hint learns its frame.  The
+ * hint is only ever a guess, checked against the frame's key: a frame that
+ * was evicted or re-keyed since fails the check. */
+static inline int pool_fetch_hint(pool_file *pf, uint32_t pgno, uint32_t *hint, uint32_t *fi,
+                                  uint8_t **page)
+{
+    int rc;
+#ifndef KVS_DEBUG
+    pool_file_head *h = (pool_file_head *)pf;
+    uint32_t f = *hint;
+    if (h->fast && f < h->nframes && pgno - 1u < hdr_npages(h->hdr) - 1u) {
+        const pool_frame *fr = &h->fr[f];
+        if (fr->key == (((uint64_t)h->slot << 32) | pgno) &&
+            (fr->state & (ST_TAG | ST_VALID)) == (ST_TAG | ST_VALID)) {
+            pool_hit(pf, f, fi, page);
+            return KVS_OK;
+        }
+    }
+#endif
+    rc = pool_fetch(pf, pgno, 0, fi, page);
+    *hint = rc == KVS_OK ? *fi : POOL_NONE;
+    return rc;
 }
 void     pool_dirty(pool_file *pf, uint32_t fi);         /* exclusive lock held */
 uint32_t pool_locks_held(const pool_file *pf);           /* KVS_DEBUG builds; else 0 */
