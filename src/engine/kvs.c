@@ -1534,7 +1534,7 @@ static int lazy_begin(kvs *db)
     db->lazy_nbegin = n;
     db->pre_n = 0;
     db->lazy_lost = 0;
-    db->lazy_hdr = *h;
+    hdr_copy(&db->lazy_hdr, h);
     db->lazy_active = 1;
     db->failed = 0;
     pool_touch_on(db->pf, 1);
@@ -1568,7 +1568,7 @@ static int lazy_restore(kvs *db)
     } else {
         pool_drop_some(db->pf, lazy_dropped, db);
         spill_reset(db->spill);
-        *pager_hdr(db->pg) = db->lazy_hdr;
+        hdr_copy(pager_hdr(db->pg), &db->lazy_hdr);
         for (i = 0; i < db->pre_n && rc == KVS_OK; i++)
             rc = set_page(db, db->pre_pg[i], db->pre_img + (size_t)i * PG_SIZE);
     }
