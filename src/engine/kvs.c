@@ -1521,7 +1521,11 @@ static int lazy_begin(kvs *db)
         uint8_t *img;
         if (!grow_u32(&db->pre_pg, want))
             return kvs_seterr(&db->err, KVS_ENOMEM, 0, "out of memory (lazy section pre-images)");
-        img = realloc(db->pre_img, (size_t)want * PG_SIZE);
+        /* nothing in it to keep (pre_n is reset below): no copy */
+        free(db->pre_img);
+        db->pre_img = NULL;
+        db->pre_cap = 0;
+        img = malloc((size_t)want * PG_SIZE);
         if (!img)
             return kvs_seterr(&db->err, KVS_ENOMEM, 0, "out of memory (lazy section pre-images)");
         db->pre_img = img;
