@@ -322,32 +322,55 @@ static void test_abort(uint32_t cache)
         for (i = 0; i < 20 && rc == KVS_OK; i++) {
             rc = random_section(db, &m, 3, 100 + (uint32_t)round * 20 + i);
         }
+        if (round % 3 == 0 && rc == KVS_OK) {
+            /* a write-out, then three one-put lazy sections: pending for
+             * sure, even under the 16-frame pool's threshold of 8 */
+            rc = kvs_sync(db);
+            for (i = 0; i < 3 && rc == KVS_OK; i++)
+                rc = random_section(db, &m, 1, 700 + (uint32_t)round * 4 + i);
+        }
         before = m;
         size0 = file_size();
         h0 = prefix_hash(size0);
         rc = rc ? rc : kvs_begin(db, KVS_WRITE);
-        /* the same keys again (pages dirtied by both), new keys (splits,
-         * growth, pages the file does not have), deletes */
-        for (k = 0; k < NKEYS && rc == KVS_OK; k++)
-            if (before.ver[k] > 1 || k % 7 == (uint32_t)round)
-                rc = put_ver(db, &m, k, 999);
-        for (k = 1; k < NKEYS && rc == KVS_OK; k += 2)
-            rc = put_ver(db, &m, k, 500);
-        for (k = 0; k < NKEYS && rc == KVS_OK; k += 5)
-            rc = del_key(db, &m, k);
-        if (rc == KVS_OK && round % 3 == 2)
+        if (round % 3 == 0) {
+            /* reads first: with 16 frames the earlier sections' dirty
+             * pages are evicted (spilled) before anything touches them,
+             * and most are never touched again in this section */
+            kvs_slice vs;
+            char key[32];
+            for (k = 0; k < NKEYS; k++)
+                (void)kvs_get(db, key, make_key(k, key), &vs);
+            /* then 60 keys outside the model: the pool fills with dirty
+             * frames and must evict dirty ones, some never touched again */
+            for (k = 0; k < 60 && rc == KVS_OK; k++) {
+                int kl = sprintf(key, "extra-%u", (unsigned)k);
+                rc = kvs_put(db, key, (size_t)kl, key, (size_t)kl, 0);
+            }
+        } else if (round % 3 == 1) {
+            /* the same keys again (pages dirtied by both), new keys
+             * (splits, growth, pages the file does not have), deletes */
+            for (k = 0; k < NKEYS && rc == KVS_OK; k++)
+                if (before.ver[k] > 1 || k % 7 == (uint32_t)round)
+                    rc = put_ver(db, &m, k, 999);
+            for (k = 1; k < NKEYS && rc == KVS_OK; k += 2)
+                rc = put_ver(db, &m, k, 500);
+            for (k = 0; k < NKEYS && rc == KVS_OK; k += 5)
+                rc = del_key(db, &m, k);
+        } else {
+            /* a truncate before anything else is touched, then a refill */
             rc = kvs_truncate(db);
-        if (rc == KVS_OK && round % 3 == 2)
             for (k = 0; k < 100 && rc == KVS_OK; k++)
                 rc = put_ver(db, &m, k, 777);
+        }
         if (rc == KVS_OK)
             rc = kvs_abort(db);
         if (rc)
             tap_diag("round %d: %s: %s", round, kvs_strerror(rc), kvs_errmsg(db));
         m = before;
         h1 = prefix_hash(size0);
-        snprintf(what, sizeof what, "cache %u, round %d%s", (unsigned)cache, round,
-                 round % 3 == 2 ? " (with a truncate)" : "");
+        snprintf(what, sizeof what, "cache %u, round %d (%s)", (unsigned)cache, round,
+                 round % 3 == 0 ? "reads, then 60 new keys" : round % 3 == 1 ? "puts, deletes, splits" : "a truncate, then puts");
         tap_ok(rc == KVS_OK && equals(db, &m), "%s: abort gives back the state of the earlier lazy sections", what);
         if (cache > 1000)
             tap_ok(h0 == h1, "%s: the aborted section wrote nothing to the file's %lld bytes (it may grow it)", what, (long long)size0);
