@@ -16,6 +16,7 @@
 #ifndef KVS_HEADER_H
 #define KVS_HEADER_H
 
+#include <stddef.h>
 #include "util.h"
 
 #define KVS_MAGIC              "KVSLHASH"   /* 8 bytes at offset 16 of page 0 */
@@ -276,6 +277,14 @@ static inline void hdr_dir_new_root(kvs_hdr *h, uint32_t root)
 }
 /* kvs: a write section that changed something is written out. */
 static inline void hdr_change_bump(kvs_hdr *h) { h->change_counter++; }
+/* *dst = *src, copying only the bytes of jpath and desc in use (a lazy
+ * section keeps its header at every kvs_begin: ~200 bytes, not 2.4 KiB) */
+static inline void hdr_copy(kvs_hdr *dst, const kvs_hdr *src)
+{
+    memcpy(dst, src, offsetof(kvs_hdr, jpath));
+    memcpy(dst->jpath, src->jpath, src->jpath_len < KVS_HDR_JPATH_MAX ? src->jpath_len : KVS_HDR_JPATH_MAX);
+    memcpy(dst->desc, src->desc, src->desc_len < KVS_MAX_DESCRIPTOR ? src->desc_len : KVS_MAX_DESCRIPTOR);
+}
 /* kvs: the next statement stamp. */
 static inline uint64_t hdr_stamp_next(kvs_hdr *h) { return ++h->stamp_counter; }
 /* kvs: the host's descriptor (len <= KVS_MAX_DESCRIPTOR, checked by kvs.c). */

@@ -61,6 +61,21 @@ struct kvs {
      * header is loaded, reread nothing */
     int           excl;
     int           excl_bumped;    /* this hold's first write section bumped the generation */
+    /* KVS_LAZY (README, "Lazy write sections"): write sections end in
+     * memory; the unit of change spans them until a write-out */
+    int           lazy;
+    int           lazy_pending;   /* lazy sections ended since the last write-out */
+    int           lazy_active;    /* this write section began with some pending: pre-images on */
+    int           lazy_lost;      /* a pre-image could not be kept: the abort drops all */
+    uint32_t      lazy_limit;     /* write out when dirty + grown pages pass it */
+    uint32_t      lazy_sect;      /* number of the current lazy section (stamps) */
+    uint32_t      lazy_nbegin;    /* the page count at its kvs_begin */
+    uint32_t     *lazy_stamp;     /* per page < lazy_nbegin: lazy_sect once touched in it */
+    uint32_t      lazy_stamp_n;
+    uint32_t     *pre_pg;         /* pre-images: page numbers */
+    uint8_t      *pre_img;        /*             and images, PG_SIZE each */
+    uint32_t      pre_n, pre_cap;
+    kvs_hdr       lazy_hdr;       /* the header at the section's kvs_begin */
     /* the journal (README, "The journal") */
     kvs_journal  *j;              /* NULL for a read-only handle */
     int           own_j;          /* opened (and closed) by this handle */
@@ -261,6 +276,8 @@ static int journal_attach(kvs *db, const kvs_options *opt);
 static int recover_private(kvs *db);
 static void unit_rollback(kvs *db);
 static int section_leave(kvs *db, int rc);
+static void lazy_touch(void *arg, uint32_t pgno, const uint8_t *page, int dirty);
+static int lazy_flush(kvs *db);
 
 static void free_layers(kvs *db)
 {
@@ -272,6 +289,9 @@ static void free_layers(kvs *db)
     free(db->path);
     free(db->abspath);
     free(db->capmap);
+    free(db->lazy_stamp);
+    free(db->pre_pg);
+    free(db->pre_img);
     if (db->own_j)
         (void)kvs_journal_close(db->j);
     free(db->poolmem);
@@ -318,6 +338,12 @@ int kvs_open(const char *path, const kvs_options *optin, kvs **out)
         snprintf(open_errmsg, sizeof open_errmsg,
                  "KVS_EXCLUSIVE is not allowed with a shared pool (kvs_options.pool): the "
                  "pool's handles share the file, their sections exclude each other in the pool");
+        return KVS_EINVAL;
+    }
+    if ((opt->flags & KVS_LAZY) && (!(opt->flags & KVS_EXCLUSIVE) || rdonly)) {
+        snprintf(open_errmsg, sizeof open_errmsg,
+                 "KVS_LAZY needs KVS_EXCLUSIVE and a writable handle: a lazy section's pages "
+                 "stay in this handle's pool, which only the exclusive hold keeps current");
         return KVS_EINVAL;
     }
     if (opt->pool && !pool_of(opt->pool)) {
@@ -425,6 +451,15 @@ int kvs_open(const char *path, const kvs_options *optin, kvs **out)
         rc = excl_take(db);
     if (rc == KVS_OK && !opt->pool)
         rc = recover_private(db);
+    /* KVS_LAZY: only while the hold is really held (excl_take may have
+     * fallen back to a lock per section) */
+    if (rc == KVS_OK && (opt->flags & KVS_LAZY) && db->excl) {
+        db->lazy = 1;
+        db->lazy_limit = pool_nframes(db->pool) / 2;
+        if (db->lazy_limit < 4)
+            db->lazy_limit = 4;
+        pool_set_touch(db->pf, lazy_touch, db);
+    }
     if (rc == KVS_OK && db->shared)
         rc = shared_join(db);
     if (rc == KVS_OK)
@@ -459,6 +494,9 @@ int kvs_close(kvs *db)
     }
     if (db->section >= 0)
         rc = kvs_end(db);
+    rc2 = lazy_flush(db);
+    if (rc == KVS_OK)
+        rc = rc2;
     if (db->need_sync) {
         rc2 = pager_sync(db->pg);
         if (rc == KVS_OK)
@@ -1399,10 +1437,186 @@ static int unit_commit_journaled(kvs *db)
     return unit_writeback(db, lsn);
 }
 
+/* -- KVS_LAZY: write sections that end in memory (README, "Lazy write sections") -- */
+
+/* The pool's touch hook while a section that began with lazy changes
+ * pending runs: the first time in the section a page the file had at
+ * kvs_begin is locked exclusive (or evicted dirty), its bytes are kept if
+ * they may differ from the file's: it is dirty (an earlier lazy section's
+ * change), or earlier sections grew the file with it (it may have been
+ * evicted to the file and read back).  Every page touched is stamped with
+ * the section's number: an abort drops those.  Room for the pre-images was
+ * made at kvs_begin (lazy_begin): at most the dirty pages plus the pages
+ * grown since the write-out. */
+static void lazy_touch(void *arg, uint32_t pgno, const uint8_t *page, int dirty)
+{
+    kvs *db = arg;
+    if (pgno >= db->lazy_nbegin || db->lazy_stamp[pgno] == db->lazy_sect)
+        return;
+    db->lazy_stamp[pgno] = db->lazy_sect;
+    if (!dirty && pgno < pager_sect_npages(db->pg))
+        return;     /* clean at kvs_begin: the file has it */
+    if (db->pre_n == db->pre_cap) {
+        db->lazy_lost = 1;
+        return;
+    }
+    db->pre_pg[db->pre_n] = pgno;
+    memcpy(db->pre_img + (size_t)db->pre_n * PG_SIZE, page, PG_SIZE);
+    db->pre_n++;
+}
+
+/* The write-out of everything pending: one journalled commit, as kvs_end
+ * without the flag.  On failure every change since the last write-out is
+ * thrown away (the file keeps the last write-out). */
+static int lazy_writeout(kvs *db)
+{
+    int rc;
+    pool_touch_on(db->pf, 0);
+    db->lazy_active = 0;
+    db->lazy_pending = 0;
+    rc = unit_commit_journaled(db);
+    if (rc)
+        unit_rollback(db);
+    return rc;
+}
+
+/* kvs_sync, kvs_close, kvs_compact outside a section: the pending lazy
+ * sections written out (the hold is the lock). */
+static int lazy_flush(kvs *db)
+{
+    if (!db->lazy_pending || db->section >= 0)
+        return KVS_OK;
+    db->section = KVS_WRITE;
+    return section_leave(db, lazy_writeout(db));
+}
+
+static int grow_u32(uint32_t **a, uint32_t want)
+{
+    uint32_t *n = realloc(*a, (size_t)want * sizeof **a);
+    if (!n)
+        return 0;
+    *a = n;
+    return 1;
+}
+
+/* A write section's begin with lazy sections pending: keeps the header and
+ * arms the pre-images.  A section that spilled pages before is written out
+ * first instead (the spill file then holds nothing an abort must keep). */
+static int lazy_begin(kvs *db)
+{
+    kvs_hdr *h = pager_hdr(db->pg);
+    uint32_t n = hdr_npages(h), base = pager_sect_npages(db->pg);
+    uint32_t need = pool_ndirty(db->pf) + (n > base ? n - base : 0);
+    if (spill_count(db->spill) > 0)
+        return lazy_writeout(db);
+    if (n > db->lazy_stamp_n) {
+        uint32_t want = n + n / 4 + 64;
+        if (!grow_u32(&db->lazy_stamp, want))
+            return kvs_seterr(&db->err, KVS_ENOMEM, 0, "out of memory (lazy section stamps)");
+        memset(db->lazy_stamp + db->lazy_stamp_n, 0, (size_t)(want - db->lazy_stamp_n) * sizeof(uint32_t));
+        db->lazy_stamp_n = want;
+    }
+    if (need > db->pre_cap) {
+        uint32_t want = need + need / 2 + 8;
+        uint8_t *img;
+        if (!grow_u32(&db->pre_pg, want))
+            return kvs_seterr(&db->err, KVS_ENOMEM, 0, "out of memory (lazy section pre-images)");
+        /* nothing in it to keep (pre_n is reset below): no copy */
+        free(db->pre_img);
+        db->pre_img = NULL;
+        db->pre_cap = 0;
+        img = malloc((size_t)want * PG_SIZE);
+        if (!img)
+            return kvs_seterr(&db->err, KVS_ENOMEM, 0, "out of memory (lazy section pre-images)");
+        db->pre_img = img;
+        db->pre_cap = want;
+    }
+    if (++db->lazy_sect == 0) {
+        memset(db->lazy_stamp, 0, (size_t)db->lazy_stamp_n * sizeof(uint32_t));
+        db->lazy_sect = 1;
+    }
+    db->lazy_nbegin = n;
+    db->pre_n = 0;
+    db->lazy_lost = 0;
+    hdr_copy(&db->lazy_hdr, h);
+    db->lazy_active = 1;
+    db->failed = 0;
+    pool_touch_on(db->pf, 1);
+    return KVS_OK;
+}
+
+/* What a lazy abort drops: pages touched in the section, pages it grew. */
+static int lazy_dropped(void *arg, uint32_t pgno)
+{
+    kvs *db = arg;
+    return pgno >= db->lazy_nbegin || db->lazy_stamp[pgno] == db->lazy_sect;
+}
+
+static int set_page(kvs *db, uint32_t pgno, const uint8_t *image);
+
+/* kvs_abort or a failure of a section that began with lazy sections
+ * pending: the state at its kvs_begin comes back (the pages it touched
+ * dropped, the pre-images put back dirty, the header as it was).  If that
+ * cannot be done (a pre-image put back needs a frame and the eviction of
+ * a victim fails), everything since the last write-out is thrown away and
+ * the error returned. */
+static int lazy_restore(kvs *db)
+{
+    kvs_err saved = db->err;
+    uint32_t i;
+    int rc = KVS_OK;
+    pool_touch_on(db->pf, 0);
+    db->lazy_active = 0;
+    if (db->lazy_lost) {
+        rc = kvs_seterr(&db->err, KVS_ENOMEM, 0, "lazy section: pre-image area full");
+    } else {
+        pool_drop_some(db->pf, lazy_dropped, db);
+        spill_reset(db->spill);
+        hdr_copy(pager_hdr(db->pg), &db->lazy_hdr);
+        for (i = 0; i < db->pre_n && rc == KVS_OK; i++)
+            rc = set_page(db, db->pre_pg[i], db->pre_img + (size_t)i * PG_SIZE);
+    }
+    if (rc) {
+        kvs_err why = db->err;
+        unit_rollback(db);
+        db->lazy_pending = 0;
+        db->err = why;
+        return kvs_seterr(&db->err, rc, 0,
+                          "lazy sections since the last write-out lost in a rollback: %.300s", why.msg);
+    }
+    lh_forget(db->t);
+    lh_set_modified(db->t, 1);
+    db->truncated = 0;
+    db->bumped = 0;
+    db->err = saved;
+    return KVS_OK;
+}
+
+/* kvs_end of a lazy write section: kept in memory, or written out when the
+ * dirty and grown pages pass the limit, the section spilled or truncated. */
+static int lazy_end(kvs *db)
+{
+    kvs_hdr *h = pager_hdr(db->pg);
+    uint32_t base = pager_sect_npages(db->pg), n = hdr_npages(h);
+    pool_touch_on(db->pf, 0);
+    db->lazy_active = 0;
+    if (!unit_changed(db))
+        return KVS_OK;
+    if (db->truncated || spill_count(db->spill) > 0 ||
+        (uint64_t)pool_ndirty(db->pf) + (n > base ? n - base : 0) > db->lazy_limit)
+        return lazy_writeout(db);
+    db->lazy_pending = 1;
+    return KVS_OK;
+}
+
 int kvs_prepare(kvs *db, uint64_t xid, uint64_t *lsn)
 {
     int rc;
     *lsn = 0;
+    if (db->lazy)
+        return kvs_seterr(&db->err, KVS_EINVAL, 0,
+                          "kvs_prepare is refused on a KVS_LAZY handle: its sections are not "
+                          "journalled one by one");
     if (db->section != KVS_WRITE || db->prepared)
         return kvs_seterr(&db->err, KVS_EINVAL, 0, "kvs_prepare needs an open write section, not prepared yet");
     if (db->failed)
@@ -1476,6 +1690,22 @@ int kvs_begin(kvs *db, int mode)
         return rc;
     }
     db->section = mode;
+    /* KVS_LAZY: the unit of change goes on from the lazy sections before
+     * (a read section too keeps it: its evictions spill their pages) */
+    if (db->lazy_pending && mode == KVS_READ) {
+        db->failed = 0;
+        return KVS_OK;
+    }
+    if (db->lazy_pending) {
+        rc = lazy_begin(db);
+        if (rc) {
+            db->section = -1;
+            lock_release(db);
+            return rc;
+        }
+        if (db->lazy_active)
+            return KVS_OK;
+    }
     unit_begin(db);
     return KVS_OK;
 }
@@ -1505,10 +1735,18 @@ int kvs_end(kvs *db)
     if (db->section == KVS_WRITE) {
         if (db->failed) {
             rc = db->failed;
-            unit_rollback(db);
+            if (db->lazy_active) {
+                int rc2 = lazy_restore(db);
+                if (rc2)
+                    rc = rc2;
+            } else {
+                unit_rollback(db);
+            }
         } else if (db->prepared) {
             /* kvs_end of a prepared section is its kvs_commit */
             return kvs_commit(db);
+        } else if (db->lazy) {
+            rc = lazy_end(db);
         } else if (unit_changed(db)) {
             rc = unit_commit_journaled(db);
             if (rc)
@@ -1520,10 +1758,13 @@ int kvs_end(kvs *db)
 
 int kvs_abort(kvs *db)
 {
+    int rc = KVS_OK;
     if (db->section < 0)
         return kvs_seterr(&db->err, KVS_EINVAL, 0, "no section to abort");
     /* a write section that changed nothing keeps its (valid) cache */
-    if (db->section == KVS_WRITE && (db->failed || unit_changed(db) || db->bumped))
+    if (db->section == KVS_WRITE && db->lazy_active)
+        rc = lazy_restore(db);
+    else if (db->section == KVS_WRITE && (db->failed || unit_changed(db) || db->bumped))
         unit_rollback(db);
     /* a prepared record stays in the journal, resolved as aborted by its
      * xid; it no longer holds a checkpoint back */
@@ -1531,7 +1772,7 @@ int kvs_abort(kvs *db)
         jr_done(db->j, db->prep_lsn);
     db->prepared = 0;
     db->prep_lsn = 0;
-    return section_leave(db, KVS_OK);
+    return section_leave(db, rc);
 }
 
 /* Every call returns to the host with no content lock held (kvs.h). */
@@ -1660,6 +1901,10 @@ static int do_truncate(kvs *db)
      * beyond page 2 are not referenced by the new table; those the section
      * allocates again are "not fresh" (below the section's old page count)
      * and go to the spill file if evicted, never over the old file. */
+    /* KVS_LAZY: the earlier lazy sections' pages are kept for an abort
+     * before the pool forgets them */
+    if (db->lazy_active)
+        pool_touch_dirty(db->pf);
     cache_forget(db);
     spill_reset(db->spill);
     lh_format_new(h, dirp, bucketp);
@@ -1679,8 +1924,13 @@ int kvs_truncate(kvs *db)
 static int do_sync(kvs *db)
 {
     int rc = KVS_OK;
-    if (db->section == KVS_WRITE && unit_changed(db))
+    if (db->section == KVS_WRITE && unit_changed(db)) {
+        /* KVS_LAZY: a commit point; an abort after it rolls back to it */
+        pool_touch_on(db->pf, 0);
+        db->lazy_active = 0;
+        db->lazy_pending = 0;
         rc = unit_commit_journaled(db);
+    }
     if (!rc && !db->rdonly)
         rc = pager_sync(db->pg);
     if (!rc)
@@ -1691,7 +1941,9 @@ static int do_sync(kvs *db)
 int kvs_sync(kvs *db)
 {
     if (db->section < 0) {
-        int rc = db->rdonly ? KVS_OK : pager_sync(db->pg);
+        int rc = lazy_flush(db);
+        if (rc == KVS_OK && !db->rdonly)
+            rc = pager_sync(db->pg);
         if (!rc)
             db->need_sync = 0;
         return rc;
@@ -1709,6 +1961,9 @@ int kvs_compact(kvs *db, kvs_compact_info *info)
         return kvs_seterr(&db->err, KVS_ERDONLY, 0, "handle opened read-only");
     if (!db->os->fstat || !db->os->stat || !db->os->rename)
         return kvs_seterr(&db->err, KVS_EINVAL, 0, "the I/O table has no fstat, stat or rename");
+    rc = lazy_flush(db);
+    if (rc)
+        return rc;
     rc = kvs_begin(db, KVS_WRITE);
     if (rc)
         return rc;

@@ -336,6 +336,22 @@ const char *kvs_journal_errmsg(const kvs_journal *j);
                              * by a host's shared pool gets KVS_EBUSY.
                              * Not with kvs_options.pool (KVS_EINVAL).
                              * README, "Locking mode exclusive" */
+#define KVS_LAZY     0x20   /* lazy write sections (only with KVS_EXCLUSIVE
+                             * on a writable handle, else KVS_EINVAL):
+                             * kvs_end of a write section ends it in memory
+                             * (no journal record, no write-back, no system
+                             * call); its pages stay dirty in the pool.  The
+                             * write-out (one journalled commit of every
+                             * dirty page, as kvs_end makes without the
+                             * flag) happens at kvs_sync, kvs_close,
+                             * kvs_compact, and at a section's end when the
+                             * dirty pages pass half the pool, the section
+                             * spilled or truncated.  kvs_abort (and a failed
+                             * section) still restore exactly the state at
+                             * kvs_begin.  A crash loses the lazy sections
+                             * since the last write-out, never part of one.
+                             * kvs_prepare is refused (KVS_EINVAL).  README,
+                             * "Lazy write sections" */
 
 typedef struct kvs_options {
     int          flags;            /* KVS_CREATE, KVS_RDONLY, ... (above) */

@@ -131,6 +131,8 @@ struct pool_file {
     uint32_t         ring_size;   /* bulk-read ring (0 = off) */
     uint32_t         ring_pos;
     uint32_t         ring[POOL_RING_MAX];
+    pool_touch_fn    touch_fn;    /* pool_set_touch */
+    void            *touch_arg;
     int              trace_fd;    /* kvs_set_trace, -1 = off */
     uint64_t         trace_off;   /* where the next records go in it */
     uint32_t         ntrace;
@@ -567,6 +569,8 @@ void pool_lock(pool_file *pf, uint32_t fi, int mode)
     pf->nheld++;
     if (pf->head.locks)
         pf->head.locks->lock(pf->head.locks->arg, fi, mode);
+    if (mode == POOL_EXCLUSIVE && pf->head.touch)
+        pool_touch(pf, fi);
 }
 
 void pool_unlock(pool_file *pf, uint32_t fi)
@@ -729,6 +733,8 @@ static int write_victim(pool_file *pf, uint32_t fi)
     frame *f = &FR(p)[fi];
     uint32_t pgno = KEY_PAGE(f->key);
     int rc;
+    if (pf->head.touch)
+        pf->touch_fn(pf->touch_arg, pgno, DATA(p, fi), 1);
     if (pf->sp && pgno < pager_sect_npages(pf->pg)) {
         rc = spill_write(pf->sp, pgno, DATA(p, fi));
     } else {
@@ -1074,6 +1080,48 @@ static void drop_slot(pool_file *pf, uint32_t slot)
     for (i = 0; i < p->nframes; i++) {
         uint32_t st = st_load(p, &fr[i]);
         if ((st & ST_TAG) && KEY_SLOT(fr[i].key) == slot)
+            frame_release(pf, i);
+    }
+}
+
+void pool_set_touch(pool_file *pf, pool_touch_fn fn, void *arg)
+{
+    pf->touch_fn = fn;
+    pf->touch_arg = arg;
+    pf->head.touch = 0;
+}
+
+void pool_touch(pool_file *pf, uint32_t fi)
+{
+    pool *p = pf->p;
+    frame *f = &FR(p)[fi];
+    pf->touch_fn(pf->touch_arg, KEY_PAGE(f->key), DATA(p, fi), (st_load(p, f) & ST_DIRTY) != 0);
+}
+
+void pool_touch_dirty(pool_file *pf)
+{
+    pool *p = pf->p;
+    frame *fr = FR(p);
+    uint32_t i;
+    if (pf->head.slot == POOL_NONE || !pf->head.touch)
+        return;
+    for (i = 0; i < p->nframes; i++) {
+        uint32_t st = st_load(p, &fr[i]);
+        if ((st & ST_TAG) && (st & ST_DIRTY) && KEY_SLOT(fr[i].key) == pf->head.slot)
+            pf->touch_fn(pf->touch_arg, KEY_PAGE(fr[i].key), DATA(p, i), 1);
+    }
+}
+
+void pool_drop_some(pool_file *pf, int (*drop)(void *arg, uint32_t pgno), void *arg)
+{
+    pool *p = pf->p;
+    frame *fr = FR(p);
+    uint32_t i;
+    if (pf->head.slot == POOL_NONE)
+        return;
+    for (i = 0; i < p->nframes; i++) {
+        uint32_t st = st_load(p, &fr[i]);
+        if ((st & ST_TAG) && KEY_SLOT(fr[i].key) == pf->head.slot && drop(arg, KEY_PAGE(fr[i].key)))
             frame_release(pf, i);
     }
 }

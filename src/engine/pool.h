@@ -105,6 +105,7 @@ typedef struct pool_file_head {
     uint32_t         partmask;/* partitions - 1 (0 in a private pool) */
     int              fast;    /* private pool, no trace: pool_fetch's inline hit */
     uint32_t         nframes; /* frames in the pool (a hint's bound: pool_fetch_hint) */
+    int              touch;   /* pool_set_touch's hook is on */
 } pool_file_head;
 
 /* The mapping-table partition of a key (a hash independent of ptab_home's,
@@ -264,6 +265,18 @@ static inline int pool_fetch_hint(pool_file *pf, uint32_t pgno, uint32_t *hint, 
     return rc;
 }
 void     pool_dirty(pool_file *pf, uint32_t fi);         /* exclusive lock held */
+/* The touch hook (KVS_LAZY's pre-images, kvs.c): while on, fn(arg, pgno,
+ * bytes, dirty) is called for a frame of this file each time it is locked
+ * exclusive (after the lock, before the caller changes a byte) and when a
+ * dirty frame is about to be evicted (before it is written or spilled).
+ * pool_touch_dirty calls it for every dirty frame of the file. */
+typedef void (*pool_touch_fn)(void *arg, uint32_t pgno, const uint8_t *page, int dirty);
+void     pool_set_touch(pool_file *pf, pool_touch_fn fn, void *arg);
+static inline void pool_touch_on(pool_file *pf, int on) { ((pool_file_head *)pf)->touch = on; }
+void     pool_touch(pool_file *pf, uint32_t fi);         /* calls the hook for frame fi */
+void     pool_touch_dirty(pool_file *pf);
+/* Forgets this file's frames (dirty or not) whose page drop(arg, pgno) says so. */
+void     pool_drop_some(pool_file *pf, int (*drop)(void *arg, uint32_t pgno), void *arg);
 uint32_t pool_locks_held(const pool_file *pf);           /* KVS_DEBUG builds; else 0 */
 #ifdef KVS_DEBUG
 /* checked versions (pool.c): the rules above, on every call */
@@ -285,6 +298,8 @@ static inline void pool_lock(pool_file *pf, uint32_t fi, int mode)
     const kvs_locks *l = ((const pool_file_head *)pf)->locks;
     if (l)
         l->lock(l->arg, fi, mode);
+    if (mode == POOL_EXCLUSIVE && ((const pool_file_head *)pf)->touch)
+        pool_touch(pf, fi);
 }
 static inline void pool_unlock(pool_file *pf, uint32_t fi)
 {

@@ -24,6 +24,15 @@
  * beside kvs), opens without it: every section takes and drops the lock
  * and checks whether another process changed the file, as the FDW's local
  * mode does.
+ *
+ * Lazy write sections: with the exclusive hold and without --commit (the
+ * anchors' durability mode: nothing synced or written per operation), the
+ * handle is opened KVS_LAZY as well: kvs_end of a write section ends it in
+ * memory, and the write-out (one journalled commit of every dirty page) is
+ * made at kvs_sync, at kvs_close, or at a section's end once the dirty
+ * pages pass half the pool.  kvs_abort still undoes exactly one section.
+ * Durable commits (--commit) and --lock section keep a write-out per
+ * section.
  */
 #include "engine.h"
 #include "kvs.h"
@@ -45,7 +54,9 @@ static void describe_locking(const bench_conf *c, int section, char *buf, size_t
              c->durable ? "one write section per commit (kvs_end: the file's journal beside it)"
                         : "one section per phase, KVS_NOSYNC (no fsync until sync)",
              section ? "lock per section (flock + change check each)"
-                     : "KVS_EXCLUSIVE (file lock held open to close; the anchors lock nothing)");
+             : c->durable ? "KVS_EXCLUSIVE (file lock held open to close; the anchors lock nothing)"
+                          : "KVS_EXCLUSIVE | KVS_LAZY (file lock held open to close; write sections "
+                            "end in memory, written out at sync, close or half the pool dirty)");
 }
 
 static void kvs_describe(const bench_conf *c, char *buf, size_t len)
@@ -71,7 +82,7 @@ static void *open_locking(const bench_conf *c, int section, char *err, size_t er
     }
     kvs_options_init(&o);
     o.flags = (c->create ? KVS_CREATE : 0) | (c->durable ? 0 : KVS_NOSYNC) |
-              (section ? 0 : KVS_EXCLUSIVE);
+              (section ? 0 : KVS_EXCLUSIVE) | (section || c->durable ? 0 : KVS_LAZY);
     o.cache_pages = (uint32_t)(pages < 8 ? 8 : pages > UINT32_MAX ? UINT32_MAX : pages);
     o.fillfactor = c->fillfactor;
     rc = kvs_open(c->path, &o, &h->db);
