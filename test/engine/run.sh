@@ -24,10 +24,12 @@
 #   valgrind (~50x slower): unit tests read it to shrink their sizes
 #   (tap.h's tap_quick() gives the level).  Set at all: unit_perf,
 #   unit_compact, unit_shared, crash; 1 and 2: unit_locks (3000, 1500 keys);
-#   2 only: unit_range (5000 records), unit_reserve (5000), unit_lhash
-#   (12500).  faults gets -q under ASan (about 8 N per sweep, 12 crash
-#   points per model) and -qq under valgrind (half of that), damage -q in
-#   both; the release build runs every size and every point.
+#   2 only: unit_range (5000 records, KVS_NOSYNC), unit_reserve (5000),
+#   unit_lhash (12500), unit_kvs (5000), unit_page (40000 damaged pages).
+#   faults gets -q under ASan (about 8 N per sweep, 12 crash points per
+#   model) and -qq under valgrind (half of that), each sample from an
+#   offset its printed seed picks (faults -q -s SEED repeats it); damage
+#   -q in both; the release build runs every size and every point.
 #
 # Output: one TAP stream.  Each program's lines are prefixed with
 # "<variant>/<program>:" and renumbered; a program that exits non-zero without
@@ -49,7 +51,7 @@ while [ $# -gt 0 ]; do
         --fuzz-seconds) FUZZ_SECONDS=$2; shift 2 ;;
         --long) LONG=1; shift ;;
         --only) ONLY="$ONLY $2"; shift 2 ;;
-        -h|--help) sed -n '2,40p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,42p' "$0"; exit 0 ;;
         *) echo "usage: $0 [--fuzz-seconds N] [--long] [--only STAGE]" >&2; exit 2 ;;
     esac
 done
