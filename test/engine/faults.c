@@ -29,7 +29,13 @@
  * temp file left behind), faults in kvs_truncate, read errors (EIO, nothing
  * written), and fsync errors from kvs_sync.
  *
- *   faults [-q]   -q: sample the sweeps and the crash points (ASan, valgrind)
+ *   faults [-q|-qq] [-s SEED]
+ *                 -q: sample the sweeps and the crash points (ASan): about 8
+ *                 N per sweep, at most 12 crash points per model, 4 recovery
+ *                 crash points per model; -qq: half of that (valgrind).  The
+ *                 sample's offsets follow SEED (default: from the clock,
+ *                 printed), so runs cover different points and -s repeats
+ *                 one; without -q every N and every point (the seed unused)
  *   faults --crash 0|1 MODEL N
  *                 one crash of the commit (0: kvs_end, 1: two-phase) at
  *                 point N under MODEL (kill, power, torn-half, ...); the
@@ -50,6 +56,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -485,16 +492,17 @@ static int expected_code(int k)
 
 /* ---- a kind over every N ------------------------------------------------------- */
 static int ntorn_total, nother_total;
-static int quick;               /* -q: sample about 8 N per sweep (valgrind) */
+static int quick;               /* 1: -q, about 8 N per sweep (ASan); 2: -qq, 4 (valgrind) */
+static unsigned long sample_seed;  /* -s: where each sample starts */
 
 static void sweep(int k, int st, long ncalls, int with_sync, int must_intact)
 {
-    long cap = quick ? 8 : 300, at, step = ncalls > cap ? ncalls / cap : 1;
+    long cap = quick >= 2 ? 4 : quick ? 8 : 300, at, step = ncalls > cap ? ncalls / cap : 1;
     int runs = 0, clear = 0, wrongcode = 0, silent = 0, crash = 0;
     int outc[6] = {0};
     int first_torn_at = -1, prefail = 0, prefail_bad = 0, not_intact = 0;
     char sample[300] = "";
-    for (at = 1; at <= ncalls; at += step) {
+    for (at = quick ? 1 + (long)((sample_seed + (unsigned long)k) % (unsigned long)step) : 1; at <= ncalls; at += step) {
         result r = run_case(k, at, st, with_sync, NULL);
         int want = expected_code(k);
         runs++;
@@ -954,8 +962,9 @@ static void reuse_order(void)
  * (and kvs_journal_close), plus one point just after the commit returned
  * and one after the close; the power models undo writes from the start of
  * the section (its grown pages are written before the commit).  Every point
- * in the release build; with -q (ASan, valgrind) every 7th or sparser, at
- * most CR_QUICK_MAX per model. */
+ * in the release build; with -q (ASan) every 7th or sparser, at most
+ * CR_QUICK_MAX per model, from an offset the sample seed picks; with -qq
+ * (valgrind) at most half as many. */
 #include <sys/mman.h>
 
 #define CR_XID        0x1234567890abULL
@@ -1195,10 +1204,11 @@ static void commit_crashes(int two_pc)
     if (points <= 2)
         return;
     for (m = 0; m < CR_NMODELS; m++) {
-        long at, step = quick ? (points / CR_QUICK_MAX > 7 ? points / CR_QUICK_MAX : 7) : 1;
+        const long qmax = quick >= 2 ? CR_QUICK_MAX / 2 : CR_QUICK_MAX;
+        long at, step = quick ? (points / qmax > 7 ? points / qmax : 7) : 1;
         int cases = 0, bad = 0, outc[6] = {0}, must_after = 0, seeds = m == CR_REORDER && !quick ? 3 : 1, s;
-        for (at = quick ? 1 + m % 7 : 1; at <= points; at += step) {
-            if (quick && cases >= CR_QUICK_MAX)
+        for (at = quick ? 1 + (long)((sample_seed + (unsigned long)m) % (unsigned long)step) : 1; at <= points; at += step) {
+            if (quick && cases >= qmax)
                 break;
             for (s = 0; s < seeds; s++) {
                 long p2;
@@ -1264,8 +1274,9 @@ static void recovery_crashes(int two_pc)
     tap_ok(oc == O_AFTER, "recovery crashes, %s: power lost just after the commit returned: after; "
            "the recovery makes %ld crash points (%s %s)", vname[two_pc], rpoints, outcome_name[oc], why);
     for (mi = 0; mi < 3; mi++) {
-        long step = quick ? (rpoints / 4 > 1 ? rpoints / 4 : 1) : 1;
-        for (at = 1; at <= rpoints; at += step) {
+        const long per = quick >= 2 ? 2 : 4;
+        long step = quick ? (rpoints / per > 1 ? rpoints / per : 1) : 1;
+        for (at = quick ? 1 + (long)((sample_seed + (unsigned long)mi) % (unsigned long)step) : 1; at <= rpoints; at += step) {
             long p2;
             rec_model = models[mi];
             rec_at = at;
@@ -1357,7 +1368,15 @@ int main(int argc, char **argv)
 {
     long counts[7] = {0};
     result r;
-    quick = argc > 1 && strcmp(argv[1], "-q") == 0;
+    int ai;
+    quick = argc > 1 && strcmp(argv[1], "-q") == 0 ? 1 : argc > 1 && strcmp(argv[1], "-qq") == 0 ? 2 : 0;
+    sample_seed = (unsigned long)time(NULL) ^ ((unsigned long)getpid() << 16);
+    for (ai = quick ? 2 : 1; ai + 1 < argc; ai++)
+        if (strcmp(argv[ai], "-s") == 0)
+            sample_seed = strtoul(argv[++ai], NULL, 10);
+    if (quick)
+        tap_diag("sampled sweeps and crash points, sample seed %lu (faults %s -s %lu repeats the sample)",
+                 sample_seed, quick >= 2 ? "-qq" : "-q", sample_seed);
     if (!mkdtemp(dir)) {
         perror("mkdtemp");
         return 2;

@@ -8,7 +8,7 @@
 #      program with no arguments; alone on the box, since reuse measures
 #      peak memory and unit_perf measures speed.  faults crashes a commit at
 #      every one of its writes and fsyncs under each crash model (all points
-#      here, a sample with -q below); crash runs KVS_CRASH_CYCLES kill cycles
+#      here, a seeded, printed sample with -q / -qq below); crash runs KVS_CRASH_CYCLES kill cycles
 #      (400 here, 40 with KVS_TEST_QUICK), at most KVS_CRASH_SECONDS (60);
 #   2. ASan + UBSan build: the same programs again (smaller op counts),
 #      then every libFuzzer target (`make fuzz-progs`: fuzz_open) for a
@@ -20,9 +20,16 @@
 #   4. compat (after 1): this engine and the last release that writes
 #      format 5, built from git history, on the same files in turn and at
 #      once (test/engine/compat.sh; skipped without git history);
-#   KVS_TEST_QUICK=1 is set for the ASan and valgrind stages: unit tests
-#   read it to shrink their sizes (unit_perf, unit_compact and crash do;
-#   valgrind runs ~50x slower).
+#   KVS_TEST_QUICK=1 is set for the ASan stage and KVS_TEST_QUICK=2 for
+#   valgrind (~50x slower): unit tests read it to shrink their sizes
+#   (tap.h's tap_quick() gives the level).  Set at all: unit_perf,
+#   unit_compact, unit_shared, crash; 1 and 2: unit_locks (3000, 1500 keys);
+#   2 only: unit_range (5000 records, KVS_NOSYNC), unit_reserve (5000),
+#   unit_lhash (12500), unit_kvs (5000), unit_page (40000 damaged pages).
+#   faults gets -q under ASan (about 8 N per sweep, 12 crash points per
+#   model) and -qq under valgrind (half of that), each sample from an
+#   offset its printed seed picks (faults -q -s SEED repeats it); damage
+#   -q in both; the release build runs every size and every point.
 #
 # Output: one TAP stream.  Each program's lines are prefixed with
 # "<variant>/<program>:" and renumbered; a program that exits non-zero without
@@ -44,7 +51,7 @@ while [ $# -gt 0 ]; do
         --fuzz-seconds) FUZZ_SECONDS=$2; shift 2 ;;
         --long) LONG=1; shift ;;
         --only) ONLY="$ONLY $2"; shift 2 ;;
-        -h|--help) sed -n '2,35p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,42p' "$0"; exit 0 ;;
         *) echo "usage: $0 [--fuzz-seconds N] [--long] [--only STAGE]" >&2; exit 2 ;;
     esac
 done
@@ -99,6 +106,8 @@ build() {
 progs() { make -s --no-print-directory -C "$ROOT/test/engine" "$1"; }
 
 # suite VARIANT MODEL_OPS MP_OPS REUSE_RECORDS BIG_MIB QUICK [WRAPPER...]
+#   QUICK: "" (every size and point), -q or -qq (faults' sample; damage
+#   gets -q for either)
 suite() {
     local variant=$1 model_n=$2 mp_n=$3 reuse_n=$4 big=$5 quick=$6
     shift 6
@@ -111,7 +120,8 @@ suite() {
     for p in $(printf '%s\n' $all | grep '^unit_') $(printf '%s\n' $all | grep -v '^unit_'); do
         case $p in
             model)         args=(-n "$model_n") ;;
-            damage|faults) args=($quick) ;;
+            damage)        args=(${quick:+-q}) ;;
+            faults)        args=($quick) ;;
             multiproc)     args=(-n "$mp_n") ;;
             reuse)         args=(-n "$reuse_n" --big-mib "$big") ;;
             *)             args=() ;;
@@ -157,7 +167,7 @@ stage_valgrind() {
         return
     fi
     build debug || return
-    KVS_TEST_QUICK=1 suite debug 50000 600 20000 8 -q \
+    KVS_TEST_QUICK=2 suite debug 50000 600 20000 8 -qq \
         valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite,possible
 }
 

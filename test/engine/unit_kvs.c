@@ -4,6 +4,8 @@
  * kvs_key_order), stamps,
  * descriptor, sections and their errors, truncate, stats, check, reopen,
  * page inspection, large values.
+ *
+ *   unit_kvs        20000 records; KVS_TEST_QUICK=2 (valgrind): 5000
  */
 #include <errno.h>
 #include <stdio.h>
@@ -29,7 +31,7 @@ int main(void)
     kvs_slice v, k;
     kvs_stats st;
     char key[64], val[256];
-    unsigned i, n = 20000, bad = 0, seen = 0;
+    unsigned i, n = tap_quick() >= 2 ? 5000 : 20000, bad = 0, seen = 0;
     unsigned char *mark;
     kvs_cursor *c;
     uint64_t s1, s2;

@@ -8,6 +8,9 @@
  * in the same section; splits go on past a reserve; the reserve survives a
  * reopen; kvs_record_bytes; the refusals.  (Faults and crash points of a reserve: faults.c's
  * section reserves before its inserts.)
+ *
+ *   unit_reserve    N = 30000 records (loads up to 8N);
+ *                   KVS_TEST_QUICK=2 (valgrind): N = 5000
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -96,7 +99,7 @@ static long scan_count(kvs *db)
 
 int main(void)
 {
-    const unsigned n = 30000;
+    const unsigned n = tap_quick() >= 2 ? 5000 : 30000;
     kvs *db;
     kvs_stats st, st0, st1;
     uint64_t plain_buckets, plain_pages, plain_overflow;
