@@ -1490,6 +1490,15 @@ static int lazy_flush(kvs *db)
     return section_leave(db, lazy_writeout(db));
 }
 
+/* Pages not yet in the file as of the last write-out: the dirty ones and
+ * those grown since (the bound on one section's pre-images, and what the
+ * write-out threshold counts). */
+static uint64_t lazy_unwritten(kvs *db)
+{
+    uint32_t base = pager_sect_npages(db->pg), n = hdr_npages(pager_hdr(db->pg));
+    return (uint64_t)pool_ndirty(db->pf) + (n > base ? n - base : 0);
+}
+
 static int grow_u32(uint32_t **a, uint32_t want)
 {
     uint32_t *n = realloc(*a, (size_t)want * sizeof **a);
@@ -1505,8 +1514,8 @@ static int grow_u32(uint32_t **a, uint32_t want)
 static int lazy_begin(kvs *db)
 {
     kvs_hdr *h = pager_hdr(db->pg);
-    uint32_t n = hdr_npages(h), base = pager_sect_npages(db->pg);
-    uint32_t need = pool_ndirty(db->pf) + (n > base ? n - base : 0);
+    uint32_t n = hdr_npages(h);
+    uint32_t need = (uint32_t)lazy_unwritten(db);
     if (spill_count(db->spill) > 0)
         return lazy_writeout(db);
     if (n > db->lazy_stamp_n) {
@@ -1596,14 +1605,11 @@ static int lazy_restore(kvs *db)
  * dirty and grown pages pass the limit, the section spilled or truncated. */
 static int lazy_end(kvs *db)
 {
-    kvs_hdr *h = pager_hdr(db->pg);
-    uint32_t base = pager_sect_npages(db->pg), n = hdr_npages(h);
     pool_touch_on(db->pf, 0);
     db->lazy_active = 0;
     if (!unit_changed(db))
         return KVS_OK;
-    if (db->truncated || spill_count(db->spill) > 0 ||
-        (uint64_t)pool_ndirty(db->pf) + (n > base ? n - base : 0) > db->lazy_limit)
+    if (db->truncated || spill_count(db->spill) > 0 || lazy_unwritten(db) > db->lazy_limit)
         return lazy_writeout(db);
     db->lazy_pending = 1;
     return KVS_OK;
