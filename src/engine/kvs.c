@@ -98,7 +98,8 @@ struct kvs {
     uint64_t      gen_seen;
     /* KVS_READ1 (README, "Read sections without the lock"): the section
      * holds one get; unlocked while it took no lock (the pool's gate takes
-     * it before a read from the file); read1_gets counts its gets */
+     * it before a read from the file); read1_gets: 0 before its get, 1
+     * during it, 2 after */
     int           read1;
     int           unlocked;
     int           read1_gets;
@@ -1679,7 +1680,8 @@ static int unlocked_gate(void *arg)
     db->unlocked = 0;
     if (gen_unchanged(db))
         return KVS_OK;
-    /* what the section read from memory may no longer be the file's */
+    /* what the section read from memory may no longer be the file's: the
+     * first get, still under way (read1_gets 1), starts over */
     if (db->read1_gets == 1)
         return KVS_ESTALE_;
     return kvs_seterr(&db->err, KVS_EINVAL, 0,
@@ -1717,6 +1719,7 @@ static int read1_get(kvs *db, const void *key, size_t klen, kvs_slice *val, uint
         if (rc == KVS_OK)
             rc = stamp ? lh_get_stamped(db->t, key, klen, val, stamp) : lh_get(db->t, key, klen, val);
     }
+    db->read1_gets = 2;     /* done: a later read from the file cannot start over */
     if (is_failure(rc) && kvs_is_damage(rc))
         db->poisoned = 1;
     return rc;
