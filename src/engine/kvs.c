@@ -96,6 +96,13 @@ struct kvs {
     int           ino_ok;
     int           gen_ok;
     uint64_t      gen_seen;
+    /* KVS_READ1 (README, "Read sections without the lock"): the section
+     * holds one get; unlocked while it took no lock (the pool's gate takes
+     * it before a read from the file); read1_gets: 0 before its get, 1
+     * during it, 2 after */
+    int           read1;
+    int           unlocked;
+    int           read1_gets;
     uint8_t       pagebuf[PG_SIZE];
 };
 
@@ -1654,11 +1661,79 @@ int kvs_commit(kvs *db)
     return section_leave(db, rc);
 }
 
+/* -- read sections without the lock (KVS_READ1) -- */
+
+/* Internal: the gate found that a write section began since the unlocked
+ * section did; the first get starts over under the lock.  Never returned. */
+#define KVS_ESTALE_ (-31900)
+
+/* The pool's gate of an unlocked section: before the first read from the
+ * file, take the lock; the generation unchanged then, nobody wrote the file
+ * since the section began, and it goes on as a locked section. */
+static int unlocked_gate(void *arg)
+{
+    kvs *db = arg;
+    int rc = lock_take(db, KVS_READ);
+    if (rc)
+        return rc;      /* still unlocked, the gate still on */
+    pool_set_gate(db->pf, NULL, NULL);
+    db->unlocked = 0;
+    if (gen_unchanged(db))
+        return KVS_OK;
+    /* what the section read from memory may no longer be the file's: the
+     * first get, still under way (read1_gets 1), starts over */
+    if (db->read1_gets == 1)
+        return KVS_ESTALE_;
+    return kvs_seterr(&db->err, KVS_EINVAL, 0,
+                      "a KVS_READ1 section read more than its one get while the file changed");
+}
+
+/* A read section of one get may run without the lock when nothing can have
+ * changed since this handle's last section: its generation is the recorded
+ * one (no write section of the file has begun since, "Change generations"),
+ * the pool is private (no one else changes its frames), the header in
+ * memory names no owner (a host's shared pool writes the file under a shared
+ * hold: such a reader takes the lock and probes, "Processes outside the
+ * cluster") and no replacement.  Whatever it reads from memory is then the
+ * file as it was when the generation was loaded; a read from the file takes
+ * the lock first (the gate). */
+static int read1_unlocked_ok(kvs *db)
+{
+    const kvs_hdr *h = pager_hdr(db->pg);
+    return !db->shared && !db->excl && !db->lazy_pending && !db->moved && gen_unchanged(db) &&
+           hdr_owner(h) == 0 && !may_be_replaced(h);
+}
+
+/* The one get of a KVS_READ1 section. */
+static int read1_get(kvs *db, const void *key, size_t klen, kvs_slice *val, uint64_t *stamp)
+{
+    int rc;
+    if (db->read1_gets++)
+        return kvs_seterr(&db->err, KVS_EINVAL, 0, "a KVS_READ1 section holds one get");
+    rc = stamp ? lh_get_stamped(db->t, key, klen, val, stamp) : lh_get(db->t, key, klen, val);
+    if (rc == KVS_ESTALE_) {
+        /* a writer came between the section's begin and its first read
+         * from the file: the lock is held now; validate as kvs_begin does
+         * and read again (nothing was returned yet) */
+        rc = cache_revalidate(db, KVS_READ);
+        if (rc == KVS_OK)
+            rc = stamp ? lh_get_stamped(db->t, key, klen, val, stamp) : lh_get(db->t, key, klen, val);
+    }
+    db->read1_gets = 2;     /* done: a later read from the file cannot start over */
+    if (is_failure(rc) && kvs_is_damage(rc))
+        db->poisoned = 1;
+    return rc;
+}
+
 /* -- the three composed -- */
 
 int kvs_begin(kvs *db, int mode)
 {
-    int rc;
+    int rc, read1 = 0;
+    if (mode == KVS_READ1) {
+        mode = KVS_READ;
+        read1 = 1;
+    }
     if (mode != KVS_READ && mode != KVS_WRITE)
         return kvs_seterr(&db->err, KVS_EINVAL, 0, "bad section mode %d", mode);
     if (db->section >= 0)
@@ -1680,6 +1755,15 @@ int kvs_begin(kvs *db, int mode)
         memcpy(prev, db->err.msg, sizeof prev);
         return kvs_seterr(&db->err, KVS_ECORRUPT, db->err.page,
                           "file failed validation earlier; refusing to write it (%.200s)", prev);
+    }
+    db->read1 = read1;
+    db->read1_gets = 0;
+    if (read1 && read1_unlocked_ok(db)) {
+        db->unlocked = 1;
+        pool_set_gate(db->pf, unlocked_gate, db);
+        db->section = KVS_READ;
+        unit_begin(db);
+        return KVS_OK;
     }
     rc = lock_take(db, mode);
     if (rc)
@@ -1719,17 +1803,26 @@ int kvs_begin(kvs *db, int mode)
 /* Leaves the section (the unit is finished or thrown away): unlocks. */
 static int section_leave(kvs *db, int rc)
 {
-    int rc2, rc3;
+    int rc2 = KVS_OK, rc3, unlocked = db->unlocked;
     db->section = -1;
     db->failed = 0;
+    db->read1 = 0;
+    if (unlocked) {
+        pool_set_gate(db->pf, NULL, NULL);
+        db->unlocked = 0;
+    }
     /* the pool's per-file counters and the trace are brought up to date
      * once a section, not per access */
     pool_file_publish(db->pf);
     rc3 = pool_trace_flush(db->pf);
-    /* KVS_EXCLUSIVE: nothing to remember, the lock says it all */
-    if (!db->excl)
-        gen_remember(db);
-    rc2 = lock_release(db);
+    /* KVS_EXCLUSIVE: nothing to remember, the lock says it all.  An
+     * unlocked section keeps what it had: its pages are the file's as of
+     * the recorded generation, which a writer may have moved since */
+    if (!unlocked) {
+        if (!db->excl)
+            gen_remember(db);
+        rc2 = lock_release(db);
+    }
     return rc ? rc : rc2 ? rc2 : rc3;
 }
 
@@ -1832,11 +1925,16 @@ int kvs_abort(kvs *db)
 
 int kvs_get(kvs *db, const void *key, size_t klen, kvs_slice *val)
 {
+    if (db->read1 && db->section >= 0)
+        return read1_get(db, key, klen, val, NULL);
     WITH_SECTION(db, KVS_READ, lh_get(db->t, key, klen, val));
 }
 
 int kvs_get_stamped(kvs *db, const void *key, size_t klen, kvs_slice *val, uint64_t *stamp)
 {
+    uint64_t dummy;
+    if (db->read1 && db->section >= 0)
+        return read1_get(db, key, klen, val, stamp ? stamp : &dummy);
     WITH_SECTION(db, KVS_READ, lh_get_stamped(db->t, key, klen, val, stamp));
 }
 

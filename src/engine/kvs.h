@@ -431,6 +431,14 @@ int         kvs_set_fillfactor(kvs *db, uint32_t percent);
  * cursors continue). */
 #define KVS_READ   0
 #define KVS_WRITE  1
+/* A read section of one kvs_get (or kvs_get_stamped): when this handle's
+ * last section left a change generation that still holds (a private pool
+ * with a journal), it takes no lock and makes no system call while the get
+ * finds its pages in the cache; a read from the file takes the lock first.
+ * A second get in it is KVS_EINVAL; kvs_stats_get is allowed; other
+ * operations should not be used in it.  kvs_in_section says KVS_READ.
+ * README, "Read sections without the lock". */
+#define KVS_READ1  2
 int         kvs_begin(kvs *db, int mode);
 int         kvs_end(kvs *db);
 int         kvs_abort(kvs *db);         /* KVS_OK, or the unlock's error */

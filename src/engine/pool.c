@@ -133,6 +133,8 @@ struct pool_file {
     uint32_t         ring[POOL_RING_MAX];
     pool_touch_fn    touch_fn;    /* pool_set_touch */
     void            *touch_arg;
+    pool_gate_fn     gate_fn;     /* pool_set_gate, NULL = none */
+    void            *gate_arg;
     int              trace_fd;    /* kvs_set_trace, -1 = off */
     uint64_t         trace_off;   /* where the next records go in it */
     uint32_t         ntrace;
@@ -940,6 +942,8 @@ int pool_fetch_slow(pool_file *pf, uint32_t pgno, int flags, uint32_t *out, uint
             *page = DATA(p, fi);
             return KVS_OK;
         }
+        if (pf->gate_fn && (rc = pf->gate_fn(pf->gate_arg)) != KVS_OK)
+            return rc;
         rc = get_victim(pf, &fi, &from_ring);
         if (rc)
             return rc;
@@ -1089,6 +1093,12 @@ void pool_set_touch(pool_file *pf, pool_touch_fn fn, void *arg)
     pf->touch_fn = fn;
     pf->touch_arg = arg;
     pf->head.touch = 0;
+}
+
+void pool_set_gate(pool_file *pf, pool_gate_fn fn, void *arg)
+{
+    pf->gate_fn = fn;
+    pf->gate_arg = arg;
 }
 
 void pool_touch(pool_file *pf, uint32_t fi)

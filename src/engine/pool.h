@@ -272,6 +272,11 @@ void     pool_dirty(pool_file *pf, uint32_t fi);         /* exclusive lock held 
  * pool_touch_dirty calls it for every dirty frame of the file. */
 typedef void (*pool_touch_fn)(void *arg, uint32_t pgno, const uint8_t *page, int dirty);
 void     pool_set_touch(pool_file *pf, pool_touch_fn fn, void *arg);
+/* The gate: while set, a fetch that would read a page from the file calls
+ * fn(arg) first and fails with its code if nonzero (kvs.c: a read section
+ * that took no lock takes it there, "Read sections without the lock"). */
+typedef int (*pool_gate_fn)(void *arg);
+void     pool_set_gate(pool_file *pf, pool_gate_fn fn, void *arg);
 static inline void pool_touch_on(pool_file *pf, int on) { ((pool_file_head *)pf)->touch = on; }
 void     pool_touch(pool_file *pf, uint32_t fi);         /* calls the hook for frame fi */
 void     pool_touch_dirty(pool_file *pf);

@@ -691,7 +691,17 @@ fetch_batch(KvsScanState *s)
 
 	own = (kvs_in_section(db) < 0);
 	if (own)
-		kvs_check_rc(kvs_begin(db, KVS_READ), db, s->t.path);
+	{
+		/*
+		 * One key, no row lock, nothing of this transaction's to overlay: a
+		 * section of one get, which takes no lock while the cache holds its
+		 * pages and nobody wrote the file since (KVS_READ1).
+		 */
+		bool		one = s->kind != KVS_SCAN_FULL && s->cur == NULL && s->rcur == NULL &&
+			s->nkeys - s->keypos <= 1 && !s->lock.active && s->t.file->pending == NULL;
+
+		kvs_check_rc(kvs_begin(db, one ? KVS_READ1 : KVS_READ), db, s->t.path);
+	}
 	counters_start(s);
 	if ((s->cur != NULL || s->rcur != NULL) && !s->ring_checked)
 		decide_ring(s);

@@ -15,7 +15,12 @@
  * the other process left.  A file of format 5 (whose writers may not bump)
  * is reread at every section until a write makes it version 6.  The
  * planner's estimate (kvs_size_estimate) read without a section must count
- * another process's new record.  Without the bump at a write section's
+ * another process's new record.  The same sequence runs again with
+ * KVS_READ1 sections (one get, no lock while the cache has the page and the
+ * generation holds: README "Read sections without the lock"), which must
+ * make no flock when idle, refuse a second get, read a cached page as of
+ * its begin, and see a write that came after its begin once it has to read
+ * the file (the gate takes the lock and finds the generation moved).  Without the bump at a write section's
  * begin, the bump of the journal the header names, the bump at a replay,
  * or the version test, a check here fails.
  */
@@ -81,15 +86,17 @@ static int in_child(const char *val, const char *jdir, int crash, int compact)
     return WEXITSTATUS(st);
 }
 
-/* The reader's value of "k" in one read section (a static buffer). */
-static const char *read_k(kvs *db)
+static int read_mode = KVS_READ;     /* the readers' sections: KVS_READ or KVS_READ1 */
+
+/* The reader's value of key in one read section (a static buffer). */
+static const char *read_key(kvs *db, const char *key)
 {
     static char buf[64];
     kvs_slice s;
-    int rc = kvs_begin(db, KVS_READ);
+    int rc = kvs_begin(db, read_mode);
     if (rc)
         return "(begin failed)";
-    rc = kvs_get(db, "k", 1, &s);
+    rc = kvs_get(db, key, strlen(key), &s);
     if (rc == KVS_OK && s.len < sizeof buf) {
         memcpy(buf, s.data, s.len);
         buf[s.len] = 0;
@@ -98,6 +105,11 @@ static const char *read_k(kvs *db)
     }
     kvs_end(db);
     return buf;
+}
+
+static const char *read_k(kvs *db)
+{
+    return read_key(db, "k");
 }
 
 /* The reader's I/O table counts its reads of page 0 (the header reread). */
@@ -111,6 +123,14 @@ static ssize_t count_pread(int fd, void *buf, size_t n, off_t off)
     return kvs_os_posix()->pread(fd, buf, n, off);
 }
 
+static uint64_t flocks;
+
+static int count_flock(int fd, int op)
+{
+    flocks++;
+    return kvs_os_posix()->flock(fd, op);
+}
+
 static uint64_t file_reads(kvs *db)
 {
     (void)db;
@@ -122,20 +142,119 @@ static uint64_t file_reads(kvs *db)
         tap_ok(strcmp(got_, want) == 0, "after %s the reader reads %s (got %s)", what, want, got_); \
     } while (0)
 
-int main(void)
+/* Writes in a child: key = val (a fresh handle, the header's journal),
+ * with `empty` into the file emptied first (kvs_truncate: every page the
+ * reader knew is gone, the file shorter). */
+static int child_put_in(const char *key, const char *val, int empty)
+{
+    kvs_options co;
+    kvs *w;
+    int st;
+    pid_t pid = fork();
+    if (pid == 0) {
+        kvs_options_init(&co);
+        co.flags = KVS_NOSYNC;
+        _exit(kvs_open(path, &co, &w) != KVS_OK || kvs_begin(w, KVS_WRITE) != KVS_OK ||
+              (empty && kvs_truncate(w) != KVS_OK) ||
+              kvs_put(w, key, strlen(key), val, strlen(val), 0) != KVS_OK || kvs_end(w) != KVS_OK ||
+              kvs_close(w) != KVS_OK);
+    }
+    return pid > 0 && waitpid(pid, &st, 0) == pid && WIFEXITED(st) && WEXITSTATUS(st) == 0;
+}
+
+static int child_put(const char *key, const char *val)
+{
+    return child_put_in(key, val, 0);
+}
+
+/* KVS_READ1 alone: a reader with a 16-frame cache over 3000 records. */
+static void read1_rules(void)
+{
+    kvs_options o;
+    kvs *r;
+    kvs_slice s;
+    uint64_t f0;
+    const char *got;
+    int i, bad = 0;
+    snprintf(path, sizeof path, "%s/r1.kvs", dir);
+    kvs_options_init(&o);
+    o.flags = KVS_CREATE | KVS_NOSYNC;
+    o.os = &counting;
+    o.cache_pages = 16;
+    TAP_RC(kvs_open(path, &o, &r), KVS_OK);
+    TAP_RC(kvs_put(r, "k", 1, "a1", 2, 0), KVS_OK);
+    TAP_RC(kvs_begin(r, KVS_WRITE), KVS_OK);
+    for (i = 0; i < 3000; i++) {
+        char k[16];
+        int kl = snprintf(k, sizeof k, "fill-%d", i);
+        bad += kvs_put(r, k, (size_t)kl, "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx", 40, 0) != KVS_OK;
+    }
+    TAP_RC(kvs_end(r), KVS_OK);
+    tap_ok(bad == 0, "read1: 3000 more records (%d failed)", bad);
+    read_mode = KVS_READ1;
+    got = read_k(r);
+    got = read_k(r);
+    f0 = flocks;
+    got = read_k(r);
+    tap_ok(strcmp(got, "a1") == 0 && flocks == f0, "read1: an idle one-get section of a cached page makes no flock "
+           "(%llu) and reads a1 (got %s)", (unsigned long long)(flocks - f0), got);
+    TAP_RC(kvs_begin(r, KVS_READ1), KVS_OK);
+    TAP_RC(kvs_get(r, "k", 1, &s), KVS_OK);
+    TAP_RC(kvs_get(r, "k", 1, &s), KVS_EINVAL);
+    TAP_RC(kvs_end(r), KVS_OK);
+    /* a write after the begin: a cached page is read as it was at the begin */
+    got = read_k(r);
+    TAP_RC(kvs_begin(r, KVS_READ1), KVS_OK);
+    tap_ok(child_put("k", "a2"), "read1: another process writes k = a2 after the section began");
+    {
+        int rc = kvs_get(r, "k", 1, &s);
+        tap_ok(rc == KVS_OK && s.len == 2 && memcmp(s.data, "a1", 2) == 0,
+               "read1: the section reads k's cached page as of its begin (a1)");
+    }
+    TAP_RC(kvs_end(r), KVS_OK);
+    got = read_k(r);
+    tap_ok(strcmp(got, "a2") == 0, "read1: the next section sees a2 (got %s)", got);
+    /* a write after the begin, the page not cached: the read from the file
+     * takes the lock, finds the generation moved and reads the file anew
+     * (the writer emptied the file first: read with the header and bucket
+     * map the section began with, the page is past the end of the file) */
+    for (i = 0; i < 200; i++) {
+        char k[16];
+        snprintf(k, sizeof k, "fill-%d", (i * 37) % 3000);
+        got = read_key(r, k);
+        bad += strcmp(got, "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx") != 0;
+    }
+    tap_ok(bad == 0, "read1: 200 other keys read through the 16-frame cache (%d wrong)", bad);
+    TAP_RC(kvs_begin(r, KVS_READ1), KVS_OK);
+    tap_ok(child_put_in("k", "a3", 1), "read1: another process empties the file and writes k = a3 after the section began");
+    f0 = flocks;
+    {
+        int rc = kvs_get(r, "k", 1, &s);
+        tap_ok(rc == KVS_OK && s.len == 2 && memcmp(s.data, "a3", 2) == 0 && flocks > f0,
+               "read1: k's page not cached: the get takes the lock (%llu flocks) and reads a3 (rc %d, %.*s)",
+               (unsigned long long)(flocks - f0), rc, rc == KVS_OK ? (int)s.len : 0, rc == KVS_OK ? s.data : "");
+    }
+    TAP_RC(kvs_end(r), KVS_OK);
+    /* a write before the begin: the section takes the lock at once */
+    tap_ok(child_put("k", "a4"), "read1: another process writes k = a4");
+    f0 = flocks;
+    got = read_k(r);
+    tap_ok(strcmp(got, "a4") == 0 && flocks > f0, "read1: the next section locks and reads a4 (got %s)", got);
+    TAP_RC(kvs_check(r), KVS_OK);
+    TAP_RC(kvs_close(r), KVS_OK);
+    read_mode = KVS_READ;
+}
+
+/* The generation sequence, the readers' sections of read_mode, on file name. */
+static void sequence(const char *name)
 {
     kvs_options o;
     kvs *r;
     uint64_t before;
     int i;
-    if (!mkdtemp(dir))
-        return 1;
-    snprintf(path, sizeof path, "%s/t.kvs", dir);
-    snprintf(other, sizeof other, "%s/other-journal", dir);
+    snprintf(path, sizeof path, "%s/%s", dir, name);
 
     /* the file, its header naming <path>-journal; the reader opens it there */
-    counting = *kvs_os_posix();
-    counting.pread = count_pread;
     kvs_options_init(&o);
     o.flags = KVS_CREATE | KVS_NOSYNC;
     o.os = &counting;
@@ -166,20 +285,7 @@ int main(void)
         TAP_RC(kvs_size_estimate(r, &nrec, &npg), KVS_OK);
         tap_ok(nrec == 201 && file_reads(r) == before, "an idle estimate: %llu records, no header read",
                (unsigned long long)nrec);
-        {
-            kvs_options co;
-            kvs *w;
-            int st;
-            pid_t pid = fork();
-            if (pid == 0) {
-                kvs_options_init(&co);
-                co.flags = KVS_NOSYNC;
-                _exit(kvs_open(path, &co, &w) != KVS_OK || kvs_put(w, "new", 3, "n", 1, 0) != KVS_OK ||
-                      kvs_close(w) != KVS_OK);
-            }
-            tap_ok(pid > 0 && waitpid(pid, &st, 0) == pid && WIFEXITED(st) && WEXITSTATUS(st) == 0,
-                   "another process adds a record");
-        }
+        tap_ok(child_put("new", "n"), "another process adds a record");
         TAP_RC(kvs_size_estimate(r, &nrec, &npg), KVS_OK);
         tap_ok(nrec == 202, "the estimate after it counts it (%llu records)", (unsigned long long)nrec);
     }
@@ -221,6 +327,28 @@ int main(void)
 
     TAP_RC(kvs_check(r), KVS_OK);
     TAP_RC(kvs_close(r), KVS_OK);
+}
+
+int main(void)
+{
+    kvs_options o;
+    kvs *r;
+    uint64_t before;
+    int i;
+    if (!mkdtemp(dir))
+        return 1;
+    snprintf(other, sizeof other, "%s/other-journal", dir);
+    counting = *kvs_os_posix();
+    counting.pread = count_pread;
+    counting.flock = count_flock;
+    sequence("t.kvs");
+    read_mode = KVS_READ1;
+    snprintf(other, sizeof other, "%s/other-journal-1", dir);
+    sequence("t1.kvs");
+    read_mode = KVS_READ;
+    read1_rules();
+    kvs_options_init(&o);
+    o.flags = KVS_CREATE | KVS_NOSYNC;
 
     /* A version-5 file may have an engine at work on it that does not bump
      * (format 5 came before the rule): its header is reread at every
