@@ -1108,18 +1108,24 @@ void pool_touch(pool_file *pf, uint32_t fi)
     pf->touch_fn(pf->touch_arg, KEY_PAGE(f->key), DATA(p, fi), (st_load(p, f) & ST_DIRTY) != 0);
 }
 
+/* The dirty list, not every frame: O(dirty).  It is walked under its lock
+ * (other files' frames move in it as they are cleaned); the hook, called
+ * with that leaf lock held, does not call into the pool. */
 void pool_touch_dirty(pool_file *pf)
 {
     pool *p = pf->p;
     frame *fr = FR(p);
+    const uint32_t *d = DIRTY(p);
     uint32_t i;
-    if (pf->head.slot == POOL_NONE || !pf->head.touch)
+    if (pf->head.slot == POOL_NONE || !pf->head.touch || pool_ndirty(pf) == 0)
         return;
-    for (i = 0; i < p->nframes; i++) {
-        uint32_t st = st_load(p, &fr[i]);
-        if ((st & ST_TAG) && (st & ST_DIRTY) && KEY_SLOT(fr[i].key) == pf->head.slot)
-            pf->touch_fn(pf->touch_arg, KEY_PAGE(fr[i].key), DATA(p, i), 1);
+    lk(p, &p->dirtylk);
+    for (i = 0; i < p->ndirty; i++) {
+        const frame *f = &fr[d[i]];
+        if (KEY_SLOT(f->key) == pf->head.slot)
+            pf->touch_fn(pf->touch_arg, KEY_PAGE(f->key), DATA(p, d[i]), 1);
     }
+    unlk(p, &p->dirtylk);
 }
 
 void pool_drop_some(pool_file *pf, int (*drop)(void *arg, uint32_t pgno), void *arg)

@@ -269,7 +269,8 @@ void     pool_dirty(pool_file *pf, uint32_t fi);         /* exclusive lock held 
  * bytes, dirty) is called for a frame of this file each time it is locked
  * exclusive (after the lock, before the caller changes a byte) and when a
  * dirty frame is about to be evicted (before it is written or spilled).
- * pool_touch_dirty calls it for every dirty frame of the file. */
+ * pool_touch_dirty calls it for every dirty frame of the file (walking
+ * the dirty list under its lock: the hook must not call into the pool). */
 typedef void (*pool_touch_fn)(void *arg, uint32_t pgno, const uint8_t *page, int dirty);
 void     pool_set_touch(pool_file *pf, pool_touch_fn fn, void *arg);
 /* The gate: while set, a fetch that would read a page from the file calls

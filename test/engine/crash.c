@@ -130,8 +130,7 @@ static void apply(mrec *m, uint64_t c)
 static int matches(kvs *db, const mrec *m, char *why, size_t wl)
 {
     char k[64];
-    kvs_slice v, ck, cv;
-    kvs_cursor *cur;
+    kvs_slice v;
     uint32_t i;
     long n = 0, want = 0;
     int rc;
@@ -155,14 +154,7 @@ static int matches(kvs *db, const mrec *m, char *why, size_t wl)
             }
         }
     }
-    if ((rc = kvs_cursor_open(db, &cur)) != KVS_OK) {
-        snprintf(why, wl, "cursor: %s", kvs_strerror(rc));
-        return 0;
-    }
-    while ((rc = kvs_cursor_next(cur, &ck, &cv)) == KVS_OK)
-        n++;
-    kvs_cursor_close(cur);
-    if (rc != KVS_NOTFOUND || n != want) {
+    if ((rc = test_count(db, &n)) != KVS_OK || n != want) {
         snprintf(why, wl, "the cursor returns %ld records (%s), the model has %ld", n, kvs_strerror(rc), want);
         return 0;
     }

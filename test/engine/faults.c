@@ -307,9 +307,8 @@ static int classify_with(const char *p, const kvs_options *opt, char *why, size_
     kvs *db;
     kvs_slice v;
     char k[64];
-    int s, i, ver, match[2] = { 1, 1 }, rc, n;
-    kvs_cursor *c;
-    kvs_slice ck, cv;
+    int s, i, ver, match[2] = { 1, 1 }, rc;
+    long n;
 
     if (opt)
         o = *opt;
@@ -350,20 +349,14 @@ static int classify_with(const char *p, const kvs_options *opt, char *why, size_
         }
     }
     /* the cursor agrees with the gets */
-    n = 0;
-    if (kvs_cursor_open(db, &c) == KVS_OK) {
-        while ((rc = kvs_cursor_next(c, &ck, &cv)) == KVS_OK)
-            n++;
-        kvs_cursor_close(c);
-        if (rc != KVS_NOTFOUND)
-            match[0] = match[1] = 0;
-    }
+    if (test_count(db, &n) != KVS_OK)
+        match[0] = match[1] = 0;
     kvs_close(db);
     if (match[0] && n == NBASE)
         return O_BEFORE;
     if (match[1] && n == NBASE + NNEW - 100 - 1 + 1)
         return O_AFTER;
-    snprintf(why, whylen, "check clean but neither state (%d records; before %d, after %d)", n,
+    snprintf(why, whylen, "check clean but neither state (%ld records; before %d, after %d)", n,
              match[0], match[1]);
     return O_OTHER;
 }

@@ -3,7 +3,8 @@
  * file before and after an operation: copy one, hash one (xxh3 of all its
  * bytes), rewrite its header as an older format version.  Header-only, like
  * tap.h.  Also: copy and remove a directory tree (a database file with its
- * journal directory), and open a database file (test_open, open_fresh).
+ * journal directory), open a database file (test_open, open_fresh), and
+ * count the records a cursor returns (test_count).
  */
 #ifndef KVS_TEST_FILES_H
 #define KVS_TEST_FILES_H
@@ -142,9 +143,10 @@ static inline int copytree(const char *from, const char *to)
 }
 
 /* Opens the kvs file at p with these kvs_options flags, a cache of
- * cache_pages pages and journal j (NULL: the file's private one); NULL, and a
- * TAP diagnostic, if that fails. */
-static inline kvs *test_open(const char *p, int flags, uint32_t cache_pages, kvs_journal *j)
+ * cache_pages pages, journal j (NULL: the file's private one) and I/O table
+ * os (NULL: kvs_os_posix()); NULL, and a TAP diagnostic, if that fails. */
+static inline kvs *test_open(const char *p, int flags, uint32_t cache_pages, kvs_journal *j,
+                             const kvs_os *os)
 {
     kvs_options o;
     kvs *db = NULL;
@@ -153,6 +155,7 @@ static inline kvs *test_open(const char *p, int flags, uint32_t cache_pages, kvs
     o.flags = flags;
     o.journal = j;
     o.cache_pages = cache_pages;
+    o.os = os;
     rc = kvs_open(p, &o, &db);
     if (rc)
         tap_diag("kvs_open(%s): %s: %s", p, kvs_strerror(rc), kvs_open_errmsg());
@@ -164,7 +167,24 @@ static inline kvs *test_open(const char *p, int flags, uint32_t cache_pages, kvs
 static inline kvs *open_fresh(const char *p, uint32_t cache_pages, int flags)
 {
     unlink(p);
-    return test_open(p, KVS_CREATE | flags, cache_pages, NULL);
+    return test_open(p, KVS_CREATE | flags, cache_pages, NULL, NULL);
+}
+
+/* Counts the records a new cursor on db returns until its end into *n (0 if
+ * the cursor does not open) and closes it: KVS_OK when the cursor reached
+ * its end, else the error of kvs_cursor_open or kvs_cursor_next. */
+static inline int test_count(kvs *db, long *n)
+{
+    kvs_cursor *c;
+    kvs_slice k, v;
+    int rc;
+    *n = 0;
+    if ((rc = kvs_cursor_open(db, &c)) != KVS_OK)
+        return rc;
+    while ((rc = kvs_cursor_next(c, &k, &v)) == KVS_OK)
+        (*n)++;
+    kvs_cursor_close(c);
+    return rc == KVS_NOTFOUND ? KVS_OK : rc;
 }
 
 #endif

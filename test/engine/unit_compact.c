@@ -164,9 +164,8 @@ static int verify(kvs *db, int nrec, int extra, char *why, size_t whylen)
 {
     char k[32];
     kvs_slice v;
-    kvs_cursor *c;
-    kvs_slice ck, cv;
-    int i, rc, n = 0, want = 0;
+    int i, rc, want = 0;
+    long n;
     for (i = 0; i < nrec; i++) {
         size_t kl = key_of(i, k), vl;
         rc = kvs_get(db, k, kl, &v);
@@ -196,13 +195,8 @@ static int verify(kvs *db, int nrec, int extra, char *why, size_t whylen)
             return 0;
         }
     }
-    if (kvs_cursor_open(db, &c) != KVS_OK)
-        return 0;
-    while ((rc = kvs_cursor_next(c, &ck, &cv)) == KVS_OK)
-        n++;
-    kvs_cursor_close(c);
-    if (rc != KVS_NOTFOUND || n != want) {
-        snprintf(why, whylen, "scan: %d records (want %d), %s", n, want, kvs_strerror(rc));
+    if ((rc = test_count(db, &n)) != KVS_OK || n != want) {
+        snprintf(why, whylen, "scan: %ld records (want %d), %s", n, want, kvs_strerror(rc));
         return 0;
     }
     return 1;

@@ -49,7 +49,7 @@ static kvs_journal *jopen(const char *d, int (*st)(void *, uint64_t), const kvs_
 
 static kvs *fopen_j(const char *p, kvs_journal *j, int flags)
 {
-    return test_open(p, KVS_CREATE | flags, 16, j);
+    return test_open(p, KVS_CREATE | flags, 16, j, NULL);
 }
 
 static void key_of(int i, char *k) { snprintf(k, 32, "key-%06d", i); }

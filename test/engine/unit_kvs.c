@@ -22,7 +22,7 @@ static void mkkey(char *buf, unsigned i) { sprintf(buf, "key-%08u", i); }
 
 static kvs *open_db(int flags, uint32_t cache)
 {
-    return test_open(path, flags, cache, NULL);
+    return test_open(path, flags, cache, NULL, NULL);
 }
 
 int main(void)

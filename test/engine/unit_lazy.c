@@ -83,9 +83,8 @@ static int equals(kvs *db, const model *m)
 {
     char key[32], val[400];
     uint32_t k, present = 0;
-    uint64_t n = 0;
-    kvs_cursor *c;
-    kvs_slice ks, vs;
+    long n;
+    kvs_slice vs;
     int rc;
     for (k = 0; k < NKEYS; k++) {
         size_t kl = make_key(k, key);
@@ -106,12 +105,7 @@ static int equals(kvs *db, const model *m)
             return 0;
         }
     }
-    if (kvs_cursor_open(db, &c) != KVS_OK)
-        return 0;
-    while ((rc = kvs_cursor_next(c, &ks, &vs)) == KVS_OK)
-        n++;
-    kvs_cursor_close(c);
-    return rc == KVS_NOTFOUND && n == present;
+    return test_count(db, &n) == KVS_OK && n == present;
 }
 
 static uint64_t rnd_state = 88172645463325252ull;
@@ -167,17 +161,7 @@ static int c_ftruncate(int fd, off_t l) { n_calls++; return kvs_os_posix()->ftru
 
 static kvs *lazy_open(uint32_t cache, const kvs_os *os)
 {
-    kvs_options o;
-    kvs *db = NULL;
-    int rc;
-    kvs_options_init(&o);
-    o.flags = KVS_CREATE | KVS_EXCLUSIVE | KVS_LAZY | KVS_NOSYNC;
-    o.cache_pages = cache;
-    o.os = os;
-    rc = kvs_open(path, &o, &db);
-    if (rc)
-        tap_diag("kvs_open(%s): %s: %s", path, kvs_strerror(rc), kvs_open_errmsg());
-    return db;
+    return test_open(path, KVS_CREATE | KVS_EXCLUSIVE | KVS_LAZY | KVS_NOSYNC, cache, NULL, os);
 }
 
 static void fresh(void)
@@ -189,7 +173,7 @@ static void fresh(void)
 /* reopened without the flag: equals the model, check clean */
 static void verify_reopen(const model *m, const char *what)
 {
-    kvs *db = test_open(path, 0, 4096, NULL);
+    kvs *db = test_open(path, 0, 4096, NULL, NULL);
     tap_ok(db && equals(db, m), "%s: reopened, the file holds the model", what);
     tap_ok(db && kvs_check(db) == KVS_OK, "%s: kvs_check clean", what);
     if (db)
@@ -543,7 +527,7 @@ static void crash_points(int model_kind)
             finished = 1;
         runs++;
         {
-            kvs *r = test_open(path, 0, 4096, NULL);
+            kvs *r = test_open(path, 0, 4096, NULL, NULL);
             int ok;
             if (!r) {
                 bad++;
