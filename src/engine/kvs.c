@@ -71,10 +71,11 @@ struct kvs {
     uint32_t      lazy_sect;      /* number of the current lazy section (stamps) */
     uint32_t      lazy_nbegin;    /* the page count at its kvs_begin */
     uint32_t     *lazy_stamp;     /* per page < lazy_nbegin: lazy_sect once touched in it */
-    uint32_t      lazy_stamp_n;
+    size_t        lazy_stamp_n;
     uint32_t     *pre_pg;         /* pre-images: page numbers */
     uint8_t      *pre_img;        /*             and images, PG_SIZE each */
     uint32_t      pre_n, pre_cap;
+    size_t        pre_pg_cap;     /* elements of pre_pg (>= pre_cap) */
     kvs_hdr       lazy_hdr;       /* the header at the section's kvs_begin */
     /* the journal (README, "The journal") */
     kvs_journal  *j;              /* NULL for a read-only handle */
@@ -1499,15 +1500,6 @@ static uint64_t lazy_unwritten(kvs *db)
     return (uint64_t)pool_ndirty(db->pf) + (n > base ? n - base : 0);
 }
 
-static int grow_u32(uint32_t **a, uint32_t want)
-{
-    uint32_t *n = realloc(*a, (size_t)want * sizeof **a);
-    if (!n)
-        return 0;
-    *a = n;
-    return 1;
-}
-
 /* A write section's begin with lazy sections pending: keeps the header and
  * arms the pre-images.  A section that spilled pages before is written out
  * first instead (the spill file then holds nothing an abort must keep). */
@@ -1519,16 +1511,19 @@ static int lazy_begin(kvs *db)
     if (spill_count(db->spill) > 0)
         return lazy_writeout(db);
     if (n > db->lazy_stamp_n) {
-        uint32_t want = n + n / 4 + 64;
-        if (!grow_u32(&db->lazy_stamp, want))
+        size_t had = db->lazy_stamp_n;
+        if (kvs_grow(&db->lazy_stamp, &db->lazy_stamp_n, (size_t)n + n / 4, sizeof(uint32_t), &db->err))
             return kvs_seterr(&db->err, KVS_ENOMEM, 0, "out of memory (lazy section stamps)");
-        memset(db->lazy_stamp + db->lazy_stamp_n, 0, (size_t)(want - db->lazy_stamp_n) * sizeof(uint32_t));
-        db->lazy_stamp_n = want;
+        memset(db->lazy_stamp + had, 0, (db->lazy_stamp_n - had) * sizeof(uint32_t));
     }
     if (need > db->pre_cap) {
+        /* room for half as much again, up to the limit (need is never past
+         * it: lazy_end writes out beyond it) */
         uint32_t want = need + need / 2 + 8;
         uint8_t *img;
-        if (!grow_u32(&db->pre_pg, want))
+        if (want > db->lazy_limit)
+            want = need > db->lazy_limit ? need : db->lazy_limit;
+        if (kvs_grow(&db->pre_pg, &db->pre_pg_cap, want, sizeof(uint32_t), &db->err))
             return kvs_seterr(&db->err, KVS_ENOMEM, 0, "out of memory (lazy section pre-images)");
         /* nothing in it to keep (pre_n is reset below): no copy */
         free(db->pre_img);
