@@ -278,6 +278,14 @@ static int recover_private(kvs *db);
 static void unit_rollback(kvs *db);
 static int section_leave(kvs *db, int rc);
 static void lazy_touch(void *arg, uint32_t pgno, const uint8_t *page, int dirty);
+/* KVS_LAZY's write-out threshold for a pool of `nframes`: the pool less a
+ * reserve of an eighth, so every section begins with at least that many
+ * frames clean or free (README, "Lazy write sections") */
+static uint32_t lazy_limit_of(uint32_t nframes)
+{
+    uint32_t l = nframes - nframes / 8;
+    return l < 4 ? 4 : l;
+}
 static int lazy_flush(kvs *db);
 
 static void free_layers(kvs *db)
@@ -456,9 +464,7 @@ int kvs_open(const char *path, const kvs_options *optin, kvs **out)
      * fallen back to a lock per section) */
     if (rc == KVS_OK && (opt->flags & KVS_LAZY) && db->excl) {
         db->lazy = 1;
-        db->lazy_limit = pool_nframes(db->pool) / 2;
-        if (db->lazy_limit < 4)
-            db->lazy_limit = 4;
+        db->lazy_limit = lazy_limit_of(pool_nframes(db->pool));
         pool_set_touch(db->pf, lazy_touch, db);
     }
     if (rc == KVS_OK && db->shared)
@@ -1497,7 +1503,9 @@ static int lazy_flush(kvs *db)
 static uint64_t lazy_unwritten(kvs *db)
 {
     uint32_t base = pager_sect_npages(db->pg), n = hdr_npages(pager_hdr(db->pg));
-    return (uint64_t)pool_ndirty(db->pf) + (n > base ? n - base : 0);
+    uint64_t u = (uint64_t)pool_ndirty(db->pf) + (n > base ? n - base : 0);
+    /* a grown page that is dirty counts once: every such page is below n */
+    return u < n ? u : n;
 }
 
 /* A write section's begin with lazy sections pending: keeps the header and

@@ -328,7 +328,7 @@ static void test_abort(uint32_t cache)
         }
         if (round % 3 == 0 && rc == KVS_OK) {
             /* a write-out, then three one-put lazy sections: pending for
-             * sure, even under the 16-frame pool's threshold of 8 */
+             * sure, even under the 16-frame pool's threshold of 14 */
             rc = kvs_sync(db);
             for (i = 0; i < 3 && rc == KVS_OK; i++)
                 rc = random_section(db, &m, 1, 700 + (uint32_t)round * 4 + i);
@@ -389,7 +389,7 @@ static void test_abort(uint32_t cache)
     (void)ok;
 }
 
-/* the threshold: dirty pages past half the pool are written out at a
+/* the threshold: dirty pages past the pool less its reserve are written out at a
  * section's end, without kvs_sync */
 static uint64_t header_hash(void)
 {
