@@ -87,6 +87,7 @@ struct kvs {
     int           bumped;         /* the header is composed (change counter bumped) */
     uint64_t      prep_lsn;       /* its record, 0 = nothing to write */
     int           jbroken;        /* a write-back failed: the file needs recovery */
+    int           torn;           /* ... and was not undone (KVS_EXCLUSIVE): no section at all */
     uint64_t      indoubt;        /* xid of a record recovery could not resolve */
     uint8_t      *capmap;         /* unit_prepare: grown pages captured (a bit each) */
     size_t        capmap_bytes;
@@ -1406,19 +1407,25 @@ static int unit_prepare(kvs *db, uint64_t xid, uint64_t *lsn)
     return jr_finish(db->j, hdr_npages(h), db->truncated, &db->err);
 }
 
-/* The write-out of a prepared unit; a failure is undone in the file (the
+/* The write-out of a prepared unit, whose record stays registered (in
+ * flight) until it is written back.  A failure is undone in the file (the
  * caller rolls back), and the handle refuses writes until it is reopened
- * and recovery has replayed the record, which stays. */
+ * and recovery has replayed the record.  A KVS_EXCLUSIVE handle of a
+ * private pool is the only reader of the file until it closes, so its
+ * write-back keeps no undo: a failure leaves the file as the failed write
+ * left it, the handle refuses every section, reads too, and the reopen's
+ * recovery redoes the write-back from the record (README, "Failures"). */
 static int unit_writeback(kvs *db, uint64_t lsn)
 {
-    int rc;
+    int rc, redo = db->excl && !db->shared;
     /* the pages are as the capture sealed them: no second checksum pass
      * (with lock callbacks the capture sealed copies, not the frames) */
     pager_set_presealed(db->pg, db->frames_sealed);
-    rc = unit_commit(db);
+    rc = redo ? write_out(db) : unit_commit(db);
     pager_set_presealed(db->pg, 0);
     if (rc) {
         db->jbroken = 1;
+        db->torn = redo;
         return rc;
     }
     jr_done(db->j, lsn);
@@ -1668,6 +1675,11 @@ int kvs_begin(kvs *db, int mode)
         return kvs_seterr(&db->err, KVS_EINVAL, 0, "sections do not nest");
     if (mode == KVS_WRITE && db->rdonly)
         return kvs_seterr(&db->err, KVS_ERDONLY, 0, "handle opened read-only");
+    if (db->torn)
+        return kvs_seterr(&db->err, KVS_EJOURNAL, 0,
+                          "a write-back into the file failed and, the file being held exclusively, "
+                          "was not undone: the file is torn until the journal's record is replayed: "
+                          "reopen it (recovery) before reading or writing it");
     if (mode == KVS_WRITE && db->jbroken)
         return kvs_seterr(&db->err, KVS_EJOURNAL, 0,
                           "a write-back into the file failed; the journal holds it: reopen the "
@@ -1968,6 +1980,9 @@ int kvs_compact(kvs *db, kvs_compact_info *info)
         return kvs_seterr(&db->err, KVS_EINVAL, 0, "kvs_compact runs outside a section");
     if (db->rdonly)
         return kvs_seterr(&db->err, KVS_ERDONLY, 0, "handle opened read-only");
+    if (db->torn)
+        return kvs_seterr(&db->err, KVS_EJOURNAL, 0, "a write-back into the file failed and was not "
+                          "undone: reopen it (recovery) before compacting it");
     if (!db->os->fstat || !db->os->stat || !db->os->rename)
         return kvs_seterr(&db->err, KVS_EINVAL, 0, "the I/O table has no fstat, stat or rename");
     rc = lazy_flush(db);
@@ -2184,7 +2199,7 @@ int kvs_size_estimate(kvs *db, uint64_t *records, uint64_t *pages)
 {
     /* no write section of the file began since this handle's last section
      * ended (a writer bumps first): the header in memory is the file's */
-    if (db->section < 0 && ((db->excl && db->loaded) || gen_unchanged(db)))
+    if (db->section < 0 && !db->torn && ((db->excl && db->loaded) || gen_unchanged(db)))
         return do_size(db, records, pages);
     WITH_SECTION(db, KVS_READ, do_size(db, records, pages));
 }
