@@ -345,7 +345,7 @@ const char *kvs_journal_errmsg(const kvs_journal *j);
                              * dirty page, as kvs_end makes without the
                              * flag) happens at kvs_sync, kvs_close,
                              * kvs_compact, and at a section's end when the
-                             * dirty pages pass half the pool, the section
+                             * dirty pages pass 7/8 of the pool, the section
                              * spilled or truncated.  kvs_abort (and a failed
                              * section) still restore exactly the state at
                              * kvs_begin.  A crash loses the lazy sections

@@ -30,7 +30,7 @@
  * handle is opened KVS_LAZY as well: kvs_end of a write section ends it in
  * memory, and the write-out (one journalled commit of every dirty page) is
  * made at kvs_sync, at kvs_close, or at a section's end once the dirty
- * pages pass half the pool.  kvs_abort still undoes exactly one section.
+ * pages pass seven eighths of the pool.  kvs_abort still undoes exactly one section.
  * Durable commits (--commit) and --lock section keep a write-out per
  * section.
  */
@@ -56,7 +56,7 @@ static void describe_locking(const bench_conf *c, int section, char *buf, size_t
              section ? "lock per section (flock + change check each)"
              : c->durable ? "KVS_EXCLUSIVE (file lock held open to close; the anchors lock nothing)"
                           : "KVS_EXCLUSIVE | KVS_LAZY (file lock held open to close; write sections "
-                            "end in memory, written out at sync, close or half the pool dirty)");
+                            "end in memory, written out at sync, close or 7/8 of the pool dirty)");
 }
 
 static void kvs_describe(const bench_conf *c, char *buf, size_t len)

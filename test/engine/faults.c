@@ -1416,6 +1416,19 @@ static void commit_crash_suite(void)
     unlink(cr_boot_file);
 }
 
+/* A clean run with a cache of `cache` frames (kept in run_cache for the
+ * sweeps that follow): no error, state after; counts its calls. */
+static void clean_run(uint32_t cache, long *counts)
+{
+    result r;
+    run_cache = cache;
+    r = run_case(K_NONE, 0, 0, 1, counts);
+    tap_ok(r.first_err == 0 && r.outcome == O_AFTER, "clean run, %u-frame cache%s: no error, state after",
+           (unsigned)cache, run_flags & KVS_EXCLUSIVE ? ", exclusive handle" : "");
+    tap_diag("clean section + sync + close: %ld pwrites (%ld grow the file), %ld fsyncs, %ld preads",
+             counts[0], counts[6], counts[1], counts[3]);
+}
+
 int main(int argc, char **argv)
 {
     long counts[7] = {0};
@@ -1491,11 +1504,7 @@ int main(int argc, char **argv)
     /* A cache that holds the whole section: nothing is written before
      * kvs_end, so a full disk (growth fails) is met before any existing
      * page is rewritten, and must leave the file as it was. */
-    run_cache = 1024;
-    r = run_case(K_NONE, 0, 0, 1, counts);
-    tap_ok(r.first_err == 0 && r.outcome == O_AFTER, "clean run, 1024-frame cache: no error, state after");
-    tap_diag("clean section + sync + close with a 1024-frame cache makes %ld pwrites (%ld grow the file), %ld preads",
-             counts[0], counts[6], counts[3]);
+    clean_run(1024, counts);
     sweep(K_EXT_ENOSPC, 1, counts[6] + 1, 1, 1);
     sweep(K_PWRITE_EIO, 0, counts[0] + 1, 1, 0);
     sweep(K_PREAD_EIO, 0, counts[3] + 1, 1, 1);
@@ -1504,17 +1513,12 @@ int main(int argc, char **argv)
      * file); a failed one leaves the file torn until the reopen redoes it
      * from the journal, and the handle refuses every section meanwhile */
     run_flags = KVS_EXCLUSIVE;
-    r = run_case(K_NONE, 0, 0, 1, counts);
-    tap_ok(r.first_err == 0 && r.outcome == O_AFTER, "clean run, exclusive handle: no error, state after");
-    tap_diag("clean section + sync + close, exclusive handle: %ld pwrites, %ld fsyncs, %ld preads",
-             counts[0], counts[1], counts[3]);
+    clean_run(16, counts);
     sweep(K_PWRITE_EIO, 0, counts[0] + 2, 1, 0);
     sweep(K_PWRITE_EIO, 1, counts[0] + 2, 1, 0);
     sweep(K_FSYNC_EIO, 0, counts[1] + 1, 1, 1);
     /* every page in the pool until kvs_end: the writes are the commit's */
-    run_cache = 1024;
-    r = run_case(K_NONE, 0, 0, 1, counts);
-    tap_ok(r.first_err == 0 && r.outcome == O_AFTER, "clean run, exclusive handle, 1024-frame cache: no error, state after");
+    clean_run(1024, counts);
     sweep(K_PWRITE_EIO, 0, counts[0] + 2, 1, 0);
     sweep(K_PWRITE_ENOSPC, 1, counts[0] + 2, 1, 0);
     sweep(K_PWRITE_SHORT_ENOSPC, 0, counts[0], 1, 0);

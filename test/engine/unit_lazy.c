@@ -2,13 +2,15 @@
  * unit_lazy.c - lazy write sections (KVS_LAZY with KVS_EXCLUSIVE, kvs.h;
  * README, "Lazy write sections"): kvs_end of a write section keeps its
  * changes dirty in the handle's pool; the write-out (one journalled commit)
- * comes at kvs_sync, kvs_close, or when the dirty pages pass half the pool.
+ * comes at kvs_sync, kvs_close, or when the dirty pages pass 7/8 of the pool.
  *
  * Checked against a model of every key's value: the refusals (without
  * KVS_EXCLUSIVE, read-only, kvs_prepare); 2000 lazy replace sections make
  * no system call; many lazy sections of puts (with splits and growth),
- * replaces and deletes, then kvs_close and a reopen equal the model;
- * kvs_abort after earlier lazy sections (pages dirtied by both, splits and
+ * replaces and deletes, then kvs_close and a reopen equal the model; a
+ * section dirtying more than half of the pool (within 7/8) makes no system
+ * call at its end, and the abort of one rewriting all its pages after it
+ * gives back its state; kvs_abort after earlier lazy sections (pages dirtied by both, splits and
  * growth, a truncate, evictions and spills with a 16-frame pool) gives back
  * exactly the earlier state and writes nothing to the file; the threshold
  * write-out happens without kvs_sync and a crash after it keeps it; a crash
@@ -165,6 +167,17 @@ static int c_fsync(int fd) { n_calls++; return kvs_os_posix()->fsync(fd); }
 static int c_flock(int fd, int op) { n_calls++; return kvs_os_posix()->flock(fd, op); }
 static int c_ftruncate(int fd, off_t l) { n_calls++; return kvs_os_posix()->ftruncate(fd, l); }
 
+static const kvs_os *counting_os(void)
+{
+    count_os = *kvs_os_posix();
+    count_os.pread = c_pread;
+    count_os.pwrite = c_pwrite;
+    count_os.fsync = c_fsync;
+    count_os.flock = c_flock;
+    count_os.ftruncate = c_ftruncate;
+    return &count_os;
+}
+
 static kvs *lazy_open(uint32_t cache, const kvs_os *os)
 {
     kvs_options o;
@@ -260,13 +273,7 @@ static void test_many(void)
     unsigned long calls;
     fresh();
     memset(&m, 0, sizeof m);
-    count_os = *kvs_os_posix();
-    count_os.pread = c_pread;
-    count_os.pwrite = c_pwrite;
-    count_os.fsync = c_fsync;
-    count_os.flock = c_flock;
-    count_os.ftruncate = c_ftruncate;
-    db = lazy_open(8192, &count_os);
+    db = lazy_open(8192, counting_os());
     if (!db)
         return;
     for (i = 0; i < 1500 && rc == KVS_OK; i++)
@@ -301,6 +308,66 @@ static void test_many(void)
     tap_ok(rc == KVS_OK && equals(db, &m), "500 more lazy sections: the handle equals the model");
     TAP_RC(kvs_close(db), KVS_OK);
     verify_reopen(&m, "many lazy sections");
+}
+
+/* a same-length value of key k, other than its version in m */
+static uint32_t same_len_ver(const model *m, uint32_t k)
+{
+    char tmp[400];
+    uint32_t v = m->ver[k] + 1;
+    while (make_val(k, v, tmp) != make_val(k, m->ver[k], tmp))
+        v++;
+    return v;
+}
+
+/* One section that dirties more than half of the pool, less than 7/8 of it
+ * (every page of the file): it ends in memory, and an abort of the next one,
+ * which rewrites every page again, puts every pre-image back. */
+static void test_big_section(void)
+{
+    model m;
+    kvs *db;
+    uint32_t k, cache;
+    uint64_t records = 0, pages = 0;
+    unsigned long calls;
+    int rc = KVS_OK;
+    fresh();
+    memset(&m, 0, sizeof m);
+    db = lazy_open(8192, NULL);
+    if (!db)
+        return;
+    for (k = 0; k < NKEYS && rc == KVS_OK; k++)
+        rc = put_ver(db, &m, k, 1);
+    if (rc == KVS_OK)
+        rc = kvs_size_estimate(db, &records, &pages);
+    TAP_RC(kvs_close(db), KVS_OK);
+    cache = (uint32_t)(pages * 3 / 2);
+    db = rc == KVS_OK ? lazy_open(cache, counting_os()) : NULL;
+    if (!db)
+        return;
+    rc = kvs_begin(db, KVS_WRITE);
+    for (k = 0; k < NKEYS && rc == KVS_OK; k++)
+        rc = put_ver(db, &m, k, same_len_ver(&m, k));
+    {
+        uint32_t pending = kvs_pending_pages(db);
+        calls = n_calls;    /* (the puts read the pages from the file) */
+        rc = rc ? rc : kvs_end(db);
+        tap_ok(rc == KVS_OK && pending > cache / 2 && pending <= cache - cache / 8 && n_calls == calls,
+               "a section dirtying %u pages of a %u-frame pool (more than half, within 7/8) ends in memory: "
+               "%lu system calls at its end", (unsigned)pending, (unsigned)cache, n_calls - calls);
+    }
+    {
+        model before = m;
+        rc = rc ? rc : kvs_begin(db, KVS_WRITE);
+        for (k = 0; k < NKEYS && rc == KVS_OK; k++)
+            rc = put_ver(db, &m, k, same_len_ver(&m, k));
+        rc = rc ? rc : kvs_abort(db);
+        m = before;
+        tap_ok(rc == KVS_OK && equals(db, &m),
+               "its abort after a section rewriting every page gives back the state before (%s)", kvs_strerror(rc));
+    }
+    TAP_RC(kvs_close(db), KVS_OK);
+    verify_reopen(&m, "a big lazy section, then an aborted one");
 }
 
 /* an abort after earlier lazy sections: exactly the earlier state */
@@ -593,6 +660,7 @@ int main(void)
 
     test_refusals();
     test_many();
+    test_big_section();
     test_abort(8192);
     test_abort(16);
     test_threshold();
