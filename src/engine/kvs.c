@@ -505,6 +505,15 @@ int kvs_close(kvs *db)
     rc2 = lazy_flush(db);
     if (rc == KVS_OK)
         rc = rc2;
+    /* a write-back left to the journal (KVS_EXCLUSIVE keeps no undo) is
+     * redone now, under the hold, so the file is whole for whoever opens
+     * it next (a read-only handle does no recovery); if this fails too,
+     * the record stays for the next writable open */
+    if (db->torn) {
+        rc2 = recover_private(db);
+        if (rc == KVS_OK)
+            rc = rc2;
+    }
     if (db->need_sync) {
         rc2 = pager_sync(db->pg);
         if (rc == KVS_OK)

@@ -29,7 +29,9 @@
  * again with a KVS_EXCLUSIVE handle, whose write-back keeps no undo: after
  * a failed kvs_end a read section must either run (the file was left as
  * before) or be refused with KVS_EJOURNAL (the write-back failed, the file
- * is as it left it) and the reopen must then give the state after.
+ * is as it left it) and the reopen must then give the state after; and
+ * when kvs_close returned KVS_OK (it redoes such a write-back from the
+ * journal), a read-only open, which recovers nothing, already finds it.
  * Also: faults while creating a new file (no half file left at the path, no
  * temp file left behind), faults in kvs_truncate, read errors (EIO, nothing
  * written), and fsync errors from kvs_sync.
@@ -294,6 +296,8 @@ typedef struct result {
     char where[48];         /* which call returned it */
     int same_bytes;         /* file byte-identical to the template after close */
     int probe;              /* KVS_EXCLUSIVE, kvs_end failed: what a read section did then (P_*) */
+    int close_rc;           /* kvs_close's code */
+    int ro_outcome;         /* P_REFUSED: the file as a read-only open (no recovery) sees it after close */
     char msg[200];
 } result;
 
@@ -462,11 +466,22 @@ static void run_child(int k, long at, int st, int with_sync, result *r)
                    rc == KVS_OK && classify_handle(db, why, sizeof why) == O_BEFORE ? P_READ : P_BAD;
     }
     rc = kvs_close(db);
+    r->close_rc = rc;
     if (rc != KVS_OK && !r->first_err) {
         r->first_err = rc;
         snprintf(r->where, sizeof r->where, "close");
     }
     armed = 0;
+    if (r->probe == P_REFUSED) {
+        /* the close redid the write-back: a reader that recovers nothing
+         * finds the file whole */
+        kvs_options ro;
+        char why[200];
+        kvs_options_init(&ro);
+        ro.flags = KVS_RDONLY;
+        ro.os = &crash_os;
+        r->ro_outcome = classify_with(path, &ro, why, sizeof why);
+    }
     r->fired = fired;
     r->same_bytes = hashfile(path) == tmpl_hash;
     r->outcome = classify(path, r->msg + strlen(r->msg), sizeof r->msg - strlen(r->msg));
@@ -529,7 +544,7 @@ static void sweep(int k, int st, long ncalls, int with_sync, int must_intact)
     int runs = 0, clear = 0, wrongcode = 0, silent = 0, crash = 0;
     int outc[6] = {0};
     int first_torn_at = -1, prefail = 0, prefail_bad = 0, not_intact = 0;
-    int probes[4] = {0}, probe_wrong = 0;
+    int probes[4] = {0}, probe_wrong = 0, ro_after = 0;
     char sample[300] = "";
     for (at = quick ? 1 + (long)((sample_seed + (unsigned long)k) % (unsigned long)step) : 1; at <= ncalls; at += step) {
         result r = run_case(k, at, st, with_sync, NULL);
@@ -538,14 +553,18 @@ static void sweep(int k, int st, long ncalls, int with_sync, int must_intact)
         outc[r.outcome]++;
         if (r.outcome == O_CRASH) { crash++; continue; }
         probes[r.probe]++;
+        ro_after += r.probe == P_REFUSED && r.close_rc == KVS_OK && r.ro_outcome == O_AFTER;
         /* a handle that refuses reads left the file torn, and the reopen
          * redid the write-back; one that reads found the file clean (the
          * state before; the reopen may still find the record durable) */
-        if ((r.probe == P_REFUSED && r.outcome != O_AFTER) || r.probe == P_BAD) {
+        if ((r.probe == P_REFUSED && r.outcome != O_AFTER) || r.probe == P_BAD ||
+            (r.probe == P_REFUSED && r.close_rc == KVS_OK && r.ro_outcome != O_AFTER)) {
             probe_wrong++;
             if (probe_wrong <= 3)
-                printf("# %s N=%ld: after the failed kvs_end a read section %s; reopened: %s\n", kind_name[k], at,
+                printf("# %s N=%ld: after the failed kvs_end a read section %s; close: %s; read-only "
+                       "after close: %s; reopened: %s\n", kind_name[k], at,
                        r.probe == P_READ ? "ran" : r.probe == P_REFUSED ? "was refused" : "failed otherwise",
+                       kvs_strerror(r.close_rc), r.probe == P_REFUSED ? outcome_name[r.ro_outcome] : "-",
                        outcome_name[r.outcome]);
         }
         {
@@ -620,8 +639,8 @@ static void sweep(int k, int st, long ncalls, int with_sync, int must_intact)
     if (run_flags & KVS_EXCLUSIVE) {
         excl_refused += probes[P_REFUSED];
         tap_ok(probe_wrong == 0, "%s%s, exclusive handle, %u-frame cache: after a failed kvs_end, %d read "
-               "sections ran clean, %d were refused (reopened: after), %d wrong", kind_name[k], st ? " (sticky)" : "",
-               run_cache, probes[P_READ], probes[P_REFUSED], probe_wrong);
+               "sections ran clean, %d were refused (reopened: after; %d closed clean, read-only then: after), %d wrong", kind_name[k], st ? " (sticky)" : "",
+               run_cache, probes[P_READ], probes[P_REFUSED], ro_after, probe_wrong);
     }
     tap_ok(crash == 0 && silent == 0 && wrongcode == 0 && runs > 0,
            "%s%s, %u-frame cache, at each of %d calls (%d runs): %d clear errors, %d swallowed, %d wrong codes, %d crashes",
