@@ -1422,8 +1422,9 @@ static int unit_prepare(kvs *db, uint64_t xid, uint64_t *lsn)
  * and recovery has replayed the record.  A KVS_EXCLUSIVE handle of a
  * private pool is the only reader of the file until it closes, so its
  * write-back keeps no undo: a failure leaves the file as the failed write
- * left it, the handle refuses every section, reads too, and the reopen's
- * recovery redoes the write-back from the record (README, "Failures"). */
+ * left it, the handle refuses every section, reads too, and recovery redoes
+ * the write-back from the record: kvs_close's, under the hold, or if that
+ * fails too the next writable open's (README, "Failures"). */
 static int unit_writeback(kvs *db, uint64_t lsn)
 {
     int rc, redo = db->excl && !db->shared;
