@@ -71,10 +71,11 @@ struct kvs {
     uint32_t      lazy_sect;      /* number of the current lazy section (stamps) */
     uint32_t      lazy_nbegin;    /* the page count at its kvs_begin */
     uint32_t     *lazy_stamp;     /* per page < lazy_nbegin: lazy_sect once touched in it */
-    uint32_t      lazy_stamp_n;
+    size_t        lazy_stamp_n;
     uint32_t     *pre_pg;         /* pre-images: page numbers */
     uint8_t      *pre_img;        /*             and images, PG_SIZE each */
     uint32_t      pre_n, pre_cap;
+    size_t        pre_pg_cap;     /* elements of pre_pg (>= pre_cap) */
     kvs_hdr       lazy_hdr;       /* the header at the section's kvs_begin */
     /* the journal (README, "The journal") */
     kvs_journal  *j;              /* NULL for a read-only handle */
@@ -86,6 +87,7 @@ struct kvs {
     int           bumped;         /* the header is composed (change counter bumped) */
     uint64_t      prep_lsn;       /* its record, 0 = nothing to write */
     int           jbroken;        /* a write-back failed: the file needs recovery */
+    int           torn;           /* ... and was not undone (KVS_EXCLUSIVE): no section at all */
     uint64_t      indoubt;        /* xid of a record recovery could not resolve */
     uint8_t      *capmap;         /* unit_prepare: grown pages captured (a bit each) */
     size_t        capmap_bytes;
@@ -284,6 +286,14 @@ static int recover_private(kvs *db);
 static void unit_rollback(kvs *db);
 static int section_leave(kvs *db, int rc);
 static void lazy_touch(void *arg, uint32_t pgno, const uint8_t *page, int dirty);
+/* KVS_LAZY's write-out threshold for a pool of `nframes`: half of it, which
+ * bounds one section's pre-images by half the pool and leaves every section
+ * at least half the frames clean or free (README, "Lazy write sections") */
+static uint32_t lazy_limit_of(uint32_t nframes)
+{
+    uint32_t l = nframes / 2;
+    return l < 4 ? 4 : l;
+}
 static int lazy_flush(kvs *db);
 
 static void free_layers(kvs *db)
@@ -462,9 +472,7 @@ int kvs_open(const char *path, const kvs_options *optin, kvs **out)
      * fallen back to a lock per section) */
     if (rc == KVS_OK && (opt->flags & KVS_LAZY) && db->excl) {
         db->lazy = 1;
-        db->lazy_limit = pool_nframes(db->pool) / 2;
-        if (db->lazy_limit < 4)
-            db->lazy_limit = 4;
+        db->lazy_limit = lazy_limit_of(pool_nframes(db->pool));
         pool_set_touch(db->pf, lazy_touch, db);
     }
     if (rc == KVS_OK && db->shared)
@@ -504,6 +512,15 @@ int kvs_close(kvs *db)
     rc2 = lazy_flush(db);
     if (rc == KVS_OK)
         rc = rc2;
+    /* a write-back left to the journal (KVS_EXCLUSIVE keeps no undo) is
+     * redone now, under the hold, so the file is whole for whoever opens
+     * it next (a read-only handle does no recovery); if this fails too,
+     * the record stays for the next writable open */
+    if (db->torn) {
+        rc2 = recover_private(db);
+        if (rc == KVS_OK)
+            rc = rc2;
+    }
     if (db->need_sync) {
         rc2 = pager_sync(db->pg);
         if (rc == KVS_OK)
@@ -1406,19 +1423,26 @@ static int unit_prepare(kvs *db, uint64_t xid, uint64_t *lsn)
     return jr_finish(db->j, hdr_npages(h), db->truncated, &db->err);
 }
 
-/* The write-out of a prepared unit; a failure is undone in the file (the
+/* The write-out of a prepared unit, whose record stays registered (in
+ * flight) until it is written back.  A failure is undone in the file (the
  * caller rolls back), and the handle refuses writes until it is reopened
- * and recovery has replayed the record, which stays. */
+ * and recovery has replayed the record.  A KVS_EXCLUSIVE handle of a
+ * private pool is the only reader of the file until it closes, so its
+ * write-back keeps no undo: a failure leaves the file as the failed write
+ * left it, the handle refuses every section, reads too, and recovery redoes
+ * the write-back from the record: kvs_close's, under the hold, or if that
+ * fails too the next writable open's (README, "Failures"). */
 static int unit_writeback(kvs *db, uint64_t lsn)
 {
-    int rc;
+    int rc, redo = db->excl && !db->shared;
     /* the pages are as the capture sealed them: no second checksum pass
      * (with lock callbacks the capture sealed copies, not the frames) */
     pager_set_presealed(db->pg, db->frames_sealed);
-    rc = unit_commit(db);
+    rc = redo ? write_out(db) : unit_commit(db);
     pager_set_presealed(db->pg, 0);
     if (rc) {
         db->jbroken = 1;
+        db->torn = redo;
         return rc;
     }
     jr_done(db->j, lsn);
@@ -1503,16 +1527,25 @@ static int lazy_flush(kvs *db)
 static uint64_t lazy_unwritten(kvs *db)
 {
     uint32_t base = pager_sect_npages(db->pg), n = hdr_npages(pager_hdr(db->pg));
-    return (uint64_t)pool_ndirty(db->pf) + (n > base ? n - base : 0);
+    uint64_t u = (uint64_t)pool_ndirty(db->pf) + (n > base ? n - base : 0);
+    /* a grown page that is dirty counts once: every such page is below n */
+    return u < n ? u : n;
 }
 
-static int grow_u32(uint32_t **a, uint32_t want)
+/* Memory for many pages: a large area is 2 MiB-aligned and asks for
+ * transparent huge pages (as the pool's frames: its first touch then
+ * faults once per 2 MiB, not per page).  free() releases it. */
+static void *big_alloc(size_t sz)
 {
-    uint32_t *n = realloc(*a, (size_t)want * sizeof **a);
-    if (!n)
-        return 0;
-    *a = n;
-    return 1;
+    void *mem = NULL;
+    size_t align = sz >= ((size_t)4 << 20) ? ((size_t)2 << 20) : PG_SIZE;
+    if (posix_memalign(&mem, align, sz) != 0)
+        return NULL;
+#ifdef MADV_HUGEPAGE
+    if (align > PG_SIZE)
+        (void)madvise(mem, sz & ~(align - 1), MADV_HUGEPAGE);
+#endif
+    return mem;
 }
 
 /* A write section's begin with lazy sections pending: keeps the header and
@@ -1526,22 +1559,25 @@ static int lazy_begin(kvs *db)
     if (spill_count(db->spill) > 0)
         return lazy_writeout(db);
     if (n > db->lazy_stamp_n) {
-        uint32_t want = n + n / 4 + 64;
-        if (!grow_u32(&db->lazy_stamp, want))
+        size_t had = db->lazy_stamp_n;
+        if (kvs_grow(&db->lazy_stamp, &db->lazy_stamp_n, (size_t)n + n / 4, sizeof(uint32_t), &db->err))
             return kvs_seterr(&db->err, KVS_ENOMEM, 0, "out of memory (lazy section stamps)");
-        memset(db->lazy_stamp + db->lazy_stamp_n, 0, (size_t)(want - db->lazy_stamp_n) * sizeof(uint32_t));
-        db->lazy_stamp_n = want;
+        memset(db->lazy_stamp + had, 0, (db->lazy_stamp_n - had) * sizeof(uint32_t));
     }
     if (need > db->pre_cap) {
+        /* room for half as much again, up to the limit (need is never past
+         * it: lazy_end writes out beyond it) */
         uint32_t want = need + need / 2 + 8;
         uint8_t *img;
-        if (!grow_u32(&db->pre_pg, want))
+        if (want > db->lazy_limit)
+            want = need > db->lazy_limit ? need : db->lazy_limit;
+        if (kvs_grow(&db->pre_pg, &db->pre_pg_cap, want, sizeof(uint32_t), &db->err))
             return kvs_seterr(&db->err, KVS_ENOMEM, 0, "out of memory (lazy section pre-images)");
         /* nothing in it to keep (pre_n is reset below): no copy */
         free(db->pre_img);
         db->pre_img = NULL;
         db->pre_cap = 0;
-        img = malloc((size_t)want * PG_SIZE);
+        img = big_alloc((size_t)want * PG_SIZE);
         if (!img)
             return kvs_seterr(&db->err, KVS_ENOMEM, 0, "out of memory (lazy section pre-images)");
         db->pre_img = img;
@@ -1740,6 +1776,11 @@ int kvs_begin(kvs *db, int mode)
         return kvs_seterr(&db->err, KVS_EINVAL, 0, "sections do not nest");
     if (mode == KVS_WRITE && db->rdonly)
         return kvs_seterr(&db->err, KVS_ERDONLY, 0, "handle opened read-only");
+    if (db->torn)
+        return kvs_seterr(&db->err, KVS_EJOURNAL, 0,
+                          "a write-back into the file failed and, the file being held exclusively, "
+                          "was not undone: the file is torn until the journal's record is replayed: "
+                          "reopen it (recovery) before reading or writing it");
     if (mode == KVS_WRITE && db->jbroken)
         return kvs_seterr(&db->err, KVS_EJOURNAL, 0,
                           "a write-back into the file failed; the journal holds it: reopen the "
@@ -2063,6 +2104,9 @@ int kvs_compact(kvs *db, kvs_compact_info *info)
         return kvs_seterr(&db->err, KVS_EINVAL, 0, "kvs_compact runs outside a section");
     if (db->rdonly)
         return kvs_seterr(&db->err, KVS_ERDONLY, 0, "handle opened read-only");
+    if (db->torn)
+        return kvs_seterr(&db->err, KVS_EJOURNAL, 0, "a write-back into the file failed and was not "
+                          "undone: reopen it (recovery) before compacting it");
     if (!db->os->fstat || !db->os->stat || !db->os->rename)
         return kvs_seterr(&db->err, KVS_EINVAL, 0, "the I/O table has no fstat, stat or rename");
     rc = lazy_flush(db);
@@ -2279,7 +2323,7 @@ int kvs_size_estimate(kvs *db, uint64_t *records, uint64_t *pages)
 {
     /* no write section of the file began since this handle's last section
      * ended (a writer bumps first): the header in memory is the file's */
-    if (db->section < 0 && ((db->excl && db->loaded) || gen_unchanged(db)))
+    if (db->section < 0 && !db->torn && ((db->excl && db->loaded) || gen_unchanged(db)))
         return do_size(db, records, pages);
     WITH_SECTION(db, KVS_READ, do_size(db, records, pages));
 }

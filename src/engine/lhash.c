@@ -141,24 +141,6 @@ static inline uint32_t bucket_depth(const kvs_hdr *h, uint32_t b)
     return (b < hdr_split(h) || (uint64_t)b >= ((uint64_t)1 << L)) ? L + 1 : L;
 }
 
-static int grow(void *bufp, size_t *cap, size_t need, size_t elem, kvs_err *err)
-{
-    void **buf = bufp;
-    size_t n;
-    void *nb;
-    if (need <= *cap)
-        return KVS_OK;
-    n = *cap ? *cap : 64;
-    while (n < need)
-        n *= 2;
-    nb = realloc(*buf, n * elem);
-    if (!nb)
-        return kvs_seterr(err, KVS_ENOMEM, 0, "out of memory (%zu bytes)", n * elem);
-    *buf = nb;
-    *cap = n;
-    return KVS_OK;
-}
-
 lh *lh_new(pager *pg, pool_file *pool, kvs_err *err)
 {
     lh *t = calloc(1, sizeof *t);
@@ -344,7 +326,7 @@ static int bmap_grow(lh *t, size_t nb)
     if (nb <= cap)
         return 1;
     spare = *t->err;
-    if (grow(&t->bmap, &cap, nb, sizeof(bslot), t->err) != KVS_OK) {
+    if (kvs_grow(&t->bmap, &cap, nb, sizeof(bslot), t->err) != KVS_OK) {
         *t->err = spare;
         return 0;
     }
@@ -469,8 +451,8 @@ static int get_value(lh *t, chain_iter *it, uint32_t i, kvs_slice *val, uint64_t
     if (stamp)
         *stamp = r.stamp;
     val->len = r.vlen;
-    /* (the check inline: grow() is a call, and this is every get) */
-    rc = r.vlen <= t->vcap && t->vbuf ? KVS_OK : grow(&t->vbuf, &t->vcap, r.vlen ? r.vlen : 1, 1, t->err);
+    /* (the check here first: this is every get, and it rarely grows) */
+    rc = r.vlen <= t->vcap && t->vbuf ? KVS_OK : kvs_grow(&t->vbuf, &t->vcap, r.vlen ? r.vlen : 1, 1, t->err);
     if (rc) {
         chain_end(it);
         return rc;
@@ -833,11 +815,11 @@ static int gather(lh *t, uint32_t b, size_t *nents, size_t *npages)
     for (rc = chain_first(&it, t, b, NULL); rc == KVS_OK; rc = chain_next(&it)) {
         const uint8_t *pg = it.pg;
         uint32_t i, n = sp_nslots(pg);
-        rc = grow(&t->chain, &t->ccap, np + 1, sizeof(uint32_t), t->err);
+        rc = kvs_grow(&t->chain, &t->ccap, np + 1, sizeof(uint32_t), t->err);
         if (!rc)
-            rc = grow(&t->ents, &t->ecap, ne + n, sizeof(lh_ent), t->err);
+            rc = kvs_grow(&t->ents, &t->ecap, ne + n, sizeof(lh_ent), t->err);
         if (!rc)
-            rc = grow(&t->sbuf, &t->scap, used + PG_SIZE, 1, t->err);
+            rc = kvs_grow(&t->sbuf, &t->scap, used + PG_SIZE, 1, t->err);
         if (rc) {
             chain_end(&it);
             return rc;
@@ -1300,11 +1282,11 @@ static int collect(lh_cursor *c)
     for (rc = chain_first(&it, t, b, NULL); rc == KVS_OK; rc = chain_next(&it)) {
         const uint8_t *pg = it.pg;
         uint32_t i, n = sp_nslots(pg);
-        rc = grow(&c->ents, &c->ecap, ne + n, sizeof(lh_ent), t->err);
+        rc = kvs_grow(&c->ents, &c->ecap, ne + n, sizeof(lh_ent), t->err);
         if (!rc)
-            rc = grow(&c->ord, &c->ocap, ne + n, sizeof(uint64_t), t->err);
+            rc = kvs_grow(&c->ord, &c->ocap, ne + n, sizeof(uint64_t), t->err);
         if (!rc)
-            rc = grow(&c->buf, &c->bcap, used + PG_SIZE, 1, t->err);
+            rc = kvs_grow(&c->buf, &c->bcap, used + PG_SIZE, 1, t->err);
         if (rc) {
             chain_end(&it);
             return rc;
@@ -1384,7 +1366,7 @@ static int reread(lh_cursor *c, const lh_ent *e, kvs_slice *key, kvs_slice *val)
         return rc;
     if (c->skip_stamp && stamp == c->skip_stamp)
         return KVS_NOTFOUND;
-    rc = grow(&c->vbuf, &c->vcap, v.len ? v.len : 1, 1, t->err);
+    rc = kvs_grow(&c->vbuf, &c->vcap, v.len ? v.len : 1, 1, t->err);
     if (rc)
         return rc;
     if (v.len)
@@ -1431,7 +1413,7 @@ int lh_cursor_next(lh_cursor *c, kvs_slice *key, kvs_slice *val)
                 key->data = r.key;
                 key->len = r.klen;
                 if (r.flags & REC_EXTERNAL) {
-                    rc = grow(&c->vbuf, &c->vcap, r.vlen, 1, t->err);
+                    rc = kvs_grow(&c->vbuf, &c->vcap, r.vlen, 1, t->err);
                     if (!rc)
                         rc = vchain_read(t->pool, r.vpage, r.vlen, c->vbuf);
                     if (rc)
@@ -1491,9 +1473,9 @@ static int check_chain_records(lh *t, chk *k, const chain_iter *it, size_t *ne, 
     if (it->hops > 1 && n == 0)
         return kvs_seterr(t->err, KVS_ECORRUPT, pgno, "page %u: empty overflow page in bucket %u",
                           (unsigned)pgno, (unsigned)b);
-    rc = grow(&t->ents, &t->ecap, *ne + n, sizeof(lh_ent), t->err);
+    rc = kvs_grow(&t->ents, &t->ecap, *ne + n, sizeof(lh_ent), t->err);
     if (!rc)
-        rc = grow(&t->sbuf, &t->scap, *used + PG_SIZE, 1, t->err);
+        rc = kvs_grow(&t->sbuf, &t->scap, *used + PG_SIZE, 1, t->err);
     if (rc)
         return rc;
     for (s = 0; s < n; s++) {
@@ -1552,7 +1534,7 @@ static int check_bucket(lh *t, chk *k, uint32_t b, uint64_t *records, uint64_t *
     }
     if (rc != CHAIN_END)
         return rc;
-    rc = grow(&t->ord, &t->ocap, ne, sizeof(uint64_t), t->err);
+    rc = kvs_grow(&t->ord, &t->ocap, ne, sizeof(uint64_t), t->err);
     if (rc)
         return rc;
     ord_sort(t->ord, ne, t->ents, t->sbuf);

@@ -8,6 +8,7 @@
 #define KVS_UTIL_H
 
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #include "kvs.h"
 
@@ -46,6 +47,29 @@ int kvs_seterr(kvs_err *e, int code, uint32_t page, const char *fmt, ...)
     ;
 /* Maps errno to KVS_ENOSPC / KVS_EIO and records it. */
 int kvs_seterrno(kvs_err *e, int err, uint32_t page, const char *what);
+
+/* ---- growing arrays (never in a hot path: callers grow ahead) ------------ */
+/* Makes *bufp hold at least `need` elements of `elem` bytes: *cap (in
+ * elements) doubles from 64 until it does; the contents are kept, the new
+ * part is uninitialised.  KVS_ENOMEM (recorded in err) leaves both as they
+ * were. */
+static inline int kvs_grow(void *bufp, size_t *cap, size_t need, size_t elem, kvs_err *err)
+{
+    void **buf = bufp;
+    size_t n;
+    void *nb;
+    if (need <= *cap)
+        return KVS_OK;
+    n = *cap ? *cap : 64;
+    while (n < need)
+        n *= 2;
+    nb = realloc(*buf, n * elem);
+    if (!nb)
+        return kvs_seterr(err, KVS_ENOMEM, 0, "out of memory (%zu bytes)", n * elem);
+    *buf = nb;
+    *cap = n;
+    return KVS_OK;
+}
 
 /* ---- common page header (every page, page 0 included) --------------------- */
 #define PG_CKSUM   0    /* u64 xxh3 of bytes 8..4095, seeded with the page number */

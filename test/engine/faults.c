@@ -25,6 +25,13 @@
  * lost, the last write torn three ways, writes reordered), and after the
  * reopen the file must be exactly before or after, kvs_check clean, and
  * after whenever the commit (or in two-phase form, the host) had returned.
+ * The same sweeps (pwrite and fsync faults) and the kvs_end crash points
+ * again with a KVS_EXCLUSIVE handle, whose write-back keeps no undo: after
+ * a failed kvs_end a read section must either run (the file was left as
+ * before) or be refused with KVS_EJOURNAL (the write-back failed, the file
+ * is as it left it) and the reopen must then give the state after; and
+ * when kvs_close returned KVS_OK (it redoes such a write-back from the
+ * journal), a read-only open, which recovers nothing, already finds it.
  * Also: faults while creating a new file (no half file left at the path, no
  * temp file left behind), faults in kvs_truncate, read errors (EIO, nothing
  * written), and fsync errors from kvs_sync.
@@ -288,8 +295,19 @@ typedef struct result {
     int err_errno;          /* kvs_errno then */
     char where[48];         /* which call returned it */
     int same_bytes;         /* file byte-identical to the template after close */
+    int probe;              /* KVS_EXCLUSIVE, kvs_end failed: what a read section did then (P_*) */
+    int close_rc;           /* kvs_close's code */
+    int ro_outcome;         /* P_REFUSED: the file as a read-only open (no recovery) sees it after close */
     char msg[200];
 } result;
+
+/* After a failed kvs_end of a KVS_EXCLUSIVE handle (run_flags): the handle's
+ * read sections ran and saw exactly the state before (P_READ: kvs_check
+ * clean, every key as before), were refused with KVS_EJOURNAL (P_REFUSED:
+ * a write-back failed and was not undone; the reopen must redo it), or did
+ * anything else (P_BAD). */
+enum { P_NONE, P_READ, P_REFUSED, P_BAD };
+static int run_flags;               /* open flags of the handle under test */
 
 #define NOTE(call, name) do { \
         int rc_ = (call); \
@@ -301,32 +319,16 @@ typedef struct result {
     } while (0)
 
 /* Reopen with POSIX and classify the file. */
-static int classify_with(const char *p, const kvs_options *opt, char *why, size_t whylen)
+/* The state an open handle sees (O_BEFORE, O_AFTER, O_TORN, O_OTHER). */
+static int classify_handle(kvs *db, char *why, size_t whylen)
 {
-    kvs_options o;
-    kvs *db;
     kvs_slice v;
     char k[64];
     int s, i, ver, match[2] = { 1, 1 }, rc;
     long n;
 
-    if (opt)
-        o = *opt;
-    else {
-        /* POSIX but for fsync (crashos.h's table, never armed here): the
-         * tests lose no power, and real fsyncs cost minutes */
-        kvs_options_init(&o);
-        o.os = &crash_os;
-    }
-    if ((rc = kvs_open(p, &o, &db)) != KVS_OK) {
-        snprintf(why, whylen, "reopen: %s: %s", kvs_strerror(rc), kvs_open_errmsg());
-        /* a damaged header is a torn file, reported as such; anything else
-         * (EIO, EINVAL) means the file cannot even be judged */
-        return (rc == KVS_ECORRUPT || rc == KVS_ETRUNCATED) ? O_TORN : O_OPENFAIL;
-    }
     if ((rc = kvs_check(db)) != KVS_OK) {
         snprintf(why, whylen, "check: %s", kvs_errmsg(db));
-        kvs_close(db);
         return O_TORN;
     }
     for (i = 0; i <= 1000; i++) {
@@ -334,7 +336,6 @@ static int classify_with(const char *p, const kvs_options *opt, char *why, size_
         rc = kvs_get(db, k, kl, &v);
         if (rc != KVS_OK && rc != KVS_NOTFOUND) {
             snprintf(why, whylen, "get %d: %s", i, kvs_strerror(rc));
-            kvs_close(db);
             return O_TORN;
         }
         for (s = 0; s < 2; s++) {
@@ -351,7 +352,6 @@ static int classify_with(const char *p, const kvs_options *opt, char *why, size_
     /* the cursor agrees with the gets */
     if (test_count(db, &n) != KVS_OK)
         match[0] = match[1] = 0;
-    kvs_close(db);
     if (match[0] && n == NBASE)
         return O_BEFORE;
     if (match[1] && n == NBASE + NNEW - 100 - 1 + 1)
@@ -359,6 +359,31 @@ static int classify_with(const char *p, const kvs_options *opt, char *why, size_
     snprintf(why, whylen, "check clean but neither state (%ld records; before %d, after %d)", n,
              match[0], match[1]);
     return O_OTHER;
+}
+
+static int classify_with(const char *p, const kvs_options *opt, char *why, size_t whylen)
+{
+    kvs_options o;
+    kvs *db;
+    int rc, oc;
+
+    if (opt)
+        o = *opt;
+    else {
+        /* POSIX but for fsync (crashos.h's table, never armed here): the
+         * tests lose no power, and real fsyncs cost minutes */
+        kvs_options_init(&o);
+        o.os = &crash_os;
+    }
+    if ((rc = kvs_open(p, &o, &db)) != KVS_OK) {
+        snprintf(why, whylen, "reopen: %s: %s", kvs_strerror(rc), kvs_open_errmsg());
+        /* a damaged header is a torn file, reported as such; anything else
+         * (EIO, EINVAL) means the file cannot even be judged */
+        return (rc == KVS_ECORRUPT || rc == KVS_ETRUNCATED) ? O_TORN : O_OPENFAIL;
+    }
+    oc = classify_handle(db, why, whylen);
+    kvs_close(db);
+    return oc;
 }
 
 static int classify(const char *p, char *why, size_t whylen)
@@ -417,6 +442,7 @@ static void run_child(int k, long at, int st, int with_sync, result *r)
     kvs_options_init(&o);
     o.os = &fault_os;
     o.cache_pages = run_cache;
+    o.flags |= run_flags;
     armed = 0;
     kind = K_NONE;
     if ((rc = kvs_open(path, &o, &db)) != KVS_OK) {
@@ -426,12 +452,29 @@ static void run_child(int k, long at, int st, int with_sync, result *r)
     }
     arm(k, at, st);
     section(db, r, with_sync);
+    if ((run_flags & KVS_EXCLUSIVE) && r->first_err && strcmp(r->where, "end") == 0) {
+        char why[200];
+        rc = kvs_check(db);
+        r->probe = rc == KVS_EJOURNAL ? P_REFUSED :
+                   rc == KVS_OK && classify_handle(db, why, sizeof why) == O_BEFORE ? P_READ : P_BAD;
+    }
     rc = kvs_close(db);
+    r->close_rc = rc;
     if (rc != KVS_OK && !r->first_err) {
         r->first_err = rc;
         snprintf(r->where, sizeof r->where, "close");
     }
     armed = 0;
+    if (r->probe == P_REFUSED) {
+        /* the close redid the write-back: a reader that recovers nothing
+         * finds the file whole */
+        kvs_options ro;
+        char why[200];
+        kvs_options_init(&ro);
+        ro.flags = KVS_RDONLY;
+        ro.os = &crash_os;
+        r->ro_outcome = classify_with(path, &ro, why, sizeof why);
+    }
     r->fired = fired;
     r->same_bytes = hashfile(path) == tmpl_hash;
     r->outcome = classify(path, r->msg + strlen(r->msg), sizeof r->msg - strlen(r->msg));
@@ -484,7 +527,7 @@ static int expected_code(int k)
 }
 
 /* ---- a kind over every N ------------------------------------------------------- */
-static int ntorn_total, nother_total;
+static int ntorn_total, nother_total, excl_refused;
 static int quick;               /* 1: -q, about 8 N per sweep (ASan); 2: -qq, 4 (valgrind) */
 static unsigned long sample_seed;  /* -s: where each sample starts */
 
@@ -494,6 +537,7 @@ static void sweep(int k, int st, long ncalls, int with_sync, int must_intact)
     int runs = 0, clear = 0, wrongcode = 0, silent = 0, crash = 0;
     int outc[6] = {0};
     int first_torn_at = -1, prefail = 0, prefail_bad = 0, not_intact = 0;
+    int probes[4] = {0}, probe_wrong = 0, ro_after = 0;
     char sample[300] = "";
     for (at = quick ? 1 + (long)((sample_seed + (unsigned long)k) % (unsigned long)step) : 1; at <= ncalls; at += step) {
         result r = run_case(k, at, st, with_sync, NULL);
@@ -501,6 +545,21 @@ static void sweep(int k, int st, long ncalls, int with_sync, int must_intact)
         runs++;
         outc[r.outcome]++;
         if (r.outcome == O_CRASH) { crash++; continue; }
+        probes[r.probe]++;
+        ro_after += r.probe == P_REFUSED && r.close_rc == KVS_OK && r.ro_outcome == O_AFTER;
+        /* a handle that refuses reads left the file torn, and the reopen
+         * redid the write-back; one that reads found the file clean (the
+         * state before; the reopen may still find the record durable) */
+        if ((r.probe == P_REFUSED && r.outcome != O_AFTER) || r.probe == P_BAD ||
+            (r.probe == P_REFUSED && r.close_rc == KVS_OK && r.ro_outcome != O_AFTER)) {
+            probe_wrong++;
+            if (probe_wrong <= 3)
+                printf("# %s N=%ld: after the failed kvs_end a read section %s; close: %s; read-only "
+                       "after close: %s; reopened: %s\n", kind_name[k], at,
+                       r.probe == P_READ ? "ran" : r.probe == P_REFUSED ? "was refused" : "failed otherwise",
+                       kvs_strerror(r.close_rc), r.probe == P_REFUSED ? outcome_name[r.ro_outcome] : "-",
+                       outcome_name[r.outcome]);
+        }
         {
             /* The rule checked here: every injected failure
              * leaves the file intact: a section that reports an error (from
@@ -570,6 +629,12 @@ static void sweep(int k, int st, long ncalls, int with_sync, int must_intact)
     }
     ntorn_total += outc[O_TORN];
     nother_total += outc[O_OTHER];
+    if (run_flags & KVS_EXCLUSIVE) {
+        excl_refused += probes[P_REFUSED];
+        tap_ok(probe_wrong == 0, "%s%s, exclusive handle, %u-frame cache: after a failed kvs_end, %d read "
+               "sections ran clean, %d were refused (reopened: after; %d closed clean, read-only then: after), %d wrong", kind_name[k], st ? " (sticky)" : "",
+               run_cache, probes[P_READ], probes[P_REFUSED], ro_after, probe_wrong);
+    }
     tap_ok(crash == 0 && silent == 0 && wrongcode == 0 && runs > 0,
            "%s%s, %u-frame cache, at each of %d calls (%d runs): %d clear errors, %d swallowed, %d wrong codes, %d crashes",
            kind_name[k], st ? " (sticky)" : "", run_cache, (int)ncalls, runs, clear,
@@ -1012,6 +1077,7 @@ static void cr_child(int two_pc, int model, long at, uint64_t seed)
     kvs_options_init(&o);
     o.os = &crash_os;
     o.cache_pages = run_cache;
+    o.flags |= run_flags;
     if (two_pc) {
         kvs_journal_options jo;
         cr_jopts(&jo);
@@ -1185,7 +1251,8 @@ static int cr_case(int two_pc, int model, long at, uint64_t seed, int *phase, lo
 
 static void commit_crashes(int two_pc)
 {
-    static const char *vname[] = { "kvs_end", "prepare+flush+commit" };
+    static const char *vnames[] = { "kvs_end", "prepare+flush+commit" };
+    const char *vn = run_flags & KVS_EXCLUSIVE ? "kvs_end, exclusive handle" : vnames[two_pc];
     char why[300];
     long points, total_points = 0;
     int phase, hc, m, oc, cases_all = 0, bad_all = 0;
@@ -1193,7 +1260,7 @@ static void commit_crashes(int two_pc)
     /* the clean run: no crash, state after; counts the points */
     oc = cr_case(two_pc, CR_KILL, 0, 1, &phase, &points, &hc, why, sizeof why);
     tap_ok(oc == O_AFTER && points > 2, "crash points, %s: the clean commit gives the state after, %ld crash points (%s)",
-           vname[two_pc], points, oc == O_AFTER ? "" : why);
+           vn, points, oc == O_AFTER ? "" : why);
     if (points <= 2)
         return;
     for (m = 0; m < CR_NMODELS; m++) {
@@ -1221,7 +1288,7 @@ static void commit_crashes(int two_pc)
                     bad++;
                     if (bad <= 4)
                         printf("# %s, %s, crash at point %ld of %ld (phase %d%s): %s%s%s\n",
-                               vname[two_pc], cr_model_name[m], at, points, phase,
+                               vn, cr_model_name[m], at, points, phase,
                                hc ? ", host committed" : "", outcome_name[oc],
                                want_after ? " (must be after)" : want_before ? " (must be before)" : "",
                                why[0] ? ": " : "");
@@ -1233,13 +1300,13 @@ static void commit_crashes(int two_pc)
         tap_ok(bad == 0 && cases > 0,
                "crash points, %s, %s model: %d crashes (%s points): %d before, %d after (%d had to be after), "
                "%d torn, %d other, %d open fails, %d child errors",
-               vname[two_pc], cr_model_name[m], cases, quick ? "sampled" : "all", outc[O_BEFORE], outc[O_AFTER],
+               vn, cr_model_name[m], cases, quick ? "sampled" : "all", outc[O_BEFORE], outc[O_AFTER],
                must_after, outc[O_TORN], outc[O_OTHER], outc[O_OPENFAIL], outc[O_CRASH]);
         cases_all += cases;
         bad_all += bad;
         total_points += cases;
     }
-    tap_diag("crash points, %s: %ld points per commit, %d crashes in all, %d failed", vname[two_pc], points,
+    tap_diag("crash points, %s: %ld points per commit, %d crashes in all, %d failed", vn, points,
              cases_all, bad_all);
     (void)total_points;
 }
@@ -1349,12 +1416,29 @@ static void commit_crash_suite(void)
         return;
     commit_crashes(0);
     commit_crashes(1);
+    /* KVS_EXCLUSIVE: a write-back without the undo's writes */
+    run_flags = KVS_EXCLUSIVE;
+    commit_crashes(0);
+    run_flags = 0;
     recovery_crashes(0);
     recovery_crashes(1);
     rmtree(crun);
     rmtree(csnap);
     rmtree(chidden);
     unlink(cr_boot_file);
+}
+
+/* A clean run with a cache of `cache` frames (kept in run_cache for the
+ * sweeps that follow): no error, state after; counts its calls. */
+static void clean_run(uint32_t cache, long *counts)
+{
+    result r;
+    run_cache = cache;
+    r = run_case(K_NONE, 0, 0, 1, counts);
+    tap_ok(r.first_err == 0 && r.outcome == O_AFTER, "clean run, %u-frame cache%s: no error, state after",
+           (unsigned)cache, run_flags & KVS_EXCLUSIVE ? ", exclusive handle" : "");
+    tap_diag("clean section + sync + close: %ld pwrites (%ld grow the file), %ld fsyncs, %ld preads",
+             counts[0], counts[6], counts[1], counts[3]);
 }
 
 int main(int argc, char **argv)
@@ -1432,15 +1516,28 @@ int main(int argc, char **argv)
     /* A cache that holds the whole section: nothing is written before
      * kvs_end, so a full disk (growth fails) is met before any existing
      * page is rewritten, and must leave the file as it was. */
-    run_cache = 1024;
-    r = run_case(K_NONE, 0, 0, 1, counts);
-    tap_ok(r.first_err == 0 && r.outcome == O_AFTER, "clean run, 1024-frame cache: no error, state after");
-    tap_diag("clean section + sync + close with a 1024-frame cache makes %ld pwrites (%ld grow the file), %ld preads",
-             counts[0], counts[6], counts[3]);
+    clean_run(1024, counts);
     sweep(K_EXT_ENOSPC, 1, counts[6] + 1, 1, 1);
     sweep(K_PWRITE_EIO, 0, counts[0] + 1, 1, 0);
     sweep(K_PREAD_EIO, 0, counts[3] + 1, 1, 1);
     run_cache = 16;
+    /* KVS_EXCLUSIVE: the write-back keeps no undo (nobody else reads the
+     * file); a failed one leaves the file torn until the reopen redoes it
+     * from the journal, and the handle refuses every section meanwhile */
+    run_flags = KVS_EXCLUSIVE;
+    clean_run(16, counts);
+    sweep(K_PWRITE_EIO, 0, counts[0] + 2, 1, 0);
+    sweep(K_PWRITE_EIO, 1, counts[0] + 2, 1, 0);
+    sweep(K_FSYNC_EIO, 0, counts[1] + 1, 1, 1);
+    /* every page in the pool until kvs_end: the writes are the commit's */
+    clean_run(1024, counts);
+    sweep(K_PWRITE_EIO, 0, counts[0] + 2, 1, 0);
+    sweep(K_PWRITE_ENOSPC, 1, counts[0] + 2, 1, 0);
+    sweep(K_PWRITE_SHORT_ENOSPC, 0, counts[0], 1, 0);
+    run_cache = 16;
+    tap_ok(excl_refused > 0, "exclusive handle: %d failed write-backs were left to the journal (the "
+           "handle refused reads, the reopen redid them)", excl_refused);
+    run_flags = 0;
     reuse_order();
     creation_faults();
     read_faults();

@@ -7,8 +7,10 @@
  * Checked against a model of every key's value: the refusals (without
  * KVS_EXCLUSIVE, read-only, kvs_prepare); 2000 lazy replace sections make
  * no system call; many lazy sections of puts (with splits and growth),
- * replaces and deletes, then kvs_close and a reopen equal the model;
- * kvs_abort after earlier lazy sections (pages dirtied by both, splits and
+ * replaces and deletes, then kvs_close and a reopen equal the model; a
+ * section dirtying every page of a file under half the pool makes no system
+ * call at its end, and the abort of one rewriting all its pages after it
+ * gives back its state, and past half the pool its end writes out; kvs_abort after earlier lazy sections (pages dirtied by both, splits and
  * growth, a truncate, evictions and spills with a 16-frame pool) gives back
  * exactly the earlier state and writes nothing to the file; the threshold
  * write-out happens without kvs_sync and a crash after it keeps it; a crash
@@ -159,6 +161,17 @@ static int c_fsync(int fd) { n_calls++; return kvs_os_posix()->fsync(fd); }
 static int c_flock(int fd, int op) { n_calls++; return kvs_os_posix()->flock(fd, op); }
 static int c_ftruncate(int fd, off_t l) { n_calls++; return kvs_os_posix()->ftruncate(fd, l); }
 
+static const kvs_os *counting_os(void)
+{
+    count_os = *kvs_os_posix();
+    count_os.pread = c_pread;
+    count_os.pwrite = c_pwrite;
+    count_os.fsync = c_fsync;
+    count_os.flock = c_flock;
+    count_os.ftruncate = c_ftruncate;
+    return &count_os;
+}
+
 static kvs *lazy_open(uint32_t cache, const kvs_os *os)
 {
     return test_open(path, KVS_CREATE | KVS_EXCLUSIVE | KVS_LAZY | KVS_NOSYNC, cache, NULL, os);
@@ -244,13 +257,7 @@ static void test_many(void)
     unsigned long calls;
     fresh();
     memset(&m, 0, sizeof m);
-    count_os = *kvs_os_posix();
-    count_os.pread = c_pread;
-    count_os.pwrite = c_pwrite;
-    count_os.fsync = c_fsync;
-    count_os.flock = c_flock;
-    count_os.ftruncate = c_ftruncate;
-    db = lazy_open(8192, &count_os);
+    db = lazy_open(8192, counting_os());
     if (!db)
         return;
     for (i = 0; i < 1500 && rc == KVS_OK; i++)
@@ -287,6 +294,72 @@ static void test_many(void)
     verify_reopen(&m, "many lazy sections");
 }
 
+/* a same-length value of key k, other than its version in m */
+static uint32_t same_len_ver(const model *m, uint32_t k)
+{
+    char tmp[400];
+    uint32_t v = m->ver[k] + 1;
+    while (make_val(k, v, tmp) != make_val(k, m->ver[k], tmp))
+        v++;
+    return v;
+}
+
+/* One section that dirties every page of the file, in a pool of `num`/2
+ * times the file's pages: under half the pool (num 5) it ends in memory,
+ * and an abort of the next one, which rewrites every page again, puts every
+ * pre-image back; past half (num 3) its end writes out. */
+static void test_big_section(uint32_t num)
+{
+    model m;
+    kvs *db;
+    uint32_t k, cache;
+    uint64_t records = 0, pages = 0;
+    unsigned long calls;
+    int rc = KVS_OK, in_memory = num > 4;
+    fresh();
+    memset(&m, 0, sizeof m);
+    db = lazy_open(8192, NULL);
+    if (!db)
+        return;
+    for (k = 0; k < NKEYS && rc == KVS_OK; k++)
+        rc = put_ver(db, &m, k, 1);
+    if (rc == KVS_OK)
+        rc = kvs_size_estimate(db, &records, &pages);
+    TAP_RC(kvs_close(db), KVS_OK);
+    cache = (uint32_t)(pages * num / 2);
+    db = rc == KVS_OK ? lazy_open(cache, counting_os()) : NULL;
+    if (!db)
+        return;
+    rc = kvs_begin(db, KVS_WRITE);
+    for (k = 0; k < NKEYS && rc == KVS_OK; k++)
+        rc = put_ver(db, &m, k, same_len_ver(&m, k));
+    {
+        uint32_t pending = kvs_pending_pages(db);
+        calls = n_calls;    /* (the puts read the pages from the file) */
+        rc = rc ? rc : kvs_end(db);
+        if (in_memory)
+            tap_ok(rc == KVS_OK && pending <= cache / 2 && n_calls == calls,
+                   "a section dirtying %u pages of a %u-frame pool (within half) ends in memory: "
+                   "%lu system calls at its end", (unsigned)pending, (unsigned)cache, n_calls - calls);
+        else
+            tap_ok(rc == KVS_OK && pending > cache / 2 && n_calls > calls,
+                   "a section dirtying %u pages of a %u-frame pool (past half) writes out at its end: "
+                   "%lu system calls", (unsigned)pending, (unsigned)cache, n_calls - calls);
+    }
+    if (in_memory) {
+        model before = m;
+        rc = rc ? rc : kvs_begin(db, KVS_WRITE);
+        for (k = 0; k < NKEYS && rc == KVS_OK; k++)
+            rc = put_ver(db, &m, k, same_len_ver(&m, k));
+        rc = rc ? rc : kvs_abort(db);
+        m = before;
+        tap_ok(rc == KVS_OK && equals(db, &m),
+               "its abort after a section rewriting every page gives back the state before (%s)", kvs_strerror(rc));
+    }
+    TAP_RC(kvs_close(db), KVS_OK);
+    verify_reopen(&m, in_memory ? "a big lazy section, then an aborted one" : "a lazy section past the threshold");
+}
+
 /* an abort after earlier lazy sections: exactly the earlier state */
 static void test_abort(uint32_t cache)
 {
@@ -312,7 +385,7 @@ static void test_abort(uint32_t cache)
         }
         if (round % 3 == 0 && rc == KVS_OK) {
             /* a write-out, then three one-put lazy sections: pending for
-             * sure, even under the 16-frame pool's threshold of 8 */
+             * sure, even under the 16-frame pool's threshold of 14 */
             rc = kvs_sync(db);
             for (i = 0; i < 3 && rc == KVS_OK; i++)
                 rc = random_section(db, &m, 1, 700 + (uint32_t)round * 4 + i);
@@ -373,7 +446,7 @@ static void test_abort(uint32_t cache)
     (void)ok;
 }
 
-/* the threshold: dirty pages past half the pool are written out at a
+/* the threshold: dirty pages past the pool less its reserve are written out at a
  * section's end, without kvs_sync */
 static uint64_t header_hash(void)
 {
@@ -577,6 +650,8 @@ int main(void)
 
     test_refusals();
     test_many();
+    test_big_section(5);
+    test_big_section(3);
     test_abort(8192);
     test_abort(16);
     test_threshold();
