@@ -1339,24 +1339,35 @@ void lh_cursor_set_range(lh_cursor *c, uint64_t lo, uint64_t hi)
     c->hi = hi > TWO32 ? TWO32 : hi;
 }
 
-/* collect's look-ahead: bucket b2 (the one holding rev `next`, the next
- * visited) gets its primary page prefetched (pool_prefetch: no pin), the
- * bucket after it its map entry.  A hint only: a directory read that fails
- * here leaves no error behind (the visit itself reads it again). */
+/* collect's look-ahead, a pipeline over the next three buckets of the scan
+ * (each a cache miss of its own, the buckets being visited in bit-reversed
+ * order): b2, the next one, gets its primary page's bytes prefetched
+ * (pool_prefetch: its mapping-table slot was prefetched a step ago); b3
+ * gets its page number from the map (its entry prefetched a step ago) and
+ * its mapping-table slot prefetched; b4 its map entry prefetched.  Hints
+ * only: a directory read that fails here leaves no error behind (the visit
+ * itself reads it again). */
 static void prefetch_next(lh *t, const kvs_hdr *h, uint32_t next, uint64_t hi)
 {
-    uint64_t e2, e3;
+    uint64_t e2, e3, e4;
     uint32_t b2 = lh_bucket_at(h, next, &e2), pgno;
     kvs_err spare = *t->err;
     if (bucket_page(t, b2, &pgno) == KVS_OK)
         pool_prefetch(t->pool, pgno);
     else
         *t->err = spare;
+    if (e2 >= hi)
+        return;
+    b2 = lh_bucket_at(h, (uint32_t)e2, &e3);
+    if (bucket_page(t, b2, &pgno) == KVS_OK)
+        pool_prefetch_map(t->pool, pgno);
+    else
+        *t->err = spare;
 #if defined(__GNUC__)
-    if (e2 < hi) {
-        uint32_t b3 = lh_bucket_at(h, (uint32_t)e2, &e3);
-        if (b3 < t->bmap_cap)
-            __builtin_prefetch(&t->bmap[b3]);
+    if (e3 < hi) {
+        b2 = lh_bucket_at(h, (uint32_t)e3, &e4);
+        if (b2 < t->bmap_cap)
+            __builtin_prefetch(&t->bmap[b2]);
     }
 #endif
 }
@@ -1409,9 +1420,7 @@ static int collect(lh_cursor *c)
     /* the next bucket of the scan is known now: its primary page (the
      * first touch of each of its records was a cache miss, an eighth of a
      * full scan) is brought toward the cache while this one is sorted and
-     * returned, and the map entry of the bucket after it (a cache miss per
-     * bucket, the buckets being visited in bit-reversed order) one step
-     * ahead of its use here */
+     * returned; the two after it are readied a step or two ahead */
     if (end < c->hi)
         prefetch_next(t, h, (uint32_t)end, c->hi);
     ord_sort(c->ord, ne, c->ents, c->buf);

@@ -1013,6 +1013,21 @@ void pool_prefetch(pool_file *pf, uint32_t pgno)
 #endif
 }
 
+/* A hint one step before pool_prefetch: the mapping-table slot where the
+ * probe for page pgno begins is brought toward the cache (an address
+ * computed and prefetched, nothing read: no lock needed). */
+void pool_prefetch_map(pool_file *pf, uint32_t pgno)
+{
+#if defined(__GNUC__)
+    pool *p = pf->p;
+    uint64_t key = KEY(pf->head.slot, pgno);
+    __builtin_prefetch(TAB(p, PART(p, key)) + ptab_home(key, p->tabbits));
+#else
+    (void)pf;
+    (void)pgno;
+#endif
+}
+
 /* The frame holding this file's page pgno, pinned, or POOL_NONE (no I/O). */
 static uint32_t find_pinned(pool_file *pf, uint32_t pgno)
 {
