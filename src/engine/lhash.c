@@ -1199,14 +1199,22 @@ static int ent_cmp(const lh_ent *a, const lh_ent *b, const uint8_t *buf)
  * by (rev, key).
  * The sort moves 8-byte integers compared whole, no record bytes: a bucket's
  * revs are almost always distinct (they are the hash tags), so keys are
- * compared only within a run of equal revs afterwards.  Shell sort: no
- * comparator context needed, no allocation, O(n^1.3). */
-static void ord_sort(uint64_t *ord, size_t n, const lh_ent *e, const uint8_t *buf)
+ * compared only within a run of equal revs afterwards.  The revs of a
+ * bucket are spread evenly over its interval (they are hashes), so they are
+ * first distributed by their top bits above the smallest one into about n
+ * bins (a counting sort: two passes, no comparison), which leaves each
+ * within a few places of where it belongs; an insertion sort then finishes
+ * in about one comparison per entry, where a shell sort of the same 24 or so
+ * entries mispredicted a branch at most of its comparisons.  Should a bin
+ * get crowded (revs that are not spread: lh_check's tags, or many equal
+ * revs) the shell sort does the rest, so the worst case is the shell
+ * sort's.  No comparator context, no allocation. */
+#define ORD_BINS_MAX 1024
+#define ORD_BIN_CROWDED 32
+static void ord_shell(uint64_t *ord, size_t n)
 {
     static const size_t gaps[] = { 701, 301, 132, 57, 23, 10, 4, 1 };
     size_t g, i, j;
-    for (i = 0; i < n; i++)
-        ord[i] = (uint64_t)e[i].rev << 32 | i;
     for (g = 0; g < sizeof gaps / sizeof gaps[0]; g++) {
         size_t gap = gaps[g];
         for (i = gap; i < n; i++) {
@@ -1215,6 +1223,52 @@ static void ord_sort(uint64_t *ord, size_t n, const lh_ent *e, const uint8_t *bu
                 ord[j] = ord[j - gap];
             ord[j] = tmp;
         }
+    }
+}
+
+static void ord_sort(uint64_t *ord, size_t n, const lh_ent *e, const uint8_t *buf)
+{
+    uint32_t cnt[ORD_BINS_MAX + 1];
+    uint32_t lo = UINT32_MAX, hi = 0, span, most = 0;
+    unsigned bits = 0, sbits = 0, shift;
+    size_t m, i, j;
+    if (n < 2) {
+        if (n)
+            ord[0] = (uint64_t)e[0].rev << 32;
+        return;
+    }
+    for (i = 0; i < n; i++) {
+        if (e[i].rev < lo)
+            lo = e[i].rev;
+        if (e[i].rev > hi)
+            hi = e[i].rev;
+    }
+    while (((size_t)1 << bits) < n && ((size_t)1 << bits) < ORD_BINS_MAX)
+        bits++;
+    m = (size_t)1 << bits;
+    span = hi - lo;
+    while (sbits < 32 && (span >> sbits) != 0)
+        sbits++;
+    shift = sbits > bits ? sbits - bits : 0;        /* (span >> shift) < m */
+    memset(cnt, 0, (m + 1) * sizeof cnt[0]);
+    for (i = 0; i < n; i++)
+        cnt[((e[i].rev - lo) >> shift) + 1]++;
+    for (i = 1; i <= m; i++) {
+        if (cnt[i] > most)
+            most = cnt[i];
+        cnt[i] += cnt[i - 1];
+    }
+    for (i = 0; i < n; i++)
+        ord[cnt[(e[i].rev - lo) >> shift]++] = (uint64_t)e[i].rev << 32 | i;
+    if (most > ORD_BIN_CROWDED)
+        ord_shell(ord, n);
+    for (i = 1; i < n; i++) {
+        uint64_t tmp = ord[i];
+        if (ord[i - 1] <= tmp)
+            continue;
+        for (j = i; j > 0 && ord[j - 1] > tmp; j--)
+            ord[j] = ord[j - 1];
+        ord[j] = tmp;
     }
     for (i = 1; i < n; i++) {
         uint64_t tmp = ord[i];
@@ -1267,6 +1321,39 @@ void lh_cursor_set_range(lh_cursor *c, uint64_t lo, uint64_t hi)
     c->hi = hi > TWO32 ? TWO32 : hi;
 }
 
+/* collect's look-ahead, a pipeline over the next three buckets of the scan
+ * (each a cache miss of its own, the buckets being visited in bit-reversed
+ * order): b2, the next one, gets its primary page's bytes prefetched
+ * (pool_prefetch: its mapping-table slot was prefetched a step ago); b3
+ * gets its page number from the map (its entry prefetched a step ago) and
+ * its mapping-table slot prefetched; b4 its map entry prefetched.  Hints
+ * only: a directory read that fails here leaves no error behind (the visit
+ * itself reads it again). */
+static void prefetch_next(lh *t, const kvs_hdr *h, uint32_t next, uint64_t hi)
+{
+    uint64_t e2, e3, e4;
+    uint32_t b2 = lh_bucket_at(h, next, &e2), pgno;
+    kvs_err spare = *t->err;
+    if (bucket_page(t, b2, &pgno) == KVS_OK)
+        pool_prefetch(t->pool, pgno);
+    else
+        *t->err = spare;
+    if (e2 >= hi)
+        return;
+    b2 = lh_bucket_at(h, (uint32_t)e2, &e3);
+    if (bucket_page(t, b2, &pgno) == KVS_OK)
+        pool_prefetch_map(t->pool, pgno);
+    else
+        *t->err = spare;
+#if defined(__GNUC__)
+    if (e3 < hi) {
+        b2 = lh_bucket_at(h, (uint32_t)e3, &e4);
+        if (b2 < t->bmap_cap)
+            __builtin_prefetch(&t->bmap[b2]);
+    }
+#endif
+}
+
 /* Copies the records of the bucket whose interval holds lb_rev that lie at
  * or beyond the bound (and below hi) into the cursor, and orders them.  The
  * bound is always an interval's start (or the range's): a rev, no key. */
@@ -1312,17 +1399,12 @@ static int collect(lh_cursor *c)
     }
     if (rc != CHAIN_END)
         return rc;
-    /* the next bucket of the scan is known now: its map entry (a cache miss
-     * per bucket, the buckets being visited in bit-reversed order) is
-     * fetched while this one is sorted and returned */
-#if defined(__GNUC__)
-    if (end < c->hi) {
-        uint64_t e2;
-        uint32_t b2 = lh_bucket_at(h, (uint32_t)end, &e2);
-        if (b2 < t->bmap_cap)
-            __builtin_prefetch(&t->bmap[b2]);
-    }
-#endif
+    /* the next bucket of the scan is known now: its primary page (the
+     * first touch of each of its records was a cache miss, an eighth of a
+     * full scan) is brought toward the cache while this one is sorted and
+     * returned; the two after it are readied a step or two ahead */
+    if (end < c->hi)
+        prefetch_next(t, h, (uint32_t)end, c->hi);
     ord_sort(c->ord, ne, c->ents, c->buf);
     c->n = ne;
     c->idx = 0;
