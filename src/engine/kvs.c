@@ -1532,22 +1532,6 @@ static uint64_t lazy_unwritten(kvs *db)
     return u < n ? u : n;
 }
 
-/* Memory for many pages: a large area is 2 MiB-aligned and asks for
- * transparent huge pages (as the pool's frames: its first touch then
- * faults once per 2 MiB, not per page).  free() releases it. */
-static void *big_alloc(size_t sz)
-{
-    void *mem = NULL;
-    size_t align = sz >= ((size_t)4 << 20) ? ((size_t)2 << 20) : PG_SIZE;
-    if (posix_memalign(&mem, align, sz) != 0)
-        return NULL;
-#ifdef MADV_HUGEPAGE
-    if (align > PG_SIZE)
-        (void)madvise(mem, sz & ~(align - 1), MADV_HUGEPAGE);
-#endif
-    return mem;
-}
-
 /* A write section's begin with lazy sections pending: keeps the header and
  * arms the pre-images.  A section that spilled pages before is written out
  * first instead (the spill file then holds nothing an abort must keep). */
@@ -1577,7 +1561,7 @@ static int lazy_begin(kvs *db)
         free(db->pre_img);
         db->pre_img = NULL;
         db->pre_cap = 0;
-        img = big_alloc((size_t)want * PG_SIZE);
+        img = malloc((size_t)want * PG_SIZE);
         if (!img)
             return kvs_seterr(&db->err, KVS_ENOMEM, 0, "out of memory (lazy section pre-images)");
         db->pre_img = img;
