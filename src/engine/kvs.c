@@ -1730,14 +1730,14 @@ static int read1_get(kvs *db, const void *key, size_t klen, kvs_slice *val, uint
     int rc;
     if (db->read1_gets++)
         return kvs_seterr(&db->err, KVS_EINVAL, 0, "a KVS_READ1 section holds one get");
-    rc = stamp ? lh_get_stamped(db->t, key, klen, val, stamp) : lh_get(db->t, key, klen, val);
+    rc = lh_get_stamped(db->t, key, klen, val, stamp);     /* (stamp may be NULL) */
     if (rc == KVS_ESTALE_) {
         /* a writer came between the section's begin and its first read
          * from the file: the lock is held now; validate as kvs_begin does
          * and read again (nothing was returned yet) */
         rc = cache_revalidate(db, KVS_READ);
         if (rc == KVS_OK)
-            rc = stamp ? lh_get_stamped(db->t, key, klen, val, stamp) : lh_get(db->t, key, klen, val);
+            rc = lh_get_stamped(db->t, key, klen, val, stamp);
     }
     db->read1_gets = 2;     /* done: a later read from the file cannot start over */
     if (is_failure(rc) && kvs_is_damage(rc))
@@ -1957,9 +1957,8 @@ int kvs_get(kvs *db, const void *key, size_t klen, kvs_slice *val)
 
 int kvs_get_stamped(kvs *db, const void *key, size_t klen, kvs_slice *val, uint64_t *stamp)
 {
-    uint64_t dummy;
     if (db->read1 && db->section >= 0)
-        return read1_get(db, key, klen, val, stamp ? stamp : &dummy);
+        return read1_get(db, key, klen, val, stamp);
     WITH_SECTION(db, KVS_READ, lh_get_stamped(db->t, key, klen, val, stamp));
 }
 
