@@ -199,6 +199,7 @@ local_mode() {   # local_mode CACHE: every mix, each backend with its own kvs ca
     done
     echo "# pgbench -M prepared -c 2 -j 2, $LENDESC, $ROWS rows; cache $cache: shared_buffers=$SB, kvs_fdw.cache_size=$KC (per backend)"
     echo "# tps (shared_buffers hit %); zipf = 1 + permute(random_zipfian(0, n-1, $ZIPF_S), n)"
+    echo "# durability: synchronous_commit = off; mixes b and a write, and a transaction that writes a kvs table commits synchronously whatever the setting (src/fdw/txn.c: the xid's WAL flush, the journal fsync, the commit record), so their kvs column pays three fsyncs per writing transaction where the heap pays none (the same mode on both sides: test/bench/durable.sh)"
     printf '# %-8s %-4s %9s' dist mix "SELECT 1"
     for t in $TABLES; do printf ' %17s' "$t"; done
     [ $HAVE_KVS = 1 ] && printf ' %9s %9s' "kvs/btree" "kvs/sel1"
