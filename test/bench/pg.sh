@@ -191,112 +191,119 @@ lookup_table() {   # lookup_table CACHE: the point lookups of every mode run, si
     done
 }
 
+local_mode() {   # local_mode CACHE: every mix, each backend with its own kvs cache
+    local cache=$1 dist mix t line allok hit f label r tps1
+    for t in $TABLES; do
+        case "$t" in kv_kvs) ;; kv_btree) sql "SELECT pg_prewarm('kv_btree'), pg_prewarm('kv_btree_pkey')" >/dev/null ;;
+            kv_hash) sql "SELECT pg_prewarm('kv_hash'), pg_prewarm('kv_hash_k')" >/dev/null ;; esac
+    done
+    echo "# pgbench -M prepared -c 2 -j 2, $LENDESC, $ROWS rows; cache $cache: shared_buffers=$SB, kvs_fdw.cache_size=$KC (per backend)"
+    echo "# tps (shared_buffers hit %); zipf = 1 + permute(random_zipfian(0, n-1, $ZIPF_S), n)"
+    echo "# durability: synchronous_commit = off; mixes b and a write, and a transaction that writes a kvs table commits synchronously whatever the setting (src/fdw/txn.c: the xid's WAL flush, the journal fsync, the commit record), so their kvs column pays three fsyncs per writing transaction where the heap pays none (the same mode on both sides: test/bench/durable.sh)"
+    printf '# %-8s %-4s %9s' dist mix "SELECT 1"
+    for t in $TABLES; do printf ' %17s' "$t"; done
+    [ $HAVE_KVS = 1 ] && printf ' %9s %9s' "kvs/btree" "kvs/sel1"
+    printf '\n'
+    for dist in uniform zipf; do
+        run_pgbench "select1.$cache.$dist" select1 none "$dist"; S1=$TPS
+        LK[local.$dist.select1]=$S1
+        printf 'pg\t%s\t%s\t-\tselect1\ttps\t%s\n' "$cache" "$dist" "$S1" >>"$OUT"
+        [ "$S1" != 0 ] || step "pg_select1_${cache}_$dist" fail "pgbench SELECT 1 failed"
+        for mix in c b a; do
+            line=$(printf '# %-8s %-4s %9.0f' "$dist" "$mix" "$S1")
+            declare -A T=()
+            allok=1
+            for t in $TABLES; do
+                sql "SELECT pg_stat_reset()" >/dev/null
+                if run_pgbench "$mix.$t.$cache.$dist" "ycsb_$mix" "$t" "$dist"; then
+                    sleep 0.3   # let the clients' statistics reach the shared stats
+                    hit=$(sb_hit "$t")
+                else
+                    hit="-"; allok=0
+                fi
+                T[$t]=$TPS
+                [ "$mix" = c ] && LK[local.$dist.$t]=$TPS
+                line+=$(printf ' %9.0f (%5s)' "$TPS" "$hit")
+                printf 'pg\t%s\t%s\t%s\t%s\ttps\t%s\n' "$cache" "$dist" "$mix" "$t" "$TPS" >>"$OUT"
+                printf 'pg\t%s\t%s\t%s\t%s\tsb_hit_pct\t%s\n' "$cache" "$dist" "$mix" "$t" "$hit" >>"$OUT"
+            done
+            if [ $HAVE_KVS = 1 ]; then
+                line+=$(awk -v k="${T[kv_kvs]}" -v b="${T[kv_btree]}" -v s="$S1" \
+                    'BEGIN { printf " %9.2f %9.2f", (b > 0 ? k / b : 0), (s > 0 ? k / s : 0) }')
+            fi
+            echo "$line"
+            if [ $allok = 1 ]; then step "pg_ycsb_${mix}_${cache}_$dist" ok "$(echo "$line" | tr -s ' ' | cut -c3-)"
+            else step "pg_ycsb_${mix}_${cache}_$dist" fail "a pgbench run failed"; fi
+        done
+        if [ $HAVE_KVS = 1 ]; then
+            # one connection, same key distribution, counters read by the client itself
+            f=$(script kvscache kv_kvs "$dist")
+            label="$cache.$dist"
+            if "$PGBIN/pgbench" -n -M prepared -c 1 -j 1 -t "$ONE_XACTS" -D nrows="$ROWS" -D ntx="$ONE_XACTS" \
+                 -D i=0 -D label="$label" -f "$f" -h "$TMP" -p "$PORT" -U postgres postgres >"$TMP/one.log" 2>&1 \
+               && r=$(sql "SELECT round(100.0 * hits / nullif(hits + reads, 0), 1)
+                           FROM kvs_cache_log WHERE label = '$label' AND file IS NULL") && [ -n "$r" ]; then
+                tps1=$(sed -n 's/^tps = \([0-9.]*\) .*without initial.*/\1/p' "$TMP/one.log")
+                echo "# kvs cache hit ratio, one connection, $ONE_XACTS lookups, $dist, cache_size=$KC: $r% ($tps1 tps)"
+                printf 'pg\t%s\t%s\tc1\tkv_kvs\tkvs_hit_pct\t%s\n' "$cache" "$dist" "$r" >>"$OUT"
+                step "pg_kvs_cache_${cache}_$dist" ok "hit ratio $r%"
+            else
+                grep -iE "error|abort" "$TMP/one.log" | head -5 | sed 's/^/#   /'
+                step "pg_kvs_cache_${cache}_$dist" fail "one-connection kvs cache run failed"
+            fi
+        fi
+    done
+}
+
+shared_mode() {   # shared_mode CACHE: the lookups alone, kvs_fdw preloaded, the pool warmed as shared_buffers is
+    local cache=$1 dist t ok hit frames line
+    # shared mode: the lookups alone, the pool warmed as shared_buffers is
+    sql "SELECT pg_prewarm('kv_btree'), pg_prewarm('kv_btree_pkey')" >/dev/null
+    warm_kvs
+    frames=$(sql "SELECT count(*) FROM kvs_fdw_buffercache WHERE tbl = 'kv_kvs'::regclass")
+    echo "# shared mode: kvs_fdw preloaded, kvs_fdw.shared_cache_size=$KC, $frames frames hold kv_kvs after a full scan; pgbench -M prepared -c 2 -j 2, $LENDESC"
+    printf '# %-8s %9s %17s %17s %9s %9s\n' dist "SELECT 1" "kv_kvs (pool %)" "kv_btree (sb %)" "kvs/btree" "kvs/sel1"
+    declare -A H=()
+    for dist in uniform zipf; do
+        ok=1
+        run_pgbench "select1.$cache.$dist.shared" select1 none "$dist" || ok=0
+        LK[shared.$dist.select1]=$TPS
+        printf 'pgmode\t%s\t%s\tshared\tselect1\ttps\t%s\n' "$cache" "$dist" "$TPS" >>"$OUT"
+        for t in kv_kvs kv_btree; do
+            sql "SELECT pg_stat_reset(), kvs_fdw_reset_stats()" >/dev/null
+            if run_pgbench "c.$t.$cache.$dist.shared" ycsb_c "$t" "$dist"; then
+                sleep 0.3
+                if [ $t = kv_kvs ]; then hit=$(pool_hit); else hit=$(sb_hit "$t"); fi
+            else
+                hit="-"; ok=0
+            fi
+            LK[shared.$dist.$t]=$TPS; H[$t]=$hit
+            printf 'pgmode\t%s\t%s\tshared\t%s\ttps\t%s\n' "$cache" "$dist" "$t" "$TPS" >>"$OUT"
+        done
+        line=$(awk -v d="$dist" -v s="${LK[shared.$dist.select1]}" -v k="${LK[shared.$dist.kv_kvs]}" -v b="${LK[shared.$dist.kv_btree]}" \
+                   -v kh="${H[kv_kvs]}" -v bh="${H[kv_btree]}" \
+            'BEGIN { printf "%-8s %9.0f %9.0f (%5s) %9.0f (%5s) %9.2f %9.2f", d, s, k, kh, b, bh, (b > 0 ? k / b : 0), (s > 0 ? k / s : 0) }')
+        echo "# $line"
+        if [ $ok = 1 ]; then step "pg_lookup_shared_${cache}_$dist" ok "$(echo "$line" | tr -s ' ')"
+        else step "pg_lookup_shared_${cache}_$dist" fail "a pgbench run failed"; fi
+    done
+}
+
 for cache in $CACHES; do
     read -r SB KC <<<"$(cache_setting "$cache")"
     declare -A LK=()
     for mode in $MODES; do
-    [ "$mode" = shared ] && [ $HAVE_KVS = 0 ] && continue
-    stop_server
-    if ! start_server "$cache" "$mode"; then
-        step "pg_server_${cache}_$mode" fail "restart with shared_buffers=$SB ($mode mode) failed"
-        continue
-    fi
-    if [ $HAVE_KVS = 1 ] && [ "$(sql "SELECT kvs_fdw_mode()")" != "$mode" ]; then
-        step "pg_server_${cache}_$mode" fail "kvs_fdw_mode() is not $mode"
-        continue
-    fi
-    if [ "$mode" = local ]; then
-        for t in $TABLES; do
-            case "$t" in kv_kvs) ;; kv_btree) sql "SELECT pg_prewarm('kv_btree'), pg_prewarm('kv_btree_pkey')" >/dev/null ;;
-                kv_hash) sql "SELECT pg_prewarm('kv_hash'), pg_prewarm('kv_hash_k')" >/dev/null ;; esac
-        done
-        echo "# pgbench -M prepared -c 2 -j 2, $LENDESC, $ROWS rows; cache $cache: shared_buffers=$SB, kvs_fdw.cache_size=$KC (per backend)"
-        echo "# tps (shared_buffers hit %); zipf = 1 + permute(random_zipfian(0, n-1, $ZIPF_S), n)"
-        printf '# %-8s %-4s %9s' dist mix "SELECT 1"
-        for t in $TABLES; do printf ' %17s' "$t"; done
-        [ $HAVE_KVS = 1 ] && printf ' %9s %9s' "kvs/btree" "kvs/sel1"
-        printf '\n'
-        for dist in uniform zipf; do
-            run_pgbench "select1.$cache.$dist" select1 none "$dist"; S1=$TPS
-            LK[local.$dist.select1]=$S1
-            printf 'pg\t%s\t%s\t-\tselect1\ttps\t%s\n' "$cache" "$dist" "$S1" >>"$OUT"
-            [ "$S1" != 0 ] || step "pg_select1_${cache}_$dist" fail "pgbench SELECT 1 failed"
-            for mix in c b a; do
-                line=$(printf '# %-8s %-4s %9.0f' "$dist" "$mix" "$S1")
-                declare -A T=()
-                allok=1
-                for t in $TABLES; do
-                    sql "SELECT pg_stat_reset()" >/dev/null
-                    if run_pgbench "$mix.$t.$cache.$dist" "ycsb_$mix" "$t" "$dist"; then
-                        sleep 0.3   # let the clients' statistics reach the shared stats
-                        hit=$(sb_hit "$t")
-                    else
-                        hit="-"; allok=0
-                    fi
-                    T[$t]=$TPS
-                    [ "$mix" = c ] && LK[local.$dist.$t]=$TPS
-                    line+=$(printf ' %9.0f (%5s)' "$TPS" "$hit")
-                    printf 'pg\t%s\t%s\t%s\t%s\ttps\t%s\n' "$cache" "$dist" "$mix" "$t" "$TPS" >>"$OUT"
-                    printf 'pg\t%s\t%s\t%s\t%s\tsb_hit_pct\t%s\n' "$cache" "$dist" "$mix" "$t" "$hit" >>"$OUT"
-                done
-                if [ $HAVE_KVS = 1 ]; then
-                    line+=$(awk -v k="${T[kv_kvs]}" -v b="${T[kv_btree]}" -v s="$S1" \
-                        'BEGIN { printf " %9.2f %9.2f", (b > 0 ? k / b : 0), (s > 0 ? k / s : 0) }')
-                fi
-                echo "$line"
-                if [ $allok = 1 ]; then step "pg_ycsb_${mix}_${cache}_$dist" ok "$(echo "$line" | tr -s ' ' | cut -c3-)"
-                else step "pg_ycsb_${mix}_${cache}_$dist" fail "a pgbench run failed"; fi
-            done
-            if [ $HAVE_KVS = 1 ]; then
-                # one connection, same key distribution, counters read by the client itself
-                f=$(script kvscache kv_kvs "$dist")
-                label="$cache.$dist"
-                if "$PGBIN/pgbench" -n -M prepared -c 1 -j 1 -t "$ONE_XACTS" -D nrows="$ROWS" -D ntx="$ONE_XACTS" \
-                     -D i=0 -D label="$label" -f "$f" -h "$TMP" -p "$PORT" -U postgres postgres >"$TMP/one.log" 2>&1 \
-                   && r=$(sql "SELECT round(100.0 * hits / nullif(hits + reads, 0), 1)
-                               FROM kvs_cache_log WHERE label = '$label' AND file IS NULL") && [ -n "$r" ]; then
-                    tps1=$(sed -n 's/^tps = \([0-9.]*\) .*without initial.*/\1/p' "$TMP/one.log")
-                    echo "# kvs cache hit ratio, one connection, $ONE_XACTS lookups, $dist, cache_size=$KC: $r% ($tps1 tps)"
-                    printf 'pg\t%s\t%s\tc1\tkv_kvs\tkvs_hit_pct\t%s\n' "$cache" "$dist" "$r" >>"$OUT"
-                    step "pg_kvs_cache_${cache}_$dist" ok "hit ratio $r%"
-                else
-                    grep -iE "error|abort" "$TMP/one.log" | head -5 | sed 's/^/#   /'
-                    step "pg_kvs_cache_${cache}_$dist" fail "one-connection kvs cache run failed"
-                fi
-            fi
-        done
-    else
-        # shared mode: the lookups alone, the pool warmed as shared_buffers is
-        sql "SELECT pg_prewarm('kv_btree'), pg_prewarm('kv_btree_pkey')" >/dev/null
-        warm_kvs
-        frames=$(sql "SELECT count(*) FROM kvs_fdw_buffercache WHERE tbl = 'kv_kvs'::regclass")
-        echo "# shared mode: kvs_fdw preloaded, kvs_fdw.shared_cache_size=$KC, $frames frames hold kv_kvs after a full scan; pgbench -M prepared -c 2 -j 2, $LENDESC"
-        printf '# %-8s %9s %17s %17s %9s %9s\n' dist "SELECT 1" "kv_kvs (pool %)" "kv_btree (sb %)" "kvs/btree" "kvs/sel1"
-        declare -A H=()
-        for dist in uniform zipf; do
-            ok=1
-            run_pgbench "select1.$cache.$dist.shared" select1 none "$dist" || ok=0
-            LK[shared.$dist.select1]=$TPS
-            printf 'pgmode\t%s\t%s\tshared\tselect1\ttps\t%s\n' "$cache" "$dist" "$TPS" >>"$OUT"
-            for t in kv_kvs kv_btree; do
-                sql "SELECT pg_stat_reset(), kvs_fdw_reset_stats()" >/dev/null
-                if run_pgbench "c.$t.$cache.$dist.shared" ycsb_c "$t" "$dist"; then
-                    sleep 0.3
-                    if [ $t = kv_kvs ]; then hit=$(pool_hit); else hit=$(sb_hit "$t"); fi
-                else
-                    hit="-"; ok=0
-                fi
-                LK[shared.$dist.$t]=$TPS; H[$t]=$hit
-                printf 'pgmode\t%s\t%s\tshared\t%s\ttps\t%s\n' "$cache" "$dist" "$t" "$TPS" >>"$OUT"
-            done
-            line=$(awk -v d="$dist" -v s="${LK[shared.$dist.select1]}" -v k="${LK[shared.$dist.kv_kvs]}" -v b="${LK[shared.$dist.kv_btree]}" \
-                       -v kh="${H[kv_kvs]}" -v bh="${H[kv_btree]}" \
-                'BEGIN { printf "%-8s %9.0f %9.0f (%5s) %9.0f (%5s) %9.2f %9.2f", d, s, k, kh, b, bh, (b > 0 ? k / b : 0), (s > 0 ? k / s : 0) }')
-            echo "# $line"
-            if [ $ok = 1 ]; then step "pg_lookup_shared_${cache}_$dist" ok "$(echo "$line" | tr -s ' ')"
-            else step "pg_lookup_shared_${cache}_$dist" fail "a pgbench run failed"; fi
-        done
-    fi
+        [ "$mode" = shared ] && [ $HAVE_KVS = 0 ] && continue
+        stop_server
+        if ! start_server "$cache" "$mode"; then
+            step "pg_server_${cache}_$mode" fail "restart with shared_buffers=$SB ($mode mode) failed"
+            continue
+        fi
+        if [ $HAVE_KVS = 1 ] && [ "$(sql "SELECT kvs_fdw_mode()")" != "$mode" ]; then
+            step "pg_server_${cache}_$mode" fail "kvs_fdw_mode() is not $mode"
+            continue
+        fi
+        if [ "$mode" = local ]; then local_mode "$cache"; else shared_mode "$cache"; fi
     done
     [ $HAVE_KVS = 1 ] && lookup_table "$cache"
 done

@@ -309,6 +309,25 @@ typedef struct result {
 enum { P_NONE, P_READ, P_REFUSED, P_BAD };
 static int run_flags;               /* open flags of the handle under test */
 
+/* The handle refused, its kvs_close redid the write-back, and a read-only
+ * open after the close saw the state after the section. */
+static int refused_then_redone(const result *r)
+{
+    return r->probe == P_REFUSED && r->close_rc == KVS_OK && r->ro_outcome == O_AFTER;
+}
+
+/* The probe's rule broken: a handle that refuses reads left the file torn,
+ * so the reopen must find the write-back redone (and so must a read-only
+ * open after a clean close); one that reads found the file clean (the
+ * state before; the reopen may still find the record durable). */
+static int probe_broke_rule(const result *r)
+{
+    if (r->probe == P_BAD)
+        return 1;
+    return r->probe == P_REFUSED &&
+           (r->outcome != O_AFTER || (r->close_rc == KVS_OK && r->ro_outcome != O_AFTER));
+}
+
 #define NOTE(call, name) do { \
         int rc_ = (call); \
         if (rc_ != KVS_OK && rc_ != KVS_NOTFOUND && rc_ != KVS_EXISTS && !r->first_err) { \
@@ -546,12 +565,8 @@ static void sweep(int k, int st, long ncalls, int with_sync, int must_intact)
         outc[r.outcome]++;
         if (r.outcome == O_CRASH) { crash++; continue; }
         probes[r.probe]++;
-        ro_after += r.probe == P_REFUSED && r.close_rc == KVS_OK && r.ro_outcome == O_AFTER;
-        /* a handle that refuses reads left the file torn, and the reopen
-         * redid the write-back; one that reads found the file clean (the
-         * state before; the reopen may still find the record durable) */
-        if ((r.probe == P_REFUSED && r.outcome != O_AFTER) || r.probe == P_BAD ||
-            (r.probe == P_REFUSED && r.close_rc == KVS_OK && r.ro_outcome != O_AFTER)) {
+        ro_after += refused_then_redone(&r);
+        if (probe_broke_rule(&r)) {
             probe_wrong++;
             if (probe_wrong <= 3)
                 printf("# %s N=%ld: after the failed kvs_end a read section %s; close: %s; read-only "
