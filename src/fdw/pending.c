@@ -36,8 +36,9 @@
  * stays valid while statements add keys.
  *
  * Spill.  Once the write sets hold more than kvs_fdw.pending_memory, the
- * set being written to is spilled: its keys, sorted, with all their versions,
- * are written as one run to a temporary file of its own (BufFile:
+ * set being written to is spilled: its keys, sorted in run order (the
+ * file's bucket order: see run_order), with all their versions, are written
+ * as one run to a temporary file of its own (BufFile:
  * temp_file_limit applies) and the memory is emptied.  A run keeps in memory
  * a sparse index (every SPARSE_EVERY-th key and its position) and a Bloom
  * filter of its keys.  A key's state is its newest live version over the
@@ -47,8 +48,9 @@
  * ranges.  Runs are merged as they come (merge_runs: tiered, MERGE_RUNS of a
  * level into one of the next, dropping dead versions), so n spilled keys
  * make O(log n) runs for a lookup to test.  A merged cursor in its second
- * phase and the commit walk the sources: the runs merged on the fly, then
- * memory; a set is not spilled (nor its runs merged) while a cursor does
+ * phase walks the sources: the runs merged on the fly, then memory; the
+ * commit merges memory's keys, sorted, into the runs' walk, so it applies
+ * every key in the file's bucket order; a set is not spilled (nor its runs merged) while a cursor does
  * (its memory may then pass the limit until that scan ends).
  *
  * Conflicts at commit (no lost update without row locks): a key's first
@@ -68,6 +70,8 @@
 #include "utils/resowner.h"
 
 #include "kvs_fdw.h"
+
+#include <xxhash.h>
 
 int			kvs_fdw_pending_memory_kb = 64 * 1024;
 
@@ -115,6 +119,7 @@ typedef struct PTruncate
 /* A point of a run's sparse index: a key and where its record starts. */
 typedef struct PSparse
 {
+	uint32		order;			/* run_order of the key */
 	char	   *key;
 	uint32		klen;
 	int			fileno;
@@ -122,15 +127,16 @@ typedef struct PSparse
 } PSparse;
 
 /*
- * A run, in a temporary file of its own: records sorted by key, each
- *   u32 reclen (bytes after it), u32 klen, key, u8 file_absent,
+ * A run, in a temporary file of its own: records sorted by run order
+ * (run_key_cmp: the key's run_order, then its bytes), each
+ *   u32 reclen (bytes after it), u32 order, u32 klen, key, u8 file_absent,
  *   u8 has_base, u64 base_hash, u32 nver,
  *   nver x (u64 seq, u32 subid, u64 stamp, u8 is_delete, u32 vlen, value)
  * with its versions newest first.  A spill makes a run of level 0; a merge
  * of MERGE_RUNS runs of level L makes one of level L + 1 (see merge_runs).
  */
 /* a record's bytes after its reclen and before its versions; a version's header */
-#define REC_HEADER(klen)	(4 + (klen) + 1 + 1 + 8 + 4)
+#define REC_HEADER(klen)	(4 + 4 + (klen) + 1 + 1 + 8 + 4)
 #define VER_HEADER			(8 + 4 + 8 + 1 + 4)
 
 typedef struct PRun
@@ -252,6 +258,48 @@ key_cmp(const char *a, uint32 alen, const char *b, uint32 blen)
 	return (alen > blen) - (alen < blen);
 }
 
+static uint32
+bitrev32(uint32 x)
+{
+	x = ((x >> 1) & 0x55555555) | ((x & 0x55555555) << 1);
+	x = ((x >> 2) & 0x33333333) | ((x & 0x33333333) << 2);
+	x = ((x >> 4) & 0x0F0F0F0F) | ((x & 0x0F0F0F0F) << 4);
+	x = ((x >> 8) & 0x00FF00FF) | ((x & 0x00FF00FF) << 8);
+	return (x >> 16) | (x << 16);
+}
+
+/*
+ * The order of keys in a run: run_order first, then key_cmp.  run_order is
+ * the engine's bucket order (kvs_key_order: the key's hash tag bit-reversed)
+ * of a file with hash seed 0, which every file the FDW creates has, so the
+ * commit's merged walk over the runs gives their keys in the file's bucket
+ * order and applies them in one sweep over the file.  It is a fixed
+ * function of the key bytes, whatever the file, so the runs of one write
+ * set always agree with each other; a file made with another seed (by the
+ * engine's API, never by the FDW) is still applied correctly, only not in
+ * its bucket order.  Its 64-bit hash also gives the Bloom
+ * filters' two hashes (key_hashes).
+ */
+static uint64
+run_hash(const char *key, uint32 klen)
+{
+	return XXH3_64bits_withSeed(key, klen, 0);
+}
+
+static uint32
+run_order(const char *key, uint32 klen)
+{
+	return bitrev32((uint32) run_hash(key, klen));
+}
+
+static int
+run_key_cmp(uint32 ao, const char *a, uint32 alen, uint32 bo, const char *b, uint32 blen)
+{
+	if (ao != bo)
+		return ao < bo ? -1 : 1;
+	return key_cmp(a, alen, b, blen);
+}
+
 static void
 new_key_table(KvsWriteSet *ws)
 {
@@ -340,20 +388,25 @@ subid_dead(SubTransactionId subid)
 /* ---- runs: writing ---------------------------------------------------------- */
 
 /*
- * A key's two Bloom hashes, computed once per key and used for every run's
- * filter (a lookup tests each run: hashing the key per run was most of it).
+ * A key's two Bloom hashes and its run order, computed once per key and
+ * used for every run (a lookup tests each run: hashing the key per run was
+ * most of it), all from one 64-bit hash.
  */
 typedef struct PHash
 {
 	uint32		h1,
 				h2;
+	uint32		order;			/* run_order */
 } PHash;
 
 static void
 key_hashes(const char *key, uint32 klen, PHash *h)
 {
-	h->h1 = hash_bytes((const unsigned char *) key, (int) klen);
-	h->h2 = (uint32) hash_bytes_extended((const unsigned char *) key, (int) klen, 0x9e3779b9) | 1;
+	uint64		x = run_hash(key, klen);
+
+	h->h1 = (uint32) x;
+	h->h2 = (uint32) (x >> 32) | 1;
+	h->order = bitrev32((uint32) x);
 }
 
 static void
@@ -379,10 +432,11 @@ bloom_maybe(PRun *r, const PHash *h)
 }
 
 /*
- * A spill sorts its keys by their first 8 bytes as a big-endian number
- * (zero-padded: an order key_cmp agrees with) beside the entry, so most
- * comparisons read no entry and no key: sorting the entry pointers by the
- * keys they point to took a cache miss or two per comparison.
+ * A spill sorts its keys by a 64-bit prefix of their run order beside the
+ * entry: the run_order, then the key's first 4 bytes as a big-endian number
+ * (zero-padded: an order key_cmp agrees with), so most comparisons read no
+ * entry and no key: sorting the entry pointers by the keys they point to
+ * took a cache miss or two per comparison.
  */
 typedef struct PSortKey
 {
@@ -393,10 +447,10 @@ typedef struct PSortKey
 static uint64
 key_prefix(const char *key, uint32 klen)
 {
-	uint64		p = 0;
+	uint64		p = run_order(key, klen);
 	uint32		i;
 
-	for (i = 0; i < 8; i++)
+	for (i = 0; i < 4; i++)
 		p = (p << 8) | (i < klen ? (uint8) key[i] : 0);
 	return p;
 }
@@ -451,7 +505,7 @@ run_write(PRun *r, const void *p, size_t n)
 	r->nbytes += n;
 }
 
-/* A record of key begins (in key order): index it, then write its header. */
+/* A record of key begins (in run order): index it, then write its header. */
 static void
 run_add(PRun *r, const char *key, uint32 klen, bool file_absent,
 		bool has_base, uint64 base_hash, uint32 nver, uint32 verbytes)
@@ -468,18 +522,22 @@ run_add(PRun *r, const char *key, uint32 klen, bool file_absent,
 	{
 		PSparse    *sp = &r->sparse[r->nsparse++];
 
+		key_hashes(key, klen, &h);
+		sp->order = h.order;
 		sp->key = MemoryContextAlloc(pending_cxt, klen + 1);
 		memcpy(sp->key, key, klen);
 		sp->klen = klen;
 		BufFileTell(r->file, &sp->fileno, &sp->off);
 	}
-	key_hashes(key, klen, &h);
+	else
+		key_hashes(key, klen, &h);
 	bloom_positions(&h, r->bloom_bits, pos);
 	for (b = 0; b < BLOOM_HASHES; b++)
 		r->bloom[pos[b] / 8] |= (1 << (pos[b] % 8));
 	r->nrecords++;
 	r->vbytes += klen;
 	run_write(r, &reclen, 4);
+	run_write(r, &h.order, 4);
 	run_write(r, &klen, 4);
 	run_write(r, key, klen);
 	b1 = file_absent ? 1 : 0;
@@ -524,14 +582,16 @@ new_run_slot(KvsWriteSet *ws)
 
 static void merge_runs(KvsWriteSet *ws);
 
-/* Write the set's memory as a run and empty the memory. */
-static void
-spill(KvsWriteSet *ws)
+/*
+ * The memory entries with a version, sorted in run order (in pending_cxt;
+ * the caller frees it).
+ */
+static PSortKey *
+sorted_entries(KvsWriteSet *ws, size_t *n)
 {
 	PSortKey   *live;
 	size_t		nlive = 0,
 				i;
-	PRun	   *r;
 
 	live = MemoryContextAllocHuge(pending_cxt, sizeof(PSortKey) * Max(ws->nentries, 1));
 	for (i = 0; i < ws->nentries; i++)
@@ -543,12 +603,26 @@ spill(KvsWriteSet *ws)
 		live[nlive].prefix = key_prefix(e->key.data, e->key.len);
 		live[nlive++].e = e;
 	}
+	sort_keys(live, nlive);
+	*n = nlive;
+	return live;
+}
+
+/* Write the set's memory as a run and empty the memory. */
+static void
+spill(KvsWriteSet *ws)
+{
+	PSortKey   *live;
+	size_t		nlive,
+				i;
+	PRun	   *r;
+
+	live = sorted_entries(ws, &nlive);
 	if (nlive == 0)
 	{
 		pfree(live);
 		return;
 	}
-	sort_keys(live, nlive);
 	r = new_run_slot(ws);
 	run_begin(r, (int64) nlive, 0);
 	for (i = 0; i < nlive; i++)
@@ -599,6 +673,7 @@ spill(KvsWriteSet *ws)
 /* One record read back (in ws->scratch). */
 typedef struct PRecord
 {
+	uint32		order;			/* run_order of the key */
 	const char *key;
 	uint32		klen;
 	bool		file_absent;
@@ -620,12 +695,15 @@ parse_record(const char *buf, PRecord *rec)
 {
 	uint32		n;
 
+	memcpy(&rec->order, buf, 4);
+	buf += 4;
 	memcpy(&rec->klen, buf, 4);
 	rec->key = buf + 4;
 	rec->file_absent = buf[4 + rec->klen] != 0;
 	rec->has_base = buf[4 + rec->klen + 1] != 0;
 	memcpy(&rec->base_hash, buf + 4 + rec->klen + 2, 8);
 	memcpy(&n, buf + 4 + rec->klen + 10, 4);
+	buf -= 4;
 	rec->nver = n;
 	rec->vers = buf + REC_HEADER(rec->klen);
 }
@@ -710,7 +788,8 @@ run_lookup(KvsWriteSet *ws, int ri, const char *key, uint32 klen,
 	{
 		int			mid = (lo + hi) / 2;
 
-		if (key_cmp(r->sparse[mid].key, r->sparse[mid].klen, key, klen) <= 0)
+		if (run_key_cmp(r->sparse[mid].order, r->sparse[mid].key, r->sparse[mid].klen,
+						h->order, key, klen) <= 0)
 		{
 			at = mid;
 			lo = mid + 1;
@@ -726,7 +805,7 @@ run_lookup(KvsWriteSet *ws, int ri, const char *key, uint32 klen,
 				 errmsg("could not seek in the spill file of pending kvs_fdw writes")));
 	while (read_record(ws, r, &rec))
 	{
-		int			c = key_cmp(rec.key, rec.klen, key, klen);
+		int			c = run_key_cmp(rec.order, rec.key, rec.klen, h->order, key, klen);
 
 		if (c > 0)
 			return;
@@ -1259,7 +1338,7 @@ kvs_write_set_file(KvsWriteSet *ws)
 
 /*
  * A walk over every key with a version: first the runs, merged (each is
- * sorted by key, so one pass over all of them at once gives each key with
+ * sorted in run order, so one pass over all of them at once gives each key with
  * every run's record of it, newest run first), then the memory entries;
  * each key is given once, by the source its view (as of upto) comes from.
  * A key in memory is left to the memory phase.  The merge reads each run
@@ -1294,9 +1373,11 @@ typedef struct PWalk
 	int		   *used;			/* readers holding the current key */
 	int			nused;
 	bool		merging;		/* still in the runs */
+	bool		runs_only;		/* no memory phase (the commit's own merge) */
 	size_t		pos;			/* memory: the next entry */
 	const char *key;			/* the current key (valid until the next) */
 	uint32		klen;
+	uint32		order;			/* its run_order (runs only) */
 } PWalk;
 
 /* Have n bytes of the run from rd->pos in rd->buf; false at the run's end. */
@@ -1377,7 +1458,8 @@ reader_cmp(Datum a, Datum b, void *arg)
 	PWalk	   *w = (PWalk *) arg;
 	PReader    *x = &w->readers[DatumGetInt32(a)],
 			   *y = &w->readers[DatumGetInt32(b)];
-	int			c = key_cmp(y->rec.key, y->rec.klen, x->rec.key, x->rec.klen);
+	int			c = run_key_cmp(y->rec.order, y->rec.key, y->rec.klen,
+								x->rec.order, x->rec.key, x->rec.klen);
 
 	if (c != 0)
 		return c;
@@ -1458,6 +1540,7 @@ merge_step(PWalk *w)
 	}
 	w->key = w->readers[w->used[0]].rec.key;
 	w->klen = w->readers[w->used[0]].rec.klen;
+	w->order = w->readers[w->used[0]].rec.order;
 	return true;
 }
 
@@ -1486,7 +1569,7 @@ walk_next(PWalk *w, PView *pv)
 		if (pv->found && pv->seq >= trunc_seq_at(ws, w->upto))
 			return true;
 	}
-	while (w->pos < ws->nentries)
+	while (!w->runs_only && w->pos < ws->nentries)
 	{
 		PEntry	   *e = ws->order[w->pos++];
 
@@ -1667,24 +1750,6 @@ check_base(KvsWriteSet *ws, const char *key, uint32 klen, uint64 base_hash)
 				 errhint("Retry the transaction.")));
 }
 
-/* One key of an apply batch: its place in the file's bucket order and view. */
-typedef struct PApply
-{
-	uint32		order;			/* kvs_key_order */
-	uint32		klen;
-	const char *key;
-	PView		pv;
-} PApply;
-
-static int
-cmp_apply(const void *a, const void *b)
-{
-	uint32		x = ((const PApply *) a)->order,
-				y = ((const PApply *) b)->order;
-
-	return x < y ? -1 : x > y;
-}
-
 /* Apply one key's final version (t: the TRUNCATE marker's seq, 0 = none). */
 static void
 apply_one(KvsWriteSet *ws, uint64 t, const char *key, uint32 klen, const PView *pv)
@@ -1796,42 +1861,81 @@ reserve_for_set(KvsWriteSet *ws)
 }
 
 /*
+ * The apply in run order, which is the file's bucket order (run_order), so
+ * in one sweep over the file: the runs' merged walk gives their keys in run
+ * order, and memory's keys, sorted in run order, are merged
+ * into it (the walk leaves out every key memory has a view of, so the two
+ * streams never give one key twice).  Nothing is copied: a run's key and
+ * value are applied while the walk's buffer holds them.
+ */
+static void
+apply_merged(KvsWriteSet *ws, uint64 t)
+{
+	PSortKey   *mem;
+	size_t		nmem,
+				m = 0;
+	PWalk		w;
+	PView		pv,
+				mv;
+	bool		more;
+	uint64		n = 0;
+
+	mem = sorted_entries(ws, &nmem);
+	walk_start(&w, ws, SEQ_NOW);
+	w.runs_only = true;
+	more = walk_next(&w, &pv);
+	for (;;)
+	{
+		PEntry	   *e = NULL;
+
+		/* memory's next key with a version the TRUNCATE does not hide */
+		while (m < nmem && e == NULL)
+		{
+			e = mem[m].e;
+			if (!memory_view(e, SEQ_NOW, &mv) || mv.seq < t)
+			{
+				e = NULL;
+				m++;
+			}
+		}
+		if (e == NULL && !more)
+			break;
+		if ((++n & 1023) == 0)
+			CHECK_FOR_INTERRUPTS();
+		if (e != NULL &&
+			(!more || run_key_cmp((uint32) (mem[m].prefix >> 32), e->key.data, e->key.len,
+								  w.order, w.key, w.klen) < 0))
+		{
+			apply_one(ws, t, e->key.data, e->key.len, &mv);
+			m++;
+		}
+		else
+		{
+			apply_one(ws, t, w.key, w.klen, &pv);
+			more = walk_next(&w, &pv);
+		}
+	}
+	walk_end(&w);
+	pfree(mem);
+}
+
+/*
  * Apply the final version of each key to the file, inside the caller's
  * write section: after a TRUNCATE marker, the file is truncated first and
  * only versions newer than the marker are written.  A key an INSERT found
  * absent must still be absent (another transaction may have committed it
- * since): 40001 otherwise.
- *
- * Order: the walk gives the keys of the runs (merged, in key order), then
- * memory's (in creation order), neither of which has anything to do with
- * the file's buckets, so with a file bigger than the cache every put was a
- * page miss.  The keys are applied in batches, each sorted by the file's
- * bucket order (kvs_key_order), so a batch visits each bucket's pages once,
- * in a sweep; a key's final state does not depend on the order keys are
- * applied in.  A key and value read from a run are copied for the batch
- * (the walk's buffers move on), so a batch of the runs' keys ends once its
- * memory (copies and entries) reaches half kvs_fdw.pending_memory (about
- * what one run holds: a run is what filled that memory, hash table and
- * chains included), beside the write set's; memory's keys are one batch, not copied; every batch has an
- * entry of sizeof(PApply), about 80 bytes, per key.
+ * since): 40001 otherwise.  A key's final state does not depend on the
+ * order keys are applied in, so they are applied in the file's bucket order
+ * (apply_merged), so the puts visit each bucket's pages once, in a sweep,
+ * not at random: in the order the walk gives (the runs' keys, then
+ * memory's) every put was a page miss once the file outgrew the cache.
  */
 void
 kvs_pending_apply(KvsWriteSet *ws)
 {
 	kvs		   *db = ws->file->db;
 	uint64		t = trunc_seq(ws);
-	PWalk		w;
-	PView		pv;
-	uint64		n = 0;
 	int			rc;
-	MemoryContext batch_cxt,
-				old;
-	PApply	   *batch = NULL;
-	size_t		nbatch = 0,
-				maxbatch = 0,
-				i;
-	Size		limit = (Size) kvs_fdw_pending_memory_kb * 1024 / 2;
-	bool		from_memory = false;
 
 	kvs_set_stamp(db, 0);
 	if (t > 0)
@@ -1841,62 +1945,7 @@ kvs_pending_apply(KvsWriteSet *ws)
 			kvs_report_error(rc, db, ws->file->path);
 	}
 	reserve_for_set(ws);		/* a bulk load: the file sized first */
-	batch_cxt = AllocSetContextCreate(CurrentMemoryContext, "kvs_fdw apply batch",
-									  ALLOCSET_DEFAULT_SIZES);
-	walk_start(&w, ws, SEQ_NOW);
-	for (;;)
-	{
-		bool		more = walk_next(&w, &pv);
-
-		if (nbatch > 0 &&
-			(!more || (pv.source == SRC_MEMORY) != from_memory ||
-			 MemoryContextMemAllocated(batch_cxt, false) >= limit))
-		{
-			qsort(batch, nbatch, sizeof(PApply), cmp_apply);
-			for (i = 0; i < nbatch; i++)
-			{
-				if ((++n & 1023) == 0)
-					CHECK_FOR_INTERRUPTS();
-				apply_one(ws, t, batch[i].key, batch[i].klen, &batch[i].pv);
-			}
-			MemoryContextReset(batch_cxt);
-			batch = NULL;
-			nbatch = maxbatch = 0;
-		}
-		if (!more)
-			break;
-		from_memory = (pv.source == SRC_MEMORY);
-		old = MemoryContextSwitchTo(batch_cxt);
-		if (nbatch == maxbatch)
-		{
-			maxbatch = maxbatch ? maxbatch * 2 : 1024;
-			batch = batch ? repalloc_huge(batch, sizeof(PApply) * maxbatch) :
-				palloc(sizeof(PApply) * maxbatch);
-		}
-		batch[nbatch].order = kvs_key_order(db, w.key, w.klen);
-		batch[nbatch].klen = w.klen;
-		batch[nbatch].pv = pv;
-		if (from_memory)
-			batch[nbatch].key = w.key;	/* memory entries stay put */
-		else
-		{
-			char	   *k = palloc(w.klen + 1);
-
-			memcpy(k, w.key, w.klen);
-			batch[nbatch].key = k;
-			if (!pv.is_delete)
-			{
-				char	   *v = palloc(pv.vlen + 1);
-
-				memcpy(v, pv.val, pv.vlen);
-				batch[nbatch].pv.val = v;
-			}
-		}
-		MemoryContextSwitchTo(old);
-		nbatch++;
-	}
-	walk_end(&w);
-	MemoryContextDelete(batch_cxt);
+	apply_merged(ws, t);
 }
 
 /* ---- the merged cursor ---------------------------------------------------- */
