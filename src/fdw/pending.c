@@ -157,7 +157,8 @@ typedef struct PRun
 struct KvsWriteSet
 {
 	KvsFile    *file;
-	MemoryContext cxt;			/* keys, entries, versions, order */
+	MemoryContext cxt;			/* keys, entries, order; the parent of vcxt */
+	MemoryContext vcxt;			/* versions (see new_key_table) */
 	HTAB	   *keys;
 	PEntry	  **order;			/* entries in creation order */
 	size_t		nentries;
@@ -300,10 +301,21 @@ run_key_cmp(uint32 ao, const char *a, uint32 alen, uint32 bo, const char *b, uin
 	return key_cmp(a, alen, b, blen);
 }
 
+/*
+ * The set's memory, new or emptied by a spill: the key table, and the
+ * versions' context.  Versions are allocated without rounding (a
+ * generation context: an allocation set rounds a 100-byte row's version up
+ * to 256 bytes), so the same kvs_fdw.pending_memory holds more rows and a
+ * bulk load spills less often; a version replaced or rolled back frees its
+ * space once its block's other versions have gone too.
+ */
 static void
 new_key_table(KvsWriteSet *ws)
 {
 	HASHCTL		ctl;
+
+	ws->vcxt = GenerationContextCreate(ws->cxt, "kvs_fdw write set versions",
+									   ALLOCSET_DEFAULT_SIZES);
 
 	memset(&ctl, 0, sizeof(ctl));
 	ctl.keysize = sizeof(PKey);
@@ -1065,7 +1077,7 @@ add_version(KvsFile *f, const char *key, size_t klen, const char *val,
 		ws->nkeys++;
 		ws->bytes += klen;
 	}
-	v = palloc(offsetof(PVersion, val) + (val ? vlen : 0) + 1);
+	v = MemoryContextAlloc(ws->vcxt, offsetof(PVersion, val) + (val ? vlen : 0) + 1);
 	v->subid = subid;
 	v->is_delete = (val == NULL);
 	v->stamp = f->stamp;
