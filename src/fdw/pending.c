@@ -1864,7 +1864,7 @@ reserve_for_set(KvsWriteSet *ws)
 	 * Not past half the cache: the reserve's pages are all dirty in the
 	 * section, so beyond the cache they would be written out empty as they
 	 * are made and read back by the puts, which costs more than the splits
-	 * it saves (the puts sweep the buckets batch by batch).
+	 * it saves (the puts sweep the buckets once, in order).
 	 */
 	cap = st.cache_frames / 2 * (uint64) KVS_PAGE_SIZE / 100 * st.fillfactor;
 	rc = kvs_reserve(f->db, Min(data, cap));
