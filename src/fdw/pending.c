@@ -65,7 +65,6 @@
 #include "lib/binaryheap.h"
 #include "miscadmin.h"
 #include "storage/buffile.h"
-#include "utils/hsearch.h"
 #include "utils/memutils.h"
 #include "utils/resowner.h"
 
@@ -100,7 +99,7 @@ typedef struct PKey
 
 typedef struct PEntry
 {
-	PKey		key;			/* hash key: points into the entry's copy */
+	PKey		key;			/* points at the copy after the entry */
 	PVersion   *newest;			/* NULL: no version (all rolled back) */
 	bool		file_absent;	/* created by an INSERT that found the key
 								 * absent from the file: its commit must not
@@ -109,6 +108,37 @@ typedef struct PEntry
 	bool		has_base;		/* created by a change of a file row: */
 	uint64		base_hash;		/* the hash of the value it read */
 } PEntry;
+
+/*
+ * The key table: open addressing (simplehash) over entry pointers, each
+ * slot with its key's hash, so a probe reads the slots in a row and an
+ * entry only on a hash match (dynahash's bucket lists cost a cache miss or
+ * two per lookup, which was a tenth of a bulk load).  Entries never move:
+ * the order array and the commit's sort point at them.
+ */
+typedef struct PSlot
+{
+	PEntry	   *e;
+	uint32		hash;
+	char		status;
+} PSlot;
+
+#define SH_PREFIX pkeys
+#define SH_ELEMENT_TYPE PSlot
+#define SH_KEY_TYPE PEntry *
+#define SH_KEY e
+#define SH_HASH_KEY(tb, k) hash_bytes((const unsigned char *) (k)->key.data, (int) (k)->key.len)
+#define SH_EQUAL(tb, a, b) ((a)->key.len == (b)->key.len && \
+							memcmp((a)->key.data, (b)->key.data, (a)->key.len) == 0)
+#define SH_STORE_HASH
+#define SH_GET_HASH(tb, a) ((a)->hash)
+#define SH_SCOPE static inline
+#define SH_DECLARE
+#define SH_DEFINE
+#include "lib/simplehash.h"
+
+/* entries and their key copies are carved from blocks of this size */
+#define ENTRY_BLOCK		8192
 
 typedef struct PTruncate
 {
@@ -159,7 +189,9 @@ struct KvsWriteSet
 	KvsFile    *file;
 	MemoryContext cxt;			/* keys, entries, order; the parent of vcxt */
 	MemoryContext vcxt;			/* versions (see new_key_table) */
-	HTAB	   *keys;
+	pkeys_hash *keys;
+	char	   *block;			/* the entries' block being carved */
+	Size		block_left;
 	PEntry	  **order;			/* entries in creation order */
 	size_t		nentries;
 	size_t		maxentries;
@@ -222,25 +254,6 @@ static struct
 	uint64		hash;
 	char		key[KVS_MAX_KEY];
 } last_read;
-
-static uint32
-pkey_hash(const void *key, Size keysize)
-{
-	const PKey *k = key;
-
-	return hash_bytes((const unsigned char *) k->data, (int) k->len);
-}
-
-static int
-pkey_match(const void *a, const void *b, Size keysize)
-{
-	const PKey *x = a,
-			   *y = b;
-
-	if (x->len != y->len)
-		return 1;
-	return memcmp(x->data, y->data, x->len);
-}
 
 static uint64
 value_hash(const char *val, size_t len)
@@ -312,19 +325,11 @@ run_key_cmp(uint32 ao, const char *a, uint32 alen, uint32 bo, const char *b, uin
 static void
 new_key_table(KvsWriteSet *ws)
 {
-	HASHCTL		ctl;
-
 	ws->vcxt = GenerationContextCreate(ws->cxt, "kvs_fdw write set versions",
 									   ALLOCSET_DEFAULT_SIZES);
-
-	memset(&ctl, 0, sizeof(ctl));
-	ctl.keysize = sizeof(PKey);
-	ctl.entrysize = sizeof(PEntry);
-	ctl.hash = pkey_hash;
-	ctl.match = pkey_match;
-	ctl.hcxt = ws->cxt;
-	ws->keys = hash_create("kvs_fdw write set", 256, &ctl,
-						   HASH_ELEM | HASH_FUNCTION | HASH_COMPARE | HASH_CONTEXT);
+	ws->keys = pkeys_create(ws->cxt, 256, NULL);
+	ws->block = NULL;
+	ws->block_left = 0;
 	ws->order = NULL;
 	ws->nentries = ws->maxentries = 0;
 }
@@ -377,13 +382,50 @@ trunc_seq(KvsWriteSet *ws)
 static PEntry *
 find_entry(KvsWriteSet *ws, const char *key, size_t klen)
 {
-	PKey		k;
+	PEntry		probe;
+	PSlot	   *slot;
 
 	if (ws == NULL)
 		return NULL;
-	k.data = key;
-	k.len = (uint32) klen;
-	return hash_search(ws->keys, &k, HASH_FIND, NULL);
+	probe.key.data = key;
+	probe.key.len = (uint32) klen;
+	slot = pkeys_lookup(ws->keys, &probe);
+	return slot ? slot->e : NULL;
+}
+
+/*
+ * A new entry with a copy of key, carved from the set's current block (in
+ * ws->cxt): entries are freed only all at once, by a spill's reset.
+ */
+static PEntry *
+new_entry(KvsWriteSet *ws, const char *key, uint32 klen)
+{
+	Size		need = MAXALIGN(sizeof(PEntry) + klen + 1);
+	PEntry	   *e;
+	char	   *copy;
+
+	if (need > ENTRY_BLOCK / 4)
+		e = MemoryContextAlloc(ws->cxt, need);
+	else
+	{
+		if (need > ws->block_left)
+		{
+			ws->block = MemoryContextAlloc(ws->cxt, ENTRY_BLOCK);
+			ws->block_left = ENTRY_BLOCK;
+		}
+		e = (PEntry *) ws->block;
+		ws->block += need;
+		ws->block_left -= need;
+	}
+	copy = (char *) e + sizeof(PEntry);
+	memcpy(copy, key, klen);
+	e->key.data = copy;
+	e->key.len = klen;
+	e->newest = NULL;
+	e->file_absent = false;
+	e->has_base = false;
+	e->base_hash = 0;
+	return e;
 }
 
 static bool
@@ -1041,27 +1083,22 @@ add_version(KvsFile *f, const char *key, size_t klen, const char *val,
 	KvsWriteSet *ws = get_ws(f, true);
 	SubTransactionId subid = GetCurrentSubTransactionId();
 	MemoryContext old;
-	PKey		k;
+	PEntry		probe;
+	PSlot	   *slot;
 	PEntry	   *e;
 	PVersion   *v;
 	bool		found;
 
 	check_memory(ws);
 	old = MemoryContextSwitchTo(ws->cxt);
-	k.data = key;
-	k.len = (uint32) klen;
-	e = hash_search(ws->keys, &k, HASH_ENTER, &found);
-	if (!found)
+	probe.key.data = key;
+	probe.key.len = (uint32) klen;
+	slot = pkeys_insert(ws->keys, &probe, &found);
+	if (found)
+		e = slot->e;
+	else
 	{
-		char	   *copy = palloc(klen + 1);
-
-		memcpy(copy, key, klen);
-		e->key.data = copy;
-		e->key.len = (uint32) klen;
-		e->newest = NULL;
-		e->file_absent = false;
-		e->has_base = false;
-		e->base_hash = 0;
+		e = slot->e = new_entry(ws, key, (uint32) klen);
 		if (ws->nentries == ws->maxentries)
 		{
 			ws->maxentries = ws->maxentries ? ws->maxentries * 2 : 256;
