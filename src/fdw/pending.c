@@ -203,6 +203,9 @@ struct KvsWriteSet
 	uint64		cursor_seq;		/* seq when a merged cursor last opened:
 								 * older versions may still be read */
 	int64		nkeys;			/* entries in memory with a version */
+	bool		counted_once;	/* no key is counted in two sources (memory,
+								 * runs) nor by a run's rolled-back record:
+								 * kvs_pending_counts' keys are distinct */
 	int64		bytes;			/* keys and values of live versions */
 	/* spill */
 	PRun	   *runs;			/* oldest first */
@@ -351,6 +354,7 @@ get_ws(KvsFile *f, bool create)
 	ws->file = f;
 	ws->cxt = AllocSetContextCreate(pending_cxt, "kvs_fdw write set",
 									ALLOCSET_DEFAULT_SIZES);
+	ws->counted_once = true;
 	ws->scratch = AllocSetContextCreate(pending_cxt, "kvs_fdw spill read",
 										ALLOCSET_DEFAULT_SIZES);
 	new_key_table(ws);
@@ -1041,6 +1045,7 @@ first_touch(KvsWriteSet *ws, PEntry *e, bool file_absent, const PView *known)
 			resolve(ws, e->key.data, e->key.len, SEQ_NOW, &pv);
 		if (pv.found)
 		{
+			ws->counted_once = false;	/* its run counts it too */
 			e->file_absent = pv.file_absent;
 			e->has_base = pv.has_base;
 			e->base_hash = pv.base_hash;
@@ -1206,6 +1211,8 @@ kvs_pending_truncate(KvsFile *f)
 	MemoryContext old = MemoryContextSwitchTo(pending_cxt);
 	SubTransactionId subid = GetCurrentSubTransactionId();
 
+	ws->counted_once = false;	/* the keys it hides still count */
+
 	if (ws->ntruncs == ws->maxtruncs)
 	{
 		ws->maxtruncs = ws->maxtruncs ? ws->maxtruncs * 2 : 4;
@@ -1280,7 +1287,10 @@ kvs_pending_subabort(SubTransactionId subid)
 		size_t		i;
 
 		if (ws->nruns > 0)
+		{
 			spilled = true;
+			ws->counted_once = false;	/* runs may count dead records */
+		}
 		while (ws->ntruncs > 0 && ws->truncs[ws->ntruncs - 1].subid >= subid)
 			ws->ntruncs--;
 		if (ws->max_subid < subid)
@@ -1848,10 +1858,11 @@ apply_one(KvsWriteSet *ws, uint64 t, const char *key, uint32 klen, const PView *
  * memory (kvs_record_bytes of each key's newest version that is not a
  * delete: the record as the file will store it, values too large to keep
  * inline counting their pointer; spilled runs are not read back for it),
- * scaled to that count, and capped at half the cache (below).  After a
- * spill, nkeys counts a key once per run it is in, so a transaction that
- * rewrote its keys after spilling may still size the file for more keys
- * than it ends with.
+ * scaled to that count.  After a spill, nkeys counts a key once per run
+ * it is in, so a transaction that rewrote its keys after spilling would
+ * size the file for more keys than it ends with: unless nkeys is known to
+ * count distinct keys (counted_once: a bulk load, each key written once),
+ * the estimate is capped at half the cache (below).
  */
 static void
 reserve_for_set(KvsWriteSet *ws)
@@ -1898,13 +1909,15 @@ reserve_for_set(KvsWriteSet *ws)
 	if (rc != KVS_OK)
 		kvs_report_error(rc, f->db, f->path);
 	/*
-	 * Not past half the cache: the reserve's pages are all dirty in the
-	 * section, so beyond the cache they would be written out empty as they
-	 * are made and read back by the puts, which costs more than the splits
-	 * it saves (the puts sweep the buckets once, in order).
+	 * With distinct keys the file is sized for all of them: the reserve's
+	 * pages past the cache are written out empty and read back by the
+	 * puts' sweep, but that costs less than the splits it saves, which
+	 * the sweep in bucket order meets at random (a split's buckets are
+	 * not where the sweep is).  Otherwise not past half the cache, so an
+	 * overcount stays small.
 	 */
 	cap = st.cache_frames / 2 * (uint64) KVS_PAGE_SIZE / 100 * st.fillfactor;
-	rc = kvs_reserve(f->db, Min(data, cap));
+	rc = kvs_reserve(f->db, ws->counted_once ? data : Min(data, cap));
 	if (rc != KVS_OK)
 		kvs_report_error(rc, f->db, f->path);
 }
