@@ -30,7 +30,8 @@
  * write set as it was when it began (see KvsPendingCursor).
  *
  * Memory: the write sets live in one context under TopTransactionContext,
- * each set's keys and versions in a context of its own.  Entries are never
+ * each set's key table and entries in a context of its own, its versions in
+ * a generation context under it (see new_key_table).  Entries are never
  * removed from memory (a chain emptied by a subtransaction abort stays,
  * empty), so the order array that the merged cursor and the commit walk
  * stays valid while statements add keys.
