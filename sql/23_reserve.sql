@@ -68,5 +68,30 @@ SELECT buckets = (SELECT buckets FROM kvs_fdw_stats('rsv_grown')) AS same_bucket
   FROM kvs_fdw_stats('rsv');
 SELECT * FROM kvs_fdw_check('rsv');
 
-DROP FOREIGN TABLE rsv, rsv_grown;
+-- a load bigger than the cache: a set whose keys are each written once
+-- (counted once over memory and the spilled runs) is reserved whole; one
+-- whose keys were rewritten after a spill (so counted in two runs) is
+-- reserved no further than half the cache, the puts split the rest
+SET kvs_fdw.cache_size = '256kB';
+SET kvs_fdw.pending_memory = '256kB';
+CREATE FOREIGN TABLE rsv_big (id int, v text) SERVER kvs;
+INSERT INTO rsv_big SELECT g, repeat(md5(g::text), 2) FROM generate_series(1, 20000) g;
+SELECT count(*), sum(id) FROM rsv_big;
+SELECT buckets = (SELECT buckets FROM kvs_fdw_stats('rsv_grown')) AS same_buckets,
+       buckets_first('rsv_big') AS reserved
+  FROM kvs_fdw_stats('rsv_big');
+SELECT * FROM kvs_fdw_check('rsv_big');
+TRUNCATE rsv_big;
+BEGIN;
+INSERT INTO rsv_big SELECT g, repeat(md5(g::text), 2) FROM generate_series(1, 20000) g;
+UPDATE rsv_big SET v = v || 'x';
+SELECT spilled_runs > 0 AS spilled FROM kvs_fdw_pending('rsv_big');
+COMMIT;
+SELECT count(*), sum(id), count(*) FILTER (WHERE v LIKE '%x') AS updated FROM rsv_big;
+SELECT buckets_first('rsv_big') AS reserved;
+SELECT * FROM kvs_fdw_check('rsv_big');
+RESET kvs_fdw.cache_size;
+RESET kvs_fdw.pending_memory;
+
+DROP FOREIGN TABLE rsv, rsv_grown, rsv_big;
 DROP FUNCTION buckets_first(regclass);

@@ -30,14 +30,16 @@
  * write set as it was when it began (see KvsPendingCursor).
  *
  * Memory: the write sets live in one context under TopTransactionContext,
- * each set's keys and versions in a context of its own.  Entries are never
+ * each set's key table and entries in a context of its own, its versions in
+ * a generation context under it (see new_key_table).  Entries are never
  * removed from memory (a chain emptied by a subtransaction abort stays,
  * empty), so the order array that the merged cursor and the commit walk
  * stays valid while statements add keys.
  *
  * Spill.  Once the write sets hold more than kvs_fdw.pending_memory, the
- * set being written to is spilled: its keys, sorted, with all their versions,
- * are written as one run to a temporary file of its own (BufFile:
+ * set being written to is spilled: its keys, sorted in run order (the
+ * file's bucket order: see run_order), with all their versions, are written
+ * as one run to a temporary file of its own (BufFile:
  * temp_file_limit applies) and the memory is emptied.  A run keeps in memory
  * a sparse index (every SPARSE_EVERY-th key and its position) and a Bloom
  * filter of its keys.  A key's state is its newest live version over the
@@ -47,8 +49,9 @@
  * ranges.  Runs are merged as they come (merge_runs: tiered, MERGE_RUNS of a
  * level into one of the next, dropping dead versions), so n spilled keys
  * make O(log n) runs for a lookup to test.  A merged cursor in its second
- * phase and the commit walk the sources: the runs merged on the fly, then
- * memory; a set is not spilled (nor its runs merged) while a cursor does
+ * phase walks the sources: the runs merged on the fly, then memory; the
+ * commit merges memory's keys, sorted, into the runs' walk, so it applies
+ * every key in the file's bucket order; a set is not spilled (nor its runs merged) while a cursor does
  * (its memory may then pass the limit until that scan ends).
  *
  * Conflicts at commit (no lost update without row locks): a key's first
@@ -63,11 +66,12 @@
 #include "lib/binaryheap.h"
 #include "miscadmin.h"
 #include "storage/buffile.h"
-#include "utils/hsearch.h"
 #include "utils/memutils.h"
 #include "utils/resowner.h"
 
 #include "kvs_fdw.h"
+
+#include <xxhash.h>
 
 int			kvs_fdw_pending_memory_kb = 64 * 1024;
 
@@ -96,7 +100,7 @@ typedef struct PKey
 
 typedef struct PEntry
 {
-	PKey		key;			/* hash key: points into the entry's copy */
+	PKey		key;			/* points at the copy after the entry */
 	PVersion   *newest;			/* NULL: no version (all rolled back) */
 	bool		file_absent;	/* created by an INSERT that found the key
 								 * absent from the file: its commit must not
@@ -105,6 +109,37 @@ typedef struct PEntry
 	bool		has_base;		/* created by a change of a file row: */
 	uint64		base_hash;		/* the hash of the value it read */
 } PEntry;
+
+/*
+ * The key table: open addressing (simplehash) over entry pointers, each
+ * slot with its key's hash, so a probe reads the slots in a row and an
+ * entry only on a hash match (dynahash's bucket lists cost a cache miss or
+ * two per lookup, which was a tenth of a bulk load).  Entries never move:
+ * the order array and the commit's sort point at them.
+ */
+typedef struct PSlot
+{
+	PEntry	   *e;
+	uint32		hash;
+	char		status;
+} PSlot;
+
+#define SH_PREFIX pkeys
+#define SH_ELEMENT_TYPE PSlot
+#define SH_KEY_TYPE PEntry *
+#define SH_KEY e
+#define SH_HASH_KEY(tb, k) hash_bytes((const unsigned char *) (k)->key.data, (int) (k)->key.len)
+#define SH_EQUAL(tb, a, b) ((a)->key.len == (b)->key.len && \
+							memcmp((a)->key.data, (b)->key.data, (a)->key.len) == 0)
+#define SH_STORE_HASH
+#define SH_GET_HASH(tb, a) ((a)->hash)
+#define SH_SCOPE static inline
+#define SH_DECLARE
+#define SH_DEFINE
+#include "lib/simplehash.h"
+
+/* entries and their key copies are carved from blocks of this size */
+#define ENTRY_BLOCK		8192
 
 typedef struct PTruncate
 {
@@ -115,6 +150,7 @@ typedef struct PTruncate
 /* A point of a run's sparse index: a key and where its record starts. */
 typedef struct PSparse
 {
+	uint32		order;			/* run_order of the key */
 	char	   *key;
 	uint32		klen;
 	int			fileno;
@@ -122,15 +158,16 @@ typedef struct PSparse
 } PSparse;
 
 /*
- * A run, in a temporary file of its own: records sorted by key, each
- *   u32 reclen (bytes after it), u32 klen, key, u8 file_absent,
+ * A run, in a temporary file of its own: records sorted by run order
+ * (run_key_cmp: the key's run_order, then its bytes), each
+ *   u32 reclen (bytes after it), u32 order, u32 klen, key, u8 file_absent,
  *   u8 has_base, u64 base_hash, u32 nver,
  *   nver x (u64 seq, u32 subid, u64 stamp, u8 is_delete, u32 vlen, value)
  * with its versions newest first.  A spill makes a run of level 0; a merge
  * of MERGE_RUNS runs of level L makes one of level L + 1 (see merge_runs).
  */
 /* a record's bytes after its reclen and before its versions; a version's header */
-#define REC_HEADER(klen)	(4 + (klen) + 1 + 1 + 8 + 4)
+#define REC_HEADER(klen)	(4 + 4 + (klen) + 1 + 1 + 8 + 4)
 #define VER_HEADER			(8 + 4 + 8 + 1 + 4)
 
 typedef struct PRun
@@ -151,8 +188,11 @@ typedef struct PRun
 struct KvsWriteSet
 {
 	KvsFile    *file;
-	MemoryContext cxt;			/* keys, entries, versions, order */
-	HTAB	   *keys;
+	MemoryContext cxt;			/* keys, entries, order; the parent of vcxt */
+	MemoryContext vcxt;			/* versions (see new_key_table) */
+	pkeys_hash *keys;
+	char	   *block;			/* the entries' block being carved */
+	Size		block_left;
 	PEntry	  **order;			/* entries in creation order */
 	size_t		nentries;
 	size_t		maxentries;
@@ -164,6 +204,9 @@ struct KvsWriteSet
 	uint64		cursor_seq;		/* seq when a merged cursor last opened:
 								 * older versions may still be read */
 	int64		nkeys;			/* entries in memory with a version */
+	bool		counted_once;	/* no key is counted in two sources (memory,
+								 * runs) nor by a run's rolled-back record:
+								 * kvs_pending_counts' keys are distinct */
 	int64		bytes;			/* keys and values of live versions */
 	/* spill */
 	PRun	   *runs;			/* oldest first */
@@ -216,25 +259,6 @@ static struct
 	char		key[KVS_MAX_KEY];
 } last_read;
 
-static uint32
-pkey_hash(const void *key, Size keysize)
-{
-	const PKey *k = key;
-
-	return hash_bytes((const unsigned char *) k->data, (int) k->len);
-}
-
-static int
-pkey_match(const void *a, const void *b, Size keysize)
-{
-	const PKey *x = a,
-			   *y = b;
-
-	if (x->len != y->len)
-		return 1;
-	return memcmp(x->data, y->data, x->len);
-}
-
 static uint64
 value_hash(const char *val, size_t len)
 {
@@ -252,19 +276,64 @@ key_cmp(const char *a, uint32 alen, const char *b, uint32 blen)
 	return (alen > blen) - (alen < blen);
 }
 
+static uint32
+bitrev32(uint32 x)
+{
+	x = ((x >> 1) & 0x55555555) | ((x & 0x55555555) << 1);
+	x = ((x >> 2) & 0x33333333) | ((x & 0x33333333) << 2);
+	x = ((x >> 4) & 0x0F0F0F0F) | ((x & 0x0F0F0F0F) << 4);
+	x = ((x >> 8) & 0x00FF00FF) | ((x & 0x00FF00FF) << 8);
+	return (x >> 16) | (x << 16);
+}
+
+/*
+ * The order of keys in a run: run_order first, then key_cmp.  run_order is
+ * the engine's bucket order (kvs_key_order: the key's hash tag bit-reversed)
+ * of a file with hash seed 0, which every file the FDW creates has, so the
+ * commit's merged walk over the runs gives their keys in the file's bucket
+ * order and applies them in one sweep over the file.  It is a fixed
+ * function of the key bytes, whatever the file, so the runs of one write
+ * set always agree with each other; a file made with another seed (by the
+ * engine's API, never by the FDW) is still applied correctly, only not in
+ * its bucket order.  Its 64-bit hash also gives the Bloom
+ * filters' two hashes (key_hashes).
+ */
+static uint64
+run_hash(const char *key, uint32 klen)
+{
+	return XXH3_64bits_withSeed(key, klen, 0);
+}
+
+static uint32
+run_order(const char *key, uint32 klen)
+{
+	return bitrev32((uint32) run_hash(key, klen));
+}
+
+static int
+run_key_cmp(uint32 ao, const char *a, uint32 alen, uint32 bo, const char *b, uint32 blen)
+{
+	if (ao != bo)
+		return ao < bo ? -1 : 1;
+	return key_cmp(a, alen, b, blen);
+}
+
+/*
+ * The set's memory, new or emptied by a spill: the key table, and the
+ * versions' context.  Versions are allocated without rounding (a
+ * generation context: an allocation set rounds a 100-byte row's version up
+ * to 256 bytes), so the same kvs_fdw.pending_memory holds more rows and a
+ * bulk load spills less often; a version replaced or rolled back frees its
+ * space once its block's other versions have gone too.
+ */
 static void
 new_key_table(KvsWriteSet *ws)
 {
-	HASHCTL		ctl;
-
-	memset(&ctl, 0, sizeof(ctl));
-	ctl.keysize = sizeof(PKey);
-	ctl.entrysize = sizeof(PEntry);
-	ctl.hash = pkey_hash;
-	ctl.match = pkey_match;
-	ctl.hcxt = ws->cxt;
-	ws->keys = hash_create("kvs_fdw write set", 256, &ctl,
-						   HASH_ELEM | HASH_FUNCTION | HASH_COMPARE | HASH_CONTEXT);
+	ws->vcxt = GenerationContextCreate(ws->cxt, "kvs_fdw write set versions",
+									   ALLOCSET_DEFAULT_SIZES);
+	ws->keys = pkeys_create(ws->cxt, 256, NULL);
+	ws->block = NULL;
+	ws->block_left = 0;
 	ws->order = NULL;
 	ws->nentries = ws->maxentries = 0;
 }
@@ -286,6 +355,7 @@ get_ws(KvsFile *f, bool create)
 	ws->file = f;
 	ws->cxt = AllocSetContextCreate(pending_cxt, "kvs_fdw write set",
 									ALLOCSET_DEFAULT_SIZES);
+	ws->counted_once = true;
 	ws->scratch = AllocSetContextCreate(pending_cxt, "kvs_fdw spill read",
 										ALLOCSET_DEFAULT_SIZES);
 	new_key_table(ws);
@@ -317,13 +387,50 @@ trunc_seq(KvsWriteSet *ws)
 static PEntry *
 find_entry(KvsWriteSet *ws, const char *key, size_t klen)
 {
-	PKey		k;
+	PEntry		probe;
+	PSlot	   *slot;
 
 	if (ws == NULL)
 		return NULL;
-	k.data = key;
-	k.len = (uint32) klen;
-	return hash_search(ws->keys, &k, HASH_FIND, NULL);
+	probe.key.data = key;
+	probe.key.len = (uint32) klen;
+	slot = pkeys_lookup(ws->keys, &probe);
+	return slot ? slot->e : NULL;
+}
+
+/*
+ * A new entry with a copy of key, carved from the set's current block (in
+ * ws->cxt): entries are freed only all at once, by a spill's reset.
+ */
+static PEntry *
+new_entry(KvsWriteSet *ws, const char *key, uint32 klen)
+{
+	Size		need = MAXALIGN(sizeof(PEntry) + klen + 1);
+	PEntry	   *e;
+	char	   *copy;
+
+	if (need > ENTRY_BLOCK / 4)
+		e = MemoryContextAlloc(ws->cxt, need);
+	else
+	{
+		if (need > ws->block_left)
+		{
+			ws->block = MemoryContextAlloc(ws->cxt, ENTRY_BLOCK);
+			ws->block_left = ENTRY_BLOCK;
+		}
+		e = (PEntry *) ws->block;
+		ws->block += need;
+		ws->block_left -= need;
+	}
+	copy = (char *) e + sizeof(PEntry);
+	memcpy(copy, key, klen);
+	e->key.data = copy;
+	e->key.len = klen;
+	e->newest = NULL;
+	e->file_absent = false;
+	e->has_base = false;
+	e->base_hash = 0;
+	return e;
 }
 
 static bool
@@ -340,20 +447,25 @@ subid_dead(SubTransactionId subid)
 /* ---- runs: writing ---------------------------------------------------------- */
 
 /*
- * A key's two Bloom hashes, computed once per key and used for every run's
- * filter (a lookup tests each run: hashing the key per run was most of it).
+ * A key's two Bloom hashes and its run order, computed once per key and
+ * used for every run (a lookup tests each run: hashing the key per run was
+ * most of it), all from one 64-bit hash.
  */
 typedef struct PHash
 {
 	uint32		h1,
 				h2;
+	uint32		order;			/* run_order */
 } PHash;
 
 static void
 key_hashes(const char *key, uint32 klen, PHash *h)
 {
-	h->h1 = hash_bytes((const unsigned char *) key, (int) klen);
-	h->h2 = (uint32) hash_bytes_extended((const unsigned char *) key, (int) klen, 0x9e3779b9) | 1;
+	uint64		x = run_hash(key, klen);
+
+	h->h1 = (uint32) x;
+	h->h2 = (uint32) (x >> 32) | 1;
+	h->order = bitrev32((uint32) x);
 }
 
 static void
@@ -379,10 +491,11 @@ bloom_maybe(PRun *r, const PHash *h)
 }
 
 /*
- * A spill sorts its keys by their first 8 bytes as a big-endian number
- * (zero-padded: an order key_cmp agrees with) beside the entry, so most
- * comparisons read no entry and no key: sorting the entry pointers by the
- * keys they point to took a cache miss or two per comparison.
+ * A spill sorts its keys by a 64-bit prefix of their run order beside the
+ * entry: the run_order, then the key's first 4 bytes as a big-endian number
+ * (zero-padded: an order key_cmp agrees with), so most comparisons read no
+ * entry and no key: sorting the entry pointers by the keys they point to
+ * took a cache miss or two per comparison.
  */
 typedef struct PSortKey
 {
@@ -393,10 +506,10 @@ typedef struct PSortKey
 static uint64
 key_prefix(const char *key, uint32 klen)
 {
-	uint64		p = 0;
+	uint64		p = run_order(key, klen);
 	uint32		i;
 
-	for (i = 0; i < 8; i++)
+	for (i = 0; i < 4; i++)
 		p = (p << 8) | (i < klen ? (uint8) key[i] : 0);
 	return p;
 }
@@ -451,7 +564,7 @@ run_write(PRun *r, const void *p, size_t n)
 	r->nbytes += n;
 }
 
-/* A record of key begins (in key order): index it, then write its header. */
+/* A record of key begins (in run order): index it, then write its header. */
 static void
 run_add(PRun *r, const char *key, uint32 klen, bool file_absent,
 		bool has_base, uint64 base_hash, uint32 nver, uint32 verbytes)
@@ -468,18 +581,22 @@ run_add(PRun *r, const char *key, uint32 klen, bool file_absent,
 	{
 		PSparse    *sp = &r->sparse[r->nsparse++];
 
+		key_hashes(key, klen, &h);
+		sp->order = h.order;
 		sp->key = MemoryContextAlloc(pending_cxt, klen + 1);
 		memcpy(sp->key, key, klen);
 		sp->klen = klen;
 		BufFileTell(r->file, &sp->fileno, &sp->off);
 	}
-	key_hashes(key, klen, &h);
+	else
+		key_hashes(key, klen, &h);
 	bloom_positions(&h, r->bloom_bits, pos);
 	for (b = 0; b < BLOOM_HASHES; b++)
 		r->bloom[pos[b] / 8] |= (1 << (pos[b] % 8));
 	r->nrecords++;
 	r->vbytes += klen;
 	run_write(r, &reclen, 4);
+	run_write(r, &h.order, 4);
 	run_write(r, &klen, 4);
 	run_write(r, key, klen);
 	b1 = file_absent ? 1 : 0;
@@ -524,14 +641,16 @@ new_run_slot(KvsWriteSet *ws)
 
 static void merge_runs(KvsWriteSet *ws);
 
-/* Write the set's memory as a run and empty the memory. */
-static void
-spill(KvsWriteSet *ws)
+/*
+ * The memory entries with a version, sorted in run order (in pending_cxt;
+ * the caller frees it).
+ */
+static PSortKey *
+sorted_entries(KvsWriteSet *ws, size_t *n)
 {
 	PSortKey   *live;
 	size_t		nlive = 0,
 				i;
-	PRun	   *r;
 
 	live = MemoryContextAllocHuge(pending_cxt, sizeof(PSortKey) * Max(ws->nentries, 1));
 	for (i = 0; i < ws->nentries; i++)
@@ -543,12 +662,26 @@ spill(KvsWriteSet *ws)
 		live[nlive].prefix = key_prefix(e->key.data, e->key.len);
 		live[nlive++].e = e;
 	}
+	sort_keys(live, nlive);
+	*n = nlive;
+	return live;
+}
+
+/* Write the set's memory as a run and empty the memory. */
+static void
+spill(KvsWriteSet *ws)
+{
+	PSortKey   *live;
+	size_t		nlive,
+				i;
+	PRun	   *r;
+
+	live = sorted_entries(ws, &nlive);
 	if (nlive == 0)
 	{
 		pfree(live);
 		return;
 	}
-	sort_keys(live, nlive);
 	r = new_run_slot(ws);
 	run_begin(r, (int64) nlive, 0);
 	for (i = 0; i < nlive; i++)
@@ -599,6 +732,7 @@ spill(KvsWriteSet *ws)
 /* One record read back (in ws->scratch). */
 typedef struct PRecord
 {
+	uint32		order;			/* run_order of the key */
 	const char *key;
 	uint32		klen;
 	bool		file_absent;
@@ -620,12 +754,15 @@ parse_record(const char *buf, PRecord *rec)
 {
 	uint32		n;
 
+	memcpy(&rec->order, buf, 4);
+	buf += 4;
 	memcpy(&rec->klen, buf, 4);
 	rec->key = buf + 4;
 	rec->file_absent = buf[4 + rec->klen] != 0;
 	rec->has_base = buf[4 + rec->klen + 1] != 0;
 	memcpy(&rec->base_hash, buf + 4 + rec->klen + 2, 8);
 	memcpy(&n, buf + 4 + rec->klen + 10, 4);
+	buf -= 4;
 	rec->nver = n;
 	rec->vers = buf + REC_HEADER(rec->klen);
 }
@@ -710,7 +847,8 @@ run_lookup(KvsWriteSet *ws, int ri, const char *key, uint32 klen,
 	{
 		int			mid = (lo + hi) / 2;
 
-		if (key_cmp(r->sparse[mid].key, r->sparse[mid].klen, key, klen) <= 0)
+		if (run_key_cmp(r->sparse[mid].order, r->sparse[mid].key, r->sparse[mid].klen,
+						h->order, key, klen) <= 0)
 		{
 			at = mid;
 			lo = mid + 1;
@@ -726,7 +864,7 @@ run_lookup(KvsWriteSet *ws, int ri, const char *key, uint32 klen,
 				 errmsg("could not seek in the spill file of pending kvs_fdw writes")));
 	while (read_record(ws, r, &rec))
 	{
-		int			c = key_cmp(rec.key, rec.klen, key, klen);
+		int			c = run_key_cmp(rec.order, rec.key, rec.klen, h->order, key, klen);
 
 		if (c > 0)
 			return;
@@ -908,6 +1046,7 @@ first_touch(KvsWriteSet *ws, PEntry *e, bool file_absent, const PView *known)
 			resolve(ws, e->key.data, e->key.len, SEQ_NOW, &pv);
 		if (pv.found)
 		{
+			ws->counted_once = false;	/* its run counts it too */
 			e->file_absent = pv.file_absent;
 			e->has_base = pv.has_base;
 			e->base_hash = pv.base_hash;
@@ -950,27 +1089,22 @@ add_version(KvsFile *f, const char *key, size_t klen, const char *val,
 	KvsWriteSet *ws = get_ws(f, true);
 	SubTransactionId subid = GetCurrentSubTransactionId();
 	MemoryContext old;
-	PKey		k;
+	PEntry		probe;
+	PSlot	   *slot;
 	PEntry	   *e;
 	PVersion   *v;
 	bool		found;
 
 	check_memory(ws);
 	old = MemoryContextSwitchTo(ws->cxt);
-	k.data = key;
-	k.len = (uint32) klen;
-	e = hash_search(ws->keys, &k, HASH_ENTER, &found);
-	if (!found)
+	probe.key.data = key;
+	probe.key.len = (uint32) klen;
+	slot = pkeys_insert(ws->keys, &probe, &found);
+	if (found)
+		e = slot->e;
+	else
 	{
-		char	   *copy = palloc(klen + 1);
-
-		memcpy(copy, key, klen);
-		e->key.data = copy;
-		e->key.len = (uint32) klen;
-		e->newest = NULL;
-		e->file_absent = false;
-		e->has_base = false;
-		e->base_hash = 0;
+		e = slot->e = new_entry(ws, key, (uint32) klen);
 		if (ws->nentries == ws->maxentries)
 		{
 			ws->maxentries = ws->maxentries ? ws->maxentries * 2 : 256;
@@ -986,7 +1120,7 @@ add_version(KvsFile *f, const char *key, size_t klen, const char *val,
 		ws->nkeys++;
 		ws->bytes += klen;
 	}
-	v = palloc(offsetof(PVersion, val) + (val ? vlen : 0) + 1);
+	v = MemoryContextAlloc(ws->vcxt, offsetof(PVersion, val) + (val ? vlen : 0) + 1);
 	v->subid = subid;
 	v->is_delete = (val == NULL);
 	v->stamp = f->stamp;
@@ -1078,6 +1212,8 @@ kvs_pending_truncate(KvsFile *f)
 	MemoryContext old = MemoryContextSwitchTo(pending_cxt);
 	SubTransactionId subid = GetCurrentSubTransactionId();
 
+	ws->counted_once = false;	/* the keys it hides still count */
+
 	if (ws->ntruncs == ws->maxtruncs)
 	{
 		ws->maxtruncs = ws->maxtruncs ? ws->maxtruncs * 2 : 4;
@@ -1152,7 +1288,10 @@ kvs_pending_subabort(SubTransactionId subid)
 		size_t		i;
 
 		if (ws->nruns > 0)
+		{
 			spilled = true;
+			ws->counted_once = false;	/* runs may count dead records */
+		}
 		while (ws->ntruncs > 0 && ws->truncs[ws->ntruncs - 1].subid >= subid)
 			ws->ntruncs--;
 		if (ws->max_subid < subid)
@@ -1259,7 +1398,7 @@ kvs_write_set_file(KvsWriteSet *ws)
 
 /*
  * A walk over every key with a version: first the runs, merged (each is
- * sorted by key, so one pass over all of them at once gives each key with
+ * sorted in run order, so one pass over all of them at once gives each key with
  * every run's record of it, newest run first), then the memory entries;
  * each key is given once, by the source its view (as of upto) comes from.
  * A key in memory is left to the memory phase.  The merge reads each run
@@ -1294,9 +1433,11 @@ typedef struct PWalk
 	int		   *used;			/* readers holding the current key */
 	int			nused;
 	bool		merging;		/* still in the runs */
+	bool		runs_only;		/* no memory phase (the commit's own merge) */
 	size_t		pos;			/* memory: the next entry */
 	const char *key;			/* the current key (valid until the next) */
 	uint32		klen;
+	uint32		order;			/* its run_order (runs only) */
 } PWalk;
 
 /* Have n bytes of the run from rd->pos in rd->buf; false at the run's end. */
@@ -1377,7 +1518,8 @@ reader_cmp(Datum a, Datum b, void *arg)
 	PWalk	   *w = (PWalk *) arg;
 	PReader    *x = &w->readers[DatumGetInt32(a)],
 			   *y = &w->readers[DatumGetInt32(b)];
-	int			c = key_cmp(y->rec.key, y->rec.klen, x->rec.key, x->rec.klen);
+	int			c = run_key_cmp(y->rec.order, y->rec.key, y->rec.klen,
+								x->rec.order, x->rec.key, x->rec.klen);
 
 	if (c != 0)
 		return c;
@@ -1458,6 +1600,7 @@ merge_step(PWalk *w)
 	}
 	w->key = w->readers[w->used[0]].rec.key;
 	w->klen = w->readers[w->used[0]].rec.klen;
+	w->order = w->readers[w->used[0]].rec.order;
 	return true;
 }
 
@@ -1486,7 +1629,7 @@ walk_next(PWalk *w, PView *pv)
 		if (pv->found && pv->seq >= trunc_seq_at(ws, w->upto))
 			return true;
 	}
-	while (w->pos < ws->nentries)
+	while (!w->runs_only && w->pos < ws->nentries)
 	{
 		PEntry	   *e = ws->order[w->pos++];
 
@@ -1667,24 +1810,6 @@ check_base(KvsWriteSet *ws, const char *key, uint32 klen, uint64 base_hash)
 				 errhint("Retry the transaction.")));
 }
 
-/* One key of an apply batch: its place in the file's bucket order and view. */
-typedef struct PApply
-{
-	uint32		order;			/* kvs_key_order */
-	uint32		klen;
-	const char *key;
-	PView		pv;
-} PApply;
-
-static int
-cmp_apply(const void *a, const void *b)
-{
-	uint32		x = ((const PApply *) a)->order,
-				y = ((const PApply *) b)->order;
-
-	return x < y ? -1 : x > y;
-}
-
 /* Apply one key's final version (t: the TRUNCATE marker's seq, 0 = none). */
 static void
 apply_one(KvsWriteSet *ws, uint64 t, const char *key, uint32 klen, const PView *pv)
@@ -1734,10 +1859,11 @@ apply_one(KvsWriteSet *ws, uint64 t, const char *key, uint32 klen, const PView *
  * memory (kvs_record_bytes of each key's newest version that is not a
  * delete: the record as the file will store it, values too large to keep
  * inline counting their pointer; spilled runs are not read back for it),
- * scaled to that count, and capped at half the cache (below).  After a
- * spill, nkeys counts a key once per run it is in, so a transaction that
- * rewrote its keys after spilling may still size the file for more keys
- * than it ends with.
+ * scaled to that count.  After a spill, nkeys counts a key once per run
+ * it is in, so a transaction that rewrote its keys after spilling would
+ * size the file for more keys than it ends with: unless nkeys is known to
+ * count distinct keys (counted_once: a bulk load, each key written once),
+ * the estimate is capped at half the cache (below).
  */
 static void
 reserve_for_set(KvsWriteSet *ws)
@@ -1784,15 +1910,76 @@ reserve_for_set(KvsWriteSet *ws)
 	if (rc != KVS_OK)
 		kvs_report_error(rc, f->db, f->path);
 	/*
-	 * Not past half the cache: the reserve's pages are all dirty in the
-	 * section, so beyond the cache they would be written out empty as they
-	 * are made and read back by the puts, which costs more than the splits
-	 * it saves (the puts sweep the buckets batch by batch).
+	 * With distinct keys the file is sized for all of them: the reserve's
+	 * pages past the cache are written out empty and read back by the
+	 * puts' sweep, but that costs less than the splits it saves, which
+	 * the sweep in bucket order meets at random (a split's buckets are
+	 * not where the sweep is).  Otherwise not past half the cache, so an
+	 * overcount stays small.
 	 */
 	cap = st.cache_frames / 2 * (uint64) KVS_PAGE_SIZE / 100 * st.fillfactor;
-	rc = kvs_reserve(f->db, Min(data, cap));
+	rc = kvs_reserve(f->db, ws->counted_once ? data : Min(data, cap));
 	if (rc != KVS_OK)
 		kvs_report_error(rc, f->db, f->path);
+}
+
+/*
+ * The apply in run order, which is the file's bucket order (run_order), so
+ * in one sweep over the file: the runs' merged walk gives their keys in run
+ * order, and memory's keys, sorted in run order, are merged
+ * into it (the walk leaves out every key memory has a view of, so the two
+ * streams never give one key twice).  Nothing is copied: a run's key and
+ * value are applied while the walk's buffer holds them.
+ */
+static void
+apply_merged(KvsWriteSet *ws, uint64 t)
+{
+	PSortKey   *mem;
+	size_t		nmem,
+				m = 0;
+	PWalk		w;
+	PView		pv,
+				mv;
+	bool		more;
+	uint64		n = 0;
+
+	mem = sorted_entries(ws, &nmem);
+	walk_start(&w, ws, SEQ_NOW);
+	w.runs_only = true;
+	more = walk_next(&w, &pv);
+	for (;;)
+	{
+		PEntry	   *e = NULL;
+
+		/* memory's next key with a version the TRUNCATE does not hide */
+		while (m < nmem && e == NULL)
+		{
+			e = mem[m].e;
+			if (!memory_view(e, SEQ_NOW, &mv) || mv.seq < t)
+			{
+				e = NULL;
+				m++;
+			}
+		}
+		if (e == NULL && !more)
+			break;
+		if ((++n & 1023) == 0)
+			CHECK_FOR_INTERRUPTS();
+		if (e != NULL &&
+			(!more || run_key_cmp((uint32) (mem[m].prefix >> 32), e->key.data, e->key.len,
+								  w.order, w.key, w.klen) < 0))
+		{
+			apply_one(ws, t, e->key.data, e->key.len, &mv);
+			m++;
+		}
+		else
+		{
+			apply_one(ws, t, w.key, w.klen, &pv);
+			more = walk_next(&w, &pv);
+		}
+	}
+	walk_end(&w);
+	pfree(mem);
 }
 
 /*
@@ -1800,38 +1987,18 @@ reserve_for_set(KvsWriteSet *ws)
  * write section: after a TRUNCATE marker, the file is truncated first and
  * only versions newer than the marker are written.  A key an INSERT found
  * absent must still be absent (another transaction may have committed it
- * since): 40001 otherwise.
- *
- * Order: the walk gives the keys of the runs (merged, in key order), then
- * memory's (in creation order), neither of which has anything to do with
- * the file's buckets, so with a file bigger than the cache every put was a
- * page miss.  The keys are applied in batches, each sorted by the file's
- * bucket order (kvs_key_order), so a batch visits each bucket's pages once,
- * in a sweep; a key's final state does not depend on the order keys are
- * applied in.  A key and value read from a run are copied for the batch
- * (the walk's buffers move on), so a batch of the runs' keys ends once its
- * memory (copies and entries) reaches half kvs_fdw.pending_memory (about
- * what one run holds: a run is what filled that memory, hash table and
- * chains included), beside the write set's; memory's keys are one batch, not copied; every batch has an
- * entry of sizeof(PApply), about 80 bytes, per key.
+ * since): 40001 otherwise.  A key's final state does not depend on the
+ * order keys are applied in, so they are applied in the file's bucket order
+ * (apply_merged), so the puts visit each bucket's pages once, in a sweep,
+ * not at random: in the order the walk gives (the runs' keys, then
+ * memory's) every put was a page miss once the file outgrew the cache.
  */
 void
 kvs_pending_apply(KvsWriteSet *ws)
 {
 	kvs		   *db = ws->file->db;
 	uint64		t = trunc_seq(ws);
-	PWalk		w;
-	PView		pv;
-	uint64		n = 0;
 	int			rc;
-	MemoryContext batch_cxt,
-				old;
-	PApply	   *batch = NULL;
-	size_t		nbatch = 0,
-				maxbatch = 0,
-				i;
-	Size		limit = (Size) kvs_fdw_pending_memory_kb * 1024 / 2;
-	bool		from_memory = false;
 
 	kvs_set_stamp(db, 0);
 	if (t > 0)
@@ -1841,62 +2008,7 @@ kvs_pending_apply(KvsWriteSet *ws)
 			kvs_report_error(rc, db, ws->file->path);
 	}
 	reserve_for_set(ws);		/* a bulk load: the file sized first */
-	batch_cxt = AllocSetContextCreate(CurrentMemoryContext, "kvs_fdw apply batch",
-									  ALLOCSET_DEFAULT_SIZES);
-	walk_start(&w, ws, SEQ_NOW);
-	for (;;)
-	{
-		bool		more = walk_next(&w, &pv);
-
-		if (nbatch > 0 &&
-			(!more || (pv.source == SRC_MEMORY) != from_memory ||
-			 MemoryContextMemAllocated(batch_cxt, false) >= limit))
-		{
-			qsort(batch, nbatch, sizeof(PApply), cmp_apply);
-			for (i = 0; i < nbatch; i++)
-			{
-				if ((++n & 1023) == 0)
-					CHECK_FOR_INTERRUPTS();
-				apply_one(ws, t, batch[i].key, batch[i].klen, &batch[i].pv);
-			}
-			MemoryContextReset(batch_cxt);
-			batch = NULL;
-			nbatch = maxbatch = 0;
-		}
-		if (!more)
-			break;
-		from_memory = (pv.source == SRC_MEMORY);
-		old = MemoryContextSwitchTo(batch_cxt);
-		if (nbatch == maxbatch)
-		{
-			maxbatch = maxbatch ? maxbatch * 2 : 1024;
-			batch = batch ? repalloc_huge(batch, sizeof(PApply) * maxbatch) :
-				palloc(sizeof(PApply) * maxbatch);
-		}
-		batch[nbatch].order = kvs_key_order(db, w.key, w.klen);
-		batch[nbatch].klen = w.klen;
-		batch[nbatch].pv = pv;
-		if (from_memory)
-			batch[nbatch].key = w.key;	/* memory entries stay put */
-		else
-		{
-			char	   *k = palloc(w.klen + 1);
-
-			memcpy(k, w.key, w.klen);
-			batch[nbatch].key = k;
-			if (!pv.is_delete)
-			{
-				char	   *v = palloc(pv.vlen + 1);
-
-				memcpy(v, pv.val, pv.vlen);
-				batch[nbatch].pv.val = v;
-			}
-		}
-		MemoryContextSwitchTo(old);
-		nbatch++;
-	}
-	walk_end(&w);
-	MemoryContextDelete(batch_cxt);
+	apply_merged(ws, t);
 }
 
 /* ---- the merged cursor ---------------------------------------------------- */
