@@ -496,6 +496,14 @@ uint64_t    kvs_record_bytes(size_t klen, size_t vlen);
  * writes the keys): a section that puts many keys in this order visits each
  * bucket's pages in one run, not at random. */
 uint32_t    kvs_key_order(kvs *db, const void *key, size_t klen);
+/* The same without a handle: the hash a file whose header has hash seed
+ * `seed` (kvs_options.hash_seed at its creation) files a key by, and the
+ * bucket order kvs_key_order gives for that hash, so a host can sort keys
+ * before it has the file open (a write set's spilled runs) exactly as
+ * kvs_key_order would for such a file.  kvs_key_order(db, k, n) ==
+ * kvs_hash_order(kvs_key_hash(seed of db, k, n)). */
+uint64_t    kvs_key_hash(uint64_t seed, const void *key, size_t klen);
+uint32_t    kvs_hash_order(uint64_t hash);
 int         kvs_sync(kvs *db);          /* write dirty pages, fsync */
 
 /* ---- compaction ------------------------------------------------------------

@@ -188,14 +188,24 @@ void lh_free(lh *t)
     free(t);
 }
 
+uint64_t kvs_key_hash(uint64_t seed, const void *key, size_t klen)
+{
+    return XXH3_64bits_withSeed(key, klen, seed);
+}
+
+uint32_t kvs_hash_order(uint64_t hash)
+{
+    return bitrev32((uint32_t)hash);
+}
+
 uint64_t lh_hash(const lh *t, const void *key, size_t klen)
 {
-    return XXH3_64bits_withSeed(key, klen, hdr_seed(pager_hdr(t->pg)));
+    return kvs_key_hash(hdr_seed(pager_hdr(t->pg)), key, klen);
 }
 
 uint32_t lh_key_order(const lh *t, const void *key, size_t klen)
 {
-    return bitrev32((uint32_t)lh_hash(t, key, klen));
+    return kvs_hash_order(lh_hash(t, key, klen));
 }
 
 void lh_format_new(kvs_hdr *h, uint8_t *dirpage, uint8_t *bucketpage)

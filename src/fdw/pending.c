@@ -71,7 +71,6 @@
 
 #include "kvs_fdw.h"
 
-#include <xxhash.h>
 
 int			kvs_fdw_pending_memory_kb = 64 * 1024;
 
@@ -276,20 +275,11 @@ key_cmp(const char *a, uint32 alen, const char *b, uint32 blen)
 	return (alen > blen) - (alen < blen);
 }
 
-static uint32
-bitrev32(uint32 x)
-{
-	x = ((x >> 1) & 0x55555555) | ((x & 0x55555555) << 1);
-	x = ((x >> 2) & 0x33333333) | ((x & 0x33333333) << 2);
-	x = ((x >> 4) & 0x0F0F0F0F) | ((x & 0x0F0F0F0F) << 4);
-	x = ((x >> 8) & 0x00FF00FF) | ((x & 0x00FF00FF) << 8);
-	return (x >> 16) | (x << 16);
-}
-
 /*
  * The order of keys in a run: run_order first, then key_cmp.  run_order is
- * the engine's bucket order (kvs_key_order: the key's hash tag bit-reversed)
- * of a file with hash seed 0, which every file the FDW creates has, so the
+ * the engine's bucket order (kvs_key_order, computed without a handle:
+ * kvs_hash_order of kvs_key_hash) of a file with hash seed 0, which every
+ * file the FDW creates has, so the
  * commit's merged walk over the runs gives their keys in the file's bucket
  * order and applies them in one sweep over the file.  It is a fixed
  * function of the key bytes, whatever the file, so the runs of one write
@@ -301,13 +291,13 @@ bitrev32(uint32 x)
 static uint64
 run_hash(const char *key, uint32 klen)
 {
-	return XXH3_64bits_withSeed(key, klen, 0);
+	return kvs_key_hash(0, key, klen);
 }
 
 static uint32
 run_order(const char *key, uint32 klen)
 {
-	return bitrev32((uint32) run_hash(key, klen));
+	return kvs_hash_order(run_hash(key, klen));
 }
 
 static int
@@ -465,7 +455,7 @@ key_hashes(const char *key, uint32 klen, PHash *h)
 
 	h->h1 = (uint32) x;
 	h->h2 = (uint32) (x >> 32) | 1;
-	h->order = bitrev32((uint32) x);
+	h->order = kvs_hash_order(x);
 }
 
 static void

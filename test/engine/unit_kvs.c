@@ -124,15 +124,43 @@ int main(void)
     /* kvs_key_order is the cursor's order: never decreasing along a scan */
     {
         uint32_t prev = 0, ord;
-        unsigned down = 0, m = 0;
+        unsigned down = 0, m = 0, unlike = 0;
         TAP_RC(kvs_cursor_open(db, &c), KVS_OK);
         while (kvs_cursor_next(c, &k, &v) == KVS_OK) {
             ord = kvs_key_order(db, k.data, k.len);
             down += m++ > 0 && ord < prev;
             prev = ord;
+            /* the handle-free form, this file having hash seed 0 */
+            unlike += kvs_hash_order(kvs_key_hash(0, k.data, k.len)) != ord;
         }
         kvs_cursor_close(c);
         tap_ok(m == n / 2 && down == 0, "kvs_key_order follows the cursor: %u records, %u out of order", m, down);
+        tap_ok(unlike == 0, "kvs_hash_order(kvs_key_hash(0, key)) is kvs_key_order in a seed-0 file: %u of %u differ", unlike, m);
+    }
+
+    /* ... and in a file created with another seed, with that seed */
+    {
+        char sp[300];
+        kvs_options o;
+        kvs *sdb = NULL;
+        const uint64_t seed = 0x9e3779b97f4a7c15ULL;
+        unsigned j, unlike = 0, as_zero = 0;
+        snprintf(sp, sizeof sp, "%s.seeded", path);
+        unlink(sp);
+        kvs_options_init(&o);
+        o.flags = KVS_CREATE;
+        o.hash_seed = seed;
+        TAP_RC(kvs_open(sp, &o, &sdb), KVS_OK);
+        for (j = 0; sdb && j < 200; j++) {
+            mkkey(key, j);
+            unlike += kvs_hash_order(kvs_key_hash(seed, key, strlen(key))) != kvs_key_order(sdb, key, strlen(key));
+            as_zero += kvs_hash_order(kvs_key_hash(0, key, strlen(key))) == kvs_key_order(sdb, key, strlen(key));
+        }
+        tap_ok(sdb && unlike == 0 && as_zero < 5, "a file with hash seed %llx: kvs_key_hash with it gives kvs_key_order "
+               "(%u of 200 differ), with seed 0 not (%u of 200 agree)", (unsigned long long)seed, unlike, as_zero);
+        if (sdb)
+            kvs_close(sdb);
+        unlink(sp);
     }
 
     /* cursor across splits: insert while scanning, old records exactly once */
