@@ -1790,6 +1790,18 @@ int kvs_begin(kvs *db, int mode)
         unit_begin(db);
         return KVS_OK;
     }
+    /* KVS_EXCLUSIVE, private pool, header loaded: a read section has no
+     * lock to take and nothing to reread (what lock_take and
+     * cache_revalidate would find), so neither is called: this is every
+     * one-get section's fixed cost */
+    if (mode == KVS_READ && db->excl && db->loaded && !db->shared) {
+        db->section = KVS_READ;
+        if (db->lazy_pending)
+            db->failed = 0;
+        else
+            unit_begin(db);
+        return KVS_OK;
+    }
     rc = lock_take(db, mode);
     if (rc)
         return rc;
@@ -1839,11 +1851,12 @@ static int section_leave(kvs *db, int rc)
     /* the pool's per-file counters and the trace are brought up to date
      * once a section, not per access */
     pool_file_publish(db->pf);
-    rc3 = pool_trace_flush(db->pf);
-    /* KVS_EXCLUSIVE: nothing to remember, the lock says it all.  An
-     * unlocked section keeps what it had: its pages are the file's as of
-     * the recorded generation, which a writer may have moved since */
-    if (!unlocked) {
+    rc3 = pool_trace_is_on(db->pf) ? pool_trace_flush(db->pf) : KVS_OK;
+    /* KVS_EXCLUSIVE: nothing to remember, the lock says it all (and
+     * nothing to release).  An unlocked section keeps what it had: its
+     * pages are the file's as of the recorded generation, which a writer
+     * may have moved since */
+    if (!unlocked && !db->excl) {
         if (!db->excl)
             gen_remember(db);
         rc2 = lock_release(db);

@@ -121,6 +121,9 @@ static inline uint32_t pool_part(uint64_t key, uint32_t partmask)
 void     pool_trace(pool_file *pf, uint32_t pgno, uint32_t flags);
 int      pool_trace_flush(pool_file *pf);
 int      pool_file_set_trace(pool_file *pf, int fd);   /* -1 = off */
+/* Whether a trace is on (off: nothing buffered, pool_trace_flush has
+ * nothing to do; turning it off flushes). */
+static inline int pool_trace_is_on(const pool_file *pf) { return ((const pool_file_head *)pf)->trace; }
 
 /* What identifies a file to the pool: the nonce in its header (0 if it has
  * none yet) and the inode it was opened as.  A copy of a file has the same
