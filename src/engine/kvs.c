@@ -1857,8 +1857,7 @@ static int section_leave(kvs *db, int rc)
      * pages are the file's as of the recorded generation, which a writer
      * may have moved since */
     if (!unlocked && !db->excl) {
-        if (!db->excl)
-            gen_remember(db);
+        gen_remember(db);
         rc2 = lock_release(db);
     }
     return rc ? rc : rc2 ? rc2 : rc3;
