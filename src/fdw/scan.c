@@ -16,7 +16,9 @@
  * A full scan that needs no column, no ctid and no row lock (count(*))
  * keeps nothing of a record and returns a row of NULLs for each: a fifth
  * of such a scan's instructions went to copying and decoding rows no one
- * looks at (test/bench/README.md, "Full scans").
+ * looks at (test/bench/README.md, "Full scans").  Its batches count rows
+ * a bucket at a time (kvs_cursor_count: every page read, no record copied
+ * or ordered) rather than fetching them.
  *
  * Both kinds read through the transaction's write set (pending.c): its own
  * uncommitted writes overlaid on the file's committed rows.  A full scan
@@ -131,9 +133,10 @@ typedef struct KvsScanState
 	kvs_cursor *rcur;			/* the range cursor of the claimed chunk */
 	bool		chunk_open;
 
-	/* the current batch */
-	int			nrows;
-	int			pos;
+	/* the current batch (counted batches of no_columns end at a bucket's
+	 * end, so they may pass BATCH_ROWS) */
+	int64		nrows;
+	int64		pos;
 	KeyImage   *rk;
 	KeyImage   *rv;
 	KeyImage	rk1,			/* a batch of one row (key = value) */
@@ -184,9 +187,11 @@ chunked(KvsScanState *s)
 /*
  * The next record of the chunks this participant claims: when its chunk is
  * done it takes the next unclaimed one.  KVS_NOTFOUND when none is left.
+ * With n, the records are counted instead (kvs_cursor_count: *n of them,
+ * up to the end of a bucket), k and v untouched.
  */
 static int
-chunk_next(KvsScanState *s, kvs_slice *k, kvs_slice *v)
+chunk_next(KvsScanState *s, kvs_slice *k, kvs_slice *v, uint64 *n)
 {
 	int			rc;
 
@@ -204,7 +209,7 @@ chunk_next(KvsScanState *s, kvs_slice *k, kvs_slice *v)
 				return rc;
 			s->chunk_open = true;
 		}
-		rc = kvs_cursor_next(s->rcur, k, v);
+		rc = n != NULL ? kvs_cursor_count(s->rcur, n) : kvs_cursor_next(s->rcur, k, v);
 		if (rc != KVS_NOTFOUND)
 			return rc;
 		s->chunk_open = false;
@@ -592,16 +597,7 @@ keep(KvsScanState *s, size_t *bytes, kvs_slice *k, kvs_slice *v, int cap)
 	KeyImage   *ki = &s->rk[s->nrows],
 			   *vi = &s->rv[s->nrows];
 
-	Assert(s->nrows < cap);
-	if (s->no_columns)
-	{
-		/* the row is all NULLs above the scan: nothing of it is kept */
-		ki->data = vi->data = NULL;
-		ki->len = vi->len = 0;
-		s->nrows++;
-		*bytes += k->len + v->len;
-		return;
-	}
+	Assert(s->nrows < cap && !s->no_columns);
 	ki->len = k->len;
 	if (s->kind != KVS_SCAN_FULL)
 		ki->data = (char *) k->data;
@@ -722,9 +718,23 @@ fetch_batch(KvsScanState *s)
 		kvs_slice	k,
 					v;
 
-		if (s->kind == KVS_SCAN_FULL)
+		if (s->kind == KVS_SCAN_FULL && s->no_columns)
 		{
-			rc = s->rcur != NULL ? chunk_next(s, &k, &v) : kvs_pcursor_next(s->cur, &k, &v);
+			uint64		m;
+
+			rc = s->rcur != NULL ? chunk_next(s, NULL, NULL, &m) : kvs_pcursor_count(s->cur, &m);
+			if (rc == KVS_NOTFOUND)
+			{
+				s->done = true;
+				break;
+			}
+			if (rc != KVS_OK)
+				kvs_report_error(rc, db, s->t.path);
+			s->nrows += (int64) m;
+		}
+		else if (s->kind == KVS_SCAN_FULL)
+		{
+			rc = s->rcur != NULL ? chunk_next(s, &k, &v, NULL) : kvs_pcursor_next(s->cur, &k, &v);
 			if (rc == KVS_NOTFOUND)
 			{
 				s->done = true;
