@@ -8,7 +8,10 @@
  * file lock while its own statement writes or other backends wait.  The
  * batch context is reset per batch and a row is decoded in the node's
  * per-tuple memory, which ExecScan resets per row, so a full scan runs in
- * constant memory whatever the table size.  A lookup of one key (key =
+ * constant memory whatever the table size.  A full scan without row locks
+ * or ctids decodes its rows in the section instead, straight from the
+ * cursor's records into the batch context (one copy of the values, the
+ * datums', not two), and a row is then only its datums set in the slot.  A lookup of one key (key =
  * value) makes no memory context at all: its state lives in the query's
  * context, its one-row batch in the per-tuple memory, its key in a buffer
  * reused across rescans; what a lookup statement repeats is kept down to
@@ -91,6 +94,10 @@ typedef struct KvsScanState
 	bool		no_columns;		/* a full scan that needs no column, no ctid
 								 * and no row lock (count(*)): rows are
 								 * counted, not copied or decoded */
+	bool		decode_early;	/* a full scan that needs columns but no ctid
+								 * and no row lock: rows are decoded in the
+								 * batch's section straight from the cursor's
+								 * record (bvalues, bnulls), not copied first */
 	bool		want_ctid;		/* fill in ctid (integer keys: planner.c) */
 	Oid			ctid_keytype;	/* then: the key's base type */
 	ExprState  *valstate;		/* the lookup value, or NULL: */
@@ -141,6 +148,8 @@ typedef struct KvsScanState
 	KeyImage   *rv;
 	KeyImage	rk1,			/* a batch of one row (key = value) */
 				rv1;
+	Datum	   *bvalues;		/* decode_early: natts per row of the batch */
+	bool	   *bnulls;
 
 	/* EXPLAIN ANALYZE */
 	ForeignScanState *node;
@@ -358,6 +367,8 @@ kvsBeginForeignScan(ForeignScanState *node, int eflags)
 			if (s->needed[a])
 				s->no_columns = false;
 	}
+	s->decode_early = s->kind == KVS_SCAN_FULL && !s->no_columns && !s->want_ctid &&
+		!s->lock.active;
 	s->node = node;
 	node->fdw_state = s;
 }
@@ -613,6 +624,25 @@ keep(KvsScanState *s, size_t *bytes, kvs_slice *k, kvs_slice *v, int cap)
 	*bytes += k->len + v->len;
 }
 
+/*
+ * Decode a record read in the batch's section into the batch's row arrays
+ * (in the batch context), straight from the cursor's slices: one copy of
+ * the values (the datums' own) instead of two (the batch's, then the
+ * datums').
+ */
+static void
+decode_early(KvsScanState *s, size_t *bytes, kvs_slice *k, kvs_slice *v)
+{
+	int			natts = s->t.tupdesc->natts;
+
+	kvs_decode_row(s->t.tupdesc, s->t.opts.keyattno, s->t.layout,
+				   k->data, k->len, v->data, v->len,
+				   s->bvalues + s->nrows * natts, s->bnulls + s->nrows * natts,
+				   s->needed, s->t.relname);
+	s->nrows++;
+	*bytes += k->len + v->len;
+}
+
 static void
 fetch_batch(KvsScanState *s)
 {
@@ -645,6 +675,11 @@ fetch_batch(KvsScanState *s)
 	{
 		s->rk = &s->rk1;
 		s->rv = &s->rv1;
+	}
+	else if (s->decode_early)
+	{
+		s->bvalues = palloc(sizeof(Datum) * cap * s->t.tupdesc->natts);
+		s->bnulls = palloc(sizeof(bool) * cap * s->t.tupdesc->natts);
 	}
 	else
 	{
@@ -742,7 +777,10 @@ fetch_batch(KvsScanState *s)
 			}
 			if (rc != KVS_OK)
 				kvs_report_error(rc, db, s->t.path);
-			keep(s, &bytes, &k, &v, cap);
+			if (s->decode_early)
+				decode_early(s, &bytes, &k, &v);
+			else
+				keep(s, &bytes, &k, &v, cap);
 		}
 		else
 		{
@@ -841,6 +879,16 @@ decode_current(KvsScanState *s, TupleTableSlot *slot)
 		/* no column is looked at above the scan: a row of NULLs, as a
 		 * heap scan's count(*) deforms no tuple */
 		memset(slot->tts_isnull, true, sizeof(bool) * slot->tts_tupleDescriptor->natts);
+		ExecStoreVirtualTuple(slot);
+		return;
+	}
+	if (s->decode_early)
+	{
+		int			natts = s->t.tupdesc->natts;
+
+		Assert(natts == slot->tts_tupleDescriptor->natts);
+		memcpy(slot->tts_values, s->bvalues + s->pos * natts, sizeof(Datum) * natts);
+		memcpy(slot->tts_isnull, s->bnulls + s->pos * natts, sizeof(bool) * natts);
 		ExecStoreVirtualTuple(slot);
 		return;
 	}
