@@ -1329,13 +1329,13 @@ void lh_cursor_set_range(lh_cursor *c, uint64_t lo, uint64_t hi)
  * its mapping-table slot prefetched; b4 its map entry prefetched.  Hints
  * only: a directory read that fails here leaves no error behind (the visit
  * itself reads it again). */
-static void prefetch_next(lh *t, const kvs_hdr *h, uint32_t next, uint64_t hi)
+static void prefetch_next(lh *t, const kvs_hdr *h, uint32_t next, uint64_t hi, uint32_t bytes)
 {
     uint64_t e2, e3, e4;
     uint32_t b2 = lh_bucket_at(h, next, &e2), pgno;
     kvs_err spare = *t->err;
     if (bucket_page(t, b2, &pgno) == KVS_OK)
-        pool_prefetch(t->pool, pgno);
+        pool_prefetch(t->pool, pgno, bytes);
     else
         *t->err = spare;
     if (e2 >= hi)
@@ -1404,7 +1404,7 @@ static int collect(lh_cursor *c)
      * full scan) is brought toward the cache while this one is sorted and
      * returned; the two after it are readied a step or two ahead */
     if (end < c->hi)
-        prefetch_next(t, h, (uint32_t)end, c->hi);
+        prefetch_next(t, h, (uint32_t)end, c->hi, PG_SIZE);
     ord_sort(c->ord, ne, c->ents, c->buf);
     c->n = ne;
     c->idx = 0;
@@ -1600,8 +1600,12 @@ int lh_cursor_count(lh_cursor *c, uint64_t *n)
     }
     if (rc != CHAIN_END)
         return rc;
+    /* a whole bucket is counted from its pages' headers, and so most
+     * likely the next one: only its header is brought in ahead (a page's
+     * 64 lines would crowd the core's line-fill buffers with bytes no one
+     * reads) */
     if (end < c->hi)
-        prefetch_next(t, h, (uint32_t)end, c->hi);
+        prefetch_next(t, h, (uint32_t)end, c->hi, whole ? PG_HDR : PG_SIZE);
     c->n = c->idx = 0;
     c->interval_end = end;
     c->valid = 1;
