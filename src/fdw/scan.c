@@ -942,6 +942,16 @@ kvsIterateForeignScan(ForeignScanState *node)
 
 	if (s->kind != KVS_SCAN_FULL && !s->keys_ready)
 		prepare_keys(node, s);
+	/*
+	 * A counted batch's rows are all the same row of NULLs: the one the slot
+	 * still holds (unless something above cleared it) is returned again,
+	 * not cleared and stored anew.
+	 */
+	if (s->no_columns && s->pos < s->nrows && !TTS_EMPTY(slot))
+	{
+		s->pos++;
+		return slot;
+	}
 	for (;;)
 	{
 		ExecClearTuple(slot);
