@@ -9,6 +9,10 @@
  *                                   one untimed scan (reads the file into the
  *                                   cache), then REPS (default 9) timed ones;
  *                                   prints the minimum and median CPU time
+ *   scanloop FILE scan|count [REPS] cold
+ *                                   a new handle for each scan: its empty
+ *                                   private cache reads and verifies every
+ *                                   page (kvs_fdw's local mode)
  *   scanloop FILE count [REPS] [shared]
  *                                   the same with kvs_cursor_count: the
  *                                   records counted bucket by bucket, none
@@ -134,9 +138,9 @@ int main(int argc, char **argv)
     kvs_options o;
     kvs *db;
     double t[64];
-    int reps, r, counting;
+    int reps, r, counting, cold;
     if (argc < 3 || (strcmp(argv[2], "make") && strcmp(argv[2], "scan") && strcmp(argv[2], "count"))) {
-        fprintf(stderr, "usage: scanloop FILE make | scanloop FILE scan|count [REPS] [shared]\n");
+        fprintf(stderr, "usage: scanloop FILE make | scanloop FILE scan|count [REPS] [shared|cold]\n");
         return 2;
     }
     if (!strcmp(argv[2], "make"))
@@ -148,6 +152,7 @@ int main(int argc, char **argv)
     kvs_options_init(&o);
     o.flags = KVS_RDONLY;
     o.cache_pages = FRAMES;
+    cold = argc > 4 && !strcmp(argv[4], "cold");
     if (argc > 4 && !strcmp(argv[4], "shared")) {
         size_t sz = kvs_pool_size(FRAMES, 4);
         void *mem = NULL;
@@ -164,8 +169,20 @@ int main(int argc, char **argv)
         return 1;
     }
     for (r = -1; r < reps; r++) {
-        double a = cpu_ms();
-        long n = counting ? count(db) : scan(db);
+        double a;
+        long n;
+        /* cold: a new handle (an empty private cache) for every scan, which
+         * then reads each page from the OS page cache and verifies it, as a
+         * new backend's scan in kvs_fdw's local mode does */
+        if (cold && r >= 0) {
+            kvs_close(db);
+            if (kvs_open(argv[1], &o, &db) != KVS_OK) {
+                fprintf(stderr, "scanloop: cannot reopen %s\n", argv[1]);
+                return 1;
+            }
+        }
+        a = cpu_ms();
+        n = counting ? count(db) : scan(db);
         if (n != NREC) {
             fprintf(stderr, "scanloop: the scan saw %ld records (expected %ld): %s\n", n, NREC,
                     kvs_errmsg(db));
@@ -175,8 +192,8 @@ int main(int argc, char **argv)
             t[r] = cpu_ms() - a;
     }
     qsort(t, (size_t)reps, sizeof t[0], cmp_double);
-    printf("%s of %ld records (%s pool): min %.1f ms, median %.1f ms CPU (%d scans)\n",
-           counting ? "count" : "scan", NREC, o.pool ? "shared" : "private", t[0], t[reps / 2], reps);
+    printf("%s of %ld records (%s pool%s): min %.1f ms, median %.1f ms CPU (%d scans)\n",
+           counting ? "count" : "scan", NREC, o.pool ? "shared" : "private", cold ? ", cold" : "", t[0], t[reps / 2], reps);
     kvs_close(db);
     return 0;
 }
