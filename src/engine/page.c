@@ -188,8 +188,7 @@ static int validate_slotted(const uint8_t *pg, uint32_t pgno, uint32_t npages, k
     }
     /* by offset, for the tiling check below: an insertion sort, one
      * comparison an entry on the usual order (inserting the slots in their
-     * own order made that order its worst case, about n * n / 2 moves: a
-     * fifth of a page's checks on a read) */
+     * own order made that order its worst case, about n * n / 2 moves) */
     for (i = 1; i < n; i++) {
         uint16_t off = offs[i], len = lens[i];
         for (j = i; j > 0 && offs[j - 1] > off; j--) {
