@@ -32,6 +32,10 @@ SELECT count(*) = :n0 AS same_count, sum(id) = :s0 AS same_sum FROM par WHERE v 
 SELECT workers_launched('SELECT count(*) FROM par WHERE v LIKE ''b%''') AS launched;
 EXPLAIN (COSTS OFF) SELECT count(*), count(DISTINCT id) FROM par;
 SELECT count(*), count(DISTINCT id), min(id), max(id) FROM par;
+-- no column needed: each participant counts its chunks' rows, copying none
+EXPLAIN (COSTS OFF) SELECT count(*) FROM par;
+SELECT count(*) FROM par;
+SELECT workers_launched('SELECT count(*) FROM par') AS launched;
 -- lookups and write statements are not split
 EXPLAIN (COSTS OFF) SELECT * FROM par WHERE id = 7;
 EXPLAIN (COSTS OFF) UPDATE par SET v = v WHERE v LIKE 'b%';

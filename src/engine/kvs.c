@@ -2227,6 +2227,11 @@ int kvs_cursor_next(kvs_cursor *c, kvs_slice *key, kvs_slice *val)
     WITH_SECTION(db, KVS_READ, lh_cursor_next(c->c, key, val));
 }
 
+int kvs_cursor_count(kvs_cursor *c, uint64_t *n)
+{
+    WITH_SECTION(c->db, KVS_READ, lh_cursor_count(c->c, n));
+}
+
 void kvs_cursor_close(kvs_cursor *c)
 {
     if (!c)

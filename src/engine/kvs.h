@@ -560,6 +560,14 @@ int         kvs_get_stamped(kvs *db, const void *key, size_t klen, kvs_slice *va
 int         kvs_cursor_open(kvs *db, kvs_cursor **out);
 void        kvs_cursor_skip_stamp(kvs_cursor *c, uint64_t stamp);
 int         kvs_cursor_next(kvs_cursor *c, kvs_slice *key, kvs_slice *val); /* KVS_NOTFOUND at end */
+/* Counts instead of returning: passes over the records kvs_cursor_next
+ * would return up to the end of the bucket it is in (what is left of its
+ * copy, or the next bucket whole) and sets *n to how many, 0 included;
+ * KVS_NOTFOUND at the end.  Every page of the bucket's chain is read (and
+ * checked, as any read is), no record is copied or ordered: for hosts that
+ * need how many rows a scan sees, not their contents (count(*)).  It mixes
+ * with kvs_cursor_next under the same exactly-once guarantee. */
+int         kvs_cursor_count(kvs_cursor *c, uint64_t *n);
 void        kvs_cursor_close(kvs_cursor *c);
 /* Restarts the cursor over one interval [lo, hi) of the scan order (the
  * bit-reversed 32-bit hash tag, 0 <= lo <= hi <= KVS_REV_END): it then

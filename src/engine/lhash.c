@@ -1339,13 +1339,13 @@ void lh_cursor_set_range(lh_cursor *c, uint64_t lo, uint64_t hi)
  * its mapping-table slot prefetched; b4 its map entry prefetched.  Hints
  * only: a directory read that fails here leaves no error behind (the visit
  * itself reads it again). */
-static void prefetch_next(lh *t, const kvs_hdr *h, uint32_t next, uint64_t hi)
+static void prefetch_next(lh *t, const kvs_hdr *h, uint32_t next, uint64_t hi, uint32_t bytes)
 {
     uint64_t e2, e3, e4;
     uint32_t b2 = lh_bucket_at(h, next, &e2), pgno;
     kvs_err spare = *t->err;
     if (bucket_page(t, b2, &pgno) == KVS_OK)
-        pool_prefetch(t->pool, pgno);
+        pool_prefetch(t->pool, pgno, bytes);
     else
         *t->err = spare;
     if (e2 >= hi)
@@ -1414,7 +1414,7 @@ static int collect(lh_cursor *c)
      * full scan) is brought toward the cache while this one is sorted and
      * returned; the two after it are readied a step or two ahead */
     if (end < c->hi)
-        prefetch_next(t, h, (uint32_t)end, c->hi);
+        prefetch_next(t, h, (uint32_t)end, c->hi, PG_SIZE);
     ord_sort(c->ord, ne, c->ents, c->buf);
     c->n = ne;
     c->idx = 0;
@@ -1468,6 +1468,18 @@ static int reread(lh_cursor *c, const lh_ent *e, kvs_slice *key, kvs_slice *val)
     return KVS_OK;
 }
 
+/* The copy is used up: the bound moves to the end of its interval (1), or
+ * that end is the range's and the cursor is done (0). */
+static int next_interval(lh_cursor *c)
+{
+    if (c->interval_end >= c->hi) {
+        c->done = 1;
+        return 0;
+    }
+    c->lb_rev = (uint32_t)c->interval_end;
+    return 1;
+}
+
 /*
  * The records of a bucket are returned from the copy collect made, in
  * (rev, key) order, and the bound moves to the bucket's interval end only when the
@@ -1517,17 +1529,99 @@ int lh_cursor_next(lh_cursor *c, kvs_slice *key, kvs_slice *val)
                 val->len = r.vlen;
                 return KVS_OK;
             }
-            if (c->interval_end >= c->hi) {
-                c->done = 1;
+            if (!next_interval(c))
                 return KVS_NOTFOUND;
-            }
-            c->lb_rev = (uint32_t)c->interval_end;
         }
         c->valid = 0;
         rc = collect(c);
         if (rc)
             return rc;
     }
+}
+
+/*
+ * What lh_cursor_next would return up to the end of the current bucket's
+ * interval, counted and passed over: the rest of the copy (read again key
+ * by key if the epoch moved, as lh_cursor_next does), else the next
+ * bucket's chain walked page by page -- every page fetched, so checked, as
+ * collect fetches it -- with nothing copied or ordered.  The bound moves
+ * past the bucket as it does when a copy is used up, so counting and
+ * lh_cursor_next mix with the same exactly-once guarantee.  A bucket whose
+ * whole interval is in range and no skip stamp is counted from its pages'
+ * slot counts; otherwise each slot's tag (and, with a skip stamp, its
+ * record's stamp) is looked at.
+ */
+int lh_cursor_count(lh_cursor *c, uint64_t *n)
+{
+    lh *t = c->t;
+    const kvs_hdr *h;
+    uint64_t end, cnt = 0;
+    uint32_t b;
+    int whole, rc;
+    chain_iter it;
+    *n = 0;
+    if (c->done)
+        return KVS_NOTFOUND;
+    if (c->valid) {
+        if (c->idx < c->n) {
+            if (c->epoch == t->epoch) {
+                *n = c->n - c->idx;
+                c->idx = c->n;
+                return KVS_OK;
+            }
+            while (c->idx < c->n) {
+                kvs_slice k, v;
+                rc = reread(c, &c->ents[(uint32_t)c->ord[c->idx++]], &k, &v);
+                if (rc == KVS_OK)
+                    cnt++;
+                else if (rc != KVS_NOTFOUND)
+                    return rc;
+            }
+            *n = cnt;
+            return KVS_OK;
+        }
+        if (!next_interval(c))
+            return KVS_NOTFOUND;
+    }
+    c->valid = 0;
+    h = pager_hdr(t->pg);
+    b = lh_bucket_at(h, c->lb_rev, &end);
+    /* the interval of bucket b starts at bitrev32(b) (its low bits, reversed) */
+    whole = !c->skip_stamp && bitrev32(b) >= c->lb_rev && end <= c->hi;
+    for (rc = chain_first(&it, t, b, NULL); rc == KVS_OK; rc = chain_next(&it)) {
+        const uint8_t *pg = it.pg;
+        uint32_t i, m = sp_nslots(pg);
+        if (whole) {
+            cnt += m;
+            continue;
+        }
+        for (i = 0; i < m; i++) {
+            uint32_t rev = bitrev32(sp_tag(pg, i));
+            if (rev < c->lb_rev || rev >= c->hi)
+                continue;
+            if (c->skip_stamp) {
+                rec_view r;
+                sp_record(pg, i, &r);
+                if (r.stamp == c->skip_stamp)
+                    continue;
+            }
+            cnt++;
+        }
+    }
+    if (rc != CHAIN_END)
+        return rc;
+    /* a whole bucket is counted from its pages' headers, and so most
+     * likely the next one: only its header is brought in ahead (a page's
+     * 64 lines would crowd the core's line-fill buffers with bytes no one
+     * reads) */
+    if (end < c->hi)
+        prefetch_next(t, h, (uint32_t)end, c->hi, whole ? PG_HDR : PG_SIZE);
+    c->n = c->idx = 0;
+    c->interval_end = end;
+    c->valid = 1;
+    c->epoch = t->epoch;
+    *n = cnt;
+    return KVS_OK;
 }
 
 /* ---- integrity check -------------------------------------------------------- */

@@ -81,5 +81,9 @@ int  lh_cursor_next(lh_cursor *c, kvs_slice *key, kvs_slice *val);
  * needs no page read (inline value): KVS_OK, else KVS_NOTFOUND (call
  * lh_cursor_next inside a section). */
 int  lh_cursor_next_cached(lh_cursor *c, kvs_slice *key, kvs_slice *val);
+/* Passes over what lh_cursor_next would return up to the end of the
+ * current bucket's interval, reading the bucket's pages without copying a
+ * record, and sets *n to how many (KVS_NOTFOUND at the end). */
+int  lh_cursor_count(lh_cursor *c, uint64_t *n);
 
 #endif

@@ -181,15 +181,22 @@ static int validate_slotted(const uint8_t *pg, uint32_t pgno, uint32_t npages, k
             if (want != len)
                 return bad(err, pgno, "record length does not match its fields", i, len);
         }
-        /* insertion sort by offset, for the tiling check below */
-        j = i;
-        while (j > 0 && offs[j - 1] > off) {
+        /* in reverse slot order: the engine keeps slots in descending
+         * record offset, so this is almost always ascending already */
+        offs[n - 1 - i] = (uint16_t)off;
+        lens[n - 1 - i] = (uint16_t)len;
+    }
+    /* by offset, for the tiling check below: an insertion sort, one
+     * comparison an entry on the usual order (inserting the slots in their
+     * own order made that order its worst case, about n * n / 2 moves) */
+    for (i = 1; i < n; i++) {
+        uint16_t off = offs[i], len = lens[i];
+        for (j = i; j > 0 && offs[j - 1] > off; j--) {
             offs[j] = offs[j - 1];
             lens[j] = lens[j - 1];
-            j--;
         }
-        offs[j] = (uint16_t)off;
-        lens[j] = (uint16_t)len;
+        offs[j] = off;
+        lens[j] = len;
     }
     /* records must tile [upper, page end) exactly: no overlap, no hole */
     pos = upper;

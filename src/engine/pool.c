@@ -993,11 +993,12 @@ void pool_unpin(pool_file *pf, uint32_t fi)
 #endif
 
 /* A hint that page pgno will be fetched soon: if a frame holds it, its
- * bytes are brought toward the CPU's cache (no pin, no content lock, no
+ * first `bytes` (a page's whole, or its header alone for a walk that reads
+ * no record) are brought toward the CPU's cache (no pin, no content lock, no
  * I/O: the frame may be reused before the fetch, which then only misses as
  * it would have).  The mapping-table probe also leaves the table's lines
  * in the cache for the fetch's own probe. */
-void pool_prefetch(pool_file *pf, uint32_t pgno)
+void pool_prefetch(pool_file *pf, uint32_t pgno, uint32_t bytes)
 {
     pool *p = pf->p;
     uint64_t key = KEY(pf->head.slot, pgno);
@@ -1011,9 +1012,11 @@ void pool_prefetch(pool_file *pf, uint32_t pgno)
     if (fi != PTAB_EMPTY && fi < p->nframes) {
         const uint8_t *d = DATA(p, fi);
         size_t off;
-        for (off = 0; off < PG_SIZE; off += 64)
+        for (off = 0; off < PG_SIZE && off < bytes; off += 64)
             __builtin_prefetch(d + off);
     }
+#else
+    (void)bytes;
 #endif
 }
 

@@ -208,7 +208,8 @@ static inline kvs_hdr *pool_file_hdr(const pool_file *pf)   /* the handle's head
  * everything else, and all of it in KVS_DEBUG builds (its checks). */
 int      pool_fetch_slow(pool_file *pf, uint32_t pgno, int flags, uint32_t *fi, uint8_t **page);
 void     pool_touch_lru(pool_file *pf, uint32_t fi);     /* a hit under POOL_LRU, private pool */
-void     pool_prefetch(pool_file *pf, uint32_t pgno);    /* a hint: pgno is fetched soon */
+/* a hint: pgno is fetched soon, and its first `bytes` read (PG_SIZE: all) */
+void     pool_prefetch(pool_file *pf, uint32_t pgno, uint32_t bytes);
 void     pool_prefetch_map(pool_file *pf, uint32_t pgno); /* the step before: its table slot */
 #ifndef KVS_DEBUG
 /* A private pool's untraced hit on frame f: counted, touched, pinned. */

@@ -237,6 +237,7 @@ extern void kvs_pending_foreach(void (*fn) (KvsFile *f, void *arg), void *arg);
 extern int	kvs_pcursor_open(KvsFile *f, KvsPendingCursor **out);
 extern void kvs_pcursor_skip_stamp(KvsPendingCursor *pc, uint64 stamp);
 extern int	kvs_pcursor_next(KvsPendingCursor *pc, kvs_slice *key, kvs_slice *val);
+extern int	kvs_pcursor_count(KvsPendingCursor *pc, uint64 *n);
 extern void kvs_pcursor_close(KvsPendingCursor *pc);
 
 /* ---- transactions (txn.c) ----------------------------------------------- */

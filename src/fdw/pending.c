@@ -2119,6 +2119,32 @@ kvs_pcursor_next(KvsPendingCursor *pc, kvs_slice *key, kvs_slice *val)
 	return KVS_NOTFOUND;
 }
 
+/*
+ * Counts instead of returning (a scan that needs no column): with no write
+ * set to overlay, the file's rows a bucket at a time, none copied
+ * (kvs_cursor_count); with one, a row at a time through kvs_pcursor_next.
+ * *n is how many rows the step passed over (0 included).
+ */
+int
+kvs_pcursor_count(KvsPendingCursor *pc, uint64 *n)
+{
+	kvs_slice	key,
+				val;
+	int			rc;
+
+	if (pc->fc != NULL && pc->file->pending == NULL)
+	{
+		rc = kvs_cursor_count(pc->fc, n);
+		if (rc != KVS_NOTFOUND)
+			return rc;
+		kvs_cursor_close(pc->fc);
+		pc->fc = NULL;
+	}
+	rc = kvs_pcursor_next(pc, &key, &val);
+	*n = (rc == KVS_OK);
+	return rc;
+}
+
 void
 kvs_pcursor_close(KvsPendingCursor *pc)
 {

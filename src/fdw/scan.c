@@ -8,7 +8,10 @@
  * file lock while its own statement writes or other backends wait.  The
  * batch context is reset per batch and a row is decoded in the node's
  * per-tuple memory, which ExecScan resets per row, so a full scan runs in
- * constant memory whatever the table size.  A lookup of one key (key =
+ * constant memory whatever the table size.  A full scan without row locks
+ * or ctids decodes its rows in the section instead, straight from the
+ * cursor's records into the batch context (one copy of the values, the
+ * datums', not two), and a row is then only its datums set in the slot.  A lookup of one key (key =
  * value) makes no memory context at all: its state lives in the query's
  * context, its one-row batch in the per-tuple memory, its key in a buffer
  * reused across rescans; what a lookup statement repeats is kept down to
@@ -16,7 +19,9 @@
  * A full scan that needs no column, no ctid and no row lock (count(*))
  * keeps nothing of a record and returns a row of NULLs for each: a fifth
  * of such a scan's instructions went to copying and decoding rows no one
- * looks at (test/bench/README.md, "Full scans").
+ * looks at (test/bench/README.md, "Full scans").  Its batches count rows
+ * a bucket at a time (kvs_cursor_count: every page read, no record copied
+ * or ordered) rather than fetching them.
  *
  * Both kinds read through the transaction's write set (pending.c): its own
  * uncommitted writes overlaid on the file's committed rows.  A full scan
@@ -89,6 +94,10 @@ typedef struct KvsScanState
 	bool		no_columns;		/* a full scan that needs no column, no ctid
 								 * and no row lock (count(*)): rows are
 								 * counted, not copied or decoded */
+	bool		decode_early;	/* a full scan that needs columns but no ctid
+								 * and no row lock: rows are decoded in the
+								 * batch's section straight from the cursor's
+								 * record (bvalues, bnulls), not copied first */
 	bool		want_ctid;		/* fill in ctid (integer keys: planner.c) */
 	Oid			ctid_keytype;	/* then: the key's base type */
 	ExprState  *valstate;		/* the lookup value, or NULL: */
@@ -131,13 +140,16 @@ typedef struct KvsScanState
 	kvs_cursor *rcur;			/* the range cursor of the claimed chunk */
 	bool		chunk_open;
 
-	/* the current batch */
-	int			nrows;
-	int			pos;
+	/* the current batch (counted batches of no_columns end at a bucket's
+	 * end, so they may pass BATCH_ROWS) */
+	int64		nrows;
+	int64		pos;
 	KeyImage   *rk;
 	KeyImage   *rv;
 	KeyImage	rk1,			/* a batch of one row (key = value) */
 				rv1;
+	Datum	   *bvalues;		/* decode_early: natts per row of the batch */
+	bool	   *bnulls;
 
 	/* EXPLAIN ANALYZE */
 	ForeignScanState *node;
@@ -184,9 +196,11 @@ chunked(KvsScanState *s)
 /*
  * The next record of the chunks this participant claims: when its chunk is
  * done it takes the next unclaimed one.  KVS_NOTFOUND when none is left.
+ * With n, the records are counted instead (kvs_cursor_count: *n of them,
+ * up to the end of a bucket), k and v untouched.
  */
 static int
-chunk_next(KvsScanState *s, kvs_slice *k, kvs_slice *v)
+chunk_next(KvsScanState *s, kvs_slice *k, kvs_slice *v, uint64 *n)
 {
 	int			rc;
 
@@ -204,7 +218,7 @@ chunk_next(KvsScanState *s, kvs_slice *k, kvs_slice *v)
 				return rc;
 			s->chunk_open = true;
 		}
-		rc = kvs_cursor_next(s->rcur, k, v);
+		rc = n != NULL ? kvs_cursor_count(s->rcur, n) : kvs_cursor_next(s->rcur, k, v);
 		if (rc != KVS_NOTFOUND)
 			return rc;
 		s->chunk_open = false;
@@ -353,6 +367,8 @@ kvsBeginForeignScan(ForeignScanState *node, int eflags)
 			if (s->needed[a])
 				s->no_columns = false;
 	}
+	s->decode_early = s->kind == KVS_SCAN_FULL && !s->no_columns && !s->want_ctid &&
+		!s->lock.active;
 	s->node = node;
 	node->fdw_state = s;
 }
@@ -592,16 +608,7 @@ keep(KvsScanState *s, size_t *bytes, kvs_slice *k, kvs_slice *v, int cap)
 	KeyImage   *ki = &s->rk[s->nrows],
 			   *vi = &s->rv[s->nrows];
 
-	Assert(s->nrows < cap);
-	if (s->no_columns)
-	{
-		/* the row is all NULLs above the scan: nothing of it is kept */
-		ki->data = vi->data = NULL;
-		ki->len = vi->len = 0;
-		s->nrows++;
-		*bytes += k->len + v->len;
-		return;
-	}
+	Assert(s->nrows < cap && !s->no_columns);
 	ki->len = k->len;
 	if (s->kind != KVS_SCAN_FULL)
 		ki->data = (char *) k->data;
@@ -613,6 +620,25 @@ keep(KvsScanState *s, size_t *bytes, kvs_slice *k, kvs_slice *v, int cap)
 	vi->len = v->len;
 	vi->data = palloc(v->len + 1);
 	memcpy(vi->data, v->data, v->len);
+	s->nrows++;
+	*bytes += k->len + v->len;
+}
+
+/*
+ * Decode a record read in the batch's section into the batch's row arrays
+ * (in the batch context), straight from the cursor's slices: one copy of
+ * the values (the datums' own) instead of two (the batch's, then the
+ * datums').
+ */
+static void
+decode_early(KvsScanState *s, size_t *bytes, kvs_slice *k, kvs_slice *v)
+{
+	int			natts = s->t.tupdesc->natts;
+
+	kvs_decode_row(s->t.tupdesc, s->t.opts.keyattno, s->t.layout,
+				   k->data, k->len, v->data, v->len,
+				   s->bvalues + s->nrows * natts, s->bnulls + s->nrows * natts,
+				   s->needed, s->t.relname);
 	s->nrows++;
 	*bytes += k->len + v->len;
 }
@@ -649,6 +675,11 @@ fetch_batch(KvsScanState *s)
 	{
 		s->rk = &s->rk1;
 		s->rv = &s->rv1;
+	}
+	else if (s->decode_early)
+	{
+		s->bvalues = palloc(sizeof(Datum) * cap * s->t.tupdesc->natts);
+		s->bnulls = palloc(sizeof(bool) * cap * s->t.tupdesc->natts);
 	}
 	else
 	{
@@ -722,9 +753,11 @@ fetch_batch(KvsScanState *s)
 		kvs_slice	k,
 					v;
 
-		if (s->kind == KVS_SCAN_FULL)
+		if (s->kind == KVS_SCAN_FULL && s->no_columns)
 		{
-			rc = s->rcur != NULL ? chunk_next(s, &k, &v) : kvs_pcursor_next(s->cur, &k, &v);
+			uint64		m;
+
+			rc = s->rcur != NULL ? chunk_next(s, NULL, NULL, &m) : kvs_pcursor_count(s->cur, &m);
 			if (rc == KVS_NOTFOUND)
 			{
 				s->done = true;
@@ -732,7 +765,22 @@ fetch_batch(KvsScanState *s)
 			}
 			if (rc != KVS_OK)
 				kvs_report_error(rc, db, s->t.path);
-			keep(s, &bytes, &k, &v, cap);
+			s->nrows += (int64) m;
+		}
+		else if (s->kind == KVS_SCAN_FULL)
+		{
+			rc = s->rcur != NULL ? chunk_next(s, &k, &v, NULL) : kvs_pcursor_next(s->cur, &k, &v);
+			if (rc == KVS_NOTFOUND)
+			{
+				s->done = true;
+				break;
+			}
+			if (rc != KVS_OK)
+				kvs_report_error(rc, db, s->t.path);
+			if (s->decode_early)
+				decode_early(s, &bytes, &k, &v);
+			else
+				keep(s, &bytes, &k, &v, cap);
 		}
 		else
 		{
@@ -834,6 +882,16 @@ decode_current(KvsScanState *s, TupleTableSlot *slot)
 		ExecStoreVirtualTuple(slot);
 		return;
 	}
+	if (s->decode_early)
+	{
+		int			natts = s->t.tupdesc->natts;
+
+		Assert(natts == slot->tts_tupleDescriptor->natts);
+		memcpy(slot->tts_values, s->bvalues + s->pos * natts, sizeof(Datum) * natts);
+		memcpy(slot->tts_isnull, s->bnulls + s->pos * natts, sizeof(bool) * natts);
+		ExecStoreVirtualTuple(slot);
+		return;
+	}
 	old = MemoryContextSwitchTo(s->rowcxt);
 	kvs_decode_row(s->t.tupdesc, s->t.opts.keyattno, s->t.layout,
 				   s->rk[s->pos].data, s->rk[s->pos].len,
@@ -884,6 +942,16 @@ kvsIterateForeignScan(ForeignScanState *node)
 
 	if (s->kind != KVS_SCAN_FULL && !s->keys_ready)
 		prepare_keys(node, s);
+	/*
+	 * A counted batch's rows are all the same row of NULLs: the one the slot
+	 * still holds (unless something above cleared it) is returned again,
+	 * not cleared and stored anew.
+	 */
+	if (s->no_columns && s->pos < s->nrows && !TTS_EMPTY(slot))
+	{
+		s->pos++;
+		return slot;
+	}
 	for (;;)
 	{
 		ExecClearTuple(slot);

@@ -9,9 +9,18 @@
  *                                   one untimed scan (reads the file into the
  *                                   cache), then REPS (default 9) timed ones;
  *                                   prints the minimum and median CPU time
+ *   scanloop FILE scan|count [REPS] cold
+ *                                   a new handle for each scan: its empty
+ *                                   private cache reads and verifies every
+ *                                   page (kvs_fdw's local mode)
+ *   scanloop FILE count [REPS] [shared]
+ *                                   the same with kvs_cursor_count: the
+ *                                   records counted bucket by bucket, none
+ *                                   copied (what kvs_fdw's count(*) runs)
  *
  * Each scan reads every record with kvs_cursor_next in read sections of 256
- * records (as kvs_fdw's batches), checks the count, and is timed by the
+ * records (as kvs_fdw's batches; counting, a section ends at the first
+ * bucket end at or past 256 records), checks the count, and is timed by the
  * thread's CPU clock (CLOCK_THREAD_CPUTIME_ID: time on the CPU, not time
  * waiting for it on a shared machine).  The cache is 65,536 frames (256
  * MiB, above the file): a private pool, or with `shared` a shared one
@@ -99,24 +108,51 @@ static long scan(kvs *db)
     return rc == KVS_NOTFOUND ? n : -1;
 }
 
+/* one full scan by counting: the records it counted, -1 on an error */
+static long count(kvs *db)
+{
+    kvs_cursor *c;
+    uint64_t m;
+    long n = 0, batch = 0;
+    int rc;
+    if (kvs_cursor_open(db, &c) != KVS_OK || kvs_begin(db, KVS_READ) != KVS_OK)
+        return -1;
+    while ((rc = kvs_cursor_count(c, &m)) == KVS_OK) {
+        n += (long)m;
+        batch += (long)m;
+        if (batch >= 256) {
+            batch = 0;
+            if (kvs_end(db) != KVS_OK || kvs_begin(db, KVS_READ) != KVS_OK) {
+                rc = KVS_EIO;
+                break;
+            }
+        }
+    }
+    kvs_end(db);
+    kvs_cursor_close(c);
+    return rc == KVS_NOTFOUND ? n : -1;
+}
+
 int main(int argc, char **argv)
 {
     kvs_options o;
     kvs *db;
     double t[64];
-    int reps, r;
-    if (argc < 3 || (strcmp(argv[2], "make") && strcmp(argv[2], "scan"))) {
-        fprintf(stderr, "usage: scanloop FILE make | scanloop FILE scan [REPS] [shared]\n");
+    int reps, r, counting, cold;
+    if (argc < 3 || (strcmp(argv[2], "make") && strcmp(argv[2], "scan") && strcmp(argv[2], "count"))) {
+        fprintf(stderr, "usage: scanloop FILE make | scanloop FILE scan|count [REPS] [shared|cold]\n");
         return 2;
     }
     if (!strcmp(argv[2], "make"))
         return make_file(argv[1]);
+    counting = !strcmp(argv[2], "count");
     reps = argc > 3 ? atoi(argv[3]) : 9;
     if (reps < 1 || reps > 64)
         reps = 9;
     kvs_options_init(&o);
     o.flags = KVS_RDONLY;
     o.cache_pages = FRAMES;
+    cold = argc > 4 && !strcmp(argv[4], "cold");
     if (argc > 4 && !strcmp(argv[4], "shared")) {
         size_t sz = kvs_pool_size(FRAMES, 4);
         void *mem = NULL;
@@ -133,8 +169,20 @@ int main(int argc, char **argv)
         return 1;
     }
     for (r = -1; r < reps; r++) {
-        double a = cpu_ms();
-        long n = scan(db);
+        double a;
+        long n;
+        /* cold: a new handle (an empty private cache) for every scan, which
+         * then reads each page from the OS page cache and verifies it, as a
+         * new backend's scan in kvs_fdw's local mode does */
+        if (cold && r >= 0) {
+            kvs_close(db);
+            if (kvs_open(argv[1], &o, &db) != KVS_OK) {
+                fprintf(stderr, "scanloop: cannot reopen %s\n", argv[1]);
+                return 1;
+            }
+        }
+        a = cpu_ms();
+        n = counting ? count(db) : scan(db);
         if (n != NREC) {
             fprintf(stderr, "scanloop: the scan saw %ld records (expected %ld): %s\n", n, NREC,
                     kvs_errmsg(db));
@@ -144,8 +192,8 @@ int main(int argc, char **argv)
             t[r] = cpu_ms() - a;
     }
     qsort(t, (size_t)reps, sizeof t[0], cmp_double);
-    printf("scan of %ld records (%s pool): min %.1f ms, median %.1f ms CPU (%d scans)\n", NREC,
-           o.pool ? "shared" : "private", t[0], t[reps / 2], reps);
+    printf("%s of %ld records (%s pool%s): min %.1f ms, median %.1f ms CPU (%d scans)\n",
+           counting ? "count" : "scan", NREC, o.pool ? "shared" : "private", cold ? ", cold" : "", t[0], t[reps / 2], reps);
     kvs_close(db);
     return 0;
 }

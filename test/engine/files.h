@@ -4,7 +4,8 @@
  * bytes), rewrite its header as an older format version.  Header-only, like
  * tap.h.  Also: copy and remove a directory tree (a database file with its
  * journal directory), open a database file (test_open, open_fresh), and
- * count the records a cursor returns (test_count).
+ * count the records a cursor returns (test_count), load numbered records
+ * and their places in the scan order (load_numbered).
  */
 #ifndef KVS_TEST_FILES_H
 #define KVS_TEST_FILES_H
@@ -185,6 +186,30 @@ static inline int test_count(kvs *db, long *n)
         (*n)++;
     kvs_cursor_close(c);
     return rc == KVS_NOTFOUND ? KVS_OK : rc;
+}
+
+/* The 12-byte key of numbered record i. */
+static inline void numbered_key(char *buf, unsigned i) { sprintf(buf, "key-%08u", i); }
+
+/* Puts records 0..n-1 (numbered_key, the 100-byte value mkval writes) in
+ * one write section and sets order[i] to record i's place in the scan order
+ * (kvs_key_order, read in that section): how many puts or the section
+ * failed, 0 when all is well. */
+static inline unsigned load_numbered(kvs *db, unsigned n, void (*mkval)(char *, unsigned),
+                                     uint32_t *order)
+{
+    char key[32], val[128];
+    unsigned i, bad = 0;
+    if (kvs_begin(db, KVS_WRITE) != KVS_OK)
+        return n;
+    for (i = 0; i < n; i++) {
+        numbered_key(key, i);
+        mkval(val, i);
+        if (kvs_put(db, key, 12, val, 100, 0) != KVS_OK)
+            bad++;
+        order[i] = kvs_key_order(db, key, 12);
+    }
+    return kvs_end(db) == KVS_OK ? bad : n;
 }
 
 #endif

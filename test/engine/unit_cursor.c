@@ -24,7 +24,7 @@
 static char path[256];
 static uint32_t order[N];
 
-static void mkkey(char *buf, unsigned i) { sprintf(buf, "key-%08u", i); }
+#define mkkey numbered_key
 static void mkval(char *buf, unsigned i) { memset(buf, 'a' + i % 26, 100); sprintf(buf, "old-%u", i); }
 
 static int by_order(const void *a, const void *b)
@@ -52,19 +52,9 @@ int main(void)
     tap_ok(db != NULL, "create");
     if (!db)
         return tap_done();
-    TAP_RC(kvs_begin(db, KVS_WRITE), KVS_OK);
-    for (i = 0; i < N; i++) {
-        mkkey(key, i);
-        mkval(val, i);
-        if (kvs_put(db, key, 12, val, 100, 0) != KVS_OK)
-            bad++;
-    }
-    for (i = 0; i < N; i++) {
-        mkkey(key, i);
-        order[i] = kvs_key_order(db, key, 12);
+    bad = load_numbered(db, N, mkval, order);
+    for (i = 0; i < N; i++)
         ids[i] = i;
-    }
-    TAP_RC(kvs_end(db), KVS_OK);
     tap_ok(bad == 0, "%u records loaded", N);
     qsort(ids, N, sizeof ids[0], by_order);
     first = ids[0];
