@@ -567,19 +567,17 @@ run_add(PRun *r, const char *key, uint32 klen, bool file_absent,
 
 	if ((r->nrecords & 1023) == 0)
 		CHECK_FOR_INTERRUPTS();
+	key_hashes(key, klen, &h);
 	if (r->nrecords % SPARSE_EVERY == 0)
 	{
 		PSparse    *sp = &r->sparse[r->nsparse++];
 
-		key_hashes(key, klen, &h);
 		sp->order = h.order;
 		sp->key = MemoryContextAlloc(pending_cxt, klen + 1);
 		memcpy(sp->key, key, klen);
 		sp->klen = klen;
 		BufFileTell(r->file, &sp->fileno, &sp->off);
 	}
-	else
-		key_hashes(key, klen, &h);
 	bloom_positions(&h, r->bloom_bits, pos);
 	for (b = 0; b < BLOOM_HASHES; b++)
 		r->bloom[pos[b] / 8] |= (1 << (pos[b] % 8));
@@ -743,16 +741,15 @@ static void
 parse_record(const char *buf, PRecord *rec)
 {
 	uint32		n;
+	const char *k = buf + 8;	/* after the order and the key length */
 
 	memcpy(&rec->order, buf, 4);
-	buf += 4;
-	memcpy(&rec->klen, buf, 4);
-	rec->key = buf + 4;
-	rec->file_absent = buf[4 + rec->klen] != 0;
-	rec->has_base = buf[4 + rec->klen + 1] != 0;
-	memcpy(&rec->base_hash, buf + 4 + rec->klen + 2, 8);
-	memcpy(&n, buf + 4 + rec->klen + 10, 4);
-	buf -= 4;
+	memcpy(&rec->klen, buf + 4, 4);
+	rec->key = k;
+	rec->file_absent = k[rec->klen] != 0;
+	rec->has_base = k[rec->klen + 1] != 0;
+	memcpy(&rec->base_hash, k + rec->klen + 2, 8);
+	memcpy(&n, k + rec->klen + 10, 4);
 	rec->nver = n;
 	rec->vers = buf + REC_HEADER(rec->klen);
 }
