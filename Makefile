@@ -42,7 +42,7 @@ FDW_OBJS = \
 
 OBJS = $(ENGINE_OBJS) $(FDW_OBJS)
 
-PG_CPPFLAGS = -I$(srcdir)/src/engine
+PG_CPPFLAGS = -I$(srcdir)/src/engine $(KVS_ENGINE_DEFS)
 PG_CFLAGS   = -Werror
 SHLIB_LINK  = -lxxhash
 

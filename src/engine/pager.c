@@ -49,13 +49,13 @@ struct pager {
  * private cache reads every page a scan visits): where the library has it,
  * XXH3's entry that picks the CPU's widest vector unit at run time (AVX2 or
  * AVX-512) instead of the SSE2 baseline the library is built for.  The same
- * hash either way (XXH3's output does not depend on the code computing it). */
-#if defined(__x86_64__) && defined(__has_include)
-#if __has_include(<xxh_x86dispatch.h>)
+ * hash either way (XXH3's output does not depend on the code computing it).
+ * Whether the library has that entry is probed when the engine is built
+ * (src/engine/sources.mk), not guessed from the header. */
+#ifdef KVS_HAVE_XXH3_DISPATCH /* the build probed the library: sources.mk */
 #define XXH_DISPATCH_DISABLE_REPLACE
 #include <xxh_x86dispatch.h>
 #define page_hash XXH3_64bits_withSeed_dispatch
-#endif
 #endif
 #ifndef page_hash
 #define page_hash XXH3_64bits_withSeed

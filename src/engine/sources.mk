@@ -23,3 +23,11 @@ KVS_ENGINE_SRCS := \
 	salvage.c \
 	compact.c \
 	journal.c
+
+# Compile-time definitions every build of the engine's sources adds to its
+# flags.  KVS_HAVE_XXH3_DISPATCH: libxxhash has XXH3's run-time dispatched
+# entry (pager.c's page checksum uses it, else the plain XXH3), decided by
+# linking probe/xxh3_dispatch.c against the library, not by the header alone.
+KVS_ENGINE_DIR  := $(dir $(lastword $(MAKEFILE_LIST)))
+KVS_ENGINE_DEFS := $(shell $(CC) $(KVS_ENGINE_DIR)probe/xxh3_dispatch.c -o /dev/null -lxxhash \
+	>/dev/null 2>&1 && echo -DKVS_HAVE_XXH3_DISPATCH)
