@@ -245,6 +245,7 @@ extern kvs_journal *kvs_fdw_journal(void);
 extern void kvs_fdw_journal_close(void);
 extern void kvs_fdw_journal_stats(kvs_journal_stats *st);
 extern void kvs_check_isolation(void);
+extern void kvs_txn_note_write(void);
 extern void kvs_txn_pre_prepare(void);
 extern void kvs_txn_pre_commit(void);
 extern void kvs_txn_commit(void);

@@ -336,6 +336,7 @@ get_ws(KvsFile *f, bool create)
 
 	if (f->pending != NULL || !create)
 		return f->pending;
+	kvs_txn_note_write();		/* the xid's WAL record, early: txn.c */
 	if (pending_cxt == NULL)
 		pending_cxt = AllocSetContextCreate(TopTransactionContext,
 											"kvs_fdw write sets",
