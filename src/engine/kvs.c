@@ -57,6 +57,7 @@ struct kvs {
     int           held;           /* shared: the section lock held (-1, KVS_READ, KVS_WRITE) */
     int           flock_held;     /* owner: holds flock(LOCK_SH) from open to close (shared pool) */
     uint64_t      host_id;        /* owner: a private handle's kvs_options.owner_id (its host's), else 0 */
+    uint32_t      whole_cursors;  /* open cursors over the whole key order: the pool reads ahead */
     /* KVS_EXCLUSIVE (README, "Locking mode exclusive"): the file's lock is
      * held, exclusive, from open to close; sections take none and, once the
      * header is loaded, reread nothing */
@@ -112,6 +113,7 @@ struct kvs {
 struct kvs_cursor {
     kvs       *db;
     lh_cursor *c;
+    int        whole;     /* over the whole key order (no range set): counted in db->whole_cursors */
 };
 
 static char open_errmsg[700];
@@ -2201,8 +2203,23 @@ int kvs_cursor_open(kvs *db, kvs_cursor **out)
         free(c);
         return kvs_seterr(&db->err, KVS_ENOMEM, 0, "out of memory");
     }
+    /* a full scan reads every page: a cold private cache reads them ahead,
+     * in file order (pool_file_set_readahead) */
+    c->whole = 1;
+    if (db->whole_cursors++ == 0)
+        pool_file_set_readahead(db->pf, 1);
     *out = c;
     return KVS_OK;
+}
+
+/* The cursor no longer scans the whole key order (a range, or its close). */
+static void cursor_unwhole(kvs_cursor *c)
+{
+    if (!c->whole)
+        return;
+    c->whole = 0;
+    if (--c->db->whole_cursors == 0)
+        pool_file_set_readahead(c->db->pf, 0);
 }
 
 void kvs_cursor_skip_stamp(kvs_cursor *c, uint64_t stamp)
@@ -2217,6 +2234,10 @@ int kvs_cursor_set_range(kvs_cursor *c, uint64_t lo, uint64_t hi)
                           "cursor range [%llu, %llu) is not within [0, 2^32)",
                           (unsigned long long)lo, (unsigned long long)hi);
     lh_cursor_set_range(c->c, lo, hi);
+    /* a part of the order (a parallel scan's chunk): other pages are
+     * others' to read */
+    if (lo != 0 || hi != KVS_REV_END)
+        cursor_unwhole(c);
     return KVS_OK;
 }
 
@@ -2241,6 +2262,7 @@ void kvs_cursor_close(kvs_cursor *c)
 {
     if (!c)
         return;
+    cursor_unwhole(c);
     lh_cursor_free(c->c);
     free(c);
 }
