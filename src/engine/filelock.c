@@ -9,7 +9,10 @@
  * LOCK_SH|LOCK_NB succeeds, only shared holders do, and if the header then
  * names an owner, the holders may be a host's handles.  That state lasting
  * FILELOCK_BUSY_GRACE_MS ends the wait with KVS_EBUSY; an exclusive holder
- * (another standalone write section: short) is waited for as always.  None
+ * (another standalone write section: short) is waited for as always, and so
+ * are the shared holders of a file the caller's own host owns (hooks->self:
+ * a host's private handles, whose sections a preempted process may hold for
+ * longer than the grace, never meet a pool of that host).  None
  * of this runs when the first try succeeds: no system call is added to an
  * uncontended section (but see the reader's probe below).
  */
@@ -42,8 +45,8 @@ static uint64_t owner_on_disk(const kvs_os *os, int fd)
  * on a failed try; a reader that knows of an owner tries LOCK_EX first and
  * keeps it as LOCK_SH, so that a host's hold -- compatible with LOCK_SH --
  * is noticed). */
-static int try_once(const kvs_os *os, int fd, int exclusive, int probe, uint64_t *busy_owner,
-                    kvs_err *err)
+static int try_once(const kvs_os *os, int fd, int exclusive, int probe, uint64_t self,
+                    uint64_t *busy_owner, kvs_err *err)
 {
     *busy_owner = 0;
     if (!exclusive && probe) {
@@ -67,6 +70,9 @@ static int try_once(const kvs_os *os, int fd, int exclusive, int probe, uint64_t
     if (os->flock(fd, LOCK_SH | LOCK_NB) != 0)
         return would_block(errno) ? 1 : kvs_seterrno(err, errno, 0, "flock failed");
     *busy_owner = owner_on_disk(os, fd);
+    /* the caller's own host has no pool on the file: its readers only */
+    if (*busy_owner == self)
+        *busy_owner = 0;
     /* a reader among readers only, no owner: it has what it asked for */
     if (!exclusive && *busy_owner == 0)
         return 0;
@@ -88,12 +94,13 @@ int filelock_take(const kvs_os *os, int fd, int exclusive, const filelock_hooks 
     int waiting = 0, busy = 0, rc;
     struct timespec busy_since;
     uint64_t owner;
-    /* a reader probes only for a file it knows (or may find) owned; a
-     * writer probes on every failed try (the owner may be new since) */
-    int probe = exclusive || hooks->owner != 0;
+    /* a reader probes only for a file it knows (or may find) owned by
+     * another host than its own; a writer probes on every failed try (the
+     * owner may be new since) */
+    int probe = exclusive || (hooks->owner != 0 && hooks->owner != hooks->self);
     for (;;) {
         struct timespec ts;
-        rc = try_once(os, fd, exclusive, probe, &owner, err);
+        rc = try_once(os, fd, exclusive, probe, hooks->self, &owner, err);
         if (rc == 0) {
             rc = KVS_OK;
             break;
@@ -144,6 +151,7 @@ int filelock_hold_shared(const kvs_os *os, int fd, const filelock_hooks *hooks, 
     filelock_hooks plain = *hooks;
     /* the pool's own handles share the hold: no probe, no KVS_EBUSY */
     plain.owner = 0;
+    plain.self = 0;
     return filelock_take(os, fd, 0, &plain, err);
 }
 

@@ -20,13 +20,18 @@
 
 /* The host's callbacks for a wait (kvs_options); any may be NULL.  owner:
  * the header's owner as the caller last read it (0 = none, the default of a
- * zeroed struct; FILELOCK_OWNER_UNKNOWN = not read yet). */
+ * zeroed struct; FILELOCK_OWNER_UNKNOWN = not read yet).  self: the host the
+ * caller belongs to (kvs_options.owner_id of a private-pool handle), 0 =
+ * none: such a host runs no shared pool while its private handles are open,
+ * so a file it owns is held by no pool, and its other shared holders are
+ * read sections of the host's other handles, waited for as any lock. */
 typedef struct filelock_hooks {
     int   (*interrupted)(void *arg);        /* nonzero: give up (KVS_EINTR) */
     void   *interrupt_arg;
     void  (*lock_wait)(void *arg, int waiting);  /* 1 when a wait begins, 0 when it ends */
     void   *lock_wait_arg;
     uint64_t owner;
+    uint64_t self;
 } filelock_hooks;
 
 /* How long a file held shared by others, whose header names an owner, is
@@ -39,9 +44,9 @@ typedef struct filelock_hooks {
  * the lock at once is bracketed by lock_wait(arg, 1) and lock_wait(arg, 0),
  * whichever way it ends.  KVS_EBUSY instead of a wait for good: when the
  * file stays held shared by others for FILELOCK_BUSY_GRACE_MS and its header
- * names an owner (a shared pool's handles hold it), a writer -- and a
- * reader whose hooks->owner is not 0 (it probes for the exclusive lock
- * first) -- gets KVS_EBUSY naming that owner. */
+ * names an owner other than hooks->self (a shared pool's handles hold it), a
+ * writer -- and a reader whose hooks->owner is neither 0 nor hooks->self (it
+ * probes for the exclusive lock first) -- gets KVS_EBUSY naming that owner. */
 int filelock_take(const kvs_os *os, int fd, int exclusive, const filelock_hooks *hooks,
                   kvs_err *err);
 int filelock_release(const kvs_os *os, int fd, kvs_err *err);

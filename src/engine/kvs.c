@@ -56,6 +56,8 @@ struct kvs {
     int           shared;         /* the pool is shared (kvs_pool_format): sections use its locks */
     int           held;           /* shared: the section lock held (-1, KVS_READ, KVS_WRITE) */
     int           flock_held;     /* owner: holds flock(LOCK_SH) from open to close (shared pool) */
+    uint64_t      host_id;        /* owner: a private handle's kvs_options.owner_id (its host's), else 0 */
+    uint32_t      whole_cursors;  /* open cursors over the whole key order: the pool reads ahead */
     /* KVS_EXCLUSIVE (README, "Locking mode exclusive"): the file's lock is
      * held, exclusive, from open to close; sections take none and, once the
      * header is loaded, reread nothing */
@@ -111,6 +113,7 @@ struct kvs {
 struct kvs_cursor {
     kvs       *db;
     lh_cursor *c;
+    int        whole;     /* over the whole key order (no range set): counted in db->whole_cursors */
 };
 
 static char open_errmsg[700];
@@ -209,6 +212,7 @@ static void lock_hooks(const kvs *db, filelock_hooks *hooks, uint64_t owner)
     hooks->lock_wait = db->lock_wait;
     hooks->lock_wait_arg = db->lock_wait_arg;
     hooks->owner = owner;
+    hooks->self = db->host_id;
 }
 
 static int hold_take(kvs *db)
@@ -414,6 +418,7 @@ int kvs_open(const char *path, const kvs_options *optin, kvs **out)
     db->section = -1;
     db->held = -1;
     db->shared = pool_is_shared(db->pool);
+    db->host_id = db->shared ? 0 : opt->owner_id;
     db->rdonly = rdonly;
     db->interrupted = opt->interrupted;
     db->interrupt_arg = opt->interrupt_arg;
@@ -1100,6 +1105,7 @@ static int lock_take(kvs *db, int mode)
     hooks.interrupt_arg = db->interrupt_arg;
     hooks.lock_wait = db->lock_wait;
     hooks.lock_wait_arg = db->lock_wait_arg;
+    hooks.self = db->host_id;
     if (db->shared) {
         /* the pool's section lock; the handle's flock is its hold, which
          * sections never convert or drop */
@@ -1712,16 +1718,17 @@ static int unlocked_gate(void *arg)
  * changed since this handle's last section: its generation is the recorded
  * one (no write section of the file has begun since, "Change generations"),
  * the pool is private (no one else changes its frames), the header in
- * memory names no owner (a host's shared pool writes the file under a shared
- * hold: such a reader takes the lock and probes, "Processes outside the
- * cluster") and no replacement.  Whatever it reads from memory is then the
+ * memory names no owner but the handle's own host (a host's shared pool
+ * writes the file under a shared hold: such a reader takes the lock and
+ * probes, "Processes outside the cluster"; the handle's own host has no pool
+ * on it) and no replacement.  Whatever it reads from memory is then the
  * file as it was when the generation was loaded; a read from the file takes
  * the lock first (the gate). */
 static int read1_unlocked_ok(kvs *db)
 {
     const kvs_hdr *h = pager_hdr(db->pg);
     return !db->shared && !db->excl && !db->lazy_pending && !db->moved && gen_unchanged(db) &&
-           hdr_owner(h) == 0 && !may_be_replaced(h);
+           (hdr_owner(h) == 0 || hdr_owner(h) == db->host_id) && !may_be_replaced(h);
 }
 
 /* The one get of a KVS_READ1 section. */
@@ -2196,8 +2203,23 @@ int kvs_cursor_open(kvs *db, kvs_cursor **out)
         free(c);
         return kvs_seterr(&db->err, KVS_ENOMEM, 0, "out of memory");
     }
+    /* a full scan reads every page: a cold private cache reads them ahead,
+     * in file order (pool_file_set_readahead) */
+    c->whole = 1;
+    if (db->whole_cursors++ == 0)
+        pool_file_set_readahead(db->pf, 1);
     *out = c;
     return KVS_OK;
+}
+
+/* The cursor no longer scans the whole key order (a range, or its close). */
+static void cursor_unwhole(kvs_cursor *c)
+{
+    if (!c->whole)
+        return;
+    c->whole = 0;
+    if (--c->db->whole_cursors == 0)
+        pool_file_set_readahead(c->db->pf, 0);
 }
 
 void kvs_cursor_skip_stamp(kvs_cursor *c, uint64_t stamp)
@@ -2212,6 +2234,10 @@ int kvs_cursor_set_range(kvs_cursor *c, uint64_t lo, uint64_t hi)
                           "cursor range [%llu, %llu) is not within [0, 2^32)",
                           (unsigned long long)lo, (unsigned long long)hi);
     lh_cursor_set_range(c->c, lo, hi);
+    /* a part of the order (a parallel scan's chunk): other pages are
+     * others' to read */
+    if (lo != 0 || hi != KVS_REV_END)
+        cursor_unwhole(c);
     return KVS_OK;
 }
 
@@ -2236,6 +2262,7 @@ void kvs_cursor_close(kvs_cursor *c)
 {
     if (!c)
         return;
+    cursor_unwhole(c);
     lh_cursor_free(c->c);
     free(c);
 }

@@ -380,8 +380,13 @@ typedef struct kvs_options {
     /* Who has the file: a host's identity (PostgreSQL: the cluster's system
      * identifier), recorded in the header by the first handle of a shared
      * pool that opens it; a handle with another nonzero owner_id gets
-     * KVS_EBUSY unless it passes KVS_ADOPT.  0 = none (the engine alone,
-     * or a private pool): owners are neither checked nor recorded. */
+     * KVS_EBUSY unless it passes KVS_ADOPT.  0 = none (the engine alone):
+     * owners are neither checked nor recorded.  A private pool's handle
+     * neither checks nor records either; its owner_id names the host it
+     * belongs to, which promises to run no shared pool on the file while
+     * the handle is open: a file that host owns is then read and written
+     * as one with no owner (no probe for a hold; other processes' shared
+     * locks on it are read sections, waited for, never KVS_EBUSY). */
     uint64_t     owner_id;
     /* The journal commits go through (see "the journal" below).  NULL: the
      * journal the file's header names (the directory a host's journal

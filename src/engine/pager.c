@@ -176,20 +176,29 @@ int pager_read_raw(pager *pg, uint32_t pgno, uint8_t *buf)
     return KVS_OK;
 }
 
-int pager_read(pager *pg, uint32_t pgno, uint8_t *buf)
+uint32_t pager_read_pages(pager *pg, uint32_t pgno, uint8_t *buf, uint32_t n)
 {
-    uint64_t stored, calc;
-    int rc = pager_read_raw(pg, pgno, buf);
-    if (rc)
-        return rc;
-    stored = rd64(buf + PG_CKSUM);
-    calc = pager_checksum(buf, pgno);
+    ssize_t r = pager_read_all(pg->os, pg->fd, buf, (size_t)n * PG_SIZE, (off_t)pgno * PG_SIZE);
+    uint32_t got = r > 0 ? (uint32_t)(r / PG_SIZE) : 0;
+    pg->reads += got;
+    return got;
+}
+
+int pager_verify(pager *pg, uint32_t pgno, const uint8_t *buf)
+{
+    uint64_t stored = rd64(buf + PG_CKSUM), calc = pager_checksum(buf, pgno);
     if (stored != calc)
         return kvs_seterr(pg->head.err, KVS_ECORRUPT, pgno,
                           "page %u: checksum mismatch (stored %016llx, computed %016llx)",
                           (unsigned)pgno, (unsigned long long)stored,
                           (unsigned long long)calc);
     return KVS_OK;
+}
+
+int pager_read(pager *pg, uint32_t pgno, uint8_t *buf)
+{
+    int rc = pager_read_raw(pg, pgno, buf);
+    return rc ? rc : pager_verify(pg, pgno, buf);
 }
 
 /* ---- the unit of change ---------------------------------------------------- */

@@ -52,6 +52,13 @@ void     pager_set_fd(pager *pg, int fd);
 
 int      pager_read(pager *pg, uint32_t pgno, uint8_t *buf);    /* + checksum */
 int      pager_read_raw(pager *pg, uint32_t pgno, uint8_t *buf); /* no checks */
+/* pager_read's check of a page read some other way: KVS_ECORRUPT (its
+ * message naming pgno) when the checksum does not match. */
+int      pager_verify(pager *pg, uint32_t pgno, const uint8_t *buf);
+/* Reads up to n consecutive pages from pgno into buf in one call, no
+ * checks: how many whole pages came (0 on an error or at the file's end,
+ * left to pager_read to name). */
+uint32_t pager_read_pages(pager *pg, uint32_t pgno, uint8_t *buf, uint32_t n);
 int      pager_write(pager *pg, uint32_t pgno, uint8_t *buf);   /* seals buf */
 #define  PAGER_RUN 64
 /* Writes n <= PAGER_RUN consecutive pages starting at pgno in one call

@@ -129,6 +129,7 @@ struct pool_file {
     pool_counters    published;   /* the part of n (and hits) already added to the file entry */
     uint64_t         published_hits;
     uint32_t         ring_size;   /* bulk-read ring (0 = off) */
+    int              readahead;   /* pool_file_set_readahead */
     uint32_t         ring_pos;
     uint32_t         ring[POOL_RING_MAX];
     pool_touch_fn    touch_fn;    /* pool_set_touch */
@@ -907,6 +908,74 @@ static void unfill(pool_file *pf, uint32_t fi)
     st_unpin(p, f);
 }
 
+/* Whether a miss of pf may read ahead (pool_file_set_readahead): the
+ * frame it took is the one before the unused list's head in memory. */
+static int ahead_ok(const pool_file *pf, uint32_t fi, int flags)
+{
+    const pool *p = pf->p;
+    return pf->readahead && !p->conc && !pf->head.trace && !(flags & POOL_NEW) &&
+           p->unused == fi + 1 && (!pf->sp || spill_count(pf->sp) == 0);
+}
+
+/* Frames fi+1.. for pages pgno+1.., each taken off the unused list while it
+ * is the next frame in memory, re-keyed (ST_IO); stops at a page a frame
+ * holds already and at the file's end.  How many, at most max. */
+static uint32_t ahead_frames(pool_file *pf, uint32_t fi, uint32_t pgno, uint32_t max)
+{
+    pool *p = pf->p;
+    uint32_t n = 0, nf, existing;
+    int rc;
+    while (n < max && pgno + 1 + n < hdr_npages(pf->head.hdr) && p->unused == fi + 1 + n) {
+        nf = pop_unused(p);
+        rc = rekey(pf, nf, KEY(pf->head.slot, pgno + 1 + n), &existing);
+        if (rc != REKEY_OK) {
+            if (rc == REKEY_EXISTS)
+                st_unpin(p, &FR(p)[existing]);
+            push_unused(p, nf);
+            st_unpin(p, &FR(p)[nf]);
+            break;
+        }
+        n++;
+    }
+    return n;
+}
+
+/* fill for a miss that reads ahead: page pgno into frame fi and the pages
+ * after it into the n frames after fi (ahead_frames), with one read.  The
+ * missed page is checked and fails as fill's would (its read again by fill
+ * if the run's read did not bring it); each page ahead that does not pass
+ * its checks leaves its frame, to fail when fetched. */
+static int fill_ahead(pool_file *pf, uint32_t fi, uint32_t pgno, uint32_t n, int flags)
+{
+    pool *p = pf->p;
+    uint32_t npages = hdr_npages(pf->head.hdr), got, i;
+    kvs_err scratch;
+    int rc;
+    got = pager_read_pages(pf->pg, pgno, DATA(p, fi), n + 1);
+    for (i = 1; i <= n; i++) {
+        uint8_t *d = DATA(p, fi + i);
+        frame *f = &FR(p)[fi + i];
+        if (i < got && rd64(d + PG_CKSUM) == pager_checksum(d, pgno + i) &&
+            page_validate(d, pgno + i, npages, &scratch) == KVS_OK) {
+            policy_admit(p, fi + i);
+            pf->n.reads++;
+            st_or(p, f, ST_VALID);
+            st_andnot(p, f, ST_IO);
+            st_unpin(p, f);
+        } else {
+            unfill(pf, fi + i);
+        }
+    }
+    if (got == 0)
+        return fill(pf, fi, pgno, flags);
+    rc = pager_verify(pf->pg, pgno, DATA(p, fi));
+    if (rc == KVS_OK)
+        rc = page_validate(DATA(p, fi), pgno, npages, pf->head.err);
+    if (rc == KVS_OK)
+        pf->n.reads++;
+    return rc;
+}
+
 int pool_fetch_slow(pool_file *pf, uint32_t pgno, int flags, uint32_t *out, uint8_t **page)
 {
     pool *p = pf->p;
@@ -967,7 +1036,12 @@ int pool_fetch_slow(pool_file *pf, uint32_t pgno, int flags, uint32_t *out, uint
     if (from_ring)
         pf->n.ring_reuses++;
     policy_admit(p, fi);
-    rc = fill(pf, fi, pgno, flags);
+    if (ahead_ok(pf, fi, flags)) {
+        uint32_t n = ahead_frames(pf, fi, pgno, POOL_READAHEAD - 1);
+        rc = n ? fill_ahead(pf, fi, pgno, n, flags) : fill(pf, fi, pgno, flags);
+    } else {
+        rc = fill(pf, fi, pgno, flags);
+    }
     if (rc) {
         unfill(pf, fi);
         return rc;
@@ -1921,6 +1995,11 @@ int pool_frame_info(pool *p, uint32_t fi, const uint32_t *ranks, pool_frame_stat
 }
 
 uint32_t pool_nfiles(const pool *p) { return p->nfiles; }
+
+void pool_file_set_readahead(pool_file *pf, int on)
+{
+    pf->readahead = on > 0;
+}
 
 int pool_file_set_ring(pool_file *pf, uint32_t frames)
 {

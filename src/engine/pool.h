@@ -399,5 +399,15 @@ int      pool_file_info(pool *p, uint32_t slot, pool_file_stat *out);   /* KVS_N
 void     pool_reset_stats(pool *p);
 /* The bulk-read ring of this attachment: 0 = off. */
 int      pool_file_set_ring(pool_file *pf, uint32_t frames);
+/* Read-ahead in file order for a full scan (on > 0; kvs.c keeps it on
+ * while a cursor over the whole key order is open): a private pool's miss,
+ * while the pool still has unused frames lying in line in memory after the
+ * one it takes, reads the pages after the missed one that no frame holds
+ * (up to POOL_READAHEAD in all) with the same pread, each checked --
+ * checksum and page_validate -- as any page read; one that fails is
+ * dropped, so its error comes when it is fetched.  Never in a shared pool,
+ * a traced attachment, or with pages in the spill file. */
+#define  POOL_READAHEAD 16
+void     pool_file_set_readahead(pool_file *pf, int on);
 
 #endif

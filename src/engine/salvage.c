@@ -141,6 +141,8 @@ int kvs_salvage_open(const char *path, const kvs_options *opt, kvs_salvage **out
          * pool): its handles hold the file, and its own writers are its to
          * keep out (the FDW takes its writers' lock around a salvage) */
         hooks.owner = opt && opt->pool ? 0 : FILELOCK_OWNER_UNKNOWN;
+        /* a private caller's own host (its owner id) has no pool on it */
+        hooks.self = opt && !opt->pool ? opt->owner_id : 0;
         hooks.interrupted = s->interrupted;
         hooks.interrupt_arg = s->interrupt_arg;
         hooks.lock_wait = opt ? opt->lock_wait : NULL;

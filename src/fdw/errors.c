@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "access/xlog.h"
 #include "miscadmin.h"
 #include "utils/wait_event.h"
 
@@ -63,6 +64,13 @@ kvs_host_options(kvs_options *o, int flags, uint32 cache_pages)
 	o->interrupted = kvs_interrupted;
 	o->lock_wait = kvs_lock_wait;
 	o->journal = kvs_fdw_journal();	/* the cluster's, for every file */
+	/*
+	 * Local mode too names the cluster: the engine then knows that a file a
+	 * shared-mode run of this cluster left owned is held by no pool (this
+	 * postmaster has none), so the other backends' read sections on it are
+	 * waited for as any lock, never taken for a pool's hold (KVS_EBUSY).
+	 */
+	o->owner_id = GetSystemIdentifier();
 	kvs_shared_options(o);		/* shared mode: the pool in shared memory */
 }
 

@@ -312,9 +312,10 @@ static const kvs_locks shared_locks = {
 };
 
 /*
- * Shared mode: every handle opens on the shared pool with our locks and
- * the cluster's identity as owner (the engine records it in the header and
- * refuses a file another cluster has).  Local mode: unchanged.
+ * Shared mode: every handle opens on the shared pool with our locks (the
+ * cluster's identity, kvs_host_options' owner id, is then recorded in the
+ * header, and a file another cluster has is refused).  Local mode:
+ * unchanged.
  */
 void
 kvs_shared_options(kvs_options *o)
@@ -325,7 +326,6 @@ kvs_shared_options(kvs_options *o)
 		return;
 	o->pool = p;
 	o->locks = &shared_locks;
-	o->owner_id = GetSystemIdentifier();
 	o->cache_pages = 0;
 	o->cache_policy = kvs_pool_policy(p);
 }

@@ -13,6 +13,10 @@
  *    gets KVS_EBUSY (not a hang) for a write, for a read of an owned file
  *    and for an open; after the close it works; with owner 0 a write waits
  *    for the holder (another process) and then succeeds;
+ *  - a private handle whose owner id is the file's owner (its own host, no
+ *    pool of it running) shares the file with another process's long read
+ *    section and waits for it to write; with owner 0 or another id the same
+ *    section is refused as a host's hold;
  *  - a version-3 file opens and reads right with owner 0, stays byte for
  *    byte under a read-only handle, becomes version 6 with its id kept and
  *    the owner recorded at a shared open's first write (owner 0 at a
@@ -264,6 +268,68 @@ static void test_outside(kvs_pool *p1)
     TAP_RC(kvs_close(out), KVS_OK);
 }
 
+/* A private handle whose owner id names the file's owner (the host itself,
+ * which runs no shared pool meanwhile: PostgreSQL in local mode after a
+ * shared-mode run): another process's read section, held longer than the
+ * grace (a preempted reader), is a reader to share the file with or wait
+ * for, not a host's hold.  Without the owner id, or with another one, the
+ * same section is taken for the hold (KVS_EBUSY). */
+static void test_own_host(kvs_pool *p1)
+{
+    kvs *a, *r;
+    kvs_slice v;
+    kvs_options o;
+    double t0, t1;
+    int rc, pfd[2], status;
+    char c;
+    pid_t pid;
+
+    tap_ok(fill(), "a fresh file");
+    TAP_RC(open_as(p1, A, 0, &a), KVS_OK);
+    TAP_RC(kvs_close(a), KVS_OK);
+    tap_ok(file_u64(HD_OWNER_OFF) == A, "owned by %llu (a shared-mode run), nobody has it open",
+           (unsigned long long)A);
+    if (pipe(pfd) != 0)
+        abort();
+    fflush(stdout);
+    pid = fork();
+    if (pid == 0) {
+        kvs *ch;
+        if (open_as(NULL, A, 0, &ch) != KVS_OK || kvs_begin(ch, KVS_READ) != KVS_OK)
+            _exit(3);
+        if (write(pfd[1], "x", 1) != 1)
+            _exit(4);
+        usleep(700 * 1000);     /* the section outlasts the grace */
+        _exit(kvs_end(ch) == KVS_OK && kvs_close(ch) == KVS_OK ? 0 : 5);
+    }
+    close(pfd[1]);
+    if (read(pfd[0], &c, 1) != 1)
+        abort();
+    close(pfd[0]);
+    r = NULL;
+    TAP_RC(open_as(NULL, 0, KVS_RDONLY, &r), KVS_EBUSY);
+    tap_ok(r == NULL, "owner id 0: the other process's read section is taken for a host's hold");
+    TAP_RC(open_as(NULL, B, KVS_RDONLY, &r), KVS_EBUSY);
+    tap_ok(r == NULL, "another host's owner id: the same");
+    kvs_options_init(&o);
+    o.owner_id = A;
+    o.lock_wait = count_wait;
+    waits_begun = 0;
+    TAP_RC(kvs_open(path, &o, &r), KVS_OK);
+    tap_ok(r != NULL && verify(r) && waits_begun == 0,
+           "the owner's own id: opens and reads beside the other reader, no wait");
+    t0 = now_ms();
+    rc = kvs_put(r, "own", 3, "1", 1, 0);
+    t1 = now_ms();
+    waitpid(pid, &status, 0);
+    tap_ok(rc == KVS_OK && waits_begun == 1 && WIFEXITED(status) && WEXITSTATUS(status) == 0,
+           "and its write waited %.0f ms for that section, then succeeded (%s)", t1 - t0, kvs_strerror(rc));
+    TAP_RC(kvs_get(r, "own", 3, &v), KVS_OK);
+    TAP_RC(kvs_check(r), KVS_OK);
+    TAP_RC(kvs_close(r), KVS_OK);
+    tap_ok(file_u64(HD_OWNER_OFF) == A, "the owner stays recorded (a private handle records nothing)");
+}
+
 static void test_v3(kvs_pool *p1)
 {
     kvs *a, *r;
@@ -343,6 +409,7 @@ int main(void)
     snprintf(path, sizeof path, "/tmp/unit_owner.%d.kvs", (int)getpid());
     test_record_and_refuse(p1, p2);
     test_outside(p1);
+    test_own_host(p1);
     test_v3(p1);
     test_compact(p1);
     unlink(path);

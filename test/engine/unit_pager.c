@@ -409,7 +409,7 @@ int main(void)
         calls = 0;
         {
             waits w = {0, 0, 0, 0, -1};
-            filelock_hooks hk = {interrupt_after_3, NULL, count_waits, NULL, 0};
+            filelock_hooks hk = {interrupt_after_3, NULL, count_waits, NULL, 0, 0};
             hk.lock_wait_arg = &w;
             TAP_RC(filelock_take(kvs_os_posix(), fd2, 0, &hk, &err), KVS_EINTR);
             tap_ok(calls == 3, "interrupt callback polled while waiting (%d calls)", calls);
@@ -420,7 +420,7 @@ int main(void)
         {
             /* a wait that gets the lock: the child holds it until it exits */
             waits w = {0, 0, 0, 0, -1};
-            filelock_hooks hk = {NULL, NULL, count_waits, NULL, 0};
+            filelock_hooks hk = {NULL, NULL, count_waits, NULL, 0, 0};
             hk.lock_wait_arg = &w;
             TAP_RC(filelock_take(kvs_os_posix(), fd2, 1, &hk, &err), KVS_OK);
             tap_ok(w.begins == 1 && w.ends == 1 && !w.waiting && !w.bad,
@@ -432,7 +432,7 @@ int main(void)
         {
             /* no contention: no wait to report */
             waits w = {0, 0, 0, 0, -1};
-            filelock_hooks hk = {interrupt_after_3, NULL, count_waits, NULL, 0};
+            filelock_hooks hk = {interrupt_after_3, NULL, count_waits, NULL, 0, 0};
             hk.lock_wait_arg = &w;
             TAP_RC(filelock_take(kvs_os_posix(), fd2, 1, &hk, &err), KVS_OK);
             tap_ok(w.begins == 0 && w.ends == 0, "lock taken at once: no wait reported");
