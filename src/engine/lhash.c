@@ -16,6 +16,8 @@
 #include "vchain.h"
 
 #define TWO32 ((uint64_t)1 << 32)
+#define LH_HINT_LAG 8             /* lh_prefetch: hints between its two steps */
+#define NO_HINT     0xffffffffu
 
 struct lh {
     pager    *pg;
@@ -45,6 +47,10 @@ struct lh {
     size_t    bmap_cap;
     int       bmap_stale;     /* clear it before the next use */
     uint64_t  gets, get_chain_pages, splits;
+    /* lh_prefetch's buckets of the last LH_HINT_LAG hints (NO_HINT: none),
+     * oldest at hint_pos */
+    uint32_t  hint_ring[LH_HINT_LAG];
+    uint32_t  hint_pos;
 };
 
 /* A bucket in the handle's memory: its primary page (0 = not known yet) and,
@@ -150,6 +156,7 @@ lh *lh_new(pager *pg, pool_file *pool, kvs_err *err)
     t->pool = pool;
     t->err = err;
     t->fillfactor = 75;
+    memset(t->hint_ring, 0xff, sizeof t->hint_ring);   /* NO_HINT */
     return t;
 }
 
@@ -961,8 +968,10 @@ static int new_bucket_page(lh *t, uint32_t b, uint32_t *pgno)
     rc = dir_set(t->pool, b, *pgno);
     if (rc)
         return rc;
-    if (b < t->bmap_cap && !t->bmap_stale)
+    if (b < t->bmap_cap && !t->bmap_stale) {
         t->bmap[b].page = *pgno;
+        t->bmap[b].frame = fi;   /* the frame hint: the first put finds it without a probe */
+    }
     return KVS_OK;
 }
 
@@ -1183,6 +1192,45 @@ int lh_delete(lh *t, const void *key, size_t klen)
     if (g.vpage)
         return vchain_free(t->pool, g.vpage, g.vlen);
     return KVS_OK;
+}
+
+/* ---- hints: keys soon put, got or deleted ---------------------------------- */
+
+/* Two steps, LH_HINT_LAG hints apart, because each needs what the one
+ * before brought in: now the bucket's map entry (its address needs only the
+ * key's hash), and for the bucket hinted LH_HINT_LAG hints ago, whose entry
+ * is in the cache by now, the frame descriptor and first lines (header,
+ * slots) of its primary page at the entry's frame hint.  A put, get or
+ * delete of the key then finds them there instead of waiting on each in
+ * turn.  Nothing is checked that a prefetch could get wrong: a stale map, a
+ * split that moved the key or a frame that holds another page since only
+ * waste the prefetch. */
+void lh_prefetch(lh *t, const void *key, size_t klen)
+{
+    uint32_t b = bucket_of(pager_hdr(t->pg), (uint32_t)lh_hash(t, key, klen));
+    uint32_t old = t->hint_ring[t->hint_pos];
+    t->hint_ring[t->hint_pos] = b;
+    t->hint_pos = (t->hint_pos + 1) % LH_HINT_LAG;
+#if defined(__GNUC__)
+    if (t->bmap_stale)
+        return;
+    if (b < t->bmap_cap) {
+        const bslot *s = &t->bmap[b];
+        __builtin_prefetch(s);
+        __builtin_prefetch((const uint8_t *)(s + 1) - 1);   /* an entry may span two lines */
+    }
+    if (old < t->bmap_cap && t->bmap[old].page) {
+        const void *desc;
+        const uint8_t *d = pool_frame_bytes(t->pool, t->bmap[old].frame, &desc);
+        if (d) {
+            /* the header and the first ~20 slots */
+            __builtin_prefetch(desc);
+            __builtin_prefetch(d);
+            __builtin_prefetch(d + 64);
+            __builtin_prefetch(d + 128);
+        }
+    }
+#endif
 }
 
 /* ---- ordering of records: (rev, key bytes, key length) -------------------- */
