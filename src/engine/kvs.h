@@ -499,9 +499,10 @@ uint32_t    kvs_key_order(kvs *db, const void *key, size_t klen);
 /* A hint that the key is put, got or deleted soon: a host that knows its
  * next keys (a load, a batch of deletes) calls it for each about 16
  * operations ahead of the operation itself.  The engine brings the key's
- * bucket toward the CPU cache in two steps spread over the next hints (its
+ * bucket toward the CPU cache in steps spread over the next hints (its
  * entry in the handle's bucket map now, the bucket page's first lines 8
- * hints later), so that the operation's cache misses overlap those of the
+ * hints later, the key's record and the page's free end 12 hints later),
+ * so that the operation's cache misses overlap those of the
  * ones before it instead of following them one by one.  Only a hint:
  * nothing is read that could fail, it changes no result and may be called
  * in or outside a section with any key (one longer than KVS_MAX_KEY is

@@ -50,7 +50,8 @@ int  lh_get(lh *t, const void *key, size_t klen, kvs_slice *val);
 int  lh_get_stamped(lh *t, const void *key, size_t klen, kvs_slice *val, uint64_t *stamp);
 int  lh_put(lh *t, const void *key, size_t klen, const void *val, size_t vlen, int flags);
 int  lh_delete(lh *t, const void *key, size_t klen);
-/* kvs_prefetch: the key's bucket is put, got or deleted soon. */
+/* kvs_prefetch: the key is put, got or deleted soon (three prefetch steps
+ * over the next hints; see lhash.c). */
 void lh_prefetch(lh *t, const void *key, size_t klen);
 int  lh_check(lh *t);
 /* The most buckets a table grows to (splits stop there). */

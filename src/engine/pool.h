@@ -223,6 +223,21 @@ static inline const uint8_t *pool_frame_bytes(const pool_file *pf, uint32_t f, c
     *desc = &h->fr[f];
     return h->data + (size_t)f * PG_SIZE;
 }
+/* The bytes of page pgno if frame f (a guess) holds it, valid, in a private
+ * untraced pool, else NULL: for a caller's prefetch decisions only (nothing
+ * is pinned or locked; the bytes are the page's until the next fetch). */
+static inline const uint8_t *pool_peek_hint(const pool_file *pf, uint32_t pgno, uint32_t f)
+{
+    const pool_file_head *h = (const pool_file_head *)pf;
+    const pool_frame *fr;
+    if (!h->fast || f >= h->nframes)
+        return NULL;
+    fr = &h->fr[f];
+    if (fr->key != (((uint64_t)h->slot << 32) | pgno) ||
+        (fr->state & (ST_TAG | ST_VALID)) != (ST_TAG | ST_VALID))
+        return NULL;
+    return h->data + (size_t)f * PG_SIZE;
+}
 #ifndef KVS_DEBUG
 /* A private pool's untraced hit on frame f: counted, touched, pinned. */
 static inline void pool_hit(pool_file *pf, uint32_t f, uint32_t *fi, uint8_t **page)
