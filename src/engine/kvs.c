@@ -1986,6 +1986,12 @@ uint32_t kvs_key_order(kvs *db, const void *key, size_t klen)
     return lh_key_order(db->t, key, klen);
 }
 
+void kvs_prefetch(kvs *db, const void *key, size_t klen)
+{
+    if (klen <= KVS_MAX_KEY)
+        lh_prefetch(db->t, key, klen);
+}
+
 int kvs_put(kvs *db, const void *key, size_t klen, const void *val, size_t vlen, int flags)
 {
     if (klen > KVS_MAX_KEY || vlen > KVS_MAX_VALUE)

@@ -501,6 +501,18 @@ uint64_t    kvs_record_bytes(size_t klen, size_t vlen);
  * writes the keys): a section that puts many keys in this order visits each
  * bucket's pages in one run, not at random. */
 uint32_t    kvs_key_order(kvs *db, const void *key, size_t klen);
+/* A hint that the key is put, got or deleted soon: a host that knows its
+ * next keys (a load, a batch of deletes) calls it for each about 16
+ * operations ahead of the operation itself.  The engine brings the key's
+ * bucket toward the CPU cache in steps spread over the next hints (its
+ * entry in the handle's bucket map now, the bucket page's first lines 8
+ * hints later, the key's record and the page's free end 12 hints later),
+ * so that the operation's cache misses overlap those of the
+ * ones before it instead of following them one by one.  Only a hint:
+ * nothing is read that could fail, it changes no result and may be called
+ * in or outside a section with any key (one longer than KVS_MAX_KEY is
+ * ignored); a key hinted too early or too late only wastes it. */
+void        kvs_prefetch(kvs *db, const void *key, size_t klen);
 /* The same without a handle: the hash a file whose header has hash seed
  * `seed` (kvs_options.hash_seed at its creation) files a key by, and the
  * bucket order kvs_key_order gives for that hash, so a host can sort keys

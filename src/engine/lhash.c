@@ -16,6 +16,11 @@
 #include "vchain.h"
 
 #define TWO32 ((uint64_t)1 << 32)
+/* lh_prefetch: a hint's steps, by how many hints ago it was given */
+#define LH_HINT_RING       16      /* hints remembered (a power of 2) */
+#define LH_HINT_PAGE_AGE   8       /* the page's descriptor and first lines */
+#define LH_HINT_RECORD_AGE 12      /* its record area and the key's record */
+#define HINT_GIVEN ((uint64_t)1 << 32)
 
 struct lh {
     pager    *pg;
@@ -45,6 +50,10 @@ struct lh {
     size_t    bmap_cap;
     int       bmap_stale;     /* clear it before the next use */
     uint64_t  gets, get_chain_pages, splits;
+    /* lh_prefetch's tags of the last LH_HINT_RING hints, each with
+     * HINT_GIVEN (0: no hint there yet); hint_pos is the next to write */
+    uint64_t  hint_ring[LH_HINT_RING];
+    uint32_t  hint_pos;
 };
 
 /* A bucket in the handle's memory: its primary page (0 = not known yet) and,
@@ -961,8 +970,10 @@ static int new_bucket_page(lh *t, uint32_t b, uint32_t *pgno)
     rc = dir_set(t->pool, b, *pgno);
     if (rc)
         return rc;
-    if (b < t->bmap_cap && !t->bmap_stale)
+    if (b < t->bmap_cap && !t->bmap_stale) {
         t->bmap[b].page = *pgno;
+        t->bmap[b].frame = fi;   /* the frame hint: the first put finds it without a probe */
+    }
     return KVS_OK;
 }
 
@@ -1183,6 +1194,90 @@ int lh_delete(lh *t, const void *key, size_t klen)
     if (g.vpage)
         return vchain_free(t->pool, g.vpage, g.vlen);
     return KVS_OK;
+}
+
+/* ---- hints: keys soon put, got or deleted ---------------------------------- */
+
+/* Three steps, each on what the one before brought into the cache, for the
+ * key hinted now and those hinted LH_HINT_PAGE_AGE and LH_HINT_RECORD_AGE
+ * hints ago: the bucket's map entry (its address needs only the key's
+ * hash); the frame descriptor and first lines (header, slots) of the
+ * primary page at the entry's frame hint; and, once those are in, the
+ * lines a put writes (below upper) or a delete moves (at upper) and the
+ * record whose slot has the key's tag.  A put, get or delete of the key
+ * then finds them there instead of waiting on each in turn.  Nothing is
+ * checked that a prefetch could get wrong: a stale map, a split that moved
+ * the key, a frame that holds another page since only waste the prefetch;
+ * the third step reads the page's header and slots only where the frame
+ * still holds the page (pool_peek_hint), and within the page's bounds. */
+/* The bucket of a ring entry (hint_ring) whose map entry names its primary
+ * page, else NO_BUCKET. */
+#define NO_BUCKET 0xffffffffu
+static inline uint32_t hinted_bucket(const lh *t, uint64_t given)
+{
+    uint32_t b = bucket_of(pager_hdr(t->pg), (uint32_t)given);
+    return (given & HINT_GIVEN) && b < t->bmap_cap && t->bmap[b].page ? b : NO_BUCKET;
+}
+
+/* (One function: GCC 12 at -O2 drops a call to a function that does nothing
+ * but prefetch, so the steps are not functions of their own.) */
+void lh_prefetch(lh *t, const void *key, size_t klen)
+{
+    uint32_t tag = (uint32_t)lh_hash(t, key, klen), pos = t->hint_pos, b;
+    uint64_t page_of = t->hint_ring[(pos - LH_HINT_PAGE_AGE) % LH_HINT_RING];
+    uint64_t record_of = t->hint_ring[(pos - LH_HINT_RECORD_AGE) % LH_HINT_RING];
+    t->hint_ring[pos] = tag | HINT_GIVEN;
+    t->hint_pos = (pos + 1) % LH_HINT_RING;
+    if (t->bmap_stale)
+        return;
+#if defined(__GNUC__)
+    /* 1: the map entry of the key hinted now */
+    b = bucket_of(pager_hdr(t->pg), tag);
+    if (b < t->bmap_cap) {
+        const bslot *s = &t->bmap[b];
+        __builtin_prefetch(s);
+        __builtin_prefetch((const uint8_t *)(s + 1) - 1);   /* an entry may span two lines */
+    }
+    /* 2: the page's descriptor and first lines, at the entry's frame hint */
+    b = hinted_bucket(t, page_of);
+    if (b != NO_BUCKET) {
+        const void *desc;
+        const uint8_t *d = pool_frame_bytes(t->pool, t->bmap[b].frame, &desc);
+        if (d) {
+            __builtin_prefetch(desc);
+            __builtin_prefetch(d);
+            __builtin_prefetch(d + 64);
+            __builtin_prefetch(d + 128);
+        }
+    }
+    /* 3: the record area and the key's record, read off the page's header
+     * and slots where the frame still holds the page */
+    b = hinted_bucket(t, record_of);
+    if (b != NO_BUCKET) {
+        const uint8_t *d = pool_peek_hint(t->pool, t->bmap[b].page, t->bmap[b].frame);
+        uint32_t n = d ? sp_nslots(d) : 0, up = d ? sp_upper(d) : 0, i;
+        if (d && n <= SP_MAX_SLOTS && up <= PG_SIZE && up >= PG_HDR + SLOT_SIZE * n) {
+            __builtin_prefetch(d + up - 64, 1);     /* where a put writes its record */
+            __builtin_prefetch(d + up - 128, 1);
+            if (up < PG_SIZE)
+                __builtin_prefetch(d + up);         /* the record a delete moves into the hole */
+            for (i = 0; i < n; i++) {
+                if (sp_tag(d, i) == (uint32_t)record_of) {
+                    uint32_t off = sp_off(d, i);
+                    if (off <= PG_SIZE - 128) {
+                        __builtin_prefetch(d + off);
+                        __builtin_prefetch(d + off + 64);
+                    }
+                    break;
+                }
+            }
+        }
+    }
+#else
+    (void)b;
+    (void)page_of;
+    (void)record_of;
+#endif
 }
 
 /* ---- ordering of records: (rev, key bytes, key length) -------------------- */

@@ -50,6 +50,9 @@ int  lh_get(lh *t, const void *key, size_t klen, kvs_slice *val);
 int  lh_get_stamped(lh *t, const void *key, size_t klen, kvs_slice *val, uint64_t *stamp);
 int  lh_put(lh *t, const void *key, size_t klen, const void *val, size_t vlen, int flags);
 int  lh_delete(lh *t, const void *key, size_t klen);
+/* kvs_prefetch: the key is put, got or deleted soon (three prefetch steps
+ * over the next hints; see lhash.c). */
+void lh_prefetch(lh *t, const void *key, size_t klen);
 int  lh_check(lh *t);
 /* The most buckets a table grows to (splits stop there). */
 #define LH_MAX_BUCKETS 0xfffffff0u

@@ -211,6 +211,33 @@ void     pool_touch_lru(pool_file *pf, uint32_t fi);     /* a hit under POOL_LRU
 /* a hint: pgno is fetched soon, and its first `bytes` read (PG_SIZE: all) */
 void     pool_prefetch(pool_file *pf, uint32_t pgno, uint32_t bytes);
 void     pool_prefetch_map(pool_file *pf, uint32_t pgno); /* the step before: its table slot */
+/* Where frame f's descriptor and bytes are (f a guess: any number; NULL
+ * beyond the pool), for a caller's prefetch only: nothing there may be read
+ * without a fetch.  (The caller issues the prefetches itself: GCC 12 at -O2
+ * drops the call of an inline function that does nothing but prefetch.) */
+static inline const uint8_t *pool_frame_bytes(const pool_file *pf, uint32_t f, const void **desc)
+{
+    const pool_file_head *h = (const pool_file_head *)pf;
+    if (f >= h->nframes)
+        return NULL;
+    *desc = &h->fr[f];
+    return h->data + (size_t)f * PG_SIZE;
+}
+/* The bytes of page pgno if frame f (a guess) holds it, valid, in a private
+ * untraced pool, else NULL: for a caller's prefetch decisions only (nothing
+ * is pinned or locked; the bytes are the page's until the next fetch). */
+static inline const uint8_t *pool_peek_hint(const pool_file *pf, uint32_t pgno, uint32_t f)
+{
+    const pool_file_head *h = (const pool_file_head *)pf;
+    const pool_frame *fr;
+    if (!h->fast || f >= h->nframes)
+        return NULL;
+    fr = &h->fr[f];
+    if (fr->key != (((uint64_t)h->slot << 32) | pgno) ||
+        (fr->state & (ST_TAG | ST_VALID)) != (ST_TAG | ST_VALID))
+        return NULL;
+    return h->data + (size_t)f * PG_SIZE;
+}
 #ifndef KVS_DEBUG
 /* A private pool's untraced hit on frame f: counted, touched, pinned. */
 static inline void pool_hit(pool_file *pf, uint32_t f, uint32_t *fi, uint8_t **page)

@@ -31,6 +31,11 @@
  *         [-c big|tenth] [-r REPS] [-f FILLFACTOR] [-t TMPDIR] [-o TSV] [-l LABEL]
  *         [--reserve on|off]   (off: kvs loads without kvs_reserve, splitting
  *                              from one bucket; the anchors keep their sizing)
+ *         [--hint on|off]      (off: no engine is told its next keys; on, the
+ *                              default: an engine with a hint hook, kvs's
+ *                              kvs_prefetch, is given each key of the load,
+ *                              replace and delete BENCH_HINT_AHEAD operations
+ *                              early, made and hinted inside the timed phase)
  *         [--lock exclusive|section|both]  kvs's locking: exclusive (default:
  *                              KVS_EXCLUSIVE, the file lock held from open to
  *                              close, as the anchors take no lock at all),
@@ -136,6 +141,7 @@ typedef struct opts {
     int      sweep, sw_lo, sw_hi, sw_step;
     uint64_t commits;           /* --commit M */
     int      reserve;           /* --reserve on|off (default on) */
+    int      hint;              /* --hint on|off (default on) */
     int      lock_section;      /* --lock section: kvs locks per section */
 } opts;
 
@@ -226,6 +232,28 @@ static int drop_os_cache(const char *dir)
 
 #define FAIL(...) do { snprintf(r->err, sizeof r->err, __VA_ARGS__); goto out; } while (0)
 
+/* Tells an engine with a hint hook (--hint on) that record k's key comes
+ * BENCH_HINT_AHEAD operations from now. */
+static void hint_key(const opts *o, const engine *e, void *h, uint64_t k)
+{
+    uint8_t key[BENCH_MAXKEY];
+    if (!o->hint || !e->hint)
+        return;
+    make_key(k, key, o->klen);
+    e->hint(h, key, o->klen);
+}
+
+/* The delete phase's next record to hint: the even records of perm, from
+ * *j on (*j moves past it). */
+static void hint_next_even(const opts *o, const engine *e, void *h, const uint32_t *perm,
+                           uint64_t n, uint64_t *j)
+{
+    while (*j < n && (perm[*j] & 1))
+        (*j)++;
+    if (*j < n)
+        hint_key(o, e, h, perm[(*j)++]);
+}
+
 /* puts records 0..n-1 (version 0) in one write section or transaction; 0 ok,
  * else -1 with r->err set */
 static int load_records(const opts *o, const engine *e, void *h, uint8_t *val, result *r)
@@ -241,7 +269,11 @@ static int load_records(const opts *o, const engine *e, void *h, uint8_t *val, r
         snprintf(r->err, sizeof r->err, "reserve: %s", e->errmsg(h));
         return -1;
     }
+    for (i = 0; i < BENCH_HINT_AHEAD && i < o->n; i++)
+        hint_key(o, e, h, i);
     for (i = 0; i < o->n; i++) {
+        if (i + BENCH_HINT_AHEAD < o->n)
+            hint_key(o, e, h, i + BENCH_HINT_AHEAD);
         stamp = make_stamp(i, 0);
         make_key(i, key, o->klen);
         memcpy(val, &stamp, 8);
@@ -271,7 +303,7 @@ static void run_workload(const opts *o, const engine *e, const char *dir, result
     bench_conf c;
     char path[4096], err[400];
     void *h = NULL;
-    uint64_t n = o->n, i, found, half, m;
+    uint64_t n = o->n, i, found, half, m, hj;
     uint32_t *seq_get = NULL, *seq_rep = NULL, *perm = NULL;
     uint8_t *ver = NULL, key[BENCH_MAXKEY], *val = NULL;
     uint64_t stamp, x, xexp;
@@ -293,6 +325,7 @@ static void run_workload(const opts *o, const engine *e, const char *dir, result
     c.fillfactor = o->fillfactor;
     c.create = 1;
     c.reserve = o->reserve;
+    c.hint = o->hint;
     c.lock_section = o->lock_section;
     e->describe(&c, r->settings, sizeof r->settings);
 
@@ -386,8 +419,12 @@ static void run_workload(const opts *o, const engine *e, const char *dir, result
     /* replace */
     t0 = now();
     BEGIN(ENG_WRITE);
+    for (i = 0; i < BENCH_HINT_AHEAD && i < n; i++)
+        hint_key(o, e, h, seq_rep[i]);
     for (i = 0; i < n; i++) {
         uint64_t k = seq_rep[i];
+        if (i + BENCH_HINT_AHEAD < n)
+            hint_key(o, e, h, seq_rep[i + BENCH_HINT_AHEAD]);
         stamp = make_stamp(k, 1);
         make_key(k, key, o->klen);
         memcpy(val, &stamp, 8);
@@ -433,10 +470,13 @@ static void run_workload(const opts *o, const engine *e, const char *dir, result
     half = 0;
     t0 = now();
     BEGIN(ENG_WRITE);
+    for (i = 0, hj = 0; i < BENCH_HINT_AHEAD; i++)
+        hint_next_even(o, e, h, perm, n, &hj);
     for (i = 0; i < n; i++) {
         uint64_t k = perm[i];
         if (k & 1)
             continue;
+        hint_next_even(o, e, h, perm, n, &hj);
         make_key(k, key, o->klen);
         rc = e->del(h, key, o->klen);
         if (rc != 1)
@@ -561,6 +601,7 @@ static void run_sweep_one(const opts *o, const engine *e, const char *dir, resul
     c.path = path; c.n = o->n; c.klen = o->klen; c.vlen = o->vlen;
     c.cache_bytes = cache_bytes(o); c.fillfactor = o->fillfactor; c.create = 1;
     c.reserve = o->reserve;
+    c.hint = o->hint;
     c.lock_section = o->lock_section;
     e->describe(&c, r->settings, sizeof r->settings);
     seq = malloc(o->n * sizeof *seq);
@@ -628,6 +669,7 @@ static void run_commit_one(const opts *o, const engine *e, const char *dir, resu
     c.path = path; c.n = o->n; c.klen = o->klen; c.vlen = o->vlen;
     c.cache_bytes = cache_bytes(o); c.create = 1; c.durable = 1;
     c.reserve = o->reserve;
+    c.hint = o->hint;
     c.lock_section = o->lock_section;
     e->describe(&c, r->settings, sizeof r->settings);
     seq = malloc(m * sizeof *seq);
@@ -997,7 +1039,7 @@ static void usage(void)
 {
     fprintf(stderr, "usage: bench [-e engines] [-n N] [-s KLEN/VLEN] [-d uniform|zipf] [-c big|tenth]\n"
                     "             [-r reps] [-f fillfactor] [-t tmpdir] [-o tsv] [-l label]\n"
-                    "             [--reserve on|off] [--lock exclusive|section|both]\n"
+                    "             [--reserve on|off] [--hint on|off] [--lock exclusive|section|both]\n"
                     "       bench --sweep LO:HI:STEP [...]\n       bench --commit M [-e ..] [-n N] [...]\n"
                     "       bench --list\n");
     exit(2);
@@ -1016,6 +1058,7 @@ int main(int argc, char **argv)
     o.tmpdir = "/tmp";
     o.label = "bench";
     o.reserve = 1;
+    o.hint = 1;
     if (getenv("BENCH_CLOCK") && strcmp(getenv("BENCH_CLOCK"), "cpu") == 0)
         bench_clock = CLOCK_PROCESS_CPUTIME_ID;
     for (i = 1; i < argc; i++) {
@@ -1068,6 +1111,10 @@ int main(int argc, char **argv)
             if (strcmp(v, "on") != 0 && strcmp(v, "off") != 0)
                 usage();
             o.reserve = strcmp(v, "on") == 0;
+        } else if (strcmp(a, "--hint") == 0) {
+            if (strcmp(v, "on") != 0 && strcmp(v, "off") != 0)
+                usage();
+            o.hint = strcmp(v, "on") == 0;
         } else if (strcmp(a, "--lock") == 0) {
             if (strcmp(v, "exclusive") == 0)
                 o.lock_section = 0;

@@ -205,5 +205,5 @@ static const char *b_errmsg(void *p)
 
 const engine engine_bdb = {
     "bdb", b_describe, b_open, b_begin, b_end, b_put, b_get, b_del, b_scan,
-    b_sync, b_close, b_errmsg, NULL, NULL, NULL
+    b_sync, b_close, b_errmsg, NULL, NULL, NULL, NULL
 };

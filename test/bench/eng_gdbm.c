@@ -128,5 +128,5 @@ static const char *g_errmsg(void *p)
 
 const engine engine_gdbm = {
     "gdbm", g_describe, g_open, NULL, NULL, g_put, g_get, g_del, g_scan,
-    g_sync, g_close, g_errmsg, NULL, NULL, NULL
+    g_sync, g_close, g_errmsg, NULL, NULL, NULL, NULL
 };

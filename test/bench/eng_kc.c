@@ -122,5 +122,5 @@ static const char *k_errmsg(void *p)
 
 const engine engine_kc = {
     "kyoto", k_describe, k_open, NULL, NULL, k_put, k_get, k_del, k_scan,
-    k_sync, k_close, k_errmsg, NULL, NULL, NULL
+    k_sync, k_close, k_errmsg, NULL, NULL, NULL, NULL
 };

@@ -5,7 +5,9 @@
  * (default 75); the load's write section starts with kvs_reserve(N x
  * kvs_record_bytes(klen, vlen)), the size hint the anchors get at open (their bucket counts), timed
  * with the load (bench --reserve off: none, the table splits from one
- * bucket).  Each phase runs in one section (a write section for load,
+ * bucket).  The load, replace and delete phases hint each key to
+ * kvs_prefetch BENCH_HINT_AHEAD operations before its put or delete (the
+ * harness's hint hook; bench --hint off: none).  Each phase runs in one section (a write section for load,
  * replace and delete, a read section for gets and the scan), as the FDW
  * holds one per statement; the section end writes dirty pages back without
  * fsync (KVS_NOSYNC: its journal record is appended but not fsynced, the
@@ -47,10 +49,12 @@ typedef struct kh {
 
 static void describe_locking(const bench_conf *c, int section, char *buf, size_t len)
 {
-    snprintf(buf, len, "cache_pages=%llu (%.1f MiB), fillfactor=%u, %s, %s, %s",
+    snprintf(buf, len, "cache_pages=%llu (%.1f MiB), fillfactor=%u, %s, %s, %s, %s",
              (unsigned long long)(c->cache_bytes / KVS_PAGE_SIZE),
              c->cache_bytes / 1048576.0, c->fillfactor ? c->fillfactor : 75,
              c->reserve ? "kvs_reserve for N records in the load" : "no kvs_reserve",
+             c->hint ? "kvs_prefetch of each key " BENCH_HINT_AHEAD_STR
+                       " operations ahead in load, replace, delete" : "no kvs_prefetch",
              c->durable ? "one write section per commit (kvs_end: the file's journal beside it)"
                         : "one section per phase, KVS_NOSYNC (no fsync until sync)",
              section ? "lock per section (flock + change check each)"
@@ -188,6 +192,12 @@ static int kvs_breserve(void *p, uint64_t n, size_t klen, size_t vlen)
     return h->rc == KVS_OK ? 0 : -1;
 }
 
+static void kvs_bhint(void *p, const void *k, size_t kl)
+{
+    kh *h = p;
+    kvs_prefetch(h->db, k, kl);
+}
+
 static int kvs_bsync(void *p)
 {
     kh *h = p;
@@ -247,12 +257,12 @@ static int kvs_bcounters(void *p, engine_counters *o)
 const engine engine_kvs = {
     "kvs", kvs_describe, kvs_bopen, kvs_bbegin, kvs_bend, kvs_bput, kvs_bget,
     kvs_bdel, kvs_bscan, kvs_bsync, kvs_bclose, kvs_berrmsg, kvs_breset, kvs_bcounters,
-    kvs_breserve
+    kvs_breserve, kvs_bhint
 };
 
 /* kvs opened without KVS_EXCLUSIVE whatever --lock says (--lock both) */
 const engine engine_kvs_section = {
     "kvs-section", kvs_section_describe, kvs_section_bopen, kvs_bbegin, kvs_bend, kvs_bput,
     kvs_bget, kvs_bdel, kvs_bscan, kvs_bsync, kvs_bclose, kvs_berrmsg, kvs_breset,
-    kvs_bcounters, kvs_breserve
+    kvs_bcounters, kvs_breserve, kvs_bhint
 };

@@ -181,5 +181,5 @@ static const char *l_errmsg(void *p)
 
 const engine engine_lmdb = {
     "lmdb", l_describe, l_open, l_begin, l_end, l_put, l_get, l_del, l_scan,
-    l_sync, l_close, l_errmsg, NULL, NULL, NULL
+    l_sync, l_close, l_errmsg, NULL, NULL, NULL, NULL
 };

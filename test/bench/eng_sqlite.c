@@ -197,5 +197,5 @@ static const char *s_errmsg(void *p)
 
 const engine engine_sqlite = {
     "sqlite", s_describe, s_open, s_begin, s_end, s_put, s_get, s_del, s_scan,
-    s_sync, s_close, s_errmsg, NULL, NULL, NULL
+    s_sync, s_close, s_errmsg, NULL, NULL, NULL, NULL
 };

@@ -119,5 +119,5 @@ static const char *t_errmsg(void *p)
 
 const engine engine_tkrzw = {
     "tkrzw", t_describe, t_open, NULL, NULL, t_put, t_get, t_del, t_scan,
-    t_sync, t_close, t_errmsg, NULL, NULL, NULL
+    t_sync, t_close, t_errmsg, NULL, NULL, NULL, NULL
 };

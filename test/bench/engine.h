@@ -28,6 +28,10 @@ typedef struct bench_conf {
      * sized for N at open (kvs: kvs_reserve inside the load's write
      * section, timed with it); 0: bench --reserve off */
     int         reserve;
+    /* 1: the load, replace and delete phases call the engine's hint hook
+     * (below) with each key BENCH_HINT_AHEAD operations before its put or
+     * delete; 0: bench --hint off */
+    int         hint;
     /* kvs only: 1 = each section takes and drops the file lock and checks
      * for other writers (bench --lock section, engine kvs-section); 0 = the
      * handle holds the lock from open to close (KVS_EXCLUSIVE, the default) */
@@ -78,7 +82,13 @@ typedef struct engine {
      * the table for n records of klen/vlen (the anchors take their size
      * hint at open instead); 0 ok, -1 error */
     int   (*reserve)(void *h, uint64_t n, size_t klen, size_t vlen);
+    /* optional: the key is put or deleted BENCH_HINT_AHEAD operations from
+     * now (kvs: kvs_prefetch; the anchors have no such call).  A hint only:
+     * no result, no error */
+    void  (*hint)(void *h, const void *k, size_t kl);
 } engine;
+#define BENCH_HINT_AHEAD     16
+#define BENCH_HINT_AHEAD_STR "16"
 
 /* Fill the first min(8, vlen) bytes of *stamp from a value. */
 static inline void copy_stamp(uint64_t *stamp, const void *v, size_t vl)
