@@ -104,6 +104,13 @@ typedef struct kvs_os {
     int     (*fstat)(int fd, struct stat *st);
     int     (*stat)(const char *path, struct stat *st);
     int     (*rename)(const char *from, const char *to);
+    /* Growth: make the file at least off + len bytes long, the new bytes
+     * reading as zeros and their disk space reserved, without writing them
+     * (posix_fallocate; PostgreSQL 16 extends relations the same way).
+     * Returns 0, or -1 with errno set: ENOSPC or EDQUOT is a full disk;
+     * EOPNOTSUPP, EINVAL or ENOSYS say the file system cannot, and the
+     * pager then writes zero pages instead, as it does when this is NULL. */
+    int     (*allocate)(int fd, off_t off, off_t len);
 } kvs_os;
 
 const kvs_os *kvs_os_posix(void);

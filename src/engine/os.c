@@ -24,6 +24,19 @@ static int os_fstat(int fd, struct stat *st) { return fstat(fd, st); }
 static int os_stat(const char *path, struct stat *st) { return stat(path, st); }
 static int os_rename(const char *from, const char *to) { return rename(from, to); }
 
+/* posix_fallocate returns the error rather than setting errno */
+static int os_allocate(int fd, off_t off, off_t len)
+{
+    int rc;
+    do
+        rc = posix_fallocate(fd, off, len);
+    while (rc == EINTR);
+    if (rc == 0)
+        return 0;
+    errno = rc;
+    return -1;
+}
+
 static off_t os_filesize(int fd)
 {
     struct stat st;
@@ -34,7 +47,8 @@ static off_t os_filesize(int fd)
 
 static const kvs_os posix_os = {
     os_open, os_close, os_pread, os_pwrite, os_fsync, os_ftruncate,
-    os_filesize, os_flock, os_link, os_unlink, os_fstat, os_stat, os_rename
+    os_filesize, os_flock, os_link, os_unlink, os_fstat, os_stat, os_rename,
+    os_allocate
 };
 
 const kvs_os *kvs_os_posix(void)

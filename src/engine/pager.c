@@ -26,6 +26,7 @@ struct pager {
     off_t     extended_from;  /* its size before */
     uint32_t  phys_pages;     /* whole pages the file holds (valid while extended) */
     uint32_t  grow_max;       /* most pages one growth preallocates (pager_set_growth) */
+    int       zero_fill;      /* the file system cannot allocate (kvs_os.allocate): write zeros */
     uint32_t  sect_npages;    /* page count when the unit began */
     undo     *undo;           /* set during a write-out: gets each page's old bytes */
     uint8_t  *wbuf;           /* coalesced writes (PAGER_RUN pages), allocated on first use */
@@ -324,12 +325,47 @@ int pager_write_image(pager *pg, uint32_t pgno, const uint8_t *img)
 
 /* Makes sure the file holds page pgno now, so a full disk is reported by the
  * operation that needs the page, before any existing page is rewritten.  The
- * file grows by zero pages in chunks (1/16 of its size, 1..256 pages) to
- * keep this to one write per many allocations; zero pages beyond the
- * header's page count are ignored by readers and reused by later growth. */
-int pager_extend(pager *pg, uint32_t pgno)
+ * file grows in chunks (1/16 of its size, 1..grow_max pages) to keep this to
+ * one call per many allocations; pages beyond the header's page count are
+ * ignored by readers and reused by later growth.  A chunk is allocated
+ * (kvs_os.allocate: disk space reserved, nothing written) where the file
+ * system can, else written as zero pages: writing zeros cost every new page
+ * a second write of its 4 KiB (a copy now, a write-back later), which was
+ * an eighth of a bulk load. */
+static int grow_zero(pager *pg, off_t end)
 {
     static const uint8_t zeros[64 * 1024];
+    off_t off = (off_t)pg->phys_pages * PG_SIZE;
+    while (off < end) {
+        size_t n = (size_t)(end - off) < sizeof zeros ? (size_t)(end - off) : sizeof zeros;
+        if (pager_write_all(pg->os, pg->fd, zeros, n, off) != 0)
+            return -1;
+        off += (off_t)n;
+        pg->phys_pages = (uint32_t)(off / PG_SIZE);
+    }
+    return 0;
+}
+
+static int grow_allocate(pager *pg, off_t end)
+{
+    off_t off = (off_t)pg->phys_pages * PG_SIZE;
+    if (pg->os->allocate(pg->fd, off, end - off) != 0)
+        return -1;
+    pg->phys_pages = (uint32_t)(end / PG_SIZE);
+    return 0;
+}
+
+static int cannot_allocate(int e)
+{
+    return e == EINVAL || e == ENOSYS || e == EOPNOTSUPP
+#if defined(ENOTSUP) && ENOTSUP != EOPNOTSUPP
+           || e == ENOTSUP
+#endif
+        ;
+}
+
+int pager_extend(pager *pg, uint32_t pgno)
+{
     uint32_t want, chunk;
     if (!pg->extended) {
         off_t sz = pg->os->filesize(pg->fd);
@@ -349,16 +385,16 @@ int pager_extend(pager *pg, uint32_t pgno)
     if (want < pgno + 1)
         want = pgno + 1;
     for (;;) {
-        off_t off = (off_t)pg->phys_pages * PG_SIZE, end = (off_t)want * PG_SIZE;
-        int failed = 0;
-        while (off < end) {
-            size_t n = (size_t)(end - off) < sizeof zeros ? (size_t)(end - off) : sizeof zeros;
-            if (pager_write_all(pg->os, pg->fd, zeros, n, off) != 0) {
-                failed = 1;
-                break;
+        off_t end = (off_t)want * PG_SIZE;
+        int failed;
+        if (pg->os->allocate && !pg->zero_fill) {
+            failed = grow_allocate(pg, end);
+            if (failed && cannot_allocate(errno)) {
+                pg->zero_fill = 1;      /* for this handle's life: the file system will not change */
+                failed = grow_zero(pg, end);
             }
-            off += (off_t)n;
-            pg->phys_pages = (uint32_t)(off / PG_SIZE);
+        } else {
+            failed = grow_zero(pg, end);
         }
         if (!failed)
             return KVS_OK;

@@ -5,7 +5,8 @@
  * and crash.c (a child killed while committing in a loop).
  *
  * Every call passes to POSIX.  Once armed (cr_arm), the table counts crash
- * points -- each pwrite, fsync, ftruncate, link, rename and unlink -- and at
+ * points -- each pwrite, fsync, ftruncate, allocate, link, rename and
+ * unlink -- and at
  * point number cr_crash_at it crashes: cr_crash() models what the disk holds
  * then, writes that state to the files, and _exit()s with CR_EXIT, so the
  * engine never learns of it.  The models:
@@ -562,6 +563,27 @@ static int cr_ftruncate(int fd, off_t len)
     return cr_px()->ftruncate(fd, len);
 }
 
+/* An allocation that grows the file is logged as a size change (the new
+ * bytes read as zeros, as after an ftruncate): a power loss before the next
+ * fsync undoes it, and the reorder model keeps it or not. */
+static int cr_allocate(int fd, off_t off, off_t len)
+{
+    cr_file *f = cr_file_of_fd(fd);
+    struct stat st;
+    if (!cr_px()->allocate) {
+        errno = EOPNOTSUPP;
+        return -1;
+    }
+    cr_point("allocate", fd, NULL, 0, off + len);
+    if (cr_armed && cr_log && f && fstat(fd, &st) == 0 && st.st_size < off + len) {
+        cr_ent *e = cr_push(f);
+        e->trunc = 1;
+        e->off = off + len;
+        e->old_size = st.st_size;
+    }
+    return cr_px()->allocate(fd, off, len);
+}
+
 static off_t cr_filesize(int fd) { return cr_px()->filesize(fd); }
 static int cr_flock(int fd, int op) { return cr_px()->flock(fd, op); }
 
@@ -614,7 +636,7 @@ static int cr_rename(const char *a, const char *b)
 
 static const kvs_os crash_os = { cr_open, cr_close, cr_pread, cr_pwrite, cr_fsync, cr_ftruncate,
                                  cr_filesize, cr_flock, cr_link, cr_unlink, cr_fstat, cr_stat,
-                                 cr_rename };
+                                 cr_rename, cr_allocate };
 
 /* Arms the table: from now on crash points count, and (log) the files'
  * changes are kept to be undone; the disk as it is now counts as synced. */

@@ -193,6 +193,20 @@ static int f_ftruncate(int fd, off_t len)
     if (kind == K_FTRUNC_EIO && hit(n_ftrunc)) { errno = EIO; return -1; }
     return kvs_os_posix()->ftruncate(fd, len);
 }
+/* Growth by allocation: counted with the writes that grow the file, and
+ * failed as they are on a full disk */
+static int f_allocate(int fd, off_t off, off_t len)
+{
+    off_t size = kvs_os_posix()->filesize(fd);
+    if (armed && size >= 0 && off + len > size)
+        n_ext++;
+    if (kind == K_EXT_ENOSPC && armed && size >= 0 && off + len > size && n_ext >= fail_at) {
+        fired = 1;
+        errno = ENOSPC;
+        return -1;
+    }
+    return kvs_os_posix()->allocate(fd, off, len);
+}
 static off_t f_filesize(int fd) { return kvs_os_posix()->filesize(fd); }
 static int f_flock(int fd, int op) { return kvs_os_posix()->flock(fd, op); }
 static int f_link(const char *a, const char *b)
@@ -207,7 +221,8 @@ static int f_stat(const char *p, struct stat *st) { return kvs_os_posix()->stat(
 static int f_rename(const char *a, const char *b) { return kvs_os_posix()->rename(a, b); }
 
 static const kvs_os fault_os = { f_open, f_close, f_pread, f_pwrite, f_fsync, f_ftruncate,
-                                 f_filesize, f_flock, f_link, f_unlink, f_fstat, f_stat, f_rename };
+                                 f_filesize, f_flock, f_link, f_unlink, f_fstat, f_stat, f_rename,
+                                 f_allocate };
 
 static void arm(int k, long at, int st)
 {

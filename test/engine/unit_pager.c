@@ -3,8 +3,9 @@
  * page number, header encode/decode and its validation (magic, version,
  * truncation, checksum, fields), older versions read and upgraded, the file
  * id (round trip, fresh ids nonzero and distinct, the fallback's too, a new
- * one for a compacted header), page read/write/verify, growth and its
- * discard, the write path handing the undo (undo.c) the old image of each
+ * one for a compacted header), page read/write/verify, growth (allocated,
+ * or zero pages written where the file system cannot allocate, a full disk)
+ * and its discard, the write path handing the undo (undo.c) the old image of each
  * page the unit began with and the undo putting them back, short writes
  * retried through the I/O table, and the section lock (filelock.c): flock
  * waits interrupted, the host told when a lock wait begins and ends.
@@ -56,6 +57,109 @@ static void count_waits(void *arg, int waiting)
         w->ends++;
     }
     w->waiting = waiting;
+}
+
+/* Growth through kvs_os.allocate: counted, and failed on demand */
+static int n_alloc, n_zero_writes;
+static int alloc_errno;            /* nonzero: every allocate fails with it */
+static int alloc_fail_big;         /* allocate fails with ENOSPC above 1 page */
+static int counting_allocate(int fd, off_t off, off_t len)
+{
+    n_alloc++;
+    if (alloc_errno) {
+        errno = alloc_errno;
+        return -1;
+    }
+    if (alloc_fail_big && len > PG_SIZE) {
+        errno = ENOSPC;
+        return -1;
+    }
+    return kvs_os_posix()->allocate(fd, off, len);
+}
+static ssize_t counting_pwrite(int fd, const void *buf, size_t n, off_t off)
+{
+    n_zero_writes++;
+    return pwrite(fd, buf, n, off);
+}
+
+/* A fresh 64-page file and a pager over it, growth reset */
+static pager *growth_file(const char *path, kvs_os *os, int *fd, kvs_err *err)
+{
+    static uint8_t zero[PG_SIZE];
+    int i;
+    unlink(path);
+    *fd = open(path, O_RDWR | O_CREAT, 0600);
+    for (i = 0; i < 64; i++)
+        if (pwrite(*fd, zero, PG_SIZE, (off_t)i * PG_SIZE) != PG_SIZE)
+            return NULL;
+    os->pwrite = counting_pwrite;
+    os->allocate = counting_allocate;
+    n_alloc = n_zero_writes = alloc_errno = alloc_fail_big = 0;
+    return pager_new(os, *fd, 0, err);
+}
+
+/* The file grows by allocation, writing nothing; a file system that cannot
+ * allocate gets zero pages written instead (and is not asked again); a full
+ * disk is tried again for just the page needed, and reported when even that
+ * fails. */
+static void test_growth(void)
+{
+    static uint8_t page[PG_SIZE];
+    char path[128];
+    kvs_os os = *kvs_os_posix();
+    kvs_err err;
+    pager *pg;
+    int fd, i, zeros;
+
+    memset(&err, 0, sizeof err);
+    snprintf(path, sizeof path, "/tmp/unit_pager_grow.%d", (int)getpid());
+
+    pg = growth_file(path, &os, &fd, &err);
+    pager_begin_unit(pg);
+    TAP_RC(pager_extend(pg, 64), KVS_OK);
+    tap_ok(os.filesize(fd) == 68 * PG_SIZE, "allocate: the file grows by a chunk of 4 pages (%lld)",
+           (long long)os.filesize(fd));
+    tap_ok(n_alloc == 1 && n_zero_writes == 0, "allocate: one call, no bytes written (%d, %d)",
+           n_alloc, n_zero_writes);
+    TAP_RC(pager_extend(pg, 67), KVS_OK);
+    tap_ok(n_alloc == 1, "allocate: pages of the chunk need no second call");
+    memset(page, 0xee, sizeof page);
+    zeros = pread(fd, page, PG_SIZE, 67 * PG_SIZE) == PG_SIZE;
+    for (i = 0; zeros && i < PG_SIZE; i++)
+        zeros = page[i] == 0;
+    tap_ok(zeros, "allocate: an allocated page reads as zeros");
+    TAP_RC(pager_discard_extension(pg), KVS_OK);
+    tap_ok(os.filesize(fd) == 64 * PG_SIZE, "allocate: discard_extension cuts the chunk off");
+    pager_free(pg);
+    close(fd);
+
+    pg = growth_file(path, &os, &fd, &err);
+    alloc_errno = EOPNOTSUPP;
+    pager_begin_unit(pg);
+    TAP_RC(pager_extend(pg, 64), KVS_OK);
+    tap_ok(os.filesize(fd) == 68 * PG_SIZE && n_zero_writes >= 1,
+           "EOPNOTSUPP: the chunk is written as zeros instead (%d writes)", n_zero_writes);
+    TAP_RC(pager_extend(pg, 70), KVS_OK);
+    tap_ok(n_alloc == 1 && os.filesize(fd) > 70 * PG_SIZE,
+           "EOPNOTSUPP: the file system is not asked again (%d calls)", n_alloc);
+    pager_free(pg);
+    close(fd);
+
+    pg = growth_file(path, &os, &fd, &err);
+    alloc_fail_big = 1;
+    pager_begin_unit(pg);
+    TAP_RC(pager_extend(pg, 64), KVS_OK);
+    tap_ok(os.filesize(fd) == 65 * PG_SIZE && n_alloc == 2 && n_zero_writes == 0,
+           "disk nearly full: the chunk fails, the one page needed is allocated (%d calls)", n_alloc);
+    alloc_errno = ENOSPC;
+    TAP_RC(pager_extend(pg, 65), KVS_ENOSPC);
+    tap_ok(strstr(err.msg, "cannot grow") != NULL && os.filesize(fd) == 65 * PG_SIZE && n_zero_writes == 0,
+           "disk full: KVS_ENOSPC, the file as it was, no zeros written instead: %s", err.msg);
+    alloc_errno = EIO;
+    TAP_RC(pager_extend(pg, 65), KVS_EIO);
+    pager_free(pg);
+    close(fd);
+    unlink(path);
 }
 
 int main(void)
@@ -442,6 +546,7 @@ int main(void)
     }
     close(fd);
     unlink(path);
+    test_growth();
     tap_diag("pager: %d checks", tap_n);
     return tap_done();
 }
