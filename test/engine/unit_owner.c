@@ -194,14 +194,54 @@ static void test_record_and_refuse(kvs_pool *p1, kvs_pool *p2)
     TAP_RC(kvs_close(r), KVS_OK);
 }
 
+/* A holder in another process: spawn_holder forks a child that takes the
+ * file (take), tells the parent it has it, holds it hold_ms, then releases
+ * it (release) and exits 0 (3: could not take it, 4: could not tell, 5:
+ * the release failed).  Returns once the child holds the file. */
+static int take_shared_owner0(kvs **h)
+{
+    void *mem = NULL;
+    return open_as(new_pool(&mem), 0, 0, h) == KVS_OK;
+}
+static int release_close(kvs *h) { return kvs_close(h) == KVS_OK; }
+static int take_read_section(kvs **h)
+{
+    return open_as(NULL, A, 0, h) == KVS_OK && kvs_begin(*h, KVS_READ) == KVS_OK;
+}
+static int release_section(kvs *h) { return kvs_end(h) == KVS_OK && kvs_close(h) == KVS_OK; }
+
+static pid_t spawn_holder(int (*take)(kvs **), int (*release)(kvs *), int hold_ms)
+{
+    int pfd[2];
+    char c;
+    pid_t pid;
+    if (pipe(pfd) != 0)
+        abort();
+    fflush(stdout);
+    pid = fork();
+    if (pid == 0) {
+        kvs *ch;
+        if (!take(&ch))
+            _exit(3);
+        if (write(pfd[1], "x", 1) != 1)
+            _exit(4);
+        usleep((useconds_t)hold_ms * 1000);
+        _exit(release(ch) ? 0 : 5);
+    }
+    close(pfd[1]);
+    if (read(pfd[0], &c, 1) != 1)
+        abort();
+    close(pfd[0]);
+    return pid;
+}
+
 static void test_outside(kvs_pool *p1)
 {
     kvs *a, *out, *out2;
     kvs_slice v;
     kvs_options o;
     double t0, t1;
-    int rc, pfd[2], status;
-    char c;
+    int rc, status;
     pid_t pid;
 
     /* (the file's owner is A from test_record_and_refuse) */
@@ -233,25 +273,7 @@ static void test_outside(kvs_pool *p1)
     /* owner 0: a shared handle without an owner id in another process; the
      * private write waits for its close (as for any lock), then succeeds */
     tap_ok(fill(), "a fresh file, owner 0");
-    if (pipe(pfd) != 0)
-        abort();
-    fflush(stdout);
-    pid = fork();
-    if (pid == 0) {
-        void *mem = NULL;
-        kvs_pool *cp = new_pool(&mem);
-        kvs *ch;
-        if (open_as(cp, 0, 0, &ch) != KVS_OK)
-            _exit(3);
-        if (write(pfd[1], "x", 1) != 1)
-            _exit(4);
-        usleep(300 * 1000);
-        _exit(kvs_close(ch) == KVS_OK ? 0 : 5);
-    }
-    close(pfd[1]);
-    if (read(pfd[0], &c, 1) != 1)
-        abort();
-    close(pfd[0]);
+    pid = spawn_holder(take_shared_owner0, release_close, 300);
     kvs_options_init(&o);
     o.lock_wait = count_wait;
     waits_begun = 0;
@@ -280,8 +302,7 @@ static void test_own_host(kvs_pool *p1)
     kvs_slice v;
     kvs_options o;
     double t0, t1;
-    int rc, pfd[2], status;
-    char c;
+    int rc, status;
     pid_t pid;
 
     tap_ok(fill(), "a fresh file");
@@ -289,23 +310,7 @@ static void test_own_host(kvs_pool *p1)
     TAP_RC(kvs_close(a), KVS_OK);
     tap_ok(file_u64(HD_OWNER_OFF) == A, "owned by %llu (a shared-mode run), nobody has it open",
            (unsigned long long)A);
-    if (pipe(pfd) != 0)
-        abort();
-    fflush(stdout);
-    pid = fork();
-    if (pid == 0) {
-        kvs *ch;
-        if (open_as(NULL, A, 0, &ch) != KVS_OK || kvs_begin(ch, KVS_READ) != KVS_OK)
-            _exit(3);
-        if (write(pfd[1], "x", 1) != 1)
-            _exit(4);
-        usleep(700 * 1000);     /* the section outlasts the grace */
-        _exit(kvs_end(ch) == KVS_OK && kvs_close(ch) == KVS_OK ? 0 : 5);
-    }
-    close(pfd[1]);
-    if (read(pfd[0], &c, 1) != 1)
-        abort();
-    close(pfd[0]);
+    pid = spawn_holder(take_read_section, release_section, 700);   /* outlasts the grace */
     r = NULL;
     TAP_RC(open_as(NULL, 0, KVS_RDONLY, &r), KVS_EBUSY);
     tap_ok(r == NULL, "owner id 0: the other process's read section is taken for a host's hold");
