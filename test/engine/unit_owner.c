@@ -200,7 +200,7 @@ static void test_record_and_refuse(kvs_pool *p1, kvs_pool *p2)
  * the release failed).  Returns once the child holds the file. */
 static int take_shared_owner0(kvs **h)
 {
-    void *mem = NULL;
+    static void *mem;           /* the pool's memory, held until the child exits */
     return open_as(new_pool(&mem), 0, 0, h) == KVS_OK;
 }
 static int release_close(kvs *h) { return kvs_close(h) == KVS_OK; }
