@@ -364,6 +364,20 @@ static int cannot_allocate(int e)
         ;
 }
 
+/* Grows the file to end: allocated, or zeros once the file system has said
+ * it cannot allocate; -1 with errno on failure. */
+static int grow(pager *pg, off_t end)
+{
+    if (pg->os->allocate && !pg->zero_fill) {
+        if (grow_allocate(pg, end) == 0)
+            return 0;
+        if (!cannot_allocate(errno))
+            return -1;
+        pg->zero_fill = 1;      /* for this handle's life: the file system will not change */
+    }
+    return grow_zero(pg, end);
+}
+
 int pager_extend(pager *pg, uint32_t pgno)
 {
     uint32_t want, chunk;
@@ -385,18 +399,7 @@ int pager_extend(pager *pg, uint32_t pgno)
     if (want < pgno + 1)
         want = pgno + 1;
     for (;;) {
-        off_t end = (off_t)want * PG_SIZE;
-        int failed;
-        if (pg->os->allocate && !pg->zero_fill) {
-            failed = grow_allocate(pg, end);
-            if (failed && cannot_allocate(errno)) {
-                pg->zero_fill = 1;      /* for this handle's life: the file system will not change */
-                failed = grow_zero(pg, end);
-            }
-        } else {
-            failed = grow_zero(pg, end);
-        }
-        if (!failed)
+        if (grow(pg, (off_t)want * PG_SIZE) == 0)
             return KVS_OK;
         if (pg->phys_pages > pgno)
             return KVS_OK;          /* the chunk failed, but the page we need made it */

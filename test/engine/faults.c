@@ -128,12 +128,26 @@ static ssize_t f_pread(int fd, void *b, size_t n, off_t off)
     if (kind == K_PREAD_EIO && hit(n_pread)) { errno = EIO; return -1; }
     return kvs_os_posix()->pread(fd, b, n, off);
 }
-static ssize_t f_pwrite(int fd, const void *b, size_t n, off_t off)
+/* A call that would make the file end at end: counted when it grows the
+ * file; true when the disk-full fault fires for it (a real full disk:
+ * overwriting allocated blocks still works, only growing the file fails,
+ * and keeps failing) */
+static int disk_full(int fd, off_t end)
 {
     off_t size = kvs_os_posix()->filesize(fd);
+    if (!armed || size < 0 || end <= size)
+        return 0;
+    n_ext++;
+    if (kind == K_EXT_ENOSPC && n_ext >= fail_at) {
+        fired = 1;
+        return 1;
+    }
+    return 0;
+}
+static ssize_t f_pwrite(int fd, const void *b, size_t n, off_t off)
+{
+    int full = disk_full(fd, off + (off_t)n);
     if (armed) n_pwrite++;
-    if (armed && size >= 0 && off + (off_t)n > size)
-        n_ext++;
     if (rec_on && fd == db_fd) {
         if (off < rec_old_size) {
             if (!rec_first_old)
@@ -146,13 +160,7 @@ static ssize_t f_pwrite(int fd, const void *b, size_t n, off_t off)
     }
     switch (kind) {
     case K_EXT_ENOSPC:
-        /* a real full disk: overwriting allocated blocks still works, only
-         * growing the file fails, and keeps failing */
-        if (armed && off + (off_t)n > size && n_ext >= fail_at) {
-            fired = 1;
-            errno = ENOSPC;
-            return -1;
-        }
+        if (full) { errno = ENOSPC; return -1; }
         break;
     case K_PWRITE_EIO:
         if (hit(n_pwrite)) { errno = EIO; return -1; }
@@ -197,14 +205,7 @@ static int f_ftruncate(int fd, off_t len)
  * failed as they are on a full disk */
 static int f_allocate(int fd, off_t off, off_t len)
 {
-    off_t size = kvs_os_posix()->filesize(fd);
-    if (armed && size >= 0 && off + len > size)
-        n_ext++;
-    if (kind == K_EXT_ENOSPC && armed && size >= 0 && off + len > size && n_ext >= fail_at) {
-        fired = 1;
-        errno = ENOSPC;
-        return -1;
-    }
+    if (disk_full(fd, off + len)) { errno = ENOSPC; return -1; }
     return kvs_os_posix()->allocate(fd, off, len);
 }
 static off_t f_filesize(int fd) { return kvs_os_posix()->filesize(fd); }
